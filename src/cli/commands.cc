@@ -1,0 +1,267 @@
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "engine/engine.h"
+#include "job/spec.h"
+#include "presets/presets.h"
+
+namespace reel::cli {
+namespace {
+
+using nlohmann::json;
+
+std::atomic<bool> g_cancel{false};
+std::atomic<int> g_signal{0};
+
+void OnSignal(int signo) {
+  g_signal = signo;
+  g_cancel = true;
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Local paths only, for now: "file:///x" and "/x" and "x".
+Result<std::string> LocalPath(const std::string& url, const std::string& field) {
+  if (url.rfind("file://", 0) == 0) return url.substr(7);
+  if (url.find("://") != std::string::npos)
+    return InvalidArgument(field + ": only local files are supported by `reel transcode`");
+  return url;
+}
+
+Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
+  engine::TranscodePlan plan;
+  Result<std::string> input = LocalPath(spec.source, "source");
+  if (!input.ok()) return input.status();
+  plan.input = *input;
+  for (size_t i = 0; i < spec.outputs.size(); ++i) {
+    const job::OutputSpec& o = spec.outputs[i];
+    Result<std::string> dest =
+        LocalPath(o.destination, "outputs[" + std::to_string(i) + "].destination");
+    if (!dest.ok()) return dest.status();
+    if (o.kind == "hls")
+      plan.hls.push_back({*dest, o.ladder});
+    else
+      plan.files.push_back({*dest, o.preset});
+  }
+  return plan;
+}
+
+// Builds the job spec the flags describe, so that flags and job files share one validator.
+json SpecFromFlags(const TranscodeArgs& a) {
+  json out;
+  std::string ext = a.output.size() > 5 ? a.output.substr(a.output.rfind('.') == std::string::npos
+                                                              ? a.output.size()
+                                                              : a.output.rfind('.'))
+                                        : "";
+  bool file_output = !a.preset.empty() || ext == ".mp4" || ext == ".webm" || ext == ".m4a";
+  if (file_output) {
+    std::string preset = a.preset.empty() ? (ext == ".webm" ? "vp9-720p" : "h264-720p") : a.preset;
+    const presets::Preset* p = presets::FindPreset(preset);
+    out["kind"] = p ? presets::ContainerName(p->container) : "mp4";
+    out["preset"] = preset;
+    if (a.bitrate) out["bitrate"] = *a.bitrate;
+    if (a.crf) out["crf"] = *a.crf;
+    if (a.width) out["width"] = *a.width;
+    if (a.height) out["height"] = *a.height;
+    if (a.fps) out["fps"] = *a.fps;
+    if (a.audio_bitrate) out["audio_bitrate"] = *a.audio_bitrate;
+  } else {
+    out["kind"] = "hls";
+    out["ladder"] = a.ladder.empty() ? "default" : a.ladder;
+  }
+  out["destination"] = a.output;
+  return {{"source", a.input}, {"outputs", json::array({out})}};
+}
+
+// "outputs[0].audio_bitrate: ..." becomes "--audio-bitrate: ..." for flag users.
+std::string FlagMessage(const job::FieldError& e) {
+  std::string field = e.field;
+  if (field.rfind("outputs[0].", 0) == 0) field = field.substr(11);
+  if (field == "destination") field = "output";
+  if (field == "source") field = "input";
+  for (char& c : field)
+    if (c == '_') c = '-';
+  return "--" + field + ": " + e.message;
+}
+
+std::string Clock(double seconds) {
+  int s = static_cast<int>(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
+  return buf;
+}
+
+void DrawBar(const engine::Progress& p) {
+  constexpr int kWidth = 30;
+  int filled = static_cast<int>(p.fraction * kWidth);
+  std::string bar(filled, '#');
+  bar.resize(kWidth, '-');
+  double eta = p.speed > 0 && p.fraction < 1 ? p.elapsed * (1 - p.fraction) / p.fraction : 0;
+  std::fprintf(stderr, "\r[%s] %5.1f%%  %6.1f fps  %5.2fx  elapsed %s  eta %s ", bar.c_str(),
+               p.fraction * 100, p.fps, p.speed, Clock(p.elapsed).c_str(), Clock(eta).c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "reel: error: %s\n", message.c_str());
+  return 1;
+}
+
+int RunProbe(const ProbeArgs& args) {
+  Result<engine::MediaInfo> info = engine::Probe(args.file);
+  if (!info.ok()) return Fail(info.status().message());
+  std::cout << engine::ToJson(*info).dump(2) << "\n";
+  return 0;
+}
+
+int RunPresets(bool as_json) {
+  json presets = json::array();
+  for (const presets::Preset& p : presets::AllPresets()) {
+    const presets::VideoSettings& v = p.video;
+    presets.push_back({{"name", p.name},
+                       {"description", p.description},
+                       {"container", presets::ContainerName(p.container)},
+                       {"video",
+                        {{"codec", presets::VideoCodecName(v.codec)},
+                         {"lines", v.lines},
+                         {"crf", v.crf},
+                         {"maxrate", v.maxrate},
+                         {"speed", v.speed},
+                         {"gop_seconds", v.gop_seconds}}},
+                       {"audio",
+                        {{"codec", presets::AudioCodecName(p.audio.codec)},
+                         {"bitrate", p.audio.bitrate},
+                         {"max_channels", p.audio.max_channels}}}});
+  }
+  json ladders = json::array();
+  for (const presets::Ladder& l : presets::AllLadders()) {
+    json rungs = json::array();
+    for (const presets::Rung& r : l.rungs)
+      rungs.push_back({{"name", r.name}, {"lines", r.lines}, {"bitrate", r.bitrate}});
+    ladders.push_back({{"name", l.name},
+                       {"video_codec", presets::VideoCodecName(l.video.codec)},
+                       {"speed", l.video.speed},
+                       {"gop_seconds", l.video.gop_seconds},
+                       {"segment_seconds", l.segment_seconds},
+                       {"audio_bitrate", l.audio.bitrate},
+                       {"rungs", rungs}});
+  }
+  json all = {{"presets", presets},
+              {"ladders", ladders},
+              {"overrides",
+               {{"bitrate", "50k..100M (switches to average-bitrate mode)"},
+                {"crf", "0..51 (0..63 for vp9)"},
+                {"width", "16..7680, a maximum; aspect kept, never upscaled"},
+                {"height", "16..4320, a maximum; aspect kept, never upscaled"},
+                {"fps", "1..60"},
+                {"audio_bitrate", "32k..512k"}}}};
+  if (as_json) {
+    std::cout << all.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("Presets (reel transcode IN -o OUT.mp4 --preset NAME):\n");
+  for (const presets::Preset& p : presets::AllPresets())
+    std::printf("  %-12s %s\n", p.name.c_str(), p.description.c_str());
+  std::printf("\nLadders (reel transcode IN -o OUTDIR --ladder NAME):\n");
+  for (const presets::Ladder& l : presets::AllLadders()) {
+    std::printf("  %-12s H.264 (x264 %s, keyframe every %gs), %gs segments, AAC %lldk:",
+                l.name.c_str(), l.video.speed.c_str(), l.video.gop_seconds, l.segment_seconds,
+                (long long)(l.audio.bitrate / 1000));
+    for (const presets::Rung& r : l.rungs)
+      std::printf(" %s@%lldk", r.name.c_str(), (long long)(r.bitrate / 1000));
+    std::printf("\n");
+  }
+  std::printf(
+      "\nOverrides: --bitrate 50k..100M, --crf 0..51 (vp9 0..63), --width 16..7680, "
+      "--height 16..4320, --fps 1..60, --audio-bitrate 32k..512k\n");
+  return 0;
+}
+
+int RunTranscode(const TranscodeArgs& args) {
+  InstallSignalHandlers();
+  bool spec_mode = EndsWith(args.input, ".json");
+  json spec_json;
+  if (spec_mode) {
+    if (!args.output.empty() || !args.preset.empty() || !args.ladder.empty())
+      return Fail("a job spec names its own outputs; drop -o/--preset/--ladder");
+    std::ifstream in(args.input);
+    if (!in) return Fail(args.input + ": cannot open job spec");
+    try {
+      spec_json = json::parse(in);
+    } catch (const json::parse_error& e) {
+      return Fail(args.input + ": not valid JSON (" + e.what() + ")");
+    }
+  } else {
+    if (args.output.empty()) return Fail("--output (-o) is required");
+    if (!args.preset.empty() && !args.ladder.empty())
+      return Fail("--preset and --ladder exclude each other");
+    spec_json = SpecFromFlags(args);
+  }
+  job::FieldError field_error;
+  Result<job::JobSpec> spec = job::ParseJobSpec(spec_json, &field_error);
+  if (!spec.ok())
+    return Fail(spec_mode ? args.input + ": " + spec.status().message() : FlagMessage(field_error));
+  Result<engine::TranscodePlan> plan = MakePlan(*spec);
+  if (!plan.ok()) return Fail(plan.status().message());
+
+  std::string mode = args.progress;
+  if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "none";
+  engine::TranscodeOptions options;
+  options.cancel = &g_cancel;
+  options.threads = args.threads;
+  if (mode == "bar") options.on_progress = DrawBar;
+  if (mode == "json") {
+    options.on_progress = [](const engine::Progress& p) {
+      json line = {
+          {"event", "progress"}, {"fraction", p.fraction}, {"media_seconds", p.media_seconds},
+          {"fps", p.fps},        {"speed", p.speed},       {"elapsed", p.elapsed}};
+      std::cout << line.dump() << std::endl;
+    };
+  }
+  Result<engine::TranscodeResult> result = engine::Transcode(*plan, options);
+  if (mode == "bar") std::fprintf(stderr, "\n");
+  if (!result.ok()) {
+    if (result.status().code() == StatusCode::kCanceled) {
+      int signo = g_signal.load();
+      std::fprintf(stderr, "reel: canceled%s; partial outputs removed\n",
+                   signo == SIGTERM  ? " (SIGTERM)"
+                   : signo == SIGINT ? " (SIGINT)"
+                                     : "");
+      return 128 + (signo ? signo : SIGINT);
+    }
+    return Fail(result.status().message());
+  }
+  json out = engine::ToJson(*result);
+  if (!spec->metadata.empty()) out["metadata"] = spec->metadata;
+  if (mode == "json") {
+    out["event"] = "result";
+    std::cout << out.dump() << std::endl;
+  } else {
+    std::cout << out.dump(2) << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace reel::cli

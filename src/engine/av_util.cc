@@ -1,0 +1,90 @@
+#include "engine/av_util.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+extern "C" {
+#include <libavutil/display.h>
+#include <libavutil/error.h>
+}
+
+namespace reel::engine {
+
+std::string AvErrorString(int averror) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(averror, buf, sizeof(buf));
+  return buf;
+}
+
+Status AvStatus(int averror, const std::string& what) {
+  if (averror >= 0) return Status::Ok();
+  StatusCode code = StatusCode::kInternal;
+  if (averror == AVERROR_INVALIDDATA || averror == AVERROR_DECODER_NOT_FOUND ||
+      averror == AVERROR_DEMUXER_NOT_FOUND || averror == AVERROR_STREAM_NOT_FOUND ||
+      averror == AVERROR(EINVAL) || averror == AVERROR_EOF)
+    code = StatusCode::kInvalidArgument;
+  if (averror == AVERROR(ENOENT)) code = StatusCode::kNotFound;
+  if (averror == AVERROR(ENOSPC) || averror == AVERROR(EIO) || averror == AVERROR(EACCES) ||
+      averror == AVERROR(EROFS))
+    code = StatusCode::kUnavailable;
+  return Status(code, what + ": " + AvErrorString(averror));
+}
+
+Result<InputFormatPtr> OpenInput(const std::string& path) {
+  InitLibavLogging();
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0)
+    return Status(errno == ENOENT ? StatusCode::kNotFound : StatusCode::kUnavailable,
+                  path + ": " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return InvalidArgument(path + ": is a directory, not a media file");
+  if (st.st_size == 0) return InvalidArgument(path + ": file is empty (0 bytes)");
+
+  AVFormatContext* raw = nullptr;
+  // Probe a larger window than the default so streams that start late are found.
+  AVDictionary* opts = nullptr;
+  av_dict_set(&opts, "probesize", "20000000", 0);
+  int err = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
+  av_dict_free(&opts);
+  if (err < 0) {
+    if (err == AVERROR_INVALIDDATA)
+      return InvalidArgument(path + ": not a media file that reel can read (" + AvErrorString(err) +
+                             ")");
+    return AvStatus(err, path);
+  }
+  InputFormatPtr input(raw);
+  input->max_analyze_duration = 10 * AV_TIME_BASE;
+  err = avformat_find_stream_info(input.get(), nullptr);
+  if (err < 0) return AvStatus(err, path + ": cannot read stream information");
+  bool has_media = false;
+  for (unsigned i = 0; i < input->nb_streams; ++i) {
+    auto type = input->streams[i]->codecpar->codec_type;
+    if (type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO) has_media = true;
+  }
+  if (!has_media) return InvalidArgument(path + ": contains no audio or video stream");
+  return input;
+}
+
+int StreamRotation(const AVStream* stream) {
+  const uint8_t* matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  if (!matrix) return 0;
+  double theta = -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  if (std::isnan(theta)) return 0;
+  theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
+  int degrees = static_cast<int>(std::lround(theta / 90.0)) * 90 % 360;
+  return degrees < 0 ? degrees + 360 : degrees;
+}
+
+void InitLibavLogging() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* level = std::getenv("REEL_AV_LOG");
+    av_log_set_level(level ? std::atoi(level) : AV_LOG_QUIET);
+  });
+}
+
+}  // namespace reel::engine

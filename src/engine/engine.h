@@ -1,0 +1,125 @@
+// reel's media engine: probing and transcoding with the FFmpeg libraries, in process.
+//
+// The engine knows files on local disk only; fetching sources and delivering outputs is the
+// job of other modules. It never takes encoder arguments from users: everything it encodes
+// is described by presets::VideoSettings / presets::AudioSettings.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "presets/presets.h"
+
+namespace reel::engine {
+
+struct StreamInfo {
+  int index = 0;
+  std::string type;  // "video", "audio", "subtitle", "data"
+  std::string codec;
+  int64_t bitrate = 0;
+  double start_time = 0;
+  double duration = 0;
+  // video
+  int width = 0, height = 0;
+  int sar_num = 1, sar_den = 1;
+  int rotation = 0;  // display rotation in degrees clockwise: 0, 90, 180 or 270
+  double frame_rate = 0;
+  std::string pixel_format;
+  int bit_depth = 0;
+  // audio
+  int channels = 0;
+  int sample_rate = 0;
+  std::string channel_layout;
+  std::string language;
+};
+
+struct MediaInfo {
+  std::string container;  // e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+  double duration = 0;    // seconds
+  double start_time = 0;
+  int64_t bitrate = 0;
+  int64_t size = 0;
+  std::vector<StreamInfo> streams;
+
+  const StreamInfo* BestVideo() const;
+  const StreamInfo* BestAudio() const;
+};
+
+Result<MediaInfo> Probe(const std::string& path);
+nlohmann::json ToJson(const MediaInfo& info);
+
+// What to produce from one source. Every output is fed from one decode of the source.
+struct HlsOutputPlan {
+  std::string directory;  // gets master.m3u8, one folder per rendition, audio/
+  presets::Ladder ladder;
+};
+
+struct FileOutputPlan {
+  std::string path;
+  presets::Preset preset;
+};
+
+struct TranscodePlan {
+  std::string input;
+  std::vector<HlsOutputPlan> hls;
+  std::vector<FileOutputPlan> files;
+};
+
+struct Progress {
+  double fraction = 0;       // 0..1 of the source duration encoded by every output
+  double media_seconds = 0;  // source time encoded by the slowest output
+  double fps = 0;            // frames per second of the slowest video encoder
+  double speed = 0;          // media seconds per wall second
+  double elapsed = 0;
+};
+
+struct TranscodeOptions {
+  std::function<void(const Progress&)> on_progress;  // called from the engine's thread
+  double progress_interval = 0.25;                   // seconds between calls
+  const std::atomic<bool>* cancel = nullptr;         // set to stop; the run returns kCanceled
+  int threads = 0;                                   // CPU budget; 0 = all cores
+};
+
+struct VariantResult {
+  std::string name;      // "720p" or "audio"
+  std::string playlist;  // path relative to the HLS directory
+  int width = 0, height = 0;
+  double frame_rate = 0;
+  int64_t bandwidth = 0;          // peak segment bitrate incl. audio, as in the master
+  int64_t average_bandwidth = 0;  // incl. audio
+  std::string codecs;
+  int segments = 0;
+};
+
+struct OutputResult {
+  std::string kind;    // "hls", "mp4", "webm"
+  std::string path;    // file, or the HLS directory
+  std::string master;  // HLS only: path of master.m3u8
+  double duration = 0;
+  int64_t bytes = 0;
+  int width = 0, height = 0;
+  std::string video_codec, audio_codec;
+  std::vector<VariantResult> variants;  // HLS only
+};
+
+struct TranscodeResult {
+  double source_duration = 0;
+  double elapsed = 0;
+  std::vector<OutputResult> outputs;
+};
+
+nlohmann::json ToJson(const TranscodeResult& result);
+
+// Runs the plan. Outputs are written under temporary names next to their destinations and moved
+// into place only when all of them are complete; on any failure or cancellation nothing is left
+// behind and an existing destination is untouched.
+Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOptions& options);
+
+}  // namespace reel::engine

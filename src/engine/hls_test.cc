@@ -1,0 +1,58 @@
+#include "engine/hls.h"
+
+#include <gtest/gtest.h>
+
+#include "testing/media_fixtures.h"
+
+namespace reel::engine::hls {
+namespace {
+
+TEST(Hls, CodecStringFromAnnexBAndAvcC) {
+  const uint8_t annexb[] = {0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0, 0, 1, 0x68, 0xeb};
+  EXPECT_EQ(H264CodecString(annexb, sizeof(annexb)), "avc1.64001F");
+  const uint8_t avcc[] = {1, 0x4d, 0x40, 0x1e, 0xff, 0xe1};
+  EXPECT_EQ(H264CodecString(avcc, sizeof(avcc)), "avc1.4D401E");
+  EXPECT_EQ(H264CodecString(nullptr, 0), "avc1");
+}
+
+TEST(Hls, ReadsMediaPlaylistAndMeasuresBandwidth) {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "init.mp4", std::string(100, 'i'));
+  testing::WriteFile(dir / "s1.m4s", std::string(6000, 'a'));  // 48000 bits over 6 s
+  testing::WriteFile(dir / "s2.m4s", std::string(3000, 'b'));  // 24000 bits over 2 s
+  testing::WriteFile(dir / "index.m3u8",
+                     "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n"
+                     "#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:6.000000,\ns1.m4s\n"
+                     "#EXTINF:2.000000,\ns2.m4s\n#EXT-X-ENDLIST\n");
+  Result<MediaPlaylist> pl = ReadMediaPlaylist(dir / "index.m3u8");
+  ASSERT_TRUE(pl.ok()) << pl.status().ToString();
+  EXPECT_TRUE(pl->ended);
+  EXPECT_EQ(pl->init_uri, "init.mp4");
+  EXPECT_EQ(pl->init_bytes, 100);
+  ASSERT_EQ(pl->segments.size(), 2u);
+  EXPECT_DOUBLE_EQ(pl->Duration(), 8.0);
+  EXPECT_EQ(pl->PeakBitrate(), 12000);    // s2: 24000 bits / 2 s
+  EXPECT_EQ(pl->AverageBitrate(), 9000);  // 72000 bits / 8 s
+
+  testing::WriteFile(dir / "broken.m3u8", "#EXTM3U\n#EXTINF:6,\nmissing.m4s\n");
+  EXPECT_EQ(ReadMediaPlaylist(dir / "broken.m3u8").status().code(), StatusCode::kNotFound);
+  testing::WriteFile(dir / "html.m3u8", "<html>\n");
+  EXPECT_FALSE(ReadMediaPlaylist(dir / "html.m3u8").ok());
+}
+
+TEST(Hls, MasterPlaylistListsAudioGroupAndVariants) {
+  std::vector<VariantEntry> v = {
+      {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 29.97, "avc1.64001F,mp4a.40.2", true}};
+  AudioEntry audio{"audio/index.m3u8", 2};
+  std::string m = MasterPlaylist(v, &audio);
+  EXPECT_NE(m.find("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\""), std::string::npos);
+  EXPECT_NE(m.find("CHANNELS=\"2\",URI=\"audio/index.m3u8\""), std::string::npos);
+  EXPECT_NE(m.find("#EXT-X-STREAM-INF:BANDWIDTH=3400000,AVERAGE-BANDWIDTH=3100000,"
+                   "RESOLUTION=1280x720,FRAME-RATE=29.970,CODECS=\"avc1.64001F,mp4a.40.2\","
+                   "AUDIO=\"audio\"\n720p/index.m3u8\n"),
+            std::string::npos)
+      << m;
+}
+
+}  // namespace
+}  // namespace reel::engine::hls

@@ -1,0 +1,1197 @@
+// The transcoding pipeline: one decode of the source feeding every output.
+//
+//   demux ─┬─ video decode ─ normalise graph ─┬─ queue ─ rung graph ─ encoder ─┬─ muxer(s)
+//          │  (decode thread)  rotation,      ├─ queue ─ rung graph ─ encoder ─┤
+//          │                   geometry, CFR  └─ ...    (one thread per        │
+//          │                                             video rendition)      │
+//          └─ audio decode ─ audio graph ─ encoder (decode thread) ────────────┘
+//
+// Stages and why they sit where they do:
+// - The decode thread demuxes, decodes and runs the *normalise* graph once per frame: display
+//   rotation (transpose/flip), a passthrough scale that absorbs mid-stream size changes, and
+//   `fps`, which turns variable frame rates into constant ones with monotonic timestamps (fixed
+//   GOPs and aligned keyframes across rungs need a fixed frame grid). Its output frames are
+//   reference-counted and handed, without copying, to every video rendition.
+// - Each video rendition (a ladder rung or a file output) runs on its own thread: its own small
+//   graph (scale to the rendition size, 8-bit 4:2:0, square pixels), then its encoder. Keeping
+//   the scaling off the decode thread is what lets a ladder use every core; a single graph with
+//   `split` would run every scale on the thread that pushes frames into it.
+// - Audio is cheap: it is filtered (resample, downmix, fixed frame size) and encoded on the
+//   decode thread. One encoder per distinct audio setting, so one AAC encode serves every HLS
+//   variant and every MP4 that asks for the same settings.
+// - Muxers are shared by the threads that feed them (an MP4 gets video from a rendition thread
+//   and audio from the decode thread), so each has a mutex; av_interleaved_write_frame orders
+//   their packets.
+//
+// Draining: at the end of input the decoders are flushed, the normalise graph is closed, and each
+// rendition queue is closed; a rendition thread drains its queue, flushes its graph and encoder,
+// and exits. Trailers are written after every thread has joined. Back-pressure comes from the
+// bounded queues, so the decode thread never runs more than a few frames ahead of the slowest
+// encoder. Cancellation and errors set one stop flag that every loop checks.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "engine/av_util.h"
+#include "engine/engine.h"
+#include "engine/geometry.h"
+#include "engine/hls.h"
+#include "engine/staging.h"
+
+extern "C" {
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+}
+
+namespace reel::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using presets::AudioSettings;
+using presets::VideoSettings;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared run state: the stop flag and the first error.
+
+class RunState {
+ public:
+  explicit RunState(const std::atomic<bool>* cancel) : cancel_(cancel) {}
+
+  bool ShouldStop() const {
+    return failed_.load(std::memory_order_relaxed) || (cancel_ && cancel_->load());
+  }
+  void Fail(Status status) {
+    std::lock_guard lock(mu_);
+    if (error_.ok()) error_ = std::move(status);
+    failed_ = true;
+  }
+  Status Outcome() const {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) return error_;
+    if (cancel_ && cancel_->load()) return Canceled("transcode canceled");
+    return Status::Ok();
+  }
+
+ private:
+  const std::atomic<bool>* cancel_;
+  std::atomic<bool> failed_{false};
+  mutable std::mutex mu_;
+  Status error_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A bounded queue of frames between the decode thread and one rendition thread.
+
+class FrameQueue {
+ public:
+  FrameQueue(size_t capacity, const RunState* run) : capacity_(capacity), run_(run) {}
+
+  // Blocks while full. Returns false if the run is stopping or the consumer is gone.
+  bool Push(FramePtr frame) {
+    std::unique_lock lock(mu_);
+    while (queue_.size() >= capacity_ && !consumer_gone_) {
+      if (run_->ShouldStop()) return false;
+      not_full_.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    if (consumer_gone_) return false;
+    queue_.push_back(std::move(frame));
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Blocks while empty. Returns nullptr at the end of the stream or when the run is stopping.
+  FramePtr Pop() {
+    std::unique_lock lock(mu_);
+    while (queue_.empty() && !closed_) {
+      if (run_->ShouldStop()) return nullptr;
+      not_empty_.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    if (queue_.empty()) return nullptr;
+    FramePtr f = std::move(queue_.front());
+    queue_.pop_front();
+    not_full_.notify_one();
+    return f;
+  }
+
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+  void ConsumerGone() {
+    std::lock_guard lock(mu_);
+    consumer_gone_ = true;
+    queue_.clear();
+    not_full_.notify_all();
+  }
+
+ private:
+  const size_t capacity_;
+  const RunState* run_;
+  std::mutex mu_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<FramePtr> queue_;
+  bool closed_ = false;
+  bool consumer_gone_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Filter graphs: a source, a textual chain, a sink.
+
+struct FilterChain {
+  FilterGraphPtr graph;
+  AVFilterContext* source = nullptr;
+  AVFilterContext* sink = nullptr;
+};
+
+Result<FilterChain> BuildChain(bool video, const std::string& source_args, const std::string& chain,
+                               int threads) {
+  FilterChain fc;
+  fc.graph.reset(avfilter_graph_alloc());
+  fc.graph->nb_threads = threads;
+  const char* src_name = video ? "buffer" : "abuffer";
+  const char* sink_name = video ? "buffersink" : "abuffersink";
+  int err = avfilter_graph_create_filter(&fc.source, avfilter_get_by_name(src_name), "in",
+                                         source_args.c_str(), nullptr, fc.graph.get());
+  if (err < 0) return AvStatus(err, std::string("cannot create ") + src_name + " " + source_args);
+  err = avfilter_graph_create_filter(&fc.sink, avfilter_get_by_name(sink_name), "out", nullptr,
+                                     nullptr, fc.graph.get());
+  if (err < 0) return AvStatus(err, "cannot create sink");
+
+  AVFilterInOut* outputs = avfilter_inout_alloc();
+  AVFilterInOut* inputs = avfilter_inout_alloc();
+  outputs->name = av_strdup("in");
+  outputs->filter_ctx = fc.source;
+  inputs->name = av_strdup("out");
+  inputs->filter_ctx = fc.sink;
+  err = avfilter_graph_parse_ptr(fc.graph.get(), chain.c_str(), &inputs, &outputs, nullptr);
+  avfilter_inout_free(&inputs);
+  avfilter_inout_free(&outputs);
+  if (err < 0) return AvStatus(err, "cannot parse filter chain '" + chain + "'");
+  err = avfilter_graph_config(fc.graph.get(), nullptr);
+  if (err < 0) return AvStatus(err, "cannot configure filter chain '" + chain + "'");
+  return fc;
+}
+
+std::string Rational(AVRational r) { return std::to_string(r.num) + "/" + std::to_string(r.den); }
+
+// ---------------------------------------------------------------------------------------------
+// Muxers.
+
+struct Muxer {
+  std::mutex mu;
+  AVFormatContext* ctx = nullptr;
+  std::string path;
+  bool header_written = false;
+  bool trailer_written = false;
+
+  ~Muxer() {
+    if (!ctx) return;
+    if (!(ctx->oformat->flags & AVFMT_NOFILE) && ctx->pb) avio_closep(&ctx->pb);
+    avformat_free_context(ctx);
+  }
+
+  Status Write(AVPacket* pkt, int stream_index, AVRational encoder_tb) {
+    std::lock_guard lock(mu);
+    pkt->stream_index = stream_index;
+    av_packet_rescale_ts(pkt, encoder_tb, ctx->streams[stream_index]->time_base);
+    int err = av_interleaved_write_frame(ctx, pkt);
+    return AvStatus(err, "cannot write " + path);
+  }
+
+  Status Finish() {
+    std::lock_guard lock(mu);
+    if (!header_written || trailer_written) return Status::Ok();
+    trailer_written = true;
+    int err = av_write_trailer(ctx);
+    if (err < 0) return AvStatus(err, "cannot finish " + path);
+    if (!(ctx->oformat->flags & AVFMT_NOFILE) && ctx->pb) {
+      err = avio_closep(&ctx->pb);
+      if (err < 0) return AvStatus(err, "cannot close " + path);
+    }
+    return Status::Ok();
+  }
+};
+
+struct MuxTarget {
+  Muxer* muxer;
+  int stream_index;
+};
+
+// Sends every packet the encoder has ready to its muxers.
+Status DrainEncoder(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets) {
+  for (;;) {
+    int err = avcodec_receive_packet(enc, pkt);
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, std::string("encoder ") + enc->codec->name);
+    for (size_t i = 0; i < targets.size(); ++i) {
+      // Each muxer takes ownership of what it is given; the last one gets the original.
+      if (i + 1 < targets.size()) {
+        PacketPtr copy(av_packet_clone(pkt));
+        REEL_RETURN_IF_ERROR(
+            targets[i].muxer->Write(copy.get(), targets[i].stream_index, enc->time_base));
+      } else {
+        REEL_RETURN_IF_ERROR(targets[i].muxer->Write(pkt, targets[i].stream_index, enc->time_base));
+      }
+    }
+    av_packet_unref(pkt);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder set-up from presets.
+
+const char* VideoEncoderName(presets::VideoCodec c) {
+  switch (c) {
+    case presets::VideoCodec::kH264:
+      return "libx264";
+    case presets::VideoCodec::kHevc:
+      return "libx265";
+    case presets::VideoCodec::kVp9:
+      return "libvpx-vp9";
+  }
+  return "";
+}
+
+struct VideoFormat {
+  Size size;
+  AVRational frame_rate{30, 1};
+  AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
+  AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
+  AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
+  AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
+};
+
+Result<CodecContextPtr> OpenVideoEncoder(const VideoSettings& v, const VideoFormat& f,
+                                         int threads) {
+  const char* name = VideoEncoderName(v.codec);
+  const AVCodec* codec = avcodec_find_encoder_by_name(name);
+  if (!codec) return Internal(std::string("encoder ") + name + " is not available");
+  CodecContextPtr enc(avcodec_alloc_context3(codec));
+  enc->width = f.size.width;
+  enc->height = f.size.height;
+  enc->pix_fmt = AV_PIX_FMT_YUV420P;
+  enc->sample_aspect_ratio = {1, 1};
+  enc->framerate = f.frame_rate;
+  enc->time_base = av_inv_q(f.frame_rate);
+  enc->color_primaries = f.primaries;
+  enc->color_trc = f.transfer;
+  enc->colorspace = f.colorspace;
+  enc->color_range = f.range == AVCOL_RANGE_JPEG ? AVCOL_RANGE_MPEG : f.range;
+  enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  enc->thread_count = threads;
+  int gop = std::max(1, static_cast<int>(std::lround(av_q2d(f.frame_rate) * v.gop_seconds)));
+  enc->gop_size = gop;
+  if (v.fixed_gop) enc->keyint_min = gop;
+  if (v.bitrate > 0) enc->bit_rate = v.bitrate;
+  if (v.maxrate > 0) {
+    enc->rc_max_rate = v.maxrate;
+    enc->rc_buffer_size = static_cast<int>(std::min<int64_t>(v.bufsize, INT32_MAX));
+  }
+
+  AVDictionary* opts = nullptr;
+  std::string crf = std::to_string(v.crf);
+  switch (v.codec) {
+    case presets::VideoCodec::kH264: {
+      av_dict_set(&opts, "preset", v.speed.c_str(), 0);
+      av_dict_set(&opts, "profile", "high", 0);
+      if (v.bitrate == 0 && v.crf >= 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
+      // Fixed GOP: IDR frames exactly every `gop` frames, none from scene cuts, closed GOPs,
+      // so segment boundaries line up across the rungs of a ladder.
+      if (v.fixed_gop) av_dict_set(&opts, "x264-params", "scenecut=0:open-gop=0", 0);
+      av_dict_set(&opts, "forced-idr", "1", 0);
+      break;
+    }
+    case presets::VideoCodec::kHevc: {
+      av_dict_set(&opts, "preset", v.speed.c_str(), 0);
+      if (v.bitrate == 0 && v.crf >= 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
+      std::string params = "log-level=error";
+      if (v.fixed_gop) params += ":scenecut=0:open-gop=0";
+      av_dict_set(&opts, "x265-params", params.c_str(), 0);
+      break;
+    }
+    case presets::VideoCodec::kVp9: {
+      av_dict_set(&opts, "deadline", "good", 0);
+      av_dict_set(&opts, "cpu-used", v.speed == "fast" ? "4" : "2", 0);
+      av_dict_set(&opts, "row-mt", "1", 0);
+      if (v.bitrate == 0 && v.crf >= 0) {
+        av_dict_set(&opts, "crf", crf.c_str(), 0);
+        // Constrained quality: crf with the peak rate as the ceiling.
+        enc->bit_rate = v.maxrate;
+      }
+      break;
+    }
+  }
+  int err = avcodec_open2(enc.get(), codec, &opts);
+  av_dict_free(&opts);
+  if (err < 0) return AvStatus(err, std::string("cannot open encoder ") + name);
+  return enc;
+}
+
+Result<CodecContextPtr> OpenAudioEncoder(const AudioSettings& a, int channels) {
+  const char* name = a.codec == presets::AudioCodec::kAac ? "aac" : "libopus";
+  const AVCodec* codec = avcodec_find_encoder_by_name(name);
+  if (!codec) return Internal(std::string("encoder ") + name + " is not available");
+  CodecContextPtr enc(avcodec_alloc_context3(codec));
+  enc->sample_rate = a.sample_rate;
+  av_channel_layout_default(&enc->ch_layout, channels);
+  enc->sample_fmt = codec->sample_fmts ? codec->sample_fmts[0] : AV_SAMPLE_FMT_FLTP;
+  enc->bit_rate = a.bitrate;
+  enc->time_base = {1, a.sample_rate};
+  enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  int err = avcodec_open2(enc.get(), codec, nullptr);
+  if (err < 0) return AvStatus(err, std::string("cannot open encoder ") + name);
+  return enc;
+}
+
+// Snaps a measured frame rate to the standard rate it is meant to be (a phone's VFR clip
+// averaging 29.87 fps is 30 fps), and caps it.
+AVRational ChooseFrameRate(const AVStream* st, double requested) {
+  static const AVRational kStandard[] = {{24000, 1001}, {24, 1},       {25, 1},
+                                         {30000, 1001}, {30, 1},       {48, 1},
+                                         {50, 1},       {60000, 1001}, {60, 1}};
+  double rate = requested;
+  if (rate <= 0) {
+    AVRational r = st->avg_frame_rate;
+    if (r.num <= 0 || r.den <= 0 || av_q2d(r) < 1 || av_q2d(r) > 1000) r = st->r_frame_rate;
+    rate = (r.num > 0 && r.den > 0) ? av_q2d(r) : 30;
+    if (rate < 1 || rate > 1000) rate = 30;
+  }
+  rate = std::min(rate, presets::kMaxFps);
+  AVRational best{0, 1};
+  double best_error = 0.01;  // relative
+  for (AVRational s : kStandard) {
+    double error = std::fabs(av_q2d(s) - rate) / rate;
+    if (error < best_error) {
+      best = s;
+      best_error = error;
+    }
+  }
+  return best.num > 0 ? best : av_d2q(rate, 100000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renditions.
+
+struct VideoRendition {
+  std::string key;
+  VideoSettings settings;
+  VideoFormat format;
+  CodecContextPtr encoder;
+  FilterChain chain;
+  std::vector<MuxTarget> targets;
+  std::unique_ptr<FrameQueue> queue;
+  std::thread thread;
+  std::atomic<int64_t> frames{0};
+  std::atomic<double> encoded_seconds{0};  // end of the last frame sent to the encoder
+  std::atomic<bool> finished{false};
+};
+
+struct AudioRendition {
+  std::string key;
+  AudioSettings settings;
+  int channels = 2;
+  CodecContextPtr encoder;
+  FilterChain chain;
+  std::vector<MuxTarget> targets;
+  double encoded_seconds = 0;
+};
+
+std::string VideoKey(const VideoSettings& v, const VideoFormat& f) {
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "%d|%dx%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s", int(v.codec),
+                f.size.width, f.size.height, f.frame_rate.num, f.frame_rate.den,
+                (long long)v.bitrate, (long long)v.maxrate, (long long)v.bufsize, v.crf,
+                v.gop_seconds, int(v.fixed_gop), v.speed.c_str());
+  return buf;
+}
+
+std::string AudioKey(const AudioSettings& a, int channels) {
+  return std::to_string(int(a.codec)) + "|" + std::to_string(a.bitrate) + "|" +
+         std::to_string(channels) + "|" + std::to_string(a.sample_rate);
+}
+
+// What the run produced for one output, filled in as the outputs are planned.
+struct HlsVariantPlan {
+  std::string name;
+  VideoRendition* video = nullptr;
+  Muxer* muxer = nullptr;
+};
+
+struct HlsPlanState {
+  const HlsOutputPlan* plan = nullptr;
+  std::string temp_dir;
+  std::vector<HlsVariantPlan> variants;
+  AudioRendition* audio = nullptr;
+  Muxer* audio_muxer = nullptr;
+};
+
+struct FilePlanState {
+  const FileOutputPlan* plan = nullptr;
+  std::string temp_path;
+  VideoRendition* video = nullptr;
+  AudioRendition* audio = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+class Transcoder {
+ public:
+  Transcoder(const TranscodePlan& plan, const TranscodeOptions& options)
+      : plan_(plan), options_(options), run_(options.cancel) {}
+
+  Result<TranscodeResult> Run();
+
+ private:
+  Status OpenSource();
+  Status PlanOutputs();
+  Status OpenMuxers();
+  VideoRendition* AddVideo(const VideoSettings& v);
+  AudioRendition* AddAudio(const AudioSettings& a);
+  Result<Muxer*> AddMuxer(const std::string& path, const char* format);
+  Status AddStream(Muxer* muxer, AVCodecContext* enc, MuxTarget* target);
+  Status StartThreads();
+  Status Decode();
+  Status DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video);
+  Status HandleVideoFrame(AVFrame* frame);
+  Status HandleAudioFrame(AVFrame* frame);
+  Status PullNormalised();
+  Status FlushAudio();
+  void RenditionLoop(VideoRendition* r);
+  Status EncodeVideo(VideoRendition* r, AVFrame* frame);
+  void ReportProgress(bool final);
+  Result<TranscodeResult> Collect();
+  Status CollectHls(const HlsPlanState& h, OutputResult* out);
+
+  const TranscodePlan& plan_;
+  const TranscodeOptions& options_;
+  RunState run_;
+  Staging staging_;
+  int threads_ = 1;
+
+  InputFormatPtr input_;
+  int video_index_ = -1, audio_index_ = -1;
+  CodecContextPtr video_dec_, audio_dec_;
+  int64_t start_pts_video_ = 0, start_pts_audio_ = 0;  // source start, in stream time bases
+  DisplaySize display_;
+  VideoFormat base_format_;
+  FilterChain normalise_;
+  double duration_ = 0;
+  double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
+  int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
+  int64_t decode_errors_ = 0;
+  int audio_channels_ = 2;
+
+  std::vector<std::unique_ptr<VideoRendition>> videos_;
+  std::vector<std::unique_ptr<AudioRendition>> audios_;
+  std::vector<std::unique_ptr<Muxer>> muxers_;
+  std::vector<HlsPlanState> hls_;
+  std::vector<FilePlanState> files_;
+
+  Clock::time_point started_ = Clock::now();
+  Clock::time_point last_progress_{};
+};
+
+Status Transcoder::OpenSource() {
+  Result<InputFormatPtr> in = OpenInput(plan_.input);
+  if (!in.ok()) return in.status();
+  input_ = std::move(in).value();
+  AVFormatContext* fmt = input_.get();
+  duration_ = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+
+  video_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (video_index_ >= 0 && (fmt->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+    video_index_ = -1;  // cover art is not video
+  audio_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+  if (video_index_ < 0) video_index_ = -1;
+  if (audio_index_ < 0) audio_index_ = -1;
+  if (video_index_ < 0 && audio_index_ < 0)
+    return InvalidArgument(plan_.input + ": contains no audio or video stream");
+
+  int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
+  auto open_decoder = [&](int index, CodecContextPtr* out) -> Status {
+    AVStream* st = fmt->streams[index];
+    const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+    if (!codec)
+      return InvalidArgument(plan_.input + ": no decoder for " +
+                             avcodec_get_name(st->codecpar->codec_id) + " (stream " +
+                             std::to_string(index) + ")");
+    CodecContextPtr dec(avcodec_alloc_context3(codec));
+    int err = avcodec_parameters_to_context(dec.get(), st->codecpar);
+    if (err < 0) return AvStatus(err, "decoder parameters");
+    dec->pkt_timebase = st->time_base;
+    dec->thread_count = threads_;
+    err = avcodec_open2(dec.get(), codec, nullptr);
+    if (err < 0) return AvStatus(err, plan_.input + ": cannot open decoder");
+    *out = std::move(dec);
+    return Status::Ok();
+  };
+
+  if (video_index_ >= 0) {
+    AVStream* st = fmt->streams[video_index_];
+    REEL_RETURN_IF_ERROR(open_decoder(video_index_, &video_dec_));
+    start_pts_video_ = av_rescale_q(start, AV_TIME_BASE_Q, st->time_base);
+    const AVCodecParameters* par = st->codecpar;
+    if (par->width <= 0 || par->height <= 0)
+      return InvalidArgument(plan_.input + ": video stream has no picture size");
+    AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
+    int rotation = StreamRotation(st);
+    display_ = SourceDisplaySize(par->width, par->height, sar.num, sar.den, rotation);
+    base_format_.primaries = par->color_primaries;
+    base_format_.transfer = par->color_trc;
+    base_format_.colorspace = par->color_space;
+    base_format_.range = par->color_range;
+
+    // The normalise graph: rotation, then a passthrough scale to the coded size (absorbs size
+    // changes mid-stream), then a constant frame rate starting at 0.
+    AVRational rate = ChooseFrameRate(st, 0);
+    int pix_fmt = par->format >= 0 ? par->format : AV_PIX_FMT_YUV420P;
+    std::string args = "video_size=" + std::to_string(par->width) + "x" +
+                       std::to_string(par->height) + ":pix_fmt=" + std::to_string(pix_fmt) +
+                       ":time_base=" + Rational(st->time_base) +
+                       ":pixel_aspect=" + Rational(sar.num > 0 ? sar : AVRational{1, 1});
+    std::string chain;
+    if (rotation == 90) chain = "transpose=clock,";
+    if (rotation == 180) chain = "hflip,vflip,";
+    if (rotation == 270) chain = "transpose=cclock,";
+    bool sideways = rotation == 90 || rotation == 270;
+    int w = sideways ? par->height : par->width, h = sideways ? par->width : par->height;
+    chain += "scale=" + std::to_string(w) + ":" + std::to_string(h) + ",fps=fps=" + Rational(rate) +
+             ":start_time=0:round=near";
+    Result<FilterChain> fc = BuildChain(true, args, chain, threads_);
+    if (!fc.ok()) return fc.status();
+    normalise_ = std::move(fc).value();
+    base_format_.frame_rate = rate;
+  }
+  if (audio_index_ >= 0) {
+    AVStream* st = fmt->streams[audio_index_];
+    REEL_RETURN_IF_ERROR(open_decoder(audio_index_, &audio_dec_));
+    start_pts_audio_ = av_rescale_q(start, AV_TIME_BASE_Q, st->time_base);
+    audio_channels_ = std::clamp(st->codecpar->ch_layout.nb_channels, 1, 2);
+  }
+  return Status::Ok();
+}
+
+VideoRendition* Transcoder::AddVideo(const VideoSettings& v) {
+  VideoFormat f = base_format_;
+  f.size = FitOutputSize(display_, v);
+  if (v.fps > 0) f.frame_rate = ChooseFrameRate(input_->streams[video_index_], v.fps);
+  std::string key = VideoKey(v, f);
+  for (auto& r : videos_)
+    if (r->key == key) return r.get();
+  auto r = std::make_unique<VideoRendition>();
+  r->key = key;
+  r->settings = v;
+  r->format = f;
+  videos_.push_back(std::move(r));
+  return videos_.back().get();
+}
+
+AudioRendition* Transcoder::AddAudio(const AudioSettings& a) {
+  int channels = std::min(audio_channels_, a.max_channels);
+  std::string key = AudioKey(a, channels);
+  for (auto& r : audios_)
+    if (r->key == key) return r.get();
+  auto r = std::make_unique<AudioRendition>();
+  r->key = key;
+  r->settings = a;
+  r->channels = channels;
+  audios_.push_back(std::move(r));
+  return audios_.back().get();
+}
+
+Status Transcoder::PlanOutputs() {
+  if (plan_.hls.empty() && plan_.files.empty()) return InvalidArgument("no outputs requested");
+  for (const HlsOutputPlan& h : plan_.hls) {
+    HlsPlanState st;
+    st.plan = &h;
+    Result<std::string> dir = staging_.StageDirectory(h.directory);
+    if (!dir.ok()) return dir.status();
+    st.temp_dir = *dir;
+    if (video_index_ >= 0) {
+      for (const presets::Rung& rung : SelectRungs(h.ladder, display_))
+        st.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
+    }
+    if (audio_index_ >= 0) st.audio = AddAudio(h.ladder.audio);
+    hls_.push_back(std::move(st));
+  }
+  for (const FileOutputPlan& f : plan_.files) {
+    FilePlanState st;
+    st.plan = &f;
+    Result<std::string> path = staging_.StageFile(f.path);
+    if (!path.ok()) return path.status();
+    st.temp_path = *path;
+    if (video_index_ >= 0) st.video = AddVideo(f.preset.video);
+    if (audio_index_ >= 0) st.audio = AddAudio(f.preset.audio);
+    files_.push_back(std::move(st));
+  }
+
+  // Encoder threads follow each rendition's share of the pixels, so the biggest rung, which
+  // bounds the wall time, gets the most.
+  double total_pixels = 0;
+  for (auto& r : videos_) total_pixels += double(r->format.size.width) * r->format.size.height;
+  for (auto& r : videos_) {
+    double share = double(r->format.size.width) * r->format.size.height / total_pixels;
+    int threads = std::clamp(static_cast<int>(std::ceil(threads_ * share)), 1, threads_);
+    Result<CodecContextPtr> enc = OpenVideoEncoder(r->settings, r->format, threads);
+    if (!enc.ok()) return enc.status();
+    r->encoder = std::move(enc).value();
+    AVFilterContext* src = normalise_.sink;
+    std::string args = "video_size=" + std::to_string(av_buffersink_get_w(src)) + "x" +
+                       std::to_string(av_buffersink_get_h(src)) +
+                       ":pix_fmt=" + std::to_string(av_buffersink_get_format(src)) +
+                       ":time_base=" + Rational(av_buffersink_get_time_base(src)) +
+                       ":pixel_aspect=" +
+                       Rational(av_buffersink_get_sample_aspect_ratio(src).num > 0
+                                    ? av_buffersink_get_sample_aspect_ratio(src)
+                                    : AVRational{1, 1}) +
+                       ":frame_rate=" + Rational(av_buffersink_get_frame_rate(src));
+    std::string chain = "scale=" + std::to_string(r->format.size.width) + ":" +
+                        std::to_string(r->format.size.height) +
+                        ":flags=bicubic,format=yuv420p,setsar=1";
+    if (av_cmp_q(r->format.frame_rate, base_format_.frame_rate) != 0)
+      chain += ",fps=fps=" + Rational(r->format.frame_rate) + ":start_time=0";
+    Result<FilterChain> fc = BuildChain(true, args, chain, 1);
+    if (!fc.ok()) return fc.status();
+    r->chain = std::move(fc).value();
+    r->queue = std::make_unique<FrameQueue>(8, &run_);
+  }
+  for (auto& r : audios_) {
+    Result<CodecContextPtr> enc = OpenAudioEncoder(r->settings, r->channels);
+    if (!enc.ok()) return enc.status();
+    r->encoder = std::move(enc).value();
+    AVCodecContext* dec = audio_dec_.get();
+    char layout[128] = {0};
+    if (dec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+      AVChannelLayout def;
+      av_channel_layout_default(&def, dec->ch_layout.nb_channels);
+      av_channel_layout_describe(&def, layout, sizeof(layout));
+    } else {
+      av_channel_layout_describe(&dec->ch_layout, layout, sizeof(layout));
+    }
+    AVRational tb = input_->streams[audio_index_]->time_base;
+    std::string args =
+        "time_base=" + Rational(tb) + ":sample_rate=" + std::to_string(dec->sample_rate) +
+        ":sample_fmt=" + av_get_sample_fmt_name(dec->sample_fmt) + ":channel_layout=" + layout;
+    char out_layout[64] = {0};
+    av_channel_layout_describe(&r->encoder->ch_layout, out_layout, sizeof(out_layout));
+    // async=1 stretches/pads around timestamp gaps; first_pts=0 pads a late start with silence
+    // so audio stays in sync with video that starts at 0.
+    std::string chain = "aresample=" + std::to_string(r->settings.sample_rate) +
+                        ":async=1:first_pts=0,aformat=sample_fmts=" +
+                        av_get_sample_fmt_name(r->encoder->sample_fmt) +
+                        ":channel_layouts=" + out_layout;
+    Result<FilterChain> fc = BuildChain(false, args, chain, 1);
+    if (!fc.ok()) return fc.status();
+    r->chain = std::move(fc).value();
+    if (!(r->encoder->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
+      av_buffersink_set_frame_size(r->chain.sink, r->encoder->frame_size);
+  }
+  return OpenMuxers();
+}
+
+Result<Muxer*> Transcoder::AddMuxer(const std::string& path, const char* format) {
+  auto m = std::make_unique<Muxer>();
+  m->path = path;
+  int err = avformat_alloc_output_context2(&m->ctx, nullptr, format, path.c_str());
+  if (err < 0 || !m->ctx) return AvStatus(err, std::string("cannot create ") + format + " muxer");
+  muxers_.push_back(std::move(m));
+  return muxers_.back().get();
+}
+
+Status Transcoder::AddStream(Muxer* muxer, AVCodecContext* enc, MuxTarget* target) {
+  AVStream* st = avformat_new_stream(muxer->ctx, nullptr);
+  if (!st) return Internal("cannot add stream");
+  int err = avcodec_parameters_from_context(st->codecpar, enc);
+  if (err < 0) return AvStatus(err, "stream parameters");
+  st->time_base = enc->time_base;
+  if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
+    st->avg_frame_rate = enc->framerate;
+    st->sample_aspect_ratio = enc->sample_aspect_ratio;
+    // Apple players want HEVC in MP4 tagged hvc1 (parameter sets in the sample entry).
+    if (enc->codec_id == AV_CODEC_ID_HEVC) st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
+  }
+  *target = {muxer, st->index};
+  return Status::Ok();
+}
+
+Status Transcoder::OpenMuxers() {
+  auto write_header = [](Muxer* m, AVDictionary** opts) -> Status {
+    if (!(m->ctx->oformat->flags & AVFMT_NOFILE)) {
+      int err = avio_open(&m->ctx->pb, m->path.c_str(), AVIO_FLAG_WRITE);
+      if (err < 0) return AvStatus(err, "cannot open " + m->path);
+    }
+    int err = avformat_write_header(m->ctx, opts);
+    av_dict_free(opts);
+    if (err < 0) return AvStatus(err, "cannot start " + m->path);
+    m->header_written = true;
+    return Status::Ok();
+  };
+  auto hls_muxer = [&](const std::string& dir, double segment_seconds,
+                       AVCodecContext* enc) -> Result<Muxer*> {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
+    Result<Muxer*> m = AddMuxer(dir + "/index.m3u8", "hls");
+    if (!m.ok()) return m;
+    MuxTarget target;
+    REEL_RETURN_IF_ERROR(AddStream(*m, enc, &target));
+    AVDictionary* opts = nullptr;
+    av_dict_set(&opts, "hls_time", std::to_string(segment_seconds).c_str(), 0);
+    av_dict_set(&opts, "hls_playlist_type", "vod", 0);
+    av_dict_set(&opts, "hls_segment_type", "fmp4", 0);
+    av_dict_set(&opts, "hls_fmp4_init_filename", "init.mp4", 0);
+    av_dict_set(&opts, "hls_segment_filename", (dir + "/seg_%05d.m4s").c_str(), 0);
+    av_dict_set(&opts, "hls_flags", "independent_segments", 0);
+    REEL_RETURN_IF_ERROR(write_header(*m, &opts));
+    if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
+      for (auto& r : videos_)
+        if (r->encoder.get() == enc) r->targets.push_back(target);
+    } else {
+      for (auto& r : audios_)
+        if (r->encoder.get() == enc) r->targets.push_back(target);
+    }
+    return m;
+  };
+
+  for (HlsPlanState& h : hls_) {
+    for (HlsVariantPlan& v : h.variants) {
+      Result<Muxer*> m = hls_muxer(h.temp_dir + "/" + v.name, h.plan->ladder.segment_seconds,
+                                   v.video->encoder.get());
+      if (!m.ok()) return m.status();
+      v.muxer = *m;
+    }
+    if (h.audio) {
+      Result<Muxer*> m =
+          hls_muxer(h.temp_dir + "/audio", h.plan->ladder.segment_seconds, h.audio->encoder.get());
+      if (!m.ok()) return m.status();
+      h.audio_muxer = *m;
+    }
+  }
+  for (FilePlanState& f : files_) {
+    bool webm = f.plan->preset.container == presets::Container::kWebm;
+    Result<Muxer*> m = AddMuxer(f.temp_path, webm ? "webm" : "mp4");
+    if (!m.ok()) return m.status();
+    MuxTarget target;
+    if (f.video) {
+      REEL_RETURN_IF_ERROR(AddStream(*m, f.video->encoder.get(), &target));
+      f.video->targets.push_back(target);
+    }
+    if (f.audio) {
+      REEL_RETURN_IF_ERROR(AddStream(*m, f.audio->encoder.get(), &target));
+      f.audio->targets.push_back(target);
+    }
+    AVDictionary* opts = nullptr;
+    if (!webm) av_dict_set(&opts, "movflags", "+faststart", 0);
+    REEL_RETURN_IF_ERROR(write_header(*m, &opts));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendition threads.
+
+Status Transcoder::EncodeVideo(VideoRendition* r, AVFrame* frame) {
+  PacketPtr pkt = MakePacket();
+  int err = av_buffersrc_add_frame(r->chain.source, frame);  // nullptr flushes
+  if (err < 0) return AvStatus(err, "rendition filter");
+  FramePtr out = MakeFrame();
+  for (;;) {
+    err = av_buffersink_get_frame(r->chain.sink, out.get());
+    if (err == AVERROR(EAGAIN)) return Status::Ok();
+    if (err == AVERROR_EOF) break;
+    if (err < 0) return AvStatus(err, "rendition filter");
+    out->pict_type = AV_PICTURE_TYPE_NONE;  // let the encoder place keyframes on its grid
+    out->pts =
+        av_rescale_q(out->pts, av_buffersink_get_time_base(r->chain.sink), r->encoder->time_base);
+    err = avcodec_send_frame(r->encoder.get(), out.get());
+    double end = (out->pts + 1) * av_q2d(r->encoder->time_base);
+    av_frame_unref(out.get());
+    if (err < 0) return AvStatus(err, std::string("encoder ") + r->encoder->codec->name);
+    r->frames.fetch_add(1, std::memory_order_relaxed);
+    r->encoded_seconds.store(end, std::memory_order_relaxed);
+    REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
+  }
+  // The filter reached EOF: flush the encoder.
+  err = avcodec_send_frame(r->encoder.get(), nullptr);
+  if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "encoder flush");
+  return DrainEncoder(r->encoder.get(), pkt.get(), r->targets);
+}
+
+void Transcoder::RenditionLoop(VideoRendition* r) {
+  Status status;
+  while (FramePtr frame = r->queue->Pop()) {
+    status = EncodeVideo(r, frame.get());
+    if (!status.ok()) break;
+  }
+  if (status.ok() && !run_.ShouldStop()) status = EncodeVideo(r, nullptr);
+  if (!status.ok()) {
+    run_.Fail(status);
+    r->queue->ConsumerGone();
+  }
+  r->finished = true;
+}
+
+Status Transcoder::StartThreads() {
+  for (auto& r : videos_) {
+    VideoRendition* raw = r.get();
+    r->thread = std::thread([this, raw] { RenditionLoop(raw); });
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The decode thread.
+
+Status Transcoder::PullNormalised() {
+  for (;;) {
+    FramePtr frame = MakeFrame();
+    int err = av_buffersink_get_frame(normalise_.sink, frame.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "video filter");
+    for (auto& r : videos_) {
+      FramePtr ref(av_frame_clone(frame.get()));
+      if (!ref) return Internal("out of memory");
+      if (!r->queue->Push(std::move(ref))) return Status::Ok();  // stopping
+    }
+  }
+}
+
+Status Transcoder::HandleVideoFrame(AVFrame* frame) {
+  if (frame) {
+    frame->pts = frame->best_effort_timestamp;
+    if (frame->pts != AV_NOPTS_VALUE) frame->pts -= start_pts_video_;
+    ++video_frames_decoded_;
+  }
+  int err = av_buffersrc_add_frame_flags(normalise_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+  if (err < 0) return AvStatus(err, "video filter");
+  return PullNormalised();
+}
+
+Status Transcoder::HandleAudioFrame(AVFrame* frame) {
+  if (frame) {
+    frame->pts = frame->best_effort_timestamp;
+    if (frame->pts != AV_NOPTS_VALUE) frame->pts -= start_pts_audio_;
+    ++audio_frames_decoded_;
+  }
+  PacketPtr pkt = MakePacket();
+  FramePtr out = MakeFrame();
+  for (auto& r : audios_) {
+    int err = av_buffersrc_add_frame_flags(r->chain.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+    if (err < 0) return AvStatus(err, "audio filter");
+    for (;;) {
+      err = av_buffersink_get_frame(r->chain.sink, out.get());
+      if (err == AVERROR(EAGAIN)) break;
+      if (err == AVERROR_EOF) {
+        err = avcodec_send_frame(r->encoder.get(), nullptr);
+        if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "audio encoder flush");
+        REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
+        break;
+      }
+      if (err < 0) return AvStatus(err, "audio filter");
+      r->encoded_seconds = (out->pts + out->nb_samples) / double(r->settings.sample_rate);
+      err = avcodec_send_frame(r->encoder.get(), out.get());
+      av_frame_unref(out.get());
+      if (err < 0) return AvStatus(err, "audio encoder");
+      REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Transcoder::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video) {
+  int err = avcodec_send_packet(dec, pkt);
+  if (err < 0 && err != AVERROR_EOF) {
+    // A damaged packet costs a frame, not the job; a source that is all damage is caught below.
+    ++decode_errors_;
+    return Status::Ok();
+  }
+  FramePtr frame = MakeFrame();
+  for (;;) {
+    err = avcodec_receive_frame(dec, frame.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) {
+      ++decode_errors_;
+      return Status::Ok();
+    }
+    REEL_RETURN_IF_ERROR(video ? HandleVideoFrame(frame.get()) : HandleAudioFrame(frame.get()));
+    av_frame_unref(frame.get());
+    if (run_.ShouldStop()) return Status::Ok();
+  }
+}
+
+Status Transcoder::Decode() {
+  PacketPtr pkt = MakePacket();
+  AVFormatContext* fmt = input_.get();
+  int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
+  int read_error = 0;
+  while (!run_.ShouldStop()) {
+    int err = av_read_frame(fmt, pkt.get());
+    if (err < 0) {
+      if (err != AVERROR_EOF) read_error = err;
+      break;
+    }
+    int index = pkt->stream_index;
+    if (index == video_index_ || index == audio_index_) {
+      AVStream* st = fmt->streams[index];
+      if (pkt->pts != AV_NOPTS_VALUE) {
+        double end = (pkt->pts + std::max<int64_t>(pkt->duration, 0)) * av_q2d(st->time_base) -
+                     start / double(AV_TIME_BASE);
+        demuxed_end_ = std::max(demuxed_end_, end);
+      }
+      Status s = DecodePacket(index == video_index_ ? video_dec_.get() : audio_dec_.get(),
+                              pkt.get(), index == video_index_);
+      if (!s.ok()) {
+        av_packet_unref(pkt.get());
+        return s;
+      }
+    }
+    av_packet_unref(pkt.get());
+    ReportProgress(false);
+  }
+  if (run_.ShouldStop()) return Status::Ok();
+
+  // End of input: flush decoders, then the filters behind them.
+  if (video_dec_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
+    if (video_frames_decoded_ == 0)
+      return InvalidArgument(plan_.input + ": no video frame could be decoded" +
+                             (read_error ? " (" + AvErrorString(read_error) + ")" : ""));
+    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
+  }
+  if (audio_dec_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(audio_dec_.get(), nullptr, false));
+    if (audio_frames_decoded_ == 0 && !video_dec_)
+      return InvalidArgument(plan_.input + ": no audio frame could be decoded");
+    REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
+  }
+  // A file that ends well before the duration its header declares has been cut short
+  // (an interrupted upload); encoding what is there would pass a fragment off as the video.
+  if (duration_ > 1 && demuxed_end_ < duration_ * 0.97 - 0.5) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), ": file is truncated: media ends at %.2f s of %.2f s declared",
+                  demuxed_end_, duration_);
+    return InvalidArgument(plan_.input + buf);
+  }
+  return Status::Ok();
+}
+
+void Transcoder::ReportProgress(bool final) {
+  if (!options_.on_progress) return;
+  auto now = Clock::now();
+  if (!final &&
+      std::chrono::duration<double>(now - last_progress_).count() < options_.progress_interval)
+    return;
+  last_progress_ = now;
+  Progress p;
+  p.elapsed = SecondsSince(started_);
+  double done = 1e18;
+  int64_t frames = -1;
+  for (auto& r : videos_) {
+    done = std::min(done, r->encoded_seconds.load(std::memory_order_relaxed));
+    int64_t f = r->frames.load(std::memory_order_relaxed);
+    frames = frames < 0 ? f : std::min(frames, f);
+  }
+  for (auto& r : audios_) done = std::min(done, r->encoded_seconds);
+  if (done > 1e17) done = 0;
+  p.media_seconds = done;
+  p.fraction = final ? 1.0 : (duration_ > 0 ? std::clamp(done / duration_, 0.0, 0.999) : 0);
+  p.fps = frames > 0 && p.elapsed > 0 ? frames / p.elapsed : 0;
+  p.speed = p.elapsed > 0 ? done / p.elapsed : 0;
+  options_.on_progress(p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results.
+
+Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
+  hls::MediaPlaylist audio_pl;
+  bool has_audio = h.audio_muxer != nullptr;
+  if (has_audio) {
+    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(h.temp_dir + "/audio/index.m3u8");
+    if (!pl.ok()) return pl.status();
+    audio_pl = std::move(pl).value();
+  }
+  std::vector<hls::VariantEntry> entries;
+  for (const HlsVariantPlan& v : h.variants) {
+    Result<hls::MediaPlaylist> pl =
+        hls::ReadMediaPlaylist(h.temp_dir + "/" + v.name + "/index.m3u8");
+    if (!pl.ok()) return pl.status();
+    AVCodecContext* enc = v.video->encoder.get();
+    hls::VariantEntry e;
+    e.uri = v.name + "/index.m3u8";
+    e.width = enc->width;
+    e.height = enc->height;
+    e.frame_rate = av_q2d(enc->framerate);
+    e.codecs = hls::H264CodecString(enc->extradata, enc->extradata_size);
+    e.bandwidth = pl->PeakBitrate();
+    e.average_bandwidth = pl->AverageBitrate();
+    if (has_audio) {
+      e.codecs += ",mp4a.40.2";
+      e.bandwidth += audio_pl.PeakBitrate();
+      e.average_bandwidth += audio_pl.AverageBitrate();
+      e.uses_audio_group = true;
+    }
+    entries.push_back(e);
+    VariantResult vr{v.name,
+                     e.uri,
+                     e.width,
+                     e.height,
+                     e.frame_rate,
+                     e.bandwidth,
+                     e.average_bandwidth,
+                     e.codecs,
+                     int(pl->segments.size())};
+    out->variants.push_back(vr);
+    out->duration = std::max(out->duration, pl->Duration());
+    out->width = std::max(out->width, e.width);
+    out->height = std::max(out->height, e.height);
+  }
+  hls::AudioEntry audio_entry{"audio/index.m3u8", has_audio ? h.audio->channels : 0};
+  if (has_audio && entries.empty()) {
+    // Audio-only source: the audio playlist is the one variant.
+    hls::VariantEntry e;
+    e.uri = audio_entry.uri;
+    e.bandwidth = audio_pl.PeakBitrate();
+    e.average_bandwidth = audio_pl.AverageBitrate();
+    e.codecs = "mp4a.40.2";
+    entries.push_back(e);
+    out->variants.push_back({"audio", e.uri, 0, 0, 0, e.bandwidth, e.average_bandwidth, e.codecs,
+                             int(audio_pl.segments.size())});
+    out->duration = audio_pl.Duration();
+  }
+  bool audio_group = has_audio && !h.variants.empty();
+  std::string master = hls::MasterPlaylist(entries, audio_group ? &audio_entry : nullptr);
+  std::ofstream f(h.temp_dir + "/master.m3u8");
+  f << master;
+  f.close();
+  if (!f) return Unavailable("cannot write master playlist in " + h.plan->directory);
+  out->kind = "hls";
+  out->path = h.plan->directory;
+  out->master = (fs::path(h.plan->directory) / "master.m3u8").lexically_normal().string();
+  if (has_audio) out->audio_codec = "aac";
+  if (!h.variants.empty()) out->video_codec = "h264";
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(h.temp_dir, ec))
+    if (entry.is_regular_file()) out->bytes += static_cast<int64_t>(entry.file_size());
+  return Status::Ok();
+}
+
+Result<TranscodeResult> Transcoder::Collect() {
+  TranscodeResult result;
+  result.source_duration = duration_;
+  for (const HlsPlanState& h : hls_) {
+    OutputResult out;
+    REEL_RETURN_IF_ERROR(CollectHls(h, &out));
+    result.outputs.push_back(std::move(out));
+  }
+  for (const FilePlanState& f : files_) {
+    OutputResult out;
+    out.kind = presets::ContainerName(f.plan->preset.container);
+    out.path = f.plan->path;
+    if (f.video) {
+      out.width = f.video->encoder->width;
+      out.height = f.video->encoder->height;
+      out.video_codec = presets::VideoCodecName(f.video->settings.codec);
+      out.duration = f.video->encoded_seconds;
+    }
+    if (f.audio) {
+      out.audio_codec = presets::AudioCodecName(f.audio->settings.codec);
+      out.duration = std::max(out.duration, f.audio->encoded_seconds);
+    }
+    std::error_code ec;
+    out.bytes = static_cast<int64_t>(fs::file_size(f.temp_path, ec));
+    result.outputs.push_back(std::move(out));
+  }
+  return result;
+}
+
+Result<TranscodeResult> Transcoder::Run() {
+  threads_ =
+      options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  REEL_RETURN_IF_ERROR(OpenSource());
+  REEL_RETURN_IF_ERROR(PlanOutputs());
+  REEL_RETURN_IF_ERROR(StartThreads());
+
+  Status decoded = Decode();
+  if (!decoded.ok()) run_.Fail(decoded);
+  for (auto& r : videos_) r->queue->Close();
+  // Keep reporting while the encoders drain their queues and flush.
+  auto all_finished = [this] {
+    for (auto& r : videos_)
+      if (!r->finished) return false;
+    return true;
+  };
+  while (!all_finished()) {
+    ReportProgress(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& r : videos_) r->thread.join();
+  REEL_RETURN_IF_ERROR(run_.Outcome());
+  for (auto& m : muxers_) REEL_RETURN_IF_ERROR(m->Finish());
+  Result<TranscodeResult> result = Collect();
+  if (!result.ok()) return result;
+  REEL_RETURN_IF_ERROR(run_.Outcome());  // a cancel that came during the trailers still counts
+  REEL_RETURN_IF_ERROR(staging_.Commit());
+  result->elapsed = SecondsSince(started_);
+  ReportProgress(true);
+  return result;
+}
+
+}  // namespace
+
+Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOptions& options) {
+  InitLibavLogging();
+  Transcoder t(plan, options);
+  return t.Run();
+}
+
+nlohmann::json ToJson(const TranscodeResult& r) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const OutputResult& o : r.outputs) {
+    nlohmann::json j = {
+        {"kind", o.kind}, {"path", o.path}, {"duration", o.duration}, {"bytes", o.bytes}};
+    if (!o.master.empty()) j["master"] = o.master;
+    if (o.width > 0) {
+      j["width"] = o.width;
+      j["height"] = o.height;
+    }
+    if (!o.video_codec.empty()) j["video_codec"] = o.video_codec;
+    if (!o.audio_codec.empty()) j["audio_codec"] = o.audio_codec;
+    if (!o.variants.empty()) {
+      nlohmann::json vs = nlohmann::json::array();
+      for (const VariantResult& v : o.variants) {
+        nlohmann::json vj = {{"name", v.name},           {"playlist", v.playlist},
+                             {"bandwidth", v.bandwidth}, {"average_bandwidth", v.average_bandwidth},
+                             {"codecs", v.codecs},       {"segments", v.segments}};
+        if (v.width > 0) {
+          vj["width"] = v.width;
+          vj["height"] = v.height;
+          vj["frame_rate"] = v.frame_rate;
+        }
+        vs.push_back(std::move(vj));
+      }
+      j["variants"] = std::move(vs);
+    }
+    outputs.push_back(std::move(j));
+  }
+  return {{"source_duration", r.source_duration}, {"elapsed", r.elapsed}, {"outputs", outputs}};
+}
+
+}  // namespace reel::engine

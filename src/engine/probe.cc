@@ -1,0 +1,118 @@
+// reel probe: what a media file contains, read with libavformat.
+#include <sys/stat.h>
+
+#include "engine/av_util.h"
+#include "engine/engine.h"
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
+
+namespace reel::engine {
+namespace {
+
+double Seconds(int64_t ts, AVRational tb) { return ts == AV_NOPTS_VALUE ? 0 : ts * av_q2d(tb); }
+
+StreamInfo DescribeStream(const AVStream* st) {
+  const AVCodecParameters* par = st->codecpar;
+  StreamInfo s;
+  s.index = st->index;
+  const char* type = av_get_media_type_string(par->codec_type);
+  s.type = type ? type : "unknown";
+  s.codec = avcodec_get_name(par->codec_id);
+  s.bitrate = par->bit_rate;
+  s.start_time = Seconds(st->start_time, st->time_base);
+  s.duration = Seconds(st->duration, st->time_base);
+  if (const AVDictionaryEntry* lang = av_dict_get(st->metadata, "language", nullptr, 0))
+    s.language = lang->value;
+  if (par->codec_type == AVMEDIA_TYPE_VIDEO) {
+    s.width = par->width;
+    s.height = par->height;
+    AVRational sar = av_guess_sample_aspect_ratio(nullptr, const_cast<AVStream*>(st), nullptr);
+    if (sar.num > 0 && sar.den > 0) {
+      s.sar_num = sar.num;
+      s.sar_den = sar.den;
+    }
+    s.rotation = StreamRotation(st);
+    AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    s.frame_rate = rate.den > 0 ? av_q2d(rate) : 0;
+    auto fmt = static_cast<AVPixelFormat>(par->format);
+    if (const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(fmt)) {
+      s.pixel_format = d->name;
+      s.bit_depth = d->comp[0].depth;
+    }
+  } else if (par->codec_type == AVMEDIA_TYPE_AUDIO) {
+    s.channels = par->ch_layout.nb_channels;
+    s.sample_rate = par->sample_rate;
+    char layout[128] = {0};
+    if (av_channel_layout_describe(&par->ch_layout, layout, sizeof(layout)) > 0)
+      s.channel_layout = layout;
+  }
+  return s;
+}
+
+}  // namespace
+
+const StreamInfo* MediaInfo::BestVideo() const {
+  const StreamInfo* best = nullptr;
+  for (const StreamInfo& s : streams)
+    if (s.type == "video" && (!best || s.width * s.height > best->width * best->height)) best = &s;
+  return best;
+}
+
+const StreamInfo* MediaInfo::BestAudio() const {
+  const StreamInfo* best = nullptr;
+  for (const StreamInfo& s : streams)
+    if (s.type == "audio" && (!best || s.channels > best->channels)) best = &s;
+  return best;
+}
+
+Result<MediaInfo> Probe(const std::string& path) {
+  Result<InputFormatPtr> input = OpenInput(path);
+  if (!input.ok()) return input.status();
+  const AVFormatContext* fmt = input->get();
+  MediaInfo info;
+  info.container = fmt->iformat->name;
+  info.duration = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  info.start_time = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time / double(AV_TIME_BASE);
+  info.bitrate = fmt->bit_rate;
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) info.size = st.st_size;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* s = fmt->streams[i];
+    // Cover art is a "video" stream of one picture; it is not the video.
+    if (s->disposition & AV_DISPOSITION_ATTACHED_PIC) continue;
+    info.streams.push_back(DescribeStream(s));
+  }
+  return info;
+}
+
+nlohmann::json ToJson(const MediaInfo& info) {
+  nlohmann::json streams = nlohmann::json::array();
+  for (const StreamInfo& s : info.streams) {
+    nlohmann::json j = {{"index", s.index}, {"type", s.type}, {"codec", s.codec}};
+    if (s.bitrate > 0) j["bitrate"] = s.bitrate;
+    j["start_time"] = s.start_time;
+    if (s.duration > 0) j["duration"] = s.duration;
+    if (!s.language.empty()) j["language"] = s.language;
+    if (s.type == "video") {
+      j["width"] = s.width;
+      j["height"] = s.height;
+      j["sample_aspect_ratio"] = std::to_string(s.sar_num) + ":" + std::to_string(s.sar_den);
+      j["rotation"] = s.rotation;
+      j["frame_rate"] = s.frame_rate;
+      j["pixel_format"] = s.pixel_format;
+      j["bit_depth"] = s.bit_depth;
+    } else if (s.type == "audio") {
+      j["channels"] = s.channels;
+      j["channel_layout"] = s.channel_layout;
+      j["sample_rate"] = s.sample_rate;
+    }
+    streams.push_back(std::move(j));
+  }
+  return {
+      {"container", info.container}, {"duration", info.duration}, {"start_time", info.start_time},
+      {"bitrate", info.bitrate},     {"size", info.size},         {"streams", std::move(streams)}};
+}
+
+}  // namespace reel::engine

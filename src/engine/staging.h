@@ -1,0 +1,39 @@
+// Staging of outputs: every output is written under a temporary name beside its destination and
+// moved into place only when the whole run succeeded, so a failed or canceled run leaves nothing
+// that looks complete, and a destination that already exists is replaced in one step.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace reel::engine {
+
+class Staging {
+ public:
+  Staging() = default;
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+  ~Staging();  // removes whatever was not committed
+
+  // Creates the parent directories of `destination` and a temporary directory beside it.
+  Result<std::string> StageDirectory(const std::string& destination);
+  // Returns a temporary file path beside `destination` (same extension), creating parents.
+  Result<std::string> StageFile(const std::string& destination);
+
+  // Moves every staged output to its destination (replacing what is there).
+  Status Commit();
+  // Removes every staged output. Called by the destructor if Commit was not.
+  void Abandon();
+
+ private:
+  struct Entry {
+    std::string temp;
+    std::string destination;
+    bool directory = false;
+  };
+  std::vector<Entry> entries_;
+};
+
+}  // namespace reel::engine

@@ -1,0 +1,41 @@
+// The job spec: what a user asks reel to do, as JSON, parsed and validated in full before any
+// work starts. Every error names the field it is about ("outputs[1].preset"), so the API can
+// answer 400 with it and the CLI can print it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "presets/presets.h"
+
+namespace reel::job {
+
+using presets::FieldError;
+
+struct OutputSpec {
+  std::string kind;  // "hls", "mp4", "webm"
+  std::string destination;
+  // Resolved settings: for "hls" the ladder, for files the preset with overrides applied.
+  presets::Ladder ladder;
+  presets::Preset preset;
+};
+
+struct JobSpec {
+  std::string source;  // a URL or a local path
+  std::vector<OutputSpec> outputs;
+  nlohmann::json metadata = nlohmann::json::object();  // echoed back, never interpreted
+};
+
+inline constexpr size_t kMaxOutputs = 32;
+
+// Parses and validates. On failure the status is kInvalidArgument with the message
+// "<field>: <problem>", and `error` (if given) gets the field and problem apart.
+Result<JobSpec> ParseJobSpec(const nlohmann::json& spec, FieldError* error = nullptr);
+
+// Reads a bitrate given as a number of bits/s or a string like "2500k".
+std::optional<int64_t> JsonBitrate(const nlohmann::json& value);
+
+}  // namespace reel::job

@@ -1,0 +1,105 @@
+// Named encoding presets and adaptive-bitrate ladders, and the bounded parameters a user may
+// override. Users never pass encoder arguments; everything an encoder is told comes from here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace reel::presets {
+
+enum class VideoCodec { kH264, kHevc, kVp9 };
+enum class AudioCodec { kAac, kOpus };
+enum class Container { kMp4, kWebm };
+
+const char* VideoCodecName(VideoCodec c);  // "h264", "hevc", "vp9"
+const char* AudioCodecName(AudioCodec c);  // "aac", "opus"
+const char* ContainerName(Container c);    // "mp4", "webm"
+
+struct VideoSettings {
+  VideoCodec codec = VideoCodec::kH264;
+  // Output size. `lines` is the short side (720 for "720p", whatever the orientation); `width`
+  // and `height` are a box the picture must fit in. Aspect ratio is always kept and the source
+  // is never upscaled. 0 means "no constraint".
+  int lines = 0;
+  int width = 0;
+  int height = 0;
+  int64_t bitrate = 0;  // average bits/s; 0 means constant quality (crf)
+  int64_t maxrate = 0;  // VBV peak; 0 means none
+  int64_t bufsize = 0;
+  int crf = -1;    // -1: encoder default for the mode
+  double fps = 0;  // 0: the source's rate, capped at kMaxFps
+  double gop_seconds = 2;
+  // Keyframes exactly every gop and nowhere else, so that renditions of a ladder switch cleanly.
+  bool fixed_gop = false;
+  std::string speed = "veryfast";  // x264/x265 preset name; mapped to cpu-used for VP9
+};
+
+struct AudioSettings {
+  AudioCodec codec = AudioCodec::kAac;
+  int64_t bitrate = 128000;
+  int max_channels = 2;  // 5.1 is downmixed to stereo; mono stays mono
+  int sample_rate = 48000;
+};
+
+inline constexpr double kMaxFps = 60;
+
+struct Preset {
+  std::string name;
+  std::string description;
+  Container container = Container::kMp4;
+  VideoSettings video;
+  AudioSettings audio;
+};
+
+struct Rung {
+  std::string name;  // "720p"
+  int lines = 0;
+  int64_t bitrate = 0;
+};
+
+struct Ladder {
+  std::string name;
+  std::vector<Rung> rungs;  // highest first
+  VideoSettings video;      // shared settings; each rung sets lines and bitrate
+  AudioSettings audio;
+  double segment_seconds = 6;
+};
+
+const std::vector<Preset>& AllPresets();
+const Preset* FindPreset(std::string_view name);
+const std::vector<Ladder>& AllLadders();
+const Ladder* FindLadder(std::string_view name);
+
+// The settings one rung is encoded with: the ladder's shared settings plus the rung's size and
+// bitrate, with a VBV cap so no segment overshoots the declared bandwidth by much.
+VideoSettings RungVideoSettings(const Ladder& ladder, const Rung& rung);
+
+// Parameters a user may set on top of a preset. Each is bounded (see ApplyOverrides).
+struct Overrides {
+  std::optional<int64_t> bitrate;
+  std::optional<int> crf;
+  std::optional<int> width;
+  std::optional<int> height;
+  std::optional<double> fps;
+  std::optional<int64_t> audio_bitrate;
+  bool empty() const { return !bitrate && !crf && !width && !height && !fps && !audio_bitrate; }
+};
+
+// An error about one named parameter, so that callers can point at it ("outputs[1].crf").
+struct FieldError {
+  std::string field;
+  std::string message;
+};
+
+// Returns the preset with the overrides applied, or the first parameter that is out of bounds.
+std::optional<FieldError> ApplyOverrides(const Overrides& overrides, Preset* preset);
+
+// "2500k", "5M", "800000" or "1.5M" into bits/s.
+Result<int64_t> ParseBitrate(std::string_view text);
+
+}  // namespace reel::presets

@@ -1,0 +1,185 @@
+#include "testing/media_fixtures.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/av_util.h"
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
+
+extern char** environ;
+
+namespace reel::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string base = fs::temp_directory_path().string() + "/reel-test-XXXXXX";
+  if (!mkdtemp(base.data())) std::abort();
+  path_ = base;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv) {
+  TempDir scratch;
+  std::string out_path = scratch / "out", all_path = scratch / "all";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, all_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  CommandResult r;
+  if (posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    r.output = "cannot start " + argv[0];
+    return r;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.stdout_text = ReadFile(out_path);
+  r.output = r.stdout_text + ReadFile(all_path);
+  return r;
+}
+
+std::string ReelBinary() {
+  const char* bin = std::getenv("REEL_BINARY");
+  return bin ? bin : "reel";
+}
+
+std::string Fixture(const std::string& file_name, const std::vector<std::string>& ffmpeg_args) {
+  std::string joined;
+  for (const std::string& a : ffmpeg_args) joined += a + "\x1f";
+  size_t hash = std::hash<std::string>{}(joined);
+  std::string dir = fs::temp_directory_path().string() + "/reel-fixtures";
+  fs::create_directories(dir);
+  std::string path = dir + "/" + std::to_string(hash) + "-" + file_name;
+  if (fs::exists(path)) return path;
+  // Generate under a private name and rename, so tests running in parallel never see half a file.
+  std::string ext = fs::path(file_name).extension().string();
+  std::string temp = path + ".tmp" + std::to_string(getpid()) + ext;
+  std::vector<std::string> argv = {"ffmpeg",    "-nostdin", "-hide_banner",
+                                   "-loglevel", "error",    "-y"};
+  argv.insert(argv.end(), ffmpeg_args.begin(), ffmpeg_args.end());
+  argv.push_back(temp);
+  CommandResult r = RunCommand(argv);
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "fixture " << file_name << " failed: " << r.output;
+    return path;
+  }
+  fs::rename(temp, path);
+  return path;
+}
+
+std::string Clip(int width, int height, double seconds, int fps, bool audio) {
+  std::string size = std::to_string(width) + "x" + std::to_string(height);
+  std::string dur = std::to_string(seconds);
+  std::vector<std::string> args = {
+      "-f", "lavfi", "-i",
+      "testsrc2=size=" + size + ":rate=" + std::to_string(fps) + ":duration=" + dur};
+  if (audio) {
+    args.insert(args.end(),
+                {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=" + dur, "-ac",
+                 "2", "-c:a", "aac", "-b:a", "96k"});
+  }
+  args.insert(args.end(), {"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                           "-movflags", "+faststart"});
+  return Fixture(
+      "clip-" + size + "-" + dur + "s-" + std::to_string(fps) + (audio ? "" : "-silent") + ".mp4",
+      args);
+}
+
+const StreamSummary* MediaSummary::Find(const std::string& type) const {
+  for (const StreamSummary& s : streams)
+    if (s.type == type) return &s;
+  return nullptr;
+}
+
+MediaSummary ReadMedia(const std::string& path) {
+  MediaSummary m;
+  Result<engine::InputFormatPtr> in = engine::OpenInput(path);
+  if (!in.ok()) {
+    ADD_FAILURE() << "cannot read back " << path << ": " << in.status().message();
+    return m;
+  }
+  AVFormatContext* fmt = in->get();
+  m.container = fmt->iformat->name;
+  m.duration = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  std::vector<int64_t> last_dts(fmt->nb_streams, AV_NOPTS_VALUE);
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    AVStream* st = fmt->streams[i];
+    StreamSummary s;
+    s.index = i;
+    const char* type = av_get_media_type_string(st->codecpar->codec_type);
+    s.type = type ? type : "?";
+    s.codec = avcodec_get_name(st->codecpar->codec_id);
+    s.width = st->codecpar->width;
+    s.height = st->codecpar->height;
+    s.sar_num = st->codecpar->sample_aspect_ratio.num;
+    s.sar_den = st->codecpar->sample_aspect_ratio.den;
+    s.rotation = engine::StreamRotation(st);
+    if (const AVPixFmtDescriptor* d =
+            av_pix_fmt_desc_get(static_cast<AVPixelFormat>(st->codecpar->format)))
+      s.pixel_format = d->name;
+    s.channels = st->codecpar->ch_layout.nb_channels;
+    s.sample_rate = st->codecpar->sample_rate;
+    s.first_pts = -1;
+    m.streams.push_back(s);
+  }
+  AVPacket* pkt = av_packet_alloc();
+  while (av_read_frame(fmt, pkt) >= 0) {
+    StreamSummary& s = m.streams[pkt->stream_index];
+    AVRational tb = fmt->streams[pkt->stream_index]->time_base;
+    ++s.packets;
+    if (pkt->pts != AV_NOPTS_VALUE) {
+      double pts = pkt->pts * av_q2d(tb);
+      if (s.first_pts < 0 || pts < s.first_pts) s.first_pts = pts;
+      s.end = std::max(s.end, pts + pkt->duration * av_q2d(tb));
+      if (pkt->flags & AV_PKT_FLAG_KEY) s.keyframes.push_back(pts);
+    }
+    int64_t& last = last_dts[pkt->stream_index];
+    if (pkt->dts != AV_NOPTS_VALUE) {
+      if (last != AV_NOPTS_VALUE && pkt->dts <= last) s.monotonic_dts = false;
+      last = pkt->dts;
+    }
+    av_packet_unref(pkt);
+  }
+  av_packet_free(&pkt);
+  return m;
+}
+
+}  // namespace reel::testing

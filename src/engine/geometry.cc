@@ -23,7 +23,12 @@ Size FitOutputSize(const DisplaySize& source, const presets::VideoSettings& vide
   if (video.lines > 0) scale = std::min(scale, video.lines / short_side);
   if (video.width > 0) scale = std::min(scale, video.width / source.width);
   if (video.height > 0) scale = std::min(scale, video.height / source.height);
-  return {RoundEven(source.width * scale), RoundEven(source.height * scale)};
+  // Round to even, but never past the source's own size (321 lines become 320, not 322).
+  auto even = [](double v, double limit) {
+    int r = RoundEven(v);
+    return r > limit ? std::max(2, static_cast<int>(limit / 2) * 2) : r;
+  };
+  return {even(source.width * scale, source.width), even(source.height * scale, source.height)};
 }
 
 std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const DisplaySize& source) {

@@ -33,10 +33,12 @@ TEST(Geometry, ShortSideDefinesTheRungForAnyOrientation) {
 
 TEST(Geometry, NeverUpscalesAndRoundsToEven) {
   Size small = FitOutputSize({321, 241}, Lines(720));
-  EXPECT_EQ(small.width, 322);
-  EXPECT_EQ(small.height, 242);
+  EXPECT_EQ(small.width, 320);
+  EXPECT_EQ(small.height, 240);
   Size anamorphic = FitOutputSize({853.33, 480}, Lines(480));
-  EXPECT_EQ(anamorphic.width, 854);
+  EXPECT_EQ(anamorphic.width, 852);
+  Size scaled = FitOutputSize({1920, 1080}, Lines(480));
+  EXPECT_EQ(scaled.width, 854) << "scaled sizes round to the nearest even number";
   EXPECT_EQ(anamorphic.height, 480);
   presets::VideoSettings box;
   box.width = 640;

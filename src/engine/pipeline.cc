@@ -366,24 +366,36 @@ AVRational ChooseFrameRate(const AVStream* st, double requested) {
   static const AVRational kStandard[] = {{24000, 1001}, {24, 1},       {25, 1},
                                          {30000, 1001}, {30, 1},       {48, 1},
                                          {50, 1},       {60000, 1001}, {60, 1}};
-  double rate = requested;
-  if (rate <= 0) {
-    AVRational r = st->avg_frame_rate;
-    if (r.num <= 0 || r.den <= 0 || av_q2d(r) < 1 || av_q2d(r) > 1000) r = st->r_frame_rate;
-    rate = (r.num > 0 && r.den > 0) ? av_q2d(r) : 30;
-    if (rate < 1 || rate > 1000) rate = 30;
-  }
-  rate = std::min(rate, presets::kMaxFps);
-  AVRational best{0, 1};
-  double best_error = 0.01;  // relative
-  for (AVRational s : kStandard) {
-    double error = std::fabs(av_q2d(s) - rate) / rate;
-    if (error < best_error) {
-      best = s;
-      best_error = error;
+  auto snap = [](double rate) -> AVRational {
+    AVRational best{0, 1};
+    double best_error = 0.01;  // relative
+    for (AVRational s : kStandard) {
+      double error = std::fabs(av_q2d(s) - rate) / rate;
+      if (error < best_error) {
+        best = s;
+        best_error = error;
+      }
     }
+    return best;
+  };
+  auto usable = [](AVRational r) {
+    return r.num > 0 && r.den > 0 && av_q2d(r) >= 1 && av_q2d(r) <= 1000;
+  };
+  if (requested > 0) {
+    AVRational s = snap(requested);
+    return s.num > 0 ? s : av_d2q(requested, 100000);
   }
-  return best.num > 0 ? best : av_d2q(rate, 100000);
+  // A variable-frame-rate source averages an odd rate (a phone clip: 29.87 fps; a clip with
+  // dropped frames: 23.5 fps); its base rate (r_frame_rate) is the grid it was shot on.
+  for (AVRational r : {st->avg_frame_rate, st->r_frame_rate}) {
+    if (!usable(r) || av_q2d(r) > presets::kMaxFps) continue;
+    AVRational s = snap(av_q2d(r));
+    if (s.num > 0) return s;
+  }
+  AVRational r = usable(st->avg_frame_rate) ? st->avg_frame_rate : st->r_frame_rate;
+  if (!usable(r)) return {30, 1};
+  if (av_q2d(r) > presets::kMaxFps) return {60, 1};
+  return av_d2q(av_q2d(r), 100000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,6 +413,7 @@ struct VideoRendition {
   std::atomic<int64_t> frames{0};
   std::atomic<double> encoded_seconds{0};  // end of the last frame sent to the encoder
   std::atomic<bool> finished{false};
+  int64_t end_pts = 0;  // end of the last frame given to the chain, in its input time base
 };
 
 struct AudioRendition {
@@ -495,6 +508,7 @@ class Transcoder {
   double duration_ = 0;
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
+  int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;
 
@@ -809,7 +823,13 @@ Status Transcoder::OpenMuxers() {
 
 Status Transcoder::EncodeVideo(VideoRendition* r, AVFrame* frame) {
   PacketPtr pkt = MakePacket();
-  int err = av_buffersrc_add_frame(r->chain.source, frame);  // nullptr flushes
+  int err;
+  if (frame) {
+    r->end_pts = frame->pts + 1;  // frames arrive on the normalised 1/fps grid
+    err = av_buffersrc_add_frame(r->chain.source, frame);
+  } else {
+    err = av_buffersrc_close(r->chain.source, r->end_pts, 0);
+  }
   if (err < 0) return AvStatus(err, "rendition filter");
   FramePtr out = MakeFrame();
   for (;;) {
@@ -874,12 +894,23 @@ Status Transcoder::PullNormalised() {
 }
 
 Status Transcoder::HandleVideoFrame(AVFrame* frame) {
+  int err;
   if (frame) {
     frame->pts = frame->best_effort_timestamp;
-    if (frame->pts != AV_NOPTS_VALUE) frame->pts -= start_pts_video_;
+    if (frame->pts != AV_NOPTS_VALUE) {
+      frame->pts -= start_pts_video_;
+      int64_t duration = frame->pkt_duration;
+      if (duration <= 0)
+        duration = av_rescale_q(1, av_inv_q(base_format_.frame_rate),
+                                input_->streams[video_index_]->time_base);
+      video_end_pts_ = std::max(video_end_pts_, frame->pts + duration);
+    }
     ++video_frames_decoded_;
+    err = av_buffersrc_add_frame_flags(normalise_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+  } else {
+    // Close at the end of the last frame, not its start, so `fps` keeps the last frame.
+    err = av_buffersrc_close(normalise_.source, video_end_pts_, 0);
   }
-  int err = av_buffersrc_add_frame_flags(normalise_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
   if (err < 0) return AvStatus(err, "video filter");
   return PullNormalised();
 }

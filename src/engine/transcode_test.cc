@@ -213,6 +213,22 @@ TEST(Transcode, PhoneRotationIsApplied) {
   EXPECT_EQ(v->height, 320);
   EXPECT_EQ(v->rotation, 0) << "the picture is turned, so no rotation is left to apply";
 
+  // Turned the right way: the first frame matches ffmpeg's own autorotation of the source.
+  auto gray_frame = [](const std::string& file) {
+    testing::CommandResult c =
+        testing::RunCommand({"ffmpeg", "-nostdin", "-loglevel", "error", "-i", file, "-frames:v",
+                             "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"});
+    EXPECT_EQ(c.exit_code, 0) << c.output;
+    return c.stdout_text;
+  };
+  std::string ours = gray_frame(out / "r.mp4"), theirs = gray_frame(src);
+  ASSERT_EQ(ours.size(), 240u * 320u);
+  ASSERT_EQ(theirs.size(), ours.size());
+  double diff = 0;
+  for (size_t i = 0; i < ours.size(); ++i)
+    diff += std::abs(int(uint8_t(ours[i])) - int(uint8_t(theirs[i])));
+  EXPECT_LT(diff / ours.size(), 8.0) << "mean absolute difference per pixel";
+
   // Portrait sources get portrait rungs: the short side names the rung.
   TranscodeResult h = MustTranscode(HlsPlan(src, out / "hls"));
   ASSERT_EQ(h.outputs[0].variants.size(), 1u);

@@ -1,6 +1,7 @@
 #include "testing/media_fixtures.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -47,8 +48,10 @@ void WriteFile(const std::string& path, const std::string& content) {
   out << content;
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv) {
-  TempDir scratch;
+namespace {
+
+// Starts argv with stdout and stderr redirected into `scratch`; returns the pid or -1.
+int Spawn(const std::vector<std::string>& argv, const TempDir& scratch) {
   std::string out_path = scratch / "out", all_path = scratch / "all";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -61,18 +64,48 @@ CommandResult RunCommand(const std::vector<std::string>& argv) {
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  CommandResult r;
-  if (posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) {
-    posix_spawn_file_actions_destroy(&actions);
-    r.output = "cannot start " + argv[0];
-    return r;
-  }
+  int err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  return err == 0 ? pid : -1;
+}
+
+CommandResult Collect(int pid, const TempDir& scratch) {
+  CommandResult r;
   int status = 0;
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.stdout_text = ReadFile(out_path);
-  r.output = r.stdout_text + ReadFile(all_path);
+  r.stdout_text = ReadFile(scratch / "out");
+  r.output = r.stdout_text + ReadFile(scratch / "all");
+  return r;
+}
+
+}  // namespace
+
+CommandResult RunCommand(const std::vector<std::string>& argv) {
+  TempDir scratch;
+  int pid = Spawn(argv, scratch);
+  if (pid < 0) return {-1, "cannot start " + argv[0], ""};
+  return Collect(pid, scratch);
+}
+
+BackgroundCommand::BackgroundCommand(const std::vector<std::string>& argv)
+    : pid_(Spawn(argv, scratch_)) {}
+
+BackgroundCommand::~BackgroundCommand() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void BackgroundCommand::Signal(int signo) {
+  if (pid_ > 0) kill(pid_, signo);
+}
+
+CommandResult BackgroundCommand::Wait() {
+  if (pid_ <= 0) return {-1, "not started", ""};
+  CommandResult r = Collect(pid_, scratch_);
+  pid_ = -1;
   return r;
 }
 

@@ -27,8 +27,22 @@ struct CommandResult {
   std::string stdout_text;
 };
 
-// Runs argv (no shell). `stdin_null` closes stdin.
+// Runs argv (no shell) to completion, stdin from /dev/null.
 CommandResult RunCommand(const std::vector<std::string>& argv);
+
+// A command running in the background, for tests that signal it.
+class BackgroundCommand {
+ public:
+  explicit BackgroundCommand(const std::vector<std::string>& argv);
+  ~BackgroundCommand();  // kills it if still running
+  int pid() const { return pid_; }
+  void Signal(int signo);
+  CommandResult Wait();
+
+ private:
+  TempDir scratch_;
+  int pid_ = -1;
+};
 
 // Path of the reel binary under test (CTest passes it in REEL_BINARY).
 std::string ReelBinary();

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Ladder benchmark: reel against plain ffmpeg command lines, on the same input, in the same run.
+#
+#   (a) the seeds' way: one ffmpeg process per rung, one after the other
+#   (b) one hand-tuned ffmpeg command: split=4, four x264 outputs, one shared AAC rendition
+#   (c) reel transcode --ladder default
+#
+# All three encode the default ladder (1080p 5000k, 720p 3000k, 480p 1500k, 360p 800k, AAC 128k)
+# with x264 veryfast, a fixed 2 s GOP (no scene cuts), VBV maxrate 1.1x / bufsize 2x, into fMP4
+# HLS with 6 s segments. Prints the median wall time of RUNS runs, CPU utilisation
+# ((user+sys) / (wall x cores)) and the ratios c/a and c/b.
+#
+# Usage: bench/ladder.sh [seconds=10] [runs=5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_LEN=${1:-10}
+RUNS=${2:-5}
+REEL=${REEL:-build/src/cli/reel}
+[ -x "$REEL" ] || ./scripts/setup >/dev/null
+CORES=$(nproc)
+WORK=$(mktemp -d /tmp/reel-bench-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+SRC=$WORK/source-1080p.mp4
+echo "generating a ${SECONDS_LEN}s 1920x1080 30 fps source with audio..."
+ffmpeg -nostdin -loglevel error -y \
+  -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=$SECONDS_LEN" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$SECONDS_LEN" \
+  -c:v libx264 -preset fast -crf 18 -pix_fmt yuv420p -c:a aac -b:a 192k -ac 2 "$SRC"
+
+X264="-c:v libx264 -preset veryfast -profile:v high -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p"
+HLS="-f hls -hls_time 6 -hls_playlist_type vod -hls_segment_type fmp4"
+RUNGS="1080:5000 720:3000 480:1500 360:800"
+
+seeds_way() {
+  local out=$WORK/a; rm -rf "$out"; mkdir -p "$out"
+  for r in $RUNGS; do
+    local h=${r%%:*} k=${r##*:}
+    mkdir -p "$out/$h"
+    ffmpeg -nostdin -loglevel error -y -i "$SRC" -vf "scale=-2:$h" $X264 \
+      -b:v ${k}k -maxrate $((k * 11 / 10))k -bufsize $((k * 2))k -c:a aac -b:a 128k -ac 2 \
+      $HLS -hls_segment_filename "$out/$h/seg_%05d.m4s" "$out/$h/index.m3u8"
+  done
+}
+
+split_command() {
+  local out=$WORK/b; rm -rf "$out"; mkdir -p "$out"
+  ffmpeg -nostdin -loglevel error -y -i "$SRC" \
+    -filter_complex "[0:v]split=4[s0][s1][s2][s3];[s0]scale=-2:1080[v0];[s1]scale=-2:720[v1];[s2]scale=-2:480[v2];[s3]scale=-2:360[v3]" \
+    -map "[v0]" -map "[v1]" -map "[v2]" -map "[v3]" -map 0:a $X264 \
+    -b:v:0 5000k -maxrate:v:0 5500k -bufsize:v:0 10000k \
+    -b:v:1 3000k -maxrate:v:1 3300k -bufsize:v:1 6000k \
+    -b:v:2 1500k -maxrate:v:2 1650k -bufsize:v:2 3000k \
+    -b:v:3 800k -maxrate:v:3 880k -bufsize:v:3 1600k \
+    -c:a aac -b:a 128k -ac 2 \
+    $HLS -master_pl_name master.m3u8 \
+    -var_stream_map "v:0,agroup:aud v:1,agroup:aud v:2,agroup:aud v:3,agroup:aud a:0,agroup:aud" \
+    -hls_segment_filename "$out/%v/seg_%05d.m4s" "$out/%v/index.m3u8"
+}
+
+reel_way() {
+  rm -rf "$WORK/c"
+  "$REEL" transcode "$SRC" -o "$WORK/c" --ladder default --progress none >/dev/null
+}
+
+# One timed run of "$1": prints "wall utilisation%".
+time_once() {
+  local times wall user sys
+  times=$( { TIMEFORMAT='%R %U %S'; time $1; } 2>&1 | tail -1 )
+  read -r wall user sys <<<"$times"
+  echo "$wall $(awk -v w="$wall" -v u="$user" -v s="$sys" -v c="$CORES" 'BEGIN{printf "%.0f", 100*(u+s)/(w*c)}')"
+}
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+# The three ways take turns within each round, so that a slow spell of the machine
+# (a shared VM) falls on all of them alike.
+echo "running $RUNS rounds of (a), (b), (c) on $CORES cores..."
+: >"$WORK/times"
+for round in $(seq "$RUNS"); do
+  for way in seeds_way split_command reel_way; do
+    echo "$way $(time_once $way)" >>"$WORK/times"
+  done
+  echo "  round $round: $(awk -v r="$round" '{w[NR]=$1" "$2"s"} END{print w[NR-2]", "w[NR-1]", "w[NR]}' "$WORK/times")"
+done
+A=$(awk '$1=="seeds_way"{print $2}' "$WORK/times" | median)
+B=$(awk '$1=="split_command"{print $2}' "$WORK/times" | median)
+C=$(awk '$1=="reel_way"{print $2}' "$WORK/times" | median)
+AU=$(awk '$1=="seeds_way"{print $3}' "$WORK/times" | median)
+BU=$(awk '$1=="split_command"{print $3}' "$WORK/times" | median)
+CU=$(awk '$1=="reel_way"{print $3}' "$WORK/times" | median)
+printf '%-44s %8s %8s\n' "way" "wall s" "cpu %"
+printf '%-44s %8.2f %7s%%\n' "(a) one ffmpeg per rung, sequential" "$A" "$AU"
+printf '%-44s %8.2f %7s%%\n' "(b) one ffmpeg, split=4 + shared audio" "$B" "$BU"
+printf '%-44s %8.2f %7s%%\n' "(c) reel transcode --ladder default" "$C" "$CU"
+awk -v a="$A" -v b="$B" -v c="$C" 'BEGIN{printf "ratio c/a = %.2f (target <= 0.72)\nratio c/b = %.2f (target <= 1.00)\n", c/a, c/b}'

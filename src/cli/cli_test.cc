@@ -1,0 +1,177 @@
+// The reel binary as a user runs it: exit codes, one-line errors, signals, job files.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "testing/media_fixtures.h"
+
+namespace reel {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::CommandResult;
+using testing::RunCommand;
+using testing::TempDir;
+
+CommandResult Reel(std::vector<std::string> args) {
+  args.insert(args.begin(), testing::ReelBinary());
+  return RunCommand(args);
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// One line, "reel: error: ...", mentioning `what`, and a failing exit code.
+void ExpectOneLineError(const CommandResult& r, const std::string& what) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(r.stdout_text.empty()) << r.stdout_text;
+  EXPECT_EQ(r.output.rfind("reel: error: ", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find(what), std::string::npos) << r.output;
+}
+
+TEST(Cli, ProbePrintsJson) {
+  CommandResult r = Reel({"probe", testing::Clip(640, 360, 2, 30)});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json j = json::parse(r.stdout_text);
+  EXPECT_EQ(j["streams"][0]["codec"], "h264");
+  EXPECT_EQ(j["streams"][0]["width"], 640);
+  EXPECT_EQ(j["streams"][1]["sample_rate"], 48000);
+}
+
+TEST(Cli, PresetsListsEveryPresetAndTheLadder) {
+  CommandResult r = Reel({"presets"});
+  ASSERT_EQ(r.exit_code, 0);
+  for (const char* name :
+       {"h264-1080p", "h264-720p", "h264-480p", "h264-360p", "hevc-1080p", "vp9-720p", "default"})
+    EXPECT_NE(r.output.find(name), std::string::npos) << name;
+  CommandResult j = Reel({"presets", "--json"});
+  ASSERT_EQ(j.exit_code, 0);
+  json parsed = json::parse(j.stdout_text);
+  EXPECT_EQ(parsed["presets"].size(), 6u);
+  EXPECT_EQ(parsed["ladders"][0]["rungs"].size(), 4u);
+}
+
+TEST(Cli, TranscodeToHlsPrintsTheResult) {
+  TempDir out;
+  CommandResult r =
+      Reel({"transcode", testing::Clip(640, 360, 2, 30), "-o", out / "hls", "--ladder", "default"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json j = json::parse(r.stdout_text);
+  EXPECT_EQ(j["outputs"][0]["master"], out / "hls/master.m3u8");
+  EXPECT_TRUE(fs::exists(out / "hls/master.m3u8"));
+  EXPECT_TRUE(fs::exists(out / "hls/360p/index.m3u8"));
+}
+
+TEST(Cli, ProgressJsonLines) {
+  TempDir out;
+  CommandResult r = Reel({"transcode", testing::Clip(640, 360, 2, 30), "-o", out / "a.mp4",
+                          "--preset", "h264-360p", "--progress", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.stdout_text);
+  std::vector<json> events;
+  for (std::string line; std::getline(lines, line);) events.push_back(json::parse(line));
+  ASSERT_GE(events.size(), 2u);
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i]["event"], "progress");
+    EXPECT_TRUE(events[i].contains("fps"));
+    EXPECT_TRUE(events[i].contains("speed"));
+  }
+  EXPECT_EQ(events[events.size() - 2]["fraction"], 1.0);
+  EXPECT_EQ(events.back()["event"], "result");
+  EXPECT_EQ(events.back()["outputs"][0]["height"], 360);
+}
+
+TEST(Cli, JobSpecFileWithSeveralOutputs) {
+  TempDir dir;
+  json spec = {{"source", {{"url", "file://" + testing::Clip(854, 480, 1, 30)}}},
+               {"outputs",
+                {{{"kind", "hls"}, {"destination", dir / "out/hls/"}},
+                 {{"kind", "mp4"},
+                  {"preset", "h264-360p"},
+                  {"destination", dir / "out/small.mp4"},
+                  {"audio_bitrate", "64k"}}}},
+               {"metadata", {{"media_id", "m-42"}}}};
+  testing::WriteFile(dir / "job.json", spec.dump());
+  CommandResult r = Reel({"transcode", dir / "job.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json result = json::parse(r.stdout_text);
+  EXPECT_EQ(result["outputs"].size(), 2u);
+  EXPECT_EQ(result["metadata"]["media_id"], "m-42");
+  EXPECT_TRUE(fs::exists(dir / "out/hls/master.m3u8"));
+  EXPECT_EQ(testing::ReadMedia(dir / "out/small.mp4").Find("video")->height, 360);
+}
+
+TEST(Cli, BadJobSpecNamesTheField) {
+  TempDir dir;
+  testing::WriteFile(dir / "job.json",
+                     R"({"source": "x.mp4", "outputs": [{"kind": "mp4", "preset": "h264-9k",
+                         "destination": "o.mp4"}]})");
+  ExpectOneLineError(Reel({"transcode", dir / "job.json"}), "outputs[0].preset");
+  testing::WriteFile(dir / "broken.json", "{\"source\": ");
+  ExpectOneLineError(Reel({"transcode", dir / "broken.json"}), "not valid JSON");
+}
+
+TEST(Cli, BadInputsFailWithOneClearLine) {
+  TempDir in, out;
+  std::string clip = testing::Clip(320, 240, 1, 30);
+  testing::WriteFile(in / "empty.mp4", "");
+  testing::WriteFile(in / "text.mp4", std::string(3000, 'a'));
+  std::string whole = testing::ReadFile(testing::Clip(640, 360, 4, 30));
+  testing::WriteFile(in / "cut.mp4", whole.substr(0, whole.size() / 2));
+  testing::WriteFile(out / "file", "x");
+
+  ExpectOneLineError(Reel({"transcode", in / "missing.mp4", "-o", out / "hls"}), "missing.mp4");
+  ExpectOneLineError(Reel({"transcode", in / "empty.mp4", "-o", out / "hls"}), "empty");
+  ExpectOneLineError(Reel({"transcode", in / "text.mp4", "-o", out / "hls"}), "not a media file");
+  ExpectOneLineError(Reel({"transcode", in / "cut.mp4", "-o", out / "hls"}), "truncated");
+  ExpectOneLineError(Reel({"transcode", clip, "-o", out / "x.mp4", "--preset", "h264-8k"}),
+                     "--preset: unknown preset 'h264-8k'");
+  ExpectOneLineError(Reel({"transcode", clip, "-o", out / "x.mp4", "--crf", "70"}),
+                     "--crf: must be between 0 and 51");
+  ExpectOneLineError(Reel({"transcode", clip, "-o", out / "x.mp4", "--bitrate", "lots"}),
+                     "--bitrate");
+  ExpectOneLineError(Reel({"transcode", clip, "-o", out / "file/hls"}),
+                     "cannot create output directory");
+  ExpectOneLineError(Reel({"probe", in / "text.mp4"}), "not a media file");
+  EXPECT_EQ(Entries(out.path()), std::vector<std::string>{"file"}) << "nothing left behind";
+}
+
+// Starts a transcode long enough to be interrupted, waits until it is writing, signals it.
+void ExpectSignalCancels(int signo, int expected_exit) {
+  TempDir out;
+  std::string src = testing::Clip(1280, 720, 13, 30);
+  testing::BackgroundCommand cmd({testing::ReelBinary(), "transcode", src, "-o", out / "hls",
+                                  "--progress", "json", "--threads", "1"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Entries(out.path()).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_FALSE(Entries(out.path()).empty()) << "the transcode never started writing";
+  auto signalled = std::chrono::steady_clock::now();
+  cmd.Signal(signo);
+  CommandResult r = cmd.Wait();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  EXPECT_EQ(r.exit_code, expected_exit) << r.output;
+  EXPECT_LT(seconds, 2.0) << "cancellation must be prompt";
+  EXPECT_NE(r.output.find("canceled"), std::string::npos) << r.output;
+  EXPECT_TRUE(Entries(out.path()).empty()) << "partial outputs must be removed";
+}
+
+TEST(Cli, SigintCancelsWithExitCode130) { ExpectSignalCancels(SIGINT, 130); }
+TEST(Cli, SigtermCancelsWithExitCode143) { ExpectSignalCancels(SIGTERM, 143); }
+
+}  // namespace
+}  // namespace reel

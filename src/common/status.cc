@@ -14,6 +14,8 @@ const char* StatusCodeName(StatusCode code) {
       return "unavailable";
     case StatusCode::kDeadlineExceeded:
       return "deadline_exceeded";
+    case StatusCode::kFailedPrecondition:
+      return "failed_precondition";
     case StatusCode::kCanceled:
       return "canceled";
     case StatusCode::kInternal:

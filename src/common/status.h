@@ -18,6 +18,7 @@ enum class StatusCode {
   kNotFound,
   kUnavailable,  // the environment failed (disk, network); retrying may help
   kDeadlineExceeded,
+  kFailedPrecondition,  // not in a state that allows this (cancel a finished job): HTTP 409
   kCanceled,
   kInternal,
 };
@@ -49,6 +50,9 @@ inline Status InvalidArgument(std::string m) {
 }
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status FailedPrecondition(std::string m) {
+  return {StatusCode::kFailedPrecondition, std::move(m)};
+}
 inline Status Canceled(std::string m) { return {StatusCode::kCanceled, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 

@@ -1,0 +1,17 @@
+// Small wrappers over OpenSSL for what reel needs: random ids and secrets, SHA-256, HMAC-SHA256,
+// constant-time comparison.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace reel {
+
+// `bytes` random bytes from the OS CSPRNG, hex-encoded (2*bytes characters).
+std::string RandomHex(size_t bytes);
+std::string Sha256Hex(std::string_view data);
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+// Compares in time that depends only on the lengths.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace reel

@@ -1,0 +1,154 @@
+// The job store: where jobs, their attempts, API keys and live workers are persisted. Jobs are
+// written here before the API answers, and workers take them from here by lease, so nothing is
+// lost when a process dies. SQLite is the default implementation; the PostgreSQL one (scale-out
+// issue) implements the same interface and passes the same tests.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace reel::store {
+
+enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCanceled };
+const char* StateName(JobState s);
+std::optional<JobState> ParseState(const std::string& name);
+inline bool IsFinished(JobState s) { return s != JobState::kQueued && s != JobState::kRunning; }
+
+struct Attempt {
+  int number = 0;
+  std::string worker_id;
+  std::string host;
+  double started_at = 0;
+  double ended_at = 0;  // 0 while running
+  std::string outcome;  // "running", "succeeded", "failed", "canceled", "crashed", "stalled",
+                        // "lease_expired", "released"
+  std::string error;
+};
+
+struct Job {
+  std::string id;
+  std::string owner;  // API key id
+  JobState state = JobState::kQueued;
+  nlohmann::json spec;
+  nlohmann::json progress = nlohmann::json::object();  // fraction, fps, speed, ...
+  int attempts = 0;
+  int max_attempts = 3;
+  double created_at = 0, updated_at = 0, started_at = 0, finished_at = 0;
+  std::string error;
+  nlohmann::json result;  // null until succeeded
+  bool cancel_requested = false;
+  std::string lease_owner;
+  double lease_expires_at = 0;
+  std::vector<Attempt> attempt_log;
+};
+
+struct NewJob {
+  std::string owner;
+  nlohmann::json spec;
+  int max_attempts = 3;
+  std::string idempotency_key;  // empty: none
+  std::string request_hash;     // SHA-256 of the request body, for idempotency
+};
+
+struct ListQuery {
+  std::string owner;  // empty: every owner (admin)
+  std::optional<JobState> state;
+  int limit = 50;
+  std::string cursor;  // opaque, from ListPage::next_cursor
+};
+
+struct ListPage {
+  std::vector<Job> jobs;
+  std::string next_cursor;  // empty: no more
+};
+
+// How an attempt ended, as reported by the worker that held the lease.
+enum class AttemptEnd {
+  kSucceeded,
+  kFailedPermanently,  // the input or spec is wrong: no retry
+  kFailedRetryable,    // retried while attempts remain
+  kCanceled,
+  kReleased,  // the worker shut down: back to the queue, attempt not counted
+};
+
+struct ApiKey {
+  std::string id;
+  std::string name;
+  std::string hash;  // SHA-256 of the key; the key itself is never stored
+  bool admin = false;
+  double created_at = 0;
+  bool revoked = false;
+};
+
+struct WorkerInfo {
+  std::string id;
+  std::string host;
+  std::string version;
+  int capacity = 1;
+  std::vector<std::string> running_jobs;
+  double started_at = 0;
+  double last_heartbeat = 0;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  // Creates a job, or returns the one created earlier (within 24 h) under the same idempotency
+  // key and body (`*existed` = true). The same key with another body is kInvalidArgument.
+  virtual Result<Job> CreateJob(const NewJob& job, bool* existed) = 0;
+  virtual Result<Job> GetJob(const std::string& id) = 0;
+  virtual Result<ListPage> ListJobs(const ListQuery& query) = 0;
+  // A queued job is canceled at once; a running one is marked and its worker stops it.
+  virtual Result<Job> RequestCancel(const std::string& id) = 0;
+  // A failed or canceled job goes back to the queue with a fresh set of attempts.
+  virtual Result<Job> Retry(const std::string& id) = 0;
+  // Deletes a finished job and its attempts.
+  virtual Status DeleteJob(const std::string& id) = 0;
+  virtual Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) = 0;
+
+  // Worker side. Lease takes the oldest queued job (nullopt when there is none).
+  virtual Result<std::optional<Job>> Lease(const std::string& worker_id, const std::string& host,
+                                           double lease_seconds) = 0;
+  // Extends the lease; kNotFound if this worker no longer holds it. `*cancel_requested` tells
+  // the worker to stop.
+  virtual Status Renew(const std::string& job_id, const std::string& worker_id,
+                       double lease_seconds, bool* cancel_requested) = 0;
+  virtual Status SaveProgress(const std::string& job_id, const std::string& worker_id,
+                              const nlohmann::json& progress) = 0;
+  // Ends the attempt held by `worker_id`; returns the job as it is afterwards.
+  virtual Result<Job> FinishAttempt(const std::string& job_id, const std::string& worker_id,
+                                    AttemptEnd end, const std::string& outcome,
+                                    const std::string& error, const nlohmann::json& result) = 0;
+  // Jobs whose lease ran out (their worker died) go back to the queue, or fail once their
+  // attempts are spent. Returns the ids touched.
+  virtual Result<std::vector<std::string>> ExpireLeases() = 0;
+  // Deletes finished jobs that finished before `before` (unix seconds). Returns how many.
+  virtual Result<int64_t> DeleteFinishedBefore(double before) = 0;
+
+  virtual Result<ApiKey> CreateKey(const std::string& name, const std::string& hash,
+                                   bool admin) = 0;
+  virtual Result<ApiKey> FindKeyByHash(const std::string& hash) = 0;
+  virtual Result<std::vector<ApiKey>> ListKeys() = 0;
+  virtual Status RevokeKey(const std::string& id_or_name) = 0;
+
+  virtual Status HeartbeatWorker(const WorkerInfo& worker) = 0;
+  virtual Status RemoveWorker(const std::string& id) = 0;
+  virtual Result<std::vector<WorkerInfo>> ListWorkers() = 0;
+
+  virtual Status Ping() = 0;
+};
+
+// Opens (creating and migrating as needed) the SQLite store at `path`, in WAL mode.
+Result<std::unique_ptr<JobStore>> OpenSqliteStore(const std::string& path);
+
+double NowSeconds();
+
+}  // namespace reel::store

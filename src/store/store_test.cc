@@ -1,0 +1,269 @@
+// Behaviour of the queue, written against the JobStore interface so that every implementation
+// (SQLite now, PostgreSQL later) runs the same tests.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store/job_store.h"
+#include "testing/media_fixtures.h"
+
+namespace reel::store {
+namespace {
+
+using nlohmann::json;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<std::unique_ptr<JobStore>> s = OpenSqliteStore(dir_ / "reel.db");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  Job Create(const std::string& owner = "key_a", int max_attempts = 3) {
+    bool existed = false;
+    Result<Job> j =
+        store_->CreateJob({owner, json{{"n", counter_++}}, max_attempts, "", ""}, &existed);
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    return *j;
+  }
+  Job Lease(const std::string& worker = "w1", double seconds = 30) {
+    Result<std::optional<Job>> j = store_->Lease(worker, "host1", seconds);
+    EXPECT_TRUE(j.ok() && j->has_value());
+    return j.ok() && j->has_value() ? **j : Job{};
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<JobStore> store_;
+  int counter_ = 0;
+};
+
+TEST_F(StoreTest, CreateGetAndPersist) {
+  Job j = Create();
+  EXPECT_EQ(j.state, JobState::kQueued);
+  EXPECT_EQ(j.id.rfind("job_", 0), 0u);
+  EXPECT_GT(j.created_at, 0);
+  store_.reset();
+  Result<std::unique_ptr<JobStore>> reopened = OpenSqliteStore(dir_ / "reel.db");
+  ASSERT_TRUE(reopened.ok());
+  Result<Job> again = (*reopened)->GetJob(j.id);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->spec, j.spec);
+  EXPECT_EQ((*reopened)->GetJob("job_nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, LeaseTakesTheOldestAndRecordsTheAttempt) {
+  Job first = Create(), second = Create();
+  Job leased = Lease("w1");
+  EXPECT_EQ(leased.id, first.id);
+  EXPECT_EQ(leased.state, JobState::kRunning);
+  EXPECT_EQ(leased.attempts, 1);
+  ASSERT_EQ(leased.attempt_log.size(), 1u);
+  EXPECT_EQ(leased.attempt_log[0].worker_id, "w1");
+  EXPECT_EQ(leased.attempt_log[0].host, "host1");
+  EXPECT_EQ(Lease("w2").id, second.id);
+  Result<std::optional<Job>> none = store_->Lease("w3", "host", 30);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(StoreTest, RenewOnlyByTheHolder) {
+  Job j = Create();
+  Lease("w1");
+  bool cancel = true;
+  EXPECT_TRUE(store_->Renew(j.id, "w1", 30, &cancel).ok());
+  EXPECT_FALSE(cancel);
+  EXPECT_EQ(store_->Renew(j.id, "w2", 30, &cancel).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  EXPECT_TRUE(store_->Renew(j.id, "w1", 30, &cancel).ok());
+  EXPECT_TRUE(cancel) << "a running job's cancel reaches its worker through the lease";
+}
+
+TEST_F(StoreTest, SuccessRecordsResultAndProgress) {
+  Job j = Create();
+  Lease("w1");
+  ASSERT_TRUE(store_->SaveProgress(j.id, "w1", {{"fraction", 0.5}}).ok());
+  EXPECT_EQ(store_->GetJob(j.id)->progress["fraction"], 0.5);
+  Result<Job> done = store_->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
+                                           {{"outputs", json::array()}});
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->state, JobState::kSucceeded);
+  EXPECT_EQ(done->progress["fraction"], 1.0);
+  EXPECT_TRUE(done->result.contains("outputs"));
+  EXPECT_GT(done->finished_at, 0);
+  EXPECT_EQ(done->attempt_log[0].outcome, "succeeded");
+  EXPECT_EQ(
+      store_->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "", "", nullptr).status().code(),
+      StatusCode::kNotFound)
+      << "results are written only under a held lease";
+}
+
+TEST_F(StoreTest, RetryableFailuresRequeueUntilTheCap) {
+  Job j = Create("key_a", 2);
+  Lease("w1");
+  Result<Job> once = store_->FinishAttempt(j.id, "w1", AttemptEnd::kFailedRetryable, "crashed",
+                                           "worker crashed", nullptr);
+  ASSERT_TRUE(once.ok());
+  EXPECT_EQ(once->state, JobState::kQueued);
+  EXPECT_EQ(once->error, "worker crashed");
+  Lease("w2");
+  Result<Job> twice = store_->FinishAttempt(j.id, "w2", AttemptEnd::kFailedRetryable, "crashed",
+                                            "worker crashed again", nullptr);
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(twice->state, JobState::kFailed);
+  EXPECT_NE(twice->error.find("gave up after 2 attempts"), std::string::npos) << twice->error;
+  EXPECT_EQ(twice->attempt_log.size(), 2u);
+}
+
+TEST_F(StoreTest, PermanentFailureDoesNotRetry) {
+  Job j = Create();
+  Lease();
+  Result<Job> r =
+      store_->FinishAttempt(j.id, "w1", AttemptEnd::kFailedPermanently, "failed", "bad", nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kFailed);
+  EXPECT_EQ(r->attempts, 1);
+}
+
+TEST_F(StoreTest, ReleasedAttemptIsNotCounted) {
+  Job j = Create("key_a", 1);
+  Lease();
+  Result<Job> r = store_->FinishAttempt(j.id, "w1", AttemptEnd::kReleased, "released",
+                                        "worker shutting down", nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kQueued);
+  EXPECT_EQ(r->attempts, 0);
+  EXPECT_EQ(Lease("w2").attempts, 1);
+}
+
+TEST_F(StoreTest, ExpiredLeasesGoBackToTheQueueThenFail) {
+  Job j = Create("key_a", 2);
+  Lease("w1", 0.05);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Result<std::vector<std::string>> expired = store_->ExpireLeases();
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(*expired, std::vector<std::string>{j.id});
+  Job again = *store_->GetJob(j.id);
+  EXPECT_EQ(again.state, JobState::kQueued);
+  EXPECT_EQ(again.attempt_log[0].outcome, "lease_expired");
+  bool cancel = false;
+  EXPECT_FALSE(store_->Renew(j.id, "w1", 30, &cancel).ok()) << "the dead worker lost the lease";
+  Lease("w2", 0.05);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(store_->ExpireLeases().ok());
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kFailed);
+}
+
+TEST_F(StoreTest, CancelQueuedRunningAndFinished) {
+  Job queued = Create(), running = Create();
+  ASSERT_EQ(store_->RequestCancel(queued.id)->state, JobState::kCanceled);
+  Lease();  // takes `running` (queued one is canceled)
+  Result<Job> r = store_->RequestCancel(running.id);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kRunning);
+  EXPECT_TRUE(r->cancel_requested);
+  EXPECT_EQ(store_->RequestCancel(queued.id).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, RetryGivesAFreshSetOfAttempts) {
+  Job j = Create("key_a", 1);
+  Lease();
+  ASSERT_TRUE(
+      store_->FinishAttempt(j.id, "w1", AttemptEnd::kFailedRetryable, "crashed", "x", nullptr)
+          .ok());
+  ASSERT_EQ(store_->GetJob(j.id)->state, JobState::kFailed);
+  Result<Job> r = store_->Retry(j.id);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kQueued);
+  EXPECT_EQ(r->attempts, 0);
+  EXPECT_EQ(store_->Retry(j.id).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, DeleteOnlyFinishedJobs) {
+  Job j = Create();
+  EXPECT_EQ(store_->DeleteJob(j.id).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  EXPECT_TRUE(store_->DeleteJob(j.id).ok());
+  EXPECT_EQ(store_->GetJob(j.id).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, IdempotencyKey) {
+  bool existed = false;
+  NewJob nj{"key_a", json{{"a", 1}}, 3, "idem-1", "hash-1"};
+  Result<Job> first = store_->CreateJob(nj, &existed);
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(existed);
+  Result<Job> second = store_->CreateJob(nj, &existed);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(existed);
+  EXPECT_EQ(second->id, first->id);
+  nj.request_hash = "hash-2";
+  EXPECT_EQ(store_->CreateJob(nj, &existed).status().code(), StatusCode::kFailedPrecondition);
+  nj.owner = "key_b";  // keys are per tenant
+  Result<Job> other = store_->CreateJob(nj, &existed);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->id, first->id);
+}
+
+TEST_F(StoreTest, ListNewestFirstWithCursorsFiltersAndOwners) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(Create("key_a").id);
+  Create("key_b");
+  ListQuery q;
+  q.owner = "key_a";
+  q.limit = 2;
+  Result<ListPage> p1 = store_->ListJobs(q);
+  ASSERT_TRUE(p1.ok());
+  ASSERT_EQ(p1->jobs.size(), 2u);
+  EXPECT_EQ(p1->jobs[0].id, ids[4]);
+  EXPECT_EQ(p1->jobs[1].id, ids[3]);
+  q.cursor = p1->next_cursor;
+  Result<ListPage> p2 = store_->ListJobs(q);
+  q.cursor = p2->next_cursor;
+  Result<ListPage> p3 = store_->ListJobs(q);
+  ASSERT_EQ(p3->jobs.size(), 1u);
+  EXPECT_EQ(p3->jobs[0].id, ids[0]);
+  EXPECT_TRUE(p3->next_cursor.empty());
+  ASSERT_TRUE(store_->RequestCancel(ids[2]).ok());
+  ListQuery canceled;
+  canceled.state = JobState::kCanceled;
+  EXPECT_EQ(store_->ListJobs(canceled)->jobs.size(), 1u);
+  EXPECT_EQ(store_->ListJobs(ListQuery{})->jobs.size(), 6u) << "no owner: every job (admin)";
+  auto counts = store_->CountByState("key_a");
+  EXPECT_EQ((*counts)["queued"], 4);
+  EXPECT_EQ((*counts)["canceled"], 1);
+}
+
+TEST_F(StoreTest, RetentionDeletesOldFinishedJobsOnly) {
+  Job old = Create(), running = Create();
+  ASSERT_TRUE(store_->RequestCancel(old.id).ok());
+  Lease();
+  Result<int64_t> n = store_->DeleteFinishedBefore(NowSeconds() + 1);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_FALSE(store_->GetJob(old.id).ok());
+  EXPECT_TRUE(store_->GetJob(running.id).ok());
+}
+
+TEST_F(StoreTest, Keys) {
+  Result<ApiKey> k = store_->CreateKey("ci", "hash-abc", false);
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(store_->CreateKey("ci", "hash-def", false).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->FindKeyByHash("hash-abc")->id, k->id);
+  EXPECT_TRUE(store_->RevokeKey("ci").ok());
+  EXPECT_TRUE(store_->FindKeyByHash("hash-abc")->revoked);
+  EXPECT_EQ(store_->RevokeKey("ci").code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, Workers) {
+  ASSERT_TRUE(store_->HeartbeatWorker({"w1", "h", "0.1", 2, {"job_x"}, 1, 0}).ok());
+  Result<std::vector<WorkerInfo>> ws = store_->ListWorkers();
+  ASSERT_EQ(ws->size(), 1u);
+  EXPECT_EQ((*ws)[0].running_jobs, std::vector<std::string>{"job_x"});
+  EXPECT_GT((*ws)[0].last_heartbeat, 0);
+  ASSERT_TRUE(store_->RemoveWorker("w1").ok());
+  EXPECT_TRUE(store_->ListWorkers()->empty());
+}
+
+}  // namespace
+}  // namespace reel::store

@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "job/spec.h"
 #include "presets/presets.h"
+#include "worker/paths.h"
 
 namespace reel::cli {
 namespace {
@@ -122,6 +123,19 @@ void DrawBar(const engine::Progress& p) {
   std::fflush(stderr);
 }
 
+// Test-only failure injection for the worker pool's tests, inert unless the server was started
+// with REEL_TEST_HOOKS=1: a job whose metadata says so crashes or stalls after its first
+// progress report.
+void RunTestHook(const job::JobSpec& spec, const engine::Progress& p) {
+  static const bool enabled = std::getenv("REEL_TEST_HOOKS") != nullptr &&
+                              std::string(std::getenv("REEL_TEST_HOOKS")) == "1";
+  if (!enabled || !spec.metadata.contains("reel_test_hook") || p.fraction <= 0) return;
+  std::string hook = spec.metadata.value("reel_test_hook", "");
+  if (hook == "crash") std::abort();
+  if (hook == "stall")
+    for (;;) pause();  // alive, silent, never finishing
+}
+
 }  // namespace
 
 int Fail(const std::string& message) {
@@ -199,6 +213,10 @@ int RunPresets(bool as_json) {
   return 0;
 }
 
+// Runs a validated spec; `allow_paths` set means "as a worker's child" (see RunJob).
+int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
+                const std::vector<std::string>* allow_paths);
+
 int RunTranscode(const TranscodeArgs& args) {
   InstallSignalHandlers();
   bool spec_mode = EndsWith(args.input, ".json");
@@ -223,21 +241,47 @@ int RunTranscode(const TranscodeArgs& args) {
   Result<job::JobSpec> spec = job::ParseJobSpec(spec_json, &field_error);
   if (!spec.ok())
     return Fail(spec_mode ? args.input + ": " + spec.status().message() : FlagMessage(field_error));
-  Result<engine::TranscodePlan> plan = MakePlan(*spec);
-  if (!plan.ok()) return Fail(plan.status().message());
-
   std::string mode = args.progress;
   if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "none";
+  return ExecuteSpec(*spec, mode, args.threads, nullptr);
+}
+
+int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
+                const std::vector<std::string>* allow_paths) {
+  // In a worker (`reel run-job`) errors are also a JSON line, so the pool can tell a bad input
+  // (no retry) from a failure of the environment (retry).
+  auto fail = [&](const Status& s) {
+    if (allow_paths) {
+      json line = {
+          {"event", "error"}, {"code", StatusCodeName(s.code())}, {"message", s.message()}};
+      std::cout << line.dump() << std::endl;
+    }
+    return Fail(s.message());
+  };
+  Result<engine::TranscodePlan> plan = MakePlan(spec);
+  if (!plan.ok()) return fail(plan.status());
+  if (allow_paths) {
+    // Checked again at run time: a symlink may have been swapped in since submission.
+    std::vector<std::string*> paths = {&plan->input};
+    for (auto& h : plan->hls) paths.push_back(&h.directory);
+    for (auto& f : plan->files) paths.push_back(&f.path);
+    for (std::string* p : paths) {
+      Result<std::string> r = worker::ResolveLocalPath(*allow_paths, *p);
+      if (!r.ok()) return fail(r.status());
+      *p = *r;
+    }
+  }
   engine::TranscodeOptions options;
   options.cancel = &g_cancel;
-  options.threads = args.threads;
+  options.threads = threads;
   if (mode == "bar") options.on_progress = DrawBar;
   if (mode == "json") {
-    options.on_progress = [](const engine::Progress& p) {
+    options.on_progress = [&spec](const engine::Progress& p) {
       json line = {
           {"event", "progress"}, {"fraction", p.fraction}, {"media_seconds", p.media_seconds},
           {"fps", p.fps},        {"speed", p.speed},       {"elapsed", p.elapsed}};
       std::cout << line.dump() << std::endl;
+      RunTestHook(spec, p);
     };
   }
   Result<engine::TranscodeResult> result = engine::Transcode(*plan, options);
@@ -251,10 +295,10 @@ int RunTranscode(const TranscodeArgs& args) {
                                      : "");
       return 128 + (signo ? signo : SIGINT);
     }
-    return Fail(result.status().message());
+    return fail(result.status());
   }
   json out = engine::ToJson(*result);
-  if (!spec->metadata.empty()) out["metadata"] = spec->metadata;
+  if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
   if (mode == "json") {
     out["event"] = "result";
     std::cout << out.dump() << std::endl;
@@ -262,6 +306,23 @@ int RunTranscode(const TranscodeArgs& args) {
     std::cout << out.dump(2) << std::endl;
   }
   return 0;
+}
+
+int RunJob(const RunJobArgs& args) {
+  InstallSignalHandlers();
+  std::ifstream in(args.spec_file);
+  json spec_json = json::parse(in, nullptr, false);
+  Result<job::JobSpec> spec = spec_json.is_discarded()
+                                  ? Result<job::JobSpec>(InvalidArgument("unreadable job spec"))
+                                  : job::ParseJobSpec(spec_json);
+  if (!spec.ok()) {
+    json line = {{"event", "error"},
+                 {"code", StatusCodeName(spec.status().code())},
+                 {"message", spec.status().message()}};
+    std::cout << line.dump() << std::endl;
+    return Fail(spec.status().message());
+  }
+  return ExecuteSpec(*spec, "json", args.threads, &args.allow_paths);
 }
 
 }  // namespace reel::cli

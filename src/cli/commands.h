@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace reel::cli {
 
@@ -28,6 +29,47 @@ struct TranscodeArgs {
 int RunTranscode(const TranscodeArgs& args);
 
 int RunPresets(bool json);
+
+// `reel run-job SPEC`: one attempt of a service job, run by the worker pool in a child process.
+// Progress, result and errors are JSON lines on stdout.
+struct RunJobArgs {
+  std::string spec_file;
+  std::vector<std::string> allow_paths;
+  int threads = 0;
+};
+int RunJob(const RunJobArgs& args);
+
+struct ServeArgs {
+  std::string data_dir = "var";
+  std::string listen = "127.0.0.1:8080";
+  int workers = 1;
+  std::vector<std::string> allow_paths;
+  std::string retention = "7d";
+  std::string lease = "30s";
+  std::string stall_timeout = "10m";
+  std::string shutdown_grace = "30s";
+  int max_attempts = 3;
+  int http_threads = 2;
+};
+int RunServe(const ServeArgs& args);
+
+struct KeysArgs {
+  std::string data_dir = "var";
+  std::string action;  // create, list, revoke
+  std::string name;
+  bool admin = false;
+};
+int RunKeys(const KeysArgs& args);
+
+// The API client: REEL_URL (default http://127.0.0.1:8080) and REEL_API_KEY.
+struct ClientArgs {
+  std::string action;  // submit, jobs, status, cancel, retry, delete
+  std::string target;  // a job spec file or a job id
+  bool wait = false;   // submit --wait, status --follow
+  std::string state;
+  int limit = 20;
+};
+int RunClient(const ClientArgs& args);
 
 // Prints "reel: error: <message>" on stderr and returns 1.
 int Fail(const std::string& message);

@@ -37,7 +37,85 @@ int main(int argc, char** argv) {
   auto* presets_cmd = app.add_subcommand("presets", "List the named presets and ladders");
   presets_cmd->add_flag("--json", presets_json, "Print as JSON");
 
+  reel::cli::ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP API with an embedded worker pool");
+  serve_cmd->add_option("--data-dir", serve.data_dir,
+                        "Store, keys and scratch space (default ./var)");
+  serve_cmd->add_option("--listen", serve.listen,
+                        "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve_cmd->add_option("--workers", serve.workers, "Concurrent jobs (0: API only)")
+      ->check(CLI::Range(0, 256));
+  serve_cmd->add_option("--allow-path", serve.allow_paths,
+                        "Directory local sources and destinations must be inside (repeatable)");
+  serve_cmd->add_option("--retention", serve.retention, "Delete finished jobs after (default 7d)");
+  serve_cmd->add_option("--lease", serve.lease, "Job lease, renewed by heartbeat (default 30s)");
+  serve_cmd->add_option("--stall-timeout", serve.stall_timeout,
+                        "Kill an attempt without progress for this long (default 10m)");
+  serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace,
+                        "On SIGTERM, time running jobs get before being requeued (default 30s)");
+  serve_cmd->add_option("--max-attempts", serve.max_attempts, "Attempts per job (default 3)")
+      ->check(CLI::Range(1, 100));
+  serve_cmd->add_option("--http-threads", serve.http_threads, "HTTP threads (default 2)")
+      ->check(CLI::Range(1, 64));
+
+  reel::cli::RunJobArgs run_job;
+  auto* run_job_cmd = app.add_subcommand("run-job", "(internal) run one attempt of a job");
+  run_job_cmd->group("");
+  run_job_cmd->add_option("spec", run_job.spec_file)->required();
+  run_job_cmd->add_option("--allow-path", run_job.allow_paths);
+  run_job_cmd->add_option("--threads", run_job.threads);
+
+  reel::cli::KeysArgs keys;
+  auto* keys_cmd = app.add_subcommand("keys", "Manage API keys");
+  keys_cmd->require_subcommand(1);
+  keys_cmd->add_option("--data-dir", keys.data_dir, "Data directory of the server (default ./var)");
+  auto* keys_create = keys_cmd->add_subcommand("create", "Create a key; it is printed once");
+  keys_create->add_option("--name", keys.name, "A name for the key")->required();
+  keys_create->add_flag("--admin", keys.admin, "The key sees and acts on every job");
+  keys_create->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  auto* keys_list = keys_cmd->add_subcommand("list", "List keys (never the keys themselves)");
+  keys_list->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  auto* keys_revoke = keys_cmd->add_subcommand("revoke", "Revoke a key by id or name");
+  keys_revoke->add_option("key", keys.name, "Key id or name")->required();
+  keys_revoke->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+
+  reel::cli::ClientArgs client;
+  auto* submit_cmd = app.add_subcommand("submit", "Submit a job spec to a server (REEL_URL)");
+  submit_cmd->add_option("spec", client.target, "Job spec .json")->required();
+  submit_cmd->add_flag("--wait", client.wait, "Follow the job until it ends");
+  auto* jobs_cmd = app.add_subcommand("jobs", "List your jobs on a server");
+  jobs_cmd->add_option("--state", client.state, "Only jobs in this state");
+  jobs_cmd->add_option("--limit", client.limit, "At most this many (default 20)");
+  auto* status_cmd = app.add_subcommand("status", "Show a job");
+  status_cmd->add_option("id", client.target, "Job id")->required();
+  status_cmd->add_flag("--follow", client.wait, "Follow progress live until the job ends");
+  auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a job");
+  cancel_cmd->add_option("id", client.target, "Job id")->required();
+  auto* retry_cmd = app.add_subcommand("retry", "Retry a failed or canceled job");
+  retry_cmd->add_option("id", client.target, "Job id")->required();
+  auto* delete_cmd = app.add_subcommand("delete", "Delete a finished job");
+  delete_cmd->add_option("id", client.target, "Job id")->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*serve_cmd) return reel::cli::RunServe(serve);
+  if (*run_job_cmd) return reel::cli::RunJob(run_job);
+  if (*keys_cmd) {
+    keys.action = *keys_create ? "create" : *keys_list ? "list" : "revoke";
+    return reel::cli::RunKeys(keys);
+  }
+  for (const auto& [cmd, name] :
+       std::initializer_list<std::pair<CLI::App*, const char*>>{{submit_cmd, "submit"},
+                                                                {jobs_cmd, "jobs"},
+                                                                {status_cmd, "status"},
+                                                                {cancel_cmd, "cancel"},
+                                                                {retry_cmd, "retry"},
+                                                                {delete_cmd, "delete"}}) {
+    if (*cmd) {
+      client.action = name;
+      return reel::cli::RunClient(client);
+    }
+  }
 
   if (*probe_cmd) return reel::cli::RunProbe(probe);
   if (*tr_cmd) return reel::cli::RunTranscode(tr);

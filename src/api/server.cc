@@ -1,0 +1,628 @@
+#include "api/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.h"
+#include "job/spec.h"
+#include "presets/presets.h"
+#include "worker/paths.h"
+
+namespace reel::api {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+using Request = http::request<http::string_body>;
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Reply JsonReply(int status, const json& body) {
+  return {status, body.dump(), "application/json", {}};
+}
+
+Reply ErrorReply(int status, const std::string& code, const std::string& message,
+                 const std::string& field = "") {
+  json err = {{"code", code}, {"message", message}};
+  if (!field.empty()) err["field"] = field;
+  return JsonReply(status, json{{"error", err}});
+}
+
+Reply FromStatus(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound:
+      return ErrorReply(404, "not_found", s.message());
+    case StatusCode::kInvalidArgument:
+      return ErrorReply(400, "invalid_argument", s.message());
+    case StatusCode::kFailedPrecondition:
+      return ErrorReply(409, "conflict", s.message());
+    case StatusCode::kUnavailable:
+      return ErrorReply(503, "unavailable", s.message());
+    default:
+      return ErrorReply(500, "internal", s.message());
+  }
+}
+
+std::string UrlDecode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::strtol(s.substr(i + 1, 2).c_str(), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQuery(const std::string& q) {
+  std::map<std::string, std::string> out;
+  size_t pos = 0;
+  while (pos <= q.size() && !q.empty()) {
+    size_t amp = q.find('&', pos);
+    std::string part = q.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    size_t eq = part.find('=');
+    if (!part.empty())
+      out[UrlDecode(part.substr(0, eq))] =
+          eq == std::string::npos ? "" : UrlDecode(part.substr(eq + 1));
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    std::string part =
+        path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    if (!part.empty()) parts.push_back(part);
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  return parts;
+}
+
+json PresetsCatalog() {
+  json presets = json::array();
+  for (const presets::Preset& p : presets::AllPresets())
+    presets.push_back({{"name", p.name},
+                       {"description", p.description},
+                       {"container", presets::ContainerName(p.container)},
+                       {"video_codec", presets::VideoCodecName(p.video.codec)},
+                       {"audio_codec", presets::AudioCodecName(p.audio.codec)}});
+  json ladders = json::array();
+  for (const presets::Ladder& l : presets::AllLadders()) {
+    json rungs = json::array();
+    for (const presets::Rung& r : l.rungs)
+      rungs.push_back({{"name", r.name}, {"lines", r.lines}, {"bitrate", r.bitrate}});
+    ladders.push_back({{"name", l.name}, {"segment_seconds", l.segment_seconds}, {"rungs", rungs}});
+  }
+  return {{"presets", presets}, {"ladders", ladders}};
+}
+
+// What a request is allowed to see: its key's jobs, or everything for an admin key.
+struct Caller {
+  store::ApiKey key;
+  bool CanSee(const store::Job& job) const { return key.admin || job.owner == key.id; }
+  std::string OwnerFilter() const { return key.admin ? "" : key.id; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Routing: a request in, a reply (or an event stream to open) out. No I/O here.
+
+class Router {
+ public:
+  Router(const ServerOptions& options, store::JobStore* store, worker::WorkerPool* pool,
+         Metrics* metrics)
+      : options_(options), store_(store), pool_(pool), metrics_(metrics) {}
+
+  // `*route` gets the route's template for metrics; `*events_for` is set when the caller asked
+  // for a job's event stream and may see it.
+  Reply Handle(const Request& req, std::string* route, std::optional<std::string>* events_for) {
+    std::string target(req.target());
+    size_t q = target.find('?');
+    std::string path = target.substr(0, q);
+    auto query = ParseQuery(q == std::string::npos ? "" : target.substr(q + 1));
+    std::vector<std::string> parts = SplitPath(path);
+    http::verb m = req.method();
+
+    if (path == "/healthz") {
+      *route = "/healthz";
+      return JsonReply(200, {{"status", "ok"}});
+    }
+    if (path == "/readyz") {
+      *route = "/readyz";
+      Status s = store_->Ping();
+      return s.ok() ? JsonReply(200, {{"status", "ready"}})
+                    : ErrorReply(503, "unavailable", s.message());
+    }
+    if (path == "/metrics") {
+      *route = "/metrics";
+      return {200, RenderMetrics(), "text/plain; version=0.0.4", {}};
+    }
+    if (path == "/") {
+      *route = "/";
+      return JsonReply(200, {{"name", "reel"}, {"api", "/v1"}, {"health", "/healthz"}});
+    }
+    if (parts.empty() || parts[0] != "v1") {
+      *route = "unknown";
+      return ErrorReply(404, "not_found", "no route " + path);
+    }
+
+    Result<Caller> caller = Authenticate(req);
+    *route = RouteName(parts);
+    if (!caller.ok()) {
+      Reply r = ErrorReply(401, "unauthorized", caller.status().message());
+      r.headers.push_back({"WWW-Authenticate", "Bearer"});
+      return r;
+    }
+
+    if (parts.size() == 2 && parts[1] == "jobs") {
+      if (m == http::verb::post) return Submit(req, *caller);
+      if (m == http::verb::get) return List(query, *caller);
+      return MethodNotAllowed();
+    }
+    if (parts.size() >= 3 && parts[1] == "jobs") {
+      Result<store::Job> job = store_->GetJob(parts[2]);
+      if (!job.ok() && job.status().code() != StatusCode::kNotFound)
+        return FromStatus(job.status());
+      if (!job.ok() || !caller->CanSee(*job))
+        return ErrorReply(404, "not_found", "no job " + parts[2]);
+      if (parts.size() == 3) {
+        if (m == http::verb::get) return JsonReply(200, worker::JobView(*job));
+        if (m == http::verb::delete_) {
+          Status s = store_->DeleteJob(job->id);
+          return s.ok() ? Reply{204, "", "application/json", {}} : FromStatus(s);
+        }
+        return MethodNotAllowed();
+      }
+      if (parts.size() == 4 && parts[3] == "events" && m == http::verb::get) {
+        *events_for = job->id;
+        return {};
+      }
+      if (parts.size() == 4 && parts[3] == "cancel" && m == http::verb::post) {
+        Result<store::Job> r = store_->RequestCancel(job->id);
+        if (!r.ok()) return FromStatus(r.status());
+        if (pool_ && r->state == store::JobState::kRunning) pool_->Cancel(job->id);
+        return JsonReply(202, worker::JobView(*r));
+      }
+      if (parts.size() == 4 && parts[3] == "retry" && m == http::verb::post) {
+        Result<store::Job> r = store_->Retry(job->id);
+        if (!r.ok()) return FromStatus(r.status());
+        if (pool_) pool_->Wake();
+        return JsonReply(202, worker::JobView(*r));
+      }
+      return ErrorReply(404, "not_found", "no route " + path);
+    }
+    if (parts.size() == 2 && parts[1] == "queue" && m == http::verb::get) {
+      Result<std::map<std::string, int64_t>> counts = store_->CountByState(caller->OwnerFilter());
+      if (!counts.ok()) return FromStatus(counts.status());
+      return JsonReply(200, {{"counts", *counts}});
+    }
+    if (parts.size() == 2 && parts[1] == "workers" && m == http::verb::get) return Workers();
+    if (parts.size() == 2 && parts[1] == "presets" && m == http::verb::get)
+      return JsonReply(200, PresetsCatalog());
+    return ErrorReply(404, "not_found", "no route " + path);
+  }
+
+ private:
+  static std::string RouteName(const std::vector<std::string>& parts) {
+    std::string r;
+    for (size_t i = 0; i < parts.size(); ++i)
+      r += "/" + (i == 2 && parts[1] == "jobs" ? std::string("{id}") : parts[i]);
+    return r;
+  }
+
+  static Reply MethodNotAllowed() {
+    return ErrorReply(405, "method_not_allowed", "method not allowed on this route");
+  }
+
+  Result<Caller> Authenticate(const Request& req) {
+    std::string key;
+    auto auth = req.find(http::field::authorization);
+    if (auth != req.end()) {
+      std::string v(auth->value());
+      if (v.rfind("Bearer ", 0) == 0) key = v.substr(7);
+    }
+    auto x = req.find("X-API-Key");
+    if (key.empty() && x != req.end()) key = std::string(x->value());
+    if (key.empty())
+      return Status(StatusCode::kNotFound,
+                    "an API key is required (Authorization: Bearer KEY or X-API-Key)");
+    std::string hash = Sha256Hex(key);
+    Result<store::ApiKey> found = store_->FindKeyByHash(hash);
+    // The lookup is by the hash of a 192-bit random key; the comparison below is what decides.
+    if (!found.ok() || found->revoked || !ConstantTimeEquals(found->hash, hash))
+      return Status(StatusCode::kNotFound, "invalid or revoked API key");
+    return Caller{*found};
+  }
+
+  Reply Submit(const Request& req, const Caller& caller) {
+    json body = json::parse(req.body(), nullptr, false);
+    if (body.is_discarded()) return ErrorReply(400, "invalid_json", "the body is not valid JSON");
+    job::FieldError fe;
+    Result<job::JobSpec> spec = job::ParseJobSpec(body, &fe);
+    if (!spec.ok()) return ErrorReply(400, "invalid_spec", fe.message, fe.field);
+    // Local paths must stay inside the allowed roots; store them resolved.
+    json stored = body;
+    auto resolve = [&](json& value, const std::string& field) -> std::optional<Reply> {
+      Result<std::string> p =
+          worker::ResolveLocalPath(options_.allow_paths, value.get<std::string>());
+      if (!p.ok()) return ErrorReply(400, "invalid_path", p.status().message(), field);
+      value = *p;
+      return std::nullopt;
+    };
+    if (stored["source"].is_string()) {
+      if (auto err = resolve(stored["source"], "source")) return *err;
+    } else if (auto err = resolve(stored["source"]["url"], "source.url")) {
+      return *err;
+    }
+    for (size_t i = 0; i < stored["outputs"].size(); ++i)
+      if (auto err = resolve(stored["outputs"][i]["destination"],
+                             "outputs[" + std::to_string(i) + "].destination"))
+        return *err;
+
+    store::NewJob nj{caller.key.id, stored, options_.max_attempts, "", ""};
+    auto idem = req.find("Idempotency-Key");
+    if (idem != req.end()) {
+      nj.idempotency_key = std::string(idem->value());
+      if (nj.idempotency_key.size() > 255)
+        return ErrorReply(400, "invalid_header", "Idempotency-Key is longer than 255 characters");
+      nj.request_hash = Sha256Hex(req.body());
+    }
+    bool existed = false;
+    Result<store::Job> job = store_->CreateJob(nj, &existed);
+    if (!job.ok()) return FromStatus(job.status());
+    if (!existed) {
+      spdlog::info("job={} submitted owner={}", job->id, caller.key.name);
+      if (pool_) pool_->Wake();
+    }
+    Reply r = JsonReply(existed ? 200 : 202, worker::JobView(*job));
+    r.headers.push_back({"Location", "/v1/jobs/" + job->id});
+    return r;
+  }
+
+  Reply List(const std::map<std::string, std::string>& query, const Caller& caller) {
+    store::ListQuery q;
+    q.owner = caller.OwnerFilter();
+    if (auto it = query.find("state"); it != query.end()) {
+      q.state = store::ParseState(it->second);
+      if (!q.state)
+        return ErrorReply(400, "invalid_argument",
+                          "unknown state (queued, running, succeeded, failed, canceled)", "state");
+    }
+    if (auto it = query.find("limit"); it != query.end()) {
+      char* end = nullptr;
+      long v = std::strtol(it->second.c_str(), &end, 10);
+      if (it->second.empty() || *end || v < 1 || v > 200)
+        return ErrorReply(400, "invalid_argument", "must be between 1 and 200", "limit");
+      q.limit = static_cast<int>(v);
+    }
+    if (auto it = query.find("cursor"); it != query.end()) {
+      if (it->second.empty() || it->second.find_first_not_of("0123456789") != std::string::npos)
+        return ErrorReply(400, "invalid_argument", "not a cursor from this API", "cursor");
+      q.cursor = it->second;
+    }
+    Result<store::ListPage> page = store_->ListJobs(q);
+    if (!page.ok()) return FromStatus(page.status());
+    json jobs = json::array();
+    for (const store::Job& j : page->jobs) jobs.push_back(worker::JobView(j, false));
+    json body = {{"jobs", jobs}};
+    body["next_cursor"] = page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor);
+    return JsonReply(200, body);
+  }
+
+  Reply Workers() {
+    Result<std::vector<store::WorkerInfo>> ws = store_->ListWorkers();
+    if (!ws.ok()) return FromStatus(ws.status());
+    double now = store::NowSeconds();
+    json out = json::array();
+    for (const store::WorkerInfo& w : *ws)
+      out.push_back({{"id", w.id},
+                     {"host", w.host},
+                     {"version", w.version},
+                     {"capacity", w.capacity},
+                     {"running_jobs", w.running_jobs},
+                     {"started_at", w.started_at},
+                     {"last_heartbeat", w.last_heartbeat},
+                     {"alive", now - w.last_heartbeat < 30}});
+    return JsonReply(200, {{"workers", out}});
+  }
+
+  std::string RenderMetrics() {
+    std::vector<std::string> gauges = {"# HELP reel_jobs Jobs in the store by state.",
+                                       "# TYPE reel_jobs gauge"};
+    Result<std::map<std::string, int64_t>> counts = store_->CountByState("");
+    int64_t queued = 0;
+    if (counts.ok()) {
+      for (const auto& [state, n] : *counts)
+        gauges.push_back("reel_jobs{state=\"" + state + "\"} " + std::to_string(n));
+      queued = (*counts)["queued"];
+    }
+    gauges.push_back("# HELP reel_queue_depth Jobs waiting for a worker.");
+    gauges.push_back("# TYPE reel_queue_depth gauge");
+    gauges.push_back("reel_queue_depth " + std::to_string(queued));
+    if (pool_) {
+      gauges.push_back("# HELP reel_worker_slots_busy Job slots of this process running a job.");
+      gauges.push_back("# TYPE reel_worker_slots_busy gauge");
+      gauges.push_back("reel_worker_slots_busy " + std::to_string(pool_->RunningJobs().size()));
+    }
+    return metrics_->Render(gauges);
+  }
+
+  const ServerOptions& options_;
+  store::JobStore* store_;
+  worker::WorkerPool* pool_;
+  Metrics* metrics_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Connections.
+
+std::string SseEvent(const std::string& event, const json& data) {
+  return "event: " + event + "\ndata: " + data.dump() + "\n\n";
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const ServerOptions& options, Router* router, Metrics* metrics,
+          store::JobStore* store, worker::EventHub* hub)
+      : stream_(std::move(socket)),
+        timer_(stream_.get_executor()),
+        options_(options),
+        router_(router),
+        metrics_(metrics),
+        store_(store),
+        hub_(hub) {}
+
+  ~Session() {
+    if (token_) hub_->Unsubscribe(token_);
+  }
+
+  void Run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(options_.body_limit);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(options_.header_timeout)));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      Send(ErrorReply(413, "payload_too_large",
+                      "request body exceeds " + std::to_string(options_.body_limit) + " bytes"),
+           false, 11, "unknown", "POST");
+      return;
+    }
+    if (ec) return Close();  // closed, timed out, or not HTTP
+    auto started = std::chrono::steady_clock::now();
+    Request req = parser_->release();
+    std::string route;
+    std::optional<std::string> events_for;
+    Reply reply;
+    try {
+      reply = router_->Handle(req, &route, &events_for);
+    } catch (const std::exception& e) {
+      spdlog::error("request {} {} failed: {}", std::string(req.method_string()),
+                    std::string(req.target()), e.what());
+      reply = ErrorReply(500, "internal", "internal error");
+    }
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (events_for) {
+      metrics_->CountRequest(route, "GET", 200, seconds);
+      return StartEvents(*events_for);
+    }
+    metrics_->CountRequest(route, std::string(req.method_string()), reply.status, seconds);
+    Send(std::move(reply), req.keep_alive(), req.version(), route,
+         std::string(req.method_string()));
+  }
+
+  void Send(Reply reply, bool keep_alive, unsigned version, const std::string&,
+            const std::string&) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(reply.status), version);
+    res->set(http::field::server, "reel");
+    if (!reply.body.empty() || reply.status != 204)
+      res->set(http::field::content_type, reply.content_type);
+    for (const auto& [k, v] : reply.headers) res->set(k, v);
+    res->keep_alive(keep_alive);
+    res->body() = std::move(reply.body);
+    res->prepare_payload();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec || !res->keep_alive()) return self->Close();
+                        self->Read();
+                      });
+  }
+
+  // Server-Sent Events: the current state first, then every event of the job as it happens,
+  // until the job finishes or the client goes away.
+  void StartEvents(const std::string& job_id) {
+    stream_.expires_never();
+    std::weak_ptr<Session> weak = shared_from_this();
+    auto executor = stream_.get_executor();
+    token_ = hub_->Subscribe(job_id, [weak, executor](const std::string& event, const json& data) {
+      net::post(executor, [weak, event, data] {
+        if (auto self = weak.lock()) self->OnEvent(event, data);
+      });
+    });
+    Enqueue(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "Connection: close\r\nX-Accel-Buffering: no\r\nServer: reel\r\n\r\n");
+    Result<store::Job> job = store_->GetJob(job_id);
+    if (!job.ok()) {
+      Enqueue(SseEvent("error", {{"message", job.status().message()}}));
+      closing_ = true;
+      return;
+    }
+    OnEvent("state", worker::JobView(*job));
+    Heartbeat();
+  }
+
+  void OnEvent(const std::string& event, const json& data) {
+    if (closing_) return;
+    Enqueue(SseEvent(event, data));
+    if (event == "state" && data.contains("state")) {
+      auto st = store::ParseState(data["state"].get<std::string>());
+      if (st && store::IsFinished(*st)) closing_ = true;
+    }
+  }
+
+  void Heartbeat() {
+    timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(options_.sse_heartbeat)));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      self->Enqueue(": heartbeat\n\n");
+      self->Heartbeat();
+    });
+  }
+
+  void Enqueue(std::string message) {
+    queue_.push_back(std::make_shared<std::string>(std::move(message)));
+    if (!writing_) WriteNext();
+  }
+
+  void WriteNext() {
+    if (queue_.empty()) {
+      writing_ = false;
+      if (closing_) Close();
+      return;
+    }
+    writing_ = true;
+    auto msg = queue_.front();
+    net::async_write(stream_, net::buffer(*msg),
+                     [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                       self->queue_.pop_front();
+                       if (ec) return self->Close();
+                       self->WriteNext();
+                     });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    if (token_) {
+      hub_->Unsubscribe(token_);
+      token_ = 0;
+    }
+    timer_.cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  net::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const ServerOptions& options_;
+  Router* router_;
+  Metrics* metrics_;
+  store::JobStore* store_;
+  worker::EventHub* hub_;
+  uint64_t token_ = 0;
+  std::deque<std::shared_ptr<std::string>> queue_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+struct ApiServer::Impl {
+  Impl(ServerOptions o, store::JobStore* s, worker::WorkerPool* p, worker::EventHub* h, Metrics* m)
+      : options(std::move(o)),
+        store(s),
+        hub(h),
+        metrics(m),
+        router(options, s, p, m),
+        acceptor(net::make_strand(ioc)) {}
+
+  void Accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted) return;
+      } else {
+        std::make_shared<Session>(std::move(socket), options, &router, metrics, store, hub)->Run();
+      }
+      Accept();
+    });
+  }
+
+  ServerOptions options;
+  store::JobStore* store;
+  worker::EventHub* hub;
+  Metrics* metrics;
+  Router router;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  int port = 0;
+};
+
+ApiServer::ApiServer(ServerOptions options, store::JobStore* store, worker::WorkerPool* pool,
+                     worker::EventHub* hub, Metrics* metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), store, pool, hub, metrics)) {}
+
+ApiServer::~ApiServer() { Stop(); }
+
+Status ApiServer::Start() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl_->options.address, ec);
+  if (ec) return InvalidArgument("bad listen address '" + impl_->options.address + "'");
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(impl_->options.port));
+  tcp::acceptor& a = impl_->acceptor;
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Unavailable("cannot listen on " + impl_->options.address + ":" +
+                       std::to_string(impl_->options.port) + ": " + ec.message());
+  impl_->port = a.local_endpoint().port();
+  impl_->Accept();
+  for (int i = 0; i < std::max(1, impl_->options.threads); ++i)
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  return Status::Ok();
+}
+
+int ApiServer::port() const { return impl_->port; }
+
+void ApiServer::Stop() {
+  if (impl_->threads.empty()) return;
+  impl_->ioc.stop();
+  for (std::thread& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+}  // namespace reel::api

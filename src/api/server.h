@@ -1,0 +1,44 @@
+// The HTTP API of `reel serve` (Boost.Beast on Asio): jobs, live events (SSE), queue, workers,
+// presets, health and metrics. See README "HTTP API" for the routes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/metrics.h"
+#include "common/status.h"
+#include "store/job_store.h"
+#include "worker/event_hub.h"
+#include "worker/pool.h"
+
+namespace reel::api {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  int port = 8080;  // 0: any free port
+  int threads = 2;
+  size_t body_limit = 1 << 20;  // bytes of a request body
+  double header_timeout = 10;   // seconds to send a whole request
+  double idle_timeout = 60;     // keep-alive connections idle this long are closed
+  double sse_heartbeat = 15;    // comment lines that keep proxies from closing event streams
+  int max_attempts = 3;
+  std::vector<std::string> allow_paths;
+};
+
+class ApiServer {
+ public:
+  // `pool` may be null (an API-only node).
+  ApiServer(ServerOptions options, store::JobStore* store, worker::WorkerPool* pool,
+            worker::EventHub* hub, Metrics* metrics);
+  ~ApiServer();
+  Status Start();  // binds and starts serving on background threads
+  int port() const;
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace reel::api

@@ -1,0 +1,224 @@
+// `reel serve` and `reel keys`: wiring of the store, the worker pool and the HTTP API.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "api/server.h"
+#include "cli/commands.h"
+#include "common/crypto.h"
+#include "store/job_store.h"
+#include "worker/pool.h"
+
+namespace reel::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "90", "90s", "10m", "2h", "7d" into seconds; -1 if malformed.
+double ParseDuration(const std::string& text) {
+  if (text.empty()) return -1;
+  double scale = 1;
+  std::string num = text;
+  switch (text.back()) {
+    case 's':
+      scale = 1;
+      num.pop_back();
+      break;
+    case 'm':
+      scale = 60;
+      num.pop_back();
+      break;
+    case 'h':
+      scale = 3600;
+      num.pop_back();
+      break;
+    case 'd':
+      scale = 86400;
+      num.pop_back();
+      break;
+    default:
+      break;
+  }
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || *end || !std::isfinite(v) || v < 0) return -1;
+  return v * scale;
+}
+
+Result<std::unique_ptr<store::JobStore>> OpenStore(const std::string& data_dir) {
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return Unavailable("cannot create data directory " + data_dir + ": " + ec.message());
+  chmod(data_dir.c_str(), 0700);  // it holds the admin key and the job database
+  return store::OpenSqliteStore((fs::path(data_dir) / "reel.db").string());
+}
+
+// Keys are "reel_" + 192 random bits; only their SHA-256 is stored.
+std::string NewKey() { return "reel_" + RandomHex(24); }
+
+std::string HostName() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+}  // namespace
+
+int RunKeys(const KeysArgs& args) {
+  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir);
+  if (!st.ok()) return Fail(st.status().message());
+  store::JobStore& s = **st;
+  if (args.action == "create") {
+    if (args.name.empty()) return Fail("--name is required");
+    std::string key = NewKey();
+    Result<store::ApiKey> k = s.CreateKey(args.name, Sha256Hex(key), args.admin);
+    if (!k.ok()) return Fail(k.status().message());
+    std::cout << key << "\n";
+    std::cerr << "created " << (args.admin ? "admin " : "") << "key " << k->id << " (" << args.name
+              << "); it is shown only this once\n";
+    return 0;
+  }
+  if (args.action == "list") {
+    Result<std::vector<store::ApiKey>> keys = s.ListKeys();
+    if (!keys.ok()) return Fail(keys.status().message());
+    for (const store::ApiKey& k : *keys)
+      std::printf("%-16s %-20s %-6s %s\n", k.id.c_str(), k.name.c_str(), k.admin ? "admin" : "",
+                  k.revoked ? "revoked" : "active");
+    return 0;
+  }
+  if (args.action == "revoke") {
+    Status r = s.RevokeKey(args.name);
+    if (!r.ok()) return Fail(r.message());
+    std::cerr << "revoked " << args.name << "\n";
+    return 0;
+  }
+  return Fail("unknown keys action " + args.action);
+}
+
+int RunServe(const ServeArgs& args) {
+  double retention = ParseDuration(args.retention), lease = ParseDuration(args.lease),
+         stall = ParseDuration(args.stall_timeout), grace = ParseDuration(args.shutdown_grace);
+  if (retention < 0) return Fail("--retention: not a duration (examples: 7d, 12h, 3600)");
+  if (lease <= 0) return Fail("--lease: not a duration");
+  if (stall <= 0) return Fail("--stall-timeout: not a duration");
+  if (grace < 0) return Fail("--shutdown-grace: not a duration");
+  size_t colon = args.listen.rfind(':');
+  if (colon == std::string::npos) return Fail("--listen: expected HOST:PORT");
+
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir);
+  if (!st.ok()) return Fail(st.status().message());
+  store::JobStore* store = st->get();
+
+  // First start: an admin key, printed once and kept (mode 0600) for the operator.
+  Result<std::vector<store::ApiKey>> keys = store->ListKeys();
+  if (keys.ok() && keys->empty()) {
+    std::string key = NewKey();
+    Result<store::ApiKey> k = store->CreateKey("admin", Sha256Hex(key), true);
+    if (!k.ok()) return Fail(k.status().message());
+    std::string path = (fs::path(args.data_dir) / "admin.key").string();
+    {
+      std::ofstream f(path);
+      f << key << "\n";
+    }
+    chmod(path.c_str(), 0600);
+    std::cout << "reel: created the admin API key (shown once; also in " << path << "):\n  " << key
+              << std::endl;
+  }
+
+  std::vector<std::string> roots;
+  for (const std::string& r : args.allow_paths) {
+    std::error_code ec;
+    fs::path p = fs::weakly_canonical(fs::absolute(r), ec);
+    if (ec || !fs::is_directory(p)) return Fail("--allow-path " + r + ": not a directory");
+    roots.push_back(p.string());
+  }
+
+  worker::EventHub hub;
+  api::Metrics metrics;
+  std::unique_ptr<worker::WorkerPool> pool;
+  if (args.workers > 0) {
+    worker::PoolOptions po;
+    po.slots = args.workers;
+    po.lease_seconds = lease;
+    po.stall_timeout = stall;
+    po.shutdown_grace = grace;
+    po.reel_binary = fs::read_symlink("/proc/self/exe").string();
+    po.work_dir = (fs::path(args.data_dir) / "work").string();
+    po.allow_paths = roots;
+    po.host = HostName();
+    po.worker_id = "w-" + po.host + "-" + RandomHex(3);
+    worker::PoolObserver observer;
+    observer.on_finished = [&metrics](const store::Job& job, double seconds) {
+      metrics.ObserveJob(store::StateName(job.state), seconds);
+    };
+    observer.on_speed = [&metrics](double speed) { metrics.SetEncodeSpeed(speed); };
+    pool = std::make_unique<worker::WorkerPool>(store, &hub, po, observer);
+  }
+
+  api::ServerOptions so;
+  so.address = args.listen.substr(0, colon);
+  so.port = std::atoi(args.listen.substr(colon + 1).c_str());
+  so.threads = args.http_threads;
+  so.max_attempts = args.max_attempts;
+  so.allow_paths = roots;
+  api::ApiServer server(so, store, pool.get(), &hub, &metrics);
+  Status started = server.Start();
+  if (!started.ok()) return Fail(started.message());
+  if (pool) pool->Start();
+  spdlog::info("listening on http://{}:{} workers={} data_dir={} allow_paths={}", so.address,
+               server.port(), args.workers, args.data_dir, roots.size());
+  std::cout << "reel: listening on http://" << so.address << ":" << server.port() << std::endl;
+
+  // Maintenance: expired leases back to the queue (a crashed worker's jobs), retention sweep.
+  std::atomic<bool> stopping{false};
+  std::thread maintenance([&] {
+    double last_sweep = 0;
+    while (!stopping) {
+      Result<std::vector<std::string>> expired = store->ExpireLeases();
+      if (expired.ok() && !expired->empty()) {
+        for (const std::string& id : *expired) {
+          spdlog::warn("job={} lease expired; requeued or failed", id);
+          Result<store::Job> j = store->GetJob(id);
+          if (j.ok()) hub.Publish(id, "state", worker::JobView(*j));
+        }
+        if (pool) pool->Wake();
+      }
+      if (store::NowSeconds() - last_sweep > std::clamp(retention / 4, 1.0, 60.0)) {
+        last_sweep = store::NowSeconds();
+        Result<int64_t> n = store->DeleteFinishedBefore(store::NowSeconds() - retention);
+        if (n.ok() && *n > 0) spdlog::info("retention: deleted {} finished jobs", *n);
+      }
+      for (int i = 0; i < 10 && !stopping; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
+  int signo = 0;
+  sigwait(&stop_signals, &signo);
+  spdlog::info("received {}; stopping (grace {}s for running jobs)", strsignal(signo), grace);
+  if (pool) pool->Shutdown();
+  stopping = true;
+  maintenance.join();
+  server.Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace reel::cli

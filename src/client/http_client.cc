@@ -1,0 +1,161 @@
+#include "client/http_client.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+
+namespace reel::client {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+struct Url {
+  std::string host, port, target;
+};
+
+Result<Url> ParseUrl(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) return InvalidArgument("only http:// URLs are supported: " + url);
+  std::string rest = url.substr(scheme.size());
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  Url u;
+  u.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  size_t colon = authority.rfind(':');
+  u.host = authority.substr(0, colon);
+  u.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
+  if (u.host.empty()) return InvalidArgument("no host in " + url);
+  return u;
+}
+
+std::chrono::steady_clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
+}
+
+Status Connect(net::io_context& ioc, beast::tcp_stream& stream, const Url& u, double timeout) {
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(u.host, u.port, ec);
+  if (ec) return Unavailable("cannot resolve " + u.host + ": " + ec.message());
+  stream.expires_after(Seconds(timeout));
+  stream.connect(results, ec);
+  if (ec) return Unavailable("cannot connect to " + u.host + ":" + u.port + ": " + ec.message());
+  return Status::Ok();
+}
+
+http::request<http::string_body> MakeRequest(http::verb verb, const Url& u, const std::string& body,
+                                             const Headers& headers) {
+  http::request<http::string_body> req{verb, u.target, 11};
+  req.set(http::field::host, u.host + ":" + u.port);
+  req.set(http::field::user_agent, "reel-client");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  if (!body.empty() || verb == http::verb::post) {
+    if (req.find(http::field::content_type) == req.end())
+      req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  return req;
+}
+
+}  // namespace
+
+Result<HttpResponse> Fetch(const std::string& method, const std::string& url,
+                           const std::string& body, const Headers& headers,
+                           double timeout_seconds) {
+  Result<Url> u = ParseUrl(url);
+  if (!u.ok()) return u.status();
+  http::verb verb = http::string_to_verb(method);
+  if (verb == http::verb::unknown) return InvalidArgument("unknown method " + method);
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  REEL_RETURN_IF_ERROR(Connect(ioc, stream, *u, timeout_seconds));
+  beast::error_code ec;
+  auto req = MakeRequest(verb, *u, body, headers);
+  stream.expires_after(Seconds(timeout_seconds));
+  http::write(stream, req, ec);
+  if (ec) return Unavailable("cannot send request to " + url + ": " + ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256 * 1024 * 1024);
+  http::read(stream, buffer, parser, ec);
+  if (ec) return Unavailable("no response from " + url + ": " + ec.message());
+  HttpResponse r;
+  r.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get()) {
+    std::string name(f.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(f.value());
+  }
+  r.body = parser.get().body();
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  return r;
+}
+
+Status StreamEvents(const std::string& url, const Headers& headers,
+                    const std::function<bool(const std::string&, const std::string&)>& on_event,
+                    double timeout_seconds) {
+  Result<Url> u = ParseUrl(url);
+  if (!u.ok()) return u.status();
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  REEL_RETURN_IF_ERROR(Connect(ioc, stream, *u, timeout_seconds));
+  beast::error_code ec;
+  Headers h = headers;
+  h["Accept"] = "text/event-stream";
+  auto req = MakeRequest(http::verb::get, *u, "", h);
+  stream.expires_after(Seconds(timeout_seconds));
+  http::write(stream, req, ec);
+  if (ec) return Unavailable("cannot send request: " + ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  http::read_header(stream, buffer, parser, ec);
+  if (ec) return Unavailable("no response: " + ec.message());
+  if (parser.get().result_int() != 200) {
+    std::string body;
+    char chunk[4096];
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof(chunk);
+      http::read(stream, buffer, parser, ec);
+      if (ec && ec != http::error::need_buffer) break;
+      body.append(chunk, sizeof(chunk) - parser.get().body().size);
+    }
+    return Status(
+        parser.get().result_int() == 404 ? StatusCode::kNotFound : StatusCode::kInvalidArgument,
+        "HTTP " + std::to_string(parser.get().result_int()) + ": " + body);
+  }
+  std::string pending, event = "message", data;
+  char chunk[4096];
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof(chunk);
+    stream.expires_after(Seconds(timeout_seconds));
+    http::read(stream, buffer, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::end_of_stream || ec == net::error::eof) break;
+    if (ec) return Unavailable("event stream: " + ec.message());
+    pending.append(chunk, sizeof(chunk) - parser.get().body().size);
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      std::string line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      if (line.empty()) {
+        if (!data.empty() && !on_event(event, data)) return Status::Ok();
+        event = "message";
+        data.clear();
+      } else if (line.rfind("event: ", 0) == 0) {
+        event = line.substr(7);
+      } else if (line.rfind("data: ", 0) == 0) {
+        data += line.substr(6);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace reel::client

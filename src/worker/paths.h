@@ -1,0 +1,18 @@
+// Local paths in job specs are confined to configured roots (`--allow-path`): no `..` escapes,
+// no symlinks that lead out of a root.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace reel::worker {
+
+// Resolves `path_or_url` ("file:///x", "/x", or relative to the first root) to an absolute
+// path inside one of `roots`, following symlinks of the parts that exist. kInvalidArgument if
+// it is not a local path, kFailedPrecondition (HTTP 403-like) if it falls outside every root.
+Result<std::string> ResolveLocalPath(const std::vector<std::string>& roots,
+                                     const std::string& path_or_url);
+
+}  // namespace reel::worker

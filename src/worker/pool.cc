@@ -1,0 +1,379 @@
+#include "worker/pool.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+extern char** environ;
+
+namespace reel::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using store::AttemptEnd;
+using store::Job;
+
+double Steady() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Spec fields that hold credentials are shown as "[redacted]" (storage issue adds them).
+json Redact(const json& j) {
+  if (j.is_object()) {
+    json out = json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      std::string k = it.key();
+      bool secret = k.find("secret") != std::string::npos ||
+                    k.find("password") != std::string::npos || k == "access_key" ||
+                    k == "credentials" || k == "token";
+      out[k] = secret ? json("[redacted]") : Redact(*it);
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    json out = json::array();
+    for (const auto& v : j) out.push_back(Redact(v));
+    return out;
+  }
+  return j;
+}
+
+// Where a staged output of a killed child may be left: ".<name>.reel-XXXXXX" beside each
+// destination (see engine/staging.h). A retried attempt must not mix with them.
+void RemoveStaleStaging(const json& spec) {
+  if (!spec.contains("outputs")) return;
+  for (const auto& o : spec["outputs"]) {
+    if (!o.contains("destination") || !o["destination"].is_string()) continue;
+    fs::path dest(o["destination"].get<std::string>());
+    if (dest.filename().empty()) dest = dest.parent_path();
+    std::string prefix = "." + dest.filename().string() + ".reel-";
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dest.parent_path(), ec))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(e.path(), ec);
+  }
+}
+
+std::string DescribeSignal(int sig) {
+  const char* name = strsignal(sig);
+  return "signal " + std::to_string(sig) + " (" + (name ? name : "?") + ")";
+}
+
+}  // namespace
+
+json JobView(const Job& job, bool with_attempts) {
+  json attempts = json::array();
+  for (const store::Attempt& a : job.attempt_log) {
+    json aj = {{"number", a.number},
+               {"worker_id", a.worker_id},
+               {"host", a.host},
+               {"started_at", a.started_at},
+               {"outcome", a.outcome}};
+    if (a.ended_at > 0) aj["ended_at"] = a.ended_at;
+    if (!a.error.empty()) aj["error"] = a.error;
+    attempts.push_back(std::move(aj));
+  }
+  json v = {{"id", job.id},
+            {"state", store::StateName(job.state)},
+            {"spec", Redact(job.spec)},
+            {"progress", job.progress},
+            {"attempts", job.attempts},
+            {"max_attempts", job.max_attempts},
+            {"created_at", job.created_at},
+            {"updated_at", job.updated_at},
+            {"cancel_requested", job.cancel_requested}};
+  if (with_attempts) v["attempt_log"] = attempts;
+  if (job.started_at > 0) v["started_at"] = job.started_at;
+  if (job.finished_at > 0) v["finished_at"] = job.finished_at;
+  if (!job.error.empty()) v["error"] = job.error;
+  if (!job.result.is_null()) v["result"] = job.result;
+  return v;
+}
+
+WorkerPool::WorkerPool(store::JobStore* store, EventHub* hub, PoolOptions options,
+                       PoolObserver observer)
+    : store_(store), hub_(hub), options_(std::move(options)), observer_(std::move(observer)) {}
+
+WorkerPool::~WorkerPool() { Shutdown(); }
+
+void WorkerPool::Start() {
+  for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { SlotLoop(i); });
+  heartbeat_ = std::thread([this] { Heartbeat(); });
+}
+
+void WorkerPool::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stop_deadline_ = Steady() + options_.shutdown_grace;
+    stopping_ = true;
+    woken_ = true;
+  }
+  wake_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  store_->RemoveWorker(options_.worker_id);
+}
+
+void WorkerPool::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+void WorkerPool::Cancel(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  auto it = running_.find(job_id);
+  if (it != running_.end()) it->second = true;
+}
+
+std::vector<std::string> WorkerPool::RunningJobs() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, cancel] : running_) ids.push_back(id);
+  return ids;
+}
+
+void WorkerPool::Heartbeat() {
+  double started = store::NowSeconds();
+  while (!stopping_) {
+    store::WorkerInfo info{options_.worker_id,
+                           options_.host,
+                           options_.version,
+                           options_.slots,
+                           RunningJobs(),
+                           started,
+                           0};
+    Status s = store_->HeartbeatWorker(info);
+    if (!s.ok()) spdlog::warn("worker heartbeat failed: {}", s.ToString());
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, std::chrono::duration<double>(std::min(5.0, options_.lease_seconds / 3)),
+                   [this] { return stopping_.load(); });
+  }
+}
+
+void WorkerPool::SlotLoop(int slot) {
+  while (!stopping_) {
+    Result<std::optional<Job>> leased =
+        store_->Lease(options_.worker_id, options_.host, options_.lease_seconds);
+    if (!leased.ok()) {
+      spdlog::warn("slot={} lease failed: {}", slot, leased.status().ToString());
+    } else if (leased->has_value()) {
+      RunAttempt(**leased);
+      continue;
+    }
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, std::chrono::duration<double>(options_.poll_seconds),
+                   [this] { return woken_ || stopping_.load(); });
+    woken_ = false;
+  }
+}
+
+void WorkerPool::RunAttempt(const Job& job) {
+  const std::string tag = "job=" + job.id + " attempt=" + std::to_string(job.attempts);
+  spdlog::info("{} started worker={} host={}", tag, options_.worker_id, options_.host);
+  hub_->Publish(job.id, "state", JobView(job));
+  {
+    std::lock_guard lock(mu_);
+    running_[job.id] = false;
+  }
+
+  // Scratch space for this attempt: the spec, and the child's stderr.
+  fs::path scratch = fs::path(options_.work_dir) / (job.id + "-" + std::to_string(job.attempts));
+  std::error_code ec;
+  fs::create_directories(scratch, ec);
+  std::string spec_path = (scratch / "spec.json").string();
+  std::string log_path = (scratch / "stderr.log").string();
+  {
+    std::ofstream f(spec_path);
+    f << job.spec.dump();
+  }
+
+  std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
+  for (const std::string& root : options_.allow_paths) {
+    args.push_back("--allow-path");
+    args.push_back(root);
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int out_pipe[2];
+  double started = Steady();
+  AttemptEnd end = AttemptEnd::kFailedRetryable;
+  std::string outcome = "failed", error;
+  json result;
+  pid_t pid = -1;
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    error = std::string("cannot create a pipe: ") + std::strerror(errno);
+  } else {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out_pipe[1]);
+    if (err != 0) {
+      error = "cannot start " + options_.reel_binary + ": " + std::strerror(err);
+      pid = -1;
+      close(out_pipe[0]);
+    }
+  }
+
+  if (pid > 0) {
+    std::string buffer;
+    json last_error;
+    double last_renew = Steady(), last_save = 0, last_advance = Steady();
+    double best_fraction = -1;
+    bool killed = false, lease_lost = false;
+    std::string kill_reason;
+    double term_sent = 0;
+    auto stop_child = [&](const std::string& reason, int sig) {
+      if (killed) return;
+      killed = true;
+      kill_reason = reason;
+      kill(pid, sig);
+      term_sent = Steady();
+    };
+    for (bool open = true; open;) {
+      pollfd pfd{out_pipe[0], POLLIN, 0};
+      poll(&pfd, 1, 100);
+      if (pfd.revents & (POLLIN | POLLHUP)) {
+        char chunk[4096];
+        ssize_t n = read(out_pipe[0], chunk, sizeof(chunk));
+        if (n <= 0) {
+          open = false;
+        } else {
+          buffer.append(chunk, static_cast<size_t>(n));
+          for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
+            json line = json::parse(buffer.substr(0, nl), nullptr, false);
+            buffer.erase(0, nl + 1);
+            if (!line.is_object()) continue;
+            std::string event = line.value("event", "");
+            if (event == "progress") {
+              line.erase("event");
+              double fraction = line.value("fraction", 0.0);
+              if (fraction > best_fraction) {
+                best_fraction = fraction;
+                last_advance = Steady();
+              }
+              hub_->Publish(job.id, "progress", json{{"id", job.id}, {"progress", line}});
+              if (observer_.on_speed && line.contains("speed"))
+                observer_.on_speed(line["speed"].get<double>());
+              if (Steady() - last_save >= options_.progress_save_interval) {
+                last_save = Steady();
+                store_->SaveProgress(job.id, options_.worker_id, line);
+              }
+            } else if (event == "result") {
+              line.erase("event");
+              result = line;
+            } else if (event == "error") {
+              last_error = line;
+            }
+          }
+        }
+      }
+      double now = Steady();
+      if (!killed && now - last_renew >= options_.lease_seconds / 3) {
+        last_renew = now;
+        bool cancel = false;
+        Status s = store_->Renew(job.id, options_.worker_id, options_.lease_seconds, &cancel);
+        if (s.code() == StatusCode::kNotFound) {
+          lease_lost = true;
+          stop_child("lease lost", SIGTERM);
+        } else if (cancel) {
+          stop_child("canceled", SIGTERM);
+        }
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (running_[job.id]) stop_child("canceled", SIGTERM);
+        if (stopping_ && now > stop_deadline_) stop_child("released", SIGTERM);
+      }
+      if (!killed && now - last_advance > options_.stall_timeout) stop_child("stalled", SIGKILL);
+      if (killed && now - term_sent > 5) kill(pid, SIGKILL);  // did not stop in time
+    }
+    close(out_pipe[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+
+    if (kill_reason == "canceled") {
+      end = AttemptEnd::kCanceled;
+      outcome = "canceled";
+      error = "canceled by request";
+    } else if (kill_reason == "released") {
+      end = AttemptEnd::kReleased;
+      outcome = "released";
+      error = "worker shut down; the job will run again";
+    } else if (kill_reason == "stalled") {
+      end = AttemptEnd::kFailedRetryable;
+      outcome = "stalled";
+      char buf[128];
+      std::snprintf(buf, sizeof(buf), "stalled: no progress for %.0f s (at %.1f %%)",
+                    options_.stall_timeout, std::max(0.0, best_fraction) * 100);
+      error = buf;
+    } else if (lease_lost) {
+      outcome = "lease_lost";
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !result.is_null()) {
+      end = AttemptEnd::kSucceeded;
+      outcome = "succeeded";
+    } else if (WIFSIGNALED(status)) {
+      end = AttemptEnd::kFailedRetryable;
+      outcome = "crashed";
+      error = "the job process crashed with " + DescribeSignal(WTERMSIG(status));
+    } else {
+      std::string code = last_error.value("code", "internal");
+      error = last_error.value(
+          "message", "the job process exited with status " + std::to_string(WEXITSTATUS(status)));
+      bool permanent =
+          code == "invalid_argument" || code == "not_found" || code == "failed_precondition";
+      end = permanent ? AttemptEnd::kFailedPermanently : AttemptEnd::kFailedRetryable;
+      outcome = "failed";
+    }
+    if (lease_lost) {
+      // Another worker owns the job now; writing anything would trample its attempt.
+      spdlog::warn("{} lease lost; attempt abandoned", tag);
+      std::lock_guard lock(mu_);
+      running_.erase(job.id);
+      fs::remove_all(scratch, ec);
+      return;
+    }
+  }
+
+  if (end != AttemptEnd::kSucceeded) RemoveStaleStaging(job.spec);
+  fs::remove_all(scratch, ec);
+  {
+    std::lock_guard lock(mu_);
+    running_.erase(job.id);
+  }
+  Result<Job> after =
+      store_->FinishAttempt(job.id, options_.worker_id, end, outcome, error, result);
+  double seconds = Steady() - started;
+  if (!after.ok()) {
+    spdlog::error("{} cannot record the end of the attempt: {}", tag, after.status().ToString());
+    return;
+  }
+  spdlog::info("{} ended outcome={} state={} seconds={:.2f}{}{}", tag, outcome,
+               store::StateName(after->state), seconds, error.empty() ? "" : " error=", error);
+  if (observer_.on_finished && store::IsFinished(after->state))
+    observer_.on_finished(*after, seconds);
+  hub_->Publish(job.id, "state", JobView(*after));
+  if (after->state == store::JobState::kQueued) Wake();
+}
+
+}  // namespace reel::worker

@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -126,10 +127,14 @@ void DrawBar(const engine::Progress& p) {
 // Test-only failure injection for the worker pool's tests, inert unless the server was started
 // with REEL_TEST_HOOKS=1: a job whose metadata says so crashes or stalls after its first
 // progress report.
-void RunTestHook(const job::JobSpec& spec, const engine::Progress& p) {
+bool TestHookArmed(const job::JobSpec& spec) {
   static const bool enabled = std::getenv("REEL_TEST_HOOKS") != nullptr &&
                               std::string(std::getenv("REEL_TEST_HOOKS")) == "1";
-  if (!enabled || !spec.metadata.contains("reel_test_hook") || p.fraction <= 0) return;
+  return enabled && spec.metadata.contains("reel_test_hook");
+}
+
+void RunTestHook(const job::JobSpec& spec, const engine::Progress& p) {
+  if (!TestHookArmed(spec) || p.fraction <= 0 || p.fraction >= 1) return;
   std::string hook = spec.metadata.value("reel_test_hook", "");
   if (hook == "crash") std::abort();
   if (hook == "stall")
@@ -274,6 +279,7 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
   engine::TranscodeOptions options;
   options.cancel = &g_cancel;
   options.threads = threads;
+  if (TestHookArmed(spec)) options.progress_interval = 0;  // fire mid-run even on tiny clips
   if (mode == "bar") options.on_progress = DrawBar;
   if (mode == "json") {
     options.on_progress = [&spec](const engine::Progress& p) {
@@ -310,6 +316,11 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
 
 int RunJob(const RunJobArgs& args) {
   InstallSignalHandlers();
+  // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
+  // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
+  pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) return 143;
   std::ifstream in(args.spec_file);
   json spec_json = json::parse(in, nullptr, false);
   Result<job::JobSpec> spec = spec_json.is_discarded()

@@ -69,10 +69,13 @@ int Spawn(const std::vector<std::string>& argv, const TempDir& scratch) {
   return err == 0 ? pid : -1;
 }
 
-CommandResult Collect(int pid, const TempDir& scratch) {
+CommandResult Collect(int pid, const TempDir& scratch, const int* reaped_status = nullptr) {
   CommandResult r;
   int status = 0;
-  waitpid(pid, &status, 0);
+  if (reaped_status)
+    status = *reaped_status;
+  else
+    waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.stdout_text = ReadFile(scratch / "out");
   r.output = r.stdout_text + ReadFile(scratch / "all");
@@ -92,19 +95,29 @@ BackgroundCommand::BackgroundCommand(const std::vector<std::string>& argv)
     : pid_(Spawn(argv, scratch_)) {}
 
 BackgroundCommand::~BackgroundCommand() {
-  if (pid_ > 0) {
+  if (pid_ > 0 && !reaped_) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
 }
 
 void BackgroundCommand::Signal(int signo) {
-  if (pid_ > 0) kill(pid_, signo);
+  if (pid_ > 0 && !reaped_) kill(pid_, signo);
+}
+
+std::string BackgroundCommand::OutputSoFar() const {
+  return ReadFile(scratch_ / "out") + ReadFile(scratch_ / "all");
+}
+
+bool BackgroundCommand::Running() {
+  if (pid_ <= 0 || reaped_) return false;
+  if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return !reaped_;
 }
 
 CommandResult BackgroundCommand::Wait() {
   if (pid_ <= 0) return {-1, "not started", ""};
-  CommandResult r = Collect(pid_, scratch_);
+  CommandResult r = Collect(pid_, scratch_, reaped_ ? &status_ : nullptr);
   pid_ = -1;
   return r;
 }

@@ -38,10 +38,14 @@ class BackgroundCommand {
   int pid() const { return pid_; }
   void Signal(int signo);
   CommandResult Wait();
+  std::string OutputSoFar() const;  // stdout then stderr, as written until now
+  bool Running();
 
  private:
   TempDir scratch_;
   int pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
 };
 
 // Path of the reel binary under test (CTest passes it in REEL_BINARY).

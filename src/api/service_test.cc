@@ -1,0 +1,454 @@
+// The service as users run it: a real `reel serve` process over real HTTP, with real jobs.
+#include <signal.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <regex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "client/http_client.h"
+#include "testing/media_fixtures.h"
+
+namespace reel {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::TempDir;
+
+struct ApiReply {
+  int status = 0;
+  json body;
+};
+
+// A `reel serve` process on a free port with its own data directory and media root.
+class Server {
+ public:
+  Server(const std::string& data_dir, const std::string& media_dir,
+         std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        testing::ReelBinary(), "serve",        "--data-dir", data_dir, "--listen",
+        "127.0.0.1:0",         "--allow-path", media_dir};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    cmd_ = std::make_unique<testing::BackgroundCommand>(argv);
+    std::regex re("listening on http://127\\.0\\.0\\.1:(\\d+)");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    std::smatch m;
+    std::string out;
+    while (std::chrono::steady_clock::now() < deadline) {
+      out = cmd_->OutputSoFar();
+      if (std::regex_search(out, m, re)) break;
+      if (!cmd_->Running()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!std::regex_search(out, m, re)) {
+      ADD_FAILURE() << "server did not start: " << out;
+      return;
+    }
+    url_ = "http://127.0.0.1:" + m[1].str();
+    admin_key_ = testing::ReadFile(data_dir + "/admin.key");
+    while (!admin_key_.empty() && admin_key_.back() == '\n') admin_key_.pop_back();
+  }
+
+  ApiReply Call(const std::string& method, const std::string& path, const std::string& key,
+                const std::string& body = "", client::Headers headers = {}) {
+    if (!key.empty()) headers["Authorization"] = "Bearer " + key;
+    Result<client::HttpResponse> r = client::Fetch(method, url_ + path, body, headers, 30);
+    if (!r.ok()) {
+      ADD_FAILURE() << method << " " << path << ": " << r.status().ToString();
+      return {};
+    }
+    ApiReply a{r->status, json::parse(r->body, nullptr, false)};
+    if (a.body.is_discarded()) a.body = r->body;
+    return a;
+  }
+  ApiReply Get(const std::string& path, const std::string& key = "") {
+    return Call("GET", path, key.empty() ? admin_key_ : key);
+  }
+  ApiReply Submit(const json& spec, const std::string& key = "") {
+    return Call("POST", "/v1/jobs", key.empty() ? admin_key_ : key, spec.dump());
+  }
+
+  // Polls the job until `done(job)` or the timeout; returns the last view.
+  json WaitFor(const std::string& id, const std::function<bool(const json&)>& done,
+               double seconds = 60) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    json job;
+    while (std::chrono::steady_clock::now() < deadline) {
+      job = Get("/v1/jobs/" + id).body;
+      if (done(job)) return job;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "timed out waiting on " << id << ": " << job.dump();
+    return job;
+  }
+  json WaitForState(const std::string& id, const std::string& state, double seconds = 60) {
+    return WaitFor(
+        id, [&](const json& j) { return j.value("state", "") == state; }, seconds);
+  }
+  json WaitFinished(const std::string& id, double seconds = 60) {
+    return WaitFor(
+        id,
+        [](const json& j) {
+          std::string s = j.value("state", "");
+          return s == "succeeded" || s == "failed" || s == "canceled";
+        },
+        seconds);
+  }
+
+  std::string CreateKey(const std::string& data_dir, const std::string& name) {
+    testing::CommandResult r = testing::RunCommand(
+        {testing::ReelBinary(), "keys", "create", "--name", name, "--data-dir", data_dir});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::string key = r.stdout_text;
+    while (!key.empty() && key.back() == '\n') key.pop_back();
+    return key;
+  }
+
+  void Signal(int sig) { cmd_->Signal(sig); }
+  testing::CommandResult Wait() { return cmd_->Wait(); }
+  const std::string& url() const { return url_; }
+  const std::string& admin_key() const { return admin_key_; }
+
+ private:
+  std::unique_ptr<testing::BackgroundCommand> cmd_;
+  std::string url_;
+  std::string admin_key_;
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("REEL_TEST_HOOKS", "1", 1);
+    fs::copy_file(testing::Clip(320, 240, 2, 30), media_ / "small.mp4");
+  }
+  json HlsJob(const std::string& source, const std::string& dest, json metadata = nullptr) {
+    json spec = {{"source", {{"url", media_ / source}}},
+                 {"outputs",
+                  {{{"kind", "hls"}, {"destination", media_ / (dest + "/hls/")}},
+                   {{"kind", "mp4"},
+                    {"preset", "h264-360p"},
+                    {"destination", media_ / (dest + "/small.mp4")}}}}};
+    if (!metadata.is_null()) spec["metadata"] = metadata;
+    return spec;
+  }
+  // A source long enough (about 5 s of work) to act on while it runs.
+  void AddLongSource() { fs::copy_file(testing::Clip(1280, 720, 13, 30), media_ / "long.mp4"); }
+  std::vector<std::string> Leftovers(const std::string& dir) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(media_ / dir, ec))
+      names.push_back(e.path().filename().string());
+    return names;
+  }
+
+  TempDir data_;
+  TempDir media_;
+};
+
+TEST_F(ServiceTest, SubmitRunsTheJobAndRecordsEverything) {
+  Server s(data_.path(), media_.path());
+  ApiReply r = s.Submit(HlsJob("small.mp4", "out"));
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  std::string id = r.body["id"];
+  EXPECT_EQ(r.body["state"], "queued");
+  json done = s.WaitForState(id, "succeeded");
+  EXPECT_EQ(done["progress"]["fraction"], 1.0);
+  ASSERT_EQ(done["attempt_log"].size(), 1u);
+  EXPECT_EQ(done["attempt_log"][0]["outcome"], "succeeded");
+  EXPECT_FALSE(done["attempt_log"][0]["worker_id"].get<std::string>().empty());
+  EXPECT_FALSE(done["attempt_log"][0]["host"].get<std::string>().empty());
+  ASSERT_EQ(done["result"]["outputs"].size(), 2u);
+  EXPECT_TRUE(fs::exists(media_ / "out/hls/master.m3u8"));
+  testing::MediaSummary mp4 = testing::ReadMedia(media_ / "out/small.mp4");
+  ASSERT_NE(mp4.Find("video"), nullptr);
+  EXPECT_EQ(mp4.Find("video")->packets, 60);
+
+  // Listing, queue counts, workers, presets, health.
+  ApiReply list = s.Get("/v1/jobs?state=succeeded");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.body["jobs"][0]["id"], id);
+  EXPECT_EQ(s.Get("/v1/queue").body["counts"]["succeeded"], 1);
+  ApiReply workers = s.Get("/v1/workers");
+  ASSERT_EQ(workers.body["workers"].size(), 1u);
+  EXPECT_TRUE(workers.body["workers"][0]["alive"].get<bool>());
+  EXPECT_EQ(workers.body["workers"][0]["capacity"], 1);
+  EXPECT_GE(s.Get("/v1/presets").body["presets"].size(), 6u);
+  EXPECT_EQ(s.Call("GET", "/healthz", "").status, 200);
+  EXPECT_EQ(s.Call("GET", "/readyz", "").status, 200);
+  ApiReply metrics = s.Call("GET", "/metrics", "");
+  std::string text = metrics.body.is_string() ? metrics.body.get<std::string>() : "";
+  EXPECT_NE(text.find("reel_jobs{state=\"succeeded\"} 1"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("reel_http_requests_total{route=\"/v1/jobs\",method=\"POST\",status=\"202\"}"),
+      std::string::npos);
+  EXPECT_NE(text.find("reel_job_duration_seconds_count{state=\"succeeded\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("reel_queue_depth 0"), std::string::npos);
+
+  // Delete a finished job: its records go.
+  EXPECT_EQ(s.Call("DELETE", "/v1/jobs/" + id, s.admin_key()).status, 204);
+  EXPECT_EQ(s.Get("/v1/jobs/" + id).status, 404);
+}
+
+TEST_F(ServiceTest, InvalidSpecsAre400sNamingTheField) {
+  Server s(data_.path(), media_.path());
+  auto field_of = [&](const std::string& body) {
+    ApiReply r = s.Call("POST", "/v1/jobs", s.admin_key(), body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body.dump();
+    return r.body["error"].value("field", "");
+  };
+  ApiReply bad_json = s.Call("POST", "/v1/jobs", s.admin_key(), "{not json");
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_EQ(bad_json.body["error"]["code"], "invalid_json");
+  json good = HlsJob("small.mp4", "out");
+  json j = good;
+  j["outputs"][1]["preset"] = "h264-9000p";
+  EXPECT_EQ(field_of(j.dump()), "outputs[1].preset");
+  j = good;
+  j["outputs"][0]["bogus"] = 1;
+  EXPECT_EQ(field_of(j.dump()), "outputs[0].bogus");
+  j = good;
+  j["source"]["url"] = "/etc/passwd";
+  EXPECT_EQ(field_of(j.dump()), "source.url");
+  j = good;
+  j["outputs"][1]["destination"] = media_ / "../escape.mp4";
+  EXPECT_EQ(field_of(j.dump()), "outputs[1].destination");
+  j = good;
+  j["outputs"][1]["width"] = 100000;
+  EXPECT_EQ(field_of(j.dump()), "outputs[1].width");
+  EXPECT_EQ(s.Call("GET", "/v1/jobs?limit=0", s.admin_key()).body["error"]["field"], "limit");
+  EXPECT_EQ(s.Call("GET", "/v1/jobs?state=done", s.admin_key()).body["error"]["field"], "state");
+  std::string huge(2 * 1024 * 1024, ' ');
+  EXPECT_EQ(s.Call("POST", "/v1/jobs", s.admin_key(), huge).status, 413);
+  EXPECT_EQ(s.Get("/v1/queue").body["counts"]["queued"], 0) << "nothing was accepted";
+}
+
+TEST_F(ServiceTest, AuthMatrix) {
+  Server s(data_.path(), media_.path(), {"--workers", "0"});
+  std::string alice = s.CreateKey(data_.path(), "alice");
+  std::string bob = s.CreateKey(data_.path(), "bob");
+  ApiReply submitted = s.Submit(HlsJob("small.mp4", "a"), alice);
+  ASSERT_EQ(submitted.status, 202);
+  std::string id = submitted.body["id"];
+
+  const std::vector<std::pair<std::string, std::string>> routes = {
+      {"GET", "/v1/jobs"},
+      {"POST", "/v1/jobs"},
+      {"GET", "/v1/jobs/" + id},
+      {"DELETE", "/v1/jobs/" + id},
+      {"POST", "/v1/jobs/" + id + "/cancel"},
+      {"POST", "/v1/jobs/" + id + "/retry"},
+      {"GET", "/v1/jobs/" + id + "/events"},
+      {"GET", "/v1/queue"},
+      {"GET", "/v1/workers"},
+      {"GET", "/v1/presets"}};
+  for (const auto& [method, path] : routes) {
+    EXPECT_EQ(s.Call(method, path, "").status, 401) << method << " " << path << " without a key";
+    EXPECT_EQ(s.Call(method, path, "reel_wrong").status, 401) << method << " " << path;
+  }
+  // X-API-Key works as well as Bearer.
+  Result<client::HttpResponse> x =
+      client::Fetch("GET", s.url() + "/v1/jobs/" + id, "", {{"X-API-Key", alice}});
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x->status, 200);
+  // Another tenant sees nothing of it.
+  for (const auto& [method, path] : routes) {
+    if (path.find(id) == std::string::npos) continue;
+    EXPECT_EQ(s.Call(method, path, bob).status, 404) << method << " " << path << " as bob";
+  }
+  EXPECT_TRUE(s.Get("/v1/jobs", bob).body["jobs"].empty());
+  EXPECT_EQ(s.Get("/v1/queue", bob).body["counts"]["queued"], 0);
+  // The admin sees everyone's.
+  EXPECT_EQ(s.Get("/v1/jobs/" + id).status, 200);
+  EXPECT_EQ(s.Get("/v1/jobs").body["jobs"].size(), 1u);
+  // Revoked keys stop working at once.
+  testing::CommandResult revoke = testing::RunCommand(
+      {testing::ReelBinary(), "keys", "revoke", "alice", "--data-dir", data_.path()});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  EXPECT_EQ(s.Get("/v1/jobs", alice).status, 401);
+  // Keys are stored hashed: the database never contains a key.
+  std::string db = testing::ReadFile(data_ / "reel.db") + testing::ReadFile(data_ / "reel.db-wal");
+  EXPECT_EQ(db.find(bob), std::string::npos);
+  EXPECT_EQ(db.find(s.admin_key()), std::string::npos);
+  EXPECT_EQ(fs::status(data_ / "admin.key").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST_F(ServiceTest, EventStreamCarriesProgressAndTheFinalState) {
+  AddLongSource();
+  Server s(data_.path(), media_.path());
+  std::string id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
+  std::vector<std::pair<std::string, json>> events;
+  Status st = client::StreamEvents(
+      s.url() + "/v1/jobs/" + id + "/events", {{"Authorization", "Bearer " + s.admin_key()}},
+      [&](const std::string& event, const std::string& data) {
+        events.push_back({event, json::parse(data)});
+        return true;
+      },
+      60);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front().first, "state") << "the current state comes first";
+  int progress = 0;
+  double last = -1;
+  for (const auto& [event, data] : events) {
+    if (event != "progress") continue;
+    ++progress;
+    double f = data["progress"]["fraction"];
+    EXPECT_GE(f, last);
+    last = f;
+  }
+  EXPECT_GT(progress, 3);
+  EXPECT_EQ(events.back().first, "state");
+  EXPECT_EQ(events.back().second["state"], "succeeded");
+
+  // A client that connects after the end gets the final state and the stream ends.
+  std::vector<std::string> late;
+  st = client::StreamEvents(
+      s.url() + "/v1/jobs/" + id + "/events", {{"Authorization", "Bearer " + s.admin_key()}},
+      [&](const std::string& event, const std::string& data) {
+        late.push_back(event + " " + json::parse(data).value("state", ""));
+        return true;
+      },
+      10);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(late, std::vector<std::string>{"state succeeded"});
+}
+
+TEST_F(ServiceTest, CancelStopsARunningJobAndCleansUp) {
+  AddLongSource();
+  Server s(data_.path(), media_.path());
+  std::string id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
+  s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.05; });
+  auto asked = std::chrono::steady_clock::now();
+  ApiReply c = s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key());
+  EXPECT_EQ(c.status, 202);
+  json done = s.WaitForState(id, "canceled", 10);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count(), 3);
+  EXPECT_EQ(done["attempt_log"][0]["outcome"], "canceled");
+  EXPECT_TRUE(Leftovers("out").empty()) << "partial outputs must be removed";
+  EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 409);
+}
+
+TEST_F(ServiceTest, CorruptInputFailsClearlyAndRetryRunsItAgain) {
+  testing::WriteFile(media_ / "broken.mp4", std::string(4000, 'x'));
+  Server s(data_.path(), media_.path());
+  std::string id = s.Submit(HlsJob("broken.mp4", "out")).body["id"];
+  json failed = s.WaitForState(id, "failed");
+  EXPECT_EQ(failed["attempts"], 1) << "a bad input is not retried";
+  EXPECT_NE(failed["error"].get<std::string>().find("not a media file"), std::string::npos)
+      << failed["error"];
+  EXPECT_TRUE(Leftovers("out").empty());
+  // The user fixes the file and retries.
+  fs::copy_file(media_ / "small.mp4", media_ / "broken.mp4", fs::copy_options::overwrite_existing);
+  ApiReply r = s.Call("POST", "/v1/jobs/" + id + "/retry", s.admin_key());
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  json done = s.WaitForState(id, "succeeded");
+  EXPECT_EQ(done["attempt_log"].size(), 2u);
+  EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/retry", s.admin_key()).status, 409);
+}
+
+TEST_F(ServiceTest, IdempotentSubmit) {
+  Server s(data_.path(), media_.path(), {"--workers", "0"});
+  std::string body = HlsJob("small.mp4", "out").dump();
+  ApiReply first = s.Call("POST", "/v1/jobs", s.admin_key(), body, {{"Idempotency-Key", "k1"}});
+  ApiReply again = s.Call("POST", "/v1/jobs", s.admin_key(), body, {{"Idempotency-Key", "k1"}});
+  EXPECT_EQ(first.status, 202);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body["id"], first.body["id"]);
+  ApiReply other = s.Call("POST", "/v1/jobs", s.admin_key(), HlsJob("small.mp4", "x").dump(),
+                          {{"Idempotency-Key", "k1"}});
+  EXPECT_EQ(other.status, 409);
+  EXPECT_EQ(s.Get("/v1/jobs").body["jobs"].size(), 1u);
+}
+
+TEST_F(ServiceTest, ServerKilledMidJobLosesNothing) {
+  AddLongSource();
+  std::string id;
+  {
+    Server s(data_.path(), media_.path(), {"--lease", "2s"});
+    id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
+    s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.1; });
+    s.Signal(SIGKILL);
+    s.Wait();
+  }
+  Server restarted(data_.path(), media_.path(), {"--lease", "2s"});
+  json done = restarted.WaitForState(id, "succeeded", 90);
+  ASSERT_EQ(done["attempt_log"].size(), 2u);
+  EXPECT_EQ(done["attempt_log"][0]["outcome"], "lease_expired");
+  EXPECT_EQ(done["attempt_log"][1]["outcome"], "succeeded");
+  // Outputs are whole: every segment of the package is there and the MP4 reads to the end.
+  testing::MediaSummary mp4 = testing::ReadMedia(media_ / "out/small.mp4");
+  ASSERT_NE(mp4.Find("video"), nullptr);
+  EXPECT_EQ(mp4.Find("video")->packets, 390);
+  EXPECT_TRUE(fs::exists(media_ / "out/hls/master.m3u8"));
+  std::vector<std::string> names = Leftovers("out");
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"hls", "small.mp4"})) << "no staging debris";
+}
+
+TEST_F(ServiceTest, CrashingJobFailsAloneAndOtherJobsSucceed) {
+  Server s(data_.path(), media_.path(), {"--max-attempts", "2"});
+  std::string crash =
+      s.Submit(HlsJob("small.mp4", "crash", {{"reel_test_hook", "crash"}})).body["id"];
+  std::string fine = s.Submit(HlsJob("small.mp4", "fine")).body["id"];
+  json crashed = s.WaitForState(crash, "failed");
+  EXPECT_EQ(crashed["attempts"], 2);
+  EXPECT_EQ(crashed["attempt_log"][0]["outcome"], "crashed");
+  EXPECT_NE(crashed["error"].get<std::string>().find("crashed with signal 6"), std::string::npos)
+      << crashed["error"];
+  EXPECT_NE(crashed["error"].get<std::string>().find("gave up after 2 attempts"),
+            std::string::npos);
+  EXPECT_TRUE(Leftovers("crash").empty()) << ::testing::PrintToString(Leftovers("crash"));
+  s.WaitForState(fine, "succeeded");
+  EXPECT_EQ(s.Call("GET", "/healthz", "").status, 200) << "the server is unharmed";
+}
+
+TEST_F(ServiceTest, StalledAttemptIsKilledAndRetried) {
+  Server s(data_.path(), media_.path(), {"--stall-timeout", "1s", "--max-attempts", "2"});
+  std::string id = s.Submit(HlsJob("small.mp4", "out", {{"reel_test_hook", "stall"}})).body["id"];
+  json failed = s.WaitForState(id, "failed", 30);
+  ASSERT_EQ(failed["attempt_log"].size(), 2u);
+  EXPECT_EQ(failed["attempt_log"][0]["outcome"], "stalled");
+  EXPECT_EQ(failed["attempt_log"][1]["outcome"], "stalled");
+  EXPECT_NE(failed["error"].get<std::string>().find("stalled"), std::string::npos);
+}
+
+TEST_F(ServiceTest, RetentionSweepsFinishedJobs) {
+  Server s(data_.path(), media_.path(), {"--workers", "0", "--retention", "2s"});
+  std::string id = s.Submit(HlsJob("small.mp4", "out")).body["id"];
+  std::string keep = s.Submit(HlsJob("small.mp4", "keep")).body["id"];
+  ASSERT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 202);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (s.Get("/v1/jobs/" + id).status == 200 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(s.Get("/v1/jobs/" + id).status, 404) << "finished job past retention is deleted";
+  EXPECT_EQ(s.Get("/v1/jobs/" + keep).status, 200) << "queued jobs are never swept";
+}
+
+TEST_F(ServiceTest, GracefulShutdownRequeuesRunningJobs) {
+  AddLongSource();
+  std::string id;
+  {
+    Server s(data_.path(), media_.path(), {"--shutdown-grace", "0s"});
+    id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
+    s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.05; });
+    s.Signal(SIGTERM);
+    testing::CommandResult r = s.Wait();
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+  Server after(data_.path(), media_.path(), {"--workers", "0"});
+  json job = after.Get("/v1/jobs/" + id).body;
+  EXPECT_EQ(job["state"], "queued");
+  EXPECT_EQ(job["attempts"], 0) << "a released attempt does not count";
+  EXPECT_EQ(job["attempt_log"][0]["outcome"], "released");
+  EXPECT_TRUE(Leftovers("out").empty());
+}
+
+}  // namespace
+}  // namespace reel

@@ -1,5 +1,6 @@
 #include "api/server.h"
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
@@ -459,9 +460,29 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
-                        if (ec || !res->keep_alive()) return self->Close();
+                        if (ec) return self->Close();
+                        if (!res->keep_alive()) return self->LingeringClose();
                         self->Read();
                       });
+  }
+
+  // Closing with unread request bytes makes the kernel reset the connection, and a client still
+  // sending (a body over the limit) would lose the response. Stop sending, then read and drop
+  // what is still coming for a moment, then close.
+  void LingeringClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    Discard();
+  }
+
+  void Discard() {
+    auto buf = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(net::buffer(*buf),
+                            [self = shared_from_this(), buf](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->Discard();
+                            });
   }
 
   // Server-Sent Events: the current state first, then every event of the job as it happens,

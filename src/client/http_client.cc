@@ -78,11 +78,15 @@ Result<HttpResponse> Fetch(const std::string& method, const std::string& url,
   auto req = MakeRequest(verb, *u, body, headers);
   stream.expires_after(Seconds(timeout_seconds));
   http::write(stream, req, ec);
-  if (ec) return Unavailable("cannot send request to " + url + ": " + ec.message());
+  // A server may answer before reading the whole body (413) and stop reading: the answer is
+  // still worth reading.
+  beast::error_code write_error = ec;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(256 * 1024 * 1024);
   http::read(stream, buffer, parser, ec);
+  if (ec && write_error)
+    return Unavailable("cannot send request to " + url + ": " + write_error.message());
   if (ec) return Unavailable("no response from " + url + ": " + ec.message());
   HttpResponse r;
   r.status = static_cast<int>(parser.get().result_int());

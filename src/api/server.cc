@@ -278,10 +278,14 @@ class Router {
     } else if (auto err = resolve(stored["source"]["url"], "source.url")) {
       return *err;
     }
-    for (size_t i = 0; i < stored["outputs"].size(); ++i)
-      if (auto err = resolve(stored["outputs"][i]["destination"],
-                             "outputs[" + std::to_string(i) + "].destination"))
-        return *err;
+    for (size_t i = 0; i < stored["outputs"].size(); ++i) {
+      json& o = stored["outputs"][i];
+      std::string where = "outputs[" + std::to_string(i) + "]";
+      if (o.contains("destination"))
+        if (auto err = resolve(o["destination"], where + ".destination")) return *err;
+      if (o.contains("image"))
+        if (auto err = resolve(o["image"], where + ".image")) return *err;
+    }
 
     store::NewJob nj{caller.key.id, stored, options_.max_attempts, "", ""};
     auto idem = req.find("Idempotency-Key");

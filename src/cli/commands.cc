@@ -57,13 +57,35 @@ Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
   plan.input = *input;
   for (size_t i = 0; i < spec.outputs.size(); ++i) {
     const job::OutputSpec& o = spec.outputs[i];
-    Result<std::string> dest =
-        LocalPath(o.destination, "outputs[" + std::to_string(i) + "].destination");
-    if (!dest.ok()) return dest.status();
-    if (o.kind == "hls")
-      plan.hls.push_back({*dest, o.ladder});
-    else
-      plan.files.push_back({*dest, o.preset});
+    int index = static_cast<int>(i);
+    std::string where = "outputs[" + std::to_string(i) + "]";
+    std::string dest;
+    if (!o.destination.empty()) {
+      Result<std::string> d = LocalPath(o.destination, where + ".destination");
+      if (!d.ok()) return d.status();
+      dest = *d;
+    }
+    if (o.kind == "hls" || o.kind == "dash") {
+      plan.hls.push_back({index, dest, o.ladder, o.dash, std::nullopt, o.kind});
+    } else if (o.kind == "preview" && o.preview_hls) {
+      plan.hls.push_back({index, dest, presets::Ladder{}, false, o.preset, "preview"});
+    } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "preview" || o.kind == "mezzanine") {
+      plan.files.push_back({index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind});
+    } else if (o.kind == "thumbnail") {
+      plan.thumbnails.push_back({index, dest, o.thumbnail});
+    } else if (o.kind == "sprite") {
+      plan.sprites.push_back({index, dest, o.sprite});
+    } else if (o.kind == "waveform") {
+      engine::WaveformPlan w{index, dest, o.waveform};
+      if (!w.options.image.empty()) {
+        Result<std::string> img = LocalPath(w.options.image, where + ".image");
+        if (!img.ok()) return img.status();
+        w.options.image = *img;
+      }
+      plan.waveforms.push_back(std::move(w));
+    } else if (o.kind == "loudness") {
+      plan.loudness.push_back({index, dest});
+    }
   }
   return plan;
 }
@@ -270,6 +292,14 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
     std::vector<std::string*> paths = {&plan->input};
     for (auto& h : plan->hls) paths.push_back(&h.directory);
     for (auto& f : plan->files) paths.push_back(&f.path);
+    for (auto& t : plan->thumbnails) paths.push_back(&t.destination);
+    for (auto& t : plan->sprites) paths.push_back(&t.destination);
+    for (auto& w : plan->waveforms) {
+      paths.push_back(&w.destination);
+      if (!w.options.image.empty()) paths.push_back(&w.options.image);
+    }
+    for (auto& l : plan->loudness)
+      if (!l.destination.empty()) paths.push_back(&l.destination);
     for (std::string* p : paths) {
       Result<std::string> r = worker::ResolveLocalPath(*allow_paths, *p);
       if (!r.ok()) return fail(r.status());
@@ -311,6 +341,12 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
   } else {
     std::cout << out.dump(2) << std::endl;
   }
+  // Outputs the source cannot give (a waveform of a silent video) fail the run, after the
+  // others have been written.
+  std::string errors;
+  for (const engine::OutputResult& o : result->outputs)
+    if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
+  if (!errors.empty()) return fail(InvalidArgument(errors));
   return 0;
 }
 

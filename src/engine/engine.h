@@ -55,21 +55,56 @@ struct MediaInfo {
 Result<MediaInfo> Probe(const std::string& path);
 nlohmann::json ToJson(const MediaInfo& info);
 
-// What to produce from one source. Every output is fed from one decode of the source.
+// What to produce from one source. Every output is fed from one decode of the source. `index`
+// is the output's position in the job spec; results come back in that order.
 struct HlsOutputPlan {
+  int index = 0;
   std::string directory;  // gets master.m3u8, one folder per rendition, audio/
   presets::Ladder ladder;
+  bool dash = false;  // also a manifest.mpd over the same segments
+  // A single rendition instead of the ladder (an HLS preview), named "preview".
+  std::optional<presets::Preset> single;
+  std::string kind = "hls";  // as reported: "hls", "dash", "preview"
 };
 
 struct FileOutputPlan {
+  int index = 0;
   std::string path;
   presets::Preset preset;
+  std::string kind;  // as reported; empty: the container ("mp4", "webm", "mkv")
+};
+
+struct ThumbnailPlan {
+  int index = 0;
+  std::string destination;  // a file, or a directory when count > 1
+  presets::ThumbnailOptions options;
+};
+
+struct SpritePlan {
+  int index = 0;
+  std::string destination;  // the .jpg sheet; the .vtt goes beside it
+  presets::SpriteOptions options;
+};
+
+struct WaveformPlan {
+  int index = 0;
+  std::string destination;  // .json
+  presets::WaveformOptions options;
+};
+
+struct LoudnessPlan {
+  int index = 0;
+  std::string destination;  // optional .json
 };
 
 struct TranscodePlan {
   std::string input;
   std::vector<HlsOutputPlan> hls;
   std::vector<FileOutputPlan> files;
+  std::vector<ThumbnailPlan> thumbnails;
+  std::vector<SpritePlan> sprites;
+  std::vector<WaveformPlan> waveforms;
+  std::vector<LoudnessPlan> loudness;
 };
 
 struct Progress {
@@ -99,14 +134,21 @@ struct VariantResult {
 };
 
 struct OutputResult {
-  std::string kind;    // "hls", "mp4", "webm"
-  std::string path;    // file, or the HLS directory
+  int index = 0;
+  std::string kind;  // "hls", "dash", "mp4", "webm", "mkv", "preview", "mezzanine", ...
+  std::string path;  // file, or the HLS directory
   std::string master;  // HLS only: path of master.m3u8
+  std::string manifest;  // DASH: path of manifest.mpd
   double duration = 0;
   int64_t bytes = 0;
   int width = 0, height = 0;
   std::string video_codec, audio_codec;
   std::vector<VariantResult> variants;  // HLS only
+  nlohmann::json details;  // kind-specific figures (loudness, thumbnails, sprite, waveform)
+  std::vector<std::string> notes;  // e.g. a preview clamped to the source
+  // Set when this output could not be made (its input lacks what it needs); the other outputs
+  // of the run are still produced.
+  std::string error;
 };
 
 struct TranscodeResult {

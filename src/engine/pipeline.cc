@@ -41,10 +41,14 @@
 #include <thread>
 
 #include "engine/av_util.h"
+#include "engine/filters.h"
 #include "engine/engine.h"
 #include "engine/geometry.h"
 #include "engine/hls.h"
 #include "engine/staging.h"
+#include "engine/taps.h"
+#include "engine/images.h"
+#include "engine/dash.h"
 
 extern "C" {
 #include <libavfilter/buffersink.h>
@@ -151,44 +155,6 @@ class FrameQueue {
   bool consumer_gone_ = false;
 };
 
-// ---------------------------------------------------------------------------------------------
-// Filter graphs: a source, a textual chain, a sink.
-
-struct FilterChain {
-  FilterGraphPtr graph;
-  AVFilterContext* source = nullptr;
-  AVFilterContext* sink = nullptr;
-};
-
-Result<FilterChain> BuildChain(bool video, const std::string& source_args, const std::string& chain,
-                               int threads) {
-  FilterChain fc;
-  fc.graph.reset(avfilter_graph_alloc());
-  fc.graph->nb_threads = threads;
-  const char* src_name = video ? "buffer" : "abuffer";
-  const char* sink_name = video ? "buffersink" : "abuffersink";
-  int err = avfilter_graph_create_filter(&fc.source, avfilter_get_by_name(src_name), "in",
-                                         source_args.c_str(), nullptr, fc.graph.get());
-  if (err < 0) return AvStatus(err, std::string("cannot create ") + src_name + " " + source_args);
-  err = avfilter_graph_create_filter(&fc.sink, avfilter_get_by_name(sink_name), "out", nullptr,
-                                     nullptr, fc.graph.get());
-  if (err < 0) return AvStatus(err, "cannot create sink");
-
-  AVFilterInOut* outputs = avfilter_inout_alloc();
-  AVFilterInOut* inputs = avfilter_inout_alloc();
-  outputs->name = av_strdup("in");
-  outputs->filter_ctx = fc.source;
-  inputs->name = av_strdup("out");
-  inputs->filter_ctx = fc.sink;
-  err = avfilter_graph_parse_ptr(fc.graph.get(), chain.c_str(), &inputs, &outputs, nullptr);
-  avfilter_inout_free(&inputs);
-  avfilter_inout_free(&outputs);
-  if (err < 0) return AvStatus(err, "cannot parse filter chain '" + chain + "'");
-  err = avfilter_graph_config(fc.graph.get(), nullptr);
-  if (err < 0) return AvStatus(err, "cannot configure filter chain '" + chain + "'");
-  return fc;
-}
-
 std::string Rational(AVRational r) { return std::to_string(r.num) + "/" + std::to_string(r.den); }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,12 +231,15 @@ const char* VideoEncoderName(presets::VideoCodec c) {
       return "libx265";
     case presets::VideoCodec::kVp9:
       return "libvpx-vp9";
+    case presets::VideoCodec::kFfv1:
+      return "ffv1";
   }
   return "";
 }
 
 struct VideoFormat {
   Size size;
+  AVPixelFormat pixel_format = AV_PIX_FMT_YUV420P;
   AVRational frame_rate{30, 1};
   AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
   AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
@@ -286,7 +255,7 @@ Result<CodecContextPtr> OpenVideoEncoder(const VideoSettings& v, const VideoForm
   CodecContextPtr enc(avcodec_alloc_context3(codec));
   enc->width = f.size.width;
   enc->height = f.size.height;
-  enc->pix_fmt = AV_PIX_FMT_YUV420P;
+  enc->pix_fmt = f.pixel_format;
   enc->sample_aspect_ratio = {1, 1};
   enc->framerate = f.frame_rate;
   enc->time_base = av_inv_q(f.frame_rate);
@@ -337,6 +306,14 @@ Result<CodecContextPtr> OpenVideoEncoder(const VideoSettings& v, const VideoForm
       }
       break;
     }
+    case presets::VideoCodec::kFfv1: {
+      // Archival settings: version 3, per-slice CRCs, intra only.
+      enc->gop_size = 1;
+      enc->level = 3;
+      av_dict_set(&opts, "slicecrc", "1", 0);
+      av_dict_set(&opts, "slices", "4", 0);
+      break;
+    }
   }
   int err = avcodec_open2(enc.get(), codec, &opts);
   av_dict_free(&opts);
@@ -345,14 +322,16 @@ Result<CodecContextPtr> OpenVideoEncoder(const VideoSettings& v, const VideoForm
 }
 
 Result<CodecContextPtr> OpenAudioEncoder(const AudioSettings& a, int channels) {
-  const char* name = a.codec == presets::AudioCodec::kAac ? "aac" : "libopus";
+  const char* name = a.codec == presets::AudioCodec::kAac    ? "aac"
+                     : a.codec == presets::AudioCodec::kOpus ? "libopus"
+                                                             : "flac";
   const AVCodec* codec = avcodec_find_encoder_by_name(name);
   if (!codec) return Internal(std::string("encoder ") + name + " is not available");
   CodecContextPtr enc(avcodec_alloc_context3(codec));
   enc->sample_rate = a.sample_rate;
   av_channel_layout_default(&enc->ch_layout, channels);
   enc->sample_fmt = codec->sample_fmts ? codec->sample_fmts[0] : AV_SAMPLE_FMT_FLTP;
-  enc->bit_rate = a.bitrate;
+  if (a.codec != presets::AudioCodec::kFlac) enc->bit_rate = a.bitrate;
   enc->time_base = {1, a.sample_rate};
   enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   int err = avcodec_open2(enc.get(), codec, nullptr);
@@ -413,7 +392,11 @@ struct VideoRendition {
   std::atomic<int64_t> frames{0};
   std::atomic<double> encoded_seconds{0};  // end of the last frame sent to the encoder
   std::atomic<bool> finished{false};
+  // The chain ended before the source did (a preview's window is over): further frames are
+  // dropped. Written by the rendition's thread, read by the progress report.
+  std::atomic<bool> done{false};
   int64_t end_pts = 0;  // end of the last frame given to the chain, in its input time base
+  Size picture;         // the picture inside the frame (smaller than it when letterboxed)
 };
 
 struct AudioRendition {
@@ -424,20 +407,46 @@ struct AudioRendition {
   FilterChain chain;
   std::vector<MuxTarget> targets;
   double encoded_seconds = 0;
+  bool done = false;   // as VideoRendition::done
+  double gain_db = 0;  // loudness normalisation
 };
 
-std::string VideoKey(const VideoSettings& v, const VideoFormat& f) {
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), "%d|%dx%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s", int(v.codec),
-                f.size.width, f.size.height, f.frame_rate.num, f.frame_rate.den,
-                (long long)v.bitrate, (long long)v.maxrate, (long long)v.bufsize, v.crf,
-                v.gop_seconds, int(v.fixed_gop), v.speed.c_str());
+std::string VideoKey(const VideoSettings& v, const VideoFormat& f, Size picture) {
+  char buf[320];
+  std::snprintf(buf, sizeof(buf), "%d|%dx%d|%dx%d|%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s|%.3f|%.3f",
+                int(v.codec), f.size.width, f.size.height, picture.width, picture.height,
+                int(f.pixel_format), f.frame_rate.num, f.frame_rate.den, (long long)v.bitrate,
+                (long long)v.maxrate, (long long)v.bufsize, v.crf, v.gop_seconds,
+                int(v.fixed_gop), v.speed.c_str(), v.trim_start, v.trim_duration);
   return buf;
 }
 
 std::string AudioKey(const AudioSettings& a, int channels) {
-  return std::to_string(int(a.codec)) + "|" + std::to_string(a.bitrate) + "|" +
-         std::to_string(channels) + "|" + std::to_string(a.sample_rate);
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%d|%lld|%d|%d|%.3f|%.3f|%.2f", int(a.codec),
+                (long long)a.bitrate, channels, a.sample_rate, a.trim_start, a.trim_duration,
+                a.normalize_lufs);
+  return buf;
+}
+
+// Keeps a window [start, start + duration) inside the source; says what it changed.
+std::string ClampWindow(double source_duration, double* start, double* duration,
+                        std::vector<std::string>* notes) {
+  if (*duration <= 0) return "";
+  if (*start >= source_duration) {
+    char buf[128];
+    std::snprintf(buf, sizeof(buf), "starts at %.2f s, after the end of the source (%.2f s)",
+                  *start, source_duration);
+    return buf;
+  }
+  if (*start + *duration > source_duration) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "clamped to %.2f s: the source ends %.2f s after the start",
+                  source_duration - *start, source_duration - *start);
+    notes->push_back(buf);
+    *duration = source_duration - *start;
+  }
+  return "";
 }
 
 // What the run produced for one output, filled in as the outputs are planned.
@@ -449,6 +458,7 @@ struct HlsVariantPlan {
 
 struct HlsPlanState {
   const HlsOutputPlan* plan = nullptr;
+  std::vector<std::string> notes;
   std::string temp_dir;
   std::vector<HlsVariantPlan> variants;
   AudioRendition* audio = nullptr;
@@ -457,6 +467,7 @@ struct HlsPlanState {
 
 struct FilePlanState {
   const FileOutputPlan* plan = nullptr;
+  std::vector<std::string> notes;
   std::string temp_path;
   VideoRendition* video = nullptr;
   AudioRendition* audio = nullptr;
@@ -491,6 +502,10 @@ class Transcoder {
   void ReportProgress(bool final);
   Result<TranscodeResult> Collect();
   Status CollectHls(const HlsPlanState& h, OutputResult* out);
+  Status PlanTaps();
+  void MarkUnavailable(int index, const std::string& kind, const std::string& path,
+                   const std::string& why);
+  Status FlushTaps();
 
   const TranscodePlan& plan_;
   const TranscodeOptions& options_;
@@ -517,6 +532,22 @@ class Transcoder {
   std::vector<std::unique_ptr<Muxer>> muxers_;
   std::vector<HlsPlanState> hls_;
   std::vector<FilePlanState> files_;
+
+  struct VideoTapState {
+    int index;
+    std::string kind, path, extra;  // extra: the sprite's .vtt
+    std::unique_ptr<VideoTap> tap;
+  };
+  struct AudioTapState {
+    int index;
+    std::string kind, path, image, staged;
+    std::unique_ptr<AudioTap> tap;
+  };
+  std::vector<VideoTapState> video_taps_;
+  std::vector<AudioTapState> audio_taps_;
+  std::vector<OutputResult> unavailable_;  // outputs this source cannot give
+  std::optional<Loudness> measured_;       // first pass of loudness normalisation
+  std::atomic<double> decoded_seconds_{0};  // how far the decode thread has come
 
   Clock::time_point started_ = Clock::now();
   Clock::time_point last_progress_{};
@@ -604,15 +635,20 @@ Status Transcoder::OpenSource() {
 
 VideoRendition* Transcoder::AddVideo(const VideoSettings& v) {
   VideoFormat f = base_format_;
-  f.size = FitOutputSize(display_, v);
+  Size picture = FitOutputSize(display_, v);
+  // Letterboxed: a fixed frame, the picture centred in it.
+  f.size = v.letterbox ? Size{v.width, v.height} : picture;
   if (v.fps > 0) f.frame_rate = ChooseFrameRate(input_->streams[video_index_], v.fps);
-  std::string key = VideoKey(v, f);
+  if (v.keep_pixel_format)
+    f.pixel_format = static_cast<AVPixelFormat>(av_buffersink_get_format(normalise_.sink));
+  std::string key = VideoKey(v, f, picture);
   for (auto& r : videos_)
     if (r->key == key) return r.get();
   auto r = std::make_unique<VideoRendition>();
   r->key = key;
   r->settings = v;
   r->format = f;
+  r->picture = picture;
   videos_.push_back(std::move(r));
   return videos_.back().get();
 }
@@ -626,35 +662,76 @@ AudioRendition* Transcoder::AddAudio(const AudioSettings& a) {
   r->key = key;
   r->settings = a;
   r->channels = channels;
+  if (a.normalize_lufs != 0 && measured_) {
+    // Linear normalisation (EBU R128 s1): one gain to reach the target, held down so that the
+    // true peak stays at or below -1 dBTP.
+    r->gain_db = std::min(a.normalize_lufs - measured_->integrated, -1.0 - measured_->true_peak);
+  }
   audios_.push_back(std::move(r));
   return audios_.back().get();
 }
 
+void Transcoder::MarkUnavailable(int index, const std::string& kind, const std::string& path,
+                             const std::string& why) {
+  OutputResult o;
+  o.index = index;
+  o.kind = kind;
+  o.path = path;
+  o.error = "outputs[" + std::to_string(index) + "] (" + kind + "): " + why;
+  unavailable_.push_back(std::move(o));
+}
+
 Status Transcoder::PlanOutputs() {
-  if (plan_.hls.empty() && plan_.files.empty()) return InvalidArgument("no outputs requested");
+  if (plan_.hls.empty() && plan_.files.empty() && plan_.thumbnails.empty() &&
+      plan_.sprites.empty() && plan_.waveforms.empty() && plan_.loudness.empty())
+    return InvalidArgument("no outputs requested");
   for (const HlsOutputPlan& h : plan_.hls) {
     HlsPlanState st;
     st.plan = &h;
+    presets::Preset single = h.single.value_or(presets::Preset{});
+    if (h.single) {
+      std::string why = ClampWindow(duration_, &single.video.trim_start,
+                                    &single.video.trim_duration, &st.notes);
+      single.audio.trim_duration = single.video.trim_duration;
+      if (!why.empty()) {
+        MarkUnavailable(h.index, h.kind, h.directory, why);
+        continue;
+      }
+    }
     Result<std::string> dir = staging_.StageDirectory(h.directory);
     if (!dir.ok()) return dir.status();
     st.temp_dir = *dir;
     if (video_index_ >= 0) {
-      for (const presets::Rung& rung : SelectRungs(h.ladder, display_))
-        st.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
+      if (h.single) {
+        st.variants.push_back({"preview", AddVideo(single.video)});
+      } else {
+        for (const presets::Rung& rung : SelectRungs(h.ladder, display_))
+          st.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
+      }
     }
-    if (audio_index_ >= 0) st.audio = AddAudio(h.ladder.audio);
+    if (audio_index_ >= 0) st.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
     hls_.push_back(std::move(st));
   }
   for (const FileOutputPlan& f : plan_.files) {
     FilePlanState st;
     st.plan = &f;
+    presets::Preset preset = f.preset;
+    std::string why = ClampWindow(duration_, &preset.video.trim_start,
+                                  &preset.video.trim_duration, &st.notes);
+    preset.audio.trim_duration = preset.video.trim_duration;
+    if (!why.empty()) {
+      MarkUnavailable(f.index, f.kind.empty() ? presets::ContainerName(f.preset.container) : f.kind,
+                  f.path, why);
+      continue;
+    }
     Result<std::string> path = staging_.StageFile(f.path);
     if (!path.ok()) return path.status();
     st.temp_path = *path;
-    if (video_index_ >= 0) st.video = AddVideo(f.preset.video);
-    if (audio_index_ >= 0) st.audio = AddAudio(f.preset.audio);
+    if (video_index_ >= 0) st.video = AddVideo(preset.video);
+    if (audio_index_ >= 0) st.audio = AddAudio(preset.audio);
     files_.push_back(std::move(st));
   }
+  REEL_RETURN_IF_ERROR(PlanTaps());
 
   // Encoder threads follow each rendition's share of the pixels, so the biggest rung, which
   // bounds the wall time, gets the most.
@@ -676,9 +753,20 @@ Status Transcoder::PlanOutputs() {
                                     ? av_buffersink_get_sample_aspect_ratio(src)
                                     : AVRational{1, 1}) +
                        ":frame_rate=" + Rational(av_buffersink_get_frame_rate(src));
-    std::string chain = "scale=" + std::to_string(r->format.size.width) + ":" +
-                        std::to_string(r->format.size.height) +
-                        ":flags=bicubic,format=yuv420p,setsar=1";
+    const VideoSettings& v = r->settings;
+    std::string chain;
+    if (v.trim_duration > 0) {
+      char trim[96];
+      std::snprintf(trim, sizeof(trim), "trim=start=%.6f:duration=%.6f,setpts=PTS-STARTPTS,",
+                    v.trim_start, v.trim_duration);
+      chain += trim;
+    }
+    chain += "scale=" + std::to_string(r->picture.width) + ":" +
+             std::to_string(r->picture.height) + ":flags=bicubic";
+    if (v.letterbox)
+      chain += ",pad=" + std::to_string(r->format.size.width) + ":" +
+               std::to_string(r->format.size.height) + ":(ow-iw)/2:(oh-ih)/2:black";
+    chain += std::string(",format=") + av_get_pix_fmt_name(r->format.pixel_format) + ",setsar=1";
     if (av_cmp_q(r->format.frame_rate, base_format_.frame_rate) != 0)
       chain += ",fps=fps=" + Rational(r->format.frame_rate) + ":start_time=0";
     Result<FilterChain> fc = BuildChain(true, args, chain, 1);
@@ -690,27 +778,26 @@ Status Transcoder::PlanOutputs() {
     Result<CodecContextPtr> enc = OpenAudioEncoder(r->settings, r->channels);
     if (!enc.ok()) return enc.status();
     r->encoder = std::move(enc).value();
-    AVCodecContext* dec = audio_dec_.get();
-    char layout[128] = {0};
-    if (dec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
-      AVChannelLayout def;
-      av_channel_layout_default(&def, dec->ch_layout.nb_channels);
-      av_channel_layout_describe(&def, layout, sizeof(layout));
-    } else {
-      av_channel_layout_describe(&dec->ch_layout, layout, sizeof(layout));
-    }
     AVRational tb = input_->streams[audio_index_]->time_base;
-    std::string args =
-        "time_base=" + Rational(tb) + ":sample_rate=" + std::to_string(dec->sample_rate) +
-        ":sample_fmt=" + av_get_sample_fmt_name(dec->sample_fmt) + ":channel_layout=" + layout;
+    std::string args = AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
     char out_layout[64] = {0};
     av_channel_layout_describe(&r->encoder->ch_layout, out_layout, sizeof(out_layout));
     // async=1 stretches/pads around timestamp gaps; first_pts=0 pads a late start with silence
     // so audio stays in sync with video that starts at 0.
-    std::string chain = "aresample=" + std::to_string(r->settings.sample_rate) +
-                        ":async=1:first_pts=0,aformat=sample_fmts=" +
-                        av_get_sample_fmt_name(r->encoder->sample_fmt) +
-                        ":channel_layouts=" + out_layout;
+    std::string chain = "aresample=" + std::to_string(r->settings.sample_rate) + ":async=1:first_pts=0";
+    if (r->settings.trim_duration > 0) {
+      char trim[96];
+      std::snprintf(trim, sizeof(trim), ",atrim=start=%.6f:duration=%.6f,asetpts=PTS-STARTPTS",
+                    r->settings.trim_start, r->settings.trim_duration);
+      chain += trim;
+    }
+    if (r->gain_db != 0) {
+      char gain[48];
+      std::snprintf(gain, sizeof(gain), ",volume=%.2fdB", r->gain_db);
+      chain += gain;
+    }
+    chain += std::string(",aformat=sample_fmts=") + av_get_sample_fmt_name(r->encoder->sample_fmt) +
+             ":channel_layouts=" + out_layout;
     Result<FilterChain> fc = BuildChain(false, args, chain, 1);
     if (!fc.ok()) return fc.status();
     r->chain = std::move(fc).value();
@@ -718,6 +805,96 @@ Status Transcoder::PlanOutputs() {
       av_buffersink_set_frame_size(r->chain.sink, r->encoder->frame_size);
   }
   return OpenMuxers();
+}
+
+Status Transcoder::PlanTaps() {
+  auto no_video = [this](int index, const std::string& kind, const std::string& path) {
+    MarkUnavailable(index, kind, path, "the source has no video stream");
+  };
+  for (const ThumbnailPlan& t : plan_.thumbnails) {
+    if (video_index_ < 0) {
+      no_video(t.index, "thumbnail", t.destination);
+      continue;
+    }
+    double at = t.options.at.Seconds(duration_);
+    if (t.options.count == 1 && duration_ > 0 && at > duration_) {
+      char why[128];
+      std::snprintf(why, sizeof(why), "%.2f s is past the end of the source (%.2f s)", at,
+                    duration_);
+      MarkUnavailable(t.index, "thumbnail", t.destination, why);
+      continue;
+    }
+    Result<std::string> staged = t.options.count > 1 ? staging_.StageDirectory(t.destination)
+                                                     : staging_.StageFile(t.destination);
+    if (!staged.ok()) return staged.status();
+    video_taps_.push_back({t.index, "thumbnail", t.destination, "",
+                           MakeThumbnailTap(t.options, *staged, duration_, display_)});
+  }
+  for (const SpritePlan& sp : plan_.sprites) {
+    if (video_index_ < 0) {
+      no_video(sp.index, "sprite", sp.destination);
+      continue;
+    }
+    std::string vtt = fs::path(sp.destination).replace_extension(".vtt").string();
+    Result<std::string> sheet = staging_.StageFile(sp.destination);
+    if (!sheet.ok()) return sheet.status();
+    Result<std::string> staged_vtt = staging_.StageFile(vtt);
+    if (!staged_vtt.ok()) return staged_vtt.status();
+    video_taps_.push_back({sp.index, "sprite", sp.destination, vtt,
+                           MakeSpriteTap(sp.options, *sheet, *staged_vtt,
+                                         fs::path(sp.destination).filename().string(), duration_,
+                                         display_)});
+  }
+  std::string audio_args;
+  if (audio_index_ >= 0) {
+    AVRational tb = input_->streams[audio_index_]->time_base;
+    audio_args = AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
+  }
+  for (const WaveformPlan& w : plan_.waveforms) {
+    if (audio_index_ < 0) {
+      MarkUnavailable(w.index, "waveform", w.destination, "the source has no audio stream");
+      continue;
+    }
+    Result<std::string> json_path = staging_.StageFile(w.destination);
+    if (!json_path.ok()) return json_path.status();
+    std::string image;
+    if (!w.options.image.empty()) {
+      Result<std::string> staged = staging_.StageFile(w.options.image);
+      if (!staged.ok()) return staged.status();
+      image = *staged;
+    }
+    Result<std::unique_ptr<AudioTap>> tap = MakeWaveformTap(w.options, audio_args, *json_path, image);
+    if (!tap.ok()) return tap.status();
+    audio_taps_.push_back(
+        {w.index, "waveform", w.destination, w.options.image, *json_path, std::move(*tap)});
+  }
+  for (const LoudnessPlan& l : plan_.loudness) {
+    if (audio_index_ < 0) {
+      MarkUnavailable(l.index, "loudness", l.destination, "the source has no audio stream");
+      continue;
+    }
+    std::string staged;
+    if (!l.destination.empty()) {
+      Result<std::string> st = staging_.StageFile(l.destination);
+      if (!st.ok()) return st.status();
+      staged = *st;
+    }
+    std::unique_ptr<AudioTap> tap;
+    if (!measured_) {  // else the normalisation pass has measured it already
+      Result<std::unique_ptr<LoudnessMeter>> meter = LoudnessMeter::Create(audio_args);
+      if (!meter.ok()) return meter.status();
+      tap = std::move(*meter);
+    }
+    audio_taps_.push_back({l.index, "loudness", l.destination, "", staged, std::move(tap)});
+  }
+  return Status::Ok();
+}
+
+Status Transcoder::FlushTaps() {
+  for (VideoTapState& t : video_taps_) REEL_RETURN_IF_ERROR(t.tap->Finish());
+  for (AudioTapState& t : audio_taps_)
+    if (t.tap) REEL_RETURN_IF_ERROR(t.tap->OnFrame(nullptr));
+  return Status::Ok();
 }
 
 Result<Muxer*> Transcoder::AddMuxer(const std::string& path, const char* format) {
@@ -799,8 +976,11 @@ Status Transcoder::OpenMuxers() {
     }
   }
   for (FilePlanState& f : files_) {
-    bool webm = f.plan->preset.container == presets::Container::kWebm;
-    Result<Muxer*> m = AddMuxer(f.temp_path, webm ? "webm" : "mp4");
+    presets::Container container = f.plan->preset.container;
+    bool webm = container == presets::Container::kWebm;
+    Result<Muxer*> m = AddMuxer(f.temp_path, webm                                     ? "webm"
+                                             : container == presets::Container::kMatroska ? "matroska"
+                                                                                          : "mp4");
     if (!m.ok()) return m.status();
     MuxTarget target;
     if (f.video) {
@@ -812,7 +992,7 @@ Status Transcoder::OpenMuxers() {
       f.audio->targets.push_back(target);
     }
     AVDictionary* opts = nullptr;
-    if (!webm) av_dict_set(&opts, "movflags", "+faststart", 0);
+    if (container == presets::Container::kMp4) av_dict_set(&opts, "movflags", "+faststart", 0);
     REEL_RETURN_IF_ERROR(write_header(*m, &opts));
   }
   return Status::Ok();
@@ -822,6 +1002,7 @@ Status Transcoder::OpenMuxers() {
 // Rendition threads.
 
 Status Transcoder::EncodeVideo(VideoRendition* r, AVFrame* frame) {
+  if (r->done) return Status::Ok();  // its window is over; the rest of the source is not for it
   PacketPtr pkt = MakePacket();
   int err;
   if (frame) {
@@ -848,7 +1029,8 @@ Status Transcoder::EncodeVideo(VideoRendition* r, AVFrame* frame) {
     r->encoded_seconds.store(end, std::memory_order_relaxed);
     REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
   }
-  // The filter reached EOF: flush the encoder.
+  // The filter reached EOF (end of input, or of a trimmed window): flush the encoder.
+  r->done = true;
   err = avcodec_send_frame(r->encoder.get(), nullptr);
   if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "encoder flush");
   return DrainEncoder(r->encoder.get(), pkt.get(), r->targets);
@@ -885,6 +1067,9 @@ Status Transcoder::PullNormalised() {
     int err = av_buffersink_get_frame(normalise_.sink, frame.get());
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
     if (err < 0) return AvStatus(err, "video filter");
+    double tb = av_q2d(av_buffersink_get_time_base(normalise_.sink));
+    double start = frame->pts * tb, end = start + 1 / av_q2d(base_format_.frame_rate);
+    for (VideoTapState& t : video_taps_) REEL_RETURN_IF_ERROR(t.tap->OnFrame(frame.get(), start, end));
     for (auto& r : videos_) {
       FramePtr ref(av_frame_clone(frame.get()));
       if (!ref) return Internal("out of memory");
@@ -921,15 +1106,19 @@ Status Transcoder::HandleAudioFrame(AVFrame* frame) {
     if (frame->pts != AV_NOPTS_VALUE) frame->pts -= start_pts_audio_;
     ++audio_frames_decoded_;
   }
+  for (AudioTapState& t : audio_taps_)
+    if (t.tap && frame) REEL_RETURN_IF_ERROR(t.tap->OnFrame(frame));
   PacketPtr pkt = MakePacket();
   FramePtr out = MakeFrame();
   for (auto& r : audios_) {
+    if (r->done) continue;
     int err = av_buffersrc_add_frame_flags(r->chain.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
     if (err < 0) return AvStatus(err, "audio filter");
     for (;;) {
       err = av_buffersink_get_frame(r->chain.sink, out.get());
       if (err == AVERROR(EAGAIN)) break;
       if (err == AVERROR_EOF) {
+        r->done = true;
         err = avcodec_send_frame(r->encoder.get(), nullptr);
         if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "audio encoder flush");
         REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
@@ -985,6 +1174,7 @@ Status Transcoder::Decode() {
         double end = (pkt->pts + std::max<int64_t>(pkt->duration, 0)) * av_q2d(st->time_base) -
                      start / double(AV_TIME_BASE);
         demuxed_end_ = std::max(demuxed_end_, end);
+        decoded_seconds_.store(demuxed_end_, std::memory_order_relaxed);
       }
       Status s = DecodePacket(index == video_index_ ? video_dec_.get() : audio_dec_.get(),
                               pkt.get(), index == video_index_);
@@ -1012,6 +1202,7 @@ Status Transcoder::Decode() {
       return InvalidArgument(plan_.input + ": no audio frame could be decoded");
     REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
   }
+  REEL_RETURN_IF_ERROR(FlushTaps());
   // A file that ends well before the duration its header declares has been cut short
   // (an interrupted upload); encoding what is there would pass a fragment off as the video.
   if (duration_ > 1 && demuxed_end_ < duration_ * 0.97 - 0.5) {
@@ -1032,15 +1223,18 @@ void Transcoder::ReportProgress(bool final) {
   last_progress_ = now;
   Progress p;
   p.elapsed = SecondsSince(started_);
-  double done = 1e18;
+  // How far every output has come, in source time: the decode position, held back by each
+  // rendition still encoding (a trimmed one counts from its window's start).
+  double done = decoded_seconds_.load(std::memory_order_relaxed);
   int64_t frames = -1;
   for (auto& r : videos_) {
-    done = std::min(done, r->encoded_seconds.load(std::memory_order_relaxed));
     int64_t f = r->frames.load(std::memory_order_relaxed);
     frames = frames < 0 ? f : std::min(frames, f);
+    if (r->done) continue;
+    done = std::min(done, r->settings.trim_start + r->encoded_seconds.load(std::memory_order_relaxed));
   }
-  for (auto& r : audios_) done = std::min(done, r->encoded_seconds);
-  if (done > 1e17) done = 0;
+  for (auto& r : audios_)
+    if (!r->done) done = std::min(done, r->settings.trim_start + r->encoded_seconds);
   p.media_seconds = done;
   p.fraction = final ? 1.0 : (duration_ > 0 ? std::clamp(done / duration_, 0.0, 0.999) : 0);
   p.fps = frames > 0 && p.elapsed > 0 ? frames / p.elapsed : 0;
@@ -1113,8 +1307,43 @@ Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
   f << master;
   f.close();
   if (!f) return Unavailable("cannot write master playlist in " + h.plan->directory);
-  out->kind = "hls";
+  out->kind = h.plan->kind;
   out->path = h.plan->directory;
+  out->notes = h.notes;
+  if (h.plan->dash) {
+    std::vector<dash::Representation> reps;
+    for (size_t i = 0; i < h.variants.size(); ++i) {
+      AVCodecContext* enc = h.variants[i].video->encoder.get();
+      hls::MediaPlaylist pl =
+          *hls::ReadMediaPlaylist(h.temp_dir + "/" + h.variants[i].name + "/index.m3u8");
+      dash::Representation r;
+      r.id = h.variants[i].name;
+      r.bandwidth = pl.PeakBitrate();
+      r.width = enc->width;
+      r.height = enc->height;
+      r.frame_rate = enc->framerate.den == 1 ? std::to_string(enc->framerate.num)
+                                             : Rational(enc->framerate);
+      r.codecs = hls::H264CodecString(enc->extradata, enc->extradata_size);
+      for (const hls::Segment& seg : pl.segments) r.segment_durations.push_back(seg.duration);
+      reps.push_back(std::move(r));
+    }
+    if (has_audio) {
+      dash::Representation r;
+      r.id = "audio";
+      r.video = false;
+      r.bandwidth = audio_pl.PeakBitrate();
+      r.channels = h.audio->channels;
+      r.sample_rate = h.audio->settings.sample_rate;
+      r.codecs = "mp4a.40.2";
+      for (const hls::Segment& seg : audio_pl.segments) r.segment_durations.push_back(seg.duration);
+      reps.push_back(std::move(r));
+    }
+    std::ofstream mpd(h.temp_dir + "/manifest.mpd");
+    mpd << dash::Manifest(reps, out->duration);
+    mpd.close();
+    if (!mpd) return Unavailable("cannot write the DASH manifest in " + h.plan->directory);
+    out->manifest = (fs::path(h.plan->directory) / "manifest.mpd").lexically_normal().string();
+  }
   out->master = (fs::path(h.plan->directory) / "master.m3u8").lexically_normal().string();
   if (has_audio) out->audio_codec = "aac";
   if (!h.variants.empty()) out->video_codec = "h264";
@@ -1129,13 +1358,16 @@ Result<TranscodeResult> Transcoder::Collect() {
   result.source_duration = duration_;
   for (const HlsPlanState& h : hls_) {
     OutputResult out;
+    out.index = h.plan->index;
     REEL_RETURN_IF_ERROR(CollectHls(h, &out));
     result.outputs.push_back(std::move(out));
   }
   for (const FilePlanState& f : files_) {
     OutputResult out;
-    out.kind = presets::ContainerName(f.plan->preset.container);
+    out.index = f.plan->index;
+    out.kind = f.plan->kind.empty() ? presets::ContainerName(f.plan->preset.container) : f.plan->kind;
     out.path = f.plan->path;
+    out.notes = f.notes;
     if (f.video) {
       out.width = f.video->encoder->width;
       out.height = f.video->encoder->height;
@@ -1144,12 +1376,56 @@ Result<TranscodeResult> Transcoder::Collect() {
     }
     if (f.audio) {
       out.audio_codec = presets::AudioCodecName(f.audio->settings.codec);
-      out.duration = std::max(out.duration, f.audio->encoded_seconds);
+      if (!f.video) out.duration = std::min(f.audio->encoded_seconds, duration_);
+      if (f.audio->gain_db != 0)
+        out.details["normalized"] = {{"target_lufs", f.audio->settings.normalize_lufs},
+                                     {"measured_lufs", measured_->integrated},
+                                     {"gain_db", std::round(f.audio->gain_db * 100) / 100}};
     }
     std::error_code ec;
     out.bytes = static_cast<int64_t>(fs::file_size(f.temp_path, ec));
     result.outputs.push_back(std::move(out));
   }
+  for (const VideoTapState& t : video_taps_) {
+    OutputResult out;
+    out.index = t.index;
+    out.kind = t.kind;
+    out.path = t.path;
+    out.details = t.tap->Describe();
+    if (!t.extra.empty()) out.details["vtt"] = t.extra;
+    out.width = out.details.value("width", 0);
+    out.height = out.details.value("height", 0);
+    if (out.details.contains("bytes")) out.bytes = out.details["bytes"];
+    for (const auto& img : out.details.value("images", nlohmann::json::array()))
+      out.bytes += img.value("bytes", int64_t{0});
+    result.outputs.push_back(std::move(out));
+  }
+  for (const AudioTapState& t : audio_taps_) {
+    OutputResult out;
+    out.index = t.index;
+    out.kind = t.kind;
+    out.path = t.path;
+    if (t.kind == "loudness") {
+      Loudness l = t.tap ? static_cast<LoudnessMeter*>(t.tap.get())->Value() : *measured_;
+      auto r1 = [](double v) { return std::round(v * 10) / 10; };
+      out.details = {{"integrated_lufs", r1(l.integrated)},
+                     {"range_lu", r1(l.range)},
+                     {"true_peak_dbtp", r1(l.true_peak)}};
+      if (!t.staged.empty()) {
+        REEL_RETURN_IF_ERROR(WriteWholeFile(t.staged, out.details.dump(2) + "\n"));
+        out.bytes = static_cast<int64_t>(out.details.dump(2).size() + 1);
+      }
+    } else {
+      out.details = t.tap->Describe();
+      if (!t.image.empty()) out.details["image"] = t.image;
+      out.bytes = out.details.value("bytes", int64_t{0});
+    }
+    out.duration = duration_;
+    result.outputs.push_back(std::move(out));
+  }
+  for (const OutputResult& u : unavailable_) result.outputs.push_back(u);
+  std::stable_sort(result.outputs.begin(), result.outputs.end(),
+            [](const OutputResult& a, const OutputResult& b) { return a.index < b.index; });
   return result;
 }
 
@@ -1157,6 +1433,17 @@ Result<TranscodeResult> Transcoder::Run() {
   threads_ =
       options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   REEL_RETURN_IF_ERROR(OpenSource());
+  // Loudness normalisation needs the whole file's loudness before the first sample is encoded:
+  // a first pass reads the audio alone (cheap next to video decoding).
+  bool normalize = false;
+  for (const HlsOutputPlan& h : plan_.hls)
+    normalize |= (h.single ? h.single->audio : h.ladder.audio).normalize_lufs != 0;
+  for (const FileOutputPlan& f : plan_.files) normalize |= f.preset.audio.normalize_lufs != 0;
+  if (normalize && audio_index_ >= 0) {
+    Result<Loudness> l = MeasureLoudness(plan_.input, options_.cancel);
+    if (!l.ok()) return l.status().WithContext("loudness measurement");
+    measured_ = *l;
+  }
   REEL_RETURN_IF_ERROR(PlanOutputs());
   REEL_RETURN_IF_ERROR(StartThreads());
 
@@ -1196,9 +1483,13 @@ Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOpti
 nlohmann::json ToJson(const TranscodeResult& r) {
   nlohmann::json outputs = nlohmann::json::array();
   for (const OutputResult& o : r.outputs) {
-    nlohmann::json j = {
-        {"kind", o.kind}, {"path", o.path}, {"duration", o.duration}, {"bytes", o.bytes}};
+    nlohmann::json j = {{"kind", o.kind}, {"path", o.path}, {"bytes", o.bytes}};
+    if (o.duration > 0) j["duration"] = o.duration;
     if (!o.master.empty()) j["master"] = o.master;
+    if (!o.manifest.empty()) j["manifest"] = o.manifest;
+    if (!o.details.is_null()) j.update(o.details);
+    if (!o.notes.empty()) j["notes"] = o.notes;
+    if (!o.error.empty()) j["error"] = o.error;
     if (o.width > 0) {
       j["width"] = o.width;
       j["height"] = o.height;

@@ -20,17 +20,32 @@ using testing::MediaSummary;
 using testing::ReadMedia;
 using testing::TempDir;
 
+HlsOutputPlan HlsOut(const std::string& dir) {
+  HlsOutputPlan h;
+  h.directory = dir;
+  h.ladder = *presets::FindLadder("default");
+  return h;
+}
+
+FileOutputPlan FileOut(const std::string& path, const presets::Preset& preset) {
+  FileOutputPlan f;
+  f.index = 1;
+  f.path = path;
+  f.preset = preset;
+  return f;
+}
+
 TranscodePlan HlsPlan(const std::string& input, const std::string& dir) {
   TranscodePlan plan;
   plan.input = input;
-  plan.hls.push_back({dir, *presets::FindLadder("default")});
+  plan.hls.push_back(HlsOut(dir));
   return plan;
 }
 
 TranscodePlan FilePlan(const std::string& input, const std::string& path, const char* preset) {
   TranscodePlan plan;
   plan.input = input;
-  plan.files.push_back({path, *presets::FindPreset(preset)});
+  plan.files.push_back(FileOut(path, *presets::FindPreset(preset)));
   return plan;
 }
 
@@ -441,7 +456,7 @@ TEST(Transcode, HevcAndVp9Presets) {
   std::string src = Clip(640, 360, 1, 30);
   TempDir out;
   TranscodePlan plan = FilePlan(src, out / "h.mp4", "hevc-1080p");
-  plan.files.push_back({out / "v.webm", *presets::FindPreset("vp9-720p")});
+  plan.files.push_back(FileOut(out / "v.webm", *presets::FindPreset("vp9-720p")));
   MustTranscode(plan);
   MediaSummary h = ReadMedia(out / "h.mp4");
   ASSERT_NE(h.Find("video"), nullptr);
@@ -466,7 +481,7 @@ TEST(Transcode, OverridesReachTheEncoder) {
   ASSERT_FALSE(presets::ApplyOverrides(o, &p).has_value());
   TranscodePlan plan;
   plan.input = src;
-  plan.files.push_back({out / "o.mp4", p});
+  plan.files.push_back(FileOut(out / "o.mp4", p));
   MustTranscode(plan);
   MediaSummary m = ReadMedia(out / "o.mp4");
   const testing::StreamSummary* v = m.Find("video");
@@ -482,8 +497,8 @@ TEST(Transcode, OneDecodeFeedsSeveralOutputs) {
   std::string src = Clip(854, 480, 2, 30);
   TempDir out;
   TranscodePlan plan = HlsPlan(src, out / "hls");
-  plan.files.push_back({out / "a.mp4", *presets::FindPreset("h264-360p")});
-  plan.files.push_back({out / "b.mp4", *presets::FindPreset("h264-480p")});
+  plan.files.push_back(FileOut(out / "a.mp4", *presets::FindPreset("h264-360p")));
+  plan.files.push_back(FileOut(out / "b.mp4", *presets::FindPreset("h264-480p")));
   TranscodeResult r = MustTranscode(plan);
   ASSERT_EQ(r.outputs.size(), 3u);
   EXPECT_EQ(r.outputs[1].height, 360);
@@ -519,7 +534,7 @@ TEST(Transcode, CancelRemovesEverything) {
     if (p.fraction > 0.2) cancel = true;
   };
   TranscodePlan plan = HlsPlan(src, out / "hls");
-  plan.files.push_back({out / "a.mp4", *presets::FindPreset("h264-360p")});
+  plan.files.push_back(FileOut(out / "a.mp4", *presets::FindPreset("h264-360p")));
   Result<TranscodeResult> r = Transcode(plan, options);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kCanceled);
@@ -542,7 +557,7 @@ TEST(Transcode, ExistingOutputIsReplacedWhole) {
 
 Status FailedTranscode(const std::string& input, const TempDir& out) {
   TranscodePlan plan = HlsPlan(input, out / "hls");
-  plan.files.push_back({out / "a.mp4", *presets::FindPreset("h264-360p")});
+  plan.files.push_back(FileOut(out / "a.mp4", *presets::FindPreset("h264-360p")));
   Result<TranscodeResult> r = Transcode(plan, {});
   EXPECT_FALSE(r.ok());
   EXPECT_TRUE(Entries(out.path()).empty()) << "partial outputs left behind";

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <set>
+#include <sstream>
 
 namespace reel::job {
 namespace {
@@ -64,40 +65,175 @@ std::optional<int64_t> OptionalBitrate(const json& object, const std::string& ke
   return v;
 }
 
+std::optional<double> NumberInRange(const json& object, const std::string& key,
+                                    const std::string& path, double lo, double hi) {
+  std::optional<double> v = OptionalNumber(object, key, path);
+  if (v && !(*v >= lo && *v <= hi)) {
+    std::ostringstream msg;
+    msg << "must be between " << lo << " and " << hi;
+    Fail(path, msg.str());
+  }
+  return v;
+}
+
+std::optional<int> IntInRange(const json& object, const std::string& key, const std::string& path,
+                              int lo, int hi) {
+  std::optional<int> v = OptionalInt(object, key, path);
+  if (v && (*v < lo || *v > hi))
+    Fail(path, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return v;
+}
+
+std::string Extension(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot + 1);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+// "12.5", 12.5 or "10%".
+presets::TimePoint ParseTimePoint(const json& v, const std::string& path) {
+  presets::TimePoint t;
+  if (v.is_number()) {
+    t = {v.get<double>(), false};
+  } else if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    t.percent = !s.empty() && s.back() == '%';
+    if (t.percent) s.pop_back();
+    char* end = nullptr;
+    t.value = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end) Fail(path, "must be seconds (12.5) or a percentage (\"10%\")");
+  } else {
+    Fail(path, "must be seconds (12.5) or a percentage (\"10%\")");
+  }
+  if (!(t.value >= 0) || (t.percent && t.value > 100))
+    Fail(path, t.percent ? "must be between 0% and 100%" : "must not be negative");
+  return t;
+}
+
+void ParseNormalize(const json& o, const std::string& path, presets::AudioSettings* audio) {
+  if (auto n = NumberInRange(o, "normalize", path + ".normalize", -70, -5))
+    audio->normalize_lufs = *n;
+}
+
+void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
+  OnlyFields(o, path,
+             {"kind", "destination", "preset", "bitrate", "crf", "width", "height", "fps",
+              "audio_bitrate", "normalize"});
+  std::string name = out->kind == "mp4" ? "h264-720p" : "vp9-720p";
+  if (o.contains("preset")) name = RequireString(o, "preset", path + ".preset");
+  const presets::Preset* preset = presets::FindPreset(name);
+  if (!preset) Fail(path + ".preset", "unknown preset '" + name + "' (see GET /v1/presets)");
+  if (presets::ContainerName(preset->container) != out->kind)
+    Fail(path + ".preset", "preset '" + name + "' writes " +
+                               presets::ContainerName(preset->container) + ", not " + out->kind);
+  presets::Overrides ov;
+  ov.bitrate = OptionalBitrate(o, "bitrate", path + ".bitrate");
+  ov.crf = OptionalInt(o, "crf", path + ".crf");
+  ov.width = OptionalInt(o, "width", path + ".width");
+  ov.height = OptionalInt(o, "height", path + ".height");
+  ov.fps = OptionalNumber(o, "fps", path + ".fps");
+  ov.audio_bitrate = OptionalBitrate(o, "audio_bitrate", path + ".audio_bitrate");
+  out->preset = *preset;
+  if (auto err = presets::ApplyOverrides(ov, &out->preset))
+    Fail(path + "." + err->field, err->message);
+  ParseNormalize(o, path, &out->preset.audio);
+}
+
 OutputSpec ParseOutput(const json& o, const std::string& path) {
   if (!o.is_object()) Fail(path, "must be an object");
   OutputSpec out;
   out.kind = RequireString(o, "kind", path + ".kind");
-  if (out.kind == "hls") {
-    OnlyFields(o, path, {"kind", "destination", "ladder"});
+  const std::string& k = out.kind;
+  if (k == "hls" || k == "dash") {
+    OnlyFields(o, path, {"kind", "destination", "ladder", "dash", "normalize"});
     std::string name = "default";
     if (o.contains("ladder")) name = RequireString(o, "ladder", path + ".ladder");
     const presets::Ladder* ladder = presets::FindLadder(name);
     if (!ladder) Fail(path + ".ladder", "unknown ladder '" + name + "'");
     out.ladder = *ladder;
-  } else if (out.kind == "mp4" || out.kind == "webm") {
-    OnlyFields(o, path,
-               {"kind", "destination", "preset", "bitrate", "crf", "width", "height", "fps",
-                "audio_bitrate"});
-    std::string name = out.kind == "mp4" ? "h264-720p" : "vp9-720p";
-    if (o.contains("preset")) name = RequireString(o, "preset", path + ".preset");
-    const presets::Preset* preset = presets::FindPreset(name);
-    if (!preset) Fail(path + ".preset", "unknown preset '" + name + "' (see GET /v1/presets)");
-    if (presets::ContainerName(preset->container) != out.kind)
-      Fail(path + ".preset", "preset '" + name + "' writes " +
-                                 presets::ContainerName(preset->container) + ", not " + out.kind);
-    presets::Overrides ov;
-    ov.bitrate = OptionalBitrate(o, "bitrate", path + ".bitrate");
-    ov.crf = OptionalInt(o, "crf", path + ".crf");
-    ov.width = OptionalInt(o, "width", path + ".width");
-    ov.height = OptionalInt(o, "height", path + ".height");
-    ov.fps = OptionalNumber(o, "fps", path + ".fps");
-    ov.audio_bitrate = OptionalBitrate(o, "audio_bitrate", path + ".audio_bitrate");
-    out.preset = *preset;
-    if (auto err = presets::ApplyOverrides(ov, &out.preset))
-      Fail(path + "." + err->field, err->message);
+    out.dash = k == "dash";
+    if (auto it = o.find("dash"); it != o.end()) {
+      if (!it->is_boolean()) Fail(path + ".dash", "must be true or false");
+      out.dash = out.dash || it->get<bool>();
+    }
+    ParseNormalize(o, path, &out.ladder.audio);
+  } else if (k == "mp4" || k == "webm") {
+    ParseFileOutput(o, path, &out);
+  } else if (k == "thumbnail") {
+    OnlyFields(o, path, {"kind", "destination", "at", "count", "width", "height", "format"});
+    presets::ThumbnailOptions& t = out.thumbnail;
+    if (auto it = o.find("at"); it != o.end()) t.at = ParseTimePoint(*it, path + ".at");
+    t.count = IntInRange(o, "count", path + ".count", 1, 100).value_or(1);
+    t.width = IntInRange(o, "width", path + ".width", 16, 7680).value_or(0);
+    t.height = IntInRange(o, "height", path + ".height", 16, 4320).value_or(0);
+    std::string dest = RequireString(o, "destination", path + ".destination");
+    std::string ext = Extension(dest);
+    t.format = o.contains("format") ? RequireString(o, "format", path + ".format")
+               : t.count == 1 && !ext.empty() ? ext
+                                             : "jpg";
+    if (t.format == "jpeg") t.format = "jpg";
+    if (t.format != "jpg" && t.format != "png" && t.format != "webp")
+      Fail(path + (o.contains("format") ? ".format" : ".destination"),
+           "image format must be jpg, png or webp");
+  } else if (k == "sprite") {
+    OnlyFields(o, path, {"kind", "destination", "interval", "columns", "width"});
+    out.sprite.interval = NumberInRange(o, "interval", path + ".interval", 0.5, 600).value_or(10);
+    out.sprite.columns = IntInRange(o, "columns", path + ".columns", 1, 50).value_or(10);
+    out.sprite.tile_width = IntInRange(o, "width", path + ".width", 16, 1280).value_or(160);
+    std::string dest = RequireString(o, "destination", path + ".destination");
+    if (Extension(dest) != "jpg" && Extension(dest) != "jpeg")
+      Fail(path + ".destination", "a sprite sheet is a .jpg (its WebVTT track is written beside)");
+  } else if (k == "preview") {
+    OnlyFields(o, path, {"kind", "destination", "start", "duration", "width", "height",
+                         "normalize"});
+    presets::PreviewOptions& p = out.preview;
+    p.start = NumberInRange(o, "start", path + ".start", 0, 1e7).value_or(0);
+    p.duration = NumberInRange(o, "duration", path + ".duration", 0.5, 3600).value_or(30);
+    p.width = IntInRange(o, "width", path + ".width", 16, 3840).value_or(480);
+    p.height = IntInRange(o, "height", path + ".height", 16, 2160).value_or(270);
+    if (p.width % 2 || p.height % 2) Fail(path + ".width", "preview sizes must be even");
+    out.preset = presets::PreviewPreset(p);
+    ParseNormalize(o, path, &out.preset.audio);
+    std::string dest = RequireString(o, "destination", path + ".destination");
+    out.preview_hls = dest.back() == '/';
+    if (!out.preview_hls && Extension(dest) != "mp4")
+      Fail(path + ".destination", "a preview is an .mp4 file, or HLS in a directory ending in /");
+  } else if (k == "waveform") {
+    OnlyFields(o, path, {"kind", "destination", "pixels_per_second", "bits", "image",
+                         "image_width", "image_height"});
+    presets::WaveformOptions& w = out.waveform;
+    w.pixels_per_second =
+        IntInRange(o, "pixels_per_second", path + ".pixels_per_second", 1, 1000).value_or(100);
+    w.bits = IntInRange(o, "bits", path + ".bits", 8, 16).value_or(8);
+    if (w.bits != 8 && w.bits != 16) Fail(path + ".bits", "must be 8 or 16");
+    if (o.contains("image")) {
+      w.image = RequireString(o, "image", path + ".image");
+      if (Extension(w.image) != "png") Fail(path + ".image", "the waveform image is a .png");
+    }
+    w.image_width = IntInRange(o, "image_width", path + ".image_width", 16, 10000).value_or(1800);
+    w.image_height = IntInRange(o, "image_height", path + ".image_height", 16, 2000).value_or(280);
+    if (Extension(RequireString(o, "destination", path + ".destination")) != "json")
+      Fail(path + ".destination", "waveform data is a .json file (audiowaveform format v2)");
+  } else if (k == "loudness") {
+    OnlyFields(o, path, {"kind", "destination"});
+    if (o.contains("destination")) out.destination = RequireString(o, "destination", path + ".destination");
+    return out;  // the figures are in the result; a destination also gets them as JSON
+  } else if (k == "mezzanine") {
+    OnlyFields(o, path, {"kind", "destination", "codec"});
+    std::string codec = o.contains("codec") ? RequireString(o, "codec", path + ".codec") : "h264";
+    if (codec != "h264" && codec != "ffv1") Fail(path + ".codec", "must be h264 or ffv1");
+    out.preset = presets::MezzaninePreset(codec == "ffv1");
+    std::string want = codec == "ffv1" ? "mkv" : "mp4";
+    if (Extension(RequireString(o, "destination", path + ".destination")) != want)
+      Fail(path + ".destination", "a " + codec + " mezzanine is a ." + want + " file");
   } else {
-    Fail(path + ".kind", "unknown kind '" + out.kind + "' (supported: hls, mp4, webm)");
+    Fail(path + ".kind",
+         "unknown kind '" + k +
+             "' (supported: hls, dash, mp4, webm, thumbnail, sprite, preview, waveform, "
+             "loudness, mezzanine)");
   }
   out.destination = RequireString(o, "destination", path + ".destination");
   return out;
@@ -146,7 +282,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     for (size_t i = 0; i < outs->size(); ++i) {
       std::string path = "outputs[" + std::to_string(i) + "]";
       OutputSpec out = ParseOutput((*outs)[i], path);
-      if (!destinations.insert(out.destination).second)
+      if (!out.destination.empty() && !destinations.insert(out.destination).second)
         Fail(path + ".destination", "is used by another output");
       job.outputs.push_back(std::move(out));
     }

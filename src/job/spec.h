@@ -16,11 +16,20 @@ namespace reel::job {
 using presets::FieldError;
 
 struct OutputSpec {
-  std::string kind;  // "hls", "mp4", "webm"
-  std::string destination;
-  // Resolved settings: for "hls" the ladder, for files the preset with overrides applied.
+  // "hls", "dash", "mp4", "webm", "thumbnail", "sprite", "preview", "waveform", "loudness",
+  // "mezzanine"
+  std::string kind;
+  std::string destination;  // optional for "loudness" only
+  // Resolved settings: for "hls"/"dash" the ladder; for "mp4", "webm", "mezzanine" and an MP4
+  // "preview" the preset with overrides applied (and normalisation).
   presets::Ladder ladder;
   presets::Preset preset;
+  bool dash = false;  // "hls" with "dash": true, or kind "dash": an MPD beside the playlists
+  bool preview_hls = false;  // a preview packaged as HLS (destination ends with "/")
+  presets::ThumbnailOptions thumbnail;
+  presets::SpriteOptions sprite;
+  presets::PreviewOptions preview;
+  presets::WaveformOptions waveform;
 };
 
 struct JobSpec {

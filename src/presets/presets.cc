@@ -7,6 +7,8 @@ namespace reel::presets {
 
 const char* VideoCodecName(VideoCodec c) {
   switch (c) {
+    case VideoCodec::kFfv1:
+      return "ffv1";
     case VideoCodec::kH264:
       return "h264";
     case VideoCodec::kHevc:
@@ -17,8 +19,12 @@ const char* VideoCodecName(VideoCodec c) {
   return "?";
 }
 
-const char* AudioCodecName(AudioCodec c) { return c == AudioCodec::kAac ? "aac" : "opus"; }
-const char* ContainerName(Container c) { return c == Container::kMp4 ? "mp4" : "webm"; }
+const char* AudioCodecName(AudioCodec c) {
+  return c == AudioCodec::kAac ? "aac" : c == AudioCodec::kOpus ? "opus" : "flac";
+}
+const char* ContainerName(Container c) {
+  return c == Container::kMp4 ? "mp4" : c == Container::kWebm ? "webm" : "mkv";
+}
 
 namespace {
 
@@ -110,6 +116,44 @@ const Ladder* FindLadder(std::string_view name) {
   for (const Ladder& l : AllLadders())
     if (l.name == name) return &l;
   return nullptr;
+}
+
+Preset MezzaninePreset(bool lossless) {
+  Preset p;
+  p.name = lossless ? "mezzanine-ffv1" : "mezzanine-h264";
+  p.video.gop_seconds = 1;
+  if (lossless) {
+    p.description = "FFV1 (lossless, source pixel format) + FLAC in Matroska";
+    p.container = Container::kMatroska;
+    p.video.codec = VideoCodec::kFfv1;
+    p.video.keep_pixel_format = true;
+    p.audio.codec = AudioCodec::kFlac;
+    p.audio.max_channels = 8;
+  } else {
+    p.description = "H.264 High, CRF 12, AAC 320k, MP4";
+    p.video.codec = VideoCodec::kH264;
+    p.video.crf = 12;
+    p.video.speed = "medium";
+    p.audio.bitrate = 320000;
+  }
+  return p;
+}
+
+Preset PreviewPreset(const PreviewOptions& o) {
+  Preset p;
+  p.name = "preview";
+  p.description = "H.264 letterboxed preview, AAC 128k";
+  p.video.width = o.width;
+  p.video.height = o.height;
+  p.video.letterbox = true;
+  p.video.crf = 23;
+  p.video.maxrate = 1200000;
+  p.video.bufsize = 2400000;
+  p.video.trim_start = o.start;
+  p.video.trim_duration = o.duration;
+  p.audio.trim_start = o.start;
+  p.audio.trim_duration = o.duration;
+  return p;
 }
 
 VideoSettings RungVideoSettings(const Ladder& ladder, const Rung& rung) {

@@ -9,16 +9,17 @@
 #include <vector>
 
 #include "common/status.h"
+#include "presets/outputs.h"
 
 namespace reel::presets {
 
-enum class VideoCodec { kH264, kHevc, kVp9 };
-enum class AudioCodec { kAac, kOpus };
-enum class Container { kMp4, kWebm };
+enum class VideoCodec { kH264, kHevc, kVp9, kFfv1 };
+enum class AudioCodec { kAac, kOpus, kFlac };
+enum class Container { kMp4, kWebm, kMatroska };
 
-const char* VideoCodecName(VideoCodec c);  // "h264", "hevc", "vp9"
-const char* AudioCodecName(AudioCodec c);  // "aac", "opus"
-const char* ContainerName(Container c);    // "mp4", "webm"
+const char* VideoCodecName(VideoCodec c);  // "h264", "hevc", "vp9", "ffv1"
+const char* AudioCodecName(AudioCodec c);  // "aac", "opus", "flac"
+const char* ContainerName(Container c);    // "mp4", "webm", "mkv"
 
 struct VideoSettings {
   VideoCodec codec = VideoCodec::kH264;
@@ -37,6 +38,13 @@ struct VideoSettings {
   // Keyframes exactly every gop and nowhere else, so that renditions of a ladder switch cleanly.
   bool fixed_gop = false;
   std::string speed = "veryfast";  // x264/x265 preset name; mapped to cpu-used for VP9
+  // A window of the source (previews): start and length in seconds; 0 length: all of it.
+  double trim_start = 0;
+  double trim_duration = 0;
+  // Fit the picture inside width x height and pad the rest black (a fixed-size preview).
+  bool letterbox = false;
+  // Keep the source's pixel format (lossless mezzanine) instead of 8-bit 4:2:0.
+  bool keep_pixel_format = false;
 };
 
 struct AudioSettings {
@@ -44,6 +52,10 @@ struct AudioSettings {
   int64_t bitrate = 128000;
   int max_channels = 2;  // 5.1 is downmixed to stereo; mono stays mono
   int sample_rate = 48000;
+  double trim_start = 0;  // as VideoSettings
+  double trim_duration = 0;
+  // Loudness normalisation target in LUFS (two passes: measure, then a gain); 0: off.
+  double normalize_lufs = 0;
 };
 
 inline constexpr double kMaxFps = 60;
@@ -71,6 +83,11 @@ struct Ladder {
 };
 
 const std::vector<Preset>& AllPresets();
+// High-quality intermediates at the source's size and rate: H.264 High at CRF 12 in MP4, or
+// lossless FFV1 + FLAC in Matroska.
+Preset MezzaninePreset(bool lossless);
+// The preview rendition: H.264 letterboxed into the options' frame, AAC 128k, trimmed.
+Preset PreviewPreset(const struct PreviewOptions& options);
 const Preset* FindPreset(std::string_view name);
 const std::vector<Ladder>& AllLadders();
 const Ladder* FindLadder(std::string_view name);

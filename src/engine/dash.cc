@@ -1,0 +1,77 @@
+#include "engine/dash.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace reel::engine::dash {
+namespace {
+
+std::string IsoDuration(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "PT%.3fS", seconds);
+  return buf;
+}
+
+void WriteTimeline(std::ostringstream& out, const Representation& r) {
+  out << "        <SegmentTemplate timescale=\"1000\" initialization=\"" << r.id
+      << "/init.mp4\" media=\"" << r.id << "/seg_$Number%05d$.m4s\" startNumber=\"0\">\n"
+      << "          <SegmentTimeline>\n";
+  int64_t t = 0;
+  for (size_t i = 0; i < r.segment_durations.size();) {
+    // Runs of equal durations become one S element with a repeat count.
+    int64_t d = std::llround(r.segment_durations[i] * 1000);
+    size_t j = i + 1;
+    while (j < r.segment_durations.size() && std::llround(r.segment_durations[j] * 1000) == d) ++j;
+    out << "            <S t=\"" << t << "\" d=\"" << d << "\"";
+    if (j - i > 1) out << " r=\"" << (j - i - 1) << "\"";
+    out << "/>\n";
+    t += d * static_cast<int64_t>(j - i);
+    i = j;
+  }
+  out << "          </SegmentTimeline>\n        </SegmentTemplate>\n";
+}
+
+}  // namespace
+
+std::string Manifest(const std::vector<Representation>& reps, double duration) {
+  std::ostringstream out;
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
+         "profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" "
+         "mediaPresentationDuration=\""
+      << IsoDuration(duration) << "\" minBufferTime=\"PT2.000S\">\n"
+      << "  <Period id=\"0\" start=\"PT0.000S\">\n";
+  int set = 0;
+  for (bool video : {true, false}) {
+    bool any = false;
+    for (const Representation& r : reps) any = any || r.video == video;
+    if (!any) continue;
+    out << "    <AdaptationSet id=\"" << set++ << "\" contentType=\""
+        << (video ? "video" : "audio") << "\" mimeType=\"" << (video ? "video/mp4" : "audio/mp4")
+        << "\" segmentAlignment=\"true\" startWithSAP=\"1\">\n";
+    for (const Representation& r : reps) {
+      if (r.video != video) continue;
+      out << "      <Representation id=\"" << r.id << "\" bandwidth=\"" << r.bandwidth
+          << "\" codecs=\"" << r.codecs << "\"";
+      if (video) {
+        out << " width=\"" << r.width << "\" height=\"" << r.height << "\" frameRate=\""
+            << r.frame_rate << "\" sar=\"1:1\"";
+      } else {
+        out << " audioSamplingRate=\"" << r.sample_rate << "\"";
+      }
+      out << ">\n";
+      if (!video)
+        out << "        <AudioChannelConfiguration "
+               "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\""
+            << r.channels << "\"/>\n";
+      WriteTimeline(out, r);
+      out << "      </Representation>\n";
+    }
+    out << "    </AdaptationSet>\n";
+  }
+  out << "  </Period>\n</MPD>\n";
+  return out.str();
+}
+
+}  // namespace reel::engine::dash

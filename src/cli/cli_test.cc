@@ -148,6 +148,25 @@ TEST(Cli, BadInputsFailWithOneClearLine) {
   EXPECT_EQ(Entries(out.path()), std::vector<std::string>{"file"}) << "nothing left behind";
 }
 
+TEST(Cli, AnOutputTheSourceCannotGiveFailsTheRunAfterTheOthersAreWritten) {
+  TempDir dir;
+  json spec = {{"source", testing::Clip(320, 240, 1, 30, false)},
+               {"outputs",
+                {{{"kind", "thumbnail"}, {"destination", dir / "t.jpg"}},
+                 {{"kind", "waveform"}, {"destination", dir / "w.json"}}}}};
+  testing::WriteFile(dir / "job.json", spec.dump());
+  CommandResult r = Reel({"transcode", dir / "job.json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("reel: error: outputs[1] (waveform): the source has no audio stream"),
+            std::string::npos)
+      << r.output;
+  json result = json::parse(r.stdout_text);
+  EXPECT_EQ(result["outputs"][0]["kind"], "thumbnail");
+  EXPECT_FALSE(result["outputs"][0].contains("error"));
+  EXPECT_TRUE(fs::exists(dir / "t.jpg"));
+  EXPECT_FALSE(fs::exists(dir / "w.json"));
+}
+
 // Starts a transcode long enough to be interrupted, waits until it is writing, signals it.
 void ExpectSignalCancels(int signo, int expected_exit) {
   TempDir out;

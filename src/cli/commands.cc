@@ -69,8 +69,10 @@ Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
       plan.hls.push_back({index, dest, o.ladder, o.dash, std::nullopt, o.kind});
     } else if (o.kind == "preview" && o.preview_hls) {
       plan.hls.push_back({index, dest, presets::Ladder{}, false, o.preset, "preview"});
-    } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "preview" || o.kind == "mezzanine") {
-      plan.files.push_back({index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind});
+    } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "preview" ||
+               o.kind == "mezzanine") {
+      plan.files.push_back(
+          {index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind});
     } else if (o.kind == "thumbnail") {
       plan.thumbnails.push_back({index, dest, o.thumbnail});
     } else if (o.kind == "sprite") {
@@ -357,6 +359,9 @@ int RunJob(const RunJobArgs& args) {
   pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) return 143;
+  // With the server gone nobody reads our progress; a write must fail, not kill us with SIGPIPE
+  // before the SIGTERM above has removed our partial outputs.
+  signal(SIGPIPE, SIG_IGN);
   std::ifstream in(args.spec_file);
   json spec_json = json::parse(in, nullptr, false);
   Result<job::JobSpec> spec = spec_json.is_discarded()

@@ -47,8 +47,8 @@ std::string Manifest(const std::vector<Representation>& reps, double duration) {
     bool any = false;
     for (const Representation& r : reps) any = any || r.video == video;
     if (!any) continue;
-    out << "    <AdaptationSet id=\"" << set++ << "\" contentType=\""
-        << (video ? "video" : "audio") << "\" mimeType=\"" << (video ? "video/mp4" : "audio/mp4")
+    out << "    <AdaptationSet id=\"" << set++ << "\" contentType=\"" << (video ? "video" : "audio")
+        << "\" mimeType=\"" << (video ? "video/mp4" : "audio/mp4")
         << "\" segmentAlignment=\"true\" startWithSAP=\"1\">\n";
     for (const Representation& r : reps) {
       if (r.video != video) continue;

@@ -9,7 +9,7 @@
 namespace reel::engine::dash {
 
 struct Representation {
-  std::string id;    // also the folder of its segments ("720p", "audio")
+  std::string id;  // also the folder of its segments ("720p", "audio")
   bool video = true;
   int64_t bandwidth = 0;
   int width = 0, height = 0;

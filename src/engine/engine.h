@@ -135,16 +135,16 @@ struct VariantResult {
 
 struct OutputResult {
   int index = 0;
-  std::string kind;  // "hls", "dash", "mp4", "webm", "mkv", "preview", "mezzanine", ...
-  std::string path;  // file, or the HLS directory
-  std::string master;  // HLS only: path of master.m3u8
+  std::string kind;      // "hls", "dash", "mp4", "webm", "mkv", "preview", "mezzanine", ...
+  std::string path;      // file, or the HLS directory
+  std::string master;    // HLS only: path of master.m3u8
   std::string manifest;  // DASH: path of manifest.mpd
   double duration = 0;
   int64_t bytes = 0;
   int width = 0, height = 0;
   std::string video_codec, audio_codec;
   std::vector<VariantResult> variants;  // HLS only
-  nlohmann::json details;  // kind-specific figures (loudness, thumbnails, sprite, waveform)
+  nlohmann::json details;          // kind-specific figures (loudness, thumbnails, sprite, waveform)
   std::vector<std::string> notes;  // e.g. a preview clamped to the source
   // Set when this output could not be made (its input lacks what it needs); the other outputs
   // of the run are still produced.

@@ -2,8 +2,8 @@
 
 namespace reel::engine {
 
-Result<FilterChain> BuildChain(bool video, const std::string& source_args,
-                               const std::string& chain, int threads) {
+Result<FilterChain> BuildChain(bool video, const std::string& source_args, const std::string& chain,
+                               int threads) {
   FilterChain fc;
   fc.graph.reset(avfilter_graph_alloc());
   fc.graph->nb_threads = threads;

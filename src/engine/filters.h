@@ -14,7 +14,7 @@ struct FilterChain {
 };
 
 // `video` picks buffer/buffersink or abuffer/abuffersink; `source_args` configure the source.
-Result<FilterChain> BuildChain(bool video, const std::string& source_args,
-                               const std::string& chain, int threads);
+Result<FilterChain> BuildChain(bool video, const std::string& source_args, const std::string& chain,
+                               int threads);
 
 }  // namespace reel::engine

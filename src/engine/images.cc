@@ -107,8 +107,8 @@ Status Canvas::Blit(const AVFrame* frame, int x, int y, int w, int h) {
   for (int row = 0; row < h && y + row < height; ++row) {
     int cols = std::min(w, width - x);
     if (cols <= 0) break;
-    std::memcpy(&rgba[(size_t(y + row) * width + x) * 4], (*tile)->data[0] + row * (*tile)->linesize[0],
-                size_t(cols) * 4);
+    std::memcpy(&rgba[(size_t(y + row) * width + x) * 4],
+                (*tile)->data[0] + row * (*tile)->linesize[0], size_t(cols) * 4);
   }
   return Status::Ok();
 }
@@ -121,8 +121,8 @@ Result<std::string> EncodeCanvas(const Canvas& canvas, const std::string& format
   int err = av_frame_get_buffer(frame.get(), 0);
   if (err < 0) return AvStatus(err, "canvas");
   for (int row = 0; row < canvas.height; ++row)
-    std::memcpy(frame->data[0] + row * frame->linesize[0], &canvas.rgba[size_t(row) * canvas.width * 4],
-                size_t(canvas.width) * 4);
+    std::memcpy(frame->data[0] + row * frame->linesize[0],
+                &canvas.rgba[size_t(row) * canvas.width * 4], size_t(canvas.width) * 4);
   if (format == "png") return EncodeFrame(frame.get(), "png");  // PNG keeps the alpha
   return EncodeImage(frame.get(), canvas.width, canvas.height, format);
 }

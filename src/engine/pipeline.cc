@@ -41,14 +41,14 @@
 #include <thread>
 
 #include "engine/av_util.h"
-#include "engine/filters.h"
+#include "engine/dash.h"
 #include "engine/engine.h"
+#include "engine/filters.h"
 #include "engine/geometry.h"
 #include "engine/hls.h"
+#include "engine/images.h"
 #include "engine/staging.h"
 #include "engine/taps.h"
-#include "engine/images.h"
-#include "engine/dash.h"
 
 extern "C" {
 #include <libavfilter/buffersink.h>
@@ -416,8 +416,8 @@ std::string VideoKey(const VideoSettings& v, const VideoFormat& f, Size picture)
   std::snprintf(buf, sizeof(buf), "%d|%dx%d|%dx%d|%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s|%.3f|%.3f",
                 int(v.codec), f.size.width, f.size.height, picture.width, picture.height,
                 int(f.pixel_format), f.frame_rate.num, f.frame_rate.den, (long long)v.bitrate,
-                (long long)v.maxrate, (long long)v.bufsize, v.crf, v.gop_seconds,
-                int(v.fixed_gop), v.speed.c_str(), v.trim_start, v.trim_duration);
+                (long long)v.maxrate, (long long)v.bufsize, v.crf, v.gop_seconds, int(v.fixed_gop),
+                v.speed.c_str(), v.trim_start, v.trim_duration);
   return buf;
 }
 
@@ -504,7 +504,7 @@ class Transcoder {
   Status CollectHls(const HlsPlanState& h, OutputResult* out);
   Status PlanTaps();
   void MarkUnavailable(int index, const std::string& kind, const std::string& path,
-                   const std::string& why);
+                       const std::string& why);
   Status FlushTaps();
 
   const TranscodePlan& plan_;
@@ -545,8 +545,8 @@ class Transcoder {
   };
   std::vector<VideoTapState> video_taps_;
   std::vector<AudioTapState> audio_taps_;
-  std::vector<OutputResult> unavailable_;  // outputs this source cannot give
-  std::optional<Loudness> measured_;       // first pass of loudness normalisation
+  std::vector<OutputResult> unavailable_;   // outputs this source cannot give
+  std::optional<Loudness> measured_;        // first pass of loudness normalisation
   std::atomic<double> decoded_seconds_{0};  // how far the decode thread has come
 
   Clock::time_point started_ = Clock::now();
@@ -672,7 +672,7 @@ AudioRendition* Transcoder::AddAudio(const AudioSettings& a) {
 }
 
 void Transcoder::MarkUnavailable(int index, const std::string& kind, const std::string& path,
-                             const std::string& why) {
+                                 const std::string& why) {
   OutputResult o;
   o.index = index;
   o.kind = kind;
@@ -690,8 +690,8 @@ Status Transcoder::PlanOutputs() {
     st.plan = &h;
     presets::Preset single = h.single.value_or(presets::Preset{});
     if (h.single) {
-      std::string why = ClampWindow(duration_, &single.video.trim_start,
-                                    &single.video.trim_duration, &st.notes);
+      std::string why =
+          ClampWindow(duration_, &single.video.trim_start, &single.video.trim_duration, &st.notes);
       single.audio.trim_duration = single.video.trim_duration;
       if (!why.empty()) {
         MarkUnavailable(h.index, h.kind, h.directory, why);
@@ -716,12 +716,12 @@ Status Transcoder::PlanOutputs() {
     FilePlanState st;
     st.plan = &f;
     presets::Preset preset = f.preset;
-    std::string why = ClampWindow(duration_, &preset.video.trim_start,
-                                  &preset.video.trim_duration, &st.notes);
+    std::string why =
+        ClampWindow(duration_, &preset.video.trim_start, &preset.video.trim_duration, &st.notes);
     preset.audio.trim_duration = preset.video.trim_duration;
     if (!why.empty()) {
       MarkUnavailable(f.index, f.kind.empty() ? presets::ContainerName(f.preset.container) : f.kind,
-                  f.path, why);
+                      f.path, why);
       continue;
     }
     Result<std::string> path = staging_.StageFile(f.path);
@@ -761,8 +761,8 @@ Status Transcoder::PlanOutputs() {
                     v.trim_start, v.trim_duration);
       chain += trim;
     }
-    chain += "scale=" + std::to_string(r->picture.width) + ":" +
-             std::to_string(r->picture.height) + ":flags=bicubic";
+    chain += "scale=" + std::to_string(r->picture.width) + ":" + std::to_string(r->picture.height) +
+             ":flags=bicubic";
     if (v.letterbox)
       chain += ",pad=" + std::to_string(r->format.size.width) + ":" +
                std::to_string(r->format.size.height) + ":(ow-iw)/2:(oh-ih)/2:black";
@@ -784,7 +784,8 @@ Status Transcoder::PlanOutputs() {
     av_channel_layout_describe(&r->encoder->ch_layout, out_layout, sizeof(out_layout));
     // async=1 stretches/pads around timestamp gaps; first_pts=0 pads a late start with silence
     // so audio stays in sync with video that starts at 0.
-    std::string chain = "aresample=" + std::to_string(r->settings.sample_rate) + ":async=1:first_pts=0";
+    std::string chain =
+        "aresample=" + std::to_string(r->settings.sample_rate) + ":async=1:first_pts=0";
     if (r->settings.trim_duration > 0) {
       char trim[96];
       std::snprintf(trim, sizeof(trim), ",atrim=start=%.6f:duration=%.6f,asetpts=PTS-STARTPTS",
@@ -840,10 +841,10 @@ Status Transcoder::PlanTaps() {
     if (!sheet.ok()) return sheet.status();
     Result<std::string> staged_vtt = staging_.StageFile(vtt);
     if (!staged_vtt.ok()) return staged_vtt.status();
-    video_taps_.push_back({sp.index, "sprite", sp.destination, vtt,
-                           MakeSpriteTap(sp.options, *sheet, *staged_vtt,
-                                         fs::path(sp.destination).filename().string(), duration_,
-                                         display_)});
+    video_taps_.push_back(
+        {sp.index, "sprite", sp.destination, vtt,
+         MakeSpriteTap(sp.options, *sheet, *staged_vtt,
+                       fs::path(sp.destination).filename().string(), duration_, display_)});
   }
   std::string audio_args;
   if (audio_index_ >= 0) {
@@ -863,7 +864,8 @@ Status Transcoder::PlanTaps() {
       if (!staged.ok()) return staged.status();
       image = *staged;
     }
-    Result<std::unique_ptr<AudioTap>> tap = MakeWaveformTap(w.options, audio_args, *json_path, image);
+    Result<std::unique_ptr<AudioTap>> tap =
+        MakeWaveformTap(w.options, audio_args, *json_path, image);
     if (!tap.ok()) return tap.status();
     audio_taps_.push_back(
         {w.index, "waveform", w.destination, w.options.image, *json_path, std::move(*tap)});
@@ -978,9 +980,10 @@ Status Transcoder::OpenMuxers() {
   for (FilePlanState& f : files_) {
     presets::Container container = f.plan->preset.container;
     bool webm = container == presets::Container::kWebm;
-    Result<Muxer*> m = AddMuxer(f.temp_path, webm                                     ? "webm"
-                                             : container == presets::Container::kMatroska ? "matroska"
-                                                                                          : "mp4");
+    Result<Muxer*> m =
+        AddMuxer(f.temp_path, webm                                         ? "webm"
+                              : container == presets::Container::kMatroska ? "matroska"
+                                                                           : "mp4");
     if (!m.ok()) return m.status();
     MuxTarget target;
     if (f.video) {
@@ -1069,7 +1072,8 @@ Status Transcoder::PullNormalised() {
     if (err < 0) return AvStatus(err, "video filter");
     double tb = av_q2d(av_buffersink_get_time_base(normalise_.sink));
     double start = frame->pts * tb, end = start + 1 / av_q2d(base_format_.frame_rate);
-    for (VideoTapState& t : video_taps_) REEL_RETURN_IF_ERROR(t.tap->OnFrame(frame.get(), start, end));
+    for (VideoTapState& t : video_taps_)
+      REEL_RETURN_IF_ERROR(t.tap->OnFrame(frame.get(), start, end));
     for (auto& r : videos_) {
       FramePtr ref(av_frame_clone(frame.get()));
       if (!ref) return Internal("out of memory");
@@ -1231,7 +1235,8 @@ void Transcoder::ReportProgress(bool final) {
     int64_t f = r->frames.load(std::memory_order_relaxed);
     frames = frames < 0 ? f : std::min(frames, f);
     if (r->done) continue;
-    done = std::min(done, r->settings.trim_start + r->encoded_seconds.load(std::memory_order_relaxed));
+    done =
+        std::min(done, r->settings.trim_start + r->encoded_seconds.load(std::memory_order_relaxed));
   }
   for (auto& r : audios_)
     if (!r->done) done = std::min(done, r->settings.trim_start + r->encoded_seconds);
@@ -1321,8 +1326,8 @@ Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
       r.bandwidth = pl.PeakBitrate();
       r.width = enc->width;
       r.height = enc->height;
-      r.frame_rate = enc->framerate.den == 1 ? std::to_string(enc->framerate.num)
-                                             : Rational(enc->framerate);
+      r.frame_rate =
+          enc->framerate.den == 1 ? std::to_string(enc->framerate.num) : Rational(enc->framerate);
       r.codecs = hls::H264CodecString(enc->extradata, enc->extradata_size);
       for (const hls::Segment& seg : pl.segments) r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
@@ -1365,7 +1370,8 @@ Result<TranscodeResult> Transcoder::Collect() {
   for (const FilePlanState& f : files_) {
     OutputResult out;
     out.index = f.plan->index;
-    out.kind = f.plan->kind.empty() ? presets::ContainerName(f.plan->preset.container) : f.plan->kind;
+    out.kind =
+        f.plan->kind.empty() ? presets::ContainerName(f.plan->preset.container) : f.plan->kind;
     out.path = f.plan->path;
     out.notes = f.notes;
     if (f.video) {
@@ -1425,7 +1431,7 @@ Result<TranscodeResult> Transcoder::Collect() {
   }
   for (const OutputResult& u : unavailable_) result.outputs.push_back(u);
   std::stable_sort(result.outputs.begin(), result.outputs.end(),
-            [](const OutputResult& a, const OutputResult& b) { return a.index < b.index; });
+                   [](const OutputResult& a, const OutputResult& b) { return a.index < b.index; });
   return result;
 }
 

@@ -59,9 +59,12 @@ class ThumbnailTap : public VideoTap {
   json Describe() const override {
     json files = json::array();
     for (size_t i = 0; i < written_.size(); ++i)
-      files.push_back({{"path", written_[i].first}, {"at", picker_.targets()[i]},
+      files.push_back({{"path", written_[i].first},
+                       {"at", picker_.targets()[i]},
                        {"bytes", written_[i].second}});
-    return {{"width", size_.width}, {"height", size_.height}, {"format", options_.format},
+    return {{"width", size_.width},
+            {"height", size_.height},
+            {"format", options_.format},
             {"images", files}};
   }
 
@@ -129,18 +132,23 @@ class SpriteTap : public VideoTap {
       double end = i + 1 < t.size() ? t[i + 1] : duration_;
       int x = static_cast<int>(i % columns_) * tile_.width;
       int y = static_cast<int>(i / columns_) * tile_.height;
-      vtt += VttTime(t[i]) + " --> " + VttTime(end) + "\n" + sheet_name_ + "#xywh=" +
-             std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(tile_.width) +
-             "," + std::to_string(tile_.height) + "\n\n";
+      vtt += VttTime(t[i]) + " --> " + VttTime(end) + "\n" + sheet_name_ +
+             "#xywh=" + std::to_string(x) + "," + std::to_string(y) + "," +
+             std::to_string(tile_.width) + "," + std::to_string(tile_.height) + "\n\n";
     }
     return WriteWholeFile(vtt_, vtt);
   }
 
   json Describe() const override {
-    return {{"tiles", picker_.targets().size()}, {"columns", columns_}, {"rows", rows_},
-            {"tile_width", tile_.width},         {"tile_height", tile_.height},
-            {"width", canvas_.width},            {"height", canvas_.height},
-            {"interval", options_.interval},     {"bytes", FileSize(sheet_)},
+    return {{"tiles", picker_.targets().size()},
+            {"columns", columns_},
+            {"rows", rows_},
+            {"tile_width", tile_.width},
+            {"tile_height", tile_.height},
+            {"width", canvas_.width},
+            {"height", canvas_.height},
+            {"interval", options_.interval},
+            {"bytes", FileSize(sheet_)},
             {"vtt_bytes", FileSize(vtt_)}};
   }
 
@@ -285,16 +293,19 @@ class WaveformTap : public GraphTap {
 
   Status Start(const std::string& args, int sample_rate) {
     sample_rate_ = sample_rate;
-    samples_per_pixel_ = std::max(1, static_cast<int>(std::lround(
-                                         double(sample_rate) / options_.pixels_per_second)));
+    samples_per_pixel_ = std::max(
+        1, static_cast<int>(std::lround(double(sample_rate) / options_.pixels_per_second)));
     // Mixed down to one channel, as audiowaveform does by default.
     return Init(args, "aformat=sample_fmts=s16:channel_layouts=mono");
   }
 
   json Describe() const override {
-    return {{"version", 2},       {"channels", 1},
-            {"sample_rate", sample_rate_}, {"samples_per_pixel", samples_per_pixel_},
-            {"bits", options_.bits},       {"length", mins_.size()},
+    return {{"version", 2},
+            {"channels", 1},
+            {"sample_rate", sample_rate_},
+            {"samples_per_pixel", samples_per_pixel_},
+            {"bits", options_.bits},
+            {"length", mins_.size()},
             {"bytes", FileSize(json_path_)},
             {"image_bytes", image_path_.empty() ? 0 : FileSize(image_path_)}};
   }

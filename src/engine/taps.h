@@ -35,7 +35,8 @@ class FramePicker {
   // Calls pick(i, frame) for every target i inside [start, end) or before it.
   template <typename F>
   Status Offer(const AVFrame* frame, double end, F pick) {
-    while (next_ < targets_.size() && targets_[next_] < end) REEL_RETURN_IF_ERROR(pick(next_++, frame));
+    while (next_ < targets_.size() && targets_[next_] < end)
+      REEL_RETURN_IF_ERROR(pick(next_++, frame));
     return Status::Ok();
   }
   bool Done() const { return next_ >= targets_.size(); }

@@ -171,9 +171,9 @@ OutputSpec ParseOutput(const json& o, const std::string& path) {
     t.height = IntInRange(o, "height", path + ".height", 16, 4320).value_or(0);
     std::string dest = RequireString(o, "destination", path + ".destination");
     std::string ext = Extension(dest);
-    t.format = o.contains("format") ? RequireString(o, "format", path + ".format")
+    t.format = o.contains("format")           ? RequireString(o, "format", path + ".format")
                : t.count == 1 && !ext.empty() ? ext
-                                             : "jpg";
+                                              : "jpg";
     if (t.format == "jpeg") t.format = "jpg";
     if (t.format != "jpg" && t.format != "png" && t.format != "webp")
       Fail(path + (o.contains("format") ? ".format" : ".destination"),
@@ -187,8 +187,8 @@ OutputSpec ParseOutput(const json& o, const std::string& path) {
     if (Extension(dest) != "jpg" && Extension(dest) != "jpeg")
       Fail(path + ".destination", "a sprite sheet is a .jpg (its WebVTT track is written beside)");
   } else if (k == "preview") {
-    OnlyFields(o, path, {"kind", "destination", "start", "duration", "width", "height",
-                         "normalize"});
+    OnlyFields(o, path,
+               {"kind", "destination", "start", "duration", "width", "height", "normalize"});
     presets::PreviewOptions& p = out.preview;
     p.start = NumberInRange(o, "start", path + ".start", 0, 1e7).value_or(0);
     p.duration = NumberInRange(o, "duration", path + ".duration", 0.5, 3600).value_or(30);
@@ -202,8 +202,9 @@ OutputSpec ParseOutput(const json& o, const std::string& path) {
     if (!out.preview_hls && Extension(dest) != "mp4")
       Fail(path + ".destination", "a preview is an .mp4 file, or HLS in a directory ending in /");
   } else if (k == "waveform") {
-    OnlyFields(o, path, {"kind", "destination", "pixels_per_second", "bits", "image",
-                         "image_width", "image_height"});
+    OnlyFields(o, path,
+               {"kind", "destination", "pixels_per_second", "bits", "image", "image_width",
+                "image_height"});
     presets::WaveformOptions& w = out.waveform;
     w.pixels_per_second =
         IntInRange(o, "pixels_per_second", path + ".pixels_per_second", 1, 1000).value_or(100);
@@ -219,7 +220,8 @@ OutputSpec ParseOutput(const json& o, const std::string& path) {
       Fail(path + ".destination", "waveform data is a .json file (audiowaveform format v2)");
   } else if (k == "loudness") {
     OnlyFields(o, path, {"kind", "destination"});
-    if (o.contains("destination")) out.destination = RequireString(o, "destination", path + ".destination");
+    if (o.contains("destination"))
+      out.destination = RequireString(o, "destination", path + ".destination");
     return out;  // the figures are in the result; a destination also gets them as JSON
   } else if (k == "mezzanine") {
     OnlyFields(o, path, {"kind", "destination", "codec"});

@@ -24,7 +24,7 @@ struct OutputSpec {
   // "preview" the preset with overrides applied (and normalisation).
   presets::Ladder ladder;
   presets::Preset preset;
-  bool dash = false;  // "hls" with "dash": true, or kind "dash": an MPD beside the playlists
+  bool dash = false;         // "hls" with "dash": true, or kind "dash": an MPD beside the playlists
   bool preview_hls = false;  // a preview packaged as HLS (destination ends with "/")
   presets::ThumbnailOptions thumbnail;
   presets::SpriteOptions sprite;

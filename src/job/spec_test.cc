@@ -99,3 +99,77 @@ TEST(JobSpec, BitratesAcceptNumbersAndSuffixes) {
 
 }  // namespace
 }  // namespace reel::job
+
+namespace reel::job {
+namespace {
+
+TEST(JobSpec, OutputKindsBeyondRenditions) {
+  json spec = json::parse(R"({
+    "source": "in.mp4",
+    "outputs": [
+      {"kind": "thumbnail", "destination": "t.png", "at": "12.5", "width": 640},
+      {"kind": "thumbnail", "destination": "thumbs/", "count": 5, "format": "webp"},
+      {"kind": "thumbnail", "destination": "pct.jpg"},
+      {"kind": "sprite", "destination": "s.jpg", "interval": 5, "columns": 8, "width": 120},
+      {"kind": "preview", "destination": "p.mp4", "start": 10, "normalize": -16},
+      {"kind": "preview", "destination": "p-hls/", "duration": 15},
+      {"kind": "waveform", "destination": "w.json", "pixels_per_second": 20, "image": "w.png"},
+      {"kind": "loudness"},
+      {"kind": "mezzanine", "destination": "m.mkv", "codec": "ffv1"},
+      {"kind": "dash", "destination": "pkg/"},
+      {"kind": "hls", "destination": "hls/", "dash": true, "normalize": -23}
+    ]})");
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& o = r->outputs;
+  EXPECT_EQ(o[0].thumbnail.at.value, 12.5);
+  EXPECT_FALSE(o[0].thumbnail.at.percent);
+  EXPECT_EQ(o[0].thumbnail.format, "png");
+  EXPECT_EQ(o[1].thumbnail.count, 5);
+  EXPECT_EQ(o[1].thumbnail.format, "webp");
+  EXPECT_TRUE(o[2].thumbnail.at.percent) << "10 % by default";
+  EXPECT_EQ(o[2].thumbnail.at.value, 10);
+  EXPECT_EQ(o[3].sprite.columns, 8);
+  EXPECT_EQ(o[4].preset.video.trim_start, 10);
+  EXPECT_EQ(o[4].preset.video.trim_duration, 30) << "30 s by default";
+  EXPECT_EQ(o[4].preset.video.width, 480);
+  EXPECT_EQ(o[4].preset.audio.normalize_lufs, -16);
+  EXPECT_FALSE(o[4].preview_hls);
+  EXPECT_TRUE(o[5].preview_hls);
+  EXPECT_EQ(o[6].waveform.pixels_per_second, 20);
+  EXPECT_EQ(o[6].waveform.image, "w.png");
+  EXPECT_TRUE(o[7].destination.empty());
+  EXPECT_EQ(o[8].preset.video.codec, presets::VideoCodec::kFfv1);
+  EXPECT_TRUE(o[9].dash);
+  EXPECT_TRUE(o[10].dash);
+  EXPECT_EQ(o[10].ladder.audio.normalize_lufs, -23);
+}
+
+TEST(JobSpec, OutputKindErrorsNameTheField) {
+  auto field = [](const char* output) {
+    FieldError e;
+    json spec = {{"source", "in.mp4"}, {"outputs", json::array({json::parse(output)})}};
+    EXPECT_FALSE(ParseJobSpec(spec, &e).ok()) << output;
+    return e.field;
+  };
+  EXPECT_EQ(field(R"({"kind":"thumbnail","destination":"t.jpg","at":"150%"})"), "outputs[0].at");
+  EXPECT_EQ(field(R"({"kind":"thumbnail","destination":"t.jpg","at":"soon"})"), "outputs[0].at");
+  EXPECT_EQ(field(R"({"kind":"thumbnail","destination":"t.gif"})"), "outputs[0].destination");
+  EXPECT_EQ(field(R"({"kind":"thumbnail","destination":"t","count":500})"), "outputs[0].count");
+  EXPECT_EQ(field(R"({"kind":"sprite","destination":"s.png"})"), "outputs[0].destination");
+  EXPECT_EQ(field(R"({"kind":"preview","destination":"p.mov"})"), "outputs[0].destination");
+  EXPECT_EQ(field(R"({"kind":"preview","destination":"p.mp4","duration":0})"),
+            "outputs[0].duration");
+  EXPECT_EQ(field(R"({"kind":"preview","destination":"p.mp4","normalize":3})"),
+            "outputs[0].normalize");
+  EXPECT_EQ(field(R"({"kind":"waveform","destination":"w.json","bits":12})"), "outputs[0].bits");
+  EXPECT_EQ(field(R"({"kind":"waveform","destination":"w.png"})"), "outputs[0].destination");
+  EXPECT_EQ(field(R"({"kind":"mezzanine","destination":"m.mp4","codec":"prores"})"),
+            "outputs[0].codec");
+  EXPECT_EQ(field(R"({"kind":"mezzanine","destination":"m.mp4","codec":"ffv1"})"),
+            "outputs[0].destination");
+  EXPECT_EQ(field(R"({"kind":"loudness","window":3})"), "outputs[0].window");
+}
+
+}  // namespace
+}  // namespace reel::job

@@ -14,9 +14,9 @@ struct TimePoint {
 };
 
 struct ThumbnailOptions {
-  TimePoint at;    // ignored when count > 1: frames are evenly spaced instead
-  int count = 1;   // > 1: the destination is a directory of thumb_0001.<ext> ...
-  int width = 0;   // a box the picture fits in (aspect kept, never upscaled); 0: source size
+  TimePoint at;   // ignored when count > 1: frames are evenly spaced instead
+  int count = 1;  // > 1: the destination is a directory of thumb_0001.<ext> ...
+  int width = 0;  // a box the picture fits in (aspect kept, never upscaled); 0: source size
   int height = 0;
   std::string format = "jpg";  // jpg, png, webp
 };
@@ -36,8 +36,8 @@ struct PreviewOptions {
 
 struct WaveformOptions {
   int pixels_per_second = 100;
-  int bits = 8;          // 8 or 16
-  std::string image;     // optional PNG rendering
+  int bits = 8;       // 8 or 16
+  std::string image;  // optional PNG rendering
   int image_width = 1800;
   int image_height = 280;
 };

@@ -191,6 +191,8 @@ void WorkerPool::RunAttempt(const Job& job) {
     running_[job.id] = false;
   }
 
+  // A worker that died mid-attempt may have left staged files; this attempt starts clean.
+  RemoveStaleStaging(job.spec);
   // Scratch space for this attempt: the spec, and the child's stderr.
   fs::path scratch = fs::path(options_.work_dir) / (job.id + "-" + std::to_string(job.attempts));
   std::error_code ec;

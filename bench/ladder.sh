@@ -63,31 +63,12 @@ reel_way() {
   "$REEL" transcode "$SRC" -o "$WORK/c" --ladder default --progress none >/dev/null
 }
 
-# One timed run of "$1": prints "wall utilisation%".
-time_once() {
-  local times wall user sys
-  times=$( { TIMEFORMAT='%R %U %S'; time $1; } 2>&1 | tail -1 )
-  read -r wall user sys <<<"$times"
-  echo "$wall $(awk -v w="$wall" -v u="$user" -v s="$sys" -v c="$CORES" 'BEGIN{printf "%.0f", 100*(u+s)/(w*c)}')"
-}
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-
-# The three ways take turns within each round, so that a slow spell of the machine
-# (a shared VM) falls on all of them alike.
+. "$(dirname "$0")/lib.sh"
 echo "running $RUNS rounds of (a), (b), (c) on $CORES cores..."
-: >"$WORK/times"
-for round in $(seq "$RUNS"); do
-  for way in seeds_way split_command reel_way; do
-    echo "$way $(time_once $way)" >>"$WORK/times"
-  done
-  echo "  round $round: $(awk -v r="$round" '{w[NR]=$1" "$2"s"} END{print w[NR-2]", "w[NR-1]", "w[NR]}' "$WORK/times")"
-done
-A=$(awk '$1=="seeds_way"{print $2}' "$WORK/times" | median)
-B=$(awk '$1=="split_command"{print $2}' "$WORK/times" | median)
-C=$(awk '$1=="reel_way"{print $2}' "$WORK/times" | median)
-AU=$(awk '$1=="seeds_way"{print $3}' "$WORK/times" | median)
-BU=$(awk '$1=="split_command"{print $3}' "$WORK/times" | median)
-CU=$(awk '$1=="reel_way"{print $3}' "$WORK/times" | median)
+run_rounds "$WORK/times" seeds_way split_command reel_way
+A=$(way_wall "$WORK/times" seeds_way); AU=$(way_util "$WORK/times" seeds_way)
+B=$(way_wall "$WORK/times" split_command); BU=$(way_util "$WORK/times" split_command)
+C=$(way_wall "$WORK/times" reel_way); CU=$(way_util "$WORK/times" reel_way)
 printf '%-44s %8s %8s\n' "way" "wall s" "cpu %"
 printf '%-44s %8.2f %7s%%\n' "(a) one ffmpeg per rung, sequential" "$A" "$AU"
 printf '%-44s %8.2f %7s%%\n' "(b) one ffmpeg, split=4 + shared audio" "$B" "$BU"

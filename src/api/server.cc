@@ -278,6 +278,14 @@ class Router {
     } else if (auto err = resolve(stored["source"]["url"], "source.url")) {
       return *err;
     }
+    for (const char* input : {"audio", "subtitles"}) {
+      if (!stored.contains(input)) continue;
+      if (stored[input].is_string()) {
+        if (auto err = resolve(stored[input], input)) return *err;
+      } else if (auto err = resolve(stored[input]["url"], std::string(input) + ".url")) {
+        return *err;
+      }
+    }
     for (size_t i = 0; i < stored["outputs"].size(); ++i) {
       json& o = stored["outputs"][i];
       std::string where = "outputs[" + std::to_string(i) + "]";

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <tuple>
 
 #include "engine/engine.h"
 #include "job/spec.h"
@@ -55,6 +56,13 @@ Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
   Result<std::string> input = LocalPath(spec.source, "source");
   if (!input.ok()) return input.status();
   plan.input = *input;
+  for (auto [value, field, target] : {std::tuple{&spec.audio, "audio", &plan.audio_input},
+                                      std::tuple{&spec.subtitles, "subtitles", &plan.subtitles}}) {
+    if (value->empty()) continue;
+    Result<std::string> p = LocalPath(*value, field);
+    if (!p.ok()) return p.status();
+    *target = *p;
+  }
   for (size_t i = 0; i < spec.outputs.size(); ++i) {
     const job::OutputSpec& o = spec.outputs[i];
     int index = static_cast<int>(i);
@@ -292,6 +300,8 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
   if (allow_paths) {
     // Checked again at run time: a symlink may have been swapped in since submission.
     std::vector<std::string*> paths = {&plan->input};
+    if (!plan->audio_input.empty()) paths.push_back(&plan->audio_input);
+    if (!plan->subtitles.empty()) paths.push_back(&plan->subtitles);
     for (auto& h : plan->hls) paths.push_back(&h.directory);
     for (auto& f : plan->files) paths.push_back(&f.path);
     for (auto& t : plan->thumbnails) paths.push_back(&t.destination);

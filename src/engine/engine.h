@@ -99,6 +99,8 @@ struct LoudnessPlan {
 
 struct TranscodePlan {
   std::string input;
+  std::string audio_input;  // optional: a file whose audio replaces the source's
+  std::string subtitles;    // optional: an ASS/SRT file burnt into the picture
   std::vector<HlsOutputPlan> hls;
   std::vector<FileOutputPlan> files;
   std::vector<ThumbnailPlan> thumbnails;

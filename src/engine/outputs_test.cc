@@ -26,10 +26,12 @@ TranscodeResult MustTranscode(const TranscodePlan& plan) {
   return r.ok() ? *r : TranscodeResult{};
 }
 
-// The frame at `seconds` as ffmpeg's accurate seek decodes it, in gray, at the file's size.
+// The frame at `seconds` as ffmpeg decodes it, in gray, scaled to w x h. The seek is an output
+// option (decode from the start, drop until then): exact, and it avoids FFmpeg 5.1's HLS demuxer,
+// which loses the fMP4 init segment's parameter sets when it seeks (its own HLS output too).
 std::string FfmpegFrame(const std::string& file, double seconds, int w, int h) {
   testing::CommandResult c = testing::RunCommand(
-      {"ffmpeg", "-nostdin", "-loglevel", "error", "-ss", std::to_string(seconds), "-i", file,
+      {"ffmpeg", "-nostdin", "-loglevel", "error", "-i", file, "-ss", std::to_string(seconds),
        "-frames:v", "1", "-vf", "scale=" + std::to_string(w) + ":" + std::to_string(h), "-f",
        "rawvideo", "-pix_fmt", "gray", "-"});
   EXPECT_EQ(c.exit_code, 0) << c.output;
@@ -389,6 +391,99 @@ TEST(Outputs, WhatTheSourceCannotGiveFailsAloneAndNamesTheOutput) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(out.path())) names.push_back(e.path().filename());
   EXPECT_EQ(names, std::vector<std::string>{"fine.jpg"}) << "nothing else written";
+}
+
+}  // namespace
+}  // namespace reel::engine
+
+namespace reel::engine {
+namespace {
+
+TEST(Inputs, ReplacementAudioTrackEndsWithThePicture) {
+  std::string video = Clip(320, 240, 3, 30);  // with a quiet 440 Hz tone
+  std::string music =
+      Fixture("music.m4a", {"-f", "lavfi", "-i", "sine=frequency=660:duration=5", "-af",
+                            "volume=12dB", "-ac", "2", "-c:a", "aac", "-b:a", "128k"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = video;
+  plan.audio_input = music;
+  FileOutputPlan f;
+  f.path = out / "a.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  MustTranscode(plan);
+  testing::MediaSummary m = ReadMedia(out / "a.mp4");
+  ASSERT_NE(m.Find("audio"), nullptr);
+  EXPECT_NEAR(m.Find("audio")->end, 3.0, 0.05) << "cut at the end of the picture";
+  EXPECT_EQ(m.Find("video")->packets, 90);
+  Result<Loudness> got = MeasureLoudness(out / "a.mp4", nullptr);
+  Result<Loudness> noise = MeasureLoudness(music, nullptr);
+  Result<Loudness> tone = MeasureLoudness(video, nullptr);
+  ASSERT_TRUE(got.ok() && noise.ok() && tone.ok());
+  EXPECT_GT(std::fabs(noise->integrated - tone->integrated), 5) << "the two tracks differ";
+  EXPECT_NEAR(got->integrated, noise->integrated, 1.0) << "the output carries the new track";
+}
+
+TEST(Inputs, SubtitlesAreBurntIntoEveryRendition) {
+  std::string src = Clip(640, 360, 3, 30);
+  TempDir dir;
+  // A big block of text from 0.5 s to 1.5 s.
+  testing::WriteFile(dir / "subs it's: [1].ass",
+                     "[Script Info]\nScriptType: v4.00+\nPlayResX: 640\nPlayResY: 360\n\n"
+                     "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, "
+                     "SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, "
+                     "StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
+                     "Alignment, MarginL, MarginR, MarginV, Encoding\n"
+                     "Style: Default,DejaVu Sans,72,&H00FFFFFF,&H00FFFFFF,&H00000000,&H00000000,"
+                     "-1,0,0,0,100,100,0,0,3,8,0,2,10,10,20,1\n\n[Events]\n"
+                     "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
+                     "Text\nDialogue: 0,0:00:00.50,0:00:01.50,Default,,0,0,0,,MMMMMMMM\n");
+  TranscodePlan plan;
+  plan.input = src;
+  plan.subtitles = dir / "subs it's: [1].ass";  // quotes, colon, brackets: filter syntax
+  plan.hls.push_back({});
+  plan.hls[0].directory = dir / "hls";
+  plan.hls[0].ladder = *presets::FindLadder("default");
+  FileOutputPlan f;
+  f.index = 1;
+  f.path = dir / "s.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  MustTranscode(plan);
+  auto bottom = [](const std::string& frame) {  // the lower third, where the text is
+    return frame.substr(240 * 640);
+  };
+  EXPECT_GT(MeanAbsDiff(bottom(FfmpegFrame(dir / "s.mp4", 1.0, 640, 360)),
+                        bottom(FfmpegFrame(src, 1.0, 640, 360))),
+            8.0)
+      << "text burnt in while the subtitle is on";
+  EXPECT_LT(MeanAbsDiff(bottom(FfmpegFrame(dir / "s.mp4", 2.5, 640, 360)),
+                        bottom(FfmpegFrame(src, 2.5, 640, 360))),
+            4.0)
+      << "and gone after it ends";
+  EXPECT_GT(MeanAbsDiff(bottom(FfmpegFrame(dir / "hls/360p/index.m3u8", 1.0, 640, 360)),
+                        bottom(FfmpegFrame(src, 1.0, 640, 360))),
+            8.0)
+      << "the ladder's rungs get them too";
+}
+
+TEST(Inputs, SubtitlesThatDoNotParseAreAClearError) {
+  TempDir dir;
+  testing::WriteFile(dir / "broken.srt", std::string(3000, '\x01'));
+  TranscodePlan plan;
+  plan.input = Clip(320, 240, 1, 30);
+  plan.subtitles = dir / "broken.srt";
+  FileOutputPlan f;
+  f.path = dir / "s.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("subtitles: cannot burn in"), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(fs::exists(dir / "s.mp4"));
 }
 
 }  // namespace

@@ -28,6 +28,8 @@
 // and exits. Trailers are written after every thread has joined. Back-pressure comes from the
 // bounded queues, so the decode thread never runs more than a few frames ahead of the slowest
 // encoder. Cancellation and errors set one stop flag that every loop checks.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -479,6 +481,10 @@ class Transcoder {
  public:
   Transcoder(const TranscodePlan& plan, const TranscodeOptions& options)
       : plan_(plan), options_(options), run_(options.cancel) {}
+  ~Transcoder() {
+    std::error_code ec;
+    if (!subtitles_copy_.empty()) fs::remove(subtitles_copy_, ec);
+  }
 
   Result<TranscodeResult> Run();
 
@@ -503,6 +509,11 @@ class Transcoder {
   Result<TranscodeResult> Collect();
   Status CollectHls(const HlsPlanState& h, OutputResult* out);
   Status PlanTaps();
+  Status CopySubtitles();
+  // The audio stream encoded: the source's, or the replacement track's.
+  AVStream* AudioStream() const {
+    return (audio_input_ ? audio_input_ : input_)->streams[audio_index_];
+  }
   void MarkUnavailable(int index, const std::string& kind, const std::string& path,
                        const std::string& why);
   Status FlushTaps();
@@ -514,6 +525,8 @@ class Transcoder {
   int threads_ = 1;
 
   InputFormatPtr input_;
+  InputFormatPtr audio_input_;  // the replacement audio's file, if any
+  std::string subtitles_copy_;  // the subtitles under a name safe to put in a filter graph
   int video_index_ = -1, audio_index_ = -1;
   CodecContextPtr video_dec_, audio_dec_;
   int64_t start_pts_video_ = 0, start_pts_audio_ = 0;  // source start, in stream time bases
@@ -545,6 +558,12 @@ class Transcoder {
   };
   std::vector<VideoTapState> video_taps_;
   std::vector<AudioTapState> audio_taps_;
+  // Audio analysis (loudness, waveforms) runs on its own thread, fed like a rendition, so that
+  // the decode thread stays free to feed the encoders.
+  std::unique_ptr<FrameQueue> analysis_queue_;
+  std::thread analysis_thread_;
+  Status analysis_status_;
+  void AnalysisLoop();
   std::vector<OutputResult> unavailable_;   // outputs this source cannot give
   std::optional<Loudness> measured_;        // first pass of loudness normalisation
   std::atomic<double> decoded_seconds_{0};  // how far the decode thread has come
@@ -569,8 +588,20 @@ Status Transcoder::OpenSource() {
   if (video_index_ < 0 && audio_index_ < 0)
     return InvalidArgument(plan_.input + ": contains no audio or video stream");
 
+  // A replacement audio track comes from its own file; the source's audio is then ignored.
+  AVFormatContext* audio_fmt = fmt;
+  if (!plan_.audio_input.empty()) {
+    Result<InputFormatPtr> a = OpenInput(plan_.audio_input);
+    if (!a.ok()) return a.status().WithContext("audio");
+    audio_input_ = std::move(a).value();
+    audio_fmt = audio_input_.get();
+    audio_index_ = av_find_best_stream(audio_fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+    if (audio_index_ < 0)
+      return InvalidArgument("audio: " + plan_.audio_input + " has no audio stream");
+  }
+
   int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
-  auto open_decoder = [&](int index, CodecContextPtr* out) -> Status {
+  auto open_decoder = [&](AVFormatContext* fmt, int index, CodecContextPtr* out) -> Status {
     AVStream* st = fmt->streams[index];
     const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
     if (!codec)
@@ -590,7 +621,7 @@ Status Transcoder::OpenSource() {
 
   if (video_index_ >= 0) {
     AVStream* st = fmt->streams[video_index_];
-    REEL_RETURN_IF_ERROR(open_decoder(video_index_, &video_dec_));
+    REEL_RETURN_IF_ERROR(open_decoder(fmt, video_index_, &video_dec_));
     start_pts_video_ = av_rescale_q(start, AV_TIME_BASE_Q, st->time_base);
     const AVCodecParameters* par = st->codecpar;
     if (par->width <= 0 || par->height <= 0)
@@ -619,15 +650,25 @@ Status Transcoder::OpenSource() {
     int w = sideways ? par->height : par->width, h = sideways ? par->width : par->height;
     chain += "scale=" + std::to_string(w) + ":" + std::to_string(h) + ",fps=fps=" + Rational(rate) +
              ":start_time=0:round=near";
+    if (!plan_.subtitles.empty()) {
+      REEL_RETURN_IF_ERROR(CopySubtitles());
+      // Burnt in once, at the source's size, before the renditions scale: every rung gets them.
+      chain += ",subtitles=filename=" + subtitles_copy_;
+    }
     Result<FilterChain> fc = BuildChain(true, args, chain, threads_);
+    if (!fc.ok() && !plan_.subtitles.empty())
+      return InvalidArgument("subtitles: cannot burn in " + plan_.subtitles + " (" +
+                             fc.status().message() + "); is it a valid ASS or SRT file?");
     if (!fc.ok()) return fc.status();
     normalise_ = std::move(fc).value();
     base_format_.frame_rate = rate;
   }
   if (audio_index_ >= 0) {
-    AVStream* st = fmt->streams[audio_index_];
-    REEL_RETURN_IF_ERROR(open_decoder(audio_index_, &audio_dec_));
-    start_pts_audio_ = av_rescale_q(start, AV_TIME_BASE_Q, st->time_base);
+    AVStream* st = audio_fmt->streams[audio_index_];
+    REEL_RETURN_IF_ERROR(open_decoder(audio_fmt, audio_index_, &audio_dec_));
+    int64_t audio_start = audio_fmt->start_time == AV_NOPTS_VALUE ? 0 : audio_fmt->start_time;
+    start_pts_audio_ =
+        av_rescale_q(audio_input_ ? audio_start : start, AV_TIME_BASE_Q, st->time_base);
     audio_channels_ = std::clamp(st->codecpar->ch_layout.nb_channels, 1, 2);
   }
   return Status::Ok();
@@ -778,7 +819,7 @@ Status Transcoder::PlanOutputs() {
     Result<CodecContextPtr> enc = OpenAudioEncoder(r->settings, r->channels);
     if (!enc.ok()) return enc.status();
     r->encoder = std::move(enc).value();
-    AVRational tb = input_->streams[audio_index_]->time_base;
+    AVRational tb = AudioStream()->time_base;
     std::string args = AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
     char out_layout[64] = {0};
     av_channel_layout_describe(&r->encoder->ch_layout, out_layout, sizeof(out_layout));
@@ -790,6 +831,10 @@ Status Transcoder::PlanOutputs() {
       char trim[96];
       std::snprintf(trim, sizeof(trim), ",atrim=start=%.6f:duration=%.6f,asetpts=PTS-STARTPTS",
                     r->settings.trim_start, r->settings.trim_duration);
+      chain += trim;
+    } else if (audio_input_ && duration_ > 0) {
+      char trim[64];  // a replacement track ends with the picture
+      std::snprintf(trim, sizeof(trim), ",atrim=duration=%.6f", duration_);
       chain += trim;
     }
     if (r->gain_db != 0) {
@@ -806,6 +851,28 @@ Status Transcoder::PlanOutputs() {
       av_buffersink_set_frame_size(r->chain.sink, r->encoder->frame_size);
   }
   return OpenMuxers();
+}
+
+// The subtitles filter takes a file name inside the filter graph text, where quotes, colons
+// and commas are syntax. Rather than escape a user's path (two levels of libavfilter quoting),
+// the file is copied to a temporary name made only of safe characters.
+Status Transcoder::CopySubtitles() {
+  std::string ext = fs::path(plan_.subtitles).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext != ".ass" && ext != ".ssa" && ext != ".srt" && ext != ".vtt")
+    return InvalidArgument("subtitles: " + plan_.subtitles +
+                           " is not an .ass, .ssa, .srt or .vtt file");
+  std::error_code ec;
+  if (!fs::is_regular_file(plan_.subtitles, ec))
+    return NotFound("subtitles: " + plan_.subtitles + " does not exist");
+  std::string temp = (fs::temp_directory_path() / "reel-subtitles-XXXXXX").string() + ext;
+  int fd = mkstemps(temp.data(), static_cast<int>(ext.size()));
+  if (fd < 0) return Unavailable("cannot create a temporary file for the subtitles");
+  close(fd);
+  subtitles_copy_ = temp;
+  fs::copy_file(plan_.subtitles, temp, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Unavailable("subtitles: cannot read " + plan_.subtitles + ": " + ec.message());
+  return Status::Ok();
 }
 
 Status Transcoder::PlanTaps() {
@@ -848,7 +915,7 @@ Status Transcoder::PlanTaps() {
   }
   std::string audio_args;
   if (audio_index_ >= 0) {
-    AVRational tb = input_->streams[audio_index_]->time_base;
+    AVRational tb = AudioStream()->time_base;
     audio_args = AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
   }
   for (const WaveformPlan& w : plan_.waveforms) {
@@ -894,9 +961,24 @@ Status Transcoder::PlanTaps() {
 
 Status Transcoder::FlushTaps() {
   for (VideoTapState& t : video_taps_) REEL_RETURN_IF_ERROR(t.tap->Finish());
-  for (AudioTapState& t : audio_taps_)
-    if (t.tap) REEL_RETURN_IF_ERROR(t.tap->OnFrame(nullptr));
   return Status::Ok();
+}
+
+void Transcoder::AnalysisLoop() {
+  Status status;
+  while (FramePtr frame = analysis_queue_->Pop()) {
+    for (AudioTapState& t : audio_taps_)
+      if (t.tap && status.ok()) status = t.tap->OnFrame(frame.get());
+    if (!status.ok()) break;
+  }
+  if (status.ok() && !run_.ShouldStop())
+    for (AudioTapState& t : audio_taps_)
+      if (t.tap && status.ok()) status = t.tap->OnFrame(nullptr);
+  if (!status.ok()) {
+    run_.Fail(status);
+    analysis_queue_->ConsumerGone();
+  }
+  analysis_status_ = status;
 }
 
 Result<Muxer*> Transcoder::AddMuxer(const std::string& path, const char* format) {
@@ -1054,6 +1136,12 @@ void Transcoder::RenditionLoop(VideoRendition* r) {
 }
 
 Status Transcoder::StartThreads() {
+  bool analysis = false;
+  for (const AudioTapState& t : audio_taps_) analysis |= t.tap != nullptr;
+  if (analysis) {
+    analysis_queue_ = std::make_unique<FrameQueue>(64, &run_);
+    analysis_thread_ = std::thread([this] { AnalysisLoop(); });
+  }
   for (auto& r : videos_) {
     VideoRendition* raw = r.get();
     r->thread = std::thread([this, raw] { RenditionLoop(raw); });
@@ -1110,8 +1198,11 @@ Status Transcoder::HandleAudioFrame(AVFrame* frame) {
     if (frame->pts != AV_NOPTS_VALUE) frame->pts -= start_pts_audio_;
     ++audio_frames_decoded_;
   }
-  for (AudioTapState& t : audio_taps_)
-    if (t.tap && frame) REEL_RETURN_IF_ERROR(t.tap->OnFrame(frame));
+  if (analysis_queue_ && frame) {
+    FramePtr ref(av_frame_clone(frame));
+    if (!ref) return Internal("out of memory");
+    analysis_queue_->Push(std::move(ref));
+  }
   PacketPtr pkt = MakePacket();
   FramePtr out = MakeFrame();
   for (auto& r : audios_) {
@@ -1162,26 +1253,40 @@ Status Transcoder::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video) 
 
 Status Transcoder::Decode() {
   PacketPtr pkt = MakePacket();
-  AVFormatContext* fmt = input_.get();
-  int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
+  AVFormatContext* main = input_.get();
+  AVFormatContext* aux = audio_input_.get();  // the replacement audio, read alongside
   int read_error = 0;
-  while (!run_.ShouldStop()) {
+  bool main_eof = false, aux_eof = aux == nullptr;
+  double main_pos = 0, aux_pos = 0;
+  while (!run_.ShouldStop() && !(main_eof && aux_eof)) {
+    // Two files are read in step, by timestamp, so neither runs far ahead of the other.
+    bool from_aux = !aux_eof && (main_eof || aux_pos <= main_pos);
+    AVFormatContext* fmt = from_aux ? aux : main;
     int err = av_read_frame(fmt, pkt.get());
     if (err < 0) {
-      if (err != AVERROR_EOF) read_error = err;
-      break;
+      if (!from_aux && err != AVERROR_EOF) read_error = err;
+      (from_aux ? aux_eof : main_eof) = true;
+      continue;
     }
     int index = pkt->stream_index;
-    if (index == video_index_ || index == audio_index_) {
+    bool video = !from_aux && index == video_index_;
+    bool audio = index == audio_index_ && from_aux == (aux != nullptr);
+    if (video || audio) {
       AVStream* st = fmt->streams[index];
+      int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
       if (pkt->pts != AV_NOPTS_VALUE) {
         double end = (pkt->pts + std::max<int64_t>(pkt->duration, 0)) * av_q2d(st->time_base) -
                      start / double(AV_TIME_BASE);
-        demuxed_end_ = std::max(demuxed_end_, end);
-        decoded_seconds_.store(demuxed_end_, std::memory_order_relaxed);
+        if (from_aux) {
+          aux_pos = end;
+          if (duration_ > 0 && aux_pos > duration_ + 1) aux_eof = true;  // the rest is cut anyway
+        } else {
+          main_pos = end;
+          demuxed_end_ = std::max(demuxed_end_, end);
+          decoded_seconds_.store(demuxed_end_, std::memory_order_relaxed);
+        }
       }
-      Status s = DecodePacket(index == video_index_ ? video_dec_.get() : audio_dec_.get(),
-                              pkt.get(), index == video_index_);
+      Status s = DecodePacket(video ? video_dec_.get() : audio_dec_.get(), pkt.get(), video);
       if (!s.ok()) {
         av_packet_unref(pkt.get());
         return s;
@@ -1446,7 +1551,8 @@ Result<TranscodeResult> Transcoder::Run() {
     normalize |= (h.single ? h.single->audio : h.ladder.audio).normalize_lufs != 0;
   for (const FileOutputPlan& f : plan_.files) normalize |= f.preset.audio.normalize_lufs != 0;
   if (normalize && audio_index_ >= 0) {
-    Result<Loudness> l = MeasureLoudness(plan_.input, options_.cancel);
+    Result<Loudness> l = MeasureLoudness(
+        plan_.audio_input.empty() ? plan_.input : plan_.audio_input, options_.cancel);
     if (!l.ok()) return l.status().WithContext("loudness measurement");
     measured_ = *l;
   }
@@ -1456,6 +1562,7 @@ Result<TranscodeResult> Transcoder::Run() {
   Status decoded = Decode();
   if (!decoded.ok()) run_.Fail(decoded);
   for (auto& r : videos_) r->queue->Close();
+  if (analysis_queue_) analysis_queue_->Close();
   // Keep reporting while the encoders drain their queues and flush.
   auto all_finished = [this] {
     for (auto& r : videos_)
@@ -1467,6 +1574,7 @@ Result<TranscodeResult> Transcoder::Run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (auto& r : videos_) r->thread.join();
+  if (analysis_thread_.joinable()) analysis_thread_.join();
   REEL_RETURN_IF_ERROR(run_.Outcome());
   for (auto& m : muxers_) REEL_RETURN_IF_ERROR(m->Finish());
   Result<TranscodeResult> result = Collect();

@@ -241,7 +241,8 @@ class LoudnessMeterImpl : public LoudnessMeter {
    public:
     Status Init(const std::string& args, LoudnessMeterImpl* owner) {
       owner_ = owner;
-      return GraphTap::Init(args, "aformat=sample_fmts=dbl,ebur128=peak=true:metadata=1");
+      // True peak is measured by TruePeak below, so ebur128 need not oversample as well.
+      return GraphTap::Init(args, "aformat=sample_fmts=dbl,ebur128=metadata=1");
     }
 
    protected:

@@ -263,7 +263,7 @@ std::optional<int64_t> JsonBitrate(const json& value) {
 Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
   try {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
-    OnlyFields(spec, "", {"source", "outputs", "metadata"});
+    OnlyFields(spec, "", {"source", "audio", "subtitles", "outputs", "metadata"});
     JobSpec job;
     auto src = spec.find("source");
     if (src == spec.end()) Fail("source", "is required");
@@ -274,6 +274,21 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       job.source = RequireString(*src, "url", "source.url");
     } else {
       Fail("source", "must be an object with a url");
+    }
+    // "audio" and "subtitles" are inputs like "source": a URL string or {"url": ...}.
+    for (const char* input : {"audio", "subtitles"}) {
+      auto it = spec.find(input);
+      if (it == spec.end()) continue;
+      std::string value;
+      if (it->is_string()) {
+        value = RequireString(spec, input, input);
+      } else if (it->is_object()) {
+        OnlyFields(*it, input, {"url"});
+        value = RequireString(*it, "url", std::string(input) + ".url");
+      } else {
+        Fail(input, "must be a URL or an object with a url");
+      }
+      (std::string(input) == "audio" ? job.audio : job.subtitles) = value;
     }
     auto outs = spec.find("outputs");
     if (outs == spec.end()) Fail("outputs", "is required");

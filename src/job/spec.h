@@ -33,7 +33,9 @@ struct OutputSpec {
 };
 
 struct JobSpec {
-  std::string source;  // a URL or a local path
+  std::string source;     // a URL or a local path
+  std::string audio;      // optional: a file whose audio replaces the source's
+  std::string subtitles;  // optional: ASS/SRT subtitles burnt into the picture
   std::vector<OutputSpec> outputs;
   nlohmann::json metadata = nlohmann::json::object();  // echoed back, never interpreted
 };

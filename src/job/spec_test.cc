@@ -173,3 +173,29 @@ TEST(JobSpec, OutputKindErrorsNameTheField) {
 
 }  // namespace
 }  // namespace reel::job
+
+namespace reel::job {
+namespace {
+
+TEST(JobSpec, ReplacementAudioAndSubtitlesAreInputs) {
+  Result<JobSpec> r = ParseJobSpec(json::parse(R"({
+    "source": "main.mp4", "audio": {"url": "instrumental.flac"}, "subtitles": "lyrics.ass",
+    "outputs": [{"kind": "mp4", "destination": "o.mp4"}]})"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->audio, "instrumental.flac");
+  EXPECT_EQ(r->subtitles, "lyrics.ass");
+  FieldError e;
+  EXPECT_FALSE(ParseJobSpec(json::parse(R"({"source": "a", "audio": 3,
+    "outputs": [{"kind": "mp4", "destination": "o.mp4"}]})"),
+                            &e)
+                   .ok());
+  EXPECT_EQ(e.field, "audio");
+  EXPECT_FALSE(ParseJobSpec(json::parse(R"({"source": "a", "subtitles": {"file": "x"},
+    "outputs": [{"kind": "mp4", "destination": "o.mp4"}]})"),
+                            &e)
+                   .ok());
+  EXPECT_EQ(e.field, "subtitles.file");
+}
+
+}  // namespace
+}  // namespace reel::job

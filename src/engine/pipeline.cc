@@ -509,6 +509,8 @@ class Transcoder {
   Result<TranscodeResult> Collect();
   Status CollectHls(const HlsPlanState& h, OutputResult* out);
   Status PlanTaps();
+  bool ThumbnailsOnly() const;
+  Status ThumbnailsBySeeking();
   Status CopySubtitles();
   // The audio stream encoded: the source's, or the replacement track's.
   AVStream* AudioStream() const {
@@ -957,6 +959,77 @@ Status Transcoder::PlanTaps() {
     audio_taps_.push_back({l.index, "loudness", l.destination, "", staged, std::move(tap)});
   }
   return Status::Ok();
+}
+
+// A job of thumbnails alone need not decode the whole source: for each time it seeks to the
+// keyframe before it and decodes from there to the exact frame.
+bool Transcoder::ThumbnailsOnly() const {
+  return !plan_.thumbnails.empty() && plan_.hls.empty() && plan_.files.empty() &&
+         plan_.sprites.empty() && plan_.waveforms.empty() && plan_.loudness.empty() &&
+         plan_.subtitles.empty() && video_index_ >= 0;
+}
+
+Status Transcoder::ThumbnailsBySeeking() {
+  AVFormatContext* fmt = input_.get();
+  AVStream* st = fmt->streams[video_index_];
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)
+    if (int(i) != video_index_) fmt->streams[i]->discard = AVDISCARD_ALL;
+  // Rotation only: the frame rate grid and start padding of the normalise graph are for
+  // continuous decoding.
+  int rotation = StreamRotation(st);
+  std::string turn = rotation == 90    ? "transpose=clock"
+                     : rotation == 180 ? "hflip,vflip"
+                     : rotation == 270 ? "transpose=cclock"
+                                       : "null";
+  const AVCodecParameters* par = st->codecpar;
+  AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
+  std::string args = "video_size=" + std::to_string(par->width) + "x" +
+                     std::to_string(par->height) + ":pix_fmt=" + std::to_string(par->format) +
+                     ":time_base=" + Rational(st->time_base) +
+                     ":pixel_aspect=" + Rational(sar.num > 0 ? sar : AVRational{1, 1});
+  Result<FilterChain> chain = BuildChain(true, args, turn, 1);
+  if (!chain.ok()) return chain.status();
+  double frame_seconds = 1 / av_q2d(base_format_.frame_rate);
+  PacketPtr pkt = MakePacket();
+  FramePtr frame = MakeFrame(), turned = MakeFrame();
+  for (VideoTapState& t : video_taps_) {
+    while (std::optional<double> target = t.tap->NextTarget()) {
+      if (run_.ShouldStop()) return Status::Ok();
+      int64_t ts = av_rescale_q(static_cast<int64_t>(*target * AV_TIME_BASE), AV_TIME_BASE_Q,
+                                st->time_base) +
+                   start_pts_video_;
+      if (av_seek_frame(fmt, video_index_, ts, AVSEEK_FLAG_BACKWARD) < 0)
+        av_seek_frame(fmt, video_index_, start_pts_video_, AVSEEK_FLAG_BACKWARD);
+      avcodec_flush_buffers(video_dec_.get());
+      bool eof = false;
+      while (t.tap->NextTarget() == target && !eof) {
+        int err = av_read_frame(fmt, pkt.get());
+        eof = err < 0;
+        if (!eof && pkt->stream_index != video_index_) {
+          av_packet_unref(pkt.get());
+          continue;
+        }
+        avcodec_send_packet(video_dec_.get(), eof ? nullptr : pkt.get());
+        av_packet_unref(pkt.get());
+        while (avcodec_receive_frame(video_dec_.get(), frame.get()) >= 0) {
+          int64_t pts = frame->best_effort_timestamp;
+          double start =
+              pts == AV_NOPTS_VALUE ? 0 : (pts - start_pts_video_) * av_q2d(st->time_base);
+          double end =
+              start + (frame->pkt_duration > 0 ? frame->pkt_duration * av_q2d(st->time_base)
+                                               : frame_seconds);
+          if (av_buffersrc_add_frame(chain->source, frame.get()) < 0 ||
+              av_buffersink_get_frame(chain->sink, turned.get()) < 0)
+            return Internal("cannot turn a frame for a thumbnail");
+          Status s = t.tap->OnFrame(turned.get(), start, end);
+          av_frame_unref(turned.get());
+          if (!s.ok()) return s;
+        }
+      }
+      if (eof) break;  // past the last frame: Finish() uses the last one seen
+    }
+  }
+  return FlushTaps();
 }
 
 Status Transcoder::FlushTaps() {
@@ -1559,7 +1632,7 @@ Result<TranscodeResult> Transcoder::Run() {
   REEL_RETURN_IF_ERROR(PlanOutputs());
   REEL_RETURN_IF_ERROR(StartThreads());
 
-  Status decoded = Decode();
+  Status decoded = ThumbnailsOnly() ? ThumbnailsBySeeking() : Decode();
   if (!decoded.ok()) run_.Fail(decoded);
   for (auto& r : videos_) r->queue->Close();
   if (analysis_queue_) analysis_queue_->Close();

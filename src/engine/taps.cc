@@ -56,6 +56,11 @@ class ThumbnailTap : public VideoTap {
     return Status::Ok();
   }
 
+  std::optional<double> NextTarget() const override {
+    if (picker_.Done()) return std::nullopt;
+    return picker_.targets()[picker_.next()];
+  }
+
   json Describe() const override {
     json files = json::array();
     for (size_t i = 0; i < written_.size(); ++i)

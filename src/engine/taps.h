@@ -3,7 +3,9 @@
 // so a job that asks for a ladder and a thumbnail still decodes the source once.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,9 @@ class VideoTap {
   virtual Status OnFrame(const AVFrame* frame, double start, double end) = 0;
   virtual Status Finish() = 0;
   virtual nlohmann::json Describe() const = 0;  // what was written (files, sizes)
+  // The next time (seconds) this tap still needs a frame for, if any: a thumbnail-only job
+  // seeks there instead of decoding everything before it.
+  virtual std::optional<double> NextTarget() const { return std::nullopt; }
 };
 
 // Chooses, for each target time, the frame shown at that time.

@@ -273,7 +273,17 @@ class Router {
       value = *p;
       return std::nullopt;
     };
-    if (stored["source"].is_string()) {
+    if (stored.contains("sources")) {
+      for (size_t i = 0; i < stored["sources"].size(); ++i) {
+        json& item = stored["sources"][i];
+        std::string where = "sources[" + std::to_string(i) + "]";
+        if (item.is_string()) {
+          if (auto err = resolve(item, where)) return *err;
+        } else if (auto err = resolve(item["url"], where + ".url")) {
+          return *err;
+        }
+      }
+    } else if (stored["source"].is_string()) {
       if (auto err = resolve(stored["source"], "source")) return *err;
     } else if (auto err = resolve(stored["source"]["url"], "source.url")) {
       return *err;

@@ -56,6 +56,12 @@ Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
   Result<std::string> input = LocalPath(spec.source, "source");
   if (!input.ok()) return input.status();
   plan.input = *input;
+  for (size_t i = 0; i < spec.sources.size(); ++i) {
+    Result<std::string> p = LocalPath(spec.sources[i], "sources[" + std::to_string(i) + "]");
+    if (!p.ok()) return p.status();
+    plan.inputs.push_back(*p);
+  }
+  plan.main_input = spec.main_source;
   for (auto [value, field, target] : {std::tuple{&spec.audio, "audio", &plan.audio_input},
                                       std::tuple{&spec.subtitles, "subtitles", &plan.subtitles}}) {
     if (value->empty()) continue;
@@ -300,6 +306,7 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
   if (allow_paths) {
     // Checked again at run time: a symlink may have been swapped in since submission.
     std::vector<std::string*> paths = {&plan->input};
+    for (std::string& p : plan->inputs) paths.push_back(&p);
     if (!plan->audio_input.empty()) paths.push_back(&plan->audio_input);
     if (!plan->subtitles.empty()) paths.push_back(&plan->subtitles);
     for (auto& h : plan->hls) paths.push_back(&h.directory);

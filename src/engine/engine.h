@@ -99,6 +99,12 @@ struct LoudnessPlan {
 
 struct TranscodePlan {
   std::string input;
+  // Several sources played one after another (title, main, end screen). When set, `input` is
+  // ignored. Every source is scaled and padded to the geometry of `inputs[main_input]`
+  // (-1: the longest source), with square pixels, at its frame rate; audio is joined at 48 kHz
+  // stereo, and a source without audio contributes silence.
+  std::vector<std::string> inputs;
+  int main_input = -1;
   std::string audio_input;  // optional: a file whose audio replaces the source's
   std::string subtitles;    // optional: an ASS/SRT file burnt into the picture
   std::vector<HlsOutputPlan> hls;

@@ -488,3 +488,73 @@ TEST(Inputs, SubtitlesThatDoNotParseAreAClearError) {
 
 }  // namespace
 }  // namespace reel::engine
+
+namespace reel::engine {
+namespace {
+
+TEST(Inputs, SourcesAreJoinedOnTheMainSourcesFrame) {
+  // A silent 16:9 title card, the main video (with audio), a 4:3 end card with 44.1 kHz audio.
+  std::string title = Clip(640, 360, 2, 30, false);
+  std::string main = Clip(1280, 720, 3, 30);
+  std::string end = Fixture(
+      "end-card.mp4", {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-f",
+                       "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=1", "-c:v",
+                       "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "1"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.inputs = {title, main, end};
+  FileOutputPlan f;
+  f.path = out / "joined.mp4";
+  f.preset = *presets::FindPreset("h264-720p");
+  plan.files.push_back(f);
+  HlsOutputPlan h;
+  h.index = 1;
+  h.directory = out / "hls";
+  h.ladder = *presets::FindLadder("default");
+  plan.hls.push_back(h);
+  TranscodeResult r = MustTranscode(plan);
+  EXPECT_NEAR(r.source_duration, 6.0, 0.1);
+  EXPECT_EQ(r.outputs[1].variants.size(), 3u) << "720p, 480p, 360p: the main source's ladder";
+  testing::MediaSummary m = ReadMedia(out / "joined.mp4");
+  const testing::StreamSummary* v = m.Find("video");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->width, 1280);
+  EXPECT_EQ(v->height, 720);
+  EXPECT_NEAR(v->packets, 180, 1) << "6 s on the main source's 30 fps grid";
+  EXPECT_TRUE(v->monotonic_dts);
+  ASSERT_NE(m.Find("audio"), nullptr);
+  EXPECT_NEAR(m.Find("audio")->end, 6.0, 0.1) << "silence under the title, then the sources' audio";
+  // 1 s: the title card, scaled up to fill the 16:9 frame.
+  EXPECT_LT(MeanAbsDiff(FfmpegFrame(out / "joined.mp4", 1.0, 640, 360),
+                        FfmpegFrame(title, 1.0, 640, 360)),
+            8.0);
+  // 3.5 s: the main video's 1.5 s.
+  EXPECT_LT(
+      MeanAbsDiff(FfmpegFrame(out / "joined.mp4", 3.5, 640, 360), FfmpegFrame(main, 1.5, 640, 360)),
+      8.0);
+  // 5.5 s: the 4:3 end card, pillarboxed: black at the sides.
+  std::string last = FfmpegFrame(out / "joined.mp4", 5.5, 640, 360);
+  for (int row = 20; row < 340; row += 40) EXPECT_LT(uint8_t(last[row * 640 + 20]), 20);
+  std::string inner;
+  for (int row = 0; row < 360; ++row) inner += last.substr(row * 640 + 80, 480);
+  EXPECT_LT(MeanAbsDiff(inner, FfmpegFrame(end, 0.5, 480, 360)), 10.0);
+}
+
+TEST(Inputs, EverySourceOfAJoinNeedsAPicture) {
+  std::string tone = Fixture("tone.m4a", {"-f", "lavfi", "-i", "sine=frequency=220:duration=3",
+                                          "-af", "volume=0.5", "-c:a", "aac"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.inputs = {Clip(320, 240, 1, 30), tone};
+  FileOutputPlan f;
+  f.path = out / "j.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("sources[1]: has no video stream"), std::string::npos)
+      << r.status().message();
+}
+
+}  // namespace
+}  // namespace reel::engine

@@ -489,7 +489,14 @@ class Transcoder {
   Result<TranscodeResult> Run();
 
  private:
-  Status OpenSource();
+  Status OpenSource(size_t segment);
+  Status ProbeSources();
+  Status EndSegment();
+  Status FeedAudio(AVFrame* frame);
+  bool Concat() const { return plan_.inputs.size() > 1; }
+  const std::string& SourcePath(size_t segment) const {
+    return Concat() ? plan_.inputs[segment] : plan_.input;
+  }
   Status PlanOutputs();
   Status OpenMuxers();
   VideoRendition* AddVideo(const VideoSettings& v);
@@ -535,6 +542,26 @@ class Transcoder {
   DisplaySize display_;
   VideoFormat base_format_;
   FilterChain normalise_;
+  // Concatenation: the current source, where it starts on the joined timeline, and the graph
+  // that brings its audio to the common format. One segment when there is one source.
+  size_t segment_ = 0;
+  double segment_offset_ = 0;
+  std::vector<double> segment_durations_;
+  Size concat_size_;
+  AVRational concat_rate_{30, 1};
+  FilterChain audio_convert_;
+  bool normalise_open_ = false;  // the current source's video graph has not been closed yet
+  int aux_audio_index_ = -1;
+  bool has_audio_ = false;  // some source (or the replacement track) has audio
+  bool concat_has_audio_ = false;
+  // What the audio renditions and analysis read: the decoder's output, or with several sources
+  // the common format every source is converted to.
+  std::string RenditionAudioArgs() const {
+    if (Concat() && !audio_input_)
+      return "time_base=1/48000:sample_rate=48000:sample_fmt=fltp:channel_layout=stereo";
+    AVRational tb = AudioStream()->time_base;
+    return AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
+  }
   double duration_ = 0;
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
@@ -574,12 +601,54 @@ class Transcoder {
   Clock::time_point last_progress_{};
 };
 
-Status Transcoder::OpenSource() {
-  Result<InputFormatPtr> in = OpenInput(plan_.input);
+// Several sources: probe them all first, for the total duration and the main geometry.
+Status Transcoder::ProbeSources() {
+  double longest = -1;
+  size_t main = 0;
+  for (size_t i = 0; i < plan_.inputs.size(); ++i) {
+    Result<MediaInfo> info = Probe(plan_.inputs[i]);
+    if (!info.ok()) return info.status().WithContext("sources[" + std::to_string(i) + "]");
+    segment_durations_.push_back(info->duration);
+    bool video = info->BestVideo() != nullptr;
+    if (!video)
+      return InvalidArgument("sources[" + std::to_string(i) +
+                             "]: has no video stream; every source joined needs a picture");
+    concat_has_audio_ |= info->BestAudio() != nullptr;
+    if (plan_.main_input == static_cast<int>(i) ||
+        (plan_.main_input < 0 && video && info->duration > longest)) {
+      longest = info->duration;
+      main = i;
+    }
+  }
+  Result<MediaInfo> info = Probe(plan_.inputs[main]);
+  const StreamInfo* v = info->BestVideo();
+  if (!v)
+    return InvalidArgument("sources[" + std::to_string(main) + "]: the main source has no video");
+  DisplaySize d = SourceDisplaySize(v->width, v->height, v->sar_num, v->sar_den, v->rotation);
+  presets::VideoSettings none;
+  concat_size_ = FitOutputSize(d, none);
+  // The rate of the main source, snapped like a single source's.
+  Result<InputFormatPtr> in = OpenInput(plan_.inputs[main]);
   if (!in.ok()) return in.status();
+  concat_rate_ = ChooseFrameRate((*in)->streams[v->index], 0);
+  return Status::Ok();
+}
+
+Status Transcoder::OpenSource(size_t segment) {
+  segment_ = segment;
+  Result<InputFormatPtr> in = OpenInput(SourcePath(segment));
+  if (!in.ok()) {
+    if (Concat()) return in.status().WithContext("sources[" + std::to_string(segment) + "]");
+    return in.status();
+  }
   input_ = std::move(in).value();
   AVFormatContext* fmt = input_.get();
-  duration_ = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  if (!Concat())
+    duration_ = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  video_dec_.reset();
+  if (!audio_input_) audio_dec_.reset();
+  demuxed_end_ = 0;
+  video_end_pts_ = 0;
 
   video_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (video_index_ >= 0 && (fmt->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
@@ -588,11 +657,14 @@ Status Transcoder::OpenSource() {
   if (video_index_ < 0) video_index_ = -1;
   if (audio_index_ < 0) audio_index_ = -1;
   if (video_index_ < 0 && audio_index_ < 0)
-    return InvalidArgument(plan_.input + ": contains no audio or video stream");
+    return InvalidArgument(SourcePath(segment) + ": contains no audio or video stream");
 
   // A replacement audio track comes from its own file; the source's audio is then ignored.
   AVFormatContext* audio_fmt = fmt;
-  if (!plan_.audio_input.empty()) {
+  if (audio_input_) {
+    audio_fmt = audio_input_.get();
+    audio_index_ = aux_audio_index_;
+  } else if (!plan_.audio_input.empty()) {
     Result<InputFormatPtr> a = OpenInput(plan_.audio_input);
     if (!a.ok()) return a.status().WithContext("audio");
     audio_input_ = std::move(a).value();
@@ -600,6 +672,7 @@ Status Transcoder::OpenSource() {
     audio_index_ = av_find_best_stream(audio_fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
     if (audio_index_ < 0)
       return InvalidArgument("audio: " + plan_.audio_input + " has no audio stream");
+    aux_audio_index_ = audio_index_;
   }
 
   int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
@@ -607,7 +680,7 @@ Status Transcoder::OpenSource() {
     AVStream* st = fmt->streams[index];
     const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
     if (!codec)
-      return InvalidArgument(plan_.input + ": no decoder for " +
+      return InvalidArgument(SourcePath(segment_) + ": no decoder for " +
                              avcodec_get_name(st->codecpar->codec_id) + " (stream " +
                              std::to_string(index) + ")");
     CodecContextPtr dec(avcodec_alloc_context3(codec));
@@ -616,7 +689,7 @@ Status Transcoder::OpenSource() {
     dec->pkt_timebase = st->time_base;
     dec->thread_count = threads_;
     err = avcodec_open2(dec.get(), codec, nullptr);
-    if (err < 0) return AvStatus(err, plan_.input + ": cannot open decoder");
+    if (err < 0) return AvStatus(err, SourcePath(segment_) + ": cannot open decoder");
     *out = std::move(dec);
     return Status::Ok();
   };
@@ -627,7 +700,7 @@ Status Transcoder::OpenSource() {
     start_pts_video_ = av_rescale_q(start, AV_TIME_BASE_Q, st->time_base);
     const AVCodecParameters* par = st->codecpar;
     if (par->width <= 0 || par->height <= 0)
-      return InvalidArgument(plan_.input + ": video stream has no picture size");
+      return InvalidArgument(SourcePath(segment) + ": video stream has no picture size");
     AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
     int rotation = StreamRotation(st);
     display_ = SourceDisplaySize(par->width, par->height, sar.num, sar.den, rotation);
@@ -638,7 +711,7 @@ Status Transcoder::OpenSource() {
 
     // The normalise graph: rotation, then a passthrough scale to the coded size (absorbs size
     // changes mid-stream), then a constant frame rate starting at 0.
-    AVRational rate = ChooseFrameRate(st, 0);
+    AVRational rate = Concat() ? concat_rate_ : ChooseFrameRate(st, 0);
     int pix_fmt = par->format >= 0 ? par->format : AV_PIX_FMT_YUV420P;
     std::string args = "video_size=" + std::to_string(par->width) + "x" +
                        std::to_string(par->height) + ":pix_fmt=" + std::to_string(pix_fmt) +
@@ -650,10 +723,23 @@ Status Transcoder::OpenSource() {
     if (rotation == 270) chain = "transpose=cclock,";
     bool sideways = rotation == 90 || rotation == 270;
     int w = sideways ? par->height : par->width, h = sideways ? par->width : par->height;
-    chain += "scale=" + std::to_string(w) + ":" + std::to_string(h) + ",fps=fps=" + Rational(rate) +
-             ":start_time=0:round=near";
+    if (Concat()) {
+      // Every source onto the main one's frame: square pixels, fitted (up or down) and padded,
+      // on one frame grid that continues where the previous source ended.
+      display_ = {double(concat_size_.width), double(concat_size_.height)};
+      std::string W = std::to_string(concat_size_.width), H = std::to_string(concat_size_.height);
+      char start_time[32];
+      std::snprintf(start_time, sizeof(start_time), "%.6f", segment_offset_);
+      chain += "scale=trunc(iw*sar/2)*2:ih,setsar=1,scale=" + W + ":" + H +
+               ":force_original_aspect_ratio=decrease,pad=" + W + ":" + H +
+               ":(ow-iw)/2:(oh-ih)/2:black,setsar=1,format=yuv420p,fps=fps=" + Rational(rate) +
+               ":start_time=" + start_time + ":round=near";
+    } else {
+      chain += "scale=" + std::to_string(w) + ":" + std::to_string(h) +
+               ",fps=fps=" + Rational(rate) + ":start_time=0:round=near";
+    }
     if (!plan_.subtitles.empty()) {
-      REEL_RETURN_IF_ERROR(CopySubtitles());
+      if (subtitles_copy_.empty()) REEL_RETURN_IF_ERROR(CopySubtitles());
       // Burnt in once, at the source's size, before the renditions scale: every rung gets them.
       chain += ",subtitles=filename=" + subtitles_copy_;
     }
@@ -672,7 +758,39 @@ Status Transcoder::OpenSource() {
     start_pts_audio_ =
         av_rescale_q(audio_input_ ? audio_start : start, AV_TIME_BASE_Q, st->time_base);
     audio_channels_ = std::clamp(st->codecpar->ch_layout.nb_channels, 1, 2);
+    if (Concat() && !audio_input_) {
+      // Sources may differ in rate and layout: each is brought to 48 kHz stereo first.
+      audio_channels_ = 2;
+      Result<FilterChain> fc =
+          BuildChain(false, AudioSourceArgs(audio_dec_.get(), st->time_base.num, st->time_base.den),
+                     "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo", 1);
+      if (!fc.ok()) return fc.status();
+      audio_convert_ = std::move(fc).value();
+    }
   }
+  if (video_dec_) normalise_open_ = true;
+  return Status::Ok();
+}
+
+// Between two sources: drain the finished one into the renditions without ending them, and move
+// the timeline on by its length.
+Status Transcoder::EndSegment() {
+  if (video_dec_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
+    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
+  }
+  if (audio_dec_ && !audio_input_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(audio_dec_.get(), nullptr, false));
+    REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
+  }
+  double declared = segment_durations_[segment_];
+  if (declared > 1 && demuxed_end_ < declared * 0.97 - 0.5) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), ": file is truncated: media ends at %.2f s of %.2f s declared",
+                  demuxed_end_, declared);
+    return InvalidArgument(SourcePath(segment_) + buf);
+  }
+  segment_offset_ += demuxed_end_ > 0 ? demuxed_end_ : declared;
   return Status::Ok();
 }
 
@@ -752,7 +870,7 @@ Status Transcoder::PlanOutputs() {
           st.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
       }
     }
-    if (audio_index_ >= 0) st.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
+    if (has_audio_) st.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
     hls_.push_back(std::move(st));
   }
   for (const FileOutputPlan& f : plan_.files) {
@@ -771,7 +889,7 @@ Status Transcoder::PlanOutputs() {
     if (!path.ok()) return path.status();
     st.temp_path = *path;
     if (video_index_ >= 0) st.video = AddVideo(preset.video);
-    if (audio_index_ >= 0) st.audio = AddAudio(preset.audio);
+    if (has_audio_) st.audio = AddAudio(preset.audio);
     files_.push_back(std::move(st));
   }
   REEL_RETURN_IF_ERROR(PlanTaps());
@@ -821,8 +939,7 @@ Status Transcoder::PlanOutputs() {
     Result<CodecContextPtr> enc = OpenAudioEncoder(r->settings, r->channels);
     if (!enc.ok()) return enc.status();
     r->encoder = std::move(enc).value();
-    AVRational tb = AudioStream()->time_base;
-    std::string args = AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
+    std::string args = RenditionAudioArgs();
     char out_layout[64] = {0};
     av_channel_layout_describe(&r->encoder->ch_layout, out_layout, sizeof(out_layout));
     // async=1 stretches/pads around timestamp gaps; first_pts=0 pads a late start with silence
@@ -916,12 +1033,9 @@ Status Transcoder::PlanTaps() {
                        fs::path(sp.destination).filename().string(), duration_, display_)});
   }
   std::string audio_args;
-  if (audio_index_ >= 0) {
-    AVRational tb = AudioStream()->time_base;
-    audio_args = AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
-  }
+  if (has_audio_) audio_args = RenditionAudioArgs();
   for (const WaveformPlan& w : plan_.waveforms) {
-    if (audio_index_ < 0) {
+    if (!has_audio_) {
       MarkUnavailable(w.index, "waveform", w.destination, "the source has no audio stream");
       continue;
     }
@@ -940,7 +1054,7 @@ Status Transcoder::PlanTaps() {
         {w.index, "waveform", w.destination, w.options.image, *json_path, std::move(*tap)});
   }
   for (const LoudnessPlan& l : plan_.loudness) {
-    if (audio_index_ < 0) {
+    if (!has_audio_) {
       MarkUnavailable(l.index, "loudness", l.destination, "the source has no audio stream");
       continue;
     }
@@ -964,7 +1078,7 @@ Status Transcoder::PlanTaps() {
 // A job of thumbnails alone need not decode the whole source: for each time it seeks to the
 // keyframe before it and decodes from there to the exact frame.
 bool Transcoder::ThumbnailsOnly() const {
-  return !plan_.thumbnails.empty() && plan_.hls.empty() && plan_.files.empty() &&
+  return !Concat() && !plan_.thumbnails.empty() && plan_.hls.empty() && plan_.files.empty() &&
          plan_.sprites.empty() && plan_.waveforms.empty() && plan_.loudness.empty() &&
          plan_.subtitles.empty() && video_index_ >= 0;
 }
@@ -1248,7 +1362,10 @@ Status Transcoder::HandleVideoFrame(AVFrame* frame) {
   if (frame) {
     frame->pts = frame->best_effort_timestamp;
     if (frame->pts != AV_NOPTS_VALUE) {
-      frame->pts -= start_pts_video_;
+      // From the source's own clock to the output timeline (a later source starts later).
+      frame->pts += -start_pts_video_ + av_rescale_q(std::llround(segment_offset_ * AV_TIME_BASE),
+                                                     AV_TIME_BASE_Q,
+                                                     input_->streams[video_index_]->time_base);
       int64_t duration = frame->pkt_duration;
       if (duration <= 0)
         duration = av_rescale_q(1, av_inv_q(base_format_.frame_rate),
@@ -1259,18 +1376,41 @@ Status Transcoder::HandleVideoFrame(AVFrame* frame) {
     err = av_buffersrc_add_frame_flags(normalise_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
   } else {
     // Close at the end of the last frame, not its start, so `fps` keeps the last frame.
+    if (!normalise_open_) return Status::Ok();
+    normalise_open_ = false;
     err = av_buffersrc_close(normalise_.source, video_end_pts_, 0);
   }
   if (err < 0) return AvStatus(err, "video filter");
   return PullNormalised();
 }
 
+// Decoded audio of the current source (nullptr: its end) on its way to the renditions.
 Status Transcoder::HandleAudioFrame(AVFrame* frame) {
   if (frame) {
     frame->pts = frame->best_effort_timestamp;
-    if (frame->pts != AV_NOPTS_VALUE) frame->pts -= start_pts_audio_;
+    if (frame->pts != AV_NOPTS_VALUE)
+      frame->pts += -start_pts_audio_ +
+                    av_rescale_q(std::llround((audio_input_ ? 0 : segment_offset_) * AV_TIME_BASE),
+                                 AV_TIME_BASE_Q, AudioStream()->time_base);
     ++audio_frames_decoded_;
   }
+  if (!Concat() || audio_input_) return FeedAudio(frame);
+  // Several sources: through this source's conversion to the common format. Its end is not the
+  // end of the audio: the next source continues it.
+  int err = av_buffersrc_add_frame_flags(audio_convert_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+  if (err < 0) return AvStatus(err, "audio conversion");
+  FramePtr out = MakeFrame();
+  for (;;) {
+    err = av_buffersink_get_frame(audio_convert_.sink, out.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "audio conversion");
+    REEL_RETURN_IF_ERROR(FeedAudio(out.get()));
+    av_frame_unref(out.get());
+  }
+}
+
+// Audio in the renditions' input format (nullptr: the end of all audio).
+Status Transcoder::FeedAudio(AVFrame* frame) {
   if (analysis_queue_ && frame) {
     FramePtr ref(av_frame_clone(frame));
     if (!ref) return Internal("out of memory");
@@ -1326,12 +1466,19 @@ Status Transcoder::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video) 
 
 Status Transcoder::Decode() {
   PacketPtr pkt = MakePacket();
-  AVFormatContext* main = input_.get();
   AVFormatContext* aux = audio_input_.get();  // the replacement audio, read alongside
   int read_error = 0;
   bool main_eof = false, aux_eof = aux == nullptr;
   double main_pos = 0, aux_pos = 0;
-  while (!run_.ShouldStop() && !(main_eof && aux_eof)) {
+  for (;;) {
+    AVFormatContext* main = input_.get();
+    if (main_eof && segment_ + 1 < plan_.inputs.size() && !run_.ShouldStop()) {
+      REEL_RETURN_IF_ERROR(EndSegment());  // on to the next source
+      REEL_RETURN_IF_ERROR(OpenSource(segment_ + 1));
+      main_eof = false;
+      continue;
+    }
+    if (run_.ShouldStop() || (main_eof && aux_eof)) break;
     // Two files are read in step, by timestamp, so neither runs far ahead of the other.
     bool from_aux = !aux_eof && (main_eof || aux_pos <= main_pos);
     AVFormatContext* fmt = from_aux ? aux : main;
@@ -1354,9 +1501,9 @@ Status Transcoder::Decode() {
           aux_pos = end;
           if (duration_ > 0 && aux_pos > duration_ + 1) aux_eof = true;  // the rest is cut anyway
         } else {
-          main_pos = end;
+          main_pos = segment_offset_ + end;
           demuxed_end_ = std::max(demuxed_end_, end);
-          decoded_seconds_.store(demuxed_end_, std::memory_order_relaxed);
+          decoded_seconds_.store(main_pos, std::memory_order_relaxed);
         }
       }
       Status s = DecodePacket(video ? video_dec_.get() : audio_dec_.get(), pkt.get(), video);
@@ -1374,24 +1521,28 @@ Status Transcoder::Decode() {
   if (video_dec_) {
     REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
     if (video_frames_decoded_ == 0)
-      return InvalidArgument(plan_.input + ": no video frame could be decoded" +
+      return InvalidArgument(SourcePath(segment_) + ": no video frame could be decoded" +
                              (read_error ? " (" + AvErrorString(read_error) + ")" : ""));
     REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
   }
   if (audio_dec_) {
     REEL_RETURN_IF_ERROR(DecodePacket(audio_dec_.get(), nullptr, false));
     if (audio_frames_decoded_ == 0 && !video_dec_)
-      return InvalidArgument(plan_.input + ": no audio frame could be decoded");
+      return InvalidArgument(SourcePath(segment_) + ": no audio frame could be decoded");
     REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
+    if (Concat() && !audio_input_) REEL_RETURN_IF_ERROR(FeedAudio(nullptr));
+  } else if (has_audio_) {
+    REEL_RETURN_IF_ERROR(FeedAudio(nullptr));  // the last source is silent; the audio still ends
   }
   REEL_RETURN_IF_ERROR(FlushTaps());
   // A file that ends well before the duration its header declares has been cut short
   // (an interrupted upload); encoding what is there would pass a fragment off as the video.
-  if (duration_ > 1 && demuxed_end_ < duration_ * 0.97 - 0.5) {
+  double declared = Concat() ? segment_durations_[segment_] : duration_;
+  if (declared > 1 && demuxed_end_ < declared * 0.97 - 0.5) {
     char buf[160];
     std::snprintf(buf, sizeof(buf), ": file is truncated: media ends at %.2f s of %.2f s declared",
-                  demuxed_end_, duration_);
-    return InvalidArgument(plan_.input + buf);
+                  demuxed_end_, declared);
+    return InvalidArgument(SourcePath(segment_) + buf);
   }
   return Status::Ok();
 }
@@ -1616,14 +1767,23 @@ Result<TranscodeResult> Transcoder::Collect() {
 Result<TranscodeResult> Transcoder::Run() {
   threads_ =
       options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
-  REEL_RETURN_IF_ERROR(OpenSource());
+  if (Concat()) {
+    REEL_RETURN_IF_ERROR(ProbeSources());
+    for (double d : segment_durations_) duration_ += d;
+  }
+  REEL_RETURN_IF_ERROR(OpenSource(0));
+  has_audio_ = audio_index_ >= 0 || concat_has_audio_;
   // Loudness normalisation needs the whole file's loudness before the first sample is encoded:
   // a first pass reads the audio alone (cheap next to video decoding).
   bool normalize = false;
   for (const HlsOutputPlan& h : plan_.hls)
     normalize |= (h.single ? h.single->audio : h.ladder.audio).normalize_lufs != 0;
   for (const FileOutputPlan& f : plan_.files) normalize |= f.preset.audio.normalize_lufs != 0;
-  if (normalize && audio_index_ >= 0) {
+  if (normalize && has_audio_) {
+    if (Concat() && plan_.audio_input.empty())
+      return InvalidArgument(
+          "normalize: not available when joining several sources (normalise each source, or "
+          "give the job one \"audio\" track)");
     Result<Loudness> l = MeasureLoudness(
         plan_.audio_input.empty() ? plan_.input : plan_.audio_input, options_.cancel);
     if (!l.ok()) return l.status().WithContext("loudness measurement");

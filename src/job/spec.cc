@@ -263,11 +263,36 @@ std::optional<int64_t> JsonBitrate(const json& value) {
 Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
   try {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
-    OnlyFields(spec, "", {"source", "audio", "subtitles", "outputs", "metadata"});
+    OnlyFields(spec, "", {"source", "sources", "audio", "subtitles", "outputs", "metadata"});
     JobSpec job;
     auto src = spec.find("source");
-    if (src == spec.end()) Fail("source", "is required");
-    if (src->is_string()) {
+    auto many = spec.find("sources");
+    if (src != spec.end() && many != spec.end()) Fail("sources", "give either source or sources");
+    if (many != spec.end()) {
+      if (!many->is_array() || many->size() < 2 || many->size() > 20)
+        Fail("sources", "must be an array of 2 to 20 sources (or use \"source\" for one)");
+      for (size_t i = 0; i < many->size(); ++i) {
+        std::string path = "sources[" + std::to_string(i) + "]";
+        const json& item = (*many)[i];
+        if (item.is_string() && !item.get<std::string>().empty()) {
+          job.sources.push_back(item.get<std::string>());
+          continue;
+        }
+        if (!item.is_object()) Fail(path, "must be a URL or an object with a url");
+        OnlyFields(item, path, {"url", "main"});
+        job.sources.push_back(RequireString(item, "url", path + ".url"));
+        if (auto m = item.find("main"); m != item.end()) {
+          if (!m->is_boolean()) Fail(path + ".main", "must be true or false");
+          if (m->get<bool>()) {
+            if (job.main_source >= 0) Fail(path + ".main", "only one source can be the main one");
+            job.main_source = static_cast<int>(i);
+          }
+        }
+      }
+      job.source = job.sources.front();
+    } else if (src == spec.end()) {
+      Fail("source", "is required");
+    } else if (src->is_string()) {
       job.source = RequireString(spec, "source", "source");
     } else if (src->is_object()) {
       OnlyFields(*src, "source", {"url"});

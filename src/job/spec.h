@@ -33,7 +33,11 @@ struct OutputSpec {
 };
 
 struct JobSpec {
-  std::string source;     // a URL or a local path
+  std::string source;  // a URL or a local path
+  // Or several, joined in order (title, main, end screen); `main_source` gives the geometry
+  // (-1: the longest).
+  std::vector<std::string> sources;
+  int main_source = -1;
   std::string audio;      // optional: a file whose audio replaces the source's
   std::string subtitles;  // optional: ASS/SRT subtitles burnt into the picture
   std::vector<OutputSpec> outputs;

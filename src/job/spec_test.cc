@@ -199,3 +199,30 @@ TEST(JobSpec, ReplacementAudioAndSubtitlesAreInputs) {
 
 }  // namespace
 }  // namespace reel::job
+
+namespace reel::job {
+namespace {
+
+TEST(JobSpec, SeveralSourcesAreJoined) {
+  Result<JobSpec> r = ParseJobSpec(json::parse(R"({
+    "sources": ["title.mp4", {"url": "main.mp4", "main": true}, {"url": "end.mp4"}],
+    "outputs": [{"kind": "mp4", "destination": "o.mp4"}]})"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->sources, (std::vector<std::string>{"title.mp4", "main.mp4", "end.mp4"}));
+  EXPECT_EQ(r->main_source, 1);
+  auto field = [](const char* spec) {
+    FieldError e;
+    EXPECT_FALSE(ParseJobSpec(json::parse(spec), &e).ok()) << spec;
+    return e.field;
+  };
+  EXPECT_EQ(field(R"({"source": "a", "sources": ["b", "c"], "outputs": []})"), "sources");
+  EXPECT_EQ(field(R"({"sources": ["only-one"], "outputs": []})"), "sources");
+  EXPECT_EQ(field(R"({"sources": ["a", {"url": "b", "main": 1}], "outputs": []})"),
+            "sources[1].main");
+  EXPECT_EQ(field(R"({"sources": [{"url": "a", "main": true}, {"url": "b", "main": true}],
+                      "outputs": []})"),
+            "sources[1].main");
+}
+
+}  // namespace
+}  // namespace reel::job

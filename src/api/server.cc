@@ -197,6 +197,24 @@ class Router {
         }
         return MethodNotAllowed();
       }
+      if (parts.size() == 4 && parts[3] == "webhooks" && m == http::verb::get) {
+        Result<std::vector<store::WebhookDelivery>> ws = store_->ListWebhooks(job->id);
+        if (!ws.ok()) return FromStatus(ws.status());
+        json out = json::array();
+        for (const store::WebhookDelivery& w : *ws) {
+          json d = {{"id", w.id},
+                    {"event", w.event},
+                    {"url", w.url},
+                    {"attempts", w.attempts},
+                    {"created_at", w.created_at},
+                    {"attempt_log", w.attempt_log}};
+          if (w.delivered_at > 0) d["delivered_at"] = w.delivered_at;
+          if (w.delivered_at == 0 && !w.gave_up) d["next_attempt_at"] = w.next_attempt_at;
+          d["state"] = w.delivered_at > 0 ? "delivered" : w.gave_up ? "gave_up" : "pending";
+          out.push_back(std::move(d));
+        }
+        return JsonReply(200, {{"deliveries", out}});
+      }
       if (parts.size() == 4 && parts[3] == "events" && m == http::verb::get) {
         *events_for = job->id;
         return {};
@@ -305,6 +323,11 @@ class Router {
         if (auto err = resolve(o["image"], where + ".image")) return *err;
     }
 
+    if (body.contains("webhook")) {
+      Status reachable = options_.address_policy.CheckUrl(body["webhook"]["url"]);
+      if (!reachable.ok())
+        return ErrorReply(400, "invalid_webhook", reachable.message(), "webhook.url");
+    }
     store::NewJob nj{caller.key.id, stored, options_.max_attempts, "", ""};
     auto idem = req.find("Idempotency-Key");
     if (idem != req.end()) {

@@ -11,7 +11,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+
 #include "client/http_client.h"
+#include "common/crypto.h"
 #include "testing/media_fixtures.h"
 
 namespace reel {
@@ -448,6 +452,169 @@ TEST_F(ServiceTest, GracefulShutdownRequeuesRunningJobs) {
   EXPECT_EQ(job["attempts"], 0) << "a released attempt does not count";
   EXPECT_EQ(job["attempt_log"][0]["outcome"], "released");
   EXPECT_TRUE(Leftovers("out").empty());
+}
+
+// A webhook receiver on loopback: answers the first `fail_first` requests with 500, then 200,
+// and remembers every request.
+class Receiver {
+ public:
+  struct Request {
+    std::map<std::string, std::string> headers;
+    std::string body;
+  };
+
+  explicit Receiver(int fail_first = 0) : fail_first_(fail_first), acceptor_(ioc_) {
+    namespace net = boost::asio;
+    net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol());
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    Accept();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  ~Receiver() {
+    ioc_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hooks"; }
+  std::vector<Request> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  // Waits until `n` requests have arrived (or 30 s).
+  std::vector<Request> WaitFor(size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (requests().size() < n && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return requests();
+  }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, boost::asio::ip::tcp::socket sock) {
+      if (ec) return;
+      namespace http = boost::beast::http;
+      boost::beast::flat_buffer buffer;
+      http::request<http::string_body> req;
+      http::read(sock, buffer, req, ec);
+      if (!ec) {
+        Request r;
+        for (const auto& f : req) r.headers[std::string(f.name_string())] = std::string(f.value());
+        r.body = req.body();
+        int n;
+        {
+          std::lock_guard lock(mu_);
+          requests_.push_back(std::move(r));
+          n = static_cast<int>(requests_.size());
+        }
+        http::response<http::string_body> res{
+            n <= fail_first_ ? http::status::internal_server_error : http::status::ok, 11};
+        res.body() = "ok";
+        res.prepare_payload();
+        http::write(sock, res, ec);
+      }
+      Accept();
+    });
+  }
+
+  int fail_first_;
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Request> requests_;
+};
+
+// The receiver's side of a delivery: the signature over "<t>.<body>" with the key's secret.
+bool SignatureValid(const Receiver::Request& r, const std::string& secret) {
+  auto it = r.headers.find("Reel-Signature");
+  if (it == r.headers.end()) return false;
+  std::smatch m;
+  if (!std::regex_match(it->second, m, std::regex("t=(\\d+),v1=([0-9a-f]{64})"))) return false;
+  return ConstantTimeEquals(HmacSha256Hex(secret, m[1].str() + "." + r.body), m[2].str());
+}
+
+std::string ReadTrimmed(const std::string& path) {
+  std::string s = testing::ReadFile(path);
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+TEST_F(ServiceTest, WebhooksAreSignedAndDelivered) {
+  Receiver receiver;
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json spec = HlsJob("small.mp4", "out", {{"media_id", "m-7"}});
+  spec["webhook"] = {{"url", receiver.url()}};
+  std::string id = s.Submit(spec).body["id"];
+  s.WaitForState(id, "succeeded");
+  std::vector<Receiver::Request> got = receiver.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  std::string secret = ReadTrimmed(data_ / "admin.webhook-secret");
+  std::vector<std::string> events;
+  for (const Receiver::Request& r : got) {
+    EXPECT_TRUE(SignatureValid(r, secret)) << r.headers.at("Reel-Signature");
+    EXPECT_FALSE(SignatureValid(r, "whsec_wrong"));
+    json body = json::parse(r.body);
+    events.push_back(body["event"]);
+    EXPECT_EQ(body["job"]["id"], id);
+    EXPECT_EQ(body["job"]["metadata"]["media_id"], "m-7");
+    EXPECT_EQ(r.headers.at("Reel-Event"), body["event"]);
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"running", "succeeded"}));
+  EXPECT_EQ(json::parse(got[1].body)["job"]["result"]["outputs"].size(), 2u);
+  json deliveries = s.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];
+  s.WaitFor(id, [&](const json&) {
+    deliveries = s.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];
+    return deliveries.size() == 2 && deliveries[1]["state"] == "delivered";
+  });
+  EXPECT_EQ(deliveries[0]["state"], "delivered");
+  EXPECT_EQ(deliveries[1]["attempt_log"][0]["status"], 200);
+}
+
+TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {
+  Receiver receiver(2);  // two failures, then success
+  json spec = HlsJob("small.mp4", "out");
+  spec["webhook"] = {{"url", receiver.url()}, {"events", {"succeeded"}}};
+  std::string id;
+  {
+    Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1", "--webhook-retry", "1s"});
+    id = s.Submit(spec).body["id"];
+    s.WaitForState(id, "succeeded");
+    ASSERT_EQ(receiver.WaitFor(1).size(), 1u);
+    s.Signal(SIGKILL);  // the retry is pending in the outbox
+    s.Wait();
+  }
+  Server restarted(data_.path(), media_.path(),
+                   {"--allow-host", "127.0.0.1", "--webhook-retry", "0.2s"});
+  std::vector<Receiver::Request> got = receiver.WaitFor(3);
+  ASSERT_EQ(got.size(), 3u);
+  for (const Receiver::Request& r : got) EXPECT_EQ(r.body, got[0].body) << "the same delivery";
+  json deliveries;
+  restarted.WaitFor(id, [&](const json&) {
+    deliveries = restarted.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];
+    return deliveries.size() == 1 && deliveries[0]["state"] == "delivered";
+  });
+  EXPECT_EQ(deliveries[0]["attempts"], 3);
+  std::vector<int> statuses;
+  for (const json& a : deliveries[0]["attempt_log"]) statuses.push_back(a["status"]);
+  EXPECT_EQ(statuses, (std::vector<int>{500, 500, 200}));
+}
+
+TEST_F(ServiceTest, WebhooksToPrivateAddressesAreRefused) {
+  Receiver receiver;
+  Server s(data_.path(), media_.path(), {"--workers", "0"});
+  json spec = HlsJob("small.mp4", "out");
+  spec["webhook"] = {{"url", receiver.url()}};
+  ApiReply r = s.Submit(spec);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body["error"]["field"], "webhook.url");
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("loopback"), std::string::npos);
+  spec["webhook"] = {{"url", "http://169.254.169.254/latest/meta-data/"}};
+  r = s.Submit(spec);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("link-local"), std::string::npos);
 }
 
 }  // namespace

@@ -50,6 +50,8 @@ struct ServeArgs {
   std::string shutdown_grace = "30s";
   int max_attempts = 3;
   int http_threads = 2;
+  std::vector<std::string> allow_hosts;  // private addresses webhooks may reach
+  std::string webhook_retry = "5s";      // first webhook retry; doubles each time
 };
 int RunServe(const ServeArgs& args);
 

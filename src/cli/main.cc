@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   serve_cmd->add_option("--http-threads", serve.http_threads, "HTTP threads (default 2)")
       ->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--allow-host", serve.allow_hosts,
+                        "A private address or CIDR that webhooks may reach (repeatable)");
+  serve_cmd->add_option("--webhook-retry", serve.webhook_retry,
+                        "First webhook retry delay, doubled each time (default 5s)");
 
   reel::cli::RunJobArgs run_job;
   auto* run_job_cmd = app.add_subcommand("run-job", "(internal) run one attempt of a job");
@@ -75,6 +79,10 @@ int main(int argc, char** argv) {
   keys_create->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
   auto* keys_list = keys_cmd->add_subcommand("list", "List keys (never the keys themselves)");
   keys_list->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  auto* keys_rotate = keys_cmd->add_subcommand(
+      "rotate-webhook-secret", "Replace a key's webhook signing secret; prints the new one");
+  keys_rotate->add_option("key", keys.name, "Key id or name")->required();
+  keys_rotate->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
   auto* keys_revoke = keys_cmd->add_subcommand("revoke", "Revoke a key by id or name");
   keys_revoke->add_option("key", keys.name, "Key id or name")->required();
   keys_revoke->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
@@ -101,7 +109,10 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return reel::cli::RunServe(serve);
   if (*run_job_cmd) return reel::cli::RunJob(run_job);
   if (*keys_cmd) {
-    keys.action = *keys_create ? "create" : *keys_list ? "list" : "revoke";
+    keys.action = *keys_create   ? "create"
+                  : *keys_list   ? "list"
+                  : *keys_rotate ? "rotate-webhook-secret"
+                                 : "revoke";
     return reel::cli::RunKeys(keys);
   }
   for (const auto& [cmd, name] :

@@ -15,6 +15,7 @@
 #include "api/server.h"
 #include "cli/commands.h"
 #include "common/crypto.h"
+#include "notify/webhooks.h"
 #include "store/job_store.h"
 #include "worker/pool.h"
 
@@ -64,6 +65,7 @@ Result<std::unique_ptr<store::JobStore>> OpenStore(const std::string& data_dir) 
 
 // Keys are "reel_" + 192 random bits; only their SHA-256 is stored.
 std::string NewKey() { return "reel_" + RandomHex(24); }
+std::string NewWebhookSecret() { return "whsec_" + RandomHex(24); }
 
 std::string HostName() {
   char buf[256] = {0};
@@ -79,12 +81,19 @@ int RunKeys(const KeysArgs& args) {
   store::JobStore& s = **st;
   if (args.action == "create") {
     if (args.name.empty()) return Fail("--name is required");
-    std::string key = NewKey();
-    Result<store::ApiKey> k = s.CreateKey(args.name, Sha256Hex(key), args.admin);
+    std::string key = NewKey(), secret = NewWebhookSecret();
+    Result<store::ApiKey> k = s.CreateKey(args.name, Sha256Hex(key), args.admin, secret);
     if (!k.ok()) return Fail(k.status().message());
     std::cout << key << "\n";
     std::cerr << "created " << (args.admin ? "admin " : "") << "key " << k->id << " (" << args.name
-              << "); it is shown only this once\n";
+              << "); it is shown only this once\n"
+              << "webhook signing secret: " << secret << "\n";
+    return 0;
+  }
+  if (args.action == "rotate-webhook-secret") {
+    Result<std::string> secret = s.RotateWebhookSecret(args.name, NewWebhookSecret());
+    if (!secret.ok()) return Fail(secret.status().message());
+    std::cout << *secret << "\n";
     return 0;
   }
   if (args.action == "list") {
@@ -129,16 +138,19 @@ int RunServe(const ServeArgs& args) {
   // First start: an admin key, printed once and kept (mode 0600) for the operator.
   Result<std::vector<store::ApiKey>> keys = store->ListKeys();
   if (keys.ok() && keys->empty()) {
-    std::string key = NewKey();
-    Result<store::ApiKey> k = store->CreateKey("admin", Sha256Hex(key), true);
+    std::string key = NewKey(), secret = NewWebhookSecret();
+    Result<store::ApiKey> k = store->CreateKey("admin", Sha256Hex(key), true, secret);
     if (!k.ok()) return Fail(k.status().message());
     std::string path = (fs::path(args.data_dir) / "admin.key").string();
-    {
-      std::ofstream f(path);
-      f << key << "\n";
+    std::string secret_path = (fs::path(args.data_dir) / "admin.webhook-secret").string();
+    for (const auto& [file, value] : {std::pair{path, key}, std::pair{secret_path, secret}}) {
+      std::ofstream f(file);
+      f << value << "\n";
+      f.close();
+      chmod(file.c_str(), 0600);
     }
-    chmod(path.c_str(), 0600);
     std::cout << "reel: created the admin API key (shown once; also in " << path << "):\n  " << key
+              << "\nand its webhook signing secret (also in " << secret_path << "):\n  " << secret
               << std::endl;
   }
 
@@ -172,7 +184,17 @@ int RunServe(const ServeArgs& args) {
     pool = std::make_unique<worker::WorkerPool>(store, &hub, po, observer);
   }
 
+  double webhook_retry = ParseDuration(args.webhook_retry);
+  if (webhook_retry <= 0) return Fail("--webhook-retry: not a duration");
+  Result<net::AddressPolicy> policy = net::AddressPolicy::Parse(args.allow_hosts);
+  if (!policy.ok()) return Fail("--allow-host: " + policy.status().message());
+  notify::WebhookOptions wo;
+  wo.retry_base = webhook_retry;
+  wo.policy = *policy;
+  notify::WebhookDispatcher webhooks(store, wo);
+
   api::ServerOptions so;
+  so.address_policy = *policy;
   so.address = args.listen.substr(0, colon);
   so.port = std::atoi(args.listen.substr(colon + 1).c_str());
   so.threads = args.http_threads;
@@ -182,6 +204,7 @@ int RunServe(const ServeArgs& args) {
   Status started = server.Start();
   if (!started.ok()) return Fail(started.message());
   if (pool) pool->Start();
+  webhooks.Start();
   spdlog::info("listening on http://{}:{} workers={} data_dir={} allow_paths={}", so.address,
                server.port(), args.workers, args.data_dir, roots.size());
   std::cout << "reel: listening on http://" << so.address << ":" << server.port() << std::endl;
@@ -217,6 +240,7 @@ int RunServe(const ServeArgs& args) {
   stopping = true;
   maintenance.join();
   server.Stop();
+  webhooks.Stop();
   spdlog::info("stopped");
   return 0;
 }

@@ -263,7 +263,24 @@ std::optional<int64_t> JsonBitrate(const json& value) {
 Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
   try {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
-    OnlyFields(spec, "", {"source", "sources", "audio", "subtitles", "outputs", "metadata"});
+    OnlyFields(spec, "",
+               {"source", "sources", "audio", "subtitles", "outputs", "metadata", "webhook"});
+    if (auto hook = spec.find("webhook"); hook != spec.end()) {
+      if (!hook->is_object()) Fail("webhook", "must be an object with a url");
+      OnlyFields(*hook, "webhook", {"url", "events"});
+      std::string url = RequireString(*hook, "url", "webhook.url");
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+        Fail("webhook.url", "must be an http:// or https:// URL");
+      if (auto events = hook->find("events"); events != hook->end()) {
+        if (!events->is_array() || events->empty())
+          Fail("webhook.events", "must be a non-empty array");
+        for (const auto& e : *events) {
+          std::string name = e.is_string() ? e.get<std::string>() : "";
+          if (name != "running" && name != "succeeded" && name != "failed" && name != "canceled")
+            Fail("webhook.events", "events are running, succeeded, failed and canceled");
+        }
+      }
+    }
     JobSpec job;
     auto src = spec.find("source");
     auto many = spec.find("sources");

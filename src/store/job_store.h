@@ -87,6 +87,22 @@ struct ApiKey {
   bool revoked = false;
 };
 
+// One webhook notification of one job event, kept until delivered (the outbox).
+struct WebhookDelivery {
+  int64_t id = 0;
+  std::string job_id;
+  std::string owner;  // API key id: whose secret signs it
+  std::string url;
+  std::string event;    // running, succeeded, failed, canceled
+  std::string payload;  // the exact JSON body sent (and signed)
+  int attempts = 0;
+  double created_at = 0;
+  double next_attempt_at = 0;
+  double delivered_at = 0;  // 0 until delivered
+  bool gave_up = false;
+  nlohmann::json attempt_log = nlohmann::json::array();  // {at, status, error} per attempt
+};
+
 struct WorkerInfo {
   std::string id;
   std::string host;
@@ -133,8 +149,19 @@ class JobStore {
   // Deletes finished jobs that finished before `before` (unix seconds). Returns how many.
   virtual Result<int64_t> DeleteFinishedBefore(double before) = 0;
 
-  virtual Result<ApiKey> CreateKey(const std::string& name, const std::string& hash,
-                                   bool admin) = 0;
+  virtual Result<ApiKey> CreateKey(const std::string& name, const std::string& hash, bool admin,
+                                   const std::string& webhook_secret) = 0;
+  // The secret that signs a key's webhooks, and a fresh one in its place.
+  virtual Result<std::string> WebhookSecret(const std::string& key_id) = 0;
+  virtual Result<std::string> RotateWebhookSecret(const std::string& id_or_name,
+                                                  const std::string& secret) = 0;
+
+  // Webhooks are queued by the store itself, in the same transaction as the state change they
+  // report, for jobs whose spec has a "webhook"; a dispatcher delivers them.
+  virtual Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit) = 0;
+  virtual Status RecordWebhookAttempt(int64_t id, int status, const std::string& error,
+                                      bool delivered, double next_attempt_at, bool give_up) = 0;
+  virtual Result<std::vector<WebhookDelivery>> ListWebhooks(const std::string& job_id) = 0;
   virtual Result<ApiKey> FindKeyByHash(const std::string& hash) = 0;
   virtual Result<std::vector<ApiKey>> ListKeys() = 0;
   virtual Status RevokeKey(const std::string& id_or_name) = 0;

@@ -71,6 +71,25 @@ CREATE TABLE workers (
   last_heartbeat REAL NOT NULL
 );
 )sql",
+    R"sql(
+ALTER TABLE api_keys ADD COLUMN webhook_secret TEXT NOT NULL DEFAULT '';
+CREATE TABLE webhooks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  url TEXT NOT NULL,
+  event TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  next_attempt_at REAL NOT NULL,
+  delivered_at REAL,
+  gave_up INTEGER NOT NULL DEFAULT 0,
+  attempt_log TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX webhooks_due ON webhooks(next_attempt_at) WHERE delivered_at IS NULL AND gave_up = 0;
+CREATE INDEX webhooks_by_job ON webhooks(job_id, id);
+)sql",
 };
 
 constexpr double kIdempotencyWindow = 24 * 3600;
@@ -131,6 +150,29 @@ Status SqlError(sqlite3* db, const std::string& what) {
 constexpr const char* kJobColumns =
     "id, owner, state, spec, progress, attempts, max_attempts, created_at, updated_at, "
     "started_at, finished_at, error, result, cancel_requested, lease_owner, lease_expires_at";
+
+constexpr const char* kWebhookColumns =
+    "id, job_id, owner, url, event, payload, attempts, created_at, next_attempt_at, "
+    "delivered_at, gave_up, attempt_log";
+
+json ParseOr(const std::string& text, json fallback);
+
+WebhookDelivery ReadWebhook(const Stmt& s) {
+  WebhookDelivery w;
+  w.id = s.Int(0);
+  w.job_id = s.Text(1);
+  w.owner = s.Text(2);
+  w.url = s.Text(3);
+  w.event = s.Text(4);
+  w.payload = s.Text(5);
+  w.attempts = static_cast<int>(s.Int(6));
+  w.created_at = s.Double(7);
+  w.next_attempt_at = s.Double(8);
+  w.delivered_at = s.Double(9);
+  w.gave_up = s.Int(10) != 0;
+  w.attempt_log = ParseOr(s.Text(11), json::array());
+  return w;
+}
 
 json ParseOr(const std::string& text, json fallback) {
   if (text.empty()) return fallback;
@@ -253,6 +295,7 @@ class SqliteStore : public JobStore {
              "WHERE id = ? AND state = 'queued'");
       s.Bind(1, now).Bind(2, now).Bind(3, id);
       if (s.Step() != SQLITE_DONE) return SqlError(db_, "cancel");
+      REEL_RETURN_IF_ERROR(EnqueueWebhookLocked(id, "canceled"));
     } else if (job->state == JobState::kRunning) {
       Stmt s(db_, "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?");
       s.Bind(1, now).Bind(2, id);
@@ -288,6 +331,9 @@ class SqliteStore : public JobStore {
                                 "; cancel it before deleting it");
     Transaction tx(this);
     REEL_RETURN_IF_ERROR(tx.status());
+    Stmt w(db_, "DELETE FROM webhooks WHERE job_id = ?");
+    w.Bind(1, id);
+    if (w.Step() != SQLITE_DONE) return SqlError(db_, "delete webhooks");
     Stmt a(db_, "DELETE FROM attempts WHERE job_id = ?");
     a.Bind(1, id);
     Stmt j(db_, "DELETE FROM jobs WHERE id = ?");
@@ -331,6 +377,7 @@ class SqliteStore : public JobStore {
             "VALUES (?, ?, ?, ?, ?, 'running')");
     at.Bind(1, id).Bind(2, attempt).Bind(3, worker_id).Bind(4, host).Bind(5, now);
     if (at.Step() != SQLITE_DONE) return SqlError(db_, "lease attempt");
+    REEL_RETURN_IF_ERROR(EnqueueWebhookLocked(id, "running"));
     REEL_RETURN_IF_ERROR(tx.Commit());
     Result<Job> job = GetJobLocked(id);
     if (!job.ok()) return job.status();
@@ -415,6 +462,7 @@ class SqliteStore : public JobStore {
       s.BindNull(6);
     s.Bind(7, next == JobState::kSucceeded ? 1 : 0).Bind(8, job_id);
     if (s.Step() != SQLITE_DONE) return SqlError(db_, "finish attempt");
+    if (IsFinished(next)) REEL_RETURN_IF_ERROR(EnqueueWebhookLocked(job_id, StateName(next)));
     REEL_RETURN_IF_ERROR(tx.Commit());
     return GetJobLocked(job_id);
   }
@@ -454,6 +502,7 @@ class SqliteStore : public JobStore {
         up.BindNull(4);
       up.Bind(5, e.id);
       if (up.Step() != SQLITE_DONE) return SqlError(db_, "expire lease");
+      if (IsFinished(next)) REEL_RETURN_IF_ERROR(EnqueueWebhookLocked(e.id, StateName(next)));
       touched.push_back(e.id);
     }
     REEL_RETURN_IF_ERROR(tx.Commit());
@@ -464,11 +513,14 @@ class SqliteStore : public JobStore {
     std::lock_guard lock(mu_);
     Transaction tx(this);
     REEL_RETURN_IF_ERROR(tx.status());
-    Stmt a(db_,
-           "DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE state IN "
-           "('succeeded','failed','canceled') AND finished_at < ?)");
-    a.Bind(1, before);
-    if (a.Step() != SQLITE_DONE) return SqlError(db_, "retention");
+    for (const char* table : {"attempts", "webhooks"}) {
+      std::string sql = std::string("DELETE FROM ") + table +
+                        " WHERE job_id IN (SELECT id FROM jobs WHERE state IN "
+                        "('succeeded','failed','canceled') AND finished_at < ?)";
+      Stmt a(db_, sql.c_str());
+      a.Bind(1, before);
+      if (a.Step() != SQLITE_DONE) return SqlError(db_, "retention");
+    }
     Stmt j(db_,
            "DELETE FROM jobs WHERE state IN ('succeeded','failed','canceled') AND "
            "finished_at < ?");
@@ -479,11 +531,15 @@ class SqliteStore : public JobStore {
     return n;
   }
 
-  Result<ApiKey> CreateKey(const std::string& name, const std::string& hash, bool admin) override {
+  Result<ApiKey> CreateKey(const std::string& name, const std::string& hash, bool admin,
+                           const std::string& webhook_secret) override {
     std::lock_guard lock(mu_);
     ApiKey k{"key_" + RandomHex(6), name, hash, admin, NowSeconds(), false};
-    Stmt s(db_, "INSERT INTO api_keys (id, name, hash, admin, created_at) VALUES (?,?,?,?,?)");
+    Stmt s(db_,
+           "INSERT INTO api_keys (id, name, hash, admin, created_at, webhook_secret) "
+           "VALUES (?,?,?,?,?,?)");
     s.Bind(1, k.id).Bind(2, name).Bind(3, hash).Bind(4, admin ? 1 : 0).Bind(5, k.created_at);
+    s.Bind(6, webhook_secret);
     int rc = s.Step();
     if (rc == SQLITE_CONSTRAINT) return FailedPrecondition("a key named '" + name + "' exists");
     if (rc != SQLITE_DONE) return SqlError(db_, "create key");
@@ -558,6 +614,66 @@ class SqliteStore : public JobStore {
     return out;
   }
 
+  Result<std::string> WebhookSecret(const std::string& key_id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT webhook_secret FROM api_keys WHERE id = ?");
+    s.Bind(1, key_id);
+    if (s.Step() != SQLITE_ROW) return NotFound("no key " + key_id);
+    return s.Text(0);
+  }
+
+  Result<std::string> RotateWebhookSecret(const std::string& id_or_name,
+                                          const std::string& secret) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "UPDATE api_keys SET webhook_secret = ? WHERE id = ? OR name = ?");
+    s.Bind(1, secret).Bind(2, id_or_name).Bind(3, id_or_name);
+    if (s.Step() != SQLITE_DONE) return SqlError(db_, "rotate secret");
+    if (sqlite3_changes(db_) == 0) return NotFound("no key '" + id_or_name + "'");
+    return secret;
+  }
+
+  Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit) override {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kWebhookColumns +
+                      " FROM webhooks WHERE delivered_at IS NULL AND gave_up = 0 AND "
+                      "next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?";
+    Stmt s(db_, sql.c_str());
+    s.Bind(1, now).Bind(2, limit);
+    std::vector<WebhookDelivery> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadWebhook(s));
+    return out;
+  }
+
+  Status RecordWebhookAttempt(int64_t id, int status, const std::string& error, bool delivered,
+                              double next_attempt_at, bool give_up) override {
+    std::lock_guard lock(mu_);
+    double now = NowSeconds();
+    json entry = {{"at", now}, {"status", status}};
+    if (!error.empty()) entry["error"] = error;
+    Stmt s(db_,
+           "UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = ?, delivered_at = ?, "
+           "gave_up = ?, attempt_log = json_insert(attempt_log, '$[#]', json(?)) WHERE id = ?");
+    s.Bind(1, next_attempt_at);
+    if (delivered)
+      s.Bind(2, now);
+    else
+      s.BindNull(2);
+    s.Bind(3, give_up ? 1 : 0).Bind(4, entry.dump()).Bind(5, id);
+    if (s.Step() != SQLITE_DONE) return SqlError(db_, "webhook attempt");
+    return Status::Ok();
+  }
+
+  Result<std::vector<WebhookDelivery>> ListWebhooks(const std::string& job_id) override {
+    std::lock_guard lock(mu_);
+    std::string sql =
+        std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE job_id = ? ORDER BY id";
+    Stmt s(db_, sql.c_str());
+    s.Bind(1, job_id);
+    std::vector<WebhookDelivery> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadWebhook(s));
+    return out;
+  }
+
   Status Ping() override {
     std::lock_guard lock(mu_);
     Stmt s(db_, "SELECT 1");
@@ -626,6 +742,40 @@ class SqliteStore : public JobStore {
            "FROM attempts WHERE job_id = ?) AND ended_at IS NULL");
     s.Bind(1, now).Bind(2, outcome).BindOptional(3, error).Bind(4, job_id);
     if (s.Step() != SQLITE_DONE) return SqlError(db_, "end attempt");
+    return Status::Ok();
+  }
+
+  // The outbox: a job whose spec asks for webhooks gets a row per subscribed event, written in
+  // the transaction that changes its state, so no state change is ever lost to a crash.
+  Status EnqueueWebhookLocked(const std::string& job_id, const std::string& event) {
+    Result<Job> job = GetJobLocked(job_id);
+    if (!job.ok()) return job.status();
+    auto hook = job->spec.find("webhook");
+    if (hook == job->spec.end() || !hook->is_object() || !hook->contains("url"))
+      return Status::Ok();
+    json events =
+        hook->value("events", json::array({"running", "succeeded", "failed", "canceled"}));
+    bool wanted = false;
+    for (const auto& e : events) wanted |= e.is_string() && e.get<std::string>() == event;
+    if (!wanted) return Status::Ok();
+    double now = NowSeconds();
+    json payload = {{"event", event},
+                    {"job",
+                     {{"id", job->id},
+                      {"state", StateName(job->state)},
+                      {"attempts", job->attempts},
+                      {"created_at", job->created_at},
+                      {"updated_at", job->updated_at}}}};
+    if (!job->error.empty()) payload["job"]["error"] = job->error;
+    if (!job->result.is_null()) payload["job"]["result"] = job->result;
+    if (job->finished_at > 0) payload["job"]["finished_at"] = job->finished_at;
+    if (job->spec.contains("metadata")) payload["job"]["metadata"] = job->spec["metadata"];
+    Stmt s(db_,
+           "INSERT INTO webhooks (job_id, owner, url, event, payload, created_at, "
+           "next_attempt_at) VALUES (?,?,?,?,?,?,?)");
+    s.Bind(1, job->id).Bind(2, job->owner).Bind(3, (*hook)["url"].get<std::string>());
+    s.Bind(4, event).Bind(5, payload.dump()).Bind(6, now).Bind(7, now);
+    if (s.Step() != SQLITE_DONE) return SqlError(db_, "enqueue webhook");
     return Status::Ok();
   }
 

@@ -245,14 +245,50 @@ TEST_F(StoreTest, RetentionDeletesOldFinishedJobsOnly) {
 }
 
 TEST_F(StoreTest, Keys) {
-  Result<ApiKey> k = store_->CreateKey("ci", "hash-abc", false);
+  Result<ApiKey> k = store_->CreateKey("ci", "hash-abc", false, "whsec_1");
   ASSERT_TRUE(k.ok());
-  EXPECT_EQ(store_->CreateKey("ci", "hash-def", false).status().code(),
+  EXPECT_EQ(store_->CreateKey("ci", "hash-def", false, "whsec_2").status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->FindKeyByHash("hash-abc")->id, k->id);
+  EXPECT_EQ(*store_->WebhookSecret(k->id), "whsec_1");
+  EXPECT_EQ(*store_->RotateWebhookSecret("ci", "whsec_3"), "whsec_3");
+  EXPECT_EQ(*store_->WebhookSecret(k->id), "whsec_3");
   EXPECT_TRUE(store_->RevokeKey("ci").ok());
   EXPECT_TRUE(store_->FindKeyByHash("hash-abc")->revoked);
   EXPECT_EQ(store_->RevokeKey("ci").code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
+  bool existed = false;
+  json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}, {"metadata", {{"m", 1}}}};
+  Job j = *store_->CreateJob({"key_a", spec, 3, "", ""}, &existed);
+  Job quiet = Create();  // no webhook: nothing queued
+  Lease("w1");           // takes j
+  ASSERT_TRUE(store_
+                  ->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
+                                  {{"outputs", json::array()}})
+                  .ok());
+  Result<std::vector<WebhookDelivery>> due = store_->DueWebhooks(NowSeconds() + 1, 10);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].event, "running");
+  EXPECT_EQ((*due)[1].event, "succeeded");
+  json payload = json::parse((*due)[1].payload);
+  EXPECT_EQ(payload["job"]["state"], "succeeded");
+  EXPECT_EQ(payload["job"]["metadata"]["m"], 1);
+  EXPECT_EQ((*due)[1].owner, "key_a");
+  // A failed attempt is recorded and rescheduled; a delivered one leaves the queue.
+  ASSERT_TRUE(
+      store_->RecordWebhookAttempt((*due)[0].id, 500, "HTTP 500", false, NowSeconds() + 60, false)
+          .ok());
+  ASSERT_TRUE(store_->RecordWebhookAttempt((*due)[1].id, 200, "", true, NowSeconds(), false).ok());
+  EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10)->empty());
+  Result<std::vector<WebhookDelivery>> all = store_->ListWebhooks(j.id);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].attempts, 1);
+  EXPECT_EQ((*all)[0].attempt_log[0]["status"], 500);
+  EXPECT_GT((*all)[1].delivered_at, 0);
+  EXPECT_TRUE(store_->ListWebhooks(quiet.id)->empty());
 }
 
 TEST_F(StoreTest, Workers) {

@@ -1,0 +1,224 @@
+#include "net/http.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+namespace reel::net {
+namespace {
+
+// Bit-prefix match of two addresses of the same family.
+bool PrefixMatch(const uint8_t* a, const uint8_t* b, int prefix) {
+  for (int i = 0; i < prefix / 8; ++i)
+    if (a[i] != b[i]) return false;
+  int rest = prefix % 8;
+  if (rest == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xFF << (8 - rest));
+  return (a[prefix / 8] & mask) == (b[prefix / 8] & mask);
+}
+
+struct Special {
+  const char* cidr;
+  const char* why;
+};
+
+// Ranges refused unless allowed, with the reason a user is told.
+const Special kSpecialV4[] = {
+    {"0.0.0.0/8", "a 'this network' address"},
+    {"10.0.0.0/8", "a private address"},
+    {"100.64.0.0/10", "a shared (CGNAT) address"},
+    {"127.0.0.0/8", "a loopback address"},
+    {"169.254.0.0/16", "a link-local address (cloud metadata lives here)"},
+    {"172.16.0.0/12", "a private address"},
+    {"192.0.0.0/24", "a protocol-assignment address"},
+    {"192.168.0.0/16", "a private address"},
+    {"198.18.0.0/15", "a benchmarking address"},
+    {"224.0.0.0/4", "a multicast address"},
+    {"240.0.0.0/4", "a reserved address"}};
+const Special kSpecialV6[] = {{"::/128", "the unspecified address"},
+                              {"::1/128", "a loopback address"},
+                              {"fc00::/7", "a unique-local (private) address"},
+                              {"fe80::/10", "a link-local address"},
+                              {"ff00::/8", "a multicast address"}};
+
+bool ParseCidr(const std::string& text, bool* v6, uint8_t* bytes, int* prefix) {
+  std::string addr = text;
+  *prefix = -1;
+  size_t slash = text.find('/');
+  if (slash != std::string::npos) {
+    addr = text.substr(0, slash);
+    *prefix = std::atoi(text.c_str() + slash + 1);
+  }
+  if (inet_pton(AF_INET, addr.c_str(), bytes) == 1) {
+    *v6 = false;
+    if (*prefix < 0) *prefix = 32;
+    return *prefix <= 32;
+  }
+  if (inet_pton(AF_INET6, addr.c_str(), bytes) == 1) {
+    *v6 = true;
+    if (*prefix < 0) *prefix = 128;
+    return *prefix <= 128;
+  }
+  return false;
+}
+
+std::string AddressText(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof(buf));
+  else
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof(buf));
+  return buf;
+}
+
+std::once_flag curl_once;
+
+struct GuardState {
+  const AddressPolicy* policy;
+  std::string refused;  // why a connection was refused, if one was
+};
+
+curl_socket_t OpenSocket(void* clientp, curlsocktype, curl_sockaddr* address) {
+  auto* state = static_cast<GuardState*>(clientp);
+  std::string why = state->policy->Refusal(&address->addr);
+  if (!why.empty()) {
+    state->refused = why;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(address->family, address->socktype, address->protocol);
+}
+
+size_t Collect(char* data, size_t size, size_t n, void* out) {
+  auto* body = static_cast<std::string*>(out);
+  if (body->size() < 64 * 1024) body->append(data, size * n);  // enough for an error message
+  return size * n;
+}
+
+std::string HostOf(const std::string& url, std::string* port) {
+  size_t scheme = url.find("://");
+  std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);
+  std::string authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = authority.rfind('@'); at != std::string::npos)
+    authority = authority.substr(at + 1);
+  *port = url.rfind("https://", 0) == 0 ? "443" : "80";
+  if (!authority.empty() && authority[0] == '[') {  // [v6]:port
+    size_t close = authority.find(']');
+    if (close != std::string::npos && close + 1 < authority.size() && authority[close + 1] == ':')
+      *port = authority.substr(close + 2);
+    return authority.substr(1, close - 1);
+  }
+  size_t colon = authority.rfind(':');
+  if (colon != std::string::npos) {
+    *port = authority.substr(colon + 1);
+    return authority.substr(0, colon);
+  }
+  return authority;
+}
+
+}  // namespace
+
+Result<AddressPolicy> AddressPolicy::Parse(const std::vector<std::string>& allow) {
+  AddressPolicy p;
+  for (const std::string& entry : allow) {
+    Range r;
+    if (!ParseCidr(entry, &r.v6, r.bytes, &r.prefix))
+      return InvalidArgument("'" + entry + "' is not an IP address or CIDR range");
+    p.allowed_.push_back(r);
+  }
+  return p;
+}
+
+std::string AddressPolicy::Refusal(const sockaddr* sa) const {
+  uint8_t bytes[16] = {0};
+  bool v6 = sa->sa_family == AF_INET6;
+  if (v6) {
+    std::memcpy(bytes, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, 16);
+    // An IPv4-mapped IPv6 address is judged as the IPv4 address it is.
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(bytes, kMapped, 12) == 0) {
+      std::memmove(bytes, bytes + 12, 4);
+      v6 = false;
+    }
+  } else if (sa->sa_family == AF_INET) {
+    std::memcpy(bytes, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, 4);
+  } else {
+    return "not an IP address";
+  }
+  for (const Range& r : allowed_)
+    if (r.v6 == v6 && PrefixMatch(bytes, r.bytes, r.prefix)) return "";
+  auto check = [&](const Special* list, size_t n) -> std::string {
+    for (size_t i = 0; i < n; ++i) {
+      bool is_v6 = false;
+      uint8_t range[16] = {0};
+      int prefix = 0;
+      ParseCidr(list[i].cidr, &is_v6, range, &prefix);
+      if (PrefixMatch(bytes, range, prefix))
+        return AddressText(sa) + " is " + list[i].why + " (allow it with --allow-host)";
+    }
+    return "";
+  };
+  return v6 ? check(kSpecialV6, std::size(kSpecialV6)) : check(kSpecialV4, std::size(kSpecialV4));
+}
+
+Status AddressPolicy::CheckUrl(const std::string& url) const {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+    return InvalidArgument("must be an http:// or https:// URL");
+  std::string port;
+  std::string host = HostOf(url, &port);
+  if (host.empty()) return InvalidArgument("has no host");
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int err = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+  if (err != 0) return InvalidArgument("cannot resolve " + host + ": " + gai_strerror(err));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(res, freeaddrinfo);
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    std::string why = Refusal(a->ai_addr);
+    if (!why.empty()) return FailedPrecondition(host + " resolves to " + why);
+  }
+  return Status::Ok();
+}
+
+Result<HttpResponse> Post(const std::string& url, const std::string& body,
+                          const std::vector<std::string>& headers, double timeout_seconds,
+                          const AddressPolicy& policy) {
+  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return Internal("curl_easy_init failed");
+  GuardState guard{&policy, ""};
+  HttpResponse response;
+  curl_slist* list = nullptr;
+  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_owner(list, curl_slist_free_all);
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_seconds * 1000));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min(timeout_seconds, 10.0) * 1000));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "reel-webhooks/0.1");
+  CURLcode rc = curl_easy_perform(c);
+  if (!guard.refused.empty()) return FailedPrecondition("refused: " + guard.refused);
+  if (rc != CURLE_OK)
+    return Unavailable(std::string(curl_easy_strerror(rc)) + " (curl " + std::to_string(rc) + ")");
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+}  // namespace reel::net

@@ -1,0 +1,47 @@
+// Outbound HTTP for reel (webhooks now, storage later) on libcurl, behind an SSRF guard: the
+// address actually connected to, after DNS and on every connection, must be public or allowed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+struct sockaddr;
+
+namespace reel::net {
+
+// Which addresses outbound connections may reach. Public addresses always; loopback, private,
+// link-local (cloud metadata at 169.254.169.254), unique-local and the like only when an
+// entry allows them: an address ("127.0.0.1"), a CIDR ("10.0.0.0/8") or an IPv6 one.
+class AddressPolicy {
+ public:
+  static Result<AddressPolicy> Parse(const std::vector<std::string>& allow);
+  // Empty when allowed, else why not ("127.0.0.1 is a loopback address").
+  std::string Refusal(const sockaddr* address) const;
+  // Resolves the URL's host now and refuses it if any address it has is refused: the early,
+  // friendly check at submission (the connect-time check is the one that counts).
+  Status CheckUrl(const std::string& url) const;
+
+ private:
+  struct Range {
+    bool v6 = false;
+    uint8_t bytes[16] = {0};
+    int prefix = 0;
+  };
+  std::vector<Range> allowed_;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::string body;
+};
+
+// POSTs `body` to an http(s) URL without following redirects. Transport failures and refused
+// addresses are errors; any HTTP status is a response.
+Result<HttpResponse> Post(const std::string& url, const std::string& body,
+                          const std::vector<std::string>& headers, double timeout_seconds,
+                          const AddressPolicy& policy);
+
+}  // namespace reel::net

@@ -1,0 +1,60 @@
+#include "net/http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <gtest/gtest.h>
+
+namespace reel::net {
+namespace {
+
+std::string RefusalOf(const AddressPolicy& p, const char* ip) {
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
+  if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    return p.Refusal(reinterpret_cast<sockaddr*>(&v4));
+  }
+  EXPECT_EQ(inet_pton(AF_INET6, ip, &v6.sin6_addr), 1) << ip;
+  v6.sin6_family = AF_INET6;
+  return p.Refusal(reinterpret_cast<sockaddr*>(&v6));
+}
+
+TEST(AddressPolicy, PrivateAndSpecialAddressesAreRefusedByDefault) {
+  AddressPolicy p = *AddressPolicy::Parse({});
+  for (const char* ip : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
+                         "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"})
+    EXPECT_FALSE(RefusalOf(p, ip).empty()) << ip;
+  for (const char* ip : {"93.184.216.34", "8.8.8.8", "2606:4700::1111", "172.32.0.1"})
+    EXPECT_TRUE(RefusalOf(p, ip).empty()) << ip;
+  EXPECT_NE(RefusalOf(p, "169.254.169.254").find("link-local"), std::string::npos);
+}
+
+TEST(AddressPolicy, AllowListOpensChosenAddressesAndRanges) {
+  AddressPolicy p = *AddressPolicy::Parse({"127.0.0.1", "10.0.0.0/8", "fd00::/8"});
+  EXPECT_TRUE(RefusalOf(p, "127.0.0.1").empty());
+  EXPECT_FALSE(RefusalOf(p, "127.0.0.2").empty());
+  EXPECT_TRUE(RefusalOf(p, "10.200.1.1").empty());
+  EXPECT_TRUE(RefusalOf(p, "fd00::5").empty());
+  EXPECT_FALSE(AddressPolicy::Parse({"not-an-ip"}).ok());
+  EXPECT_FALSE(AddressPolicy::Parse({"10.0.0.0/40"}).ok());
+}
+
+TEST(AddressPolicy, UrlsAreCheckedByTheirResolvedAddresses) {
+  AddressPolicy p = *AddressPolicy::Parse({});
+  EXPECT_EQ(p.CheckUrl("http://127.0.0.1:8080/hook").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(p.CheckUrl("http://localhost/hook").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(p.CheckUrl("http://[::1]:9/x").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(p.CheckUrl("ftp://example.org/").code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(AddressPolicy::Parse({"127.0.0.1", "::1"})->CheckUrl("http://localhost:1/").ok());
+}
+
+TEST(Post, ConnectionsToRefusedAddressesNeverHappen) {
+  AddressPolicy p = *AddressPolicy::Parse({});
+  Result<HttpResponse> r = Post("http://127.0.0.1:9/x", "{}", {}, 2, p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("loopback"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace reel::net

@@ -1,0 +1,91 @@
+#include "notify/webhooks.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.h"
+
+namespace reel::notify {
+
+std::string SignatureHeader(const std::string& secret, int64_t timestamp, const std::string& body) {
+  std::string t = std::to_string(timestamp);
+  return "t=" + t + ",v1=" + HmacSha256Hex(secret, t + "." + body);
+}
+
+double Backoff(const WebhookOptions& options, int attempts) {
+  static thread_local std::mt19937 rng(std::random_device{}());
+  double delay = std::min(options.retry_max, options.retry_base * std::pow(2.0, attempts));
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  return delay * jitter(rng);
+}
+
+WebhookDispatcher::WebhookDispatcher(store::JobStore* store, WebhookOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+WebhookDispatcher::~WebhookDispatcher() { Stop(); }
+
+void WebhookDispatcher::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void WebhookDispatcher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void WebhookDispatcher::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void WebhookDispatcher::Loop() {
+  while (!stopping_) {
+    Result<std::vector<store::WebhookDelivery>> due = store_->DueWebhooks(store::NowSeconds(), 20);
+    if (!due.ok()) spdlog::warn("webhooks: {}", due.status().ToString());
+    if (due.ok())
+      for (const store::WebhookDelivery& d : *due) {
+        if (stopping_) return;
+        Deliver(d);
+      }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(250),
+                 [this] { return woken_ || stopping_.load(); });
+    woken_ = false;
+  }
+}
+
+void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
+  Result<std::string> secret = store_->WebhookSecret(d.owner);
+  int64_t now = static_cast<int64_t>(store::NowSeconds());
+  std::vector<std::string> headers = {
+      "Content-Type: application/json", "Reel-Event: " + d.event,
+      "Reel-Delivery: " + std::to_string(d.id), "Reel-Job: " + d.job_id,
+      "Reel-Signature: " + SignatureHeader(secret.ok() ? *secret : "", now, d.payload)};
+  Result<net::HttpResponse> r =
+      net::Post(d.url, d.payload, headers, options_.timeout, options_.policy);
+  bool delivered = r.ok() && r->status >= 200 && r->status < 300;
+  int status = r.ok() ? static_cast<int>(r->status) : 0;
+  std::string error =
+      r.ok() ? (delivered ? "" : "HTTP " + std::to_string(r->status)) : r.status().message();
+  double next = store::NowSeconds() + Backoff(options_, d.attempts);
+  bool give_up = !delivered && next - d.created_at > options_.give_up_after;
+  Status s = store_->RecordWebhookAttempt(d.id, status, error, delivered, next, give_up);
+  if (!s.ok()) spdlog::warn("webhooks: cannot record delivery {}: {}", d.id, s.ToString());
+  if (delivered)
+    spdlog::info("job={} webhook={} event={} delivered status={}", d.job_id, d.id, d.event, status);
+  else
+    spdlog::warn("job={} webhook={} event={} attempt={} failed: {}{}", d.job_id, d.id, d.event,
+                 d.attempts + 1, error, give_up ? " (giving up)" : "");
+}
+
+}  // namespace reel::notify

@@ -1,0 +1,53 @@
+// Webhook delivery: the store queues one row per job event (the outbox); the dispatcher POSTs
+// each, signed with the owner key's secret, and retries with exponential backoff and jitter
+// until it is delivered or `give_up_after` has passed. A webhook that never answers costs a
+// timeout on this thread, never a job or a worker.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "net/http.h"
+#include "store/job_store.h"
+
+namespace reel::notify {
+
+struct WebhookOptions {
+  double retry_base = 5;    // seconds before the first retry; doubles each time
+  double retry_max = 3600;  // cap of the backoff
+  double give_up_after = 24 * 3600;
+  double timeout = 10;  // per delivery attempt
+  net::AddressPolicy policy;
+};
+
+// "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>"
+std::string SignatureHeader(const std::string& secret, int64_t timestamp, const std::string& body);
+
+// Seconds until attempt `attempts + 1`: base * 2^attempts, capped, +-20 % jitter.
+double Backoff(const WebhookOptions& options, int attempts);
+
+class WebhookDispatcher {
+ public:
+  WebhookDispatcher(store::JobStore* store, WebhookOptions options);
+  ~WebhookDispatcher();
+  void Start();
+  void Stop();
+  void Wake();
+
+ private:
+  void Loop();
+  void Deliver(const store::WebhookDelivery& delivery);
+
+  store::JobStore* store_;
+  WebhookOptions options_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace reel::notify

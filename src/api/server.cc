@@ -13,7 +13,7 @@
 #include "common/crypto.h"
 #include "job/spec.h"
 #include "presets/presets.h"
-#include "worker/paths.h"
+#include "storage/storage.h"
 
 namespace reel::api {
 namespace {
@@ -282,47 +282,43 @@ class Router {
     job::FieldError fe;
     Result<job::JobSpec> spec = job::ParseJobSpec(body, &fe);
     if (!spec.ok()) return ErrorReply(400, "invalid_spec", fe.message, fe.field);
-    // Local paths must stay inside the allowed roots; store them resolved.
+    // Local paths must stay inside the allowed roots (stored resolved); remote ones must reach
+    // allowed addresses; inline media must decode within its cap.
     json stored = body;
-    auto resolve = [&](json& value, const std::string& field) -> std::optional<Reply> {
-      Result<std::string> p =
-          worker::ResolveLocalPath(options_.allow_paths, value.get<std::string>());
+    storage::Options so{options_.allow_paths, options_.address_policy};
+    auto check = [&](json& value, const std::string& field, bool source) -> std::optional<Reply> {
+      Result<std::string> p = source ? storage::CheckSource(value.get<std::string>(), so)
+                                     : storage::CheckDestination(value.get<std::string>(), so);
       if (!p.ok()) return ErrorReply(400, "invalid_path", p.status().message(), field);
       value = *p;
       return std::nullopt;
     };
-    if (stored.contains("sources")) {
-      for (size_t i = 0; i < stored["sources"].size(); ++i) {
-        json& item = stored["sources"][i];
-        std::string where = "sources[" + std::to_string(i) + "]";
-        if (item.is_string()) {
-          if (auto err = resolve(item, where)) return *err;
-        } else if (auto err = resolve(item["url"], where + ".url")) {
-          return *err;
-        }
+    auto check_input = [&](json& value, const std::string& field) -> std::optional<Reply> {
+      if (value.is_string()) return check(value, field, true);
+      if (value.contains("inline")) {
+        json url = "data:application/octet-stream;base64," + value["inline"].get<std::string>();
+        return check(url, field + ".inline", true);  // checked, stored as given
       }
-    } else if (stored["source"].is_string()) {
-      if (auto err = resolve(stored["source"], "source")) return *err;
-    } else if (auto err = resolve(stored["source"]["url"], "source.url")) {
+      return check(value["url"], field + ".url", true);
+    };
+    if (stored.contains("sources")) {
+      for (size_t i = 0; i < stored["sources"].size(); ++i)
+        if (auto err = check_input(stored["sources"][i], "sources[" + std::to_string(i) + "]"))
+          return *err;
+    } else if (auto err = check_input(stored["source"], "source")) {
       return *err;
     }
-    for (const char* input : {"audio", "subtitles"}) {
-      if (!stored.contains(input)) continue;
-      if (stored[input].is_string()) {
-        if (auto err = resolve(stored[input], input)) return *err;
-      } else if (auto err = resolve(stored[input]["url"], std::string(input) + ".url")) {
-        return *err;
-      }
-    }
+    for (const char* input : {"audio", "subtitles"})
+      if (stored.contains(input))
+        if (auto err = check_input(stored[input], input)) return *err;
     for (size_t i = 0; i < stored["outputs"].size(); ++i) {
       json& o = stored["outputs"][i];
       std::string where = "outputs[" + std::to_string(i) + "]";
       if (o.contains("destination"))
-        if (auto err = resolve(o["destination"], where + ".destination")) return *err;
+        if (auto err = check(o["destination"], where + ".destination", false)) return *err;
       if (o.contains("image"))
-        if (auto err = resolve(o["image"], where + ".image")) return *err;
+        if (auto err = check(o["image"], where + ".image", false)) return *err;
     }
-
     if (body.contains("webhook")) {
       Status reachable = options_.address_policy.CheckUrl(body["webhook"]["url"]);
       if (!reachable.ok())

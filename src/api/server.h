@@ -19,10 +19,10 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 8080;  // 0: any free port
   int threads = 2;
-  size_t body_limit = 1 << 20;  // bytes of a request body
-  double header_timeout = 10;   // seconds to send a whole request
-  double idle_timeout = 60;     // keep-alive connections idle this long are closed
-  double sse_heartbeat = 15;    // comment lines that keep proxies from closing event streams
+  size_t body_limit = 16 << 20;  // bytes of a request body (inline sources take up to 14 MiB)
+  double header_timeout = 10;    // seconds to send a whole request
+  double idle_timeout = 60;      // keep-alive connections idle this long are closed
+  double sse_heartbeat = 15;     // comment lines that keep proxies from closing event streams
   int max_attempts = 3;
   std::vector<std::string> allow_paths;
   net::AddressPolicy address_policy;  // what webhook URLs may point at

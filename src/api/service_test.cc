@@ -16,6 +16,8 @@
 
 #include "client/http_client.h"
 #include "common/crypto.h"
+
+#include <openssl/evp.h>
 #include "testing/media_fixtures.h"
 
 namespace reel {
@@ -227,7 +229,7 @@ TEST_F(ServiceTest, InvalidSpecsAre400sNamingTheField) {
   EXPECT_EQ(field_of(j.dump()), "outputs[1].width");
   EXPECT_EQ(s.Call("GET", "/v1/jobs?limit=0", s.admin_key()).body["error"]["field"], "limit");
   EXPECT_EQ(s.Call("GET", "/v1/jobs?state=done", s.admin_key()).body["error"]["field"], "state");
-  std::string huge(2 * 1024 * 1024, ' ');
+  std::string huge(17 * 1024 * 1024, ' ');
   EXPECT_EQ(s.Call("POST", "/v1/jobs", s.admin_key(), huge).status, 413);
   EXPECT_EQ(s.Get("/v1/queue").body["counts"]["queued"], 0) << "nothing was accepted";
 }
@@ -459,9 +461,25 @@ TEST_F(ServiceTest, GracefulShutdownRequeuesRunningJobs) {
 class Receiver {
  public:
   struct Request {
+    std::string method, target;
     std::map<std::string, std::string> headers;
     std::string body;
   };
+  // GET answers: files by path, and redirects by path.
+  void Serve(const std::string& path, std::string bytes) {
+    std::lock_guard lock(mu_);
+    files_[path] = std::move(bytes);
+  }
+  void Redirect(const std::string& path, const std::string& location) {
+    std::lock_guard lock(mu_);
+    redirects_[path] = location;
+  }
+  // The last body PUT or POSTed at `path`.
+  std::string Stored(const std::string& path) {
+    std::lock_guard lock(mu_);
+    return stored_.count(path) ? stored_[path] : "";
+  }
+  std::string Base() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   explicit Receiver(int fail_first = 0) : fail_first_(fail_first), acceptor_(ioc_) {
     namespace net = boost::asio;
@@ -500,17 +518,30 @@ class Receiver {
       http::read(sock, buffer, req, ec);
       if (!ec) {
         Request r;
+        r.method = std::string(req.method_string());
+        r.target = std::string(req.target());
         for (const auto& f : req) r.headers[std::string(f.name_string())] = std::string(f.value());
         r.body = req.body();
-        int n;
+        http::response<http::string_body> res{http::status::ok, 11};
+        res.body() = "ok";
         {
           std::lock_guard lock(mu_);
+          if (r.method == "GET") {
+            if (redirects_.count(r.target)) {
+              res.result(http::status::found);
+              res.set(http::field::location, redirects_[r.target]);
+            } else if (files_.count(r.target)) {
+              res.body() = files_[r.target];
+            } else {
+              res.result(http::status::not_found);
+            }
+          } else {
+            stored_[r.target] = r.body;
+            if (static_cast<int>(requests_.size()) < fail_first_)
+              res.result(http::status::internal_server_error);
+          }
           requests_.push_back(std::move(r));
-          n = static_cast<int>(requests_.size());
         }
-        http::response<http::string_body> res{
-            n <= fail_first_ ? http::status::internal_server_error : http::status::ok, 11};
-        res.body() = "ok";
         res.prepare_payload();
         http::write(sock, res, ec);
       }
@@ -525,6 +556,7 @@ class Receiver {
   std::thread thread_;
   std::mutex mu_;
   std::vector<Request> requests_;
+  std::map<std::string, std::string> files_, redirects_, stored_;
 };
 
 // The receiver's side of a delivery: the signature over "<t>.<body>" with the key's secret.
@@ -615,6 +647,88 @@ TEST_F(ServiceTest, WebhooksToPrivateAddressesAreRefused) {
   r = s.Submit(spec);
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body["error"]["message"].get<std::string>().find("link-local"), std::string::npos);
+}
+
+TEST_F(ServiceTest, SourcesAndDestinationsOverHttp) {
+  Receiver web;
+  web.Serve("/media/in.mp4", testing::ReadFile(media_ / "small.mp4"));
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json spec = {
+      {"source", {{"url", web.Base() + "/media/in.mp4"}}},
+      {"outputs",
+       {{{"kind", "hls"}, {"destination", web.Base() + "/out/hls/"}},
+        {{"kind", "mp4"},
+         {"preset", "h264-360p"},
+         {"method", "POST"},
+         {"destination", web.Base() + "/out/small.mp4"}},
+        {{"kind", "thumbnail"}, {"destination", web.Base() + "/out/thumb.jpg"}},
+        {{"kind", "mp4"}, {"preset", "h264-360p"}, {"destination", media_ / "local.mp4"}}}}};
+  ApiReply submitted = s.Submit(spec);
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitForState(submitted.body["id"], "succeeded");
+  // The package arrived file by file, each with its content type.
+  std::map<std::string, Receiver::Request> by_target;
+  for (const Receiver::Request& r : web.requests()) by_target[r.method + " " + r.target] = r;
+  ASSERT_TRUE(by_target.count("PUT /out/hls/master.m3u8")) << done.dump();
+  EXPECT_EQ(by_target["PUT /out/hls/master.m3u8"].headers["Content-Type"],
+            "application/vnd.apple.mpegurl");
+  EXPECT_EQ(by_target["PUT /out/hls/240p/seg_00000.m4s"].headers["Content-Type"],
+            "video/iso.segment");
+  EXPECT_EQ(by_target["PUT /out/thumb.jpg"].headers["Content-Type"], "image/jpeg");
+  ASSERT_TRUE(by_target.count("POST /out/small.mp4"));
+  testing::WriteFile(media_ / "received.mp4", web.Stored("/out/small.mp4"));
+  testing::MediaSummary m = testing::ReadMedia(media_ / "received.mp4");
+  ASSERT_NE(m.Find("video"), nullptr);
+  EXPECT_EQ(m.Find("video")->packets, 60);
+  json outputs = done["result"]["outputs"];
+  EXPECT_EQ(outputs[1]["path"], web.Base() + "/out/small.mp4");
+  EXPECT_EQ(outputs[1]["delivered"]["bytes"], web.Stored("/out/small.mp4").size());
+  EXPECT_GT(outputs[0]["delivered"]["files"].get<int>(), 5);
+  EXPECT_TRUE(fs::exists(media_ / "local.mp4")) << "local and remote outputs mix";
+}
+
+TEST_F(ServiceTest, InlineSource) {
+  std::string clip = testing::ReadFile(media_ / "small.mp4");
+  std::string b64(4 * ((clip.size() + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                  reinterpret_cast<const unsigned char*>(clip.data()),
+                  static_cast<int>(clip.size()));
+  Server s(data_.path(), media_.path());
+  json spec = {{"source", {{"inline", b64}}},
+               {"outputs", {{{"kind", "thumbnail"}, {"destination", media_ / "t.jpg"}}}}};
+  ApiReply r = s.Submit(spec);
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  s.WaitForState(r.body["id"], "succeeded");
+  EXPECT_TRUE(fs::exists(media_ / "t.jpg"));
+  spec["source"]["inline"] = "not base64!";
+  EXPECT_EQ(s.Submit(spec).body["error"]["field"], "source.inline");
+}
+
+TEST_F(ServiceTest, RemoteSourceFailuresAreClear) {
+  Receiver web;
+  web.Redirect("/sneaky.mp4", "http://10.255.255.1/internal.mp4");
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  auto job = [&](const std::string& url) {
+    return json{{"source", url},
+                {"outputs", {{{"kind", "thumbnail"}, {"destination", media_ / "t.jpg"}}}}};
+  };
+  // A redirect from an allowed host to a private address is refused at connect time.
+  std::string sneaky = s.Submit(job(web.Base() + "/sneaky.mp4")).body["id"];
+  json failed = s.WaitForState(sneaky, "failed");
+  EXPECT_NE(failed["error"].get<std::string>().find("10.255.255.1 is a private address"),
+            std::string::npos)
+      << failed["error"];
+  EXPECT_EQ(failed["attempts"], 1) << "a refusal is not retried";
+  // A 404 fails at once with the status.
+  std::string missing = s.Submit(job(web.Base() + "/nope.mp4")).body["id"];
+  json gone = s.WaitForState(missing, "failed");
+  EXPECT_NE(gone["error"].get<std::string>().find("HTTP 404"), std::string::npos) << gone["error"];
+  EXPECT_EQ(gone["attempts"], 1);
+  // Without the allow-list entry, loopback sources are refused at submission.
+  Server strict(data_ / "strict", media_.path(), {"--workers", "0"});
+  ApiReply r = strict.Submit(job(web.Base() + "/media/in.mp4"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body["error"]["field"], "source");
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <tuple>
@@ -15,7 +17,7 @@
 #include "engine/engine.h"
 #include "job/spec.h"
 #include "presets/presets.h"
-#include "worker/paths.h"
+#include "storage/storage.h"
 
 namespace reel::cli {
 namespace {
@@ -43,21 +45,32 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Local paths only, for now: "file:///x" and "/x" and "x".
+// `reel transcode` works on local files: "file:///x", "/x" and "x".
 Result<std::string> LocalPath(const std::string& url, const std::string& field) {
   if (url.rfind("file://", 0) == 0) return url.substr(7);
-  if (url.find("://") != std::string::npos)
-    return InvalidArgument(field + ": only local files are supported by `reel transcode`");
+  if (url.find("://") != std::string::npos || url.rfind("data:", 0) == 0)
+    return InvalidArgument(field +
+                           ": `reel transcode` reads and writes local files; remote "
+                           "sources and destinations work through `reel serve`");
   return url;
 }
 
-Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
+// What a source or destination URL is turned into for the engine: a local path to read, or to
+// write (a directory for packages).
+enum class Role { kSource, kFile, kDirectory };
+using Resolver =
+    std::function<Result<std::string>(const std::string& url, const std::string& field, Role)>;
+
+Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) {
   engine::TranscodePlan plan;
-  Result<std::string> input = LocalPath(spec.source, "source");
-  if (!input.ok()) return input.status();
-  plan.input = *input;
+  if (spec.sources.empty()) {
+    Result<std::string> input = resolve(spec.source, "source", Role::kSource);
+    if (!input.ok()) return input.status();
+    plan.input = *input;
+  }
   for (size_t i = 0; i < spec.sources.size(); ++i) {
-    Result<std::string> p = LocalPath(spec.sources[i], "sources[" + std::to_string(i) + "]");
+    Result<std::string> p =
+        resolve(spec.sources[i], "sources[" + std::to_string(i) + "]", Role::kSource);
     if (!p.ok()) return p.status();
     plan.inputs.push_back(*p);
   }
@@ -65,7 +78,7 @@ Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
   for (auto [value, field, target] : {std::tuple{&spec.audio, "audio", &plan.audio_input},
                                       std::tuple{&spec.subtitles, "subtitles", &plan.subtitles}}) {
     if (value->empty()) continue;
-    Result<std::string> p = LocalPath(*value, field);
+    Result<std::string> p = resolve(*value, field, Role::kSource);
     if (!p.ok()) return p.status();
     *target = *p;
   }
@@ -73,9 +86,13 @@ Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
     const job::OutputSpec& o = spec.outputs[i];
     int index = static_cast<int>(i);
     std::string where = "outputs[" + std::to_string(i) + "]";
+    bool directory = o.kind == "hls" || o.kind == "dash" ||
+                     (o.kind == "preview" && o.preview_hls) ||
+                     (o.kind == "thumbnail" && o.thumbnail.count > 1);
     std::string dest;
     if (!o.destination.empty()) {
-      Result<std::string> d = LocalPath(o.destination, where + ".destination");
+      Result<std::string> d = resolve(o.destination, where + ".destination",
+                                      directory ? Role::kDirectory : Role::kFile);
       if (!d.ok()) return d.status();
       dest = *d;
     }
@@ -94,7 +111,7 @@ Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec) {
     } else if (o.kind == "waveform") {
       engine::WaveformPlan w{index, dest, o.waveform};
       if (!w.options.image.empty()) {
-        Result<std::string> img = LocalPath(w.options.image, where + ".image");
+        Result<std::string> img = resolve(w.options.image, where + ".image", Role::kFile);
         if (!img.ok()) return img.status();
         w.options.image = *img;
       }
@@ -256,9 +273,15 @@ int RunPresets(bool as_json) {
   return 0;
 }
 
-// Runs a validated spec; `allow_paths` set means "as a worker's child" (see RunJob).
+// What a job's process needs to reach its sources and destinations (see RunJob).
+struct WorkerContext {
+  std::string scratch;
+  storage::Options storage;
+};
+
+// Runs a validated spec; `worker` set means "as a worker's child" (see RunJob).
 int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
-                const std::vector<std::string>* allow_paths);
+                const WorkerContext* worker);
 
 int RunTranscode(const TranscodeArgs& args) {
   InstallSignalHandlers();
@@ -290,40 +313,48 @@ int RunTranscode(const TranscodeArgs& args) {
 }
 
 int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
-                const std::vector<std::string>* allow_paths) {
+                const WorkerContext* worker) {
   // In a worker (`reel run-job`) errors are also a JSON line, so the pool can tell a bad input
   // (no retry) from a failure of the environment (retry).
   auto fail = [&](const Status& s) {
-    if (allow_paths) {
+    if (worker) {
       json line = {
           {"event", "error"}, {"code", StatusCodeName(s.code())}, {"message", s.message()}};
       std::cout << line.dump() << std::endl;
     }
     return Fail(s.message());
   };
-  Result<engine::TranscodePlan> plan = MakePlan(spec);
+  // In a worker, sources are fetched into the attempt's scratch directory and remote
+  // destinations written there first, then delivered.
+  struct Upload {
+    int index;
+    std::string field, url, local;
+  };
+  std::vector<Upload> uploads;
+  Resolver resolve = [&](const std::string& url, const std::string& field,
+                         Role role) -> Result<std::string> {
+    if (!worker) return LocalPath(url, field);
+    Result<std::string> p =
+        role == Role::kSource
+            ? storage::FetchSource(url, worker->scratch, worker->storage)
+            : storage::LocalTarget(url, role == Role::kDirectory, worker->scratch, worker->storage);
+    if (!p.ok()) return p.status().WithContext(field);
+    if (role != Role::kSource && storage::KindOf(url) != storage::Kind::kLocal) {
+      int index = field.rfind("outputs[", 0) == 0 ? std::atoi(field.c_str() + 8) : -1;
+      uploads.push_back({index, field, url, *p});
+    }
+    return p;
+  };
+  Result<engine::TranscodePlan> plan = MakePlan(spec, resolve);
   if (!plan.ok()) return fail(plan.status());
-  if (allow_paths) {
-    // Checked again at run time: a symlink may have been swapped in since submission.
-    std::vector<std::string*> paths = {&plan->input};
-    for (std::string& p : plan->inputs) paths.push_back(&p);
-    if (!plan->audio_input.empty()) paths.push_back(&plan->audio_input);
-    if (!plan->subtitles.empty()) paths.push_back(&plan->subtitles);
-    for (auto& h : plan->hls) paths.push_back(&h.directory);
-    for (auto& f : plan->files) paths.push_back(&f.path);
-    for (auto& t : plan->thumbnails) paths.push_back(&t.destination);
-    for (auto& t : plan->sprites) paths.push_back(&t.destination);
-    for (auto& w : plan->waveforms) {
-      paths.push_back(&w.destination);
-      if (!w.options.image.empty()) paths.push_back(&w.options.image);
-    }
-    for (auto& l : plan->loudness)
-      if (!l.destination.empty()) paths.push_back(&l.destination);
-    for (std::string* p : paths) {
-      Result<std::string> r = worker::ResolveLocalPath(*allow_paths, *p);
-      if (!r.ok()) return fail(r.status());
-      *p = *r;
-    }
+  // A remote sprite's WebVTT track is written beside the sheet and goes beside it too.
+  for (size_t i = 0, n = uploads.size(); i < n; ++i) {
+    if (uploads[i].index < 0 || spec.outputs[uploads[i].index].kind != "sprite") continue;
+    Upload vtt = uploads[i];
+    vtt.local = std::filesystem::path(vtt.local).replace_extension(".vtt").string();
+    size_t dot = vtt.url.find_last_of('.');
+    vtt.url = (dot == std::string::npos ? vtt.url : vtt.url.substr(0, dot)) + ".vtt";
+    uploads.push_back(vtt);
   }
   engine::TranscodeOptions options;
   options.cancel = &g_cancel;
@@ -354,6 +385,21 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
   }
   json out = engine::ToJson(*result);
   if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
+  for (const Upload& u : uploads) {
+    bool failed_output = false;
+    for (const engine::OutputResult& o : result->outputs)
+      failed_output |= o.index == u.index && !o.error.empty();
+    if (failed_output) continue;  // nothing was written for it
+    std::string method = u.index >= 0 ? spec.outputs[u.index].method : "PUT";
+    Result<json> delivered = storage::Deliver(u.local, u.url, method, worker->storage);
+    if (!delivered.ok()) return fail(delivered.status().WithContext(u.field));
+    for (json& o : out["outputs"])
+      if (o.value("index", -2) == u.index && u.field.find(".image") == std::string::npos &&
+          o.value("path", "") != u.url) {
+        o["path"] = u.url;
+        o["delivered"] = *delivered;
+      }
+  }
   if (mode == "json") {
     out["event"] = "result";
     std::cout << out.dump() << std::endl;
@@ -391,7 +437,13 @@ int RunJob(const RunJobArgs& args) {
     std::cout << line.dump() << std::endl;
     return Fail(spec.status().message());
   }
-  return ExecuteSpec(*spec, "json", args.threads, &args.allow_paths);
+  WorkerContext worker;
+  worker.scratch = std::filesystem::path(args.spec_file).parent_path().string();
+  worker.storage.allow_paths = args.allow_paths;
+  Result<net::AddressPolicy> policy = net::AddressPolicy::Parse(args.allow_hosts);
+  if (!policy.ok()) return Fail(policy.status().message());
+  worker.storage.policy = *policy;
+  return ExecuteSpec(*spec, "json", args.threads, &worker);
 }
 
 }  // namespace reel::cli

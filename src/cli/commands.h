@@ -35,6 +35,7 @@ int RunPresets(bool json);
 struct RunJobArgs {
   std::string spec_file;
   std::vector<std::string> allow_paths;
+  std::vector<std::string> allow_hosts;
   int threads = 0;
 };
 int RunJob(const RunJobArgs& args);

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   run_job_cmd->group("");
   run_job_cmd->add_option("spec", run_job.spec_file)->required();
   run_job_cmd->add_option("--allow-path", run_job.allow_paths);
+  run_job_cmd->add_option("--allow-host", run_job.allow_hosts);
   run_job_cmd->add_option("--threads", run_job.threads);
 
   reel::cli::KeysArgs keys;

@@ -174,6 +174,7 @@ int RunServe(const ServeArgs& args) {
     po.reel_binary = fs::read_symlink("/proc/self/exe").string();
     po.work_dir = (fs::path(args.data_dir) / "work").string();
     po.allow_paths = roots;
+    po.allow_hosts = args.allow_hosts;
     po.host = HostName();
     po.worker_id = "w-" + po.host + "-" + RandomHex(3);
     worker::PoolObserver observer;

@@ -1830,7 +1830,7 @@ Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOpti
 nlohmann::json ToJson(const TranscodeResult& r) {
   nlohmann::json outputs = nlohmann::json::array();
   for (const OutputResult& o : r.outputs) {
-    nlohmann::json j = {{"kind", o.kind}, {"path", o.path}, {"bytes", o.bytes}};
+    nlohmann::json j = {{"index", o.index}, {"kind", o.kind}, {"path", o.path}, {"bytes", o.bytes}};
     if (o.duration > 0) j["duration"] = o.duration;
     if (!o.master.empty()) j["master"] = o.master;
     if (!o.manifest.empty()) j["manifest"] = o.manifest;

@@ -28,13 +28,15 @@ void OnlyFields(const json& object, const std::string& path, const std::set<std:
   }
 }
 
-std::string RequireString(const json& object, const std::string& key, const std::string& path) {
+std::string RequireString(const json& object, const std::string& key, const std::string& path,
+                          size_t max_length = 4096) {
   auto it = object.find(key);
   if (it == object.end()) Fail(path, "is required");
   if (!it->is_string()) Fail(path, "must be a string");
   std::string s = it->get<std::string>();
   if (s.empty()) Fail(path, "must not be empty");
-  if (s.size() > 4096) Fail(path, "is too long (4096 characters at most)");
+  if (s.size() > max_length)
+    Fail(path, "is too long (" + std::to_string(max_length) + " characters at most)");
   return s;
 }
 
@@ -142,9 +144,16 @@ void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
   ParseNormalize(o, path, &out->preset.audio);
 }
 
-OutputSpec ParseOutput(const json& o, const std::string& path) {
-  if (!o.is_object()) Fail(path, "must be an object");
+OutputSpec ParseOutput(const json& with_method, const std::string& path) {
+  if (!with_method.is_object()) Fail(path, "must be an object");
   OutputSpec out;
+  // "method" applies to any output with an http(s) destination; the rest is per kind.
+  json o = with_method;
+  if (auto m = o.find("method"); m != o.end()) {
+    out.method = m->is_string() ? m->get<std::string>() : "";
+    if (out.method != "PUT" && out.method != "POST") Fail(path + ".method", "must be PUT or POST");
+    o.erase("method");
+  }
   out.kind = RequireString(o, "kind", path + ".kind");
   const std::string& k = out.kind;
   if (k == "hls" || k == "dash") {
@@ -311,6 +320,12 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       Fail("source", "is required");
     } else if (src->is_string()) {
       job.source = RequireString(spec, "source", "source");
+    } else if (src->is_object() && src->contains("inline")) {
+      OnlyFields(*src, "source", {"inline"});
+      // Inline media travels as a data: URL from here on.
+      // 10 MiB of media is 14 MiB of base64.
+      job.source = "data:application/octet-stream;base64," +
+                   RequireString(*src, "inline", "source.inline", 14 << 20);
     } else if (src->is_object()) {
       OnlyFields(*src, "source", {"url"});
       job.source = RequireString(*src, "url", "source.url");

@@ -19,7 +19,8 @@ struct OutputSpec {
   // "hls", "dash", "mp4", "webm", "thumbnail", "sprite", "preview", "waveform", "loudness",
   // "mezzanine"
   std::string kind;
-  std::string destination;  // optional for "loudness" only
+  std::string destination;     // optional for "loudness" only
+  std::string method = "PUT";  // for http(s) destinations: PUT or POST
   // Resolved settings: for "hls"/"dash" the ladder; for "mp4", "webm", "mezzanine" and an MP4
   // "preview" the preset with overrides applied (and normalisation).
   presets::Ladder ladder;

@@ -6,9 +6,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 namespace reel::net {
 namespace {
@@ -219,6 +222,116 @@ Result<HttpResponse> Post(const std::string& url, const std::string& body,
     return Unavailable(std::string(curl_easy_strerror(rc)) + " (curl " + std::to_string(rc) + ")");
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
   return response;
+}
+
+namespace {
+
+size_t WriteFile(char* data, size_t size, size_t n, void* out) {
+  return std::fwrite(data, size, n, static_cast<FILE*>(out)) * size;
+}
+
+size_t ReadFile(char* buffer, size_t size, size_t n, void* in) {
+  return std::fread(buffer, size, n, static_cast<FILE*>(in)) * size;
+}
+
+// One transfer with the guard, timeouts and protocol limits every transfer shares.
+// `prepare` sets what is specific; returns the HTTP status or an error.
+template <typename Prepare>
+Result<long> Transfer(const std::string& url, const AddressPolicy& policy, const TransferOptions& o,
+                      Prepare prepare) {
+  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return Internal("curl_easy_init failed");
+  CURL* c = curl.get();
+  GuardState guard{&policy, ""};
+  curl_slist* list = nullptr;
+  for (const std::string& h : o.headers) list = curl_slist_append(list, h.c_str());
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_owner(list, curl_slist_free_all);
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout * 1000));
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.stall_timeout));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "reel/0.1");
+  prepare(c);
+  CURLcode rc = curl_easy_perform(c);
+  if (!guard.refused.empty()) return FailedPrecondition("refused: " + guard.refused);
+  if (rc == CURLE_FILESIZE_EXCEEDED)
+    return InvalidArgument("larger than the limit of " + std::to_string(o.max_bytes) + " bytes");
+  if (rc == CURLE_TOO_MANY_REDIRECTS)
+    return InvalidArgument("more than " + std::to_string(o.max_redirects) + " redirects");
+  if (rc != CURLE_OK)
+    return Unavailable(std::string(curl_easy_strerror(rc)) + " (curl " + std::to_string(rc) + ")");
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
+// Retries what may pass on its own (5xx, timeouts, refused connections), not what will not (4xx).
+template <typename Attempt>
+Status WithRetries(const std::string& what, const TransferOptions& o, Attempt attempt) {
+  Status last;
+  for (int i = 0; i < std::max(1, o.attempts); ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250 << i));
+    Result<long> status = attempt();
+    if (!status.ok()) {
+      last = status.status().WithContext(what);
+      if (status.status().code() != StatusCode::kUnavailable) return last;
+      continue;
+    }
+    if (*status >= 200 && *status < 300) return Status::Ok();
+    last = Status(*status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument,
+                  what + ": HTTP " + std::to_string(*status));
+    if (*status < 500) return last;
+  }
+  return last;
+}
+
+}  // namespace
+
+Status Download(const std::string& url, const std::string& path, const AddressPolicy& policy,
+                const TransferOptions& o) {
+  return WithRetries("GET " + url, o, [&]() -> Result<long> {
+    std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "wb"), std::fclose);
+    if (!f) return Unavailable("cannot write " + path);
+    return Transfer(url, policy, o, [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+      curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(o.max_redirects));
+      curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(o.max_bytes));
+      curl_easy_setopt(c, CURLOPT_FAILONERROR, 0L);
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteFile);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, f.get());
+    });
+  });
+}
+
+Status Upload(const std::string& url, const std::string& path, const std::string& method,
+              const std::string& content_type, const AddressPolicy& policy,
+              const TransferOptions& options) {
+  TransferOptions o = options;
+  o.headers.push_back("Content-Type: " + content_type);
+  return WithRetries(method + " " + url, o, [&]() -> Result<long> {
+    std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+    if (!f) return Unavailable("cannot read " + path);
+    std::fseek(f.get(), 0, SEEK_END);
+    curl_off_t size = std::ftell(f.get());
+    std::fseek(f.get(), 0, SEEK_SET);
+    std::string sink;
+    return Transfer(url, policy, o, [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+      if (method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+      curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadFile);
+      curl_easy_setopt(c, CURLOPT_READDATA, f.get());
+      curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, size);
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    });
+  });
 }
 
 }  // namespace reel::net

@@ -38,6 +38,24 @@ struct HttpResponse {
   std::string body;
 };
 
+struct TransferOptions {
+  double connect_timeout = 10;
+  double stall_timeout = 30;              // abort when under 1 KiB/s for this long
+  int64_t max_bytes = int64_t{64} << 30;  // downloads larger than this are refused
+  int max_redirects = 5;                  // each hop is checked by the address policy
+  int attempts = 3;                       // on 5xx, timeouts and connection errors, with backoff
+  std::vector<std::string> headers;
+};
+
+// GETs an http(s) URL into `path`. A 4xx answer is kInvalidArgument (no retry), other failures
+// kUnavailable after the retries.
+Status Download(const std::string& url, const std::string& path, const AddressPolicy& policy,
+                const TransferOptions& options = {});
+// PUTs (or POSTs) the file at `path` to an http(s) URL with a Content-Type.
+Status Upload(const std::string& url, const std::string& path, const std::string& method,
+              const std::string& content_type, const AddressPolicy& policy,
+              const TransferOptions& options = {});
+
 // POSTs `body` to an http(s) URL without following redirects. Transport failures and refused
 // addresses are errors; any HTTP status is a response.
 Result<HttpResponse> Post(const std::string& url, const std::string& body,

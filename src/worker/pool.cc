@@ -209,6 +209,10 @@ void WorkerPool::RunAttempt(const Job& job) {
     args.push_back("--allow-path");
     args.push_back(root);
   }
+  for (const std::string& host : options_.allow_hosts) {
+    args.push_back("--allow-host");
+    args.push_back(host);
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -28,6 +28,7 @@ struct PoolOptions {
   std::string reel_binary;  // re-executed as `reel run-job`
   std::string work_dir;     // per-attempt scratch space
   std::vector<std::string> allow_paths;
+  std::vector<std::string> allow_hosts;  // passed on to the job's process for its transfers
   std::string worker_id;
   std::string host;
   std::string version = "0.1.0";

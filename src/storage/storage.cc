@@ -1,0 +1,175 @@
+#include "storage/storage.h"
+
+#include <openssl/evp.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "worker/paths.h"
+
+namespace reel::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// "data:[<type>][;base64],<payload>" into bytes.
+Result<std::string> DecodeDataUrl(const std::string& url, size_t max_bytes) {
+  size_t comma = url.find(',');
+  if (comma == std::string::npos) return InvalidArgument("a data: URL needs a comma");
+  std::string meta = url.substr(5, comma - 5), payload = url.substr(comma + 1);
+  if (meta.size() < 7 || meta.compare(meta.size() - 7, 7, ";base64") != 0)
+    return InvalidArgument("inline media must be base64 (data:...;base64,...)");
+  if (payload.size() / 4 * 3 > max_bytes + 3)
+    return InvalidArgument("inline media is larger than " + std::to_string(max_bytes) + " bytes");
+  while (!payload.empty() && (payload.back() == '\n' || payload.back() == '\r')) payload.pop_back();
+  if (payload.size() % 4 != 0) return InvalidArgument("inline media is not valid base64");
+  std::string out(payload.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(payload.data()),
+                          static_cast<int>(payload.size()));
+  if (n < 0) return InvalidArgument("inline media is not valid base64");
+  size_t pad = payload.empty() ? 0
+                               : (payload.back() == '=') +
+                                     (payload.size() > 1 && payload[payload.size() - 2] == '=');
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+std::string FileNameOf(const std::string& url) {
+  std::string path = url.substr(0, url.find_first_of("?#"));
+  std::string name = path.substr(path.find_last_of('/') + 1);
+  std::string safe;
+  for (char c : name)
+    safe +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
+  return safe.empty() || safe[0] == '.' ? "source" + safe : safe;
+}
+
+}  // namespace
+
+Kind KindOf(const std::string& url) {
+  if (StartsWith(url, "http://") || StartsWith(url, "https://")) return Kind::kHttp;
+  if (StartsWith(url, "data:")) return Kind::kData;
+  if (StartsWith(url, "file://") || url.find("://") == std::string::npos) return Kind::kLocal;
+  return Kind::kUnsupported;
+}
+
+Result<std::string> CheckSource(const std::string& url, const Options& o) {
+  switch (KindOf(url)) {
+    case Kind::kLocal:
+      return worker::ResolveLocalPath(o.allow_paths, url);
+    case Kind::kHttp: {
+      Status s = o.policy.CheckUrl(url);
+      if (!s.ok()) return s;
+      return url;
+    }
+    case Kind::kData: {
+      Result<std::string> bytes = DecodeDataUrl(url, o.max_inline_bytes);
+      if (!bytes.ok()) return bytes.status();
+      return url;
+    }
+    default:
+      return InvalidArgument("unsupported scheme (local paths, http(s):// and data: are)");
+  }
+}
+
+Result<std::string> CheckDestination(const std::string& url, const Options& o) {
+  switch (KindOf(url)) {
+    case Kind::kLocal:
+      return worker::ResolveLocalPath(o.allow_paths, url);
+    case Kind::kHttp: {
+      Status s = o.policy.CheckUrl(url);
+      if (!s.ok()) return s;
+      return url;
+    }
+    default:
+      return InvalidArgument("unsupported destination (local paths and http(s):// are)");
+  }
+}
+
+Result<std::string> FetchSource(const std::string& url, const std::string& scratch,
+                                const Options& o) {
+  Kind kind = KindOf(url);
+  if (kind == Kind::kLocal) return worker::ResolveLocalPath(o.allow_paths, url);
+  std::error_code ec;
+  fs::create_directories(fs::path(scratch) / "inputs", ec);
+  // Each source gets its own folder so two with the same file name never collide.
+  std::string dir =
+      (fs::path(scratch) / "inputs" / std::to_string(std::hash<std::string>{}(url))).string();
+  fs::create_directories(dir, ec);
+  if (kind == Kind::kData) {
+    Result<std::string> bytes = DecodeDataUrl(url, o.max_inline_bytes);
+    if (!bytes.ok()) return bytes.status();
+    std::string path = dir + "/inline";
+    std::ofstream(path, std::ios::binary) << *bytes;
+    return path;
+  }
+  if (kind != Kind::kHttp) return InvalidArgument("unsupported source " + url);
+  std::string path = dir + "/" + FileNameOf(url);
+  REEL_RETURN_IF_ERROR(net::Download(url, path, o.policy));
+  return path;
+}
+
+Result<std::string> LocalTarget(const std::string& destination, bool directory,
+                                const std::string& scratch, const Options& o) {
+  if (KindOf(destination) == Kind::kLocal)
+    return worker::ResolveLocalPath(o.allow_paths, destination);
+  fs::path dir =
+      fs::path(scratch) / "outputs" / std::to_string(std::hash<std::string>{}(destination));
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (directory) return (dir / "package").string() + "/";
+  return (dir / FileNameOf(destination)).string();
+}
+
+Result<nlohmann::json> Deliver(const std::string& local, const std::string& destination,
+                               const std::string& method, const Options& o) {
+  if (KindOf(destination) == Kind::kLocal) return nlohmann::json{{"url", destination}};
+  std::error_code ec;
+  int64_t bytes = 0, files = 0;
+  fs::path root(local);
+  if (fs::is_directory(root, ec)) {
+    // A package (HLS/DASH): every file under the destination URL, at its relative path.
+    std::string base = destination.back() == '/' ? destination : destination + "/";
+    for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
+      if (!e.is_regular_file()) continue;
+      std::string rel = fs::relative(e.path(), root).generic_string();
+      REEL_RETURN_IF_ERROR(
+          net::Upload(base + rel, e.path().string(), method, ContentType(rel), o.policy));
+      bytes += static_cast<int64_t>(e.file_size());
+      ++files;
+    }
+  } else {
+    REEL_RETURN_IF_ERROR(net::Upload(destination, local, method, ContentType(local), o.policy));
+    bytes = static_cast<int64_t>(fs::file_size(local, ec));
+    files = 1;
+  }
+  return nlohmann::json{{"url", destination}, {"files", files}, {"bytes", bytes}};
+}
+
+std::string ContentType(const std::string& path) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {".m3u8", "application/vnd.apple.mpegurl"},
+      {".m4s", "video/iso.segment"},
+      {".mp4", "video/mp4"},
+      {".m4a", "audio/mp4"},
+      {".mpd", "application/dash+xml"},
+      {".webm", "video/webm"},
+      {".mkv", "video/x-matroska"},
+      {".ts", "video/mp2t"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".png", "image/png"},
+      {".webp", "image/webp"},
+      {".json", "application/json"},
+      {".vtt", "text/vtt"}};
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& [e, type] : kTypes)
+    if (ext == e) return type;
+  return "application/octet-stream";
+}
+
+}  // namespace reel::storage

@@ -285,7 +285,10 @@ class Router {
     // Local paths must stay inside the allowed roots (stored resolved); remote ones must reach
     // allowed addresses; inline media must decode within its cap.
     json stored = body;
-    storage::Options so{options_.allow_paths, options_.address_policy};
+    storage::Options so;
+    so.allow_paths = options_.allow_paths;
+    so.policy = options_.address_policy;
+    so.s3_profiles = options_.s3_profiles;
     auto check = [&](json& value, const std::string& field, bool source) -> std::optional<Reply> {
       Result<std::string> p = source ? storage::CheckSource(value.get<std::string>(), so)
                                      : storage::CheckDestination(value.get<std::string>(), so);

@@ -9,6 +9,7 @@
 #include "api/metrics.h"
 #include "common/status.h"
 #include "net/http.h"
+#include "storage/s3.h"
 #include "store/job_store.h"
 #include "worker/event_hub.h"
 #include "worker/pool.h"
@@ -25,7 +26,8 @@ struct ServerOptions {
   double sse_heartbeat = 15;     // comment lines that keep proxies from closing event streams
   int max_attempts = 3;
   std::vector<std::string> allow_paths;
-  net::AddressPolicy address_policy;  // what webhook URLs may point at
+  net::AddressPolicy address_policy;  // what webhooks, sources and destinations may reach
+  std::map<std::string, storage::S3Profile> s3_profiles;
 };
 
 class ApiServer {

@@ -16,6 +16,7 @@
 
 #include "client/http_client.h"
 #include "common/crypto.h"
+#include "storage/s3.h"
 
 #include <openssl/evp.h>
 #include "testing/media_fixtures.h"
@@ -729,6 +730,110 @@ TEST_F(ServiceTest, RemoteSourceFailuresAreClear) {
   ApiReply r = strict.Submit(job(web.Base() + "/media/in.mp4"));
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body["error"]["field"], "source");
+}
+
+// A real S3 server on loopback: npm's s3rver, installed by scripts/setup.
+class S3Server {
+ public:
+  explicit S3Server(const std::string& dir) {
+    // A free port: bind to 0, read it, let it go.
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port_ = a.local_endpoint().port();
+    a.close();
+    std::string bin = std::string(REEL_SOURCE_DIR) + "/node_modules/.bin/s3rver";
+    cmd_ = std::make_unique<testing::BackgroundCommand>(
+        std::vector<std::string>{bin, "-d", dir, "-a", "127.0.0.1", "-p", std::to_string(port_),
+                                 "--configure-bucket", "media", "--silent"});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (client::Fetch("GET", endpoint() + "/", "", {}, 1).ok()) return;
+      if (!cmd_->Running()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "s3rver did not start (run ./scripts/setup): " << cmd_->OutputSoFar();
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<testing::BackgroundCommand> cmd_;
+};
+
+TEST_F(ServiceTest, S3SourcesAndDestinations) {
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  // Small multipart thresholds so that a test-sized file goes up in parts.
+  json config = {
+      {"s3",
+       {{"default",
+         {{"endpoint", s3.endpoint()},
+          {"access_key", "S3RVER"},
+          {"secret_key", "S3RVER"},
+          {"multipart_threshold", 256 << 10},
+          {"part_size_for_tests", 128 << 10}}},
+        {"stranger",
+         {{"endpoint", s3.endpoint()}, {"access_key", "NOBODY"}, {"secret_key", "x"}}}}}};
+  testing::WriteFile(data_ / "storage.json", config.dump());
+  Result<std::map<std::string, storage::S3Profile>> profiles =
+      storage::LoadS3Profiles(data_ / "storage.json");
+  ASSERT_TRUE(profiles.ok()) << profiles.status().ToString();
+  net::AddressPolicy loopback = *net::AddressPolicy::Parse({"127.0.0.1"});
+  Result<storage::S3Object> source = storage::ParseS3Url("s3://media/in/small.mp4", *profiles);
+  ASSERT_TRUE(source.ok());
+  ASSERT_TRUE(storage::S3Put(*source, media_ / "small.mp4", "video/mp4", loopback).ok());
+
+  Server s(data_.path(), media_.path(),
+           {"--allow-host", "127.0.0.1", "--storage-config", data_ / "storage.json"});
+  json spec = {{"source", "s3://media/in/small.mp4"},
+               {"outputs",
+                {{{"kind", "hls"}, {"destination", "s3://media/out/hls/"}},
+                 {{"kind", "mezzanine"},
+                  {"codec", "ffv1"},
+                  {"destination", "s3://media/out/master.mkv"},
+                  {"presign", 600}}}}};
+  ApiReply submitted = s.Submit(spec);
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitForState(submitted.body["id"], "succeeded");
+  json mezz = done["result"]["outputs"][1];
+  EXPECT_EQ(mezz["path"], "s3://media/out/master.mkv");
+  int64_t bytes = mezz["delivered"]["bytes"];
+  EXPECT_GT(bytes, 256 << 10) << "big enough to have gone up in parts";
+
+  // The presigned URL fetches the object, with the content type it was stored with.
+  Result<client::HttpResponse> got =
+      client::Fetch("GET", mezz["delivered"]["presigned_url"], "", {}, 30);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->status, 200) << got->body;
+  EXPECT_EQ(got->headers["content-type"], "video/x-matroska");
+  EXPECT_EQ(static_cast<int64_t>(got->body.size()), bytes);
+  testing::WriteFile(media_ / "back.mkv", got->body);
+  testing::MediaSummary m = testing::ReadMedia(media_ / "back.mkv");
+  ASSERT_NE(m.Find("video"), nullptr);
+  EXPECT_EQ(m.Find("video")->codec, "ffv1");
+  EXPECT_EQ(m.Find("video")->packets, 60) << "every part arrived, in order";
+
+  // The package: every file, typed.
+  Result<storage::S3Object> master =
+      storage::ParseS3Url("s3://media/out/hls/master.m3u8", *profiles);
+  ASSERT_TRUE(storage::S3Get(*master, media_ / "master.m3u8", loopback).ok());
+  EXPECT_NE(testing::ReadFile(media_ / "master.m3u8").find("#EXT-X-STREAM-INF"), std::string::npos);
+  Result<client::HttpResponse> seg = client::Fetch(
+      "GET",
+      storage::S3Presign(*storage::ParseS3Url("s3://media/out/hls/240p/seg_00000.m4s", *profiles),
+                         60),
+      "", {}, 30);
+  ASSERT_TRUE(seg.ok());
+  EXPECT_EQ(seg->headers["content-type"], "video/iso.segment");
+
+  // An unknown access key: a clear error naming S3's code, no retry.
+  json stranger = spec;
+  stranger["source"] = "s3://stranger@media/in/small.mp4";
+  stranger["outputs"] = {{{"kind", "thumbnail"}, {"destination", media_ / "t.jpg"}}};
+  json failed = s.WaitForState(s.Submit(stranger).body["id"], "failed");
+  EXPECT_NE(failed["error"].get<std::string>().find("InvalidAccessKeyId"), std::string::npos)
+      << failed["error"];
+  EXPECT_EQ(failed["attempts"], 1);
 }
 
 }  // namespace

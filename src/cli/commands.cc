@@ -391,7 +391,8 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
       failed_output |= o.index == u.index && !o.error.empty();
     if (failed_output) continue;  // nothing was written for it
     std::string method = u.index >= 0 ? spec.outputs[u.index].method : "PUT";
-    Result<json> delivered = storage::Deliver(u.local, u.url, method, worker->storage);
+    int64_t presign = u.index >= 0 ? spec.outputs[u.index].presign_seconds : 0;
+    Result<json> delivered = storage::Deliver(u.local, u.url, method, worker->storage, presign);
     if (!delivered.ok()) return fail(delivered.status().WithContext(u.field));
     for (json& o : out["outputs"])
       if (o.value("index", -2) == u.index && u.field.find(".image") == std::string::npos &&
@@ -443,6 +444,10 @@ int RunJob(const RunJobArgs& args) {
   Result<net::AddressPolicy> policy = net::AddressPolicy::Parse(args.allow_hosts);
   if (!policy.ok()) return Fail(policy.status().message());
   worker.storage.policy = *policy;
+  Result<std::map<std::string, storage::S3Profile>> profiles =
+      storage::LoadS3Profiles(args.storage_config);
+  if (!profiles.ok()) return Fail(profiles.status().message());
+  worker.storage.s3_profiles = *profiles;
   return ExecuteSpec(*spec, "json", args.threads, &worker);
 }
 

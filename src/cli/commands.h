@@ -36,6 +36,7 @@ struct RunJobArgs {
   std::string spec_file;
   std::vector<std::string> allow_paths;
   std::vector<std::string> allow_hosts;
+  std::string storage_config;
   int threads = 0;
 };
 int RunJob(const RunJobArgs& args);
@@ -53,6 +54,7 @@ struct ServeArgs {
   int http_threads = 2;
   std::vector<std::string> allow_hosts;  // private addresses webhooks may reach
   std::string webhook_retry = "5s";      // first webhook retry; doubles each time
+  std::string storage_config;            // JSON file of S3 profiles
 };
 int RunServe(const ServeArgs& args);
 

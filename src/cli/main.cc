@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   serve_cmd->add_option("--allow-host", serve.allow_hosts,
                         "A private address or CIDR that webhooks may reach (repeatable)");
+  serve_cmd->add_option("--storage-config", serve.storage_config,
+                        "JSON file of S3 profiles: {\"s3\": {\"name\": {endpoint, region, "
+                        "access_key, secret_key, ...}}}");
   serve_cmd->add_option("--webhook-retry", serve.webhook_retry,
                         "First webhook retry delay, doubled each time (default 5s)");
 
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
   run_job_cmd->add_option("spec", run_job.spec_file)->required();
   run_job_cmd->add_option("--allow-path", run_job.allow_paths);
   run_job_cmd->add_option("--allow-host", run_job.allow_hosts);
+  run_job_cmd->add_option("--storage-config", run_job.storage_config);
   run_job_cmd->add_option("--threads", run_job.threads);
 
   reel::cli::KeysArgs keys;

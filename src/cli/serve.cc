@@ -175,6 +175,8 @@ int RunServe(const ServeArgs& args) {
     po.work_dir = (fs::path(args.data_dir) / "work").string();
     po.allow_paths = roots;
     po.allow_hosts = args.allow_hosts;
+    po.storage_config =
+        args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
     po.host = HostName();
     po.worker_id = "w-" + po.host + "-" + RandomHex(3);
     worker::PoolObserver observer;
@@ -194,8 +196,13 @@ int RunServe(const ServeArgs& args) {
   wo.policy = *policy;
   notify::WebhookDispatcher webhooks(store, wo);
 
+  Result<std::map<std::string, storage::S3Profile>> profiles =
+      storage::LoadS3Profiles(args.storage_config);
+  if (!profiles.ok()) return Fail("--storage-config: " + profiles.status().message());
+
   api::ServerOptions so;
   so.address_policy = *policy;
+  so.s3_profiles = *profiles;
   so.address = args.listen.substr(0, colon);
   so.port = std::atoi(args.listen.substr(colon + 1).c_str());
   so.threads = args.http_threads;

@@ -154,6 +154,12 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     if (out.method != "PUT" && out.method != "POST") Fail(path + ".method", "must be PUT or POST");
     o.erase("method");
   }
+  if (auto p = o.find("presign"); p != o.end()) {
+    if (!p->is_number_integer() || p->get<int64_t>() < 1 || p->get<int64_t>() > 7 * 86400)
+      Fail(path + ".presign", "must be seconds between 1 and 604800 (7 days)");
+    out.presign_seconds = p->get<int64_t>();
+    o.erase("presign");
+  }
   out.kind = RequireString(o, "kind", path + ".kind");
   const std::string& k = out.kind;
   if (k == "hls" || k == "dash") {

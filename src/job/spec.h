@@ -19,8 +19,9 @@ struct OutputSpec {
   // "hls", "dash", "mp4", "webm", "thumbnail", "sprite", "preview", "waveform", "loudness",
   // "mezzanine"
   std::string kind;
-  std::string destination;     // optional for "loudness" only
-  std::string method = "PUT";  // for http(s) destinations: PUT or POST
+  std::string destination;      // optional for "loudness" only
+  std::string method = "PUT";   // for http(s) destinations: PUT or POST
+  int64_t presign_seconds = 0;  // for s3:// destinations: a presigned GET URL in the result
   // Resolved settings: for "hls"/"dash" the ladder; for "mp4", "webm", "mezzanine" and an MP4
   // "preview" the preset with overrides applied (and normalisation).
   presets::Ladder ladder;

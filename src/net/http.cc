@@ -334,4 +334,104 @@ Status Upload(const std::string& url, const std::string& path, const std::string
   });
 }
 
+namespace {
+
+struct Slice {
+  FILE* file = nullptr;
+  int64_t remaining = 0;
+  const std::string* memory = nullptr;
+  size_t memory_offset = 0;
+};
+
+size_t ReadSlice(char* buffer, size_t size, size_t n, void* in) {
+  auto* s = static_cast<Slice*>(in);
+  size_t want = size * n;
+  if (s->memory) {
+    size_t left = s->memory->size() - s->memory_offset;
+    size_t take = std::min(want, left);
+    std::memcpy(buffer, s->memory->data() + s->memory_offset, take);
+    s->memory_offset += take;
+    return take;
+  }
+  size_t take = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(want), s->remaining));
+  size_t got = std::fread(buffer, 1, take, s->file);
+  s->remaining -= static_cast<int64_t>(got);
+  return got;
+}
+
+size_t CollectHeader(char* data, size_t size, size_t n, void* out) {
+  auto* headers = static_cast<std::map<std::string, std::string>*>(out);
+  std::string line(data, size * n);
+  size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+    (*headers)[name] = value;
+  }
+  return size * n;
+}
+
+}  // namespace
+
+Result<ExchangeResult> Send(const Exchange& r, const AddressPolicy& policy,
+                            const TransferOptions& options) {
+  TransferOptions o = options;
+  o.headers.insert(o.headers.end(), r.headers.begin(), r.headers.end());
+  ExchangeResult result;
+  std::unique_ptr<FILE, decltype(&std::fclose)> in(nullptr, std::fclose), out(nullptr, std::fclose);
+  Slice slice;
+  if (!r.body_file.empty()) {
+    in.reset(std::fopen(r.body_file.c_str(), "rb"));
+    if (!in) return Unavailable("cannot read " + r.body_file);
+    std::fseek(in.get(), 0, SEEK_END);
+    int64_t size = std::ftell(in.get());
+    std::fseek(in.get(), r.offset, SEEK_SET);
+    slice.file = in.get();
+    slice.remaining = r.length < 0 ? size - r.offset : r.length;
+  } else {
+    slice.memory = &r.body;
+  }
+  if (!r.response_file.empty()) {
+    out.reset(std::fopen(r.response_file.c_str(), "wb"));
+    if (!out) return Unavailable("cannot write " + r.response_file);
+  }
+  bool upload = r.method == "PUT" || r.method == "POST";
+  curl_off_t upload_size = slice.memory ? static_cast<curl_off_t>(r.body.size()) : slice.remaining;
+  Result<long> status = Transfer(r.url, policy, o, [&](CURL* c) {
+    if (upload) {
+      curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadSlice);
+      curl_easy_setopt(c, CURLOPT_READDATA, &slice);
+      curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, upload_size);
+    }
+    if (r.method != "GET" && r.method != "PUT")
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    if (out) {
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteFile);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, out.get());
+    } else {
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, &result.body);
+    }
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, CollectHeader);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &result.headers);
+  });
+  if (!status.ok()) return status.status();
+  result.status = *status;
+  // An error answer written to a file is read back for its message.
+  if (out && result.status >= 300) {
+    out.reset();
+    std::FILE* f = std::fopen(r.response_file.c_str(), "rb");
+    if (f) {
+      char buf[4096];
+      size_t n = std::fread(buf, 1, sizeof(buf), f);
+      result.body.assign(buf, n);
+      std::fclose(f);
+    }
+  }
+  return result;
+}
+
 }  // namespace reel::net

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,25 @@ Status Download(const std::string& url, const std::string& path, const AddressPo
 Status Upload(const std::string& url, const std::string& path, const std::string& method,
               const std::string& content_type, const AddressPolicy& policy,
               const TransferOptions& options = {});
+
+// One request with everything explicit (the S3 client builds its own signed requests).
+struct Exchange {
+  std::string method;
+  std::string url;
+  std::vector<std::string> headers;
+  std::string body;       // sent when body_file is empty
+  std::string body_file;  // or a slice of this file
+  int64_t offset = 0;
+  int64_t length = -1;        // -1: to the end
+  std::string response_file;  // the response body goes here instead of into `body`
+};
+struct ExchangeResult {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+Result<ExchangeResult> Send(const Exchange& request, const AddressPolicy& policy,
+                            const TransferOptions& options = {});
 
 // POSTs `body` to an http(s) URL without following redirects. Transport failures and refused
 // addresses are errors; any HTTP status is a response.

@@ -2,8 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "worker/paths.h"
 
@@ -52,12 +55,26 @@ std::string FileNameOf(const std::string& url) {
 Kind KindOf(const std::string& url) {
   if (StartsWith(url, "http://") || StartsWith(url, "https://")) return Kind::kHttp;
   if (StartsWith(url, "data:")) return Kind::kData;
+  if (StartsWith(url, "s3://")) return Kind::kS3;
   if (StartsWith(url, "file://") || url.find("://") == std::string::npos) return Kind::kLocal;
   return Kind::kUnsupported;
 }
 
+// An S3 object's profile exists and its endpoint is reachable under the policy.
+Status CheckS3(const std::string& url, const Options& o) {
+  Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+  if (!obj.ok()) return obj.status();
+  if (obj->key.empty()) return InvalidArgument("the S3 URL has no key");
+  return o.policy.CheckUrl(obj->profile.endpoint);
+}
+
 Result<std::string> CheckSource(const std::string& url, const Options& o) {
   switch (KindOf(url)) {
+    case Kind::kS3: {
+      Status s = CheckS3(url, o);
+      if (!s.ok()) return s;
+      return url;
+    }
     case Kind::kLocal:
       return worker::ResolveLocalPath(o.allow_paths, url);
     case Kind::kHttp: {
@@ -71,12 +88,17 @@ Result<std::string> CheckSource(const std::string& url, const Options& o) {
       return url;
     }
     default:
-      return InvalidArgument("unsupported scheme (local paths, http(s):// and data: are)");
+      return InvalidArgument("unsupported scheme (local paths, http(s)://, s3:// and data: are)");
   }
 }
 
 Result<std::string> CheckDestination(const std::string& url, const Options& o) {
   switch (KindOf(url)) {
+    case Kind::kS3: {
+      Status s = CheckS3(url, o);
+      if (!s.ok()) return s;
+      return url;
+    }
     case Kind::kLocal:
       return worker::ResolveLocalPath(o.allow_paths, url);
     case Kind::kHttp: {
@@ -106,6 +128,13 @@ Result<std::string> FetchSource(const std::string& url, const std::string& scrat
     std::ofstream(path, std::ios::binary) << *bytes;
     return path;
   }
+  if (kind == Kind::kS3) {
+    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    if (!obj.ok()) return obj.status();
+    std::string path = dir + "/" + FileNameOf(obj->key);
+    REEL_RETURN_IF_ERROR(S3Get(*obj, path, o.policy));
+    return path;
+  }
   if (kind != Kind::kHttp) return InvalidArgument("unsupported source " + url);
   std::string path = dir + "/" + FileNameOf(url);
   REEL_RETURN_IF_ERROR(net::Download(url, path, o.policy));
@@ -125,28 +154,68 @@ Result<std::string> LocalTarget(const std::string& destination, bool directory,
 }
 
 Result<nlohmann::json> Deliver(const std::string& local, const std::string& destination,
-                               const std::string& method, const Options& o) {
-  if (KindOf(destination) == Kind::kLocal) return nlohmann::json{{"url", destination}};
+                               const std::string& method, const Options& o,
+                               int64_t presign_seconds) {
+  Kind kind = KindOf(destination);
+  if (kind == Kind::kLocal) return nlohmann::json{{"url", destination}};
   std::error_code ec;
-  int64_t bytes = 0, files = 0;
+  // One file, or every file of a package at its relative path under the destination.
+  std::vector<std::pair<std::string, std::string>> files;  // local path, destination URL
   fs::path root(local);
-  if (fs::is_directory(root, ec)) {
-    // A package (HLS/DASH): every file under the destination URL, at its relative path.
+  bool directory = fs::is_directory(root, ec);
+  if (directory) {
     std::string base = destination.back() == '/' ? destination : destination + "/";
-    for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
-      if (!e.is_regular_file()) continue;
-      std::string rel = fs::relative(e.path(), root).generic_string();
-      REEL_RETURN_IF_ERROR(
-          net::Upload(base + rel, e.path().string(), method, ContentType(rel), o.policy));
-      bytes += static_cast<int64_t>(e.file_size());
-      ++files;
-    }
+    for (const auto& e : fs::recursive_directory_iterator(root, ec))
+      if (e.is_regular_file())
+        files.push_back({e.path().string(), base + fs::relative(e.path(), root).generic_string()});
   } else {
-    REEL_RETURN_IF_ERROR(net::Upload(destination, local, method, ContentType(local), o.policy));
-    bytes = static_cast<int64_t>(fs::file_size(local, ec));
-    files = 1;
+    files.push_back({local, destination});
   }
-  return nlohmann::json{{"url", destination}, {"files", files}, {"bytes", bytes}};
+  auto put = [&](const std::pair<std::string, std::string>& f) -> Status {
+    if (kind == Kind::kS3) {
+      Result<S3Object> obj = ParseS3Url(f.second, o.s3_profiles);
+      if (!obj.ok()) return obj.status();
+      return S3Put(*obj, f.first, ContentType(f.first), o.policy);
+    }
+    return net::Upload(f.second, f.first, method, ContentType(f.first), o.policy);
+  };
+  // A few uploads at a time: packages are many small files, and latency dominates.
+  size_t parallel = 1;
+  if (kind == Kind::kS3) {
+    Result<S3Object> obj =
+        ParseS3Url(destination.back() == '/' ? destination + "x" : destination, o.s3_profiles);
+    if (!obj.ok()) return obj.status();
+    parallel = static_cast<size_t>(obj->profile.parallel_uploads);
+  }
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first_error;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < files.size();) {
+      Status s = put(files[i]);
+      if (!s.ok()) {
+        std::lock_guard lock(mu);
+        if (first_error.ok()) first_error = s;
+        next = files.size();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(parallel, files.size()); ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+  if (!first_error.ok()) return first_error;
+  int64_t bytes = 0;
+  for (const auto& f : files) bytes += static_cast<int64_t>(fs::file_size(f.first, ec));
+  nlohmann::json out = {{"url", destination}, {"files", files.size()}, {"bytes", bytes}};
+  if (kind == Kind::kS3 && presign_seconds > 0) {
+    std::string target = directory
+                             ? destination + (destination.back() == '/' ? "" : "/") + "master.m3u8"
+                             : destination;
+    Result<S3Object> obj = ParseS3Url(target, o.s3_profiles);
+    if (obj.ok()) out["presigned_url"] = S3Presign(*obj, presign_seconds);
+  }
+  return out;
 }
 
 std::string ContentType(const std::string& path) {

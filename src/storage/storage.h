@@ -5,6 +5,7 @@
 //   "/data/in.mp4", "file:///data/in.mp4"   local, inside --allow-path
 //   "http://...", "https://..."             GET (redirects followed, every hop checked), PUT/POST
 //   "data:video/mp4;base64,...."            inline source (10 MiB at most)
+//   "s3://[profile@]bucket/key"             S3-compatible stores (s3.h)
 #pragma once
 
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "common/status.h"
 #include "net/http.h"
+#include "storage/s3.h"
 
 namespace reel::storage {
 
@@ -21,9 +23,10 @@ struct Options {
   std::vector<std::string> allow_paths;
   net::AddressPolicy policy;
   size_t max_inline_bytes = 10 << 20;
+  std::map<std::string, S3Profile> s3_profiles;
 };
 
-enum class Kind { kLocal, kHttp, kData, kUnsupported };
+enum class Kind { kLocal, kHttp, kData, kS3, kUnsupported };
 Kind KindOf(const std::string& url);
 
 // Checks a source or destination when a job is submitted, so that a bad one is a 400 naming
@@ -41,9 +44,11 @@ Result<std::string> LocalTarget(const std::string& destination, bool directory,
                                 const std::string& scratch, const Options& options);
 
 // Uploads what the engine wrote at `local` (a file, or a directory tree file by file) to
-// `destination` with `method` (PUT or POST). Returns {url, files, bytes}.
+// `destination` with `method` (PUT or POST; S3 takes PUT). Returns {url, files, bytes}, and a
+// presigned GET URL valid `presign_seconds` for an S3 file when that is above 0.
 Result<nlohmann::json> Deliver(const std::string& local, const std::string& destination,
-                               const std::string& method, const Options& options);
+                               const std::string& method, const Options& options,
+                               int64_t presign_seconds = 0);
 
 std::string ContentType(const std::string& path);
 

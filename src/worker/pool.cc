@@ -213,6 +213,10 @@ void WorkerPool::RunAttempt(const Job& job) {
     args.push_back("--allow-host");
     args.push_back(host);
   }
+  if (!options_.storage_config.empty()) {
+    args.push_back("--storage-config");
+    args.push_back(options_.storage_config);
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -29,6 +29,7 @@ struct PoolOptions {
   std::string work_dir;     // per-attempt scratch space
   std::vector<std::string> allow_paths;
   std::vector<std::string> allow_hosts;  // passed on to the job's process for its transfers
+  std::string storage_config;
   std::string worker_id;
   std::string host;
   std::string version = "0.1.0";

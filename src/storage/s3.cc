@@ -1,0 +1,230 @@
+#include "storage/s3.h"
+
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "common/crypto.h"
+#include "storage/sigv4.h"
+
+namespace reel::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kEmptyHash =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct Endpoint {
+  std::string scheme, host, path;  // host with :port if any; path without query
+};
+
+Endpoint Locate(const S3Object& o) {
+  std::string ep = o.profile.endpoint;
+  size_t sep = ep.find("://");
+  Endpoint e;
+  e.scheme = sep == std::string::npos ? "https" : ep.substr(0, sep);
+  e.host = sep == std::string::npos ? ep : ep.substr(sep + 3);
+  while (!e.host.empty() && e.host.back() == '/') e.host.pop_back();
+  std::string key = "/" + sigv4::UriEncode(o.key, true);
+  if (o.profile.path_style) {
+    e.path = "/" + o.bucket + key;
+  } else {
+    e.host = o.bucket + "." + e.host;
+    e.path = key;
+  }
+  return e;
+}
+
+// An S3 error answer as one line: "S3 403 InvalidAccessKeyId: The AWS Access Key Id ...".
+Status S3Error(const std::string& what, const net::ExchangeResult& r) {
+  auto tag = [&](const char* name) {
+    std::string open = std::string("<") + name + ">", close = std::string("</") + name + ">";
+    size_t a = r.body.find(open), b = r.body.find(close);
+    return a == std::string::npos || b == std::string::npos
+               ? std::string()
+               : r.body.substr(a + open.size(), b - a - open.size());
+  };
+  std::string code = tag("Code"), message = tag("Message");
+  std::string text = what + ": S3 " + std::to_string(r.status) + (code.empty() ? "" : " " + code) +
+                     (message.empty() ? "" : ": " + message);
+  return Status(r.status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument, text);
+}
+
+// A signed request to the object (or to its multipart sub-resources via `query`).
+net::Exchange Signed(const S3Object& o, const std::string& method,
+                     const std::map<std::string, std::string>& query,
+                     std::map<std::string, std::string> extra_headers,
+                     const std::string& payload_hash) {
+  Endpoint e = Locate(o);
+  std::string amz_date = sigv4::AmzDate(std::time(nullptr));
+  sigv4::Request req;
+  req.method = method;
+  req.host = e.host;
+  req.path = e.path;
+  req.query = query;
+  req.payload_hash = payload_hash;
+  req.headers = std::move(extra_headers);
+  req.headers["x-amz-content-sha256"] = payload_hash;
+  req.headers["x-amz-date"] = amz_date;
+  sigv4::Credentials creds{o.profile.access_key, o.profile.secret_key, o.profile.region};
+  net::Exchange x;
+  x.method = method;
+  std::string qs;
+  for (const auto& [k, v] : query) {
+    qs.append(qs.empty() ? "?" : "&").append(sigv4::UriEncode(k, false));
+    if (!(v.empty() && k == "uploads")) qs.append("=").append(sigv4::UriEncode(v, false));
+  }
+  x.url = e.scheme + "://" + e.host + e.path + qs;
+  for (const auto& [k, v] : req.headers) x.headers.push_back(k + ": " + v);
+  x.headers.push_back("Authorization: " + sigv4::Authorization(req, creds, amz_date));
+  x.headers.push_back("Expect:");  // no 100-continue round trip
+  return x;
+}
+
+std::string Tag(const std::string& xml, const std::string& name) {
+  size_t a = xml.find("<" + name + ">"), b = xml.find("</" + name + ">");
+  if (a == std::string::npos || b == std::string::npos) return "";
+  return xml.substr(a + name.size() + 2, b - a - name.size() - 2);
+}
+
+}  // namespace
+
+Result<std::map<std::string, S3Profile>> LoadS3Profiles(const std::string& config_file) {
+  std::map<std::string, S3Profile> profiles;
+  if (const char* ak = std::getenv("REEL_S3_ACCESS_KEY_ID")) {
+    S3Profile p;
+    p.access_key = ak;
+    if (const char* sk = std::getenv("REEL_S3_SECRET_ACCESS_KEY")) p.secret_key = sk;
+    if (const char* ep = std::getenv("REEL_S3_ENDPOINT")) p.endpoint = ep;
+    if (const char* rg = std::getenv("REEL_S3_REGION")) p.region = rg;
+    profiles["default"] = p;
+  }
+  if (config_file.empty()) return profiles;
+  std::ifstream in(config_file);
+  if (!in) return NotFound("cannot open storage config " + config_file);
+  json config = json::parse(in, nullptr, false);
+  if (config.is_discarded() || !config.is_object())
+    return InvalidArgument(config_file + ": not a JSON object");
+  json s3 = config.value("s3", json::object());
+  for (auto& [name, j] : s3.items()) {
+    S3Profile p;
+    p.endpoint = j.value("endpoint", p.endpoint);
+    p.region = j.value("region", p.region);
+    p.access_key = j.value("access_key", "");
+    p.secret_key = j.value("secret_key", "");
+    p.path_style = j.value("path_style", true);
+    p.acl = j.value("acl", "");
+    p.cache_control = j.value("cache_control", "");
+    p.multipart_threshold = j.value("multipart_threshold", p.multipart_threshold);
+    p.part_size = std::max<int64_t>(j.value("part_size", p.part_size), 5 << 20);
+    if (j.contains("part_size_for_tests")) p.part_size = j["part_size_for_tests"];
+    p.parallel_uploads = std::clamp(j.value("parallel_uploads", 4), 1, 32);
+    if (p.access_key.empty() || p.secret_key.empty())
+      return InvalidArgument(config_file + ": s3 profile '" + name +
+                             "' needs access_key and secret_key");
+    profiles[name] = p;
+  }
+  return profiles;
+}
+
+Result<S3Object> ParseS3Url(const std::string& url,
+                            const std::map<std::string, S3Profile>& profiles) {
+  if (url.rfind("s3://", 0) != 0) return InvalidArgument("not an s3:// URL");
+  std::string rest = url.substr(5);
+  S3Object o;
+  o.profile_name = "default";
+  size_t at = rest.find('@'), slash = rest.find('/');
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    o.profile_name = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    slash = rest.find('/');
+  }
+  if (slash == std::string::npos || slash == 0)
+    return InvalidArgument("an s3 URL is s3://[profile@]bucket/key");
+  o.bucket = rest.substr(0, slash);
+  o.key = rest.substr(slash + 1);
+  auto it = profiles.find(o.profile_name);
+  if (it == profiles.end())
+    return InvalidArgument("no S3 profile '" + o.profile_name +
+                           "' (configure it with --storage-config or REEL_S3_*)");
+  o.profile = it->second;
+  return o;
+}
+
+Status S3Get(const S3Object& o, const std::string& path, const net::AddressPolicy& policy) {
+  net::Exchange x = Signed(o, "GET", {}, {}, kEmptyHash);
+  x.response_file = path;
+  Result<net::ExchangeResult> r = net::Send(x, policy);
+  if (!r.ok()) return r.status().WithContext("GET s3://" + o.bucket + "/" + o.key);
+  if (r->status != 200) return S3Error("GET s3://" + o.bucket + "/" + o.key, *r);
+  return Status::Ok();
+}
+
+Status S3Put(const S3Object& o, const std::string& path, const std::string& content_type,
+             const net::AddressPolicy& policy) {
+  std::string what = "PUT s3://" + o.bucket + "/" + o.key;
+  std::error_code ec;
+  int64_t size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) return Unavailable(what + ": cannot read " + path);
+  std::map<std::string, std::string> headers = {{"content-type", content_type}};
+  if (!o.profile.acl.empty()) headers["x-amz-acl"] = o.profile.acl;
+  if (!o.profile.cache_control.empty()) headers["cache-control"] = o.profile.cache_control;
+
+  if (size < o.profile.multipart_threshold) {
+    net::Exchange x = Signed(o, "PUT", {}, headers, "UNSIGNED-PAYLOAD");
+    x.body_file = path;
+    Result<net::ExchangeResult> r = net::Send(x, policy);
+    if (!r.ok()) return r.status().WithContext(what);
+    if (r->status != 200) return S3Error(what, *r);
+    return Status::Ok();
+  }
+
+  // Multipart: create, send the parts, complete; abort if anything fails so no parts linger.
+  net::Exchange create = Signed(o, "POST", {{"uploads", ""}}, headers, kEmptyHash);
+  Result<net::ExchangeResult> created = net::Send(create, policy);
+  if (!created.ok()) return created.status().WithContext(what);
+  if (created->status != 200) return S3Error(what + " (create multipart)", *created);
+  std::string upload_id = Tag(created->body, "UploadId");
+  if (upload_id.empty()) return Internal(what + ": no UploadId in the answer");
+  auto abort = [&](Status why) {
+    net::Send(Signed(o, "DELETE", {{"uploadId", upload_id}}, {}, kEmptyHash), policy);
+    return why;
+  };
+  std::string complete = "<CompleteMultipartUpload>";
+  int part = 0;
+  for (int64_t offset = 0; offset < size; offset += o.profile.part_size) {
+    ++part;
+    net::Exchange x =
+        Signed(o, "PUT", {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}}, {},
+               "UNSIGNED-PAYLOAD");
+    x.body_file = path;
+    x.offset = offset;
+    x.length = std::min(o.profile.part_size, size - offset);
+    Result<net::ExchangeResult> r = net::Send(x, policy);
+    if (!r.ok()) return abort(r.status().WithContext(what + " part " + std::to_string(part)));
+    if (r->status != 200) return abort(S3Error(what + " part " + std::to_string(part), *r));
+    complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" +
+                r->headers["etag"] + "</ETag></Part>";
+  }
+  complete += "</CompleteMultipartUpload>";
+  net::Exchange done = Signed(o, "POST", {{"uploadId", upload_id}},
+                              {{"content-type", "application/xml"}}, Sha256Hex(complete));
+  done.body = complete;
+  Result<net::ExchangeResult> r = net::Send(done, policy);
+  if (!r.ok()) return abort(r.status().WithContext(what + " (complete)"));
+  if (r->status != 200 || r->body.find("<Error>") != std::string::npos)
+    return abort(S3Error(what + " (complete)", *r));
+  return Status::Ok();
+}
+
+std::string S3Presign(const S3Object& o, int64_t seconds) {
+  Endpoint e = Locate(o);
+  return sigv4::PresignGet(e.scheme, e.host, e.path,
+                           {o.profile.access_key, o.profile.secret_key, o.profile.region},
+                           sigv4::AmzDate(std::time(nullptr)), seconds);
+}
+
+}  // namespace reel::storage

@@ -1,0 +1,52 @@
+// S3 and S3-compatible stores (AWS, R2, B2, GCS interoperability, MinIO): objects addressed
+// as s3://[profile@]bucket/key, requests signed by reel's own SigV4 (sigv4.h), large uploads in
+// parts, packages uploaded a few files at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "net/http.h"
+
+namespace reel::storage {
+
+struct S3Profile {
+  std::string endpoint = "https://s3.amazonaws.com";  // scheme://host[:port]
+  std::string region = "us-east-1";
+  std::string access_key;
+  std::string secret_key;
+  bool path_style = true;  // endpoint/bucket/key; false: bucket.endpoint/key
+  std::string acl;         // x-amz-acl on uploads, e.g. "public-read"; empty: none
+  std::string cache_control;
+  int64_t multipart_threshold = int64_t{64} << 20;
+  int64_t part_size = int64_t{16} << 20;
+  int parallel_uploads = 4;
+};
+
+// Profiles from a JSON file {"s3": {"name": {...}}} and, for "default", the environment
+// (REEL_S3_ENDPOINT, REEL_S3_REGION, REEL_S3_ACCESS_KEY_ID, REEL_S3_SECRET_ACCESS_KEY).
+Result<std::map<std::string, S3Profile>> LoadS3Profiles(const std::string& config_file);
+
+struct S3Object {
+  std::string profile_name;
+  S3Profile profile;
+  std::string bucket;
+  std::string key;
+};
+
+Result<S3Object> ParseS3Url(const std::string& url,
+                            const std::map<std::string, S3Profile>& profiles);
+
+Status S3Get(const S3Object& object, const std::string& path, const net::AddressPolicy& policy);
+// Uploads a file (in parts above the profile's threshold; an unfinished multipart upload is
+// aborted on failure).
+Status S3Put(const S3Object& object, const std::string& path, const std::string& content_type,
+             const net::AddressPolicy& policy);
+// A presigned GET URL valid for `seconds`.
+std::string S3Presign(const S3Object& object, int64_t seconds);
+
+}  // namespace reel::storage

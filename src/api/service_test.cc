@@ -836,5 +836,67 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
   EXPECT_EQ(failed["attempts"], 1);
 }
 
+// A real FTP server on loopback: npm's ftp-srv, installed by scripts/setup.
+class FtpServer {
+ public:
+  FtpServer(const std::string& root, const std::string& user, const std::string& password) {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port_ = a.local_endpoint().port();
+    a.close();
+    cmd_ = std::make_unique<testing::BackgroundCommand>(
+        std::vector<std::string>{std::string(REEL_SOURCE_DIR) + "/node_modules/.bin/ftp-srv",
+                                 "ftp://127.0.0.1:" + std::to_string(port_), "--root", root,
+                                 "--username", user, "--password", password, "--pasv_url",
+                                 "127.0.0.1", "--pasv_min", "30000", "--pasv_max", "30100"});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket sock(ioc);
+      sock.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)},
+                   ec);
+      if (!ec) return;
+      if (!cmd_->Running()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "ftp-srv did not start (run ./scripts/setup): " << cmd_->OutputSoFar();
+  }
+  int port() const { return port_; }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<testing::BackgroundCommand> cmd_;
+};
+
+TEST_F(ServiceTest, FtpSourceAndDestinationsWithTheirPasswordKeptSecret) {
+  TempDir root;
+  fs::copy_file(media_ / "small.mp4", root / "in.mp4");
+  FtpServer ftp(root.path(), "reel", "hunter2-secret");
+  std::string base = "ftp://reel:hunter2-secret@127.0.0.1:" + std::to_string(ftp.port());
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json spec = {
+      {"source", base + "/in.mp4"},
+      {"outputs",
+       {{{"kind", "hls"}, {"destination", base + "/out/hls/"}},
+        {{"kind", "mp4"}, {"preset", "h264-360p"}, {"destination", base + "/out/small.mp4"}}}}};
+  ApiReply submitted = s.Submit(spec);
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitForState(submitted.body["id"], "succeeded");
+  EXPECT_TRUE(fs::exists(root / "out/hls/master.m3u8"));
+  EXPECT_TRUE(fs::exists(root / "out/hls/240p/init.mp4"));
+  testing::MediaSummary m = testing::ReadMedia(root / "out/small.mp4");
+  ASSERT_NE(m.Find("video"), nullptr);
+  EXPECT_EQ(m.Find("video")->packets, 60);
+  // The password never comes back: not in the job, its result, listings, or the server's log.
+  for (const std::string& text :
+       {submitted.body.dump(), done.dump(), s.Get("/v1/jobs").body.dump()}) {
+    EXPECT_EQ(text.find("hunter2-secret"), std::string::npos) << text;
+    EXPECT_NE(text.find("reel:[redacted]@127.0.0.1"), std::string::npos);
+  }
+  s.Signal(SIGTERM);
+  testing::CommandResult log = s.Wait();
+  EXPECT_EQ(log.output.find("hunter2-secret"), std::string::npos) << log.output;
+}
+
 }  // namespace
 }  // namespace reel

@@ -397,7 +397,7 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
     for (json& o : out["outputs"])
       if (o.value("index", -2) == u.index && u.field.find(".image") == std::string::npos &&
           o.value("path", "") != u.url) {
-        o["path"] = u.url;
+        o["path"] = net::RedactUrl(u.url);
         o["delivered"] = *delivered;
       }
   }

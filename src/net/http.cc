@@ -126,6 +126,17 @@ std::string HostOf(const std::string& url, std::string* port) {
 
 }  // namespace
 
+std::string RedactUrl(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t end = url.find_first_of("/?#", scheme + 3);
+  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+  if (at == std::string::npos || at < scheme) return url;
+  size_t colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "[redacted]" + url.substr(at);
+}
+
 Result<AddressPolicy> AddressPolicy::Parse(const std::vector<std::string>& allow) {
   AddressPolicy p;
   for (const std::string& entry : allow) {
@@ -248,8 +259,15 @@ Result<long> Transfer(const std::string& url, const AddressPolicy& policy, const
   for (const std::string& h : o.headers) list = curl_slist_append(list, h.c_str());
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_owner(list, curl_slist_free_all);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  bool ftp = url.rfind("ftp://", 0) == 0 || url.rfind("ftps://", 0) == 0;
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, ftp ? "ftp,ftps" : "http,https");
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  if (ftp) {
+    curl_easy_setopt(c, CURLOPT_FTP_CREATE_MISSING_DIRS,
+                     static_cast<long>(CURLFTP_CREATE_DIR_RETRY));
+    if (url.rfind("ftps://", 0) == 0)
+      curl_easy_setopt(c, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
+  }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout * 1000));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -265,6 +283,10 @@ Result<long> Transfer(const std::string& url, const AddressPolicy& policy, const
     return InvalidArgument("larger than the limit of " + std::to_string(o.max_bytes) + " bytes");
   if (rc == CURLE_TOO_MANY_REDIRECTS)
     return InvalidArgument("more than " + std::to_string(o.max_redirects) + " redirects");
+  if (rc == CURLE_REMOTE_FILE_NOT_FOUND || rc == CURLE_LOGIN_DENIED ||
+      rc == CURLE_REMOTE_ACCESS_DENIED)
+    return InvalidArgument(std::string(curl_easy_strerror(rc)) + " (curl " + std::to_string(rc) +
+                           ")");
   if (rc != CURLE_OK)
     return Unavailable(std::string(curl_easy_strerror(rc)) + " (curl " + std::to_string(rc) + ")");
   long status = 0;
@@ -296,7 +318,7 @@ Status WithRetries(const std::string& what, const TransferOptions& o, Attempt at
 
 Status Download(const std::string& url, const std::string& path, const AddressPolicy& policy,
                 const TransferOptions& o) {
-  return WithRetries("GET " + url, o, [&]() -> Result<long> {
+  return WithRetries("GET " + RedactUrl(url), o, [&]() -> Result<long> {
     std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "wb"), std::fclose);
     if (!f) return Unavailable("cannot write " + path);
     return Transfer(url, policy, o, [&](CURL* c) {
@@ -315,7 +337,7 @@ Status Upload(const std::string& url, const std::string& path, const std::string
               const TransferOptions& options) {
   TransferOptions o = options;
   o.headers.push_back("Content-Type: " + content_type);
-  return WithRetries(method + " " + url, o, [&]() -> Result<long> {
+  return WithRetries(method + " " + RedactUrl(url), o, [&]() -> Result<long> {
     std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "rb"), std::fclose);
     if (!f) return Unavailable("cannot read " + path);
     std::fseek(f.get(), 0, SEEK_END);
@@ -324,7 +346,8 @@ Status Upload(const std::string& url, const std::string& path, const std::string
     std::string sink;
     return Transfer(url, policy, o, [&](CURL* c) {
       curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-      if (method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+      bool http = url.rfind("http", 0) == 0;
+      if (http && method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
       curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadFile);
       curl_easy_setopt(c, CURLOPT_READDATA, f.get());
       curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, size);

@@ -56,6 +56,7 @@ Kind KindOf(const std::string& url) {
   if (StartsWith(url, "http://") || StartsWith(url, "https://")) return Kind::kHttp;
   if (StartsWith(url, "data:")) return Kind::kData;
   if (StartsWith(url, "s3://")) return Kind::kS3;
+  if (StartsWith(url, "ftp://") || StartsWith(url, "ftps://")) return Kind::kFtp;
   if (StartsWith(url, "file://") || url.find("://") == std::string::npos) return Kind::kLocal;
   return Kind::kUnsupported;
 }
@@ -68,8 +69,19 @@ Status CheckS3(const std::string& url, const Options& o) {
   return o.policy.CheckUrl(obj->profile.endpoint);
 }
 
+// FTP servers are checked like web servers: by the addresses their host resolves to.
+Status CheckFtp(const std::string& url, const Options& o) {
+  std::string as_http = "http://" + url.substr(url.find("://") + 3);
+  return o.policy.CheckUrl(as_http);
+}
+
 Result<std::string> CheckSource(const std::string& url, const Options& o) {
   switch (KindOf(url)) {
+    case Kind::kFtp: {
+      Status s = CheckFtp(url, o);
+      if (!s.ok()) return s;
+      return url;
+    }
     case Kind::kS3: {
       Status s = CheckS3(url, o);
       if (!s.ok()) return s;
@@ -88,12 +100,18 @@ Result<std::string> CheckSource(const std::string& url, const Options& o) {
       return url;
     }
     default:
-      return InvalidArgument("unsupported scheme (local paths, http(s)://, s3:// and data: are)");
+      return InvalidArgument(
+          "unsupported scheme (local paths, http(s)://, s3://, ftp(s):// and data: are)");
   }
 }
 
 Result<std::string> CheckDestination(const std::string& url, const Options& o) {
   switch (KindOf(url)) {
+    case Kind::kFtp: {
+      Status s = CheckFtp(url, o);
+      if (!s.ok()) return s;
+      return url;
+    }
     case Kind::kS3: {
       Status s = CheckS3(url, o);
       if (!s.ok()) return s;
@@ -135,7 +153,8 @@ Result<std::string> FetchSource(const std::string& url, const std::string& scrat
     REEL_RETURN_IF_ERROR(S3Get(*obj, path, o.policy));
     return path;
   }
-  if (kind != Kind::kHttp) return InvalidArgument("unsupported source " + url);
+  if (kind != Kind::kHttp && kind != Kind::kFtp)
+    return InvalidArgument("unsupported source " + url);
   std::string path = dir + "/" + FileNameOf(url);
   REEL_RETURN_IF_ERROR(net::Download(url, path, o.policy));
   return path;
@@ -207,7 +226,8 @@ Result<nlohmann::json> Deliver(const std::string& local, const std::string& dest
   if (!first_error.ok()) return first_error;
   int64_t bytes = 0;
   for (const auto& f : files) bytes += static_cast<int64_t>(fs::file_size(f.first, ec));
-  nlohmann::json out = {{"url", destination}, {"files", files.size()}, {"bytes", bytes}};
+  nlohmann::json out = {
+      {"url", net::RedactUrl(destination)}, {"files", files.size()}, {"bytes", bytes}};
   if (kind == Kind::kS3 && presign_seconds > 0) {
     std::string target = directory
                              ? destination + (destination.back() == '/' ? "" : "/") + "master.m3u8"

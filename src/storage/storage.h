@@ -6,6 +6,7 @@
 //   "http://...", "https://..."             GET (redirects followed, every hop checked), PUT/POST
 //   "data:video/mp4;base64,...."            inline source (10 MiB at most)
 //   "s3://[profile@]bucket/key"             S3-compatible stores (s3.h)
+//   "ftp://user:password@host/path", ftps   download and upload (directories created)
 #pragma once
 
 #include <string>
@@ -26,7 +27,7 @@ struct Options {
   std::map<std::string, S3Profile> s3_profiles;
 };
 
-enum class Kind { kLocal, kHttp, kData, kS3, kUnsupported };
+enum class Kind { kLocal, kHttp, kData, kS3, kFtp, kUnsupported };
 Kind KindOf(const std::string& url);
 
 // Checks a source or destination when a job is submitted, so that a bad one is a 400 naming

@@ -14,6 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "net/http.h"
+
 extern char** environ;
 
 namespace reel::worker {
@@ -46,6 +48,7 @@ json Redact(const json& j) {
     for (const auto& v : j) out.push_back(Redact(v));
     return out;
   }
+  if (j.is_string()) return net::RedactUrl(j.get<std::string>());
   return j;
 }
 

@@ -289,6 +289,10 @@ class Router {
     so.allow_paths = options_.allow_paths;
     so.policy = options_.address_policy;
     so.s3_profiles = options_.s3_profiles;
+    if (!spec->s3_credentials.is_null())
+      so.s3_profiles["default"] = storage::JobProfile(
+          spec->s3_credentials,
+          so.s3_profiles.count("default") ? so.s3_profiles["default"] : storage::S3Profile{});
     auto check = [&](json& value, const std::string& field, bool source) -> std::optional<Reply> {
       Result<std::string> p = source ? storage::CheckSource(value.get<std::string>(), so)
                                      : storage::CheckDestination(value.get<std::string>(), so);
@@ -327,6 +331,12 @@ class Router {
       if (!reachable.ok())
         return ErrorReply(400, "invalid_webhook", reachable.message(), "webhook.url");
     }
+    if (!stored.contains("webhook") && !options_.default_webhook.empty())
+      stored["webhook"] = {{"url", options_.default_webhook}};
+    // Credentials are kept sealed (AES-256-GCM under the server's key) and opened only in the
+    // worker that runs the job; the API shows them as [redacted].
+    if (stored.contains("credentials"))
+      stored["credentials"] = {{"sealed", Seal(options_.secret_key, stored["credentials"].dump())}};
     store::NewJob nj{caller.key.id, stored, options_.max_attempts, "", ""};
     auto idem = req.find("Idempotency-Key");
     if (idem != req.end()) {

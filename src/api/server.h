@@ -28,6 +28,8 @@ struct ServerOptions {
   std::vector<std::string> allow_paths;
   net::AddressPolicy address_policy;  // what webhooks, sources and destinations may reach
   std::map<std::string, storage::S3Profile> s3_profiles;
+  std::string secret_key;       // 32 bytes: seals per-job credentials at rest
+  std::string default_webhook;  // for jobs that name none
 };
 
 class ApiServer {

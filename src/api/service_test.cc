@@ -635,6 +635,18 @@ TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {
   EXPECT_EQ(statuses, (std::vector<int>{500, 500, 200}));
 }
 
+TEST_F(ServiceTest, ServerWideDefaultWebhook) {
+  Receiver receiver;
+  Server s(data_.path(), media_.path(),
+           {"--allow-host", "127.0.0.1", "--default-webhook", receiver.url()});
+  std::string id = s.Submit(HlsJob("small.mp4", "out")).body["id"];
+  s.WaitForState(id, "succeeded");
+  std::vector<Receiver::Request> got = receiver.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(json::parse(got[1].body)["event"], "succeeded");
+  EXPECT_TRUE(SignatureValid(got[1], ReadTrimmed(data_ / "admin.webhook-secret")));
+}
+
 TEST_F(ServiceTest, WebhooksToPrivateAddressesAreRefused) {
   Receiver receiver;
   Server s(data_.path(), media_.path(), {"--workers", "0"});
@@ -896,6 +908,44 @@ TEST_F(ServiceTest, FtpSourceAndDestinationsWithTheirPasswordKeptSecret) {
   s.Signal(SIGTERM);
   testing::CommandResult log = s.Wait();
   EXPECT_EQ(log.output.find("hunter2-secret"), std::string::npos) << log.output;
+}
+
+TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  storage::S3Object source;
+  source.profile.endpoint = s3.endpoint();
+  source.profile.access_key = "S3RVER";
+  source.profile.secret_key = "S3RVER";
+  source.bucket = "media";
+  source.key = "in/small.mp4";
+  ASSERT_TRUE(storage::S3Put(source, media_ / "small.mp4", "video/mp4",
+                             *net::AddressPolicy::Parse({"127.0.0.1"}))
+                  .ok());
+  // No storage configuration: the job brings its own credentials.
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json spec = {
+      {"source", "s3://media/in/small.mp4"},
+      {"credentials",
+       {{"s3", {{"endpoint", s3.endpoint()}, {"access_key", "S3RVER"}, {"secret_key", "S3RVER"}}}}},
+      {"outputs", {{{"kind", "thumbnail"}, {"destination", "s3://media/out/t.jpg"}}}}};
+  ApiReply submitted = s.Submit(spec);
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitForState(submitted.body["id"], "succeeded");
+  EXPECT_EQ(done["spec"]["credentials"], "[redacted]");
+  EXPECT_TRUE(fs::exists(s3dir / "media/out/t.jpg") || !done["result"].is_null());
+  for (const std::string& text : {submitted.body.dump(), done.dump()})
+    EXPECT_EQ(text.find("S3RVER"), std::string::npos) << text;
+  std::string db = testing::ReadFile(data_ / "reel.db") + testing::ReadFile(data_ / "reel.db-wal");
+  EXPECT_EQ(db.find("S3RVER"), std::string::npos) << "sealed at rest";
+  s.Signal(SIGTERM);
+  EXPECT_EQ(s.Wait().output.find("S3RVER"), std::string::npos) << "and out of the log";
+  // Without credentials or a profile, an s3:// URL is refused at submission.
+  Server bare(data_ / "bare", media_.path(), {"--allow-host", "127.0.0.1", "--workers", "0"});
+  spec.erase("credentials");
+  ApiReply refused = bare.Submit(spec);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body["error"]["field"], "source");
 }
 
 }  // namespace

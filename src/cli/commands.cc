@@ -448,6 +448,12 @@ int RunJob(const RunJobArgs& args) {
       storage::LoadS3Profiles(args.storage_config);
   if (!profiles.ok()) return Fail(profiles.status().message());
   worker.storage.s3_profiles = *profiles;
+  if (!spec->s3_credentials.is_null()) {
+    auto& profiles = worker.storage.s3_profiles;
+    profiles["default"] =
+        storage::JobProfile(spec->s3_credentials,
+                            profiles.count("default") ? profiles["default"] : storage::S3Profile{});
+  }
   return ExecuteSpec(*spec, "json", args.threads, &worker);
 }
 

@@ -55,6 +55,7 @@ struct ServeArgs {
   std::vector<std::string> allow_hosts;  // private addresses webhooks may reach
   std::string webhook_retry = "5s";      // first webhook retry; doubles each time
   std::string storage_config;            // JSON file of S3 profiles
+  std::string default_webhook;           // for jobs that name none
 };
 int RunServe(const ServeArgs& args);
 

@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--storage-config", serve.storage_config,
                         "JSON file of S3 profiles: {\"s3\": {\"name\": {endpoint, region, "
                         "access_key, secret_key, ...}}}");
+  serve_cmd->add_option("--default-webhook", serve.default_webhook,
+                        "Webhook URL for jobs that do not name one");
   serve_cmd->add_option("--webhook-retry", serve.webhook_retry,
                         "First webhook retry delay, doubled each time (default 5s)");
 

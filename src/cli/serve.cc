@@ -154,6 +154,28 @@ int RunServe(const ServeArgs& args) {
               << std::endl;
   }
 
+  // The key that seals per-job credentials: REEL_SECRET_KEY (64 hex digits), else a random one
+  // kept in the data directory (mode 0600) so that restarts can open what was sealed.
+  std::string secret_key;
+  {
+    std::string hex;
+    if (const char* env = std::getenv("REEL_SECRET_KEY")) {
+      hex = env;
+    } else {
+      std::string path = (fs::path(args.data_dir) / "secret.key").string();
+      std::ifstream in(path);
+      if (in) std::getline(in, hex);
+      if (hex.empty()) {
+        hex = RandomHex(32);
+        std::ofstream(path) << hex << "\n";
+        chmod(path.c_str(), 0600);
+      }
+    }
+    if (hex.size() != 64) return Fail("the secret key must be 64 hex digits (REEL_SECRET_KEY)");
+    for (size_t i = 0; i < 64; i += 2)
+      secret_key += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+
   std::vector<std::string> roots;
   for (const std::string& r : args.allow_paths) {
     std::error_code ec;
@@ -175,6 +197,7 @@ int RunServe(const ServeArgs& args) {
     po.work_dir = (fs::path(args.data_dir) / "work").string();
     po.allow_paths = roots;
     po.allow_hosts = args.allow_hosts;
+    po.secret_key = secret_key;
     po.storage_config =
         args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
     po.host = HostName();
@@ -203,6 +226,12 @@ int RunServe(const ServeArgs& args) {
   api::ServerOptions so;
   so.address_policy = *policy;
   so.s3_profiles = *profiles;
+  so.secret_key = secret_key;
+  if (!args.default_webhook.empty()) {
+    Status ok = policy->CheckUrl(args.default_webhook);
+    if (!ok.ok()) return Fail("--default-webhook: " + ok.message());
+    so.default_webhook = args.default_webhook;
+  }
   so.address = args.listen.substr(0, colon);
   so.port = std::atoi(args.listen.substr(colon + 1).c_str());
   so.threads = args.http_threads;

@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 
 #include <cstdlib>
+#include <memory>
 
 namespace reel {
 namespace {
@@ -54,6 +55,77 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
 
 std::string Hex(std::string_view bytes) {
   return Hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+
+namespace {
+
+std::string Base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+Result<std::string> Unbase64(std::string_view text) {
+  if (text.size() % 4 != 0) return InvalidArgument("not base64");
+  std::string out(text.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return InvalidArgument("not base64");
+  size_t pad =
+      (!text.empty() && text.back() == '=') + (text.size() > 1 && text[text.size() - 2] == '=');
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+struct CipherDeleter {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+
+}  // namespace
+
+std::string Seal(std::string_view key, std::string_view plaintext) {
+  std::string nonce(12, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), 12);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherDeleter> ctx(EVP_CIPHER_CTX_new());
+  EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+                     reinterpret_cast<const unsigned char*>(key.data()),
+                     reinterpret_cast<const unsigned char*>(nonce.data()));
+  std::string out(plaintext.size(), '\0');
+  int len = 0;
+  EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                    reinterpret_cast<const unsigned char*>(plaintext.data()),
+                    static_cast<int>(plaintext.size()));
+  int final_len = 0;
+  EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &final_len);
+  std::string tag(16, '\0');
+  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag.data());
+  return Base64(nonce + out + tag);
+}
+
+Result<std::string> Open(std::string_view key, std::string_view sealed) {
+  Result<std::string> raw = Unbase64(sealed);
+  if (!raw.ok() || raw->size() < 28) return InvalidArgument("sealed data is malformed");
+  std::string nonce = raw->substr(0, 12), tag = raw->substr(raw->size() - 16);
+  std::string cipher = raw->substr(12, raw->size() - 28);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherDeleter> ctx(EVP_CIPHER_CTX_new());
+  EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+                     reinterpret_cast<const unsigned char*>(key.data()),
+                     reinterpret_cast<const unsigned char*>(nonce.data()));
+  std::string out(cipher.size(), '\0');
+  int len = 0;
+  EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                    reinterpret_cast<const unsigned char*>(cipher.data()),
+                    static_cast<int>(cipher.size()));
+  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag.data());
+  int final_len = 0;
+  if (EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len,
+                          &final_len) <= 0)
+    return InvalidArgument("sealed data does not open with this key (wrong key or tampered)");
+  return out;
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
+
 namespace reel {
 
 // `bytes` random bytes from the OS CSPRNG, hex-encoded (2*bytes characters).
@@ -13,6 +15,11 @@ std::string Sha256Hex(std::string_view data);
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // 32 raw bytes
 std::string Hex(std::string_view bytes);
+// AES-256-GCM with a 32-byte key: base64(12-byte nonce | ciphertext | 16-byte tag), and back.
+// Decryption fails (kInvalidArgument) on a wrong key or any tampering.
+std::string Seal(std::string_view key, std::string_view plaintext);
+Result<std::string> Open(std::string_view key, std::string_view sealed);
+
 // Compares in time that depends only on the lengths.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

@@ -18,6 +18,20 @@ TEST(Crypto, RandomHexIsRandomAndSized) {
   EXPECT_NE(a, b);
 }
 
+TEST(Crypto, SealAndOpen) {
+  std::string key(32, 'k'), other(32, 'o');
+  std::string sealed = Seal(key, "access=AKIA secret=shh");
+  EXPECT_EQ(sealed.find("shh"), std::string::npos);
+  EXPECT_NE(Seal(key, "same"), Seal(key, "same")) << "a fresh nonce each time";
+  Result<std::string> opened = Open(key, sealed);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(*opened, "access=AKIA secret=shh");
+  EXPECT_FALSE(Open(other, sealed).ok());
+  std::string tampered = sealed;
+  tampered[20] = tampered[20] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(Open(key, tampered).ok());
+}
+
 TEST(Crypto, ConstantTimeEquals) {
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));

@@ -279,7 +279,8 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
   try {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
     OnlyFields(spec, "",
-               {"source", "sources", "audio", "subtitles", "outputs", "metadata", "webhook"});
+               {"source", "sources", "audio", "subtitles", "outputs", "metadata", "webhook",
+                "credentials"});
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
       OnlyFields(*hook, "webhook", {"url", "events"});
@@ -352,6 +353,21 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
         Fail(input, "must be a URL or an object with a url");
       }
       (std::string(input) == "audio" ? job.audio : job.subtitles) = value;
+    }
+    if (auto creds = spec.find("credentials"); creds != spec.end()) {
+      if (!creds->is_object()) Fail("credentials", "must be an object");
+      OnlyFields(*creds, "credentials", {"s3", "sealed"});
+      if (creds->contains("s3")) {
+        const json& s3 = (*creds)["s3"];
+        if (!s3.is_object()) Fail("credentials.s3", "must be an object");
+        OnlyFields(s3, "credentials.s3",
+                   {"access_key", "secret_key", "endpoint", "region", "path_style"});
+        RequireString(s3, "access_key", "credentials.s3.access_key");
+        RequireString(s3, "secret_key", "credentials.s3.secret_key");
+        if (s3.contains("endpoint")) RequireString(s3, "endpoint", "credentials.s3.endpoint");
+        if (s3.contains("region")) RequireString(s3, "region", "credentials.s3.region");
+        job.s3_credentials = s3;
+      }
     }
     auto outs = spec.find("outputs");
     if (outs == spec.end()) Fail("outputs", "is required");

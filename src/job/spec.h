@@ -44,6 +44,9 @@ struct JobSpec {
   std::string subtitles;  // optional: ASS/SRT subtitles burnt into the picture
   std::vector<OutputSpec> outputs;
   nlohmann::json metadata = nlohmann::json::object();  // echoed back, never interpreted
+  // Per-job S3 credentials {"access_key", "secret_key", "endpoint"?, "region"?, "path_style"?}:
+  // the job's unprefixed s3:// URLs use them. Stored sealed, never shown back.
+  nlohmann::json s3_credentials;
 };
 
 inline constexpr size_t kMaxOutputs = 32;

@@ -130,6 +130,16 @@ Result<std::map<std::string, S3Profile>> LoadS3Profiles(const std::string& confi
   return profiles;
 }
 
+S3Profile JobProfile(const json& c, const S3Profile& base) {
+  S3Profile p = base;
+  p.access_key = c.value("access_key", "");
+  p.secret_key = c.value("secret_key", "");
+  p.endpoint = c.value("endpoint", p.endpoint);
+  p.region = c.value("region", p.region);
+  p.path_style = c.value("path_style", p.path_style);
+  return p;
+}
+
 Result<S3Object> ParseS3Url(const std::string& url,
                             const std::map<std::string, S3Profile>& profiles) {
   if (url.rfind("s3://", 0) != 0) return InvalidArgument("not an s3:// URL");

@@ -38,6 +38,9 @@ struct S3Object {
   std::string key;
 };
 
+// The profile a job's own credentials make, on top of `base` (the configured "default").
+S3Profile JobProfile(const nlohmann::json& credentials, const S3Profile& base);
+
 Result<S3Object> ParseS3Url(const std::string& url,
                             const std::map<std::string, S3Profile>& profiles);
 

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/crypto.h"
 #include "net/http.h"
 
 extern char** environ;
@@ -202,10 +204,23 @@ void WorkerPool::RunAttempt(const Job& job) {
   fs::create_directories(scratch, ec);
   std::string spec_path = (scratch / "spec.json").string();
   std::string log_path = (scratch / "stderr.log").string();
+  // The child gets the spec with its credentials opened, in a file only this user can read.
+  json spec = job.spec;
+  std::string open_error;
+  if (spec.contains("credentials") && spec["credentials"].contains("sealed")) {
+    Result<std::string> opened =
+        Open(options_.secret_key, spec["credentials"]["sealed"].get<std::string>());
+    json creds = opened.ok() ? json::parse(*opened, nullptr, false) : json();
+    if (!opened.ok() || creds.is_discarded())
+      open_error = "the job's credentials cannot be opened with this server's key";
+    else
+      spec["credentials"] = creds;
+  }
   {
     std::ofstream f(spec_path);
-    f << job.spec.dump();
+    f << spec.dump();
   }
+  chmod(spec_path.c_str(), 0600);
 
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
   for (const std::string& root : options_.allow_paths) {
@@ -230,7 +245,10 @@ void WorkerPool::RunAttempt(const Job& job) {
   std::string outcome = "failed", error;
   json result;
   pid_t pid = -1;
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+  if (!open_error.empty()) {
+    end = AttemptEnd::kFailedPermanently;
+    error = open_error;
+  } else if (pipe2(out_pipe, O_CLOEXEC) != 0) {
     error = std::string("cannot create a pipe: ") + std::strerror(errno);
   } else {
     posix_spawn_file_actions_t fa;

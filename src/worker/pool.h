@@ -30,6 +30,7 @@ struct PoolOptions {
   std::vector<std::string> allow_paths;
   std::vector<std::string> allow_hosts;  // passed on to the job's process for its transfers
   std::string storage_config;
+  std::string secret_key;  // opens the per-job credentials sealed by the API
   std::string worker_id;
   std::string host;
   std::string version = "0.1.0";

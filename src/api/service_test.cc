@@ -18,7 +18,6 @@
 #include "common/crypto.h"
 #include "storage/s3.h"
 
-#include <openssl/evp.h>
 #include "testing/media_fixtures.h"
 
 namespace reel {
@@ -702,10 +701,7 @@ TEST_F(ServiceTest, SourcesAndDestinationsOverHttp) {
 
 TEST_F(ServiceTest, InlineSource) {
   std::string clip = testing::ReadFile(media_ / "small.mp4");
-  std::string b64(4 * ((clip.size() + 2) / 3), '\0');
-  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                  reinterpret_cast<const unsigned char*>(clip.data()),
-                  static_cast<int>(clip.size()));
+  std::string b64 = Base64Encode(clip);
   Server s(data_.path(), media_.path());
   json spec = {{"source", {{"inline", b64}}},
                {"outputs", {{{"kind", "thumbnail"}, {"destination", media_ / "t.jpg"}}}}};

@@ -59,7 +59,13 @@ std::string Hex(std::string_view bytes) {
 
 namespace {
 
-std::string Base64(const std::string& bytes) {
+struct CipherDeleter {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+
+}  // namespace
+
+std::string Base64Encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(bytes.data()),
@@ -68,24 +74,19 @@ std::string Base64(const std::string& bytes) {
   return out;
 }
 
-Result<std::string> Unbase64(std::string_view text) {
-  if (text.size() % 4 != 0) return InvalidArgument("not base64");
+Result<std::string> Base64Decode(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  if (text.size() % 4 != 0) return InvalidArgument("not valid base64");
   std::string out(text.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(text.data()),
                           static_cast<int>(text.size()));
-  if (n < 0) return InvalidArgument("not base64");
+  if (n < 0) return InvalidArgument("not valid base64");
   size_t pad =
       (!text.empty() && text.back() == '=') + (text.size() > 1 && text[text.size() - 2] == '=');
   out.resize(static_cast<size_t>(n) - pad);
   return out;
 }
-
-struct CipherDeleter {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-
-}  // namespace
 
 std::string Seal(std::string_view key, std::string_view plaintext) {
   std::string nonce(12, '\0');
@@ -103,11 +104,11 @@ std::string Seal(std::string_view key, std::string_view plaintext) {
   EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &final_len);
   std::string tag(16, '\0');
   EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag.data());
-  return Base64(nonce + out + tag);
+  return Base64Encode(nonce + out + tag);
 }
 
 Result<std::string> Open(std::string_view key, std::string_view sealed) {
-  Result<std::string> raw = Unbase64(sealed);
+  Result<std::string> raw = Base64Decode(sealed);
   if (!raw.ok() || raw->size() < 28) return InvalidArgument("sealed data is malformed");
   std::string nonce = raw->substr(0, 12), tag = raw->substr(raw->size() - 16);
   std::string cipher = raw->substr(12, raw->size() - 28);

@@ -15,6 +15,9 @@ std::string Sha256Hex(std::string_view data);
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // 32 raw bytes
 std::string Hex(std::string_view bytes);
+std::string Base64Encode(std::string_view bytes);
+Result<std::string> Base64Decode(std::string_view text);  // kInvalidArgument if malformed
+
 // AES-256-GCM with a 32-byte key: base64(12-byte nonce | ciphertext | 16-byte tag), and back.
 // Decryption fails (kInvalidArgument) on a wrong key or any tampering.
 std::string Seal(std::string_view key, std::string_view plaintext);

@@ -1,13 +1,12 @@
 #include "storage/storage.h"
 
-#include <openssl/evp.h>
-
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
 
+#include "common/crypto.h"
 #include "worker/paths.h"
 
 namespace reel::storage {
@@ -26,18 +25,9 @@ Result<std::string> DecodeDataUrl(const std::string& url, size_t max_bytes) {
     return InvalidArgument("inline media must be base64 (data:...;base64,...)");
   if (payload.size() / 4 * 3 > max_bytes + 3)
     return InvalidArgument("inline media is larger than " + std::to_string(max_bytes) + " bytes");
-  while (!payload.empty() && (payload.back() == '\n' || payload.back() == '\r')) payload.pop_back();
-  if (payload.size() % 4 != 0) return InvalidArgument("inline media is not valid base64");
-  std::string out(payload.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(payload.data()),
-                          static_cast<int>(payload.size()));
-  if (n < 0) return InvalidArgument("inline media is not valid base64");
-  size_t pad = payload.empty() ? 0
-                               : (payload.back() == '=') +
-                                     (payload.size() > 1 && payload[payload.size() - 2] == '=');
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
+  Result<std::string> bytes = Base64Decode(payload);
+  if (!bytes.ok()) return InvalidArgument("inline media is not valid base64");
+  return bytes;
 }
 
 std::string FileNameOf(const std::string& url) {
@@ -75,58 +65,47 @@ Status CheckFtp(const std::string& url, const Options& o) {
   return o.policy.CheckUrl(as_http);
 }
 
-Result<std::string> CheckSource(const std::string& url, const Options& o) {
-  switch (KindOf(url)) {
-    case Kind::kFtp: {
-      Status s = CheckFtp(url, o);
-      if (!s.ok()) return s;
-      return url;
-    }
-    case Kind::kS3: {
-      Status s = CheckS3(url, o);
-      if (!s.ok()) return s;
-      return url;
-    }
+// What a source and a destination share: local paths confined, remote hosts reachable.
+Result<std::string> CheckUrl(Kind kind, const std::string& url, const Options& o) {
+  Status s;
+  switch (kind) {
     case Kind::kLocal:
       return worker::ResolveLocalPath(o.allow_paths, url);
-    case Kind::kHttp: {
-      Status s = o.policy.CheckUrl(url);
-      if (!s.ok()) return s;
-      return url;
-    }
-    case Kind::kData: {
-      Result<std::string> bytes = DecodeDataUrl(url, o.max_inline_bytes);
-      if (!bytes.ok()) return bytes.status();
-      return url;
-    }
+    case Kind::kHttp:
+      s = o.policy.CheckUrl(url);
+      break;
+    case Kind::kFtp:
+      s = CheckFtp(url, o);
+      break;
+    case Kind::kS3:
+      s = CheckS3(url, o);
+      break;
     default:
-      return InvalidArgument(
-          "unsupported scheme (local paths, http(s)://, s3://, ftp(s):// and data: are)");
+      return InvalidArgument("unsupported URL " + net::RedactUrl(url));
   }
+  if (!s.ok()) return s;
+  return url;
+}
+
+Result<std::string> CheckSource(const std::string& url, const Options& o) {
+  Kind kind = KindOf(url);
+  if (kind == Kind::kData) {
+    Result<std::string> bytes = DecodeDataUrl(url, o.max_inline_bytes);
+    if (!bytes.ok()) return bytes.status();
+    return url;
+  }
+  if (kind == Kind::kUnsupported)
+    return InvalidArgument(
+        "unsupported scheme (local paths, http(s)://, s3://, ftp(s):// and data: are)");
+  return CheckUrl(kind, url, o);
 }
 
 Result<std::string> CheckDestination(const std::string& url, const Options& o) {
-  switch (KindOf(url)) {
-    case Kind::kFtp: {
-      Status s = CheckFtp(url, o);
-      if (!s.ok()) return s;
-      return url;
-    }
-    case Kind::kS3: {
-      Status s = CheckS3(url, o);
-      if (!s.ok()) return s;
-      return url;
-    }
-    case Kind::kLocal:
-      return worker::ResolveLocalPath(o.allow_paths, url);
-    case Kind::kHttp: {
-      Status s = o.policy.CheckUrl(url);
-      if (!s.ok()) return s;
-      return url;
-    }
-    default:
-      return InvalidArgument("unsupported destination (local paths and http(s):// are)");
-  }
+  Kind kind = KindOf(url);
+  if (kind == Kind::kData || kind == Kind::kUnsupported)
+    return InvalidArgument(
+        "unsupported destination (local paths, http(s)://, s3:// and ftp(s):// are)");
+  return CheckUrl(kind, url, o);
 }
 
 Result<std::string> FetchSource(const std::string& url, const std::string& scratch,

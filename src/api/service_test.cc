@@ -17,6 +17,7 @@
 #include "client/http_client.h"
 #include "common/crypto.h"
 #include "storage/s3.h"
+#include "testing/postgres_server.h"
 
 #include "testing/media_fixtures.h"
 
@@ -942,6 +943,52 @@ TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
   ApiReply refused = bare.Submit(spec);
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(refused.body["error"]["field"], "source");
+}
+
+TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  AddLongSource();
+  // An API-only node and two workers, all on one PostgreSQL queue.
+  Server api(data_.path(), media_.path(), {"--store", url, "--workers", "0"});
+  auto start_worker = [&](const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        testing::ReelBinary(), "worker",       "--store",     url,       "--data-dir",
+        data_ / name,          "--allow-path", media_.path(), "--lease", "2s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<testing::BackgroundCommand>(argv);
+  };
+  auto w1 = start_worker("w1");
+  auto w2 = start_worker("w2");
+  std::string long_job = api.Submit(HlsJob("long.mp4", "long")).body["id"];
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i)
+    ids.push_back(api.Submit(HlsJob("small.mp4", "o" + std::to_string(i))).body["id"]);
+  // Kill whichever worker took the long job, mid-job.
+  json running = api.WaitFor(
+      long_job, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.1; });
+  std::string holder = running["attempt_log"][0]["worker_id"];
+  json workers = api.Get("/v1/workers").body["workers"];
+  ASSERT_EQ(workers.size(), 2u) << "both workers registered, the API node runs none";
+  EXPECT_TRUE(workers[0]["id"] == holder || workers[1]["id"] == holder);
+  // The process that holds it prints its worker id when it starts.
+  testing::BackgroundCommand* victim =
+      w1->OutputSoFar().find(holder) != std::string::npos ? w1.get() : w2.get();
+  victim->Signal(SIGKILL);
+  victim->Wait();
+  json done = api.WaitForState(long_job, "succeeded", 120);
+  ASSERT_EQ(done["attempt_log"].size(), 2u);
+  EXPECT_EQ(done["attempt_log"][0]["outcome"], "lease_expired");
+  EXPECT_NE(done["attempt_log"][1]["worker_id"], holder);
+  for (const std::string& id : ids) {
+    json j = api.WaitForState(id, "succeeded", 120);
+    EXPECT_EQ(j["attempts"], 1) << "every short job ran exactly once";
+  }
+  // A worker told to exit when idle does so by itself.
+  auto idle = start_worker("w3", {"--exit-when-idle", "1s"});
+  testing::CommandResult r = idle->Wait();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("idle for"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -56,11 +56,15 @@ struct ServeArgs {
   std::string webhook_retry = "5s";      // first webhook retry; doubles each time
   std::string storage_config;            // JSON file of S3 profiles
   std::string default_webhook;           // for jobs that name none
+  std::string store;                     // postgres://... ; default: SQLite in the data dir
+  std::string exit_when_idle;            // `reel worker`: exit after this long without work
+  bool worker_only = false;              // `reel worker`: no HTTP API
 };
 int RunServe(const ServeArgs& args);
 
 struct KeysArgs {
   std::string data_dir = "var";
+  std::string store;
   std::string action;  // create, list, revoke
   std::string name;
   bool admin = false;

@@ -62,10 +62,32 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--storage-config", serve.storage_config,
                         "JSON file of S3 profiles: {\"s3\": {\"name\": {endpoint, region, "
                         "access_key, secret_key, ...}}}");
+  serve_cmd->add_option("--store", serve.store,
+                        "postgres://user@host/db to share a queue between hosts (or REEL_STORE); "
+                        "default: SQLite in the data directory");
   serve_cmd->add_option("--default-webhook", serve.default_webhook,
                         "Webhook URL for jobs that do not name one");
   serve_cmd->add_option("--webhook-retry", serve.webhook_retry,
                         "First webhook retry delay, doubled each time (default 5s)");
+
+  // `reel worker`: the same pool without the API, for other hosts sharing a PostgreSQL store.
+  reel::cli::ServeArgs worker;
+  worker.worker_only = true;
+  auto* worker_cmd = app.add_subcommand("worker", "Run jobs from a shared store, without the API");
+  worker_cmd->add_option("--store", worker.store, "postgres://user@host/db (or REEL_STORE)");
+  worker_cmd->add_option("--capacity", worker.workers, "Jobs at once (default 1)")
+      ->check(CLI::Range(1, 256));
+  worker_cmd->add_option("--data-dir", worker.data_dir, "Scratch space and keys (default ./var)");
+  worker_cmd->add_option("--allow-path", worker.allow_paths,
+                         "Local root jobs may use (repeatable)");
+  worker_cmd->add_option("--allow-host", worker.allow_hosts,
+                         "Private address or CIDR (repeatable)");
+  worker_cmd->add_option("--storage-config", worker.storage_config, "JSON file of S3 profiles");
+  worker_cmd->add_option("--lease", worker.lease, "Job lease (default 30s)");
+  worker_cmd->add_option("--stall-timeout", worker.stall_timeout, "Default 10m");
+  worker_cmd->add_option("--shutdown-grace", worker.shutdown_grace, "Default 30s");
+  worker_cmd->add_option("--exit-when-idle", worker.exit_when_idle,
+                         "Exit after this long without a job (e.g. 60s)");
 
   reel::cli::RunJobArgs run_job;
   auto* run_job_cmd = app.add_subcommand("run-job", "(internal) run one attempt of a job");
@@ -80,6 +102,7 @@ int main(int argc, char** argv) {
   auto* keys_cmd = app.add_subcommand("keys", "Manage API keys");
   keys_cmd->require_subcommand(1);
   keys_cmd->add_option("--data-dir", keys.data_dir, "Data directory of the server (default ./var)");
+  keys_cmd->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_create = keys_cmd->add_subcommand("create", "Create a key; it is printed once");
   keys_create->add_option("--name", keys.name, "A name for the key")->required();
   keys_create->add_flag("--admin", keys.admin, "The key sees and acts on every job");
@@ -114,6 +137,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*serve_cmd) return reel::cli::RunServe(serve);
+  if (*worker_cmd) return reel::cli::RunServe(worker);
   if (*run_job_cmd) return reel::cli::RunJob(run_job);
   if (*keys_cmd) {
     keys.action = *keys_create   ? "create"

@@ -55,12 +55,16 @@ double ParseDuration(const std::string& text) {
   return v * scale;
 }
 
-Result<std::unique_ptr<store::JobStore>> OpenStore(const std::string& data_dir) {
+// The store: --store (or REEL_STORE) names PostgreSQL; by default SQLite in the data directory.
+Result<std::unique_ptr<store::JobStore>> OpenStore(const std::string& data_dir,
+                                                   std::string location = "") {
   std::error_code ec;
   fs::create_directories(data_dir, ec);
   if (ec) return Unavailable("cannot create data directory " + data_dir + ": " + ec.message());
-  chmod(data_dir.c_str(), 0700);  // it holds the admin key and the job database
-  return store::OpenSqliteStore((fs::path(data_dir) / "reel.db").string());
+  chmod(data_dir.c_str(), 0700);  // it holds keys and, by default, the job database
+  if (location.empty() && std::getenv("REEL_STORE")) location = std::getenv("REEL_STORE");
+  if (location.empty()) location = (fs::path(data_dir) / "reel.db").string();
+  return store::OpenStore(location);
 }
 
 // Keys are "reel_" + 192 random bits; only their SHA-256 is stored.
@@ -76,7 +80,7 @@ std::string HostName() {
 }  // namespace
 
 int RunKeys(const KeysArgs& args) {
-  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir);
+  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir, args.store);
   if (!st.ok()) return Fail(st.status().message());
   store::JobStore& s = **st;
   if (args.action == "create") {
@@ -131,13 +135,13 @@ int RunServe(const ServeArgs& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir);
+  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir, args.store);
   if (!st.ok()) return Fail(st.status().message());
   store::JobStore* store = st->get();
 
   // First start: an admin key, printed once and kept (mode 0600) for the operator.
   Result<std::vector<store::ApiKey>> keys = store->ListKeys();
-  if (keys.ok() && keys->empty()) {
+  if (!args.worker_only && keys.ok() && keys->empty()) {
     std::string key = NewKey(), secret = NewWebhookSecret();
     Result<store::ApiKey> k = store->CreateKey("admin", Sha256Hex(key), true, secret);
     if (!k.ok()) return Fail(k.status().message());
@@ -237,14 +241,25 @@ int RunServe(const ServeArgs& args) {
   so.threads = args.http_threads;
   so.max_attempts = args.max_attempts;
   so.allow_paths = roots;
+  double exit_when_idle = args.exit_when_idle.empty() ? 0 : ParseDuration(args.exit_when_idle);
+  if (exit_when_idle < 0) return Fail("--exit-when-idle: not a duration");
   api::ApiServer server(so, store, pool.get(), &hub, &metrics);
-  Status started = server.Start();
-  if (!started.ok()) return Fail(started.message());
+  if (!args.worker_only) {
+    Status started = server.Start();
+    if (!started.ok()) return Fail(started.message());
+    // One dispatcher per API node delivers webhooks; `reel worker` nodes leave it to them.
+    webhooks.Start();
+  }
   if (pool) pool->Start();
-  webhooks.Start();
-  spdlog::info("listening on http://{}:{} workers={} data_dir={} allow_paths={}", so.address,
-               server.port(), args.workers, args.data_dir, roots.size());
-  std::cout << "reel: listening on http://" << so.address << ":" << server.port() << std::endl;
+  if (args.worker_only) {
+    spdlog::info("worker {} capacity={} store={}", pool->options().worker_id, args.workers,
+                 args.store.empty() ? "sqlite" : "postgres");
+    std::cout << "reel: worker " << pool->options().worker_id << " running" << std::endl;
+  } else {
+    spdlog::info("listening on http://{}:{} workers={} data_dir={} allow_paths={}", so.address,
+                 server.port(), args.workers, args.data_dir, roots.size());
+    std::cout << "reel: listening on http://" << so.address << ":" << server.port() << std::endl;
+  }
 
   // Maintenance: expired leases back to the queue (a crashed worker's jobs), retention sweep.
   std::atomic<bool> stopping{false};
@@ -270,9 +285,19 @@ int RunServe(const ServeArgs& args) {
     }
   });
 
+  // Wait for SIGTERM/SIGINT; a worker told to exit when idle also watches its own idleness
+  // (platforms that scale workers to zero start them again on demand).
   int signo = 0;
-  sigwait(&stop_signals, &signo);
-  spdlog::info("received {}; stopping (grace {}s for running jobs)", strsignal(signo), grace);
+  for (;;) {
+    timespec tick{1, 0};
+    signo = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (signo > 0) break;
+    if (exit_when_idle > 0 && pool && pool->IdleSeconds() >= exit_when_idle) {
+      spdlog::info("idle for {:.0f}s; exiting", pool->IdleSeconds());
+      break;
+    }
+  }
+  spdlog::info("stopping (grace {}s for running jobs)", grace);
   if (pool) pool->Shutdown();
   stopping = true;
   maintenance.join();

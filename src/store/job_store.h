@@ -171,10 +171,30 @@ class JobStore {
   virtual Result<std::vector<WorkerInfo>> ListWorkers() = 0;
 
   virtual Status Ping() = 0;
+
+  // Blocks up to `seconds` for a sign that a job was queued (PostgreSQL: LISTEN/NOTIFY); returns
+  // true on such a sign. The default just sleeps: in-process submissions wake the pool directly.
+  virtual bool WaitForWork(double seconds);
 };
 
 // Opens (creating and migrating as needed) the SQLite store at `path`, in WAL mode.
 Result<std::unique_ptr<JobStore>> OpenSqliteStore(const std::string& path);
+// Opens the PostgreSQL store at a libpq URL, running migrations under an advisory lock.
+Result<std::unique_ptr<JobStore>> OpenPostgresStore(const std::string& url);
+// postgres://... or postgresql://... : PostgreSQL; anything else: a SQLite file.
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location);
+
+// The attempt state machine both stores follow.
+struct Transition {
+  JobState next;
+  int attempts;       // after the attempt (a released one gives its attempt back)
+  std::string error;  // what the job records
+};
+Transition NextState(const Job& job, AttemptEnd end, const std::string& error);
+
+// The webhook a job's spec asks for on `event`: its URL and the JSON body, if any.
+std::optional<std::pair<std::string, std::string>> WebhookFor(const Job& job,
+                                                              const std::string& event);
 
 double NowSeconds();
 

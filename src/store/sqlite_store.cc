@@ -420,37 +420,16 @@ class SqliteStore : public JobStore {
     if (job->state != JobState::kRunning || job->lease_owner != worker_id)
       return NotFound("lease on " + job_id + " is no longer held by " + worker_id);
     double now = NowSeconds();
-    JobState next = JobState::kFailed;
-    int attempts = job->attempts;
-    switch (end) {
-      case AttemptEnd::kSucceeded:
-        next = JobState::kSucceeded;
-        break;
-      case AttemptEnd::kFailedPermanently:
-        next = JobState::kFailed;
-        break;
-      case AttemptEnd::kFailedRetryable:
-        next = attempts < job->max_attempts ? JobState::kQueued : JobState::kFailed;
-        break;
-      case AttemptEnd::kCanceled:
-        next = JobState::kCanceled;
-        break;
-      case AttemptEnd::kReleased:
-        next = JobState::kQueued;
-        attempts -= 1;
-        break;
-    }
+    Transition t = NextState(*job, end, error);
+    JobState next = t.next;
     Transaction tx(this);
     REEL_RETURN_IF_ERROR(tx.status());
     REEL_RETURN_IF_ERROR(EndAttempt(job_id, outcome, error, now));
-    std::string final_error = error;
-    if (end == AttemptEnd::kFailedRetryable && next == JobState::kFailed)
-      final_error = error + " (gave up after " + std::to_string(attempts) + " attempts)";
     Stmt s(db_,
            "UPDATE jobs SET state = ?, attempts = ?, lease_owner = NULL, lease_expires_at = NULL, "
            "error = ?, result = ?, updated_at = ?, finished_at = ?, progress = CASE WHEN ? "
            "THEN json_set(progress, '$.fraction', 1.0) ELSE progress END WHERE id = ?");
-    s.Bind(1, StateName(next)).Bind(2, attempts).BindOptional(3, final_error);
+    s.Bind(1, StateName(next)).Bind(2, t.attempts).BindOptional(3, t.error);
     if (result.is_null())
       s.BindNull(4);
     else
@@ -750,31 +729,14 @@ class SqliteStore : public JobStore {
   Status EnqueueWebhookLocked(const std::string& job_id, const std::string& event) {
     Result<Job> job = GetJobLocked(job_id);
     if (!job.ok()) return job.status();
-    auto hook = job->spec.find("webhook");
-    if (hook == job->spec.end() || !hook->is_object() || !hook->contains("url"))
-      return Status::Ok();
-    json events =
-        hook->value("events", json::array({"running", "succeeded", "failed", "canceled"}));
-    bool wanted = false;
-    for (const auto& e : events) wanted |= e.is_string() && e.get<std::string>() == event;
-    if (!wanted) return Status::Ok();
+    auto hook = WebhookFor(*job, event);
+    if (!hook) return Status::Ok();
     double now = NowSeconds();
-    json payload = {{"event", event},
-                    {"job",
-                     {{"id", job->id},
-                      {"state", StateName(job->state)},
-                      {"attempts", job->attempts},
-                      {"created_at", job->created_at},
-                      {"updated_at", job->updated_at}}}};
-    if (!job->error.empty()) payload["job"]["error"] = job->error;
-    if (!job->result.is_null()) payload["job"]["result"] = job->result;
-    if (job->finished_at > 0) payload["job"]["finished_at"] = job->finished_at;
-    if (job->spec.contains("metadata")) payload["job"]["metadata"] = job->spec["metadata"];
     Stmt s(db_,
            "INSERT INTO webhooks (job_id, owner, url, event, payload, created_at, "
            "next_attempt_at) VALUES (?,?,?,?,?,?,?)");
-    s.Bind(1, job->id).Bind(2, job->owner).Bind(3, (*hook)["url"].get<std::string>());
-    s.Bind(4, event).Bind(5, payload.dump()).Bind(6, now).Bind(7, now);
+    s.Bind(1, job->id).Bind(2, job->owner).Bind(3, hook->first);
+    s.Bind(4, event).Bind(5, hook->second).Bind(6, now).Bind(7, now);
     if (s.Step() != SQLITE_DONE) return SqlError(db_, "enqueue webhook");
     return Status::Ok();
   }
@@ -802,33 +764,6 @@ class SqliteStore : public JobStore {
 };
 
 }  // namespace
-
-const char* StateName(JobState s) {
-  switch (s) {
-    case JobState::kQueued:
-      return "queued";
-    case JobState::kRunning:
-      return "running";
-    case JobState::kSucceeded:
-      return "succeeded";
-    case JobState::kFailed:
-      return "failed";
-    case JobState::kCanceled:
-      return "canceled";
-  }
-  return "unknown";
-}
-
-std::optional<JobState> ParseState(const std::string& name) {
-  for (JobState s : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
-                     JobState::kCanceled})
-    if (name == StateName(s)) return s;
-  return std::nullopt;
-}
-
-double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 Result<std::unique_ptr<JobStore>> OpenSqliteStore(const std::string& path) {
   sqlite3* db = nullptr;

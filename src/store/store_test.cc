@@ -6,16 +6,24 @@
 
 #include "store/job_store.h"
 #include "testing/media_fixtures.h"
+#include "testing/postgres_server.h"
+
+#include <algorithm>
+#include <mutex>
 
 namespace reel::store {
 namespace {
 
 using nlohmann::json;
 
-class StoreTest : public ::testing::Test {
+// Every test runs on both stores: SQLite, and a real PostgreSQL started by the test.
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    Result<std::unique_ptr<JobStore>> s = OpenSqliteStore(dir_ / "reel.db");
+    location_ = GetParam() == "sqlite" ? dir_ / "reel.db"
+                                       : testing::PostgresServer::Instance().NewDatabase();
+    ASSERT_FALSE(location_.empty());
+    Result<std::unique_ptr<JobStore>> s = OpenStore(location_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
@@ -33,17 +41,18 @@ class StoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::string location_;
   std::unique_ptr<JobStore> store_;
   int counter_ = 0;
 };
 
-TEST_F(StoreTest, CreateGetAndPersist) {
+TEST_P(StoreTest, CreateGetAndPersist) {
   Job j = Create();
   EXPECT_EQ(j.state, JobState::kQueued);
   EXPECT_EQ(j.id.rfind("job_", 0), 0u);
   EXPECT_GT(j.created_at, 0);
   store_.reset();
-  Result<std::unique_ptr<JobStore>> reopened = OpenSqliteStore(dir_ / "reel.db");
+  Result<std::unique_ptr<JobStore>> reopened = OpenStore(location_);
   ASSERT_TRUE(reopened.ok());
   Result<Job> again = (*reopened)->GetJob(j.id);
   ASSERT_TRUE(again.ok());
@@ -51,7 +60,7 @@ TEST_F(StoreTest, CreateGetAndPersist) {
   EXPECT_EQ((*reopened)->GetJob("job_nope").status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(StoreTest, LeaseTakesTheOldestAndRecordsTheAttempt) {
+TEST_P(StoreTest, LeaseTakesTheOldestAndRecordsTheAttempt) {
   Job first = Create(), second = Create();
   Job leased = Lease("w1");
   EXPECT_EQ(leased.id, first.id);
@@ -66,7 +75,7 @@ TEST_F(StoreTest, LeaseTakesTheOldestAndRecordsTheAttempt) {
   EXPECT_FALSE(none->has_value());
 }
 
-TEST_F(StoreTest, RenewOnlyByTheHolder) {
+TEST_P(StoreTest, RenewOnlyByTheHolder) {
   Job j = Create();
   Lease("w1");
   bool cancel = true;
@@ -78,7 +87,7 @@ TEST_F(StoreTest, RenewOnlyByTheHolder) {
   EXPECT_TRUE(cancel) << "a running job's cancel reaches its worker through the lease";
 }
 
-TEST_F(StoreTest, SuccessRecordsResultAndProgress) {
+TEST_P(StoreTest, SuccessRecordsResultAndProgress) {
   Job j = Create();
   Lease("w1");
   ASSERT_TRUE(store_->SaveProgress(j.id, "w1", {{"fraction", 0.5}}).ok());
@@ -97,7 +106,7 @@ TEST_F(StoreTest, SuccessRecordsResultAndProgress) {
       << "results are written only under a held lease";
 }
 
-TEST_F(StoreTest, RetryableFailuresRequeueUntilTheCap) {
+TEST_P(StoreTest, RetryableFailuresRequeueUntilTheCap) {
   Job j = Create("key_a", 2);
   Lease("w1");
   Result<Job> once = store_->FinishAttempt(j.id, "w1", AttemptEnd::kFailedRetryable, "crashed",
@@ -114,7 +123,7 @@ TEST_F(StoreTest, RetryableFailuresRequeueUntilTheCap) {
   EXPECT_EQ(twice->attempt_log.size(), 2u);
 }
 
-TEST_F(StoreTest, PermanentFailureDoesNotRetry) {
+TEST_P(StoreTest, PermanentFailureDoesNotRetry) {
   Job j = Create();
   Lease();
   Result<Job> r =
@@ -124,7 +133,7 @@ TEST_F(StoreTest, PermanentFailureDoesNotRetry) {
   EXPECT_EQ(r->attempts, 1);
 }
 
-TEST_F(StoreTest, ReleasedAttemptIsNotCounted) {
+TEST_P(StoreTest, ReleasedAttemptIsNotCounted) {
   Job j = Create("key_a", 1);
   Lease();
   Result<Job> r = store_->FinishAttempt(j.id, "w1", AttemptEnd::kReleased, "released",
@@ -135,7 +144,7 @@ TEST_F(StoreTest, ReleasedAttemptIsNotCounted) {
   EXPECT_EQ(Lease("w2").attempts, 1);
 }
 
-TEST_F(StoreTest, ExpiredLeasesGoBackToTheQueueThenFail) {
+TEST_P(StoreTest, ExpiredLeasesGoBackToTheQueueThenFail) {
   Job j = Create("key_a", 2);
   Lease("w1", 0.05);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -153,7 +162,7 @@ TEST_F(StoreTest, ExpiredLeasesGoBackToTheQueueThenFail) {
   EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kFailed);
 }
 
-TEST_F(StoreTest, CancelQueuedRunningAndFinished) {
+TEST_P(StoreTest, CancelQueuedRunningAndFinished) {
   Job queued = Create(), running = Create();
   ASSERT_EQ(store_->RequestCancel(queued.id)->state, JobState::kCanceled);
   Lease();  // takes `running` (queued one is canceled)
@@ -164,7 +173,7 @@ TEST_F(StoreTest, CancelQueuedRunningAndFinished) {
   EXPECT_EQ(store_->RequestCancel(queued.id).status().code(), StatusCode::kFailedPrecondition);
 }
 
-TEST_F(StoreTest, RetryGivesAFreshSetOfAttempts) {
+TEST_P(StoreTest, RetryGivesAFreshSetOfAttempts) {
   Job j = Create("key_a", 1);
   Lease();
   ASSERT_TRUE(
@@ -178,7 +187,7 @@ TEST_F(StoreTest, RetryGivesAFreshSetOfAttempts) {
   EXPECT_EQ(store_->Retry(j.id).status().code(), StatusCode::kFailedPrecondition);
 }
 
-TEST_F(StoreTest, DeleteOnlyFinishedJobs) {
+TEST_P(StoreTest, DeleteOnlyFinishedJobs) {
   Job j = Create();
   EXPECT_EQ(store_->DeleteJob(j.id).code(), StatusCode::kFailedPrecondition);
   ASSERT_TRUE(store_->RequestCancel(j.id).ok());
@@ -186,7 +195,7 @@ TEST_F(StoreTest, DeleteOnlyFinishedJobs) {
   EXPECT_EQ(store_->GetJob(j.id).status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(StoreTest, IdempotencyKey) {
+TEST_P(StoreTest, IdempotencyKey) {
   bool existed = false;
   NewJob nj{"key_a", json{{"a", 1}}, 3, "idem-1", "hash-1"};
   Result<Job> first = store_->CreateJob(nj, &existed);
@@ -204,7 +213,7 @@ TEST_F(StoreTest, IdempotencyKey) {
   EXPECT_NE(other->id, first->id);
 }
 
-TEST_F(StoreTest, ListNewestFirstWithCursorsFiltersAndOwners) {
+TEST_P(StoreTest, ListNewestFirstWithCursorsFiltersAndOwners) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(Create("key_a").id);
   Create("key_b");
@@ -233,7 +242,7 @@ TEST_F(StoreTest, ListNewestFirstWithCursorsFiltersAndOwners) {
   EXPECT_EQ((*counts)["canceled"], 1);
 }
 
-TEST_F(StoreTest, RetentionDeletesOldFinishedJobsOnly) {
+TEST_P(StoreTest, RetentionDeletesOldFinishedJobsOnly) {
   Job old = Create(), running = Create();
   ASSERT_TRUE(store_->RequestCancel(old.id).ok());
   Lease();
@@ -244,7 +253,7 @@ TEST_F(StoreTest, RetentionDeletesOldFinishedJobsOnly) {
   EXPECT_TRUE(store_->GetJob(running.id).ok());
 }
 
-TEST_F(StoreTest, Keys) {
+TEST_P(StoreTest, Keys) {
   Result<ApiKey> k = store_->CreateKey("ci", "hash-abc", false, "whsec_1");
   ASSERT_TRUE(k.ok());
   EXPECT_EQ(store_->CreateKey("ci", "hash-def", false, "whsec_2").status().code(),
@@ -258,7 +267,7 @@ TEST_F(StoreTest, Keys) {
   EXPECT_EQ(store_->RevokeKey("ci").code(), StatusCode::kNotFound);
 }
 
-TEST_F(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
+TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   bool existed = false;
   json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}, {"metadata", {{"m", 1}}}};
   Job j = *store_->CreateJob({"key_a", spec, 3, "", ""}, &existed);
@@ -291,7 +300,7 @@ TEST_F(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   EXPECT_TRUE(store_->ListWebhooks(quiet.id)->empty());
 }
 
-TEST_F(StoreTest, Workers) {
+TEST_P(StoreTest, Workers) {
   ASSERT_TRUE(store_->HeartbeatWorker({"w1", "h", "0.1", 2, {"job_x"}, 1, 0}).ok());
   Result<std::vector<WorkerInfo>> ws = store_->ListWorkers();
   ASSERT_EQ(ws->size(), 1u);
@@ -299,6 +308,71 @@ TEST_F(StoreTest, Workers) {
   EXPECT_GT((*ws)[0].last_heartbeat, 0);
   ASSERT_TRUE(store_->RemoveWorker("w1").ok());
   EXPECT_TRUE(store_->ListWorkers()->empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+TEST(PostgresStore, SurvivesTheDatabaseGoingAwayForAWhile) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  Result<std::unique_ptr<JobStore>> store = OpenStore(url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  bool existed = false;
+  ASSERT_TRUE((*store)->CreateJob({"k", json::object(), 3, "", ""}, &existed).ok());
+  testing::PostgresServer::Instance().Restart(2);
+  // The first call after the restart may report the lost connection; the store reconnects.
+  Status s = (*store)->Ping();
+  if (!s.ok()) s = (*store)->Ping();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  Result<std::optional<Job>> leased = (*store)->Lease("w", "h", 30);
+  ASSERT_TRUE(leased.ok()) << leased.status().ToString();
+  EXPECT_TRUE(leased->has_value());
+}
+
+TEST(PostgresStore, ConcurrentWorkersNeverTakeTheSameJob) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  std::vector<std::unique_ptr<JobStore>> workers;
+  for (int i = 0; i < 4; ++i) workers.push_back(std::move(OpenStore(url)).value());
+  bool existed = false;
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(workers[0]->CreateJob({"k", json{{"n", i}}, 3, "", ""}, &existed).ok());
+  std::mutex mu;
+  std::vector<std::string> taken;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w)
+    threads.emplace_back([&, w] {
+      for (;;) {
+        Result<std::optional<Job>> j = workers[w]->Lease("w" + std::to_string(w), "h", 30);
+        if (!j.ok() || !j->has_value()) return;
+        std::lock_guard lock(mu);
+        taken.push_back((*j)->id);
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::sort(taken.begin(), taken.end());
+  EXPECT_EQ(taken.size(), 40u);
+  EXPECT_EQ(std::unique(taken.begin(), taken.end()), taken.end()) << "a job leased twice";
+}
+
+TEST(PostgresStore, SubmissionsWakeListeningWorkers) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  std::unique_ptr<JobStore> api = std::move(OpenStore(url)).value();
+  std::unique_ptr<JobStore> worker = std::move(OpenStore(url)).value();
+  EXPECT_FALSE(worker->WaitForWork(0.2)) << "nothing queued yet";
+  std::thread submit([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    bool existed = false;
+    api->CreateJob({"k", json::object(), 3, "", ""}, &existed);
+  });
+  auto start = std::chrono::steady_clock::now();
+  bool woke = false;
+  while (!woke && std::chrono::steady_clock::now() - start < std::chrono::seconds(5))
+    woke = worker->WaitForWork(1);
+  submit.join();
+  EXPECT_TRUE(woke) << "NOTIFY on submit reaches a LISTENing worker";
 }
 
 }  // namespace

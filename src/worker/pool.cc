@@ -112,8 +112,19 @@ WorkerPool::WorkerPool(store::JobStore* store, EventHub* hub, PoolOptions option
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 void WorkerPool::Start() {
+  last_busy_ = Steady();
   for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { SlotLoop(i); });
   heartbeat_ = std::thread([this] { Heartbeat(); });
+  // With PostgreSQL, jobs submitted through another host's API arrive as notifications.
+  listener_ = std::thread([this] {
+    while (!stopping_)
+      if (store_->WaitForWork(0.5)) Wake();
+  });
+}
+
+double WorkerPool::IdleSeconds() {
+  std::lock_guard lock(mu_);
+  return running_.empty() ? Steady() - last_busy_ : 0;
 }
 
 void WorkerPool::Shutdown() {
@@ -128,6 +139,7 @@ void WorkerPool::Shutdown() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   if (heartbeat_.joinable()) heartbeat_.join();
+  if (listener_.joinable()) listener_.join();
   store_->RemoveWorker(options_.worker_id);
 }
 
@@ -404,6 +416,7 @@ void WorkerPool::RunAttempt(const Job& job) {
   {
     std::lock_guard lock(mu_);
     running_.erase(job.id);
+    last_busy_ = Steady();
   }
   Result<Job> after =
       store_->FinishAttempt(job.id, options_.worker_id, end, outcome, error, result);

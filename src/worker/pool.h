@@ -61,6 +61,8 @@ class WorkerPool {
   // Stops the attempt of `job_id` if it runs here (the API calls this after marking the job).
   void Cancel(const std::string& job_id);
   std::vector<std::string> RunningJobs();
+  // Seconds since the pool last had a job running (0 while one runs).
+  double IdleSeconds();
   const PoolOptions& options() const { return options_; }
 
  private:
@@ -80,6 +82,8 @@ class WorkerPool {
   std::atomic<bool> stopping_{false};
   double stop_deadline_ = 0;             // steady seconds after which running attempts are released
   std::map<std::string, bool> running_;  // job id -> cancel requested locally
+  double last_busy_ = 0;                 // steady seconds when the last job ended
+  std::thread listener_;                 // wakes idle slots on the store's notifications
 };
 
 // Exit protocol between `reel run-job` and the pool: stdout carries JSON lines

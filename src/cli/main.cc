@@ -89,6 +89,12 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--exit-when-idle", worker.exit_when_idle,
                          "Exit after this long without a job (e.g. 60s)");
 
+  reel::cli::KeysArgs migrate;
+  auto* migrate_cmd = app.add_subcommand(
+      "migrate", "Bring the store's schema up to date (also done on every start, under a lock)");
+  migrate_cmd->add_option("--store", migrate.store, "postgres://... (or REEL_STORE)");
+  migrate_cmd->add_option("--data-dir", migrate.data_dir, "For the default SQLite store");
+
   reel::cli::RunJobArgs run_job;
   auto* run_job_cmd = app.add_subcommand("run-job", "(internal) run one attempt of a job");
   run_job_cmd->group("");
@@ -138,6 +144,10 @@ int main(int argc, char** argv) {
 
   if (*serve_cmd) return reel::cli::RunServe(serve);
   if (*worker_cmd) return reel::cli::RunServe(worker);
+  if (*migrate_cmd) {
+    migrate.action = "migrate";
+    return reel::cli::RunKeys(migrate);
+  }
   if (*run_job_cmd) return reel::cli::RunJob(run_job);
   if (*keys_cmd) {
     keys.action = *keys_create   ? "create"

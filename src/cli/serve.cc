@@ -100,6 +100,10 @@ int RunKeys(const KeysArgs& args) {
     std::cout << *secret << "\n";
     return 0;
   }
+  if (args.action == "migrate") {
+    std::cout << "reel: the store's schema is up to date" << std::endl;
+    return 0;
+  }
   if (args.action == "list") {
     Result<std::vector<store::ApiKey>> keys = s.ListKeys();
     if (!keys.ok()) return Fail(keys.status().message());

@@ -280,7 +280,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
     OnlyFields(spec, "",
                {"source", "sources", "audio", "subtitles", "outputs", "metadata", "webhook",
-                "credentials"});
+                "credentials", "priority"});
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
       OnlyFields(*hook, "webhook", {"url", "events"});
@@ -298,6 +298,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       }
     }
     JobSpec job;
+    job.priority = IntInRange(spec, "priority", "priority", -100, 100).value_or(0);
     auto src = spec.find("source");
     auto many = spec.find("sources");
     if (src != spec.end() && many != spec.end()) Fail("sources", "give either source or sources");

@@ -47,6 +47,7 @@ struct JobSpec {
   // Per-job S3 credentials {"access_key", "secret_key", "endpoint"?, "region"?, "path_style"?}:
   // the job's unprefixed s3:// URLs use them. Stored sealed, never shown back.
   nlohmann::json s3_credentials;
+  int priority = 0;  // -100..100; higher runs first
 };
 
 inline constexpr size_t kMaxOutputs = 32;

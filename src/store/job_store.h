@@ -40,6 +40,7 @@ struct Job {
   nlohmann::json progress = nlohmann::json::object();  // fraction, fps, speed, ...
   int attempts = 0;
   int max_attempts = 3;
+  int priority = 0;
   double created_at = 0, updated_at = 0, started_at = 0, finished_at = 0;
   std::string error;
   nlohmann::json result;  // null until succeeded
@@ -55,6 +56,7 @@ struct NewJob {
   int max_attempts = 3;
   std::string idempotency_key;  // empty: none
   std::string request_hash;     // SHA-256 of the request body, for idempotency
+  int priority = 0;             // higher runs first; FIFO within a priority
 };
 
 struct ListQuery {

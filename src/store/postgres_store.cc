@@ -38,9 +38,10 @@ CREATE TABLE jobs (
   lease_owner TEXT,
   lease_expires_at DOUBLE PRECISION,
   idempotency_key TEXT,
-  request_hash TEXT
+  request_hash TEXT,
+  priority INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX jobs_by_state ON jobs(state, seq);
+CREATE INDEX jobs_by_state ON jobs(state, priority DESC, seq);
 CREATE INDEX jobs_by_owner ON jobs(owner, seq);
 CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs(owner, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
@@ -96,7 +97,8 @@ CREATE INDEX webhooks_by_job ON webhooks(job_id, id);
 constexpr double kIdempotencyWindow = 24 * 3600;
 constexpr const char* kJobColumns =
     "id, owner, state, spec, progress, attempts, max_attempts, created_at, updated_at, "
-    "started_at, finished_at, error, result, cancel_requested, lease_owner, lease_expires_at";
+    "started_at, finished_at, error, result, cancel_requested, lease_owner, lease_expires_at, "
+    "priority";
 constexpr const char* kWebhookColumns =
     "id, job_id, owner, url, event, payload, attempts, created_at, next_attempt_at, "
     "delivered_at, gave_up, attempt_log";
@@ -165,6 +167,7 @@ Job ReadJob(const Rows& r, int i) {
   j.cancel_requested = r.Bool(i, 13);
   j.lease_owner = r.Text(i, 14);
   j.lease_expires_at = r.Double(i, 15);
+  j.priority = static_cast<int>(r.Int(i, 16));
   return j;
 }
 
@@ -231,9 +234,10 @@ class PostgresStore : public JobStore {
     std::string id = "job_" + RandomHex(12);
     REEL_RETURN_IF_ERROR(
         Exec("INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
-             "idempotency_key, request_hash) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8)",
+             "idempotency_key, request_hash, priority) VALUES ($1, $2, 'queued', $3, $4, $5, $6, "
+             "$7, $8, $9)",
              {id, nj.owner, nj.spec.dump(), nj.max_attempts, now, now,
-              Param::Optional(nj.idempotency_key), Param::Optional(nj.request_hash)})
+              Param::Optional(nj.idempotency_key), Param::Optional(nj.request_hash), nj.priority})
             .status());
     REEL_RETURN_IF_ERROR(Exec("NOTIFY reel_jobs").status());
     REEL_RETURN_IF_ERROR(tx.Commit());
@@ -264,7 +268,7 @@ class PostgresStore : public JobStore {
     if (!r.ok()) return r.status();
     ListPage page;
     for (int i = 0; i < r->size() && i < q.limit; ++i) page.jobs.push_back(ReadJob(*r, i));
-    if (r->size() > q.limit) page.next_cursor = r->Text(q.limit - 1, 16);
+    if (r->size() > q.limit) page.next_cursor = r->Text(q.limit - 1, 17);
     return page;
   }
 
@@ -353,7 +357,7 @@ class PostgresStore : public JobStore {
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, "
         "lease_expires_at = $2, started_at = COALESCE(started_at, $3), updated_at = $3, "
         "cancel_requested = FALSE WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' "
-        "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, attempts",
+        "ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, attempts",
         {worker_id, now + lease_seconds, now});
     if (!r.ok()) return r.status();
     if (r->size() == 0) return std::optional<Job>();

@@ -90,6 +90,10 @@ CREATE TABLE webhooks (
 CREATE INDEX webhooks_due ON webhooks(next_attempt_at) WHERE delivered_at IS NULL AND gave_up = 0;
 CREATE INDEX webhooks_by_job ON webhooks(job_id, id);
 )sql",
+    R"sql(
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_priority ON jobs(state, priority DESC, seq);
+)sql",
 };
 
 constexpr double kIdempotencyWindow = 24 * 3600;
@@ -149,7 +153,8 @@ Status SqlError(sqlite3* db, const std::string& what) {
 
 constexpr const char* kJobColumns =
     "id, owner, state, spec, progress, attempts, max_attempts, created_at, updated_at, "
-    "started_at, finished_at, error, result, cancel_requested, lease_owner, lease_expires_at";
+    "started_at, finished_at, error, result, cancel_requested, lease_owner, lease_expires_at, "
+    "priority";
 
 constexpr const char* kWebhookColumns =
     "id, job_id, owner, url, event, payload, attempts, created_at, next_attempt_at, "
@@ -198,6 +203,7 @@ Job ReadJob(const Stmt& s) {
   j.cancel_requested = s.Int(13) != 0;
   j.lease_owner = s.Text(14);
   j.lease_expires_at = s.Double(15);
+  j.priority = static_cast<int>(s.Int(16));
   return j;
 }
 
@@ -243,12 +249,13 @@ class SqliteStore : public JobStore {
     std::string id = "job_" + RandomHex(12);
     Stmt s(db_,
            "INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
-           "idempotency_key, request_hash) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)");
+           "idempotency_key, request_hash, priority) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)");
     s.Bind(1, id).Bind(2, nj.owner).Bind(3, nj.spec.dump()).Bind(4, nj.max_attempts);
     s.Bind(5, now)
         .Bind(6, now)
         .BindOptional(7, nj.idempotency_key)
-        .BindOptional(8, nj.request_hash);
+        .BindOptional(8, nj.request_hash)
+        .Bind(9, nj.priority);
     if (s.Step() != SQLITE_DONE) return SqlError(db_, "create job");
     REEL_RETURN_IF_ERROR(tx.Commit());
     return GetJobLocked(id);
@@ -279,7 +286,7 @@ class SqliteStore : public JobStore {
         break;
       }
       page.jobs.push_back(ReadJob(s));
-      last_seq = s.Int(16);
+      last_seq = s.Int(17);
     }
     return page;
   }
@@ -361,7 +368,9 @@ class SqliteStore : public JobStore {
     double now = NowSeconds();
     Transaction tx(this);
     REEL_RETURN_IF_ERROR(tx.status());
-    Stmt pick(db_, "SELECT id, attempts FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1");
+    Stmt pick(
+        db_,
+        "SELECT id, attempts FROM jobs WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT 1");
     if (pick.Step() != SQLITE_ROW) return std::optional<Job>();
     std::string id = pick.Text(0);
     int attempt = static_cast<int>(pick.Int(1)) + 1;

@@ -75,6 +75,19 @@ TEST_P(StoreTest, LeaseTakesTheOldestAndRecordsTheAttempt) {
   EXPECT_FALSE(none->has_value());
 }
 
+TEST_P(StoreTest, HigherPriorityFirstThenFifo) {
+  bool existed = false;
+  auto create = [&](int priority) {
+    return store_->CreateJob({"k", json::object(), 3, "", "", priority}, &existed)->id;
+  };
+  std::string low = create(-5), normal1 = create(0), urgent = create(10), normal2 = create(0);
+  EXPECT_EQ(Lease("w").id, urgent);
+  EXPECT_EQ(Lease("w").id, normal1);
+  EXPECT_EQ(Lease("w").id, normal2);
+  EXPECT_EQ(Lease("w").id, low);
+  EXPECT_EQ(store_->GetJob(urgent)->priority, 10);
+}
+
 TEST_P(StoreTest, RenewOnlyByTheHolder) {
   Job j = Create();
   Lease("w1");

@@ -94,6 +94,7 @@ json JobView(const Job& job, bool with_attempts) {
             {"progress", job.progress},
             {"attempts", job.attempts},
             {"max_attempts", job.max_attempts},
+            {"priority", job.priority},
             {"created_at", job.created_at},
             {"updated_at", job.updated_at},
             {"cancel_requested", job.cancel_requested}};

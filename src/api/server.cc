@@ -553,6 +553,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Enqueue(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "Connection: close\r\nX-Accel-Buffering: no\r\nServer: reel\r\n\r\n");
+    job_id_ = job_id;
     Result<store::Job> job = store_->GetJob(job_id);
     if (!job.ok()) {
       Enqueue(SseEvent("error", {{"message", job.status().message()}}));
@@ -565,6 +566,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnEvent(const std::string& event, const json& data) {
     if (closing_) return;
+    if (event == "state") last_state_ = data.value("state", "");
+    if (event == "progress" && data.contains("progress"))
+      last_fraction_ = std::max(last_fraction_, data["progress"].value("fraction", 0.0));
     Enqueue(SseEvent(event, data));
     if (event == "state" && data.contains("state")) {
       auto st = store::ParseState(data["state"].get<std::string>());
@@ -572,14 +576,28 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Every second: a heartbeat comment now and then, and a look at the store. A job run by a
+  // worker on another host (a shared PostgreSQL queue) reports only there; its progress and
+  // state reach this stream through the store, at most a second late.
   void Heartbeat() {
-    timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(options_.sse_heartbeat)));
+    timer_.expires_after(std::chrono::seconds(1));
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->closed_) return;
-      self->Enqueue(": heartbeat\n\n");
+      if (++self->ticks_ % std::max(1, static_cast<int>(self->options_.sse_heartbeat)) == 0)
+        self->Enqueue(": heartbeat\n\n");
+      self->Poll();
       self->Heartbeat();
     });
+  }
+
+  void Poll() {
+    Result<store::Job> job = store_->GetJob(job_id_);
+    if (!job.ok() || closing_) return;
+    // Only news: the store's progress lags what this process's own workers already pushed.
+    if (job->state == store::JobState::kRunning &&
+        job->progress.value("fraction", 0.0) > last_fraction_)
+      OnEvent("progress", {{"id", job->id}, {"progress", job->progress}});
+    if (store::StateName(job->state) != last_state_) OnEvent("state", worker::JobView(*job));
   }
 
   void Enqueue(std::string message) {
@@ -626,6 +644,9 @@ class Session : public std::enable_shared_from_this<Session> {
   store::JobStore* store_;
   worker::EventHub* hub_;
   uint64_t token_ = 0;
+  std::string job_id_, last_state_;
+  double last_fraction_ = -1;
+  int ticks_ = 0;
   std::deque<std::shared_ptr<std::string>> queue_;
   bool writing_ = false;
   bool closing_ = false;

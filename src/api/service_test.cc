@@ -964,9 +964,20 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i)
     ids.push_back(api.Submit(HlsJob("small.mp4", "o" + std::to_string(i))).body["id"]);
-  // Kill whichever worker took the long job, mid-job.
-  json running = api.WaitFor(
-      long_job, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.1; });
+  // Kill whichever worker took the long job, mid-job. Its progress, made on a worker host,
+  // reaches the API node's event stream through the store.
+  int progress_events = 0;
+  Status streamed = client::StreamEvents(
+      api.url() + "/v1/jobs/" + long_job + "/events",
+      {{"Authorization", "Bearer " + api.admin_key()}},
+      [&](const std::string& event, const std::string& data) {
+        if (event == "progress") ++progress_events;
+        return json::parse(data).value("progress", json::object()).value("fraction", 0.0) <= 0.1;
+      },
+      30);
+  EXPECT_TRUE(streamed.ok()) << streamed.ToString();
+  EXPECT_GT(progress_events, 0);
+  json running = api.Get("/v1/jobs/" + long_job).body;
   std::string holder = running["attempt_log"][0]["worker_id"];
   json workers = api.Get("/v1/workers").body["workers"];
   ASSERT_EQ(workers.size(), 2u) << "both workers registered, the API node runs none";
@@ -977,7 +988,9 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
   victim->Signal(SIGKILL);
   victim->Wait();
   json done = api.WaitForState(long_job, "succeeded", 120);
-  ASSERT_EQ(done["attempt_log"].size(), 2u);
+  ASSERT_EQ(done["attempt_log"].size(), 2u)
+      << done.dump() << "\nholder " << holder << "\nw1: " << w1->OutputSoFar()
+      << "\nw2: " << w2->OutputSoFar();
   EXPECT_EQ(done["attempt_log"][0]["outcome"], "lease_expired");
   EXPECT_NE(done["attempt_log"][1]["worker_id"], holder);
   for (const std::string& id : ids) {

@@ -108,20 +108,23 @@ int main(int argc, char** argv) {
   auto* keys_cmd = app.add_subcommand("keys", "Manage API keys");
   keys_cmd->require_subcommand(1);
   keys_cmd->add_option("--data-dir", keys.data_dir, "Data directory of the server (default ./var)");
-  keys_cmd->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_create = keys_cmd->add_subcommand("create", "Create a key; it is printed once");
   keys_create->add_option("--name", keys.name, "A name for the key")->required();
   keys_create->add_flag("--admin", keys.admin, "The key sees and acts on every job");
   keys_create->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  keys_create->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_list = keys_cmd->add_subcommand("list", "List keys (never the keys themselves)");
   keys_list->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  keys_list->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_rotate = keys_cmd->add_subcommand(
       "rotate-webhook-secret", "Replace a key's webhook signing secret; prints the new one");
   keys_rotate->add_option("key", keys.name, "Key id or name")->required();
   keys_rotate->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  keys_rotate->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_revoke = keys_cmd->add_subcommand("revoke", "Revoke a key by id or name");
   keys_revoke->add_option("key", keys.name, "Key id or name")->required();
   keys_revoke->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  keys_revoke->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
 
   reel::cli::ClientArgs client;
   auto* submit_cmd = app.add_subcommand("submit", "Submit a job spec to a server (REEL_URL)");

@@ -140,7 +140,7 @@ Status StreamEvents(const std::string& url, const Headers& headers,
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof(chunk);
     stream.expires_after(Seconds(timeout_seconds));
-    http::read(stream, buffer, parser, ec);
+    http::read_some(stream, buffer, parser, ec);  // an event as soon as it arrives
     if (ec == http::error::need_buffer) ec = {};
     if (ec == http::error::end_of_stream || ec == net::error::eof) break;
     if (ec) return Unavailable("event stream: " + ec.message());

@@ -633,6 +633,9 @@ class PostgresStore : public JobStore {
 
   // LISTEN on a connection of its own; select() on its socket until a NOTIFY or the timeout.
   bool WaitForWork(double seconds) override {
+    // bench/scale.sh measures what LISTEN/NOTIFY saves by turning it off.
+    static const bool polling_only = std::getenv("REEL_BENCH_NO_LISTEN") != nullptr;
+    if (polling_only) return JobStore::WaitForWork(seconds);
     std::lock_guard lock(listen_mu_);
     if (!listen_ || PQstatus(listen_) != CONNECTION_OK) {
       if (listen_) PQfinish(listen_);
@@ -712,7 +715,10 @@ class PostgresStore : public JobStore {
         continue;
       }
       while (!message.empty() && message.back() == '\n') message.pop_back();
-      return Status(StatusCode::kInternal, "postgres: " + message);
+      // A broken connection is the environment failing (retry); anything else is a bug.
+      StatusCode code =
+          PQstatus(conn_) == CONNECTION_OK ? StatusCode::kInternal : StatusCode::kUnavailable;
+      return Status(code, "postgres: " + message);
     }
     return Unavailable("postgres: connection lost");
   }

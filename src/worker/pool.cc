@@ -295,7 +295,7 @@ void WorkerPool::RunAttempt(const Job& job) {
   if (pid > 0) {
     std::string buffer;
     json last_error;
-    double last_renew = Steady(), last_save = 0, last_advance = Steady();
+    double last_renew = Steady(), last_renewed = Steady(), last_save = 0, last_advance = Steady();
     double best_fraction = -1;
     bool killed = false, lease_lost = false;
     std::string kill_reason;
@@ -350,12 +350,19 @@ void WorkerPool::RunAttempt(const Job& job) {
         last_renew = now;
         bool cancel = false;
         Status s = store_->Renew(job.id, options_.worker_id, options_.lease_seconds, &cancel);
+        if (s.ok()) last_renewed = now;
         if (s.code() == StatusCode::kNotFound) {
           lease_lost = true;
           stop_child("lease lost", SIGTERM);
         } else if (cancel) {
           stop_child("canceled", SIGTERM);
         }
+      }
+      // Fencing: unable to renew for a whole lease (the store unreachable), the lease must be
+      // presumed gone and the job leased elsewhere; stop rather than run it twice at once.
+      if (!killed && now - last_renewed > options_.lease_seconds) {
+        lease_lost = true;
+        stop_child("lease lost", SIGTERM);
       }
       {
         std::lock_guard lock(mu_);
@@ -419,8 +426,16 @@ void WorkerPool::RunAttempt(const Job& job) {
     running_.erase(job.id);
     last_busy_ = Steady();
   }
-  Result<Job> after =
-      store_->FinishAttempt(job.id, options_.worker_id, end, outcome, error, result);
+  // The store may be briefly unreachable (a database restart): keep trying to record the end
+  // while the lease lasts, rather than leave the job to expire and run again.
+  Result<Job> after = NotFound("not recorded");
+  for (int i = 0;; ++i) {
+    after = store_->FinishAttempt(job.id, options_.worker_id, end, outcome, error, result);
+    if (after.ok() || after.status().code() == StatusCode::kNotFound ||
+        i * 0.5 > options_.lease_seconds * 2)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
   double seconds = Steady() - started;
   if (!after.ok()) {
     spdlog::error("{} cannot record the end of the attempt: {}", tag, after.status().ToString());

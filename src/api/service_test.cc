@@ -963,8 +963,11 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
   auto w3 = start_worker("w3");
   std::string long_job = api.Submit(HlsJob("long.mp4", "long")).body["id"];
   std::vector<std::string> ids;
-  for (int i = 0; i < 20; ++i)
-    ids.push_back(api.Submit(HlsJob("small.mp4", "o" + std::to_string(i))).body["id"]);
+  for (int i = 0; i < 20; ++i) {
+    std::string dest = "o";  // appended: GCC 12 misreports "o" + str (-Wrestrict)
+    dest.append(std::to_string(i));
+    ids.push_back(api.Submit(HlsJob("small.mp4", dest)).body["id"]);
+  }
   // Kill whichever worker took the long job, mid-job. Its progress, made on a worker host,
   // reaches the API node's event stream through the store.
   int progress_events = 0;
@@ -1005,10 +1008,11 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
     int succeeded = 0;
     for (size_t a = 0; a < j["attempt_log"].size(); ++a) {
       succeeded += j["attempt_log"][a]["outcome"] == "succeeded";
-      if (a > 0)
+      if (a > 0) {
         EXPECT_LE(j["attempt_log"][a - 1]["ended_at"].get<double>(),
                   j["attempt_log"][a]["started_at"].get<double>())
             << j.dump();
+      }
     }
     EXPECT_EQ(succeeded, 1) << j.dump();
   }

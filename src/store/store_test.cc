@@ -357,7 +357,9 @@ TEST(PostgresStore, ConcurrentWorkersNeverTakeTheSameJob) {
   for (int w = 0; w < 4; ++w)
     threads.emplace_back([&, w] {
       for (;;) {
-        Result<std::optional<Job>> j = workers[w]->Lease("w" + std::to_string(w), "h", 30);
+        std::string name = "w";  // appended: GCC 12 misreports "w" + str (-Wrestrict)
+        name.append(std::to_string(w));
+        Result<std::optional<Job>> j = workers[w]->Lease(name, "h", 30);
         if (!j.ok() || !j->has_value()) return;
         std::lock_guard lock(mu);
         taken.push_back((*j)->id);

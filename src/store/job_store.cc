@@ -35,6 +35,12 @@ double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+json ParseJsonOr(const std::string& text, json fallback) {
+  if (text.empty()) return fallback;
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? fallback : j;
+}
+
 Transition NextState(const Job& job, AttemptEnd end, const std::string& error) {
   Transition t{JobState::kFailed, job.attempts, error};
   switch (end) {

@@ -186,6 +186,9 @@ Result<std::unique_ptr<JobStore>> OpenPostgresStore(const std::string& url);
 // postgres://... or postgresql://... : PostgreSQL; anything else: a SQLite file.
 Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location);
 
+// Stored JSON text back into JSON; `fallback` for empty or damaged text.
+nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);
+
 // The attempt state machine both stores follow.
 struct Transition {
   JobState next;

@@ -143,19 +143,13 @@ class Rows {
   PGresult* r_;
 };
 
-json ParseOr(const std::string& text, json fallback) {
-  if (text.empty()) return fallback;
-  json j = json::parse(text, nullptr, false);
-  return j.is_discarded() ? fallback : j;
-}
-
 Job ReadJob(const Rows& r, int i) {
   Job j;
   j.id = r.Text(i, 0);
   j.owner = r.Text(i, 1);
   j.state = ParseState(r.Text(i, 2)).value_or(JobState::kFailed);
-  j.spec = ParseOr(r.Text(i, 3), json::object());
-  j.progress = ParseOr(r.Text(i, 4), json::object());
+  j.spec = ParseJsonOr(r.Text(i, 3), json::object());
+  j.progress = ParseJsonOr(r.Text(i, 4), json::object());
   j.attempts = static_cast<int>(r.Int(i, 5));
   j.max_attempts = static_cast<int>(r.Int(i, 6));
   j.created_at = r.Double(i, 7);
@@ -163,7 +157,7 @@ Job ReadJob(const Rows& r, int i) {
   j.started_at = r.Double(i, 9);
   j.finished_at = r.Double(i, 10);
   j.error = r.Text(i, 11);
-  j.result = ParseOr(r.Text(i, 12), nullptr);
+  j.result = ParseJsonOr(r.Text(i, 12), nullptr);
   j.cancel_requested = r.Bool(i, 13);
   j.lease_owner = r.Text(i, 14);
   j.lease_expires_at = r.Double(i, 15);
@@ -184,7 +178,7 @@ WebhookDelivery ReadWebhook(const Rows& r, int i) {
   w.next_attempt_at = r.Double(i, 8);
   w.delivered_at = r.Double(i, 9);
   w.gave_up = r.Bool(i, 10);
-  w.attempt_log = ParseOr(r.Text(i, 11), json::array());
+  w.attempt_log = ParseJsonOr(r.Text(i, 11), json::array());
   return w;
 }
 
@@ -570,7 +564,7 @@ class PostgresStore : public JobStore {
     REEL_RETURN_IF_ERROR(tx.status());
     Result<Rows> r = Exec("SELECT attempt_log FROM webhooks WHERE id = $1 FOR UPDATE", {id});
     if (!r.ok()) return r.status();
-    json log = r->size() ? ParseOr(r->Text(0, 0), json::array()) : json::array();
+    json log = r->size() ? ParseJsonOr(r->Text(0, 0), json::array()) : json::array();
     log.push_back(entry);
     REEL_RETURN_IF_ERROR(
         Exec("UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = $1, "
@@ -619,7 +613,7 @@ class PostgresStore : public JobStore {
       WorkerInfo w{
           r->Text(i, 0),   r->Text(i, 1),  r->Text(i, 2), static_cast<int>(r->Int(i, 3)), {},
           r->Double(i, 5), r->Double(i, 6)};
-      for (const auto& j : ParseOr(r->Text(i, 4), json::array()))
+      for (const auto& j : ParseJsonOr(r->Text(i, 4), json::array()))
         if (j.is_string()) w.running_jobs.push_back(j.get<std::string>());
       out.push_back(std::move(w));
     }

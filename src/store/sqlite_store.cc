@@ -160,8 +160,6 @@ constexpr const char* kWebhookColumns =
     "id, job_id, owner, url, event, payload, attempts, created_at, next_attempt_at, "
     "delivered_at, gave_up, attempt_log";
 
-json ParseOr(const std::string& text, json fallback);
-
 WebhookDelivery ReadWebhook(const Stmt& s) {
   WebhookDelivery w;
   w.id = s.Int(0);
@@ -175,14 +173,8 @@ WebhookDelivery ReadWebhook(const Stmt& s) {
   w.next_attempt_at = s.Double(8);
   w.delivered_at = s.Double(9);
   w.gave_up = s.Int(10) != 0;
-  w.attempt_log = ParseOr(s.Text(11), json::array());
+  w.attempt_log = ParseJsonOr(s.Text(11), json::array());
   return w;
-}
-
-json ParseOr(const std::string& text, json fallback) {
-  if (text.empty()) return fallback;
-  json j = json::parse(text, nullptr, false);
-  return j.is_discarded() ? fallback : j;
 }
 
 Job ReadJob(const Stmt& s) {
@@ -190,8 +182,8 @@ Job ReadJob(const Stmt& s) {
   j.id = s.Text(0);
   j.owner = s.Text(1);
   j.state = ParseState(s.Text(2)).value_or(JobState::kFailed);
-  j.spec = ParseOr(s.Text(3), json::object());
-  j.progress = ParseOr(s.Text(4), json::object());
+  j.spec = ParseJsonOr(s.Text(3), json::object());
+  j.progress = ParseJsonOr(s.Text(4), json::object());
   j.attempts = static_cast<int>(s.Int(5));
   j.max_attempts = static_cast<int>(s.Int(6));
   j.created_at = s.Double(7);
@@ -199,7 +191,7 @@ Job ReadJob(const Stmt& s) {
   j.started_at = s.Double(9);
   j.finished_at = s.Double(10);
   j.error = s.Text(11);
-  j.result = ParseOr(s.Text(12), nullptr);
+  j.result = ParseJsonOr(s.Text(12), nullptr);
   j.cancel_requested = s.Int(13) != 0;
   j.lease_owner = s.Text(14);
   j.lease_expires_at = s.Double(15);
@@ -594,7 +586,7 @@ class SqliteStore : public JobStore {
     std::vector<WorkerInfo> out;
     while (s.Step() == SQLITE_ROW) {
       WorkerInfo w{s.Text(0), s.Text(1), s.Text(2), int(s.Int(3)), {}, s.Double(5), s.Double(6)};
-      json running = ParseOr(s.Text(4), json::array());
+      json running = ParseJsonOr(s.Text(4), json::array());
       for (const auto& r : running)
         if (r.is_string()) w.running_jobs.push_back(r.get<std::string>());
       out.push_back(std::move(w));

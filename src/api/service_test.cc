@@ -949,24 +949,52 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
   std::string url = testing::PostgresServer::Instance().NewDatabase();
   ASSERT_FALSE(url.empty());
   AddLongSource();
-  // An API-only node and two workers, all on one PostgreSQL queue.
-  Server api(data_.path(), media_.path(), {"--store", url, "--workers", "0"});
+  // Media on S3 (s3rver), the queue on PostgreSQL: what hosts share when they scale out.
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  json config = {
+      {"s3",
+       {{"default",
+         {{"endpoint", s3.endpoint()}, {"access_key", "S3RVER"}, {"secret_key", "S3RVER"}}}}}};
+  testing::WriteFile(data_ / "storage.json", config.dump());
+  Result<std::map<std::string, storage::S3Profile>> profiles =
+      storage::LoadS3Profiles(data_ / "storage.json");
+  ASSERT_TRUE(profiles.ok());
+  for (const char* name : {"small.mp4", "long.mp4"}) {
+    Result<storage::S3Object> o =
+        storage::ParseS3Url(std::string("s3://media/in/") + name, *profiles);
+    ASSERT_TRUE(
+        storage::S3Put(*o, media_ / name, "video/mp4", *net::AddressPolicy::Parse({"127.0.0.1"}))
+            .ok());
+  }
+  auto s3_job = [](const std::string& source, const std::string& out) {
+    return json{
+        {"source", "s3://media/in/" + source},
+        {"outputs", {{{"kind", "hls"}, {"destination", "s3://media/out/" + out + "/hls/"}}}}};
+  };
+  std::vector<std::string> shared = {
+      "--store", url, "--storage-config", data_ / "storage.json", "--allow-host", "127.0.0.1"};
+  // An API-only node and three workers, all on one PostgreSQL queue.
+  std::vector<std::string> api_args = shared;
+  api_args.insert(api_args.end(), {"--workers", "0"});
+  Server api(data_.path(), media_.path(), api_args);
   auto start_worker = [&](const std::string& name, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {
-        testing::ReelBinary(), "worker",       "--store",     url,       "--data-dir",
-        data_ / name,          "--allow-path", media_.path(), "--lease", "2s"};
+        testing::ReelBinary(), "worker",      "--data-dir", data_ / name,
+        "--allow-path",        media_.path(), "--lease",    "2s"};
+    argv.insert(argv.end(), shared.begin(), shared.end());
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<testing::BackgroundCommand>(argv);
   };
   auto w1 = start_worker("w1");
   auto w2 = start_worker("w2");
   auto w3 = start_worker("w3");
-  std::string long_job = api.Submit(HlsJob("long.mp4", "long")).body["id"];
+  std::string long_job = api.Submit(s3_job("long.mp4", "long")).body["id"];
   std::vector<std::string> ids;
   for (int i = 0; i < 20; ++i) {
     std::string dest = "o";  // appended: GCC 12 misreports "o" + str (-Wrestrict)
     dest.append(std::to_string(i));
-    ids.push_back(api.Submit(HlsJob("small.mp4", dest)).body["id"]);
+    ids.push_back(api.Submit(s3_job("small.mp4", dest)).body["id"]);
   }
   // Kill whichever worker took the long job, mid-job. Its progress, made on a worker host,
   // reaches the API node's event stream through the store.
@@ -1000,6 +1028,9 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
       << "\nw2: " << w2->OutputSoFar();
   EXPECT_EQ(done["attempt_log"][0]["outcome"], "lease_expired");
   EXPECT_NE(done["attempt_log"][1]["worker_id"], holder);
+  EXPECT_TRUE(fs::exists(s3dir / "media/out/long/hls/master.m3u8") ||
+              done["result"]["outputs"][0]["delivered"]["files"].get<int>() > 5)
+      << done["result"].dump();
   // Every job succeeded exactly once and no two attempts of a job overlapped. (A job leased
   // just before the database went away may have lost its 2 s lease and run again afterwards:
   // leases are the guarantee, so production leases are longer than a database restart.)

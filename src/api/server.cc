@@ -337,7 +337,8 @@ class Router {
     // worker that runs the job; the API shows them as [redacted].
     if (stored.contains("credentials"))
       stored["credentials"] = {{"sealed", Seal(options_.secret_key, stored["credentials"].dump())}};
-    store::NewJob nj{caller.key.id, stored, options_.max_attempts, "", "", spec->priority};
+    store::NewJob nj{caller.key.id,  stored,    options_.max_attempts, "", "",
+                     spec->priority, spec->tags};
     auto idem = req.find("Idempotency-Key");
     if (idem != req.end()) {
       nj.idempotency_key = std::string(idem->value());

@@ -59,6 +59,7 @@ struct ServeArgs {
   std::string store;                     // postgres://... ; default: SQLite in the data dir
   std::string exit_when_idle;            // `reel worker`: exit after this long without work
   bool worker_only = false;              // `reel worker`: no HTTP API
+  std::vector<std::string> tags;         // the jobs this pool may run (see PoolOptions)
 };
 int RunServe(const ServeArgs& args);
 

@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--store", serve.store,
                         "postgres://user@host/db to share a queue between hosts (or REEL_STORE); "
                         "default: SQLite in the data directory");
+  serve_cmd->add_option("--tags", serve.tags, "The embedded pool runs jobs tagged with these")
+      ->delimiter(',');
   serve_cmd->add_option("--default-webhook", serve.default_webhook,
                         "Webhook URL for jobs that do not name one");
   serve_cmd->add_option("--webhook-retry", serve.webhook_retry,
@@ -86,6 +88,8 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--lease", worker.lease, "Job lease (default 30s)");
   worker_cmd->add_option("--stall-timeout", worker.stall_timeout, "Default 10m");
   worker_cmd->add_option("--shutdown-grace", worker.shutdown_grace, "Default 30s");
+  worker_cmd->add_option("--tags", worker.tags, "Run jobs tagged with these (e.g. gpu,eu)")
+      ->delimiter(',');
   worker_cmd->add_option("--exit-when-idle", worker.exit_when_idle,
                          "Exit after this long without a job (e.g. 60s)");
 

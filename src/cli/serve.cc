@@ -206,6 +206,7 @@ int RunServe(const ServeArgs& args) {
     po.allow_paths = roots;
     po.allow_hosts = args.allow_hosts;
     po.secret_key = secret_key;
+    po.tags = args.tags;
     po.storage_config =
         args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
     po.host = HostName();

@@ -1,5 +1,6 @@
 #include "job/spec.h"
 
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -280,7 +281,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
     OnlyFields(spec, "",
                {"source", "sources", "audio", "subtitles", "outputs", "metadata", "webhook",
-                "credentials", "priority"});
+                "credentials", "priority", "tags"});
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
       OnlyFields(*hook, "webhook", {"url", "events"});
@@ -299,6 +300,18 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     }
     JobSpec job;
     job.priority = IntInRange(spec, "priority", "priority", -100, 100).value_or(0);
+    if (auto tags = spec.find("tags"); tags != spec.end()) {
+      if (!tags->is_array() || tags->size() > 8) Fail("tags", "must be an array of at most 8 tags");
+      for (const json& t : *tags) {
+        std::string tag = t.is_string() ? t.get<std::string>() : "";
+        bool valid = !tag.empty() && tag.size() <= 32;
+        for (char c : tag)
+          valid &= std::islower(static_cast<unsigned char>(c)) ||
+                   std::isdigit(static_cast<unsigned char>(c)) || c == '-';
+        if (!valid) Fail("tags", "tags are 1 to 32 of a-z, 0-9 and -");
+        job.tags.push_back(tag);
+      }
+    }
     auto src = spec.find("source");
     auto many = spec.find("sources");
     if (src != spec.end() && many != spec.end()) Fail("sources", "give either source or sources");

@@ -47,7 +47,8 @@ struct JobSpec {
   // Per-job S3 credentials {"access_key", "secret_key", "endpoint"?, "region"?, "path_style"?}:
   // the job's unprefixed s3:// URLs use them. Stored sealed, never shown back.
   nlohmann::json s3_credentials;
-  int priority = 0;  // -100..100; higher runs first
+  int priority = 0;               // -100..100; higher runs first
+  std::vector<std::string> tags;  // only workers started with all of these (--tags) run it
 };
 
 inline constexpr size_t kMaxOutputs = 32;

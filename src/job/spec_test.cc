@@ -203,6 +203,21 @@ TEST(JobSpec, ReplacementAudioAndSubtitlesAreInputs) {
 namespace reel::job {
 namespace {
 
+TEST(JobSpec, PriorityAndTags) {
+  Result<JobSpec> r = ParseJobSpec(json::parse(R"({"source": "a.mp4", "priority": 5,
+    "tags": ["gpu", "eu-west"], "outputs": [{"kind": "mp4", "destination": "o.mp4"}]})"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->priority, 5);
+  EXPECT_EQ(r->tags, (std::vector<std::string>{"gpu", "eu-west"}));
+  FieldError e;
+  EXPECT_FALSE(
+      ParseJobSpec(json::parse(R"({"source": "a", "priority": 500, "outputs": []})"), &e).ok());
+  EXPECT_EQ(e.field, "priority");
+  EXPECT_FALSE(
+      ParseJobSpec(json::parse(R"({"source": "a", "tags": ["GPU!"], "outputs": []})"), &e).ok());
+  EXPECT_EQ(e.field, "tags");
+}
+
 TEST(JobSpec, SeveralSourcesAreJoined) {
   Result<JobSpec> r = ParseJobSpec(json::parse(R"({
     "sources": ["title.mp4", {"url": "main.mp4", "main": true}, {"url": "end.mp4"}],

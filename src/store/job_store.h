@@ -54,9 +54,10 @@ struct NewJob {
   std::string owner;
   nlohmann::json spec;
   int max_attempts = 3;
-  std::string idempotency_key;  // empty: none
-  std::string request_hash;     // SHA-256 of the request body, for idempotency
-  int priority = 0;             // higher runs first; FIFO within a priority
+  std::string idempotency_key;    // empty: none
+  std::string request_hash;       // SHA-256 of the request body, for idempotency
+  int priority = 0;               // higher runs first; FIFO within a priority
+  std::vector<std::string> tags;  // only workers with all of these take the job
 };
 
 struct ListQuery {
@@ -132,9 +133,11 @@ class JobStore {
   virtual Status DeleteJob(const std::string& id) = 0;
   virtual Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) = 0;
 
-  // Worker side. Lease takes the oldest queued job (nullopt when there is none).
+  // Worker side. Lease takes the next queued job (highest priority, then oldest) whose tags
+  // are all among `worker_tags` (nullopt when there is none).
   virtual Result<std::optional<Job>> Lease(const std::string& worker_id, const std::string& host,
-                                           double lease_seconds) = 0;
+                                           double lease_seconds,
+                                           const std::vector<std::string>& worker_tags = {}) = 0;
   // Extends the lease; kNotFound if this worker no longer holds it. `*cancel_requested` tells
   // the worker to stop.
   virtual Status Renew(const std::string& job_id, const std::string& worker_id,

@@ -92,6 +92,9 @@ CREATE TABLE webhooks (
 CREATE INDEX webhooks_due ON webhooks(next_attempt_at) WHERE delivered_at IS NULL AND NOT gave_up;
 CREATE INDEX webhooks_by_job ON webhooks(job_id, id);
 )sql",
+    R"sql(
+ALTER TABLE jobs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+)sql",
 };
 
 constexpr double kIdempotencyWindow = 24 * 3600;
@@ -228,10 +231,11 @@ class PostgresStore : public JobStore {
     std::string id = "job_" + RandomHex(12);
     REEL_RETURN_IF_ERROR(
         Exec("INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
-             "idempotency_key, request_hash, priority) VALUES ($1, $2, 'queued', $3, $4, $5, $6, "
-             "$7, $8, $9)",
+             "idempotency_key, request_hash, priority, tags) VALUES ($1, $2, 'queued', $3, $4, $5, "
+             "$6, $7, $8, $9, $10)",
              {id, nj.owner, nj.spec.dump(), nj.max_attempts, now, now,
-              Param::Optional(nj.idempotency_key), Param::Optional(nj.request_hash), nj.priority})
+              Param::Optional(nj.idempotency_key), Param::Optional(nj.request_hash), nj.priority,
+              json(nj.tags).dump()})
             .status());
     REEL_RETURN_IF_ERROR(Exec("NOTIFY reel_jobs").status());
     REEL_RETURN_IF_ERROR(tx.Commit());
@@ -341,7 +345,8 @@ class PostgresStore : public JobStore {
   }
 
   Result<std::optional<Job>> Lease(const std::string& worker_id, const std::string& host,
-                                   double lease_seconds) override {
+                                   double lease_seconds,
+                                   const std::vector<std::string>& worker_tags) override {
     std::lock_guard lock(mu_);
     double now = NowSeconds();
     Tx tx(this);
@@ -351,8 +356,9 @@ class PostgresStore : public JobStore {
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, "
         "lease_expires_at = $2, started_at = COALESCE(started_at, $3), updated_at = $3, "
         "cancel_requested = FALSE WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' "
+        "AND tags::jsonb <@ $4::jsonb "  // every job tag is one of the worker's
         "ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, attempts",
-        {worker_id, now + lease_seconds, now});
+        {worker_id, now + lease_seconds, now, json(worker_tags).dump()});
     if (!r.ok()) return r.status();
     if (r->size() == 0) return std::optional<Job>();
     std::string id = r->Text(0, 0);

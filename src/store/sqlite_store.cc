@@ -94,6 +94,9 @@ CREATE INDEX webhooks_by_job ON webhooks(job_id, id);
 ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_priority ON jobs(state, priority DESC, seq);
 )sql",
+    R"sql(
+ALTER TABLE jobs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+)sql",
 };
 
 constexpr double kIdempotencyWindow = 24 * 3600;
@@ -241,13 +244,16 @@ class SqliteStore : public JobStore {
     std::string id = "job_" + RandomHex(12);
     Stmt s(db_,
            "INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
-           "idempotency_key, request_hash, priority) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)");
+           "idempotency_key, request_hash, priority, tags) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, "
+           "?, ?, "
+           "?)");
     s.Bind(1, id).Bind(2, nj.owner).Bind(3, nj.spec.dump()).Bind(4, nj.max_attempts);
     s.Bind(5, now)
         .Bind(6, now)
         .BindOptional(7, nj.idempotency_key)
         .BindOptional(8, nj.request_hash)
-        .Bind(9, nj.priority);
+        .Bind(9, nj.priority)
+        .Bind(10, json(nj.tags).dump());
     if (s.Step() != SQLITE_DONE) return SqlError(db_, "create job");
     REEL_RETURN_IF_ERROR(tx.Commit());
     return GetJobLocked(id);
@@ -355,14 +361,18 @@ class SqliteStore : public JobStore {
   }
 
   Result<std::optional<Job>> Lease(const std::string& worker_id, const std::string& host,
-                                   double lease_seconds) override {
+                                   double lease_seconds,
+                                   const std::vector<std::string>& worker_tags) override {
     std::lock_guard lock(mu_);
     double now = NowSeconds();
     Transaction tx(this);
     REEL_RETURN_IF_ERROR(tx.status());
-    Stmt pick(
-        db_,
-        "SELECT id, attempts FROM jobs WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT 1");
+    // A job whose tags are not all the worker's is left for another worker.
+    Stmt pick(db_,
+              "SELECT id, attempts FROM jobs WHERE state = 'queued' AND NOT EXISTS (SELECT 1 "
+              "FROM json_each(jobs.tags) AS t WHERE t.value NOT IN (SELECT value FROM "
+              "json_each(?))) ORDER BY priority DESC, seq LIMIT 1");
+    pick.Bind(1, json(worker_tags).dump());
     if (pick.Step() != SQLITE_ROW) return std::optional<Job>();
     std::string id = pick.Text(0);
     int attempt = static_cast<int>(pick.Int(1)) + 1;

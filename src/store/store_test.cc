@@ -30,7 +30,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   Job Create(const std::string& owner = "key_a", int max_attempts = 3) {
     bool existed = false;
     Result<Job> j =
-        store_->CreateJob({owner, json{{"n", counter_++}}, max_attempts, "", ""}, &existed);
+        store_->CreateJob({owner, json{{"n", counter_++}}, max_attempts, "", "", 0, {}}, &existed);
     EXPECT_TRUE(j.ok()) << j.status().ToString();
     return *j;
   }
@@ -78,7 +78,7 @@ TEST_P(StoreTest, LeaseTakesTheOldestAndRecordsTheAttempt) {
 TEST_P(StoreTest, HigherPriorityFirstThenFifo) {
   bool existed = false;
   auto create = [&](int priority) {
-    return store_->CreateJob({"k", json::object(), 3, "", "", priority}, &existed)->id;
+    return store_->CreateJob({"k", json::object(), 3, "", "", priority, {}}, &existed)->id;
   };
   std::string low = create(-5), normal1 = create(0), urgent = create(10), normal2 = create(0);
   EXPECT_EQ(Lease("w").id, urgent);
@@ -86,6 +86,24 @@ TEST_P(StoreTest, HigherPriorityFirstThenFifo) {
   EXPECT_EQ(Lease("w").id, normal2);
   EXPECT_EQ(Lease("w").id, low);
   EXPECT_EQ(store_->GetJob(urgent)->priority, 10);
+}
+
+TEST_P(StoreTest, TaggedJobsGoOnlyToWorkersWithEveryTag) {
+  bool existed = false;
+  auto create = [&](std::vector<std::string> tags) {
+    return store_->CreateJob({"k", json::object(), 3, "", "", 0, tags}, &existed)->id;
+  };
+  std::string gpu = create({"gpu"}), gpu_eu = create({"gpu", "eu"}), any = create({});
+  auto lease = [&](std::vector<std::string> tags) -> std::string {
+    Result<std::optional<Job>> j = store_->Lease("w", "h", 30, tags);
+    return j.ok() && j->has_value() ? (*j)->id : "";
+  };
+  EXPECT_EQ(lease({}), any) << "an untagged worker takes untagged jobs only";
+  EXPECT_EQ(lease({}), "");
+  EXPECT_EQ(lease({"eu"}), "");
+  EXPECT_EQ(lease({"gpu"}), gpu);
+  EXPECT_EQ(lease({"gpu"}), "") << "gpu+eu needs both";
+  EXPECT_EQ(lease({"eu", "gpu", "big"}), gpu_eu);
 }
 
 TEST_P(StoreTest, RenewOnlyByTheHolder) {
@@ -210,7 +228,7 @@ TEST_P(StoreTest, DeleteOnlyFinishedJobs) {
 
 TEST_P(StoreTest, IdempotencyKey) {
   bool existed = false;
-  NewJob nj{"key_a", json{{"a", 1}}, 3, "idem-1", "hash-1"};
+  NewJob nj{"key_a", json{{"a", 1}}, 3, "idem-1", "hash-1", 0, {}};
   Result<Job> first = store_->CreateJob(nj, &existed);
   ASSERT_TRUE(first.ok());
   EXPECT_FALSE(existed);
@@ -283,7 +301,7 @@ TEST_P(StoreTest, Keys) {
 TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   bool existed = false;
   json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}, {"metadata", {{"m", 1}}}};
-  Job j = *store_->CreateJob({"key_a", spec, 3, "", ""}, &existed);
+  Job j = *store_->CreateJob({"key_a", spec, 3, "", "", 0, {}}, &existed);
   Job quiet = Create();  // no webhook: nothing queued
   Lease("w1");           // takes j
   ASSERT_TRUE(store_
@@ -332,7 +350,7 @@ TEST(PostgresStore, SurvivesTheDatabaseGoingAwayForAWhile) {
   Result<std::unique_ptr<JobStore>> store = OpenStore(url);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   bool existed = false;
-  ASSERT_TRUE((*store)->CreateJob({"k", json::object(), 3, "", ""}, &existed).ok());
+  ASSERT_TRUE((*store)->CreateJob({"k", json::object(), 3, "", "", 0, {}}, &existed).ok());
   testing::PostgresServer::Instance().Restart(2);
   // The first call after the restart may report the lost connection; the store reconnects.
   Status s = (*store)->Ping();
@@ -350,7 +368,7 @@ TEST(PostgresStore, ConcurrentWorkersNeverTakeTheSameJob) {
   for (int i = 0; i < 4; ++i) workers.push_back(std::move(OpenStore(url)).value());
   bool existed = false;
   for (int i = 0; i < 40; ++i)
-    ASSERT_TRUE(workers[0]->CreateJob({"k", json{{"n", i}}, 3, "", ""}, &existed).ok());
+    ASSERT_TRUE(workers[0]->CreateJob({"k", json{{"n", i}}, 3, "", "", 0, {}}, &existed).ok());
   std::mutex mu;
   std::vector<std::string> taken;
   std::vector<std::thread> threads;
@@ -380,7 +398,7 @@ TEST(PostgresStore, SubmissionsWakeListeningWorkers) {
   std::thread submit([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     bool existed = false;
-    api->CreateJob({"k", json::object(), 3, "", ""}, &existed);
+    api->CreateJob({"k", json::object(), 3, "", "", 0, {}}, &existed);
   });
   auto start = std::chrono::steady_clock::now();
   bool woke = false;

@@ -186,7 +186,7 @@ void WorkerPool::Heartbeat() {
 void WorkerPool::SlotLoop(int slot) {
   while (!stopping_) {
     Result<std::optional<Job>> leased =
-        store_->Lease(options_.worker_id, options_.host, options_.lease_seconds);
+        store_->Lease(options_.worker_id, options_.host, options_.lease_seconds, options_.tags);
     if (!leased.ok()) {
       spdlog::warn("slot={} lease failed: {}", slot, leased.status().ToString());
     } else if (leased->has_value()) {

@@ -30,7 +30,8 @@ struct PoolOptions {
   std::vector<std::string> allow_paths;
   std::vector<std::string> allow_hosts;  // passed on to the job's process for its transfers
   std::string storage_config;
-  std::string secret_key;  // opens the per-job credentials sealed by the API
+  std::vector<std::string> tags;  // this worker runs jobs whose tags are all among these
+  std::string secret_key;         // opens the per-job credentials sealed by the API
   std::string worker_id;
   std::string host;
   std::string version = "0.1.0";

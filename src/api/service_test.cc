@@ -5,7 +5,9 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -18,6 +20,7 @@
 #include "common/crypto.h"
 #include "storage/s3.h"
 #include "testing/postgres_server.h"
+#include "testing/test_network.h"
 
 #include "testing/media_fixtures.h"
 
@@ -744,15 +747,16 @@ TEST_F(ServiceTest, RemoteSourceFailuresAreClear) {
 // A real S3 server on loopback: npm's s3rver, installed by scripts/setup.
 class S3Server {
  public:
-  explicit S3Server(const std::string& dir) {
+  explicit S3Server(const std::string& dir, const std::string& address = "127.0.0.1")
+      : address_(address) {
     // A free port: bind to 0, read it, let it go.
     boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address(address), 0});
     port_ = a.local_endpoint().port();
     a.close();
     std::string bin = std::string(REEL_SOURCE_DIR) + "/node_modules/.bin/s3rver";
     cmd_ = std::make_unique<testing::BackgroundCommand>(
-        std::vector<std::string>{bin, "-d", dir, "-a", "127.0.0.1", "-p", std::to_string(port_),
+        std::vector<std::string>{bin, "-d", dir, "-a", address, "-p", std::to_string(port_),
                                  "--configure-bucket", "media", "--silent"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -762,9 +766,10 @@ class S3Server {
     }
     ADD_FAILURE() << "s3rver did not start (run ./scripts/setup): " << cmd_->OutputSoFar();
   }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return "http://" + address_ + ":" + std::to_string(port_); }
 
  private:
+  std::string address_;
   int port_ = 0;
   std::unique_ptr<testing::BackgroundCommand> cmd_;
 };
@@ -946,12 +951,26 @@ TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
 }
 
 TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
-  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  // Each worker on a host of its own where the test may make them (network namespaces joined by
+  // a bridge, as root): workers then reach the database and the object store only across the
+  // network, at the server host's address. Otherwise, processes on loopback.
+  std::string why_not;
+  std::unique_ptr<testing::TestNetwork> network = testing::TestNetwork::Create(3, &why_not);
+  std::string server = network ? network->server_address() : "127.0.0.1";
+  std::string allowed = network ? network->subnet() : "127.0.0.1";
+  if (network) {
+    testing::PostgresServer::Instance().ListenAlsoOn(server, network->subnet());
+    std::cout << "workers on hosts " << network->host_address(0) << ".." << network->host_address(2)
+              << ", server " << server << std::endl;
+  } else {
+    std::cout << "workers on loopback: " << why_not << std::endl;
+  }
+  std::string url = testing::PostgresServer::Instance().NewDatabase(server);
   ASSERT_FALSE(url.empty());
   AddLongSource();
   // Media on S3 (s3rver), the queue on PostgreSQL: what hosts share when they scale out.
   TempDir s3dir;
-  S3Server s3(s3dir.path());
+  S3Server s3(s3dir.path(), server);
   json config = {
       {"s3",
        {{"default",
@@ -964,8 +983,7 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
     Result<storage::S3Object> o =
         storage::ParseS3Url(std::string("s3://media/in/") + name, *profiles);
     ASSERT_TRUE(
-        storage::S3Put(*o, media_ / name, "video/mp4", *net::AddressPolicy::Parse({"127.0.0.1"}))
-            .ok());
+        storage::S3Put(*o, media_ / name, "video/mp4", *net::AddressPolicy::Parse({allowed})).ok());
   }
   auto s3_job = [](const std::string& source, const std::string& out) {
     return json{
@@ -973,22 +991,24 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
         {"outputs", {{{"kind", "hls"}, {"destination", "s3://media/out/" + out + "/hls/"}}}}};
   };
   std::vector<std::string> shared = {
-      "--store", url, "--storage-config", data_ / "storage.json", "--allow-host", "127.0.0.1"};
+      "--store", url, "--storage-config", data_ / "storage.json", "--allow-host", allowed};
   // An API-only node and three workers, all on one PostgreSQL queue.
   std::vector<std::string> api_args = shared;
   api_args.insert(api_args.end(), {"--workers", "0"});
   Server api(data_.path(), media_.path(), api_args);
-  auto start_worker = [&](const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {
-        testing::ReelBinary(), "worker",      "--data-dir", data_ / name,
-        "--allow-path",        media_.path(), "--lease",    "2s"};
+  auto start_worker = [&](int host, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv;
+    if (network) argv = network->On(host);
+    std::string name = testing::TestNetwork::host_name(host);
+    argv.insert(argv.end(), {testing::ReelBinary(), "worker", "--data-dir", data_ / name,
+                             "--allow-path", media_.path(), "--lease", "2s"});
     argv.insert(argv.end(), shared.begin(), shared.end());
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<testing::BackgroundCommand>(argv);
   };
-  auto w1 = start_worker("w1");
-  auto w2 = start_worker("w2");
-  auto w3 = start_worker("w3");
+  auto w1 = start_worker(0);
+  auto w2 = start_worker(1);
+  auto w3 = start_worker(2);
   std::string long_job = api.Submit(s3_job("long.mp4", "long")).body["id"];
   std::vector<std::string> ids;
   for (int i = 0; i < 20; ++i) {
@@ -1013,6 +1033,11 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
   std::string holder = running["attempt_log"][0]["worker_id"];
   json workers = api.Get("/v1/workers").body["workers"];
   ASSERT_EQ(workers.size(), 3u) << "every worker registered, the API node runs none";
+  if (network) {
+    std::set<std::string> hosts;
+    for (const json& w : workers) hosts.insert(w["host"].get<std::string>());
+    EXPECT_EQ(hosts, (std::set<std::string>{"host1", "host2", "host3"})) << workers.dump();
+  }
   // The process that holds it prints its worker id when it starts.
   testing::BackgroundCommand* victim =
       w1->OutputSoFar().find(holder) != std::string::npos   ? w1.get()
@@ -1048,7 +1073,7 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
     EXPECT_EQ(succeeded, 1) << j.dump();
   }
   // A worker told to exit when idle does so by itself.
-  auto idle = start_worker("w3", {"--exit-when-idle", "1s"});
+  auto idle = start_worker(2, {"--exit-when-idle", "1s"});
   testing::CommandResult r = idle->Wait();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("idle for"), std::string::npos) << r.output;

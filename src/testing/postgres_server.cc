@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -75,9 +76,13 @@ PostgresServer::PostgresServer() {
   if (!Run("cp -a " + tmpl + " " + dir_)) return;
   chmod(dir_.c_str(), 0700);
   port_ = FreePort();
-  ok_ = Run(AsServerUser(std::string(kBin) + "/pg_ctl -D " + dir_ + " -o \"-p " +
-                         std::to_string(port_) + " -k " + dir_ +
-                         " -c listen_addresses=127.0.0.1 -c fsync=off\" -w -s start > /dev/null"));
+  ok_ = Start();
+}
+
+bool PostgresServer::Start() {
+  return Run(AsServerUser(std::string(kBin) + "/pg_ctl -D " + dir_ + " -o \"-p " +
+                          std::to_string(port_) + " -k " + dir_ + " -c listen_addresses=" +
+                          listen_addresses_ + " -c fsync=off\" -w -s start > /dev/null"));
 }
 
 PostgresServer::~PostgresServer() {
@@ -93,19 +98,25 @@ PostgresServer::~PostgresServer() {
 void PostgresServer::Restart(double seconds_down) {
   Run(AsServerUser(std::string(kBin) + "/pg_ctl -D " + dir_ + " -m fast -w -s stop"));
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds_down));
-  Run(AsServerUser(std::string(kBin) + "/pg_ctl -D " + dir_ + " -o \"-p " + std::to_string(port_) +
-                   " -k " + dir_ +
-                   " -c listen_addresses=127.0.0.1 -c fsync=off\" -w -s start > /dev/null"));
+  Start();
 }
 
-std::string PostgresServer::NewDatabase() {
+void PostgresServer::ListenAlsoOn(const std::string& address, const std::string& subnet) {
+  if (!ok_) return;
+  // Appending keeps the file's owner (the server user when running as root).
+  std::ofstream(dir_ + "/pg_hba.conf", std::ios::app) << "host all all " << subnet << " trust\n";
+  listen_addresses_ = "127.0.0.1," + address;
+  Restart(0);
+}
+
+std::string PostgresServer::NewDatabase(const std::string& host) {
   if (!ok_) return "";
   std::string name = "t";  // appended: GCC 12 misreports "t" + str (-Wrestrict)
   name.append(std::to_string(getpid())).append("_").append(std::to_string(next_db_++));
   if (!Run("psql -q -h 127.0.0.1 -p " + std::to_string(port_) +
            " -U reel -d postgres -c 'CREATE DATABASE " + name + "'"))
     return "";
-  return "postgresql://reel@127.0.0.1:" + std::to_string(port_) + "/" + name;
+  return "postgresql://reel@" + host + ":" + std::to_string(port_) + "/" + name;
 }
 
 }  // namespace reel::testing

@@ -10,7 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/output_files.h"
 #include "common/crypto.h"
+#include "dashboard/dashboard.h"
 #include "job/spec.h"
 #include "presets/presets.h"
 #include "storage/storage.h"
@@ -30,10 +32,11 @@ struct Reply {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string file;  // when set, the body is this file, streamed from disk
 };
 
 Reply JsonReply(int status, const json& body) {
-  return {status, body.dump(), "application/json", {}};
+  return {status, body.dump(), "application/json", {}, ""};
 }
 
 Reply ErrorReply(int status, const std::string& code, const std::string& message,
@@ -159,11 +162,12 @@ class Router {
     }
     if (path == "/metrics") {
       *route = "/metrics";
-      return {200, RenderMetrics(), "text/plain; version=0.0.4", {}};
+      return {200, RenderMetrics(), "text/plain; version=0.0.4", {}, ""};
     }
-    if (path == "/") {
-      *route = "/";
-      return JsonReply(200, {{"name", "reel"}, {"api", "/v1"}, {"health", "/healthz"}});
+    if (const dashboard::Asset* asset = dashboard::FindAsset(path)) {
+      *route = "/dashboard";
+      if (m != http::verb::get) return MethodNotAllowed();
+      return DashboardReply(*asset);
     }
     if (parts.empty() || parts[0] != "v1") {
       *route = "unknown";
@@ -193,7 +197,7 @@ class Router {
         if (m == http::verb::get) return JsonReply(200, worker::JobView(*job));
         if (m == http::verb::delete_) {
           Status s = store_->DeleteJob(job->id);
-          return s.ok() ? Reply{204, "", "application/json", {}} : FromStatus(s);
+          return s.ok() ? Reply{204, "", "application/json", {}, ""} : FromStatus(s);
         }
         return MethodNotAllowed();
       }
@@ -215,6 +219,8 @@ class Router {
         }
         return JsonReply(200, {{"deliveries", out}});
       }
+      if (parts.size() >= 6 && parts[3] == "outputs" && m == http::verb::get)
+        return OutputFileReply(*job, parts, path);
       if (parts.size() == 4 && parts[3] == "events" && m == http::verb::get) {
         *events_for = job->id;
         return {};
@@ -246,9 +252,51 @@ class Router {
 
  private:
   static std::string RouteName(const std::vector<std::string>& parts) {
+    if (parts.size() >= 6 && parts[1] == "jobs" && parts[3] == "outputs")
+      return "/v1/jobs/{id}/outputs/{index}/{file}";
     std::string r;
     for (size_t i = 0; i < parts.size(); ++i)
       r += "/" + (i == 2 && parts[1] == "jobs" ? std::string("{id}") : parts[i]);
+    return r;
+  }
+
+  // The dashboard's files. Its script comes only from this server and the page cannot be framed;
+  // media and images may come from blob: URLs (fetched with the key) and object stores.
+  static Reply DashboardReply(const dashboard::Asset& asset) {
+    Reply r{200, std::string(asset.body), std::string(asset.content_type), {}, ""};
+    r.headers = {{"Content-Security-Policy",
+                  "default-src 'self'; script-src 'self'; style-src 'self'; "
+                  "img-src 'self' blob: data:; media-src 'self' blob:; "
+                  "connect-src 'self' https: http:; worker-src 'self' blob:; "
+                  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"},
+                 {"X-Content-Type-Options", "nosniff"},
+                 {"Referrer-Policy", "no-referrer"},
+                 {"Cache-Control", "no-cache"}};
+    return r;
+  }
+
+  // GET /v1/jobs/{id}/outputs/{index}/{file...}: a file of one of the job's local outputs.
+  static Reply OutputFileReply(const store::Job& job, const std::vector<std::string>& parts,
+                               const std::string& path) {
+    const std::string& index = parts[4];
+    if (index.empty() || index.size() > 4 ||
+        index.find_first_not_of("0123456789") != std::string::npos)
+      return ErrorReply(404, "not_found", "no output " + index);
+    // The rest of the path as sent (SplitPath drops empty parts, which must not pass).
+    std::string prefix = "/v1/jobs/" + parts[2] + "/outputs/" + index + "/";
+    if (path.rfind(prefix, 0) != 0) return ErrorReply(404, "not_found", "no route " + path);
+    std::string relative = path.substr(prefix.size());
+    for (size_t plus = relative.find('+'); plus != std::string::npos;
+         plus = relative.find('+', plus))
+      relative.replace(plus, 1, "%2B");  // a '+' in a path is itself, not a space
+    relative = UrlDecode(relative);
+    Result<OutputFile> file = FindOutputFile(job.result, std::stoi(index), relative);
+    if (!file.ok()) return FromStatus(file.status());
+    Reply r{200, "", file->content_type, {}, file->path};
+    // Outputs are media, never pages: no sniffing, and sandboxed if opened directly.
+    r.headers = {{"X-Content-Type-Options", "nosniff"},
+                 {"Content-Security-Policy", "sandbox; default-src 'none'"},
+                 {"Cache-Control", "private, no-cache"}};
     return r;
   }
 
@@ -502,16 +550,33 @@ class Session : public std::enable_shared_from_this<Session> {
          std::string(req.method_string()));
   }
 
-  void Send(Reply reply, bool keep_alive, unsigned version, const std::string&,
-            const std::string&) {
+  void Send(Reply reply, bool keep_alive, unsigned version, const std::string& route,
+            const std::string& method) {
+    if (!reply.file.empty()) {
+      http::file_body::value_type file;
+      beast::error_code ec;
+      file.open(reply.file.c_str(), beast::file_mode::scan, ec);
+      if (ec) {
+        return Send(ErrorReply(404, "not_found", "the file went away"), keep_alive, version, route,
+                    method);
+      }
+      auto res = std::make_shared<http::response<http::file_body>>(
+          std::piecewise_construct, std::make_tuple(std::move(file)),
+          std::make_tuple(static_cast<http::status>(reply.status), version));
+      return Write(std::move(res), std::move(reply), keep_alive);
+    }
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(reply.status), version);
+    res->body() = std::move(reply.body);
+    Write(std::move(res), std::move(reply), keep_alive);
+  }
+
+  template <class Body>
+  void Write(std::shared_ptr<http::response<Body>> res, Reply reply, bool keep_alive) {
     res->set(http::field::server, "reel");
-    if (!reply.body.empty() || reply.status != 204)
-      res->set(http::field::content_type, reply.content_type);
+    if (reply.status != 204) res->set(http::field::content_type, reply.content_type);
     for (const auto& [k, v] : reply.headers) res->set(k, v);
     res->keep_alive(keep_alive);
-    res->body() = std::move(reply.body);
     res->prepare_payload();
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {

@@ -205,6 +205,72 @@ TEST_F(ServiceTest, SubmitRunsTheJobAndRecordsEverything) {
   EXPECT_EQ(s.Get("/v1/jobs/" + id).status, 404);
 }
 
+TEST_F(ServiceTest, OutputFilesAreServedToWhoeverMaySeeTheJobAndNothingElse) {
+  Server s(data_.path(), media_.path());
+  std::string bob = s.CreateKey(data_.path(), "bob");
+  json spec = HlsJob("small.mp4", "out");
+  spec["outputs"].push_back(
+      {{"kind", "thumbnail"}, {"destination", media_ / "out/poster.jpg"}, {"at", 1}});
+  spec["outputs"].push_back({{"kind", "sprite"}, {"destination", media_ / "out/sprite.jpg"}});
+  std::string id = s.Submit(spec).body["id"];
+  s.WaitForState(id, "succeeded");
+  std::string base = s.url() + "/v1/jobs/" + id + "/outputs/";
+  auto get = [&](const std::string& rest, const std::string& key) {
+    client::Headers h;
+    if (!key.empty()) h["Authorization"] = "Bearer " + key;
+    Result<client::HttpResponse> r = client::Fetch("GET", base + rest, "", h);
+    EXPECT_TRUE(r.ok()) << rest;
+    return r.ok() ? *r : client::HttpResponse{};
+  };
+  // The HLS package, playlist by playlist, byte for byte as written.
+  client::HttpResponse master = get("0/master.m3u8", s.admin_key());
+  ASSERT_EQ(master.status, 200) << master.body;
+  EXPECT_EQ(master.headers["content-type"], "application/vnd.apple.mpegurl");
+  EXPECT_EQ(master.headers["x-content-type-options"], "nosniff");
+  EXPECT_EQ(master.body, testing::ReadFile(media_ / "out/hls/master.m3u8"));
+  std::smatch variant;
+  ASSERT_TRUE(std::regex_search(master.body, variant, std::regex(R"(\n([^#\n]+\.m3u8))")));
+  client::HttpResponse playlist = get("0/" + variant[1].str(), s.admin_key());
+  ASSERT_EQ(playlist.status, 200);
+  std::smatch segment;
+  ASSERT_TRUE(std::regex_search(playlist.body, segment, std::regex(R"(\n([^#\n]+\.m4s))")));
+  std::string variant_dir = variant[1].str().substr(0, variant[1].str().rfind('/') + 1);
+  client::HttpResponse media = get("0/" + variant_dir + segment[1].str(), s.admin_key());
+  EXPECT_EQ(media.status, 200);
+  EXPECT_EQ(media.headers["content-type"], "video/iso.segment");
+  EXPECT_EQ(media.body, testing::ReadFile(media_ / ("out/hls/" + variant_dir + segment[1].str())));
+  // File outputs: the file itself and what the result names beside it (a sprite's WebVTT).
+  EXPECT_EQ(get("2/poster.jpg", s.admin_key()).headers["content-type"], "image/jpeg");
+  EXPECT_EQ(get("3/sprite.vtt", s.admin_key()).status, 200);
+  EXPECT_EQ(get("1/small.mp4", s.admin_key()).status, 200);
+  // Nothing else: other files beside a file output, other outputs' files, escapes, links out.
+  fs::create_symlink("/etc/passwd", media_ / "out/hls/passwd");
+  for (const char* rest : {"2/small.mp4", "1/poster.jpg", "0/%2e%2e/small.mp4", "0/passwd",
+                           "0/..%2fsmall.mp4", "9/master.m3u8", "x/master.m3u8", "0/nope.m3u8"})
+    EXPECT_EQ(get(rest, s.admin_key()).status, 404) << rest;
+  // Only for whoever may see the job.
+  EXPECT_EQ(get("0/master.m3u8", "").status, 401);
+  EXPECT_EQ(get("0/master.m3u8", bob).status, 404);
+}
+
+TEST_F(ServiceTest, TheDashboardIsServedAtTheRootWithAStrictPolicy) {
+  Server s(data_.path(), media_.path(), {"--workers", "0"});
+  for (const char* path : {"/", "/dashboard.js", "/dashboard.css", "/vendor/hls.min.js"}) {
+    Result<client::HttpResponse> r = client::Fetch("GET", s.url() + path);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << path;
+    EXPECT_GT(r->body.size(), 500u) << path;
+    EXPECT_NE(r->headers["content-security-policy"].find("script-src 'self'"), std::string::npos);
+    EXPECT_NE(r->headers["content-security-policy"].find("frame-ancestors 'none'"),
+              std::string::npos);
+  }
+  Result<client::HttpResponse> page = client::Fetch("GET", s.url() + "/");
+  EXPECT_EQ(page->headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("<script src=\"/dashboard.js\""), std::string::npos);
+  // The page itself holds no data: everything comes from /v1 with the user's key.
+  EXPECT_EQ(client::Fetch("POST", s.url() + "/")->status, 405);
+}
+
 TEST_F(ServiceTest, InvalidSpecsAre400sNamingTheField) {
   Server s(data_.path(), media_.path());
   auto field_of = [&](const std::string& body) {
@@ -254,6 +320,7 @@ TEST_F(ServiceTest, AuthMatrix) {
       {"POST", "/v1/jobs/" + id + "/cancel"},
       {"POST", "/v1/jobs/" + id + "/retry"},
       {"GET", "/v1/jobs/" + id + "/events"},
+      {"GET", "/v1/jobs/" + id + "/outputs/0/master.m3u8"},
       {"GET", "/v1/queue"},
       {"GET", "/v1/workers"},
       {"GET", "/v1/presets"}};

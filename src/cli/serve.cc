@@ -263,7 +263,8 @@ int RunServe(const ServeArgs& args) {
   } else {
     spdlog::info("listening on http://{}:{} workers={} data_dir={} allow_paths={}", so.address,
                  server.port(), args.workers, args.data_dir, roots.size());
-    std::cout << "reel: listening on http://" << so.address << ":" << server.port() << std::endl;
+    std::cout << "reel: listening on http://" << so.address << ":" << server.port()
+              << " (dashboard at /, API under /v1)" << std::endl;
   }
 
   // Maintenance: expired leases back to the queue (a crashed worker's jobs), retention sweep.

@@ -26,21 +26,49 @@ bool Inside(const fs::path& path, const fs::path& dir) {
   return d == dir.end() && p != path.end();
 }
 
+// An output delivered to S3: the object under its destination.
+Result<OutputFile> DeliveredFile(const nlohmann::json& spec, const nlohmann::json& output,
+                                 int index, const std::string& relative) {
+  std::string name = "output " + std::to_string(index);
+  nlohmann::json requested = nlohmann::json::object();
+  if (spec.contains("outputs") && spec["outputs"].is_array() &&
+      static_cast<size_t>(index) < spec["outputs"].size())
+    requested = spec["outputs"][index];
+  std::string destination = requested.value("destination", "");
+  if (storage::KindOf(destination) != storage::Kind::kS3)
+    return NotFound(name + " was delivered to " + output.value("path", "its destination") +
+                    "; read it there");
+  if (!PlainRelative(relative)) return NotFound("no file '" + relative + "' in " + name);
+  // Packages and numbered thumbnail sets are directories; everything else is one file.
+  bool directory = destination.back() == '/' || output.contains("master") ||
+                   output.contains("manifest") || requested.value("count", 1) > 1;
+  if (directory) {
+    if (destination.back() != '/') destination += '/';
+    return OutputFile{"", destination + relative, storage::ContentType(relative)};
+  }
+  size_t slash = destination.rfind('/');
+  std::string file = destination.substr(slash + 1);
+  std::set<std::string> names = {file};
+  if (output.contains("vtt")) names.insert(fs::path(file).replace_extension(".vtt").string());
+  if (!names.count(relative)) return NotFound("no file '" + relative + "' in " + name);
+  return OutputFile{"", destination.substr(0, slash + 1) + relative,
+                    storage::ContentType(relative)};
+}
+
 }  // namespace
 
-Result<OutputFile> FindOutputFile(const nlohmann::json& result, int index,
-                                  const std::string& relative) {
+Result<OutputFile> FindOutputFile(const nlohmann::json& spec, const nlohmann::json& result,
+                                  int index, const std::string& relative) {
   std::string name = "output " + std::to_string(index);
   const nlohmann::json* output = nullptr;
   if (result.is_object() && result.contains("outputs"))
     for (const nlohmann::json& o : result["outputs"])
       if (o.value("index", -1) == index) output = &o;
   if (!output) return NotFound("the job has no finished " + name);
-  if (output->contains("delivered"))
-    return NotFound(name + " was delivered to " + output->value("path", "its destination") +
-                    "; read it there");
+  if (output->contains("error")) return NotFound(name + " failed: " + output->value("error", ""));
+  if (output->contains("delivered")) return DeliveredFile(spec, *output, index, relative);
   std::string base = output->value("path", "");
-  if (base.empty() || output->contains("error")) return NotFound(name + " wrote no files");
+  if (base.empty()) return NotFound(name + " wrote no files");
   if (!PlainRelative(relative)) return NotFound("no file '" + relative + "' in " + name);
   std::error_code ec;
   fs::path dir;
@@ -63,9 +91,7 @@ Result<OutputFile> FindOutputFile(const nlohmann::json& result, int index,
   fs::path resolved = fs::canonical(wanted, ec);
   if (ec || !Inside(resolved, dir) || !fs::is_regular_file(resolved, ec))
     return NotFound("no file '" + relative + "' in " + name);
-  uintmax_t size = fs::file_size(resolved, ec);
-  if (ec) return NotFound("no file '" + relative + "' in " + name);
-  return OutputFile{resolved.string(), storage::ContentType(resolved.string()), size};
+  return OutputFile{resolved.string(), "", storage::ContentType(resolved.string())};
 }
 
 }  // namespace reel::api

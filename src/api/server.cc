@@ -5,6 +5,7 @@
 #include <boost/beast.hpp>
 #include <chrono>
 #include <deque>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -26,17 +27,27 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using nlohmann::json;
 using Request = http::request<http::string_body>;
+namespace fs = std::filesystem;
 
 struct Reply {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string file;  // when set, the body is this file, streamed from disk
+  std::string file;               // when set, the body is this file, streamed from disk
+  std::string remove_after_open;  // a temporary directory holding `file`
 };
 
+Reply TextReply(int status, std::string body, std::string content_type) {
+  Reply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
 Reply JsonReply(int status, const json& body) {
-  return {status, body.dump(), "application/json", {}, ""};
+  return TextReply(status, body.dump(), "application/json");
 }
 
 Reply ErrorReply(int status, const std::string& code, const std::string& message,
@@ -162,7 +173,7 @@ class Router {
     }
     if (path == "/metrics") {
       *route = "/metrics";
-      return {200, RenderMetrics(), "text/plain; version=0.0.4", {}, ""};
+      return TextReply(200, RenderMetrics(), "text/plain; version=0.0.4");
     }
     if (const dashboard::Asset* asset = dashboard::FindAsset(path)) {
       *route = "/dashboard";
@@ -197,7 +208,7 @@ class Router {
         if (m == http::verb::get) return JsonReply(200, worker::JobView(*job));
         if (m == http::verb::delete_) {
           Status s = store_->DeleteJob(job->id);
-          return s.ok() ? Reply{204, "", "application/json", {}, ""} : FromStatus(s);
+          return s.ok() ? TextReply(204, "", "application/json") : FromStatus(s);
         }
         return MethodNotAllowed();
       }
@@ -263,7 +274,7 @@ class Router {
   // The dashboard's files. Its script comes only from this server and the page cannot be framed;
   // media and images may come from blob: URLs (fetched with the key) and object stores.
   static Reply DashboardReply(const dashboard::Asset& asset) {
-    Reply r{200, std::string(asset.body), std::string(asset.content_type), {}, ""};
+    Reply r = TextReply(200, std::string(asset.body), std::string(asset.content_type));
     r.headers = {{"Content-Security-Policy",
                   "default-src 'self'; script-src 'self'; style-src 'self'; "
                   "img-src 'self' blob: data:; media-src 'self' blob:; "
@@ -275,9 +286,9 @@ class Router {
     return r;
   }
 
-  // GET /v1/jobs/{id}/outputs/{index}/{file...}: a file of one of the job's local outputs.
-  static Reply OutputFileReply(const store::Job& job, const std::vector<std::string>& parts,
-                               const std::string& path) {
+  // GET /v1/jobs/{id}/outputs/{index}/{file...}: a file of one of the job's outputs.
+  Reply OutputFileReply(const store::Job& job, const std::vector<std::string>& parts,
+                        const std::string& path) {
     const std::string& index = parts[4];
     if (index.empty() || index.size() > 4 ||
         index.find_first_not_of("0123456789") != std::string::npos)
@@ -290,9 +301,42 @@ class Router {
          plus = relative.find('+', plus))
       relative.replace(plus, 1, "%2B");  // a '+' in a path is itself, not a space
     relative = UrlDecode(relative);
-    Result<OutputFile> file = FindOutputFile(job.result, std::stoi(index), relative);
+    Result<OutputFile> file = FindOutputFile(job.spec, job.result, std::stoi(index), relative);
     if (!file.ok()) return FromStatus(file.status());
-    Reply r{200, "", file->content_type, {}, file->path};
+    Reply r = TextReply(200, "", file->content_type);
+    r.file = file->path;
+    if (!file->remote_url.empty()) {
+      // Read from the bucket with the server's profiles (or the job's own sealed credentials),
+      // through the same address policy as the workers; the key stays on the server.
+      storage::Options so;
+      so.policy = options_.address_policy;
+      so.s3_profiles = options_.s3_profiles;
+      if (job.spec.contains("credentials") && job.spec["credentials"].contains("sealed")) {
+        Result<std::string> opened =
+            Open(options_.secret_key, job.spec["credentials"]["sealed"].get<std::string>());
+        json creds = opened.ok() ? json::parse(*opened, nullptr, false) : json();
+        if (!creds.is_object() || !creds.contains("s3"))
+          return ErrorReply(500, "internal", "the job's credentials cannot be opened");
+        so.s3_profiles["default"] = storage::JobProfile(creds["s3"], so.s3_profiles.count("default")
+                                                                         ? so.s3_profiles["default"]
+                                                                         : storage::S3Profile{});
+      }
+      std::string scratch =
+          (fs::path(options_.scratch_dir.empty() ? fs::temp_directory_path().string()
+                                                 : options_.scratch_dir) /
+           ("output-" + RandomHex(8)))
+              .string();
+      Result<std::string> local = storage::FetchSource(file->remote_url, scratch, so);
+      if (!local.ok()) {
+        std::error_code ec;
+        fs::remove_all(scratch, ec);
+        bool missing = local.status().code() == StatusCode::kInvalidArgument;
+        return ErrorReply(missing ? 404 : 502, missing ? "not_found" : "bad_gateway",
+                          local.status().message());
+      }
+      r.file = *local;
+      r.remove_after_open = scratch;
+    }
     // Outputs are media, never pages: no sniffing, and sandboxed if opened directly.
     r.headers = {{"X-Content-Type-Options", "nosniff"},
                  {"Content-Security-Policy", "sandbox; default-src 'none'"},
@@ -556,6 +600,10 @@ class Session : public std::enable_shared_from_this<Session> {
       http::file_body::value_type file;
       beast::error_code ec;
       file.open(reply.file.c_str(), beast::file_mode::scan, ec);
+      if (!reply.remove_after_open.empty()) {
+        std::error_code removed;  // open files live on until closed
+        std::filesystem::remove_all(reply.remove_after_open, removed);
+      }
       if (ec) {
         return Send(ErrorReply(404, "not_found", "the file went away"), keep_alive, version, route,
                     method);

@@ -30,6 +30,7 @@ struct ServerOptions {
   std::map<std::string, storage::S3Profile> s3_profiles;
   std::string secret_key;       // 32 bytes: seals per-job credentials at rest
   std::string default_webhook;  // for jobs that name none
+  std::string scratch_dir;      // where files read from object stores wait to be sent
 };
 
 class ApiServer {

@@ -907,6 +907,26 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
   ASSERT_TRUE(seg.ok());
   EXPECT_EQ(seg->headers["content-type"], "video/iso.segment");
 
+  // The API reads delivered outputs back from the bucket (the dashboard's player does this), with
+  // nothing but the caller's API key.
+  std::string files = s.url() + "/v1/jobs/" + done["id"].get<std::string>() + "/outputs/";
+  client::Headers admin = {{"Authorization", "Bearer " + s.admin_key()}};
+  Result<client::HttpResponse> via_api = client::Fetch("GET", files + "0/master.m3u8", "", admin);
+  ASSERT_TRUE(via_api.ok());
+  EXPECT_EQ(via_api->status, 200) << via_api->body;
+  EXPECT_EQ(via_api->headers["content-type"], "application/vnd.apple.mpegurl");
+  EXPECT_EQ(via_api->body, testing::ReadFile(media_ / "master.m3u8"));
+  via_api = client::Fetch("GET", files + "0/240p/seg_00000.m4s", "", admin);
+  EXPECT_EQ(via_api->status, 200);
+  EXPECT_EQ(via_api->body, seg->body);
+  via_api = client::Fetch("GET", files + "1/master.mkv", "", admin);
+  EXPECT_EQ(static_cast<int64_t>(via_api->body.size()), bytes);
+  for (const char* rest : {"0/nope.m4s", "1/other.mkv", "0/%2e%2e/master.mkv"})
+    EXPECT_EQ(client::Fetch("GET", files + rest, "", admin)->status, 404) << rest;
+  // Nothing is left behind on the server once sent.
+  EXPECT_TRUE(fs::is_empty(data_ / "work") || !fs::exists(data_ / "work"))
+      << Leftovers(data_ / "work").size();
+
   // An unknown access key: a clear error naming S3's code, no retry.
   json stranger = spec;
   stranger["source"] = "s3://stranger@media/in/small.mp4";

@@ -236,6 +236,7 @@ int RunServe(const ServeArgs& args) {
   so.address_policy = *policy;
   so.s3_profiles = *profiles;
   so.secret_key = secret_key;
+  so.scratch_dir = (fs::path(args.data_dir) / "work").string();
   if (!args.default_webhook.empty()) {
     Status ok = policy->CheckUrl(args.default_webhook);
     if (!ok.ok()) return Fail("--default-webhook: " + ok.message());

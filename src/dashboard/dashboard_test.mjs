@@ -5,15 +5,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const REEL = process.env.REEL_BINARY;
 const CHROMIUM = process.env.REEL_CHROMIUM || '/usr/bin/chromium';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dir;
 let media;
 let server;
+let s3;
 let url;
 let adminKey;
 let bobKey;
@@ -23,10 +27,38 @@ function ffmpeg(name, ...args) {
   execFileSync('ffmpeg', ['-v', 'error', '-y', ...args, path.join(media, name)]);
 }
 
-async function startServer() {
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+// npm's s3rver (installed by scripts/setup) with a bucket "media"; returns a storage config.
+async function startS3() {
+  const port = await freePort();
+  const root = path.join(dir, 's3');
+  mkdirSync(root);
+  s3 = spawn(path.join(ROOT, 'node_modules/.bin/s3rver'), ['-d', root, '-a', '127.0.0.1',
+    '-p', String(port), '--configure-bucket', 'media', '--silent'], { stdio: 'ignore' });
+  const endpoint = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(endpoint).then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const config = path.join(dir, 'storage.json');
+  writeFileSync(config, JSON.stringify(
+    { s3: { default: { endpoint, access_key: 'S3RVER', secret_key: 'S3RVER' } } }));
+  return config;
+}
+
+async function startServer(storageConfig) {
   const varDir = path.join(dir, 'var');
   server = spawn(REEL, ['serve', '--data-dir', varDir, '--listen', '127.0.0.1:0',
-    '--allow-path', media, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--allow-path', media, '--workers', '2', '--storage-config', storageConfig,
+    '--allow-host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   url = await new Promise((resolve, reject) => {
     const onData = (chunk) => {
@@ -72,7 +104,26 @@ async function openDashboard(t, key) {
   return page;
 }
 
-const stateOf = (page) => page.textContent('#detail-state');
+// Waits until the selected job's HLS output has played past one second; returns its picture size.
+async function playHls(page) {
+  await page.waitForSelector('.output[data-kind=hls] video');
+  await page.waitForFunction(() => document.querySelectorAll('.renditions option').length > 1);
+  await page.evaluate(() => document.querySelector('.output[data-kind=hls] video').play());
+  await page.waitForFunction(
+    () => document.querySelector('.output[data-kind=hls] video').currentTime > 1, null,
+    { timeout: 20000 });
+  const size = await page.evaluate(() => {
+    const v = document.querySelector('.output[data-kind=hls] video');
+    return [v.videoWidth, v.videoHeight];
+  });
+  assert.ok(size[0] > 0 && size[1] > 0, `video has pictures: ${size}`);
+  return size;
+}
+
+async function waitForState(page, state, timeout = 30000) {
+  await page.waitForFunction((s) => document.getElementById('detail-state')?.textContent === s,
+    state, { timeout });
+}
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'reel-dashboard-'));
@@ -86,7 +137,7 @@ before(async () => {
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p');
   // Not media, and a name made to be HTML.
   writeFileSync(path.join(media, '<img src=x onerror=window.pwned=1>.mp4'), 'not a video at all');
-  await startServer();
+  await startServer(await startS3());
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     // As the tool library documents for this machine: no sandbox as root, and no background
@@ -100,6 +151,7 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   if (server) server.kill('SIGTERM');
+  if (s3) s3.kill('SIGTERM');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -144,25 +196,14 @@ test('a job submitted from the page is followed live and its outputs play', asyn
     }).observe(document.getElementById('detail'), { subtree: true, childList: true, characterData: true });
   });
   await page.click('#new-job button[type=submit]');
-  await page.waitForFunction(() => document.getElementById('detail-state')?.textContent === 'succeeded',
-    null, { timeout: 60000 });
+  await waitForState(page, 'succeeded', 60000);
   const seen = await page.evaluate(() => window.statesSeen);
   assert.notEqual(seen[0], 'succeeded', `the panel showed the job before it finished: ${seen}`);
   assert.equal(seen.at(-1), 'succeeded');
   assert.equal(await page.textContent('#detail-progress-text'), '100.0%');
 
   // The HLS output plays, through hls.js, from the API with the key.
-  await page.waitForSelector('.output[data-kind=hls] video');
-  await page.waitForFunction(() => document.querySelectorAll('.renditions option').length > 1);
-  await page.evaluate(() => document.querySelector('.output[data-kind=hls] video').play());
-  await page.waitForFunction(
-    () => document.querySelector('.output[data-kind=hls] video').currentTime > 1, null,
-    { timeout: 20000 });
-  const size = await page.evaluate(() => {
-    const v = document.querySelector('.output[data-kind=hls] video');
-    return [v.videoWidth, v.videoHeight];
-  });
-  assert.ok(size[0] > 0 && size[1] > 0, `video has pictures: ${size}`);
+  await playHls(page);
   // Choosing a rendition switches to it.
   const options = await page.$$eval('.renditions option', (os) => os.map((o) => o.textContent));
   assert.equal(options[0], 'auto');
@@ -183,6 +224,23 @@ test('a job submitted from the page is followed live and its outputs play', asyn
   // And the list shows it.
   await page.waitForFunction(() => [...document.querySelectorAll('#jobs tbody tr')]
     .some((r) => r.textContent.includes('succeeded') && r.textContent.includes('clip.mp4')));
+});
+
+test('an HLS package delivered to S3 plays through the API', async (t) => {
+  const page = await openDashboard(t, adminKey);
+  const { body: job } = await api('POST', '/v1/jobs', adminKey, {
+    source: path.join(media, 'clip.mp4'),
+    outputs: [{ kind: 'hls', destination: 's3://media/shows/clip/' },
+      { kind: 'thumbnail', destination: 's3://media/shows/clip/poster.jpg', at: 1 }],
+  });
+  const row = `#jobs tbody tr[data-id="${job.id}"]`;
+  await page.waitForSelector(row);
+  await page.click(row);
+  await waitForState(page, 'succeeded', 60000);
+  assert.match(await page.textContent('.output[data-kind=hls]'), /Delivered: \d+ file/);
+  const [width, height] = await playHls(page);
+  assert.equal(width / height, 16 / 9);
+  await page.waitForFunction(() => document.querySelector('.output[data-kind=thumbnail] img')?.naturalWidth > 0);
 });
 
 test('an invalid job gets the error naming its field', async (t) => {
@@ -208,14 +266,12 @@ test('a running job is canceled, then deleted, from the page', async (t) => {
   const row = `#jobs tbody tr[data-id="${job.id}"]`;
   await page.waitForSelector(row);
   await page.click(row);
-  await page.waitForFunction(() => document.getElementById('detail-state')?.textContent === 'running',
-    null, { timeout: 30000 });
+  await waitForState(page, 'running');
   // Progress arrives over the event stream while it runs.
   await page.waitForFunction(() => document.getElementById('detail-progress').value > 0, null,
     { timeout: 30000 });
   await page.click('#cancel');
-  await page.waitForFunction(() => document.getElementById('detail-state')?.textContent === 'canceled',
-    null, { timeout: 30000 });
+  await waitForState(page, 'canceled');
   assert.equal((await api('GET', `/v1/jobs/${job.id}`, adminKey)).body.state, 'canceled');
   assert.equal(await page.isEnabled('#retry'), true);
   await page.click('#delete');
@@ -234,8 +290,7 @@ test('what a job carries is shown as text, never run as HTML', async (t) => {
   const row = `#jobs tbody tr[data-id="${job.id}"]`;
   await page.waitForSelector(row);
   await page.click(row);
-  await page.waitForFunction(() => document.getElementById('detail-state')?.textContent === 'failed',
-    null, { timeout: 30000 });
+  await waitForState(page, 'failed');
   assert.match(await page.textContent('#detail-error'), /<img src=x onerror=window\.pwned=1>\.mp4/);
   assert.equal(await page.evaluate(() => window.pwned), undefined);
   assert.equal(await page.$$eval('#detail img, #jobs img', (imgs) => imgs.length), 0);

@@ -74,6 +74,10 @@ TEST(Outputs, ThumbnailIsTheExactFrameAtTheTime) {
   EXPECT_EQ(r.outputs[0].width, 640);
   EXPECT_EQ(r.outputs[1].width, 320);
   EXPECT_EQ(r.outputs[1].height, 180);
+  // The result names the file where it ended up, not where it was staged.
+  ASSERT_EQ(r.outputs[0].details["images"].size(), 1u);
+  EXPECT_EQ(r.outputs[0].details["images"][0]["path"], "t.png");
+  EXPECT_EQ(r.outputs[0].details["images"][0]["at"], 2.5);
 
   std::string ours = Gray(out / "t.png");
   EXPECT_LT(MeanAbsDiff(ours, FfmpegFrame(src, 2.5, 640, 360)), 1.0) << "the frame at 2.5 s";

@@ -1014,8 +1014,10 @@ Status Transcoder::PlanTaps() {
     Result<std::string> staged = t.options.count > 1 ? staging_.StageDirectory(t.destination)
                                                      : staging_.StageFile(t.destination);
     if (!staged.ok()) return staged.status();
-    video_taps_.push_back({t.index, "thumbnail", t.destination, "",
-                           MakeThumbnailTap(t.options, *staged, duration_, display_)});
+    video_taps_.push_back(
+        {t.index, "thumbnail", t.destination, "",
+         MakeThumbnailTap(t.options, *staged, fs::path(t.destination).filename().string(),
+                          duration_, display_)});
   }
   for (const SpritePlan& sp : plan_.sprites) {
     if (video_index_ < 0) {

@@ -40,8 +40,13 @@ std::string VttTime(double t) {
 
 class ThumbnailTap : public VideoTap {
  public:
-  ThumbnailTap(const presets::ThumbnailOptions& o, std::string staged, double duration, Size size)
-      : options_(o), staged_(std::move(staged)), size_(size), picker_(Targets(o, duration)) {}
+  ThumbnailTap(const presets::ThumbnailOptions& o, std::string staged, std::string file_name,
+               double duration, Size size)
+      : options_(o),
+        staged_(std::move(staged)),
+        file_name_(std::move(file_name)),
+        size_(size),
+        picker_(Targets(o, duration)) {}
 
   Status OnFrame(const AVFrame* frame, double, double end) override {
     last_.reset(av_frame_clone(frame));
@@ -91,12 +96,15 @@ class ThumbnailTap : public VideoTap {
       path += name;
     }
     REEL_RETURN_IF_ERROR(WriteWholeFile(path, *bytes));
-    written_.push_back({fs::path(path).filename().string(), static_cast<int64_t>(bytes->size())});
+    // A numbered image keeps its name; a single one is staged under a temporary name.
+    std::string name = options_.count > 1 ? fs::path(path).filename().string() : file_name_;
+    written_.push_back({name, static_cast<int64_t>(bytes->size())});
     return Status::Ok();
   }
 
   presets::ThumbnailOptions options_;
   std::string staged_;
+  std::string file_name_;
   Size size_;
   FramePicker picker_;
   FramePtr last_;
@@ -387,12 +395,13 @@ class WaveformTap : public GraphTap {
 }  // namespace
 
 std::unique_ptr<VideoTap> MakeThumbnailTap(const presets::ThumbnailOptions& options,
-                                           const std::string& staged, double duration,
-                                           const DisplaySize& display) {
+                                           const std::string& staged, const std::string& file_name,
+                                           double duration, const DisplaySize& display) {
   presets::VideoSettings box;
   box.width = options.width;
   box.height = options.height;
-  return std::make_unique<ThumbnailTap>(options, staged, duration, FitOutputSize(display, box));
+  return std::make_unique<ThumbnailTap>(options, staged, file_name, duration,
+                                        FitOutputSize(display, box));
 }
 
 std::unique_ptr<VideoTap> MakeSpriteTap(const presets::SpriteOptions& options,

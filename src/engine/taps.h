@@ -53,10 +53,11 @@ class FramePicker {
   size_t next_ = 0;
 };
 
-// `destination` is a staged path: a file (count 1) or a directory (count > 1).
+// `staged` is where images are written: a file (count 1) or a directory (count > 1); the result
+// names a single image by `file_name`, the name it has once in place.
 std::unique_ptr<VideoTap> MakeThumbnailTap(const presets::ThumbnailOptions& options,
-                                           const std::string& staged, double duration,
-                                           const DisplaySize& display);
+                                           const std::string& staged, const std::string& file_name,
+                                           double duration, const DisplaySize& display);
 // `staged_vtt` is where the WebVTT track goes; it refers to the sheet by `sheet_name`.
 std::unique_ptr<VideoTap> MakeSpriteTap(const presets::SpriteOptions& options,
                                         const std::string& staged_sheet,

@@ -315,7 +315,8 @@ function outputCard(job, o) {
       `Delivered: ${o.delivered.files || 1} file(s), ${bytes(o.delivered.bytes)}` }));
     if (o.delivered.presigned_url)
       card.append(el('a', { href: o.delivered.presigned_url, rel: 'noreferrer', text: 'Download (presigned link)' }));
-    return card;
+    // The API reads outputs back from S3 for the page; HTTP and FTP servers are read where they are.
+    if (!String(o.path).startsWith('s3://')) return card;
   }
   if (o.master) card.append(player(job, o));
   else if (o.kind === 'thumbnail' || o.kind === 'sprite') card.append(images(job, o));

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 #include <system_error>
 
 namespace reel::engine {
@@ -37,6 +38,45 @@ std::string TempName(const fs::path& destination, const char* suffix) {
   return (parent / name).string();
 }
 
+// A directory output replaces what is at its destination, which must be a directory reel itself
+// wrote (an earlier run of the same job, say) or empty: never a directory of other files, which
+// a typo or a hostile job spec could otherwise wipe. Reel's packages hold master.m3u8,
+// manifest.mpd and numbered thumbnails at the top, and rendition folders of playlists, init
+// segments and numbered segments. Returns the first entry that does not fit, or "".
+std::string ForeignEntry(const fs::path& dir) {
+  static const std::regex top(R"((master\.m3u8|manifest\.mpd|thumb_\d+\.(jpg|png|webp)))");
+  static const std::regex inner(R"((index\.m3u8|init\.mp4|seg_\d+\.m4s))");
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (e.is_symlink(ec)) return name;
+    if (e.is_regular_file(ec)) {
+      if (!std::regex_match(name, top)) return name;
+      continue;
+    }
+    if (!e.is_directory(ec)) return name;
+    for (const fs::directory_entry& f : fs::directory_iterator(e.path(), ec)) {
+      std::string inner_name = f.path().filename().string();
+      if (f.is_symlink(ec) || !f.is_regular_file(ec) || !std::regex_match(inner_name, inner))
+        return name + "/" + inner_name;
+    }
+  }
+  return ec ? "(unreadable)" : "";
+}
+
+Status CheckReplaceable(const fs::path& dest) {
+  std::error_code ec;
+  if (!fs::exists(dest, ec)) return Status::Ok();
+  if (!fs::is_directory(dest, ec) || fs::is_symlink(dest, ec))
+    return InvalidArgument("output '" + dest.string() + "' exists and is not a directory");
+  std::string foreign = ForeignEntry(dest);
+  if (!foreign.empty())
+    return InvalidArgument("output directory '" + dest.string() +
+                           "' holds files reel did not write (" + foreign +
+                           "); give an empty or new directory");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Staging::~Staging() { Abandon(); }
@@ -45,9 +85,7 @@ Result<std::string> Staging::StageDirectory(const std::string& destination) {
   fs::path dest = fs::path(destination).lexically_normal();
   if (dest.filename().empty()) dest = dest.parent_path();  // "out/hls/" names "out/hls"
   REEL_RETURN_IF_ERROR(PrepareParent(dest));
-  std::error_code ec;
-  if (fs::exists(dest, ec) && !fs::is_directory(dest, ec))
-    return InvalidArgument("output '" + dest.string() + "' exists and is not a directory");
+  REEL_RETURN_IF_ERROR(CheckReplaceable(dest));
   std::string temp = TempName(dest, "");
   if (!mkdtemp(temp.data()))
     return Unavailable("cannot create a directory beside '" + dest.string() +
@@ -78,6 +116,7 @@ Status Staging::Commit() {
     std::error_code ec;
     std::string old;
     if (e.directory && fs::exists(e.destination, ec)) {
+      REEL_RETURN_IF_ERROR(CheckReplaceable(e.destination));  // again: it may have changed
       // rename(2) cannot replace a non-empty directory: move the old one aside first.
       old = e.destination + ".reel-old-" + std::to_string(getpid());
       fs::rename(e.destination, old, ec);

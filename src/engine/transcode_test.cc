@@ -544,12 +544,32 @@ TEST(Transcode, CancelRemovesEverything) {
 TEST(Transcode, ExistingOutputIsReplacedWhole) {
   std::string src = Clip(640, 360, 1, 30);
   TempDir out;
-  fs::create_directories(out / "hls/stale");
-  testing::WriteFile(out / "hls/stale/old.m4s", "old");
+  // An earlier package with a rendition this run does not make.
+  fs::create_directories(out / "hls/1080p");
+  testing::WriteFile(out / "hls/1080p/seg_00003.m4s", "old");
+  testing::WriteFile(out / "hls/master.m3u8", "#EXTM3U\n");
   MustTranscode(HlsPlan(src, out / "hls"));
-  EXPECT_FALSE(fs::exists(out / "hls/stale"));
+  EXPECT_FALSE(fs::exists(out / "hls/1080p"));
   EXPECT_TRUE(fs::exists(out / "hls/master.m3u8"));
   EXPECT_EQ(Entries(out.path()), std::vector<std::string>{"hls"});
+  // Running again onto its own output is fine too (a retried job).
+  MustTranscode(HlsPlan(src, out / "hls"));
+}
+
+TEST(Transcode, DirectoryOfOtherFilesIsNeverReplaced) {
+  std::string src = Clip(640, 360, 1, 30);
+  TempDir out;
+  testing::WriteFile(out / "media/talk.mp4", "precious");
+  testing::WriteFile(out / "media/bob/secret.txt", "precious");
+  TranscodePlan plan = HlsPlan(src, out / "media");
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("holds files reel did not write"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(testing::ReadFile(out / "media/talk.mp4"), "precious");
+  EXPECT_EQ(testing::ReadFile(out / "media/bob/secret.txt"), "precious");
+  EXPECT_EQ(Entries(out.path()), std::vector<std::string>{"media"}) << "no staging left behind";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ std::string ReadFile(const std::string& path) {
 }
 
 void WriteFile(const std::string& path, const std::string& content) {
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
   std::ofstream out(path, std::ios::binary);
   out << content;
 }

@@ -1,97 +1,169 @@
 #include "api/output_files.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <set>
+#include <map>
+#include <regex>
 
 #include "storage/storage.h"
 
 namespace reel::api {
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace {
 
 // A relative path of plain names: no "..", ".", empty parts, absolute paths or backslashes.
 bool PlainRelative(const std::string& relative) {
-  if (relative.empty() || relative.front() == '/' || relative.find('\\') != std::string::npos ||
-      relative.find('\0') != std::string::npos)
+  if (relative.empty() || relative.front() == '/' || relative.back() == '/' ||
+      relative.find('\\') != std::string::npos || relative.find('\0') != std::string::npos)
     return false;
   for (const fs::path& part : fs::path(relative))
     if (part.empty() || part == "." || part == "..") return false;
   return true;
 }
 
-bool Inside(const fs::path& path, const fs::path& dir) {
-  auto [d, p] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
-  return d == dir.end() && p != path.end();
+std::string BaseName(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p.substr(p.rfind('/') + 1);
 }
 
-// An output delivered to S3: the object under its destination.
-Result<OutputFile> DeliveredFile(const nlohmann::json& spec, const nlohmann::json& output,
-                                 int index, const std::string& relative) {
-  std::string name = "output " + std::to_string(index);
-  nlohmann::json requested = nlohmann::json::object();
-  if (spec.contains("outputs") && spec["outputs"].is_array() &&
-      static_cast<size_t>(index) < spec["outputs"].size())
-    requested = spec["outputs"][index];
-  std::string destination = requested.value("destination", "");
-  if (storage::KindOf(destination) != storage::Kind::kS3)
-    return NotFound(name + " was delivered to " + output.value("path", "its destination") +
-                    "; read it there");
-  if (!PlainRelative(relative)) return NotFound("no file '" + relative + "' in " + name);
-  // Packages and numbered thumbnail sets are directories; everything else is one file.
-  bool directory = destination.back() == '/' || output.contains("master") ||
-                   output.contains("manifest") || requested.value("count", 1) > 1;
-  if (directory) {
-    if (destination.back() != '/') destination += '/';
-    return OutputFile{"", destination + relative, storage::ContentType(relative)};
+// Whether `relative` is a file reel writes into this directory output.
+bool InPackage(const json& output, const std::string& relative) {
+  if (output.contains("images")) {
+    for (const json& image : output["images"])
+      if (image.value("path", "") == relative) return true;
+    return false;
   }
-  size_t slash = destination.rfind('/');
-  std::string file = destination.substr(slash + 1);
-  std::set<std::string> names = {file};
-  if (output.contains("vtt")) names.insert(fs::path(file).replace_extension(".vtt").string());
-  if (!names.count(relative)) return NotFound("no file '" + relative + "' in " + name);
-  return OutputFile{"", destination.substr(0, slash + 1) + relative,
-                    storage::ContentType(relative)};
+  for (const char* key : {"master", "manifest"})
+    if (output.contains(key) && BaseName(output.value(key, "")) == relative) return true;
+  static const std::regex file(R"(([^/]+)/(index\.m3u8|init\.mp4|seg_\d+\.m4s))");
+  std::smatch m;
+  if (!std::regex_match(relative, m, file)) return false;
+  if (m[1] == "audio") return true;
+  for (const json& v : output.value("variants", json::array()))
+    if (v.value("playlist", "").rfind(m[1].str() + "/", 0) == 0) return true;
+  return false;
+}
+
+bool IsDirectoryOutput(const json& requested, const json& output) {
+  std::string destination = requested.value("destination", "");
+  return (!destination.empty() && destination.back() == '/') || output.contains("master") ||
+         output.contains("manifest") || requested.value("count", 1) > 1;
+}
+
+bool Inside(const fs::path& path, const fs::path& dir) {
+  auto [d, p] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
+  return d == dir.end();
+}
+
+// `dir` as the job wrote it: still a real directory at that path (not a link swapped in since),
+// inside one of the allowed roots.
+Status CheckLocalDirectory(const fs::path& dir, const std::vector<std::string>& allow_paths,
+                           const std::string& name) {
+  std::error_code ec;
+  fs::path normal = dir.lexically_normal();
+  if (!normal.has_filename()) normal = normal.parent_path();
+  fs::path resolved = fs::canonical(normal, ec);
+  if (ec || resolved != normal || !fs::is_directory(resolved, ec))
+    return NotFound(name + " is no longer where the job wrote it");
+  for (const std::string& root : allow_paths) {
+    fs::path r = fs::weakly_canonical(root, ec);
+    if (!ec && Inside(resolved, r)) return Status::Ok();
+  }
+  return NotFound(name + " is outside the allowed paths");
 }
 
 }  // namespace
 
-Result<OutputFile> FindOutputFile(const nlohmann::json& spec, const nlohmann::json& result,
-                                  int index, const std::string& relative) {
+Result<OutputFile> FindOutputFile(const json& spec, const json& result, int index,
+                                  const std::string& relative,
+                                  const std::vector<std::string>& allow_paths) {
   std::string name = "output " + std::to_string(index);
-  const nlohmann::json* output = nullptr;
+  const json* output = nullptr;
   if (result.is_object() && result.contains("outputs"))
-    for (const nlohmann::json& o : result["outputs"])
+    for (const json& o : result["outputs"])
       if (o.value("index", -1) == index) output = &o;
   if (!output) return NotFound("the job has no finished " + name);
   if (output->contains("error")) return NotFound(name + " failed: " + output->value("error", ""));
-  if (output->contains("delivered")) return DeliveredFile(spec, *output, index, relative);
-  std::string base = output->value("path", "");
-  if (base.empty()) return NotFound(name + " wrote no files");
-  if (!PlainRelative(relative)) return NotFound("no file '" + relative + "' in " + name);
-  std::error_code ec;
-  fs::path dir;
-  fs::path wanted;
-  if (fs::is_directory(base, ec)) {
-    dir = fs::canonical(base, ec);
-    wanted = dir / relative;
-  } else {
-    // A file output: its own name, or a file the result names beside it.
-    std::set<std::string> names;
-    for (const char* key : {"path", "vtt", "image"})
-      if (output->contains(key) && (*output)[key].is_string())
-        names.insert(fs::path((*output)[key].get<std::string>()).filename().string());
-    if (!names.count(relative)) return NotFound("no file '" + relative + "' in " + name);
-    dir = fs::canonical(fs::path(base).parent_path(), ec);
-    wanted = dir / relative;
+  json requested = json::object();
+  if (spec.contains("outputs") && spec["outputs"].is_array() &&
+      static_cast<size_t>(index) < spec["outputs"].size())
+    requested = spec["outputs"][index];
+  Status no_such = NotFound("no file '" + relative + "' in " + name);
+  if (!PlainRelative(relative)) return no_such;
+  std::string type = storage::ContentType(relative);
+
+  bool delivered = output->contains("delivered");
+  std::string destination = requested.value("destination", "");
+  if (delivered && storage::KindOf(destination) != storage::Kind::kS3)
+    return NotFound(name + " was delivered to " + output->value("path", "its destination") +
+                    "; read it there");
+
+  if (IsDirectoryOutput(requested, *output)) {
+    if (!InPackage(*output, relative)) return no_such;
+    if (delivered) {
+      if (destination.back() != '/') destination += '/';
+      return OutputFile{"", "", destination + relative, type};
+    }
+    std::string base = output->value("path", "");
+    REEL_RETURN_IF_ERROR(CheckLocalDirectory(base, allow_paths, name));
+    return OutputFile{fs::path(base).lexically_normal().string(), relative, "", type};
   }
-  if (ec) return NotFound(name + " is no longer on disk");
-  // Symbolic links must not lead out of the output.
-  fs::path resolved = fs::canonical(wanted, ec);
-  if (ec || !Inside(resolved, dir) || !fs::is_regular_file(resolved, ec))
-    return NotFound("no file '" + relative + "' in " + name);
-  return OutputFile{resolved.string(), "", storage::ContentType(resolved.string())};
+
+  // A file output: each name the result gives, to where that file was written.
+  std::map<std::string, std::string> files;
+  if (delivered) {
+    files[BaseName(destination)] = destination;
+    if (output->contains("vtt")) {
+      std::string vtt = destination.substr(0, destination.rfind('.')) + ".vtt";
+      files[BaseName(vtt)] = vtt;
+    }
+    if (requested.contains("image") && requested["image"].is_string())
+      files[BaseName(requested["image"])] = requested["image"];
+  } else {
+    for (const char* key : {"path", "vtt", "image"})
+      if (output->contains(key) && (*output)[key].is_string() && !(*output)[key].empty())
+        files[BaseName((*output)[key])] = (*output)[key];
+  }
+  auto it = files.find(relative);
+  if (it == files.end()) return no_such;
+  if (storage::KindOf(it->second) == storage::Kind::kS3)
+    return OutputFile{"", "", it->second, type};
+  if (storage::KindOf(it->second) != storage::Kind::kLocal) return no_such;
+  fs::path file(it->second);
+  REEL_RETURN_IF_ERROR(CheckLocalDirectory(file.parent_path(), allow_paths, name));
+  return OutputFile{file.parent_path().lexically_normal().string(), file.filename().string(), "",
+                    type};
+}
+
+Result<int> OpenOutputFile(const OutputFile& file) {
+  Status gone = NotFound("no file '" + file.relative + "'");
+  int dir = open(file.directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) return gone;
+  std::vector<std::string> parts;
+  for (const fs::path& part : fs::path(file.relative)) parts.push_back(part.string());
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    int next = openat(dir, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(dir);
+    if (next < 0) return gone;
+    dir = next;
+  }
+  // O_NONBLOCK: a FIFO put in its place must not hang the server in open().
+  int fd = openat(dir, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  close(dir);
+  if (fd < 0) return gone;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return gone;
+  }
+  return fd;
 }
 
 }  // namespace reel::api

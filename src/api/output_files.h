@@ -1,12 +1,15 @@
 // Files of a job's outputs, served by the API to whoever may see the job (the dashboard's player,
 // thumbnails and downloads): from local disk, or from the S3 bucket the output was delivered to.
-// Only what the job's result names can be reached: a directory output (HLS, DASH, a numbered
-// thumbnail set) and what is inside it, or a file output and the files written beside it (a
-// sprite's WebVTT, a waveform's PNG).
+//
+// Only files reel wrote for that output can be reached, named from the job's result rather than
+// from what is on disk now: a package's playlists, manifest, init and numbered segments in its
+// rendition folders; a thumbnail set's images; a file output and the files written with it (a
+// sprite's WebVTT, a waveform's PNG). Local files are opened without following symbolic links,
+// from a directory that must still be where the job wrote it, inside the allowed roots.
 #pragma once
 
-#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,15 +18,22 @@
 namespace reel::api {
 
 struct OutputFile {
-  std::string path;        // a local file (absolute, resolved), or
+  std::string directory;   // local: the (resolved) directory the file is in,
+  std::string relative;    //        and its path below it; or
   std::string remote_url;  // the s3:// object it was delivered as
   std::string content_type;
 };
 
-// `relative` is the rest of /v1/jobs/{id}/outputs/{index}/...: a path inside a directory output,
-// or the name of a file output (or of a file beside it). NotFound for anything else, and for
-// outputs delivered elsewhere than S3 (HTTP and FTP servers are read where they are).
+// `relative` is the rest of /v1/jobs/{id}/outputs/{index}/..., decoded. NotFound for anything
+// that is not a file of that output, and for outputs delivered elsewhere than S3 (HTTP and FTP
+// servers are read where they are).
 Result<OutputFile> FindOutputFile(const nlohmann::json& spec, const nlohmann::json& result,
-                                  int index, const std::string& relative);
+                                  int index, const std::string& relative,
+                                  const std::vector<std::string>& allow_paths);
+
+// Opens a local OutputFile for reading: each folder below `directory` and the file itself are
+// opened with O_NOFOLLOW, so a link swapped in after FindOutputFile is refused; only a regular
+// file. Returns the descriptor (the caller closes it).
+Result<int> OpenOutputFile(const OutputFile& file);
 
 }  // namespace reel::api

@@ -1,11 +1,14 @@
 #include "api/server.h"
 
+#include <unistd.h>
+
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -29,13 +32,24 @@ using nlohmann::json;
 using Request = http::request<http::string_body>;
 namespace fs = std::filesystem;
 
+// An open file, closed when the last reply holding it goes away.
+struct OpenFile {
+  explicit OpenFile(int f) : fd(f) {}
+  ~OpenFile() { close(fd); }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  int fd;
+};
+
 struct Reply {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string file;               // when set, the body is this file, streamed from disk
-  std::string remove_after_open;  // a temporary directory holding `file`
+  std::shared_ptr<OpenFile> file;  // when set, the body is this file, streamed from disk
+  // When set, the reply is this function's, run off the I/O threads (it blocks: a read from an
+  // object store).
+  std::function<Reply()> deferred;
 };
 
 Reply TextReply(int status, std::string body, std::string content_type) {
@@ -83,6 +97,23 @@ std::string UrlDecode(const std::string& s) {
     } else {
       out += s[i];
     }
+  }
+  return out;
+}
+
+// A path segment's %XX escapes decoded ('+' is itself); nullopt when an escape is malformed.
+std::optional<std::string> DecodePath(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
+      return std::nullopt;
+    out += static_cast<char>(std::strtol(s.substr(i + 1, 2).c_str(), nullptr, 16));
+    i += 2;
   }
   return out;
 }
@@ -135,6 +166,10 @@ json PresetsCatalog() {
   return {{"presets", presets}, {"ladders", ladders}};
 }
 
+// Files read back from object stores for a request are copied to disk first: at most this big
+// (the dashboard reads segments, images and renditions; bigger ones want a presigned URL).
+constexpr int64_t kMaxProxiedBytes = int64_t{512} << 20;
+
 // What a request is allowed to see: its key's jobs, or everything for an admin key.
 struct Caller {
   store::ApiKey key;
@@ -160,6 +195,7 @@ class Router {
     auto query = ParseQuery(q == std::string::npos ? "" : target.substr(q + 1));
     std::vector<std::string> parts = SplitPath(path);
     http::verb m = req.method();
+    bool read = m == http::verb::get || m == http::verb::head;  // HEAD answers as GET, bodiless
 
     if (path == "/healthz") {
       *route = "/healthz";
@@ -175,9 +211,13 @@ class Router {
       *route = "/metrics";
       return TextReply(200, RenderMetrics(), "text/plain; version=0.0.4");
     }
+    if (path == "/" && WantsJson(req)) {
+      *route = "/";
+      return JsonReply(200, {{"name", "reel"}, {"api", "/v1"}, {"health", "/healthz"}});
+    }
     if (const dashboard::Asset* asset = dashboard::FindAsset(path)) {
       *route = "/dashboard";
-      if (m != http::verb::get) return MethodNotAllowed();
+      if (!read) return MethodNotAllowed();
       return DashboardReply(*asset);
     }
     if (parts.empty() || parts[0] != "v1") {
@@ -230,8 +270,8 @@ class Router {
         }
         return JsonReply(200, {{"deliveries", out}});
       }
-      if (parts.size() >= 6 && parts[3] == "outputs" && m == http::verb::get)
-        return OutputFileReply(*job, parts, path);
+      if (parts.size() >= 6 && parts[3] == "outputs")
+        return read ? OutputFileReply(*job, parts, path) : MethodNotAllowed();
       if (parts.size() == 4 && parts[3] == "events" && m == http::verb::get) {
         *events_for = job->id;
         return {};
@@ -277,8 +317,8 @@ class Router {
     Reply r = TextReply(200, std::string(asset.body), std::string(asset.content_type));
     r.headers = {{"Content-Security-Policy",
                   "default-src 'self'; script-src 'self'; style-src 'self'; "
-                  "img-src 'self' blob: data:; media-src 'self' blob:; "
-                  "connect-src 'self' https: http:; worker-src 'self' blob:; "
+                  "img-src 'self' blob:; media-src 'self' blob:; "
+                  "connect-src 'self'; worker-src 'self' blob:; "
                   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"},
                  {"X-Content-Type-Options", "nosniff"},
                  {"Referrer-Policy", "no-referrer"},
@@ -296,52 +336,77 @@ class Router {
     // The rest of the path as sent (SplitPath drops empty parts, which must not pass).
     std::string prefix = "/v1/jobs/" + parts[2] + "/outputs/" + index + "/";
     if (path.rfind(prefix, 0) != 0) return ErrorReply(404, "not_found", "no route " + path);
-    std::string relative = path.substr(prefix.size());
-    for (size_t plus = relative.find('+'); plus != std::string::npos;
-         plus = relative.find('+', plus))
-      relative.replace(plus, 1, "%2B");  // a '+' in a path is itself, not a space
-    relative = UrlDecode(relative);
-    Result<OutputFile> file = FindOutputFile(job.spec, job.result, std::stoi(index), relative);
+    std::optional<std::string> relative = DecodePath(path.substr(prefix.size()));
+    if (!relative) return ErrorReply(404, "not_found", "malformed path " + path);
+    Result<OutputFile> file =
+        FindOutputFile(job.spec, job.result, std::stoi(index), *relative, options_.allow_paths);
     if (!file.ok()) return FromStatus(file.status());
     Reply r = TextReply(200, "", file->content_type);
-    r.file = file->path;
-    if (!file->remote_url.empty()) {
-      // Read from the bucket with the server's profiles (or the job's own sealed credentials),
-      // through the same address policy as the workers; the key stays on the server.
-      storage::Options so;
-      so.policy = options_.address_policy;
-      so.s3_profiles = options_.s3_profiles;
-      if (job.spec.contains("credentials") && job.spec["credentials"].contains("sealed")) {
-        Result<std::string> opened =
-            Open(options_.secret_key, job.spec["credentials"]["sealed"].get<std::string>());
-        json creds = opened.ok() ? json::parse(*opened, nullptr, false) : json();
-        if (!creds.is_object() || !creds.contains("s3"))
-          return ErrorReply(500, "internal", "the job's credentials cannot be opened");
-        so.s3_profiles["default"] = storage::JobProfile(creds["s3"], so.s3_profiles.count("default")
-                                                                         ? so.s3_profiles["default"]
-                                                                         : storage::S3Profile{});
-      }
-      std::string scratch =
-          (fs::path(options_.scratch_dir.empty() ? fs::temp_directory_path().string()
-                                                 : options_.scratch_dir) /
-           ("output-" + RandomHex(8)))
-              .string();
-      Result<std::string> local = storage::FetchSource(file->remote_url, scratch, so);
-      if (!local.ok()) {
-        std::error_code ec;
-        fs::remove_all(scratch, ec);
-        bool missing = local.status().code() == StatusCode::kInvalidArgument;
-        return ErrorReply(missing ? 404 : 502, missing ? "not_found" : "bad_gateway",
-                          local.status().message());
-      }
-      r.file = *local;
-      r.remove_after_open = scratch;
-    }
     // Outputs are media, never pages: no sniffing, and sandboxed if opened directly.
     r.headers = {{"X-Content-Type-Options", "nosniff"},
                  {"Content-Security-Policy", "sandbox; default-src 'none'"},
                  {"Cache-Control", "private, no-cache"}};
+    if (file->remote_url.empty()) {
+      Result<int> fd = OpenOutputFile(*file);
+      if (!fd.ok()) return FromStatus(fd.status());
+      r.file = std::make_shared<OpenFile>(*fd);
+      return r;
+    }
+    // Read from the bucket with the server's profiles (or the job's own sealed credentials),
+    // through the same address policy as the workers; the key stays on the server.
+    storage::Options so;
+    so.policy = options_.address_policy;
+    so.s3_profiles = options_.s3_profiles;
+    so.max_download_bytes = kMaxProxiedBytes;
+    if (job.spec.contains("credentials") && job.spec["credentials"].contains("sealed")) {
+      Result<std::string> opened =
+          Open(options_.secret_key, job.spec["credentials"]["sealed"].get<std::string>());
+      json creds = opened.ok() ? json::parse(*opened, nullptr, false) : json();
+      if (!creds.is_object() || !creds.contains("s3"))
+        return ErrorReply(500, "internal", "the job's credentials cannot be opened");
+      so.s3_profiles["default"] = storage::JobProfile(creds["s3"], so.s3_profiles.count("default")
+                                                                       ? so.s3_profiles["default"]
+                                                                       : storage::S3Profile{});
+    }
+    std::string scratch =
+        (fs::path(options_.scratch_dir.empty() ? fs::temp_directory_path().string()
+                                               : options_.scratch_dir) /
+         ("output-" + RandomHex(8)))
+            .string();
+    std::string url = file->remote_url;
+    std::string job_id = job.id;
+    r.deferred = [r, url, scratch, so, job_id]() mutable {
+      Result<std::string> local = storage::FetchSource(url, scratch, so);
+      Result<int> fd = local.ok() ? Result<int>(open(local->c_str(), O_RDONLY | O_CLOEXEC))
+                                  : Result<int>(local.status());
+      std::error_code ec;
+      fs::remove_all(scratch, ec);  // an open file lives on until closed
+      if (fd.ok() && *fd >= 0) {
+        r.file = std::make_shared<OpenFile>(*fd);
+        return r;
+      }
+      std::string why = fd.ok() ? std::string("cannot open the copy") : fd.status().message();
+      // Tenants learn that it is missing or that the store failed; details stay in the log.
+      if (why.find(" S3 404") != std::string::npos)
+        return ErrorReply(404, "not_found", "no such object in the bucket");
+      spdlog::warn("job={} reading {} failed: {}", job_id, url, why);
+      if (why.find("larger than the limit") != std::string::npos)
+        return ErrorReply(413, "too_large",
+                          "larger than the API reads from object stores; use a presigned URL "
+                          "(\"presign\" on the output)");
+      return ErrorReply(502, "bad_gateway", "the object store did not answer; see the server log");
+    };
     return r;
+  }
+
+  // A client asking for JSON rather than a page (Accept: application/json, no text/html) gets the
+  // API's index at "/" instead of the dashboard.
+  static bool WantsJson(const Request& req) {
+    auto accept = req.find(http::field::accept);
+    if (accept == req.end()) return false;
+    std::string v(accept->value());
+    return v.find("application/json") != std::string::npos &&
+           v.find("text/html") == std::string::npos;
   }
 
   static Reply MethodNotAllowed() {
@@ -534,14 +599,15 @@ std::string SseEvent(const std::string& event, const json& data) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const ServerOptions& options, Router* router, Metrics* metrics,
-          store::JobStore* store, worker::EventHub* hub)
+          store::JobStore* store, worker::EventHub* hub, net::thread_pool* blocking)
       : stream_(std::move(socket)),
         timer_(stream_.get_executor()),
         options_(options),
         router_(router),
         metrics_(metrics),
         store_(store),
-        hub_(hub) {}
+        hub_(hub),
+        blocking_(blocking) {}
 
   ~Session() {
     if (token_) hub_->Unsubscribe(token_);
@@ -567,7 +633,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::body_limit) {
       Send(ErrorReply(413, "payload_too_large",
                       "request body exceeds " + std::to_string(options_.body_limit) + " bytes"),
-           false, 11, "unknown", "POST");
+           false, 11, false);
       return;
     }
     if (ec) return Close();  // closed, timed out, or not HTTP
@@ -589,43 +655,70 @@ class Session : public std::enable_shared_from_this<Session> {
       metrics_->CountRequest(route, "GET", 200, seconds);
       return StartEvents(*events_for);
     }
-    metrics_->CountRequest(route, std::string(req.method_string()), reply.status, seconds);
-    Send(std::move(reply), req.keep_alive(), req.version(), route,
-         std::string(req.method_string()));
+    bool keep_alive = req.keep_alive(), head = req.method() == http::verb::head;
+    unsigned version = req.version();
+    std::string method(req.method_string());
+    if (reply.deferred) {
+      // Off the I/O threads, then back on this connection's strand to answer.
+      auto work = std::move(reply.deferred);
+      net::post(*blocking_, [self = shared_from_this(), work = std::move(work), route, method,
+                             started, keep_alive, head, version]() {
+        Reply r = work();
+        net::post(self->stream_.get_executor(), [self, r = std::move(r), route, method, started,
+                                                 keep_alive, head, version]() mutable {
+          double s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+          self->metrics_->CountRequest(route, method, r.status, s);
+          self->Send(std::move(r), keep_alive, version, head);
+        });
+      });
+      return;
+    }
+    metrics_->CountRequest(route, method, reply.status, seconds);
+    Send(std::move(reply), keep_alive, version, head);
   }
 
-  void Send(Reply reply, bool keep_alive, unsigned version, const std::string& route,
-            const std::string& method) {
-    if (!reply.file.empty()) {
-      http::file_body::value_type file;
+  void Send(Reply reply, bool keep_alive, unsigned version, bool head) {
+    uint64_t size = reply.body.size();
+    http::file_body::value_type file;
+    if (reply.file) {
       beast::error_code ec;
-      file.open(reply.file.c_str(), beast::file_mode::scan, ec);
-      if (!reply.remove_after_open.empty()) {
-        std::error_code removed;  // open files live on until closed
-        std::filesystem::remove_all(reply.remove_after_open, removed);
-      }
-      if (ec) {
-        return Send(ErrorReply(404, "not_found", "the file went away"), keep_alive, version, route,
-                    method);
-      }
+      beast::file f;
+      f.native_handle(dup(reply.file->fd));  // beast closes its own copy
+      file.reset(std::move(f), ec);
+      if (ec)
+        return Send(ErrorReply(404, "not_found", "the file went away"), keep_alive, version, head);
+      size = file.size();
+    }
+    if (head) {
+      auto res = std::make_shared<http::response<http::empty_body>>(
+          static_cast<http::status>(reply.status), version);
+      res->content_length(size);
+      return Write(std::move(res), std::move(reply), keep_alive, 0);
+    }
+    if (reply.file) {
       auto res = std::make_shared<http::response<http::file_body>>(
           std::piecewise_construct, std::make_tuple(std::move(file)),
           std::make_tuple(static_cast<http::status>(reply.status), version));
-      return Write(std::move(res), std::move(reply), keep_alive);
+      res->prepare_payload();
+      return Write(std::move(res), std::move(reply), keep_alive, size);
     }
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(reply.status), version);
     res->body() = std::move(reply.body);
-    Write(std::move(res), std::move(reply), keep_alive);
+    res->prepare_payload();
+    Write(std::move(res), std::move(reply), keep_alive, size);
   }
 
   template <class Body>
-  void Write(std::shared_ptr<http::response<Body>> res, Reply reply, bool keep_alive) {
+  void Write(std::shared_ptr<http::response<Body>> res, Reply reply, bool keep_alive,
+             uint64_t size) {
     res->set(http::field::server, "reel");
     if (reply.status != 204) res->set(http::field::content_type, reply.content_type);
     for (const auto& [k, v] : reply.headers) res->set(k, v);
     res->keep_alive(keep_alive);
-    res->prepare_payload();
+    // The read's deadline does not fit a large body: allow 30 s plus 64 KiB/s.
+    stream_.expires_after(std::chrono::seconds(30 + size / (64 * 1024)));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
                         if (ec) return self->Close();
@@ -757,6 +850,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Metrics* metrics_;
   store::JobStore* store_;
   worker::EventHub* hub_;
+  net::thread_pool* blocking_;
   uint64_t token_ = 0;
   std::string job_id_, last_state_;
   double last_fraction_ = -1;
@@ -783,7 +877,9 @@ struct ApiServer::Impl {
       if (ec) {
         if (ec == net::error::operation_aborted) return;
       } else {
-        std::make_shared<Session>(std::move(socket), options, &router, metrics, store, hub)->Run();
+        std::make_shared<Session>(std::move(socket), options, &router, metrics, store, hub,
+                                  &blocking)
+            ->Run();
       }
       Accept();
     });
@@ -795,6 +891,7 @@ struct ApiServer::Impl {
   Metrics* metrics;
   Router router;
   net::io_context ioc;
+  net::thread_pool blocking{4};  // requests that wait on an object store
   tcp::acceptor acceptor;
   std::vector<std::thread> threads;
   int port = 0;
@@ -833,6 +930,8 @@ void ApiServer::Stop() {
   impl_->ioc.stop();
   for (std::thread& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->blocking.stop();
+  impl_->blocking.join();
 }
 
 }  // namespace reel::api

@@ -243,14 +243,35 @@ TEST_F(ServiceTest, OutputFilesAreServedToWhoeverMaySeeTheJobAndNothingElse) {
   EXPECT_EQ(get("2/poster.jpg", s.admin_key()).headers["content-type"], "image/jpeg");
   EXPECT_EQ(get("3/sprite.vtt", s.admin_key()).status, 200);
   EXPECT_EQ(get("1/small.mp4", s.admin_key()).status, 200);
-  // Nothing else: other files beside a file output, other outputs' files, escapes, links out.
+  // HEAD tells the size without the body; other methods are not allowed.
+  Result<client::HttpResponse> head = client::Fetch("HEAD", base + "0/master.m3u8", "",
+                                                    {{"Authorization", "Bearer " + s.admin_key()}});
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->headers["content-length"], std::to_string(master.body.size()));
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/outputs/0/master.m3u8", s.admin_key()).status, 405);
+
+  // Nothing but what the job wrote for that output: not other files beside a file output, not
+  // other outputs' files, not files put in the package since (nor in a rendition folder, nor a
+  // link), no escapes, no malformed escapes.
   fs::create_symlink("/etc/passwd", media_ / "out/hls/passwd");
-  for (const char* rest : {"2/small.mp4", "1/poster.jpg", "0/%2e%2e/small.mp4", "0/passwd",
-                           "0/..%2fsmall.mp4", "9/master.m3u8", "x/master.m3u8", "0/nope.m3u8"})
+  testing::WriteFile(media_ / "out/hls/later.m4s", "dropped in afterwards");
+  testing::WriteFile(media_ / ("out/hls/" + variant_dir + "notes.txt"), "dropped in afterwards");
+  fs::create_symlink("/etc/passwd", media_ / ("out/hls/" + variant_dir + "seg_99999.m4s"));
+  for (const std::string& rest : std::vector<std::string>{
+           "2/small.mp4", "1/poster.jpg", "0/%2e%2e/small.mp4", "0/passwd", "0/..%2fsmall.mp4",
+           "9/master.m3u8", "x/master.m3u8", "0/nope.m3u8", "0/later.m4s", "0/%zz",
+           "0/" + variant_dir + "notes.txt", "0/" + variant_dir + "seg_99999.m4s"})
     EXPECT_EQ(get(rest, s.admin_key()).status, 404) << rest;
+  // A package directory swapped for a link (to anywhere) is no longer the job's.
+  fs::rename(media_ / "out/hls", media_ / "out/hls-moved");
+  fs::create_directory_symlink(media_ / "out/hls-moved", media_ / "out/hls");
+  EXPECT_EQ(get("0/master.m3u8", s.admin_key()).status, 404);
   // Only for whoever may see the job.
-  EXPECT_EQ(get("0/master.m3u8", "").status, 401);
-  EXPECT_EQ(get("0/master.m3u8", bob).status, 404);
+  EXPECT_EQ(get("2/poster.jpg", "").status, 401);
+  EXPECT_EQ(get("2/poster.jpg", bob).status, 404);
+  EXPECT_EQ(get("2/poster.jpg", s.admin_key()).status, 200) << "the same request with the key";
 }
 
 TEST_F(ServiceTest, TheDashboardIsServedAtTheRootWithAStrictPolicy) {
@@ -269,6 +290,10 @@ TEST_F(ServiceTest, TheDashboardIsServedAtTheRootWithAStrictPolicy) {
   EXPECT_NE(page->body.find("<script src=\"/dashboard.js\""), std::string::npos);
   // The page itself holds no data: everything comes from /v1 with the user's key.
   EXPECT_EQ(client::Fetch("POST", s.url() + "/")->status, 405);
+  // A client that asks for JSON gets the API's index instead.
+  Result<client::HttpResponse> index =
+      client::Fetch("GET", s.url() + "/", "", {{"Accept", "application/json"}});
+  EXPECT_EQ(json::parse(index->body).value("api", ""), "/v1") << index->body;
 }
 
 TEST_F(ServiceTest, InvalidSpecsAre400sNamingTheField) {
@@ -921,11 +946,16 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
   EXPECT_EQ(via_api->body, seg->body);
   via_api = client::Fetch("GET", files + "1/master.mkv", "", admin);
   EXPECT_EQ(static_cast<int64_t>(via_api->body.size()), bytes);
-  for (const char* rest : {"0/nope.m4s", "1/other.mkv", "0/%2e%2e/master.mkv"})
+  // Only what the job wrote: not another object under its prefix (with the server's credentials,
+  // that would read anyone's files), not a name the package does not have.
+  Result<storage::S3Object> planted =
+      storage::ParseS3Url("s3://media/out/hls/secret.txt", *profiles);
+  ASSERT_TRUE(storage::S3Put(*planted, media_ / "master.m3u8", "text/plain", loopback).ok());
+  for (const char* rest :
+       {"0/secret.txt", "0/240p/seg_99999.m4s", "1/other.mkv", "0/%2e%2e/master.mkv"})
     EXPECT_EQ(client::Fetch("GET", files + rest, "", admin)->status, 404) << rest;
   // Nothing is left behind on the server once sent.
-  EXPECT_TRUE(fs::is_empty(data_ / "work") || !fs::exists(data_ / "work"))
-      << Leftovers(data_ / "work").size();
+  EXPECT_TRUE(!fs::exists(data_ / "work") || fs::is_empty(data_ / "work"));
 
   // An unknown access key: a clear error naming S3's code, no retry.
   json stranger = spec;

@@ -84,6 +84,7 @@ Result<HttpResponse> Fetch(const std::string& method, const std::string& url,
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(256 * 1024 * 1024);
+  parser.skip(method == "HEAD");  // a HEAD answer has no body, whatever Content-Length says
   http::read(stream, buffer, parser, ec);
   if (ec && write_error)
     return Unavailable("cannot send request to " + url + ": " + write_error.message());

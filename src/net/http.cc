@@ -434,6 +434,7 @@ Result<ExchangeResult> Send(const Exchange& r, const AddressPolicy& policy,
     if (out) {
       curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteFile);
       curl_easy_setopt(c, CURLOPT_WRITEDATA, out.get());
+      curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(o.max_bytes));
     } else {
       curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
       curl_easy_setopt(c, CURLOPT_WRITEDATA, &result.body);

@@ -164,10 +164,11 @@ Result<S3Object> ParseS3Url(const std::string& url,
   return o;
 }
 
-Status S3Get(const S3Object& o, const std::string& path, const net::AddressPolicy& policy) {
+Status S3Get(const S3Object& o, const std::string& path, const net::AddressPolicy& policy,
+             const net::TransferOptions& options) {
   net::Exchange x = Signed(o, "GET", {}, {}, kEmptyHash);
   x.response_file = path;
-  Result<net::ExchangeResult> r = net::Send(x, policy);
+  Result<net::ExchangeResult> r = net::Send(x, policy, options);
   if (!r.ok()) return r.status().WithContext("GET s3://" + o.bucket + "/" + o.key);
   if (r->status != 200) return S3Error("GET s3://" + o.bucket + "/" + o.key, *r);
   return Status::Ok();

@@ -44,7 +44,8 @@ S3Profile JobProfile(const nlohmann::json& credentials, const S3Profile& base);
 Result<S3Object> ParseS3Url(const std::string& url,
                             const std::map<std::string, S3Profile>& profiles);
 
-Status S3Get(const S3Object& object, const std::string& path, const net::AddressPolicy& policy);
+Status S3Get(const S3Object& object, const std::string& path, const net::AddressPolicy& policy,
+             const net::TransferOptions& options = {});
 // Uploads a file (in parts above the profile's threshold; an unfinished multipart upload is
 // aborted on failure).
 Status S3Put(const S3Object& object, const std::string& path, const std::string& content_type,

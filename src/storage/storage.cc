@@ -108,6 +108,14 @@ Result<std::string> CheckDestination(const std::string& url, const Options& o) {
   return CheckUrl(kind, url, o);
 }
 
+namespace {
+net::TransferOptions TransferLimits(const Options& o) {
+  net::TransferOptions t;
+  if (o.max_download_bytes > 0) t.max_bytes = o.max_download_bytes;
+  return t;
+}
+}  // namespace
+
 Result<std::string> FetchSource(const std::string& url, const std::string& scratch,
                                 const Options& o) {
   Kind kind = KindOf(url);
@@ -129,13 +137,13 @@ Result<std::string> FetchSource(const std::string& url, const std::string& scrat
     Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
     if (!obj.ok()) return obj.status();
     std::string path = dir + "/" + FileNameOf(obj->key);
-    REEL_RETURN_IF_ERROR(S3Get(*obj, path, o.policy));
+    REEL_RETURN_IF_ERROR(S3Get(*obj, path, o.policy, TransferLimits(o)));
     return path;
   }
   if (kind != Kind::kHttp && kind != Kind::kFtp)
     return InvalidArgument("unsupported source " + url);
   std::string path = dir + "/" + FileNameOf(url);
-  REEL_RETURN_IF_ERROR(net::Download(url, path, o.policy));
+  REEL_RETURN_IF_ERROR(net::Download(url, path, o.policy, TransferLimits(o)));
   return path;
 }
 

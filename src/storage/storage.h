@@ -9,6 +9,7 @@
 //   "ftp://user:password@host/path", ftps   download and upload (directories created)
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct Options {
   net::AddressPolicy policy;
   size_t max_inline_bytes = 10 << 20;
   std::map<std::string, S3Profile> s3_profiles;
+  int64_t max_download_bytes = 0;  // 0: the transfer default (64 GiB)
 };
 
 enum class Kind { kLocal, kHttp, kData, kS3, kFtp, kUnsupported };

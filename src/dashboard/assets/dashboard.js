@@ -18,10 +18,13 @@ const EXAMPLE_JOB = {
 let apiKey = localStorage.getItem(KEY_STORAGE) || '';
 let selectedId = null;
 let selectedJob = null;
+let generation = 0;       // bumped whenever the detail panel is cleared: late answers are dropped
 let stream = null;        // AbortController of the selected job's event stream
 let players = [];         // hls.js instances of the detail panel
-let blobUrls = [];        // object URLs of the detail panel's images and downloads
+let blobUrls = [];        // object URLs of the detail panel's images
 let listTimer = null;
+let loopToken = 0;        // the running refresh loop; a new sign-in or a sign-out ends older ones
+let listSequence = 0;     // the newest job-list request; older answers are not drawn
 
 // --- API -------------------------------------------------------------------------------------
 
@@ -48,45 +51,86 @@ async function api(method, path, body) {
   return data;
 }
 
-// A file the API serves with the key, as an object URL (for <img>, downloads).
-async function blobUrl(path) {
+// A file the API serves with the key, as a Blob.
+async function fetchBlob(path) {
   const res = await fetch(path, { headers: { Authorization: `Bearer ${apiKey}` } });
   if (!res.ok) throw new ApiError(res.status, (await res.json().catch(() => null))?.error);
-  const url = URL.createObjectURL(await res.blob());
+  return res.blob();
+}
+
+// The same as an object URL for an <img> of the detail panel (revoked when the panel changes).
+async function imageUrl(path) {
+  const mine = generation;
+  const blob = await fetchBlob(path);
+  if (mine !== generation) throw new Error('stale');
+  const url = URL.createObjectURL(blob);
   blobUrls.push(url);
   return url;
 }
 
-// Server-Sent Events over fetch (EventSource cannot send an Authorization header).
-async function follow(id, onEvent) {
-  const controller = new AbortController();
-  stream = controller;
-  try {
-    const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}/events`, {
-      headers: { Authorization: `Bearer ${apiKey}` }, signal: controller.signal,
-    });
-    if (!res.ok) return;
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let event = 'message';
-        let data = '';
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event: ')) event = line.slice(7);
-          else if (line.startsWith('data: ')) data += line.slice(6);
-        }
-        if (data && !controller.signal.aborted) onEvent(event, JSON.parse(data));
+function revokeImages() {
+  for (const u of blobUrls) URL.revokeObjectURL(u);
+  blobUrls = [];
+}
+
+// Reads one Server-Sent Events response, calling onEvent(event, data) per event. Returns when the
+// server ends the stream (the job finished) or the connection drops.
+async function readEvents(res, signal, onEvent) {
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done || signal.aborted) return;
+    buffer += value.replace(/\r\n?/g, '\n');
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = 'message';
+      const data = [];
+      for (const line of block.split('\n')) {
+        const colon = line.indexOf(':');
+        if (colon === 0) continue;  // a comment (heartbeat)
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let text = colon < 0 ? '' : line.slice(colon + 1);
+        if (text.startsWith(' ')) text = text.slice(1);
+        if (field === 'event') event = text;
+        else if (field === 'data') data.push(text);
+      }
+      if (!data.length || signal.aborted) continue;
+      try {
+        onEvent(event, JSON.parse(data.join('\n')));
+      } catch (e) {
+        console.warn('event', event, e);
       }
     }
-  } catch (e) {
-    if (e.name !== 'AbortError') console.warn('event stream', e);
+  }
+}
+
+// Follows a job's events until it finishes (EventSource cannot send an Authorization header, so
+// this is fetch). A dropped connection is reopened after a pause; the first event of every
+// stream is the job's current state, so nothing is missed.
+async function follow(id, onEvent) {
+  if (stream) stream.abort();
+  const controller = new AbortController();
+  stream = controller;
+  let finished = false;
+  const watch = (event, data) => {
+    if (event === 'state' && FINISHED.has(data.state)) finished = true;
+    onEvent(event, data);
+  };
+  while (!finished && !controller.signal.aborted) {
+    try {
+      const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}/events`, {
+        headers: { Authorization: `Bearer ${apiKey}` }, signal: controller.signal,
+      });
+      if (res.status === 401 || res.status === 404) return;
+      if (res.ok) await readEvents(res, controller.signal, watch);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      console.warn('event stream', e);
+    }
+    if (!finished) await new Promise((r) => setTimeout(r, 2000));
   }
 }
 
@@ -135,7 +179,8 @@ function stateBadge(state) {
 function signOut(message) {
   apiKey = '';
   localStorage.removeItem(KEY_STORAGE);
-  clearInterval(listTimer);
+  loopToken++;
+  clearTimeout(listTimer);
   closeDetail();
   $('app').hidden = true;
   $('sign-out').hidden = true;
@@ -157,14 +202,26 @@ async function signIn(key) {
   $('sign-in').hidden = true;
   $('app').hidden = false;
   $('sign-out').hidden = false;
-  refresh();
-  listTimer = setInterval(refresh, 2000);
+  startRefreshing();
+}
+
+// The list, counts and workers every 2 s, one request set at a time, not while the tab is hidden.
+function startRefreshing() {
+  const token = ++loopToken;
+  clearTimeout(listTimer);
+  const tick = async () => {
+    if (token !== loopToken || !apiKey) return;
+    if (!document.hidden) await refresh();
+    if (token === loopToken && apiKey) listTimer = setTimeout(tick, 2000);
+  };
+  tick();
 }
 
 // --- Job list --------------------------------------------------------------------------------
 
 async function refresh() {
   if (!apiKey) return;
+  const sequence = ++listSequence;
   try {
     const state = $('state-filter').value;
     const [page, queue, workers] = await Promise.all([
@@ -172,6 +229,7 @@ async function refresh() {
       api('GET', '/v1/queue'),
       api('GET', '/v1/workers').catch(() => null),
     ]);
+    if (sequence !== listSequence) return;  // a newer refresh (a filter change) is on its way
     renderJobs(page.jobs);
     $('queue').replaceChildren(...['queued', 'running', 'succeeded', 'failed', 'canceled'].map(
       (s) => el('li', {}, el('b', { text: String(queue.counts[s] || 0) }), ` ${s}`)));
@@ -208,12 +266,12 @@ function renderJobs(jobs) {
 // --- Job detail ------------------------------------------------------------------------------
 
 function closeDetail() {
+  generation++;
   if (stream) stream.abort();
   stream = null;
   for (const p of players) p.destroy();
   players = [];
-  for (const u of blobUrls) URL.revokeObjectURL(u);
-  blobUrls = [];
+  revokeImages();
   selectedId = null;
   selectedJob = null;
   $('detail').hidden = true;
@@ -221,20 +279,21 @@ function closeDetail() {
 
 async function select(id) {
   closeDetail();
+  const mine = generation;
   selectedId = id;
   for (const row of $('jobs').tBodies[0].rows) row.classList.toggle('selected', row.dataset.id === id);
   let job;
   try {
     job = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
   } catch (e) {
-    if (selectedId === id) closeDetail();
+    if (mine === generation) closeDetail();
     return;
   }
-  if (selectedId !== id) return;
+  if (mine !== generation) return;  // another job was selected meanwhile
   showJob(job);
   if (!FINISHED.has(job.state)) {
     follow(id, (event, data) => {
-      if (selectedId !== id) return;
+      if (mine !== generation) return;
       if (event === 'progress') showProgress(data.progress, 'running');
       if (event === 'state') showJob(data);
     });
@@ -291,6 +350,7 @@ function fileUrl(job, index, name) {
 function showOutputs(job) {
   for (const p of players) p.destroy();
   players = [];
+  revokeImages();
   const outputs = (job.result && job.result.outputs) || [];
   $('outputs').replaceChildren(...outputs.map((o) => outputCard(job, o)));
 }
@@ -313,7 +373,7 @@ function outputCard(job, o) {
   if (o.delivered) {
     card.append(el('p', { className: 'hint', text:
       `Delivered: ${o.delivered.files || 1} file(s), ${bytes(o.delivered.bytes)}` }));
-    if (o.delivered.presigned_url)
+    if (/^https?:\/\//i.test(o.delivered.presigned_url || ''))
       card.append(el('a', { href: o.delivered.presigned_url, rel: 'noreferrer', text: 'Download (presigned link)' }));
     // The API reads outputs back from S3 for the page; HTTP and FTP servers are read where they are.
     if (!String(o.path).startsWith('s3://')) return card;
@@ -327,11 +387,19 @@ function outputCard(job, o) {
   }
   if (o.path && !o.master && ['mp4', 'webm', 'preview', 'mezzanine'].includes(o.kind)) {
     const button = el('button', { type: 'button', text: `Download ${baseName(o.path)}` });
+    const status = el('span', { className: 'hint' });
     button.addEventListener('click', async () => {
-      const a = el('a', { href: await blobUrl(fileUrl(job, o.index, baseName(o.path))), download: baseName(o.path) });
-      a.click();
+      status.textContent = ' downloading…';
+      try {
+        const url = URL.createObjectURL(await fetchBlob(fileUrl(job, o.index, baseName(o.path))));
+        el('a', { href: url, download: baseName(o.path) }).click();
+        setTimeout(() => URL.revokeObjectURL(url), 10000);  // once the browser has it
+        status.textContent = '';
+      } catch (e) {
+        status.textContent = ` ${e.message}`;
+      }
     });
-    card.append(button);
+    card.append(button, status);
   }
   return card;
 }
@@ -381,7 +449,7 @@ function images(job, o) {
   const names = o.images ? o.images.map((i) => i.path) : [baseName(o.path)];
   for (const name of names.slice(0, 12)) {
     const img = el('img', { alt: `${o.kind} ${name}` });
-    blobUrl(fileUrl(job, o.index, name)).then((u) => { img.src = u; }, () => img.remove());
+    imageUrl(fileUrl(job, o.index, name)).then((u) => { img.src = u; }, () => img.remove());
     box.append(img);
   }
   return box;
@@ -450,6 +518,7 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('sign-out').addEventListener('click', () => signOut());
   $('state-filter').addEventListener('change', refresh);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
   $('new-job-toggle').addEventListener('click', () => {
     $('new-job').hidden = !$('new-job').hidden;
     if (!$('spec').value) $('spec').value = JSON.stringify(EXAMPLE_JOB, null, 2);

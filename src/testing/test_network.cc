@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "testing/media_fixtures.h"
 
 namespace reel::testing {
@@ -17,6 +19,27 @@ std::string Ip(const std::vector<std::string>& args) {
   std::string command;
   for (const std::string& a : argv) command.append(a).append(" ");
   return command + ": " + r.output;
+}
+
+// Removes the namespaces and bridges of earlier tests whose process is gone (killed on a timeout,
+// so their destructor never ran): names are "rl<pid>n<i>", "rl<pid>v<i>" and "rl<pid>br".
+void RemoveLeftovers() {
+  std::error_code ec;
+  auto dead = [](const std::string& name, const std::string& suffix_start) {
+    size_t end = name.find_first_not_of("0123456789", 2);
+    if (name.rfind("rl", 0) != 0 || end == std::string::npos || end == 2 ||
+        name.compare(end, suffix_start.size(), suffix_start) != 0)
+      return false;
+    return !std::filesystem::exists("/proc/" + name.substr(2, end - 2));
+  };
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
+    std::string name = e.path().filename().string();
+    if (dead(name, "n")) Ip({"netns", "del", name});
+  }
+  for (const auto& e : std::filesystem::directory_iterator("/sys/class/net", ec)) {
+    std::string name = e.path().filename().string();
+    if (dead(name, "br") || dead(name, "v")) Ip({"link", "del", name});  // a veth takes its peer
+  }
 }
 
 }  // namespace
@@ -38,6 +61,7 @@ std::unique_ptr<TestNetwork> TestNetwork::Create(int hosts, std::string* why_not
     *why_not = "not root, so no network namespaces";
     return nullptr;
   }
+  RemoveLeftovers();
   std::unique_ptr<TestNetwork> net(new TestNetwork);
   // Names fit IFNAMSIZ (15): "rl" + pid + suffix. The subnet follows the pid, skipping any in use
   // (a run that crashed may have left its network behind).

@@ -1,7 +1,8 @@
-// Several hosts on one machine, for tests of what crosses a network: a bridge in the test's own
-// network namespace (the "server" host: database, object store, API) and one network namespace
-// per worker host, each joined to the bridge by a veth pair and given its own hostname. A process
-// on a worker host reaches the server host only through the bridge address, never loopback.
+// Several hosts on one machine, for tests of what crosses a network: a bridge in the machine's
+// own network namespace (the "server" host: database, object store, API) and one network
+// namespace per worker host, each joined to the bridge by a veth pair and given its own hostname.
+// A process on a worker host reaches the server host only through the bridge address, never
+// loopback. Names carry the test's pid; what a killed test left behind is removed by the next.
 //
 // Needs root (CAP_NET_ADMIN) and iproute2. Where either is missing, Create() says why and the
 // test runs its "hosts" as plain processes on loopback instead.

@@ -434,8 +434,10 @@ class Router {
   }
 
   Reply Submit(const Request& req, const Caller& caller) {
-    json body = json::parse(req.body(), nullptr, false);
-    if (body.is_discarded()) return ErrorReply(400, "invalid_json", "the body is not valid JSON");
+    Result<json> document = job::ParseJobDocument(req.body());
+    if (!document.ok())
+      return ErrorReply(400, "invalid_json", "the body is " + document.status().message());
+    json body = std::move(*document);
     job::FieldError fe;
     Result<job::JobSpec> spec = job::ParseJobSpec(body, &fe);
     if (!spec.ok()) return ErrorReply(400, "invalid_spec", fe.message, fe.field);

@@ -2,12 +2,14 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -121,6 +123,7 @@ class Server {
   }
 
   void Signal(int sig) { cmd_->Signal(sig); }
+  int pid() const { return cmd_->pid(); }
   testing::CommandResult Wait() { return cmd_->Wait(); }
   const std::string& url() const { return url_; }
   const std::string& admin_key() const { return admin_key_; }
@@ -306,7 +309,15 @@ TEST_F(ServiceTest, InvalidSpecsAre400sNamingTheField) {
   ApiReply bad_json = s.Call("POST", "/v1/jobs", s.admin_key(), "{not json");
   EXPECT_EQ(bad_json.status, 400);
   EXPECT_EQ(bad_json.body["error"]["code"], "invalid_json");
+  // Brackets nested 200,000 deep (400 KB) would overflow the stack when printed: refused first.
   json good = HlsJob("small.mp4", "out");
+  std::string deep = good.dump();
+  deep.insert(deep.size() - 1,
+              ",\"metadata\":{\"a\":" + std::string(200000, '[') + std::string(200000, ']') + "}");
+  ApiReply too_deep = s.Call("POST", "/v1/jobs", s.admin_key(), deep);
+  EXPECT_EQ(too_deep.status, 400);
+  EXPECT_NE(too_deep.body["error"].value("message", "").find("nested deeper"), std::string::npos);
+  EXPECT_EQ(s.Call("GET", "/healthz", "").status, 200) << "the server is still there";
   json j = good;
   j["outputs"][1]["preset"] = "h264-9000p";
   EXPECT_EQ(field_of(j.dump()), "outputs[1].preset");
@@ -437,6 +448,105 @@ TEST_F(ServiceTest, CancelStopsARunningJobAndCleansUp) {
   EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 409);
 }
 
+// The pid of a child of `parent` (the attempt's `reel run-job`), or -1.
+int ChildOf(int parent) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string stat = testing::ReadFile(e.path() / "stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) return std::stoi(e.path().filename().string());
+  }
+  return -1;
+}
+
+TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
+  AddLongSource();
+  // The child parses media from strangers: the key that opens every job's sealed credentials
+  // and the connections of other clients must not be within its reach.
+  setenv("REEL_SECRET_KEY", std::string(64, 'a').c_str(), 1);
+  setenv("PGPASSWORD", "database-password", 1);
+  Server s(data_.path(), media_.path());
+  std::string id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
+  s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.02; });
+  int child = ChildOf(s.pid());
+  ASSERT_GT(child, 0);
+  std::string environment = testing::ReadFile("/proc/" + std::to_string(child) + "/environ");
+  EXPECT_NE(environment.find("REEL_TEST_HOOKS=1"), std::string::npos) << "the environment was read";
+  EXPECT_EQ(environment.find("REEL_SECRET_KEY"), std::string::npos);
+  EXPECT_EQ(environment.find("PGPASSWORD"), std::string::npos);
+  int descriptors = 0;
+  for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(child) + "/fd")) {
+    std::error_code ec;
+    std::string target = fs::read_symlink(fd.path(), ec).string();
+    ++descriptors;
+    EXPECT_EQ(target.rfind("socket:", 0), std::string::npos) << fd.path() << " -> " << target;
+  }
+  EXPECT_GE(descriptors, 3);
+  s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key());
+  s.WaitForState(id, "canceled");
+}
+
+// An HTTP source that never finishes: it declares 100 MB and sends 2 KB every 100 ms.
+class TrickleSource {
+ public:
+  TrickleSource() : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket sock = acceptor_.accept(ec);
+      if (ec || stop_) return;
+      boost::asio::streambuf request;
+      boost::asio::read_until(sock, request, "\r\n\r\n", ec);
+      std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 100000000\r\n\r\n";
+      boost::asio::write(sock, boost::asio::buffer(head), ec);
+      std::string chunk(2048, 'x');
+      while (!ec && !stop_) {
+        boost::asio::write(sock, boost::asio::buffer(chunk), ec);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  ~TrickleSource() {
+    stop_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket wake(ioc_);  // in case nobody came: end the accept
+    wake.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/slow.mp4"; }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(ServiceTest, CancelStopsADownloadAtOnce) {
+  TrickleSource slow;
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  std::string id =
+      s.Submit({{"source", slow.url()},
+                {"outputs", {{{"kind", "thumbnail"}, {"destination", media_ / "t.jpg"}}}}})
+          .body["id"];
+  s.WaitForState(id, "running");
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // well into the download
+  auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 202);
+  json done = s.WaitForState(id, "canceled", 10);
+  // The child stops on the cancel's SIGTERM, not on the SIGKILL that follows 5 s later.
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count(), 3);
+  EXPECT_EQ(done["attempt_log"][0]["outcome"], "canceled");
+  EXPECT_EQ(ChildOf(s.pid()), -1);
+}
+
 TEST_F(ServiceTest, CorruptInputFailsClearlyAndRetryRunsItAgain) {
   testing::WriteFile(media_ / "broken.mp4", std::string(4000, 'x'));
   Server s(data_.path(), media_.path());
@@ -492,6 +602,10 @@ TEST_F(ServiceTest, ServerKilledMidJobLosesNothing) {
   std::vector<std::string> names = Leftovers("out");
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"hls", "small.mp4"})) << "no staging debris";
+  // Nor scratch: the killed attempt's (its spec may hold opened credentials) went at restart.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(data_ / "work", ec))
+    ADD_FAILURE() << "left in work/: " << e.path();
 }
 
 TEST_F(ServiceTest, CrashingJobFailsAloneAndOtherJobsSucceed) {
@@ -760,6 +874,10 @@ TEST_F(ServiceTest, WebhooksToPrivateAddressesAreRefused) {
 TEST_F(ServiceTest, SourcesAndDestinationsOverHttp) {
   Receiver web;
   web.Serve("/media/in.mp4", testing::ReadFile(media_ / "small.mp4"));
+  // Proxies named by the environment are not used: through one, the address guard would judge
+  // the proxy instead of the target. (Were they used, these would refuse every connection.)
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"})
+    setenv(name, "http://127.0.0.1:1", 1);
   Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
   json spec = {
       {"source", {{"url", web.Base() + "/media/in.mp4"}}},

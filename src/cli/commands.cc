@@ -292,11 +292,14 @@ int RunTranscode(const TranscodeArgs& args) {
       return Fail("a job spec names its own outputs; drop -o/--preset/--ladder");
     std::ifstream in(args.input);
     if (!in) return Fail(args.input + ": cannot open job spec");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     try {
-      spec_json = json::parse(in);
+      spec_json = json::parse(text);  // for the parser's message, which says where
     } catch (const json::parse_error& e) {
       return Fail(args.input + ": not valid JSON (" + e.what() + ")");
     }
+    Result<json> checked = job::ParseJobDocument(text);
+    if (!checked.ok()) return Fail(args.input + ": " + checked.status().message());
   } else {
     if (args.output.empty()) return Fail("--output (-o) is required");
     if (!args.preset.empty() && !args.ladder.empty())
@@ -317,6 +320,11 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
   // In a worker (`reel run-job`) errors are also a JSON line, so the pool can tell a bad input
   // (no retry) from a failure of the environment (retry).
   auto fail = [&](const Status& s) {
+    if (s.code() == StatusCode::kCanceled) {  // a transfer stopped by SIGTERM/SIGINT
+      int signo = g_signal.load();
+      std::fprintf(stderr, "reel: canceled\n");
+      return 128 + (signo ? signo : SIGINT);
+    }
     if (worker) {
       json line = {
           {"event", "error"}, {"code", StatusCodeName(s.code())}, {"message", s.message()}};
@@ -418,6 +426,7 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
 
 int RunJob(const RunJobArgs& args) {
   InstallSignalHandlers();
+  net::SetCancelFlag(&g_cancel);  // downloads and uploads stop on SIGTERM too
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
   // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
   pid_t parent = getppid();
@@ -427,10 +436,12 @@ int RunJob(const RunJobArgs& args) {
   // before the SIGTERM above has removed our partial outputs.
   signal(SIGPIPE, SIG_IGN);
   std::ifstream in(args.spec_file);
-  json spec_json = json::parse(in, nullptr, false);
-  Result<job::JobSpec> spec = spec_json.is_discarded()
-                                  ? Result<job::JobSpec>(InvalidArgument("unreadable job spec"))
-                                  : job::ParseJobSpec(spec_json);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Result<json> document = job::ParseJobDocument(text);
+  Result<job::JobSpec> spec =
+      !document.ok() ? Result<job::JobSpec>(
+                           InvalidArgument("unreadable job spec: " + document.status().message()))
+                     : job::ParseJobSpec(*document);
   if (!spec.ok()) {
     json line = {{"event", "error"},
                  {"code", StatusCodeName(spec.status().code())},

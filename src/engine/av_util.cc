@@ -35,7 +35,12 @@ Status AvStatus(int averror, const std::string& what) {
   return Status(code, what + ": " + AvErrorString(averror));
 }
 
-Result<InputFormatPtr> OpenInput(const std::string& path) {
+// Demuxers of self-contained media (names as libavformat 59 has them); see OpenInput.
+constexpr const char* kSourceFormats =
+    "mov,matroska,avi,flv,mpegts,mpeg,mpegvideo,mp3,aac,wav,w64,flac,ogg,asf,mxf,ivf,h264,hevc,"
+    "m4v,obu,aiff,caf,amr,ac3,eac3,dts,truehd,wv,ape,tta,nut,dv,yuv4mpegpipe,gif,srt,ass,webvtt";
+
+Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
   InitLibavLogging();
   struct stat st {};
   if (stat(path.c_str(), &st) != 0)
@@ -48,9 +53,20 @@ Result<InputFormatPtr> OpenInput(const std::string& path) {
   // Probe a larger window than the default so streams that start late are found.
   AVDictionary* opts = nullptr;
   av_dict_set(&opts, "probesize", "20000000", 0);
+  // Sources are files in a job's reach, and must stay the only files read: demuxers that open
+  // other files by name (HLS and DASH playlists, concat lists, image sequences) would read
+  // anything on the host that a crafted source names, so only self-contained formats are probed.
+  if (!own_output) {
+    av_dict_set(&opts, "format_whitelist", kSourceFormats, 0);
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+  }
   int err = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
   av_dict_free(&opts);
   if (err < 0) {
+    if (err == AVERROR(EINVAL))
+      return InvalidArgument(path +
+                             ": not a format reel reads (playlists and lists of other files are "
+                             "refused: give the media itself)");
     if (err == AVERROR_INVALIDDATA)
       return InvalidArgument(path + ": not a media file that reel can read (" + AvErrorString(err) +
                              ")");

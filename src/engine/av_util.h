@@ -46,8 +46,10 @@ std::string AvErrorString(int averror);
 Status AvStatus(int averror, const std::string& what);
 
 // Opens a media file for reading with stream info, mapping the common failures (missing file,
-// empty file, not media) to clear messages.
-Result<InputFormatPtr> OpenInput(const std::string& path);
+// empty file, not media) to clear messages. Only self-contained formats are read, never
+// playlists or lists naming other files, unless `own_output` (tests reading reel's own HLS
+// packages and images back).
+Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output = false);
 
 // Display rotation of a video stream in degrees clockwise (0, 90, 180, 270).
 int StreamRotation(const AVStream* stream);

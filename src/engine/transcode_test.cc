@@ -607,6 +607,25 @@ TEST(TranscodeBadInput, NotMedia) {
   EXPECT_NE(s.message().find("not a media file"), std::string::npos) << s.message();
 }
 
+TEST(TranscodeBadInput, PlaylistNamingOtherFilesIsRefused) {
+  // A "source" that is an HLS playlist (or a concat list) would make the demuxer read whatever
+  // files it names, anywhere on the host: only self-contained media are opened.
+  std::string ts =
+      Fixture("segment.ts", {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
+                             "-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts"});
+  TempDir in, out;
+  testing::WriteFile(in / "evil.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n" + ts +
+                                           "\n#EXT-X-ENDLIST\n");
+  testing::WriteFile(in / "evil.txt", "ffconcat version 1.0\nfile '" + ts + "'\n");
+  for (const char* name : {"evil.m3u8", "evil.txt"}) {
+    Status s = FailedTranscode(in / name, out);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(s.message().find("not a"), std::string::npos) << s.message();
+  }
+  // The segment itself is media, and reads.
+  MustTranscode(FilePlan(ts, out / "ok.mp4", "h264-360p"));
+}
+
 TEST(TranscodeBadInput, TruncatedFastStartMp4) {
   // moov at the front, media cut in half: opens fine, ends early.
   std::string whole = testing::ReadFile(Clip(640, 360, 4, 30));

@@ -276,6 +276,31 @@ std::optional<int64_t> JsonBitrate(const json& value) {
   return std::nullopt;
 }
 
+Result<nlohmann::json> ParseJobDocument(const std::string& text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth)
+        return InvalidArgument("JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                               " levels");
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded()) return InvalidArgument("not valid JSON");
+  return doc;
+}
+
 Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
   try {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");

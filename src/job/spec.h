@@ -57,6 +57,11 @@ inline constexpr size_t kMaxOutputs = 32;
 // "<field>: <problem>", and `error` (if given) gets the field and problem apart.
 Result<JobSpec> ParseJobSpec(const nlohmann::json& spec, FieldError* error = nullptr);
 
+// Parses a job document. JSON nested deeper than kMaxJsonDepth is refused before parsing:
+// nlohmann's dump() recurses, and a body of 200,000 brackets would overflow the stack.
+inline constexpr int kMaxJsonDepth = 64;
+Result<nlohmann::json> ParseJobDocument(const std::string& text);
+
 // Reads a bitrate given as a number of bits/s or a string like "2500k".
 std::optional<int64_t> JsonBitrate(const nlohmann::json& value);
 

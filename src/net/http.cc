@@ -223,6 +223,9 @@ Result<HttpResponse> Post(const std::string& url, const std::string& body,
                    static_cast<long>(std::min(timeout_seconds, 10.0) * 1000));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+  // Never through a proxy from the environment (http_proxy, ALL_PROXY...): the guard would then
+  // judge the proxy's address while the proxy fetched the real target, metadata endpoints too.
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
@@ -243,6 +246,24 @@ size_t WriteFile(char* data, size_t size, size_t n, void* out) {
 
 size_t ReadFile(char* buffer, size_t size, size_t n, void* in) {
   return std::fread(buffer, size, n, static_cast<FILE*>(in)) * size;
+}
+
+std::atomic<const std::atomic<bool>*> g_cancel_flag{nullptr};
+
+struct Progress {
+  int64_t max_bytes = 0;
+  bool over = false;
+  bool canceled = false;
+};
+
+// Called by curl while a transfer runs: stops one that is canceled or bigger than allowed (curl
+// 7.88 checks CURLOPT_MAXFILESIZE only against a Content-Length it is told in advance).
+int OnProgress(void* data, curl_off_t, curl_off_t downloaded, curl_off_t, curl_off_t) {
+  auto* p = static_cast<Progress*>(data);
+  const std::atomic<bool>* cancel = g_cancel_flag.load();
+  if (cancel && cancel->load()) p->canceled = true;
+  if (downloaded > p->max_bytes) p->over = true;
+  return p->canceled || p->over ? 1 : 0;
 }
 
 // One transfer with the guard, timeouts and protocol limits every transfer shares.
@@ -274,12 +295,20 @@ Result<long> Transfer(const std::string& url, const AddressPolicy& policy, const
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.stall_timeout));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+  // Never through a proxy from the environment (http_proxy, ALL_PROXY...): the guard would then
+  // judge the proxy's address while the proxy fetched the real target, metadata endpoints too.
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "reel/0.1");
+  Progress progress{o.max_bytes};
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &progress);
   prepare(c);
   CURLcode rc = curl_easy_perform(c);
   if (!guard.refused.empty()) return FailedPrecondition("refused: " + guard.refused);
-  if (rc == CURLE_FILESIZE_EXCEEDED)
+  if (progress.canceled) return Status(StatusCode::kCanceled, "canceled");
+  if (rc == CURLE_FILESIZE_EXCEEDED || progress.over)
     return InvalidArgument("larger than the limit of " + std::to_string(o.max_bytes) + " bytes");
   if (rc == CURLE_TOO_MANY_REDIRECTS)
     return InvalidArgument("more than " + std::to_string(o.max_redirects) + " redirects");
@@ -300,6 +329,8 @@ Status WithRetries(const std::string& what, const TransferOptions& o, Attempt at
   Status last;
   for (int i = 0; i < std::max(1, o.attempts); ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250 << i));
+    const std::atomic<bool>* cancel = g_cancel_flag.load();
+    if (cancel && cancel->load()) return Status(StatusCode::kCanceled, "canceled");
     Result<long> status = attempt();
     if (!status.ok()) {
       last = status.status().WithContext(what);
@@ -315,6 +346,8 @@ Status WithRetries(const std::string& what, const TransferOptions& o, Attempt at
 }
 
 }  // namespace
+
+void SetCancelFlag(const std::atomic<bool>* flag) { g_cancel_flag = flag; }
 
 Status Download(const std::string& url, const std::string& path, const AddressPolicy& policy,
                 const TransferOptions& o) {

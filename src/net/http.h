@@ -2,6 +2,7 @@
 // address actually connected to, after DNS and on every connection, must be public or allowed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -51,6 +52,10 @@ struct TransferOptions {
   int attempts = 3;                       // on 5xx, timeouts and connection errors, with backoff
   std::vector<std::string> headers;
 };
+
+// Transfers (and their retries) stop with kCanceled once *flag is true: a worker's child sets it
+// on SIGTERM, so a cancel or a shutdown does not wait for a download to end.
+void SetCancelFlag(const std::atomic<bool>* flag);
 
 // GETs an http(s) URL into `path`. A 4xx answer is kInvalidArgument (no retry), other failures
 // kUnavailable after the retries.

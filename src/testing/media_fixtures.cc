@@ -179,7 +179,7 @@ const StreamSummary* MediaSummary::Find(const std::string& type) const {
 
 MediaSummary ReadMedia(const std::string& path) {
   MediaSummary m;
-  Result<engine::InputFormatPtr> in = engine::OpenInput(path);
+  Result<engine::InputFormatPtr> in = engine::OpenInput(path, /*own_output=*/true);
   if (!in.ok()) {
     ADD_FAILURE() << "cannot read back " << path << ": " << in.status().message();
     return m;

@@ -69,6 +69,23 @@ void RemoveStaleStaging(const json& spec) {
   }
 }
 
+// What a job's child may see of this process's environment: not the server's secrets
+// (REEL_SECRET_KEY opens every job's sealed credentials, REEL_STORE and PG* reach the database),
+// since the child parses media from strangers.
+std::vector<std::string> ChildEnvironment() {
+  static const char* const kKept[] = {
+      "PATH=",      "HOME=", "LANG=", "LC_",    "TZ=",  "TMPDIR=", "REEL_S3_", "REEL_TEST_HOOKS=",
+      "FONTCONFIG", "XDG_",  "ASAN_", "UBSAN_", "LSAN_"};
+  std::vector<std::string> kept;
+  for (char** e = environ; *e; ++e)
+    for (const char* prefix : kKept)
+      if (std::strncmp(*e, prefix, std::strlen(prefix)) == 0) {
+        kept.push_back(*e);
+        break;
+      }
+  return kept;
+}
+
 std::string DescribeSignal(int sig) {
   const char* name = strsignal(sig);
   return "signal " + std::to_string(sig) + " (" + (name ? name : "?") + ")";
@@ -113,6 +130,7 @@ WorkerPool::WorkerPool(store::JobStore* store, EventHub* hub, PoolOptions option
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 void WorkerPool::Start() {
+  SweepScratch();
   last_busy_ = Steady();
   for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { SlotLoop(i); });
   heartbeat_ = std::thread([this] { Heartbeat(); });
@@ -121,6 +139,23 @@ void WorkerPool::Start() {
     while (!stopping_)
       if (store_->WaitForWork(0.5)) Wake();
   });
+}
+
+void WorkerPool::SweepScratch() {
+  // An attempt's scratch ("<job id>-<attempt>") outlives a process killed hard, with downloads
+  // and the job's opened credentials in it: remove it unless that job is running (a process
+  // sharing this data directory may be running it).
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(options_.work_dir, ec)) {
+    std::string name = e.path().filename().string();
+    size_t dash = name.rfind('-');
+    if (name.rfind("job_", 0) != 0 || dash == std::string::npos) continue;
+    Result<Job> job = store_->GetJob(name.substr(0, dash));
+    if (job.ok() && job->state == store::JobState::kRunning) continue;
+    std::error_code removed;
+    fs::remove_all(e.path(), removed);
+    spdlog::info("removed the scratch of an earlier attempt: {}", name);
+  }
 }
 
 double WorkerPool::IdleSeconds() {
@@ -214,6 +249,10 @@ void WorkerPool::RunAttempt(const Job& job) {
   // Scratch space for this attempt: the spec, and the child's stderr.
   fs::path scratch = fs::path(options_.work_dir) / (job.id + "-" + std::to_string(job.attempts));
   std::error_code ec;
+  // Earlier attempts of this job that ran here and died with their process left theirs.
+  for (const auto& e : fs::directory_iterator(options_.work_dir, ec))
+    if (e.path().filename().string().rfind(job.id + "-", 0) == 0 && e.path() != scratch)
+      fs::remove_all(e.path(), ec);
   fs::create_directories(scratch, ec);
   std::string spec_path = (scratch / "spec.json").string();
   std::string log_path = (scratch / "stderr.log").string();
@@ -230,10 +269,14 @@ void WorkerPool::RunAttempt(const Job& job) {
       spec["credentials"] = creds;
   }
   {
-    std::ofstream f(spec_path);
-    f << spec.dump();
+    // Created 0600 from the start: it may hold the job's opened credentials.
+    fs::remove(spec_path, ec);
+    int fd = open(spec_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    std::string text = spec.dump();
+    if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      open_error = "cannot write " + spec_path + ": " + std::strerror(errno);
+    if (fd >= 0) close(fd);
   }
-  chmod(spec_path.c_str(), 0600);
 
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
   for (const std::string& root : options_.allow_paths) {
@@ -269,6 +312,9 @@ void WorkerPool::RunAttempt(const Job& job) {
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
     posix_spawn_file_actions_addopen(&fa, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    // Nothing else crosses over: not the API's listening socket nor its clients' connections
+    // (Asio does not mark them close-on-exec), which an orphaned child would keep open.
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     // The server blocks SIGTERM/SIGINT in its threads to wait for them; the child must not
     // inherit that, or it could not be told to stop (cancel, shutdown, server death).
     posix_spawnattr_t attr;
@@ -281,7 +327,11 @@ void WorkerPool::RunAttempt(const Job& job) {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int err = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), environ);
+    std::vector<std::string> env = ChildEnvironment();
+    std::vector<char*> envp;
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    int err = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     close(out_pipe[1]);

@@ -67,6 +67,7 @@ class WorkerPool {
   const PoolOptions& options() const { return options_; }
 
  private:
+  void SweepScratch();
   void SlotLoop(int slot);
   void RunAttempt(const store::Job& job);
   void Heartbeat();

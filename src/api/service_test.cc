@@ -491,24 +491,28 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   s.WaitForState(id, "canceled");
 }
 
-// An HTTP source that never finishes: it declares 100 MB and sends 2 KB every 100 ms.
+// A slow HTTP source: `body` in `pieces` parts with a pause between them; with no body, one that
+// never ends (100 MB declared, 2 KB every 100 ms).
 class TrickleSource {
  public:
-  TrickleSource() : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit TrickleSource(std::string body = "", int pieces = 0, int pause_ms = 100)
+      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, body = std::move(body), pieces, pause_ms] {
       boost::system::error_code ec;
       boost::asio::ip::tcp::socket sock = acceptor_.accept(ec);
       if (ec || stop_) return;
       boost::asio::streambuf request;
       boost::asio::read_until(sock, request, "\r\n\r\n", ec);
-      std::string head =
-          "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 100000000\r\n\r\n";
+      size_t length = body.empty() ? 100000000 : body.size();
+      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: " +
+                         std::to_string(length) + "\r\n\r\n";
       boost::asio::write(sock, boost::asio::buffer(head), ec);
-      std::string chunk(2048, 'x');
-      while (!ec && !stop_) {
+      size_t piece = body.empty() ? 2048 : (body.size() + pieces - 1) / pieces;
+      for (size_t sent = 0; !ec && !stop_ && (body.empty() || sent < body.size()); sent += piece) {
+        std::string chunk = body.empty() ? std::string(piece, 'x') : body.substr(sent, piece);
         boost::asio::write(sock, boost::asio::buffer(chunk), ec);
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
       }
     });
   }
@@ -545,6 +549,19 @@ TEST_F(ServiceTest, CancelStopsADownloadAtOnce) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count(), 3);
   EXPECT_EQ(done["attempt_log"][0]["outcome"], "canceled");
   EXPECT_EQ(ChildOf(s.pid()), -1);
+}
+
+TEST_F(ServiceTest, ASlowDownloadIsNotTakenForAStall) {
+  // 4 s of download against a 2 s stall timeout: bytes arriving are progress.
+  TrickleSource slow(testing::ReadFile(media_ / "small.mp4"), 10, 400);
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1", "--stall-timeout", "2s"});
+  std::string id =
+      s.Submit({{"source", slow.url()},
+                {"outputs", {{{"kind", "thumbnail"}, {"destination", media_ / "t.jpg"}}}}})
+          .body["id"];
+  json done = s.WaitFinished(id, 30);
+  EXPECT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_EQ(done["attempt_log"].size(), 1u) << done.dump();
 }
 
 TEST_F(ServiceTest, CorruptInputFailsClearlyAndRetryRunsItAgain) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <tuple>
 
@@ -427,6 +428,11 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
 int RunJob(const RunJobArgs& args) {
   InstallSignalHandlers();
   net::SetCancelFlag(&g_cancel);  // downloads and uploads stop on SIGTERM too
+  net::SetTransferListener([](int64_t bytes) {
+    static std::mutex mu;  // parallel uploads report from several threads
+    std::lock_guard lock(mu);
+    std::cout << json{{"event", "transfer"}, {"bytes", bytes}}.dump() << std::endl;
+  });
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
   // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
   pid_t parent = getppid();

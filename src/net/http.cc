@@ -250,19 +250,37 @@ size_t ReadFile(char* buffer, size_t size, size_t n, void* in) {
 
 std::atomic<const std::atomic<bool>*> g_cancel_flag{nullptr};
 
+std::atomic<int64_t> g_bytes_moved{0};
+std::mutex g_listener_mu;
+std::function<void(int64_t)> g_listener;
+
 struct Progress {
   int64_t max_bytes = 0;
   bool over = false;
   bool canceled = false;
+  int64_t counted = 0;  // of this transfer's bytes, added to g_bytes_moved so far
+  std::chrono::steady_clock::time_point told{};
 };
 
 // Called by curl while a transfer runs: stops one that is canceled or bigger than allowed (curl
-// 7.88 checks CURLOPT_MAXFILESIZE only against a Content-Length it is told in advance).
-int OnProgress(void* data, curl_off_t, curl_off_t downloaded, curl_off_t, curl_off_t) {
+// 7.88 checks CURLOPT_MAXFILESIZE only against a Content-Length it is told in advance), and
+// tells the listener, at most once a second, how many bytes all transfers have moved.
+int OnProgress(void* data, curl_off_t, curl_off_t downloaded, curl_off_t, curl_off_t uploaded) {
   auto* p = static_cast<Progress*>(data);
   const std::atomic<bool>* cancel = g_cancel_flag.load();
   if (cancel && cancel->load()) p->canceled = true;
   if (downloaded > p->max_bytes) p->over = true;
+  int64_t moved = static_cast<int64_t>(downloaded + uploaded);
+  if (moved > p->counted) {
+    int64_t total = g_bytes_moved += moved - p->counted;
+    p->counted = moved;
+    auto now = std::chrono::steady_clock::now();
+    if (now - p->told >= std::chrono::seconds(1)) {
+      p->told = now;
+      std::lock_guard lock(g_listener_mu);
+      if (g_listener) g_listener(total);
+    }
+  }
   return p->canceled || p->over ? 1 : 0;
 }
 
@@ -348,6 +366,11 @@ Status WithRetries(const std::string& what, const TransferOptions& o, Attempt at
 }  // namespace
 
 void SetCancelFlag(const std::atomic<bool>* flag) { g_cancel_flag = flag; }
+
+void SetTransferListener(std::function<void(int64_t bytes)> listener) {
+  std::lock_guard lock(g_listener_mu);
+  g_listener = std::move(listener);
+}
 
 Status Download(const std::string& url, const std::string& path, const AddressPolicy& policy,
                 const TransferOptions& o) {

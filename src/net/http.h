@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -56,6 +57,9 @@ struct TransferOptions {
 // Transfers (and their retries) stop with kCanceled once *flag is true: a worker's child sets it
 // on SIGTERM, so a cancel or a shutdown does not wait for a download to end.
 void SetCancelFlag(const std::atomic<bool>* flag);
+// Told, at most once a second per transfer, the bytes all transfers of this process have moved
+// (down and up): a worker's child reports them so that a long download is not taken for a stall.
+void SetTransferListener(std::function<void(int64_t bytes)> listener);
 
 // GETs an http(s) URL into `path`. A 4xx answer is kInvalidArgument (no retry), other failures
 // kUnavailable after the retries.

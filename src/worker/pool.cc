@@ -347,6 +347,7 @@ void WorkerPool::RunAttempt(const Job& job) {
     json last_error;
     double last_renew = Steady(), last_renewed = Steady(), last_save = 0, last_advance = Steady();
     double best_fraction = -1;
+    int64_t best_bytes = 0;
     bool killed = false, lease_lost = false;
     std::string kill_reason;
     double term_sent = 0;
@@ -385,6 +386,13 @@ void WorkerPool::RunAttempt(const Job& job) {
               if (Steady() - last_save >= options_.progress_save_interval) {
                 last_save = Steady();
                 store_->SaveProgress(job.id, options_.worker_id, line);
+              }
+            } else if (event == "transfer") {
+              // Bytes moving (a source downloading, outputs uploading) are progress too.
+              int64_t bytes = line.value("bytes", int64_t{0});
+              if (bytes > best_bytes) {
+                best_bytes = bytes;
+                last_advance = Steady();
               }
             } else if (event == "result") {
               line.erase("event");

@@ -259,7 +259,7 @@ class Router {
         for (const store::WebhookDelivery& w : *ws) {
           json d = {{"id", w.id},
                     {"event", w.event},
-                    {"url", w.url},
+                    {"url", reel::net::RedactUrl(w.url)},
                     {"attempts", w.attempts},
                     {"created_at", w.created_at},
                     {"attempt_log", w.attempt_log}};

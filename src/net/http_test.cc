@@ -38,6 +38,9 @@ TEST(AddressPolicy, AllowListOpensChosenAddressesAndRanges) {
   EXPECT_TRUE(RefusalOf(p, "fd00::5").empty());
   EXPECT_FALSE(AddressPolicy::Parse({"not-an-ip"}).ok());
   EXPECT_FALSE(AddressPolicy::Parse({"10.0.0.0/40"}).ok());
+  // A typo must not become /0 (everything allowed).
+  for (const char* typo : {"10.0.0.1/", "10.0.0.0/abc", "10.0.0.0/8x", "/8", "10.0.0.0/-1"})
+    EXPECT_FALSE(AddressPolicy::Parse({typo}).ok()) << typo;
 }
 
 TEST(AddressPolicy, UrlsAreCheckedByTheirResolvedAddresses) {
@@ -47,6 +50,18 @@ TEST(AddressPolicy, UrlsAreCheckedByTheirResolvedAddresses) {
   EXPECT_EQ(p.CheckUrl("http://[::1]:9/x").code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(p.CheckUrl("ftp://example.org/").code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(AddressPolicy::Parse({"127.0.0.1", "::1"})->CheckUrl("http://localhost:1/").ok());
+}
+
+TEST(RedactUrl, PasswordsAndQueryValuesNeverShow) {
+  EXPECT_EQ(RedactUrl("ftp://reel:s3cret@host:21/in/a.mp4"),
+            "ftp://reel:[redacted]@host:21/in/a.mp4");
+  EXPECT_EQ(RedactUrl("https://hooks.example/h?token=abc&team=7#x"),
+            "https://hooks.example/h?token=[redacted]&team=[redacted]#x");
+  EXPECT_EQ(RedactUrl("https://u:p@b.example/k?X-Amz-Signature=ff"),
+            "https://u:[redacted]@b.example/k?X-Amz-Signature=[redacted]");
+  EXPECT_EQ(RedactUrl("https://example.org/a.mp4"), "https://example.org/a.mp4");
+  EXPECT_EQ(RedactUrl("https://example.org/a?flag&b="), "https://example.org/a?flag&b=");
+  EXPECT_EQ(RedactUrl("/local/path.mp4"), "/local/path.mp4");
 }
 
 TEST(Post, ConnectionsToRefusedAddressesNeverHappen) {

@@ -66,11 +66,21 @@ void WebhookDispatcher::Loop() {
 
 void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
   Result<std::string> secret = store_->WebhookSecret(d.owner);
+  if (!secret.ok()) {
+    // Never send unsigned (or signed with an empty key): count it as a failed attempt, retry.
+    std::string error = "no signing secret: " + secret.status().message();
+    double next = store::NowSeconds() + Backoff(options_, d.attempts);
+    bool give_up = next - d.created_at > options_.give_up_after;
+    Status s = store_->RecordWebhookAttempt(d.id, 0, error, false, next, give_up);
+    spdlog::warn("job={} webhook={} not sent: {}{}", d.job_id, d.id, error,
+                 s.ok() ? "" : " (" + s.ToString() + ")");
+    return;
+  }
   int64_t now = static_cast<int64_t>(store::NowSeconds());
   std::vector<std::string> headers = {
       "Content-Type: application/json", "Reel-Event: " + d.event,
       "Reel-Delivery: " + std::to_string(d.id), "Reel-Job: " + d.job_id,
-      "Reel-Signature: " + SignatureHeader(secret.ok() ? *secret : "", now, d.payload)};
+      "Reel-Signature: " + SignatureHeader(*secret, now, d.payload)};
   Result<net::HttpResponse> r =
       net::Post(d.url, d.payload, headers, options_.timeout, options_.policy);
   bool delivered = r.ok() && r->status >= 200 && r->status < 300;

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "common/crypto.h"
 #include "storage/sigv4.h"
@@ -156,6 +157,12 @@ Result<S3Object> ParseS3Url(const std::string& url,
     return InvalidArgument("an s3 URL is s3://[profile@]bucket/key");
   o.bucket = rest.substr(0, slash);
   o.key = rest.substr(slash + 1);
+  // S3's bucket naming rules: with virtual-host addressing the bucket becomes part of the host
+  // name, and "127.0.0.1:9#" would send the profile's signed requests elsewhere.
+  static const std::regex bucket_name(R"([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])");
+  if (!std::regex_match(o.bucket, bucket_name))
+    return InvalidArgument("'" + o.bucket +
+                           "' is not an S3 bucket name (3-63 of a-z, 0-9, '.', '-')");
   auto it = profiles.find(o.profile_name);
   if (it == profiles.end())
     return InvalidArgument("no S3 profile '" + o.profile_name +

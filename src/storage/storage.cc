@@ -105,6 +105,7 @@ Result<std::string> CheckDestination(const std::string& url, const Options& o) {
   if (kind == Kind::kData || kind == Kind::kUnsupported)
     return InvalidArgument(
         "unsupported destination (local paths, http(s)://, s3:// and ftp(s):// are)");
+  if (kind == Kind::kLocal) return worker::ResolveLocalDestination(o.allow_paths, url);
   return CheckUrl(kind, url, o);
 }
 
@@ -150,7 +151,7 @@ Result<std::string> FetchSource(const std::string& url, const std::string& scrat
 Result<std::string> LocalTarget(const std::string& destination, bool directory,
                                 const std::string& scratch, const Options& o) {
   if (KindOf(destination) == Kind::kLocal)
-    return worker::ResolveLocalPath(o.allow_paths, destination);
+    return worker::ResolveLocalDestination(o.allow_paths, destination);
   fs::path dir =
       fs::path(scratch) / "outputs" / std::to_string(std::hash<std::string>{}(destination));
   std::error_code ec;

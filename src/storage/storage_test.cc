@@ -21,6 +21,16 @@ TEST(Storage, SchemesAndContentTypes) {
   EXPECT_EQ(ContentType("manifest.mpd"), "application/dash+xml");
 }
 
+TEST(Storage, S3BucketNamesFollowS3Rules) {
+  std::map<std::string, S3Profile> profiles = {{"default", S3Profile{}}};
+  EXPECT_TRUE(ParseS3Url("s3://media-2.example/a/b.mp4", profiles).ok());
+  // With virtual-host addressing the bucket is part of the host name: nothing that could
+  // redirect a signed request elsewhere.
+  for (const char* url : {"s3://127.0.0.1:9#/x.mp4", "s3://Media/x", "s3://a/x", "s3://a_b/x",
+                          "s3://evil.com?/x", "s3://-media/x"})
+    EXPECT_EQ(ParseS3Url(url, profiles).status().code(), StatusCode::kInvalidArgument) << url;
+}
+
 TEST(Storage, InlineSourcesDecodeWithinTheCap) {
   testing::TempDir scratch;
   Options o;

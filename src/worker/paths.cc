@@ -47,4 +47,21 @@ Result<std::string> ResolveLocalPath(const std::vector<std::string>& roots,
   return FailedPrecondition("'" + raw + "' is outside the allowed paths");
 }
 
+Result<std::string> ResolveLocalDestination(const std::vector<std::string>& roots,
+                                            const std::string& path_or_url) {
+  Result<std::string> resolved = ResolveLocalPath(roots, path_or_url);
+  if (!resolved.ok()) return resolved;
+  fs::path p = fs::path(*resolved).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();
+  std::error_code ec;
+  for (const std::string& root : roots) {
+    fs::path r = fs::weakly_canonical(root, ec).lexically_normal();
+    if (!r.has_filename()) r = r.parent_path();
+    if (!ec && p == r)
+      return FailedPrecondition("'" + path_or_url +
+                                "' is an allowed root itself; name a file or folder inside it");
+  }
+  return resolved;
+}
+
 }  // namespace reel::worker

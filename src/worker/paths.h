@@ -15,4 +15,9 @@ namespace reel::worker {
 Result<std::string> ResolveLocalPath(const std::vector<std::string>& roots,
                                      const std::string& path_or_url);
 
+// The same for a destination, which must lie below a root: a root itself would be replaced
+// whole (a directory output) with its staging made beside it, outside the root.
+Result<std::string> ResolveLocalDestination(const std::vector<std::string>& roots,
+                                            const std::string& path_or_url);
+
 }  // namespace reel::worker

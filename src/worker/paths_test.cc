@@ -37,5 +37,16 @@ TEST(Paths, EscapesAreRefused) {
   EXPECT_FALSE(ResolveLocalPath({root.path()}, sibling / "x").ok());
 }
 
+TEST(Paths, ADestinationIsBelowARootNeverTheRootItself) {
+  testing::TempDir root;
+  std::vector<std::string> roots = {root.path()};
+  EXPECT_TRUE(ResolveLocalDestination(roots, root / "out/hls/").ok());
+  for (const std::string& whole : {root.path(), root.path() + "/", std::string("./"),
+                                   std::string("."), "file://" + root.path()})
+    EXPECT_EQ(ResolveLocalDestination(roots, whole).status().code(),
+              StatusCode::kFailedPrecondition)
+        << whole;
+}
+
 }  // namespace
 }  // namespace reel::worker

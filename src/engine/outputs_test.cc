@@ -111,6 +111,33 @@ TEST(Outputs, SeveralThumbnailsEvenlySpaced) {
   EXPECT_EQ(r.outputs[0].details["images"][3]["at"], 3.5);
 }
 
+TEST(Outputs, SpriteSheetStaysWithinWhatOneImageCanHold) {
+  // 60 s at 0.5 s with 1280-wide tiles in rows of 50 would be 120 tiles of 0.9 megapixels on a
+  // 50x3 canvas: over the 100 megapixel budget, so the interval grows instead (a header lying
+  // about the duration could otherwise ask for a canvas of gigabytes).
+  std::string src =
+      Fixture("sprite-60s.mp4", {"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=2:duration=60",
+                                 "-c:v", "libx264", "-preset", "ultrafast"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = src;
+  SpritePlan s;
+  s.destination = out / "sprite.jpg";
+  s.options.interval = 0.5;
+  s.options.columns = 50;
+  s.options.tile_width = 1280;
+  plan.sprites.push_back(s);
+  TranscodeResult r = MustTranscode(plan);
+  const nlohmann::json& d = r.outputs[0].details;
+  int tiles = d["tiles"];
+  EXPECT_EQ(tiles, 100) << "two whole rows of 50 fit the budget";
+  EXPECT_LE(d["width"].get<double>() * d["height"].get<double>(), 100e6);
+  EXPECT_GT(d["interval"].get<double>(), 0.5);
+  testing::MediaSummary m = ReadMedia(out / "sprite.jpg");
+  ASSERT_NE(m.Find("video"), nullptr);
+  EXPECT_EQ(m.Find("video")->width, d["width"]);
+}
+
 TEST(Outputs, SpriteSheetAndWebVttTrack) {
   std::string src = Clip(640, 360, 4, 30);
   TempDir out;

@@ -121,7 +121,7 @@ class SpriteTap : public VideoTap {
         sheet_name_(std::move(sheet_name)),
         duration_(duration),
         tile_(tile),
-        picker_(Targets(o, duration)),
+        picker_(Targets(o, duration, tile)),
         columns_(std::min<int>(o.columns, static_cast<int>(picker_.targets().size()))),
         rows_((static_cast<int>(picker_.targets().size()) + columns_ - 1) / columns_),
         canvas_(columns_ * tile.width, rows_ * tile.height, 0x000000FF) {}
@@ -160,15 +160,32 @@ class SpriteTap : public VideoTap {
             {"tile_height", tile_.height},
             {"width", canvas_.width},
             {"height", canvas_.height},
-            {"interval", options_.interval},
+            {"interval", picker_.targets().size() > 1 ? picker_.targets()[1] - picker_.targets()[0]
+                                                      : options_.interval},
             {"bytes", FileSize(sheet_)},
             {"vtt_bytes", FileSize(vtt_)}};
   }
 
  private:
-  static std::vector<double> Targets(const presets::SpriteOptions& o, double duration) {
+  // The sheet is one image held in memory: at most kMaxTiles tiles, kMaxPixels pixels, and 65,535
+  // pixels high (JPEG's limit). A long source (or one whose header claims a huge duration) gets a
+  // longer interval instead of a sheet that cannot be made.
+  static constexpr size_t kMaxTiles = 10000;
+  static constexpr double kMaxPixels = 100e6;
+
+  static std::vector<double> Targets(const presets::SpriteOptions& o, double duration, Size tile) {
+    // The canvas is whole rows of `columns` tiles (a single row when fewer fit).
+    double tile_pixels = std::max(1.0, double(tile.width) * tile.height);
+    double by_pixels = std::floor(kMaxPixels / tile_pixels);
+    if (by_pixels >= o.columns) by_pixels = std::floor(by_pixels / o.columns) * o.columns;
+    double fit =
+        std::max(1.0, std::min({double(kMaxTiles), by_pixels,
+                                std::floor(65535.0 / std::max(1, tile.height)) * o.columns}));
+    double length = std::max(duration, 1e-3);
+    double interval = std::max(o.interval, length / fit);
     std::vector<double> t;
-    for (double x = 0; x < std::max(duration, 1e-3); x += o.interval) t.push_back(x);
+    for (double x = 0; x < length && t.size() < static_cast<size_t>(fit); x += interval)
+      t.push_back(x);
     return t;
   }
 

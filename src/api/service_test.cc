@@ -842,7 +842,13 @@ TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {
     id = s.Submit(spec).body["id"];
     s.WaitForState(id, "succeeded");
     ASSERT_EQ(receiver.WaitFor(1).size(), 1u);
-    s.Signal(SIGKILL);  // the retry is pending in the outbox
+    // Once the failed attempt is on record (killed before that, the attempt would simply be
+    // made again: deliveries are at least once), the retry is pending in the outbox.
+    s.WaitFor(id, [&](const json&) {
+      json d = s.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];
+      return d.size() == 1 && d[0]["attempts"] == 1;
+    });
+    s.Signal(SIGKILL);
     s.Wait();
   }
   Server restarted(data_.path(), media_.path(),

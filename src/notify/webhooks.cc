@@ -50,7 +50,9 @@ void WebhookDispatcher::Wake() {
 
 void WebhookDispatcher::Loop() {
   while (!stopping_) {
-    Result<std::vector<store::WebhookDelivery>> due = store_->DueWebhooks(store::NowSeconds(), 20);
+    // Held for longer than 20 deliveries can take, so that no other API node sends them too.
+    Result<std::vector<store::WebhookDelivery>> due =
+        store_->DueWebhooks(store::NowSeconds(), 20, 20 * (options_.timeout + 5));
     if (!due.ok()) spdlog::warn("webhooks: {}", due.status().ToString());
     if (due.ok())
       for (const store::WebhookDelivery& d : *due) {

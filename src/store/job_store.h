@@ -162,8 +162,12 @@ class JobStore {
                                                   const std::string& secret) = 0;
 
   // Webhooks are queued by the store itself, in the same transaction as the state change they
-  // report, for jobs whose spec has a "webhook"; a dispatcher delivers them.
-  virtual Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit) = 0;
+  // report, for jobs whose spec has a "webhook"; a dispatcher delivers them. The deliveries due
+  // at `now` are claimed: not due again for `hold_seconds` (longer than a delivery takes), so
+  // that with several API nodes on one database each is sent by one of them; a dispatcher that
+  // dies holding some leaves them to the others once the hold is over.
+  virtual Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit,
+                                                           double hold_seconds) = 0;
   virtual Status RecordWebhookAttempt(int64_t id, int status, const std::string& error,
                                       bool delivered, double next_attempt_at, bool give_up) = 0;
   virtual Result<std::vector<WebhookDelivery>> ListWebhooks(const std::string& job_id) = 0;

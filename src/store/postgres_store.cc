@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 #include <sys/select.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -548,15 +549,22 @@ class PostgresStore : public JobStore {
     return secret;
   }
 
-  Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit) override {
+  Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit,
+                                                   double hold_seconds) override {
     std::lock_guard lock(mu_);
-    Result<Rows> r = Exec(std::string("SELECT ") + kWebhookColumns +
-                              " FROM webhooks WHERE delivered_at IS NULL AND NOT gave_up AND "
-                              "next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
-                          {now, limit});
+    // One statement claims them: rows another node is claiming are skipped, not waited for.
+    Result<Rows> r = Exec(std::string("UPDATE webhooks SET next_attempt_at = $3 WHERE id IN ("
+                                      "SELECT id FROM webhooks WHERE delivered_at IS NULL AND NOT "
+                                      "gave_up AND next_attempt_at <= $1 ORDER BY next_attempt_at "
+                                      "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ") +
+                              kWebhookColumns,
+                          {now, limit, now + hold_seconds});
     if (!r.ok()) return r.status();
     std::vector<WebhookDelivery> out;
     for (int i = 0; i < r->size(); ++i) out.push_back(ReadWebhook(*r, i));
+    std::sort(out.begin(), out.end(), [](const WebhookDelivery& a, const WebhookDelivery& b) {
+      return a.id < b.id;  // RETURNING has no order; deliveries go out in the order queued
+    });
     return out;
   }
 

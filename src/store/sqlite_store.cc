@@ -2,6 +2,7 @@
 // a mutex (every statement is a short point query or update; see the API benchmark).
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 
@@ -622,15 +623,22 @@ class SqliteStore : public JobStore {
     return secret;
   }
 
-  Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit) override {
+  Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit,
+                                                   double hold_seconds) override {
     std::lock_guard lock(mu_);
-    std::string sql = std::string("SELECT ") + kWebhookColumns +
-                      " FROM webhooks WHERE delivered_at IS NULL AND gave_up = 0 AND "
-                      "next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?";
+    std::string sql = std::string(
+                          "UPDATE webhooks SET next_attempt_at = ? WHERE id IN (SELECT id "
+                          "FROM webhooks WHERE delivered_at IS NULL AND gave_up = 0 AND "
+                          "next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) "
+                          "RETURNING ") +
+                      kWebhookColumns;
     Stmt s(db_, sql.c_str());
-    s.Bind(1, now).Bind(2, limit);
+    s.Bind(1, now + hold_seconds).Bind(2, now).Bind(3, limit);
     std::vector<WebhookDelivery> out;
     while (s.Step() == SQLITE_ROW) out.push_back(ReadWebhook(s));
+    std::sort(out.begin(), out.end(), [](const WebhookDelivery& a, const WebhookDelivery& b) {
+      return a.id < b.id;  // RETURNING has no order; deliveries go out in the order queued
+    });
     return out;
   }
 

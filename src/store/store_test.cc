@@ -308,9 +308,13 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
                   ->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
                                   {{"outputs", json::array()}})
                   .ok());
-  Result<std::vector<WebhookDelivery>> due = store_->DueWebhooks(NowSeconds() + 1, 10);
+  Result<std::vector<WebhookDelivery>> due = store_->DueWebhooks(NowSeconds() + 1, 10, 300);
   ASSERT_TRUE(due.ok());
   ASSERT_EQ(due->size(), 2u);
+  // Claimed: another dispatcher (another API node) does not get them while they are held.
+  EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
+  // One whose dispatcher died is due again once the hold is over.
+  EXPECT_EQ(store_->DueWebhooks(NowSeconds() + 302, 10, 300)->size(), 2u);
   EXPECT_EQ((*due)[0].event, "running");
   EXPECT_EQ((*due)[1].event, "succeeded");
   json payload = json::parse((*due)[1].payload);
@@ -322,7 +326,7 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
       store_->RecordWebhookAttempt((*due)[0].id, 500, "HTTP 500", false, NowSeconds() + 60, false)
           .ok());
   ASSERT_TRUE(store_->RecordWebhookAttempt((*due)[1].id, 200, "", true, NowSeconds(), false).ok());
-  EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10)->empty());
+  EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
   Result<std::vector<WebhookDelivery>> all = store_->ListWebhooks(j.id);
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].attempts, 1);

@@ -931,6 +931,18 @@ TEST_F(ServiceTest, SourcesAndDestinationsOverHttp) {
   EXPECT_EQ(by_target["PUT /out/hls/240p/seg_00000.m4s"].headers["Content-Type"],
             "video/iso.segment");
   EXPECT_EQ(by_target["PUT /out/thumb.jpg"].headers["Content-Type"], "image/jpeg");
+  // Segments before the playlists that name them, the master playlist last.
+  std::vector<std::string> package;
+  for (const Receiver::Request& r : web.requests())
+    if (r.target.rfind("/out/hls/", 0) == 0) package.push_back(r.target);
+  ASSERT_FALSE(package.empty());
+  EXPECT_EQ(package.back(), "/out/hls/master.m3u8");
+  bool playlist_seen = false;
+  for (const std::string& target : package) {
+    bool playlist = target.size() > 5 && target.substr(target.size() - 5) == ".m3u8";
+    EXPECT_FALSE(playlist_seen && !playlist) << target << " went up after a playlist";
+    playlist_seen |= playlist;
+  }
   ASSERT_TRUE(by_target.count("POST /out/small.mp4"));
   testing::WriteFile(media_ / "received.mp4", web.Stored("/out/small.mp4"));
   testing::MediaSummary m = testing::ReadMedia(media_ / "received.mp4");

@@ -48,7 +48,13 @@ const Special kSpecialV6[] = {{"::/128", "the unspecified address"},
                               {"::1/128", "a loopback address"},
                               {"fc00::/7", "a unique-local (private) address"},
                               {"fe80::/10", "a link-local address"},
-                              {"ff00::/8", "a multicast address"}};
+                              {"ff00::/8", "a multicast address"},
+                              // IPv4 carried inside IPv6 reaches IPv4 hosts the checks above
+                              // would refuse (on AWS, NAT64 reaches private VPC addresses).
+                              {"64:ff9b::/96", "a NAT64 address (IPv4 inside IPv6)"},
+                              {"64:ff9b:1::/48", "a NAT64 address (IPv4 inside IPv6)"},
+                              {"2002::/16", "a 6to4 address (IPv4 inside IPv6)"},
+                              {"2001::/32", "a Teredo address (IPv4 inside IPv6)"}};
 
 bool ParseCidr(const std::string& text, bool* v6, uint8_t* bytes, int* prefix) {
   std::string addr = text;

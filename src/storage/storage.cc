@@ -1,5 +1,6 @@
 #include "storage/storage.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -194,23 +195,37 @@ Result<nlohmann::json> Deliver(const std::string& local, const std::string& dest
     if (!obj.ok()) return obj.status();
     parallel = static_cast<size_t>(obj->profile.parallel_uploads);
   }
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  Status first_error;
-  auto worker = [&] {
-    for (size_t i; (i = next++) < files.size();) {
-      Status s = put(files[i]);
-      if (!s.ok()) {
-        std::lock_guard lock(mu);
-        if (first_error.ok()) first_error = s;
-        next = files.size();
-      }
-    }
+  // Segments first, then rendition playlists, then the master playlist and manifest: a player
+  // that finds a playlist finds what it names, even while a package is still going up.
+  auto rank = [&](const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    if (ext != ".m3u8" && ext != ".mpd") return 0;
+    return fs::path(path).parent_path() == root ? 2 : 1;
   };
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < std::min(parallel, files.size()); ++t) threads.emplace_back(worker);
-  worker();
-  for (std::thread& t : threads) t.join();
+  std::stable_sort(files.begin(), files.end(),
+                   [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+  Status first_error;
+  for (size_t begin = 0; begin < files.size() && first_error.ok();) {
+    size_t end = begin;
+    while (end < files.size() && rank(files[end].first) == rank(files[begin].first)) ++end;
+    std::atomic<size_t> next{begin};
+    std::mutex mu;
+    auto worker = [&] {
+      for (size_t i; (i = next++) < end;) {
+        Status s = put(files[i]);
+        if (!s.ok()) {
+          std::lock_guard lock(mu);
+          if (first_error.ok()) first_error = s;
+          next = end;
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < std::min(parallel, end - begin); ++t) threads.emplace_back(worker);
+    worker();
+    for (std::thread& t : threads) t.join();
+    begin = end;
+  }
   if (!first_error.ok()) return first_error;
   int64_t bytes = 0;
   for (const auto& f : files) bytes += static_cast<int64_t>(fs::file_size(f.first, ec));

@@ -867,6 +867,55 @@ TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {
   EXPECT_EQ(statuses, (std::vector<int>{500, 500, 200}));
 }
 
+// Accepts connections and never answers: a webhook receiver that hangs.
+class SilentServer {
+ public:
+  SilentServer() : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        boost::system::error_code ec;
+        auto sock = std::make_unique<boost::asio::ip::tcp::socket>(acceptor_.accept(ec));
+        if (ec || stop_) return;
+        held_.push_back(std::move(sock));
+      }
+    });
+  }
+  ~SilentServer() {
+    stop_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket wake(ioc_);
+    wake.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/hooks";
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::socket>> held_;
+  std::thread thread_;
+};
+
+TEST_F(ServiceTest, AHangingWebhookReceiverDoesNotHoldUpOthers) {
+  SilentServer hanging;
+  Receiver receiver;
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json stuck = HlsJob("small.mp4", "a");
+  stuck["webhook"] = {{"url", hanging.url()}};
+  json fine = HlsJob("small.mp4", "b");
+  fine["webhook"] = {{"url", receiver.url()}, {"events", {"succeeded"}}};
+  s.WaitForState(s.Submit(stuck).body["id"], "succeeded");
+  std::string id = s.Submit(fine).body["id"];
+  s.WaitForState(id, "succeeded");
+  // The hanging receiver holds its deliveries for the 10 s timeout; this one is not behind them.
+  auto asked = std::chrono::steady_clock::now();
+  ASSERT_EQ(receiver.WaitFor(1).size(), 1u);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count(), 5);
+}
+
 TEST_F(ServiceTest, ServerWideDefaultWebhook) {
   Receiver receiver;
   // The operator's URL carries a token: tenants see that a webhook exists, never the token.

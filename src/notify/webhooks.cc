@@ -1,8 +1,12 @@
 #include "notify/webhooks.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -27,8 +31,12 @@ WebhookDispatcher::WebhookDispatcher(store::JobStore* store, WebhookOptions opti
 
 WebhookDispatcher::~WebhookDispatcher() { Stop(); }
 
+// Senders work side by side, each taking one delivery at a time from the store: a receiver
+// that hangs until the timeout holds up one sender, not every other tenant's deliveries.
+constexpr int kSenders = 8;
+
 void WebhookDispatcher::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  for (int i = 0; i < kSenders; ++i) senders_.emplace_back([this] { Loop(); });
 }
 
 void WebhookDispatcher::Stop() {
@@ -37,32 +45,33 @@ void WebhookDispatcher::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : senders_) t.join();
+  senders_.clear();
 }
 
 void WebhookDispatcher::Wake() {
   {
     std::lock_guard lock(mu_);
-    woken_ = true;
+    ++woken_;
   }
   cv_.notify_all();
 }
 
 void WebhookDispatcher::Loop() {
+  int seen = 0;
   while (!stopping_) {
-    // Held for longer than 20 deliveries can take, so that no other API node sends them too.
+    // Held for longer than a delivery can take, so that no other sender (or API node) sends it.
     Result<std::vector<store::WebhookDelivery>> due =
-        store_->DueWebhooks(store::NowSeconds(), 20, 20 * (options_.timeout + 5));
+        store_->DueWebhooks(store::NowSeconds(), 1, options_.timeout + 30);
     if (!due.ok()) spdlog::warn("webhooks: {}", due.status().ToString());
-    if (due.ok())
-      for (const store::WebhookDelivery& d : *due) {
-        if (stopping_) return;
-        Deliver(d);
-      }
+    if (due.ok() && !due->empty()) {
+      Deliver(due->front());
+      continue;
+    }
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(250),
-                 [this] { return woken_ || stopping_.load(); });
-    woken_ = false;
+                 [&] { return woken_ != seen || stopping_.load(); });
+    seen = woken_;
   }
 }
 

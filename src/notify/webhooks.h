@@ -43,10 +43,10 @@ class WebhookDispatcher {
 
   store::JobStore* store_;
   WebhookOptions options_;
-  std::thread thread_;
+  std::vector<std::thread> senders_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool woken_ = false;
+  int woken_ = 0;  // a generation: each sender notices a wake once
   std::atomic<bool> stopping_{false};
 };
 

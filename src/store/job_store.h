@@ -165,7 +165,8 @@ class JobStore {
   // report, for jobs whose spec has a "webhook"; a dispatcher delivers them. The deliveries due
   // at `now` are claimed: not due again for `hold_seconds` (longer than a delivery takes), so
   // that with several API nodes on one database each is sent by one of them; a dispatcher that
-  // dies holding some leaves them to the others once the hold is over.
+  // dies holding some leaves them to the others once the hold is over. A job's deliveries go in
+  // order: one is due only when every earlier one of its job is delivered or given up.
   virtual Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit,
                                                            double hold_seconds) = 0;
   virtual Status RecordWebhookAttempt(int64_t id, int status, const std::string& error,

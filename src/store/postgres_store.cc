@@ -553,12 +553,15 @@ class PostgresStore : public JobStore {
                                                    double hold_seconds) override {
     std::lock_guard lock(mu_);
     // One statement claims them: rows another node is claiming are skipped, not waited for.
-    Result<Rows> r = Exec(std::string("UPDATE webhooks SET next_attempt_at = $3 WHERE id IN ("
-                                      "SELECT id FROM webhooks WHERE delivered_at IS NULL AND NOT "
-                                      "gave_up AND next_attempt_at <= $1 ORDER BY next_attempt_at "
-                                      "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ") +
-                              kWebhookColumns,
-                          {now, limit, now + hold_seconds});
+    Result<Rows> r =
+        Exec(std::string("UPDATE webhooks SET next_attempt_at = $3 WHERE id IN ("
+                         "SELECT id FROM webhooks w WHERE delivered_at IS NULL AND NOT "
+                         "gave_up AND next_attempt_at <= $1 AND NOT EXISTS (SELECT 1 "
+                         "FROM webhooks e WHERE e.job_id = w.job_id AND e.id < w.id "
+                         "AND e.delivered_at IS NULL AND NOT e.gave_up) ORDER BY "
+                         "next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ") +
+                 kWebhookColumns,
+             {now, limit, now + hold_seconds});
     if (!r.ok()) return r.status();
     std::vector<WebhookDelivery> out;
     for (int i = 0; i < r->size(); ++i) out.push_back(ReadWebhook(*r, i));

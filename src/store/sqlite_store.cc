@@ -628,8 +628,10 @@ class SqliteStore : public JobStore {
     std::lock_guard lock(mu_);
     std::string sql = std::string(
                           "UPDATE webhooks SET next_attempt_at = ? WHERE id IN (SELECT id "
-                          "FROM webhooks WHERE delivered_at IS NULL AND gave_up = 0 AND "
-                          "next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) "
+                          "FROM webhooks w WHERE delivered_at IS NULL AND gave_up = 0 AND "
+                          "next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM webhooks e "
+                          "WHERE e.job_id = w.job_id AND e.id < w.id AND e.delivered_at "
+                          "IS NULL AND e.gave_up = 0) ORDER BY next_attempt_at LIMIT ?) "
                           "RETURNING ") +
                       kWebhookColumns;
     Stmt s(db_, sql.c_str());

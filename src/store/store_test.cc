@@ -308,28 +308,34 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
                   ->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
                                   {{"outputs", json::array()}})
                   .ok());
+  // A job's deliveries go in order: "succeeded" waits until "running" is through.
   Result<std::vector<WebhookDelivery>> due = store_->DueWebhooks(NowSeconds() + 1, 10, 300);
   ASSERT_TRUE(due.ok());
-  ASSERT_EQ(due->size(), 2u);
-  // Claimed: another dispatcher (another API node) does not get them while they are held.
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].event, "running");
+  EXPECT_EQ((*due)[0].owner, "key_a");
+  // Claimed: another dispatcher (another API node) does not get it while it is held.
   EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
   // One whose dispatcher died is due again once the hold is over.
-  EXPECT_EQ(store_->DueWebhooks(NowSeconds() + 302, 10, 300)->size(), 2u);
-  EXPECT_EQ((*due)[0].event, "running");
-  EXPECT_EQ((*due)[1].event, "succeeded");
-  json payload = json::parse((*due)[1].payload);
-  EXPECT_EQ(payload["job"]["state"], "succeeded");
-  EXPECT_EQ(payload["job"]["metadata"]["m"], 1);
-  EXPECT_EQ((*due)[1].owner, "key_a");
-  // A failed attempt is recorded and rescheduled; a delivered one leaves the queue.
+  EXPECT_EQ(store_->DueWebhooks(NowSeconds() + 302, 10, 300)->size(), 1u);
+  // A failed attempt is recorded and rescheduled, and holds up the job's later deliveries.
   ASSERT_TRUE(
       store_->RecordWebhookAttempt((*due)[0].id, 500, "HTTP 500", false, NowSeconds() + 60, false)
           .ok());
-  ASSERT_TRUE(store_->RecordWebhookAttempt((*due)[1].id, 200, "", true, NowSeconds(), false).ok());
+  EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
+  ASSERT_TRUE(store_->RecordWebhookAttempt((*due)[0].id, 200, "", true, NowSeconds(), false).ok());
+  Result<std::vector<WebhookDelivery>> next = store_->DueWebhooks(NowSeconds() + 1, 10, 300);
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].event, "succeeded");
+  json payload = json::parse((*next)[0].payload);
+  EXPECT_EQ(payload["job"]["state"], "succeeded");
+  EXPECT_EQ(payload["job"]["metadata"]["m"], 1);
+  // A delivered one leaves the queue.
+  ASSERT_TRUE(store_->RecordWebhookAttempt((*next)[0].id, 200, "", true, NowSeconds(), false).ok());
   EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
   Result<std::vector<WebhookDelivery>> all = store_->ListWebhooks(j.id);
   ASSERT_EQ(all->size(), 2u);
-  EXPECT_EQ((*all)[0].attempts, 1);
+  EXPECT_EQ((*all)[0].attempts, 2);
   EXPECT_EQ((*all)[0].attempt_log[0]["status"], 500);
   EXPECT_GT((*all)[1].delivered_at, 0);
   EXPECT_TRUE(store_->ListWebhooks(quiet.id)->empty());

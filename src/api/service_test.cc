@@ -1012,8 +1012,12 @@ TEST_F(ServiceTest, InlineSource) {
                {"outputs", {{{"kind", "thumbnail"}, {"destination", media_ / "t.jpg"}}}}};
   ApiReply r = s.Submit(spec);
   ASSERT_EQ(r.status, 202) << r.body.dump();
-  s.WaitForState(r.body["id"], "succeeded");
+  json done = s.WaitForState(r.body["id"], "succeeded");
   EXPECT_TRUE(fs::exists(media_ / "t.jpg"));
+  // Views say how big it was instead of echoing it.
+  EXPECT_EQ(done["spec"]["source"]["inline"],
+            "[" + std::to_string(b64.size()) + " bytes of base64]");
+  EXPECT_EQ(s.Get("/v1/jobs").body.dump().find(b64.substr(0, 64)), std::string::npos);
   spec["source"]["inline"] = "not base64!";
   EXPECT_EQ(s.Submit(spec).body["error"]["field"], "source.inline");
 }

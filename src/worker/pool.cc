@@ -41,6 +41,11 @@ json Redact(const json& j) {
       bool secret = k.find("secret") != std::string::npos ||
                     k.find("password") != std::string::npos || k == "access_key" ||
                     k == "credentials" || k == "token";
+      if (k == "inline" && it->is_string()) {
+        // Inline media (up to 14 MiB of base64) is not echoed in every view, list and event.
+        out[k] = "[" + std::to_string(it->get<std::string>().size()) + " bytes of base64]";
+        continue;
+      }
       out[k] = secret ? json("[redacted]") : Redact(*it);
     }
     return out;

@@ -170,6 +170,28 @@ json PresetsCatalog() {
 // (the dashboard reads segments, images and renditions; bigger ones want a presigned URL).
 constexpr int64_t kMaxProxiedBytes = int64_t{512} << 20;
 
+// JSON pointers to a stored spec's source and destination URLs (not the webhook, which the store
+// reads to queue deliveries).
+std::vector<std::string> UrlFields(const json& spec) {
+  std::vector<std::string> out;
+  auto input = [&](const std::string& at) {
+    const json& v = spec[json::json_pointer(at)];
+    if (v.is_string()) out.push_back(at);
+    if (v.is_object() && v.contains("url") && v["url"].is_string()) out.push_back(at + "/url");
+  };
+  if (spec.contains("sources"))
+    for (size_t i = 0; i < spec["sources"].size(); ++i) input("/sources/" + std::to_string(i));
+  if (spec.contains("source")) input("/source");
+  for (const char* name : {"audio", "subtitles"})
+    if (spec.contains(name)) input(std::string("/") + name);
+  if (spec.contains("outputs"))
+    for (size_t i = 0; i < spec["outputs"].size(); ++i)
+      for (const char* name : {"destination", "image"})
+        if (spec["outputs"][i].contains(name) && spec["outputs"][i][name].is_string())
+          out.push_back("/outputs/" + std::to_string(i) + "/" + name);
+  return out;
+}
+
 // What a request is allowed to see: its key's jobs, or everything for an admin key.
 struct Caller {
   store::ApiKey key;
@@ -493,9 +515,19 @@ class Router {
     if (!stored.contains("webhook") && !options_.default_webhook.empty())
       stored["webhook"] = {{"url", options_.default_webhook}};
     // Credentials are kept sealed (AES-256-GCM under the server's key) and opened only in the
-    // worker that runs the job; the API shows them as [redacted].
-    if (stored.contains("credentials"))
-      stored["credentials"] = {{"sealed", Seal(options_.secret_key, stored["credentials"].dump())}};
+    // worker that runs the job; the API shows them as [redacted]. That includes what a source or
+    // destination URL carries (an FTP password, a presigned query): the stored spec holds the
+    // redacted URL, the sealed part the whole one and where it goes.
+    json secrets = stored.value("credentials", json::object());
+    for (const std::string& pointer : UrlFields(stored)) {
+      std::string url = stored[json::json_pointer(pointer)];
+      std::string shown = reel::net::RedactUrl(url);
+      if (shown == url) continue;
+      secrets["urls"].push_back({{"at", pointer}, {"url", url}});
+      stored[json::json_pointer(pointer)] = shown;
+    }
+    if (!secrets.empty())
+      stored["credentials"] = {{"sealed", Seal(options_.secret_key, secrets.dump())}};
     store::NewJob nj{caller.key.id,  stored,    options_.max_attempts, "", "",
                      spec->priority, spec->tags};
     auto idem = req.find("Idempotency-Key");

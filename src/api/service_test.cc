@@ -1240,6 +1240,9 @@ TEST_F(ServiceTest, FtpSourceAndDestinationsWithTheirPasswordKeptSecret) {
   s.Signal(SIGTERM);
   testing::CommandResult log = s.Wait();
   EXPECT_EQ(log.output.find("hunter2-secret"), std::string::npos) << log.output;
+  // Nor is it at rest: the database holds it sealed, like per-job S3 credentials.
+  std::string db = testing::ReadFile(data_ / "reel.db") + testing::ReadFile(data_ / "reel.db-wal");
+  EXPECT_EQ(db.find("hunter2-secret"), std::string::npos);
 }
 
 TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {

@@ -268,10 +268,19 @@ void WorkerPool::RunAttempt(const Job& job) {
     Result<std::string> opened =
         Open(options_.secret_key, spec["credentials"]["sealed"].get<std::string>());
     json creds = opened.ok() ? json::parse(*opened, nullptr, false) : json();
-    if (!opened.ok() || creds.is_discarded())
+    if (!opened.ok() || creds.is_discarded() || !creds.is_object()) {
       open_error = "the job's credentials cannot be opened with this server's key";
-    else
-      spec["credentials"] = creds;
+    } else {
+      // URLs sealed whole at submission go back where they were; the rest are the job's own
+      // storage credentials, for the child.
+      for (const json& u : creds.value("urls", json::array()))
+        spec[json::json_pointer(u.value("at", ""))] = u.value("url", "");
+      creds.erase("urls");
+      if (creds.empty())
+        spec.erase("credentials");
+      else
+        spec["credentials"] = creds;
+    }
   }
   {
     // Created 0600 from the start: it may hold the job's opened credentials.

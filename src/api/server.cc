@@ -384,11 +384,12 @@ class Router {
       Result<std::string> opened =
           Open(options_.secret_key, job.spec["credentials"]["sealed"].get<std::string>());
       json creds = opened.ok() ? json::parse(*opened, nullptr, false) : json();
-      if (!creds.is_object() || !creds.contains("s3"))
+      if (!creds.is_object())
         return ErrorReply(500, "internal", "the job's credentials cannot be opened");
-      so.s3_profiles["default"] = storage::JobProfile(creds["s3"], so.s3_profiles.count("default")
-                                                                       ? so.s3_profiles["default"]
-                                                                       : storage::S3Profile{});
+      if (creds.contains("s3"))  // else only sealed URLs: the server's profiles apply
+        so.s3_profiles["default"] = storage::JobProfile(creds["s3"], so.s3_profiles.count("default")
+                                                                         ? so.s3_profiles["default"]
+                                                                         : storage::S3Profile{});
     }
     std::string scratch =
         (fs::path(options_.scratch_dir.empty() ? fs::temp_directory_path().string()

@@ -1169,6 +1169,17 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
     EXPECT_EQ(client::Fetch("GET", files + rest, "", admin)->status, 404) << rest;
   // Nothing is left behind on the server once sent.
   EXPECT_TRUE(!fs::exists(data_ / "work") || fs::is_empty(data_ / "work"));
+  // A job whose source URL carried a token (sealed at rest) still has its S3 outputs read back.
+  Receiver web;
+  web.Serve("/in.mp4?token=abc", testing::ReadFile(media_ / "small.mp4"));
+  json tokened = {{"source", web.Base() + "/in.mp4?token=abc"},
+                  {"outputs", {{{"kind", "thumbnail"}, {"destination", "s3://media/out/t.jpg"}}}}};
+  std::string tokened_id = s.Submit(tokened).body["id"];
+  s.WaitForState(tokened_id, "succeeded");
+  Result<client::HttpResponse> poster =
+      client::Fetch("GET", s.url() + "/v1/jobs/" + tokened_id + "/outputs/0/t.jpg", "", admin);
+  EXPECT_EQ(poster->status, 200) << poster->body;
+  EXPECT_EQ(poster->headers["content-type"], "image/jpeg");
 
   // An unknown access key: a clear error naming S3's code, no retry.
   json stranger = spec;

@@ -238,7 +238,7 @@ test('an HLS package delivered to S3 plays through the API', async (t) => {
   const { body: job } = await api('POST', '/v1/jobs', adminKey, {
     source: path.join(media, 'clip.mp4'),
     outputs: [{ kind: 'hls', destination: 's3://media/shows/clip/' },
-      { kind: 'thumbnail', destination: 's3://media/shows/clip/poster.jpg', at: 1 }],
+      { kind: 'thumbnail', destination: 's3://media/shows/clip-poster.jpg', at: 1 }],
   });
   const row = `#jobs tbody tr[data-id="${job.id}"]`;
   await page.waitForSelector(row);

@@ -38,7 +38,21 @@ Status AvStatus(int averror, const std::string& what) {
 // Demuxers of self-contained media (names as libavformat 59 has them); see OpenInput.
 constexpr const char* kSourceFormats =
     "mov,matroska,avi,flv,mpegts,mpeg,mpegvideo,mp3,aac,wav,w64,flac,ogg,asf,mxf,ivf,h264,hevc,"
-    "m4v,obu,aiff,caf,amr,ac3,eac3,dts,truehd,wv,ape,tta,nut,dv,yuv4mpegpipe,gif,srt,ass,webvtt";
+    "m4v,obu,aiff,caf,amr,ac3,eac3,dts,truehd,wv,ape,tta,nut,dv,yuv4mpegpipe,gif,srt,ass,webvtt,"
+    "live_flv,rm,au,loas,mpc,mpc8,dtshd,mlp,apng,png_pipe,jpeg_pipe,webp_pipe";
+
+Status CheckSubtitleFile(const std::string& path) {
+  AVFormatContext* raw = nullptr;
+  AVDictionary* opts = nullptr;
+  av_dict_set(&opts, "format_whitelist", "srt,ass,webvtt", 0);
+  av_dict_set(&opts, "protocol_whitelist", "file", 0);
+  int err = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
+  av_dict_free(&opts);
+  if (err < 0)
+    return InvalidArgument("not an SRT, ASS or WebVTT file (" + AvErrorString(err) + ")");
+  avformat_close_input(&raw);
+  return Status::Ok();
+}
 
 Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
   InitLibavLogging();

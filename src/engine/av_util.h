@@ -51,6 +51,11 @@ Status AvStatus(int averror, const std::string& what);
 // packages and images back).
 Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output = false);
 
+// Whether `path` reads as a subtitle file (SRT, ASS/SSA, WebVTT) and nothing else: the subtitles
+// filter opens it with libavformat without limits, and a "subtitle" that is a playlist would
+// read other files.
+Status CheckSubtitleFile(const std::string& path);
+
 // Display rotation of a video stream in degrees clockwise (0, 90, 180, 270).
 int StreamRotation(const AVStream* stream);
 

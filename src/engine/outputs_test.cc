@@ -512,9 +512,31 @@ TEST(Inputs, SubtitlesThatDoNotParseAreAClearError) {
   Result<TranscodeResult> r = Transcode(plan, {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("subtitles: cannot burn in"), std::string::npos)
+  EXPECT_NE(r.status().message().find("not an SRT, ASS or WebVTT file"), std::string::npos)
       << r.status().message();
   EXPECT_FALSE(fs::exists(dir / "s.mp4"));
+}
+
+TEST(Inputs, SubtitlesThatAreAPlaylistAreRefused) {
+  // A ".srt" that is an HLS playlist would make the subtitles filter read the files it names.
+  std::string other = Fixture("other-with-subs.mkv",
+                              {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=1",
+                               "-c:v", "libx264", "-preset", "ultrafast"});
+  TempDir dir;
+  testing::WriteFile(dir / "subs.srt", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n" + other +
+                                           "\n#EXT-X-ENDLIST\n");
+  TranscodePlan plan;
+  plan.input = Clip(320, 240, 1, 30);
+  plan.subtitles = dir / "subs.srt";
+  FileOutputPlan f;
+  f.path = dir / "s.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("not an SRT, ASS or WebVTT file"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace

@@ -991,6 +991,9 @@ Status Transcoder::CopySubtitles() {
   subtitles_copy_ = temp;
   fs::copy_file(plan_.subtitles, temp, fs::copy_options::overwrite_existing, ec);
   if (ec) return Unavailable("subtitles: cannot read " + plan_.subtitles + ": " + ec.message());
+  // The copy is what the filter reads, so checking it checks what is burnt in.
+  Status readable = CheckSubtitleFile(temp);
+  if (!readable.ok()) return readable.WithContext("subtitles: " + plan_.subtitles);
   return Status::Ok();
 }
 

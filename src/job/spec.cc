@@ -421,6 +421,22 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
         Fail(path + ".destination", "is used by another output");
       job.outputs.push_back(std::move(out));
     }
+    // A package (or thumbnail set) replaces its whole folder: nothing else may be written in it.
+    auto folder = [](const OutputSpec& o) -> std::string {
+      bool directory = o.kind == "hls" || o.kind == "dash" || o.preview_hls ||
+                       (o.kind == "thumbnail" && o.thumbnail.count > 1);
+      if (!directory || o.destination.empty()) return "";
+      return o.destination.back() == '/' ? o.destination : o.destination + "/";
+    };
+    for (size_t i = 0; i < job.outputs.size(); ++i)
+      for (size_t j = 0; j < job.outputs.size(); ++j) {
+        std::string dir = folder(job.outputs[j]);
+        const std::string& dest = job.outputs[i].destination;
+        if (i != j && !dir.empty() && dest.rfind(dir, 0) == 0)
+          Fail("outputs[" + std::to_string(i) + "].destination",
+               "is inside outputs[" + std::to_string(j) +
+                   "]'s folder, which that output replaces whole; put it beside the folder");
+      }
     if (auto meta = spec.find("metadata"); meta != spec.end()) {
       if (!meta->is_object()) Fail("metadata", "must be an object");
       if (meta->dump().size() > 16 * 1024) Fail("metadata", "is larger than 16 KiB");

@@ -177,6 +177,19 @@ TEST(JobSpec, OutputKindErrorsNameTheField) {
 namespace reel::job {
 namespace {
 
+TEST(JobSpec, NothingIsWrittenInsideAPackageFolder) {
+  // The package replaces its folder whole: a poster put in it would be lost (or refuse the run).
+  json spec = {{"source", "in.mp4"},
+               {"outputs",
+                {{{"kind", "hls"}, {"destination", "out/show/"}},
+                 {{"kind", "thumbnail"}, {"destination", "out/show/poster.jpg"}}}}};
+  FieldError e = ErrorOf(spec);
+  EXPECT_EQ(e.field, "outputs[1].destination");
+  EXPECT_NE(e.message.find("outputs[0]'s folder"), std::string::npos) << e.message;
+  spec["outputs"][1]["destination"] = "out/show-poster.jpg";  // beside it is fine
+  EXPECT_TRUE(ParseJobSpec(spec).ok());
+}
+
 TEST(JobSpec, ReplacementAudioAndSubtitlesAreInputs) {
   Result<JobSpec> r = ParseJobSpec(json::parse(R"({
     "source": "main.mp4", "audio": {"url": "instrumental.flac"}, "subtitles": "lyrics.ass",

@@ -51,8 +51,7 @@ const Special kSpecialV6[] = {{"::/128", "the unspecified address"},
                               {"ff00::/8", "a multicast address"},
                               // IPv4 carried inside IPv6 reaches IPv4 hosts the checks above
                               // would refuse (on AWS, NAT64 reaches private VPC addresses).
-                              {"64:ff9b::/96", "a NAT64 address (IPv4 inside IPv6)"},
-                              {"64:ff9b:1::/48", "a NAT64 address (IPv4 inside IPv6)"},
+                              {"64:ff9b:1::/48", "a local-use NAT64 address"},
                               {"2002::/16", "a 6to4 address (IPv4 inside IPv6)"},
                               {"2001::/32", "a Teredo address (IPv4 inside IPv6)"}};
 
@@ -193,8 +192,11 @@ std::string AddressPolicy::Refusal(const sockaddr* sa) const {
   if (v6) {
     std::memcpy(bytes, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, 16);
     // An IPv4-mapped IPv6 address is judged as the IPv4 address it is.
+    // So is one behind the NAT64 well-known prefix 64:ff9b::/96 (IPv6-only hosts reach every
+    // IPv4 site that way, so refusing it whole would refuse the IPv4 internet).
     static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (std::memcmp(bytes, kMapped, 12) == 0) {
+    static const uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::memcmp(bytes, kMapped, 12) == 0 || std::memcmp(bytes, kNat64, 12) == 0) {
       std::memmove(bytes, bytes + 12, 4);
       v6 = false;
     }

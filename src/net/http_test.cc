@@ -38,12 +38,17 @@ TEST(AddressPolicy, AllowListOpensChosenAddressesAndRanges) {
   EXPECT_TRUE(RefusalOf(p, "fd00::5").empty());
   EXPECT_FALSE(AddressPolicy::Parse({"not-an-ip"}).ok());
   EXPECT_FALSE(AddressPolicy::Parse({"10.0.0.0/40"}).ok());
-  // IPv4 inside IPv6 (NAT64, 6to4, Teredo) is refused like the address it carries could be.
-  sockaddr_in6 nat64{};
-  nat64.sin6_family = AF_INET6;
-  inet_pton(AF_INET6, "64:ff9b::a00:1", &nat64.sin6_addr);  // 10.0.0.1
-  EXPECT_NE(AddressPolicy::Parse({})->Refusal(reinterpret_cast<sockaddr*>(&nat64)).find("NAT64"),
-            std::string::npos);
+  // IPv4 behind NAT64's well-known prefix is judged as that IPv4 address; 6to4 and Teredo
+  // (which could carry anything) are refused.
+  auto refusal = [](const char* address) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, address, &a.sin6_addr);
+    return AddressPolicy::Parse({})->Refusal(reinterpret_cast<sockaddr*>(&a));
+  };
+  EXPECT_NE(refusal("64:ff9b::a00:1").find("private"), std::string::npos);  // 10.0.0.1
+  EXPECT_EQ(refusal("64:ff9b::808:808"), "");                               // 8.8.8.8
+  EXPECT_NE(refusal("2002:a00:1::1").find("6to4"), std::string::npos);
   // A typo must not become /0 (everything allowed).
   for (const char* typo : {"10.0.0.1/", "10.0.0.0/abc", "10.0.0.0/8x", "/8", "10.0.0.0/-1"})
     EXPECT_FALSE(AddressPolicy::Parse({typo}).ok()) << typo;

@@ -69,8 +69,8 @@ void WebhookDispatcher::Loop() {
       continue;
     }
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(250),
-                 [&] { return woken_ != seen || stopping_.load(); });
+    // New deliveries wake the senders; retries that fall due are found within a second.
+    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return woken_ != seen || stopping_.load(); });
     seen = woken_;
   }
 }
@@ -99,7 +99,10 @@ void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
   std::string error =
       r.ok() ? (delivered ? "" : "HTTP " + std::to_string(r->status)) : r.status().message();
   double next = store::NowSeconds() + Backoff(options_, d.attempts);
-  bool give_up = !delivered && next - d.created_at > options_.give_up_after;
+  // A 4xx says the receiver will not take it (408 and 429 say "later"): no point retrying for a
+  // day, holding up the job's later deliveries behind it.
+  bool refused = status >= 400 && status < 500 && status != 408 && status != 429;
+  bool give_up = !delivered && (refused || next - d.created_at > options_.give_up_after);
   Status s = store_->RecordWebhookAttempt(d.id, status, error, delivered, next, give_up);
   if (!s.ok()) spdlog::warn("webhooks: cannot record delivery {}: {}", d.id, s.ToString());
   if (delivered)

@@ -157,17 +157,20 @@ Result<S3Object> ParseS3Url(const std::string& url,
     return InvalidArgument("an s3 URL is s3://[profile@]bucket/key");
   o.bucket = rest.substr(0, slash);
   o.key = rest.substr(slash + 1);
-  // S3's bucket naming rules: with virtual-host addressing the bucket becomes part of the host
-  // name, and "127.0.0.1:9#" would send the profile's signed requests elsewhere.
-  static const std::regex bucket_name(R"([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])");
-  if (!std::regex_match(o.bucket, bucket_name))
-    return InvalidArgument("'" + o.bucket +
-                           "' is not an S3 bucket name (3-63 of a-z, 0-9, '.', '-')");
   auto it = profiles.find(o.profile_name);
   if (it == profiles.end())
     return InvalidArgument("no S3 profile '" + o.profile_name +
                            "' (configure it with --storage-config or REEL_S3_*)");
   o.profile = it->second;
+  // With virtual-host addressing the bucket becomes part of the host name ("127.0.0.1:9#" would
+  // send the profile's signed requests elsewhere): S3's naming rules. With path-style it is a
+  // path segment: older and GCS-interop names (capitals, '_') pass, nothing that ends a segment.
+  static const std::regex host_bucket(R"([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])");
+  static const std::regex path_bucket(R"([A-Za-z0-9._-]{1,222})");
+  if (!std::regex_match(o.bucket, o.profile.path_style ? path_bucket : host_bucket))
+    return InvalidArgument("'" + o.bucket + "' is not an S3 bucket name" +
+                           (o.profile.path_style ? " (letters, digits, '.', '_', '-')"
+                                                 : " (3-63 of a-z, 0-9, '.', '-')"));
   return o;
 }
 

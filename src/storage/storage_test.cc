@@ -22,12 +22,18 @@ TEST(Storage, SchemesAndContentTypes) {
 }
 
 TEST(Storage, S3BucketNamesFollowS3Rules) {
-  std::map<std::string, S3Profile> profiles = {{"default", S3Profile{}}};
-  EXPECT_TRUE(ParseS3Url("s3://media-2.example/a/b.mp4", profiles).ok());
+  S3Profile host_style;
+  host_style.path_style = false;
+  std::map<std::string, S3Profile> profiles = {{"default", S3Profile{}}, {"vh", host_style}};
+  EXPECT_TRUE(ParseS3Url("s3://vh@media-2.example/a/b.mp4", profiles).ok());
   // With virtual-host addressing the bucket is part of the host name: nothing that could
   // redirect a signed request elsewhere.
-  for (const char* url : {"s3://127.0.0.1:9#/x.mp4", "s3://Media/x", "s3://a/x", "s3://a_b/x",
-                          "s3://evil.com?/x", "s3://-media/x"})
+  for (const char* url : {"s3://vh@127.0.0.1:9#/x.mp4", "s3://vh@Media/x", "s3://vh@a/x",
+                          "s3://vh@a_b/x", "s3://vh@evil.com?/x", "s3://vh@-media/x"})
+    EXPECT_EQ(ParseS3Url(url, profiles).status().code(), StatusCode::kInvalidArgument) << url;
+  // Path-style: older and GCS-interop names pass, nothing that ends the path segment.
+  EXPECT_TRUE(ParseS3Url("s3://Legacy_Bucket/x.mp4", profiles).ok());
+  for (const char* url : {"s3://127.0.0.1:9#/x.mp4", "s3://evil.com?/x", "s3://a@b@c/x"})
     EXPECT_EQ(ParseS3Url(url, profiles).status().code(), StatusCode::kInvalidArgument) << url;
 }
 

@@ -78,9 +78,10 @@ void RemoveStaleStaging(const json& spec) {
 // (REEL_SECRET_KEY opens every job's sealed credentials, REEL_STORE and PG* reach the database),
 // since the child parses media from strangers.
 std::vector<std::string> ChildEnvironment() {
-  static const char* const kKept[] = {
-      "PATH=",      "HOME=", "LANG=", "LC_",    "TZ=",  "TMPDIR=", "REEL_S3_", "REEL_TEST_HOOKS=",
-      "FONTCONFIG", "XDG_",  "ASAN_", "UBSAN_", "LSAN_"};
+  static const char* const kKept[] = {"PATH=",      "HOME=",       "LANG=",    "LC_",
+                                      "TZ=",        "TMPDIR=",     "REEL_S3_", "REEL_TEST_HOOKS=",
+                                      "FONTCONFIG", "XDG_",        "ASAN_",    "UBSAN_",
+                                      "LSAN_",      "REEL_AV_LOG="};
   std::vector<std::string> kept;
   for (char** e = environ; *e; ++e)
     for (const char* prefix : kKept)
@@ -273,8 +274,15 @@ void WorkerPool::RunAttempt(const Job& job) {
     } else {
       // URLs sealed whole at submission go back where they were; the rest are the job's own
       // storage credentials, for the child.
-      for (const json& u : creds.value("urls", json::array()))
-        spec[json::json_pointer(u.value("at", ""))] = u.value("url", "");
+      try {
+        for (const json& u : creds.value("urls", json::array())) {
+          json::json_pointer at(u.at("at").get<std::string>());
+          if (at.empty() || !spec.at(at).is_string()) throw std::invalid_argument("not a URL");
+          spec[at] = u.at("url").get<std::string>();
+        }
+      } catch (const std::exception& e) {
+        open_error = std::string("the job's sealed URLs do not fit its spec: ") + e.what();
+      }
       creds.erase("urls");
       if (creds.empty())
         spec.erase("credentials");

@@ -588,6 +588,16 @@ class PostgresStore : public JobStore {
              "delivered_at = $2, gave_up = $3, attempt_log = $4 WHERE id = $5",
              {next_attempt_at, delivered ? Param(now) : Param(), give_up, log.dump(), id})
             .status());
+    // The job's later deliveries wait for this one: parked until its retry, so that polls do
+    // not keep scanning them; released as soon as it is through.
+    bool through = delivered || give_up;
+    REEL_RETURN_IF_ERROR(
+        Exec(std::string("UPDATE webhooks SET next_attempt_at = ") +
+                 (through ? "LEAST" : "GREATEST") +
+                 "(next_attempt_at, $1) WHERE job_id = (SELECT job_id FROM webhooks WHERE id = "
+                 "$2) AND id > $2 AND delivered_at IS NULL AND NOT gave_up",
+             {through ? now : next_attempt_at, id})
+            .status());
     return tx.Commit();
   }
 

@@ -660,6 +660,18 @@ class SqliteStore : public JobStore {
       s.BindNull(2);
     s.Bind(3, give_up ? 1 : 0).Bind(4, entry.dump()).Bind(5, id);
     if (s.Step() != SQLITE_DONE) return SqlError(db_, "webhook attempt");
+    // The job's later deliveries wait for this one: parked until its retry, so that polls do
+    // not keep scanning them; released as soon as it is through.
+    bool through = delivered || give_up;
+    Stmt later(db_, through
+                        ? "UPDATE webhooks SET next_attempt_at = MIN(next_attempt_at, ?) "
+                          "WHERE job_id = (SELECT job_id FROM webhooks WHERE id = ?) AND id > ? "
+                          "AND delivered_at IS NULL AND gave_up = 0"
+                        : "UPDATE webhooks SET next_attempt_at = MAX(next_attempt_at, ?) "
+                          "WHERE job_id = (SELECT job_id FROM webhooks WHERE id = ?) AND id > ? "
+                          "AND delivered_at IS NULL AND gave_up = 0");
+    later.Bind(1, through ? now : next_attempt_at).Bind(2, id).Bind(3, id);
+    if (later.Step() != SQLITE_DONE) return SqlError(db_, "webhook attempt");
     return Status::Ok();
   }
 

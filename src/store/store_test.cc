@@ -318,11 +318,13 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
   // One whose dispatcher died is due again once the hold is over.
   EXPECT_EQ(store_->DueWebhooks(NowSeconds() + 302, 10, 300)->size(), 1u);
-  // A failed attempt is recorded and rescheduled, and holds up the job's later deliveries.
+  // A failed attempt is recorded and rescheduled, and holds up the job's later deliveries (parked
+  // until its retry, so they are not even looked at before then).
   ASSERT_TRUE(
       store_->RecordWebhookAttempt((*due)[0].id, 500, "HTTP 500", false, NowSeconds() + 60, false)
           .ok());
   EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
+  EXPECT_GE(store_->ListWebhooks(j.id)->at(1).next_attempt_at, NowSeconds() + 59);
   ASSERT_TRUE(store_->RecordWebhookAttempt((*due)[0].id, 200, "", true, NowSeconds(), false).ok());
   Result<std::vector<WebhookDelivery>> next = store_->DueWebhooks(NowSeconds() + 1, 10, 300);
   ASSERT_EQ(next->size(), 1u);

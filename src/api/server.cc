@@ -16,10 +16,12 @@
 
 #include "api/output_files.h"
 #include "common/crypto.h"
+#include "common/redact.h"
 #include "dashboard/dashboard.h"
 #include "job/spec.h"
 #include "presets/presets.h"
 #include "storage/storage.h"
+#include "store/job_view.h"
 
 namespace reel::api {
 namespace {
@@ -267,7 +269,7 @@ class Router {
       if (!job.ok() || !caller->CanSee(*job))
         return ErrorReply(404, "not_found", "no job " + parts[2]);
       if (parts.size() == 3) {
-        if (m == http::verb::get) return JsonReply(200, worker::JobView(*job));
+        if (m == http::verb::get) return JsonReply(200, store::JobView(*job));
         if (m == http::verb::delete_) {
           Status s = store_->DeleteJob(job->id);
           return s.ok() ? TextReply(204, "", "application/json") : FromStatus(s);
@@ -281,7 +283,7 @@ class Router {
         for (const store::WebhookDelivery& w : *ws) {
           json d = {{"id", w.id},
                     {"event", w.event},
-                    {"url", reel::net::RedactUrl(w.url)},
+                    {"url", RedactUrl(w.url)},
                     {"attempts", w.attempts},
                     {"created_at", w.created_at},
                     {"attempt_log", w.attempt_log}};
@@ -302,13 +304,13 @@ class Router {
         Result<store::Job> r = store_->RequestCancel(job->id);
         if (!r.ok()) return FromStatus(r.status());
         if (pool_ && r->state == store::JobState::kRunning) pool_->Cancel(job->id);
-        return JsonReply(202, worker::JobView(*r));
+        return JsonReply(202, store::JobView(*r));
       }
       if (parts.size() == 4 && parts[3] == "retry" && m == http::verb::post) {
         Result<store::Job> r = store_->Retry(job->id);
         if (!r.ok()) return FromStatus(r.status());
         if (pool_) pool_->Wake();
-        return JsonReply(202, worker::JobView(*r));
+        return JsonReply(202, store::JobView(*r));
       }
       return ErrorReply(404, "not_found", "no route " + path);
     }
@@ -522,7 +524,7 @@ class Router {
     json secrets = stored.value("credentials", json::object());
     for (const std::string& pointer : UrlFields(stored)) {
       std::string url = stored[json::json_pointer(pointer)];
-      std::string shown = reel::net::RedactUrl(url);
+      std::string shown = RedactUrl(url);
       if (shown == url) continue;
       secrets["urls"].push_back({{"at", pointer}, {"url", url}});
       stored[json::json_pointer(pointer)] = shown;
@@ -545,7 +547,7 @@ class Router {
       spdlog::info("job={} submitted owner={}", job->id, caller.key.name);
       if (pool_) pool_->Wake();
     }
-    Reply r = JsonReply(existed ? 200 : 202, worker::JobView(*job));
+    Reply r = JsonReply(existed ? 200 : 202, store::JobView(*job));
     r.headers.push_back({"Location", "/v1/jobs/" + job->id});
     return r;
   }
@@ -574,7 +576,7 @@ class Router {
     Result<store::ListPage> page = store_->ListJobs(q);
     if (!page.ok()) return FromStatus(page.status());
     json jobs = json::array();
-    for (const store::Job& j : page->jobs) jobs.push_back(worker::JobView(j, false));
+    for (const store::Job& j : page->jobs) jobs.push_back(store::JobView(j, false));
     json body = {{"jobs", jobs}};
     body["next_cursor"] = page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor);
     return JsonReply(200, body);
@@ -634,7 +636,7 @@ std::string SseEvent(const std::string& event, const json& data) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const ServerOptions& options, Router* router, Metrics* metrics,
-          store::JobStore* store, worker::EventHub* hub, net::thread_pool* blocking)
+          store::JobStore* store, events::JobEvents* hub, net::thread_pool* blocking)
       : stream_(std::move(socket)),
         timer_(stream_.get_executor()),
         options_(options),
@@ -802,7 +804,7 @@ class Session : public std::enable_shared_from_this<Session> {
       closing_ = true;
       return;
     }
-    OnEvent("state", worker::JobView(*job));
+    OnEvent("state", store::JobView(*job));
     Heartbeat();
   }
 
@@ -839,7 +841,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (job->state == store::JobState::kRunning &&
         job->progress.value("fraction", 0.0) > last_fraction_)
       OnEvent("progress", {{"id", job->id}, {"progress", job->progress}});
-    if (store::StateName(job->state) != last_state_) OnEvent("state", worker::JobView(*job));
+    if (store::StateName(job->state) != last_state_) OnEvent("state", store::JobView(*job));
   }
 
   void Enqueue(std::string message) {
@@ -884,7 +886,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Router* router_;
   Metrics* metrics_;
   store::JobStore* store_;
-  worker::EventHub* hub_;
+  events::JobEvents* hub_;
   net::thread_pool* blocking_;
   uint64_t token_ = 0;
   std::string job_id_, last_state_;
@@ -899,7 +901,7 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct ApiServer::Impl {
-  Impl(ServerOptions o, store::JobStore* s, worker::WorkerPool* p, worker::EventHub* h, Metrics* m)
+  Impl(ServerOptions o, store::JobStore* s, worker::WorkerPool* p, events::JobEvents* h, Metrics* m)
       : options(std::move(o)),
         store(s),
         hub(h),
@@ -922,7 +924,7 @@ struct ApiServer::Impl {
 
   ServerOptions options;
   store::JobStore* store;
-  worker::EventHub* hub;
+  events::JobEvents* hub;
   Metrics* metrics;
   Router router;
   net::io_context ioc;
@@ -933,7 +935,7 @@ struct ApiServer::Impl {
 };
 
 ApiServer::ApiServer(ServerOptions options, store::JobStore* store, worker::WorkerPool* pool,
-                     worker::EventHub* hub, Metrics* metrics)
+                     events::JobEvents* hub, Metrics* metrics)
     : impl_(std::make_unique<Impl>(std::move(options), store, pool, hub, metrics)) {}
 
 ApiServer::~ApiServer() { Stop(); }

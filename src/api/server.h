@@ -8,10 +8,10 @@
 
 #include "api/metrics.h"
 #include "common/status.h"
+#include "events/job_events.h"
 #include "net/http.h"
 #include "storage/s3.h"
 #include "store/job_store.h"
-#include "worker/event_hub.h"
 #include "worker/pool.h"
 
 namespace reel::api {
@@ -37,7 +37,7 @@ class ApiServer {
  public:
   // `pool` may be null (an API-only node).
   ApiServer(ServerOptions options, store::JobStore* store, worker::WorkerPool* pool,
-            worker::EventHub* hub, Metrics* metrics);
+            events::JobEvents* hub, Metrics* metrics);
   ~ApiServer();
   Status Start();  // binds and starts serving on background threads
   int port() const;

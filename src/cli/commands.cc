@@ -15,6 +15,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/redact.h"
 #include "engine/engine.h"
 #include "job/spec.h"
 #include "presets/presets.h"
@@ -406,7 +407,7 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
     for (json& o : out["outputs"])
       if (o.value("index", -2) == u.index && u.field.find(".image") == std::string::npos &&
           o.value("path", "") != u.url) {
-        o["path"] = net::RedactUrl(u.url);
+        o["path"] = RedactUrl(u.url);
         o["delivered"] = *delivered;
       }
   }

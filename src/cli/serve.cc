@@ -17,6 +17,7 @@
 #include "common/crypto.h"
 #include "notify/webhooks.h"
 #include "store/job_store.h"
+#include "store/job_view.h"
 #include "worker/pool.h"
 
 namespace reel::cli {
@@ -192,7 +193,7 @@ int RunServe(const ServeArgs& args) {
     roots.push_back(p.string());
   }
 
-  worker::EventHub hub;
+  events::JobEvents hub;
   api::Metrics metrics;
   std::unique_ptr<worker::WorkerPool> pool;
   if (args.workers > 0) {
@@ -278,7 +279,7 @@ int RunServe(const ServeArgs& args) {
         for (const std::string& id : *expired) {
           spdlog::warn("job={} lease expired; requeued or failed", id);
           Result<store::Job> j = store->GetJob(id);
-          if (j.ok()) hub.Publish(id, "state", worker::JobView(*j));
+          if (j.ok()) hub.Publish(id, "state", store::JobView(*j));
         }
         if (pool) pool->Wake();
       }

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/redact.h"
+
 namespace reel::net {
 namespace {
 
@@ -135,45 +137,6 @@ std::string HostOf(const std::string& url, std::string* port) {
 }
 
 }  // namespace
-
-namespace {
-
-// "?token=abc&x=1#f" as "?token=[redacted]&x=[redacted]#f": query values are often credentials
-// (tokens, presigned signatures).
-std::string RedactQuery(const std::string& url) {
-  size_t q = url.find('?');
-  if (q == std::string::npos) return url;
-  size_t hash = url.find('#', q);
-  std::string query =
-      url.substr(q + 1, hash == std::string::npos ? std::string::npos : hash - q - 1);
-  std::string out = url.substr(0, q + 1);
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    std::string part = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    size_t eq = part.find('=');
-    out += eq == std::string::npos || eq + 1 == part.size() ? part
-                                                            : part.substr(0, eq + 1) + "[redacted]";
-    if (amp == std::string::npos) break;
-    out += '&';
-    pos = amp + 1;
-  }
-  if (hash != std::string::npos) out += url.substr(hash);
-  return out;
-}
-
-}  // namespace
-
-std::string RedactUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t end = url.find_first_of("/?#", scheme + 3);
-  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
-  if (at == std::string::npos || at < scheme) return RedactQuery(url);
-  size_t colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return RedactQuery(url);
-  return RedactQuery(url.substr(0, colon + 1) + "[redacted]" + url.substr(at));
-}
 
 Result<AddressPolicy> AddressPolicy::Parse(const std::vector<std::string>& allow) {
   AddressPolicy p;

@@ -36,10 +36,6 @@ class AddressPolicy {
   std::vector<Range> allowed_;
 };
 
-// "ftp://user:secret@host/x" as "ftp://user:[redacted]@host/x": URLs in messages and API
-// answers never carry a password.
-std::string RedactUrl(const std::string& url);
-
 struct HttpResponse {
   long status = 0;
   std::string body;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/redact.h"
+
 namespace reel::net {
 namespace {
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "common/redact.h"
 #include "worker/paths.h"
 
 namespace reel::storage {
@@ -82,7 +83,7 @@ Result<std::string> CheckUrl(Kind kind, const std::string& url, const Options& o
       s = CheckS3(url, o);
       break;
     default:
-      return InvalidArgument("unsupported URL " + net::RedactUrl(url));
+      return InvalidArgument("unsupported URL " + RedactUrl(url));
   }
   if (!s.ok()) return s;
   return url;
@@ -229,8 +230,7 @@ Result<nlohmann::json> Deliver(const std::string& local, const std::string& dest
   if (!first_error.ok()) return first_error;
   int64_t bytes = 0;
   for (const auto& f : files) bytes += static_cast<int64_t>(fs::file_size(f.first, ec));
-  nlohmann::json out = {
-      {"url", net::RedactUrl(destination)}, {"files", files.size()}, {"bytes", bytes}};
+  nlohmann::json out = {{"url", RedactUrl(destination)}, {"files", files.size()}, {"bytes", bytes}};
   if (kind == Kind::kS3 && presign_seconds > 0) {
     std::string target = directory
                              ? destination + (destination.back() == '/' ? "" : "/") + "master.m3u8"

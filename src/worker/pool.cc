@@ -17,6 +17,7 @@
 
 #include "common/crypto.h"
 #include "net/http.h"
+#include "store/job_view.h"
 
 extern char** environ;
 
@@ -30,33 +31,6 @@ using store::Job;
 
 double Steady() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Spec fields that hold credentials are shown as "[redacted]" (storage issue adds them).
-json Redact(const json& j) {
-  if (j.is_object()) {
-    json out = json::object();
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      std::string k = it.key();
-      bool secret = k.find("secret") != std::string::npos ||
-                    k.find("password") != std::string::npos || k == "access_key" ||
-                    k == "credentials" || k == "token";
-      if (k == "inline" && it->is_string()) {
-        // Inline media (up to 14 MiB of base64) is not echoed in every view, list and event.
-        out[k] = "[" + std::to_string(it->get<std::string>().size()) + " bytes of base64]";
-        continue;
-      }
-      out[k] = secret ? json("[redacted]") : Redact(*it);
-    }
-    return out;
-  }
-  if (j.is_array()) {
-    json out = json::array();
-    for (const auto& v : j) out.push_back(Redact(v));
-    return out;
-  }
-  if (j.is_string()) return net::RedactUrl(j.get<std::string>());
-  return j;
 }
 
 // Where a staged output of a killed child may be left: ".<name>.reel-XXXXXX" beside each
@@ -99,37 +73,7 @@ std::string DescribeSignal(int sig) {
 
 }  // namespace
 
-json JobView(const Job& job, bool with_attempts) {
-  json attempts = json::array();
-  for (const store::Attempt& a : job.attempt_log) {
-    json aj = {{"number", a.number},
-               {"worker_id", a.worker_id},
-               {"host", a.host},
-               {"started_at", a.started_at},
-               {"outcome", a.outcome}};
-    if (a.ended_at > 0) aj["ended_at"] = a.ended_at;
-    if (!a.error.empty()) aj["error"] = a.error;
-    attempts.push_back(std::move(aj));
-  }
-  json v = {{"id", job.id},
-            {"state", store::StateName(job.state)},
-            {"spec", Redact(job.spec)},
-            {"progress", job.progress},
-            {"attempts", job.attempts},
-            {"max_attempts", job.max_attempts},
-            {"priority", job.priority},
-            {"created_at", job.created_at},
-            {"updated_at", job.updated_at},
-            {"cancel_requested", job.cancel_requested}};
-  if (with_attempts) v["attempt_log"] = attempts;
-  if (job.started_at > 0) v["started_at"] = job.started_at;
-  if (job.finished_at > 0) v["finished_at"] = job.finished_at;
-  if (!job.error.empty()) v["error"] = job.error;
-  if (!job.result.is_null()) v["result"] = job.result;
-  return v;
-}
-
-WorkerPool::WorkerPool(store::JobStore* store, EventHub* hub, PoolOptions options,
+WorkerPool::WorkerPool(store::JobStore* store, events::JobEvents* hub, PoolOptions options,
                        PoolObserver observer)
     : store_(store), hub_(hub), options_(std::move(options)), observer_(std::move(observer)) {}
 

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "events/job_events.h"
 #include "store/job_store.h"
-#include "worker/event_hub.h"
 
 namespace reel::worker {
 
@@ -37,10 +37,6 @@ struct PoolOptions {
   std::string version = "0.1.0";
 };
 
-// Public view of a job as the API shows it and the events carry it. Lists leave out the
-// per-attempt log (`with_attempts` false); a single job shows it.
-nlohmann::json JobView(const store::Job& job, bool with_attempts = true);
-
 // Job-level observations for metrics: called when an attempt ends.
 struct PoolObserver {
   std::function<void(const store::Job& job, double seconds)> on_finished;
@@ -49,7 +45,7 @@ struct PoolObserver {
 
 class WorkerPool {
  public:
-  WorkerPool(store::JobStore* store, EventHub* hub, PoolOptions options,
+  WorkerPool(store::JobStore* store, events::JobEvents* hub, PoolOptions options,
              PoolObserver observer = {});
   ~WorkerPool();
 
@@ -73,7 +69,7 @@ class WorkerPool {
   void Heartbeat();
 
   store::JobStore* store_;
-  EventHub* hub_;
+  events::JobEvents* hub_;
   PoolOptions options_;
   PoolObserver observer_;
   std::vector<std::thread> threads_;

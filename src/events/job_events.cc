@@ -1,23 +1,23 @@
-#include "worker/event_hub.h"
+#include "events/job_events.h"
 
 #include <vector>
 
-namespace reel::worker {
+namespace reel::events {
 
-uint64_t EventHub::Subscribe(const std::string& job_id, Callback callback) {
+uint64_t JobEvents::Subscribe(const std::string& job_id, Callback callback) {
   std::lock_guard lock(mu_);
   uint64_t token = next_++;
   subs_[token] = {job_id, std::move(callback)};
   return token;
 }
 
-void EventHub::Unsubscribe(uint64_t token) {
+void JobEvents::Unsubscribe(uint64_t token) {
   std::lock_guard lock(mu_);
   subs_.erase(token);
 }
 
-void EventHub::Publish(const std::string& job_id, const std::string& event,
-                       const nlohmann::json& data) {
+void JobEvents::Publish(const std::string& job_id, const std::string& event,
+                        const nlohmann::json& data) {
   std::vector<Callback> targets;
   {
     std::lock_guard lock(mu_);
@@ -27,4 +27,4 @@ void EventHub::Publish(const std::string& job_id, const std::string& event,
   for (const Callback& cb : targets) cb(event, data);
 }
 
-}  // namespace reel::worker
+}  // namespace reel::events

@@ -1,5 +1,6 @@
-// In-process fan-out of job events (progress, state) from the workers to live subscribers such
-// as Server-Sent Events streams. Callbacks run on the publisher's thread and must not block.
+// In-process fan-out of job events (queued, cancel requested, progress, state) to live
+// subscribers: event streams of the API and the worker pool. Callbacks run on the publisher's
+// thread and must not block.
 #pragma once
 
 #include <cstdint>
@@ -10,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace reel::worker {
+namespace reel::events {
 
-class EventHub {
+class JobEvents {
  public:
   using Callback = std::function<void(const std::string& event, const nlohmann::json& data)>;
 
@@ -31,4 +32,4 @@ class EventHub {
   std::map<uint64_t, Subscription> subs_;
 };
 
-}  // namespace reel::worker
+}  // namespace reel::events

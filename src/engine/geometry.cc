@@ -23,29 +23,102 @@ Size FitOutputSize(const DisplaySize& source, const presets::VideoSettings& vide
   if (video.lines > 0) scale = std::min(scale, video.lines / short_side);
   if (video.width > 0) scale = std::min(scale, video.width / source.width);
   if (video.height > 0) scale = std::min(scale, video.height / source.height);
-  // Round to even, but never past the source's own size (321 lines become 320, not 322).
+  // Round to even, but never past the source's own size (321 lines become 320, not 322); an
+  // anamorphic display width (853.33) may round to the pixel above it (854).
   auto even = [](double v, double limit) {
+    limit = std::ceil(limit - 1e-6);
     int r = RoundEven(v);
     return r > limit ? std::max(2, static_cast<int>(limit / 2) * 2) : r;
   };
-  return {even(source.width * scale, source.width), even(source.height * scale, source.height)};
+  double width = source.width * scale, height = source.height * scale;
+  Size size{even(width, source.width), even(height, source.height)};
+  double aspect = source.width / source.height;
+  auto bend = [aspect](int w, int h) {  // how far (w, h) is off the aspect ratio, in pixels
+    return std::min(std::abs(w - h * aspect), std::abs(h - w / aspect));
+  };
+  if (bend(size.width, size.height) <= 0.5) return size;
+  // Step the long side's partner down: each even height with the even width nearest its exact
+  // width, the first pair within half a pixel wins (a few steps at most for real ratios).
+  bool wide = aspect >= 1;
+  for (int step = 0; step < 16; ++step) {
+    int fixed = (wide ? size.height : size.width) - 2 * step;
+    if (fixed < 2) break;
+    int other = RoundEven(wide ? fixed * aspect : fixed / aspect);
+    int limit = wide ? size.width : size.height;
+    other = std::min(other, limit);
+    Size candidate = wide ? Size{other, fixed} : Size{fixed, other};
+    if (bend(candidate.width, candidate.height) <= 0.5) return candidate;
+  }
+  return size;
 }
 
-std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const DisplaySize& source) {
-  // Tolerate a source a few lines short of a rung (1280x718 is "720p"), since rounding sizes
-  // to even can shave a line or two; FitOutputSize still never upscales.
-  int short_side = static_cast<int>(std::lround(std::min(source.width, source.height)));
+namespace {
+
+// A rung's box, turned like the source: 720p is 1280x720, or 720x1280 for a portrait source.
+Size RungBox(const presets::Rung& rung, const DisplaySize& source) {
+  int long_side = RoundEven(rung.lines * 16.0 / 9.0);
+  if (source.height > source.width) return {rung.lines, long_side};
+  return {long_side, rung.lines};
+}
+
+// Whether the source fills the box in either direction; a few pixels short still counts (1280x718
+// is 720p), since rounding sizes to even can shave a line or two.
+bool Reaches(const DisplaySize& source, Size box) {
+  constexpr double kSlack = 4;
+  return source.width + kSlack >= box.width || source.height + kSlack >= box.height;
+}
+
+}  // namespace
+
+std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const DisplaySize& source,
+                                       double fps) {
   std::vector<presets::Rung> kept;
-  for (const presets::Rung& r : ladder.rungs)
-    if (r.lines <= short_side + 4) kept.push_back(r);
-  if (!kept.empty() || ladder.rungs.empty()) return kept;
-  presets::Rung lowest = ladder.rungs.back();
-  double area_ratio = double(short_side) * short_side / (double(lowest.lines) * lowest.lines);
+  const presets::Rung* above = nullptr;  // the smallest rung the source does not reach
+  for (const presets::Rung& r : ladder.rungs) {
+    Size box = RungBox(r, source);
+    if (!Reaches(source, box)) {
+      above = &r;
+      continue;
+    }
+    presets::Rung fitted = r;
+    fitted.box_width = box.width;
+    fitted.box_height = box.height;
+    kept.push_back(fitted);
+  }
+  if (ladder.rungs.empty()) return kept;
+  int short_side = static_cast<int>(std::lround(std::min(source.width, source.height)));
+  presets::VideoSettings whole;  // the source's own size, even
+  Size own_size = FitOutputSize(source, whole);
   presets::Rung own;
-  own.lines = short_side;
-  own.name = std::to_string(RoundEven(short_side)) + "p";
-  own.bitrate = std::max<int64_t>(150000, static_cast<int64_t>(lowest.bitrate * area_ratio));
-  return {own};
+  own.lines = std::min(own_size.width, own_size.height);
+  own.name = std::to_string(own.lines) + "p";
+  own.box_width = own_size.width;
+  own.box_height = own_size.height;
+  if (kept.empty()) {
+    const presets::Rung& lowest = ladder.rungs.back();
+    double area_ratio = double(short_side) * short_side / (double(lowest.lines) * lowest.lines);
+    own.bitrate = std::max<int64_t>(150000, static_cast<int64_t>(lowest.bitrate * area_ratio));
+    return {own};
+  }
+  // Between two rungs: the top kept rung shows clearly less than the source has (a source a few
+  // pixels over a rung is that rung; a rung of its own would add nothing to switch to).
+  Size top = FitOutputSize(source, presets::RungVideoSettings(ladder, kept.front()));
+  if (!above || double(own_size.width) * own_size.height < 1.1 * top.width * top.height)
+    return kept;
+  auto pixels = [&](const presets::Rung& r) {
+    Size box = RungBox(r, source);
+    return double(box.width) * box.height;
+  };
+  const presets::Rung& below = kept.front();
+  double t = (double(own_size.width) * own_size.height - pixels(below)) /
+             std::max(1.0, pixels(*above) - pixels(below));
+  double bitrate = below.bitrate + std::clamp(t, 0.0, 1.0) * (above->bitrate - below.bitrate);
+  // The ladder's bitrates are for about 30 fps; motion costs bits less than linearly.
+  if (fps > 0) bitrate *= std::sqrt(std::clamp(fps, 10.0, 60.0) / 30.0);
+  int64_t floor = below.bitrate + below.bitrate / 20;  // more picture is never fewer bits
+  own.bitrate = std::clamp(static_cast<int64_t>(bitrate), floor, std::max(floor, above->bitrate));
+  kept.insert(kept.begin(), own);
+  return kept;
 }
 
 }  // namespace reel::engine

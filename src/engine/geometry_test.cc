@@ -1,5 +1,9 @@
 #include "engine/geometry.h"
 
+#include <cmath>
+#include <cstdint>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace reel::engine {
@@ -36,7 +40,7 @@ TEST(Geometry, NeverUpscalesAndRoundsToEven) {
   EXPECT_EQ(small.width, 320);
   EXPECT_EQ(small.height, 240);
   Size anamorphic = FitOutputSize({853.33, 480}, Lines(480));
-  EXPECT_EQ(anamorphic.width, 852);
+  EXPECT_EQ(anamorphic.width, 854) << "853.33 display pixels: the nearest even width";
   Size scaled = FitOutputSize({1920, 1080}, Lines(480));
   EXPECT_EQ(scaled.width, 854) << "scaled sizes round to the nearest even number";
   EXPECT_EQ(anamorphic.height, 480);
@@ -66,6 +70,79 @@ TEST(Geometry, RungsAboveTheSourceAreDropped) {
   ASSERT_EQ(own.size(), 1u) << "a source below every rung still gets one rung, at its own size";
   EXPECT_EQ(own[0].lines, 240);
   EXPECT_LT(own[0].bitrate, 800000);
+}
+
+// What each rung of the default ladder comes out as for a source, "WxH@bitrate/1000" each.
+std::string Ladder(DisplaySize source, double fps = 30) {
+  const presets::Ladder& ladder = *presets::FindLadder("default");
+  std::string s;
+  for (const presets::Rung& r : SelectRungs(ladder, source, fps)) {
+    Size size = FitOutputSize(source, presets::RungVideoSettings(ladder, r));
+    s += std::to_string(size.width) + "x" + std::to_string(size.height) + "@" +
+         std::to_string(r.bitrate / 1000) + " ";
+  }
+  return s;
+}
+
+TEST(Geometry, RungsAreChosenByTheBoxThePictureFits) {
+  EXPECT_EQ(Ladder({1920, 1080}), "1920x1080@5000 1280x720@3000 854x480@1500 640x360@800 ");
+  // A 2.4:1 film is 1080p-class: its full width, the lower rungs scaled by width.
+  EXPECT_EQ(Ladder({1920, 800}), "1920x800@5000 1276x532@3000 854x356@1500 638x266@800 ");
+  EXPECT_EQ(Ladder({3840, 1600}), "1920x800@5000 1276x532@3000 854x356@1500 638x266@800 ");
+  // 4:3 HD and portrait fit by their box too, none upscaled.
+  EXPECT_EQ(Ladder({1440, 1080}), "1440x1080@5000 960x720@3000 640x480@1500 480x360@800 ");
+  EXPECT_EQ(Ladder({1080, 1920}), "1080x1920@5000 720x1280@3000 480x854@1500 360x640@800 ");
+  // Between two rungs: a top rung at the source's own size, priced between its neighbours.
+  EXPECT_EQ(Ladder({720, 405}), "718x404@1032 640x360@800 ");
+  // Below every rung: one rung, as before.
+  EXPECT_EQ(Ladder({320, 240}), "320x240@355 ");
+  EXPECT_EQ(Ladder({1280, 718}), "1280x718@3000 852x478@1500 638x358@800 ");
+}
+
+TEST(Geometry, AnInBetweenRungIsPricedByFrameRateAndCappedByTheRungAbove) {
+  const presets::Ladder& ladder = *presets::FindLadder("default");
+  auto top = [&](double fps) { return SelectRungs(ladder, {720, 405}, fps).front().bitrate; };
+  EXPECT_LT(top(15), top(30));
+  EXPECT_GT(top(60), top(30));
+  EXPECT_GT(top(15), 800000) << "never below the rung under it";
+  std::vector<presets::Rung> near_top = SelectRungs(ladder, {1900, 1060}, 60);
+  ASSERT_EQ(near_top.size(), 4u) << "1900x1060 reaches the 1080p box";
+  std::vector<presets::Rung> between = SelectRungs(ladder, {1600, 900}, 60);
+  ASSERT_EQ(between.size(), 4u);
+  EXPECT_EQ(between[0].name, "900p");
+  EXPECT_LE(between[0].bitrate, 5000000) << "capped by the 1080p rung it stands in for";
+}
+
+// Every rung of every plausible source: even sizes, the display aspect kept within half a pixel,
+// never larger than the source, bitrates falling down the ladder.
+TEST(Geometry, EveryRungIsEvenKeepsTheAspectAndBitratesFall) {
+  const presets::Ladder& ladder = *presets::FindLadder("default");
+  for (int w = 160; w <= 4096; w += 37) {
+    for (double aspect : {2.39, 2.0, 16.0 / 9, 1.5, 4.0 / 3, 1.0, 9.0 / 16, 3.0 / 4}) {
+      DisplaySize source{double(w), std::round(w / aspect)};
+      if (source.height < 90 || source.height > 4096) continue;
+      std::vector<presets::Rung> rungs = SelectRungs(ladder, source, 30);
+      ASSERT_FALSE(rungs.empty());
+      int64_t last_bitrate = INT64_MAX;
+      int64_t last_pixels = INT64_MAX;
+      for (const presets::Rung& r : rungs) {
+        Size s = FitOutputSize(source, presets::RungVideoSettings(ladder, r));
+        std::string what = std::to_string(w) + "x" + std::to_string(int(source.height)) + " " +
+                           r.name + " " + std::to_string(s.width) + "x" + std::to_string(s.height);
+        EXPECT_EQ(s.width % 2, 0) << what;
+        EXPECT_EQ(s.height % 2, 0) << what;
+        EXPECT_LE(s.width, source.width) << what;
+        EXPECT_LE(s.height, source.height) << what;
+        double a = source.width / source.height;
+        EXPECT_LE(std::min(std::abs(s.width - s.height * a), std::abs(s.height - s.width / a)), 0.5)
+            << what;
+        EXPECT_LT(r.bitrate, last_bitrate) << what;
+        EXPECT_LT(int64_t(s.width) * s.height, last_pixels) << what;
+        last_bitrate = r.bitrate;
+        last_pixels = int64_t(s.width) * s.height;
+      }
+    }
+  }
 }
 
 }  // namespace

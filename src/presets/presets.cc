@@ -158,7 +158,12 @@ Preset PreviewPreset(const PreviewOptions& o) {
 
 VideoSettings RungVideoSettings(const Ladder& ladder, const Rung& rung) {
   VideoSettings v = ladder.video;
-  v.lines = rung.lines;
+  if (rung.box_width > 0 && rung.box_height > 0) {
+    v.width = rung.box_width;
+    v.height = rung.box_height;
+  } else {
+    v.lines = rung.lines;
+  }
   v.bitrate = rung.bitrate;
   v.maxrate = rung.bitrate * 11 / 10;
   v.bufsize = rung.bitrate * 2;

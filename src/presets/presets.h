@@ -70,8 +70,12 @@ struct Preset {
 
 struct Rung {
   std::string name;  // "720p"
-  int lines = 0;
+  int lines = 0;     // the short side of the rung's 16:9 box (720: 1280x720)
   int64_t bitrate = 0;
+  // The box this rung's picture is fitted into, turned like the source (SelectRungs sets it);
+  // 0: the picture's short side is `lines`.
+  int box_width = 0;
+  int box_height = 0;
 };
 
 struct Ladder {

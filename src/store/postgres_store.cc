@@ -444,14 +444,17 @@ class PostgresStore : public JobStore {
       std::string error = "the worker running attempt " + std::to_string(attempts) +
                           " stopped heartbeating (lease expired)";
       REEL_RETURN_IF_ERROR(EndAttempt(id, "lease_expired", error, now));
-      JobState next = r->Bool(i, 3)             ? JobState::kCanceled
-                      : attempts < max_attempts ? JobState::kQueued
-                                                : JobState::kFailed;
+      Job job;
+      job.attempts = attempts;
+      job.max_attempts = max_attempts;
+      Transition t = NextState(
+          job, r->Bool(i, 3) ? AttemptEnd::kCanceled : AttemptEnd::kFailedRetryable, error);
+      JobState next = t.next;
       REEL_RETURN_IF_ERROR(
           Exec("UPDATE jobs SET state = $1, lease_owner = NULL, "
                "lease_expires_at = NULL, error = $2, updated_at = $3, "
                "finished_at = $4 WHERE id = $5",
-               {StateName(next), error, now, IsFinished(next) ? Param(now) : Param(), id})
+               {StateName(next), t.error, now, IsFinished(next) ? Param(now) : Param(), id})
               .status());
       if (IsFinished(next)) REEL_RETURN_IF_ERROR(EnqueueWebhookLocked(id, StateName(next)));
       touched.push_back(id);

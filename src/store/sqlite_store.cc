@@ -480,13 +480,16 @@ class SqliteStore : public JobStore {
       std::string error = "the worker running attempt " + std::to_string(e.attempts) +
                           " stopped heartbeating (lease expired)";
       REEL_RETURN_IF_ERROR(EndAttempt(e.id, "lease_expired", error, now));
-      JobState next = e.cancel                      ? JobState::kCanceled
-                      : e.attempts < e.max_attempts ? JobState::kQueued
-                                                    : JobState::kFailed;
+      Job job;
+      job.attempts = e.attempts;
+      job.max_attempts = e.max_attempts;
+      Transition t =
+          NextState(job, e.cancel ? AttemptEnd::kCanceled : AttemptEnd::kFailedRetryable, error);
+      JobState next = t.next;
       Stmt up(db_,
               "UPDATE jobs SET state = ?, lease_owner = NULL, lease_expires_at = NULL, "
               "error = ?, updated_at = ?, finished_at = ? WHERE id = ?");
-      up.Bind(1, StateName(next)).Bind(2, error).Bind(3, now);
+      up.Bind(1, StateName(next)).Bind(2, t.error).Bind(3, now);
       if (IsFinished(next))
         up.Bind(4, now);
       else

@@ -193,6 +193,17 @@ TEST_P(StoreTest, ExpiredLeasesGoBackToTheQueueThenFail) {
   EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kFailed);
 }
 
+TEST_P(StoreTest, ExpiredLeaseOfTheLastAttemptSaysItGaveUp) {
+  Job j = Create("key_a", 1);
+  Lease("w1", 0.05);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(store_->ExpireLeases().ok());
+  Job failed = *store_->GetJob(j.id);
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_NE(failed.error.find("lease expired"), std::string::npos) << failed.error;
+  EXPECT_NE(failed.error.find("gave up after 1 attempts"), std::string::npos) << failed.error;
+}
+
 TEST_P(StoreTest, CancelQueuedRunningAndFinished) {
   Job queued = Create(), running = Create();
   ASSERT_EQ(store_->RequestCancel(queued.id)->state, JobState::kCanceled);

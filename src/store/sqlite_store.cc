@@ -292,6 +292,8 @@ class SqliteStore : public JobStore {
 
   Result<Job> RequestCancel(const std::string& id) override {
     std::lock_guard lock(mu_);
+    Transaction tx(this);  // the state change and its webhook land together or not at all
+    REEL_RETURN_IF_ERROR(tx.status());
     Result<Job> job = GetJobLocked(id);
     if (!job.ok()) return job;
     double now = NowSeconds();
@@ -309,6 +311,7 @@ class SqliteStore : public JobStore {
     } else {
       return FailedPrecondition("job is already " + std::string(StateName(job->state)));
     }
+    REEL_RETURN_IF_ERROR(tx.Commit());
     return GetJobLocked(id);
   }
 

@@ -1,6 +1,8 @@
 // Behaviour of the queue, written against the JobStore interface so that every implementation
 // (SQLite now, PostgreSQL later) runs the same tests.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include <thread>
 
@@ -15,6 +17,47 @@ namespace reel::store {
 namespace {
 
 using nlohmann::json;
+
+// A second, raw connection to the store's database, as another process would have: for races
+// and for faults injected with triggers, without the store's own code in the way.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& location) : pg_(location.rfind("postgres", 0) == 0) {
+    if (pg_)
+      conn_ = PQconnectdb(location.c_str());
+    else
+      sqlite3_open(location.c_str(), &db_);
+  }
+  ~RawConnection() {
+    if (conn_) PQfinish(conn_);
+    if (db_) sqlite3_close(db_);
+  }
+  bool postgres() const { return pg_; }
+  // Runs `sql` (several statements allowed); the error text, or "" on success.
+  std::string Exec(const std::string& sql) {
+    if (pg_) {
+      PGresult* r = PQexec(conn_, sql.c_str());
+      std::string err =
+          PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK
+              ? ""
+              : PQresultErrorMessage(r);
+      PQclear(r);
+      return err;
+    }
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK) return "";
+    std::string message = err ? err : "error";
+    sqlite3_free(err);
+    return message;
+  }
+  // The write lock a transaction takes at once on SQLite and on its first write on PostgreSQL.
+  std::string Begin() { return Exec(pg_ ? "BEGIN" : "BEGIN IMMEDIATE"); }
+
+ private:
+  bool pg_;
+  PGconn* conn_ = nullptr;
+  sqlite3* db_ = nullptr;
+};
 
 // Every test runs on both stores: SQLite, and a real PostgreSQL started by the test.
 class StoreTest : public ::testing::TestWithParam<std::string> {
@@ -202,6 +245,30 @@ TEST_P(StoreTest, ExpiredLeaseOfTheLastAttemptSaysItGaveUp) {
   EXPECT_EQ(failed.state, JobState::kFailed);
   EXPECT_NE(failed.error.find("lease expired"), std::string::npos) << failed.error;
   EXPECT_NE(failed.error.find("gave up after 1 attempts"), std::string::npos) << failed.error;
+}
+
+TEST_P(StoreTest, CancelIsOneTransactionWithItsWebhook) {
+  bool existed = false;
+  json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}};
+  Job j = *store_->CreateJob({"key_a", spec, 3, "", "", 0, {}}, &existed);
+  RawConnection raw(location_);
+  // The webhook's INSERT fails after the state UPDATE ran: neither may land.
+  ASSERT_EQ(raw.Exec(raw.postgres()
+                         ? "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN "
+                           "RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql; "
+                           "CREATE TRIGGER fail_webhooks BEFORE INSERT ON webhooks FOR EACH ROW "
+                           "EXECUTE FUNCTION fail_insert()"
+                         : "CREATE TRIGGER fail_webhooks BEFORE INSERT ON webhooks BEGIN "
+                           "SELECT RAISE(ABORT, 'injected fault'); END"),
+            "");
+  EXPECT_FALSE(store_->RequestCancel(j.id).ok());
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kQueued) << "the state change was kept alone";
+  EXPECT_TRUE(store_->ListWebhooks(j.id)->empty());
+  ASSERT_EQ(
+      raw.Exec("DROP TRIGGER fail_webhooks" + std::string(raw.postgres() ? " ON webhooks" : "")),
+      "");
+  EXPECT_EQ(store_->RequestCancel(j.id)->state, JobState::kCanceled);
+  EXPECT_EQ(store_->ListWebhooks(j.id)->size(), 1u);
 }
 
 TEST_P(StoreTest, CancelQueuedRunningAndFinished) {

@@ -430,6 +430,9 @@ class SqliteStore : public JobStore {
                             const std::string& outcome, const std::string& error,
                             const json& result) override {
     std::lock_guard lock(mu_);
+    // The lease is checked inside the transaction: a worker that lost it writes nothing.
+    Transaction tx(this);
+    REEL_RETURN_IF_ERROR(tx.status());
     Result<Job> job = GetJobLocked(job_id);
     if (!job.ok()) return job;
     if (job->state != JobState::kRunning || job->lease_owner != worker_id)
@@ -437,8 +440,6 @@ class SqliteStore : public JobStore {
     double now = NowSeconds();
     Transition t = NextState(*job, end, error);
     JobState next = t.next;
-    Transaction tx(this);
-    REEL_RETURN_IF_ERROR(tx.status());
     REEL_RETURN_IF_ERROR(EndAttempt(job_id, outcome, error, now));
     Stmt s(db_,
            "UPDATE jobs SET state = ?, attempts = ?, lease_owner = NULL, lease_expires_at = NULL, "

@@ -271,6 +271,28 @@ TEST_P(StoreTest, CancelIsOneTransactionWithItsWebhook) {
   EXPECT_EQ(store_->ListWebhooks(j.id)->size(), 1u);
 }
 
+TEST_P(StoreTest, AWorkerThatLostItsLeaseCannotFinishTheAttempt) {
+  Job j = Create();
+  Lease("w1");
+  // Another node takes the lease over (it expired and was re-leased) while w1 is finishing: w1's
+  // check must see the takeover, not the state from before it.
+  RawConnection raw(location_);
+  ASSERT_EQ(raw.Begin(), "");
+  ASSERT_EQ(raw.Exec("UPDATE jobs SET lease_owner = 'w2' WHERE id = '" + j.id + "'"), "");
+  Result<Job> finished = Status::Ok();
+  std::thread w1([&] {
+    finished = store_->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
+                                     {{"outputs", json::array()}});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(raw.Exec("COMMIT"), "");
+  w1.join();
+  EXPECT_EQ(finished.status().code(), StatusCode::kNotFound);
+  Job after = *store_->GetJob(j.id);
+  EXPECT_EQ(after.state, JobState::kRunning);
+  EXPECT_EQ(after.lease_owner, "w2");
+}
+
 TEST_P(StoreTest, CancelQueuedRunningAndFinished) {
   Job queued = Create(), running = Create();
   ASSERT_EQ(store_->RequestCancel(queued.id)->state, JobState::kCanceled);

@@ -303,12 +303,17 @@ class PostgresStore : public JobStore {
     if (job->state != JobState::kFailed && job->state != JobState::kCanceled)
       return FailedPrecondition("only failed or canceled jobs can be retried; this one is " +
                                 std::string(StateName(job->state)));
-    REEL_RETURN_IF_ERROR(
-        Exec("UPDATE jobs SET state = 'queued', attempts = 0, error = NULL, result = NULL, "
-             "progress = '{}', cancel_requested = FALSE, finished_at = NULL, updated_at = $1 "
-             "WHERE id = $2; ",
-             {NowSeconds(), id})
-            .status());
+    // Guarded in the UPDATE: another node may have retried it (and a worker taken it) since.
+    Result<Rows> r = Exec(
+        "UPDATE jobs SET state = 'queued', attempts = 0, error = NULL, result = NULL, "
+        "progress = '{}', cancel_requested = FALSE, finished_at = NULL, updated_at = $1 "
+        "WHERE id = $2 AND state IN ('failed', 'canceled') RETURNING id",
+        {NowSeconds(), id});
+    if (!r.ok()) return r.status();
+    if (r->size() == 0)
+      return FailedPrecondition(
+          "only failed or canceled jobs can be retried; this one is no "
+          "longer failed or canceled");
     Exec("NOTIFY reel_jobs");
     return GetJobLocked(id);
   }

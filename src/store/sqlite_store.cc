@@ -325,9 +325,14 @@ class SqliteStore : public JobStore {
     Stmt s(db_,
            "UPDATE jobs SET state = 'queued', attempts = 0, error = NULL, result = NULL, "
            "progress = '{}', cancel_requested = 0, finished_at = NULL, updated_at = ? "
-           "WHERE id = ?");
+           "WHERE id = ? AND state IN ('failed', 'canceled')");
     s.Bind(1, NowSeconds()).Bind(2, id);
     if (s.Step() != SQLITE_DONE) return SqlError(db_, "retry");
+    // Guarded in the UPDATE: another node may have retried it (and a worker taken it) since.
+    if (sqlite3_changes(db_) == 0)
+      return FailedPrecondition(
+          "only failed or canceled jobs can be retried; this one is no "
+          "longer failed or canceled");
     return GetJobLocked(id);
   }
 

@@ -293,6 +293,29 @@ TEST_P(StoreTest, AWorkerThatLostItsLeaseCannotFinishTheAttempt) {
   EXPECT_EQ(after.lease_owner, "w2");
 }
 
+TEST_P(StoreTest, RetryRefusesAJobThatIsNoLongerFinished) {
+  Job j = Create();
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  EXPECT_EQ(store_->Retry(Create().id).status().code(), StatusCode::kFailedPrecondition)
+      << "a queued job";
+  // Another node retries it and a worker leases it while this Retry is under way: the UPDATE
+  // itself must refuse a job that is running by the time it runs.
+  RawConnection raw(location_);
+  ASSERT_EQ(raw.Begin(), "");
+  ASSERT_EQ(
+      raw.Exec("UPDATE jobs SET state = 'running', lease_owner = 'w9' WHERE id = '" + j.id + "'"),
+      "");
+  Result<Job> retried = Status::Ok();
+  std::thread retry([&] { retried = store_->Retry(j.id); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(raw.Exec("COMMIT"), "");
+  retry.join();
+  EXPECT_EQ(retried.status().code(), StatusCode::kFailedPrecondition);
+  Job after = *store_->GetJob(j.id);
+  EXPECT_EQ(after.state, JobState::kRunning);
+  EXPECT_EQ(after.lease_owner, "w9");
+}
+
 TEST_P(StoreTest, CancelQueuedRunningAndFinished) {
   Job queued = Create(), running = Create();
   ASSERT_EQ(store_->RequestCancel(queued.id)->state, JobState::kCanceled);

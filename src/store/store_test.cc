@@ -11,7 +11,9 @@
 #include "testing/postgres_server.h"
 
 #include <algorithm>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 
 namespace reel::store {
 namespace {
@@ -464,6 +466,61 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   EXPECT_EQ((*all)[0].attempt_log[0]["status"], 500);
   EXPECT_GT((*all)[1].delivered_at, 0);
   EXPECT_TRUE(store_->ListWebhooks(quiet.id)->empty());
+}
+
+// A database made by reel before the stores shared their migrations (SQLite recorded 4 steps,
+// PostgreSQL 2, in schema_version) is taken over: its jobs, keys and webhooks are all still there.
+TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {
+  store_.reset();
+  std::string location =
+      GetParam() == "sqlite" ? dir_ / "old.db" : testing::PostgresServer::Instance().NewDatabase();
+  {
+    RawConnection raw(location);
+    std::ifstream in(std::string(REEL_STORE_TESTDATA) +
+                     (raw.postgres() ? "/legacy_postgres_v2.sql" : "/legacy_sqlite_v4.sql"));
+    std::stringstream ddl;
+    ddl << in.rdbuf();
+    ASSERT_FALSE(ddl.str().empty());
+    ASSERT_EQ(raw.Exec(ddl.str()), "");
+    ASSERT_EQ(
+        raw.Exec(
+            "INSERT INTO api_keys (id, name, hash, admin, created_at, webhook_secret) VALUES "
+            "('key_old', 'old', 'hash-old', FALSE, 1, 'whsec_old');"
+            "INSERT INTO jobs (id, owner, state, spec, attempts, max_attempts, created_at, "
+            "updated_at, finished_at, result) VALUES ('job_done', 'key_old', 'succeeded', "
+            "'{\"webhook\":{\"url\":\"http://h/x\"}}', 1, 3, 1, 2, 2, '{\"outputs\":[]}');"
+            "INSERT INTO attempts (job_id, number, worker_id, host, started_at, ended_at, outcome) "
+            "VALUES ('job_done', 1, 'w1', 'h1', 1, 2, 'succeeded');"
+            "INSERT INTO webhooks (job_id, owner, url, event, payload, created_at, "
+            "next_attempt_at) VALUES ('job_done', 'key_old', 'http://h/x', 'succeeded', '{}', 2, "
+            "2);"
+            "INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
+            "priority, tags) VALUES ('job_waiting', 'key_old', 'queued', '{}', 3, 3, 3, 5, "
+            "'[\"gpu\"]');"),
+        "");
+  }
+  for (int open = 0; open < 2; ++open) {  // taken over, then opened as it is
+    Result<std::unique_ptr<JobStore>> s = OpenStore(location);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobStore& store = **s;
+    Result<Job> done = store.GetJob("job_done");
+    ASSERT_TRUE(done.ok()) << done.status().ToString();
+    EXPECT_EQ(done->state, JobState::kSucceeded);
+    EXPECT_TRUE(done->result.contains("outputs"));
+    ASSERT_EQ(done->attempt_log.size(), 1u);
+    EXPECT_EQ(done->attempt_log[0].host, "h1");
+    EXPECT_EQ(store.ListWebhooks("job_done")->size(), 1u);
+    EXPECT_EQ(*store.WebhookSecret("key_old"), "whsec_old");
+    EXPECT_EQ(store.GetJob("job_waiting")->priority, 5);
+    EXPECT_EQ(store.CountByState("key_old")->at("queued"), 1);
+    if (open == 1) {
+      Result<std::optional<Job>> leased = store.Lease("w", "h", 30, {"gpu"});
+      ASSERT_TRUE(leased.ok() && leased->has_value()) << leased.status().ToString();
+      EXPECT_EQ((*leased)->id, "job_waiting");
+      bool existed = false;
+      EXPECT_TRUE(store.CreateJob({"key_old", json::object(), 3, "", "", 0, {}}, &existed).ok());
+    }
+  }
 }
 
 TEST_P(StoreTest, Workers) {

@@ -7,11 +7,13 @@
 #include <thread>
 
 #include "store/job_store.h"
+#include "store/sql_driver.h"
 #include "testing/media_fixtures.h"
 #include "testing/postgres_server.h"
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 
@@ -54,11 +56,54 @@ class RawConnection {
   }
   // The write lock a transaction takes at once on SQLite and on its first write on PostgreSQL.
   std::string Begin() { return Exec(pg_ ? "BEGIN" : "BEGIN IMMEDIATE"); }
+  // The first column of the first row, as text ("" for none).
+  std::string Value(const std::string& sql) {
+    std::string value;
+    if (pg_) {
+      PGresult* r = PQexec(conn_, sql.c_str());
+      if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) value = PQgetvalue(r, 0, 0);
+      PQclear(r);
+      return value;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    if (stmt && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+      value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    return value;
+  }
 
  private:
   bool pg_;
   PGconn* conn_ = nullptr;
   sqlite3* db_ = nullptr;
+};
+
+// A real driver that, once armed, fails every statement containing `fail_on`: faults are
+// injected by wrapping the driver the store runs on, not by mocking it.
+class FailingDriver : public SqlDriver {
+ public:
+  FailingDriver(std::unique_ptr<SqlDriver> real, const std::string* fail_on)
+      : real_(std::move(real)), fail_on_(fail_on) {}
+  SqlDialect dialect() const override { return real_->dialect(); }
+  Result<SqlRows> Exec(const std::string& sql, const std::vector<SqlValue>& params) override {
+    if (!fail_on_->empty() && sql.find(*fail_on_) != std::string::npos)
+      return Unavailable("injected fault");
+    return real_->Exec(sql, params);
+  }
+  Status ExecScript(const std::string& sql) override { return real_->ExecScript(sql); }
+  const char* BeginSql() const override { return real_->BeginSql(); }
+  const char* ForUpdate() const override { return real_->ForUpdate(); }
+  const char* SkipLocked() const override { return real_->SkipLocked(); }
+  std::string TagsWithin(const std::string& c) const override { return real_->TagsWithin(c); }
+  std::string JsonAppend(const std::string& c) const override { return real_->JsonAppend(c); }
+  Status LockMigrations() override { return real_->LockMigrations(); }
+  void UnlockMigrations() override { real_->UnlockMigrations(); }
+  Status NotifyWork() override { return real_->NotifyWork(); }
+
+ private:
+  std::unique_ptr<SqlDriver> real_;
+  const std::string* fail_on_;
 };
 
 // Every test runs on both stores: SQLite, and a real PostgreSQL started by the test.
@@ -78,6 +123,17 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
         store_->CreateJob({owner, json{{"n", counter_++}}, max_attempts, "", "", 0, {}}, &existed);
     EXPECT_TRUE(j.ok()) << j.status().ToString();
     return *j;
+  }
+  // Runs `call` while another connection holds the uncommitted `update`, committed 300 ms in:
+  // `call` must wait for it or see through it, not act on what was there before.
+  void WhileAnotherWriterCommits(const std::string& update, const std::function<void()>& call) {
+    RawConnection raw(location_);
+    ASSERT_EQ(raw.Begin(), "");
+    ASSERT_EQ(raw.Exec(update), "");
+    std::thread racer(call);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(raw.Exec("COMMIT"), "");
+    racer.join();
   }
   Job Lease(const std::string& worker = "w1", double seconds = 30) {
     Result<std::optional<Job>> j = store_->Lease(worker, "host1", seconds);
@@ -273,22 +329,53 @@ TEST_P(StoreTest, CancelIsOneTransactionWithItsWebhook) {
   EXPECT_EQ(store_->ListWebhooks(j.id)->size(), 1u);
 }
 
+// Every state change is one transaction with the writes that go with it: when the webhook row
+// cannot be written, the cancel, the finished attempt and the expired lease are not kept either.
+TEST_P(StoreTest, AFailedWriteLeavesTheJobAsItWas) {
+  std::string fail_on;
+  Result<std::unique_ptr<SqlDriver>> driver =
+      GetParam() == "sqlite" ? OpenSqliteDriver(location_) : OpenPostgresDriver(location_);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  Result<std::unique_ptr<JobStore>> faulty =
+      OpenSqlJobStore(std::make_unique<FailingDriver>(std::move(driver).value(), &fail_on));
+  ASSERT_TRUE(faulty.ok()) << faulty.status().ToString();
+  JobStore& store = **faulty;
+  bool existed = false;
+  json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}};
+  Job running = *store.CreateJob({"key_a", spec, 1, "", "", 0, {}}, &existed);
+  Job queued = *store.CreateJob({"key_a", spec, 1, "", "", 0, {}}, &existed);
+  ASSERT_TRUE(store.Lease("w1", "h", 0.05).ok());
+  fail_on = "INSERT INTO webhooks";
+  EXPECT_FALSE(store.RequestCancel(queued.id).ok());
+  EXPECT_EQ(store.GetJob(queued.id)->state, JobState::kQueued);
+  EXPECT_FALSE(store
+                   .FinishAttempt(running.id, "w1", AttemptEnd::kFailedPermanently, "failed",
+                                  "bad input", nullptr)
+                   .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(store.ExpireLeases().ok());
+  Job after = *store.GetJob(running.id);
+  EXPECT_EQ(after.state, JobState::kRunning);
+  EXPECT_EQ(after.lease_owner, "w1");
+  EXPECT_EQ(after.attempt_log.at(0).outcome, "running");
+  EXPECT_EQ(store.ListWebhooks(running.id)->size(), 1u) << "only the lease's";
+  fail_on.clear();
+  Result<std::vector<std::string>> expired = store.ExpireLeases();
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_EQ(store.GetJob(running.id)->state, JobState::kFailed);
+  EXPECT_EQ(store.ListWebhooks(running.id)->back().event, "failed");
+}
+
 TEST_P(StoreTest, AWorkerThatLostItsLeaseCannotFinishTheAttempt) {
   Job j = Create();
   Lease("w1");
   // Another node takes the lease over (it expired and was re-leased) while w1 is finishing: w1's
   // check must see the takeover, not the state from before it.
-  RawConnection raw(location_);
-  ASSERT_EQ(raw.Begin(), "");
-  ASSERT_EQ(raw.Exec("UPDATE jobs SET lease_owner = 'w2' WHERE id = '" + j.id + "'"), "");
   Result<Job> finished = Status::Ok();
-  std::thread w1([&] {
+  WhileAnotherWriterCommits("UPDATE jobs SET lease_owner = 'w2' WHERE id = '" + j.id + "'", [&] {
     finished = store_->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
                                      {{"outputs", json::array()}});
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(raw.Exec("COMMIT"), "");
-  w1.join();
   EXPECT_EQ(finished.status().code(), StatusCode::kNotFound);
   Job after = *store_->GetJob(j.id);
   EXPECT_EQ(after.state, JobState::kRunning);
@@ -302,16 +389,10 @@ TEST_P(StoreTest, RetryRefusesAJobThatIsNoLongerFinished) {
       << "a queued job";
   // Another node retries it and a worker leases it while this Retry is under way: the UPDATE
   // itself must refuse a job that is running by the time it runs.
-  RawConnection raw(location_);
-  ASSERT_EQ(raw.Begin(), "");
-  ASSERT_EQ(
-      raw.Exec("UPDATE jobs SET state = 'running', lease_owner = 'w9' WHERE id = '" + j.id + "'"),
-      "");
   Result<Job> retried = Status::Ok();
-  std::thread retry([&] { retried = store_->Retry(j.id); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(raw.Exec("COMMIT"), "");
-  retry.join();
+  WhileAnotherWriterCommits(
+      "UPDATE jobs SET state = 'running', lease_owner = 'w9' WHERE id = '" + j.id + "'",
+      [&] { retried = store_->Retry(j.id); });
   EXPECT_EQ(retried.status().code(), StatusCode::kFailedPrecondition);
   Job after = *store_->GetJob(j.id);
   EXPECT_EQ(after.state, JobState::kRunning);
@@ -513,6 +594,10 @@ TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {
     EXPECT_EQ(*store.WebhookSecret("key_old"), "whsec_old");
     EXPECT_EQ(store.GetJob("job_waiting")->priority, 5);
     EXPECT_EQ(store.CountByState("key_old")->at("queued"), 1);
+    RawConnection raw(location);
+    EXPECT_EQ(raw.Value("SELECT COUNT(*) FROM reel_migrations"), "4") << "one row a step";
+    EXPECT_EQ(raw.Value("SELECT version FROM schema_version"), raw.postgres() ? "2" : "4")
+        << "the old count stays in the old numbering, for an older reel on the same database";
     if (open == 1) {
       Result<std::optional<Job>> leased = store.Lease("w", "h", 30, {"gpu"});
       ASSERT_TRUE(leased.ok() && leased->has_value()) << leased.status().ToString();

@@ -1,8 +1,9 @@
-// SqlJobStore: jobs, leases and the attempt state machine.
+// SqlJobStore: jobs, leases and the attempt state machine; opening a store over a driver.
 #include "store/sql_job_store.h"
 
+#include <algorithm>
 #include <chrono>
-#include <climits>
+#include <cstdint>
 #include <thread>
 
 #include "common/crypto.h"

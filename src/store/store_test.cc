@@ -1,5 +1,5 @@
-// Behaviour of the queue, written against the JobStore interface so that every implementation
-// (SQLite now, PostgreSQL later) runs the same tests.
+// Behaviour of the queue, written against the JobStore interface so that the store runs the
+// same tests on both drivers, SQLite and PostgreSQL.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>

@@ -1,7 +1,9 @@
 // The seam between the job store and a database: a driver runs SQL on one connection and says
 // what its dialect spells differently; it decides nothing. Every rule of the queue (states,
 // leases, retries, webhooks) lives once in SqlJobStore, which writes its statements with `?`
-// placeholders and the few fragments below, as River does with riverdriver.
+// placeholders and the few fragments below, as River does with riverdriver. Upserts, RETURNING
+// and timestamps (unix seconds from the store's clock) are spelled alike by both databases
+// (SQLite 3.35 on), so they need no hook.
 #pragma once
 
 #include <cstdint>
@@ -12,8 +14,6 @@
 #include "common/status.h"
 
 namespace reel::store {
-
-class JobStore;
 
 // A statement parameter: text, integer, real, boolean or NULL.
 struct SqlValue {
@@ -111,11 +111,8 @@ class SqlTransaction {
   bool done_ = false;
 };
 
-// Connections, for the store and for tests that need a driver of their own.
+// Connections, for the store and for tests that wrap a driver of their own.
 Result<std::unique_ptr<SqlDriver>> OpenSqliteDriver(const std::string& path);
 Result<std::unique_ptr<SqlDriver>> OpenPostgresDriver(const std::string& url);
-
-// The job store over `driver`, its schema migrated first.
-Result<std::unique_ptr<JobStore>> OpenSqlJobStore(std::unique_ptr<SqlDriver> driver);
 
 }  // namespace reel::store

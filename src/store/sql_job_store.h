@@ -74,4 +74,7 @@ class SqlJobStore : public JobStore {
   std::unique_ptr<SqlDriver> db_;
 };
 
+// The job store over `driver`, its schema migrated first.
+Result<std::unique_ptr<JobStore>> OpenSqlJobStore(std::unique_ptr<SqlDriver> driver);
+
 }  // namespace reel::store

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "store/job_store.h"
-#include "store/sql_driver.h"
+#include "store/sql_job_store.h"
 #include "testing/media_fixtures.h"
 #include "testing/postgres_server.h"
 

@@ -608,6 +608,14 @@ TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {
   }
 }
 
+TEST_P(StoreTest, RefusesADatabaseNewerThanThisReel) {
+  store_.reset();
+  RawConnection raw(location_);
+  ASSERT_EQ(raw.Exec("INSERT INTO reel_migrations (version, applied_at) VALUES (999, 0)"), "");
+  Result<std::unique_ptr<JobStore>> s = OpenStore(location_);
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition) << s.status().ToString();
+}
+
 TEST_P(StoreTest, Workers) {
   ASSERT_TRUE(store_->HeartbeatWorker({"w1", "h", "0.1", 2, {"job_x"}, 1, 0}).ok());
   Result<std::vector<WorkerInfo>> ws = store_->ListWorkers();

@@ -1,7 +1,7 @@
 // The job store: where jobs, their attempts, API keys and live workers are persisted. Jobs are
 // written here before the API answers, and workers take them from here by lease, so nothing is
-// lost when a process dies. SQLite is the default implementation; the PostgreSQL one (scale-out
-// issue) implements the same interface and passes the same tests.
+// lost when a process dies. One implementation, SqlJobStore (sql_job_store.h), holds the rules
+// over a driver for SQLite (the default) or PostgreSQL (scale-out); both pass the same tests.
 #pragma once
 
 #include <map>
@@ -197,7 +197,7 @@ Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location);
 // Stored JSON text back into JSON; `fallback` for empty or damaged text.
 nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);
 
-// The attempt state machine both stores follow.
+// The attempt state machine: every end of an attempt goes through it, lease expiry included.
 struct Transition {
   JobState next;
   int attempts;       // after the attempt (a released one gives its attempt back)

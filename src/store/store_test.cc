@@ -1,20 +1,110 @@
-// Behaviour of the queue, written against the JobStore interface so that every implementation
-// (SQLite now, PostgreSQL later) runs the same tests.
+// Behaviour of the queue, written against the JobStore interface so that the store runs the
+// same tests on both drivers, SQLite and PostgreSQL.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include <thread>
 
 #include "store/job_store.h"
+#include "store/sql_job_store.h"
 #include "testing/media_fixtures.h"
 #include "testing/postgres_server.h"
 
 #include <algorithm>
+#include <fstream>
+#include <functional>
 #include <mutex>
+#include <sstream>
 
 namespace reel::store {
 namespace {
 
 using nlohmann::json;
+
+// A second, raw connection to the store's database, as another process would have: for races
+// and for faults injected with triggers, without the store's own code in the way.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& location) : pg_(location.rfind("postgres", 0) == 0) {
+    if (pg_)
+      conn_ = PQconnectdb(location.c_str());
+    else
+      sqlite3_open(location.c_str(), &db_);
+  }
+  ~RawConnection() {
+    if (conn_) PQfinish(conn_);
+    if (db_) sqlite3_close(db_);
+  }
+  bool postgres() const { return pg_; }
+  // Runs `sql` (several statements allowed); the error text, or "" on success.
+  std::string Exec(const std::string& sql) {
+    if (pg_) {
+      PGresult* r = PQexec(conn_, sql.c_str());
+      std::string err =
+          PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK
+              ? ""
+              : PQresultErrorMessage(r);
+      PQclear(r);
+      return err;
+    }
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK) return "";
+    std::string message = err ? err : "error";
+    sqlite3_free(err);
+    return message;
+  }
+  // The write lock a transaction takes at once on SQLite and on its first write on PostgreSQL.
+  std::string Begin() { return Exec(pg_ ? "BEGIN" : "BEGIN IMMEDIATE"); }
+  // The first column of the first row, as text ("" for none).
+  std::string Value(const std::string& sql) {
+    std::string value;
+    if (pg_) {
+      PGresult* r = PQexec(conn_, sql.c_str());
+      if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) value = PQgetvalue(r, 0, 0);
+      PQclear(r);
+      return value;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    if (stmt && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+      value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    return value;
+  }
+
+ private:
+  bool pg_;
+  PGconn* conn_ = nullptr;
+  sqlite3* db_ = nullptr;
+};
+
+// A real driver that, once armed, fails every statement containing `fail_on`: faults are
+// injected by wrapping the driver the store runs on, not by mocking it.
+class FailingDriver : public SqlDriver {
+ public:
+  FailingDriver(std::unique_ptr<SqlDriver> real, const std::string* fail_on)
+      : real_(std::move(real)), fail_on_(fail_on) {}
+  SqlDialect dialect() const override { return real_->dialect(); }
+  Result<SqlRows> Exec(const std::string& sql, const std::vector<SqlValue>& params) override {
+    if (!fail_on_->empty() && sql.find(*fail_on_) != std::string::npos)
+      return Unavailable("injected fault");
+    return real_->Exec(sql, params);
+  }
+  Status ExecScript(const std::string& sql) override { return real_->ExecScript(sql); }
+  const char* BeginSql() const override { return real_->BeginSql(); }
+  const char* ForUpdate() const override { return real_->ForUpdate(); }
+  const char* SkipLocked() const override { return real_->SkipLocked(); }
+  std::string TagsWithin(const std::string& c) const override { return real_->TagsWithin(c); }
+  std::string JsonAppend(const std::string& c) const override { return real_->JsonAppend(c); }
+  Status LockMigrations() override { return real_->LockMigrations(); }
+  void UnlockMigrations() override { real_->UnlockMigrations(); }
+  Status NotifyWork() override { return real_->NotifyWork(); }
+
+ private:
+  std::unique_ptr<SqlDriver> real_;
+  const std::string* fail_on_;
+};
 
 // Every test runs on both stores: SQLite, and a real PostgreSQL started by the test.
 class StoreTest : public ::testing::TestWithParam<std::string> {
@@ -33,6 +123,17 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
         store_->CreateJob({owner, json{{"n", counter_++}}, max_attempts, "", "", 0, {}}, &existed);
     EXPECT_TRUE(j.ok()) << j.status().ToString();
     return *j;
+  }
+  // Runs `call` while another connection holds the uncommitted `update`, committed 300 ms in:
+  // `call` must wait for it or see through it, not act on what was there before.
+  void WhileAnotherWriterCommits(const std::string& update, const std::function<void()>& call) {
+    RawConnection raw(location_);
+    ASSERT_EQ(raw.Begin(), "");
+    ASSERT_EQ(raw.Exec(update), "");
+    std::thread racer(call);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(raw.Exec("COMMIT"), "");
+    racer.join();
   }
   Job Lease(const std::string& worker = "w1", double seconds = 30) {
     Result<std::optional<Job>> j = store_->Lease(worker, "host1", seconds);
@@ -193,6 +294,111 @@ TEST_P(StoreTest, ExpiredLeasesGoBackToTheQueueThenFail) {
   EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kFailed);
 }
 
+TEST_P(StoreTest, ExpiredLeaseOfTheLastAttemptSaysItGaveUp) {
+  Job j = Create("key_a", 1);
+  Lease("w1", 0.05);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(store_->ExpireLeases().ok());
+  Job failed = *store_->GetJob(j.id);
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_NE(failed.error.find("lease expired"), std::string::npos) << failed.error;
+  EXPECT_NE(failed.error.find("gave up after 1 attempts"), std::string::npos) << failed.error;
+}
+
+TEST_P(StoreTest, CancelIsOneTransactionWithItsWebhook) {
+  bool existed = false;
+  json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}};
+  Job j = *store_->CreateJob({"key_a", spec, 3, "", "", 0, {}}, &existed);
+  RawConnection raw(location_);
+  // The webhook's INSERT fails after the state UPDATE ran: neither may land.
+  ASSERT_EQ(raw.Exec(raw.postgres()
+                         ? "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN "
+                           "RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql; "
+                           "CREATE TRIGGER fail_webhooks BEFORE INSERT ON webhooks FOR EACH ROW "
+                           "EXECUTE FUNCTION fail_insert()"
+                         : "CREATE TRIGGER fail_webhooks BEFORE INSERT ON webhooks BEGIN "
+                           "SELECT RAISE(ABORT, 'injected fault'); END"),
+            "");
+  EXPECT_FALSE(store_->RequestCancel(j.id).ok());
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kQueued) << "the state change was kept alone";
+  EXPECT_TRUE(store_->ListWebhooks(j.id)->empty());
+  ASSERT_EQ(
+      raw.Exec("DROP TRIGGER fail_webhooks" + std::string(raw.postgres() ? " ON webhooks" : "")),
+      "");
+  EXPECT_EQ(store_->RequestCancel(j.id)->state, JobState::kCanceled);
+  EXPECT_EQ(store_->ListWebhooks(j.id)->size(), 1u);
+}
+
+// Every state change is one transaction with the writes that go with it: when the webhook row
+// cannot be written, the cancel, the finished attempt and the expired lease are not kept either.
+TEST_P(StoreTest, AFailedWriteLeavesTheJobAsItWas) {
+  std::string fail_on;
+  Result<std::unique_ptr<SqlDriver>> driver =
+      GetParam() == "sqlite" ? OpenSqliteDriver(location_) : OpenPostgresDriver(location_);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  Result<std::unique_ptr<JobStore>> faulty =
+      OpenSqlJobStore(std::make_unique<FailingDriver>(std::move(driver).value(), &fail_on));
+  ASSERT_TRUE(faulty.ok()) << faulty.status().ToString();
+  JobStore& store = **faulty;
+  bool existed = false;
+  json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}};
+  Job running = *store.CreateJob({"key_a", spec, 1, "", "", 0, {}}, &existed);
+  Job queued = *store.CreateJob({"key_a", spec, 1, "", "", 0, {}}, &existed);
+  ASSERT_TRUE(store.Lease("w1", "h", 0.05).ok());
+  fail_on = "INSERT INTO webhooks";
+  EXPECT_FALSE(store.RequestCancel(queued.id).ok());
+  EXPECT_EQ(store.GetJob(queued.id)->state, JobState::kQueued);
+  EXPECT_FALSE(store
+                   .FinishAttempt(running.id, "w1", AttemptEnd::kFailedPermanently, "failed",
+                                  "bad input", nullptr)
+                   .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(store.ExpireLeases().ok());
+  Job after = *store.GetJob(running.id);
+  EXPECT_EQ(after.state, JobState::kRunning);
+  EXPECT_EQ(after.lease_owner, "w1");
+  EXPECT_EQ(after.attempt_log.at(0).outcome, "running");
+  EXPECT_EQ(store.ListWebhooks(running.id)->size(), 1u) << "only the lease's";
+  fail_on.clear();
+  Result<std::vector<std::string>> expired = store.ExpireLeases();
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_EQ(store.GetJob(running.id)->state, JobState::kFailed);
+  EXPECT_EQ(store.ListWebhooks(running.id)->back().event, "failed");
+}
+
+TEST_P(StoreTest, AWorkerThatLostItsLeaseCannotFinishTheAttempt) {
+  Job j = Create();
+  Lease("w1");
+  // Another node takes the lease over (it expired and was re-leased) while w1 is finishing: w1's
+  // check must see the takeover, not the state from before it.
+  Result<Job> finished = Status::Ok();
+  WhileAnotherWriterCommits("UPDATE jobs SET lease_owner = 'w2' WHERE id = '" + j.id + "'", [&] {
+    finished = store_->FinishAttempt(j.id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
+                                     {{"outputs", json::array()}});
+  });
+  EXPECT_EQ(finished.status().code(), StatusCode::kNotFound);
+  Job after = *store_->GetJob(j.id);
+  EXPECT_EQ(after.state, JobState::kRunning);
+  EXPECT_EQ(after.lease_owner, "w2");
+}
+
+TEST_P(StoreTest, RetryRefusesAJobThatIsNoLongerFinished) {
+  Job j = Create();
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  EXPECT_EQ(store_->Retry(Create().id).status().code(), StatusCode::kFailedPrecondition)
+      << "a queued job";
+  // Another node retries it and a worker leases it while this Retry is under way: the UPDATE
+  // itself must refuse a job that is running by the time it runs.
+  Result<Job> retried = Status::Ok();
+  WhileAnotherWriterCommits(
+      "UPDATE jobs SET state = 'running', lease_owner = 'w9' WHERE id = '" + j.id + "'",
+      [&] { retried = store_->Retry(j.id); });
+  EXPECT_EQ(retried.status().code(), StatusCode::kFailedPrecondition);
+  Job after = *store_->GetJob(j.id);
+  EXPECT_EQ(after.state, JobState::kRunning);
+  EXPECT_EQ(after.lease_owner, "w9");
+}
+
 TEST_P(StoreTest, CancelQueuedRunningAndFinished) {
   Job queued = Create(), running = Create();
   ASSERT_EQ(store_->RequestCancel(queued.id)->state, JobState::kCanceled);
@@ -341,6 +547,73 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   EXPECT_EQ((*all)[0].attempt_log[0]["status"], 500);
   EXPECT_GT((*all)[1].delivered_at, 0);
   EXPECT_TRUE(store_->ListWebhooks(quiet.id)->empty());
+}
+
+// A database made by reel before the stores shared their migrations (SQLite recorded 4 steps,
+// PostgreSQL 2, in schema_version) is taken over: its jobs, keys and webhooks are all still there.
+TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {
+  store_.reset();
+  std::string location =
+      GetParam() == "sqlite" ? dir_ / "old.db" : testing::PostgresServer::Instance().NewDatabase();
+  {
+    RawConnection raw(location);
+    std::ifstream in(std::string(REEL_STORE_TESTDATA) +
+                     (raw.postgres() ? "/legacy_postgres_v2.sql" : "/legacy_sqlite_v4.sql"));
+    std::stringstream ddl;
+    ddl << in.rdbuf();
+    ASSERT_FALSE(ddl.str().empty());
+    ASSERT_EQ(raw.Exec(ddl.str()), "");
+    ASSERT_EQ(
+        raw.Exec(
+            "INSERT INTO api_keys (id, name, hash, admin, created_at, webhook_secret) VALUES "
+            "('key_old', 'old', 'hash-old', FALSE, 1, 'whsec_old');"
+            "INSERT INTO jobs (id, owner, state, spec, attempts, max_attempts, created_at, "
+            "updated_at, finished_at, result) VALUES ('job_done', 'key_old', 'succeeded', "
+            "'{\"webhook\":{\"url\":\"http://h/x\"}}', 1, 3, 1, 2, 2, '{\"outputs\":[]}');"
+            "INSERT INTO attempts (job_id, number, worker_id, host, started_at, ended_at, outcome) "
+            "VALUES ('job_done', 1, 'w1', 'h1', 1, 2, 'succeeded');"
+            "INSERT INTO webhooks (job_id, owner, url, event, payload, created_at, "
+            "next_attempt_at) VALUES ('job_done', 'key_old', 'http://h/x', 'succeeded', '{}', 2, "
+            "2);"
+            "INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
+            "priority, tags) VALUES ('job_waiting', 'key_old', 'queued', '{}', 3, 3, 3, 5, "
+            "'[\"gpu\"]');"),
+        "");
+  }
+  for (int open = 0; open < 2; ++open) {  // taken over, then opened as it is
+    Result<std::unique_ptr<JobStore>> s = OpenStore(location);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobStore& store = **s;
+    Result<Job> done = store.GetJob("job_done");
+    ASSERT_TRUE(done.ok()) << done.status().ToString();
+    EXPECT_EQ(done->state, JobState::kSucceeded);
+    EXPECT_TRUE(done->result.contains("outputs"));
+    ASSERT_EQ(done->attempt_log.size(), 1u);
+    EXPECT_EQ(done->attempt_log[0].host, "h1");
+    EXPECT_EQ(store.ListWebhooks("job_done")->size(), 1u);
+    EXPECT_EQ(*store.WebhookSecret("key_old"), "whsec_old");
+    EXPECT_EQ(store.GetJob("job_waiting")->priority, 5);
+    EXPECT_EQ(store.CountByState("key_old")->at("queued"), 1);
+    RawConnection raw(location);
+    EXPECT_EQ(raw.Value("SELECT COUNT(*) FROM reel_migrations"), "4") << "one row a step";
+    EXPECT_EQ(raw.Value("SELECT version FROM schema_version"), raw.postgres() ? "2" : "4")
+        << "the old count stays in the old numbering, for an older reel on the same database";
+    if (open == 1) {
+      Result<std::optional<Job>> leased = store.Lease("w", "h", 30, {"gpu"});
+      ASSERT_TRUE(leased.ok() && leased->has_value()) << leased.status().ToString();
+      EXPECT_EQ((*leased)->id, "job_waiting");
+      bool existed = false;
+      EXPECT_TRUE(store.CreateJob({"key_old", json::object(), 3, "", "", 0, {}}, &existed).ok());
+    }
+  }
+}
+
+TEST_P(StoreTest, RefusesADatabaseNewerThanThisReel) {
+  store_.reset();
+  RawConnection raw(location_);
+  ASSERT_EQ(raw.Exec("INSERT INTO reel_migrations (version, applied_at) VALUES (999, 0)"), "");
+  Result<std::unique_ptr<JobStore>> s = OpenStore(location_);
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition) << s.status().ToString();
 }
 
 TEST_P(StoreTest, Workers) {

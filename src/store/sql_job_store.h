@@ -1,0 +1,80 @@
+// The job store over any SqlDriver: every rule of the queue, once. It decides (which state a job
+// goes to, whether a lease is still held, which webhooks to queue) and hands the driver finished
+// statements and parameters. One connection, serialised by a mutex: every statement is a short
+// point query or update (see the API benchmark). Jobs and leases are in sql_job_store.cc; keys,
+// workers and webhooks in sql_job_store_admin.cc.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "store/job_store.h"
+#include "store/sql_driver.h"
+
+namespace reel::store {
+
+class SqlJobStore : public JobStore {
+ public:
+  explicit SqlJobStore(std::unique_ptr<SqlDriver> driver) : db_(std::move(driver)) {}
+
+  Result<Job> CreateJob(const NewJob& job, bool* existed) override;
+  Result<Job> GetJob(const std::string& id) override;
+  Result<ListPage> ListJobs(const ListQuery& query) override;
+  Result<Job> RequestCancel(const std::string& id) override;
+  Result<Job> Retry(const std::string& id) override;
+  Status DeleteJob(const std::string& id) override;
+  Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) override;
+
+  Result<std::optional<Job>> Lease(const std::string& worker_id, const std::string& host,
+                                   double lease_seconds,
+                                   const std::vector<std::string>& worker_tags) override;
+  Status Renew(const std::string& job_id, const std::string& worker_id, double lease_seconds,
+               bool* cancel_requested) override;
+  Status SaveProgress(const std::string& job_id, const std::string& worker_id,
+                      const nlohmann::json& progress) override;
+  Result<Job> FinishAttempt(const std::string& job_id, const std::string& worker_id, AttemptEnd end,
+                            const std::string& outcome, const std::string& error,
+                            const nlohmann::json& result) override;
+  Result<std::vector<std::string>> ExpireLeases() override;
+  Result<int64_t> DeleteFinishedBefore(double before) override;
+
+  Result<ApiKey> CreateKey(const std::string& name, const std::string& hash, bool admin,
+                           const std::string& webhook_secret) override;
+  Result<std::string> WebhookSecret(const std::string& key_id) override;
+  Result<std::string> RotateWebhookSecret(const std::string& id_or_name,
+                                          const std::string& secret) override;
+  Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit,
+                                                   double hold_seconds) override;
+  Status RecordWebhookAttempt(int64_t id, int status, const std::string& error, bool delivered,
+                              double next_attempt_at, bool give_up) override;
+  Result<std::vector<WebhookDelivery>> ListWebhooks(const std::string& job_id) override;
+  Result<ApiKey> FindKeyByHash(const std::string& hash) override;
+  Result<std::vector<ApiKey>> ListKeys() override;
+  Status RevokeKey(const std::string& id_or_name) override;
+
+  Status HeartbeatWorker(const WorkerInfo& worker) override;
+  Status RemoveWorker(const std::string& id) override;
+  Result<std::vector<WorkerInfo>> ListWorkers() override;
+
+  Status Ping() override;
+  bool WaitForWork(double seconds) override { return db_->WaitForWork(seconds); }
+
+ private:
+  // The job with its attempts; `lock`: row-locked for the rest of the transaction.
+  Result<Job> LoadJob(const std::string& id, bool lock = false);
+  // Ends the running attempt of `job` and moves the job as `t` says (FinishAttempt and lease
+  // expiry alike), queueing the webhook of a finished job.
+  Status Settle(const Job& job, const Transition& t, const std::string& outcome,
+                const std::string& attempt_error, const nlohmann::json& result, double now);
+  // The outbox: a job whose spec asks for webhooks gets a row per subscribed event, written in
+  // the transaction that changes its state, so no state change is ever lost to a crash.
+  Status EnqueueWebhook(const std::string& job_id, const std::string& event);
+
+  std::mutex mu_;
+  std::unique_ptr<SqlDriver> db_;
+};
+
+// The job store over `driver`, its schema migrated first.
+Result<std::unique_ptr<JobStore>> OpenSqlJobStore(std::unique_ptr<SqlDriver> driver);
+
+}  // namespace reel::store

@@ -1,0 +1,195 @@
+// SqlJobStore: API keys, live workers and the webhook outbox.
+#include <algorithm>
+
+#include "common/crypto.h"
+#include "store/sql_job_store.h"
+
+namespace reel::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kKeyColumns =
+    "id, name, hash, admin, created_at, revoked_at IS NOT NULL FROM api_keys";
+
+constexpr const char* kWebhookColumns =
+    "id, job_id, owner, url, event, payload, attempts, created_at, next_attempt_at, "
+    "delivered_at, gave_up, attempt_log";
+
+ApiKey ReadKey(const SqlRows& r, size_t i) {
+  return {r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), r.Bool(i, 3), r.Double(i, 4), r.Bool(i, 5)};
+}
+
+WebhookDelivery ReadWebhook(const SqlRows& r, size_t i) {
+  WebhookDelivery w;
+  w.id = r.Int(i, 0);
+  w.job_id = r.Text(i, 1);
+  w.owner = r.Text(i, 2);
+  w.url = r.Text(i, 3);
+  w.event = r.Text(i, 4);
+  w.payload = r.Text(i, 5);
+  w.attempts = static_cast<int>(r.Int(i, 6));
+  w.created_at = r.Double(i, 7);
+  w.next_attempt_at = r.Double(i, 8);
+  w.delivered_at = r.Double(i, 9);
+  w.gave_up = r.Bool(i, 10);
+  w.attempt_log = ParseJsonOr(r.Text(i, 11), json::array());
+  return w;
+}
+
+}  // namespace
+
+Result<ApiKey> SqlJobStore::CreateKey(const std::string& name, const std::string& hash, bool admin,
+                                      const std::string& webhook_secret) {
+  std::lock_guard lock(mu_);
+  ApiKey k{"key_" + RandomHex(6), name, hash, admin, NowSeconds(), false};
+  Result<SqlRows> r = db_->Exec(
+      "INSERT INTO api_keys (id, name, hash, admin, created_at, webhook_secret) VALUES "
+      "(?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+      {k.id, name, hash, admin, k.created_at, webhook_secret});
+  if (!r.ok()) return r.status();
+  if (r->changed == 0) return FailedPrecondition("a key named '" + name + "' exists");
+  return k;
+}
+
+Result<ApiKey> SqlJobStore::FindKeyByHash(const std::string& hash) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec(std::string("SELECT ") + kKeyColumns + " WHERE hash = ?", {hash});
+  if (!r.ok()) return r.status();
+  if (r->empty()) return NotFound("unknown API key");
+  return ReadKey(*r, 0);
+}
+
+Result<std::vector<ApiKey>> SqlJobStore::ListKeys() {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec(std::string("SELECT ") + kKeyColumns + " ORDER BY created_at");
+  if (!r.ok()) return r.status();
+  std::vector<ApiKey> keys;
+  for (size_t i = 0; i < r->size(); ++i) keys.push_back(ReadKey(*r, i));
+  return keys;
+}
+
+Status SqlJobStore::RevokeKey(const std::string& id_or_name) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec(
+      "UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
+      {NowSeconds(), id_or_name, id_or_name});
+  if (!r.ok()) return r.status();
+  if (r->changed == 0) return NotFound("no active key '" + id_or_name + "'");
+  return Status::Ok();
+}
+
+Result<std::string> SqlJobStore::WebhookSecret(const std::string& key_id) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec("SELECT webhook_secret FROM api_keys WHERE id = ?", {key_id});
+  if (!r.ok()) return r.status();
+  if (r->empty()) return NotFound("no key " + key_id);
+  return r->Text(0, 0);
+}
+
+Result<std::string> SqlJobStore::RotateWebhookSecret(const std::string& id_or_name,
+                                                     const std::string& secret) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec("UPDATE api_keys SET webhook_secret = ? WHERE id = ? OR name = ?",
+                                {secret, id_or_name, id_or_name});
+  if (!r.ok()) return r.status();
+  if (r->changed == 0) return NotFound("no key '" + id_or_name + "'");
+  return secret;
+}
+
+Status SqlJobStore::HeartbeatWorker(const WorkerInfo& w) {
+  std::lock_guard lock(mu_);
+  return db_
+      ->Exec(
+          "INSERT INTO workers (id, host, version, capacity, running, started_at, "
+          "last_heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+          "capacity = excluded.capacity, running = excluded.running, "
+          "last_heartbeat = excluded.last_heartbeat",
+          {w.id, w.host, w.version, w.capacity, json(w.running_jobs).dump(), w.started_at,
+           NowSeconds()})
+      .status();
+}
+
+Status SqlJobStore::RemoveWorker(const std::string& id) {
+  std::lock_guard lock(mu_);
+  return db_->Exec("DELETE FROM workers WHERE id = ?", {id}).status();
+}
+
+Result<std::vector<WorkerInfo>> SqlJobStore::ListWorkers() {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec(
+      "SELECT id, host, version, capacity, running, started_at, last_heartbeat FROM workers "
+      "ORDER BY started_at");
+  if (!r.ok()) return r.status();
+  std::vector<WorkerInfo> out;
+  for (size_t i = 0; i < r->size(); ++i) {
+    WorkerInfo w{r->Text(i, 0),   r->Text(i, 1),  r->Text(i, 2), static_cast<int>(r->Int(i, 3)), {},
+                 r->Double(i, 5), r->Double(i, 6)};
+    for (const auto& j : ParseJsonOr(r->Text(i, 4), json::array()))
+      if (j.is_string()) w.running_jobs.push_back(j.get<std::string>());
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+Result<std::vector<WebhookDelivery>> SqlJobStore::DueWebhooks(double now, int limit,
+                                                              double hold_seconds) {
+  std::lock_guard lock(mu_);
+  // One statement claims them; rows another node is claiming are passed over.
+  Result<SqlRows> r = db_->Exec(
+      std::string("UPDATE webhooks SET next_attempt_at = ? WHERE id IN (SELECT id FROM webhooks w "
+                  "WHERE delivered_at IS NULL AND NOT gave_up AND next_attempt_at <= ? AND NOT "
+                  "EXISTS (SELECT 1 FROM webhooks e WHERE e.job_id = w.job_id AND e.id < w.id "
+                  "AND e.delivered_at IS NULL AND NOT e.gave_up) ORDER BY next_attempt_at "
+                  "LIMIT ?") +
+          db_->SkipLocked() + ") RETURNING " + kWebhookColumns,
+      {now + hold_seconds, now, limit});
+  if (!r.ok()) return r.status();
+  std::vector<WebhookDelivery> out;
+  for (size_t i = 0; i < r->size(); ++i) out.push_back(ReadWebhook(*r, i));
+  std::sort(out.begin(), out.end(), [](const WebhookDelivery& a, const WebhookDelivery& b) {
+    return a.id < b.id;  // RETURNING has no order; deliveries go out in the order queued
+  });
+  return out;
+}
+
+Status SqlJobStore::RecordWebhookAttempt(int64_t id, int status, const std::string& error,
+                                         bool delivered, double next_attempt_at, bool give_up) {
+  std::lock_guard lock(mu_);
+  double now = NowSeconds();
+  json entry = {{"at", now}, {"status", status}};
+  if (!error.empty()) entry["error"] = error;
+  SqlTransaction tx(*db_);
+  REEL_RETURN_IF_ERROR(tx.status());
+  REEL_RETURN_IF_ERROR(db_->Exec("UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = "
+                                 "?, delivered_at = ?, gave_up = ?, attempt_log = " +
+                                     db_->JsonAppend("attempt_log") + " WHERE id = ?",
+                                 {next_attempt_at, delivered ? SqlValue(now) : SqlValue(), give_up,
+                                  entry.dump(), id})
+                           .status());
+  // The job's later deliveries wait for this one: parked until its retry, so that polls do not
+  // keep scanning them; released as soon as it is through.
+  bool through = delivered || give_up;
+  double until = through ? now : next_attempt_at;
+  REEL_RETURN_IF_ERROR(
+      db_->Exec(std::string("UPDATE webhooks SET next_attempt_at = CASE WHEN next_attempt_at ") +
+                    (through ? ">" : "<") +
+                    " ? THEN ? ELSE next_attempt_at END WHERE job_id = (SELECT job_id FROM "
+                    "webhooks WHERE id = ?) AND id > ? AND delivered_at IS NULL AND NOT gave_up",
+                {until, until, id, id})
+          .status());
+  return tx.Commit();
+}
+
+Result<std::vector<WebhookDelivery>> SqlJobStore::ListWebhooks(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec(
+      std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE job_id = ? ORDER BY id",
+      {job_id});
+  if (!r.ok()) return r.status();
+  std::vector<WebhookDelivery> out;
+  for (size_t i = 0; i < r->size(); ++i) out.push_back(ReadWebhook(*r, i));
+  return out;
+}
+
+}  // namespace reel::store

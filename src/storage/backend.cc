@@ -65,7 +65,8 @@ Result<nlohmann::json> Backend::Put(const std::string& local, const std::string&
   std::vector<std::pair<std::string, std::string>> files;  // local path, destination URL
   fs::path root(local);
   bool directory = fs::is_directory(root, ec);
-  std::string base = destination.back() == '/' ? destination : destination + "/";
+  std::string base =
+      !destination.empty() && destination.back() == '/' ? destination : destination + "/";
   if (directory) {
     for (const auto& e : fs::recursive_directory_iterator(root, ec))
       if (e.is_regular_file())

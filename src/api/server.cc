@@ -477,10 +477,14 @@ class Router {
       so.s3_profiles["default"] = storage::JobProfile(
           spec->s3_credentials,
           so.s3_profiles.count("default") ? so.s3_profiles["default"] : storage::S3Profile{});
+    std::vector<std::string> sources;  // checked first: no destination may overwrite one
     auto check = [&](json& value, const std::string& field, bool source) -> std::optional<Reply> {
       Result<std::string> p = source ? storage::CheckSource(value.get<std::string>(), so)
                                      : storage::CheckDestination(value.get<std::string>(), so);
       if (!p.ok()) return ErrorReply(400, "invalid_path", p.status().message(), field);
+      if (source) sources.push_back(*p);
+      if (Status s = source ? Status() : storage::CheckNotASource(*p, sources); !s.ok())
+        return ErrorReply(400, "invalid_path", s.message(), field);
       value = *p;
       return std::nullopt;
     };

@@ -1,5 +1,6 @@
 #include "job/spec.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <set>
@@ -36,6 +37,8 @@ std::string RequireString(const json& object, const std::string& key, const std:
   if (!it->is_string()) Fail(path, "must be a string");
   std::string s = it->get<std::string>();
   if (s.empty()) Fail(path, "must not be empty");
+  // A data: URL carries its media (10 MiB, 14 MiB of base64); storage checks its decoded size.
+  if (s.rfind("data:", 0) == 0) max_length = std::max<size_t>(max_length, (14 << 20) + 256);
   if (s.size() > max_length)
     Fail(path, "is too long (" + std::to_string(max_length) + " characters at most)");
   return s;

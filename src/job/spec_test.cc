@@ -252,5 +252,18 @@ TEST(JobSpec, SeveralSourcesAreJoined) {
             "sources[1].main");
 }
 
+// The README promises 10 MiB of inline media: a data: URL is not held to the 4,096 characters
+// of other strings (storage checks its decoded size).
+TEST(JobSpec, DataUrlSourcesMayCarryTheirTenMebibytes) {
+  std::string data = "data:video/mp4;base64," + std::string((10 << 20) / 3 * 4, 'A');
+  json spec = {{"source", data}, {"outputs", {{{"kind", "mp4"}, {"destination", "o.mp4"}}}}};
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  spec["source"] = {{"url", data}};
+  EXPECT_TRUE(ParseJobSpec(spec).ok());
+  spec["source"] = "https://example.org/" + std::string(5000, 'a');
+  EXPECT_EQ(ErrorOf(spec).field, "source") << "other URLs keep their limit";
+}
+
 }  // namespace
 }  // namespace reel::job

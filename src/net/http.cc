@@ -262,6 +262,13 @@ struct Progress {
   int64_t max_bytes = 0;
   bool over = false;
   bool canceled = false;
+  // The low-speed and deadline checks when they are final (else curl's own LOW_SPEED applies).
+  bool watch = false;
+  int64_t low_speed_bytes = 0;
+  std::chrono::steady_clock::duration low_speed_time{}, deadline{};
+  std::chrono::steady_clock::time_point started{}, window_start{};
+  int64_t window_bytes = 0;
+  bool too_slow = false, too_late = false;
   int64_t counted = 0;  // of this transfer's bytes, added to g_bytes_moved so far
   std::chrono::steady_clock::time_point told{};
 };
@@ -275,6 +282,18 @@ int OnProgress(void* data, curl_off_t, curl_off_t downloaded, curl_off_t, curl_o
   if (cancel && cancel->load()) p->canceled = true;
   if (downloaded > p->max_bytes) p->over = true;
   int64_t moved = static_cast<int64_t>(downloaded + uploaded);
+  if (p->watch) {
+    // Slow: fewer than low_speed_bytes a second over a whole low_speed_time window.
+    auto now = std::chrono::steady_clock::now();
+    if (p->deadline.count() > 0 && now - p->started > p->deadline) p->too_late = true;
+    double window = std::chrono::duration<double>(p->low_speed_time).count();
+    if (moved - p->window_bytes >= static_cast<int64_t>(p->low_speed_bytes * window)) {
+      p->window_start = now;
+      p->window_bytes = moved;
+    } else if (p->low_speed_time.count() > 0 && now - p->window_start > p->low_speed_time) {
+      p->too_slow = true;
+    }
+  }
   if (moved > p->counted) {
     int64_t total = g_bytes_moved += moved - p->counted;
     p->counted = moved;
@@ -285,7 +304,13 @@ int OnProgress(void* data, curl_off_t, curl_off_t downloaded, curl_off_t, curl_o
       if (g_listener) g_listener(total);
     }
   }
-  return p->canceled || p->over ? 1 : 0;
+  return p->canceled || p->over || p->too_slow || p->too_late ? 1 : 0;
+}
+
+std::string Number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
 }
 
 // One transfer with the guard, timeouts and protocol limits every transfer shares.
@@ -313,8 +338,12 @@ Result<long> Transfer(const std::string& url, const AddressPolicy& policy, const
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout * 1000));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.stall_timeout));
+  if (!o.slow_is_final) {
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(o.low_speed_bytes));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.stall_timeout));
+    if (o.deadline > 0)
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.deadline * 1000));
+  }
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
   // Never through a proxy from the environment (http_proxy, ALL_PROXY...): the guard would then
@@ -323,6 +352,16 @@ Result<long> Transfer(const std::string& url, const AddressPolicy& policy, const
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "reel/0.1");
   Progress progress{o.max_bytes};
+  if (o.slow_is_final) {
+    using Seconds = std::chrono::duration<double>;
+    progress.watch = true;
+    progress.low_speed_bytes = o.low_speed_bytes;
+    progress.low_speed_time =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(Seconds(o.stall_timeout));
+    progress.deadline =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(Seconds(o.deadline));
+    progress.started = progress.window_start = std::chrono::steady_clock::now();
+  }
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &progress);
@@ -332,6 +371,16 @@ Result<long> Transfer(const std::string& url, const AddressPolicy& policy, const
   if (progress.canceled) return Status(StatusCode::kCanceled, "canceled");
   if (rc == CURLE_FILESIZE_EXCEEDED || progress.over)
     return InvalidArgument("larger than the limit of " + std::to_string(o.max_bytes) + " bytes");
+  if (progress.too_late)
+    return InvalidArgument("not done within the limit of " + Number(o.deadline) + " seconds");
+  if (progress.too_slow)
+    return InvalidArgument("slower than " + std::to_string(o.low_speed_bytes) +
+                           " bytes a second for " + Number(o.stall_timeout) + " seconds");
+  // A redirect to a scheme not allowed (gopher://) or a URL that cannot be parsed will not be
+  // better on a retry.
+  if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
+    return InvalidArgument(std::string(curl_easy_strerror(rc)) + " (curl " + std::to_string(rc) +
+                           ")");
   if (rc == CURLE_TOO_MANY_REDIRECTS)
     return InvalidArgument("more than " + std::to_string(o.max_redirects) + " redirects");
   if (rc == CURLE_REMOTE_FILE_NOT_FOUND || rc == CURLE_LOGIN_DENIED ||

@@ -43,7 +43,12 @@ struct HttpResponse {
 
 struct TransferOptions {
   double connect_timeout = 10;
-  double stall_timeout = 30;              // abort when under 1 KiB/s for this long
+  double stall_timeout = 30;  // abort when under low_speed_bytes/s for this long
+  int64_t low_speed_bytes = 1024;
+  double deadline = 0;  // seconds one transfer may take in all (each retry anew); 0: no limit
+  // Too slow or past the deadline is final (kInvalidArgument, never retried) rather than
+  // kUnavailable: for sources, where a server that trickles or never ends will not improve.
+  bool slow_is_final = false;
   int64_t max_bytes = int64_t{64} << 30;  // downloads larger than this are refused
   int max_redirects = 5;                  // each hop is checked by the address policy
   int attempts = 3;                       // on 5xx, timeouts and connection errors, with backoff

@@ -248,4 +248,9 @@ std::string S3Presign(const S3Object& o, int64_t seconds) {
                            sigv4::AmzDate(std::time(nullptr)), seconds);
 }
 
+std::string S3ObjectUrl(const S3Object& o) {
+  Endpoint e = Locate(o);
+  return e.scheme + "://" + e.host + e.path;
+}
+
 }  // namespace reel::storage

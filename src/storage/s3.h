@@ -52,5 +52,7 @@ Status S3Put(const S3Object& object, const std::string& path, const std::string&
              const net::AddressPolicy& policy);
 // A presigned GET URL valid for `seconds`.
 std::string S3Presign(const S3Object& object, int64_t seconds);
+// The object's plain https URL (readable as is when the bucket or the object is public).
+std::string S3ObjectUrl(const S3Object& object);
 
 }  // namespace reel::storage

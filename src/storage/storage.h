@@ -7,9 +7,13 @@
 //   "data:video/mp4;base64,...."            inline source (10 MiB at most)
 //   "s3://[profile@]bucket/key"             S3-compatible stores (s3.h)
 //   "ftp://user:password@host/path", ftps   download and upload (directories created)
+//
+// Each scheme is one backend (backend.h, *_backend.cc) found once in a table; local paths follow
+// local_paths.h, and never reach where the server keeps its own files (forbidden_roots).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,7 +30,17 @@ struct Options {
   net::AddressPolicy policy;
   size_t max_inline_bytes = 10 << 20;
   std::map<std::string, S3Profile> s3_profiles;
-  int64_t max_download_bytes = 0;  // 0: the transfer default (64 GiB)
+  // Sources (downloads) larger than this are refused, as soon as a Content-Length or the bytes
+  // received pass it; so are sources slower than min_source_speed bytes a second for
+  // low_speed_seconds, or not done in max_source_seconds (0: no deadline). These failures are
+  // kInvalidArgument: a job's attempt does not retry them.
+  int64_t max_download_bytes = int64_t{20} << 30;
+  int64_t min_source_speed = 1024;
+  double low_speed_seconds = 30;
+  double max_source_seconds = 3 * 3600;
+  // Where no job may write, whatever --allow-path says: the server's data directory, its
+  // scratch directory. The running binary is always refused too.
+  std::vector<std::string> forbidden_roots;
 };
 
 enum class Kind { kLocal, kHttp, kData, kS3, kFtp, kUnsupported };
@@ -47,12 +61,37 @@ Result<std::string> LocalTarget(const std::string& destination, bool directory,
                                 const std::string& scratch, const Options& options);
 
 // Uploads what the engine wrote at `local` (a file, or a directory tree file by file) to
-// `destination` with `method` (PUT or POST; S3 takes PUT). Returns {url, files, bytes}, and a
-// presigned GET URL valid `presign_seconds` for an S3 file when that is above 0.
+// `destination` with `method` (PUT or POST; S3 takes PUT). Returns {url, files, bytes,
+// public_url}: public_url is where a user reads it (an S3 object's https URL; for a directory,
+// the prefix each file's relative path is appended to), with "master" and "manifest" for a
+// package that has them, and a presigned GET URL valid `presign_seconds` for an S3 file (or a
+// package's master) when that is above 0.
 Result<nlohmann::json> Deliver(const std::string& local, const std::string& destination,
                                const std::string& method, const Options& options,
                                int64_t presign_seconds = 0);
 
+// Points an engine output's result (`output`, as engine::ToJson gives it) at what Deliver made
+// of `local`: its "path" becomes the destination, paths of files under `local` (master,
+// manifest, images...) their URLs, and "delivered" is set. No scratch path stays behind.
+void PointAtDelivered(nlohmann::json& output, const std::string& local,
+                      const nlohmann::json& delivered);
+
+// Whether writing `destination` would destroy `source`, both as CheckSource and
+// CheckDestination returned them (only local paths can): the same file by resolved path or by
+// device and inode (a hard link), or a source inside a destination that is a directory (named
+// with a trailing '/' or one now), which an output replaces whole.
+bool SameFile(const std::string& source, const std::string& destination);
+// kInvalidArgument when `destination` would overwrite one of `sources` (SameFile), so that the
+// API answers 400 naming the destination's field.
+Status CheckNotASource(const std::string& destination, const std::vector<std::string>& sources);
+
 std::string ContentType(const std::string& path);
+
+// Refuses (kFailedPrecondition) a local destination that resolves, following the symlinks of
+// the parts that exist now, inside a forbidden root or onto the running binary, or that would
+// replace a directory holding one. CheckDestination and LocalTarget call it; the engine should
+// call it again right before it moves an output into place, since a symlink may be swapped in
+// between. The message names the path relative to its allowed root, never the server's layout.
+Status CheckLocalWrite(const std::string& destination, const Options& options);
 
 }  // namespace reel::storage

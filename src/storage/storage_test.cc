@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
+#include "common/crypto.h"
+#include "storage/test_server.h"
 #include "testing/media_fixtures.h"
 
 namespace reel::storage {
@@ -59,6 +63,208 @@ TEST(Storage, RemoteSourcesAndDestinationsAreCheckedAgainstThePolicy) {
             StatusCode::kFailedPrecondition);
   EXPECT_FALSE(CheckDestination("data:;base64,AAAA", o).ok());
   EXPECT_FALSE(CheckSource("ftp://example.org/x", o).ok());
+}
+
+namespace fs = std::filesystem;
+
+Options Loopback() {
+  Options o;
+  o.policy = *net::AddressPolicy::Parse({"127.0.0.1"});
+  return o;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The data directory (the live database) is never written through a job, even with it inside
+// --allow-path, and even through a symlink swapped in after the job was accepted.
+TEST(Storage, DestinationsInTheServersOwnDirectoriesAreRefused) {
+  ::reel::testing::TempDir root, scratch;
+  fs::create_directories(root / "var");
+  fs::create_directories(root / "out");
+  ::reel::testing::WriteFile(root / "var/reel.db", "live");
+  Options o;
+  o.allow_paths = {root.path()};
+  o.forbidden_roots = {root / "var"};
+  for (const std::string& bad : {std::string("var/reel.db"), std::string("var/"),
+                                 std::string("var/new/x.mp4"), root / "var/reel.db"}) {
+    Result<std::string> r = CheckDestination(bad, o);
+    ASSERT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << bad;
+    EXPECT_NE(r.status().message().find("'var"), std::string::npos) << r.status().message();
+    EXPECT_EQ(r.status().message().find(root.path()), std::string::npos)
+        << "the server's own layout stays hidden: " << r.status().message();
+  }
+  // A directory output replaces its destination whole: one holding the data dir is refused.
+  fs::create_directories(root / "all");
+  o.forbidden_roots = {root / "all/var"};
+  EXPECT_EQ(CheckDestination("all/", o).status().code(), StatusCode::kFailedPrecondition);
+  o.forbidden_roots = {root / "var"};
+
+  // Accepted at submission; then out/ becomes a link into var/ before the job runs.
+  ASSERT_TRUE(CheckDestination("out/reel.db", o).ok());
+  fs::remove(root / "out");
+  fs::create_directory_symlink(root / "var", root / "out");
+  Result<std::string> target = LocalTarget("out/reel.db", false, scratch.path(), o);
+  EXPECT_EQ(target.status().code(), StatusCode::kFailedPrecondition) << "checked at write time";
+  EXPECT_EQ(CheckLocalWrite("out/reel.db", o).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(::reel::testing::ReadFile(root / "var/reel.db"), "live");
+
+  // The running binary, wherever it is, is never a destination.
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  Options bin;
+  bin.allow_paths = {fs::path(self).parent_path().string()};
+  EXPECT_EQ(CheckDestination(self, bin).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(CheckDestination(self + ".out.mp4", bin).ok());
+}
+
+// A destination that is a source (the same path, a hard link, or a directory output holding it)
+// would destroy the original.
+TEST(Storage, ADestinationThatIsASourceIsFound) {
+  ::reel::testing::TempDir root;
+  fs::create_directories(root / "in");
+  ::reel::testing::WriteFile(root / "in/a.mp4", "original");
+  Options o;
+  o.allow_paths = {root.path()};
+  std::string source = *CheckSource("in/a.mp4", o);
+  EXPECT_TRUE(SameFile(source, *CheckDestination("in/a.mp4", o)));
+  EXPECT_TRUE(SameFile(source, *CheckDestination("file://" + (root / "in/./a.mp4"), o)));
+  fs::create_hard_link(root / "in/a.mp4", root / "in/b.mp4");
+  EXPECT_TRUE(SameFile(source, *CheckDestination("in/b.mp4", o))) << "a hard link";
+  EXPECT_TRUE(SameFile(source, *CheckDestination("in/", o))) << "a package replaces in/ whole";
+  EXPECT_TRUE(SameFile(source, *CheckDestination("in", o))) << "in is a directory now";
+  EXPECT_FALSE(SameFile(source, *CheckDestination("in/c.mp4", o)));
+  EXPECT_FALSE(SameFile(source, *CheckDestination("out/", o)));
+  EXPECT_FALSE(SameFile("https://example.org/in/a.mp4", "https://example.org/in/a.mp4"))
+      << "remote objects are not compared";
+  Status s = CheckNotASource(*CheckDestination("in/b.mp4", o), {"data:;base64,AAAA", source});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message().find(root.path()), std::string::npos) << s.message();
+  EXPECT_TRUE(CheckNotASource(*CheckDestination("in/c.mp4", o), {source}).ok());
+}
+
+// A source that never ends, trickles or takes too long stops the job at once and for good: the
+// failure is kInvalidArgument, which the attempt does not retry, and no request is repeated.
+TEST(Storage, EndlessSlowAndLateSourcesFailForGood) {
+  ::reel::testing::TempDir scratch;
+  TestServer zeros([](int fd, const std::string& head, const std::atomic<bool>& stopping) {
+    bool announced = head.find("GET /announced") == 0;
+    TestServer::Send(fd, std::string("HTTP/1.1 200 OK\r\nConnection: close\r\n") +
+                             (announced ? "Content-Length: 21474836480\r\n" : "") + "\r\n");
+    std::string chunk(64 << 10, '\0');
+    while (!stopping && TestServer::Send(fd, chunk)) {
+    }
+  });
+  Options o = Loopback();
+  o.max_download_bytes = 4 << 20;
+  auto start = std::chrono::steady_clock::now();
+  Result<std::string> r = FetchSource(zeros.Url("/endless.mp4"), scratch.path(), o);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("larger than"), std::string::npos);
+  r = FetchSource(zeros.Url("/announced.mp4"), scratch.path(), o);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_EQ(zeros.requests(), 2) << "never retried";
+  EXPECT_LT(SecondsSince(start), 20);
+
+  // Fast enough, but never done: the overall deadline.
+  o.max_download_bytes = int64_t{20} << 30;
+  o.max_source_seconds = 1;
+  start = std::chrono::steady_clock::now();
+  r = FetchSource(zeros.Url("/endless.mp4"), scratch.path(), o);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("within"), std::string::npos) << r.status().message();
+  EXPECT_EQ(zeros.requests(), 3);
+  EXPECT_LT(SecondsSince(start), 15);
+
+  TestServer trickle([](int fd, const std::string&, const std::atomic<bool>& stopping) {
+    TestServer::Send(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+    while (!stopping && TestServer::Send(fd, "x"))
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  });
+  o = Loopback();
+  o.min_source_speed = 1024;
+  o.low_speed_seconds = 1;
+  start = std::chrono::steady_clock::now();
+  r = FetchSource(trickle.Url("/slow.mp4"), scratch.path(), o);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("slower than"), std::string::npos) << r.status().message();
+  EXPECT_EQ(trickle.requests(), 1) << "never retried";
+  EXPECT_LT(SecondsSince(start), 15);
+}
+
+// A redirect to a scheme reel does not speak is the source's fault: no retry.
+TEST(Storage, RedirectsToUnsupportedSchemesFailForGood) {
+  ::reel::testing::TempDir scratch;
+  TestServer server([](int fd, const std::string&, const std::atomic<bool>&) {
+    TestServer::Send(fd,
+                     "HTTP/1.1 302 Found\r\nLocation: gopher://127.0.0.1/x\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  });
+  Result<std::string> r = FetchSource(server.Url("/in.mp4"), scratch.path(), Loopback());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_EQ(server.requests(), 1);
+  EXPECT_EQ(CheckSource("gopher://127.0.0.1/x", Loopback()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+// The documented 10 MiB of inline media: at the limit accepted, one byte over refused.
+TEST(Storage, InlineSourcesHoldTheirDocumentedTenMebibytes) {
+  Options o;
+  std::string at = "data:video/mp4;base64," + Base64Encode(std::string(10 << 20, 'v'));
+  EXPECT_TRUE(CheckSource(at, o).ok());
+  std::string over = "data:video/mp4;base64," + Base64Encode(std::string((10 << 20) + 1, 'v'));
+  Result<std::string> r = CheckSource(over, o);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("larger than 10485760 bytes"), std::string::npos);
+}
+
+// What a delivered package's result names is where the user reads it, not the scratch copy.
+TEST(Storage, DeliveredPackagesNameTheirUrls) {
+  ::reel::testing::TempDir scratch;
+  TestServer server([](int fd, const std::string&, const std::atomic<bool>&) {
+    TestServer::Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  });
+  std::string local = scratch / "package/";
+  fs::create_directories(scratch / "package/240p");
+  ::reel::testing::WriteFile(scratch / "package/master.m3u8", "#EXTM3U\n");
+  ::reel::testing::WriteFile(scratch / "package/240p/index.m3u8", "#EXTM3U\n");
+  ::reel::testing::WriteFile(scratch / "package/240p/seg_00000.m4s", "seg");
+  Options o = Loopback();
+  Result<nlohmann::json> d = Deliver(local, server.Url("/out/hls/"), "PUT", o);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ((*d)["files"], 3);
+  EXPECT_EQ((*d)["master"], server.Url("/out/hls/master.m3u8"));
+  EXPECT_EQ(server.requests(), 3);
+  EXPECT_NE(server.heads().back().find("PUT /out/hls/master.m3u8"), std::string::npos)
+      << "the master goes up last";
+
+  nlohmann::json output = {{"index", 0},
+                           {"path", local},
+                           {"master", scratch / "package/master.m3u8"},
+                           {"variants", {{{"playlist", "240p/index.m3u8"}}}}};
+  PointAtDelivered(output, local, *d);
+  EXPECT_EQ(output["path"], server.Url("/out/hls/"));
+  EXPECT_EQ(output["master"], server.Url("/out/hls/master.m3u8"));
+  EXPECT_EQ(output["variants"][0]["playlist"], "240p/index.m3u8");
+  EXPECT_EQ(output.dump().find(scratch.path()), std::string::npos) << output.dump();
+
+  // An S3 package names its objects' URLs (and a presigned one for the master when asked).
+  S3Profile profile;
+  profile.endpoint = server.Url("");
+  profile.access_key = "AK";
+  profile.secret_key = "SK";
+  o.s3_profiles = {{"default", profile}};
+  d = Deliver(local, "s3://media/out/hls", "PUT", o, 600);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ((*d)["master"], server.Url("/media/out/hls/master.m3u8"));
+  EXPECT_EQ(
+      (*d)["presigned_url"].get<std::string>().rfind(server.Url("/media/out/hls/master.m3u8?"), 0),
+      0u)
+      << *d;
+  output = {{"index", 0}, {"path", local}, {"master", scratch / "package/master.m3u8"}};
+  PointAtDelivered(output, local, *d);
+  EXPECT_EQ(output["path"], "s3://media/out/hls");
+  EXPECT_EQ(output["master"], server.Url("/media/out/hls/master.m3u8"));
 }
 
 }  // namespace

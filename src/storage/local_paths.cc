@@ -1,8 +1,8 @@
-#include "worker/paths.h"
+#include "storage/local_paths.h"
 
 #include <filesystem>
 
-namespace reel::worker {
+namespace reel::storage {
 namespace fs = std::filesystem;
 
 namespace {
@@ -14,6 +14,12 @@ bool Within(const fs::path& path, const fs::path& root) {
     if (p == path.end() || *p != *r) return false;
   }
   return true;
+}
+
+// Without a trailing separator, so that "a/b/" and "a/b" compare alike.
+fs::path Plain(const fs::path& p) {
+  fs::path n = p.lexically_normal();
+  return n.has_filename() ? n : n.parent_path();
 }
 
 }  // namespace
@@ -64,4 +70,41 @@ Result<std::string> ResolveLocalDestination(const std::vector<std::string>& root
   return resolved;
 }
 
-}  // namespace reel::worker
+bool Overwrites(const std::string& destination, const std::string& source) {
+  std::error_code ec;
+  fs::path d = fs::weakly_canonical(destination, ec);
+  if (ec) return false;
+  fs::path s = fs::weakly_canonical(source, ec);
+  if (ec) return false;
+  bool directory = (!destination.empty() && destination.back() == '/') || fs::is_directory(d, ec);
+  if (Plain(d) == Plain(s)) return true;
+  if (directory && Within(Plain(s), Plain(d))) return true;
+  // A hard link is another name for the same bytes.
+  return fs::exists(d, ec) && fs::exists(s, ec) && fs::equivalent(d, s, ec) && !ec;
+}
+
+Status CheckNotForbidden(const std::vector<std::string>& roots,
+                         const std::vector<std::string>& forbidden, const std::string& resolved) {
+  std::error_code ec;
+  fs::path p = Plain(fs::weakly_canonical(resolved, ec));
+  if (ec) return InvalidArgument("cannot resolve a destination: " + ec.message());
+  std::vector<std::string> refused = forbidden;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) refused.push_back(self.string());
+  for (const std::string& f : refused) {
+    if (f.empty()) continue;
+    fs::path r = Plain(fs::weakly_canonical(f, ec));
+    if (ec || !(Within(p, r) || Within(r, p))) continue;
+    // Named as the job named it: relative to its allowed root, not where the server lives.
+    std::string shown = p.filename().string();
+    for (const std::string& root : roots) {
+      fs::path rr = Plain(fs::weakly_canonical(root, ec));
+      if (!ec && Within(p, rr)) shown = p.lexically_relative(rr).generic_string();
+    }
+    return FailedPrecondition("'" + shown +
+                              "' is where the server keeps its own files; jobs cannot write there");
+  }
+  return Status::Ok();
+}
+
+}  // namespace reel::storage

@@ -1,4 +1,4 @@
-#include "worker/paths.h"
+#include "storage/local_paths.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 
 #include "testing/media_fixtures.h"
 
-namespace reel::worker {
+namespace reel::storage {
 namespace {
 
 TEST(Paths, ContainedPathsResolve) {
@@ -49,4 +49,4 @@ TEST(Paths, ADestinationIsBelowARootNeverTheRootItself) {
 }
 
 }  // namespace
-}  // namespace reel::worker
+}  // namespace reel::storage

@@ -1,5 +1,5 @@
 // Local paths in job specs are confined to configured roots (`--allow-path`): no `..` escapes,
-// no symlinks that lead out of a root.
+// no symlinks that lead out of a root, and nothing written where the server keeps its own files.
 #pragma once
 
 #include <string>
@@ -7,7 +7,7 @@
 
 #include "common/status.h"
 
-namespace reel::worker {
+namespace reel::storage {
 
 // Resolves `path_or_url` ("file:///x", "/x", or relative to the first root) to an absolute
 // path inside one of `roots`, following symlinks of the parts that exist. kInvalidArgument if
@@ -20,4 +20,14 @@ Result<std::string> ResolveLocalPath(const std::vector<std::string>& roots,
 Result<std::string> ResolveLocalDestination(const std::vector<std::string>& roots,
                                             const std::string& path_or_url);
 
-}  // namespace reel::worker
+// Refuses (kFailedPrecondition) `resolved` (an absolute path as resolved above) when it lies in
+// one of `forbidden` or holds one (a directory output replaces its destination whole), or is
+// the running binary. The message names the path relative to its root in `roots`.
+Status CheckNotForbidden(const std::vector<std::string>& roots,
+                         const std::vector<std::string>& forbidden, const std::string& resolved);
+
+// Whether writing the local path `destination` would destroy the local file `source`: the
+// same file (by resolved path, or device and inode), or inside a destination directory.
+bool Overwrites(const std::string& destination, const std::string& source);
+
+}  // namespace reel::storage

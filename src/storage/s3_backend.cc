@@ -1,0 +1,62 @@
+// s3://[profile@]bucket/key: S3-compatible stores through the client in s3.h; packages go up a
+// few files at a time, and a delivered object can be presigned.
+#include "storage/backend.h"
+#include "storage/s3.h"
+
+namespace reel::storage {
+namespace {
+
+class S3 final : public Backend {
+ public:
+  // The object's profile exists and its endpoint is reachable under the policy.
+  Result<std::string> CheckSource(const std::string& url, const Options& o) const override {
+    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    if (!obj.ok()) return obj.status();
+    if (obj->key.empty()) return InvalidArgument("the S3 URL has no key");
+    REEL_RETURN_IF_ERROR(o.policy.CheckUrl(obj->profile.endpoint));
+    return url;
+  }
+  Result<std::string> CheckDestination(const std::string& url, const Options& o) const override {
+    return CheckSource(url, o);
+  }
+  Result<std::string> Fetch(const std::string& url, const std::string& dir,
+                            const Options& o) const override {
+    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    if (!obj.ok()) return obj.status();
+    std::string path = dir + "/" + FileNameOf(obj->key);
+    REEL_RETURN_IF_ERROR(S3Get(*obj, path, o.policy, SourceLimits(o)));
+    return path;
+  }
+
+ protected:
+  Status PutFile(const std::string& local, const std::string& url, const std::string&,
+                 const Options& o) const override {
+    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    if (!obj.ok()) return obj.status();
+    return S3Put(*obj, local, ContentType(local), o.policy);
+  }
+  size_t Parallelism(const std::string& destination, const Options& o) const override {
+    Result<S3Object> obj =
+        ParseS3Url(destination.back() == '/' ? destination + "x" : destination, o.s3_profiles);
+    return obj.ok() ? static_cast<size_t>(obj->profile.parallel_uploads) : 1;
+  }
+  std::string PublicUrl(const std::string& url, const Options& o) const override {
+    Result<S3Object> obj = ParseS3Url(url.back() == '/' ? url + "x" : url, o.s3_profiles);
+    if (!obj.ok()) return Backend::PublicUrl(url, o);
+    std::string out = S3ObjectUrl(*obj);
+    return url.back() == '/' ? out.substr(0, out.size() - 1) : out;
+  }
+  std::string Presign(const std::string& url, int64_t seconds, const Options& o) const override {
+    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    return obj.ok() ? S3Presign(*obj, seconds) : "";
+  }
+};
+
+}  // namespace
+
+const Backend& S3Backend() {
+  static const S3 backend;
+  return backend;
+}
+
+}  // namespace reel::storage

@@ -12,18 +12,17 @@ DURATION=${1:-10s}
 CONNS=${2:-16}
 REEL=${REEL:-$PWD/build/src/cli/reel}
 [ -x "$REEL" ] || ./scripts/setup >/dev/null
+. bench/lib.sh
 command -v wrk >/dev/null || { echo "wrk is missing: run ./scripts/setup"; exit 1; }
 WORK=$(mktemp -d /tmp/reel-api-bench-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
+bench_traps
 mkdir -p "$WORK/media"
 ffmpeg -nostdin -loglevel error -y -f lavfi -i sine=duration=1 -c:a aac "$WORK/media/a.m4a"
 
 start_server() {  # $1: data dir, $2: workers; prints the URL
   "$REEL" serve --data-dir "$1" --listen 127.0.0.1:0 --allow-path "$WORK/media" --workers "$2" \
     >"$1.log" 2>&1 &
-  PIDS+=($!)
+  track $!
   for _ in $(seq 100); do
     url=$(grep -o 'http://127.0.0.1:[0-9]*' "$1.log" | head -1 || true)
     [ -n "$url" ] && { echo "$url"; return; }

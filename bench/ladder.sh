@@ -19,7 +19,8 @@ REEL=${REEL:-build/src/cli/reel}
 [ -x "$REEL" ] || ./scripts/setup >/dev/null
 CORES=$(nproc)
 WORK=$(mktemp -d /tmp/reel-bench-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+. bench/lib.sh
+bench_traps
 
 SRC=$WORK/source-1080p.mp4
 echo "generating a ${SECONDS_LEN}s 1920x1080 30 fps source with audio..."
@@ -63,7 +64,6 @@ reel_way() {
   "$REEL" transcode "$SRC" -o "$WORK/c" --ladder default --progress none >/dev/null
 }
 
-. "$(dirname "$0")/lib.sh"
 echo "running $RUNS rounds of (a), (b), (c) on $CORES cores..."
 run_rounds "$WORK/times" seeds_way split_command reel_way
 A=$(way_wall "$WORK/times" seeds_way); AU=$(way_util "$WORK/times" seeds_way)

@@ -30,3 +30,39 @@ run_rounds() {
 # Median wall time and utilisation of one way from a run_rounds file.
 way_wall() { awk -v w="$2" '$1==w{print $2}' "$1" | median; }
 way_util() { awk -v w="$2" '$1==w{print $3}' "$1" | median; }
+
+# Background processes a bench starts are recorded in a file under $WORK, not in an array: a
+# function called as url=$(start_server ...) runs in a subshell, so what it appends to an array
+# is lost, and the servers outlived the bench (bench/api.sh did that).
+track() { echo "$1" >>"$WORK/.bench-pids"; }
+
+# Stops every tracked process: SIGTERM, up to 10 s to go, then SIGKILL. They may be
+# grandchildren, so `wait` cannot see them: poll instead.
+stop_tracked() {
+  [ -f "$WORK/.bench-pids" ] || return 0
+  local pids p alive
+  pids=$(cat "$WORK/.bench-pids")
+  : >"$WORK/.bench-pids"
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    alive=""
+    for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+    [ -z "$alive" ] && return 0
+    sleep 0.1
+  done
+  for p in $alive; do kill -9 "$p" 2>/dev/null || true; done
+}
+
+# Cleans up on every way out: the end, an error, Ctrl-C or SIGTERM. `bench_cleanup_extra`, if a
+# bench defines it, runs after the tracked processes stop (e.g. to stop a database).
+bench_cleanup() {
+  stop_tracked
+  pkill -P $$ 2>/dev/null || true  # a foreground child still running
+  if declare -F bench_cleanup_extra >/dev/null; then bench_cleanup_extra; fi
+  rm -rf "$WORK"
+}
+bench_traps() {
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}

@@ -10,18 +10,13 @@ cd "$(dirname "$0")/.."
 JOBS=${1:-40}
 REEL=${REEL:-$PWD/build/src/cli/reel}
 [ -x "$REEL" ] || ./scripts/setup >/dev/null
+. bench/lib.sh
 PG=/usr/lib/postgresql/15/bin
 WORK=$(mktemp -d /tmp/reel-scale-XXXXXX)
 chmod 755 "$WORK"
-PIDS=()
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  as_pg "$PG/pg_ctl" -D "$WORK/pg" -m immediate -w -s stop 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_cleanup_extra() { as_pg "$PG/pg_ctl" -D "$WORK/pg" -m immediate -w -s stop 2>/dev/null || true; }
+bench_traps
 
 mkdir -p "$WORK/pg" "$WORK/media"
 [ "$(id -u)" -eq 0 ] && chown postgres "$WORK/pg"
@@ -36,7 +31,7 @@ new_db() { psql -q -h 127.0.0.1 -p "$PORT" -U reel -d postgres -c "CREATE DATABA
 start_api() {  # $1: store URL, $2: data dir; prints the base URL
   "$REEL" serve --store "$1" --data-dir "$2" --workers 0 --listen 127.0.0.1:0 \
     --allow-path "$WORK/media" >"$2.log" 2>&1 &
-  PIDS+=($!)
+  track $!
   for _ in $(seq 100); do
     url=$(grep -o 'http://127.0.0.1:[0-9]*' "$2.log" | head -1 || true)
     [ -n "$url" ] && { echo "$url"; return; }
@@ -48,7 +43,7 @@ start_workers() {  # $1: store, $2: count, extra env in $3
   for i in $(seq "$2"); do
     env $3 "$REEL" worker --store "$1" --data-dir "$WORK/w$i" --allow-path "$WORK/media" \
       >"$WORK/w$i.log" 2>&1 &
-    PIDS+=($!)
+    track $!
   done
 }
 submit() {  # $1: url, $2: key, $3: n
@@ -74,9 +69,7 @@ for workers in 1 2 4; do
   [ "$BASE" = 0 ] && BASE=$rate
   printf '  %d worker(s): %6s jobs/min  (%.2fx one worker)\n' "$workers" "$rate" \
     "$(awk -v r="$rate" -v b="$BASE" 'BEGIN{print r/b}')"
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PIDS=()
+  stop_tracked
 done
 
 latency() {  # $1: label, $2: env for the worker, $3: a name for its database and data
@@ -99,9 +92,7 @@ latency() {  # $1: label, $2: env for the worker, $3: a name for its database an
   printf '  %-22s median %6s ms  max %6s ms\n' "$1" \
     "$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')" \
     "$(printf '%s\n' "${vals[@]}" | sort -n | tail -1)"
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PIDS=()
+  stop_tracked
 }
 echo "submit -> start on an idle worker on another process (10 jobs):"
 latency "LISTEN/NOTIFY" "" latnotify

@@ -15,7 +15,7 @@ REEL=${REEL:-build/src/cli/reel}
 [ -x "$REEL" ] || ./scripts/setup >/dev/null
 . bench/lib.sh
 WORK=$(mktemp -d /tmp/reel-seed004-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+bench_traps
 SRC=$WORK/source.mp4
 echo "generating a ${LEN}s 1280x720 30 fps source with audio..."
 ffmpeg -nostdin -loglevel error -y \

@@ -412,6 +412,7 @@ TEST_F(ServiceTest, EventStreamCarriesProgressAndTheFinalState) {
   for (const auto& [event, data] : events) {
     if (event != "progress") continue;
     ++progress;
+    ASSERT_TRUE(data.contains("progress") && data["progress"].contains("fraction")) << data.dump();
     double f = data["progress"]["fraction"];
     EXPECT_GE(f, last);
     last = f;

@@ -169,7 +169,7 @@ void WorkerPool::RunAttempt(const Job& job) {
     SupervisorHooks hooks;
     hooks.on_progress = [&](const json& progress) {
       hub_->Publish(job.id, "progress", json{{"id", job.id}, {"progress", progress}});
-      if (observer_.on_speed) observer_.on_speed(progress["speed"].get<double>());
+      if (observer_.on_speed) observer_.on_speed(progress.value("speed", 0.0));
     };
     hooks.stop_requested = [&] {
       std::lock_guard lock(mu_);

@@ -5,17 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <mutex>
-#include <sstream>
-#include <tuple>
 
-#include "common/redact.h"
+#include "attempt/attempt.h"
 #include "engine/engine.h"
 #include "job/spec.h"
 #include "presets/presets.h"
@@ -45,84 +41,6 @@ void InstallSignalHandlers() {
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// `reel transcode` works on local files: "file:///x", "/x" and "x".
-Result<std::string> LocalPath(const std::string& url, const std::string& field) {
-  if (url.rfind("file://", 0) == 0) return url.substr(7);
-  if (url.find("://") != std::string::npos || url.rfind("data:", 0) == 0)
-    return InvalidArgument(field +
-                           ": `reel transcode` reads and writes local files; remote "
-                           "sources and destinations work through `reel serve`");
-  return url;
-}
-
-// What a source or destination URL is turned into for the engine: a local path to read, or to
-// write (a directory for packages).
-enum class Role { kSource, kFile, kDirectory };
-using Resolver =
-    std::function<Result<std::string>(const std::string& url, const std::string& field, Role)>;
-
-Result<engine::TranscodePlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) {
-  engine::TranscodePlan plan;
-  if (spec.sources.empty()) {
-    Result<std::string> input = resolve(spec.source, "source", Role::kSource);
-    if (!input.ok()) return input.status();
-    plan.input = *input;
-  }
-  for (size_t i = 0; i < spec.sources.size(); ++i) {
-    Result<std::string> p =
-        resolve(spec.sources[i], "sources[" + std::to_string(i) + "]", Role::kSource);
-    if (!p.ok()) return p.status();
-    plan.inputs.push_back(*p);
-  }
-  plan.main_input = spec.main_source;
-  for (auto [value, field, target] : {std::tuple{&spec.audio, "audio", &plan.audio_input},
-                                      std::tuple{&spec.subtitles, "subtitles", &plan.subtitles}}) {
-    if (value->empty()) continue;
-    Result<std::string> p = resolve(*value, field, Role::kSource);
-    if (!p.ok()) return p.status();
-    *target = *p;
-  }
-  for (size_t i = 0; i < spec.outputs.size(); ++i) {
-    const job::OutputSpec& o = spec.outputs[i];
-    int index = static_cast<int>(i);
-    std::string where = "outputs[" + std::to_string(i) + "]";
-    bool directory = o.kind == "hls" || o.kind == "dash" ||
-                     (o.kind == "preview" && o.preview_hls) ||
-                     (o.kind == "thumbnail" && o.thumbnail.count > 1);
-    std::string dest;
-    if (!o.destination.empty()) {
-      Result<std::string> d = resolve(o.destination, where + ".destination",
-                                      directory ? Role::kDirectory : Role::kFile);
-      if (!d.ok()) return d.status();
-      dest = *d;
-    }
-    if (o.kind == "hls" || o.kind == "dash") {
-      plan.hls.push_back({index, dest, o.ladder, o.dash, std::nullopt, o.kind});
-    } else if (o.kind == "preview" && o.preview_hls) {
-      plan.hls.push_back({index, dest, presets::Ladder{}, false, o.preset, "preview"});
-    } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "preview" ||
-               o.kind == "mezzanine") {
-      plan.files.push_back(
-          {index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind});
-    } else if (o.kind == "thumbnail") {
-      plan.thumbnails.push_back({index, dest, o.thumbnail});
-    } else if (o.kind == "sprite") {
-      plan.sprites.push_back({index, dest, o.sprite});
-    } else if (o.kind == "waveform") {
-      engine::WaveformPlan w{index, dest, o.waveform};
-      if (!w.options.image.empty()) {
-        Result<std::string> img = resolve(w.options.image, where + ".image", Role::kFile);
-        if (!img.ok()) return img.status();
-        w.options.image = *img;
-      }
-      plan.waveforms.push_back(std::move(w));
-    } else if (o.kind == "loudness") {
-      plan.loudness.push_back({index, dest});
-    }
-  }
-  return plan;
 }
 
 // Builds the job spec the flags describe, so that flags and job files share one validator.
@@ -275,15 +193,47 @@ int RunPresets(bool as_json) {
   return 0;
 }
 
-// What a job's process needs to reach its sources and destinations (see RunJob).
-struct WorkerContext {
-  std::string scratch;
-  storage::Options storage;
-};
+namespace {
 
-// Runs a validated spec; `worker` set means "as a worker's child" (see RunJob).
-int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
-                const WorkerContext* worker);
+// 128 + the signal that canceled the run, as a shell reports it.
+int CanceledExit(const attempt::AttemptError& e) {
+  int signo = g_signal.load();
+  if (e.stage == attempt::Stage::kEncode)
+    std::fprintf(stderr, "reel: canceled%s; partial outputs removed\n",
+                 signo == SIGTERM  ? " (SIGTERM)"
+                 : signo == SIGINT ? " (SIGINT)"
+                                   : "");
+  else
+    std::fprintf(stderr, "reel: canceled\n");  // a transfer stopped: nothing was written
+  return 128 + (signo ? signo : SIGINT);
+}
+
+// Runs a validated spec for `reel transcode`, printing as `mode` says.
+int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads) {
+  attempt::Environment env;
+  env.threads = threads;
+  env.cancel = &g_cancel;
+  if (mode == "bar") {
+    env.events.on_progress = DrawBar;
+    env.events.on_encoded = [] { std::fprintf(stderr, "\n"); };
+  }
+  if (mode == "json")
+    env.events.on_progress = [](const engine::Progress& p) {
+      std::cout << attempt::Encode(attempt::ProgressLine(p)) << std::endl;
+    };
+  attempt::AttemptOutcome outcome = attempt::Run(spec, env);
+  if (const auto* e = std::get_if<attempt::AttemptError>(&outcome))
+    return e->status.code() == StatusCode::kCanceled ? CanceledExit(*e) : Fail(e->status.message());
+  const attempt::AttemptResult& done = std::get<attempt::AttemptResult>(outcome);
+  if (mode == "json")
+    std::cout << attempt::Encode(attempt::ResultMessage{done.result}) << std::endl;
+  else
+    std::cout << done.result.dump(2) << std::endl;
+  if (!done.incomplete.ok()) return Fail(done.incomplete.message());
+  return 0;
+}
+
+}  // namespace
 
 int RunTranscode(const TranscodeArgs& args) {
   InstallSignalHandlers();
@@ -314,126 +264,11 @@ int RunTranscode(const TranscodeArgs& args) {
     return Fail(spec_mode ? args.input + ": " + spec.status().message() : FlagMessage(field_error));
   std::string mode = args.progress;
   if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "none";
-  return ExecuteSpec(*spec, mode, args.threads, nullptr);
-}
-
-int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
-                const WorkerContext* worker) {
-  // In a worker (`reel run-job`) errors are also a JSON line, so the pool can tell a bad input
-  // (no retry) from a failure of the environment (retry).
-  auto fail = [&](const Status& s) {
-    if (s.code() == StatusCode::kCanceled) {  // a transfer stopped by SIGTERM/SIGINT
-      int signo = g_signal.load();
-      std::fprintf(stderr, "reel: canceled\n");
-      return 128 + (signo ? signo : SIGINT);
-    }
-    if (worker) {
-      json line = {
-          {"event", "error"}, {"code", StatusCodeName(s.code())}, {"message", s.message()}};
-      std::cout << line.dump() << std::endl;
-    }
-    return Fail(s.message());
-  };
-  // In a worker, sources are fetched into the attempt's scratch directory and remote
-  // destinations written there first, then delivered.
-  struct Upload {
-    int index;
-    std::string field, url, local;
-  };
-  std::vector<Upload> uploads;
-  Resolver resolve = [&](const std::string& url, const std::string& field,
-                         Role role) -> Result<std::string> {
-    if (!worker) return LocalPath(url, field);
-    Result<std::string> p =
-        role == Role::kSource
-            ? storage::FetchSource(url, worker->scratch, worker->storage)
-            : storage::LocalTarget(url, role == Role::kDirectory, worker->scratch, worker->storage);
-    if (!p.ok()) return p.status().WithContext(field);
-    if (role != Role::kSource && storage::KindOf(url) != storage::Kind::kLocal) {
-      int index = field.rfind("outputs[", 0) == 0 ? std::atoi(field.c_str() + 8) : -1;
-      uploads.push_back({index, field, url, *p});
-    }
-    return p;
-  };
-  Result<engine::TranscodePlan> plan = MakePlan(spec, resolve);
-  if (!plan.ok()) return fail(plan.status());
-  // A remote sprite's WebVTT track is written beside the sheet and goes beside it too.
-  for (size_t i = 0, n = uploads.size(); i < n; ++i) {
-    if (uploads[i].index < 0 || spec.outputs[uploads[i].index].kind != "sprite") continue;
-    Upload vtt = uploads[i];
-    vtt.local = std::filesystem::path(vtt.local).replace_extension(".vtt").string();
-    size_t dot = vtt.url.find_last_of('.');
-    vtt.url = (dot == std::string::npos ? vtt.url : vtt.url.substr(0, dot)) + ".vtt";
-    uploads.push_back(vtt);
-  }
-  engine::TranscodeOptions options;
-  options.cancel = &g_cancel;
-  options.threads = threads;
-  if (TestHookArmed(spec)) options.progress_interval = 0;  // fire mid-run even on tiny clips
-  if (mode == "bar") options.on_progress = DrawBar;
-  if (mode == "json") {
-    options.on_progress = [&spec](const engine::Progress& p) {
-      json line = {
-          {"event", "progress"}, {"fraction", p.fraction}, {"media_seconds", p.media_seconds},
-          {"fps", p.fps},        {"speed", p.speed},       {"elapsed", p.elapsed}};
-      std::cout << line.dump() << std::endl;
-      RunTestHook(spec, p);
-    };
-  }
-  Result<engine::TranscodeResult> result = engine::Transcode(*plan, options);
-  if (mode == "bar") std::fprintf(stderr, "\n");
-  if (!result.ok()) {
-    if (result.status().code() == StatusCode::kCanceled) {
-      int signo = g_signal.load();
-      std::fprintf(stderr, "reel: canceled%s; partial outputs removed\n",
-                   signo == SIGTERM  ? " (SIGTERM)"
-                   : signo == SIGINT ? " (SIGINT)"
-                                     : "");
-      return 128 + (signo ? signo : SIGINT);
-    }
-    return fail(result.status());
-  }
-  json out = engine::ToJson(*result);
-  if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
-  for (const Upload& u : uploads) {
-    bool failed_output = false;
-    for (const engine::OutputResult& o : result->outputs)
-      failed_output |= o.index == u.index && !o.error.empty();
-    if (failed_output) continue;  // nothing was written for it
-    std::string method = u.index >= 0 ? spec.outputs[u.index].method : "PUT";
-    int64_t presign = u.index >= 0 ? spec.outputs[u.index].presign_seconds : 0;
-    Result<json> delivered = storage::Deliver(u.local, u.url, method, worker->storage, presign);
-    if (!delivered.ok()) return fail(delivered.status().WithContext(u.field));
-    for (json& o : out["outputs"])
-      if (o.value("index", -2) == u.index && u.field.find(".image") == std::string::npos &&
-          o.value("path", "") != u.url) {
-        o["path"] = RedactUrl(u.url);
-        o["delivered"] = *delivered;
-      }
-  }
-  if (mode == "json") {
-    out["event"] = "result";
-    std::cout << out.dump() << std::endl;
-  } else {
-    std::cout << out.dump(2) << std::endl;
-  }
-  // Outputs the source cannot give (a waveform of a silent video) fail the run, after the
-  // others have been written.
-  std::string errors;
-  for (const engine::OutputResult& o : result->outputs)
-    if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
-  if (!errors.empty()) return fail(InvalidArgument(errors));
-  return 0;
+  return ExecuteSpec(*spec, mode, args.threads);
 }
 
 int RunJob(const RunJobArgs& args) {
   InstallSignalHandlers();
-  net::SetCancelFlag(&g_cancel);  // downloads and uploads stop on SIGTERM too
-  net::SetTransferListener([](int64_t bytes) {
-    static std::mutex mu;  // parallel uploads report from several threads
-    std::lock_guard lock(mu);
-    std::cout << json{{"event", "transfer"}, {"bytes", bytes}}.dump() << std::endl;
-  });
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
   // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
   pid_t parent = getppid();
@@ -442,6 +277,18 @@ int RunJob(const RunJobArgs& args) {
   // With the server gone nobody reads our progress; a write must fail, not kill us with SIGPIPE
   // before the SIGTERM above has removed our partial outputs.
   signal(SIGPIPE, SIG_IGN);
+  // Progress comes from the engine's thread, transfers from the uploads' threads.
+  auto emit = [](const attempt::Message& m) {
+    static std::mutex mu;
+    std::lock_guard lock(mu);
+    std::cout << attempt::Encode(m) << std::endl;
+  };
+  // Errors are also a protocol line, classified, so the pool can tell a bad input (no retry)
+  // from a failure of the environment (retry).
+  auto fail = [&](const Status& s) {
+    emit(attempt::ErrorMessage::From(s));
+    return Fail(s.message());
+  };
   std::ifstream in(args.spec_file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   Result<json> document = job::ParseJobDocument(text);
@@ -449,30 +296,44 @@ int RunJob(const RunJobArgs& args) {
       !document.ok() ? Result<job::JobSpec>(
                            InvalidArgument("unreadable job spec: " + document.status().message()))
                      : job::ParseJobSpec(*document);
-  if (!spec.ok()) {
-    json line = {{"event", "error"},
-                 {"code", StatusCodeName(spec.status().code())},
-                 {"message", spec.status().message()}};
-    std::cout << line.dump() << std::endl;
-    return Fail(spec.status().message());
-  }
-  WorkerContext worker;
-  worker.scratch = std::filesystem::path(args.spec_file).parent_path().string();
-  worker.storage.allow_paths = args.allow_paths;
+  if (!spec.ok()) return fail(spec.status());
+
+  // Sources are fetched into the attempt's scratch directory and remote destinations written
+  // there first, then delivered.
+  attempt::Environment env;
+  env.remote = true;
+  env.scratch = std::filesystem::path(args.spec_file).parent_path().string();
+  env.threads = args.threads;
+  env.cancel = &g_cancel;  // downloads and uploads stop on SIGTERM too
+  env.storage.allow_paths = args.allow_paths;
   Result<net::AddressPolicy> policy = net::AddressPolicy::Parse(args.allow_hosts);
   if (!policy.ok()) return Fail(policy.status().message());
-  worker.storage.policy = *policy;
+  env.storage.policy = *policy;
   Result<std::map<std::string, storage::S3Profile>> profiles =
       storage::LoadS3Profiles(args.storage_config);
   if (!profiles.ok()) return Fail(profiles.status().message());
-  worker.storage.s3_profiles = *profiles;
+  env.storage.s3_profiles = *profiles;
   if (!spec->s3_credentials.is_null()) {
-    auto& profiles = worker.storage.s3_profiles;
+    auto& profiles = env.storage.s3_profiles;
     profiles["default"] =
         storage::JobProfile(spec->s3_credentials,
                             profiles.count("default") ? profiles["default"] : storage::S3Profile{});
   }
-  return ExecuteSpec(*spec, "json", args.threads, &worker);
+  if (TestHookArmed(*spec)) env.progress_interval = 0;  // fire mid-run even on tiny clips
+  env.events.on_progress = [&](const engine::Progress& p) {
+    emit(attempt::ProgressLine(p));
+    RunTestHook(*spec, p);
+  };
+  env.events.on_transfer = [&](int64_t bytes) { emit(attempt::TransferMessage{bytes}); };
+
+  attempt::AttemptOutcome outcome = attempt::Run(*spec, env);
+  if (const auto* e = std::get_if<attempt::AttemptError>(&outcome))
+    return e->status.code() == StatusCode::kCanceled ? CanceledExit(*e) : fail(e->status);
+  const attempt::AttemptResult& done = std::get<attempt::AttemptResult>(outcome);
+  emit(attempt::ResultMessage{done.result});
+  // Outputs the source cannot give fail the attempt, after the others were delivered.
+  if (!done.incomplete.ok()) return fail(done.incomplete);
+  return 0;
 }
 
 }  // namespace reel::cli

@@ -31,7 +31,7 @@ int RunTranscode(const TranscodeArgs& args);
 int RunPresets(bool json);
 
 // `reel run-job SPEC`: one attempt of a service job, run by the worker pool in a child process.
-// Progress, result and errors are JSON lines on stdout.
+// Progress, transfers, the result and errors are lines of attempt/protocol.h on stdout.
 struct RunJobArgs {
   std::string spec_file;
   std::vector<std::string> allow_paths;

@@ -1,8 +1,8 @@
-// The worker pool inside `reel serve` (and, later, `reel worker`): it leases jobs from the store
-// and runs each attempt in a child process (`reel run-job`), so that a codec crash, an abort or
-// an out-of-memory kill fails that attempt only. While a child runs, its slot renews the lease,
-// relays progress to the store (about once a second) and to live subscribers (as it happens),
-// watches for cancellation and for stalls, and records how the attempt ended.
+// The worker pool inside `reel serve` and `reel worker`: it leases jobs from the store and runs
+// each attempt in a child process (`reel run-job`), so that a codec crash, an abort or an
+// out-of-memory kill fails that attempt only. Each slot prepares the attempt's scratch, hands
+// the child to a Supervisor (supervisor.h: lease, progress, stalls, cancel) and what it says to
+// the Completer (completer.h: the store, events, metrics).
 #pragma once
 
 #include <atomic>
@@ -13,8 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "events/job_events.h"
 #include "store/job_store.h"
+#include "worker/completer.h"
 
 namespace reel::worker {
 
@@ -37,16 +39,11 @@ struct PoolOptions {
   std::string version = "0.1.0";
 };
 
-// Job-level observations for metrics: called when an attempt ends.
-struct PoolObserver {
-  std::function<void(const store::Job& job, double seconds)> on_finished;
-  std::function<void(double speed)> on_speed;
-};
-
 class WorkerPool {
  public:
+  // `clock` (tests) must outlive the pool; null: the real clock.
   WorkerPool(store::JobStore* store, events::JobEvents* hub, PoolOptions options,
-             PoolObserver observer = {});
+             PoolObserver observer = {}, Clock* clock = nullptr);
   ~WorkerPool();
 
   void Start();
@@ -66,26 +63,24 @@ class WorkerPool {
   void SweepScratch();
   void SlotLoop(int slot);
   void RunAttempt(const store::Job& job);
+  std::vector<std::string> RunJobArgv(const std::string& spec_path) const;
   void Heartbeat();
 
   store::JobStore* store_;
   events::JobEvents* hub_;
   PoolOptions options_;
   PoolObserver observer_;
+  Clock* clock_;
   std::vector<std::thread> threads_;
   std::thread heartbeat_;
   std::mutex mu_;
   std::condition_variable wake_;
   bool woken_ = false;
   std::atomic<bool> stopping_{false};
-  double stop_deadline_ = 0;             // steady seconds after which running attempts are released
+  double stop_deadline_ = 0;             // clock seconds after which running attempts are released
   std::map<std::string, bool> running_;  // job id -> cancel requested locally
-  double last_busy_ = 0;                 // steady seconds when the last job ended
+  double last_busy_ = 0;                 // clock seconds when the last job ended
   std::thread listener_;                 // wakes idle slots on the store's notifications
 };
-
-// Exit protocol between `reel run-job` and the pool: stdout carries JSON lines
-// {"event":"progress",...}, then {"event":"result",...} or {"event":"error","code","message"}.
-inline constexpr int kRunJobFailed = 1;
 
 }  // namespace reel::worker

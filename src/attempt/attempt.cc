@@ -1,0 +1,107 @@
+#include "attempt/attempt.h"
+
+#include "attempt/plan.h"
+#include "common/redact.h"
+#include "net/http.h"
+
+namespace reel::attempt {
+namespace {
+
+using nlohmann::json;
+
+// The process-wide transfer hooks, set for one run and cleared after it.
+class TransferHooks {
+ public:
+  TransferHooks(const Environment& env) : active_(env.remote) {
+    if (!active_) return;
+    net::SetCancelFlag(env.cancel);
+    if (env.events.on_transfer) net::SetTransferListener(env.events.on_transfer);
+  }
+  ~TransferHooks() {
+    if (!active_) return;
+    net::SetTransferListener(nullptr);
+    net::SetCancelFlag(nullptr);
+  }
+  TransferHooks(const TransferHooks&) = delete;
+  TransferHooks& operator=(const TransferHooks&) = delete;
+
+ private:
+  bool active_;
+};
+
+// Delivers the remote files of outputs the engine wrote, and points the result at them.
+Status Deliver(const job::JobSpec& spec, const AttemptPlan& plan,
+               const engine::TranscodeResult& engine_result, const Environment& env, json* out) {
+  for (const PlannedOutput& output : plan.outputs) {
+    bool failed_output = false;
+    for (const engine::OutputResult& o : engine_result.outputs)
+      failed_output |= o.index == output.index && !o.error.empty();
+    if (failed_output) continue;  // nothing was written for it
+    const job::OutputSpec& o = spec.outputs[output.index];
+    for (const OutputFile& file : output.files) {
+      if (storage::KindOf(file.url) == storage::Kind::kLocal) continue;  // written in place
+      Result<json> delivered =
+          storage::Deliver(file.local, file.url, o.method, env.storage, o.presign_seconds);
+      if (!delivered.ok()) return delivered.status().WithContext(file.field);
+      if (!file.reported) continue;
+      for (json& r : (*out)["outputs"])
+        if (r.value("index", -2) == output.index && r.value("path", "") != file.url) {
+          r["path"] = RedactUrl(file.url);
+          r["delivered"] = *delivered;
+        }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+ProgressMessage ProgressLine(const engine::Progress& p) {
+  return {p.fraction, p.media_seconds, p.fps, p.speed, p.elapsed};
+}
+
+Result<std::string> LocalPath(const std::string& url, const std::string& field) {
+  if (url.rfind("file://", 0) == 0) return url.substr(7);
+  if (url.find("://") != std::string::npos || url.rfind("data:", 0) == 0)
+    return InvalidArgument(field +
+                           ": `reel transcode` reads and writes local files; remote "
+                           "sources and destinations work through `reel serve`");
+  return url;
+}
+
+AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
+  TransferHooks hooks(env);
+  Resolver resolve = [&env](const std::string& url, const std::string& field,
+                            Role role) -> Result<std::string> {
+    if (!env.remote) return LocalPath(url, field);
+    Result<std::string> p =
+        role == Role::kSource
+            ? storage::FetchSource(url, env.scratch, env.storage)
+            : storage::LocalTarget(url, role == Role::kDirectory, env.scratch, env.storage);
+    if (!p.ok()) return p.status().WithContext(field);
+    return p;
+  };
+  Result<AttemptPlan> plan = MakePlan(spec, resolve);
+  if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};
+
+  engine::TranscodeOptions options;
+  options.cancel = env.cancel;
+  options.threads = env.threads;
+  options.progress_interval = env.progress_interval;
+  options.on_progress = env.events.on_progress;
+  Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, options);
+  if (env.events.on_encoded) env.events.on_encoded();
+  if (!result.ok()) return AttemptError{Stage::kEncode, result.status()};
+
+  json out = engine::ToJson(*result);
+  if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
+  Status delivered = Deliver(spec, *plan, *result, env, &out);
+  if (!delivered.ok()) return AttemptError{Stage::kDeliver, delivered};
+
+  std::string errors;
+  for (const engine::OutputResult& o : result->outputs)
+    if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
+  return AttemptResult{std::move(out), errors.empty() ? Status::Ok() : InvalidArgument(errors)};
+}
+
+}  // namespace reel::attempt

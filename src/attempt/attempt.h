@@ -1,0 +1,73 @@
+// One attempt of a job, in process: fetch the sources, plan, run the engine, deliver the outputs,
+// and build the result JSON. `reel transcode` runs one on local files; `reel run-job` runs one as
+// a worker's child and reports it with the line protocol (protocol.h). Nothing here writes to
+// stdout or reads flags: callers turn what comes back into output and exit codes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "attempt/protocol.h"
+#include "common/status.h"
+#include "engine/engine.h"
+#include "job/spec.h"
+#include "storage/storage.h"
+
+namespace reel::attempt {
+
+// Receives what happens while the attempt runs. Called from the engine's and the transfers'
+// threads; must not block.
+struct EventSink {
+  std::function<void(const engine::Progress&)> on_progress;
+  std::function<void(int64_t bytes)> on_transfer;  // bytes moved so far (remote mode)
+  std::function<void()> on_encoded;                // the engine has returned, however it ended
+};
+
+struct Environment {
+  // false: local paths only ("file://", plain paths), used in place, nothing fetched or
+  // delivered (`reel transcode`). true: every storage scheme, sources fetched into `scratch`,
+  // remote destinations written there and delivered afterwards (a worker's child).
+  bool remote = false;
+  std::string scratch;
+  storage::Options storage;  // allowed paths and hosts, S3 profiles (remote mode)
+  int threads = 0;           // CPU budget for the engine; 0: all cores
+  const std::atomic<bool>* cancel = nullptr;
+  double progress_interval = 0.25;  // seconds between progress events
+  EventSink events;
+};
+
+// Where an attempt failed: a canceled encode removed its partial outputs, a canceled transfer
+// had none to remove.
+enum class Stage { kPrepare, kEncode, kDeliver };
+
+struct AttemptError {
+  Stage stage = Stage::kPrepare;
+  Status status;
+  Retry retry() const { return Classify(status.code()); }
+};
+
+struct AttemptResult {
+  nlohmann::json result;  // engine figures, delivered paths and the spec's metadata
+  // Outputs the source cannot give (a waveform of a silent video) fail the attempt after the
+  // others were written and delivered: then this is kInvalidArgument naming them.
+  Status incomplete;
+};
+
+using AttemptOutcome = std::variant<AttemptResult, AttemptError>;
+
+// Runs `spec` (validated by job::ParseJobSpec). In remote mode this installs the process's
+// transfer cancel flag and listener (net/http.h) for the length of the run.
+AttemptOutcome Run(const job::JobSpec& spec, const Environment& env);
+
+// The engine's progress as a protocol line.
+ProgressMessage ProgressLine(const engine::Progress& p);
+
+// "file:///x", "/x" and "x" as a path; anything else refused, naming `field` (local mode).
+Result<std::string> LocalPath(const std::string& url, const std::string& field);
+
+}  // namespace reel::attempt

@@ -1,0 +1,165 @@
+// One attempt in process, on local files: no child process, no server.
+#include "attempt/attempt.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include "testing/media_fixtures.h"
+
+namespace reel::attempt {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::TempDir;
+
+job::JobSpec Spec(const json& document) {
+  Result<job::JobSpec> spec = job::ParseJobSpec(document);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  return spec.ok() ? *spec : job::JobSpec{};
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) names.push_back(e.path().filename());
+  return names;
+}
+
+TEST(Attempt, WritesAnMp4AThumbnailAndAnHlsPackage) {
+  TempDir dir;
+  job::JobSpec spec =
+      Spec({{"source", testing::Clip(640, 360, 2, 30)},
+            {"outputs",
+             {{{"kind", "mp4"}, {"preset", "h264-360p"}, {"destination", dir / "a.mp4"}},
+              {{"kind", "thumbnail"}, {"destination", dir / "t.jpg"}},
+              {{"kind", "hls"}, {"ladder", "default"}, {"destination", dir / "hls/"}}}},
+            {"metadata", {{"media_id", "m-1"}}}});
+  std::mutex mu;
+  std::vector<double> fractions;
+  bool encoded = false;
+  Environment env;
+  env.threads = 2;
+  env.events.on_progress = [&](const engine::Progress& p) {
+    std::lock_guard lock(mu);
+    fractions.push_back(p.fraction);
+  };
+  env.events.on_encoded = [&] { encoded = true; };
+
+  AttemptOutcome outcome = attempt::Run(spec, env);
+  const AttemptResult* done = std::get_if<AttemptResult>(&outcome);
+  ASSERT_NE(done, nullptr) << std::get<AttemptError>(outcome).status.ToString();
+  EXPECT_TRUE(done->incomplete.ok());
+  EXPECT_TRUE(encoded);
+  const json& result = done->result;
+  ASSERT_EQ(result["outputs"].size(), 3u) << result.dump();
+  EXPECT_EQ(result["outputs"][0]["kind"], "mp4");
+  EXPECT_EQ(result["outputs"][0]["path"], dir / "a.mp4");
+  EXPECT_EQ(result["outputs"][1]["kind"], "thumbnail");
+  EXPECT_EQ(result["outputs"][2]["kind"], "hls");
+  EXPECT_EQ(result["metadata"]["media_id"], "m-1");
+  EXPECT_FALSE(result.contains("event")) << "the result is the job's, not a protocol line";
+
+  EXPECT_EQ(testing::ReadMedia(dir / "a.mp4").Find("video")->height, 360);
+  EXPECT_TRUE(fs::exists(dir / "t.jpg"));
+  EXPECT_TRUE(fs::exists(dir / "hls/master.m3u8"));
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(fractions.empty());
+  EXPECT_DOUBLE_EQ(fractions.back(), 1.0);
+}
+
+TEST(Attempt, AnInvalidSourceIsAPermanentFailureThatLeavesNothing) {
+  TempDir dir;
+  testing::WriteFile(dir / "text.mp4", "this is not a video\n");
+  job::JobSpec spec = Spec({{"source", dir / "text.mp4"},
+                            {"outputs", {{{"kind", "hls"}, {"destination", dir / "out/"}}}}});
+  AttemptOutcome outcome = attempt::Run(spec, Environment{});
+  const AttemptError* error = std::get_if<AttemptError>(&outcome);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->status.code(), StatusCode::kInvalidArgument) << error->status.ToString();
+  EXPECT_EQ(error->retry(), Retry::kPermanent);
+  EXPECT_EQ(error->stage, Stage::kEncode);
+  EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{"text.mp4"});
+}
+
+TEST(Attempt, LocalModeRefusesRemoteUrlsBeforeAnythingRuns) {
+  TempDir dir;
+  job::JobSpec spec = Spec({{"source", "https://example.com/a.mp4"},
+                            {"outputs", {{{"kind", "hls"}, {"destination", dir / "out/"}}}}});
+  bool encoded = false;
+  Environment env;
+  env.events.on_encoded = [&] { encoded = true; };
+  AttemptOutcome outcome = attempt::Run(spec, env);
+  const AttemptError* error = std::get_if<AttemptError>(&outcome);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->stage, Stage::kPrepare);
+  EXPECT_EQ(error->status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(error->status.message().rfind("source: ", 0), 0u) << error->status.message();
+  EXPECT_FALSE(encoded);
+}
+
+TEST(Attempt, CancelStopsTheEncodeAndRemovesPartialOutputs) {
+  TempDir dir;
+  job::JobSpec spec =
+      Spec({{"source", testing::Clip(1280, 720, 13, 30)},
+            {"outputs",
+             {{{"kind", "hls"}, {"destination", dir / "hls/"}},
+              {{"kind", "mp4"}, {"preset", "h264-720p"}, {"destination", dir / "a.mp4"}}}}});
+  std::atomic<bool> cancel{false};
+  Environment env;
+  env.threads = 2;
+  env.cancel = &cancel;
+  env.progress_interval = 0;
+  env.events.on_progress = [&](const engine::Progress& p) {
+    if (p.fraction > 0) cancel = true;  // as the signal handler of `reel run-job` does
+  };
+  AttemptOutcome outcome = attempt::Run(spec, env);
+  const AttemptError* error = std::get_if<AttemptError>(&outcome);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->status.code(), StatusCode::kCanceled);
+  EXPECT_EQ(error->stage, Stage::kEncode);
+  EXPECT_TRUE(Entries(dir.path()).empty()) << ::testing::PrintToString(Entries(dir.path()));
+}
+
+// In a worker's child, local destinations are confined to the allowed roots, and a sprite's
+// WebVTT track is one of the sprite's files.
+TEST(Attempt, RemoteModeKeepsLocalPathsInsideTheAllowedRoots) {
+  TempDir allowed, elsewhere, scratch;
+  Environment env;
+  env.remote = true;
+  env.scratch = scratch.path();
+  env.storage.allow_paths = {allowed.path()};
+  job::JobSpec outside =
+      Spec({{"source", testing::Clip(320, 240, 1, 30)},
+            {"outputs", {{{"kind", "mp4"}, {"destination", allowed / "a.mp4"}}}}});
+  AttemptOutcome refused = attempt::Run(outside, env);
+  ASSERT_TRUE(std::holds_alternative<AttemptError>(refused));
+  EXPECT_EQ(std::get<AttemptError>(refused).stage, Stage::kPrepare);
+  EXPECT_EQ(std::get<AttemptError>(refused).retry(), Retry::kPermanent)
+      << std::get<AttemptError>(refused).status.ToString();
+
+  env.storage.allow_paths.push_back(fs::path(testing::Clip(320, 240, 1, 30)).parent_path());
+  job::JobSpec inside = Spec({{"source", testing::Clip(320, 240, 1, 30)},
+                              {"outputs",
+                               {{{"kind", "sprite"}, {"destination", allowed / "s.jpg"}},
+                                {{"kind", "mp4"}, {"destination", elsewhere / "b.mp4"}}}}});
+  AttemptOutcome partly = attempt::Run(inside, env);
+  ASSERT_TRUE(std::holds_alternative<AttemptError>(partly));
+  EXPECT_NE(std::get<AttemptError>(partly).status.message().find("outputs[1].destination"),
+            std::string::npos)
+      << std::get<AttemptError>(partly).status.ToString();
+
+  job::JobSpec sprite =
+      Spec({{"source", testing::Clip(320, 240, 1, 30)},
+            {"outputs", {{{"kind", "sprite"}, {"destination", allowed / "s.jpg"}}}}});
+  AttemptOutcome done = attempt::Run(sprite, env);
+  ASSERT_TRUE(std::holds_alternative<AttemptResult>(done))
+      << std::get<AttemptError>(done).status.ToString();
+  EXPECT_TRUE(fs::exists(allowed / "s.jpg"));
+  EXPECT_TRUE(fs::exists(allowed / "s.vtt"));
+}
+
+}  // namespace
+}  // namespace reel::attempt

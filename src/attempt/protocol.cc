@@ -1,0 +1,124 @@
+#include "attempt/protocol.h"
+
+#include <type_traits>
+
+namespace reel::attempt {
+namespace {
+
+using nlohmann::json;
+
+std::optional<StatusCode> ParseCode(const std::string& name) {
+  for (StatusCode c :
+       {StatusCode::kOk, StatusCode::kInvalidArgument, StatusCode::kNotFound,
+        StatusCode::kUnavailable, StatusCode::kDeadlineExceeded, StatusCode::kFailedPrecondition,
+        StatusCode::kCanceled, StatusCode::kInternal})
+    if (name == StatusCodeName(c)) return c;
+  return std::nullopt;
+}
+
+// The number at `key`, or false when it is missing or not a number.
+bool Number(const json& line, const char* key, double* out) {
+  auto it = line.find(key);
+  if (it == line.end() || !it->is_number()) return false;
+  *out = it->get<double>();
+  return true;
+}
+
+}  // namespace
+
+Retry Classify(StatusCode code) {
+  switch (code) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+    case StatusCode::kFailedPrecondition:
+      return Retry::kPermanent;
+    default:
+      return Retry::kRetryable;
+  }
+}
+
+const char* RetryName(Retry retry) {
+  return retry == Retry::kPermanent ? "permanent" : "retryable";
+}
+
+json ProgressMessage::ToJson() const {
+  return {{"fraction", fraction},
+          {"media_seconds", media_seconds},
+          {"fps", fps},
+          {"speed", speed},
+          {"elapsed", elapsed}};
+}
+
+ErrorMessage ErrorMessage::From(const Status& status) {
+  return {status.code(), Classify(status.code()), status.message()};
+}
+
+std::string Encode(const Message& message) {
+  json line = std::visit(
+      [](const auto& m) -> json {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, ProgressMessage>) {
+          json j = m.ToJson();
+          j["event"] = "progress";
+          return j;
+        } else if constexpr (std::is_same_v<T, TransferMessage>) {
+          return {{"event", "transfer"}, {"bytes", m.bytes}};
+        } else if constexpr (std::is_same_v<T, ResultMessage>) {
+          json j = m.result.is_object() ? m.result : json::object();
+          j["event"] = "result";
+          return j;
+        } else {
+          return {{"event", "error"},
+                  {"code", StatusCodeName(m.code)},
+                  {"retry", RetryName(m.retry)},
+                  {"message", m.message}};
+        }
+      },
+      message);
+  return line.dump();
+}
+
+Result<Message> Decode(std::string_view text) {
+  json line = json::parse(text, nullptr, false);
+  if (line.is_discarded() || !line.is_object()) return InvalidArgument("not a JSON object");
+  auto event = line.find("event");
+  if (event == line.end() || !event->is_string()) return InvalidArgument("no \"event\"");
+  std::string name = event->get<std::string>();
+  if (name == "progress") {
+    ProgressMessage m;
+    if (!Number(line, "fraction", &m.fraction) ||
+        !Number(line, "media_seconds", &m.media_seconds) || !Number(line, "fps", &m.fps) ||
+        !Number(line, "speed", &m.speed) || !Number(line, "elapsed", &m.elapsed))
+      return InvalidArgument("progress: a figure is missing or not a number");
+    return Message(m);
+  }
+  if (name == "transfer") {
+    auto bytes = line.find("bytes");
+    if (bytes == line.end() || !bytes->is_number_integer() || bytes->get<int64_t>() < 0)
+      return InvalidArgument("transfer: \"bytes\" is not a count");
+    return Message(TransferMessage{bytes->get<int64_t>()});
+  }
+  if (name == "result") {
+    line.erase("event");
+    return Message(ResultMessage{std::move(line)});
+  }
+  if (name == "error") {
+    auto code = line.find("code");
+    auto retry = line.find("retry");
+    auto message = line.find("message");
+    if (code == line.end() || !code->is_string() || retry == line.end() || !retry->is_string() ||
+        message == line.end() || !message->is_string())
+      return InvalidArgument("error: needs \"code\", \"retry\" and \"message\" strings");
+    std::optional<StatusCode> parsed = ParseCode(code->get<std::string>());
+    if (!parsed || *parsed == StatusCode::kOk) return InvalidArgument("error: unknown code");
+    std::string r = retry->get<std::string>();
+    if (r != RetryName(Retry::kPermanent) && r != RetryName(Retry::kRetryable))
+      return InvalidArgument("error: \"retry\" is neither permanent nor retryable");
+    return Message(ErrorMessage{
+        *parsed, r == RetryName(Retry::kPermanent) ? Retry::kPermanent : Retry::kRetryable,
+        message->get<std::string>()});
+  }
+  return InvalidArgument("unknown event \"" + name + "\"");
+}
+
+}  // namespace reel::attempt

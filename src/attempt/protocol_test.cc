@@ -1,0 +1,97 @@
+#include "attempt/protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace reel::attempt {
+namespace {
+
+using nlohmann::json;
+
+TEST(Protocol, EveryMessageRoundTrips) {
+  Message progress = ProgressMessage{0.25, 1.5, 29.97, 2.5, 0.6};
+  Result<Message> p = Decode(Encode(progress));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const auto& pm = std::get<ProgressMessage>(*p);
+  EXPECT_EQ(pm.fraction, 0.25);
+  EXPECT_EQ(pm.media_seconds, 1.5);
+  EXPECT_EQ(pm.fps, 29.97);
+  EXPECT_EQ(pm.speed, 2.5);
+  EXPECT_EQ(pm.elapsed, 0.6);
+
+  Result<Message> t = Decode(Encode(TransferMessage{int64_t{5} << 32}));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(std::get<TransferMessage>(*t).bytes, int64_t{5} << 32);
+
+  json result = {{"source_duration", 2.0}, {"outputs", json::array({{{"index", 0}}})}};
+  Result<Message> r = Decode(Encode(ResultMessage{result}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::get<ResultMessage>(*r).result, result);
+
+  for (StatusCode code :
+       {StatusCode::kInvalidArgument, StatusCode::kNotFound, StatusCode::kUnavailable,
+        StatusCode::kDeadlineExceeded, StatusCode::kFailedPrecondition, StatusCode::kCanceled,
+        StatusCode::kInternal}) {
+    ErrorMessage sent = ErrorMessage::From(Status(code, "it \"broke\"\nbadly"));
+    Result<Message> e = Decode(Encode(sent));
+    ASSERT_TRUE(e.ok()) << StatusCodeName(code);
+    const auto& em = std::get<ErrorMessage>(*e);
+    EXPECT_EQ(em.code, code);
+    EXPECT_EQ(em.retry, sent.retry);
+    EXPECT_EQ(em.message, "it \"broke\"\nbadly");
+  }
+}
+
+TEST(Protocol, TheChildDecidesWhatIsWorthRetrying) {
+  EXPECT_EQ(Classify(StatusCode::kInvalidArgument), Retry::kPermanent);
+  EXPECT_EQ(Classify(StatusCode::kNotFound), Retry::kPermanent);
+  EXPECT_EQ(Classify(StatusCode::kFailedPrecondition), Retry::kPermanent);
+  EXPECT_EQ(Classify(StatusCode::kUnavailable), Retry::kRetryable);
+  EXPECT_EQ(Classify(StatusCode::kInternal), Retry::kRetryable);
+  EXPECT_EQ(Classify(StatusCode::kDeadlineExceeded), Retry::kRetryable);
+  // The classification travels: the worker reads it, not the code.
+  Result<Message> m =
+      Decode(R"({"event":"error","code":"internal","retry":"permanent","message":"x"})");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(std::get<ErrorMessage>(*m).retry, Retry::kPermanent);
+}
+
+// The wire format is what `reel transcode --progress json` prints too: it must not drift.
+TEST(Protocol, LinesAreTheDocumentedJson) {
+  EXPECT_EQ(Encode(ProgressMessage{0.5, 1, 30, 2, 0.5}),
+            R"({"elapsed":0.5,"event":"progress","fps":30.0,"fraction":0.5,"media_seconds":1.0,)"
+            R"("speed":2.0})");
+  EXPECT_EQ(Encode(TransferMessage{42}), R"({"bytes":42,"event":"transfer"})");
+  EXPECT_EQ(Encode(ResultMessage{{{"outputs", json::array()}}}),
+            R"({"event":"result","outputs":[]})");
+  EXPECT_EQ(Encode(ErrorMessage::From(NotFound("gone"))),
+            R"({"code":"not_found","event":"error","message":"gone","retry":"permanent"})");
+}
+
+TEST(Protocol, MalformedLinesAreRefused) {
+  for (const char* line : {
+           "",
+           "progress 50%",
+           "[1,2]",
+           "\"event\"",
+           R"({"fraction":0.5})",
+           R"({"event":7})",
+           R"({"event":"hello"})",
+           R"({"event":"progress","fraction":"half","media_seconds":1,"fps":1,"speed":1,)"
+           R"("elapsed":1})",
+           R"({"event":"progress","fraction":0.5})",
+           R"({"event":"transfer"})",
+           R"({"event":"transfer","bytes":-1})",
+           R"({"event":"transfer","bytes":1.5})",
+           R"({"event":"error","code":"internal","message":"no retry field"})",
+           R"({"event":"error","code":"internal","retry":"maybe","message":"x"})",
+           R"({"event":"error","code":"exploded","retry":"retryable","message":"x"})",
+           R"({"event":"error","code":"ok","retry":"retryable","message":"x"})",
+           R"({"event":"error","code":"internal","retry":"retryable","message":3})",
+           R"({"event":"progress",)",
+       }) {
+    EXPECT_FALSE(Decode(line).ok()) << line;
+  }
+}
+
+}  // namespace
+}  // namespace reel::attempt

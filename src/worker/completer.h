@@ -1,0 +1,40 @@
+// The completer records how an attempt ended: it tells the store (retrying while the store is
+// briefly unreachable), logs it, tells the metrics observer and publishes the job's new state.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "events/job_events.h"
+#include "store/job_store.h"
+#include "worker/supervisor.h"
+
+namespace reel::worker {
+
+// Job-level observations for metrics: called when an attempt ends.
+struct PoolObserver {
+  std::function<void(const store::Job& job, double seconds)> on_finished;
+  std::function<void(double speed)> on_speed;
+};
+
+class Completer {
+ public:
+  // Everything given must outlive the completer.
+  Completer(store::JobStore* store, events::JobEvents* hub, Clock* clock, std::string worker_id,
+            double lease_seconds, const PoolObserver* observer);
+  // Records `ending` (not kLeaseLost: another worker may own the job) for the attempt of `job`
+  // that lasted `seconds`. Returns the job as it is afterwards.
+  Result<store::Job> Finish(const store::Job& job, const AttemptEnding& ending, double seconds);
+
+ private:
+  store::JobStore* store_;
+  events::JobEvents* hub_;
+  Clock* clock_;
+  std::string worker_id_;
+  double lease_seconds_;
+  const PoolObserver* observer_;
+};
+
+}  // namespace reel::worker

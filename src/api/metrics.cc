@@ -3,6 +3,23 @@
 #include <sstream>
 
 namespace reel::api {
+namespace {
+
+// A label value in the text format: backslash, double quote and newline escaped.
+std::string Escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
 
 Metrics::Histogram Metrics::MakeHistogram(std::vector<double> bounds) {
   Histogram h;
@@ -25,12 +42,13 @@ void Metrics::Histogram::Observe(double v) {
 void Metrics::CountRequest(const std::string& route, const std::string& method, int status,
                            double seconds) {
   std::lock_guard lock(mu_);
-  ++requests_["route=\"" + route + "\",method=\"" + method + "\",status=\"" +
+  ++requests_["route=\"" + Escape(route) + "\",method=\"" + Escape(method) + "\",status=\"" +
               std::to_string(status) + "\""];
-  auto it = latency_.find(route);
+  std::string label = Escape(route);
+  auto it = latency_.find(label);
   if (it == latency_.end())
     it = latency_
-             .emplace(route, MakeHistogram({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+             .emplace(label, MakeHistogram({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                             0.25, 0.5, 1, 2.5}))
              .first;
   it->second.Observe(seconds);

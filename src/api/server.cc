@@ -14,7 +14,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/event_streams.h"
 #include "api/output_files.h"
+#include "api/store_gate.h"
 #include "common/crypto.h"
 #include "common/redact.h"
 #include "dashboard/dashboard.h"
@@ -52,6 +54,10 @@ struct Reply {
   // When set, the reply is this function's, run off the I/O threads (it blocks: a read from an
   // object store).
   std::function<Reply()> deferred;
+  // Set when the caller asked for a job's event stream and may see it: the job as it is now,
+  // and who asked (streams are capped per key, and end when the key is revoked).
+  std::optional<json> events_for;
+  std::string key_id, key_hash;
 };
 
 Reply TextReply(int status, std::string body, std::string content_type) {
@@ -81,8 +87,11 @@ Reply FromStatus(const Status& s) {
       return ErrorReply(400, "invalid_argument", s.message());
     case StatusCode::kFailedPrecondition:
       return ErrorReply(409, "conflict", s.message());
-    case StatusCode::kUnavailable:
-      return ErrorReply(503, "unavailable", s.message());
+    case StatusCode::kUnavailable: {
+      Reply r = ErrorReply(503, "unavailable", s.message());
+      r.headers.push_back({"Retry-After", "1"});
+      return r;
+    }
     default:
       return ErrorReply(500, "internal", s.message());
   }
@@ -206,13 +215,35 @@ struct Caller {
 
 class Router {
  public:
-  Router(const ServerOptions& options, store::JobStore* store, worker::WorkerPool* pool,
-         Metrics* metrics)
-      : options_(options), store_(store), pool_(pool), metrics_(metrics) {}
+  Router(const ServerOptions& options, store::JobStore* store, service::LocalRunner* runner,
+         Metrics* metrics, const StoreGate* gate)
+      : options_(options), store_(store), runner_(runner), metrics_(metrics), gate_(gate) {}
 
-  // `*route` gets the route's template for metrics; `*events_for` is set when the caller asked
-  // for a job's event stream and may see it.
-  Reply Handle(const Request& req, std::string* route, std::optional<std::string>* events_for) {
+  // The replies that need no store, answered on the I/O thread: health, the dashboard, unknown
+  // paths, and metrics (without the store's gauges) while the store is unavailable. Sets
+  // `*route` (a fixed name, for metrics) either way.
+  std::optional<Reply> HandleWithoutStore(const Request& req, std::string* route) {
+    std::string target(req.target());
+    std::string path = target.substr(0, target.find('?'));
+    std::vector<std::string> parts = SplitPath(path);
+    bool read = req.method() == http::verb::get || req.method() == http::verb::head;
+    *route = RouteName(path, parts);
+    if (path == "/healthz") return JsonReply(200, {{"status", "ok"}});
+    if (path == "/metrics" && gate_->open())
+      return TextReply(200, RenderMetrics(false), "text/plain; version=0.0.4");
+    if (path == "/" && WantsJson(req))
+      return JsonReply(200, {{"name", "reel"}, {"api", "/v1"}, {"health", "/healthz"}});
+    if (const dashboard::Asset* asset = dashboard::FindAsset(path)) {
+      if (!read) return MethodNotAllowed();
+      return DashboardReply(*asset);
+    }
+    if (path != "/readyz" && path != "/metrics" && (parts.empty() || parts[0] != "v1"))
+      return ErrorReply(404, "not_found", "no route " + path);
+    return std::nullopt;
+  }
+
+  // Everything else; runs on the store pool (it calls the store).
+  Reply Handle(const Request& req) {
     std::string target(req.target());
     size_t q = target.find('?');
     std::string path = target.substr(0, q);
@@ -221,36 +252,13 @@ class Router {
     http::verb m = req.method();
     bool read = m == http::verb::get || m == http::verb::head;  // HEAD answers as GET, bodiless
 
-    if (path == "/healthz") {
-      *route = "/healthz";
-      return JsonReply(200, {{"status", "ok"}});
-    }
     if (path == "/readyz") {
-      *route = "/readyz";
       Status s = store_->Ping();
-      return s.ok() ? JsonReply(200, {{"status", "ready"}})
-                    : ErrorReply(503, "unavailable", s.message());
+      return s.ok() ? JsonReply(200, {{"status", "ready"}}) : FromStatus(s);
     }
-    if (path == "/metrics") {
-      *route = "/metrics";
-      return TextReply(200, RenderMetrics(), "text/plain; version=0.0.4");
-    }
-    if (path == "/" && WantsJson(req)) {
-      *route = "/";
-      return JsonReply(200, {{"name", "reel"}, {"api", "/v1"}, {"health", "/healthz"}});
-    }
-    if (const dashboard::Asset* asset = dashboard::FindAsset(path)) {
-      *route = "/dashboard";
-      if (!read) return MethodNotAllowed();
-      return DashboardReply(*asset);
-    }
-    if (parts.empty() || parts[0] != "v1") {
-      *route = "unknown";
-      return ErrorReply(404, "not_found", "no route " + path);
-    }
+    if (path == "/metrics") return TextReply(200, RenderMetrics(true), "text/plain; version=0.0.4");
 
     Result<Caller> caller = Authenticate(req);
-    *route = RouteName(parts);
     if (!caller.ok()) {
       Reply r = ErrorReply(401, "unauthorized", caller.status().message());
       r.headers.push_back({"WWW-Authenticate", "Bearer"});
@@ -297,19 +305,22 @@ class Router {
       if (parts.size() >= 6 && parts[3] == "outputs")
         return read ? OutputFileReply(*job, parts, path) : MethodNotAllowed();
       if (parts.size() == 4 && parts[3] == "events" && m == http::verb::get) {
-        *events_for = job->id;
-        return {};
+        Reply r;
+        r.events_for = store::JobView(*job);
+        r.key_id = caller->key.id;
+        r.key_hash = caller->key.hash;
+        return r;
       }
       if (parts.size() == 4 && parts[3] == "cancel" && m == http::verb::post) {
         Result<store::Job> r = store_->RequestCancel(job->id);
         if (!r.ok()) return FromStatus(r.status());
-        if (pool_ && r->state == store::JobState::kRunning) pool_->Cancel(job->id);
+        if (runner_ && r->state == store::JobState::kRunning) runner_->Cancel(job->id);
         return JsonReply(202, store::JobView(*r));
       }
       if (parts.size() == 4 && parts[3] == "retry" && m == http::verb::post) {
         Result<store::Job> r = store_->Retry(job->id);
         if (!r.ok()) return FromStatus(r.status());
-        if (pool_) pool_->Wake();
+        if (runner_) runner_->Wake();
         return JsonReply(202, store::JobView(*r));
       }
       return ErrorReply(404, "not_found", "no route " + path);
@@ -326,13 +337,25 @@ class Router {
   }
 
  private:
-  static std::string RouteName(const std::vector<std::string>& parts) {
-    if (parts.size() >= 6 && parts[1] == "jobs" && parts[3] == "outputs")
-      return "/v1/jobs/{id}/outputs/{index}/{file}";
-    std::string r;
-    for (size_t i = 0; i < parts.size(); ++i)
-      r += "/" + (i == 2 && parts[1] == "jobs" ? std::string("{id}") : parts[i]);
-    return r;
+  // The route's name for metrics: one of a fixed set, never the path as sent (unauthenticated
+  // clients choose it), so that labels stay few and safe.
+  static std::string RouteName(const std::string& path, const std::vector<std::string>& parts) {
+    for (const char* fixed : {"/healthz", "/readyz", "/metrics"})
+      if (path == fixed) return fixed;
+    if (path == "/") return "/";
+    if (dashboard::FindAsset(path)) return "/dashboard";
+    if (parts.size() == 2 && parts[0] == "v1") {
+      for (const char* name : {"jobs", "queue", "workers", "presets"})
+        if (parts[1] == name) return "/v1/" + parts[1];
+      return "other";
+    }
+    if (parts.size() < 3 || parts[0] != "v1" || parts[1] != "jobs") return "other";
+    if (parts.size() == 3) return "/v1/jobs/{id}";
+    if (parts.size() >= 6 && parts[3] == "outputs") return "/v1/jobs/{id}/outputs/{index}/{file}";
+    if (parts.size() == 4)
+      for (const char* name : {"webhooks", "events", "cancel", "retry"})
+        if (parts[3] == name) return "/v1/jobs/{id}/" + parts[3];
+    return "other";
   }
 
   // The dashboard's files. Its script comes only from this server and the page cannot be framed;
@@ -442,8 +465,9 @@ class Router {
     std::string key;
     auto auth = req.find(http::field::authorization);
     if (auth != req.end()) {
+      // The scheme is case-insensitive (RFC 9110 11.1).
       std::string v(auth->value());
-      if (v.rfind("Bearer ", 0) == 0) key = v.substr(7);
+      if (v.size() > 7 && beast::iequals(v.substr(0, 7), "bearer ")) key = v.substr(7);
     }
     auto x = req.find("X-API-Key");
     if (key.empty() && x != req.end()) key = std::string(x->value());
@@ -549,7 +573,7 @@ class Router {
     if (!job.ok()) return FromStatus(job.status());
     if (!existed) {
       spdlog::info("job={} submitted owner={}", job->id, caller.key.name);
-      if (pool_) pool_->Wake();
+      if (runner_) runner_->Wake();
     }
     Reply r = JsonReply(existed ? 200 : 202, store::JobView(*job));
     r.headers.push_back({"Location", "/v1/jobs/" + job->id});
@@ -603,10 +627,13 @@ class Router {
     return JsonReply(200, {{"workers", out}});
   }
 
-  std::string RenderMetrics() {
+  // `with_store`: also the store's gauges (not while the store is unavailable).
+  std::string RenderMetrics(bool with_store) {
     std::vector<std::string> gauges = {"# HELP reel_jobs Jobs in the store by state.",
                                        "# TYPE reel_jobs gauge"};
-    Result<std::map<std::string, int64_t>> counts = store_->CountByState("");
+    Result<std::map<std::string, int64_t>> counts =
+        with_store ? store_->CountByState("")
+                   : Result<std::map<std::string, int64_t>>(Unavailable("store unavailable"));
     int64_t queued = 0;
     if (counts.ok()) {
       for (const auto& [state, n] : *counts)
@@ -616,18 +643,19 @@ class Router {
     gauges.push_back("# HELP reel_queue_depth Jobs waiting for a worker.");
     gauges.push_back("# TYPE reel_queue_depth gauge");
     gauges.push_back("reel_queue_depth " + std::to_string(queued));
-    if (pool_) {
+    if (runner_) {
       gauges.push_back("# HELP reel_worker_slots_busy Job slots of this process running a job.");
       gauges.push_back("# TYPE reel_worker_slots_busy gauge");
-      gauges.push_back("reel_worker_slots_busy " + std::to_string(pool_->RunningJobs().size()));
+      gauges.push_back("reel_worker_slots_busy " + std::to_string(runner_->RunningJobs().size()));
     }
     return metrics_->Render(gauges);
   }
 
   const ServerOptions& options_;
   store::JobStore* store_;
-  worker::WorkerPool* pool_;
+  service::LocalRunner* runner_;
   Metrics* metrics_;
+  const StoreGate* gate_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -637,21 +665,34 @@ std::string SseEvent(const std::string& event, const json& data) {
   return "event: " + event + "\ndata: " + data.dump() + "\n\n";
 }
 
+// What every connection shares.
+struct Shared {
+  const ServerOptions& options;
+  Router* router;
+  Metrics* metrics;
+  std::shared_ptr<EventStreams> streams;
+  StoreGate* gate;
+  net::thread_pool* blocking;
+};
+
+Reply StoreUnavailable(const std::string& message) {
+  Reply r = ErrorReply(503, "unavailable", message);
+  r.headers.push_back({"Retry-After", "1"});
+  return r;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const ServerOptions& options, Router* router, Metrics* metrics,
-          store::JobStore* store, events::JobEvents* hub, net::thread_pool* blocking)
+  Session(tcp::socket socket, Shared* shared)
       : stream_(std::move(socket)),
         timer_(stream_.get_executor()),
-        options_(options),
-        router_(router),
-        metrics_(metrics),
-        store_(store),
-        hub_(hub),
-        blocking_(blocking) {}
+        shared_(shared),
+        streams_(shared->streams) {}
 
+  // Sessions may outlive the server's other parts (destroyed with its I/O context): the streams
+  // registry is kept alive by each.
   ~Session() {
-    if (token_) hub_->Unsubscribe(token_);
+    if (token_) streams_->Close(token_);
   }
 
   void Run() {
@@ -659,64 +700,131 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // What answering a request needs to remember while its reply is made elsewhere.
+  struct Context {
+    std::string route, method;
+    std::chrono::steady_clock::time_point started;
+    bool keep_alive = false, head = false;
+    unsigned version = 11;
+  };
+
   void Read() {
     parser_.emplace();
-    parser_->body_limit(options_.body_limit);
+    parser_->body_limit(shared_->options.body_limit);
     parser_->header_limit(16 * 1024);
     stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(options_.header_timeout)));
+        std::chrono::duration<double>(shared_->options.header_timeout)));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
+  // A request Beast refused to parse gets an answer rather than a closed connection.
+  static bool Malformed(beast::error_code ec) {
+    static const auto& category = http::make_error_code(http::error::bad_field).category();
+    return ec.category() == category && ec != http::error::end_of_stream &&
+           ec != http::error::partial_message && ec != http::error::need_more &&
+           ec != http::error::short_read;
+  }
+
   void OnRead(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      Send(ErrorReply(413, "payload_too_large",
-                      "request body exceeds " + std::to_string(options_.body_limit) + " bytes"),
+      Send(ErrorReply(
+               413, "payload_too_large",
+               "request body exceeds " + std::to_string(shared_->options.body_limit) + " bytes"),
            false, 11, false);
       return;
     }
+    if (ec == http::error::header_limit) {
+      Send(ErrorReply(431, "headers_too_large", "request headers exceed 16 KiB"), false, 11, false);
+      return;
+    }
+    if (ec && Malformed(ec)) {
+      Send(ErrorReply(400, "bad_request", "malformed request: " + ec.message()), false, 11, false);
+      return;
+    }
     if (ec) return Close();  // closed, timed out, or not HTTP
-    auto started = std::chrono::steady_clock::now();
-    Request req = parser_->release();
-    std::string route;
-    std::optional<std::string> events_for;
-    Reply reply;
+    auto req = std::make_shared<Request>(parser_->release());
+    Context c;
+    c.started = std::chrono::steady_clock::now();
+    c.keep_alive = req->keep_alive();
+    c.head = req->method() == http::verb::head;
+    c.version = req->version();
+    // Clients choose unknown methods' names: they share one label.
+    c.method = req->method() == http::verb::unknown ? "other" : std::string(req->method_string());
+    std::optional<Reply> quick;
     try {
-      reply = router_->Handle(req, &route, &events_for);
+      quick = shared_->router->HandleWithoutStore(*req, &c.route);
     } catch (const std::exception& e) {
-      spdlog::error("request {} {} failed: {}", std::string(req.method_string()),
-                    std::string(req.target()), e.what());
-      reply = ErrorReply(500, "internal", "internal error");
+      spdlog::error("request {} failed: {}", c.route, e.what());
+      quick = ErrorReply(500, "internal", "internal error");
     }
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (events_for) {
-      metrics_->CountRequest(route, "GET", 200, seconds);
-      return StartEvents(*events_for);
-    }
-    bool keep_alive = req.keep_alive(), head = req.method() == http::verb::head;
-    unsigned version = req.version();
-    std::string method(req.method_string());
+    if (quick) return Finish(std::move(*quick), std::move(c));
+    // Over the streams cap: refused before any store work, so that a flood of them is cheap.
+    if (c.route == "/v1/jobs/{id}/events" &&
+        shared_->streams->size() >= static_cast<size_t>(shared_->options.max_streams))
+      return RefuseStream(std::move(c));
+    if (shared_->gate->open())
+      return Finish(StoreUnavailable("the job store is unavailable; try again shortly"),
+                    std::move(c));
+    // The store's part runs on its pool; the reply is whichever comes first of its answer and
+    // the deadline. A late answer is dropped (work not yet started is skipped).
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    auto deadline = std::make_shared<net::steady_timer>(stream_.get_executor());
+    deadline->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(shared_->options.store_deadline)));
+    bool posted = shared_->gate->Post([self = shared_from_this(), req, done, deadline, c] {
+      if (*done) return;
+      Reply r;
+      try {
+        r = self->shared_->router->Handle(*req);
+      } catch (const std::exception& e) {
+        spdlog::error("request {} {} failed: {}", c.method, c.route, e.what());
+        r = ErrorReply(500, "internal", "internal error");
+      }
+      net::post(self->stream_.get_executor(),
+                [self, done, deadline, c, r = std::move(r)]() mutable {
+                  if (done->exchange(true)) return;
+                  deadline->cancel();
+                  self->Finish(std::move(r), std::move(c));
+                });
+    });
+    if (!posted)
+      return Finish(
+          StoreUnavailable(shared_->gate->open() ? "the job store is unavailable; try again shortly"
+                                                 : "too many requests wait for the job store"),
+          std::move(c));
+    deadline->async_wait([self = shared_from_this(), done, c](beast::error_code ec) mutable {
+      if (ec || done->exchange(true)) return;
+      self->shared_->gate->Trip("a request waited " +
+                                std::to_string(self->shared_->options.store_deadline) +
+                                " s for it");
+      self->Finish(StoreUnavailable("the job store did not answer in time; try again shortly"),
+                   std::move(c));
+    });
+  }
+
+  // On this connection's strand: answers, opens an event stream, or hands the reply's work
+  // (an object store read) to the blocking pool.
+  void Finish(Reply reply, Context c) {
+    if (reply.events_for) return StartEvents(std::move(reply), c);
     if (reply.deferred) {
-      // Off the I/O threads, then back on this connection's strand to answer.
       auto work = std::move(reply.deferred);
-      net::post(*blocking_, [self = shared_from_this(), work = std::move(work), route, method,
-                             started, keep_alive, head, version]() {
+      net::post(*shared_->blocking, [self = shared_from_this(), work = std::move(work), c]() {
         Reply r = work();
-        net::post(self->stream_.get_executor(), [self, r = std::move(r), route, method, started,
-                                                 keep_alive, head, version]() mutable {
-          double s =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          self->metrics_->CountRequest(route, method, r.status, s);
-          self->Send(std::move(r), keep_alive, version, head);
+        net::post(self->stream_.get_executor(), [self, r = std::move(r), c]() mutable {
+          reply_done(self.get(), std::move(r), c);
         });
       });
       return;
     }
-    metrics_->CountRequest(route, method, reply.status, seconds);
-    Send(std::move(reply), keep_alive, version, head);
+    reply_done(this, std::move(reply), c);
+  }
+
+  static void reply_done(Session* self, Reply r, const Context& c) {
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
+    self->shared_->metrics->CountRequest(c.route, c.method, r.status, s);
+    self->Send(std::move(r), c.keep_alive, c.version, c.head);
   }
 
   void Send(Reply reply, bool keep_alive, unsigned version, bool head) {
@@ -788,64 +896,88 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Server-Sent Events: the current state first, then every event of the job as it happens,
-  // until the job finishes or the client goes away.
-  void StartEvents(const std::string& job_id) {
-    stream_.expires_never();
+  // until the job finishes, the key is revoked, the stream idles too long or the client goes.
+  void StartEvents(Reply reply, const Context& c) {
     std::weak_ptr<Session> weak = shared_from_this();
     auto executor = stream_.get_executor();
-    token_ = hub_->Subscribe(job_id, [weak, executor](const std::string& event, const json& data) {
-      net::post(executor, [weak, event, data] {
-        if (auto self = weak.lock()) self->OnEvent(event, data);
+    EventStreams::Sink sink;
+    sink.deliver = [weak, executor](std::shared_ptr<const StreamEvent> e) {
+      net::post(executor, [weak, e] {
+        if (auto self = weak.lock()) self->OnEvent(*e);
       });
-    });
+    };
+    sink.close = [weak, executor] {
+      net::post(executor, [weak] {
+        if (auto self = weak.lock()) self->EndStream("the API key was revoked");
+      });
+    };
+    std::string job_id = reply.events_for->value("id", "");
+    EventStreams::OpenResult opened = shared_->streams->Open(
+        job_id, reply.key_id, reply.key_hash, *reply.events_for, std::move(sink), &token_);
+    if (opened == EventStreams::OpenResult::kKeyCap)
+      return reply_done(
+          this,
+          ErrorReply(429, "too_many_streams",
+                     "this key has " + std::to_string(shared_->options.max_streams_per_key) +
+                         " event streams open, the most allowed"),
+          c);
+    if (opened == EventStreams::OpenResult::kGlobalCap) return RefuseStream(c);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
+    shared_->metrics->CountRequest(c.route, "GET", 200, s);
+    stream_.expires_never();
     Enqueue(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "Connection: close\r\nX-Accel-Buffering: no\r\nServer: reel\r\n\r\n");
-    job_id_ = job_id;
-    Result<store::Job> job = store_->GetJob(job_id);
-    if (!job.ok()) {
-      Enqueue(SseEvent("error", {{"message", job.status().message()}}));
-      closing_ = true;
-      return;
-    }
-    OnEvent("state", store::JobView(*job));
+    OnEvent(StreamEvent{"state", *reply.events_for, false});
     Heartbeat();
   }
 
-  void OnEvent(const std::string& event, const json& data) {
+  // Refused streams close their connection: a client opening them by the thousand must not
+  // keep the descriptors that others need.
+  void RefuseStream(Context c) {
+    c.keep_alive = false;
+    reply_done(this, StoreUnavailable("the server has as many event streams open as it takes"), c);
+  }
+
+  void OnEvent(const StreamEvent& e) {
     if (closing_) return;
-    if (event == "state") last_state_ = data.value("state", "");
-    if (event == "progress" && data.contains("progress"))
-      last_fraction_ = std::max(last_fraction_, data["progress"].value("fraction", 0.0));
-    Enqueue(SseEvent(event, data));
-    if (event == "state" && data.contains("state")) {
-      auto st = store::ParseState(data["state"].get<std::string>());
+    // What the node's poll read from the store: only news (the store lags local events).
+    if (e.polled && e.name == "progress" &&
+        e.data["progress"].value("fraction", 0.0) <= last_fraction_)
+      return;
+    if (e.polled && e.name == "state" && e.data.value("state", "") == last_state_) return;
+    last_event_ = std::chrono::steady_clock::now();
+    if (e.name == "state") last_state_ = e.data.value("state", "");
+    if (e.name == "progress" && e.data.contains("progress"))
+      last_fraction_ = std::max(last_fraction_, e.data["progress"].value("fraction", 0.0));
+    Enqueue(SseEvent(e.name, e.data));
+    if (e.name == "state" && e.data.contains("state")) {
+      auto st = store::ParseState(e.data["state"].get<std::string>());
       if (st && store::IsFinished(*st)) closing_ = true;
     }
   }
 
-  // Every second: a heartbeat comment now and then, and a look at the store. A job run by a
-  // worker on another host (a shared PostgreSQL queue) reports only there; its progress and
-  // state reach this stream through the store, at most a second late.
-  void Heartbeat() {
-    timer_.expires_after(std::chrono::seconds(1));
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_) return;
-      if (++self->ticks_ % std::max(1, static_cast<int>(self->options_.sse_heartbeat)) == 0)
-        self->Enqueue(": heartbeat\n\n");
-      self->Poll();
-      self->Heartbeat();
-    });
+  void EndStream(const std::string& why) {
+    if (closing_ || closed_) return;
+    Enqueue(SseEvent("error", {{"message", why}}));
+    closing_ = true;
   }
 
-  void Poll() {
-    Result<store::Job> job = store_->GetJob(job_id_);
-    if (!job.ok() || closing_) return;
-    // Only news: the store's progress lags what this process's own workers already pushed.
-    if (job->state == store::JobState::kRunning &&
-        job->progress.value("fraction", 0.0) > last_fraction_)
-      OnEvent("progress", {{"id", job->id}, {"progress", job->progress}});
-    if (store::StateName(job->state) != last_state_) OnEvent("state", store::JobView(*job));
+  // A comment line now and then keeps proxies from closing the stream; a stream without an
+  // event for `stream_idle` is ended (the client may reconnect).
+  void Heartbeat() {
+    timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(std::max(0.05, shared_->options.sse_heartbeat))));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      double idle =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - self->last_event_)
+              .count();
+      if (idle >= self->shared_->options.stream_idle)
+        return self->EndStream("no event for " + std::to_string(static_cast<int>(idle)) + " s");
+      self->Enqueue(": heartbeat\n\n");
+      self->Heartbeat();
+    });
   }
 
   void Enqueue(std::string message) {
@@ -873,7 +1005,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     if (token_) {
-      hub_->Unsubscribe(token_);
+      shared_->streams->Close(token_);
       token_ = 0;
     }
     timer_.cancel();
@@ -886,16 +1018,12 @@ class Session : public std::enable_shared_from_this<Session> {
   net::steady_timer timer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  const ServerOptions& options_;
-  Router* router_;
-  Metrics* metrics_;
-  store::JobStore* store_;
-  events::JobEvents* hub_;
-  net::thread_pool* blocking_;
+  Shared* shared_;
+  std::shared_ptr<EventStreams> streams_;
   uint64_t token_ = 0;
-  std::string job_id_, last_state_;
+  std::string last_state_;
   double last_fraction_ = -1;
-  int ticks_ = 0;
+  std::chrono::steady_clock::time_point last_event_;
   std::deque<std::shared_ptr<std::string>> queue_;
   bool writing_ = false;
   bool closing_ = false;
@@ -905,42 +1033,55 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct ApiServer::Impl {
-  Impl(ServerOptions o, store::JobStore* s, worker::WorkerPool* p, events::JobEvents* h, Metrics* m)
+  Impl(ServerOptions o, store::JobStore* s, service::LocalRunner* r, events::JobEvents* h,
+       Metrics* m)
       : options(std::move(o)),
-        store(s),
-        hub(h),
-        metrics(m),
-        router(options, s, p, m),
-        acceptor(net::make_strand(ioc)) {}
+        gate(s, StoreGateOptions{options.store_threads, 16384, options.store_deadline, 0.5}),
+        streams(std::make_shared<EventStreams>(
+            s, h, &gate, EventStreamOptions{options.max_streams, options.max_streams_per_key, 1})),
+        router(options, s, r, m, &gate),
+        shared{options, &router, m, streams, &gate, &blocking},
+        acceptor(net::make_strand(ioc)),
+        accept_retry(acceptor.get_executor()) {}
+
+  ~Impl() {
+    streams->Stop();
+    gate.Stop();
+  }
 
   void Accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted) return;
       if (ec) {
-        if (ec == net::error::operation_aborted) return;
-      } else {
-        std::make_shared<Session>(std::move(socket), options, &router, metrics, store, hub,
-                                  &blocking)
-            ->Run();
+        // Out of file descriptors, most likely: retrying at once would spin on the backlog.
+        accept_retry.expires_after(std::chrono::milliseconds(50));
+        accept_retry.async_wait([this](beast::error_code e) {
+          if (!e) Accept();
+        });
+        return;
       }
+      std::make_shared<Session>(std::move(socket), &shared)->Run();
       Accept();
     });
   }
 
   ServerOptions options;
-  store::JobStore* store;
-  events::JobEvents* hub;
-  Metrics* metrics;
-  Router router;
+  // First, so destroyed last: the pools below hold sessions whose sockets belong to it.
   net::io_context ioc;
+  StoreGate gate;
+  std::shared_ptr<EventStreams> streams;
+  Router router;
   net::thread_pool blocking{4};  // requests that wait on an object store
+  Shared shared;
   tcp::acceptor acceptor;
+  net::steady_timer accept_retry;
   std::vector<std::thread> threads;
   int port = 0;
 };
 
-ApiServer::ApiServer(ServerOptions options, store::JobStore* store, worker::WorkerPool* pool,
+ApiServer::ApiServer(ServerOptions options, store::JobStore* store, service::LocalRunner* runner,
                      events::JobEvents* hub, Metrics* metrics)
-    : impl_(std::make_unique<Impl>(std::move(options), store, pool, hub, metrics)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), store, runner, hub, metrics)) {}
 
 ApiServer::~ApiServer() { Stop(); }
 
@@ -973,6 +1114,8 @@ void ApiServer::Stop() {
   impl_->threads.clear();
   impl_->blocking.stop();
   impl_->blocking.join();
+  impl_->streams->Stop();
+  impl_->gate.Stop();
 }
 
 }  // namespace reel::api

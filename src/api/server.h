@@ -10,9 +10,9 @@
 #include "common/status.h"
 #include "events/job_events.h"
 #include "net/http.h"
+#include "service/local_runner.h"
 #include "storage/s3.h"
 #include "store/job_store.h"
-#include "worker/pool.h"
 
 namespace reel::api {
 
@@ -20,10 +20,15 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 8080;  // 0: any free port
   int threads = 2;
-  size_t body_limit = 16 << 20;  // bytes of a request body (inline sources take up to 14 MiB)
-  double header_timeout = 10;    // seconds to send a whole request
-  double idle_timeout = 60;      // keep-alive connections idle this long are closed
-  double sse_heartbeat = 15;     // comment lines that keep proxies from closing event streams
+  size_t body_limit = 16 << 20;   // bytes of a request body (inline sources take up to 14 MiB)
+  double header_timeout = 10;     // seconds to send a whole request
+  double idle_timeout = 60;       // keep-alive connections idle this long are closed
+  double sse_heartbeat = 15;      // comment lines that keep proxies from closing event streams
+  double stream_idle = 3600;      // an event stream without an event for this long is closed
+  int max_streams = 10000;        // open event streams in all (503 beyond)
+  int max_streams_per_key = 100;  // open event streams per API key (429 beyond)
+  double store_deadline = 5;      // seconds a request waits for the store before a 503
+  int store_threads = 8;          // store calls of requests at once, off the I/O threads
   int max_attempts = 3;
   std::vector<std::string> allow_paths;
   net::AddressPolicy address_policy;  // what webhooks, sources and destinations may reach
@@ -35,8 +40,8 @@ struct ServerOptions {
 
 class ApiServer {
  public:
-  // `pool` may be null (an API-only node).
-  ApiServer(ServerOptions options, store::JobStore* store, worker::WorkerPool* pool,
+  // `runner` may be null (an API-only node).
+  ApiServer(ServerOptions options, store::JobStore* store, service::LocalRunner* runner,
             events::JobEvents* hub, Metrics* metrics);
   ~ApiServer();
   Status Start();  // binds and starts serving on background threads

@@ -1,6 +1,13 @@
 // The service as users run it: a real `reel serve` process over real HTTP, with real jobs.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -1422,6 +1429,400 @@ TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {
   testing::CommandResult r = idle->Wait();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("idle for"), std::string::npos) << r.output;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API under stress: its store going away, many event streams, hostile requests.
+
+// A raw HTTP/1.1 connection to the server under test, for what the client library won't do
+// (thousands of open streams, malformed requests).
+class RawConnection {
+ public:
+  explicit RawConnection(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RawConnection() {
+    if (fd_ >= 0) close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  bool Send(const std::string& bytes) {
+    return fd_ >= 0 && send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                           static_cast<ssize_t>(bytes.size());
+  }
+  // Reads until `until` appears, the peer closes or `seconds` pass; returns what came.
+  std::string ReadUntil(const std::string& until, double seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (fd_ >= 0 && got_.find(until) == std::string::npos) {
+      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now())
+                                      .count());
+      if (left <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, left) <= 0) break;
+      char buf[4096];
+      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      got_.append(buf, static_cast<size_t>(n));
+    }
+    return got_;
+  }
+  // The status code of the response's first line (0: none yet).
+  int Status(double seconds) {
+    std::string head = ReadUntil("\r\n\r\n", seconds);
+    if (head.rfind("HTTP/1.1 ", 0) != 0 || head.size() < 12) return 0;
+    return std::atoi(head.substr(9, 3).c_str());
+  }
+  bool closed() const { return closed_; }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string got_;
+  bool closed_ = false;
+};
+
+std::string EventsRequest(const std::string& id, const std::string& key) {
+  return "GET /v1/jobs/" + id + "/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+         "\r\n\r\n";
+}
+
+int PortOf(const std::string& url) { return std::atoi(url.substr(url.rfind(':') + 1).c_str()); }
+
+// As many descriptors as the system lets a process (root may go past the soft and hard limits);
+// the server under test, a child, inherits them.
+rlim_t RaiseFileLimit(rlim_t want) {
+  rlimit r{};
+  getrlimit(RLIMIT_NOFILE, &r);
+  rlimit more = {std::max(r.rlim_cur, want), std::max(r.rlim_max, want)};
+  if (setrlimit(RLIMIT_NOFILE, &more) != 0) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+  getrlimit(RLIMIT_NOFILE, &r);
+  return r.rlim_cur;
+}
+
+// CPU ticks (user + system) the process has used.
+long CpuTicks(int pid) {
+  std::string stat = testing::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream in(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::atol(field.c_str());
+    if (i == 15) stime = std::atol(field.c_str());
+  }
+  return utime + stime;
+}
+
+TEST_F(ServiceTest, AnApiNodeAnswersAtOnceWhileItsPostgresIsDownAndRecoversByItself) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  Server s(data_.path(), media_.path(),
+           {"--store", url, "--workers", "0", "--store-timeout", "1s"});
+  std::string id = s.Submit(HlsJob("small.mp4", "out")).body["id"];
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(s.Get("/readyz").status, 200);
+  auto timed = [&](const std::string& method, const std::string& path, const std::string& key,
+                   double* seconds) {
+    client::Headers h;
+    if (!key.empty()) h["Authorization"] = "Bearer " + key;
+    auto start = std::chrono::steady_clock::now();
+    Result<client::HttpResponse> r = client::Fetch(method, s.url() + path, "", h, 10);
+    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+  };
+  // Down for 8 s: stopped (waiting until it is), then started again, on another thread.
+  std::thread outage([] { testing::PostgresServer::Instance().Restart(8); });
+  // Until the node sees it (pg_ctl may take a moment to stop it).
+  auto stopped_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (s.Get("/readyz").status == 200 && std::chrono::steady_clock::now() < stopped_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::vector<std::pair<std::string, std::string>> routes = {
+      {"GET", "/v1/jobs"},
+      {"POST", "/v1/jobs"},
+      {"GET", "/v1/jobs/" + id},
+      {"GET", "/v1/jobs/" + id + "/events"},
+      {"GET", "/v1/jobs/" + id + "/webhooks"},
+      {"POST", "/v1/jobs/" + id + "/cancel"},
+      {"POST", "/v1/jobs/" + id + "/retry"},
+      {"DELETE", "/v1/jobs/" + id},
+      {"GET", "/v1/queue"},
+      {"GET", "/v1/workers"},
+      {"GET", "/v1/presets"}};
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  int rounds = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    ++rounds;
+    double took = 0;
+    Result<client::HttpResponse> health = timed("GET", "/healthz", "", &took);
+    ASSERT_TRUE(health.ok()) << health.status().ToString();
+    EXPECT_EQ(health->status, 200);
+    EXPECT_LT(took, 0.1) << "/healthz never waits on the store";
+    Result<client::HttpResponse> ready = timed("GET", "/readyz", "", &took);
+    ASSERT_TRUE(ready.ok()) << ready.status().ToString();
+    EXPECT_EQ(ready->status, 503);
+    EXPECT_LT(took, 2);
+    for (const auto& [method, path] : routes) {
+      Result<client::HttpResponse> r = timed(method, path, s.admin_key(), &took);
+      ASSERT_TRUE(r.ok()) << method << " " << path << ": " << r.status().ToString();
+      EXPECT_EQ(r->status, 503) << method << " " << path << ": " << r->body;
+      EXPECT_LT(took, 2) << method << " " << path;
+      EXPECT_TRUE(r->headers.count("retry-after") || r->headers.count("Retry-After"))
+          << method << " " << path;
+    }
+    Result<client::HttpResponse> metrics = timed("GET", "/metrics", "", &took);
+    ASSERT_TRUE(metrics.ok());
+    EXPECT_EQ(metrics->status, 200) << "metrics are served without the store's gauges";
+  }
+  EXPECT_GE(rounds, 2);
+  outage.join();
+  // Back by itself: ready again, and the job is there.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int ready = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    double took = 0;
+    Result<client::HttpResponse> r = timed("GET", "/readyz", "", &took);
+    if (r.ok() && r->status == 200) {
+      ready = 200;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(ready, 200) << "ready again after the database came back";
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int got = 0;
+  while (got != 200 && std::chrono::steady_clock::now() < deadline) {
+    got = s.Get("/v1/jobs/" + id).status;
+    if (got != 200) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(got, 200);
+}
+
+TEST_F(ServiceTest, AWorkerSweepsByRetentionOnlyWhenToldTo) {
+  std::string old_job;
+  {
+    Server s(data_.path(), media_.path(), {"--workers", "0", "--retention", "1000d"});
+    old_job = s.Submit(HlsJob("small.mp4", "out")).body["id"];
+    ASSERT_EQ(s.Call("POST", "/v1/jobs/" + old_job + "/cancel", s.admin_key()).status, 202);
+    s.Signal(SIGTERM);
+    s.Wait();
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // finished 2 s ago
+  auto run_worker = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {
+        testing::ReelBinary(), "worker",      "--data-dir",       data_.path(),
+        "--allow-path",        media_.path(), "--exit-when-idle", "3s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    testing::CommandResult r = testing::RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  };
+  auto exists = [&] {
+    Server s(data_.path(), media_.path(), {"--workers", "0", "--retention", "1000d"});
+    return s.Get("/v1/jobs/" + old_job).status == 200;
+  };
+  run_worker({});
+  EXPECT_TRUE(exists()) << "a worker without --retention deletes nothing";
+  run_worker({"--retention", "1s"});
+  EXPECT_FALSE(exists()) << "with --retention it sweeps";
+}
+
+TEST_F(ServiceTest, EventStreamsAreCappedPerKeyAndInAllAndEndWhenTheKeyIsRevoked) {
+  Server s(data_.path(), media_.path(),
+           {"--workers", "0", "--max-streams-per-key", "2", "--max-streams", "3"});
+  std::string alice = s.CreateKey(data_.path(), "alice");
+  std::string bob = s.CreateKey(data_.path(), "bob");
+  std::string a_job = s.Submit(HlsJob("small.mp4", "a"), alice).body["id"];
+  std::string b_job = s.Submit(HlsJob("small.mp4", "b"), bob).body["id"];
+  int port = PortOf(s.url());
+  RawConnection a1(port), a2(port), a3(port), b1(port), b2(port);
+  ASSERT_TRUE(a1.Send(EventsRequest(a_job, alice)));
+  EXPECT_EQ(a1.Status(10), 200);
+  ASSERT_TRUE(a2.Send(EventsRequest(a_job, alice)));
+  EXPECT_EQ(a2.Status(10), 200);
+  ASSERT_TRUE(a3.Send(EventsRequest(a_job, alice)));
+  EXPECT_EQ(a3.Status(10), 429) << "a key's streams are capped";
+  ASSERT_TRUE(b1.Send(EventsRequest(b_job, bob)));
+  EXPECT_EQ(b1.Status(10), 200);
+  ASSERT_TRUE(b2.Send(EventsRequest(b_job, bob)));
+  EXPECT_EQ(b2.Status(10), 503) << "and so are the server's";
+  EXPECT_EQ(s.Get("/healthz").status, 200);
+  // Revoking alice ends her streams without any event of the job; bob's stays.
+  testing::CommandResult r = testing::RunCommand(
+      {testing::ReelBinary(), "keys", "revoke", "alice", "--data-dir", data_.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  a1.ReadUntil("\n\n\n\n", 5);
+  a2.ReadUntil("\n\n\n\n", 5);
+  EXPECT_TRUE(a1.closed() && a2.closed()) << "a revoked key's streams are closed";
+  b1.ReadUntil("\n\n\n\n", 0.5);
+  EXPECT_FALSE(b1.closed());
+}
+
+TEST_F(ServiceTest, TenThousandIdleStreamsCostLittleAndTwentyThousandLeaveHealthzAnswering) {
+  rlim_t files = RaiseFileLimit(65536);
+  if (files < 12000) GTEST_SKIP() << "only " << files << " file descriptors";
+  Server s(data_.path(), media_.path(), {"--workers", "0", "--max-streams-per-key", "100000"});
+  std::string id = s.Submit(HlsJob("small.mp4", "out")).body["id"];
+  int port = PortOf(s.url());
+  std::vector<std::unique_ptr<RawConnection>> streams;
+  const size_t want = 10000;
+  int refused = 0;
+  auto open_started = std::chrono::steady_clock::now();
+  while (streams.size() < want && refused < 1000) {
+    std::vector<std::unique_ptr<RawConnection>> batch;
+    for (size_t i = 0; i < 500 && streams.size() + batch.size() < want; ++i) {
+      auto c = std::make_unique<RawConnection>(port);
+      if (c->ok() && c->Send(EventsRequest(id, s.admin_key()))) batch.push_back(std::move(c));
+    }
+    for (auto& c : batch) {
+      if (c->Status(20) == 200)
+        streams.push_back(std::move(c));
+      else
+        ++refused;  // the store pool was busy: tried again in the next batch
+    }
+  }
+  ASSERT_EQ(streams.size(), want) << refused << " refused";
+  std::cout
+      << want << " streams opened in "
+      << std::chrono::duration<double>(std::chrono::steady_clock::now() - open_started).count()
+      << " s" << std::endl;
+  // Idle: what they cost is the server's CPU over 10 s.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  long before = CpuTicks(s.pid());
+  auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  long after = CpuTicks(s.pid());
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double share = static_cast<double>(after - before) / sysconf(_SC_CLK_TCK) / wall;
+  std::cout << "10000 idle streams: " << share * 100 << " % of a core" << std::endl;
+  EXPECT_LT(share, 0.20);
+  // As many again, from a child process (each process has its own descriptor limit): refused
+  // (the cap) or waiting to be accepted, while health answers.
+  std::string request = EventsRequest(id, s.admin_key());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t flood = fork();
+  if (flood == 0) {
+    // Only system calls here: the parent has threads.
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    int opened = 0;
+    for (int i = 0; i < 10000; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) break;
+      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) break;
+      if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) break;
+      ++opened;
+    }
+    if (write(ready[1], &opened, sizeof(opened)) < 0) _exit(1);
+    for (;;) pause();
+  }
+  int flooded = 0;
+  ASSERT_EQ(read(ready[0], &flooded, sizeof(flooded)), static_cast<ssize_t>(sizeof(flooded)));
+  std::cout << want + flooded << " streams attempted in all" << std::endl;
+  EXPECT_GE(flooded, 9000);
+  for (int i = 0; i < 5; ++i) {
+    auto t1 = std::chrono::steady_clock::now();
+    ApiReply health = s.Call("GET", "/healthz", "");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  {
+    RawConnection over(port);
+    ASSERT_TRUE(over.Send(request));
+    EXPECT_EQ(over.Status(20), 503) << "streams beyond --max-streams are refused";
+  }
+  kill(flood, SIGKILL);
+  waitpid(flood, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
+  // The streams are live: a cancel reaches every one of them.
+  ASSERT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 202);
+  int told = 0;
+  for (size_t i = 0; i < streams.size(); i += 997)
+    told += streams[i]->ReadUntil("\"state\":\"canceled\"", 20).find("\"canceled\"") !=
+            std::string::npos;
+  EXPECT_EQ(told, static_cast<int>((streams.size() + 996) / 997));
+}
+
+TEST_F(ServiceTest, HostileRequestsGetAnswersAndStayOutOfMetrics) {
+  Server s(data_.path(), media_.path(), {"--workers", "0"});
+  int port = PortOf(s.url());
+  // Any case of the scheme (RFC 9110).
+  for (const char* scheme : {"bearer ", "BEARER ", "Bearer "}) {
+    Result<client::HttpResponse> r = client::Fetch("GET", s.url() + "/v1/queue", "",
+                                                   {{"Authorization", scheme + s.admin_key()}}, 10);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << scheme;
+  }
+  {
+    RawConnection c(port);
+    c.Send("GET /v1/queue HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+    EXPECT_EQ(c.Status(10), 431);
+  }
+  {
+    RawConnection c(port);
+    std::string req = "GET /v1/queue HTTP/1.1\r\nHost: x\r\nX-Nul: a";
+    req += '\0';
+    req += "b\r\n\r\n";
+    c.Send(req);
+    EXPECT_EQ(c.Status(10), 400);
+  }
+  // 20,000 unique unauthenticated paths on one keep-alive connection, 1,000 at a time.
+  {
+    RawConnection c(port);
+    size_t answered = 0;
+    for (int i = 0; i < 20000; i += 1000) {
+      std::string batch;
+      for (int j = i; j < i + 1000; ++j) {
+        std::string path = j == 0 ? "/v1/q\"},evil=\"1" : "/v1/x" + std::to_string(j) + "/y";
+        batch += "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+      }
+      ASSERT_TRUE(c.Send(batch));
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      std::string all;
+      answered = 0;
+      while (answered < static_cast<size_t>(i + 1000) &&
+             std::chrono::steady_clock::now() < deadline) {
+        all = c.ReadUntil("__never__", 0.2);
+        answered = 0;
+        for (size_t at = all.find("HTTP/1.1 401"); at != std::string::npos;
+             at = all.find("HTTP/1.1 401", at + 1))
+          ++answered;
+      }
+      ASSERT_EQ(answered, static_cast<size_t>(i + 1000));
+    }
+  }
+  Result<client::HttpResponse> m = client::Fetch("GET", s.url() + "/metrics", "", {}, 10);
+  ASSERT_TRUE(m.ok());
+  EXPECT_LT(m->body.size(), 50u * 1024) << "labels do not grow with the paths clients send";
+  EXPECT_EQ(m->body.find("evil"), std::string::npos);
+  EXPECT_NE(m->body.find("route=\"other\""), std::string::npos);
+  // Valid text format, by Prometheus' own checker where it is installed.
+  if (fs::exists("/usr/bin/promtool")) {
+    testing::WriteFile(data_ / "metrics.txt", m->body);
+    testing::CommandResult r =
+        testing::RunCommand({"sh", "-c", "promtool check metrics < " + (data_ / "metrics.txt")});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  } else {
+    std::cout << "promtool not installed: the format is not checked" << std::endl;
+  }
 }
 
 }  // namespace

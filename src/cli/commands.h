@@ -46,7 +46,7 @@ struct ServeArgs {
   std::string listen = "127.0.0.1:8080";
   int workers = 1;
   std::vector<std::string> allow_paths;
-  std::string retention = "7d";
+  std::string retention = "7d";  // `reel worker`: empty, no retention sweep unless given
   std::string lease = "30s";
   std::string stall_timeout = "10m";
   std::string shutdown_grace = "30s";
@@ -60,6 +60,10 @@ struct ServeArgs {
   std::string exit_when_idle;            // `reel worker`: exit after this long without work
   bool worker_only = false;              // `reel worker`: no HTTP API
   std::vector<std::string> tags;         // the jobs this pool may run (see PoolOptions)
+  std::string store_timeout = "5s";      // a request waits this long for the store, then 503
+  int max_streams = 10000;               // open event streams in all (kept below the fd limit)
+  int max_streams_per_key = 100;         // open event streams per API key
+  std::string stream_idle = "1h";        // an event stream without an event this long is closed
 };
 int RunServe(const ServeArgs& args);
 

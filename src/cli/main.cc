@@ -71,10 +71,23 @@ int main(int argc, char** argv) {
                         "Webhook URL for jobs that do not name one");
   serve_cmd->add_option("--webhook-retry", serve.webhook_retry,
                         "First webhook retry delay, doubled each time (default 5s)");
+  serve_cmd->add_option("--store-timeout", serve.store_timeout,
+                        "A request waits this long for the store, then answers 503 (default 5s)");
+  serve_cmd
+      ->add_option("--max-streams", serve.max_streams,
+                   "Open event streams in all; 503 beyond (default 10000)")
+      ->check(CLI::Range(1, 1000000));
+  serve_cmd
+      ->add_option("--max-streams-per-key", serve.max_streams_per_key,
+                   "Open event streams per API key; 429 beyond (default 100)")
+      ->check(CLI::Range(1, 1000000));
+  serve_cmd->add_option("--stream-idle", serve.stream_idle,
+                        "Close an event stream without an event for this long (default 1h)");
 
   // `reel worker`: the same pool without the API, for other hosts sharing a PostgreSQL store.
   reel::cli::ServeArgs worker;
   worker.worker_only = true;
+  worker.retention = "";  // API nodes sweep; a worker only when told to
   auto* worker_cmd = app.add_subcommand("worker", "Run jobs from a shared store, without the API");
   worker_cmd->add_option("--store", worker.store, "postgres://user@host/db (or REEL_STORE)");
   worker_cmd->add_option("--capacity", worker.workers, "Jobs at once (default 1)")
@@ -92,6 +105,9 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   worker_cmd->add_option("--exit-when-idle", worker.exit_when_idle,
                          "Exit after this long without a job (e.g. 60s)");
+  worker_cmd->add_option("--retention", worker.retention,
+                         "Also delete finished jobs after this long (default: never; API nodes "
+                         "do it)");
 
   reel::cli::KeysArgs migrate;
   auto* migrate_cmd = app.add_subcommand(

@@ -1,5 +1,6 @@
 // `reel serve` and `reel keys`: wiring of the store, the worker pool and the HTTP API.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "notify/webhooks.h"
 #include "store/job_store.h"
 #include "store/job_view.h"
+#include "worker/maintenance.h"
 #include "worker/pool.h"
 
 namespace reel::cli {
@@ -72,6 +74,31 @@ Result<std::unique_ptr<store::JobStore>> OpenStore(const std::string& data_dir,
 std::string NewKey() { return "reel_" + RandomHex(24); }
 std::string NewWebhookSecret() { return "whsec_" + RandomHex(24); }
 
+// The API's view of this process's pool (service::LocalRunner over worker::WorkerPool).
+class PoolRunner : public service::LocalRunner {
+ public:
+  explicit PoolRunner(worker::WorkerPool* pool) : pool_(pool) {}
+  void Wake() override { pool_->Wake(); }
+  void Cancel(const std::string& job_id) override { pool_->Cancel(job_id); }
+  std::vector<std::string> RunningJobs() override { return pool_->RunningJobs(); }
+
+ private:
+  worker::WorkerPool* pool_;
+};
+
+// Every open connection (event streams above all) is a file descriptor: take the most the
+// system allows. Returns the soft limit now in force.
+rlim_t RaiseFileLimit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+  if (r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+    getrlimit(RLIMIT_NOFILE, &r);
+  }
+  return r.rlim_cur;
+}
+
 std::string HostName() {
   char buf[256] = {0};
   gethostname(buf, sizeof(buf) - 1);
@@ -123,9 +150,16 @@ int RunKeys(const KeysArgs& args) {
 }
 
 int RunServe(const ServeArgs& args) {
-  double retention = ParseDuration(args.retention), lease = ParseDuration(args.lease),
-         stall = ParseDuration(args.stall_timeout), grace = ParseDuration(args.shutdown_grace);
-  if (retention < 0) return Fail("--retention: not a duration (examples: 7d, 12h, 3600)");
+  // `reel worker` deletes nothing unless told to (API nodes default to 7 days).
+  double retention = args.retention.empty() ? -1 : ParseDuration(args.retention),
+         lease = ParseDuration(args.lease), stall = ParseDuration(args.stall_timeout),
+         grace = ParseDuration(args.shutdown_grace),
+         store_timeout = ParseDuration(args.store_timeout),
+         stream_idle = ParseDuration(args.stream_idle);
+  if (retention < 0 && !(args.worker_only && args.retention.empty()))
+    return Fail("--retention: not a duration (examples: 7d, 12h, 3600)");
+  if (store_timeout <= 0) return Fail("--store-timeout: not a duration");
+  if (stream_idle <= 0) return Fail("--stream-idle: not a duration");
   if (lease <= 0) return Fail("--lease: not a duration");
   if (stall <= 0) return Fail("--stall-timeout: not a duration");
   if (grace < 0) return Fail("--shutdown-grace: not a duration");
@@ -248,9 +282,17 @@ int RunServe(const ServeArgs& args) {
   so.threads = args.http_threads;
   so.max_attempts = args.max_attempts;
   so.allow_paths = roots;
+  so.store_deadline = store_timeout;
+  so.stream_idle = stream_idle;
+  so.max_streams_per_key = args.max_streams_per_key;
+  // Streams stay below the descriptor limit, with room for other requests and the store.
+  rlim_t files = RaiseFileLimit();
+  so.max_streams = static_cast<int>(std::min<rlim_t>(static_cast<rlim_t>(args.max_streams),
+                                                     files > 2048 ? files - 1024 : files / 2));
   double exit_when_idle = args.exit_when_idle.empty() ? 0 : ParseDuration(args.exit_when_idle);
   if (exit_when_idle < 0) return Fail("--exit-when-idle: not a duration");
-  api::ApiServer server(so, store, pool.get(), &hub, &metrics);
+  std::unique_ptr<PoolRunner> runner = pool ? std::make_unique<PoolRunner>(pool.get()) : nullptr;
+  api::ApiServer server(so, store, runner.get(), &hub, &metrics);
   if (!args.worker_only) {
     Status started = server.Start();
     if (!started.ok()) return Fail(started.message());
@@ -269,29 +311,21 @@ int RunServe(const ServeArgs& args) {
               << " (dashboard at /, API under /v1)" << std::endl;
   }
 
-  // Maintenance: expired leases back to the queue (a crashed worker's jobs), retention sweep.
-  std::atomic<bool> stopping{false};
-  std::thread maintenance([&] {
-    double last_sweep = 0;
-    while (!stopping) {
-      Result<std::vector<std::string>> expired = store->ExpireLeases();
-      if (expired.ok() && !expired->empty()) {
-        for (const std::string& id : *expired) {
-          spdlog::warn("job={} lease expired; requeued or failed", id);
-          Result<store::Job> j = store->GetJob(id);
-          if (j.ok()) hub.Publish(id, "state", store::JobView(*j));
-        }
-        if (pool) pool->Wake();
-      }
-      if (store::NowSeconds() - last_sweep > std::clamp(retention / 4, 1.0, 60.0)) {
-        last_sweep = store::NowSeconds();
-        Result<int64_t> n = store->DeleteFinishedBefore(store::NowSeconds() - retention);
-        if (n.ok() && *n > 0) spdlog::info("retention: deleted {} finished jobs", *n);
-      }
-      for (int i = 0; i < 10 && !stopping; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  });
+  // Maintenance (docs/operations.md): every role rescues expired leases (a crashed worker's
+  // jobs); API nodes sweep by retention, workers only when given --retention.
+  worker::LeaseRescuerOptions lo;
+  lo.interval = 1;
+  if (pool) lo.wake = [&pool] { pool->Wake(); };
+  worker::LeaseRescuer rescuer(store, &hub, lo);
+  rescuer.Start();
+  std::unique_ptr<worker::RetentionCleaner> cleaner;
+  if (retention >= 0) {
+    worker::RetentionOptions ro;
+    ro.retention = retention;
+    ro.interval = std::clamp(retention / 4, 1.0, 60.0);
+    cleaner = std::make_unique<worker::RetentionCleaner>(store, ro);
+    cleaner->Start();
+  }
 
   // Wait for SIGTERM/SIGINT; a worker told to exit when idle also watches its own idleness
   // (platforms that scale workers to zero start them again on demand).
@@ -307,8 +341,8 @@ int RunServe(const ServeArgs& args) {
   }
   spdlog::info("stopping (grace {}s for running jobs)", grace);
   if (pool) pool->Shutdown();
-  stopping = true;
-  maintenance.join();
+  rescuer.Stop();
+  if (cleaner) cleaner->Stop();
   server.Stop();
   webhooks.Stop();
   spdlog::info("stopped");

@@ -128,6 +128,10 @@ TEST(RedactUrl, PasswordsAndQueryValuesNeverShow) {
   EXPECT_EQ(RedactUrl("https://example.org/a.mp4"), "https://example.org/a.mp4");
   EXPECT_EQ(RedactUrl("https://example.org/a?flag&b="), "https://example.org/a?flag&b=");
   EXPECT_EQ(RedactUrl("/local/path.mp4"), "/local/path.mp4");
+  // Found by fuzz/url_fuzz: libcurl reads "https:///u:p@host/" as host "host" with a password.
+  EXPECT_EQ(RedactUrl("https:///u:s3cret@b.example/k"), "https:///u:[redacted]@b.example/k");
+  EXPECT_EQ(RedactUrl("ftp:////u:s3cret@b.example/"), "ftp:////u:[redacted]@b.example/");
+  EXPECT_EQ(RedactUrl("https:///path@x"), "https:///path@x");
 }
 
 TEST(Post, ConnectionsToRefusedAddressesNeverHappen) {

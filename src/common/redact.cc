@@ -1,5 +1,7 @@
 #include "common/redact.h"
 
+#include <algorithm>
+
 namespace reel {
 
 namespace {
@@ -33,10 +35,12 @@ std::string RedactQuery(const std::string& url) {
 std::string RedactUrl(const std::string& url) {
   size_t scheme = url.find("://");
   if (scheme == std::string::npos) return url;
-  size_t end = url.find_first_of("/?#", scheme + 3);
+  // libcurl skips extra slashes ("https:///user:pw@host/" has host "host"): so does this.
+  size_t start = std::min(url.find_first_not_of('/', scheme + 3), url.size());
+  size_t end = url.find_first_of("/?#", start);
   size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
-  if (at == std::string::npos || at < scheme) return RedactQuery(url);
-  size_t colon = url.find(':', scheme + 3);
+  if (at == std::string::npos || at < start) return RedactQuery(url);
+  size_t colon = url.find(':', start);
   if (colon == std::string::npos || colon > at) return RedactQuery(url);
   return RedactQuery(url.substr(0, colon + 1) + "[redacted]" + url.substr(at));
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -19,13 +20,66 @@ struct Invalid {
   throw Invalid{{std::move(field), std::move(message)}};
 }
 
+bool IsControl(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
+// A user's string as it may appear in an error (which the API returns and servers log):
+// control characters escaped, so a name cannot forge log lines or drive a terminal, and cut short.
+std::string Printable(std::string_view s, size_t max = 64) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && out.size() < max; ++i) {
+    if (IsControl(s[i])) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", static_cast<unsigned char>(s[i]));
+      out += buf;
+    } else {
+      out += s[i];
+    }
+  }
+  if (out.size() >= max) out += "...";
+  return out;
+}
+
+// Strings reach log lines, file names and HTTP requests: no control characters anywhere.
+void CheckText(std::string_view s, const std::string& path) {
+  for (char c : s)
+    if (IsControl(c)) Fail(path, "must not contain control characters (newline, NUL, tab...)");
+}
+
+// Linux's limits (NAME_MAX, PATH_MAX): a destination longer would be accepted here and fail
+// only when written.
+constexpr size_t kMaxName = 255, kMaxPath = 4096;
+
+// A path or URL names files: each name in it at most 255 bytes, the whole at most 4,096. A URL's
+// host, query and fragment are not names; data: URLs carry media, not names.
+void CheckLocation(std::string_view s, const std::string& path) {
+  CheckText(s, path);
+  if (s.rfind("data:", 0) == 0) return;
+  if (s.size() > kMaxPath) Fail(path, "is longer than 4096 bytes");
+  std::string_view names = s;
+  if (size_t scheme = names.find("://"); scheme != std::string_view::npos) {
+    bool file = names.substr(0, scheme) == "file";
+    names.remove_prefix(scheme + 3);
+    size_t slash = names.find('/');
+    names = slash == std::string_view::npos ? std::string_view() : names.substr(slash);
+    if (!file) names = names.substr(0, names.find_first_of("?#"));
+  }
+  while (!names.empty()) {
+    size_t slash = names.find('/');
+    if (std::min(slash, names.size()) > kMaxName) Fail(path, "has a name longer than 255 bytes");
+    names.remove_prefix(slash == std::string_view::npos ? names.size() : slash + 1);
+  }
+}
+
 void OnlyFields(const json& object, const std::string& path, const std::set<std::string>& allowed) {
   for (auto it = object.begin(); it != object.end(); ++it) {
     if (!allowed.count(it.key())) {
       std::string list;
       for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      Fail(path.empty() ? it.key() : path + "." + it.key(),
-           "unknown field (allowed here: " + list + ")");
+      std::string key = Printable(it.key());
+      Fail(path.empty() ? key : path + "." + key, "unknown field (allowed here: " + list + ")");
     }
   }
 }
@@ -41,17 +95,29 @@ std::string RequireString(const json& object, const std::string& key, const std:
   if (s.rfind("data:", 0) == 0) max_length = std::max<size_t>(max_length, (14 << 20) + 256);
   if (s.size() > max_length)
     Fail(path, "is too long (" + std::to_string(max_length) + " characters at most)");
+  CheckText(s, path);
   return s;
 }
 
+// A string naming a file or a URL: RequireString and CheckLocation.
+std::string RequireLocation(const json& object, const std::string& key, const std::string& path,
+                            size_t max_length = 4096) {
+  std::string s = RequireString(object, key, path, max_length);
+  CheckLocation(s, path);
+  return s;
+}
+
+// An integer that fits an int. nlohmann keeps numbers above INT64_MAX as unsigned, which
+// get<int64_t>() would wrap (18446744073709551615 read as -1).
 std::optional<int> OptionalInt(const json& object, const std::string& key,
                                const std::string& path) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return std::nullopt;
   if (!it->is_number_integer()) Fail(path, "must be an integer");
-  int64_t v = it->get<int64_t>();
-  if (v < INT32_MIN || v > INT32_MAX) Fail(path, "is out of range");
-  return static_cast<int>(v);
+  if (it->is_number_unsigned() ? it->get<uint64_t>() > INT32_MAX
+                               : it->get<int64_t>() < INT32_MIN || it->get<int64_t>() > INT32_MAX)
+    Fail(path, "is out of range");
+  return static_cast<int>(it->get<int64_t>());
 }
 
 std::optional<double> OptionalNumber(const json& object, const std::string& key,
@@ -59,6 +125,8 @@ std::optional<double> OptionalNumber(const json& object, const std::string& key,
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return std::nullopt;
   if (!it->is_number()) Fail(path, "must be a number");
+  // 1e400 parses as infinity.
+  if (!std::isfinite(it->get<double>())) Fail(path, "must be a finite number");
   return it->get<double>();
 }
 
@@ -99,6 +167,9 @@ std::string Extension(const std::string& path) {
   return ext;
 }
 
+// No time point or offset is further into a source than this (115 days).
+constexpr double kMaxSeconds = 1e7;
+
 // "12.5", 12.5 or "10%".
 presets::TimePoint ParseTimePoint(const json& v, const std::string& path) {
   presets::TimePoint t;
@@ -116,6 +187,7 @@ presets::TimePoint ParseTimePoint(const json& v, const std::string& path) {
   }
   if (!(t.value >= 0) || (t.percent && t.value > 100))
     Fail(path, t.percent ? "must be between 0% and 100%" : "must not be negative");
+  if (!(t.value <= kMaxSeconds)) Fail(path, "must be at most 10000000 seconds");
   return t;
 }
 
@@ -131,9 +203,10 @@ void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
   std::string name = out->kind == "mp4" ? "h264-720p" : "vp9-720p";
   if (o.contains("preset")) name = RequireString(o, "preset", path + ".preset");
   const presets::Preset* preset = presets::FindPreset(name);
-  if (!preset) Fail(path + ".preset", "unknown preset '" + name + "' (see GET /v1/presets)");
+  if (!preset)
+    Fail(path + ".preset", "unknown preset '" + Printable(name) + "' (see GET /v1/presets)");
   if (presets::ContainerName(preset->container) != out->kind)
-    Fail(path + ".preset", "preset '" + name + "' writes " +
+    Fail(path + ".preset", "preset '" + Printable(name) + "' writes " +
                                presets::ContainerName(preset->container) + ", not " + out->kind);
   presets::Overrides ov;
   ov.bitrate = OptionalBitrate(o, "bitrate", path + ".bitrate");
@@ -146,6 +219,19 @@ void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
   if (auto err = presets::ApplyOverrides(ov, &out->preset))
     Fail(path + "." + err->field, err->message);
   ParseNormalize(o, path, &out->preset.audio);
+}
+
+// Keys name things in the user's own systems and end up in logs and exports; values are free text
+// echoed back as JSON. (Depth is bounded by ParseJobDocument.)
+void CheckMetadataKeys(const json& value) {
+  if (value.is_object())
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      for (char c : it.key())
+        if (IsControl(c)) Fail("metadata", "keys must not contain control characters");
+      CheckMetadataKeys(it.value());
+    }
+  else if (value.is_array())
+    for (const json& item : value) CheckMetadataKeys(item);
 }
 
 OutputSpec ParseOutput(const json& with_method, const std::string& path) {
@@ -171,7 +257,7 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     std::string name = "default";
     if (o.contains("ladder")) name = RequireString(o, "ladder", path + ".ladder");
     const presets::Ladder* ladder = presets::FindLadder(name);
-    if (!ladder) Fail(path + ".ladder", "unknown ladder '" + name + "'");
+    if (!ladder) Fail(path + ".ladder", "unknown ladder '" + Printable(name) + "'");
     out.ladder = *ladder;
     out.dash = k == "dash";
     if (auto it = o.find("dash"); it != o.end()) {
@@ -188,7 +274,7 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     t.count = IntInRange(o, "count", path + ".count", 1, 100).value_or(1);
     t.width = IntInRange(o, "width", path + ".width", 16, 7680).value_or(0);
     t.height = IntInRange(o, "height", path + ".height", 16, 4320).value_or(0);
-    std::string dest = RequireString(o, "destination", path + ".destination");
+    std::string dest = RequireLocation(o, "destination", path + ".destination");
     std::string ext = Extension(dest);
     t.format = o.contains("format")           ? RequireString(o, "format", path + ".format")
                : t.count == 1 && !ext.empty() ? ext
@@ -202,21 +288,21 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     out.sprite.interval = NumberInRange(o, "interval", path + ".interval", 0.5, 600).value_or(10);
     out.sprite.columns = IntInRange(o, "columns", path + ".columns", 1, 50).value_or(10);
     out.sprite.tile_width = IntInRange(o, "width", path + ".width", 16, 1280).value_or(160);
-    std::string dest = RequireString(o, "destination", path + ".destination");
+    std::string dest = RequireLocation(o, "destination", path + ".destination");
     if (Extension(dest) != "jpg" && Extension(dest) != "jpeg")
       Fail(path + ".destination", "a sprite sheet is a .jpg (its WebVTT track is written beside)");
   } else if (k == "preview") {
     OnlyFields(o, path,
                {"kind", "destination", "start", "duration", "width", "height", "normalize"});
     presets::PreviewOptions& p = out.preview;
-    p.start = NumberInRange(o, "start", path + ".start", 0, 1e7).value_or(0);
+    p.start = NumberInRange(o, "start", path + ".start", 0, kMaxSeconds).value_or(0);
     p.duration = NumberInRange(o, "duration", path + ".duration", 0.5, 3600).value_or(30);
     p.width = IntInRange(o, "width", path + ".width", 16, 3840).value_or(480);
     p.height = IntInRange(o, "height", path + ".height", 16, 2160).value_or(270);
     if (p.width % 2 || p.height % 2) Fail(path + ".width", "preview sizes must be even");
     out.preset = presets::PreviewPreset(p);
     ParseNormalize(o, path, &out.preset.audio);
-    std::string dest = RequireString(o, "destination", path + ".destination");
+    std::string dest = RequireLocation(o, "destination", path + ".destination");
     out.preview_hls = dest.back() == '/';
     if (!out.preview_hls && Extension(dest) != "mp4")
       Fail(path + ".destination", "a preview is an .mp4 file, or HLS in a directory ending in /");
@@ -230,17 +316,17 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     w.bits = IntInRange(o, "bits", path + ".bits", 8, 16).value_or(8);
     if (w.bits != 8 && w.bits != 16) Fail(path + ".bits", "must be 8 or 16");
     if (o.contains("image")) {
-      w.image = RequireString(o, "image", path + ".image");
+      w.image = RequireLocation(o, "image", path + ".image");
       if (Extension(w.image) != "png") Fail(path + ".image", "the waveform image is a .png");
     }
     w.image_width = IntInRange(o, "image_width", path + ".image_width", 16, 10000).value_or(1800);
     w.image_height = IntInRange(o, "image_height", path + ".image_height", 16, 2000).value_or(280);
-    if (Extension(RequireString(o, "destination", path + ".destination")) != "json")
+    if (Extension(RequireLocation(o, "destination", path + ".destination")) != "json")
       Fail(path + ".destination", "waveform data is a .json file (audiowaveform format v2)");
   } else if (k == "loudness") {
     OnlyFields(o, path, {"kind", "destination"});
     if (o.contains("destination"))
-      out.destination = RequireString(o, "destination", path + ".destination");
+      out.destination = RequireLocation(o, "destination", path + ".destination");
     return out;  // the figures are in the result; a destination also gets them as JSON
   } else if (k == "mezzanine") {
     OnlyFields(o, path, {"kind", "destination", "codec"});
@@ -248,15 +334,15 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     if (codec != "h264" && codec != "ffv1") Fail(path + ".codec", "must be h264 or ffv1");
     out.preset = presets::MezzaninePreset(codec == "ffv1");
     std::string want = codec == "ffv1" ? "mkv" : "mp4";
-    if (Extension(RequireString(o, "destination", path + ".destination")) != want)
+    if (Extension(RequireLocation(o, "destination", path + ".destination")) != want)
       Fail(path + ".destination", "a " + codec + " mezzanine is a ." + want + " file");
   } else {
     Fail(path + ".kind",
-         "unknown kind '" + k +
+         "unknown kind '" + Printable(k) +
              "' (supported: hls, dash, mp4, webm, thumbnail, sprite, preview, waveform, "
              "loudness, mezzanine)");
   }
-  out.destination = RequireString(o, "destination", path + ".destination");
+  out.destination = RequireLocation(o, "destination", path + ".destination");
   return out;
 }
 
@@ -313,7 +399,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
       OnlyFields(*hook, "webhook", {"url", "events"});
-      std::string url = RequireString(*hook, "url", "webhook.url");
+      std::string url = RequireLocation(*hook, "url", "webhook.url");
       if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
         Fail("webhook.url", "must be an http:// or https:// URL");
       if (auto events = hook->find("events"); events != hook->end()) {
@@ -350,12 +436,13 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
         std::string path = "sources[" + std::to_string(i) + "]";
         const json& item = (*many)[i];
         if (item.is_string() && !item.get<std::string>().empty()) {
+          CheckLocation(item.get<std::string>(), path);
           job.sources.push_back(item.get<std::string>());
           continue;
         }
         if (!item.is_object()) Fail(path, "must be a URL or an object with a url");
         OnlyFields(item, path, {"url", "main"});
-        job.sources.push_back(RequireString(item, "url", path + ".url"));
+        job.sources.push_back(RequireLocation(item, "url", path + ".url"));
         if (auto m = item.find("main"); m != item.end()) {
           if (!m->is_boolean()) Fail(path + ".main", "must be true or false");
           if (m->get<bool>()) {
@@ -368,16 +455,20 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     } else if (src == spec.end()) {
       Fail("source", "is required");
     } else if (src->is_string()) {
-      job.source = RequireString(spec, "source", "source");
+      job.source = RequireLocation(spec, "source", "source");
     } else if (src->is_object() && src->contains("inline")) {
       OnlyFields(*src, "source", {"inline"});
       // Inline media travels as a data: URL from here on.
-      // 10 MiB of media is 14 MiB of base64.
+      // 10 MiB of media is 14 MiB of base64. Tools end base64 with a newline, which the decoder
+      // ignores: dropped here, before control characters are refused.
+      json inline_media = *src;
+      if (std::string* text = inline_media["inline"].get_ptr<std::string*>())
+        while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
       job.source = "data:application/octet-stream;base64," +
-                   RequireString(*src, "inline", "source.inline", 14 << 20);
+                   RequireString(inline_media, "inline", "source.inline", 14 << 20);
     } else if (src->is_object()) {
       OnlyFields(*src, "source", {"url"});
-      job.source = RequireString(*src, "url", "source.url");
+      job.source = RequireLocation(*src, "url", "source.url");
     } else {
       Fail("source", "must be an object with a url");
     }
@@ -387,10 +478,10 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       if (it == spec.end()) continue;
       std::string value;
       if (it->is_string()) {
-        value = RequireString(spec, input, input);
+        value = RequireLocation(spec, input, input);
       } else if (it->is_object()) {
         OnlyFields(*it, input, {"url"});
-        value = RequireString(*it, "url", std::string(input) + ".url");
+        value = RequireLocation(*it, "url", std::string(input) + ".url");
       } else {
         Fail(input, "must be a URL or an object with a url");
       }
@@ -399,6 +490,8 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     if (auto creds = spec.find("credentials"); creds != spec.end()) {
       if (!creds->is_object()) Fail("credentials", "must be an object");
       OnlyFields(*creds, "credentials", {"s3", "sealed"});
+      if (creds->contains("sealed") && !(*creds)["sealed"].is_string())
+        Fail("credentials.sealed", "must be a string");
       if (creds->contains("s3")) {
         const json& s3 = (*creds)["s3"];
         if (!s3.is_object()) Fail("credentials.s3", "must be an object");
@@ -408,6 +501,9 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
         RequireString(s3, "secret_key", "credentials.s3.secret_key");
         if (s3.contains("endpoint")) RequireString(s3, "endpoint", "credentials.s3.endpoint");
         if (s3.contains("region")) RequireString(s3, "region", "credentials.s3.region");
+        // Read as a boolean by the worker: anything else would only fail there.
+        if (s3.contains("path_style") && !s3["path_style"].is_boolean())
+          Fail("credentials.s3.path_style", "must be true or false");
         job.s3_credentials = s3;
       }
     }
@@ -443,6 +539,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     if (auto meta = spec.find("metadata"); meta != spec.end()) {
       if (!meta->is_object()) Fail("metadata", "must be an object");
       if (meta->dump().size() > 16 * 1024) Fail("metadata", "is larger than 16 KiB");
+      CheckMetadataKeys(*meta);
       job.metadata = *meta;
     }
     return job;

@@ -48,6 +48,11 @@ const Special kSpecialV4[] = {
     {"240.0.0.0/4", "a reserved address"}};
 const Special kSpecialV6[] = {{"::/128", "the unspecified address"},
                               {"::1/128", "a loopback address"},
+                              // After :: and ::1, which it contains. Deprecated, but a sit
+                              // tunnel still carries ::a.b.c.d to a.b.c.d.
+                              {"::/96", "an IPv4-compatible address (IPv4 inside IPv6)"},
+                              {"::ffff:0:0:0/96", "an IPv4-translated address (IPv4 inside IPv6)"},
+                              {"fec0::/10", "a site-local address"},
                               {"fc00::/7", "a unique-local (private) address"},
                               {"fe80::/10", "a link-local address"},
                               {"ff00::/8", "a multicast address"},
@@ -58,6 +63,8 @@ const Special kSpecialV6[] = {{"::/128", "the unspecified address"},
                               {"2001::/32", "a Teredo address (IPv4 inside IPv6)"}};
 
 bool ParseCidr(const std::string& text, bool* v6, uint8_t* bytes, int* prefix) {
+  // inet_pton reads up to a NUL: "10.0.0.1\0junk" must not pass as 10.0.0.1.
+  if (text.find('\0') != std::string::npos) return false;
   std::string addr = text;
   *prefix = -1;
   size_t slash = text.find('/');
@@ -115,25 +122,28 @@ size_t Collect(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-std::string HostOf(const std::string& url, std::string* port) {
-  size_t scheme = url.find("://");
-  std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);
-  std::string authority = rest.substr(0, rest.find_first_of("/?#"));
-  if (size_t at = authority.rfind('@'); at != std::string::npos)
-    authority = authority.substr(at + 1);
-  *port = url.rfind("https://", 0) == 0 ? "443" : "80";
-  if (!authority.empty() && authority[0] == '[') {  // [v6]:port
-    size_t close = authority.find(']');
-    if (close != std::string::npos && close + 1 < authority.size() && authority[close + 1] == ':')
-      *port = authority.substr(close + 2);
-    return authority.substr(1, close - 1);
-  }
-  size_t colon = authority.rfind(':');
-  if (colon != std::string::npos) {
-    *port = authority.substr(colon + 1);
-    return authority.substr(0, colon);
-  }
-  return authority;
+// The host and port libcurl would connect to for `url`, read by libcurl's own parser: it
+// normalises what a hand-written one would miss (2130706433, 0x7f.1, 127.1, 0177.0.0.1,
+// %31%32%37.0.0.1 are all 127.0.0.1; "a\@b" is host b).
+Status HostOf(const std::string& url, std::string* host, std::string* port) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
+  if (!u) return Internal("curl_url failed");
+  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
+    return InvalidArgument("is not a valid URL");
+  char* h = nullptr;
+  char* p = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_HOST, &h, 0) != CURLUE_OK || !h)
+    return InvalidArgument("has no host");
+  std::unique_ptr<char, decltype(&curl_free)> h_owner(h, curl_free);
+  if (curl_url_get(u.get(), CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK || !p)
+    return InvalidArgument("has no port");
+  std::unique_ptr<char, decltype(&curl_free)> p_owner(p, curl_free);
+  *host = h;
+  *port = p;
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']')  // [v6] (zone apart)
+    *host = host->substr(1, host->size() - 2);
+  if (host->empty()) return InvalidArgument("has no host");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -187,9 +197,8 @@ std::string AddressPolicy::Refusal(const sockaddr* sa) const {
 Status AddressPolicy::CheckUrl(const std::string& url) const {
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
     return InvalidArgument("must be an http:// or https:// URL");
-  std::string port;
-  std::string host = HostOf(url, &port);
-  if (host.empty()) return InvalidArgument("has no host");
+  std::string host, port;
+  if (Status s = HostOf(url, &host, &port); !s.ok()) return s;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;

@@ -222,7 +222,8 @@ Result<int64_t> ParseBitrate(std::string_view text) {
   if (scale != 1) s.pop_back();
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v <= 0) {
+  // Bounded before rounding: llround of 1e300 has no int64 to give.
+  if (s.empty() || end != s.c_str() + s.size() || !(v > 0 && v * scale < 1e15)) {
     std::string message = "'";  // built by appending: GCC 12 misreports "'" + str (-Wrestrict)
     message.append(text).append("' is not a bitrate (examples: 800k, 5M)");
     return InvalidArgument(message);

@@ -48,6 +48,10 @@ TEST(Presets, ParseBitrate) {
   EXPECT_EQ(*ParseBitrate("800000"), 800000);
   EXPECT_FALSE(ParseBitrate("").ok());
   EXPECT_FALSE(ParseBitrate("fast").ok());
+  // Too large to round to an int64 (llround would give anything): refused, not wrapped.
+  EXPECT_FALSE(ParseBitrate("1e300k").ok());
+  EXPECT_FALSE(ParseBitrate("9223372036854775807000").ok());
+  EXPECT_FALSE(ParseBitrate("inf").ok());
   EXPECT_FALSE(ParseBitrate("-5k").ok());
   EXPECT_FALSE(ParseBitrate("5kk").ok());
 }

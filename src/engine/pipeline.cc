@@ -49,6 +49,7 @@
 #include "engine/geometry.h"
 #include "engine/hls.h"
 #include "engine/images.h"
+#include "engine/layout.h"
 #include "engine/staging.h"
 #include "engine/taps.h"
 
@@ -864,7 +865,7 @@ Status Transcoder::PlanOutputs() {
     st.temp_dir = *dir;
     if (video_index_ >= 0) {
       if (h.single) {
-        st.variants.push_back({"preview", AddVideo(single.video)});
+        st.variants.push_back({std::string(layout::kPreviewRendition), AddVideo(single.video)});
       } else {
         for (const presets::Rung& rung : SelectRungs(h.ladder, display_))
           st.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
@@ -984,7 +985,7 @@ Status Transcoder::CopySubtitles() {
   std::error_code ec;
   if (!fs::is_regular_file(plan_.subtitles, ec))
     return NotFound("subtitles: " + plan_.subtitles + " does not exist");
-  std::string temp = (fs::temp_directory_path() / "reel-subtitles-XXXXXX").string() + ext;
+  std::string temp = layout::SubtitlesCopyTemplate(fs::temp_directory_path().string(), ext);
   int fd = mkstemps(temp.data(), static_cast<int>(ext.size()));
   if (fd < 0) return Unavailable("cannot create a temporary file for the subtitles");
   close(fd);
@@ -1027,7 +1028,7 @@ Status Transcoder::PlanTaps() {
       no_video(sp.index, "sprite", sp.destination);
       continue;
     }
-    std::string vtt = fs::path(sp.destination).replace_extension(".vtt").string();
+    std::string vtt = layout::SpriteVttPath(sp.destination);
     Result<std::string> sheet = staging_.StageFile(sp.destination);
     if (!sheet.ok()) return sheet.status();
     Result<std::string> staged_vtt = staging_.StageFile(vtt);
@@ -1215,7 +1216,7 @@ Status Transcoder::OpenMuxers() {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
-    Result<Muxer*> m = AddMuxer(dir + "/index.m3u8", "hls");
+    Result<Muxer*> m = AddMuxer(dir + "/" + std::string(layout::kMediaPlaylist), "hls");
     if (!m.ok()) return m;
     MuxTarget target;
     REEL_RETURN_IF_ERROR(AddStream(*m, enc, &target));
@@ -1223,8 +1224,8 @@ Status Transcoder::OpenMuxers() {
     av_dict_set(&opts, "hls_time", std::to_string(segment_seconds).c_str(), 0);
     av_dict_set(&opts, "hls_playlist_type", "vod", 0);
     av_dict_set(&opts, "hls_segment_type", "fmp4", 0);
-    av_dict_set(&opts, "hls_fmp4_init_filename", "init.mp4", 0);
-    av_dict_set(&opts, "hls_segment_filename", (dir + "/seg_%05d.m4s").c_str(), 0);
+    av_dict_set(&opts, "hls_fmp4_init_filename", std::string(layout::kInitSegment).c_str(), 0);
+    av_dict_set(&opts, "hls_segment_filename", (dir + "/" + layout::SegmentPattern()).c_str(), 0);
     av_dict_set(&opts, "hls_flags", "independent_segments", 0);
     REEL_RETURN_IF_ERROR(write_header(*m, &opts));
     if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
@@ -1245,8 +1246,8 @@ Status Transcoder::OpenMuxers() {
       v.muxer = *m;
     }
     if (h.audio) {
-      Result<Muxer*> m =
-          hls_muxer(h.temp_dir + "/audio", h.plan->ladder.segment_seconds, h.audio->encoder.get());
+      Result<Muxer*> m = hls_muxer(h.temp_dir + "/" + std::string(layout::kAudioRendition),
+                                   h.plan->ladder.segment_seconds, h.audio->encoder.get());
       if (!m.ok()) return m.status();
       h.audio_muxer = *m;
     }
@@ -1587,19 +1588,20 @@ void Transcoder::ReportProgress(bool final) {
 Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
   hls::MediaPlaylist audio_pl;
   bool has_audio = h.audio_muxer != nullptr;
+  std::string audio_uri = layout::MediaPlaylistUri(layout::kAudioRendition);
   if (has_audio) {
-    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(h.temp_dir + "/audio/index.m3u8");
+    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(h.temp_dir + "/" + audio_uri);
     if (!pl.ok()) return pl.status();
     audio_pl = std::move(pl).value();
   }
   std::vector<hls::VariantEntry> entries;
   for (const HlsVariantPlan& v : h.variants) {
-    Result<hls::MediaPlaylist> pl =
-        hls::ReadMediaPlaylist(h.temp_dir + "/" + v.name + "/index.m3u8");
+    std::string uri = layout::MediaPlaylistUri(v.name);
+    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(h.temp_dir + "/" + uri);
     if (!pl.ok()) return pl.status();
     AVCodecContext* enc = v.video->encoder.get();
     hls::VariantEntry e;
-    e.uri = v.name + "/index.m3u8";
+    e.uri = uri;
     e.width = enc->width;
     e.height = enc->height;
     e.frame_rate = av_q2d(enc->framerate);
@@ -1627,7 +1629,7 @@ Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
     out->width = std::max(out->width, e.width);
     out->height = std::max(out->height, e.height);
   }
-  hls::AudioEntry audio_entry{"audio/index.m3u8", has_audio ? h.audio->channels : 0};
+  hls::AudioEntry audio_entry{audio_uri, has_audio ? h.audio->channels : 0};
   if (has_audio && entries.empty()) {
     // Audio-only source: the audio playlist is the one variant.
     hls::VariantEntry e;
@@ -1636,13 +1638,13 @@ Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
     e.average_bandwidth = audio_pl.AverageBitrate();
     e.codecs = "mp4a.40.2";
     entries.push_back(e);
-    out->variants.push_back({"audio", e.uri, 0, 0, 0, e.bandwidth, e.average_bandwidth, e.codecs,
-                             int(audio_pl.segments.size())});
+    out->variants.push_back({std::string(layout::kAudioRendition), e.uri, 0, 0, 0, e.bandwidth,
+                             e.average_bandwidth, e.codecs, int(audio_pl.segments.size())});
     out->duration = audio_pl.Duration();
   }
   bool audio_group = has_audio && !h.variants.empty();
   std::string master = hls::MasterPlaylist(entries, audio_group ? &audio_entry : nullptr);
-  std::ofstream f(h.temp_dir + "/master.m3u8");
+  std::ofstream f(h.temp_dir + "/" + std::string(layout::kMasterPlaylist));
   f << master;
   f.close();
   if (!f) return Unavailable("cannot write master playlist in " + h.plan->directory);
@@ -1654,7 +1656,7 @@ Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
     for (size_t i = 0; i < h.variants.size(); ++i) {
       AVCodecContext* enc = h.variants[i].video->encoder.get();
       hls::MediaPlaylist pl =
-          *hls::ReadMediaPlaylist(h.temp_dir + "/" + h.variants[i].name + "/index.m3u8");
+          *hls::ReadMediaPlaylist(h.temp_dir + "/" + layout::MediaPlaylistUri(h.variants[i].name));
       dash::Representation r;
       r.id = h.variants[i].name;
       r.bandwidth = pl.PeakBitrate();
@@ -1668,7 +1670,7 @@ Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
     }
     if (has_audio) {
       dash::Representation r;
-      r.id = "audio";
+      r.id = layout::kAudioRendition;
       r.video = false;
       r.bandwidth = audio_pl.PeakBitrate();
       r.channels = h.audio->channels;
@@ -1677,13 +1679,14 @@ Status Transcoder::CollectHls(const HlsPlanState& h, OutputResult* out) {
       for (const hls::Segment& seg : audio_pl.segments) r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
     }
-    std::ofstream mpd(h.temp_dir + "/manifest.mpd");
+    std::ofstream mpd(h.temp_dir + "/" + std::string(layout::kDashManifest));
     mpd << dash::Manifest(reps, out->duration);
     mpd.close();
     if (!mpd) return Unavailable("cannot write the DASH manifest in " + h.plan->directory);
-    out->manifest = (fs::path(h.plan->directory) / "manifest.mpd").lexically_normal().string();
+    out->manifest =
+        (fs::path(h.plan->directory) / layout::kDashManifest).lexically_normal().string();
   }
-  out->master = (fs::path(h.plan->directory) / "master.m3u8").lexically_normal().string();
+  out->master = (fs::path(h.plan->directory) / layout::kMasterPlaylist).lexically_normal().string();
   if (has_audio) out->audio_codec = "aac";
   if (!h.variants.empty()) out->video_codec = "h264";
   std::error_code ec;

@@ -45,11 +45,12 @@
 #include "engine/av_util.h"
 #include "engine/dash.h"
 #include "engine/engine.h"
-#include "engine/filters.h"
+#include "engine/filter.h"
 #include "engine/geometry.h"
 #include "engine/hls.h"
 #include "engine/images.h"
 #include "engine/layout.h"
+#include "engine/mux.h"
 #include "engine/staging.h"
 #include "engine/taps.h"
 
@@ -158,71 +159,6 @@ class FrameQueue {
   bool consumer_gone_ = false;
 };
 
-std::string Rational(AVRational r) { return std::to_string(r.num) + "/" + std::to_string(r.den); }
-
-// ---------------------------------------------------------------------------------------------
-// Muxers.
-
-struct Muxer {
-  std::mutex mu;
-  AVFormatContext* ctx = nullptr;
-  std::string path;
-  bool header_written = false;
-  bool trailer_written = false;
-
-  ~Muxer() {
-    if (!ctx) return;
-    if (!(ctx->oformat->flags & AVFMT_NOFILE) && ctx->pb) avio_closep(&ctx->pb);
-    avformat_free_context(ctx);
-  }
-
-  Status Write(AVPacket* pkt, int stream_index, AVRational encoder_tb) {
-    std::lock_guard lock(mu);
-    pkt->stream_index = stream_index;
-    av_packet_rescale_ts(pkt, encoder_tb, ctx->streams[stream_index]->time_base);
-    int err = av_interleaved_write_frame(ctx, pkt);
-    return AvStatus(err, "cannot write " + path);
-  }
-
-  Status Finish() {
-    std::lock_guard lock(mu);
-    if (!header_written || trailer_written) return Status::Ok();
-    trailer_written = true;
-    int err = av_write_trailer(ctx);
-    if (err < 0) return AvStatus(err, "cannot finish " + path);
-    if (!(ctx->oformat->flags & AVFMT_NOFILE) && ctx->pb) {
-      err = avio_closep(&ctx->pb);
-      if (err < 0) return AvStatus(err, "cannot close " + path);
-    }
-    return Status::Ok();
-  }
-};
-
-struct MuxTarget {
-  Muxer* muxer;
-  int stream_index;
-};
-
-// Sends every packet the encoder has ready to its muxers.
-Status DrainEncoder(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets) {
-  for (;;) {
-    int err = avcodec_receive_packet(enc, pkt);
-    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
-    if (err < 0) return AvStatus(err, std::string("encoder ") + enc->codec->name);
-    for (size_t i = 0; i < targets.size(); ++i) {
-      // Each muxer takes ownership of what it is given; the last one gets the original.
-      if (i + 1 < targets.size()) {
-        PacketPtr copy(av_packet_clone(pkt));
-        REEL_RETURN_IF_ERROR(
-            targets[i].muxer->Write(copy.get(), targets[i].stream_index, enc->time_base));
-      } else {
-        REEL_RETURN_IF_ERROR(targets[i].muxer->Write(pkt, targets[i].stream_index, enc->time_base));
-      }
-    }
-    av_packet_unref(pkt);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Encoder set-up from presets.
 
@@ -239,16 +175,6 @@ const char* VideoEncoderName(presets::VideoCodec c) {
   }
   return "";
 }
-
-struct VideoFormat {
-  Size size;
-  AVPixelFormat pixel_format = AV_PIX_FMT_YUV420P;
-  AVRational frame_rate{30, 1};
-  AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
-  AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
-  AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
-  AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
-};
 
 Result<CodecContextPtr> OpenVideoEncoder(const VideoSettings& v, const VideoFormat& f,
                                          int threads) {
@@ -502,8 +428,6 @@ class Transcoder {
   Status OpenMuxers();
   VideoRendition* AddVideo(const VideoSettings& v);
   AudioRendition* AddAudio(const AudioSettings& a);
-  Result<Muxer*> AddMuxer(const std::string& path, const char* format);
-  Status AddStream(Muxer* muxer, AVCodecContext* enc, MuxTarget* target);
   Status StartThreads();
   Status Decode();
   Status DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video);
@@ -558,8 +482,7 @@ class Transcoder {
   // What the audio renditions and analysis read: the decoder's output, or with several sources
   // the common format every source is converted to.
   std::string RenditionAudioArgs() const {
-    if (Concat() && !audio_input_)
-      return "time_base=1/48000:sample_rate=48000:sample_fmt=fltp:channel_layout=stereo";
+    if (Concat() && !audio_input_) return kJoinedAudioArgs;
     AVRational tb = AudioStream()->time_base;
     return AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
   }
@@ -572,7 +495,7 @@ class Transcoder {
 
   std::vector<std::unique_ptr<VideoRendition>> videos_;
   std::vector<std::unique_ptr<AudioRendition>> audios_;
-  std::vector<std::unique_ptr<Muxer>> muxers_;
+  MuxStage mux_;
   std::vector<HlsPlanState> hls_;
   std::vector<FilePlanState> files_;
 
@@ -710,47 +633,31 @@ Status Transcoder::OpenSource(size_t segment) {
     base_format_.colorspace = par->color_space;
     base_format_.range = par->color_range;
 
-    // The normalise graph: rotation, then a passthrough scale to the coded size (absorbs size
-    // changes mid-stream), then a constant frame rate starting at 0.
-    AVRational rate = Concat() ? concat_rate_ : ChooseFrameRate(st, 0);
-    int pix_fmt = par->format >= 0 ? par->format : AV_PIX_FMT_YUV420P;
-    std::string args = "video_size=" + std::to_string(par->width) + "x" +
-                       std::to_string(par->height) + ":pix_fmt=" + std::to_string(pix_fmt) +
-                       ":time_base=" + Rational(st->time_base) +
-                       ":pixel_aspect=" + Rational(sar.num > 0 ? sar : AVRational{1, 1});
-    std::string chain;
-    if (rotation == 90) chain = "transpose=clock,";
-    if (rotation == 180) chain = "hflip,vflip,";
-    if (rotation == 270) chain = "transpose=cclock,";
-    bool sideways = rotation == 90 || rotation == 270;
-    int w = sideways ? par->height : par->width, h = sideways ? par->width : par->height;
+    NormaliseGraphSpec spec;
+    spec.coded_width = par->width;
+    spec.coded_height = par->height;
+    spec.rotation = rotation;
+    spec.frame_rate = Concat() ? concat_rate_ : ChooseFrameRate(st, 0);
     if (Concat()) {
-      // Every source onto the main one's frame: square pixels, fitted (up or down) and padded,
-      // on one frame grid that continues where the previous source ended.
       display_ = {double(concat_size_.width), double(concat_size_.height)};
-      std::string W = std::to_string(concat_size_.width), H = std::to_string(concat_size_.height);
-      char start_time[32];
-      std::snprintf(start_time, sizeof(start_time), "%.6f", segment_offset_);
-      chain += "scale=trunc(iw*sar/2)*2:ih,setsar=1,scale=" + W + ":" + H +
-               ":force_original_aspect_ratio=decrease,pad=" + W + ":" + H +
-               ":(ow-iw)/2:(oh-ih)/2:black,setsar=1,format=yuv420p,fps=fps=" + Rational(rate) +
-               ":start_time=" + start_time + ":round=near";
-    } else {
-      chain += "scale=" + std::to_string(w) + ":" + std::to_string(h) +
-               ",fps=fps=" + Rational(rate) + ":start_time=0:round=near";
+      spec.join = true;
+      spec.join_size = concat_size_;
+      spec.start_time = segment_offset_;
     }
     if (!plan_.subtitles.empty()) {
       if (subtitles_copy_.empty()) REEL_RETURN_IF_ERROR(CopySubtitles());
-      // Burnt in once, at the source's size, before the renditions scale: every rung gets them.
-      chain += ",subtitles=filename=" + subtitles_copy_;
+      spec.subtitles = subtitles_copy_;
     }
-    Result<FilterChain> fc = BuildChain(true, args, chain, threads_);
+    int pix_fmt = par->format >= 0 ? par->format : AV_PIX_FMT_YUV420P;
+    Result<FilterChain> fc =
+        BuildChain(true, VideoSourceArgs(par->width, par->height, pix_fmt, st->time_base, sar),
+                   NormaliseGraph(spec), threads_);
     if (!fc.ok() && !plan_.subtitles.empty())
       return InvalidArgument("subtitles: cannot burn in " + plan_.subtitles + " (" +
                              fc.status().message() + "); is it a valid ASS or SRT file?");
     if (!fc.ok()) return fc.status();
     normalise_ = std::move(fc).value();
-    base_format_.frame_rate = rate;
+    base_format_.frame_rate = spec.frame_rate;
   }
   if (audio_index_ >= 0) {
     AVStream* st = audio_fmt->streams[audio_index_];
@@ -764,7 +671,7 @@ Status Transcoder::OpenSource(size_t segment) {
       audio_channels_ = 2;
       Result<FilterChain> fc =
           BuildChain(false, AudioSourceArgs(audio_dec_.get(), st->time_base.num, st->time_base.den),
-                     "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo", 1);
+                     JoinedAudioGraph(), 1);
       if (!fc.ok()) return fc.status();
       audio_convert_ = std::move(fc).value();
     }
@@ -905,33 +812,9 @@ Status Transcoder::PlanOutputs() {
     Result<CodecContextPtr> enc = OpenVideoEncoder(r->settings, r->format, threads);
     if (!enc.ok()) return enc.status();
     r->encoder = std::move(enc).value();
-    AVFilterContext* src = normalise_.sink;
-    std::string args = "video_size=" + std::to_string(av_buffersink_get_w(src)) + "x" +
-                       std::to_string(av_buffersink_get_h(src)) +
-                       ":pix_fmt=" + std::to_string(av_buffersink_get_format(src)) +
-                       ":time_base=" + Rational(av_buffersink_get_time_base(src)) +
-                       ":pixel_aspect=" +
-                       Rational(av_buffersink_get_sample_aspect_ratio(src).num > 0
-                                    ? av_buffersink_get_sample_aspect_ratio(src)
-                                    : AVRational{1, 1}) +
-                       ":frame_rate=" + Rational(av_buffersink_get_frame_rate(src));
-    const VideoSettings& v = r->settings;
-    std::string chain;
-    if (v.trim_duration > 0) {
-      char trim[96];
-      std::snprintf(trim, sizeof(trim), "trim=start=%.6f:duration=%.6f,setpts=PTS-STARTPTS,",
-                    v.trim_start, v.trim_duration);
-      chain += trim;
-    }
-    chain += "scale=" + std::to_string(r->picture.width) + ":" + std::to_string(r->picture.height) +
-             ":flags=bicubic";
-    if (v.letterbox)
-      chain += ",pad=" + std::to_string(r->format.size.width) + ":" +
-               std::to_string(r->format.size.height) + ":(ow-iw)/2:(oh-ih)/2:black";
-    chain += std::string(",format=") + av_get_pix_fmt_name(r->format.pixel_format) + ",setsar=1";
-    if (av_cmp_q(r->format.frame_rate, base_format_.frame_rate) != 0)
-      chain += ",fps=fps=" + Rational(r->format.frame_rate) + ":start_time=0";
-    Result<FilterChain> fc = BuildChain(true, args, chain, 1);
+    Result<FilterChain> fc = BuildChain(
+        true, VideoSourceArgs(normalise_.sink),
+        VideoRenditionGraph(r->settings, r->format, r->picture, base_format_.frame_rate), 1);
     if (!fc.ok()) return fc.status();
     r->chain = std::move(fc).value();
     r->queue = std::make_unique<FrameQueue>(8, &run_);
@@ -940,31 +823,13 @@ Status Transcoder::PlanOutputs() {
     Result<CodecContextPtr> enc = OpenAudioEncoder(r->settings, r->channels);
     if (!enc.ok()) return enc.status();
     r->encoder = std::move(enc).value();
-    std::string args = RenditionAudioArgs();
     char out_layout[64] = {0};
     av_channel_layout_describe(&r->encoder->ch_layout, out_layout, sizeof(out_layout));
-    // async=1 stretches/pads around timestamp gaps; first_pts=0 pads a late start with silence
-    // so audio stays in sync with video that starts at 0.
-    std::string chain =
-        "aresample=" + std::to_string(r->settings.sample_rate) + ":async=1:first_pts=0";
-    if (r->settings.trim_duration > 0) {
-      char trim[96];
-      std::snprintf(trim, sizeof(trim), ",atrim=start=%.6f:duration=%.6f,asetpts=PTS-STARTPTS",
-                    r->settings.trim_start, r->settings.trim_duration);
-      chain += trim;
-    } else if (audio_input_ && duration_ > 0) {
-      char trim[64];  // a replacement track ends with the picture
-      std::snprintf(trim, sizeof(trim), ",atrim=duration=%.6f", duration_);
-      chain += trim;
-    }
-    if (r->gain_db != 0) {
-      char gain[48];
-      std::snprintf(gain, sizeof(gain), ",volume=%.2fdB", r->gain_db);
-      chain += gain;
-    }
-    chain += std::string(",aformat=sample_fmts=") + av_get_sample_fmt_name(r->encoder->sample_fmt) +
-             ":channel_layouts=" + out_layout;
-    Result<FilterChain> fc = BuildChain(false, args, chain, 1);
+    Result<FilterChain> fc =
+        BuildChain(false, RenditionAudioArgs(),
+                   AudioRenditionGraph(r->settings, audio_input_ ? duration_ : 0, r->gain_db,
+                                       r->encoder->sample_fmt, out_layout),
+                   1);
     if (!fc.ok()) return fc.status();
     r->chain = std::move(fc).value();
     if (!(r->encoder->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
@@ -1096,18 +961,12 @@ Status Transcoder::ThumbnailsBySeeking() {
     if (int(i) != video_index_) fmt->streams[i]->discard = AVDISCARD_ALL;
   // Rotation only: the frame rate grid and start padding of the normalise graph are for
   // continuous decoding.
-  int rotation = StreamRotation(st);
-  std::string turn = rotation == 90    ? "transpose=clock"
-                     : rotation == 180 ? "hflip,vflip"
-                     : rotation == 270 ? "transpose=cclock"
-                                       : "null";
+  std::string turn = RotationFilters(StreamRotation(st));
   const AVCodecParameters* par = st->codecpar;
   AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
-  std::string args = "video_size=" + std::to_string(par->width) + "x" +
-                     std::to_string(par->height) + ":pix_fmt=" + std::to_string(par->format) +
-                     ":time_base=" + Rational(st->time_base) +
-                     ":pixel_aspect=" + Rational(sar.num > 0 ? sar : AVRational{1, 1});
-  Result<FilterChain> chain = BuildChain(true, args, turn, 1);
+  Result<FilterChain> chain =
+      BuildChain(true, VideoSourceArgs(par->width, par->height, par->format, st->time_base, sar),
+                 turn.empty() ? "null" : turn, 1);
   if (!chain.ok()) return chain.status();
   double frame_seconds = 1 / av_q2d(base_format_.frame_rate);
   PacketPtr pkt = MakePacket();
@@ -1174,104 +1033,31 @@ void Transcoder::AnalysisLoop() {
   analysis_status_ = status;
 }
 
-Result<Muxer*> Transcoder::AddMuxer(const std::string& path, const char* format) {
-  auto m = std::make_unique<Muxer>();
-  m->path = path;
-  int err = avformat_alloc_output_context2(&m->ctx, nullptr, format, path.c_str());
-  if (err < 0 || !m->ctx) return AvStatus(err, std::string("cannot create ") + format + " muxer");
-  muxers_.push_back(std::move(m));
-  return muxers_.back().get();
-}
-
-Status Transcoder::AddStream(Muxer* muxer, AVCodecContext* enc, MuxTarget* target) {
-  AVStream* st = avformat_new_stream(muxer->ctx, nullptr);
-  if (!st) return Internal("cannot add stream");
-  int err = avcodec_parameters_from_context(st->codecpar, enc);
-  if (err < 0) return AvStatus(err, "stream parameters");
-  st->time_base = enc->time_base;
-  if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
-    st->avg_frame_rate = enc->framerate;
-    st->sample_aspect_ratio = enc->sample_aspect_ratio;
-    // Apple players want HEVC in MP4 tagged hvc1 (parameter sets in the sample entry).
-    if (enc->codec_id == AV_CODEC_ID_HEVC) st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
-  }
-  *target = {muxer, st->index};
-  return Status::Ok();
-}
-
 Status Transcoder::OpenMuxers() {
-  auto write_header = [](Muxer* m, AVDictionary** opts) -> Status {
-    if (!(m->ctx->oformat->flags & AVFMT_NOFILE)) {
-      int err = avio_open(&m->ctx->pb, m->path.c_str(), AVIO_FLAG_WRITE);
-      if (err < 0) return AvStatus(err, "cannot open " + m->path);
-    }
-    int err = avformat_write_header(m->ctx, opts);
-    av_dict_free(opts);
-    if (err < 0) return AvStatus(err, "cannot start " + m->path);
-    m->header_written = true;
-    return Status::Ok();
-  };
-  auto hls_muxer = [&](const std::string& dir, double segment_seconds,
-                       AVCodecContext* enc) -> Result<Muxer*> {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
-    Result<Muxer*> m = AddMuxer(dir + "/" + std::string(layout::kMediaPlaylist), "hls");
-    if (!m.ok()) return m;
-    MuxTarget target;
-    REEL_RETURN_IF_ERROR(AddStream(*m, enc, &target));
-    AVDictionary* opts = nullptr;
-    av_dict_set(&opts, "hls_time", std::to_string(segment_seconds).c_str(), 0);
-    av_dict_set(&opts, "hls_playlist_type", "vod", 0);
-    av_dict_set(&opts, "hls_segment_type", "fmp4", 0);
-    av_dict_set(&opts, "hls_fmp4_init_filename", std::string(layout::kInitSegment).c_str(), 0);
-    av_dict_set(&opts, "hls_segment_filename", (dir + "/" + layout::SegmentPattern()).c_str(), 0);
-    av_dict_set(&opts, "hls_flags", "independent_segments", 0);
-    REEL_RETURN_IF_ERROR(write_header(*m, &opts));
-    if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
-      for (auto& r : videos_)
-        if (r->encoder.get() == enc) r->targets.push_back(target);
-    } else {
-      for (auto& r : audios_)
-        if (r->encoder.get() == enc) r->targets.push_back(target);
-    }
-    return m;
-  };
-
   for (HlsPlanState& h : hls_) {
+    double seconds = h.plan->ladder.segment_seconds;
     for (HlsVariantPlan& v : h.variants) {
-      Result<Muxer*> m = hls_muxer(h.temp_dir + "/" + v.name, h.plan->ladder.segment_seconds,
-                                   v.video->encoder.get());
-      if (!m.ok()) return m.status();
-      v.muxer = *m;
+      Result<MuxTarget> t =
+          mux_.OpenHls(h.temp_dir + "/" + v.name, seconds, v.video->encoder.get());
+      if (!t.ok()) return t.status();
+      v.video->targets.push_back(*t);
+      v.muxer = t->muxer;
     }
     if (h.audio) {
-      Result<Muxer*> m = hls_muxer(h.temp_dir + "/" + std::string(layout::kAudioRendition),
-                                   h.plan->ladder.segment_seconds, h.audio->encoder.get());
-      if (!m.ok()) return m.status();
-      h.audio_muxer = *m;
+      Result<MuxTarget> t = mux_.OpenHls(h.temp_dir + "/" + std::string(layout::kAudioRendition),
+                                         seconds, h.audio->encoder.get());
+      if (!t.ok()) return t.status();
+      h.audio->targets.push_back(*t);
+      h.audio_muxer = t->muxer;
     }
   }
   for (FilePlanState& f : files_) {
-    presets::Container container = f.plan->preset.container;
-    bool webm = container == presets::Container::kWebm;
-    Result<Muxer*> m =
-        AddMuxer(f.temp_path, webm                                         ? "webm"
-                              : container == presets::Container::kMatroska ? "matroska"
-                                                                           : "mp4");
-    if (!m.ok()) return m.status();
-    MuxTarget target;
-    if (f.video) {
-      REEL_RETURN_IF_ERROR(AddStream(*m, f.video->encoder.get(), &target));
-      f.video->targets.push_back(target);
-    }
-    if (f.audio) {
-      REEL_RETURN_IF_ERROR(AddStream(*m, f.audio->encoder.get(), &target));
-      f.audio->targets.push_back(target);
-    }
-    AVDictionary* opts = nullptr;
-    if (container == presets::Container::kMp4) av_dict_set(&opts, "movflags", "+faststart", 0);
-    REEL_RETURN_IF_ERROR(write_header(*m, &opts));
+    MuxTarget video, audio;
+    REEL_RETURN_IF_ERROR(mux_.OpenFile(f.temp_path, f.plan->preset.container,
+                                       f.video ? f.video->encoder.get() : nullptr,
+                                       f.audio ? f.audio->encoder.get() : nullptr, &video, &audio));
+    if (f.video) f.video->targets.push_back(video);
+    if (f.audio) f.audio->targets.push_back(audio);
   }
   return Status::Ok();
 }
@@ -1305,13 +1091,13 @@ Status Transcoder::EncodeVideo(VideoRendition* r, AVFrame* frame) {
     if (err < 0) return AvStatus(err, std::string("encoder ") + r->encoder->codec->name);
     r->frames.fetch_add(1, std::memory_order_relaxed);
     r->encoded_seconds.store(end, std::memory_order_relaxed);
-    REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
+    REEL_RETURN_IF_ERROR(SendPackets(r->encoder.get(), pkt.get(), r->targets));
   }
   // The filter reached EOF (end of input, or of a trimmed window): flush the encoder.
   r->done = true;
   err = avcodec_send_frame(r->encoder.get(), nullptr);
   if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "encoder flush");
-  return DrainEncoder(r->encoder.get(), pkt.get(), r->targets);
+  return SendPackets(r->encoder.get(), pkt.get(), r->targets);
 }
 
 void Transcoder::RenditionLoop(VideoRendition* r) {
@@ -1435,7 +1221,7 @@ Status Transcoder::FeedAudio(AVFrame* frame) {
         r->done = true;
         err = avcodec_send_frame(r->encoder.get(), nullptr);
         if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "audio encoder flush");
-        REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
+        REEL_RETURN_IF_ERROR(SendPackets(r->encoder.get(), pkt.get(), r->targets));
         break;
       }
       if (err < 0) return AvStatus(err, "audio filter");
@@ -1443,7 +1229,7 @@ Status Transcoder::FeedAudio(AVFrame* frame) {
       err = avcodec_send_frame(r->encoder.get(), out.get());
       av_frame_unref(out.get());
       if (err < 0) return AvStatus(err, "audio encoder");
-      REEL_RETURN_IF_ERROR(DrainEncoder(r->encoder.get(), pkt.get(), r->targets));
+      REEL_RETURN_IF_ERROR(SendPackets(r->encoder.get(), pkt.get(), r->targets));
     }
   }
   return Status::Ok();
@@ -1817,7 +1603,7 @@ Result<TranscodeResult> Transcoder::Run() {
   for (auto& r : videos_) r->thread.join();
   if (analysis_thread_.joinable()) analysis_thread_.join();
   REEL_RETURN_IF_ERROR(run_.Outcome());
-  for (auto& m : muxers_) REEL_RETURN_IF_ERROR(m->Finish());
+  REEL_RETURN_IF_ERROR(mux_.FinishAll());
   Result<TranscodeResult> result = Collect();
   if (!result.ok()) return result;
   REEL_RETURN_IF_ERROR(run_.Outcome());  // a cancel that came during the trailers still counts

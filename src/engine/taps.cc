@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "engine/av_util.h"
-#include "engine/filters.h"
+#include "engine/filter.h"
 #include "engine/images.h"
 #include "engine/layout.h"
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "engine/layout.h"
+
 namespace reel::engine::dash {
 namespace {
 
@@ -14,8 +16,9 @@ std::string IsoDuration(double seconds) {
 }
 
 void WriteTimeline(std::ostringstream& out, const Representation& r) {
-  out << "        <SegmentTemplate timescale=\"1000\" initialization=\"" << r.id
-      << "/init.mp4\" media=\"" << r.id << "/seg_$Number%05d$.m4s\" startNumber=\"0\">\n"
+  out << "        <SegmentTemplate timescale=\"1000\" initialization=\""
+      << layout::DashInitTemplate(r.id) << "\" media=\"" << layout::DashMediaTemplate(r.id)
+      << "\" startNumber=\"0\">\n"
       << "          <SegmentTimeline>\n";
   int64_t t = 0;
   for (size_t i = 0; i < r.segment_durations.size();) {

@@ -6,8 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <regex>
 #include <system_error>
+
+#include "engine/layout.h"
 
 namespace reel::engine {
 namespace fs = std::filesystem;
@@ -30,34 +31,25 @@ Status PrepareParent(const fs::path& destination) {
   return Status::Ok();
 }
 
-std::string TempName(const fs::path& destination, const char* suffix) {
-  fs::path parent = destination.parent_path();
-  if (parent.empty()) parent = ".";
-  std::string name = ".";  // built by appending: GCC 12 misreports "." + str (-Wrestrict)
-  name.append(destination.filename().string()).append(".reel-XXXXXX").append(suffix);
-  return (parent / name).string();
-}
-
 // A directory output replaces what is at its destination, which must be a directory reel itself
 // wrote (an earlier run of the same job, say) or empty: never a directory of other files, which
 // a typo or a hostile job spec could otherwise wipe. Reel's packages hold master.m3u8,
 // manifest.mpd and numbered thumbnails at the top, and rendition folders of playlists, init
-// segments and numbered segments. Returns the first entry that does not fit, or "".
+// segments and numbered segments (layout.h). Returns the first entry that does not fit, or "".
 std::string ForeignEntry(const fs::path& dir) {
-  static const std::regex top(R"((master\.m3u8|manifest\.mpd|thumb_\d+\.(jpg|png|webp)))");
-  static const std::regex inner(R"((index\.m3u8|init\.mp4|seg_\d+\.m4s))");
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
     if (e.is_symlink(ec)) return name;
     if (e.is_regular_file(ec)) {
-      if (!std::regex_match(name, top)) return name;
+      if (!layout::ParsePackageEntry(name, false)) return name;
       continue;
     }
     if (!e.is_directory(ec)) return name;
     for (const fs::directory_entry& f : fs::directory_iterator(e.path(), ec)) {
       std::string inner_name = f.path().filename().string();
-      if (f.is_symlink(ec) || !f.is_regular_file(ec) || !std::regex_match(inner_name, inner))
+      if (f.is_symlink(ec) || !f.is_regular_file(ec) ||
+          !layout::ParsePackageEntry(inner_name, true))
         return name + "/" + inner_name;
     }
   }
@@ -86,7 +78,7 @@ Result<std::string> Staging::StageDirectory(const std::string& destination) {
   if (dest.filename().empty()) dest = dest.parent_path();  // "out/hls/" names "out/hls"
   REEL_RETURN_IF_ERROR(PrepareParent(dest));
   REEL_RETURN_IF_ERROR(CheckReplaceable(dest));
-  std::string temp = TempName(dest, "");
+  std::string temp = layout::StagingTemplate(dest.string(), "");
   if (!mkdtemp(temp.data()))
     return Unavailable("cannot create a directory beside '" + dest.string() +
                        "': " + std::strerror(errno));
@@ -101,7 +93,7 @@ Result<std::string> Staging::StageFile(const std::string& destination) {
   if (fs::is_directory(dest, ec))
     return InvalidArgument("output '" + dest.string() + "' is a directory, expected a file name");
   std::string ext = dest.extension().string();
-  std::string temp = TempName(dest, ext.c_str());
+  std::string temp = layout::StagingTemplate(dest.string(), ext);
   int fd = mkstemps(temp.data(), static_cast<int>(ext.size()));
   if (fd < 0)
     return Unavailable("cannot create a file beside '" + dest.string() +
@@ -118,7 +110,7 @@ Status Staging::Commit() {
     if (e.directory && fs::exists(e.destination, ec)) {
       REEL_RETURN_IF_ERROR(CheckReplaceable(e.destination));  // again: it may have changed
       // rename(2) cannot replace a non-empty directory: move the old one aside first.
-      old = e.destination + ".reel-old-" + std::to_string(getpid());
+      old = layout::ReplacedPath(e.destination, getpid());
       fs::rename(e.destination, old, ec);
       if (ec) return Unavailable("cannot replace '" + e.destination + "': " + ec.message());
     }

@@ -7,8 +7,9 @@
 #include <filesystem>
 
 #include "engine/av_util.h"
-#include "engine/filters.h"
+#include "engine/filter.h"
 #include "engine/images.h"
+#include "engine/layout.h"
 
 extern "C" {
 #include <libavfilter/buffersink.h>
@@ -90,11 +91,9 @@ class ThumbnailTap : public VideoTap {
     Result<std::string> bytes = EncodeImage(frame, size_.width, size_.height, options_.format);
     if (!bytes.ok()) return bytes.status();
     std::string path = staged_;
-    if (options_.count > 1) {
-      char name[32];
-      std::snprintf(name, sizeof(name), "/thumb_%04zu.%s", i + 1, options_.format.c_str());
-      path += name;
-    }
+    // Appended, not "/" + name: GCC 12 misreports that (-Wrestrict).
+    if (options_.count > 1)
+      path.append("/").append(layout::ThumbnailName(static_cast<int>(i) + 1, options_.format));
     REEL_RETURN_IF_ERROR(WriteWholeFile(path, *bytes));
     // A numbered image keeps its name; a single one is staged under a temporary name.
     std::string name = options_.count > 1 ? fs::path(path).filename().string() : file_name_;

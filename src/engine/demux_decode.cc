@@ -1,0 +1,512 @@
+#include "engine/demux_decode.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+
+#include "engine/layout.h"
+
+extern "C" {
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+}
+
+namespace reel::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Snaps a measured frame rate to the standard rate it is meant to be (a phone's VFR clip
+// averaging 29.87 fps is 30 fps), and caps it.
+AVRational ChooseFrameRate(const AVStream* st, double requested) {
+  static const AVRational kStandard[] = {{24000, 1001}, {24, 1},       {25, 1},
+                                         {30000, 1001}, {30, 1},       {48, 1},
+                                         {50, 1},       {60000, 1001}, {60, 1}};
+  auto snap = [](double rate) -> AVRational {
+    AVRational best{0, 1};
+    double best_error = 0.01;  // relative
+    for (AVRational s : kStandard) {
+      double error = std::fabs(av_q2d(s) - rate) / rate;
+      if (error < best_error) {
+        best = s;
+        best_error = error;
+      }
+    }
+    return best;
+  };
+  auto usable = [](AVRational r) {
+    return r.num > 0 && r.den > 0 && av_q2d(r) >= 1 && av_q2d(r) <= 1000;
+  };
+  if (requested > 0) {
+    AVRational s = snap(requested);
+    return s.num > 0 ? s : av_d2q(requested, 100000);
+  }
+  // A variable-frame-rate source averages an odd rate (a phone clip: 29.87 fps; a clip with
+  // dropped frames: 23.5 fps); its base rate (r_frame_rate) is the grid it was shot on.
+  for (AVRational r : {st->avg_frame_rate, st->r_frame_rate}) {
+    if (!usable(r) || av_q2d(r) > presets::kMaxFps) continue;
+    AVRational s = snap(av_q2d(r));
+    if (s.num > 0) return s;
+  }
+  AVRational r = usable(st->avg_frame_rate) ? st->avg_frame_rate : st->r_frame_rate;
+  if (!usable(r)) return {30, 1};
+  if (av_q2d(r) > presets::kMaxFps) return {60, 1};
+  return av_d2q(av_q2d(r), 100000);
+}
+
+}  // namespace
+
+Source::~Source() {
+  std::error_code ec;
+  if (!subtitles_copy_.empty()) fs::remove(subtitles_copy_, ec);
+}
+
+AVRational Source::FrameRate(double fps) const {
+  return ChooseFrameRate(input_->streams[video_index_], fps);
+}
+
+std::string Source::AudioArgs() const {
+  if (Joined() && !audio_input_) return kJoinedAudioArgs;
+  AVRational tb = AudioStream()->time_base;
+  return AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
+}
+
+Status Source::Open() {
+  if (Joined()) {
+    REEL_RETURN_IF_ERROR(ProbeSources());
+    for (double d : segment_durations_) duration_ += d;
+  }
+  REEL_RETURN_IF_ERROR(OpenSource(0));
+  has_audio_ = audio_index_ >= 0 || join_has_audio_;
+  return Status::Ok();
+}
+
+// Several sources: probe them all first, for the total duration and the main geometry.
+Status Source::ProbeSources() {
+  double longest = -1;
+  size_t main = 0;
+  for (size_t i = 0; i < plan_.inputs.size(); ++i) {
+    Result<MediaInfo> info = Probe(plan_.inputs[i]);
+    if (!info.ok()) return info.status().WithContext("sources[" + std::to_string(i) + "]");
+    segment_durations_.push_back(info->duration);
+    bool video = info->BestVideo() != nullptr;
+    if (!video)
+      return InvalidArgument("sources[" + std::to_string(i) +
+                             "]: has no video stream; every source joined needs a picture");
+    join_has_audio_ |= info->BestAudio() != nullptr;
+    if (plan_.main_input == static_cast<int>(i) ||
+        (plan_.main_input < 0 && video && info->duration > longest)) {
+      longest = info->duration;
+      main = i;
+    }
+  }
+  Result<MediaInfo> info = Probe(plan_.inputs[main]);
+  const StreamInfo* v = info->BestVideo();
+  if (!v)
+    return InvalidArgument("sources[" + std::to_string(main) + "]: the main source has no video");
+  DisplaySize d = SourceDisplaySize(v->width, v->height, v->sar_num, v->sar_den, v->rotation);
+  presets::VideoSettings none;
+  join_size_ = FitOutputSize(d, none);
+  // The rate of the main source, snapped like a single source's.
+  Result<InputFormatPtr> in = OpenInput(plan_.inputs[main]);
+  if (!in.ok()) return in.status();
+  join_rate_ = ChooseFrameRate((*in)->streams[v->index], 0);
+  return Status::Ok();
+}
+
+Status Source::OpenDecoder(AVFormatContext* fmt, int index, CodecContextPtr* out) {
+  AVStream* st = fmt->streams[index];
+  const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+  if (!codec)
+    return InvalidArgument(SourcePath(segment_) + ": no decoder for " +
+                           avcodec_get_name(st->codecpar->codec_id) + " (stream " +
+                           std::to_string(index) + ")");
+  CodecContextPtr dec(avcodec_alloc_context3(codec));
+  int err = avcodec_parameters_to_context(dec.get(), st->codecpar);
+  if (err < 0) return AvStatus(err, "decoder parameters");
+  dec->pkt_timebase = st->time_base;
+  dec->thread_count = threads_;
+  err = avcodec_open2(dec.get(), codec, nullptr);
+  if (err < 0) return AvStatus(err, SourcePath(segment_) + ": cannot open decoder");
+  *out = std::move(dec);
+  return Status::Ok();
+}
+
+Status Source::OpenSource(size_t segment) {
+  segment_ = segment;
+  Result<InputFormatPtr> in = OpenInput(SourcePath(segment));
+  if (!in.ok()) {
+    if (Joined()) return in.status().WithContext("sources[" + std::to_string(segment) + "]");
+    return in.status();
+  }
+  input_ = std::move(in).value();
+  AVFormatContext* fmt = input_.get();
+  if (!Joined())
+    duration_ = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  video_dec_.reset();
+  if (!audio_input_) audio_dec_.reset();
+  demuxed_end_ = 0;
+  video_end_pts_ = 0;
+
+  video_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (video_index_ >= 0 && (fmt->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+    video_index_ = -1;  // cover art is not video
+  audio_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+  if (video_index_ < 0) video_index_ = -1;
+  if (audio_index_ < 0) audio_index_ = -1;
+  if (video_index_ < 0 && audio_index_ < 0)
+    return InvalidArgument(SourcePath(segment) + ": contains no audio or video stream");
+
+  // A replacement audio track comes from its own file; the source's audio is then ignored.
+  AVFormatContext* audio_fmt = fmt;
+  if (audio_input_) {
+    audio_fmt = audio_input_.get();
+    audio_index_ = aux_audio_index_;
+  } else if (!plan_.audio_input.empty()) {
+    Result<InputFormatPtr> a = OpenInput(plan_.audio_input);
+    if (!a.ok()) return a.status().WithContext("audio");
+    audio_input_ = std::move(a).value();
+    audio_fmt = audio_input_.get();
+    audio_index_ = av_find_best_stream(audio_fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+    if (audio_index_ < 0)
+      return InvalidArgument("audio: " + plan_.audio_input + " has no audio stream");
+    aux_audio_index_ = audio_index_;
+  }
+
+  int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
+  if (video_index_ >= 0) {
+    AVStream* st = fmt->streams[video_index_];
+    REEL_RETURN_IF_ERROR(OpenDecoder(fmt, video_index_, &video_dec_));
+    start_pts_video_ = av_rescale_q(start, AV_TIME_BASE_Q, st->time_base);
+    const AVCodecParameters* par = st->codecpar;
+    if (par->width <= 0 || par->height <= 0)
+      return InvalidArgument(SourcePath(segment) + ": video stream has no picture size");
+    AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
+    int rotation = StreamRotation(st);
+    display_ = SourceDisplaySize(par->width, par->height, sar.num, sar.den, rotation);
+    format_.primaries = par->color_primaries;
+    format_.transfer = par->color_trc;
+    format_.colorspace = par->color_space;
+    format_.range = par->color_range;
+
+    NormaliseGraphSpec spec;
+    spec.coded_width = par->width;
+    spec.coded_height = par->height;
+    spec.rotation = rotation;
+    spec.frame_rate = Joined() ? join_rate_ : ChooseFrameRate(st, 0);
+    if (Joined()) {
+      display_ = {double(join_size_.width), double(join_size_.height)};
+      spec.join = true;
+      spec.join_size = join_size_;
+      spec.start_time = segment_offset_;
+    }
+    if (!plan_.subtitles.empty()) {
+      if (subtitles_copy_.empty()) REEL_RETURN_IF_ERROR(CopySubtitles());
+      spec.subtitles = subtitles_copy_;
+    }
+    int pix_fmt = par->format >= 0 ? par->format : AV_PIX_FMT_YUV420P;
+    Result<FilterChain> fc =
+        BuildChain(true, VideoSourceArgs(par->width, par->height, pix_fmt, st->time_base, sar),
+                   NormaliseGraph(spec), threads_);
+    if (!fc.ok() && !plan_.subtitles.empty())
+      return InvalidArgument("subtitles: cannot burn in " + plan_.subtitles + " (" +
+                             fc.status().message() + "); is it a valid ASS or SRT file?");
+    if (!fc.ok()) return fc.status();
+    normalise_ = std::move(fc).value();
+    format_.frame_rate = spec.frame_rate;
+  }
+  if (audio_index_ >= 0) {
+    AVStream* st = audio_fmt->streams[audio_index_];
+    REEL_RETURN_IF_ERROR(OpenDecoder(audio_fmt, audio_index_, &audio_dec_));
+    int64_t audio_start = audio_fmt->start_time == AV_NOPTS_VALUE ? 0 : audio_fmt->start_time;
+    start_pts_audio_ =
+        av_rescale_q(audio_input_ ? audio_start : start, AV_TIME_BASE_Q, st->time_base);
+    audio_channels_ = std::clamp(st->codecpar->ch_layout.nb_channels, 1, 2);
+    if (Joined() && !audio_input_) {
+      // Sources may differ in rate and layout: each is brought to 48 kHz stereo first.
+      audio_channels_ = 2;
+      Result<FilterChain> fc =
+          BuildChain(false, AudioSourceArgs(audio_dec_.get(), st->time_base.num, st->time_base.den),
+                     JoinedAudioGraph(), 1);
+      if (!fc.ok()) return fc.status();
+      audio_convert_ = std::move(fc).value();
+    }
+  }
+  if (video_dec_) normalise_open_ = true;
+  return Status::Ok();
+}
+
+// The subtitles filter takes a file name inside the filter graph text, where quotes, colons
+// and commas are syntax. Rather than escape a user's path (two levels of libavfilter quoting),
+// the file is copied to a temporary name made only of safe characters.
+Status Source::CopySubtitles() {
+  std::string ext = fs::path(plan_.subtitles).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext != ".ass" && ext != ".ssa" && ext != ".srt" && ext != ".vtt")
+    return InvalidArgument("subtitles: " + plan_.subtitles +
+                           " is not an .ass, .ssa, .srt or .vtt file");
+  std::error_code ec;
+  if (!fs::is_regular_file(plan_.subtitles, ec))
+    return NotFound("subtitles: " + plan_.subtitles + " does not exist");
+  std::string temp = layout::SubtitlesCopyTemplate(fs::temp_directory_path().string(), ext);
+  int fd = mkstemps(temp.data(), static_cast<int>(ext.size()));
+  if (fd < 0) return Unavailable("cannot create a temporary file for the subtitles");
+  close(fd);
+  subtitles_copy_ = temp;
+  fs::copy_file(plan_.subtitles, temp, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Unavailable("subtitles: cannot read " + plan_.subtitles + ": " + ec.message());
+  // The copy is what the filter reads, so checking it checks what is burnt in.
+  Status readable = CheckSubtitleFile(temp);
+  if (!readable.ok()) return readable.WithContext("subtitles: " + plan_.subtitles);
+  return Status::Ok();
+}
+
+// A file that ends well before the duration its header declares has been cut short (an
+// interrupted upload); encoding what is there would pass a fragment off as the video.
+Status Source::CheckComplete(double declared) const {
+  if (declared > 1 && demuxed_end_ < declared * 0.97 - 0.5) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), ": file is truncated: media ends at %.2f s of %.2f s declared",
+                  demuxed_end_, declared);
+    return InvalidArgument(SourcePath(segment_) + buf);
+  }
+  return Status::Ok();
+}
+
+// Between two sources: drain the finished one into the renditions without ending them, and move
+// the timeline on by its length.
+Status Source::EndSegment() {
+  if (video_dec_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
+    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
+  }
+  if (audio_dec_ && !audio_input_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(audio_dec_.get(), nullptr, false));
+    REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
+  }
+  double declared = segment_durations_[segment_];
+  REEL_RETURN_IF_ERROR(CheckComplete(declared));
+  segment_offset_ += demuxed_end_ > 0 ? demuxed_end_ : declared;
+  return Status::Ok();
+}
+
+Status Source::PullNormalised() {
+  for (;;) {
+    FramePtr frame = MakeFrame();
+    int err = av_buffersink_get_frame(normalise_.sink, frame.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "video filter");
+    double tb = av_q2d(av_buffersink_get_time_base(normalise_.sink));
+    double start = frame->pts * tb, end = start + 1 / av_q2d(format_.frame_rate);
+    REEL_RETURN_IF_ERROR(sink_->Video(frame.get(), start, end));
+    if (run_->ShouldStop()) return Status::Ok();
+  }
+}
+
+Status Source::HandleVideoFrame(AVFrame* frame) {
+  int err;
+  if (frame) {
+    frame->pts = frame->best_effort_timestamp;
+    if (frame->pts != AV_NOPTS_VALUE) {
+      // From the source's own clock to the output timeline (a later source starts later).
+      AVRational tb = input_->streams[video_index_]->time_base;
+      frame->pts += -start_pts_video_ +
+                    av_rescale_q(std::llround(segment_offset_ * AV_TIME_BASE), AV_TIME_BASE_Q, tb);
+      int64_t duration = frame->pkt_duration;
+      if (duration <= 0) duration = av_rescale_q(1, av_inv_q(format_.frame_rate), tb);
+      video_end_pts_ = std::max(video_end_pts_, frame->pts + duration);
+    }
+    ++video_frames_decoded_;
+    err = av_buffersrc_add_frame_flags(normalise_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+  } else {
+    // Close at the end of the last frame, not its start, so `fps` keeps the last frame.
+    if (!normalise_open_) return Status::Ok();
+    normalise_open_ = false;
+    err = av_buffersrc_close(normalise_.source, video_end_pts_, 0);
+  }
+  if (err < 0) return AvStatus(err, "video filter");
+  return PullNormalised();
+}
+
+// Decoded audio of the current source (nullptr: its end) on its way to the renditions.
+Status Source::HandleAudioFrame(AVFrame* frame) {
+  if (frame) {
+    frame->pts = frame->best_effort_timestamp;
+    if (frame->pts != AV_NOPTS_VALUE)
+      frame->pts += -start_pts_audio_ +
+                    av_rescale_q(std::llround((audio_input_ ? 0 : segment_offset_) * AV_TIME_BASE),
+                                 AV_TIME_BASE_Q, AudioStream()->time_base);
+    ++audio_frames_decoded_;
+  }
+  if (!Joined() || audio_input_) return sink_->Audio(frame);
+  // Several sources: through this source's conversion to the common format. Its end is not the
+  // end of the audio: the next source continues it.
+  int err = av_buffersrc_add_frame_flags(audio_convert_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+  if (err < 0) return AvStatus(err, "audio conversion");
+  FramePtr out = MakeFrame();
+  for (;;) {
+    err = av_buffersink_get_frame(audio_convert_.sink, out.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "audio conversion");
+    REEL_RETURN_IF_ERROR(sink_->Audio(out.get()));
+    av_frame_unref(out.get());
+  }
+}
+
+Status Source::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video) {
+  int err = avcodec_send_packet(dec, pkt);
+  if (err < 0 && err != AVERROR_EOF) {
+    // A damaged packet costs a frame, not the job; a source that is all damage is caught below.
+    ++decode_errors_;
+    return Status::Ok();
+  }
+  FramePtr frame = MakeFrame();
+  for (;;) {
+    err = avcodec_receive_frame(dec, frame.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) {
+      ++decode_errors_;
+      return Status::Ok();
+    }
+    REEL_RETURN_IF_ERROR(video ? HandleVideoFrame(frame.get()) : HandleAudioFrame(frame.get()));
+    av_frame_unref(frame.get());
+    if (run_->ShouldStop()) return Status::Ok();
+  }
+}
+
+Status Source::Run(DecodedSink* sink) {
+  sink_ = sink;
+  PacketPtr pkt = MakePacket();
+  AVFormatContext* aux = audio_input_.get();  // the replacement audio, read alongside
+  int read_error = 0;
+  bool main_eof = false, aux_eof = aux == nullptr;
+  double main_pos = 0, aux_pos = 0;
+  for (;;) {
+    AVFormatContext* main = input_.get();
+    if (main_eof && segment_ + 1 < plan_.inputs.size() && !run_->ShouldStop()) {
+      REEL_RETURN_IF_ERROR(EndSegment());  // on to the next source
+      REEL_RETURN_IF_ERROR(OpenSource(segment_ + 1));
+      main_eof = false;
+      continue;
+    }
+    if (run_->ShouldStop() || (main_eof && aux_eof)) break;
+    // Two files are read in step, by timestamp, so neither runs far ahead of the other.
+    bool from_aux = !aux_eof && (main_eof || aux_pos <= main_pos);
+    AVFormatContext* fmt = from_aux ? aux : main;
+    int err = av_read_frame(fmt, pkt.get());
+    if (err < 0) {
+      if (!from_aux && err != AVERROR_EOF) read_error = err;
+      (from_aux ? aux_eof : main_eof) = true;
+      continue;
+    }
+    int index = pkt->stream_index;
+    bool video = !from_aux && index == video_index_;
+    bool audio = index == audio_index_ && from_aux == (aux != nullptr);
+    if (video || audio) {
+      AVStream* st = fmt->streams[index];
+      int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
+      if (pkt->pts != AV_NOPTS_VALUE) {
+        double end = (pkt->pts + std::max<int64_t>(pkt->duration, 0)) * av_q2d(st->time_base) -
+                     start / double(AV_TIME_BASE);
+        if (from_aux) {
+          aux_pos = end;
+          if (duration_ > 0 && aux_pos > duration_ + 1) aux_eof = true;  // the rest is cut anyway
+        } else {
+          main_pos = segment_offset_ + end;
+          demuxed_end_ = std::max(demuxed_end_, end);
+          decoded_seconds_.store(main_pos, std::memory_order_relaxed);
+        }
+      }
+      Status s = DecodePacket(video ? video_dec_.get() : audio_dec_.get(), pkt.get(), video);
+      if (!s.ok()) {
+        av_packet_unref(pkt.get());
+        return s;
+      }
+    }
+    av_packet_unref(pkt.get());
+    sink_->Tick();
+  }
+  if (run_->ShouldStop()) return Status::Ok();
+
+  // End of input: flush decoders, then the filters behind them.
+  if (video_dec_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
+    if (video_frames_decoded_ == 0)
+      return InvalidArgument(SourcePath(segment_) + ": no video frame could be decoded" +
+                             (read_error ? " (" + AvErrorString(read_error) + ")" : ""));
+    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
+  }
+  if (audio_dec_) {
+    REEL_RETURN_IF_ERROR(DecodePacket(audio_dec_.get(), nullptr, false));
+    if (audio_frames_decoded_ == 0 && !video_dec_)
+      return InvalidArgument(SourcePath(segment_) + ": no audio frame could be decoded");
+    REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
+    if (Joined() && !audio_input_) REEL_RETURN_IF_ERROR(sink_->Audio(nullptr));
+  } else if (has_audio_) {
+    REEL_RETURN_IF_ERROR(sink_->Audio(nullptr));  // the last source is silent; the audio ends
+  }
+  REEL_RETURN_IF_ERROR(sink_->InputEnd());
+  return CheckComplete(Joined() ? segment_durations_[segment_] : duration_);
+}
+
+Status Source::RunSeeking(const std::vector<VideoTap*>& taps, DecodedSink* sink) {
+  AVFormatContext* fmt = input_.get();
+  AVStream* st = fmt->streams[video_index_];
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)
+    if (int(i) != video_index_) fmt->streams[i]->discard = AVDISCARD_ALL;
+  // Rotation only: the frame rate grid and start padding of the normalise graph are for
+  // continuous decoding.
+  std::string turn = RotationFilters(StreamRotation(st));
+  const AVCodecParameters* par = st->codecpar;
+  AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
+  Result<FilterChain> chain =
+      BuildChain(true, VideoSourceArgs(par->width, par->height, par->format, st->time_base, sar),
+                 turn.empty() ? "null" : turn, 1);
+  if (!chain.ok()) return chain.status();
+  double frame_seconds = 1 / av_q2d(format_.frame_rate);
+  PacketPtr pkt = MakePacket();
+  FramePtr frame = MakeFrame(), turned = MakeFrame();
+  for (VideoTap* tap : taps) {
+    while (std::optional<double> target = tap->NextTarget()) {
+      if (run_->ShouldStop()) return Status::Ok();
+      int64_t ts = av_rescale_q(static_cast<int64_t>(*target * AV_TIME_BASE), AV_TIME_BASE_Q,
+                                st->time_base) +
+                   start_pts_video_;
+      if (av_seek_frame(fmt, video_index_, ts, AVSEEK_FLAG_BACKWARD) < 0)
+        av_seek_frame(fmt, video_index_, start_pts_video_, AVSEEK_FLAG_BACKWARD);
+      avcodec_flush_buffers(video_dec_.get());
+      bool eof = false;
+      while (tap->NextTarget() == target && !eof) {
+        int err = av_read_frame(fmt, pkt.get());
+        eof = err < 0;
+        if (!eof && pkt->stream_index != video_index_) {
+          av_packet_unref(pkt.get());
+          continue;
+        }
+        avcodec_send_packet(video_dec_.get(), eof ? nullptr : pkt.get());
+        av_packet_unref(pkt.get());
+        while (avcodec_receive_frame(video_dec_.get(), frame.get()) >= 0) {
+          int64_t pts = frame->best_effort_timestamp;
+          double start =
+              pts == AV_NOPTS_VALUE ? 0 : (pts - start_pts_video_) * av_q2d(st->time_base);
+          double end =
+              start + (frame->pkt_duration > 0 ? frame->pkt_duration * av_q2d(st->time_base)
+                                               : frame_seconds);
+          if (av_buffersrc_add_frame(chain->source, frame.get()) < 0 ||
+              av_buffersink_get_frame(chain->sink, turned.get()) < 0)
+            return Internal("cannot turn a frame for a thumbnail");
+          Status s = tap->OnFrame(turned.get(), start, end);
+          av_frame_unref(turned.get());
+          if (!s.ok()) return s;
+        }
+      }
+      if (eof) break;  // past the last frame: Finish() uses the last one seen
+    }
+  }
+  return sink->InputEnd();
+}
+
+}  // namespace reel::engine

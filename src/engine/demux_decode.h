@@ -1,0 +1,114 @@
+// The demux and decode stage: the Source reads the input (or several inputs joined one after
+// another, and a replacement audio track read alongside), decodes it, and runs each source's
+// normalise graph: display rotation, a passthrough scale that absorbs mid-stream size changes,
+// and `fps`, which turns variable frame rates into constant ones with monotonic timestamps
+// (fixed GOPs and aligned keyframes across rungs need a fixed frame grid), and burnt-in
+// subtitles. What comes out goes to the scheduler's DecodedSink. Internal to the engine.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "engine/av_util.h"
+#include "engine/engine.h"
+#include "engine/filter.h"
+#include "engine/geometry.h"
+#include "engine/scheduler.h"
+#include "engine/taps.h"
+
+namespace reel::engine {
+
+class Source {
+ public:
+  Source(const TranscodePlan& plan, const RunState* run, int threads)
+      : plan_(plan), run_(run), threads_(threads) {}
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+  ~Source();  // removes the subtitles copy
+
+  // Opens the (first) source and its decoders, and builds its normalise graph. With several
+  // sources, probes them all first for the total duration and the main one's geometry.
+  Status Open();
+
+  // What the outputs are planned from.
+  bool has_video() const { return video_index_ >= 0; }
+  bool has_audio() const { return has_audio_; }  // some source, or the replacement track
+  bool audio_replaced() const { return audio_input_ != nullptr; }
+  double duration() const { return duration_; }           // seconds, all sources
+  int audio_channels() const { return audio_channels_; }  // 1 or 2
+  const DisplaySize& display() const { return display_; }
+  // The normalised frames: size, colour, constant rate.
+  const VideoFormat& format() const { return format_; }
+  const AVFilterContext* normalised() const { return normalise_.sink; }
+  // The rate a rendition asking for `fps` frames per second gets (snapped to a standard rate).
+  AVRational FrameRate(double fps) const;
+  // abuffer arguments of the audio handed on: the decoder's output, or with several sources the
+  // common format every source is converted to.
+  std::string AudioArgs() const;
+
+  // Decodes everything into `sink`, then ends it (see scheduler.h). Returns early, Ok, when the
+  // run is stopping.
+  Status Run(DecodedSink* sink);
+  // For a job of thumbnails alone: seeks to each time `taps` still need, decoding only from the
+  // keyframe before it, and hands each tap its frames itself (rotated only).
+  Status RunSeeking(const std::vector<VideoTap*>& taps, DecodedSink* sink);
+  // How far decoding has come, in seconds of the joined timeline (read by progress reports).
+  double decoded_seconds() const { return decoded_seconds_.load(std::memory_order_relaxed); }
+
+ private:
+  bool Joined() const { return plan_.inputs.size() > 1; }
+  const std::string& SourcePath(size_t segment) const {
+    return Joined() ? plan_.inputs[segment] : plan_.input;
+  }
+  // The audio stream decoded: the source's, or the replacement track's.
+  AVStream* AudioStream() const {
+    return (audio_input_ ? audio_input_ : input_)->streams[audio_index_];
+  }
+  Status ProbeSources();
+  Status OpenSource(size_t segment);
+  Status OpenDecoder(AVFormatContext* fmt, int index, CodecContextPtr* out);
+  Status CopySubtitles();
+  Status EndSegment();
+  Status DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video);
+  Status HandleVideoFrame(AVFrame* frame);
+  Status HandleAudioFrame(AVFrame* frame);
+  Status PullNormalised();
+  Status CheckComplete(double declared) const;
+
+  const TranscodePlan& plan_;
+  const RunState* run_;
+  const int threads_;
+  DecodedSink* sink_ = nullptr;
+
+  InputFormatPtr input_;
+  InputFormatPtr audio_input_;  // the replacement audio's file, if any
+  std::string subtitles_copy_;  // the subtitles under a name safe to put in a filter graph
+  int video_index_ = -1, audio_index_ = -1;
+  int aux_audio_index_ = -1;
+  CodecContextPtr video_dec_, audio_dec_;
+  int64_t start_pts_video_ = 0, start_pts_audio_ = 0;  // source start, in stream time bases
+  DisplaySize display_;
+  VideoFormat format_;
+  FilterChain normalise_;
+  bool normalise_open_ = false;  // the current source's video graph has not been closed yet
+  // Joined sources: the current one, where it starts on the joined timeline, and the graph that
+  // brings its audio to the common format. One segment when there is one source.
+  size_t segment_ = 0;
+  double segment_offset_ = 0;
+  std::vector<double> segment_durations_;
+  Size join_size_;
+  AVRational join_rate_{30, 1};
+  FilterChain audio_convert_;
+  bool has_audio_ = false;
+  bool join_has_audio_ = false;
+  double duration_ = 0;
+  double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
+  int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
+  int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
+  int64_t decode_errors_ = 0;
+  int audio_channels_ = 2;
+  std::atomic<double> decoded_seconds_{0};
+};
+
+}  // namespace reel::engine

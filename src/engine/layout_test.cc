@@ -1,0 +1,95 @@
+// The package and staging names: what is made parses back to itself, and the names other modules
+// and older packages hold are read the way the engine has always written them.
+#include "engine/layout.h"
+
+#include <gtest/gtest.h>
+
+namespace reel::engine::layout {
+namespace {
+
+using Kind = PackageFile::Kind;
+
+TEST(Layout, NamesAreTheOnesPackagesHaveAlwaysUsed) {
+  EXPECT_EQ(SegmentName(0), "seg_00000.m4s");
+  EXPECT_EQ(SegmentName(123456), "seg_123456.m4s");
+  EXPECT_EQ(SegmentPattern(), "seg_%05d.m4s");
+  EXPECT_EQ(MediaPlaylistUri("720p"), "720p/index.m3u8");
+  EXPECT_EQ(RenditionFile(kAudioRendition, kInitSegment), "audio/init.mp4");
+  EXPECT_EQ(DashInitTemplate("360p"), "360p/init.mp4");
+  EXPECT_EQ(DashMediaTemplate("360p"), "360p/seg_$Number%05d$.m4s");
+  EXPECT_EQ(ThumbnailName(7, "webp"), "thumb_0007.webp");
+  EXPECT_EQ(SpriteVttPath("out/sprite.jpg"), "out/sprite.vtt");
+  EXPECT_EQ(SpriteVttPath("sheet"), "sheet.vtt");
+}
+
+TEST(Layout, EveryPackageFileRoundTrips) {
+  std::vector<PackageFile> files = {
+      {Kind::kMasterPlaylist, "", -1, ""},     {Kind::kDashManifest, "", -1, ""},
+      {Kind::kMediaPlaylist, "1080p", -1, ""}, {Kind::kInitSegment, "audio", -1, ""},
+      {Kind::kSegment, "480p", 0, ""},         {Kind::kSegment, "preview", 99999, ""},
+      {Kind::kSegment, "360p", 100000, ""},    {Kind::kThumbnail, "", 1, "jpg"},
+      {Kind::kThumbnail, "", 12345, "png"},    {Kind::kThumbnail, "", 3, "webp"},
+  };
+  for (const PackageFile& f : files) {
+    std::string path = MakePackagePath(f);
+    std::optional<PackageFile> back = ParsePackagePath(path);
+    ASSERT_TRUE(back) << path;
+    EXPECT_EQ(back->kind, f.kind) << path;
+    EXPECT_EQ(back->rendition, f.rendition) << path;
+    EXPECT_EQ(back->number, f.number) << path;
+    EXPECT_EQ(back->format, f.format) << path;
+    EXPECT_EQ(MakePackagePath(*back), path);
+  }
+}
+
+TEST(Layout, ParsesOnlyWhatTheEngineWrites) {
+  // Numbers are digits of any length (as the hls muxer and older packages have them).
+  ASSERT_TRUE(ParsePackagePath("720p/seg_1.m4s"));
+  EXPECT_EQ(ParsePackagePath("720p/seg_1.m4s")->number, 1);
+  EXPECT_TRUE(ParsePackagePath("720p/seg_0000000000000000001.m4s"));
+  EXPECT_TRUE(ParsePackagePath("thumb_1.png"));
+  for (const char* foreign : {"",
+                              "index.m3u8",
+                              "init.mp4",
+                              "seg_00001.m4s",
+                              "720p/master.m3u8",
+                              "720p/thumb_0001.jpg",
+                              "720p/seg_.m4s",
+                              "720p/seg_0a.m4s",
+                              "720p/seg_00001.m4s.tmp",
+                              "720p/seg_-1.m4s",
+                              "720p/sub/index.m3u8",
+                              "../index.m3u8",
+                              "./index.m3u8",
+                              "/index.m3u8",
+                              "thumb_0001.gif",
+                              "thumb_.jpg",
+                              "thumb_0001",
+                              "Master.m3u8",
+                              "manifest.mpd.bak",
+                              "720p/"})
+    EXPECT_FALSE(ParsePackagePath(foreign)) << foreign;
+  EXPECT_TRUE(ParsePackageEntry("index.m3u8", true));
+  EXPECT_FALSE(ParsePackageEntry("index.m3u8", false));
+  EXPECT_TRUE(ParsePackageEntry("master.m3u8", false));
+  EXPECT_FALSE(ParsePackageEntry("master.m3u8", true));
+}
+
+TEST(Layout, StagingNamesRoundTrip) {
+  EXPECT_EQ(StagingTemplate("out/video.mp4", ".mp4"), "out/.video.mp4.reel-XXXXXX.mp4");
+  EXPECT_EQ(StagingTemplate("hls", ""), "./.hls.reel-XXXXXX");
+  EXPECT_EQ(StagingPrefix("hls"), ".hls.reel-");
+  EXPECT_TRUE(IsStagingName(".video.mp4.reel-a1B2c3.mp4", "video.mp4"));
+  EXPECT_TRUE(IsStagingName(".hls.reel-Zz0911", "hls"));
+  EXPECT_FALSE(IsStagingName(".hls2.reel-Zz0911", "hls"));
+  EXPECT_FALSE(IsStagingName("hls.reel-Zz0911", "hls"));
+  // What mkstemps makes of a template is a staging name of its destination.
+  std::string made = StagingTemplate("a/b/sprite.jpg", ".jpg");
+  made.replace(made.find("XXXXXX"), 6, "Q7r8S9");
+  EXPECT_TRUE(IsStagingName(made.substr(made.rfind('/') + 1), "sprite.jpg"));
+  EXPECT_EQ(ReplacedPath("out/hls", 42), "out/hls.reel-old-42");
+  EXPECT_EQ(SubtitlesCopyTemplate("/tmp", ".srt"), "/tmp/reel-subtitles-XXXXXX.srt");
+}
+
+}  // namespace
+}  // namespace reel::engine::layout

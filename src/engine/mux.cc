@@ -1,0 +1,145 @@
+#include "engine/mux.h"
+
+#include <filesystem>
+
+#include "engine/layout.h"
+
+namespace reel::engine {
+
+Muxer::~Muxer() {
+  if (!ctx_) return;
+  if (!(ctx_->oformat->flags & AVFMT_NOFILE) && ctx_->pb) avio_closep(&ctx_->pb);
+  avformat_free_context(ctx_);
+}
+
+Status Muxer::Create(const char* format) {
+  int err = avformat_alloc_output_context2(&ctx_, nullptr, format, path_.c_str());
+  if (err < 0 || !ctx_) return AvStatus(err, std::string("cannot create ") + format + " muxer");
+  return Status::Ok();
+}
+
+Result<int> Muxer::AddStream(const AVCodecContext* enc) {
+  AVStream* st = avformat_new_stream(ctx_, nullptr);
+  if (!st) return Internal("cannot add stream");
+  int err = avcodec_parameters_from_context(st->codecpar, enc);
+  if (err < 0) return AvStatus(err, "stream parameters");
+  st->time_base = enc->time_base;
+  if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
+    st->avg_frame_rate = enc->framerate;
+    st->sample_aspect_ratio = enc->sample_aspect_ratio;
+    // Apple players want HEVC in MP4 tagged hvc1 (parameter sets in the sample entry).
+    if (enc->codec_id == AV_CODEC_ID_HEVC) st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
+  }
+  return st->index;
+}
+
+Status Muxer::WriteHeader(AVDictionary** options) {
+  if (!(ctx_->oformat->flags & AVFMT_NOFILE)) {
+    int err = avio_open(&ctx_->pb, path_.c_str(), AVIO_FLAG_WRITE);
+    if (err < 0) {
+      av_dict_free(options);
+      return AvStatus(err, "cannot open " + path_);
+    }
+  }
+  int err = avformat_write_header(ctx_, options);
+  av_dict_free(options);
+  if (err < 0) return AvStatus(err, "cannot start " + path_);
+  header_written_ = true;
+  return Status::Ok();
+}
+
+Status Muxer::Write(AVPacket* pkt, int stream_index, AVRational encoder_time_base) {
+  std::lock_guard lock(mu_);
+  pkt->stream_index = stream_index;
+  av_packet_rescale_ts(pkt, encoder_time_base, ctx_->streams[stream_index]->time_base);
+  int err = av_interleaved_write_frame(ctx_, pkt);
+  return AvStatus(err, "cannot write " + path_);
+}
+
+Status Muxer::Finish() {
+  std::lock_guard lock(mu_);
+  if (!header_written_ || trailer_written_) return Status::Ok();
+  trailer_written_ = true;
+  int err = av_write_trailer(ctx_);
+  if (err < 0) return AvStatus(err, "cannot finish " + path_);
+  if (!(ctx_->oformat->flags & AVFMT_NOFILE) && ctx_->pb) {
+    err = avio_closep(&ctx_->pb);
+    if (err < 0) return AvStatus(err, "cannot close " + path_);
+  }
+  return Status::Ok();
+}
+
+Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets) {
+  for (;;) {
+    int err = avcodec_receive_packet(enc, pkt);
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, std::string("encoder ") + enc->codec->name);
+    for (size_t i = 0; i < targets.size(); ++i) {
+      // Each muxer takes ownership of what it is given; the last one gets the original.
+      if (i + 1 < targets.size()) {
+        PacketPtr copy(av_packet_clone(pkt));
+        REEL_RETURN_IF_ERROR(
+            targets[i].muxer->Write(copy.get(), targets[i].stream_index, enc->time_base));
+      } else {
+        REEL_RETURN_IF_ERROR(targets[i].muxer->Write(pkt, targets[i].stream_index, enc->time_base));
+      }
+    }
+    av_packet_unref(pkt);
+  }
+}
+
+Result<Muxer*> MuxStage::Add(const std::string& path, const char* format) {
+  muxers_.push_back(std::make_unique<Muxer>(path));
+  REEL_RETURN_IF_ERROR(muxers_.back()->Create(format));
+  return muxers_.back().get();
+}
+
+Result<MuxTarget> MuxStage::OpenHls(const std::string& dir, double segment_seconds,
+                                    const AVCodecContext* enc) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
+  Result<Muxer*> m = Add(dir + "/" + std::string(layout::kMediaPlaylist), "hls");
+  if (!m.ok()) return m.status();
+  Result<int> stream = (*m)->AddStream(enc);
+  if (!stream.ok()) return stream.status();
+  AVDictionary* opts = nullptr;
+  av_dict_set(&opts, "hls_time", std::to_string(segment_seconds).c_str(), 0);
+  av_dict_set(&opts, "hls_playlist_type", "vod", 0);
+  av_dict_set(&opts, "hls_segment_type", "fmp4", 0);
+  av_dict_set(&opts, "hls_fmp4_init_filename", std::string(layout::kInitSegment).c_str(), 0);
+  av_dict_set(&opts, "hls_segment_filename", (dir + "/" + layout::SegmentPattern()).c_str(), 0);
+  av_dict_set(&opts, "hls_flags", "independent_segments", 0);
+  REEL_RETURN_IF_ERROR((*m)->WriteHeader(&opts));
+  return MuxTarget{*m, *stream};
+}
+
+Status MuxStage::OpenFile(const std::string& path, presets::Container container,
+                          const AVCodecContext* video, const AVCodecContext* audio,
+                          MuxTarget* video_target, MuxTarget* audio_target) {
+  const char* format = container == presets::Container::kWebm       ? "webm"
+                       : container == presets::Container::kMatroska ? "matroska"
+                                                                    : "mp4";
+  Result<Muxer*> m = Add(path, format);
+  if (!m.ok()) return m.status();
+  if (video) {
+    Result<int> stream = (*m)->AddStream(video);
+    if (!stream.ok()) return stream.status();
+    *video_target = {*m, *stream};
+  }
+  if (audio) {
+    Result<int> stream = (*m)->AddStream(audio);
+    if (!stream.ok()) return stream.status();
+    *audio_target = {*m, *stream};
+  }
+  AVDictionary* opts = nullptr;
+  if (container == presets::Container::kMp4) av_dict_set(&opts, "movflags", "+faststart", 0);
+  return (*m)->WriteHeader(&opts);
+}
+
+Status MuxStage::FinishAll() {
+  for (auto& m : muxers_) REEL_RETURN_IF_ERROR(m->Finish());
+  return Status::Ok();
+}
+
+}  // namespace reel::engine

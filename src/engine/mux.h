@@ -1,0 +1,69 @@
+// The mux stage: every container the engine writes (MP4, WebM, Matroska, and the fMP4 media
+// playlists of HLS packages), each a muxer shared by the encoders that feed it. Encoders reach a
+// muxer through the MuxTarget the scheduler gave them. Internal to the engine.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/av_util.h"
+#include "presets/presets.h"
+
+namespace reel::engine {
+
+// One output container. Several threads write to it (an MP4 gets video from a rendition thread
+// and audio from the decode thread), so each write holds its mutex; av_interleaved_write_frame
+// puts the packets in order.
+class Muxer {
+ public:
+  explicit Muxer(std::string path) : path_(std::move(path)) {}
+  Muxer(const Muxer&) = delete;
+  Muxer& operator=(const Muxer&) = delete;
+  ~Muxer();
+
+  Status Create(const char* format);
+  // A stream carrying what `enc` encodes; its index.
+  Result<int> AddStream(const AVCodecContext* enc);
+  Status WriteHeader(AVDictionary** options);  // frees *options
+  Status Write(AVPacket* pkt, int stream_index, AVRational encoder_time_base);
+  // Writes the trailer and closes the file, once; nothing if the header was never written.
+  Status Finish();
+
+ private:
+  std::mutex mu_;
+  AVFormatContext* ctx_ = nullptr;
+  std::string path_;
+  bool header_written_ = false;
+  bool trailer_written_ = false;
+};
+
+// Where an encoder's packets go: one stream of one muxer.
+struct MuxTarget {
+  Muxer* muxer = nullptr;
+  int stream_index = 0;
+};
+
+// Sends every packet `enc` has ready to each of `targets`.
+Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets);
+
+// Owns the muxers of a run, in the order they were opened (the order trailers are written).
+class MuxStage {
+ public:
+  // The fMP4 media playlist of one rendition in `dir` (layout.h names its files).
+  Result<MuxTarget> OpenHls(const std::string& dir, double segment_seconds,
+                            const AVCodecContext* enc);
+  // A file in `container`, with a video stream (if `video`) then an audio stream (if `audio`).
+  Status OpenFile(const std::string& path, presets::Container container,
+                  const AVCodecContext* video, const AVCodecContext* audio, MuxTarget* video_target,
+                  MuxTarget* audio_target);
+  // Trailers, in order; stops at the first failure.
+  Status FinishAll();
+
+ private:
+  Result<Muxer*> Add(const std::string& path, const char* format);
+  std::vector<std::unique_ptr<Muxer>> muxers_;
+};
+
+}  // namespace reel::engine

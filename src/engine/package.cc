@@ -1,0 +1,226 @@
+#include "engine/package.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/dash.h"
+#include "engine/hls.h"
+#include "engine/layout.h"
+
+namespace reel::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string InPackage(const HlsPackage& p, std::string_view relative) {
+  return p.temp_dir + "/" + std::string(relative);
+}
+
+// Where a file of the package will be once in place, as reported.
+std::string Final(const HlsPackage& p, std::string_view name) {
+  return (fs::path(p.plan->directory) / name).lexically_normal().string();
+}
+
+}  // namespace
+
+Status MuxPackage(const HlsPackage& p, MuxStage* mux) {
+  double seconds = p.plan->ladder.segment_seconds;
+  for (const HlsPackage::Variant& v : p.variants) {
+    Result<MuxTarget> t = mux->OpenHls(InPackage(p, v.name), seconds, v.video->encoder());
+    if (!t.ok()) return t.status();
+    v.video->AddTarget(*t);
+  }
+  if (p.audio) {
+    Result<MuxTarget> t =
+        mux->OpenHls(InPackage(p, layout::kAudioRendition), seconds, p.audio->encoder());
+    if (!t.ok()) return t.status();
+    p.audio->AddTarget(*t);
+  }
+  return Status::Ok();
+}
+
+Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
+  hls::MediaPlaylist audio_pl;
+  bool has_audio = h.audio != nullptr;
+  std::string audio_uri = layout::MediaPlaylistUri(layout::kAudioRendition);
+  if (has_audio) {
+    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(InPackage(h, audio_uri));
+    if (!pl.ok()) return pl.status();
+    audio_pl = std::move(pl).value();
+  }
+  std::vector<hls::VariantEntry> entries;
+  std::vector<hls::MediaPlaylist> playlists;  // of the variants, for the DASH manifest
+  for (const HlsPackage::Variant& v : h.variants) {
+    std::string uri = layout::MediaPlaylistUri(v.name);
+    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(InPackage(h, uri));
+    if (!pl.ok()) return pl.status();
+    const AVCodecContext* enc = v.video->encoder();
+    hls::VariantEntry e;
+    e.uri = uri;
+    e.width = enc->width;
+    e.height = enc->height;
+    e.frame_rate = av_q2d(enc->framerate);
+    e.codecs = hls::H264CodecString(enc->extradata, enc->extradata_size);
+    e.bandwidth = pl->PeakBitrate();
+    e.average_bandwidth = pl->AverageBitrate();
+    if (has_audio) {
+      e.codecs += ",mp4a.40.2";
+      e.bandwidth += audio_pl.PeakBitrate();
+      e.average_bandwidth += audio_pl.AverageBitrate();
+      e.uses_audio_group = true;
+    }
+    entries.push_back(e);
+    VariantResult vr{v.name,
+                     e.uri,
+                     e.width,
+                     e.height,
+                     e.frame_rate,
+                     e.bandwidth,
+                     e.average_bandwidth,
+                     e.codecs,
+                     int(pl->segments.size())};
+    out->variants.push_back(vr);
+    out->duration = std::max(out->duration, pl->Duration());
+    out->width = std::max(out->width, e.width);
+    out->height = std::max(out->height, e.height);
+    playlists.push_back(std::move(pl).value());
+  }
+  hls::AudioEntry audio_entry{audio_uri, has_audio ? h.audio->channels() : 0};
+  if (has_audio && entries.empty()) {
+    // Audio-only source: the audio playlist is the one variant.
+    hls::VariantEntry e;
+    e.uri = audio_entry.uri;
+    e.bandwidth = audio_pl.PeakBitrate();
+    e.average_bandwidth = audio_pl.AverageBitrate();
+    e.codecs = "mp4a.40.2";
+    entries.push_back(e);
+    out->variants.push_back({std::string(layout::kAudioRendition), e.uri, 0, 0, 0, e.bandwidth,
+                             e.average_bandwidth, e.codecs, int(audio_pl.segments.size())});
+    out->duration = audio_pl.Duration();
+  }
+  bool audio_group = has_audio && !h.variants.empty();
+  std::string master = hls::MasterPlaylist(entries, audio_group ? &audio_entry : nullptr);
+  std::ofstream f(InPackage(h, layout::kMasterPlaylist));
+  f << master;
+  f.close();
+  if (!f) return Unavailable("cannot write master playlist in " + h.plan->directory);
+  out->kind = h.plan->kind;
+  out->path = h.plan->directory;
+  out->notes = h.notes;
+  if (h.plan->dash) {
+    std::vector<dash::Representation> reps;
+    for (size_t i = 0; i < h.variants.size(); ++i) {
+      const AVCodecContext* enc = h.variants[i].video->encoder();
+      const hls::MediaPlaylist& pl = playlists[i];
+      dash::Representation r;
+      r.id = h.variants[i].name;
+      r.bandwidth = pl.PeakBitrate();
+      r.width = enc->width;
+      r.height = enc->height;
+      r.frame_rate =
+          enc->framerate.den == 1 ? std::to_string(enc->framerate.num) : Rational(enc->framerate);
+      r.codecs = hls::H264CodecString(enc->extradata, enc->extradata_size);
+      for (const hls::Segment& seg : pl.segments) r.segment_durations.push_back(seg.duration);
+      reps.push_back(std::move(r));
+    }
+    if (has_audio) {
+      dash::Representation r;
+      r.id = layout::kAudioRendition;
+      r.video = false;
+      r.bandwidth = audio_pl.PeakBitrate();
+      r.channels = h.audio->channels();
+      r.sample_rate = h.audio->settings().sample_rate;
+      r.codecs = "mp4a.40.2";
+      for (const hls::Segment& seg : audio_pl.segments) r.segment_durations.push_back(seg.duration);
+      reps.push_back(std::move(r));
+    }
+    std::ofstream mpd(InPackage(h, layout::kDashManifest));
+    mpd << dash::Manifest(reps, out->duration);
+    mpd.close();
+    if (!mpd) return Unavailable("cannot write the DASH manifest in " + h.plan->directory);
+    out->manifest = Final(h, layout::kDashManifest);
+  }
+  out->master = Final(h, layout::kMasterPlaylist);
+  if (has_audio) out->audio_codec = "aac";
+  if (!h.variants.empty()) out->video_codec = "h264";
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(h.temp_dir, ec))
+    if (entry.is_regular_file()) out->bytes += static_cast<int64_t>(entry.file_size());
+  return Status::Ok();
+}
+
+OutputResult DescribeFile(const FileOutput& f, double source_duration,
+                          const std::optional<Loudness>& measured) {
+  OutputResult out;
+  out.index = f.plan->index;
+  out.kind = f.plan->kind.empty() ? presets::ContainerName(f.plan->preset.container) : f.plan->kind;
+  out.path = f.plan->path;
+  out.notes = f.notes;
+  if (f.video) {
+    out.width = f.video->encoder()->width;
+    out.height = f.video->encoder()->height;
+    out.video_codec = presets::VideoCodecName(f.video->settings().codec);
+    out.duration = f.video->encoded_seconds();
+  }
+  if (f.audio) {
+    out.audio_codec = presets::AudioCodecName(f.audio->settings().codec);
+    if (!f.video) out.duration = std::min(f.audio->encoded_seconds(), source_duration);
+    if (f.audio->gain_db() != 0)
+      out.details["normalized"] = {{"target_lufs", f.audio->settings().normalize_lufs},
+                                   {"measured_lufs", measured->integrated},
+                                   {"gain_db", std::round(f.audio->gain_db() * 100) / 100}};
+  }
+  std::error_code ec;
+  out.bytes = static_cast<int64_t>(fs::file_size(f.temp_path, ec));
+  return out;
+}
+
+OutputResult UnavailableOutput(int index, const std::string& kind, const std::string& path,
+                               const std::string& why) {
+  OutputResult o;
+  o.index = index;
+  o.kind = kind;
+  o.path = path;
+  o.error = "outputs[" + std::to_string(index) + "] (" + kind + "): " + why;
+  return o;
+}
+
+nlohmann::json ToJson(const TranscodeResult& r) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const OutputResult& o : r.outputs) {
+    nlohmann::json j = {{"index", o.index}, {"kind", o.kind}, {"path", o.path}, {"bytes", o.bytes}};
+    if (o.duration > 0) j["duration"] = o.duration;
+    if (!o.master.empty()) j["master"] = o.master;
+    if (!o.manifest.empty()) j["manifest"] = o.manifest;
+    if (!o.details.is_null()) j.update(o.details);
+    if (!o.notes.empty()) j["notes"] = o.notes;
+    if (!o.error.empty()) j["error"] = o.error;
+    if (o.width > 0) {
+      j["width"] = o.width;
+      j["height"] = o.height;
+    }
+    if (!o.video_codec.empty()) j["video_codec"] = o.video_codec;
+    if (!o.audio_codec.empty()) j["audio_codec"] = o.audio_codec;
+    if (!o.variants.empty()) {
+      nlohmann::json vs = nlohmann::json::array();
+      for (const VariantResult& v : o.variants) {
+        nlohmann::json vj = {{"name", v.name},           {"playlist", v.playlist},
+                             {"bandwidth", v.bandwidth}, {"average_bandwidth", v.average_bandwidth},
+                             {"codecs", v.codecs},       {"segments", v.segments}};
+        if (v.width > 0) {
+          vj["width"] = v.width;
+          vj["height"] = v.height;
+          vj["frame_rate"] = v.frame_rate;
+        }
+        vs.push_back(std::move(vj));
+      }
+      j["variants"] = std::move(vs);
+    }
+    outputs.push_back(std::move(j));
+  }
+  return {{"source_duration", r.source_duration}, {"elapsed", r.elapsed}, {"outputs", outputs}};
+}
+
+}  // namespace reel::engine

@@ -1,0 +1,456 @@
+// The scheduler: wires the stages of a run together and drives them (see scheduler.h).
+#include "engine/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "engine/demux_decode.h"
+#include "engine/encode.h"
+#include "engine/engine.h"
+#include "engine/filter.h"
+#include "engine/layout.h"
+#include "engine/mux.h"
+#include "engine/package.h"
+#include "engine/staging.h"
+#include "engine/tap_stage.h"
+
+extern "C" {
+#include <libavfilter/buffersink.h>
+}
+
+namespace reel::engine {
+
+void RunState::Fail(Status status) {
+  std::lock_guard lock(mu_);
+  if (error_.ok()) error_ = std::move(status);
+  failed_ = true;
+}
+
+Status RunState::Outcome() const {
+  std::lock_guard lock(mu_);
+  if (!error_.ok()) return error_;
+  if (cancel_ && cancel_->load()) return Canceled("transcode canceled");
+  return Status::Ok();
+}
+
+bool FrameQueue::Push(FramePtr frame) {
+  std::unique_lock lock(mu_);
+  while (queue_.size() >= capacity_ && !consumer_gone_) {
+    if (run_->ShouldStop()) return false;
+    not_full_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  if (consumer_gone_) return false;
+  queue_.push_back(std::move(frame));
+  not_empty_.notify_one();
+  return true;
+}
+
+FramePtr FrameQueue::Pop() {
+  std::unique_lock lock(mu_);
+  while (queue_.empty() && !closed_) {
+    if (run_->ShouldStop()) return nullptr;
+    not_empty_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  if (queue_.empty()) return nullptr;
+  FramePtr f = std::move(queue_.front());
+  queue_.pop_front();
+  not_full_.notify_one();
+  return f;
+}
+
+void FrameQueue::Close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  not_empty_.notify_all();
+}
+
+void FrameQueue::ConsumerGone() {
+  std::lock_guard lock(mu_);
+  consumer_gone_ = true;
+  queue_.clear();
+  not_full_.notify_all();
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using presets::AudioSettings;
+using presets::VideoSettings;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Renditions with equal keys are one encoding shared by every output that asks for it.
+std::string VideoKey(const VideoSettings& v, const VideoFormat& f, Size picture) {
+  char buf[320];
+  std::snprintf(buf, sizeof(buf), "%d|%dx%d|%dx%d|%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s|%.3f|%.3f",
+                int(v.codec), f.size.width, f.size.height, picture.width, picture.height,
+                int(f.pixel_format), f.frame_rate.num, f.frame_rate.den, (long long)v.bitrate,
+                (long long)v.maxrate, (long long)v.bufsize, v.crf, v.gop_seconds, int(v.fixed_gop),
+                v.speed.c_str(), v.trim_start, v.trim_duration);
+  return buf;
+}
+
+std::string AudioKey(const AudioSettings& a, int channels) {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%d|%lld|%d|%d|%.3f|%.3f|%.2f", int(a.codec),
+                (long long)a.bitrate, channels, a.sample_rate, a.trim_start, a.trim_duration,
+                a.normalize_lufs);
+  return buf;
+}
+
+// Keeps a window [start, start + duration) inside the source; says what it changed.
+std::string ClampWindow(double source_duration, double* start, double* duration,
+                        std::vector<std::string>* notes) {
+  if (*duration <= 0) return "";
+  if (*start >= source_duration) {
+    char buf[128];
+    std::snprintf(buf, sizeof(buf), "starts at %.2f s, after the end of the source (%.2f s)",
+                  *start, source_duration);
+    return buf;
+  }
+  if (*start + *duration > source_duration) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "clamped to %.2f s: the source ends %.2f s after the start",
+                  source_duration - *start, source_duration - *start);
+    notes->push_back(buf);
+    *duration = source_duration - *start;
+  }
+  return "";
+}
+
+class Scheduler : public DecodedSink {
+ public:
+  Scheduler(const TranscodePlan& plan, const TranscodeOptions& options, int threads)
+      : plan_(plan),
+        options_(options),
+        threads_(threads),
+        run_(options.cancel),
+        source_(plan, &run_, threads),
+        taps_(&run_) {}
+
+  Result<TranscodeResult> Run();
+
+  // DecodedSink, on the decode thread.
+  Status Video(AVFrame* frame, double start, double end) override;
+  Status Audio(AVFrame* frame) override;
+  Status InputEnd() override { return taps_.FinishVideo(); }
+  void Tick() override { ReportProgress(false); }
+
+ private:
+  struct Rendition {
+    std::string key;
+    std::unique_ptr<VideoRendition> video;
+    std::unique_ptr<AudioRendition> audio;
+  };
+  Status MeasureLoudnessIfNeeded();
+  Status PlanOutputs();
+  VideoRendition* AddVideo(const VideoSettings& v);
+  AudioRendition* AddAudio(const AudioSettings& a);
+  Status OpenRenditions();
+  Status OpenMuxers();
+  bool ThumbnailsOnly() const;
+  void StopAndJoin();
+  void ReportProgress(bool final);
+  Result<TranscodeResult> Collect();
+
+  const TranscodePlan& plan_;
+  const TranscodeOptions& options_;
+  const int threads_;
+  RunState run_;
+  // Declared before the stages that write into it: its destructor removes what was not
+  // committed, after they are gone.
+  Staging staging_;
+  Source source_;
+  TapStage taps_;
+  MuxStage mux_;
+  std::vector<Rendition> videos_, audios_;
+  std::vector<HlsPackage> packages_;
+  std::vector<FileOutput> files_;
+  std::vector<OutputResult> unavailable_;  // outputs this source cannot give
+  std::optional<Loudness> measured_;       // first pass of loudness normalisation
+
+  Clock::time_point started_ = Clock::now();
+  Clock::time_point last_progress_{};
+};
+
+VideoRendition* Scheduler::AddVideo(const VideoSettings& v) {
+  VideoFormat f = source_.format();
+  Size picture = FitOutputSize(source_.display(), v);
+  // Letterboxed: a fixed frame, the picture centred in it.
+  f.size = v.letterbox ? Size{v.width, v.height} : picture;
+  if (v.fps > 0) f.frame_rate = source_.FrameRate(v.fps);
+  if (v.keep_pixel_format)
+    f.pixel_format = static_cast<AVPixelFormat>(av_buffersink_get_format(source_.normalised()));
+  std::string key = VideoKey(v, f, picture);
+  for (Rendition& r : videos_)
+    if (r.key == key) return r.video.get();
+  videos_.push_back({key, std::make_unique<VideoRendition>(v, f, picture), nullptr});
+  return videos_.back().video.get();
+}
+
+AudioRendition* Scheduler::AddAudio(const AudioSettings& a) {
+  int channels = std::min(source_.audio_channels(), a.max_channels);
+  std::string key = AudioKey(a, channels);
+  for (Rendition& r : audios_)
+    if (r.key == key) return r.audio.get();
+  double gain_db = 0;
+  if (a.normalize_lufs != 0 && measured_) {
+    // Linear normalisation (EBU R128 s1): one gain to reach the target, held down so that the
+    // true peak stays at or below -1 dBTP.
+    gain_db = std::min(a.normalize_lufs - measured_->integrated, -1.0 - measured_->true_peak);
+  }
+  audios_.push_back({key, nullptr, std::make_unique<AudioRendition>(a, channels, gain_db)});
+  return audios_.back().audio.get();
+}
+
+Status Scheduler::PlanOutputs() {
+  if (plan_.hls.empty() && plan_.files.empty() && plan_.thumbnails.empty() &&
+      plan_.sprites.empty() && plan_.waveforms.empty() && plan_.loudness.empty())
+    return InvalidArgument("no outputs requested");
+  double duration = source_.duration();
+  for (const HlsOutputPlan& h : plan_.hls) {
+    HlsPackage p;
+    p.plan = &h;
+    presets::Preset single = h.single.value_or(presets::Preset{});
+    if (h.single) {
+      std::string why =
+          ClampWindow(duration, &single.video.trim_start, &single.video.trim_duration, &p.notes);
+      single.audio.trim_duration = single.video.trim_duration;
+      if (!why.empty()) {
+        unavailable_.push_back(UnavailableOutput(h.index, h.kind, h.directory, why));
+        continue;
+      }
+    }
+    Result<std::string> dir = staging_.StageDirectory(h.directory);
+    if (!dir.ok()) return dir.status();
+    p.temp_dir = *dir;
+    if (source_.has_video()) {
+      if (h.single) {
+        p.variants.push_back({std::string(layout::kPreviewRendition), AddVideo(single.video)});
+      } else {
+        for (const presets::Rung& rung : SelectRungs(h.ladder, source_.display()))
+          p.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
+      }
+    }
+    if (source_.has_audio()) p.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
+    packages_.push_back(std::move(p));
+  }
+  for (const FileOutputPlan& f : plan_.files) {
+    FileOutput out;
+    out.plan = &f;
+    presets::Preset preset = f.preset;
+    std::string why =
+        ClampWindow(duration, &preset.video.trim_start, &preset.video.trim_duration, &out.notes);
+    preset.audio.trim_duration = preset.video.trim_duration;
+    if (!why.empty()) {
+      unavailable_.push_back(UnavailableOutput(
+          f.index, f.kind.empty() ? presets::ContainerName(f.preset.container) : f.kind, f.path,
+          why));
+      continue;
+    }
+    Result<std::string> path = staging_.StageFile(f.path);
+    if (!path.ok()) return path.status();
+    out.temp_path = *path;
+    if (source_.has_video()) out.video = AddVideo(preset.video);
+    if (source_.has_audio()) out.audio = AddAudio(preset.audio);
+    files_.push_back(std::move(out));
+  }
+  TapStage::SourceFacts facts;
+  facts.has_video = source_.has_video();
+  facts.has_audio = source_.has_audio();
+  facts.duration = duration;
+  facts.display = source_.display();
+  if (source_.has_audio()) facts.audio_args = source_.AudioArgs();
+  facts.loudness_measured = measured_.has_value();
+  REEL_RETURN_IF_ERROR(taps_.Plan(plan_, facts, &staging_, &unavailable_));
+  REEL_RETURN_IF_ERROR(OpenRenditions());
+  return OpenMuxers();
+}
+
+Status Scheduler::OpenRenditions() {
+  // Encoder threads follow each rendition's share of the pixels, so the biggest rung, which
+  // bounds the wall time, gets the most.
+  double total_pixels = 0;
+  for (Rendition& r : videos_) {
+    Size s = r.video->format().size;
+    total_pixels += double(s.width) * s.height;
+  }
+  std::string video_args = source_.has_video() ? VideoSourceArgs(source_.normalised()) : "";
+  for (Rendition& r : videos_) {
+    Size s = r.video->format().size;
+    double share = double(s.width) * s.height / total_pixels;
+    int threads = std::clamp(static_cast<int>(std::ceil(threads_ * share)), 1, threads_);
+    REEL_RETURN_IF_ERROR(r.video->Open(threads, video_args, source_.format().frame_rate, &run_));
+  }
+  if (audios_.empty()) return Status::Ok();
+  std::string audio_args = source_.AudioArgs();
+  double replaced = source_.audio_replaced() ? source_.duration() : 0;
+  for (Rendition& r : audios_) REEL_RETURN_IF_ERROR(r.audio->Open(audio_args, replaced));
+  return Status::Ok();
+}
+
+// Packages first, then files: the order the muxers finish in.
+Status Scheduler::OpenMuxers() {
+  for (const HlsPackage& p : packages_) REEL_RETURN_IF_ERROR(MuxPackage(p, &mux_));
+  for (const FileOutput& f : files_) {
+    MuxTarget video, audio;
+    REEL_RETURN_IF_ERROR(mux_.OpenFile(f.temp_path, f.plan->preset.container,
+                                       f.video ? f.video->encoder() : nullptr,
+                                       f.audio ? f.audio->encoder() : nullptr, &video, &audio));
+    if (f.video) f.video->AddTarget(video);
+    if (f.audio) f.audio->AddTarget(audio);
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::Video(AVFrame* frame, double start, double end) {
+  REEL_RETURN_IF_ERROR(taps_.OnVideo(frame, start, end));
+  for (Rendition& r : videos_) {
+    FramePtr ref(av_frame_clone(frame));
+    if (!ref) return Internal("out of memory");
+    if (!r.video->Push(std::move(ref))) return Status::Ok();  // stopping
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::Audio(AVFrame* frame) {
+  if (frame) REEL_RETURN_IF_ERROR(taps_.OnAudio(frame));
+  for (Rendition& r : audios_) REEL_RETURN_IF_ERROR(r.audio->Feed(frame));
+  return Status::Ok();
+}
+
+// A job of thumbnails alone need not decode the whole source: for each time it seeks to the
+// keyframe before it and decodes from there to the exact frame.
+bool Scheduler::ThumbnailsOnly() const {
+  return plan_.inputs.size() <= 1 && !plan_.thumbnails.empty() && plan_.hls.empty() &&
+         plan_.files.empty() && plan_.sprites.empty() && plan_.waveforms.empty() &&
+         plan_.loudness.empty() && plan_.subtitles.empty() && source_.has_video();
+}
+
+// Closes every queue and waits for the threads, reporting progress while the encoders drain
+// their queues and flush.
+void Scheduler::StopAndJoin() {
+  for (Rendition& r : videos_) r.video->Close();
+  taps_.CloseAudio();
+  auto all_finished = [this] {
+    for (Rendition& r : videos_)
+      if (!r.video->finished()) return false;
+    return true;
+  };
+  while (!all_finished()) {
+    ReportProgress(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (Rendition& r : videos_) r.video->Join();
+  taps_.Join();
+}
+
+void Scheduler::ReportProgress(bool final) {
+  if (!options_.on_progress) return;
+  auto now = Clock::now();
+  if (!final &&
+      std::chrono::duration<double>(now - last_progress_).count() < options_.progress_interval)
+    return;
+  last_progress_ = now;
+  Progress p;
+  p.elapsed = SecondsSince(started_);
+  // How far every output has come, in source time: the decode position, held back by each
+  // rendition still encoding (a trimmed one counts from its window's start).
+  double done = source_.decoded_seconds();
+  int64_t frames = -1;
+  for (Rendition& r : videos_) {
+    int64_t f = r.video->frames();
+    frames = frames < 0 ? f : std::min(frames, f);
+    if (r.video->done()) continue;
+    done = std::min(done, r.video->settings().trim_start + r.video->encoded_seconds());
+  }
+  for (Rendition& r : audios_)
+    if (!r.audio->done())
+      done = std::min(done, r.audio->settings().trim_start + r.audio->encoded_seconds());
+  double duration = source_.duration();
+  p.media_seconds = done;
+  p.fraction = final ? 1.0 : (duration > 0 ? std::clamp(done / duration, 0.0, 0.999) : 0);
+  p.fps = frames > 0 && p.elapsed > 0 ? frames / p.elapsed : 0;
+  p.speed = p.elapsed > 0 ? done / p.elapsed : 0;
+  options_.on_progress(p);
+}
+
+Result<TranscodeResult> Scheduler::Collect() {
+  TranscodeResult result;
+  result.source_duration = source_.duration();
+  for (const HlsPackage& p : packages_) {
+    OutputResult out;
+    out.index = p.plan->index;
+    REEL_RETURN_IF_ERROR(AssemblePackage(p, &out));
+    result.outputs.push_back(std::move(out));
+  }
+  for (const FileOutput& f : files_)
+    result.outputs.push_back(DescribeFile(f, source_.duration(), measured_));
+  REEL_RETURN_IF_ERROR(taps_.Describe(source_.duration(), measured_, &result.outputs));
+  for (const OutputResult& u : unavailable_) result.outputs.push_back(u);
+  std::stable_sort(result.outputs.begin(), result.outputs.end(),
+                   [](const OutputResult& a, const OutputResult& b) { return a.index < b.index; });
+  return result;
+}
+
+// Loudness normalisation needs the whole file's loudness before the first sample is encoded:
+// a first pass reads the audio alone (cheap next to video decoding).
+Status Scheduler::MeasureLoudnessIfNeeded() {
+  bool normalize = false;
+  for (const HlsOutputPlan& h : plan_.hls)
+    normalize |= (h.single ? h.single->audio : h.ladder.audio).normalize_lufs != 0;
+  for (const FileOutputPlan& f : plan_.files) normalize |= f.preset.audio.normalize_lufs != 0;
+  if (!normalize || !source_.has_audio()) return Status::Ok();
+  if (plan_.inputs.size() > 1 && plan_.audio_input.empty())
+    return InvalidArgument(
+        "normalize: not available when joining several sources (normalise each source, or "
+        "give the job one \"audio\" track)");
+  Result<Loudness> l =
+      MeasureLoudness(plan_.audio_input.empty() ? plan_.input : plan_.audio_input, options_.cancel);
+  if (!l.ok()) return l.status().WithContext("loudness measurement");
+  measured_ = *l;
+  return Status::Ok();
+}
+
+Result<TranscodeResult> Scheduler::Run() {
+  // 1. Plan.
+  REEL_RETURN_IF_ERROR(source_.Open());
+  REEL_RETURN_IF_ERROR(MeasureLoudnessIfNeeded());
+  REEL_RETURN_IF_ERROR(PlanOutputs());
+  // 2. Start.
+  taps_.Start();
+  for (Rendition& r : videos_) r.video->Start();
+  // 3. Feed, and 4. drain.
+  Status decoded =
+      ThumbnailsOnly() ? source_.RunSeeking(taps_.video_taps(), this) : source_.Run(this);
+  if (!decoded.ok()) run_.Fail(decoded);
+  StopAndJoin();
+  REEL_RETURN_IF_ERROR(run_.Outcome());
+  REEL_RETURN_IF_ERROR(mux_.FinishAll());
+  Result<TranscodeResult> result = Collect();
+  if (!result.ok()) return result;
+  REEL_RETURN_IF_ERROR(run_.Outcome());  // a cancel that came during the trailers still counts
+  REEL_RETURN_IF_ERROR(staging_.Commit());
+  result->elapsed = SecondsSince(started_);
+  ReportProgress(true);
+  return result;
+}
+
+}  // namespace
+
+Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOptions& options) {
+  InitLibavLogging();
+  int threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  Scheduler s(plan, options, threads);
+  return s.Run();
+}
+
+}  // namespace reel::engine

@@ -163,10 +163,10 @@ const auto kRates = ::testing::Values(std::pair{25, 1}, std::pair{30000, 1001}, 
 INSTANTIATE_TEST_SUITE_P(Files, OutputSync,
                          ::testing::Combine(kRates, ::testing::Values(Kind::kMp4)), CaseName);
 
-// Waiting for the packaging fix (video presented from 0 with negative composition offsets, AAC
-// priming trimmed by the audio track's edit list; see the avsync findings): today the audio leads
-// by 45 ms at 30 fps and 59 ms at 25 fps. The lead drops the DISABLED_ prefix with the fix.
-INSTANTIATE_TEST_SUITE_P(DISABLED_Packages, OutputSync,
+// fMP4 packages: the video presented from 0 through negative composition offsets, the AAC
+// priming trimmed by the audio track's edit list (before, audio led by 45 ms at 30 fps and 59 ms
+// at 25 fps).
+INSTANTIATE_TEST_SUITE_P(Packages, OutputSync,
                          ::testing::Combine(kRates, ::testing::Values(Kind::kHls, Kind::kDash,
                                                                       Kind::kPreview)),
                          CaseName);

@@ -110,6 +110,13 @@ Result<MuxTarget> MuxStage::OpenHls(const std::string& dir, double segment_secon
   av_dict_set(&opts, "hls_fmp4_init_filename", std::string(layout::kInitSegment).c_str(), 0);
   av_dict_set(&opts, "hls_segment_filename", (dir + "/" + layout::SegmentPattern()).c_str(), 0);
   av_dict_set(&opts, "hls_flags", "independent_segments", 0);
+  // Presentation starts at 0 on both tracks, as in the MP4 outputs: the muxer's default shift of
+  // each track to 0 pushed the video two frames late (its B-frame delay) and left the AAC
+  // priming in the audio, so audio led by 45-59 ms. Unshifted, the video's first frame shows at
+  // 0 through negative composition offsets (a version-1 trun), and the audio's edit list skips
+  // its priming (media_time = the encoder's initial_padding).
+  av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
+  av_dict_set(&opts, "hls_segment_options", "movflags=+negative_cts_offsets", 0);
   REEL_RETURN_IF_ERROR((*m)->WriteHeader(&opts));
   return MuxTarget{*m, *stream};
 }

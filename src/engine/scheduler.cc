@@ -235,7 +235,8 @@ Status Scheduler::PlanOutputs() {
       if (h.single) {
         p.variants.push_back({std::string(layout::kPreviewRendition), AddVideo(single.video)});
       } else {
-        for (const presets::Rung& rung : SelectRungs(h.ladder, source_.display()))
+        double fps = av_q2d(source_.format().frame_rate);
+        for (const presets::Rung& rung : SelectRungs(h.ladder, source_.display(), fps))
           p.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
       }
     }

@@ -31,7 +31,8 @@ struct ServerOptions {
   int store_threads = 8;          // store calls of requests at once, off the I/O threads
   int max_attempts = 3;
   std::vector<std::string> allow_paths;
-  net::AddressPolicy address_policy;  // what webhooks, sources and destinations may reach
+  std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
+  net::AddressPolicy address_policy;         // what webhooks, sources and destinations may reach
   std::map<std::string, storage::S3Profile> s3_profiles;
   std::string secret_key;       // 32 bytes: seals per-job credentials at rest
   std::string default_webhook;  // for jobs that name none

@@ -1,7 +1,6 @@
 #include "attempt/attempt.h"
 
 #include "attempt/plan.h"
-#include "common/redact.h"
 #include "net/http.h"
 
 namespace reel::attempt {
@@ -46,8 +45,7 @@ Status Deliver(const job::JobSpec& spec, const AttemptPlan& plan,
       if (!file.reported) continue;
       for (json& r : (*out)["outputs"])
         if (r.value("index", -2) == output.index && r.value("path", "") != file.url) {
-          r["path"] = RedactUrl(file.url);
-          r["delivered"] = *delivered;
+          storage::PointAtDelivered(r, file.local, *delivered);  // no scratch path stays
         }
     }
   }

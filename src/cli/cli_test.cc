@@ -194,3 +194,24 @@ TEST(Cli, SigtermCancelsWithExitCode143) { ExpectSignalCancels(SIGTERM, 143); }
 
 }  // namespace
 }  // namespace reel
+
+namespace reel {
+namespace {
+
+// Jobs write inside the allowed paths; a data directory among them would let any key replace
+// the live database (destination "var/reel.db"), so the server refuses to start that way.
+TEST(Cli, ServeRefusesADataDirectoryInsideAnAllowedPath) {
+  TempDir dir;
+  std::string srv = dir / "srv", var = dir / "srv/var";
+  fs::create_directories(var);
+  ExpectOneLineError(
+      Reel({"serve", "--allow-path", srv, "--data-dir", var, "--listen", "127.0.0.1:0"}),
+      "overlap");
+  ExpectOneLineError(
+      Reel({"serve", "--allow-path", var, "--data-dir", srv, "--listen", "127.0.0.1:0"}),
+      "overlap");
+  ExpectOneLineError(Reel({"worker", "--allow-path", srv, "--data-dir", srv}), "overlap");
+}
+
+}  // namespace
+}  // namespace reel

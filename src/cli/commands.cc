@@ -306,6 +306,7 @@ int RunJob(const RunJobArgs& args) {
   env.threads = args.threads;
   env.cancel = &g_cancel;  // downloads and uploads stop on SIGTERM too
   env.storage.allow_paths = args.allow_paths;
+  env.storage.forbidden_roots = args.forbid_paths;
   Result<net::AddressPolicy> policy = net::AddressPolicy::Parse(args.allow_hosts);
   if (!policy.ok()) return Fail(policy.status().message());
   env.storage.policy = *policy;

@@ -35,6 +35,7 @@ int RunPresets(bool json);
 struct RunJobArgs {
   std::string spec_file;
   std::vector<std::string> allow_paths;
+  std::vector<std::string> forbid_paths;  // the server's own files: never a destination
   std::vector<std::string> allow_hosts;
   std::string storage_config;
   int threads = 0;

@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   run_job_cmd->group("");
   run_job_cmd->add_option("spec", run_job.spec_file)->required();
   run_job_cmd->add_option("--allow-path", run_job.allow_paths);
+  run_job_cmd->add_option("--forbid-path", run_job.forbid_paths);
   run_job_cmd->add_option("--allow-host", run_job.allow_hosts);
   run_job_cmd->add_option("--storage-config", run_job.storage_config);
   run_job_cmd->add_option("--threads", run_job.threads);

@@ -166,6 +166,28 @@ int RunServe(const ServeArgs& args) {
   size_t colon = args.listen.rfind(':');
   if (colon == std::string::npos) return Fail("--listen: expected HOST:PORT");
 
+  std::vector<std::string> roots;
+  for (const std::string& r : args.allow_paths) {
+    std::error_code ec;
+    fs::path p = fs::weakly_canonical(fs::absolute(r), ec);
+    if (ec || !fs::is_directory(p)) return Fail("--allow-path " + r + ": not a directory");
+    roots.push_back(p.string());
+  }
+  // Jobs write where the allowed roots say; the server's own files (its database, keys, scratch)
+  // must not be among those places, or one ordinary key could replace the live database.
+  std::error_code data_ec;
+  std::string data_dir = fs::weakly_canonical(fs::absolute(args.data_dir), data_ec).string();
+  for (const std::string& root : roots) {
+    auto inside = [](const std::string& path, const std::string& dir) {
+      return path == dir || path.rfind(dir == "/" ? dir : dir + "/", 0) == 0;
+    };
+    if (inside(data_dir, root) || inside(root, data_dir))
+      return Fail("--allow-path " + root + " and --data-dir " + data_dir +
+                  " overlap: jobs could overwrite the server's database and keys; keep the data "
+                  "directory outside every allowed path");
+  }
+  std::vector<std::string> forbidden = {data_dir};
+
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;
@@ -219,13 +241,6 @@ int RunServe(const ServeArgs& args) {
       secret_key += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
   }
 
-  std::vector<std::string> roots;
-  for (const std::string& r : args.allow_paths) {
-    std::error_code ec;
-    fs::path p = fs::weakly_canonical(fs::absolute(r), ec);
-    if (ec || !fs::is_directory(p)) return Fail("--allow-path " + r + ": not a directory");
-    roots.push_back(p.string());
-  }
 
   events::JobEvents hub;
   api::Metrics metrics;
@@ -239,6 +254,7 @@ int RunServe(const ServeArgs& args) {
     po.reel_binary = fs::read_symlink("/proc/self/exe").string();
     po.work_dir = (fs::path(args.data_dir) / "work").string();
     po.allow_paths = roots;
+    po.forbidden_paths = forbidden;
     po.allow_hosts = args.allow_hosts;
     po.secret_key = secret_key;
     po.tags = args.tags;
@@ -282,6 +298,7 @@ int RunServe(const ServeArgs& args) {
   so.threads = args.http_threads;
   so.max_attempts = args.max_attempts;
   so.allow_paths = roots;
+  so.forbidden_paths = forbidden;
   so.store_deadline = store_timeout;
   so.stream_idle = stream_idle;
   so.max_streams_per_key = args.max_streams_per_key;

@@ -212,6 +212,10 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path) co
     args.push_back("--allow-path");
     args.push_back(root);
   }
+  for (const std::string& path : options_.forbidden_paths) {
+    args.push_back("--forbid-path");
+    args.push_back(path);
+  }
   for (const std::string& host : options_.allow_hosts) {
     args.push_back("--allow-host");
     args.push_back(host);

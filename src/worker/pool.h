@@ -30,7 +30,8 @@ struct PoolOptions {
   std::string reel_binary;  // re-executed as `reel run-job`
   std::string work_dir;     // per-attempt scratch space
   std::vector<std::string> allow_paths;
-  std::vector<std::string> allow_hosts;  // passed on to the job's process for its transfers
+  std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
+  std::vector<std::string> allow_hosts;      // passed on to the job's process for its transfers
   std::string storage_config;
   std::vector<std::string> tags;  // this worker runs jobs whose tags are all among these
   std::string secret_key;         // opens the per-job credentials sealed by the API

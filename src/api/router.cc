@@ -282,6 +282,11 @@ class Router::Impl {
     so.policy = options_.address_policy;
     so.s3_profiles = options_.s3_profiles;
     so.max_download_bytes = kMaxProxiedBytes;
+    // A reader waits on this copy, and a shutdown waits for the thread making it: a bucket that
+    // trickles fails the read rather than holding either for hours.
+    so.max_source_seconds = 120;
+    so.min_source_speed = 64 << 10;
+    so.low_speed_seconds = 10;
     if (job.spec.contains("credentials") && job.spec["credentials"].contains("sealed")) {
       Result<std::string> opened =
           Open(options_.secret_key, job.spec["credentials"]["sealed"].get<std::string>());

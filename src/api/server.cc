@@ -144,13 +144,16 @@ class Session : public std::enable_shared_from_this<Session> {
       return Finish(StoreUnavailable("the job store is unavailable; try again shortly"),
                     std::move(c));
     // The store's part runs on its pool; the reply is whichever comes first of its answer and
-    // the deadline. A late answer is dropped (work not yet started is skipped).
+    // the deadline. A late answer is dropped; work not yet started when the deadline passes is
+    // skipped (`phase` 0: waiting, 1: started, 2: skipped).
     auto done = std::make_shared<std::atomic<bool>>(false);
+    auto phase = std::make_shared<std::atomic<int>>(0);
     auto deadline = std::make_shared<net::steady_timer>(stream_.get_executor());
     deadline->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(shared_->options.store_deadline)));
-    bool posted = shared_->gate->Post([self = shared_from_this(), req, done, deadline, c] {
-      if (*done) return;
+    bool posted = shared_->gate->Post([self = shared_from_this(), req, done, phase, deadline, c] {
+      int waiting = 0;
+      if (!phase->compare_exchange_strong(waiting, 1)) return;
       Reply r;
       try {
         r = self->shared_->router->Handle(*req);
@@ -170,11 +173,21 @@ class Session : public std::enable_shared_from_this<Session> {
           StoreUnavailable(shared_->gate->open() ? "the job store is unavailable; try again shortly"
                                                  : "too many requests wait for the job store"),
           std::move(c));
-    deadline->async_wait([self = shared_from_this(), done, c](beast::error_code ec) mutable {
+    deadline->async_wait([self = shared_from_this(), done, phase, c](beast::error_code ec) mutable {
       if (ec || done->exchange(true)) return;
+      int waiting = 0;
+      bool skipped = phase->compare_exchange_strong(waiting, 2);
       self->shared_->gate->Trip("a request waited " +
                                 std::to_string(self->shared_->options.store_deadline) +
                                 " s for it");
+      // A change that started may still be written after this answer: "try again" could submit
+      // a job twice, so say that the outcome is unknown instead.
+      if (!skipped && c.method != "GET" && c.method != "HEAD")
+        return self->Finish(
+            ErrorReply(504, "outcome_unknown",
+                       "the job store did not answer in time and the change may still be made: "
+                       "check before trying again, or send the same Idempotency-Key"),
+            std::move(c));
       self->Finish(StoreUnavailable("the job store did not answer in time; try again shortly"),
                    std::move(c));
     });

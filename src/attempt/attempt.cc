@@ -87,6 +87,12 @@ AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
   options.threads = env.threads;
   options.progress_interval = env.progress_interval;
   options.on_progress = env.events.on_progress;
+  if (env.remote)  // a service job: local destinations are judged again as they resolve now
+    options.check_destination = [&env](const std::string& destination) -> Status {
+      if (!env.scratch.empty() && destination.rfind(env.scratch + "/", 0) == 0)
+        return Status::Ok();  // staged for delivery elsewhere
+      return storage::CheckLocalWrite(destination, env.storage);
+    };
   Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, options);
   if (env.events.on_encoded) env.events.on_encoded();
   if (!result.ok()) return AttemptError{Stage::kEncode, result.status()};

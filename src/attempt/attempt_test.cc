@@ -163,3 +163,43 @@ TEST(Attempt, RemoteModeKeepsLocalPathsInsideTheAllowedRoots) {
 
 }  // namespace
 }  // namespace reel::attempt
+
+namespace reel::attempt {
+namespace {
+
+// A folder swapped for a link into the server's data directory while the job encodes: nothing
+// lands there (the staged file stays behind in the moved folder, and the destination is judged
+// again as it resolves when the output is moved into place).
+TEST(Attempt, ADestinationSwappedForALinkIntoTheDataDirectoryIsRefusedAtWriteTime) {
+  TempDir root, scratch;
+  fs::create_directories(root / "var");
+  fs::create_directories(root / "out");
+  std::string source = testing::Clip(640, 360, 4, 30);
+  Environment env;
+  env.remote = true;
+  env.scratch = scratch.path();
+  env.threads = 2;
+  env.progress_interval = 0;
+  env.storage.allow_paths = {root.path(), fs::path(source).parent_path().string()};
+  env.storage.forbidden_roots = {root / "var"};
+  bool swapped = false;
+  env.events.on_progress = [&](const engine::Progress& p) {
+    if (swapped || p.fraction <= 0) return;
+    swapped = true;
+    fs::rename(root / "out", root / "out.old");
+    fs::create_directory_symlink(root / "var", root / "out");
+  };
+  job::JobSpec spec =
+      Spec({{"source", source},
+            {"outputs", {{{"kind", "mp4"}, {"destination", root / "out/reel.db"}}}}});
+  AttemptOutcome outcome = attempt::Run(spec, env);
+  ASSERT_TRUE(swapped);
+  const AttemptError* error = std::get_if<AttemptError>(&outcome);
+  ASSERT_NE(error, nullptr) << "the output was moved into the data directory";
+  EXPECT_EQ(error->retry(), Retry::kPermanent) << error->status.ToString();
+  EXPECT_FALSE(fs::exists(root / "var/reel.db"));
+  EXPECT_TRUE(fs::is_empty(root / "var"));
+}
+
+}  // namespace
+}  // namespace reel::attempt

@@ -187,6 +187,8 @@ int RunServe(const ServeArgs& args) {
                   "directory outside every allowed path");
   }
   std::vector<std::string> forbidden = {data_dir};
+  if (!args.storage_config.empty())  // it holds the S3 secrets
+    forbidden.push_back(fs::weakly_canonical(fs::absolute(args.storage_config), data_ec).string());
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   // Block the stop signals in every thread; the main thread waits for them below.
@@ -240,7 +242,6 @@ int RunServe(const ServeArgs& args) {
     for (size_t i = 0; i < 64; i += 2)
       secret_key += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
   }
-
 
   events::JobEvents hub;
   api::Metrics metrics;

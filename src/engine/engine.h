@@ -128,6 +128,10 @@ struct TranscodeOptions {
   double progress_interval = 0.25;                   // seconds between calls
   const std::atomic<bool>* cancel = nullptr;         // set to stop; the run returns kCanceled
   int threads = 0;                                   // CPU budget; 0 = all cores
+  // Called with each output's destination right before it is moved into place, so the caller's
+  // containment rules judge the path as it resolves then (a link may have been swapped in while
+  // the run encoded); an error fails the run and nothing more is moved.
+  std::function<Status(const std::string& destination)> check_destination;
 };
 
 struct VariantResult {

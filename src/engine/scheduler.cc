@@ -438,7 +438,7 @@ Result<TranscodeResult> Scheduler::Run() {
   Result<TranscodeResult> result = Collect();
   if (!result.ok()) return result;
   REEL_RETURN_IF_ERROR(run_.Outcome());  // a cancel that came during the trailers still counts
-  REEL_RETURN_IF_ERROR(staging_.Commit());
+  REEL_RETURN_IF_ERROR(staging_.Commit(options_.check_destination));
   result->elapsed = SecondsSince(started_);
   ReportProgress(true);
   return result;

@@ -103,8 +103,9 @@ Result<std::string> Staging::StageFile(const std::string& destination) {
   return temp;
 }
 
-Status Staging::Commit() {
+Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
   for (Entry& e : entries_) {
+    if (check) REEL_RETURN_IF_ERROR(check(e.destination));
     std::error_code ec;
     std::string old;
     if (e.directory && fs::exists(e.destination, ec)) {

@@ -3,6 +3,7 @@
 // that looks complete, and a destination that already exists is replaced in one step.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,9 @@ class Staging {
   // Returns a temporary file path beside `destination` (same extension), creating parents.
   Result<std::string> StageFile(const std::string& destination);
 
-  // Moves every staged output to its destination (replacing what is there).
-  Status Commit();
+  // Moves every staged output to its destination (replacing what is there), after `check`
+  // (when set) accepts the destination as it resolves at that moment.
+  Status Commit(const std::function<Status(const std::string&)>& check = {});
   // Removes every staged output. Called by the destructor if Commit was not.
   void Abandon();
 

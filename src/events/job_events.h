@@ -1,6 +1,6 @@
-// In-process fan-out of job events (queued, cancel requested, progress, state) to live
-// subscribers: event streams of the API and the worker pool. Callbacks run on the publisher's
-// thread and must not block.
+// In-process fan-out of job events ("state" with the job's view, "progress") from the worker
+// pool, the completer and the lease rescuer to live subscribers (the API's event streams). Every
+// event's data carries the job's "id". Callbacks run on the publisher's thread and must not block.
 #pragma once
 
 #include <cstdint>

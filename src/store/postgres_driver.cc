@@ -91,11 +91,14 @@ class PostgresDriver : public SqlDriver {
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Read(r);
       std::string message = PQresultErrorMessage(r);
       PQclear(r);
-      // The connection dropped: reconnect once, and retry unless inside a transaction (its
-      // work is gone with the connection; the caller's transaction fails and is retried whole).
+      // The connection dropped: reconnect once. Only a BEGIN is run again; inside a transaction
+      // its work is gone with the connection (the caller's transaction fails and is retried
+      // whole), a ROLLBACK has nothing left to undo, and a COMMIT run again on the new
+      // connection would answer OK for work that may be lost.
       if (PQstatus(conn_) != CONNECTION_OK && round == 0) {
         REEL_RETURN_IF_ERROR(Connect());
-        if (sql != "BEGIN" && sql != "COMMIT" && sql != "ROLLBACK")
+        if (sql == "ROLLBACK") return Status::Ok();
+        if (sql != "BEGIN")
           return Unavailable("postgres: connection lost and re-made; retry: " + message);
         continue;
       }

@@ -128,4 +128,16 @@ Result<nlohmann::json> Backend::Put(const std::string& local, const std::string&
   return out;
 }
 
+Result<std::string> CurlBackend::Fetch(const std::string& url, const std::string& dir,
+                                       const Options& o) const {
+  std::string path = dir + "/" + FileNameOf(url);
+  REEL_RETURN_IF_ERROR(net::Download(url, path, o.policy, SourceLimits(o)));
+  return path;
+}
+
+Status CurlBackend::PutFile(const std::string& local, const std::string& url,
+                            const std::string& method, const Options& o) const {
+  return net::Upload(url, local, method, ContentType(local), o.policy);
+}
+
 }  // namespace reel::storage

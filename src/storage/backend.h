@@ -49,6 +49,21 @@ class Backend {
   virtual std::string PublicUrl(const std::string& url, const Options& o) const;
 };
 
+// The backends whose bytes libcurl moves (http, ftp): a source downloads to a file named after
+// its URL, a package uploads file by file; they differ in how a URL is checked.
+class CurlBackend : public Backend {
+ public:
+  Result<std::string> CheckDestination(const std::string& url, const Options& o) const override {
+    return CheckSource(url, o);
+  }
+  Result<std::string> Fetch(const std::string& url, const std::string& dir,
+                            const Options& o) const override;
+
+ protected:
+  Status PutFile(const std::string& local, const std::string& url, const std::string& method,
+                 const Options& o) const override;
+};
+
 const Backend& LocalBackend();
 const Backend& HttpBackend();
 const Backend& FtpBackend();

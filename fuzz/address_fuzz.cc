@@ -15,18 +15,11 @@
 
 #include "net/http.h"
 
+#include "require.h"
+
 namespace {
 
 using reel::net::AddressPolicy;
-
-// A broken promise is a finding: say which, then abort so that libFuzzer keeps the input.
-#define Require(condition)                                      \
-  do {                                                          \
-    if (!(condition)) {                                         \
-      std::fprintf(stderr, "broken promise: %s\n", #condition); \
-      std::abort();                                             \
-    }                                                           \
-  } while (0)
 
 std::string RefusalV4(const AddressPolicy& p, const uint8_t* ip) {
   sockaddr_in a{};

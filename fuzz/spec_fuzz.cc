@@ -9,18 +9,11 @@
 
 #include "job/spec.h"
 
+#include "require.h"
+
 namespace {
 
 using reel::job::JobSpec;
-
-// A broken promise is a finding: say which, then abort so that libFuzzer keeps the input.
-#define Require(condition)                                      \
-  do {                                                          \
-    if (!(condition)) {                                         \
-      std::fprintf(stderr, "broken promise: %s\n", #condition); \
-      std::abort();                                             \
-    }                                                           \
-  } while (0)
 
 bool Clean(const std::string& s) {
   for (char c : s)

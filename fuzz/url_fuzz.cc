@@ -12,16 +12,9 @@
 #include "common/redact.h"
 #include "storage/storage.h"
 
-namespace {
+#include "require.h"
 
-// A broken promise is a finding: say which, then abort so that libFuzzer keeps the input.
-#define Require(condition)                                      \
-  do {                                                          \
-    if (!(condition)) {                                         \
-      std::fprintf(stderr, "broken promise: %s\n", #condition); \
-      std::abort();                                             \
-    }                                                           \
-  } while (0)
+namespace {
 
 const reel::storage::Options& FuzzOptions() {
   static const reel::storage::Options* options = [] {

@@ -28,7 +28,7 @@ struct ServerOptions {
   int max_streams = 10000;        // open event streams in all (503 beyond)
   int max_streams_per_key = 100;  // open event streams per API key (429 beyond)
   double store_deadline = 5;      // seconds a request waits for the store before a 503
-  int store_threads = 8;          // store calls of requests at once, off the I/O threads
+  int store_threads = 4;          // store calls of requests at once, off the I/O threads
   int max_attempts = 3;
   std::vector<std::string> allow_paths;
   std::vector<std::string> forbidden_paths;  // the server's own files: never a destination

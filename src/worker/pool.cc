@@ -23,6 +23,8 @@ void RemoveStaleStaging(const json& spec) {
   for (const auto& o : spec["outputs"]) {
     if (!o.contains("destination") || !o["destination"].is_string()) continue;
     fs::path dest(o["destination"].get<std::string>());
+    // Local destinations are stored resolved (absolute); a URL's staging is in the scratch dir.
+    if (!dest.is_absolute()) continue;
     if (dest.filename().empty()) dest = dest.parent_path();
     std::string prefix = "." + dest.filename().native() + ".reel-";
     std::error_code ec;

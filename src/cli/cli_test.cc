@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -211,6 +212,39 @@ TEST(Cli, ServeRefusesADataDirectoryInsideAnAllowedPath) {
       Reel({"serve", "--allow-path", var, "--data-dir", srv, "--listen", "127.0.0.1:0"}),
       "overlap");
   ExpectOneLineError(Reel({"worker", "--allow-path", srv, "--data-dir", srv}), "overlap");
+}
+
+}  // namespace
+}  // namespace reel
+
+namespace reel {
+namespace {
+
+// Seed 000's lossless MP4: crf 0 is lossless H.264 (High 4:4:4 Predictive), so every decoded
+// frame equals the source's.
+TEST(Cli, Crf0IsLosslessH264) {
+  TempDir dir;
+  std::string source = testing::Clip(640, 360, 1, 30, false);
+  CommandResult r = Reel({"transcode", source, "-o", dir / "lossless.mp4", "--preset", "h264-360p",
+                          "--crf", "0", "--progress", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  CommandResult profile =
+      RunCommand({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                  "stream=profile", "-of", "csv=p=0", dir / "lossless.mp4"});
+  EXPECT_NE(profile.stdout_text.find("High 4:4:4 Predictive"), std::string::npos)
+      << profile.stdout_text;
+  auto frames = [](const std::string& file) {
+    CommandResult md5 =
+        RunCommand({"ffmpeg", "-v", "error", "-i", file, "-map", "0:v", "-f", "framemd5", "-"});
+    std::string hashes;
+    std::istringstream lines(md5.stdout_text);
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty() && line[0] != '#') hashes += line.substr(line.rfind(',') + 1) + "\n";
+    return hashes;
+  };
+  std::string want = frames(source);
+  EXPECT_FALSE(want.empty());
+  EXPECT_EQ(frames(dir / "lossless.mp4"), want);
 }
 
 }  // namespace

@@ -61,7 +61,8 @@ Result<CodecContextPtr> OpenVideoEncoder(const presets::VideoSettings& v, const 
   switch (v.codec) {
     case presets::VideoCodec::kH264: {
       av_dict_set(&opts, "preset", v.speed.c_str(), 0);
-      av_dict_set(&opts, "profile", "high", 0);
+      // CRF 0 is lossless, which x264 encodes only in the High 4:4:4 Predictive profile.
+      av_dict_set(&opts, "profile", v.bitrate == 0 && v.crf == 0 ? "high444" : "high", 0);
       if (v.bitrate == 0 && v.crf >= 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
       // Fixed GOP: IDR frames exactly every `gop` frames, none from scene cuts, closed GOPs,
       // so segment boundaries line up across the rungs of a ladder.

@@ -187,6 +187,10 @@ std::optional<FieldError> ApplyOverrides(const Overrides& o, Preset* p) {
                                    VideoCodecName(p->video.codec)};
     if (o.bitrate) return FieldError{"crf", "set either bitrate or crf, not both"};
     p->video.crf = *o.crf;
+    if (*o.crf == 0 && p->video.codec == VideoCodec::kH264) {
+      p->video.maxrate = 0;  // lossless: a rate cap would raise the quantiser again
+      p->video.bufsize = 0;
+    }
   }
   if (o.width) {
     if (*o.width < 16 || *o.width > 7680) return FieldError{"width", "must be between 16 and 7680"};

@@ -234,6 +234,22 @@ void CheckMetadataKeys(const json& value) {
     for (const json& item : value) CheckMetadataKeys(item);
 }
 
+// What an audio-only source is drawn on for the outputs that show a picture (see spec.h).
+void ParseBackground(json* o, const std::string& path, OutputSpec* out) {
+  static const std::set<std::string> kPictureKinds = {
+      "hls", "dash", "mp4", "webm", "preview", "mezzanine", "thumbnail", "sprite"};
+  auto it = o->find("background");
+  if (it == o->end() || !kPictureKinds.count(out->kind)) return;  // others: an unknown field
+  std::string b = it->is_string() ? it->get<std::string>() : "";
+  bool colour = b.size() == 7 && b[0] == '#' &&
+                b.find_first_not_of("0123456789abcdefABCDEF", 1) == std::string::npos;
+  if (!colour && b != "waveform" && b != "spectrum")
+    Fail(path + ".background", "must be a colour \"#rrggbb\", \"waveform\" or \"spectrum\"");
+  for (char& c : b) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out->background = b;
+  o->erase(it);
+}
+
 OutputSpec ParseOutput(const json& with_method, const std::string& path) {
   if (!with_method.is_object()) Fail(path, "must be an object");
   OutputSpec out;
@@ -252,6 +268,7 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
   }
   out.kind = RequireString(o, "kind", path + ".kind");
   const std::string& k = out.kind;
+  ParseBackground(&o, path, &out);
   if (k == "hls" || k == "dash") {
     OnlyFields(o, path, {"kind", "destination", "ladder", "dash", "normalize"});
     std::string name = "default";
@@ -518,6 +535,12 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       OutputSpec out = ParseOutput((*outs)[i], path);
       if (!out.destination.empty() && !destinations.insert(out.destination).second)
         Fail(path + ".destination", "is used by another output");
+      // One picture is drawn per job, from one decode of the audio.
+      for (size_t j = 0; j < job.outputs.size(); ++j)
+        if (!out.background.empty() && !job.outputs[j].background.empty() &&
+            out.background != job.outputs[j].background)
+          Fail(path + ".background", "differs from outputs[" + std::to_string(j) +
+                                         "].background; a job draws one picture for all outputs");
       job.outputs.push_back(std::move(out));
     }
     // A package (or thumbnail set) replaces its whole folder: nothing else may be written in it.

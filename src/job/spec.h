@@ -32,6 +32,10 @@ struct OutputSpec {
   presets::SpriteOptions sprite;
   presets::PreviewOptions preview;
   presets::WaveformOptions waveform;
+  // Picture kinds (hls, dash, mp4, webm, preview, mezzanine, thumbnail, sprite): what an
+  // audio-only source is drawn on, "#rrggbb", "waveform" or "spectrum"; "": not named (files
+  // are then drawn on black; packages stay audio only, thumbnails and sprites fail).
+  std::string background;
 };
 
 struct JobSpec {

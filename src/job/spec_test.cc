@@ -482,3 +482,39 @@ TEST(JobSpecHardening, TypesThatWouldOnlyFailInTheWorkerAreRefused) {
 
 }  // namespace
 }  // namespace reel::job
+
+namespace reel::job {
+namespace {
+
+TEST(JobSpec, BackgroundIsAColourWaveformOrSpectrumForPictureKinds) {
+  json spec = {{"source", "talk.m4a"},
+               {"outputs",
+                {{{"kind", "preview"}, {"destination", "p.mp4"}, {"background", "#1A2b3C"}},
+                 {{"kind", "hls"}, {"destination", "hls/"}},
+                 {{"kind", "thumbnail"}, {"destination", "t.jpg"}, {"background", "#1a2b3c"}}}}};
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->outputs[0].background, "#1a2b3c");
+  EXPECT_EQ(r->outputs[1].background, "");
+  EXPECT_EQ(r->outputs[2].background, "#1a2b3c");
+  for (const char* bad : {"black", "#12345", "#12345g", "waveforms", ""}) {
+    spec["outputs"][2]["background"] = bad;
+    FieldError e = ErrorOf(spec);
+    EXPECT_EQ(e.field, "outputs[2].background") << bad;
+  }
+  spec["outputs"][2]["background"] = 7;
+  EXPECT_EQ(ErrorOf(spec).field, "outputs[2].background");
+  // One picture is drawn per job: two outputs may not ask for different ones.
+  spec["outputs"][2]["background"] = "spectrum";
+  FieldError e = ErrorOf(spec);
+  EXPECT_EQ(e.field, "outputs[2].background");
+  EXPECT_NE(e.message.find("outputs[0].background"), std::string::npos) << e.message;
+  spec["outputs"][0]["background"] = "spectrum";
+  EXPECT_TRUE(ParseJobSpec(spec).ok());
+  // Kinds without a picture have no background.
+  spec["outputs"][2] = {{"kind", "waveform"}, {"destination", "w.json"}, {"background", "#000000"}};
+  EXPECT_EQ(ErrorOf(spec).field, "outputs[2].background");
+}
+
+}  // namespace
+}  // namespace reel::job

@@ -53,18 +53,20 @@ Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) 
       dest = *d;
       planned.files.push_back({field, o.destination, dest, true});
     }
+    bool background = !o.background.empty();
+    if (background) plan.background = o.background;  // the spec has checked they agree
     if (o.kind == "hls" || o.kind == "dash") {
-      plan.hls.push_back({index, dest, o.ladder, o.dash, std::nullopt, o.kind});
+      plan.hls.push_back({index, dest, o.ladder, o.dash, std::nullopt, o.kind, background});
     } else if (o.kind == "preview" && o.preview_hls) {
-      plan.hls.push_back({index, dest, presets::Ladder{}, false, o.preset, "preview"});
+      plan.hls.push_back({index, dest, presets::Ladder{}, false, o.preset, "preview", background});
     } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "preview" ||
                o.kind == "mezzanine") {
       plan.files.push_back(
           {index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind});
     } else if (o.kind == "thumbnail") {
-      plan.thumbnails.push_back({index, dest, o.thumbnail});
+      plan.thumbnails.push_back({index, dest, o.thumbnail, background});
     } else if (o.kind == "sprite") {
-      plan.sprites.push_back({index, dest, o.sprite});
+      plan.sprites.push_back({index, dest, o.sprite, background});
       // The engine writes the sheet's WebVTT track beside it; it goes beside it too.
       if (!planned.files.empty())
         planned.files.push_back({planned.files[0].field, WithVttExtension(o.destination),

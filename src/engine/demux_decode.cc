@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <optional>
+#include <utility>
 
 #include "engine/layout.h"
 
@@ -57,7 +58,121 @@ AVRational ChooseFrameRate(const AVStream* st, double requested) {
   return av_d2q(av_q2d(r), 100000);
 }
 
+// When the first frames of `path`'s video and audio streams (-1: none) are presented, in
+// AV_TIME_BASE units (AV_NOPTS_VALUE: none). Stream and container start times count what the
+// decoder drops (AAC priming an edit list skips, frames before an edit that cuts the start), so
+// the frames themselves are asked: a read of its own, decoding until each stream gave one.
+std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_index,
+                                            int audio_index) {
+  const int indexes[2] = {video_index, audio_index};
+  int64_t first[2] = {AV_NOPTS_VALUE, AV_NOPTS_VALUE};
+  Result<InputFormatPtr> in = OpenInput(path);
+  if (!in.ok()) return {first[0], first[1]};
+  AVFormatContext* fmt = in->get();
+  CodecContextPtr dec[2];
+  for (int i = 0; i < 2; ++i) {
+    if (indexes[i] < 0) continue;
+    AVStream* st = fmt->streams[indexes[i]];
+    const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+    CodecContextPtr c(codec ? avcodec_alloc_context3(codec) : nullptr);
+    if (!c || avcodec_parameters_to_context(c.get(), st->codecpar) < 0) continue;
+    c->pkt_timebase = st->time_base;
+    c->thread_count = 1;
+    if (avcodec_open2(c.get(), codec, nullptr) == 0) dec[i] = std::move(c);
+  }
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)
+    if (int(i) != video_index && int(i) != audio_index) fmt->streams[i]->discard = AVDISCARD_ALL;
+  PacketPtr pkt = MakePacket();
+  FramePtr frame = MakeFrame();
+  auto receive = [&](int i) {
+    while (first[i] == AV_NOPTS_VALUE && avcodec_receive_frame(dec[i].get(), frame.get()) >= 0) {
+      if (frame->best_effort_timestamp != AV_NOPTS_VALUE)
+        first[i] = av_rescale_q(frame->best_effort_timestamp, fmt->streams[indexes[i]]->time_base,
+                                AV_TIME_BASE_Q);
+      av_frame_unref(frame.get());
+    }
+  };
+  auto waiting = [&](int i) { return dec[i] && first[i] == AV_NOPTS_VALUE; };
+  for (int packets = 0; packets < 2000 && (waiting(0) || waiting(1)); ++packets) {
+    if (av_read_frame(fmt, pkt.get()) < 0) break;
+    for (int i = 0; i < 2; ++i)
+      if (waiting(i) && pkt->stream_index == indexes[i] &&
+          avcodec_send_packet(dec[i].get(), pkt.get()) >= 0)
+        receive(i);
+    av_packet_unref(pkt.get());
+  }
+  for (int i = 0; i < 2; ++i)
+    if (waiting(i) && avcodec_send_packet(dec[i].get(), nullptr) >= 0) receive(i);
+  return {first[0], first[1]};
+}
+
+// The source's time 0 (AV_TIME_BASE units): its first picture, or its first sound when that
+// comes a frame or more sooner. The picture's first frame is then held from 0 and lands on a
+// slot of the frame grid, so the sound keeps its sync exactly (starting less than a frame late,
+// after silence). A sound that leads by less than a frame is encoder priming (AAC in MPEG-TS),
+// which is cut.
+int64_t TimelineZero(int64_t video, int64_t audio, AVRational rate, int64_t fallback) {
+  if (video == AV_NOPTS_VALUE) return audio == AV_NOPTS_VALUE ? fallback : audio;
+  if (audio == AV_NOPTS_VALUE || audio >= video) return video;
+  double lead_frames = (video - audio) * av_q2d(rate) / AV_TIME_BASE;
+  if (lead_frames < 1) return video;
+  return video - std::llround(std::ceil(lead_frames - 1e-6) * AV_TIME_BASE / av_q2d(rate));
+}
+
+// The largest 16:9 box the outputs that get a drawn picture ask for (at most 1920x1080), else
+// 1280x720: drawing bigger than any output shows would only cost time.
+Size DrawnSize(const TranscodePlan& plan) {
+  Size best{0, 0};
+  auto ask = [&best](int width, int height, int lines) {
+    if (lines > 0 && width == 0 && height == 0) height = lines;
+    if (width > 0 && height == 0) height = width * 9 / 16;
+    if (height > 0 && width == 0) width = height * 16 / 9;
+    best.width = std::max(best.width, width);
+    best.height = std::max(best.height, height);
+  };
+  for (const FileOutputPlan& f : plan.files)
+    ask(f.preset.video.width, f.preset.video.height, f.preset.video.lines);
+  for (const HlsOutputPlan& h : plan.hls) {
+    if (!h.background && !h.single && plan.subtitles.empty()) continue;
+    if (h.single) ask(h.single->video.width, h.single->video.height, h.single->video.lines);
+    for (const presets::Rung& r : h.ladder.rungs) ask(0, 0, r.lines);
+  }
+  if (best.width <= 0 || best.height <= 0) return {1280, 720};
+  best.width = std::clamp(best.width, 16, 1920) / 2 * 2;
+  best.height = std::clamp(best.height, 16, 1080) / 2 * 2;
+  return best;
+}
+
+// The highest rate those outputs ask for, else 25 fps.
+AVRational DrawnFrameRate(const TranscodePlan& plan) {
+  double fps = 0;
+  for (const FileOutputPlan& f : plan.files) fps = std::max(fps, f.preset.video.fps);
+  for (const HlsOutputPlan& h : plan.hls) {
+    fps = std::max(fps, h.ladder.video.fps);
+    if (h.single) fps = std::max(fps, h.single->video.fps);
+  }
+  return fps > 0 ? ChooseFrameRate(nullptr, std::min(fps, presets::kMaxFps)) : AVRational{25, 1};
+}
+
 }  // namespace
+
+double ContentDuration(const AVFormatContext* fmt) {
+  double declared = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  if (fmt->start_time == AV_NOPTS_VALUE) return declared;
+  double start = fmt->start_time / double(AV_TIME_BASE), end = start;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    AVMediaType type = st->codecpar->codec_type;
+    if ((type != AVMEDIA_TYPE_VIDEO && type != AVMEDIA_TYPE_AUDIO) ||
+        (st->disposition & AV_DISPOSITION_ATTACHED_PIC) || st->start_time == AV_NOPTS_VALUE ||
+        st->duration == AV_NOPTS_VALUE || st->duration <= 0)
+      continue;
+    end = std::max(end, (st->start_time + st->duration) * av_q2d(st->time_base));
+  }
+  // Streams without durations of their own (Matroska): the container's is all there is.
+  if (end <= start) return declared;
+  return declared > 0 ? std::min(declared, end - start) : end - start;
+}
 
 Source::~Source() {
   std::error_code ec;
@@ -65,6 +180,7 @@ Source::~Source() {
 }
 
 AVRational Source::FrameRate(double fps) const {
+  if (video_index_ < 0) return fps > 0 ? ChooseFrameRate(nullptr, fps) : format_.frame_rate;
   return ChooseFrameRate(input_->streams[video_index_], fps);
 }
 
@@ -144,8 +260,7 @@ Status Source::OpenSource(size_t segment) {
   }
   input_ = std::move(in).value();
   AVFormatContext* fmt = input_.get();
-  if (!Joined())
-    duration_ = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  if (!Joined()) duration_ = ContentDuration(fmt);
   video_dec_.reset();
   if (!audio_input_) audio_dec_.reset();
   demuxed_end_ = 0;
@@ -176,7 +291,13 @@ Status Source::OpenSource(size_t segment) {
     aux_audio_index_ = audio_index_;
   }
 
-  int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
+  AVRational grid = video_index_ < 0 ? AVRational{25, 1}
+                    : Joined()       ? join_rate_
+                                     : ChooseFrameRate(fmt->streams[video_index_], 0);
+  auto [first_video, first_audio] =
+      FirstFrameTimes(SourcePath(segment), video_index_, audio_input_ ? -1 : audio_index_);
+  int64_t start = TimelineZero(first_video, first_audio, grid,
+                               fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time);
   if (video_index_ >= 0) {
     AVStream* st = fmt->streams[video_index_];
     REEL_RETURN_IF_ERROR(OpenDecoder(fmt, video_index_, &video_dec_));
@@ -235,7 +356,44 @@ Status Source::OpenSource(size_t segment) {
       audio_convert_ = std::move(fc).value();
     }
   }
-  if (video_dec_) normalise_open_ = true;
+  if (video_index_ < 0 && audio_dec_ && !Joined() && PictureAsked())
+    REEL_RETURN_IF_ERROR(OpenDrawnPicture());
+  if (video_dec_ || drawn_) normalise_open_ = true;
+  return Status::Ok();
+}
+
+// Whether an output needs a picture that an audio-only source would have to be drawn for.
+bool Source::PictureAsked() const {
+  if (!plan_.subtitles.empty() || !plan_.files.empty()) return true;
+  for (const HlsOutputPlan& h : plan_.hls)
+    if (h.background || h.single) return true;  // a preview is a picture
+  for (const ThumbnailPlan& t : plan_.thumbnails)
+    if (t.background) return true;
+  for (const SpritePlan& s : plan_.sprites)
+    if (s.background) return true;
+  return false;
+}
+
+// The picture of an audio-only source, drawn from its audio as it is decoded (see filter.h).
+// It stands for the normalise graph: the renditions read it the same way.
+Status Source::OpenDrawnPicture() {
+  DrawnPictureSpec spec;
+  spec.background = plan_.background;
+  spec.size = DrawnSize(plan_);
+  spec.frame_rate = DrawnFrameRate(plan_);
+  if (!plan_.subtitles.empty()) {
+    if (subtitles_copy_.empty()) REEL_RETURN_IF_ERROR(CopySubtitles());
+    spec.subtitles = subtitles_copy_;
+  }
+  Result<FilterChain> fc = BuildDrawnChain(AudioArgs(), DrawnPictureGraph(spec), threads_);
+  if (!fc.ok() && !plan_.subtitles.empty())
+    return InvalidArgument("subtitles: cannot burn in " + plan_.subtitles + " (" +
+                           fc.status().message() + "); is it a valid ASS or SRT file?");
+  if (!fc.ok()) return fc.status();
+  normalise_ = std::move(fc).value();
+  drawn_ = true;
+  display_ = {double(spec.size.width), double(spec.size.height)};
+  format_.frame_rate = spec.frame_rate;
   return Status::Ok();
 }
 
@@ -331,16 +489,37 @@ Status Source::HandleVideoFrame(AVFrame* frame) {
   return PullNormalised();
 }
 
+// Feeds the drawn picture an audio frame (nullptr: the end of the audio) and hands on the
+// pictures that come out.
+Status Source::DrawFrom(AVFrame* audio) {
+  int err;
+  if (audio) {
+    err = av_buffersrc_add_frame_flags(normalise_.source, audio, AV_BUFFERSRC_FLAG_KEEP_REF);
+  } else {
+    if (!normalise_open_) return Status::Ok();
+    normalise_open_ = false;
+    err = av_buffersrc_close(normalise_.source, audio_end_pts_, 0);
+  }
+  if (err < 0) return AvStatus(err, "drawn picture");
+  return PullNormalised();
+}
+
 // Decoded audio of the current source (nullptr: its end) on its way to the renditions.
 Status Source::HandleAudioFrame(AVFrame* frame) {
   if (frame) {
     frame->pts = frame->best_effort_timestamp;
-    if (frame->pts != AV_NOPTS_VALUE)
+    AVRational tb = AudioStream()->time_base;
+    if (frame->pts != AV_NOPTS_VALUE) {
       frame->pts += -start_pts_audio_ +
                     av_rescale_q(std::llround((audio_input_ ? 0 : segment_offset_) * AV_TIME_BASE),
-                                 AV_TIME_BASE_Q, AudioStream()->time_base);
+                                 AV_TIME_BASE_Q, tb);
+      audio_end_pts_ =
+          std::max(audio_end_pts_,
+                   frame->pts + av_rescale_q(frame->nb_samples, {1, frame->sample_rate}, tb));
+    }
     ++audio_frames_decoded_;
   }
+  if (drawn_) REEL_RETURN_IF_ERROR(DrawFrom(frame));
   if (!Joined() || audio_input_) return sink_->Audio(frame);
   // Several sources: through this source's conversion to the common format. Its end is not the
   // end of the audio: the next source continues it.

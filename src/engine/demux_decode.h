@@ -19,6 +19,11 @@
 
 namespace reel::engine {
 
+// How long the media of `fmt` lasts, from its earliest start to the end of its longest stream.
+// A container's declared duration can count what is not media: an MP4 whose edit list starts
+// its media at 10 s declares 13 s for 3 s of media.
+double ContentDuration(const AVFormatContext* fmt);
+
 class Source {
  public:
   Source(const TranscodePlan& plan, const RunState* run, int threads)
@@ -32,7 +37,14 @@ class Source {
   Status Open();
 
   // What the outputs are planned from.
-  bool has_video() const { return video_index_ >= 0; }
+  // A picture: the source's own, or one drawn from its audio (drawn()) because an output needs
+  // a picture the source does not have (see TranscodePlan::background).
+  bool has_video() const { return video_index_ >= 0 || drawn_; }
+  bool drawn() const { return drawn_; }
+  // Whether an output gets the picture: `asks` is whether it asks for a drawn one.
+  bool PictureFor(bool asks) const {
+    return video_index_ >= 0 || (drawn_ && (asks || !plan_.subtitles.empty()));
+  }
   bool has_audio() const { return has_audio_; }  // some source, or the replacement track
   bool audio_replaced() const { return audio_input_ != nullptr; }
   double duration() const { return duration_; }           // seconds, all sources
@@ -75,6 +87,9 @@ class Source {
   Status HandleAudioFrame(AVFrame* frame);
   Status PullNormalised();
   Status CheckComplete(double declared) const;
+  bool PictureAsked() const;
+  Status OpenDrawnPicture();
+  Status DrawFrom(AVFrame* audio);
 
   const TranscodePlan& plan_;
   const RunState* run_;
@@ -106,6 +121,8 @@ class Source {
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
   int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
+  bool drawn_ = false;         // normalise_ draws the picture from the audio
+  int64_t audio_end_pts_ = 0;  // end of the last decoded audio frame, in the stream's time base
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;
   std::atomic<double> decoded_seconds_{0};

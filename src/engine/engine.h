@@ -65,6 +65,7 @@ struct HlsOutputPlan {
   // A single rendition instead of the ladder (an HLS preview), named "preview".
   std::optional<presets::Preset> single;
   std::string kind = "hls";  // as reported: "hls", "dash", "preview"
+  bool background = false;   // names a background: an audio-only source is drawn for it
 };
 
 struct FileOutputPlan {
@@ -78,12 +79,14 @@ struct ThumbnailPlan {
   int index = 0;
   std::string destination;  // a file, or a directory when count > 1
   presets::ThumbnailOptions options;
+  bool background = false;  // as HlsOutputPlan
 };
 
 struct SpritePlan {
   int index = 0;
   std::string destination;  // the .jpg sheet; the .vtt goes beside it
   presets::SpriteOptions options;
+  bool background = false;  // as HlsOutputPlan
 };
 
 struct WaveformPlan {
@@ -107,6 +110,11 @@ struct TranscodePlan {
   int main_input = -1;
   std::string audio_input;  // optional: a file whose audio replaces the source's
   std::string subtitles;    // optional: an ASS/SRT file burnt into the picture
+  // What an audio-only source is drawn on where an output needs a picture: "#rrggbb" ("":
+  // black), "waveform" or "spectrum". File outputs (mp4, webm, preview, mezzanine) always need
+  // one; packages when they name a background or subtitles are given; thumbnails and sprites
+  // when they name a background.
+  std::string background;
   std::vector<HlsOutputPlan> hls;
   std::vector<FileOutputPlan> files;
   std::vector<ThumbnailPlan> thumbnails;

@@ -9,13 +9,13 @@ extern "C" {
 
 namespace reel::engine {
 
-Result<FilterChain> BuildChain(bool video, const std::string& source_args, const std::string& chain,
-                               int threads) {
+namespace {
+
+Result<FilterChain> Build(const char* src_name, const char* sink_name,
+                          const std::string& source_args, const std::string& chain, int threads) {
   FilterChain fc;
   fc.graph.reset(avfilter_graph_alloc());
   fc.graph->nb_threads = threads;
-  const char* src_name = video ? "buffer" : "abuffer";
-  const char* sink_name = video ? "buffersink" : "abuffersink";
   int err = avfilter_graph_create_filter(&fc.source, avfilter_get_by_name(src_name), "in",
                                          source_args.c_str(), nullptr, fc.graph.get());
   if (err < 0) return AvStatus(err, std::string("cannot create ") + src_name + " " + source_args);
@@ -36,6 +36,19 @@ Result<FilterChain> BuildChain(bool video, const std::string& source_args, const
   err = avfilter_graph_config(fc.graph.get(), nullptr);
   if (err < 0) return AvStatus(err, "cannot configure filter chain '" + chain + "'");
   return fc;
+}
+
+}  // namespace
+
+Result<FilterChain> BuildChain(bool video, const std::string& source_args, const std::string& chain,
+                               int threads) {
+  return video ? Build("buffer", "buffersink", source_args, chain, threads)
+               : Build("abuffer", "abuffersink", source_args, chain, threads);
+}
+
+Result<FilterChain> BuildDrawnChain(const std::string& audio_args, const std::string& chain,
+                                    int threads) {
+  return Build("abuffer", "buffersink", audio_args, chain, threads);
 }
 
 std::string Rational(AVRational r) { return std::to_string(r.num) + "/" + std::to_string(r.den); }
@@ -145,6 +158,29 @@ std::string AudioRenditionGraph(const presets::AudioSettings& a, double replaced
   }
   chain += std::string(",aformat=sample_fmts=") + av_get_sample_fmt_name(sample_format) +
            ":channel_layouts=" + channel_layout;
+  return chain;
+}
+
+// An audio-only source's picture. Every background is drawn from the audio itself, so the
+// frames come on the audio's clock as it is decoded (no free-running source to hold back):
+// showwaves gives the frame grid, painted over for a plain colour.
+std::string DrawnPictureGraph(const DrawnPictureSpec& s) {
+  std::string size = std::to_string(s.size.width) + "x" + std::to_string(s.size.height);
+  std::string rate = Rational(s.frame_rate);
+  std::string chain;
+  if (s.background == "waveform") {
+    chain = "showwaves=s=" + size + ":mode=cline:rate=" + rate + ":colors=0x4fc3f7,format=yuv420p";
+  } else if (s.background == "spectrum") {
+    chain = "showspectrum=s=" + size + ":slide=scroll:color=intensity:scale=cbrt:fps=" + rate +
+            ",format=yuv420p";
+  } else {
+    // "#rrggbb", checked by the job spec; drawbox takes it as 0xrrggbb.
+    std::string colour = s.background.size() == 7 ? "0x" + s.background.substr(1) : "0x000000";
+    chain = "showwaves=s=" + size + ":mode=point:rate=" + rate +
+            ",format=yuv420p,drawbox=x=0:y=0:w=iw:h=ih:color=" + colour + ":t=fill";
+  }
+  chain += ",setsar=1,fps=fps=" + rate + ":start_time=0:round=near";
+  if (!s.subtitles.empty()) chain += ",subtitles=filename=" + s.subtitles;
   return chain;
 }
 

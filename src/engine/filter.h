@@ -27,6 +27,10 @@ struct FilterChain {
 Result<FilterChain> BuildChain(bool video, const std::string& source_args, const std::string& chain,
                                int threads);
 
+// An abuffer source and a video buffersink: a picture drawn from audio (DrawnPictureGraph).
+Result<FilterChain> BuildDrawnChain(const std::string& audio_args, const std::string& chain,
+                                    int threads);
+
 // "30000/1001"
 std::string Rational(AVRational r);
 
@@ -62,6 +66,16 @@ struct NormaliseGraphSpec {
   std::string subtitles;  // a file name safe inside a graph, or ""
 };
 std::string NormaliseGraph(const NormaliseGraphSpec& spec);
+
+// The picture drawn for an audio-only source where an output needs one: `background` is
+// "#rrggbb", "waveform" or "spectrum", at `size` and `frame_rate`, subtitles burnt in.
+struct DrawnPictureSpec {
+  std::string background;
+  Size size{1280, 720};
+  AVRational frame_rate{25, 1};
+  std::string subtitles;  // a file name safe inside a graph, or ""
+};
+std::string DrawnPictureGraph(const DrawnPictureSpec& spec);
 
 // Joined sources' audio: brought to 48 kHz stereo, which the audio renditions then read.
 std::string JoinedAudioGraph();

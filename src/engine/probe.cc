@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "engine/av_util.h"
+#include "engine/demux_decode.h"
 #include "engine/engine.h"
 
 extern "C" {
@@ -73,7 +74,7 @@ Result<MediaInfo> Probe(const std::string& path) {
   const AVFormatContext* fmt = input->get();
   MediaInfo info;
   info.container = fmt->iformat->name;
-  info.duration = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
+  info.duration = ContentDuration(fmt);  // not an edit list's empty lead-in
   info.start_time = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time / double(AV_TIME_BASE);
   info.bitrate = fmt->bit_rate;
   struct stat st {};

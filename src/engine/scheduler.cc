@@ -231,7 +231,7 @@ Status Scheduler::PlanOutputs() {
     Result<std::string> dir = staging_.StageDirectory(h.directory);
     if (!dir.ok()) return dir.status();
     p.temp_dir = *dir;
-    if (source_.has_video()) {
+    if (source_.PictureFor(h.background || h.single)) {  // a preview is a picture
       if (h.single) {
         p.variants.push_back({std::string(layout::kPreviewRendition), AddVideo(single.video)});
       } else {
@@ -259,12 +259,13 @@ Status Scheduler::PlanOutputs() {
     Result<std::string> path = staging_.StageFile(f.path);
     if (!path.ok()) return path.status();
     out.temp_path = *path;
-    if (source_.has_video()) out.video = AddVideo(preset.video);
+    if (source_.PictureFor(true)) out.video = AddVideo(preset.video);
     if (source_.has_audio()) out.audio = AddAudio(preset.audio);
     files_.push_back(std::move(out));
   }
   TapStage::SourceFacts facts;
   facts.has_video = source_.has_video();
+  facts.drawn = source_.drawn();
   facts.has_audio = source_.has_audio();
   facts.duration = duration;
   facts.display = source_.display();
@@ -332,7 +333,8 @@ Status Scheduler::Audio(AVFrame* frame) {
 bool Scheduler::ThumbnailsOnly() const {
   return plan_.inputs.size() <= 1 && !plan_.thumbnails.empty() && plan_.hls.empty() &&
          plan_.files.empty() && plan_.sprites.empty() && plan_.waveforms.empty() &&
-         plan_.loudness.empty() && plan_.subtitles.empty() && source_.has_video();
+         plan_.loudness.empty() && plan_.subtitles.empty() && source_.has_video() &&
+         !source_.drawn();
 }
 
 // Closes every queue and waits for the threads, reporting progress while the encoders drain

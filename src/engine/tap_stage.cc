@@ -12,6 +12,16 @@ namespace reel::engine {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// An audio-only source gives a picture only when the output names what to draw it on.
+std::string NoPicture(int index) {
+  return "the source has no video stream; give outputs[" + std::to_string(index) +
+         "].background (a colour, \"waveform\" or \"spectrum\") to draw its audio";
+}
+
+}  // namespace
+
 TapStage::~TapStage() { Join(); }
 
 Status TapStage::Plan(const TranscodePlan& plan, const SourceFacts& source, Staging* staging,
@@ -22,8 +32,8 @@ Status TapStage::Plan(const TranscodePlan& plan, const SourceFacts& source, Stag
   };
   double duration = source.duration;
   for (const ThumbnailPlan& t : plan.thumbnails) {
-    if (!source.has_video) {
-      mark(t.index, "thumbnail", t.destination, "the source has no video stream");
+    if (!source.has_video || (source.drawn && !t.background)) {
+      mark(t.index, "thumbnail", t.destination, NoPicture(t.index));
       continue;
     }
     double at = t.options.at.Seconds(duration);
@@ -43,8 +53,8 @@ Status TapStage::Plan(const TranscodePlan& plan, const SourceFacts& source, Stag
                           source.display)});
   }
   for (const SpritePlan& sp : plan.sprites) {
-    if (!source.has_video) {
-      mark(sp.index, "sprite", sp.destination, "the source has no video stream");
+    if (!source.has_video || (source.drawn && !sp.background)) {
+      mark(sp.index, "sprite", sp.destination, NoPicture(sp.index));
       continue;
     }
     std::string vtt = layout::SpriteVttPath(sp.destination);

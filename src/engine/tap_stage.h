@@ -22,6 +22,7 @@ class TapStage {
   // What the taps need to know of the source.
   struct SourceFacts {
     bool has_video = false;
+    bool drawn = false;  // the picture is drawn from the audio: only for taps that ask for it
     bool has_audio = false;
     double duration = 0;
     DisplaySize display;

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -15,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/av_util.h"
+#include "testing/av_sync.h"
 
 extern "C" {
 #include <libavutil/pixdesc.h>
@@ -169,6 +172,53 @@ std::string Clip(int width, int height, double seconds, int fps, bool audio) {
   return Fixture(
       "clip-" + size + "-" + dur + "s-" + std::to_string(fps) + (audio ? "" : "-silent") + ".mp4",
       args);
+}
+
+namespace {
+
+SyncSourceOptions TimestampSyncOptions() {
+  SyncSourceOptions o;
+  o.fps_num = 25;
+  return o;
+}
+
+}  // namespace
+
+std::string EditListOffsetSource() {
+  return Fixture("edit-list-offset.mp4",
+                 {"-i", SyncSource(TimestampSyncOptions()), "-output_ts_offset", "10", "-c:v",
+                  "copy", "-c:a", "aac", "-b:a", "192k"});
+}
+
+std::string WrappingTsSource() {
+  // 2^33 / 90000 = 95443.72 s; the TS muxer adds its own 1.4 s of delay on top of the offset.
+  return Fixture("pts-wrap.ts", {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "copy", "-c:a",
+                                 "aac", "-b:a", "192k", "-output_ts_offset", "95438"});
+}
+
+std::string CutStartSource() {
+  std::string gop = Fixture("avsync-gop.mp4",
+                            {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "libx264", "-preset",
+                             "ultrafast", "-g", "50", "-crf", "18", "-c:a", "aac", "-b:a", "192k"});
+  return Fixture("cut-start.mp4", {"-ss", "3.32", "-i", gop, "-c", "copy"});
+}
+
+std::string StaggeredSource(double video_delay) {
+  std::string sync = SyncSource(TimestampSyncOptions());
+  char delay[32], name[64];
+  std::snprintf(delay, sizeof(delay), "%.3f", std::abs(video_delay));
+  std::snprintf(name, sizeof(name), "staggered-%.3f.mov", video_delay);
+  std::vector<std::string> args = {"-itsoffset", delay, "-i", sync, "-i", sync};
+  args.insert(args.end(), {"-map", video_delay > 0 ? "0:v" : "1:v", "-map",
+                           video_delay > 0 ? "1:a" : "0:a", "-c", "copy"});
+  return Fixture(name, args);
+}
+
+std::string AudioOnlySource(double seconds) {
+  return Fixture("audio-only-" + std::to_string(seconds) + ".m4a",
+                 {"-f", "lavfi", "-i",
+                  "sine=frequency=440:sample_rate=48000:duration=" + std::to_string(seconds),
+                  "-c:a", "aac", "-b:a", "128k"});
 }
 
 const StreamSummary* MediaSummary::Find(const std::string& type) const {

@@ -58,6 +58,24 @@ std::string Fixture(const std::string& file_name, const std::vector<std::string>
 // The standard sources of the suite.
 std::string Clip(int width, int height, double seconds, int fps = 30, bool audio = true);
 
+// Sources whose timestamps do not start at zero (the hardening issue's item 21), each made from
+// the A/V sync source (av_sync.h: 12 s at 25 fps, a flash and a beep every even second), so a
+// test can measure that the output still starts at 0 and keeps the source's sync.
+// An MP4 made with `-output_ts_offset 10` (video copied, audio in AAC): its media starts at
+// 10 s through an edit list, and the container declares 22 s for 12 s of media.
+std::string EditListOffsetSource();
+// An MPEG-TS (H.264 + AAC) whose 33-bit PTS starts about 4 s before 2^33/90 kHz and so wraps
+// during the file; libavformat unwraps it into a negative start time.
+std::string WrappingTsSource();
+// An MP4 cut from a GOP-coded copy (25 fps, a keyframe every 2 s) with `-ss 3.32 -c copy`: the
+// cut lands between keyframes (on a frame), so an edit list skips the start of its first GOP.
+std::string CutStartSource();
+// The sync source with its video starting `video_delay` seconds after its audio (or its audio
+// `-video_delay` after its video): a gap at the start of one stream.
+std::string StaggeredSource(double video_delay);
+// Audio only: AAC, a 440 Hz tone, `seconds` long (a karaoke track).
+std::string AudioOnlySource(double seconds);
+
 struct StreamSummary {
   int index = 0;
   std::string type;

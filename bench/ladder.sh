@@ -74,3 +74,26 @@ printf '%-44s %8.2f %7s%%\n' "(a) one ffmpeg per rung, sequential" "$A" "$AU"
 printf '%-44s %8.2f %7s%%\n' "(b) one ffmpeg, split=4 + shared audio" "$B" "$BU"
 printf '%-44s %8.2f %7s%%\n' "(c) reel transcode --ladder default" "$C" "$CU"
 awk -v a="$A" -v b="$B" -v c="$C" 'BEGIN{printf "ratio c/a = %.2f (target <= 0.72)\nratio c/b = %.2f (target <= 1.00)\n", c/a, c/b}'
+
+# HEVC and AV1 ladders against H.264's on the same source: one timed run each (x265 and SVT-AV1
+# at reel's default speeds, veryfast and preset 10), with the package's size. The HEVC and AV1
+# ladders spend about 60 % and 50 % of H.264's bits for the same size classes.
+codec_ladder() {
+  rm -rf "$WORK/$1"
+  "$REEL" transcode "$SRC" -o "$WORK/$1" --ladder "$1" --progress none >/dev/null
+}
+h264_ladder() { codec_ladder default; }
+hevc_ladder() { codec_ladder hevc; }
+av1_ladder() { codec_ladder av1; }
+echo "one run each of the default (H.264), hevc and av1 ladders..."
+RUNS=1 run_rounds "$WORK/codec-times" h264_ladder hevc_ladder av1_ladder
+printf '%-20s %8s %8s %10s %12s\n' "ladder" "wall s" "cpu %" "bytes" "vs H.264"
+H264_WALL=$(way_wall "$WORK/codec-times" h264_ladder)
+H264_BYTES=$(du -sb "$WORK/default" | cut -f1)
+for l in default:h264_ladder hevc:hevc_ladder av1:av1_ladder; do
+  name=${l%%:*} way=${l##*:}
+  wall=$(way_wall "$WORK/codec-times" "$way"); util=$(way_util "$WORK/codec-times" "$way")
+  bytes=$(du -sb "$WORK/$name" | cut -f1)
+  awk -v n="$name" -v w="$wall" -v u="$util" -v b="$bytes" -v hw="$H264_WALL" -v hb="$H264_BYTES" \
+    'BEGIN{printf "%-20s %8.2f %7s%% %10d   %4.2fx time, %4.2fx size\n", n, w, u, b, w/hw, b/hb}'
+done

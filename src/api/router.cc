@@ -21,6 +21,7 @@
 #include "common/redact.h"
 #include "dashboard/dashboard.h"
 #include "job/spec.h"
+#include "presets/catalog.h"
 #include "presets/presets.h"
 #include "storage/storage.h"
 #include "store/job_view.h"
@@ -34,23 +35,7 @@ using tcp = net::ip::tcp;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-json PresetsCatalog() {
-  json presets = json::array();
-  for (const presets::Preset& p : presets::AllPresets())
-    presets.push_back({{"name", p.name},
-                       {"description", p.description},
-                       {"container", presets::ContainerName(p.container)},
-                       {"video_codec", presets::VideoCodecName(p.video.codec)},
-                       {"audio_codec", presets::AudioCodecName(p.audio.codec)}});
-  json ladders = json::array();
-  for (const presets::Ladder& l : presets::AllLadders()) {
-    json rungs = json::array();
-    for (const presets::Rung& r : l.rungs)
-      rungs.push_back({{"name", r.name}, {"lines", r.lines}, {"bitrate", r.bitrate}});
-    ladders.push_back({{"name", l.name}, {"segment_seconds", l.segment_seconds}, {"rungs", rungs}});
-  }
-  return {{"presets", presets}, {"ladders", ladders}};
-}
+json PresetsCatalog() { return presets::CatalogJson(); }
 
 // Files read back from object stores for a request are copied to disk first: at most this big
 // (the dashboard reads segments, images and renditions; bigger ones want a presigned URL).

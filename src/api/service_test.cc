@@ -171,6 +171,41 @@ class ServiceTest : public ::testing::Test {
   TempDir media_;
 };
 
+// User ladders from --presets: listed by GET /v1/presets, accepted by name, and known to the
+// attempt's own process; a bad inline rung is a 400 naming it.
+TEST_F(ServiceTest, PresetsFileLaddersAreListedAndRunByName) {
+  std::string file = data_ / "presets.json";
+  testing::WriteFile(file, R"({"ladders": {"pair": [
+      {"height": 240, "bitrate": "300k"},
+      {"height": 240, "bitrate": "200k", "codec": "hevc", "speed": "ultrafast"}]}})");
+  Server s(data_.path(), media_.path(), {"--presets", file});
+  json listed = s.Get("/v1/presets").body;
+  json pair;
+  for (const json& l : listed["ladders"])
+    if (l["name"] == "pair") pair = l;
+  ASSERT_FALSE(pair.is_null()) << listed.dump();
+  EXPECT_EQ(pair["rungs"][1]["codec"], "hevc");
+  EXPECT_EQ(pair["codecs"], json::array({"h264", "hevc"}));
+
+  json spec = {
+      {"source", {{"url", media_ / "small.mp4"}}},
+      {"outputs", {{{"kind", "hls"}, {"ladder", "pair"}, {"destination", media_ / "pair/"}}}}};
+  ApiReply r = s.Submit(spec);
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  json done = s.WaitFinished(r.body["id"]);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  std::string master = testing::ReadFile(media_ / "pair/master.m3u8");
+  EXPECT_NE(master.find("CODECS=\"hvc1.1.6.L"), std::string::npos) << master;
+  EXPECT_NE(master.find("240p-hevc/index.m3u8"), std::string::npos) << master;
+
+  spec["outputs"][0]["ladder"] = json::parse(R"([{"height": 240, "bitrate": "300k"},
+      {"height": 240, "bitrate": "200k", "codec": "av1", "speed": 1}])");
+  ApiReply bad = s.Submit(spec);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.dump().find("outputs[0].ladder[1].speed"), std::string::npos)
+      << bad.body.dump();
+}
+
 TEST_F(ServiceTest, SubmitRunsTheJobAndRecordsEverything) {
   Server s(data_.path(), media_.path());
   ApiReply r = s.Submit(HlsJob("small.mp4", "out"));

@@ -62,6 +62,41 @@ TEST(Cli, PresetsListsEveryPresetAndTheLadder) {
   json parsed = json::parse(j.stdout_text);
   EXPECT_EQ(parsed["presets"].size(), 6u);
   EXPECT_EQ(parsed["ladders"][0]["rungs"].size(), 4u);
+  for (const char* ladder : {"mobile", "uhd", "hevc", "av1"})
+    EXPECT_NE(r.output.find(ladder), std::string::npos) << ladder;
+}
+
+TEST(Cli, PresetsFileAddsLaddersAndItsErrorsGiveTheLine) {
+  TempDir dir;
+  std::string good = dir / "presets.json";
+  testing::WriteFile(good, R"({"ladders": {"phone": [
+      {"height": 240, "bitrate": "300k"},
+      {"height": 240, "bitrate": "200k", "codec": "av1", "speed": 12}]}})");
+  CommandResult listed = Reel({"presets", "--json", "--presets", good});
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  json all = json::parse(listed.stdout_text);
+  json phone;
+  for (const json& l : all["ladders"])
+    if (l["name"] == "phone") phone = l;
+  ASSERT_FALSE(phone.is_null()) << listed.stdout_text;
+  EXPECT_EQ(phone["codecs"], json::array({"av1", "h264"}));
+  // The ladder is usable by name, and makes one H.264 and one AV1 rung.
+  CommandResult run = Reel({"transcode", testing::Clip(426, 240, 1, 24), "-o", dir / "hls",
+                            "--ladder", "phone", "--presets", good, "--progress", "none"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::string master = testing::ReadFile(dir / "hls/master.m3u8");
+  EXPECT_NE(master.find("CODECS=\"avc1."), std::string::npos) << master;
+  EXPECT_NE(master.find("CODECS=\"av01.0."), std::string::npos) << master;
+  EXPECT_NE(master.find("240p-av1/index.m3u8"), std::string::npos) << master;
+
+  std::string bad = dir / "bad.json";
+  testing::WriteFile(bad,
+                     "{\"ladders\": {\n  \"x\": [\n    {\"height\": 240,\n"
+                     "     \"codec\": \"h266\", \"bitrate\": \"1M\"}]}}\n");
+  ExpectOneLineError(Reel({"presets", "--presets", bad}), "bad.json:4: ladders.x[0].codec");
+  ExpectOneLineError(
+      Reel({"serve", "--presets", bad, "--data-dir", dir / "var", "--listen", "127.0.0.1:0"}),
+      "bad.json:4: ladders.x[0].codec: must be h264, hevc or av1");
 }
 
 TEST(Cli, TranscodeToHlsPrintsTheResult) {

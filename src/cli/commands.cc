@@ -14,6 +14,7 @@
 #include "attempt/attempt.h"
 #include "engine/engine.h"
 #include "job/spec.h"
+#include "presets/catalog.h"
 #include "presets/presets.h"
 #include "storage/storage.h"
 
@@ -130,47 +131,25 @@ int RunProbe(const ProbeArgs& args) {
   return 0;
 }
 
-int RunPresets(bool as_json) {
-  json presets = json::array();
-  for (const presets::Preset& p : presets::AllPresets()) {
-    const presets::VideoSettings& v = p.video;
-    presets.push_back({{"name", p.name},
-                       {"description", p.description},
-                       {"container", presets::ContainerName(p.container)},
-                       {"video",
-                        {{"codec", presets::VideoCodecName(v.codec)},
-                         {"lines", v.lines},
-                         {"crf", v.crf},
-                         {"maxrate", v.maxrate},
-                         {"speed", v.speed},
-                         {"gop_seconds", v.gop_seconds}}},
-                       {"audio",
-                        {{"codec", presets::AudioCodecName(p.audio.codec)},
-                         {"bitrate", p.audio.bitrate},
-                         {"max_channels", p.audio.max_channels}}}});
-  }
-  json ladders = json::array();
-  for (const presets::Ladder& l : presets::AllLadders()) {
-    json rungs = json::array();
-    for (const presets::Rung& r : l.rungs)
-      rungs.push_back({{"name", r.name}, {"lines", r.lines}, {"bitrate", r.bitrate}});
-    ladders.push_back({{"name", l.name},
-                       {"video_codec", presets::VideoCodecName(l.video.codec)},
-                       {"speed", l.video.speed},
-                       {"gop_seconds", l.video.gop_seconds},
-                       {"segment_seconds", l.segment_seconds},
-                       {"audio_bitrate", l.audio.bitrate},
-                       {"rungs", rungs}});
-  }
-  json all = {{"presets", presets},
-              {"ladders", ladders},
-              {"overrides",
-               {{"bitrate", "50k..100M (switches to average-bitrate mode)"},
-                {"crf", "0..51 (0..63 for vp9)"},
-                {"width", "16..7680, a maximum; aspect kept, never upscaled"},
-                {"height", "16..4320, a maximum; aspect kept, never upscaled"},
-                {"fps", "1..60"},
-                {"audio_bitrate", "32k..512k"}}}};
+bool LoadPresetsFlag(const std::string& presets_file) {
+  if (presets_file.empty()) return true;
+  Status loaded = presets::LoadCatalogFile(presets_file);
+  if (!loaded.ok()) Fail("--presets: " + loaded.message());
+  return loaded.ok();
+}
+
+int RunPresets(bool as_json, const std::string& presets_file) {
+  if (!LoadPresetsFlag(presets_file)) return 1;
+  json all = presets::CatalogJson();
+  all["overrides"] = {{"bitrate", "50k..100M (switches to average-bitrate mode)"},
+                      {"crf", "0..51 (1..63 for av1, 0..63 for vp9)"},
+                      {"codec", "mp4: h264, hevc, av1; webm: vp9, av1"},
+                      {"speed", "x264/x265 ultrafast..veryslow; SVT-AV1 4..12"},
+                      {"profile", "h264: baseline, main, high; hevc, av1: main"},
+                      {"width", "16..7680, a maximum; aspect kept, never upscaled"},
+                      {"height", "16..4320, a maximum; aspect kept, never upscaled"},
+                      {"fps", "1..60"},
+                      {"audio_bitrate", "32k..512k"}};
   if (as_json) {
     std::cout << all.dump(2) << "\n";
     return 0;
@@ -180,15 +159,18 @@ int RunPresets(bool as_json) {
     std::printf("  %-12s %s\n", p.name.c_str(), p.description.c_str());
   std::printf("\nLadders (reel transcode IN -o OUTDIR --ladder NAME):\n");
   for (const presets::Ladder& l : presets::AllLadders()) {
-    std::printf("  %-12s H.264 (x264 %s, keyframe every %gs), %gs segments, AAC %lldk:",
-                l.name.c_str(), l.video.speed.c_str(), l.video.gop_seconds, l.segment_seconds,
-                (long long)(l.audio.bitrate / 1000));
-    for (const presets::Rung& r : l.rungs)
-      std::printf(" %s@%lldk", r.name.c_str(), (long long)(r.bitrate / 1000));
+    std::printf("  %-12s keyframe every %gs, %gs segments, AAC %lldk:", l.name.c_str(),
+                l.video.gop_seconds, l.segment_seconds, (long long)(l.audio.bitrate / 1000));
+    for (const presets::Rung& r : l.rungs) {
+      std::string rate =
+          r.crf >= 0 ? "crf" + std::to_string(r.crf) + "/" + std::to_string(r.maxrate / 1000) + "k"
+                     : std::to_string(r.bitrate / 1000) + "k";
+      std::printf(" %s@%s(%s)", r.name.c_str(), rate.c_str(), presets::VideoCodecName(r.codec));
+    }
     std::printf("\n");
   }
   std::printf(
-      "\nOverrides: --bitrate 50k..100M, --crf 0..51 (vp9 0..63), --width 16..7680, "
+      "\nOverrides: --bitrate 50k..100M, --crf 0..51 (av1 1..63, vp9 0..63), --width 16..7680, "
       "--height 16..4320, --fps 1..60, --audio-bitrate 32k..512k\n");
   return 0;
 }
@@ -237,6 +219,7 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads) 
 
 int RunTranscode(const TranscodeArgs& args) {
   InstallSignalHandlers();
+  if (!LoadPresetsFlag(args.presets_file)) return 1;
   bool spec_mode = EndsWith(args.input, ".json");
   json spec_json;
   if (spec_mode) {
@@ -291,6 +274,9 @@ int RunJob(const RunJobArgs& args) {
   };
   std::ifstream in(args.spec_file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Status catalog =
+      args.presets_file.empty() ? Status::Ok() : presets::LoadCatalogFile(args.presets_file);
+  if (!catalog.ok()) return fail(catalog);
   Result<json> document = job::ParseJobDocument(text);
   Result<job::JobSpec> spec =
       !document.ok() ? Result<job::JobSpec>(

@@ -25,10 +25,16 @@ struct TranscodeArgs {
   std::optional<std::string> audio_bitrate;
   std::string progress = "auto";
   int threads = 0;
+  std::string presets_file;  // --presets: user ladders and presets
 };
 int RunTranscode(const TranscodeArgs& args);
 
-int RunPresets(bool json);
+// Lists the built-in presets and ladders, and those of `presets_file` if given.
+int RunPresets(bool json, const std::string& presets_file);
+
+// Loads a --presets file (ladders and presets as data) into the catalogue; false after printing
+// the line-precise error.
+bool LoadPresetsFlag(const std::string& presets_file);
 
 // `reel run-job SPEC`: one attempt of a service job, run by the worker pool in a child process.
 // Progress, transfers, the result and errors are lines of attempt/protocol.h on stdout.
@@ -38,6 +44,7 @@ struct RunJobArgs {
   std::vector<std::string> forbid_paths;  // the server's own files: never a destination
   std::vector<std::string> allow_hosts;
   std::string storage_config;
+  std::string presets_file;
   int threads = 0;
 };
 int RunJob(const RunJobArgs& args);
@@ -56,6 +63,7 @@ struct ServeArgs {
   std::vector<std::string> allow_hosts;  // private addresses webhooks may reach
   std::string webhook_retry = "5s";      // first webhook retry; doubles each time
   std::string storage_config;            // JSON file of S3 profiles
+  std::string presets_file;              // user ladders and presets (--presets)
   std::string default_webhook;           // for jobs that name none
   std::string store;                     // postgres://... ; default: SQLite in the data dir
   std::string exit_when_idle;            // `reel worker`: exit after this long without work

@@ -32,10 +32,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "bar", "json", "none"}));
   tr_cmd->add_option("--threads", tr.threads, "CPU threads to use (default: all cores)")
       ->check(CLI::Range(1, 256));
+  const char* presets_help = "JSON file of user-defined ladders and presets (see README)";
+  tr_cmd->add_option("--presets", tr.presets_file, presets_help);
 
   bool presets_json = false;
+  std::string presets_file;
   auto* presets_cmd = app.add_subcommand("presets", "List the named presets and ladders");
   presets_cmd->add_flag("--json", presets_json, "Print as JSON");
+  presets_cmd->add_option("--presets", presets_file, presets_help);
 
   reel::cli::ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP API with an embedded worker pool");
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--storage-config", serve.storage_config,
                         "JSON file of S3 profiles: {\"s3\": {\"name\": {endpoint, region, "
                         "access_key, secret_key, ...}}}");
+  serve_cmd->add_option("--presets", serve.presets_file, presets_help);
   serve_cmd->add_option("--store", serve.store,
                         "postgres://user@host/db to share a queue between hosts (or REEL_STORE); "
                         "default: SQLite in the data directory");
@@ -98,6 +103,7 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--allow-host", worker.allow_hosts,
                          "Private address or CIDR (repeatable)");
   worker_cmd->add_option("--storage-config", worker.storage_config, "JSON file of S3 profiles");
+  worker_cmd->add_option("--presets", worker.presets_file, presets_help);
   worker_cmd->add_option("--lease", worker.lease, "Job lease (default 30s)");
   worker_cmd->add_option("--stall-timeout", worker.stall_timeout, "Default 10m");
   worker_cmd->add_option("--shutdown-grace", worker.shutdown_grace, "Default 30s");
@@ -123,6 +129,7 @@ int main(int argc, char** argv) {
   run_job_cmd->add_option("--forbid-path", run_job.forbid_paths);
   run_job_cmd->add_option("--allow-host", run_job.allow_hosts);
   run_job_cmd->add_option("--storage-config", run_job.storage_config);
+  run_job_cmd->add_option("--presets", run_job.presets_file);
   run_job_cmd->add_option("--threads", run_job.threads);
 
   reel::cli::KeysArgs keys;
@@ -195,6 +202,6 @@ int main(int argc, char** argv) {
 
   if (*probe_cmd) return reel::cli::RunProbe(probe);
   if (*tr_cmd) return reel::cli::RunTranscode(tr);
-  if (*presets_cmd) return reel::cli::RunPresets(presets_json);
+  if (*presets_cmd) return reel::cli::RunPresets(presets_json, presets_file);
   return 1;
 }

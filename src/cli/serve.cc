@@ -165,6 +165,8 @@ int RunServe(const ServeArgs& args) {
   if (grace < 0) return Fail("--shutdown-grace: not a duration");
   size_t colon = args.listen.rfind(':');
   if (colon == std::string::npos) return Fail("--listen: expected HOST:PORT");
+  // Checked at start, with its line: a bad presets file is an error now, not per job later.
+  if (!LoadPresetsFlag(args.presets_file)) return 1;
 
   std::vector<std::string> roots;
   for (const std::string& r : args.allow_paths) {
@@ -261,6 +263,7 @@ int RunServe(const ServeArgs& args) {
     po.tags = args.tags;
     po.storage_config =
         args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
+    po.presets_file = args.presets_file.empty() ? "" : fs::absolute(args.presets_file).string();
     po.host = HostName();
     po.worker_id = "w-" + po.host + "-" + RandomHex(3);
     worker::PoolObserver observer;

@@ -250,6 +250,33 @@ test('an HLS package delivered to S3 plays through the API', async (t) => {
   await page.waitForFunction(() => document.querySelector('.output[data-kind=thumbnail] img')?.naturalWidth > 0);
 });
 
+test('a multi-codec master plays, hls.js keeping the variants the browser decodes', async (t) => {
+  const page = await openDashboard(t, adminKey);
+  const { body: job } = await api('POST', '/v1/jobs', adminKey, {
+    source: path.join(media, 'clip.mp4'),
+    outputs: [{ kind: 'hls', destination: path.join(media, 'multi') + '/', ladder: [
+      { height: 240, bitrate: '400k' },
+      { height: 240, bitrate: '300k', codec: 'hevc', speed: 'ultrafast' },
+      { height: 240, bitrate: '250k', codec: 'av1', speed: 12 }] }],
+  });
+  const row = `#jobs tbody tr[data-id="${job.id}"]`;
+  await page.waitForSelector(row);
+  await page.click(row);
+  await waitForState(page, 'succeeded', 90000);
+  const { body: done } = await api('GET', `/v1/jobs/${job.id}`, adminKey);
+  const codecs = done.result.outputs[0].variants.map((v) => v.codecs);
+  assert.equal(codecs.length, 3);
+  assert.match(codecs[1], /^hvc1\.1\.6\.L\d+/);
+  assert.match(codecs[2], /^av01\.0\.\d\dM\.08/);
+  // What this Chromium's MediaSource decodes, asked with the master's own CODECS strings.
+  const decodable = await page.evaluate((cs) => cs.filter((c) =>
+    MediaSource.isTypeSupported(`video/mp4; codecs="${c}"`)), codecs);
+  assert.ok(decodable.includes(codecs[0]), `H.264 always plays: ${decodable}`);
+  await playHls(page);
+  const offered = await page.$$eval('.renditions option', (os) => os.length - 1);  // not "auto"
+  assert.equal(offered, decodable.length, `hls.js offers what the browser decodes: ${decodable}`);
+});
+
 test('an invalid job gets the error naming its field', async (t) => {
   const page = await openDashboard(t, adminKey);
   await page.click('#new-job-toggle');

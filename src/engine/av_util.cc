@@ -114,6 +114,9 @@ void InitLibavLogging() {
   std::call_once(once, [] {
     const char* level = std::getenv("REEL_AV_LOG");
     av_log_set_level(level ? std::atoi(level) : AV_LOG_QUIET);
+    // SVT-AV1 prints its configuration to stderr on every open unless told otherwise (its own
+    // log, not libav's); errors only. Set once, before the engine starts threads of its own.
+    setenv("SVT_LOG", "1", /*overwrite=*/0);
   });
 }
 

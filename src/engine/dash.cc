@@ -1,8 +1,10 @@
 #include "engine/dash.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 #include "engine/layout.h"
 
@@ -35,6 +37,9 @@ void WriteTimeline(std::ostringstream& out, const Representation& r) {
   out << "          </SegmentTimeline>\n        </SegmentTemplate>\n";
 }
 
+// "hvc1.1.6.L93.B0" -> "hvc1".
+std::string Family(const std::string& codecs) { return codecs.substr(0, codecs.find('.')); }
+
 }  // namespace
 
 std::string Manifest(const std::vector<Representation>& reps, double duration) {
@@ -45,16 +50,22 @@ std::string Manifest(const std::vector<Representation>& reps, double duration) {
          "mediaPresentationDuration=\""
       << IsoDuration(duration) << "\" minBufferTime=\"PT2.000S\">\n"
       << "  <Period id=\"0\" start=\"PT0.000S\">\n";
+  // One adaptation set per video codec (a player switches only within one it decodes), then
+  // the audio.
+  std::vector<std::pair<bool, std::string>> sets;  // (video, codec family: "avc1", "hvc1"...)
+  for (bool video : {true, false})
+    for (const Representation& r : reps) {
+      std::pair<bool, std::string> key{video, video ? Family(r.codecs) : ""};
+      if (r.video == video && std::find(sets.begin(), sets.end(), key) == sets.end())
+        sets.push_back(key);
+    }
   int set = 0;
-  for (bool video : {true, false}) {
-    bool any = false;
-    for (const Representation& r : reps) any = any || r.video == video;
-    if (!any) continue;
+  for (const auto& [video, family] : sets) {
     out << "    <AdaptationSet id=\"" << set++ << "\" contentType=\"" << (video ? "video" : "audio")
         << "\" mimeType=\"" << (video ? "video/mp4" : "audio/mp4")
         << "\" segmentAlignment=\"true\" startWithSAP=\"1\">\n";
     for (const Representation& r : reps) {
-      if (r.video != video) continue;
+      if (r.video != video || (video && Family(r.codecs) != family)) continue;
       out << "      <Representation id=\"" << r.id << "\" bandwidth=\"" << r.bandwidth
           << "\" codecs=\"" << r.codecs << "\"";
       if (video) {

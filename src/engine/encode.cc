@@ -23,6 +23,8 @@ const char* VideoEncoderName(presets::VideoCodec c) {
       return "libvpx-vp9";
     case presets::VideoCodec::kFfv1:
       return "ffv1";
+    case presets::VideoCodec::kAv1:
+      return "libsvtav1";
   }
   return "";
 }
@@ -62,7 +64,11 @@ Result<CodecContextPtr> OpenVideoEncoder(const presets::VideoSettings& v, const 
     case presets::VideoCodec::kH264: {
       av_dict_set(&opts, "preset", v.speed.c_str(), 0);
       // CRF 0 is lossless, which x264 encodes only in the High 4:4:4 Predictive profile.
-      av_dict_set(&opts, "profile", v.bitrate == 0 && v.crf == 0 ? "high444" : "high", 0);
+      av_dict_set(&opts, "profile",
+                  v.bitrate == 0 && v.crf == 0 ? "high444"
+                  : v.profile.empty()          ? "high"
+                                               : v.profile.c_str(),
+                  0);
       if (v.bitrate == 0 && v.crf >= 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
       // Fixed GOP: IDR frames exactly every `gop` frames, none from scene cuts, closed GOPs,
       // so segment boundaries line up across the rungs of a ladder.
@@ -73,9 +79,23 @@ Result<CodecContextPtr> OpenVideoEncoder(const presets::VideoSettings& v, const 
     case presets::VideoCodec::kHevc: {
       av_dict_set(&opts, "preset", v.speed.c_str(), 0);
       if (v.bitrate == 0 && v.crf >= 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
+      av_dict_set(&opts, "profile", v.profile.empty() ? "main" : v.profile.c_str(), 0);
       std::string params = "log-level=error";
-      if (v.fixed_gop) params += ":scenecut=0:open-gop=0";
+      // Fixed GOP as for H.264: IDR frames on the grid only, so an HEVC set switches cleanly.
+      if (v.fixed_gop)
+        params += ":scenecut=0:open-gop=0:min-keyint=" + std::to_string(gop) +
+                  ":keyint=" + std::to_string(gop);
       av_dict_set(&opts, "x265-params", params.c_str(), 0);
+      break;
+    }
+    case presets::VideoCodec::kAv1: {
+      // SVT-AV1: the speed is its preset number; gop_size sets the key-frame period, and a
+      // closed GOP makes each a key frame a segment can start on. It places no key frames on
+      // scene changes unless told to.
+      av_dict_set(&opts, "preset", v.speed.c_str(), 0);
+      enc->flags |= AV_CODEC_FLAG_CLOSED_GOP;
+      enc->profile = FF_PROFILE_AV1_MAIN;
+      if (v.bitrate == 0 && v.crf > 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
       break;
     }
     case presets::VideoCodec::kVp9: {

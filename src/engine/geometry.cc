@@ -68,10 +68,9 @@ bool Reaches(const DisplaySize& source, Size box) {
   return source.width + kSlack >= box.width || source.height + kSlack >= box.height;
 }
 
-}  // namespace
-
-std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const DisplaySize& source,
-                                       double fps) {
+// SelectRungs for a ladder whose rungs share one codec.
+std::vector<presets::Rung> SelectCodecRungs(const presets::Ladder& ladder,
+                                            const DisplaySize& source, double fps) {
   std::vector<presets::Rung> kept;
   const presets::Rung* above = nullptr;  // the smallest rung the source does not reach
   for (const presets::Rung& r : ladder.rungs) {
@@ -119,6 +118,41 @@ std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const Disp
   own.bitrate = std::clamp(static_cast<int64_t>(bitrate), floor, std::max(floor, above->bitrate));
   kept.insert(kept.begin(), own);
   return kept;
+}
+
+}  // namespace
+
+std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const DisplaySize& source,
+                                       double fps) {
+  // Each codec's rungs are a set of their own (a player switches within the codec it decodes),
+  // selected as one ladder; the sets follow each other in the order their codecs first appear.
+  std::vector<presets::VideoCodec> codecs;
+  for (const presets::Rung& r : ladder.rungs)
+    if (std::find(codecs.begin(), codecs.end(), r.codec) == codecs.end()) codecs.push_back(r.codec);
+  std::vector<presets::Rung> all;
+  for (presets::VideoCodec codec : codecs) {
+    presets::Ladder one = ladder;
+    one.rungs.clear();
+    for (const presets::Rung& r : ladder.rungs)
+      if (r.codec == codec) one.rungs.push_back(r);
+    for (presets::Rung& r : SelectCodecRungs(one, source, fps)) {
+      // The rung a source gets at its own size takes its set's codec and encoder settings.
+      const presets::Rung& model = one.rungs.front();
+      r.codec = codec;
+      if (r.speed.empty()) r.speed = model.speed;
+      if (r.profile.empty()) r.profile = model.profile;
+      if (r.fps == 0) r.fps = model.fps;
+      if (r.crf < 0 && model.crf >= 0) {  // constant quality under the set's top cap
+        r.crf = model.crf;
+        r.maxrate = model.maxrate;
+        r.bitrate = 0;
+      }
+      if (codec != presets::VideoCodec::kH264)
+        r.name += std::string("-") + presets::VideoCodecName(codec);
+      all.push_back(std::move(r));
+    }
+  }
+  return all;
 }
 
 }  // namespace reel::engine

@@ -35,6 +35,8 @@ Size FitOutputSize(const DisplaySize& source, const presets::VideoSettings& vide
 // (720x405: under 480p, over 360p), it gets a top rung of its own size, with a bitrate
 // interpolated by pixel count from its neighbours, weighed by frame rate (`fps`, 0: unknown) and
 // capped by the rung above. A source below every rung gets one rung at its own size.
+// A ladder of several codecs is one such set per codec, in the order the codecs first appear;
+// rungs of codecs other than H.264 are named with the codec ("720p-hevc", "360p-av1").
 std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const DisplaySize& source,
                                        double fps = 0);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/codec_strings.h"
 #include "engine/dash.h"
 #include "engine/hls.h"
 #include "engine/layout.h"
@@ -21,6 +22,17 @@ std::string InPackage(const HlsPackage& p, std::string_view relative) {
 // Where a file of the package will be once in place, as reported.
 std::string Final(const HlsPackage& p, std::string_view name) {
   return (fs::path(p.plan->directory) / name).lexically_normal().string();
+}
+
+// The package's video codecs, "h264" or, for a multi-codec package, "h264,hevc,av1".
+std::string PackageVideoCodecs(const HlsPackage& p) {
+  std::string names;
+  for (const HlsPackage::Variant& v : p.variants) {
+    std::string name = presets::VideoCodecName(v.video->settings().codec);
+    if (("," + names + ",").find("," + name + ",") == std::string::npos)
+      names += (names.empty() ? "" : ",") + name;
+  }
+  return names;
 }
 
 }  // namespace
@@ -62,11 +74,11 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     e.width = enc->width;
     e.height = enc->height;
     e.frame_rate = av_q2d(enc->framerate);
-    e.codecs = hls::H264CodecString(enc->extradata, enc->extradata_size);
+    e.codecs = CodecString(enc);
     e.bandwidth = pl->PeakBitrate();
     e.average_bandwidth = pl->AverageBitrate();
     if (has_audio) {
-      e.codecs += ",mp4a.40.2";
+      e.codecs += "," + CodecString(h.audio->encoder());
       e.bandwidth += audio_pl.PeakBitrate();
       e.average_bandwidth += audio_pl.AverageBitrate();
       e.uses_audio_group = true;
@@ -121,7 +133,7 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
       r.height = enc->height;
       r.frame_rate =
           enc->framerate.den == 1 ? std::to_string(enc->framerate.num) : Rational(enc->framerate);
-      r.codecs = hls::H264CodecString(enc->extradata, enc->extradata_size);
+      r.codecs = CodecString(enc);
       for (const hls::Segment& seg : pl.segments) r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
     }
@@ -144,7 +156,7 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
   }
   out->master = Final(h, layout::kMasterPlaylist);
   if (has_audio) out->audio_codec = "aac";
-  if (!h.variants.empty()) out->video_codec = "h264";
+  out->video_codec = PackageVideoCodecs(h);
   std::error_code ec;
   for (const auto& entry : fs::recursive_directory_iterator(h.temp_dir, ec))
     if (entry.is_regular_file()) out->bytes += static_cast<int64_t>(entry.file_size());

@@ -89,11 +89,12 @@ double SecondsSince(Clock::time_point t) {
 // Renditions with equal keys are one encoding shared by every output that asks for it.
 std::string VideoKey(const VideoSettings& v, const VideoFormat& f, Size picture) {
   char buf[320];
-  std::snprintf(buf, sizeof(buf), "%d|%dx%d|%dx%d|%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s|%.3f|%.3f",
-                int(v.codec), f.size.width, f.size.height, picture.width, picture.height,
-                int(f.pixel_format), f.frame_rate.num, f.frame_rate.den, (long long)v.bitrate,
-                (long long)v.maxrate, (long long)v.bufsize, v.crf, v.gop_seconds, int(v.fixed_gop),
-                v.speed.c_str(), v.trim_start, v.trim_duration);
+  std::snprintf(buf, sizeof(buf),
+                "%d|%dx%d|%dx%d|%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s|%s|%.3f|%.3f", int(v.codec),
+                f.size.width, f.size.height, picture.width, picture.height, int(f.pixel_format),
+                f.frame_rate.num, f.frame_rate.den, (long long)v.bitrate, (long long)v.maxrate,
+                (long long)v.bufsize, v.crf, v.gop_seconds, int(v.fixed_gop), v.speed.c_str(),
+                v.profile.c_str(), v.trim_start, v.trim_duration);
   return buf;
 }
 

@@ -1,5 +1,7 @@
 #include "job/spec.h"
 
+#include "presets/catalog.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -199,7 +201,7 @@ void ParseNormalize(const json& o, const std::string& path, presets::AudioSettin
 void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
   OnlyFields(o, path,
              {"kind", "destination", "preset", "bitrate", "crf", "width", "height", "fps",
-              "audio_bitrate", "normalize"});
+              "audio_bitrate", "normalize", "codec", "speed", "profile"});
   std::string name = out->kind == "mp4" ? "h264-720p" : "vp9-720p";
   if (o.contains("preset")) name = RequireString(o, "preset", path + ".preset");
   const presets::Preset* preset = presets::FindPreset(name);
@@ -215,6 +217,15 @@ void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
   ov.height = OptionalInt(o, "height", path + ".height");
   ov.fps = OptionalNumber(o, "fps", path + ".fps");
   ov.audio_bitrate = OptionalBitrate(o, "audio_bitrate", path + ".audio_bitrate");
+  if (o.contains("codec")) {
+    std::string codec = RequireString(o, "codec", path + ".codec", 16);
+    ov.codec = presets::VideoCodecByName(codec);
+    if (!ov.codec) Fail(path + ".codec", "must be h264, hevc, av1 or vp9");
+  }
+  if (auto it = o.find("speed"); it != o.end())  // an SVT-AV1 preset may be a number
+    ov.speed = it->is_number_integer() ? std::to_string(it->get<int64_t>())
+                                       : RequireString(o, "speed", path + ".speed", 16);
+  if (o.contains("profile")) ov.profile = RequireString(o, "profile", path + ".profile", 16);
   out->preset = *preset;
   if (auto err = presets::ApplyOverrides(ov, &out->preset))
     Fail(path + "." + err->field, err->message);
@@ -271,11 +282,12 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
   ParseBackground(&o, path, &out);
   if (k == "hls" || k == "dash") {
     OnlyFields(o, path, {"kind", "destination", "ladder", "dash", "normalize"});
-    std::string name = "default";
-    if (o.contains("ladder")) name = RequireString(o, "ladder", path + ".ladder");
-    const presets::Ladder* ladder = presets::FindLadder(name);
-    if (!ladder) Fail(path + ".ladder", "unknown ladder '" + Printable(name) + "'");
-    out.ladder = *ladder;
+    // A name, or the rungs themselves (presets/catalog.h bounds every field).
+    FieldError ladder_error;
+    Result<presets::Ladder> ladder = presets::ParseLadder(
+        o.contains("ladder") ? o["ladder"] : json("default"), path + ".ladder", &ladder_error);
+    if (!ladder.ok()) Fail(ladder_error.field, ladder_error.message);
+    out.ladder = std::move(ladder).value();
     out.dash = k == "dash";
     if (auto it = o.find("dash"); it != o.end()) {
       if (!it->is_boolean()) Fail(path + ".dash", "must be true or false");

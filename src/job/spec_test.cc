@@ -92,6 +92,48 @@ TEST(JobSpec, ErrorsNameTheField) {
       << "two outputs cannot share a destination";
 }
 
+TEST(JobSpec, LaddersAreNamesOrInlineRungsAndFilesTakeACodec) {
+  json spec = json::parse(R"({"source": "in.mp4", "outputs": [
+      {"kind": "hls", "destination": "a", "ladder": "av1"},
+      {"kind": "dash", "destination": "b", "ladder": [
+          {"height": 720, "bitrate": "3M"},
+          {"height": 720, "bitrate": "1500k", "codec": "av1", "speed": 10}]},
+      {"kind": "mp4", "destination": "c.mp4", "codec": "hevc", "speed": "fast", "height": 480},
+      {"kind": "webm", "destination": "d.webm", "codec": "av1", "speed": 8, "crf": 40}]})");
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->outputs[0].ladder.rungs[0].codec, presets::VideoCodec::kAv1);
+  ASSERT_EQ(r->outputs[1].ladder.rungs.size(), 2u);
+  EXPECT_EQ(r->outputs[1].ladder.rungs[1].codec, presets::VideoCodec::kAv1);
+  EXPECT_EQ(r->outputs[2].preset.video.codec, presets::VideoCodec::kHevc);
+  EXPECT_EQ(r->outputs[2].preset.video.speed, "fast");
+  EXPECT_EQ(r->outputs[3].preset.video.codec, presets::VideoCodec::kAv1);
+  EXPECT_EQ(r->outputs[3].preset.video.crf, 40);
+
+  auto field = [](const char* output) {
+    return ErrorOf(json{{"source", "in.mp4"}, {"outputs", json::array({json::parse(output)})}})
+        .field;
+  };
+  EXPECT_EQ(field(R"({"kind": "hls", "destination": "a", "ladder": [
+                {"height": 720, "bitrate": "3M"}, {"height": 480, "bitrate": "1M"},
+                {"height": 360, "bitrate": "1G"}]})"),
+            "outputs[0].ladder[2].bitrate");
+  EXPECT_EQ(field(R"({"kind": "hls", "destination": "a", "ladder": [
+                {"height": 720, "bitrate": "3M", "codec": "av1", "speed": "medium"}]})"),
+            "outputs[0].ladder[0].speed");
+  EXPECT_EQ(field(R"({"kind": "hls", "destination": "a", "ladder": {"rungs": []}})"),
+            "outputs[0].ladder");
+  EXPECT_EQ(field(R"({"kind": "webm", "destination": "d.webm", "codec": "h264"})"),
+            "outputs[0].codec")
+      << "WebM holds VP9 and AV1 only";
+  EXPECT_EQ(field(R"({"kind": "mp4", "destination": "c.mp4", "codec": "vp8"})"),
+            "outputs[0].codec");
+  EXPECT_EQ(field(R"({"kind": "mp4", "destination": "c.mp4", "codec": "av1", "speed": 2})"),
+            "outputs[0].speed");
+  EXPECT_EQ(field(R"({"kind": "mp4", "destination": "c.mp4", "profile": "high10"})"),
+            "outputs[0].profile");
+}
+
 TEST(JobSpec, BitratesAcceptNumbersAndSuffixes) {
   EXPECT_EQ(*JsonBitrate(json(800000)), 800000);
   EXPECT_EQ(*JsonBitrate(json("2.5M")), 2500000);

@@ -1,5 +1,6 @@
 #include "presets/presets.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -15,8 +16,48 @@ const char* VideoCodecName(VideoCodec c) {
       return "hevc";
     case VideoCodec::kVp9:
       return "vp9";
+    case VideoCodec::kAv1:
+      return "av1";
   }
   return "?";
+}
+
+std::optional<VideoCodec> VideoCodecByName(std::string_view name) {
+  for (VideoCodec c : {VideoCodec::kH264, VideoCodec::kHevc, VideoCodec::kAv1, VideoCodec::kVp9})
+    if (name == VideoCodecName(c)) return c;
+  return std::nullopt;
+}
+
+std::string DefaultSpeed(VideoCodec codec) {
+  // SVT-AV1 below preset 8 is minutes per second of 1080p on a small machine.
+  return codec == VideoCodec::kAv1 ? "10" : "veryfast";
+}
+
+bool ValidSpeed(VideoCodec codec, std::string_view speed) {
+  if (codec == VideoCodec::kAv1) {
+    // Presets 0-3 are research speeds (hours per minute); 13 is not in every SVT-AV1.
+    return speed.size() <= 2 && !speed.empty() &&
+           std::all_of(speed.begin(), speed.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+           std::atoi(std::string(speed).c_str()) >= 4 &&
+           std::atoi(std::string(speed).c_str()) <= 12;
+  }
+  if (codec == VideoCodec::kFfv1) return true;
+  for (const char* s : {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                        "slower", "veryslow"})
+    if (speed == s) return true;
+  return false;
+}
+
+bool ValidProfile(VideoCodec codec, std::string_view profile) {
+  switch (codec) {
+    case VideoCodec::kH264:
+      return profile == "baseline" || profile == "main" || profile == "high";
+    case VideoCodec::kHevc:
+    case VideoCodec::kAv1:
+      return profile == "main";  // 8-bit 4:2:0, what every decoder of the codec plays
+    default:
+      return false;
+  }
 }
 
 const char* AudioCodecName(AudioCodec c) {
@@ -78,28 +119,87 @@ std::vector<Preset> MakePresets() {
   return all;
 }
 
+Ladder MakeLadder(std::string name, VideoCodec codec,
+                  std::initializer_list<std::pair<int, int64_t>> rungs) {
+  Ladder l;
+  l.name = std::move(name);
+  for (auto [lines, bitrate] : rungs) {
+    Rung r;
+    r.name = std::to_string(lines) + "p";
+    r.lines = lines;
+    r.bitrate = bitrate;
+    r.codec = codec;
+    l.rungs.push_back(r);
+  }
+  l.video.codec = codec;
+  l.video.fixed_gop = true;
+  l.video.gop_seconds = 2;
+  l.video.speed = DefaultSpeed(codec);
+  l.audio.bitrate = 128000;
+  l.segment_seconds = 6;
+  return l;
+}
+
 std::vector<Ladder> MakeLadders() {
-  Ladder def;
-  def.name = "default";
-  def.rungs = {{"1080p", 1080, 5000000},
-               {"720p", 720, 3000000},
-               {"480p", 480, 1500000},
-               {"360p", 360, 800000}};
-  def.video.codec = VideoCodec::kH264;
-  def.video.fixed_gop = true;
-  def.video.gop_seconds = 2;
-  def.video.speed = "veryfast";
-  def.audio.bitrate = 128000;
-  def.segment_seconds = 6;
-  return {def};
+  return {
+      MakeLadder("default", VideoCodec::kH264,
+                 {{1080, 5000000}, {720, 3000000}, {480, 1500000}, {360, 800000}}),
+      MakeLadder("mobile", VideoCodec::kH264,
+                 {{1080, 5000000},
+                  {720, 3000000},
+                  {480, 1500000},
+                  {360, 800000},
+                  {240, 400000},
+                  {144, 160000}}),
+      MakeLadder("uhd", VideoCodec::kH264,
+                 {{2160, 16000000},
+                  {1440, 9000000},
+                  {1080, 5000000},
+                  {720, 3000000},
+                  {480, 1500000},
+                  {360, 800000}}),
+      // HEVC and AV1 reach H.264's quality with about 60 % and 50 % of its bits.
+      MakeLadder("hevc", VideoCodec::kHevc,
+                 {{1080, 3000000}, {720, 1800000}, {480, 900000}, {360, 500000}}),
+      MakeLadder("av1", VideoCodec::kAv1,
+                 {{1080, 2500000}, {720, 1500000}, {480, 750000}, {360, 400000}}),
+  };
+}
+
+std::vector<Preset>& UserPresets() {
+  static std::vector<Preset> presets;
+  return presets;
+}
+
+std::vector<Ladder>& UserLadders() {
+  static std::vector<Ladder> ladders;
+  return ladders;
+}
+
+const std::vector<Ladder>& BuiltInLadders() {
+  static const std::vector<Ladder> ladders = MakeLadders();
+  return ladders;
+}
+
+const std::vector<Preset>& BuiltInPresets() {
+  static const std::vector<Preset> presets = MakePresets();
+  return presets;
+}
+
+// The catalogue: built-ins then user entries, rebuilt by InstallUserCatalog.
+std::vector<Preset>& PresetCatalog() {
+  static std::vector<Preset> all = BuiltInPresets();
+  return all;
+}
+
+std::vector<Ladder>& LadderCatalog() {
+  static std::vector<Ladder> all = BuiltInLadders();
+  return all;
 }
 
 }  // namespace
 
-const std::vector<Preset>& AllPresets() {
-  static const std::vector<Preset> presets = MakePresets();
-  return presets;
-}
+const std::vector<Preset>& AllPresets() { return PresetCatalog(); }
 
 const Preset* FindPreset(std::string_view name) {
   for (const Preset& p : AllPresets())
@@ -107,15 +207,26 @@ const Preset* FindPreset(std::string_view name) {
   return nullptr;
 }
 
-const std::vector<Ladder>& AllLadders() {
-  static const std::vector<Ladder> ladders = MakeLadders();
-  return ladders;
-}
+const std::vector<Ladder>& AllLadders() { return LadderCatalog(); }
 
 const Ladder* FindLadder(std::string_view name) {
   for (const Ladder& l : AllLadders())
     if (l.name == name) return &l;
   return nullptr;
+}
+
+Status InstallUserCatalog(std::vector<Preset> presets, std::vector<Ladder> ladders) {
+  for (const Preset& p : presets)
+    for (const Preset& b : BuiltInPresets())
+      if (p.name == b.name) return InvalidArgument("preset '" + p.name + "' is built in");
+  for (const Ladder& l : ladders)
+    for (const Ladder& b : BuiltInLadders())
+      if (l.name == b.name) return InvalidArgument("ladder '" + l.name + "' is built in");
+  PresetCatalog() = BuiltInPresets();
+  PresetCatalog().insert(PresetCatalog().end(), presets.begin(), presets.end());
+  LadderCatalog() = BuiltInLadders();
+  LadderCatalog().insert(LadderCatalog().end(), ladders.begin(), ladders.end());
+  return Status::Ok();
 }
 
 Preset MezzaninePreset(bool lossless) {
@@ -164,14 +275,65 @@ VideoSettings RungVideoSettings(const Ladder& ladder, const Rung& rung) {
   } else {
     v.lines = rung.lines;
   }
+  v.codec = rung.codec;
+  v.speed = !rung.speed.empty()                          ? rung.speed
+            : ValidSpeed(rung.codec, ladder.video.speed) ? ladder.video.speed
+                                                         : DefaultSpeed(rung.codec);
+  if (!rung.profile.empty()) v.profile = rung.profile;
+  if (rung.fps > 0) v.fps = rung.fps;
+  if (rung.crf >= 0) {
+    // Constant quality under a cap: the cap is what the master declares and players budget for.
+    v.bitrate = 0;
+    v.crf = rung.crf;
+    v.maxrate = rung.maxrate;
+    v.bufsize = rung.maxrate * 2;
+    return v;
+  }
   v.bitrate = rung.bitrate;
-  v.maxrate = rung.bitrate * 11 / 10;
+  v.maxrate = rung.maxrate > 0 ? rung.maxrate : rung.bitrate * 11 / 10;
   v.bufsize = rung.bitrate * 2;
   return v;
 }
 
 std::optional<FieldError> ApplyOverrides(const Overrides& o, Preset* p) {
   constexpr int64_t kMinVideoBitrate = 50'000, kMaxVideoBitrate = 100'000'000;
+  if (o.codec && *o.codec != p->video.codec) {
+    VideoCodec c = *o.codec;
+    bool fits = p->container == Container::kWebm ? c == VideoCodec::kVp9 || c == VideoCodec::kAv1
+                : p->container == Container::kMp4
+                    ? c == VideoCodec::kH264 || c == VideoCodec::kHevc || c == VideoCodec::kAv1
+                    : c != VideoCodec::kFfv1;
+    if (!fits)
+      return FieldError{"codec", std::string(ContainerName(p->container)) + " cannot hold " +
+                                     VideoCodecName(c) +
+                                     " here (mp4: h264, hevc, av1; webm: "
+                                     "vp9, av1)"};
+    p->video.codec = c;
+    p->video.profile.clear();
+    // Each codec's CRF scale differs: start from its usual value at this size class.
+    if (p->video.crf >= 0)
+      p->video.crf = c == VideoCodec::kAv1    ? 35
+                     : c == VideoCodec::kVp9  ? 33
+                     : c == VideoCodec::kHevc ? 26
+                                              : 23;
+    if (!ValidSpeed(c, p->video.speed)) p->video.speed = DefaultSpeed(c);
+  }
+  if (o.speed) {
+    if (!ValidSpeed(p->video.codec, *o.speed))
+      return FieldError{"speed", p->video.codec == VideoCodec::kAv1
+                                     ? "must be an SVT-AV1 preset from \"4\" (slow) to \"12\""
+                                     : "must be one of ultrafast, superfast, veryfast, faster, "
+                                       "fast, medium, slow, slower, veryslow"};
+    p->video.speed = *o.speed;
+  }
+  if (o.profile) {
+    if (!ValidProfile(p->video.codec, *o.profile))
+      return FieldError{"profile",
+                        p->video.codec == VideoCodec::kH264
+                            ? "must be baseline, main or high for h264"
+                            : std::string("must be main for ") + VideoCodecName(p->video.codec)};
+    p->video.profile = *o.profile;
+  }
   if (o.bitrate) {
     if (*o.bitrate < kMinVideoBitrate || *o.bitrate > kMaxVideoBitrate)
       return FieldError{"bitrate", "must be between 50k and 100M bits/s"};
@@ -181,9 +343,13 @@ std::optional<FieldError> ApplyOverrides(const Overrides& o, Preset* p) {
     p->video.crf = -1;
   }
   if (o.crf) {
-    int max_crf = p->video.codec == VideoCodec::kVp9 ? 63 : 51;
-    if (*o.crf < 0 || *o.crf > max_crf)
-      return FieldError{"crf", "must be between 0 and " + std::to_string(max_crf) + " for " +
+    bool wide = p->video.codec == VideoCodec::kVp9 || p->video.codec == VideoCodec::kAv1;
+    int max_crf = wide ? 63 : 51;
+    // SVT-AV1 through libavcodec reads crf 0 as "not set".
+    int min_crf = p->video.codec == VideoCodec::kAv1 ? 1 : 0;
+    if (*o.crf < min_crf || *o.crf > max_crf)
+      return FieldError{"crf", "must be between " + std::to_string(min_crf) + " and " +
+                                   std::to_string(max_crf) + " for " +
                                    VideoCodecName(p->video.codec)};
     if (o.bitrate) return FieldError{"crf", "set either bitrate or crf, not both"};
     p->video.crf = *o.crf;

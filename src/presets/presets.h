@@ -13,11 +13,13 @@
 
 namespace reel::presets {
 
-enum class VideoCodec { kH264, kHevc, kVp9, kFfv1 };
+enum class VideoCodec { kH264, kHevc, kVp9, kFfv1, kAv1 };
 enum class AudioCodec { kAac, kOpus, kFlac };
 enum class Container { kMp4, kWebm, kMatroska };
 
-const char* VideoCodecName(VideoCodec c);  // "h264", "hevc", "vp9", "ffv1"
+const char* VideoCodecName(VideoCodec c);  // "h264", "hevc", "vp9", "ffv1", "av1"
+// The codec a user names ("h264", "hevc", "av1", "vp9"); nullopt for any other name.
+std::optional<VideoCodec> VideoCodecByName(std::string_view name);
 const char* AudioCodecName(AudioCodec c);  // "aac", "opus", "flac"
 const char* ContainerName(Container c);    // "mp4", "webm", "mkv"
 
@@ -37,7 +39,10 @@ struct VideoSettings {
   double gop_seconds = 2;
   // Keyframes exactly every gop and nowhere else, so that renditions of a ladder switch cleanly.
   bool fixed_gop = false;
-  std::string speed = "veryfast";  // x264/x265 preset name; mapped to cpu-used for VP9
+  // x264/x265 preset name ("ultrafast".."veryslow"), mapped to cpu-used for VP9; for AV1 the
+  // SVT-AV1 preset as a number ("4".."12"). DefaultSpeed gives each codec's.
+  std::string speed = "veryfast";
+  std::string profile;  // empty: the codec's usual one (H.264 high, HEVC main, AV1 main)
   // A window of the source (previews): start and length in seconds; 0 length: all of it.
   double trim_start = 0;
   double trim_duration = 0;
@@ -68,10 +73,19 @@ struct Preset {
   AudioSettings audio;
 };
 
+// One rung of a ladder: a size class and how it is encoded. A rung is data (built in, from a
+// presets file or inline in a job), and `bitrate` is the only figure a later step (per-title
+// analysis) needs to rewrite: every rate the encoder gets is derived from it in RungVideoSettings.
 struct Rung {
-  std::string name;  // "720p"
+  std::string name;  // "720p"; SelectRungs suffixes rungs of codecs other than H.264 ("720p-av1")
   int lines = 0;     // the short side of the rung's 16:9 box (720: 1280x720)
-  int64_t bitrate = 0;
+  int64_t bitrate = 0;  // average bits/s; with `crf`, 0 (the cap is `maxrate`)
+  VideoCodec codec = VideoCodec::kH264;
+  int crf = -1;         // constant quality instead of a bitrate; then `maxrate` is required
+  int64_t maxrate = 0;  // 0: 110 % of `bitrate`
+  double fps = 0;       // a frame-rate cap; 0: the source's (at most kMaxFps)
+  std::string profile;  // empty: the codec's usual one
+  std::string speed;    // empty: the ladder's speed for this codec
   // The box this rung's picture is fitted into, turned like the source (SelectRungs sets it);
   // 0: the picture's short side is `lines`.
   int box_width = 0;
@@ -93,8 +107,21 @@ Preset MezzaninePreset(bool lossless);
 // The preview rendition: H.264 letterboxed into the options' frame, AAC 128k, trimmed.
 Preset PreviewPreset(const struct PreviewOptions& options);
 const Preset* FindPreset(std::string_view name);
+// Built-in presets and ladders, then those of the presets file (InstallUserCatalog).
 const std::vector<Ladder>& AllLadders();
 const Ladder* FindLadder(std::string_view name);
+// Replaces the user-defined presets and ladders (from `--presets FILE`). Called once at start,
+// before any thread reads the catalogue; a user entry may not reuse a built-in name.
+Status InstallUserCatalog(std::vector<Preset> presets, std::vector<Ladder> ladders);
+
+// The speed a codec encodes at when none is named: x264/x265 "veryfast", SVT-AV1 preset "10".
+std::string DefaultSpeed(VideoCodec codec);
+// Whether `speed` is one the codec takes: x264/x265 ultrafast..veryslow, SVT-AV1 4..12, VP9 the
+// x264 names.
+bool ValidSpeed(VideoCodec codec, std::string_view speed);
+// Whether `profile` is one reel encodes for the codec (H.264 baseline/main/high, HEVC main,
+// AV1 main).
+bool ValidProfile(VideoCodec codec, std::string_view profile);
 
 // The settings one rung is encoded with: the ladder's shared settings plus the rung's size and
 // bitrate, with a VBV cap so no segment overshoots the declared bandwidth by much.
@@ -108,7 +135,13 @@ struct Overrides {
   std::optional<int> height;
   std::optional<double> fps;
   std::optional<int64_t> audio_bitrate;
-  bool empty() const { return !bitrate && !crf && !width && !height && !fps && !audio_bitrate; }
+  std::optional<VideoCodec> codec;  // the container must hold it (see ApplyOverrides)
+  std::optional<std::string> speed;
+  std::optional<std::string> profile;
+  bool empty() const {
+    return !bitrate && !crf && !width && !height && !fps && !audio_bitrate && !codec && !speed &&
+           !profile;
+  }
 };
 
 // An error about one named parameter, so that callers can point at it ("outputs[1].crf").

@@ -226,6 +226,10 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path) co
     args.push_back("--storage-config");
     args.push_back(options_.storage_config);
   }
+  if (!options_.presets_file.empty()) {
+    args.push_back("--presets");
+    args.push_back(options_.presets_file);
+  }
   return args;
 }
 

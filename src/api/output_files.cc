@@ -42,7 +42,7 @@ bool InPackage(const json& output, const std::string& relative) {
   }
   for (const char* key : {"master", "manifest"})
     if (output.contains(key) && BaseName(output.value(key, "")) == relative) return true;
-  static const std::regex file(R"(([^/]+)/(index\.m3u8|init\.mp4|seg_\d+\.m4s))");
+  static const std::regex file(R"(([^/]+)/(index\.m3u8|iframes\.m3u8|init\.mp4|seg_\d+\.m4s))");
   std::smatch m;
   if (!std::regex_match(relative, m, file)) return false;
   if (m[1] == "audio") return true;
@@ -164,6 +164,54 @@ Result<int> OpenOutputFile(const OutputFile& file) {
     return gone;
   }
   return fd;
+}
+
+namespace {
+
+// "bytes=a-b", "bytes=a-", "bytes=-n": first (or -1) and last (or -1); false if malformed.
+bool SplitRange(const std::string& header, int64_t* first, int64_t* last) {
+  static const std::regex single(R"(\s*bytes\s*=\s*(\d{0,18})\s*-\s*(\d{0,18})\s*)");
+  std::smatch m;
+  if (!std::regex_match(header, m, single) || (m[1].length() == 0 && m[2].length() == 0))
+    return false;
+  *first = m[1].length() ? std::stoll(m[1]) : -1;
+  *last = m[2].length() ? std::stoll(m[2]) : -1;
+  return *first < 0 || *last < 0 || *first <= *last;
+}
+
+}  // namespace
+
+bool IsSingleRange(const std::string& header) {
+  int64_t first, last;
+  return SplitRange(header, &first, &last);
+}
+
+ByteRange ParseRange(const std::string& header, int64_t size) {
+  ByteRange r;
+  int64_t first, last;
+  if (header.empty() || !SplitRange(header, &first, &last)) return r;
+  if (first < 0) {  // the last `last` bytes
+    if (last == 0 || size == 0) {
+      r.kind = ByteRange::Kind::kUnsatisfiable;
+      return r;
+    }
+    r.first = std::max<int64_t>(0, size - last);
+    r.last = size - 1;
+  } else {
+    if (first >= size) {
+      r.kind = ByteRange::Kind::kUnsatisfiable;
+      return r;
+    }
+    r.first = first;
+    r.last = last < 0 ? size - 1 : std::min(last, size - 1);
+  }
+  r.kind = ByteRange::Kind::kPart;
+  return r;
+}
+
+std::string ByteRange::ContentRange(int64_t size) const {
+  if (kind != Kind::kPart) return "bytes */" + std::to_string(size);
+  return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size);
 }
 
 }  // namespace reel::api

@@ -36,4 +36,17 @@ Result<OutputFile> FindOutputFile(const nlohmann::json& spec, const nlohmann::js
 // file. Returns the descriptor (the caller closes it).
 Result<int> OpenOutputFile(const OutputFile& file);
 
+// What a Range header asks of a file of `size` bytes (RFC 9110): one byte range is served (206),
+// one past the end is refused (416); no header, a malformed one or several ranges get the whole
+// file (200), as the RFC allows.
+struct ByteRange {
+  enum class Kind { kWhole, kPart, kUnsatisfiable };
+  Kind kind = Kind::kWhole;
+  int64_t first = 0, last = 0;                   // inclusive, for kPart
+  std::string ContentRange(int64_t size) const;  // "bytes 0-99/1234", or "bytes */1234"
+};
+ByteRange ParseRange(const std::string& header, int64_t size);
+// Whether `header` is one well-formed byte range, to pass on to an object store as it is.
+bool IsSingleRange(const std::string& header);
+
 }  // namespace reel::api

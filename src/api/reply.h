@@ -35,7 +35,8 @@ struct Reply {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
-  std::shared_ptr<OpenFile> file;  // when set, the body is this file, streamed from disk
+  std::shared_ptr<OpenFile> file;             // when set, the body is this file, streamed from disk
+  int64_t file_offset = 0, file_length = -1;  // the part of it sent (-1: to its end)
   // When set, the reply is this function's, run off the I/O threads (it blocks: a read from an
   // object store).
   std::function<Reply()> deferred;

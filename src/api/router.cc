@@ -1,11 +1,13 @@
 #include "api/router.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
+#include <cinttypes>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -165,7 +167,8 @@ class Router::Impl {
         return JsonReply(200, {{"deliveries", out}});
       }
       if (parts.size() >= 6 && parts[3] == "outputs")
-        return read ? OutputFileReply(*job, parts, path) : MethodNotAllowed();
+        return read ? OutputFileReply(*job, parts, path, std::string(req[http::field::range]))
+                    : MethodNotAllowed();
       if (parts.size() == 4 && parts[3] == "events" && m == http::verb::get) {
         Reply r;
         r.events_for = store::JobView(*job);
@@ -237,7 +240,7 @@ class Router::Impl {
 
   // GET /v1/jobs/{id}/outputs/{index}/{file...}: a file of one of the job's outputs.
   Reply OutputFileReply(const store::Job& job, const std::vector<std::string>& parts,
-                        const std::string& path) {
+                        const std::string& path, const std::string& range) {
     const std::string& index = parts[4];
     if (index.empty() || index.size() > 4 ||
         index.find_first_not_of("0123456789") != std::string::npos)
@@ -254,12 +257,15 @@ class Router::Impl {
     // Outputs are media, never pages: no sniffing, and sandboxed if opened directly.
     r.headers = {{"X-Content-Type-Options", "nosniff"},
                  {"Content-Security-Policy", "sandbox; default-src 'none'"},
-                 {"Cache-Control", "private, no-cache"}};
+                 {"Cache-Control", "private, no-cache"},
+                 {"Accept-Ranges", "bytes"}};
     if (file->remote_url.empty()) {
       Result<int> fd = OpenOutputFile(*file);
       if (!fd.ok()) return FromStatus(fd.status());
       r.file = std::make_shared<OpenFile>(*fd);
-      return r;
+      struct stat st;
+      if (fstat(*fd, &st) != 0) return ErrorReply(404, "not_found", "the file went away");
+      return WithRange(std::move(r), ParseRange(range, st.st_size), st.st_size);
     }
     // Read from the bucket with the server's profiles (or the job's own sealed credentials),
     // through the same address policy as the workers; the key stays on the server.
@@ -290,6 +296,12 @@ class Router::Impl {
             .string();
     std::string url = file->remote_url;
     std::string job_id = job.id;
+    if (IsSingleRange(range)) {
+      r.deferred = [r, url, range, scratch, so, job_id]() mutable {
+        return RangeFromStore(std::move(r), url, range, scratch, so, job_id);
+      };
+      return r;
+    }
     r.deferred = [r, url, scratch, so, job_id]() mutable {
       Result<std::string> local = storage::FetchSource(url, scratch, so);
       Result<int> fd = local.ok() ? Result<int>(open(local->c_str(), O_RDONLY | O_CLOEXEC))
@@ -300,18 +312,80 @@ class Router::Impl {
         r.file = std::make_shared<OpenFile>(*fd);
         return r;
       }
-      std::string why = fd.ok() ? std::string("cannot open the copy") : fd.status().message();
-      // Tenants learn that it is missing or that the store failed; details stay in the log.
-      if (why.find(" S3 404") != std::string::npos)
-        return ErrorReply(404, "not_found", "no such object in the bucket");
-      spdlog::warn("job={} reading {} failed: {}", job_id, url, why);
-      if (why.find("larger than the limit") != std::string::npos)
-        return ErrorReply(413, "too_large",
-                          "larger than the API reads from object stores; use a presigned URL "
-                          "(\"presign\" on the output)");
-      return ErrorReply(502, "bad_gateway", "the object store did not answer; see the server log");
+      return StoreFailure(fd.ok() ? std::string("cannot open the copy") : fd.status().message(),
+                          url, job_id);
     };
     return r;
+  }
+
+  // Tenants learn that it is missing or that the store failed; details stay in the log.
+  static Reply StoreFailure(const std::string& why, const std::string& url,
+                            const std::string& job_id) {
+    if (why.find(" S3 404") != std::string::npos)
+      return ErrorReply(404, "not_found", "no such object in the bucket");
+    spdlog::warn("job={} reading {} failed: {}", job_id, url, why);
+    if (why.find("larger than the limit") != std::string::npos)
+      return ErrorReply(413, "too_large",
+                        "larger than the API reads from object stores; use a presigned URL "
+                        "(\"presign\" on the output)");
+    return ErrorReply(502, "bad_gateway", "the object store did not answer; see the server log");
+  }
+
+  // `r` (200, the whole file of `size` bytes) as the answer to `range`.
+  static Reply WithRange(Reply r, const ByteRange& range, int64_t size) {
+    if (range.kind == ByteRange::Kind::kUnsatisfiable) {
+      Reply e = ErrorReply(
+          416, "range_not_satisfiable",
+          "the range starts past the end of the file (" + std::to_string(size) + " bytes)");
+      e.headers = r.headers;
+      e.headers.push_back({"Content-Range", range.ContentRange(size)});
+      return e;
+    }
+    if (range.kind == ByteRange::Kind::kPart) {
+      r.status = 206;
+      r.file_offset = range.first;
+      r.file_length = range.last - range.first + 1;
+      r.headers.push_back({"Content-Range", range.ContentRange(size)});
+    }
+    return r;
+  }
+
+  // One byte range of an object in S3, asked of the store (only those bytes travel). A store
+  // that answers a suffix range with other bytes than the RFC's (s3rver reads "bytes=-N" as
+  // 0-N) is asked again for the explicit range, now that its size is known.
+  static Reply RangeFromStore(Reply r, const std::string& url, const std::string& range,
+                              const std::string& scratch, const storage::Options& so,
+                              const std::string& job_id) {
+    std::string asked = range;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      Result<storage::RangeFetch> got = storage::FetchSourceRange(url, asked, scratch, so);
+      bool data = got.ok() && !got->unsatisfiable;
+      int fd = data ? open(got->path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+      std::error_code ec;
+      fs::remove_all(scratch, ec);  // an open file lives on until closed
+      if (!got.ok()) return StoreFailure(got.status().message(), url, job_id);
+      if (got->unsatisfiable && got->object_size >= 0)
+        return WithRange(std::move(r), ParseRange(range, got->object_size), got->object_size);
+      if (got->unsatisfiable)
+        return ErrorReply(416, "range_not_satisfiable", "the range starts past the end");
+      if (fd < 0) return StoreFailure("cannot open the copy", url, job_id);
+      r.file = std::make_shared<OpenFile>(fd);
+      if (got->content_range.empty()) return r;  // the store sent it all: 200
+      int64_t first = -1, last = -1, size = -1;
+      std::sscanf(got->content_range.c_str(), "bytes %" SCNd64 "-%" SCNd64 "/%" SCNd64, &first,
+                  &last, &size);
+      ByteRange want = ParseRange(range, size);
+      if (size >= 0 && want.kind == ByteRange::Kind::kPart && want.first == first &&
+          want.last == last) {
+        r.status = 206;
+        r.headers.push_back({"Content-Range", want.ContentRange(size)});
+        return r;
+      }
+      if (size < 0 || want.kind != ByteRange::Kind::kPart) break;
+      r.file.reset();
+      asked = "bytes=" + std::to_string(want.first) + "-" + std::to_string(want.last);
+    }
+    return StoreFailure("the store answered " + range + " with other bytes", url, job_id);
   }
 
   // A client asking for JSON rather than a page (Accept: application/json, no text/html) gets the

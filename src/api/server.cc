@@ -1,5 +1,6 @@
 #include "api/server.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/event_streams.h"
+#include "api/file_range_body.h"
 #include "api/output_files.h"
 #include "api/reply.h"
 #include "api/router.h"
@@ -218,15 +220,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Send(Reply reply, bool keep_alive, unsigned version, bool head) {
     uint64_t size = reply.body.size();
-    http::file_body::value_type file;
+    FileRangeBody::value_type file;
     if (reply.file) {
-      beast::error_code ec;
-      beast::file f;
-      f.native_handle(dup(reply.file->fd));  // beast closes its own copy
-      file.reset(std::move(f), ec);
-      if (ec)
+      struct stat st;
+      if (fstat(reply.file->fd, &st) != 0 || reply.file_offset > st.st_size)
         return Send(ErrorReply(404, "not_found", "the file went away"), keep_alive, version, head);
-      size = file.size();
+      file.file = reply.file;
+      file.offset = static_cast<uint64_t>(reply.file_offset);
+      file.length = reply.file_length >= 0 ? static_cast<uint64_t>(reply.file_length)
+                                           : static_cast<uint64_t>(st.st_size) - file.offset;
+      size = file.length;
     }
     if (head) {
       auto res = std::make_shared<http::response<http::empty_body>>(
@@ -235,7 +238,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return Write(std::move(res), std::move(reply), keep_alive, 0);
     }
     if (reply.file) {
-      auto res = std::make_shared<http::response<http::file_body>>(
+      auto res = std::make_shared<http::response<FileRangeBody>>(
           std::piecewise_construct, std::make_tuple(std::move(file)),
           std::make_tuple(static_cast<http::status>(reply.status), version));
       res->prepare_payload();

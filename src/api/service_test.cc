@@ -295,6 +295,40 @@ TEST_F(ServiceTest, OutputFilesAreServedToWhoeverMaySeeTheJobAndNothingElse) {
   EXPECT_EQ(head->status, 200);
   EXPECT_EQ(head->headers["content-length"], std::to_string(master.body.size()));
   EXPECT_TRUE(head->body.empty());
+  // Byte ranges, as players and download managers ask: one range is a 206 with its Content-Range
+  // (open and suffix ranges too); one past the end a 416 naming the size; several get it all.
+  EXPECT_EQ(media.headers["accept-ranges"], "bytes");
+  std::string seg_file = media.body, seg_name = "0/" + variant_dir + segment[1].str();
+  std::string n = std::to_string(seg_file.size());
+  auto ranged = [&](const std::string& range) {
+    Result<client::HttpResponse> r =
+        client::Fetch("GET", base + seg_name, "",
+                      {{"Authorization", "Bearer " + s.admin_key()}, {"Range", range}});
+    EXPECT_TRUE(r.ok()) << range;
+    return r.ok() ? *r : client::HttpResponse{};
+  };
+  client::HttpResponse part = ranged("bytes=100-199");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, seg_file.substr(100, 100));
+  EXPECT_EQ(part.headers["content-range"], "bytes 100-199/" + n);
+  EXPECT_EQ(part.headers["content-length"], "100");
+  part = ranged("bytes=-50");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, seg_file.substr(seg_file.size() - 50));
+  EXPECT_EQ(part.headers["content-range"], "bytes " + std::to_string(seg_file.size() - 50) + "-" +
+                                               std::to_string(seg_file.size() - 1) + "/" + n);
+  part = ranged("bytes=" + std::to_string(seg_file.size() - 10) + "-");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, seg_file.substr(seg_file.size() - 10));
+  part = ranged("bytes=0-99999999");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, seg_file);
+  part = ranged("bytes=" + n + "-");
+  EXPECT_EQ(part.status, 416);
+  EXPECT_EQ(part.headers["content-range"], "bytes */" + n);
+  part = ranged("bytes=0-1,5-6");
+  EXPECT_EQ(part.status, 200);
+  EXPECT_EQ(part.body, seg_file);
   EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/outputs/0/master.m3u8", s.admin_key()).status, 405);
 
   // Nothing but what the job wrote for that output: not other files beside a file output, not
@@ -1200,6 +1234,31 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
   via_api = client::Fetch("GET", files + "0/240p/seg_00000.m4s", "", admin);
   EXPECT_EQ(via_api->status, 200);
   EXPECT_EQ(via_api->body, seg->body);
+  // A byte range is passed on to the bucket: 206 with the store's Content-Range.
+  std::string size = std::to_string(seg->body.size());
+  struct Case {
+    std::string range;
+    int status;
+    std::string body, content_range;
+  };
+  size_t len = seg->body.size();
+  for (const Case& c : std::vector<Case>{
+           {"bytes=10-19", 206, seg->body.substr(10, 10), "bytes 10-19/" + size},
+           {"bytes=" + std::to_string(len - 7) + "-", 206, seg->body.substr(len - 7),
+            "bytes " + std::to_string(len - 7) + "-" + std::to_string(len - 1) + "/" + size},
+           {"bytes=-30", 206, seg->body.substr(len - 30),
+            "bytes " + std::to_string(len - 30) + "-" + std::to_string(len - 1) + "/" + size},
+           {"bytes=" + size + "-", 416, "", "bytes */" + size}}) {
+    client::Headers h = admin;
+    h["Range"] = c.range;
+    Result<client::HttpResponse> r = client::Fetch("GET", files + "0/240p/seg_00000.m4s", "", h);
+    ASSERT_TRUE(r.ok()) << c.range;
+    EXPECT_EQ(r->status, c.status) << c.range << ": " << r->body;
+    if (c.status == 206) {
+      EXPECT_EQ(r->body, c.body) << c.range;
+    }
+    EXPECT_EQ(r->headers["content-range"], c.content_range) << c.range;
+  }
   via_api = client::Fetch("GET", files + "1/master.mkv", "", admin);
   EXPECT_EQ(static_cast<int64_t>(via_api->body.size()), bytes);
   // Only what the job wrote: not another object under its prefix (with the server's credentials,

@@ -30,6 +30,30 @@ struct MediaPlaylist {
 
 Result<MediaPlaylist> ReadMediaPlaylist(const std::string& path);
 
+// The hls muxer cuts an audio track on a grid shifted back by the encoder's priming, so a source
+// whose length is a multiple of the segment length leaves a last audio segment of a frame or so
+// that ends after the video. When the playlist's last segment is at most `max_seconds` long, its
+// fragments are appended to the segment before (its sidx grown to match), the file removed and
+// the playlist rewritten. Whether a segment was folded.
+Result<bool> FoldShortLastSegment(const std::string& playlist_path, double max_seconds);
+
+// One I-frame of an I-frame playlist: the keyframe that starts a segment, as a byte range of that
+// segment (its moof, then the mdat up to the end of the keyframe's sample).
+struct IFrame {
+  std::string uri;
+  double duration = 0;  // until the next I-frame
+  int64_t offset = 0, length = 0;
+};
+
+// The I-frames of an fMP4 media playlist: the first sample of each segment's first fragment.
+Result<std::vector<IFrame>> ReadIFrames(const std::string& playlist_path);
+
+// The text of an I-frame playlist (EXT-X-I-FRAMES-ONLY) over `frames`, with `init_uri` as its map.
+std::string IFramePlaylist(const std::vector<IFrame>& frames, const std::string& init_uri);
+
+// Peak bit rate of an I-frame playlist: max over frames of length*8/duration.
+int64_t IFramePeakBitrate(const std::vector<IFrame>& frames);
+
 // RFC 6381 codec string of an H.264 stream from its extradata (Annex B or avcC): "avc1.640028".
 std::string H264CodecString(const uint8_t* extradata, int size);
 
@@ -43,13 +67,22 @@ struct VariantEntry {
   bool uses_audio_group = false;
 };
 
+// An EXT-X-I-FRAME-STREAM-INF line of the master.
+struct IFrameEntry {
+  std::string uri;
+  int64_t bandwidth = 0;
+  int width = 0, height = 0;
+  std::string codecs;  // the video's only
+};
+
 struct AudioEntry {
   std::string uri;
   int channels = 2;
 };
 
-// Writes master playlist text: one EXT-X-MEDIA for `audio` (if any) and one EXT-X-STREAM-INF per
-// variant.
-std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const AudioEntry* audio);
+// Writes master playlist text: one EXT-X-MEDIA for `audio` (if any), one EXT-X-STREAM-INF per
+// variant and one EXT-X-I-FRAME-STREAM-INF per I-frame playlist.
+std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const AudioEntry* audio,
+                           const std::vector<IFrameEntry>& iframes = {});
 
 }  // namespace reel::engine::hls

@@ -63,6 +63,7 @@ std::optional<PackageFile> ParsePackageEntry(std::string_view name, bool in_rend
   using Kind = PackageFile::Kind;
   if (in_rendition) {
     if (name == kMediaPlaylist) return PackageFile{Kind::kMediaPlaylist, "", -1, ""};
+    if (name == kIFramePlaylist) return PackageFile{Kind::kIFramePlaylist, "", -1, ""};
     if (name == kInitSegment) return PackageFile{Kind::kInitSegment, "", -1, ""};
     int n = NumberBetween(name, kSegmentPrefix, kSegmentSuffix);
     if (n >= 0) return PackageFile{Kind::kSegment, "", n, ""};
@@ -98,6 +99,8 @@ std::string MakePackagePath(const PackageFile& file) {
       return std::string(kDashManifest);
     case Kind::kMediaPlaylist:
       return MediaPlaylistUri(file.rendition);
+    case Kind::kIFramePlaylist:
+      return RenditionFile(file.rendition, kIFramePlaylist);
     case Kind::kInitSegment:
       return RenditionFile(file.rendition, kInitSegment);
     case Kind::kSegment:

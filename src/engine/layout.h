@@ -23,6 +23,8 @@ inline constexpr std::string_view kMediaPlaylist = "index.m3u8";  // in each ren
 inline constexpr std::string_view kInitSegment = "init.mp4";      // in each rendition folder
 inline constexpr std::string_view kAudioRendition = "audio";      // the shared audio's folder
 inline constexpr std::string_view kPreviewRendition = "preview";  // a single-rendition package
+// In each video rendition's folder: its I-frame playlist (byte ranges into its segments).
+inline constexpr std::string_view kIFramePlaylist = "iframes.m3u8";
 
 // seg_00012.m4s: the media segment numbered `number` (from 0).
 std::string SegmentName(int number);
@@ -43,6 +45,7 @@ struct PackageFile {
     kMasterPlaylist,  // master.m3u8
     kDashManifest,    // manifest.mpd
     kMediaPlaylist,   // <rendition>/index.m3u8
+    kIFramePlaylist,  // <rendition>/iframes.m3u8
     kInitSegment,     // <rendition>/init.mp4
     kSegment,         // <rendition>/seg_<number>.m4s
     kThumbnail,       // thumb_<number>.<format>

@@ -28,7 +28,8 @@ TEST(Layout, EveryPackageFileRoundTrips) {
       {Kind::kMediaPlaylist, "1080p", -1, ""}, {Kind::kInitSegment, "audio", -1, ""},
       {Kind::kSegment, "480p", 0, ""},         {Kind::kSegment, "preview", 99999, ""},
       {Kind::kSegment, "360p", 100000, ""},    {Kind::kThumbnail, "", 1, "jpg"},
-      {Kind::kThumbnail, "", 12345, "png"},    {Kind::kThumbnail, "", 3, "webp"},
+      {Kind::kIFramePlaylist, "720p", -1, ""}, {Kind::kThumbnail, "", 12345, "png"},
+      {Kind::kThumbnail, "", 3, "webp"},
   };
   for (const PackageFile& f : files) {
     std::string path = MakePackagePath(f);

@@ -53,11 +53,44 @@ Status MuxPackage(const HlsPackage& p, MuxStage* mux) {
   return Status::Ok();
 }
 
+// Folds the audio's last segment into the one before when it is only the remainder of the grid
+// the muxer shifted back by the priming (see hls::FoldShortLastSegment), so that audio ends with
+// the video and the tail does not set the rendition's peak.
+Status FoldAudioTail(const HlsPackage& h, const std::string& audio_uri) {
+  const AVCodecContext* enc = h.audio->encoder();
+  if (enc->sample_rate <= 0) return Status::Ok();
+  double frame = std::max(enc->frame_size, 1024);
+  double most = (enc->initial_padding + frame) / enc->sample_rate;
+  Result<bool> folded = hls::FoldShortLastSegment(InPackage(h, audio_uri), most);
+  return folded.ok() ? Status::Ok() : folded.status();
+}
+
+// Writes each video variant's I-frame playlist (byte ranges into its segments) beside its media
+// playlist; the master's I-frame lines.
+Result<std::vector<hls::IFrameEntry>> WriteIFramePlaylists(const HlsPackage& h) {
+  std::vector<hls::IFrameEntry> entries;
+  for (const HlsPackage::Variant& v : h.variants) {
+    Result<std::vector<hls::IFrame>> frames =
+        hls::ReadIFrames(InPackage(h, layout::MediaPlaylistUri(v.name)));
+    if (!frames.ok()) return frames.status();
+    std::string uri = layout::RenditionFile(v.name, layout::kIFramePlaylist);
+    std::ofstream f(InPackage(h, uri));
+    f << hls::IFramePlaylist(*frames, std::string(layout::kInitSegment));
+    f.close();
+    if (!f) return Unavailable("cannot write " + uri + " in " + h.plan->directory);
+    const AVCodecContext* enc = v.video->encoder();
+    entries.push_back({uri, hls::IFramePeakBitrate(*frames), enc->width, enc->height,
+                       hls::H264CodecString(enc->extradata, enc->extradata_size)});
+  }
+  return entries;
+}
+
 Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
   hls::MediaPlaylist audio_pl;
   bool has_audio = h.audio != nullptr;
   std::string audio_uri = layout::MediaPlaylistUri(layout::kAudioRendition);
   if (has_audio) {
+    REEL_RETURN_IF_ERROR(FoldAudioTail(h, audio_uri));
     Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(InPackage(h, audio_uri));
     if (!pl.ok()) return pl.status();
     audio_pl = std::move(pl).value();
@@ -110,10 +143,15 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     entries.push_back(e);
     out->variants.push_back({std::string(layout::kAudioRendition), e.uri, 0, 0, 0, e.bandwidth,
                              e.average_bandwidth, e.codecs, int(audio_pl.segments.size())});
-    out->duration = audio_pl.Duration();
+    // The playlist counts the priming the edit list trims: the presentation is that much shorter.
+    const AVCodecContext* enc = h.audio->encoder();
+    out->duration = audio_pl.Duration() -
+                    (enc->sample_rate > 0 ? double(enc->initial_padding) / enc->sample_rate : 0);
   }
   bool audio_group = has_audio && !h.variants.empty();
-  std::string master = hls::MasterPlaylist(entries, audio_group ? &audio_entry : nullptr);
+  Result<std::vector<hls::IFrameEntry>> iframes = WriteIFramePlaylists(h);
+  if (!iframes.ok()) return iframes.status();
+  std::string master = hls::MasterPlaylist(entries, audio_group ? &audio_entry : nullptr, *iframes);
   std::ofstream f(InPackage(h, layout::kMasterPlaylist));
   f << master;
   f.close();

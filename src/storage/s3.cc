@@ -184,6 +184,29 @@ Status S3Get(const S3Object& o, const std::string& path, const net::AddressPolic
   return Status::Ok();
 }
 
+Result<S3Range> S3GetRange(const S3Object& o, const std::string& path, const std::string& range,
+                           const net::AddressPolicy& policy, const net::TransferOptions& options) {
+  std::string what = "GET s3://" + o.bucket + "/" + o.key + " (" + range + ")";
+  net::Exchange x = Signed(o, "GET", {}, {{"range", range}}, kEmptyHash);
+  x.response_file = path;
+  Result<net::ExchangeResult> r = net::Send(x, policy, options);
+  if (!r.ok()) return r.status().WithContext(what);
+  S3Range out;
+  if (r->status == 416) {
+    out.unsatisfiable = true;
+    std::string size = Tag(r->body, "ActualObjectSize");  // in S3's InvalidRange error
+    if (!size.empty()) out.object_size = std::atoll(size.c_str());
+    return out;
+  }
+  if (r->status == 206) {
+    out.content_range = r->headers["content-range"];
+    if (out.content_range.empty()) return Internal(what + ": 206 without Content-Range");
+    return out;
+  }
+  if (r->status != 200) return S3Error(what, *r);
+  return out;
+}
+
 Status S3Put(const S3Object& o, const std::string& path, const std::string& content_type,
              const net::AddressPolicy& policy) {
   std::string what = "PUT s3://" + o.bucket + "/" + o.key;

@@ -46,6 +46,16 @@ Result<S3Object> ParseS3Url(const std::string& url,
 
 Status S3Get(const S3Object& object, const std::string& path, const net::AddressPolicy& policy,
              const net::TransferOptions& options = {});
+// Part of the object into `path`: `range` is one HTTP byte range ("bytes=0-99", "bytes=100-",
+// "bytes=-500"), passed on to the store so that only those bytes travel.
+struct S3Range {
+  std::string content_range;   // the store's "bytes 0-99/1234"; empty: it sent the whole object
+  bool unsatisfiable = false;  // 416: the range starts past the end
+  int64_t object_size = -1;    // when unsatisfiable, if the store said
+};
+Result<S3Range> S3GetRange(const S3Object& object, const std::string& path,
+                           const std::string& range, const net::AddressPolicy& policy,
+                           const net::TransferOptions& options = {});
 // Uploads a file (in parts above the profile's threshold; an unfinished multipart upload is
 // aborted on failure).
 Status S3Put(const S3Object& object, const std::string& path, const std::string& content_type,

@@ -6,6 +6,7 @@
 #include "common/redact.h"
 #include "storage/backend.h"
 #include "storage/local_paths.h"
+#include "storage/s3.h"
 
 namespace reel::storage {
 namespace {
@@ -67,6 +68,23 @@ Result<std::string> FetchSource(const std::string& url, const std::string& scrat
   std::error_code ec;
   fs::create_directories(dir, ec);
   return s->backend().Fetch(url, dir, o);
+}
+
+Result<RangeFetch> FetchSourceRange(const std::string& url, const std::string& range,
+                                    const std::string& scratch, const Options& o) {
+  if (KindOf(url) != Kind::kS3) return InvalidArgument("byte ranges are read from S3 only");
+  Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+  if (!obj.ok()) return obj.status();
+  std::error_code ec;
+  fs::create_directories(scratch, ec);
+  RangeFetch out;
+  out.path = (fs::path(scratch) / "range").string();
+  Result<S3Range> r = S3GetRange(*obj, out.path, range, o.policy, SourceLimits(o));
+  if (!r.ok()) return r.status();
+  out.content_range = r->content_range;
+  out.unsatisfiable = r->unsatisfiable;
+  out.object_size = r->object_size;
+  return out;
 }
 
 Result<std::string> LocalTarget(const std::string& destination, bool directory,

@@ -55,6 +55,17 @@ Result<std::string> CheckDestination(const std::string& url, const Options& opti
 Result<std::string> FetchSource(const std::string& url, const std::string& scratch,
                                 const Options& options);
 
+// One byte range of an s3:// object (an HTTP Range value, "bytes=0-99"), downloaded into
+// `scratch`: the store is asked for those bytes only. InvalidArgument for other kinds of URL.
+struct RangeFetch {
+  std::string path;
+  std::string content_range;   // "bytes 0-99/1234"; empty when the store sent it all
+  bool unsatisfiable = false;  // the range starts past the end (object_size, if known)
+  int64_t object_size = -1;
+};
+Result<RangeFetch> FetchSourceRange(const std::string& url, const std::string& range,
+                                    const std::string& scratch, const Options& options);
+
 // Where the engine writes an output: the destination itself when local, else a path in
 // `scratch` (a directory when `directory`), delivered later by Deliver.
 Result<std::string> LocalTarget(const std::string& destination, bool directory,

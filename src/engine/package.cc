@@ -79,8 +79,8 @@ Result<std::vector<hls::IFrameEntry>> WriteIFramePlaylists(const HlsPackage& h) 
     f.close();
     if (!f) return Unavailable("cannot write " + uri + " in " + h.plan->directory);
     const AVCodecContext* enc = v.video->encoder();
-    entries.push_back({uri, hls::IFramePeakBitrate(*frames), enc->width, enc->height,
-                       hls::H264CodecString(enc->extradata, enc->extradata_size)});
+    entries.push_back(
+        {uri, hls::IFramePeakBitrate(*frames), enc->width, enc->height, CodecString(enc)});
   }
   return entries;
 }

@@ -166,16 +166,6 @@ std::vector<Ladder> MakeLadders() {
   };
 }
 
-std::vector<Preset>& UserPresets() {
-  static std::vector<Preset> presets;
-  return presets;
-}
-
-std::vector<Ladder>& UserLadders() {
-  static std::vector<Ladder> ladders;
-  return ladders;
-}
-
 const std::vector<Ladder>& BuiltInLadders() {
   static const std::vector<Ladder> ladders = MakeLadders();
   return ladders;

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 namespace reel::engine::dash {
 namespace {

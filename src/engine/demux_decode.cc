@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 extern "C" {
 #include <libavfilter/buffersink.h>

@@ -7,7 +7,7 @@
 
 #include "engine/dash.h"
 #include "engine/hls.h"
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 namespace reel::engine {
 namespace {

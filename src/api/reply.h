@@ -37,8 +37,10 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;
   std::shared_ptr<OpenFile> file;  // when set, the body is this file, streamed from disk
   // When set, the reply is this function's, run off the I/O threads (it blocks: a read from an
-  // object store).
+  // object store, the checks of a submission's sources and destinations).
   std::function<Reply()> deferred;
+  // When set, the reply is this function's, run on the store gate under its deadline.
+  std::function<Reply()> store_work;
   // Set when the caller asked for a job's event stream and may see it: the job as it is now,
   // and who asked (streams are capped per key, and end when the key is revoked).
   std::optional<nlohmann::json> events_for;

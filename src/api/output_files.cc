@@ -7,8 +7,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <regex>
+#include <optional>
 
+#include "layout/layout.h"
 #include "storage/storage.h"
 
 namespace reel::api {
@@ -42,12 +43,12 @@ bool InPackage(const json& output, const std::string& relative) {
   }
   for (const char* key : {"master", "manifest"})
     if (output.contains(key) && BaseName(output.value(key, "")) == relative) return true;
-  static const std::regex file(R"(([^/]+)/(index\.m3u8|iframes\.m3u8|init\.mp4|seg_\d+\.m4s))");
-  std::smatch m;
-  if (!std::regex_match(relative, m, file)) return false;
-  if (m[1] == "audio") return true;
+  // Otherwise a rendition's playlist, init segment or segment, of a rendition the result names.
+  std::optional<layout::PackageFile> file = layout::ParsePackagePath(relative);
+  if (!file || file->rendition.empty()) return false;
+  if (file->rendition == layout::kAudioRendition) return true;
   for (const json& v : output.value("variants", json::array()))
-    if (v.value("playlist", "").rfind(m[1].str() + "/", 0) == 0) return true;
+    if (v.value("playlist", "").rfind(file->rendition + "/", 0) == 0) return true;
   return false;
 }
 
@@ -121,7 +122,7 @@ Result<OutputFile> FindOutputFile(const json& spec, const json& result, int inde
   if (delivered) {
     files[BaseName(destination)] = destination;
     if (output->contains("vtt")) {
-      std::string vtt = destination.substr(0, destination.rfind('.')) + ".vtt";
+      std::string vtt = layout::SpriteVttPath(destination);
       files[BaseName(vtt)] = vtt;
     }
     if (requested.contains("image") && requested["image"].is_string())

@@ -38,8 +38,10 @@ struct Reply {
   std::shared_ptr<OpenFile> file;             // when set, the body is this file, streamed from disk
   int64_t file_offset = 0, file_length = -1;  // the part of it sent (-1: to its end)
   // When set, the reply is this function's, run off the I/O threads (it blocks: a read from an
-  // object store).
+  // object store, the checks of a submission's sources and destinations).
   std::function<Reply()> deferred;
+  // When set, the reply is this function's, run on the store gate under its deadline.
+  std::function<Reply()> store_work;
   // Set when the caller asked for a job's event stream and may see it: the job as it is now,
   // and who asked (streams are capped per key, and end when the key is revoked).
   std::optional<nlohmann::json> events_for;

@@ -22,9 +22,11 @@
 #include "common/crypto.h"
 #include "common/redact.h"
 #include "dashboard/dashboard.h"
+#include "job/sealed.h"
 #include "job/spec.h"
 #include "presets/catalog.h"
 #include "presets/presets.h"
+#include "service/job_service.h"
 #include "storage/storage.h"
 #include "store/job_view.h"
 
@@ -43,34 +45,12 @@ json PresetsCatalog() { return presets::CatalogJson(); }
 // (the dashboard reads segments, images and renditions; bigger ones want a presigned URL).
 constexpr int64_t kMaxProxiedBytes = int64_t{512} << 20;
 
-// JSON pointers to a stored spec's source and destination URLs (not the webhook, which the store
-// reads to queue deliveries).
-std::vector<std::string> UrlFields(const json& spec) {
-  std::vector<std::string> out;
-  auto input = [&](const std::string& at) {
-    const json& v = spec[json::json_pointer(at)];
-    if (v.is_string()) out.push_back(at);
-    if (v.is_object() && v.contains("url") && v["url"].is_string()) out.push_back(at + "/url");
-  };
-  if (spec.contains("sources"))
-    for (size_t i = 0; i < spec["sources"].size(); ++i) input("/sources/" + std::to_string(i));
-  if (spec.contains("source")) input("/source");
-  for (const char* name : {"audio", "subtitles"})
-    if (spec.contains(name)) input(std::string("/") + name);
-  if (spec.contains("outputs"))
-    for (size_t i = 0; i < spec["outputs"].size(); ++i)
-      for (const char* name : {"destination", "image"})
-        if (spec["outputs"][i].contains(name) && spec["outputs"][i][name].is_string())
-          out.push_back("/outputs/" + std::to_string(i) + "/" + name);
-  return out;
+// A refusal of the service as its reply: a 400 naming the field for an invalid request.
+Reply Refused(const Status& s, const service::Invalid& invalid) {
+  if (s.code() == StatusCode::kInvalidArgument && !invalid.code.empty())
+    return ErrorReply(400, invalid.code, s.message(), invalid.field);
+  return FromStatus(s);
 }
-
-// What a request is allowed to see: its key's jobs, or everything for an admin key.
-struct Caller {
-  store::ApiKey key;
-  bool CanSee(const store::Job& job) const { return key.admin || job.owner == key.id; }
-  std::string OwnerFilter() const { return key.admin ? "" : key.id; }
-};
 
 }  // namespace
 
@@ -81,7 +61,17 @@ class Router::Impl {
  public:
   Impl(const ServerOptions& options, store::JobStore* store, service::LocalRunner* runner,
        Metrics* metrics, const StoreGate* gate)
-      : options_(options), store_(store), runner_(runner), metrics_(metrics), gate_(gate) {}
+      : options_(options),
+        store_(store),
+        runner_(runner),
+        metrics_(metrics),
+        gate_(gate),
+        service_(std::make_shared<service::JobService>(
+            service::JobServiceOptions{options.max_attempts, options.max_retries,
+                                       options.allow_paths, options.forbidden_paths,
+                                       options.address_policy, options.s3_profiles,
+                                       options.secret_key, options.default_webhook},
+            store, runner)) {}
 
   // The replies that need no store, answered on the I/O thread: health, the dashboard, unknown
   // paths, and metrics (without the store's gauges) while the store is unavailable. Sets
@@ -122,7 +112,9 @@ class Router::Impl {
     }
     if (path == "/metrics") return TextReply(200, RenderMetrics(true), "text/plain; version=0.0.4");
 
-    Result<Caller> caller = Authenticate(req);
+    Result<service::Caller> caller = Authenticate(req);
+    if (!caller.ok() && caller.status().code() != StatusCode::kNotFound)
+      return FromStatus(caller.status());
     if (!caller.ok()) {
       Reply r = ErrorReply(401, "unauthorized", caller.status().message());
       r.headers.push_back({"WWW-Authenticate", "Bearer"});
@@ -135,21 +127,18 @@ class Router::Impl {
       return MethodNotAllowed();
     }
     if (parts.size() >= 3 && parts[1] == "jobs") {
-      Result<store::Job> job = store_->GetJob(parts[2]);
-      if (!job.ok() && job.status().code() != StatusCode::kNotFound)
-        return FromStatus(job.status());
-      if (!job.ok() || !caller->CanSee(*job))
-        return ErrorReply(404, "not_found", "no job " + parts[2]);
+      Result<store::Job> job = service_->Get(*caller, parts[2]);
+      if (!job.ok()) return FromStatus(job.status());
       if (parts.size() == 3) {
         if (m == http::verb::get) return JsonReply(200, store::JobView(*job));
         if (m == http::verb::delete_) {
-          Status s = store_->DeleteJob(job->id);
+          Status s = service_->Delete(*caller, job->id);
           return s.ok() ? TextReply(204, "", "application/json") : FromStatus(s);
         }
         return MethodNotAllowed();
       }
       if (parts.size() == 4 && parts[3] == "webhooks" && m == http::verb::get) {
-        Result<std::vector<store::WebhookDelivery>> ws = store_->ListWebhooks(job->id);
+        Result<std::vector<store::WebhookDelivery>> ws = service_->Webhooks(*caller, job->id);
         if (!ws.ok()) return FromStatus(ws.status());
         json out = json::array();
         for (const store::WebhookDelivery& w : *ws) {
@@ -177,21 +166,19 @@ class Router::Impl {
         return r;
       }
       if (parts.size() == 4 && parts[3] == "cancel" && m == http::verb::post) {
-        Result<store::Job> r = store_->RequestCancel(job->id);
+        Result<store::Job> r = service_->Cancel(*caller, job->id);
         if (!r.ok()) return FromStatus(r.status());
-        if (runner_ && r->state == store::JobState::kRunning) runner_->Cancel(job->id);
         return JsonReply(202, store::JobView(*r));
       }
       if (parts.size() == 4 && parts[3] == "retry" && m == http::verb::post) {
-        Result<store::Job> r = store_->Retry(job->id);
+        Result<store::Job> r = service_->Retry(*caller, job->id);
         if (!r.ok()) return FromStatus(r.status());
-        if (runner_) runner_->Wake();
         return JsonReply(202, store::JobView(*r));
       }
       return ErrorReply(404, "not_found", "no route " + path);
     }
     if (parts.size() == 2 && parts[1] == "queue" && m == http::verb::get) {
-      Result<std::map<std::string, int64_t>> counts = store_->CountByState(caller->OwnerFilter());
+      Result<std::map<std::string, int64_t>> counts = service_->Counts(*caller);
       if (!counts.ok()) return FromStatus(counts.status());
       return JsonReply(200, {{"counts", *counts}});
     }
@@ -278,17 +265,11 @@ class Router::Impl {
     so.max_source_seconds = 120;
     so.min_source_speed = 64 << 10;
     so.low_speed_seconds = 10;
-    if (job.spec.contains("credentials") && job.spec["credentials"].contains("sealed")) {
-      Result<std::string> opened =
-          Open(options_.secret_key, job.spec["credentials"]["sealed"].get<std::string>());
-      json creds = opened.ok() ? json::parse(*opened, nullptr, false) : json();
-      if (!creds.is_object())
-        return ErrorReply(500, "internal", "the job's credentials cannot be opened");
-      if (creds.contains("s3"))  // else only sealed URLs: the server's profiles apply
-        so.s3_profiles["default"] = storage::JobProfile(creds["s3"], so.s3_profiles.count("default")
-                                                                         ? so.s3_profiles["default"]
-                                                                         : storage::S3Profile{});
-    }
+    Result<json> secrets = job::OpenSecrets(job.spec, options_.secret_key);
+    if (!secrets.ok()) return ErrorReply(500, "internal", "the job's credentials cannot be opened");
+    // Only sealed URLs (no "s3"): the server's profiles apply.
+    so.s3_profiles =
+        storage::WithJobCredentials(std::move(so.s3_profiles), secrets->value("s3", json()));
     std::string scratch =
         (fs::path(options_.scratch_dir.empty() ? fs::temp_directory_path().string()
                                                : options_.scratch_dir) /
@@ -402,7 +383,7 @@ class Router::Impl {
     return ErrorReply(405, "method_not_allowed", "method not allowed on this route");
   }
 
-  Result<Caller> Authenticate(const Request& req) {
+  Result<service::Caller> Authenticate(const Request& req) {
     std::string key;
     auto auth = req.find(http::field::authorization);
     if (auth != req.end()) {
@@ -412,139 +393,43 @@ class Router::Impl {
     }
     auto x = req.find("X-API-Key");
     if (key.empty() && x != req.end()) key = std::string(x->value());
-    if (key.empty())
-      return Status(StatusCode::kNotFound,
-                    "an API key is required (Authorization: Bearer KEY or X-API-Key)");
-    std::string hash = Sha256Hex(key);
-    Result<store::ApiKey> found = store_->FindKeyByHash(hash);
-    // The lookup is by the hash of a 192-bit random key; the comparison below is what decides.
-    if (!found.ok() || found->revoked || !ConstantTimeEquals(found->hash, hash))
-      return Status(StatusCode::kNotFound, "invalid or revoked API key");
-    return Caller{*found};
+    return service_->Authenticate(key);
   }
 
-  Reply Submit(const Request& req, const Caller& caller) {
-    Result<json> document = job::ParseJobDocument(req.body());
-    if (!document.ok())
-      return ErrorReply(400, "invalid_json", "the body is " + document.status().message());
-    json body = std::move(*document);
-    job::FieldError fe;
-    Result<job::JobSpec> spec = job::ParseJobSpec(body, &fe);
-    if (!spec.ok()) return ErrorReply(400, "invalid_spec", fe.message, fe.field);
-    // Local paths must stay inside the allowed roots (stored resolved); remote ones must reach
-    // allowed addresses; inline media must decode within its cap.
-    json stored = body;
-    storage::Options so;
-    so.allow_paths = options_.allow_paths;
-    so.forbidden_roots = options_.forbidden_paths;
-    so.policy = options_.address_policy;
-    so.s3_profiles = options_.s3_profiles;
-    if (!spec->s3_credentials.is_null())
-      so.s3_profiles["default"] = storage::JobProfile(
-          spec->s3_credentials,
-          so.s3_profiles.count("default") ? so.s3_profiles["default"] : storage::S3Profile{});
-    std::vector<std::string> sources;  // checked first: no destination may overwrite one
-    auto check = [&](json& value, const std::string& field, bool source) -> std::optional<Reply> {
-      Result<std::string> p = source ? storage::CheckSource(value.get<std::string>(), so)
-                                     : storage::CheckDestination(value.get<std::string>(), so);
-      if (!p.ok()) return ErrorReply(400, "invalid_path", p.status().message(), field);
-      if (source) sources.push_back(*p);
-      if (Status s = source ? Status() : storage::CheckNotASource(*p, sources); !s.ok())
-        return ErrorReply(400, "invalid_path", s.message(), field);
-      value = *p;
-      return std::nullopt;
-    };
-    auto check_input = [&](json& value, const std::string& field) -> std::optional<Reply> {
-      if (value.is_string()) return check(value, field, true);
-      if (value.contains("inline")) {
-        json url = "data:application/octet-stream;base64," + value["inline"].get<std::string>();
-        return check(url, field + ".inline", true);  // checked, stored as given
-      }
-      return check(value["url"], field + ".url", true);
-    };
-    if (stored.contains("sources")) {
-      for (size_t i = 0; i < stored["sources"].size(); ++i)
-        if (auto err = check_input(stored["sources"][i], "sources[" + std::to_string(i) + "]"))
-          return *err;
-    } else if (auto err = check_input(stored["source"], "source")) {
-      return *err;
-    }
-    for (const char* input : {"audio", "subtitles"})
-      if (stored.contains(input))
-        if (auto err = check_input(stored[input], input)) return *err;
-    for (size_t i = 0; i < stored["outputs"].size(); ++i) {
-      json& o = stored["outputs"][i];
-      std::string where = "outputs[" + std::to_string(i) + "]";
-      if (o.contains("destination"))
-        if (auto err = check(o["destination"], where + ".destination", false)) return *err;
-      if (o.contains("image"))
-        if (auto err = check(o["image"], where + ".image", false)) return *err;
-    }
-    if (body.contains("webhook")) {
-      Status reachable = options_.address_policy.CheckUrl(body["webhook"]["url"]);
-      if (!reachable.ok())
-        return ErrorReply(400, "invalid_webhook", reachable.message(), "webhook.url");
-    }
-    if (!stored.contains("webhook") && !options_.default_webhook.empty())
-      stored["webhook"] = {{"url", options_.default_webhook}};
-    // Credentials are kept sealed (AES-256-GCM under the server's key) and opened only in the
-    // worker that runs the job; the API shows them as [redacted]. That includes what a source or
-    // destination URL carries (an FTP password, a presigned query): the stored spec holds the
-    // redacted URL, the sealed part the whole one and where it goes.
-    json secrets = stored.value("credentials", json::object());
-    for (const std::string& pointer : UrlFields(stored)) {
-      std::string url = stored[json::json_pointer(pointer)];
-      std::string shown = RedactUrl(url);
-      if (shown == url) continue;
-      secrets["urls"].push_back({{"at", pointer}, {"url", url}});
-      stored[json::json_pointer(pointer)] = shown;
-    }
-    if (!secrets.empty())
-      stored["credentials"] = {{"sealed", Seal(options_.secret_key, secrets.dump())}};
-    store::NewJob nj{caller.key.id,  stored,    options_.max_attempts, "", "",
-                     spec->priority, spec->tags};
+  // POST /v1/jobs. Checking the sources and destinations reads the file system and may wait on
+  // DNS: not store work, so it runs off the store gate (a slow resolver must not count as a store
+  // outage), between the key's check and the job's creation, which run on it.
+  Reply Submit(const Request& req, const service::Caller& caller) {
     auto idem = req.find("Idempotency-Key");
-    if (idem != req.end()) {
-      nj.idempotency_key = std::string(idem->value());
-      if (nj.idempotency_key.size() > 255)
-        return ErrorReply(400, "invalid_header", "Idempotency-Key is longer than 255 characters");
-      nj.request_hash = Sha256Hex(req.body());
-    }
-    bool existed = false;
-    Result<store::Job> job = store_->CreateJob(nj, &existed);
-    if (!job.ok()) return FromStatus(job.status());
-    if (!existed) {
-      spdlog::info("job={} submitted owner={}", job->id, caller.key.name);
-      if (runner_) runner_->Wake();
-    }
-    Reply r = JsonReply(existed ? 200 : 202, store::JobView(*job));
-    r.headers.push_back({"Location", "/v1/jobs/" + job->id});
+    std::string idempotency_key = idem == req.end() ? "" : std::string(idem->value());
+    Reply r;
+    r.deferred = [service = service_, body = req.body(), idempotency_key, caller] {
+      service::Invalid invalid;
+      Result<service::PreparedJob> prepared = service->Prepare(body, idempotency_key, &invalid);
+      if (!prepared.ok()) return Refused(prepared.status(), invalid);
+      Reply next;
+      next.store_work = [service, caller,
+                         job = std::make_shared<service::PreparedJob>(std::move(*prepared))] {
+        Result<service::Submitted> s = service->Submit(caller, std::move(*job));
+        if (!s.ok()) return FromStatus(s.status());
+        Reply done = JsonReply(s->existed ? 200 : 202, store::JobView(s->job));
+        done.headers.push_back({"Location", "/v1/jobs/" + s->job.id});
+        return done;
+      };
+      return next;
+    };
     return r;
   }
 
-  Reply List(const std::map<std::string, std::string>& query, const Caller& caller) {
-    store::ListQuery q;
-    q.owner = caller.OwnerFilter();
-    if (auto it = query.find("state"); it != query.end()) {
-      q.state = store::ParseState(it->second);
-      if (!q.state)
-        return ErrorReply(400, "invalid_argument",
-                          "unknown state (queued, running, succeeded, failed, canceled)", "state");
-    }
-    if (auto it = query.find("limit"); it != query.end()) {
-      char* end = nullptr;
-      long v = std::strtol(it->second.c_str(), &end, 10);
-      if (it->second.empty() || *end || v < 1 || v > 200)
-        return ErrorReply(400, "invalid_argument", "must be between 1 and 200", "limit");
-      q.limit = static_cast<int>(v);
-    }
-    if (auto it = query.find("cursor"); it != query.end()) {
-      if (it->second.empty() || it->second.find_first_not_of("0123456789") != std::string::npos)
-        return ErrorReply(400, "invalid_argument", "not a cursor from this API", "cursor");
-      q.cursor = it->second;
-    }
-    Result<store::ListPage> page = store_->ListJobs(q);
-    if (!page.ok()) return FromStatus(page.status());
+  Reply List(const std::map<std::string, std::string>& query, const service::Caller& caller) {
+    service::ListRequest request;
+    for (auto [name, value] :
+         {std::pair{"state", &request.state}, std::pair{"limit", &request.limit},
+          std::pair{"cursor", &request.cursor}})
+      if (auto it = query.find(name); it != query.end()) *value = it->second;
+    service::Invalid invalid;
+    Result<store::ListPage> page = service_->List(caller, request, &invalid);
+    if (!page.ok()) return Refused(page.status(), invalid);
     json jobs = json::array();
     for (const store::Job& j : page->jobs) jobs.push_back(store::JobView(j, false));
     json body = {{"jobs", jobs}};
@@ -598,6 +483,7 @@ class Router::Impl {
   service::LocalRunner* runner_;
   Metrics* metrics_;
   const StoreGate* gate_;
+  std::shared_ptr<service::JobService> service_;  // shared with submissions under way
 };
 
 // ---------------------------------------------------------------------------------------------

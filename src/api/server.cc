@@ -142,34 +142,40 @@ class Session : public std::enable_shared_from_this<Session> {
     if (c.route == "/v1/jobs/{id}/events" &&
         shared_->streams->size() >= static_cast<size_t>(shared_->options.max_streams))
       return RefuseStream(std::move(c));
+    Router* router = shared_->router;
+    RunOnGate([router, req] { return router->Handle(*req); }, std::move(c));
+  }
+
+  // Runs `work` (store work) on the store gate; the reply is whichever comes first of its answer
+  // and the deadline. A late answer is dropped; work not yet started when the deadline passes is
+  // skipped (`phase` 0: waiting, 1: started, 2: skipped).
+  void RunOnGate(std::function<Reply()> work, Context c) {
     if (shared_->gate->open())
       return Finish(StoreUnavailable("the job store is unavailable; try again shortly"),
                     std::move(c));
-    // The store's part runs on its pool; the reply is whichever comes first of its answer and
-    // the deadline. A late answer is dropped; work not yet started when the deadline passes is
-    // skipped (`phase` 0: waiting, 1: started, 2: skipped).
     auto done = std::make_shared<std::atomic<bool>>(false);
     auto phase = std::make_shared<std::atomic<int>>(0);
     auto deadline = std::make_shared<net::steady_timer>(stream_.get_executor());
     deadline->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(shared_->options.store_deadline)));
-    bool posted = shared_->gate->Post([self = shared_from_this(), req, done, phase, deadline, c] {
-      int waiting = 0;
-      if (!phase->compare_exchange_strong(waiting, 1)) return;
-      Reply r;
-      try {
-        r = self->shared_->router->Handle(*req);
-      } catch (const std::exception& e) {
-        spdlog::error("request {} {} failed: {}", c.method, c.route, e.what());
-        r = ErrorReply(500, "internal", "internal error");
-      }
-      net::post(self->stream_.get_executor(),
-                [self, done, deadline, c, r = std::move(r)]() mutable {
-                  if (done->exchange(true)) return;
-                  deadline->cancel();
-                  self->Finish(std::move(r), std::move(c));
-                });
-    });
+    bool posted = shared_->gate->Post(
+        [self = shared_from_this(), work = std::move(work), done, phase, deadline, c] {
+          int waiting = 0;
+          if (!phase->compare_exchange_strong(waiting, 1)) return;
+          Reply r;
+          try {
+            r = work();
+          } catch (const std::exception& e) {
+            spdlog::error("request {} {} failed: {}", c.method, c.route, e.what());
+            r = ErrorReply(500, "internal", "internal error");
+          }
+          net::post(self->stream_.get_executor(),
+                    [self, done, deadline, c, r = std::move(r)]() mutable {
+                      if (done->exchange(true)) return;
+                      deadline->cancel();
+                      self->Finish(std::move(r), std::move(c));
+                    });
+        });
     if (!posted)
       return Finish(
           StoreUnavailable(shared_->gate->open() ? "the job store is unavailable; try again shortly"
@@ -195,20 +201,28 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // On this connection's strand: answers, opens an event stream, or hands the reply's work
-  // (an object store read) to the blocking pool.
+  // On this connection's strand: answers, opens an event stream, hands the reply's work that
+  // may block (an object store read, a submission's DNS lookups) to the blocking pool, or its
+  // store work to the gate; what those return is finished here in turn.
   void Finish(Reply reply, Context c) {
     if (reply.events_for) return StartEvents(std::move(reply), c);
     if (reply.deferred) {
       auto work = std::move(reply.deferred);
       net::post(*shared_->blocking, [self = shared_from_this(), work = std::move(work), c]() {
-        Reply r = work();
+        Reply r;
+        try {
+          r = work();
+        } catch (const std::exception& e) {
+          spdlog::error("request {} {} failed: {}", c.method, c.route, e.what());
+          r = ErrorReply(500, "internal", "internal error");
+        }
         net::post(self->stream_.get_executor(), [self, r = std::move(r), c]() mutable {
-          reply_done(self.get(), std::move(r), c);
+          self->Finish(std::move(r), std::move(c));
         });
       });
       return;
     }
+    if (reply.store_work) return RunOnGate(std::move(reply.store_work), std::move(c));
     reply_done(this, std::move(reply), c);
   }
 

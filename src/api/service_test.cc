@@ -656,7 +656,26 @@ TEST_F(ServiceTest, CorruptInputFailsClearlyAndRetryRunsItAgain) {
   ASSERT_EQ(r.status, 202) << r.body.dump();
   json done = s.WaitForState(id, "succeeded");
   EXPECT_EQ(done["attempt_log"].size(), 2u);
+  EXPECT_EQ(done["attempt_log"][1]["number"], 2) << "attempts are numbered on across a retry";
+  EXPECT_EQ(done["attempts"], 2);
+  EXPECT_EQ(done["retries"], 1);
   EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/retry", s.admin_key()).status, 409);
+}
+
+TEST_F(ServiceTest, ManualRetriesAreCappedByMaxRetries) {
+  Server s(data_.path(), media_.path(), {"--workers", "0", "--max-retries", "1"});
+  std::string id = s.Submit(HlsJob("small.mp4", "out")).body["id"];
+  ASSERT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 202);
+  ApiReply first = s.Call("POST", "/v1/jobs/" + id + "/retry", s.admin_key());
+  ASSERT_EQ(first.status, 202) << first.body.dump();
+  EXPECT_EQ(first.body["retries"], 1);
+  ASSERT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 202);
+  ApiReply second = s.Call("POST", "/v1/jobs/" + id + "/retry", s.admin_key());
+  EXPECT_EQ(second.status, 409) << second.body.dump();
+  EXPECT_NE(second.body["error"]["message"].get<std::string>().find("--max-retries 1"),
+            std::string::npos)
+      << second.body.dump();
+  EXPECT_EQ(s.Call("GET", "/v1/jobs/" + id, s.admin_key()).body["state"], "canceled");
 }
 
 TEST_F(ServiceTest, IdempotentSubmit) {

@@ -1,18 +1,10 @@
 #include "attempt/plan.h"
 
-#include <filesystem>
 #include <tuple>
 
+#include "layout/layout.h"
+
 namespace reel::attempt {
-namespace {
-
-// "…/sheet.jpg" -> "…/sheet.vtt", for a URL or a path.
-std::string WithVttExtension(const std::string& s) {
-  size_t dot = s.find_last_of('.');
-  return (dot == std::string::npos ? s : s.substr(0, dot)) + ".vtt";
-}
-
-}  // namespace
 
 Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) {
   AttemptPlan out;
@@ -69,9 +61,8 @@ Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) 
       plan.sprites.push_back({index, dest, o.sprite, background});
       // The engine writes the sheet's WebVTT track beside it; it goes beside it too.
       if (!planned.files.empty())
-        planned.files.push_back({planned.files[0].field, WithVttExtension(o.destination),
-                                 std::filesystem::path(dest).replace_extension(".vtt").string(),
-                                 false});
+        planned.files.push_back({planned.files[0].field, layout::SpriteVttPath(o.destination),
+                                 layout::SpriteVttPath(dest), false});
     } else if (o.kind == "waveform") {
       engine::WaveformPlan w{index, dest, o.waveform};
       if (!w.options.image.empty()) {

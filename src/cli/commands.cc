@@ -300,12 +300,8 @@ int RunJob(const RunJobArgs& args) {
       storage::LoadS3Profiles(args.storage_config);
   if (!profiles.ok()) return Fail(profiles.status().message());
   env.storage.s3_profiles = *profiles;
-  if (!spec->s3_credentials.is_null()) {
-    auto& profiles = env.storage.s3_profiles;
-    profiles["default"] =
-        storage::JobProfile(spec->s3_credentials,
-                            profiles.count("default") ? profiles["default"] : storage::S3Profile{});
-  }
+  env.storage.s3_profiles =
+      storage::WithJobCredentials(std::move(env.storage.s3_profiles), spec->s3_credentials);
   if (TestHookArmed(*spec)) env.progress_interval = 0;  // fire mid-run even on tiny clips
   env.events.on_progress = [&](const engine::Progress& p) {
     emit(attempt::ProgressLine(p));

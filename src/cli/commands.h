@@ -59,6 +59,7 @@ struct ServeArgs {
   std::string stall_timeout = "10m";
   std::string shutdown_grace = "30s";
   int max_attempts = 3;
+  int max_retries = 5;
   int http_threads = 2;
   std::vector<std::string> allow_hosts;  // private addresses webhooks may reach
   std::string webhook_retry = "5s";      // first webhook retry; doubles each time
@@ -69,6 +70,7 @@ struct ServeArgs {
   std::string exit_when_idle;            // `reel worker`: exit after this long without work
   bool worker_only = false;              // `reel worker`: no HTTP API
   std::vector<std::string> tags;         // the jobs this pool may run (see PoolOptions)
+  int store_threads = 4;                 // requests' store calls at once, off the HTTP threads
   std::string store_timeout = "5s";      // a request waits this long for the store, then 503
   int max_streams = 10000;               // open event streams in all (kept below the fd limit)
   int max_streams_per_key = 100;         // open event streams per API key

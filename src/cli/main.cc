@@ -59,6 +59,10 @@ int main(int argc, char** argv) {
                         "On SIGTERM, time running jobs get before being requeued (default 30s)");
   serve_cmd->add_option("--max-attempts", serve.max_attempts, "Attempts per job (default 3)")
       ->check(CLI::Range(1, 100));
+  serve_cmd
+      ->add_option("--max-retries", serve.max_retries,
+                   "Manual retries per job, each with --max-attempts more (default 5)")
+      ->check(CLI::Range(0, 1000));
   serve_cmd->add_option("--http-threads", serve.http_threads, "HTTP threads (default 2)")
       ->check(CLI::Range(1, 64));
   serve_cmd->add_option("--allow-host", serve.allow_hosts,
@@ -78,6 +82,10 @@ int main(int argc, char** argv) {
                         "First webhook retry delay, doubled each time (default 5s)");
   serve_cmd->add_option("--store-timeout", serve.store_timeout,
                         "A request waits this long for the store, then answers 503 (default 5s)");
+  serve_cmd
+      ->add_option("--store-threads", serve.store_threads,
+                   "Requests' store calls at once, off the HTTP threads (default 4)")
+      ->check(CLI::Range(1, 64));
   serve_cmd
       ->add_option("--max-streams", serve.max_streams,
                    "Open event streams in all; 503 beyond (default 10000)")

@@ -67,7 +67,9 @@ Result<std::unique_ptr<store::JobStore>> OpenStore(const std::string& data_dir,
   chmod(data_dir.c_str(), 0700);  // it holds keys and, by default, the job database
   if (location.empty() && std::getenv("REEL_STORE")) location = std::getenv("REEL_STORE");
   if (location.empty()) location = (fs::path(data_dir) / "reel.db").string();
-  return store::OpenStore(location);
+  Result<std::unique_ptr<store::JobStore>> store = store::OpenStore(location);
+  if (store.ok()) (*store)->SetWebhookComposer(notify::ComposeWebhook);
+  return store;
 }
 
 // Keys are "reel_" + 192 random bits; only their SHA-256 is stored.
@@ -301,9 +303,11 @@ int RunServe(const ServeArgs& args) {
   so.port = std::atoi(args.listen.substr(colon + 1).c_str());
   so.threads = args.http_threads;
   so.max_attempts = args.max_attempts;
+  so.max_retries = args.max_retries;
   so.allow_paths = roots;
   so.forbidden_paths = forbidden;
   so.store_deadline = store_timeout;
+  so.store_threads = args.store_threads;
   so.stream_idle = stream_idle;
   so.max_streams_per_key = args.max_streams_per_key;
   // Streams stay below the descriptor limit, with room for other requests and the store.

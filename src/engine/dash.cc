@@ -6,7 +6,7 @@
 #include <sstream>
 #include <utility>
 
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 namespace reel::engine::dash {
 namespace {

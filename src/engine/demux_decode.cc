@@ -8,7 +8,7 @@
 #include <optional>
 #include <utility>
 
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 extern "C" {
 #include <libavfilter/buffersink.h>

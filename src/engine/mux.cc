@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 namespace reel::engine {
 

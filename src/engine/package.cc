@@ -8,7 +8,7 @@
 #include "engine/codec_strings.h"
 #include "engine/dash.h"
 #include "engine/hls.h"
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 namespace reel::engine {
 namespace {

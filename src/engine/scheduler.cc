@@ -13,11 +13,11 @@
 #include "engine/encode.h"
 #include "engine/engine.h"
 #include "engine/filter.h"
-#include "engine/layout.h"
 #include "engine/mux.h"
 #include "engine/package.h"
 #include "engine/staging.h"
 #include "engine/tap_stage.h"
+#include "layout/layout.h"
 
 extern "C" {
 #include <libavfilter/buffersink.h>

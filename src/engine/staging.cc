@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 namespace reel::engine {
 namespace fs = std::filesystem;

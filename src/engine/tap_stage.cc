@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "engine/images.h"
-#include "engine/layout.h"
 #include "engine/package.h"
+#include "layout/layout.h"
 
 namespace reel::engine {
 

@@ -9,7 +9,7 @@
 #include "engine/av_util.h"
 #include "engine/filter.h"
 #include "engine/images.h"
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 extern "C" {
 #include <libavfilter/buffersink.h>

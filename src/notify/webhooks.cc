@@ -14,6 +14,29 @@
 
 namespace reel::notify {
 
+std::optional<store::OutgoingWebhook> ComposeWebhook(const store::Job& job,
+                                                     const std::string& event) {
+  using nlohmann::json;
+  auto hook = job.spec.find("webhook");
+  if (hook == job.spec.end() || !hook->is_object() || !hook->contains("url")) return std::nullopt;
+  json events = hook->value("events", json::array({"running", "succeeded", "failed", "canceled"}));
+  bool wanted = false;
+  for (const auto& e : events) wanted |= e.is_string() && e.get<std::string>() == event;
+  if (!wanted) return std::nullopt;
+  json payload = {{"event", event},
+                  {"job",
+                   {{"id", job.id},
+                    {"state", store::StateName(job.state)},
+                    {"attempts", job.attempts},
+                    {"created_at", job.created_at},
+                    {"updated_at", job.updated_at}}}};
+  if (!job.error.empty()) payload["job"]["error"] = job.error;
+  if (!job.result.is_null()) payload["job"]["result"] = job.result;
+  if (job.finished_at > 0) payload["job"]["finished_at"] = job.finished_at;
+  if (job.spec.contains("metadata")) payload["job"]["metadata"] = job.spec["metadata"];
+  return store::OutgoingWebhook{(*hook)["url"].get<std::string>(), payload.dump()};
+}
+
 std::string SignatureHeader(const std::string& secret, int64_t timestamp, const std::string& body) {
   std::string t = std::to_string(timestamp);
   return "t=" + t + ",v1=" + HmacSha256Hex(secret, t + "." + body);

@@ -23,6 +23,12 @@ struct WebhookOptions {
   net::AddressPolicy policy;
 };
 
+// The webhook a job's spec asks for on `event`: its URL and the JSON body ({"event", "job": {id,
+// state, attempts, created_at, updated_at, error, result, finished_at, metadata}}), if any. The
+// stores are given this (JobStore::SetWebhookComposer) by every process that changes jobs.
+std::optional<store::OutgoingWebhook> ComposeWebhook(const store::Job& job,
+                                                     const std::string& event);
+
 // "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>"
 std::string SignatureHeader(const std::string& secret, int64_t timestamp, const std::string& body);
 

@@ -9,6 +9,32 @@
 namespace reel::notify {
 namespace {
 
+TEST(Webhooks, APayloadSaysTheEventAndTheJobAfterIt) {
+  store::Job job;
+  job.id = "job_1";
+  job.state = store::JobState::kFailed;
+  job.attempts = 4;
+  job.created_at = 10;
+  job.updated_at = 20;
+  job.finished_at = 20;
+  job.error = "it broke";
+  job.spec = {{"webhook", {{"url", "https://hooks.example/x"}, {"events", {"failed"}}}},
+              {"metadata", {{"order", 7}}}};
+  std::optional<store::OutgoingWebhook> hook = ComposeWebhook(job, "failed");
+  ASSERT_TRUE(hook.has_value());
+  EXPECT_EQ(hook->url, "https://hooks.example/x");
+  nlohmann::json payload = nlohmann::json::parse(hook->payload);
+  EXPECT_EQ(payload, nlohmann::json::parse(R"({"event": "failed", "job": {"id": "job_1",
+      "state": "failed", "attempts": 4, "created_at": 10.0, "updated_at": 20.0,
+      "finished_at": 20.0, "error": "it broke", "metadata": {"order": 7}}})"));
+  // Only the events it asked for, and nothing for a job without a webhook.
+  EXPECT_FALSE(ComposeWebhook(job, "running").has_value());
+  job.spec.erase("webhook");
+  EXPECT_FALSE(ComposeWebhook(job, "failed").has_value());
+  job.spec["webhook"] = {{"url", "https://hooks.example/y"}};
+  EXPECT_TRUE(ComposeWebhook(job, "running").has_value()) << "every event by default";
+}
+
 TEST(Webhooks, SignatureIsHmacOfTimestampAndBody) {
   std::string body = R"({"event":"succeeded"})";
   std::string h = SignatureHeader("whsec_test", 1700000000, body);

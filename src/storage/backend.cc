@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/redact.h"
+#include "layout/layout.h"
 
 namespace reel::storage {
 namespace {
@@ -116,12 +117,12 @@ Result<nlohmann::json> Backend::Put(const std::string& local, const std::string&
   if (directory) {
     for (const auto& e : fs::directory_iterator(root, ec)) {
       std::string name = e.path().filename().string(), ext = e.path().extension().string();
-      if (ext == ".m3u8" && name == "master.m3u8") out["master"] = PublicUrl(base + name, o);
-      if (ext == ".mpd") out["manifest"] = PublicUrl(base + name, o);
+      if (name == layout::kMasterPlaylist) out["master"] = PublicUrl(base + name, o);
+      if (name == layout::kDashManifest) out["manifest"] = PublicUrl(base + name, o);
     }
   }
   if (presign_seconds > 0) {
-    std::string target = directory ? base + "master.m3u8" : destination;
+    std::string target = directory ? base + std::string(layout::kMasterPlaylist) : destination;
     std::string presigned = Presign(target, presign_seconds, o);
     if (!presigned.empty()) out["presigned_url"] = presigned;
   }

@@ -141,6 +141,14 @@ S3Profile JobProfile(const json& c, const S3Profile& base) {
   return p;
 }
 
+std::map<std::string, S3Profile> WithJobCredentials(std::map<std::string, S3Profile> profiles,
+                                                    const json& credentials) {
+  if (credentials.is_null()) return profiles;
+  S3Profile& profile = profiles["default"];  // made empty when the server has none
+  profile = JobProfile(credentials, profile);
+  return profiles;
+}
+
 Result<S3Object> ParseS3Url(const std::string& url,
                             const std::map<std::string, S3Profile>& profiles) {
   if (url.rfind("s3://", 0) != 0) return InvalidArgument("not an s3:// URL");

@@ -40,6 +40,10 @@ struct S3Object {
 
 // The profile a job's own credentials make, on top of `base` (the configured "default").
 S3Profile JobProfile(const nlohmann::json& credentials, const S3Profile& base);
+// The profiles a job uses: the server's, with the job's own S3 credentials (the "s3" part of its
+// secrets, job/sealed.h) as the "default" profile; unchanged when `credentials` is null.
+std::map<std::string, S3Profile> WithJobCredentials(std::map<std::string, S3Profile> profiles,
+                                                    const nlohmann::json& credentials);
 
 Result<S3Object> ParseS3Url(const std::string& url,
                             const std::map<std::string, S3Profile>& profiles);

@@ -66,28 +66,6 @@ Transition NextState(const Job& job, AttemptEnd end, const std::string& error) {
   return t;
 }
 
-std::optional<std::pair<std::string, std::string>> WebhookFor(const Job& job,
-                                                              const std::string& event) {
-  auto hook = job.spec.find("webhook");
-  if (hook == job.spec.end() || !hook->is_object() || !hook->contains("url")) return std::nullopt;
-  json events = hook->value("events", json::array({"running", "succeeded", "failed", "canceled"}));
-  bool wanted = false;
-  for (const auto& e : events) wanted |= e.is_string() && e.get<std::string>() == event;
-  if (!wanted) return std::nullopt;
-  json payload = {{"event", event},
-                  {"job",
-                   {{"id", job.id},
-                    {"state", StateName(job.state)},
-                    {"attempts", job.attempts},
-                    {"created_at", job.created_at},
-                    {"updated_at", job.updated_at}}}};
-  if (!job.error.empty()) payload["job"]["error"] = job.error;
-  if (!job.result.is_null()) payload["job"]["result"] = job.result;
-  if (job.finished_at > 0) payload["job"]["finished_at"] = job.finished_at;
-  if (job.spec.contains("metadata")) payload["job"]["metadata"] = job.spec["metadata"];
-  return std::pair{(*hook)["url"].get<std::string>(), payload.dump()};
-}
-
 bool JobStore::WaitForWork(double seconds) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   return false;

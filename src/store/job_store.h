@@ -4,6 +4,7 @@
 // over a driver for SQLite (the default) or PostgreSQL (scale-out); both pass the same tests.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,8 +39,9 @@ struct Job {
   JobState state = JobState::kQueued;
   nlohmann::json spec;
   nlohmann::json progress = nlohmann::json::object();  // fraction, fps, speed, ...
-  int attempts = 0;
-  int max_attempts = 3;
+  int attempts = 0;                                    // numbered on across manual retries
+  int max_attempts = 3;  // the attempt number past which a failure is final
+  int retries = 0;       // manual retries so far
   int priority = 0;
   double created_at = 0, updated_at = 0, started_at = 0, finished_at = 0;
   std::string error;
@@ -58,6 +60,11 @@ struct NewJob {
   std::string request_hash;       // SHA-256 of the request body, for idempotency
   int priority = 0;               // higher runs first; FIFO within a priority
   std::vector<std::string> tags;  // only workers with all of these take the job
+};
+
+struct RetryLimits {
+  int attempts = 3;     // attempts a retry gives
+  int max_retries = 5;  // manual retries per job
 };
 
 struct ListQuery {
@@ -116,19 +123,36 @@ struct WorkerInfo {
   double last_heartbeat = 0;
 };
 
+// A webhook delivery to queue: where it goes and the exact body sent (and signed).
+struct OutgoingWebhook {
+  std::string url;
+  std::string payload;
+};
+// What a job's webhook says about `event` ("running", "succeeded", "failed", "canceled"), after
+// the change: nothing when the job asked for none, or not for this event. The layer that owns
+// the format gives it to the store (notify::ComposeWebhook); the store writes what it returns in
+// the same transaction as the change it reports, and reads no spec for it.
+using WebhookComposer =
+    std::function<std::optional<OutgoingWebhook>(const Job& job, const std::string& event)>;
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
 
+  // Until it is set, no webhook is queued (a store opened for keys or migrations needs none).
+  virtual void SetWebhookComposer(WebhookComposer composer) = 0;
+
   // Creates a job, or returns the one created earlier (within 24 h) under the same idempotency
-  // key and body (`*existed` = true). The same key with another body is kInvalidArgument.
+  // key and body (`*existed` = true). The same key with another body is kFailedPrecondition.
   virtual Result<Job> CreateJob(const NewJob& job, bool* existed) = 0;
   virtual Result<Job> GetJob(const std::string& id) = 0;
   virtual Result<ListPage> ListJobs(const ListQuery& query) = 0;
   // A queued job is canceled at once; a running one is marked and its worker stops it.
   virtual Result<Job> RequestCancel(const std::string& id) = 0;
-  // A failed or canceled job goes back to the queue with a fresh set of attempts.
-  virtual Result<Job> Retry(const std::string& id) = 0;
+  // A failed or canceled job goes back to the queue with `limits.attempts` more attempts,
+  // numbered on from its last; refused (kFailedPrecondition) in any other state and once the job
+  // was retried `limits.max_retries` times.
+  virtual Result<Job> Retry(const std::string& id, const RetryLimits& limits) = 0;
   // Deletes a finished job and its attempts.
   virtual Status DeleteJob(const std::string& id) = 0;
   virtual Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) = 0;
@@ -204,10 +228,6 @@ struct Transition {
   std::string error;  // what the job records
 };
 Transition NextState(const Job& job, AttemptEnd end, const std::string& error);
-
-// The webhook a job's spec asks for on `event`: its URL and the JSON body, if any.
-std::optional<std::pair<std::string, std::string>> WebhookFor(const Job& job,
-                                                              const std::string& event);
 
 double NowSeconds();
 

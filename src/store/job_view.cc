@@ -22,6 +22,7 @@ nlohmann::json JobView(const Job& job, bool with_attempts) {
                       {"progress", job.progress},
                       {"attempts", job.attempts},
                       {"max_attempts", job.max_attempts},
+                      {"retries", job.retries},
                       {"priority", job.priority},
                       {"created_at", job.created_at},
                       {"updated_at", job.updated_at},

@@ -181,6 +181,14 @@ ALTER TABLE jobs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
        R"sql(
 ALTER TABLE jobs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
 )sql"},
+      // Manual retries are counted (and capped); attempts are numbered on across them.
+      {6,
+       R"sql(
+ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+)sql",
+       R"sql(
+ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return steps;
 }

@@ -19,7 +19,9 @@ constexpr double kIdempotencyWindow = 24 * 3600;
 constexpr const char* kJobColumns =
     "id, owner, state, spec, progress, attempts, max_attempts, created_at, updated_at, "
     "started_at, finished_at, error, result, cancel_requested, lease_owner, lease_expires_at, "
-    "priority";
+    "priority, retries";
+// How many kJobColumns names: a query that reads a column after them finds it at this index.
+constexpr size_t kJobColumnCount = 18;
 
 Job ReadJob(const SqlRows& r, size_t i) {
   Job j;
@@ -40,6 +42,7 @@ Job ReadJob(const SqlRows& r, size_t i) {
   j.lease_owner = r.Text(i, 14);
   j.lease_expires_at = r.Double(i, 15);
   j.priority = static_cast<int>(r.Int(i, 16));
+  j.retries = static_cast<int>(r.Int(i, 17));
   return j;
 }
 
@@ -137,7 +140,8 @@ Result<ListPage> SqlJobStore::ListJobs(const ListQuery& q) {
   ListPage page;
   size_t limit = static_cast<size_t>(std::max(q.limit, 0));
   for (size_t i = 0; i < r->size() && i < limit; ++i) page.jobs.push_back(ReadJob(*r, i));
-  if (r->size() > limit && limit > 0) page.next_cursor = r->Text(limit - 1, 17);
+  if (r->size() > limit && limit > 0)
+    page.next_cursor = r->Text(limit - 1, kJobColumnCount);  // seq
   return page;
 }
 
@@ -165,7 +169,7 @@ Result<Job> SqlJobStore::RequestCancel(const std::string& id) {
   return LoadJob(id);
 }
 
-Result<Job> SqlJobStore::Retry(const std::string& id) {
+Result<Job> SqlJobStore::Retry(const std::string& id, const RetryLimits& limits) {
   std::lock_guard lock(mu_);
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
@@ -174,15 +178,22 @@ Result<Job> SqlJobStore::Retry(const std::string& id) {
   std::string refused = "only failed or canceled jobs can be retried; this one is ";
   if (job->state != JobState::kFailed && job->state != JobState::kCanceled)
     return FailedPrecondition(refused + StateName(job->state));
-  // The guard is in the UPDATE too: another node may have retried it (and a worker taken it)
-  // since it was read.
+  if (job->retries >= limits.max_retries)
+    return FailedPrecondition("the job was retried " + std::to_string(job->retries) +
+                              " times, the most this server allows (--max-retries " +
+                              std::to_string(limits.max_retries) + ")");
+  // The guards are in the UPDATE too: another node may have retried it (and a worker taken it)
+  // since it was read. Attempts are numbered on: the log keeps every one.
   Result<SqlRows> r = db_->Exec(
-      "UPDATE jobs SET state = 'queued', attempts = 0, error = NULL, result = NULL, "
-      "progress = '{}', cancel_requested = FALSE, finished_at = NULL, updated_at = ? "
-      "WHERE id = ? AND state IN ('failed', 'canceled')",
-      {NowSeconds(), id});
+      "UPDATE jobs SET state = 'queued', max_attempts = attempts + ?, retries = retries + 1, "
+      "error = NULL, result = NULL, progress = '{}', cancel_requested = FALSE, "
+      "finished_at = NULL, updated_at = ? "
+      "WHERE id = ? AND state IN ('failed', 'canceled') AND retries < ?",
+      {static_cast<int64_t>(limits.attempts), NowSeconds(), id,
+       static_cast<int64_t>(limits.max_retries)});
   if (!r.ok()) return r.status();
-  if (r->changed == 0) return FailedPrecondition(refused + "no longer failed or canceled");
+  if (r->changed == 0)
+    return FailedPrecondition(refused + "no longer failed or canceled, or was retried meanwhile");
   REEL_RETURN_IF_ERROR(db_->NotifyWork());
   REEL_RETURN_IF_ERROR(tx.Commit());
   return LoadJob(id);
@@ -381,15 +392,20 @@ Status SqlJobStore::Settle(const Job& job, const Transition& t, const std::strin
 Status SqlJobStore::EnqueueWebhook(const std::string& job_id, const std::string& event) {
   Result<Job> job = LoadJob(job_id);
   if (!job.ok()) return job.status();
-  auto hook = WebhookFor(*job, event);
+  std::optional<OutgoingWebhook> hook = compose_ ? compose_(*job, event) : std::nullopt;
   if (!hook) return Status::Ok();
   double now = NowSeconds();
   return db_
       ->Exec(
           "INSERT INTO webhooks (job_id, owner, url, event, payload, created_at, "
           "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-          {job->id, job->owner, hook->first, event, hook->second, now, now})
+          {job->id, job->owner, hook->url, event, hook->payload, now, now})
       .status();
+}
+
+void SqlJobStore::SetWebhookComposer(WebhookComposer composer) {
+  std::lock_guard lock(mu_);
+  compose_ = std::move(composer);
 }
 
 }  // namespace reel::store

@@ -17,11 +17,13 @@ class SqlJobStore : public JobStore {
  public:
   explicit SqlJobStore(std::unique_ptr<SqlDriver> driver) : db_(std::move(driver)) {}
 
+  void SetWebhookComposer(WebhookComposer composer) override;
+
   Result<Job> CreateJob(const NewJob& job, bool* existed) override;
   Result<Job> GetJob(const std::string& id) override;
   Result<ListPage> ListJobs(const ListQuery& query) override;
   Result<Job> RequestCancel(const std::string& id) override;
-  Result<Job> Retry(const std::string& id) override;
+  Result<Job> Retry(const std::string& id, const RetryLimits& limits) override;
   Status DeleteJob(const std::string& id) override;
   Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) override;
 
@@ -72,6 +74,7 @@ class SqlJobStore : public JobStore {
 
   std::mutex mu_;
   std::unique_ptr<SqlDriver> db_;
+  WebhookComposer compose_;  // none: no webhooks
 };
 
 // The job store over `driver`, its schema migrated first.

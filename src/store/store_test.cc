@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "store/job_store.h"
+#include "store/migrations.h"
 #include "store/sql_job_store.h"
 #include "testing/media_fixtures.h"
 #include "testing/postgres_server.h"
@@ -106,6 +107,17 @@ class FailingDriver : public SqlDriver {
   const std::string* fail_on_;
 };
 
+// The store queues the webhook it is given for a job's event; the format is notify's (tested
+// there). This one says which event, the state after the change and the job's metadata.
+std::optional<OutgoingWebhook> ComposeForTest(const Job& job, const std::string& event) {
+  if (!job.spec.contains("webhook")) return std::nullopt;
+  json payload = {{"event", event},
+                  {"job",
+                   {{"state", StateName(job.state)},
+                    {"metadata", job.spec.value("metadata", json::object())}}}};
+  return OutgoingWebhook{job.spec["webhook"]["url"].get<std::string>(), payload.dump()};
+}
+
 // Every test runs on both stores: SQLite, and a real PostgreSQL started by the test.
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -116,6 +128,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     Result<std::unique_ptr<JobStore>> s = OpenStore(location_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
+    store_->SetWebhookComposer(ComposeForTest);
   }
   Job Create(const std::string& owner = "key_a", int max_attempts = 3) {
     bool existed = false;
@@ -340,6 +353,7 @@ TEST_P(StoreTest, AFailedWriteLeavesTheJobAsItWas) {
       OpenSqlJobStore(std::make_unique<FailingDriver>(std::move(driver).value(), &fail_on));
   ASSERT_TRUE(faulty.ok()) << faulty.status().ToString();
   JobStore& store = **faulty;
+  store.SetWebhookComposer(ComposeForTest);
   bool existed = false;
   json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}};
   Job running = *store.CreateJob({"key_a", spec, 1, "", "", 0, {}}, &existed);
@@ -385,14 +399,14 @@ TEST_P(StoreTest, AWorkerThatLostItsLeaseCannotFinishTheAttempt) {
 TEST_P(StoreTest, RetryRefusesAJobThatIsNoLongerFinished) {
   Job j = Create();
   ASSERT_TRUE(store_->RequestCancel(j.id).ok());
-  EXPECT_EQ(store_->Retry(Create().id).status().code(), StatusCode::kFailedPrecondition)
+  EXPECT_EQ(store_->Retry(Create().id, {}).status().code(), StatusCode::kFailedPrecondition)
       << "a queued job";
   // Another node retries it and a worker leases it while this Retry is under way: the UPDATE
   // itself must refuse a job that is running by the time it runs.
   Result<Job> retried = Status::Ok();
   WhileAnotherWriterCommits(
       "UPDATE jobs SET state = 'running', lease_owner = 'w9' WHERE id = '" + j.id + "'",
-      [&] { retried = store_->Retry(j.id); });
+      [&] { retried = store_->Retry(j.id, {}); });
   EXPECT_EQ(retried.status().code(), StatusCode::kFailedPrecondition);
   Job after = *store_->GetJob(j.id);
   EXPECT_EQ(after.state, JobState::kRunning);
@@ -410,18 +424,57 @@ TEST_P(StoreTest, CancelQueuedRunningAndFinished) {
   EXPECT_EQ(store_->RequestCancel(queued.id).status().code(), StatusCode::kFailedPrecondition);
 }
 
-TEST_P(StoreTest, RetryGivesAFreshSetOfAttempts) {
+TEST_P(StoreTest, RetryGivesAFreshSetOfAttemptsNumberedOn) {
   Job j = Create("key_a", 1);
   Lease();
   ASSERT_TRUE(
       store_->FinishAttempt(j.id, "w1", AttemptEnd::kFailedRetryable, "crashed", "x", nullptr)
           .ok());
   ASSERT_EQ(store_->GetJob(j.id)->state, JobState::kFailed);
-  Result<Job> r = store_->Retry(j.id);
-  ASSERT_TRUE(r.ok());
+  Result<Job> r = store_->Retry(j.id, {2, 5});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->state, JobState::kQueued);
-  EXPECT_EQ(r->attempts, 0);
-  EXPECT_EQ(store_->Retry(j.id).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r->attempts, 1) << "the attempt made before the retry still counts";
+  EXPECT_EQ(r->max_attempts, 3) << "two more attempts";
+  EXPECT_EQ(r->retries, 1);
+  EXPECT_EQ(store_->Retry(j.id, {2, 5}).status().code(), StatusCode::kFailedPrecondition);
+  // The retry's first attempt is number 2 in the log, and its second failure is final at 3.
+  for (int number : {2, 3}) {
+    EXPECT_EQ(Lease().attempts, number);
+    ASSERT_TRUE(
+        store_->FinishAttempt(j.id, "w1", AttemptEnd::kFailedRetryable, "crashed", "x", nullptr)
+            .ok());
+  }
+  Job after = *store_->GetJob(j.id);
+  EXPECT_EQ(after.state, JobState::kFailed);
+  EXPECT_NE(after.error.find("gave up after 3 attempts"), std::string::npos) << after.error;
+  ASSERT_EQ(after.attempt_log.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(after.attempt_log[i].number, i + 1);
+}
+
+TEST_P(StoreTest, RetriesAreCappedPerJob) {
+  Job j = Create();
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  for (int i = 1; i <= 2; ++i) {
+    Result<Job> r = store_->Retry(j.id, {3, 2});
+    ASSERT_TRUE(r.ok()) << "retry " << i << ": " << r.status().ToString();
+    EXPECT_EQ(r->retries, i);
+    ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  }
+  Result<Job> third = store_->Retry(j.id, {3, 2});
+  EXPECT_EQ(third.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(third.status().message().find("--max-retries 2"), std::string::npos)
+      << third.status().message();
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kCanceled);
+  // The cap is in the UPDATE too: a retry by another node between the read and the write loses.
+  ASSERT_TRUE(store_->Retry(j.id, {3, 3}).ok());
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  Result<Job> raced = Status::Ok();
+  WhileAnotherWriterCommits("UPDATE jobs SET retries = 4 WHERE id = '" + j.id + "'", [&] {
+    raced = store_->Retry(j.id, {3, 4});
+  });
+  EXPECT_EQ(raced.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetJob(j.id)->retries, 4);
 }
 
 TEST_P(StoreTest, DeleteOnlyFinishedJobs) {
@@ -535,9 +588,12 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   Result<std::vector<WebhookDelivery>> next = store_->DueWebhooks(NowSeconds() + 1, 10, 300);
   ASSERT_EQ(next->size(), 1u);
   EXPECT_EQ((*next)[0].event, "succeeded");
+  // What the composer made of the job after the change, as it made it.
   json payload = json::parse((*next)[0].payload);
+  EXPECT_EQ(payload["event"], "succeeded");
   EXPECT_EQ(payload["job"]["state"], "succeeded");
   EXPECT_EQ(payload["job"]["metadata"]["m"], 1);
+  EXPECT_EQ((*next)[0].url, "http://hooks.example/x");
   // A delivered one leaves the queue.
   ASSERT_TRUE(store_->RecordWebhookAttempt((*next)[0].id, 200, "", true, NowSeconds(), false).ok());
   EXPECT_TRUE(store_->DueWebhooks(NowSeconds() + 1, 10, 300)->empty());
@@ -595,8 +651,13 @@ TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {
     EXPECT_EQ(store.GetJob("job_waiting")->priority, 5);
     EXPECT_EQ(store.CountByState("key_old")->at("queued"), 1);
     RawConnection raw(location);
-    EXPECT_EQ(raw.Value("SELECT COUNT(*) FROM reel_migrations"), "4") << "one row a step";
-    EXPECT_EQ(raw.Value("SELECT version FROM schema_version"), raw.postgres() ? "2" : "4")
+    EXPECT_EQ(raw.Value("SELECT COUNT(*) FROM reel_migrations"),
+              std::to_string(Migrations().size()))
+        << "one row a step";
+    // PostgreSQL's first old step was today's 1 to 3.
+    int latest = Migrations().back().version;
+    EXPECT_EQ(raw.Value("SELECT version FROM schema_version"),
+              std::to_string(raw.postgres() ? latest - 2 : latest))
         << "the old count stays in the old numbering, for an older reel on the same database";
     if (open == 1) {
       Result<std::optional<Job>> leased = store.Lease("w", "h", 30, {"gpu"});

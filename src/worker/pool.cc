@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "layout/layout.h"
 #include "store/job_view.h"
 #include "worker/scratch.h"
 #include "worker/supervisor.h"
@@ -16,8 +17,8 @@ using nlohmann::json;
 using store::AttemptEnd;
 using store::Job;
 
-// Where a staged output of a killed child may be left: ".<name>.reel-XXXXXX" beside each
-// destination (see engine/staging.h). A retried attempt must not mix with them.
+// Where a staged output of a killed child may be left: a staging name beside each destination
+// (layout.h). A retried attempt must not mix with them.
 void RemoveStaleStaging(const json& spec) {
   if (!spec.contains("outputs")) return;
   for (const auto& o : spec["outputs"]) {
@@ -26,10 +27,10 @@ void RemoveStaleStaging(const json& spec) {
     // Local destinations are stored resolved (absolute); a URL's staging is in the scratch dir.
     if (!dest.is_absolute()) continue;
     if (dest.filename().empty()) dest = dest.parent_path();
-    std::string prefix = "." + dest.filename().native() + ".reel-";
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dest.parent_path(), ec))
-      if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(e.path(), ec);
+      if (layout::IsStagingName(e.path().filename().native(), dest.filename().native()))
+        fs::remove_all(e.path(), ec);
   }
 }
 

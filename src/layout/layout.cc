@@ -1,11 +1,11 @@
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 #include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <filesystem>
 
-namespace reel::engine::layout {
+namespace reel::layout {
 namespace {
 
 namespace fs = std::filesystem;
@@ -150,4 +150,4 @@ std::string SubtitlesCopyTemplate(std::string_view temp_dir, std::string_view ex
   return (fs::path(temp_dir) / "reel-subtitles-XXXXXX").string().append(extension);
 }
 
-}  // namespace reel::engine::layout
+}  // namespace reel::layout

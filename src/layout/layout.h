@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace reel::engine::layout {
+namespace reel::layout {
 
 // ---- HLS/DASH packages ----------------------------------------------------------------------
 
@@ -87,4 +87,4 @@ std::string ReplacedPath(std::string_view destination, long pid);
 // The mkstemps template of the temporary copy of a subtitles file, in `temp_dir`.
 std::string SubtitlesCopyTemplate(std::string_view temp_dir, std::string_view extension);
 
-}  // namespace reel::engine::layout
+}  // namespace reel::layout

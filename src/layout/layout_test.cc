@@ -1,10 +1,10 @@
 // The package and staging names: what is made parses back to itself, and the names other modules
 // and older packages hold are read the way the engine has always written them.
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 #include <gtest/gtest.h>
 
-namespace reel::engine::layout {
+namespace reel::layout {
 namespace {
 
 using Kind = PackageFile::Kind;
@@ -93,4 +93,4 @@ TEST(Layout, StagingNamesRoundTrip) {
 }
 
 }  // namespace
-}  // namespace reel::engine::layout
+}  // namespace reel::layout

@@ -70,6 +70,9 @@ std::vector<std::string> UrlFields(const json& spec) {
   if (spec.contains("source")) input("/source");
   for (const char* name : {"audio", "subtitles"})
     if (spec.contains(name)) input(std::string("/") + name);
+  if (spec.contains("subtitle_tracks"))
+    for (size_t i = 0; i < spec["subtitle_tracks"].size(); ++i)
+      input("/subtitle_tracks/" + std::to_string(i));
   if (spec.contains("outputs"))
     for (size_t i = 0; i < spec["outputs"].size(); ++i)
       for (const char* name : {"destination", "image"})
@@ -413,6 +416,11 @@ class Router::Impl {
     for (const char* input : {"audio", "subtitles"})
       if (stored.contains(input))
         if (auto err = check_input(stored[input], input)) return *err;
+    if (stored.contains("subtitle_tracks"))
+      for (size_t i = 0; i < stored["subtitle_tracks"].size(); ++i)
+        if (auto err = check_input(stored["subtitle_tracks"][i],
+                                   "subtitle_tracks[" + std::to_string(i) + "]"))
+          return *err;
     for (size_t i = 0; i < stored["outputs"].size(); ++i) {
       json& o = stored["outputs"][i];
       std::string where = "outputs[" + std::to_string(i) + "]";

@@ -97,6 +97,14 @@ struct LoudnessPlan {
   std::string destination;  // optional .json
 };
 
+// A subtitle file that becomes a subtitle rendition of every HLS/DASH package of the run.
+struct SubtitleInput {
+  std::string path;      // SRT, ASS/SSA or WebVTT
+  std::string field;     // what messages name: "subtitle_tracks[0]"
+  std::string language;  // BCP 47, or ""
+  std::string name;      // what players show
+};
+
 struct TranscodePlan {
   std::string input;
   // Several sources played one after another (title, main, end screen). When set, `input` is
@@ -107,6 +115,9 @@ struct TranscodePlan {
   int main_input = -1;
   std::string audio_input;  // optional: a file whose audio replaces the source's
   std::string subtitles;    // optional: an ASS/SRT file burnt into the picture
+  // Subtitle renditions of the HLS/DASH packages (not previews): these files, then the source's
+  // own text subtitle streams (a single source only).
+  std::vector<SubtitleInput> subtitle_tracks;
   std::vector<HlsOutputPlan> hls;
   std::vector<FileOutputPlan> files;
   std::vector<ThumbnailPlan> thumbnails;

@@ -33,6 +33,17 @@ std::string BaseName(const std::string& path) {
   return p.substr(p.rfind('/') + 1);
 }
 
+// Whether `relative` is a file of one of the package's subtitle renditions (as its result lists
+// them): the playlist, a WebVTT segment, the whole WebVTT file.
+bool InSubtitles(const json& output, const std::string& relative) {
+  static const std::regex file(R"(([^/]+)/(index\.m3u8|seg_\d+\.vtt|subtitles\.vtt))");
+  std::smatch m;
+  if (!std::regex_match(relative, m, file)) return false;
+  for (const json& s : output.value("subtitles", json::array()))
+    if (s.is_object() && s.value("playlist", "") == m[1].str() + "/index.m3u8") return true;
+  return false;
+}
+
 // Whether `relative` is a file reel writes into this directory output.
 bool InPackage(const json& output, const std::string& relative) {
   if (output.contains("images")) {
@@ -44,6 +55,7 @@ bool InPackage(const json& output, const std::string& relative) {
     if (output.contains(key) && BaseName(output.value(key, "")) == relative) return true;
   static const std::regex file(R"(([^/]+)/(index\.m3u8|init\.mp4|seg_\d+\.m4s))");
   std::smatch m;
+  if (InSubtitles(output, relative)) return true;
   if (!std::regex_match(relative, m, file)) return false;
   if (m[1] == "audio") return true;
   for (const json& v : output.value("variants", json::array()))

@@ -113,6 +113,9 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
                            : *h.closed_captions                     ? hls::Captions::kInStream
                                                                     : hls::Captions::kNone;
   master = hls::WithTextRenditions(master, text->hls, captions);
+  for (const hls::SubtitleEntry& e : text->hls)
+    out->details["subtitles"].push_back(
+        {{"name", e.name}, {"language", e.language}, {"playlist", e.uri}});
   std::ofstream f(InPackage(h, layout::kMasterPlaylist));
   f << master;
   f.close();

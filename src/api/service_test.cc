@@ -344,6 +344,11 @@ TEST_F(ServiceTest, InvalidSpecsAre400sNamingTheField) {
   j["source"]["url"] = "/etc/passwd";
   EXPECT_EQ(field_of(j.dump()), "source.url");
   j = good;
+  j["subtitle_tracks"] = {{{"url", "/etc/passwd"}, {"language", "en"}}};
+  EXPECT_EQ(field_of(j.dump()), "subtitle_tracks[0].url") << "checked like every source";
+  j["subtitle_tracks"] = {{{"url", media_ / "small.mp4"}, {"language", "english!"}}};
+  EXPECT_EQ(field_of(j.dump()), "subtitle_tracks[0].language");
+  j = good;
   j["outputs"][1]["destination"] = media_ / "../escape.mp4";
   EXPECT_EQ(field_of(j.dump()), "outputs[1].destination");
   j = good;

@@ -34,6 +34,17 @@ std::string BaseName(const std::string& path) {
   return p.substr(p.rfind('/') + 1);
 }
 
+// Whether `relative` is a file of one of the package's subtitle renditions (as its result lists
+// them): the playlist, a WebVTT segment, the whole WebVTT file.
+bool InSubtitles(const json& output, const std::string& relative) {
+  static const std::regex file(R"(([^/]+)/(index\.m3u8|seg_\d+\.vtt|subtitles\.vtt))");
+  std::smatch m;
+  if (!std::regex_match(relative, m, file)) return false;
+  for (const json& s : output.value("subtitles", json::array()))
+    if (s.is_object() && s.value("playlist", "") == m[1].str() + "/index.m3u8") return true;
+  return false;
+}
+
 // Whether `relative` is a file reel writes into this directory output.
 bool InPackage(const json& output, const std::string& relative) {
   if (output.contains("images")) {
@@ -44,6 +55,7 @@ bool InPackage(const json& output, const std::string& relative) {
   for (const char* key : {"master", "manifest"})
     if (output.contains(key) && BaseName(output.value(key, "")) == relative) return true;
   // Otherwise a rendition's playlist, init segment or segment, of a rendition the result names.
+  if (InSubtitles(output, relative)) return true;
   std::optional<layout::PackageFile> file = layout::ParsePackagePath(relative);
   if (!file || file->rendition.empty()) return false;
   if (file->rendition == layout::kAudioRendition) return true;

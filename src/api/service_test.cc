@@ -257,6 +257,8 @@ TEST_F(ServiceTest, OutputFilesAreServedToWhoeverMaySeeTheJobAndNothingElse) {
   spec["outputs"].push_back(
       {{"kind", "thumbnail"}, {"destination", media_ / "out/poster.jpg"}, {"at", 1}});
   spec["outputs"].push_back({{"kind", "sprite"}, {"destination", media_ / "out/sprite.jpg"}});
+  testing::WriteFile(media_ / "subs.vtt", "WEBVTT\n\n00:00.500 --> 00:01.000\nHello\n");
+  spec["subtitle_tracks"] = {{{"url", media_ / "subs.vtt"}, {"language", "en"}}};
   std::string id = s.Submit(spec).body["id"];
   s.WaitForState(id, "succeeded");
   std::string base = s.url() + "/v1/jobs/" + id + "/outputs/";
@@ -284,6 +286,13 @@ TEST_F(ServiceTest, OutputFilesAreServedToWhoeverMaySeeTheJobAndNothingElse) {
   EXPECT_EQ(media.status, 200);
   EXPECT_EQ(media.headers["content-type"], "video/iso.segment");
   EXPECT_EQ(media.body, testing::ReadFile(media_ / ("out/hls/" + variant_dir + segment[1].str())));
+  // A subtitle rendition's files, and no other folder's.
+  EXPECT_EQ(get("0/sub_0/index.m3u8", s.admin_key()).status, 200);
+  client::HttpResponse cue = get("0/sub_0/seg_00000.vtt", s.admin_key());
+  EXPECT_EQ(cue.status, 200);
+  EXPECT_EQ(cue.headers["content-type"], "text/vtt");
+  EXPECT_NE(cue.body.find("Hello"), std::string::npos) << cue.body;
+  EXPECT_EQ(get("0/sub_1/index.m3u8", s.admin_key()).status, 404);
   // File outputs: the file itself and what the result names beside it (a sprite's WebVTT).
   EXPECT_EQ(get("2/poster.jpg", s.admin_key()).headers["content-type"], "image/jpeg");
   EXPECT_EQ(get("3/sprite.vtt", s.admin_key()).status, 200);
@@ -403,6 +412,11 @@ TEST_F(ServiceTest, InvalidSpecsAre400sNamingTheField) {
   j = good;
   j["source"]["url"] = "/etc/passwd";
   EXPECT_EQ(field_of(j.dump()), "source.url");
+  j = good;
+  j["subtitle_tracks"] = {{{"url", "/etc/passwd"}, {"language", "en"}}};
+  EXPECT_EQ(field_of(j.dump()), "subtitle_tracks[0].url") << "checked like every source";
+  j["subtitle_tracks"] = {{{"url", media_ / "small.mp4"}, {"language", "english!"}}};
+  EXPECT_EQ(field_of(j.dump()), "subtitle_tracks[0].language");
   j = good;
   j["outputs"][1]["destination"] = media_ / "../escape.mp4";
   EXPECT_EQ(field_of(j.dump()), "outputs[1].destination");

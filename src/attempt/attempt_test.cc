@@ -70,6 +70,28 @@ TEST(Attempt, WritesAnMp4AThumbnailAndAnHlsPackage) {
   EXPECT_DOUBLE_EQ(fractions.back(), 1.0);
 }
 
+TEST(Attempt, SubtitleTracksOfTheSpecBecomeRenditionsOfThePackage) {
+  TempDir dir;
+  testing::WriteFile(dir / "fr.srt", "1\n00:00:00,200 --> 00:00:01,000\nBonjour\n\n");
+  testing::WriteFile(dir / "de.vtt", "WEBVTT\n\n00:00.500 --> 00:01.000\nHallo\n");
+  job::JobSpec spec = Spec(
+      {{"source", testing::Clip(320, 240, 2, 30)},
+       {"subtitle_tracks",
+        {{{"url", dir / "fr.srt"}, {"language", "fr"}, {"name", "Français"}},
+         {{"url", dir / "de.vtt"}, {"language", "de"}}}},
+       {"outputs", {{{"kind", "hls"}, {"ladder", "default"}, {"destination", dir / "hls/"}}}}});
+  Environment env;
+  env.threads = 2;
+  AttemptOutcome outcome = attempt::Run(spec, env);
+  const AttemptResult* done = std::get_if<AttemptResult>(&outcome);
+  ASSERT_NE(done, nullptr) << std::get<AttemptError>(outcome).status.ToString();
+  std::string master = testing::ReadFile(dir / "hls/master.m3u8");
+  EXPECT_NE(master.find("NAME=\"Français\",LANGUAGE=\"fr\""), std::string::npos) << master;
+  EXPECT_NE(master.find("NAME=\"de\",LANGUAGE=\"de\""), std::string::npos) << master;
+  EXPECT_NE(testing::ReadFile(dir / "hls/sub_0/seg_00000.vtt").find("Bonjour"), std::string::npos);
+  EXPECT_NE(testing::ReadFile(dir / "hls/sub_1/seg_00000.vtt").find("Hallo"), std::string::npos);
+}
+
 TEST(Attempt, AnInvalidSourceIsAPermanentFailureThatLeavesNothing) {
   TempDir dir;
   testing::WriteFile(dir / "text.mp4", "this is not a video\n");

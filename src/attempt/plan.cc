@@ -28,6 +28,13 @@ Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) 
     if (!p.ok()) return p.status();
     *target = *p;
   }
+  for (size_t i = 0; i < spec.subtitle_tracks.size(); ++i) {
+    const job::SubtitleTrackSpec& t = spec.subtitle_tracks[i];
+    std::string field = "subtitle_tracks[" + std::to_string(i) + "]";
+    Result<std::string> p = resolve(t.url, field + ".url", Role::kSource);
+    if (!p.ok()) return p.status();
+    plan.subtitle_tracks.push_back({*p, field, t.language, t.name});
+  }
   for (size_t i = 0; i < spec.outputs.size(); ++i) {
     const job::OutputSpec& o = spec.outputs[i];
     int index = static_cast<int>(i);

@@ -40,7 +40,44 @@ void WriteTimeline(std::ostringstream& out, const Representation& r) {
 // "hvc1.1.6.L93.B0" -> "hvc1".
 std::string Family(const std::string& codecs) { return codecs.substr(0, codecs.find('.')); }
 
+std::string XmlEscaped(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string WithTextTracks(const std::string& manifest, const std::vector<TextTrack>& tracks) {
+  std::string sets;
+  int id = 100;  // after the video and audio sets
+  for (const TextTrack& t : tracks) {
+    sets += "    <AdaptationSet id=\"" + std::to_string(id++) +
+            "\" contentType=\"text\" mimeType=\"text/vtt\"";
+    if (!t.language.empty()) sets += " lang=\"" + XmlEscaped(t.language) + "\"";
+    // The schema puts Label before Role.
+    sets += ">\n      <Label>" + XmlEscaped(t.name) + "</Label>\n";
+    sets += "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n";
+    sets += "      <Representation id=\"" + XmlEscaped(t.id) + "\" bandwidth=\"256\">\n";
+    sets += "        <BaseURL>" + XmlEscaped(t.url) + "</BaseURL>\n      </Representation>\n";
+    sets += "    </AdaptationSet>\n";
+  }
+  std::string out = manifest;
+  size_t end = out.rfind("  </Period>");
+  if (end != std::string::npos) out.insert(end, sets);
+  return out;
+}
 
 std::string Manifest(const std::vector<Representation>& reps, double duration) {
   std::ostringstream out;

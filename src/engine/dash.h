@@ -23,4 +23,16 @@ struct Representation {
 // Static (on-demand) MPD, isoff-live profile, SegmentTemplate + SegmentTimeline in milliseconds.
 std::string Manifest(const std::vector<Representation>& representations, double duration);
 
+// A subtitle track as one WebVTT file (dash.js and Shaka play a sidecar text/vtt
+// Representation with a BaseURL).
+struct TextTrack {
+  std::string id;        // "sub_0"
+  std::string url;       // relative to the manifest: "sub_0/subtitles.vtt"
+  std::string language;  // BCP 47, or ""
+  std::string name;
+};
+
+// Adds one text AdaptationSet per track to the (single) Period of manifest text.
+std::string WithTextTracks(const std::string& manifest, const std::vector<TextTrack>& tracks);
+
 }  // namespace reel::engine::dash

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,18 @@ class Source {
   double duration() const { return duration_; }           // seconds, all sources
   int audio_channels() const { return audio_channels_; }  // 1 or 2
   const DisplaySize& display() const { return display_; }
+  // The language tag of the audio stream decoded ("eng"), or "" (joined sources: none).
+  std::string audio_language() const {
+    if (audio_index_ < 0 || (Joined() && !audio_input_)) return "";
+    const AVDictionaryEntry* e = av_dict_get(AudioStream()->metadata, "language", nullptr, 0);
+    return e && e->value ? e->value : "";
+  }
+  // Whether the video decoder met CEA-608/708 captions (A53 side data); asked after the run.
+  // Joined sources: unknown (each source has its own decoder).
+  std::optional<bool> closed_captions() const {
+    if (Joined() || !video_dec_) return std::nullopt;
+    return (video_dec_->properties & FF_CODEC_PROPERTY_CLOSED_CAPTIONS) != 0;
+  }
   // The normalised frames: size, colour, constant rate.
   const VideoFormat& format() const { return format_; }
   const AVFilterContext* normalised() const { return normalise_.sink; }

@@ -100,6 +100,14 @@ struct LoudnessPlan {
   std::string destination;  // optional .json
 };
 
+// A subtitle file that becomes a subtitle rendition of every HLS/DASH package of the run.
+struct SubtitleInput {
+  std::string path;      // SRT, ASS/SSA or WebVTT
+  std::string field;     // what messages name: "subtitle_tracks[0]"
+  std::string language;  // BCP 47, or ""
+  std::string name;      // what players show
+};
+
 struct TranscodePlan {
   std::string input;
   // Several sources played one after another (title, main, end screen). When set, `input` is
@@ -115,6 +123,9 @@ struct TranscodePlan {
   // one; packages when they name a background or subtitles are given; thumbnails and sprites
   // when they name a background.
   std::string background;
+  // Subtitle renditions of the HLS/DASH packages (not previews): these files, then the source's
+  // own text subtitle streams (a single source only).
+  std::vector<SubtitleInput> subtitle_tracks;
   std::vector<HlsOutputPlan> hls;
   std::vector<FileOutputPlan> files;
   std::vector<ThumbnailPlan> thumbnails;

@@ -311,9 +311,10 @@ std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const Audi
   std::ostringstream out;
   out << "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n";
   if (audio) {
-    out << "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,"
-           "AUTOSELECT=YES,CHANNELS=\""
-        << audio->channels << "\",URI=\"" << audio->uri << "\"\n";
+    out << "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",";
+    if (!audio->language.empty()) out << "LANGUAGE=\"" << audio->language << "\",";
+    out << "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"" << audio->channels << "\",URI=\"" << audio->uri
+        << "\"\n";
   }
   for (const VariantEntry& v : variants) {
     out << "#EXT-X-STREAM-INF:BANDWIDTH=" << v.bandwidth
@@ -332,6 +333,37 @@ std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const Audi
     out << "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=" << i.bandwidth << ",RESOLUTION=" << i.width << "x"
         << i.height << ",CODECS=\"" << i.codecs << "\",URI=\"" << i.uri << "\"\n";
   return out.str();
+}
+
+std::string WithTextRenditions(const std::string& master,
+                               const std::vector<SubtitleEntry>& subtitles, Captions captions) {
+  std::string media;
+  for (const SubtitleEntry& s : subtitles) {
+    media += "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"" + s.name + "\",";
+    if (!s.language.empty()) media += "LANGUAGE=\"" + s.language + "\",";
+    media += "DEFAULT=NO,AUTOSELECT=" + std::string(s.language.empty() ? "NO" : "YES") +
+             ",FORCED=NO,URI=\"" + s.uri + "\"\n";
+  }
+  if (captions == Captions::kInStream)
+    media +=
+        "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,"
+        "AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n";
+  std::string attributes;
+  if (!subtitles.empty()) attributes += ",SUBTITLES=\"subs\"";
+  if (captions == Captions::kInStream) attributes += ",CLOSED-CAPTIONS=\"cc\"";
+  if (captions == Captions::kNone) attributes += ",CLOSED-CAPTIONS=NONE";
+  std::istringstream in(master);
+  std::string out, line;
+  bool placed = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("#EXT-X-STREAM-INF:", 0) == 0) {
+      if (!placed) out += media;
+      placed = true;
+      line += attributes;
+    }
+    out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace reel::engine::hls

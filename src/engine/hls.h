@@ -78,11 +78,28 @@ struct IFrameEntry {
 struct AudioEntry {
   std::string uri;
   int channels = 2;
+  std::string language;  // BCP 47 from the source's stream, or "" (no LANGUAGE attribute)
 };
 
 // Writes master playlist text: one EXT-X-MEDIA for `audio` (if any), one EXT-X-STREAM-INF per
 // variant and one EXT-X-I-FRAME-STREAM-INF per I-frame playlist.
 std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const AudioEntry* audio,
                            const std::vector<IFrameEntry>& iframes = {});
+
+// A subtitle rendition of the master playlist's group "subs".
+struct SubtitleEntry {
+  std::string uri;
+  std::string language;  // BCP 47, or ""
+  std::string name;      // no quote, no control character
+};
+
+// Whether the variants carry CEA-608/708 captions: kUnstated for audio-only packages.
+enum class Captions { kUnstated, kNone, kInStream };
+
+// Adds the subtitle group and the captions to master playlist text: the EXT-X-MEDIA lines before
+// the first EXT-X-STREAM-INF, and SUBTITLES="subs" and CLOSED-CAPTIONS on every
+// EXT-X-STREAM-INF. Per Apple's rules no subtitle is DEFAULT; those with a language AUTOSELECT.
+std::string WithTextRenditions(const std::string& master,
+                               const std::vector<SubtitleEntry>& subtitles, Captions captions);
 
 }  // namespace reel::engine::hls

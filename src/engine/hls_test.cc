@@ -1,5 +1,7 @@
 #include "engine/hls.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "testing/media_fixtures.h"
@@ -43,15 +45,54 @@ TEST(Hls, ReadsMediaPlaylistAndMeasuresBandwidth) {
 TEST(Hls, MasterPlaylistListsAudioGroupAndVariants) {
   std::vector<VariantEntry> v = {
       {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 29.97, "avc1.64001F,mp4a.40.2", true}};
-  AudioEntry audio{"audio/index.m3u8", 2};
+  AudioEntry audio{"audio/index.m3u8", 2, ""};
   std::string m = MasterPlaylist(v, &audio);
-  EXPECT_NE(m.find("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\""), std::string::npos);
+  EXPECT_NE(m.find("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES"),
+            std::string::npos)
+      << "no LANGUAGE when the source does not say";
   EXPECT_NE(m.find("CHANNELS=\"2\",URI=\"audio/index.m3u8\""), std::string::npos);
   EXPECT_NE(m.find("#EXT-X-STREAM-INF:BANDWIDTH=3400000,AVERAGE-BANDWIDTH=3100000,"
                    "RESOLUTION=1280x720,FRAME-RATE=29.970,CODECS=\"avc1.64001F,mp4a.40.2\","
                    "AUDIO=\"audio\"\n720p/index.m3u8\n"),
             std::string::npos)
       << m;
+  audio.language = "eng";
+  EXPECT_NE(MasterPlaylist(v, &audio).find("NAME=\"default\",LANGUAGE=\"eng\",DEFAULT=YES"),
+            std::string::npos);
+}
+
+TEST(Hls, TextRenditionsJoinTheMasterPlaylist) {
+  std::vector<VariantEntry> v = {
+      {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 30, "avc1.64001F,mp4a.40.2", true},
+      {"360p/index.m3u8", 900000, 800000, 640, 360, 30, "avc1.64001E,mp4a.40.2", true}};
+  AudioEntry audio{"audio/index.m3u8", 2, ""};
+  std::string m = MasterPlaylist(v, &audio);
+  EXPECT_EQ(WithTextRenditions(m, {}, Captions::kUnstated), m) << "nothing to add: unchanged";
+  std::string none = WithTextRenditions(m, {}, Captions::kNone);
+  EXPECT_NE(none.find("AUDIO=\"audio\",CLOSED-CAPTIONS=NONE\n720p/index.m3u8\n"), std::string::npos)
+      << none;
+  EXPECT_NE(none.find("AUDIO=\"audio\",CLOSED-CAPTIONS=NONE\n360p/index.m3u8\n"), std::string::npos)
+      << none;
+  std::string both = WithTextRenditions(
+      m, {{"sub_0/index.m3u8", "fr", "Français"}, {"sub_1/index.m3u8", "", "Notes"}},
+      Captions::kInStream);
+  size_t first_variant = both.find("#EXT-X-STREAM-INF");
+  size_t fr = both.find(
+      "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Français\",LANGUAGE=\"fr\","
+      "DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"sub_0/index.m3u8\"\n");
+  size_t notes = both.find(
+      "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Notes\",DEFAULT=NO,AUTOSELECT=NO,"
+      "FORCED=NO,URI=\"sub_1/index.m3u8\"\n");
+  size_t cc = both.find(
+      "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,"
+      "AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n");
+  ASSERT_NE(fr, std::string::npos) << both;
+  ASSERT_NE(notes, std::string::npos) << both;
+  ASSERT_NE(cc, std::string::npos) << both;
+  EXPECT_LT(std::max({fr, notes, cc}), first_variant) << "media before the variants";
+  EXPECT_NE(both.find("AUDIO=\"audio\",SUBTITLES=\"subs\",CLOSED-CAPTIONS=\"cc\"\n360p/"),
+            std::string::npos)
+      << both;
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     out->height = std::max(out->height, e.height);
     playlists.push_back(std::move(pl).value());
   }
-  hls::AudioEntry audio_entry{audio_uri, has_audio ? h.audio->channels() : 0};
+  hls::AudioEntry audio_entry{audio_uri, has_audio ? h.audio->channels() : 0, h.audio_language};
   if (has_audio && entries.empty()) {
     // Audio-only source: the audio playlist is the one variant.
     hls::VariantEntry e;
@@ -152,6 +152,20 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
   Result<std::vector<hls::IFrameEntry>> iframes = WriteIFramePlaylists(h);
   if (!iframes.ok()) return iframes.status();
   std::string master = hls::MasterPlaylist(entries, audio_group ? &audio_entry : nullptr, *iframes);
+  // Subtitle segments follow the video's (else the audio's) segments.
+  std::vector<double> boundaries;
+  for (const hls::Segment& seg : (playlists.empty() ? audio_pl : playlists[0]).segments)
+    boundaries.push_back(seg.duration);
+  Result<TextRenditions> text = WriteSubtitleRenditions(
+      h.subtitles ? *h.subtitles : std::vector<SubtitleTrack>{}, boundaries, h.temp_dir);
+  if (!text.ok()) return text.status();
+  hls::Captions captions = h.variants.empty() || !h.closed_captions ? hls::Captions::kUnstated
+                           : *h.closed_captions                     ? hls::Captions::kInStream
+                                                                    : hls::Captions::kNone;
+  master = hls::WithTextRenditions(master, text->hls, captions);
+  for (const hls::SubtitleEntry& e : text->hls)
+    out->details["subtitles"].push_back(
+        {{"name", e.name}, {"language", e.language}, {"playlist", e.uri}});
   std::ofstream f(InPackage(h, layout::kMasterPlaylist));
   f << master;
   f.close();
@@ -187,7 +201,7 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
       reps.push_back(std::move(r));
     }
     std::ofstream mpd(InPackage(h, layout::kDashManifest));
-    mpd << dash::Manifest(reps, out->duration);
+    mpd << dash::WithTextTracks(dash::Manifest(reps, out->duration), text->dash);
     mpd.close();
     if (!mpd) return Unavailable("cannot write the DASH manifest in " + h.plan->directory);
     out->manifest = Final(h, layout::kDashManifest);

@@ -12,6 +12,7 @@
 #include "engine/encode.h"
 #include "engine/engine.h"
 #include "engine/mux.h"
+#include "engine/subtitles.h"
 #include "engine/taps.h"
 
 namespace reel::engine {
@@ -27,6 +28,11 @@ struct HlsPackage {
   std::string temp_dir;
   std::vector<Variant> variants;
   AudioRendition* audio = nullptr;  // the shared audio group ("audio/"), if the source has audio
+  std::string audio_language;       // of the source's audio stream, or ""
+  // Subtitle renditions (none for previews), and whether the source's video carries CEA-608/708
+  // captions, which the H.264 encoder passes through (libx264's a53cc).
+  const std::vector<SubtitleTrack>* subtitles = nullptr;
+  std::optional<bool> closed_captions;  // unknown: not declared
 };
 
 // Opens one muxer per folder of the package (variants, then audio) and wires each rendition to

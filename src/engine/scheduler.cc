@@ -151,6 +151,7 @@ class Scheduler : public DecodedSink {
     std::unique_ptr<AudioRendition> audio;
   };
   Status MeasureLoudnessIfNeeded();
+  Status ReadSubtitles();
   Status PlanOutputs();
   VideoRendition* AddVideo(const VideoSettings& v);
   AudioRendition* AddAudio(const AudioSettings& a);
@@ -176,6 +177,7 @@ class Scheduler : public DecodedSink {
   std::vector<FileOutput> files_;
   std::vector<OutputResult> unavailable_;  // outputs this source cannot give
   std::optional<Loudness> measured_;       // first pass of loudness normalisation
+  std::vector<SubtitleTrack> subtitles_;   // the packages' subtitle renditions
 
   Clock::time_point started_ = Clock::now();
   Clock::time_point last_progress_{};
@@ -242,6 +244,8 @@ Status Scheduler::PlanOutputs() {
       }
     }
     if (source_.has_audio()) p.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
+    p.audio_language = StreamLanguage(source_.audio_language());
+    if (!h.single) p.subtitles = &subtitles_;
     packages_.push_back(std::move(p));
   }
   for (const FileOutputPlan& f : plan_.files) {
@@ -389,7 +393,8 @@ void Scheduler::ReportProgress(bool final) {
 Result<TranscodeResult> Scheduler::Collect() {
   TranscodeResult result;
   result.source_duration = source_.duration();
-  for (const HlsPackage& p : packages_) {
+  for (HlsPackage& p : packages_) {
+    p.closed_captions = source_.closed_captions();
     OutputResult out;
     out.index = p.plan->index;
     REEL_RETURN_IF_ERROR(AssemblePackage(p, &out));
@@ -423,10 +428,29 @@ Status Scheduler::MeasureLoudnessIfNeeded() {
   return Status::Ok();
 }
 
+// Subtitle renditions are read whole before the run (they are small): the attached files, then
+// the source's text streams, which a pass of their own reads without decoding any picture.
+Status Scheduler::ReadSubtitles() {
+  bool packages = false;
+  for (const HlsOutputPlan& h : plan_.hls) packages |= !h.single;
+  if (!packages) return Status::Ok();
+  for (const SubtitleInput& in : plan_.subtitle_tracks) {
+    Result<SubtitleTrack> t = ReadSubtitleFile(in);
+    if (!t.ok()) return t.status();
+    subtitles_.push_back(std::move(t).value());
+  }
+  if (plan_.inputs.size() > 1) return Status::Ok();
+  Result<std::vector<SubtitleTrack>> own = ReadSubtitleStreams(plan_.input, options_.cancel);
+  if (!own.ok()) return own.status();
+  for (SubtitleTrack& t : *own) subtitles_.push_back(std::move(t));
+  return Status::Ok();
+}
+
 Result<TranscodeResult> Scheduler::Run() {
   // 1. Plan.
   REEL_RETURN_IF_ERROR(source_.Open());
   REEL_RETURN_IF_ERROR(MeasureLoudnessIfNeeded());
+  REEL_RETURN_IF_ERROR(ReadSubtitles());
   REEL_RETURN_IF_ERROR(PlanOutputs());
   // 2. Start.
   taps_.Start();

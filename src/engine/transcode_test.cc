@@ -112,7 +112,7 @@ TEST(Transcode, LadderFromAnHdSource) {
   std::vector<std::string> infs = Lines(master, "#EXT-X-STREAM-INF:");
   ASSERT_EQ(infs.size(), 3u) << master;
   std::regex inf_re(
-      R"(#EXT-X-STREAM-INF:BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=(\d+),RESOLUTION=(\d+)x(\d+),FRAME-RATE=30\.000,CODECS="avc1\.64[0-9A-F]{4},mp4a\.40\.2",AUDIO="audio")");
+      R"(#EXT-X-STREAM-INF:BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=(\d+),RESOLUTION=(\d+)x(\d+),FRAME-RATE=30\.000,CODECS="avc1\.64[0-9A-F]{4},mp4a\.40\.2",AUDIO="audio",CLOSED-CAPTIONS=NONE)");
   for (size_t i = 0; i < infs.size(); ++i) {
     std::smatch m;
     ASSERT_TRUE(std::regex_match(infs[i], m, inf_re)) << infs[i];

@@ -25,6 +25,9 @@ std::vector<std::string> UrlFields(const json& spec) {
   if (spec.contains("source")) input("/source");
   for (const char* name : {"audio", "subtitles"})
     if (spec.contains(name)) input(std::string("/") + name);
+  if (spec.contains("subtitle_tracks"))
+    for (size_t i = 0; i < spec["subtitle_tracks"].size(); ++i)
+      input("/subtitle_tracks/" + std::to_string(i));
   if (spec.contains("outputs"))
     for (size_t i = 0; i < spec["outputs"].size(); ++i)
       for (const char* name : {"destination", "image"})

@@ -160,6 +160,52 @@ std::optional<int> IntInRange(const json& object, const std::string& key, const 
   return v;
 }
 
+// A BCP 47 language tag as players match it: a primary language of 2 or 3 letters, then up to
+// three subtags of 1 to 8 letters or digits ("fr", "pt-BR", "zh-Hant-TW", "es-419").
+bool IsLanguageTag(std::string_view s) {
+  if (s.size() > 35) return false;
+  size_t part = 0, length = 0;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == '-') {
+      bool fits = part == 0 ? length >= 2 && length <= 3 : length >= 1 && length <= 8;
+      if (!fits || ++part > 4) return false;
+      length = 0;
+      continue;
+    }
+    auto c = static_cast<unsigned char>(s[i]);
+    if (part == 0 ? !std::isalpha(c) : !std::isalnum(c)) return false;
+    ++length;
+  }
+  return true;
+}
+
+// "subtitle_tracks": [{"url": ..., "language": "fr", "name": "Français"}]
+std::vector<SubtitleTrackSpec> ParseSubtitleTracks(const json& v) {
+  if (!v.is_array() || v.empty() || v.size() > kMaxSubtitleTracks)
+    Fail("subtitle_tracks",
+         "must be an array of 1 to " + std::to_string(kMaxSubtitleTracks) + " objects with a url");
+  std::vector<SubtitleTrackSpec> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string path = "subtitle_tracks[" + std::to_string(i) + "]";
+    if (!v[i].is_object()) Fail(path, "must be an object with a url");
+    OnlyFields(v[i], path, {"url", "language", "name"});
+    SubtitleTrackSpec t;
+    t.url = RequireLocation(v[i], "url", path + ".url");
+    if (v[i].contains("language")) {
+      t.language = RequireString(v[i], "language", path + ".language", 35);
+      if (!IsLanguageTag(t.language))
+        Fail(path + ".language", "must be a BCP 47 language tag such as \"fr\" or \"pt-BR\"");
+    }
+    if (v[i].contains("name")) {
+      t.name = RequireString(v[i], "name", path + ".name", 64);
+      // The name is quoted in playlists: a quote would end it.
+      if (t.name.find('"') != std::string::npos) Fail(path + ".name", "must not contain \"");
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 std::string Extension(const std::string& path) {
   size_t slash = path.find_last_of('/');
   size_t dot = path.find_last_of('.');
@@ -423,8 +469,8 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
   try {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
     OnlyFields(spec, "",
-               {"source", "sources", "audio", "subtitles", "outputs", "metadata", "webhook",
-                "credentials", "priority", "tags"});
+               {"source", "sources", "audio", "subtitles", "subtitle_tracks", "outputs", "metadata",
+                "webhook", "credentials", "priority", "tags"});
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
       OnlyFields(*hook, "webhook", {"url", "events"});
@@ -516,6 +562,8 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       }
       (std::string(input) == "audio" ? job.audio : job.subtitles) = value;
     }
+    if (auto tracks = spec.find("subtitle_tracks"); tracks != spec.end())
+      job.subtitle_tracks = ParseSubtitleTracks(*tracks);
     if (auto creds = spec.find("credentials"); creds != spec.end()) {
       if (!creds->is_object()) Fail("credentials", "must be an object");
       OnlyFields(*creds, "credentials", {"s3", "sealed"});

@@ -38,6 +38,15 @@ struct OutputSpec {
   std::string background;
 };
 
+// A subtitle file that becomes a subtitle rendition of every HLS/DASH output.
+struct SubtitleTrackSpec {
+  std::string url;
+  std::string language;  // BCP 47 ("fr", "pt-BR"), or ""
+  std::string name;      // what players show, or "" (the language)
+};
+
+inline constexpr size_t kMaxSubtitleTracks = 8;
+
 struct JobSpec {
   std::string source;  // a URL or a local path
   // Or several, joined in order (title, main, end screen); `main_source` gives the geometry
@@ -46,6 +55,7 @@ struct JobSpec {
   int main_source = -1;
   std::string audio;      // optional: a file whose audio replaces the source's
   std::string subtitles;  // optional: ASS/SRT subtitles burnt into the picture
+  std::vector<SubtitleTrackSpec> subtitle_tracks;  // optional: subtitle renditions of packages
   std::vector<OutputSpec> outputs;
   nlohmann::json metadata = nlohmann::json::object();  // echoed back, never interpreted
   // Per-job S3 credentials {"access_key", "secret_key", "endpoint"?, "region"?, "path_style"?}:

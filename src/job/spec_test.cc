@@ -260,6 +260,50 @@ TEST(JobSpec, ReplacementAudioAndSubtitlesAreInputs) {
 namespace reel::job {
 namespace {
 
+TEST(JobSpec, SubtitleTracksAreBoundedInputsWithALanguageAndAName) {
+  json spec = {{"source", "a.mp4"},
+               {"subtitle_tracks",
+                {{{"url", "https://example.com/fr.srt"}, {"language", "fr"}, {"name", "Français"}},
+                 {{"url", "b.vtt"}, {"language", "pt-BR"}},
+                 {{"url", "c.ass"}, {"language", "zh-Hant-TW"}, {"name", "Chinese"}},
+                 {{"url", "d.srt"}}}},
+               {"outputs", {{{"kind", "hls"}, {"destination", "out/"}}}}};
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->subtitle_tracks.size(), 4u);
+  EXPECT_EQ(r->subtitle_tracks[0].url, "https://example.com/fr.srt");
+  EXPECT_EQ(r->subtitle_tracks[0].language, "fr");
+  EXPECT_EQ(r->subtitle_tracks[0].name, "Français");
+  EXPECT_EQ(r->subtitle_tracks[1].language, "pt-BR");
+  EXPECT_EQ(r->subtitle_tracks[1].name, "");
+  EXPECT_EQ(r->subtitle_tracks[3].language, "");
+
+  auto with = [&](json tracks) {
+    json s = spec;
+    s["subtitle_tracks"] = std::move(tracks);
+    return s;
+  };
+  json one = {{"url", "x.srt"}};
+  EXPECT_EQ(ErrorOf(with(json::array())).field, "subtitle_tracks");
+  EXPECT_EQ(ErrorOf(with("x.srt")).field, "subtitle_tracks");
+  EXPECT_EQ(ErrorOf(with(json::array({one, one, one, one, one, one, one, one, one}))).field,
+            "subtitle_tracks");
+  EXPECT_EQ(ErrorOf(with({json::object()})).field, "subtitle_tracks[0].url");
+  EXPECT_EQ(ErrorOf(with({one, "y.srt"})).field, "subtitle_tracks[1]");
+  EXPECT_EQ(ErrorOf(with({{{"url", "x.srt"}, {"forced", true}}})).field,
+            "subtitle_tracks[0].forced");
+  for (std::string bad : {"f", "french-language-code", "fr_FR", "12", "fr-", "-fr", "fr--ca",
+                          "fr-ca-a-b-c", "fr\n"}) {
+    FieldError e = ErrorOf(with({{{"url", "x.srt"}, {"language", bad}}}));
+    EXPECT_EQ(e.field, "subtitle_tracks[0].language") << bad;
+  }
+  EXPECT_EQ(ErrorOf(with({{{"url", "x.srt"}, {"name", std::string(65, 'n')}}})).field,
+            "subtitle_tracks[0].name");
+  EXPECT_EQ(ErrorOf(with({{{"url", "x.srt"}, {"name", "a\"b"}}})).field, "subtitle_tracks[0].name");
+  EXPECT_EQ(ErrorOf(with({{{"url", "x.srt"}, {"name", "a\nb"}}})).field, "subtitle_tracks[0].name");
+  EXPECT_EQ(ErrorOf(with({{{"url", "x.srt"}, {"name", ""}}})).field, "subtitle_tracks[0].name");
+}
+
 TEST(JobSpec, PriorityAndTags) {
   Result<JobSpec> r = ParseJobSpec(json::parse(R"({"source": "a.mp4", "priority": 5,
     "tags": ["gpu", "eu-west"], "outputs": [{"kind": "mp4", "destination": "o.mp4"}]})"));

@@ -11,6 +11,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::string_view kSegmentPrefix = "seg_", kSegmentSuffix = ".m4s";
+constexpr std::string_view kSubtitleSuffix = ".vtt";
 constexpr std::string_view kThumbnailPrefix = "thumb_";
 constexpr std::string_view kStagingMark = ".reel-";
 
@@ -38,6 +39,14 @@ std::string SegmentName(int number) {
   std::snprintf(buf, sizeof(buf), "seg_%05d.m4s", number);
   return buf;
 }
+
+std::string SubtitleSegmentName(int number) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "seg_%05d.vtt", number);
+  return buf;
+}
+
+std::string SubtitleRendition(int number) { return "sub_" + std::to_string(number); }
 
 std::string SegmentPattern() { return "seg_%05d.m4s"; }
 
@@ -67,6 +76,9 @@ std::optional<PackageFile> ParsePackageEntry(std::string_view name, bool in_rend
     if (name == kInitSegment) return PackageFile{Kind::kInitSegment, "", -1, ""};
     int n = NumberBetween(name, kSegmentPrefix, kSegmentSuffix);
     if (n >= 0) return PackageFile{Kind::kSegment, "", n, ""};
+    if (name == kSubtitleFile) return PackageFile{Kind::kSubtitleFile, "", -1, ""};
+    n = NumberBetween(name, kSegmentPrefix, kSubtitleSuffix);
+    if (n >= 0) return PackageFile{Kind::kSubtitleSegment, "", n, ""};
     return std::nullopt;
   }
   if (name == kMasterPlaylist) return PackageFile{Kind::kMasterPlaylist, "", -1, ""};
@@ -105,6 +117,10 @@ std::string MakePackagePath(const PackageFile& file) {
       return RenditionFile(file.rendition, kInitSegment);
     case Kind::kSegment:
       return RenditionFile(file.rendition, SegmentName(file.number));
+    case Kind::kSubtitleSegment:
+      return RenditionFile(file.rendition, SubtitleSegmentName(file.number));
+    case Kind::kSubtitleFile:
+      return RenditionFile(file.rendition, kSubtitleFile);
     case Kind::kThumbnail:
       return ThumbnailName(file.number, file.format);
   }

@@ -25,9 +25,15 @@ inline constexpr std::string_view kAudioRendition = "audio";      // the shared 
 inline constexpr std::string_view kPreviewRendition = "preview";  // a single-rendition package
 // In each video rendition's folder: its I-frame playlist (byte ranges into its segments).
 inline constexpr std::string_view kIFramePlaylist = "iframes.m3u8";
+// A subtitle rendition's folder holds index.m3u8, seg_NNNNN.vtt and, for DASH, one whole file.
+inline constexpr std::string_view kSubtitleFile = "subtitles.vtt";
 
 // seg_00012.m4s: the media segment numbered `number` (from 0).
 std::string SegmentName(int number);
+// seg_00012.vtt: segment `number` of a subtitle rendition.
+std::string SubtitleSegmentName(int number);
+// "sub_0": the folder of subtitle rendition `number` (from 0).
+std::string SubtitleRendition(int number);
 // The pattern the hls muxer numbers segments with, "seg_%05d.m4s".
 std::string SegmentPattern();
 // The DASH SegmentTemplate attributes of a rendition folder: "720p/init.mp4" and
@@ -49,6 +55,9 @@ struct PackageFile {
     kInitSegment,     // <rendition>/init.mp4
     kSegment,         // <rendition>/seg_<number>.m4s
     kThumbnail,       // thumb_<number>.<format>
+    // A subtitle rendition's <rendition>/seg_<number>.vtt, and its whole <rendition>/subtitles.vtt
+    kSubtitleSegment,
+    kSubtitleFile,
   };
   Kind kind;
   std::string rendition;  // the folder, for the files inside one

@@ -43,6 +43,23 @@ TEST(Layout, EveryPackageFileRoundTrips) {
   }
 }
 
+TEST(Layout, SubtitleRenditionFilesRoundTrip) {
+  EXPECT_EQ(SubtitleRendition(1), "sub_1");
+  EXPECT_EQ(SubtitleSegmentName(3), "seg_00003.vtt");
+  EXPECT_EQ(RenditionFile(SubtitleRendition(0), kSubtitleFile), "sub_0/subtitles.vtt");
+  for (const PackageFile& f : {PackageFile{Kind::kSubtitleSegment, "sub_0", 2, ""},
+                               PackageFile{Kind::kSubtitleFile, "sub_1", -1, ""}}) {
+    std::string path = MakePackagePath(f);
+    std::optional<PackageFile> back = ParsePackagePath(path);
+    ASSERT_TRUE(back) << path;
+    EXPECT_EQ(back->kind, f.kind) << path;
+    EXPECT_EQ(back->rendition, f.rendition) << path;
+    EXPECT_EQ(back->number, f.number) << path;
+  }
+  EXPECT_FALSE(ParsePackagePath("sub_0/notes.vtt"));
+  EXPECT_FALSE(ParsePackagePath("subtitles.vtt")) << "only inside a rendition folder";
+}
+
 TEST(Layout, ParsesOnlyWhatTheEngineWrites) {
   // Numbers are digits of any length (as the hls muxer and older packages have them).
   ASSERT_TRUE(ParsePackagePath("720p/seg_1.m4s"));

@@ -82,6 +82,10 @@ Result<PreparedJob> JobService::Prepare(const std::string& body, const std::stri
   }
   for (const char* input : {"audio", "subtitles"})
     if (stored.contains(input)) REEL_RETURN_IF_ERROR(check_input(stored[input], input));
+  if (stored.contains("subtitle_tracks"))
+    for (size_t i = 0; i < stored["subtitle_tracks"].size(); ++i)
+      REEL_RETURN_IF_ERROR(
+          check_input(stored["subtitle_tracks"][i], "subtitle_tracks[" + std::to_string(i) + "]"));
   for (size_t i = 0; i < stored["outputs"].size(); ++i) {
     json& o = stored["outputs"][i];
     std::string where = "outputs[" + std::to_string(i) + "]";

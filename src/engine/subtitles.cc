@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "engine/av_util.h"
-#include "engine/layout.h"
+#include "layout/layout.h"
 
 namespace reel::engine {
 namespace {

@@ -10,7 +10,7 @@
 #include "engine/av_util.h"
 #include "engine/engine.h"
 #include "engine/hls.h"
-#include "engine/layout.h"
+#include "layout/layout.h"
 #include "testing/media_fixtures.h"
 
 namespace reel::engine {

@@ -89,6 +89,7 @@ bool IsIpLiteral(const std::string& host) {
 // endpoint names when it is a literal (the metadata address, or an override's loopback).
 net::AddressPolicy PolicyFor(const std::string& url) {
   std::string host = HostOf(url);
+  if (host == "localhost") return *net::AddressPolicy::Parse({"127.0.0.1", "::1"});
   Result<net::AddressPolicy> p = net::AddressPolicy::Parse(
       IsIpLiteral(host) ? std::vector<std::string>{host} : std::vector<std::string>{});
   return p.ok() ? *p : net::AddressPolicy();

@@ -188,7 +188,7 @@ Result<S3Object> ParseS3Url(const std::string& url,
   auto it = profiles.find(o.profile_name);
   if (it == profiles.end())
     return InvalidArgument("no S3 profile '" + o.profile_name +
-                           "' (configure it with --storage-config or REEL_S3_*)");
+                           "' (configure it with --storage-config, REEL_S3_* or AWS_*)");
   o.profile = it->second;
   // With virtual-host addressing the bucket becomes part of the host name ("127.0.0.1:9#" would
   // send the profile's signed requests elsewhere): S3's naming rules. With path-style it is a

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "common/crypto.h"
+#include "storage/aws_credentials.h"
 #include "storage/sigv4.h"
 
 namespace reel::storage {
@@ -54,8 +55,20 @@ Status S3Error(const std::string& what, const net::ExchangeResult& r) {
   return Status(r.status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument, text);
 }
 
+// The profile's own keys or, when it has none, the AWS credential chain's.
+Result<sigv4::Credentials> CredentialsOf(const S3Object& o) {
+  sigv4::Credentials c{o.profile.access_key, o.profile.secret_key, o.profile.region, ""};
+  if (!c.access_key.empty()) return c;
+  Result<aws::Credentials> chain = aws::DefaultChain().Get();
+  if (!chain.ok()) return chain.status();
+  c.access_key = chain->access_key;
+  c.secret_key = chain->secret_key;
+  c.session_token = chain->session_token;
+  return c;
+}
+
 // A signed request to the object (or to its multipart sub-resources via `query`).
-net::Exchange Signed(const S3Object& o, const std::string& method,
+net::Exchange Signed(const S3Object& o, const sigv4::Credentials& creds, const std::string& method,
                      const std::map<std::string, std::string>& query,
                      std::map<std::string, std::string> extra_headers,
                      const std::string& payload_hash) {
@@ -70,7 +83,7 @@ net::Exchange Signed(const S3Object& o, const std::string& method,
   req.headers = std::move(extra_headers);
   req.headers["x-amz-content-sha256"] = payload_hash;
   req.headers["x-amz-date"] = amz_date;
-  sigv4::Credentials creds{o.profile.access_key, o.profile.secret_key, o.profile.region};
+  if (!creds.session_token.empty()) req.headers["x-amz-security-token"] = creds.session_token;
   net::Exchange x;
   x.method = method;
   std::string qs;
@@ -91,10 +104,24 @@ std::string Tag(const std::string& xml, const std::string& name) {
   return xml.substr(a + name.size() + 2, b - a - name.size() - 2);
 }
 
+// "default" from the AWS settings (endpoint_url, region; keys from the chain) when the
+// environment configures a source of the chain; REEL_S3_* and the config file replace it.
+void AddAwsDefault(std::map<std::string, S3Profile>& profiles) {
+  aws::Env env = aws::ProcessEnv();
+  if (!aws::Configured(env)) return;
+  aws::ProfileSettings s = aws::S3Settings(env);
+  S3Profile p;
+  if (!s.region.empty()) p.region = s.region;
+  p.endpoint = s.endpoint.empty() ? "https://s3." + p.region + ".amazonaws.com" : s.endpoint;
+  p.path_style = !s.endpoint.empty();  // AWS itself: virtual-hosted buckets
+  profiles["default"] = p;
+}
+
 }  // namespace
 
 Result<std::map<std::string, S3Profile>> LoadS3Profiles(const std::string& config_file) {
   std::map<std::string, S3Profile> profiles;
+  AddAwsDefault(profiles);
   if (const char* ak = std::getenv("REEL_S3_ACCESS_KEY_ID")) {
     S3Profile p;
     p.access_key = ak;
@@ -123,9 +150,10 @@ Result<std::map<std::string, S3Profile>> LoadS3Profiles(const std::string& confi
     p.part_size = std::max<int64_t>(j.value("part_size", p.part_size), 5 << 20);
     if (j.contains("part_size_for_tests")) p.part_size = j["part_size_for_tests"];
     p.parallel_uploads = std::clamp(j.value("parallel_uploads", 4), 1, 32);
-    if (p.access_key.empty() || p.secret_key.empty())
+    // No keys at all: the AWS credential chain signs (aws_credentials.h).
+    if (p.access_key.empty() != p.secret_key.empty())
       return InvalidArgument(config_file + ": s3 profile '" + name +
-                             "' needs access_key and secret_key");
+                             "' needs both access_key and secret_key, or neither");
     profiles[name] = p;
   }
   return profiles;
@@ -168,7 +196,7 @@ Result<S3Object> ParseS3Url(const std::string& url,
   auto it = profiles.find(o.profile_name);
   if (it == profiles.end())
     return InvalidArgument("no S3 profile '" + o.profile_name +
-                           "' (configure it with --storage-config or REEL_S3_*)");
+                           "' (configure it with --storage-config, REEL_S3_* or AWS_*)");
   o.profile = it->second;
   // With virtual-host addressing the bucket becomes part of the host name ("127.0.0.1:9#" would
   // send the profile's signed requests elsewhere): S3's naming rules. With path-style it is a
@@ -184,7 +212,9 @@ Result<S3Object> ParseS3Url(const std::string& url,
 
 Status S3Get(const S3Object& o, const std::string& path, const net::AddressPolicy& policy,
              const net::TransferOptions& options) {
-  net::Exchange x = Signed(o, "GET", {}, {}, kEmptyHash);
+  Result<sigv4::Credentials> creds = CredentialsOf(o);
+  if (!creds.ok()) return creds.status().WithContext("GET s3://" + o.bucket + "/" + o.key);
+  net::Exchange x = Signed(o, *creds, "GET", {}, {}, kEmptyHash);
   x.response_file = path;
   Result<net::ExchangeResult> r = net::Send(x, policy, options);
   if (!r.ok()) return r.status().WithContext("GET s3://" + o.bucket + "/" + o.key);
@@ -221,12 +251,14 @@ Status S3Put(const S3Object& o, const std::string& path, const std::string& cont
   std::error_code ec;
   int64_t size = static_cast<int64_t>(fs::file_size(path, ec));
   if (ec) return Unavailable(what + ": cannot read " + path);
+  Result<sigv4::Credentials> creds = CredentialsOf(o);
+  if (!creds.ok()) return creds.status().WithContext(what);
   std::map<std::string, std::string> headers = {{"content-type", content_type}};
   if (!o.profile.acl.empty()) headers["x-amz-acl"] = o.profile.acl;
   if (!o.profile.cache_control.empty()) headers["cache-control"] = o.profile.cache_control;
 
   if (size < o.profile.multipart_threshold) {
-    net::Exchange x = Signed(o, "PUT", {}, headers, "UNSIGNED-PAYLOAD");
+    net::Exchange x = Signed(o, *creds, "PUT", {}, headers, "UNSIGNED-PAYLOAD");
     x.body_file = path;
     Result<net::ExchangeResult> r = net::Send(x, policy);
     if (!r.ok()) return r.status().WithContext(what);
@@ -235,14 +267,14 @@ Status S3Put(const S3Object& o, const std::string& path, const std::string& cont
   }
 
   // Multipart: create, send the parts, complete; abort if anything fails so no parts linger.
-  net::Exchange create = Signed(o, "POST", {{"uploads", ""}}, headers, kEmptyHash);
+  net::Exchange create = Signed(o, *creds, "POST", {{"uploads", ""}}, headers, kEmptyHash);
   Result<net::ExchangeResult> created = net::Send(create, policy);
   if (!created.ok()) return created.status().WithContext(what);
   if (created->status != 200) return S3Error(what + " (create multipart)", *created);
   std::string upload_id = Tag(created->body, "UploadId");
   if (upload_id.empty()) return Internal(what + ": no UploadId in the answer");
   auto abort = [&](Status why) {
-    net::Send(Signed(o, "DELETE", {{"uploadId", upload_id}}, {}, kEmptyHash), policy);
+    net::Send(Signed(o, *creds, "DELETE", {{"uploadId", upload_id}}, {}, kEmptyHash), policy);
     return why;
   };
   std::string complete = "<CompleteMultipartUpload>";
@@ -250,8 +282,8 @@ Status S3Put(const S3Object& o, const std::string& path, const std::string& cont
   for (int64_t offset = 0; offset < size; offset += o.profile.part_size) {
     ++part;
     net::Exchange x =
-        Signed(o, "PUT", {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}}, {},
-               "UNSIGNED-PAYLOAD");
+        Signed(o, *creds, "PUT", {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}},
+               {}, "UNSIGNED-PAYLOAD");
     x.body_file = path;
     x.offset = offset;
     x.length = std::min(o.profile.part_size, size - offset);
@@ -262,7 +294,7 @@ Status S3Put(const S3Object& o, const std::string& path, const std::string& cont
                 r->headers["etag"] + "</ETag></Part>";
   }
   complete += "</CompleteMultipartUpload>";
-  net::Exchange done = Signed(o, "POST", {{"uploadId", upload_id}},
+  net::Exchange done = Signed(o, *creds, "POST", {{"uploadId", upload_id}},
                               {{"content-type", "application/xml"}}, Sha256Hex(complete));
   done.body = complete;
   Result<net::ExchangeResult> r = net::Send(done, policy);
@@ -274,9 +306,10 @@ Status S3Put(const S3Object& o, const std::string& path, const std::string& cont
 
 std::string S3Presign(const S3Object& o, int64_t seconds) {
   Endpoint e = Locate(o);
-  return sigv4::PresignGet(e.scheme, e.host, e.path,
-                           {o.profile.access_key, o.profile.secret_key, o.profile.region},
-                           sigv4::AmzDate(std::time(nullptr)), seconds);
+  Result<sigv4::Credentials> creds = CredentialsOf(o);
+  if (!creds.ok()) return "";
+  return sigv4::PresignGet(e.scheme, e.host, e.path, *creds, sigv4::AmzDate(std::time(nullptr)),
+                           seconds);
 }
 
 std::string S3ObjectUrl(const S3Object& o) {

@@ -17,7 +17,7 @@ namespace reel::storage {
 struct S3Profile {
   std::string endpoint = "https://s3.amazonaws.com";  // scheme://host[:port]
   std::string region = "us-east-1";
-  std::string access_key;
+  std::string access_key;  // both empty: the AWS credential chain signs (aws_credentials.h)
   std::string secret_key;
   bool path_style = true;  // endpoint/bucket/key; false: bucket.endpoint/key
   std::string acl;         // x-amz-acl on uploads, e.g. "public-read"; empty: none
@@ -28,7 +28,8 @@ struct S3Profile {
 };
 
 // Profiles from a JSON file {"s3": {"name": {...}}} and, for "default", the environment
-// (REEL_S3_ENDPOINT, REEL_S3_REGION, REEL_S3_ACCESS_KEY_ID, REEL_S3_SECRET_ACCESS_KEY).
+// (REEL_S3_ENDPOINT, REEL_S3_REGION, REEL_S3_ACCESS_KEY_ID, REEL_S3_SECRET_ACCESS_KEY), or
+// else, when the environment configures a source of the AWS chain, a keyless "default".
 Result<std::map<std::string, S3Profile>> LoadS3Profiles(const std::string& config_file);
 
 struct S3Object {

@@ -77,6 +77,7 @@ std::string PresignGet(const std::string& scheme, const std::string& host, const
       {"X-Amz-Date", amz_date},
       {"X-Amz-Expires", std::to_string(expires)},
       {"X-Amz-SignedHeaders", "host"}};
+  if (!c.session_token.empty()) query["X-Amz-Security-Token"] = c.session_token;
   std::string canonical = "GET\n" + path + "\n" + CanonicalQuery(query) + "\nhost:" + host +
                           "\n\nhost\nUNSIGNED-PAYLOAD";
   return scheme + "://" + host + path + "?" + CanonicalQuery(query) +

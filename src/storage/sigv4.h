@@ -14,6 +14,7 @@ struct Credentials {
   std::string access_key;
   std::string secret_key;
   std::string region = "us-east-1";
+  std::string session_token;  // temporary credentials: signed as X-Amz-Security-Token
 };
 
 // "20130524T000000Z" for a unix time.

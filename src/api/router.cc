@@ -56,8 +56,8 @@ json PresetsCatalog() {
 // (the dashboard reads segments, images and renditions; bigger ones want a presigned URL).
 constexpr int64_t kMaxProxiedBytes = int64_t{512} << 20;
 
-// JSON pointers to a stored spec's source and destination URLs (not the webhook, which the store
-// reads to queue deliveries).
+// JSON pointers to a stored spec's source, destination and webhook URLs (the dispatcher opens a
+// sealed webhook URL; the store queues deliveries with the redacted one).
 std::vector<std::string> UrlFields(const json& spec) {
   std::vector<std::string> out;
   auto input = [&](const std::string& at) {
@@ -75,6 +75,7 @@ std::vector<std::string> UrlFields(const json& spec) {
       for (const char* name : {"destination", "image"})
         if (spec["outputs"][i].contains(name) && spec["outputs"][i][name].is_string())
           out.push_back("/outputs/" + std::to_string(i) + "/" + name);
+  if (spec.contains("webhook") && spec["webhook"].contains("url")) out.push_back("/webhook/url");
   return out;
 }
 
@@ -442,6 +443,7 @@ class Router::Impl {
     }
     if (!secrets.empty())
       stored["credentials"] = {{"sealed", Seal(options_.secret_key, secrets.dump())}};
+    if (stored.contains("metadata")) stored["metadata"] = RedactSecrets(stored["metadata"]);
     store::NewJob nj{caller.key.id,  stored,    options_.max_attempts, "", "",
                      spec->priority, spec->tags};
     auto idem = req.find("Idempotency-Key");
@@ -506,6 +508,7 @@ class Router::Impl {
                      {"running_jobs", w.running_jobs},
                      {"started_at", w.started_at},
                      {"last_heartbeat", w.last_heartbeat},
+                     {"tags", w.tags},
                      {"alive", now - w.last_heartbeat < 30}});
     return JsonReply(200, {{"workers", out}});
   }

@@ -1,6 +1,8 @@
 // What every JobStore implementation shares: the attempt state machine and webhook payloads.
 #include "store/job_store.h"
 
+#include "common/redact.h"
+
 #include <chrono>
 #include <thread>
 
@@ -84,7 +86,13 @@ std::optional<std::pair<std::string, std::string>> WebhookFor(const Job& job,
   if (!job.error.empty()) payload["job"]["error"] = job.error;
   if (!job.result.is_null()) payload["job"]["result"] = job.result;
   if (job.finished_at > 0) payload["job"]["finished_at"] = job.finished_at;
-  if (job.spec.contains("metadata")) payload["job"]["metadata"] = job.spec["metadata"];
+  // Metadata as the job's views show it: a "token" or "password" in it is redacted there, so
+  // it is in the body too (the body is kept in the outbox, in the database).
+  if (job.spec.contains("metadata"))
+    payload["job"]["metadata"] = RedactSecrets(job.spec["metadata"]);
+  if (payload["job"].contains("result") && payload["job"]["result"].is_object() &&
+      payload["job"]["result"].contains("metadata"))
+    payload["job"]["result"]["metadata"] = RedactSecrets(payload["job"]["result"]["metadata"]);
   return std::pair{(*hook)["url"].get<std::string>(), payload.dump()};
 }
 
@@ -93,9 +101,9 @@ bool JobStore::WaitForWork(double seconds) {
   return false;
 }
 
-Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location) {
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location, int connect_attempts) {
   if (location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0)
-    return OpenPostgresStore(location);
+    return OpenPostgresStore(location, connect_attempts);
   return OpenSqliteStore(location);
 }
 

@@ -1293,7 +1293,9 @@ TEST_F(ServiceTest, FtpSourceAndDestinationsWithTheirPasswordKeptSecret) {
   // Nor is any at rest: the database holds them sealed, like per-job S3 credentials.
   std::string db = testing::ReadFile(data_ / "reel.db") + testing::ReadFile(data_ / "reel.db-wal");
   for (const std::string& secret : planted) {
-    EXPECT_EQ(log.output.find(secret), std::string::npos) << secret << " in " << log.output;
+    // The admin key's signing secret is shown to the operator once, at first start, on purpose.
+    if (secret != signing_secret)
+      EXPECT_EQ(log.output.find(secret), std::string::npos) << secret << " in " << log.output;
     EXPECT_EQ(db.find(secret), std::string::npos) << secret << " in the database";
   }
 }
@@ -1372,8 +1374,7 @@ TEST_F(ServiceTest, AFullDiskAnswers503IsNotReadyAndLosesNothing) {
     if (fs::exists(inside / name)) fs::copy_file(inside / name, copy / name);
   s.Signal(SIGTERM);
   s.Wait();
-  Server reopened(data_.path(), media_.path(),
-                  {"--workers", "0", "--store", copy / "reel.db"});
+  Server reopened(data_.path(), media_.path(), {"--workers", "0", "--store", copy / "reel.db"});
   ApiReply list = reopened.Get("/v1/jobs?limit=200");
   ASSERT_EQ(list.status, 200) << list.body.dump();
   EXPECT_EQ(list.body["jobs"].size(), accepted.size());

@@ -13,7 +13,10 @@ Reply TextReply(int status, std::string body, std::string content_type) {
 }
 
 Reply JsonReply(int status, const json& body) {
-  return TextReply(status, body.dump(), "application/json");
+  // Strings from a request (a path, a query) may be any bytes: invalid UTF-8 is shown replaced
+  // (U+FFFD) rather than throwing, which turned a 404 into a 500 (found by fuzz/http_fuzz).
+  return TextReply(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                   "application/json");
 }
 
 Reply ErrorReply(int status, const std::string& code, const std::string& message,

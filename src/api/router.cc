@@ -450,6 +450,7 @@ class Router::Impl {
                      {"running_jobs", w.running_jobs},
                      {"started_at", w.started_at},
                      {"last_heartbeat", w.last_heartbeat},
+                     {"tags", w.tags},
                      {"alive", now - w.last_heartbeat < 30}});
     return JsonReply(200, {{"workers", out}});
   }

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -48,12 +49,14 @@ struct ApiReply {
 // A `reel serve` process on a free port with its own data directory and media root.
 class Server {
  public:
+  // `prefix` runs the server under another command (which execs it, keeping its pid).
   Server(const std::string& data_dir, const std::string& media_dir,
-         std::vector<std::string> extra = {}) {
+         std::vector<std::string> extra = {}, std::vector<std::string> prefix = {}) {
     std::vector<std::string> argv = {
         testing::ReelBinary(), "serve",        "--data-dir", data_dir, "--listen",
         "127.0.0.1:0",         "--allow-path", media_dir};
     argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.begin(), prefix.begin(), prefix.end());
     cmd_ = std::make_unique<testing::BackgroundCommand>(argv);
     std::regex re("listening on http://127\\.0\\.0\\.1:(\\d+)");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -223,6 +226,11 @@ TEST_F(ServiceTest, SubmitRunsTheJobAndRecordsEverything) {
   testing::MediaSummary mp4 = testing::ReadMedia(media_ / "out/small.mp4");
   ASSERT_NE(mp4.Find("video"), nullptr);
   EXPECT_EQ(mp4.Find("video")->packets, 60);
+  // Local paths are shown relative to the allowed root, not as the server's absolute paths.
+  EXPECT_EQ(done["spec"]["source"]["url"], "small.mp4");
+  EXPECT_EQ(done["spec"]["outputs"][1]["destination"], "out/small.mp4");
+  EXPECT_EQ(done.dump().find(fs::canonical(media_.path()).string()), std::string::npos)
+      << done.dump();
 
   // Listing, queue counts, workers, presets, health.
   ApiReply list = s.Get("/v1/jobs?state=succeeded");
@@ -233,6 +241,7 @@ TEST_F(ServiceTest, SubmitRunsTheJobAndRecordsEverything) {
   ASSERT_EQ(workers.body["workers"].size(), 1u);
   EXPECT_TRUE(workers.body["workers"][0]["alive"].get<bool>());
   EXPECT_EQ(workers.body["workers"][0]["capacity"], 1);
+  EXPECT_EQ(workers.body["workers"][0]["tags"], json::array());
   EXPECT_GE(s.Get("/v1/presets").body["presets"].size(), 6u);
   EXPECT_EQ(s.Call("GET", "/healthz", "").status, 200);
   EXPECT_EQ(s.Call("GET", "/readyz", "").status, 200);
@@ -1363,15 +1372,38 @@ TEST_F(ServiceTest, FtpSourceAndDestinationsWithTheirPasswordKeptSecret) {
   fs::copy_file(media_ / "small.mp4", root / "in.mp4");
   FtpServer ftp(root.path(), "reel", "hunter2-secret");
   std::string base = "ftp://reel:hunter2-secret@127.0.0.1:" + std::to_string(ftp.port());
+  // Planted besides the FTP password: a webhook URL whose user part is a token, and a metadata
+  // value under a credential's name. None may be stored, shown or logged in the clear.
+  Receiver receiver;
+  std::string hook = receiver.url();
+  hook.insert(hook.find("//") + 2, "hooktoken-4711@");
   Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
   json spec = {
       {"source", base + "/in.mp4"},
+      {"metadata", {{"media_id", "m-9"}, {"token", "metatoken-0815"}}},
+      {"webhook", {{"url", hook}}},
       {"outputs",
        {{{"kind", "hls"}, {"destination", base + "/out/hls/"}},
         {{"kind", "mp4"}, {"preset", "h264-360p"}, {"destination", base + "/out/small.mp4"}}}}};
   ApiReply submitted = s.Submit(spec);
   ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
   json done = s.WaitForState(submitted.body["id"], "succeeded");
+  // The webhook still reaches the URL as given (curl sends the token as Basic credentials).
+  std::vector<Receiver::Request> got = receiver.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].headers["Authorization"], "Basic " + Base64Encode("hooktoken-4711:"));
+  std::string signing_secret = ReadTrimmed(data_ / "admin.webhook-secret");
+  for (const Receiver::Request& r : got) {
+    EXPECT_TRUE(SignatureValid(r, signing_secret));
+    EXPECT_EQ(r.body.find("metatoken-0815"), std::string::npos) << r.body;
+    EXPECT_EQ(json::parse(r.body)["job"]["metadata"]["media_id"], "m-9");
+  }
+  EXPECT_EQ(done["result"]["metadata"]["token"], "[redacted]");
+  std::string planted[] = {"hunter2-secret", "hooktoken-4711", "metatoken-0815", signing_secret};
+  json deliveries = s.Get("/v1/jobs/" + submitted.body["id"].get<std::string>() + "/webhooks").body;
+  for (const std::string& text : {submitted.body.dump(), done.dump(), deliveries.dump()})
+    for (const std::string& secret : planted)
+      EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in " << text;
   EXPECT_TRUE(fs::exists(root / "out/hls/master.m3u8"));
   EXPECT_TRUE(fs::exists(root / "out/hls/240p/init.mp4"));
   testing::MediaSummary m = testing::ReadMedia(root / "out/small.mp4");
@@ -1385,10 +1417,95 @@ TEST_F(ServiceTest, FtpSourceAndDestinationsWithTheirPasswordKeptSecret) {
   }
   s.Signal(SIGTERM);
   testing::CommandResult log = s.Wait();
-  EXPECT_EQ(log.output.find("hunter2-secret"), std::string::npos) << log.output;
-  // Nor is it at rest: the database holds it sealed, like per-job S3 credentials.
+  // Nor is any at rest: the database holds them sealed, like per-job S3 credentials.
   std::string db = testing::ReadFile(data_ / "reel.db") + testing::ReadFile(data_ / "reel.db-wal");
-  EXPECT_EQ(db.find("hunter2-secret"), std::string::npos);
+  for (const std::string& secret : planted) {
+    // The admin key's signing secret is shown to the operator once, at first start, on purpose.
+    if (secret != signing_secret)
+      EXPECT_EQ(log.output.find(secret), std::string::npos) << secret << " in " << log.output;
+    EXPECT_EQ(db.find(secret), std::string::npos) << secret << " in the database";
+  }
+}
+
+// A full data disk, for real: the store's file on a 4 MiB tmpfs that the server mounts in a user
+// namespace of its own (no root needed), filled by the test through /proc/<pid>/root. Writes
+// answer 503 with a message that says so and Retry-After, /readyz is not ready, reads go on, and
+// once there is room again everything works and no accepted job is lost.
+TEST_F(ServiceTest, AFullDiskAnswers503IsNotReadyAndLosesNothing) {
+  if (testing::RunCommand({"unshare", "-rm", "true"}).exit_code != 0)
+    GTEST_SKIP() << "user namespaces are not available here (unshare -rm)";
+  TempDir disk;
+  std::string db = disk / "reel.db";
+  std::vector<std::string> mounted = {
+      "unshare",  "-rm", "sh", "-c", "mount -t tmpfs -o size=4m reel-full \"$0\" && exec \"$@\"",
+      disk.path()};
+  Server s(data_.path(), media_.path(), {"--workers", "0", "--store", db}, mounted);
+  std::vector<std::string> accepted;
+  ApiReply first = s.Submit(HlsJob("small.mp4", "out"));
+  ASSERT_EQ(first.status, 202) << first.body.dump();
+  accepted.push_back(first.body["id"]);
+  ASSERT_EQ(s.Call("GET", "/readyz", "").status, 200);
+
+  // Fill the disk to the last byte.
+  fs::path filler = "/proc/" + std::to_string(s.pid()) + "/root" + disk.path() + "/filler";
+  {
+    int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0) << filler << ": " << strerror(errno);
+    std::string chunk(64 << 10, 'x');
+    size_t size = chunk.size();
+    while (size > 0) {
+      ssize_t n = write(fd, chunk.data(), size);
+      if (n < 0 && errno == ENOSPC) size /= 2;
+      ASSERT_TRUE(n >= 0 || errno == ENOSPC) << strerror(errno);
+    }
+    close(fd);
+  }
+  // The WAL may still have room for a few rows; then submissions stop being accepted.
+  client::HttpResponse refused;
+  for (int i = 0; i < 200; ++i) {
+    Result<client::HttpResponse> r =
+        client::Fetch("POST", s.url() + "/v1/jobs", HlsJob("small.mp4", "out").dump(),
+                      {{"Authorization", "Bearer " + s.admin_key()}}, 30);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (r->status == 202) {
+      accepted.push_back(json::parse(r->body)["id"]);
+      continue;
+    }
+    refused = *r;
+    break;
+  }
+  ASSERT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("disk"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("full"), std::string::npos) << refused.body;
+  EXPECT_TRUE(refused.headers.count("retry-after") || refused.headers.count("Retry-After"));
+  ApiReply ready = s.Call("GET", "/readyz", "");
+  EXPECT_EQ(ready.status, 503) << ready.body.dump();
+  EXPECT_NE(ready.body.dump().find("full"), std::string::npos) << ready.body.dump();
+  EXPECT_EQ(s.Call("GET", "/healthz", "").status, 200) << "alive, only not ready";
+  EXPECT_EQ(s.Get("/v1/jobs/" + accepted[0]).status, 200) << "reads go on";
+
+  // Room again: ready, and submissions are accepted.
+  fs::remove(filler);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s.Call("GET", "/readyz", "").status != 200 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(s.Call("GET", "/readyz", "").status, 200);
+  ApiReply after = s.Submit(HlsJob("small.mp4", "out"));
+  ASSERT_EQ(after.status, 202) << after.body.dump();
+  accepted.push_back(after.body["id"]);
+
+  // Intact: a copy of the database opens in another server with every accepted job in it.
+  fs::path inside = "/proc/" + std::to_string(s.pid()) + "/root" + disk.path();
+  TempDir copy;
+  for (const char* name : {"reel.db", "reel.db-wal"})
+    if (fs::exists(inside / name)) fs::copy_file(inside / name, copy / name);
+  s.Signal(SIGTERM);
+  s.Wait();
+  Server reopened(data_.path(), media_.path(), {"--workers", "0", "--store", copy / "reel.db"});
+  ApiReply list = reopened.Get("/v1/jobs?limit=200");
+  ASSERT_EQ(list.status, 200) << list.body.dump();
+  EXPECT_EQ(list.body["jobs"].size(), accepted.size());
+  for (const std::string& id : accepted) EXPECT_EQ(reopened.Get("/v1/jobs/" + id).status, 200);
 }
 
 TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
@@ -1765,6 +1882,58 @@ TEST_F(ServiceTest, AWorkerSweepsByRetentionOnlyWhenToldTo) {
   EXPECT_TRUE(exists()) << "a worker without --retention deletes nothing";
   run_worker({"--retention", "1s"});
   EXPECT_FALSE(exists()) << "with --retention it sweeps";
+}
+
+// GET /v1/workers showed "tags": null for a worker started with --tags.
+TEST_F(ServiceTest, WorkersShowTheTagsTheyWereStartedWith) {
+  Server s(data_.path(), media_.path(), {"--tags", "gpu", "--tags", "eu"});
+  json workers;
+  s.WaitFor("", [&](const json&) {
+    workers = s.Get("/v1/workers").body["workers"];
+    return workers.size() == 1;
+  });
+  ASSERT_EQ(workers.size(), 1u) << workers.dump();
+  EXPECT_EQ(workers[0]["tags"], json({"gpu", "eu"}));
+}
+
+// A worker started while its PostgreSQL is down waits for it (it used to exit with rc 1,
+// "Connection refused", after about 15 s): it retries with a growing pause, one log line per
+// step, and runs jobs once the database is back.
+TEST_F(ServiceTest, AWorkerStartedBeforeItsDatabaseWaitsForIt) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  std::atomic<bool> down{false};
+  std::thread outage([&] {
+    down = true;
+    testing::PostgresServer::Instance().Restart(20);  // longer than the old 15 s of retries
+  });
+  while (!down) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // stopped by now
+  testing::BackgroundCommand worker({testing::ReelBinary(), "worker", "--store", url, "--data-dir",
+                                     data_.path(), "--allow-path", media_.path()});
+  outage.join();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (worker.Running() && worker.OutputSoFar().find("reel: worker ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string log = worker.OutputSoFar();
+  ASSERT_TRUE(worker.Running()) << log;
+  EXPECT_NE(log.find("reel: worker "), std::string::npos) << log;
+  // One line per backoff step, the pauses growing: 0.5, 1, 2, 4, 8 s... (about 20 s down).
+  std::regex step("store unavailable: postgres: cannot connect: [^\n]*; retrying in ([0-9.]+)s");
+  std::vector<double> pauses;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), step); it != std::sregex_iterator();
+       ++it)
+    pauses.push_back(std::stod((*it)[1].str()));
+  ASSERT_GE(pauses.size(), 4u) << log;
+  for (size_t i = 1; i < pauses.size(); ++i)
+    EXPECT_EQ(pauses[i], std::min(pauses[i - 1] * 2, 30.0));
+  // And it works: an API node on the same database has its job run by this worker.
+  Server api(data_ / "api", media_.path(), {"--workers", "0", "--store", url});
+  std::string id = api.Submit(HlsJob("small.mp4", "out")).body["id"];
+  api.WaitForState(id, "succeeded");
+  worker.Signal(SIGTERM);
+  EXPECT_EQ(worker.Wait().exit_code, 0);
 }
 
 TEST_F(ServiceTest, EventStreamsAreCappedPerKeyAndInAllAndEndWhenTheKeyIsRevoked) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "storage/test_server.h"
 #include "testing/media_fixtures.h"
 
 namespace reel {
@@ -223,6 +224,99 @@ void ExpectSignalCancels(int signo, int expected_exit) {
   EXPECT_LT(seconds, 2.0) << "cancellation must be prompt";
   EXPECT_NE(r.output.find("canceled"), std::string::npos) << r.output;
   EXPECT_TRUE(Entries(out.path()).empty()) << "partial outputs must be removed";
+}
+
+// `-o a.txt` used to write an HLS folder named "a.txt".
+TEST(Cli, AnOutputWithAnExtensionReelDoesNotWriteIsRefused) {
+  TempDir out;
+  std::string src = testing::Clip(320, 240, 1, 30);
+  CommandResult r = Reel({"transcode", src, "-o", out / "a.txt"});
+  ExpectOneLineError(r, ".txt");
+  EXPECT_NE(r.output.find(".mp4, .m4a and .webm"), std::string::npos) << r.output;
+  EXPECT_TRUE(Entries(out.path()).empty());
+  ExpectOneLineError(Reel({"transcode", src, "-o", out / "a.TXT", "--preset", "h264-360p"}),
+                     ".txt");
+  // A folder name with a dot is a package when it ends in '/'; known extensions are files.
+  ASSERT_EQ(Reel({"transcode", src, "-o", out / "v1.2/"}).exit_code, 0);
+  EXPECT_TRUE(fs::exists(out / "v1.2/master.m3u8"));
+  ASSERT_EQ(Reel({"transcode", src, "-o", out / "b.MP4", "--preset", "h264-360p"}).exit_code, 0);
+  EXPECT_TRUE(fs::is_regular_file(out / "b.MP4"));
+}
+
+// kill -9 leaves the run's hidden staging folder; the next run to that destination removes it,
+// and nothing else: not another destination's staging, not the user's files.
+TEST(Cli, TheNextRunClearsTheStagingAKilledRunLeftBehind) {
+  TempDir out;
+  testing::BackgroundCommand killed({testing::ReelBinary(), "transcode",
+                                     testing::Clip(1280, 720, 13, 30), "-o", out / "hls",
+                                     "--threads", "1"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Entries(out.path()).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  killed.Signal(SIGKILL);
+  killed.Wait();
+  std::vector<std::string> left = Entries(out.path());
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].rfind(".hls.reel-", 0), 0u) << left[0];
+  fs::create_directory(out / ".other.reel-Ab12Cd");
+  testing::WriteFile(out / "notes.txt", "mine");
+  fs::create_directory(out / ".hls-notes");
+  CommandResult r = Reel({"transcode", testing::Clip(320, 240, 1, 30), "-o", out / "hls"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("removed " + out / left[0]), std::string::npos) << r.output;
+  EXPECT_EQ(Entries(out.path()),
+            (std::vector<std::string>{".hls-notes", ".other.reel-Ab12Cd", "hls", "notes.txt"}));
+}
+
+// --allow-host applies to every outbound connection; the help said "webhooks".
+TEST(Cli, AllowHostHelpSaysWhatItAppliesTo) {
+  for (const char* command : {"serve", "worker"}) {
+    CommandResult r = Reel({command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("outbound connections may reach"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("that webhooks may reach"), std::string::npos) << r.output;
+  }
+}
+
+// The source limits (20 GiB, 1 KiB/s over 30 s, 3 h) are flags, on every command that fetches
+// sources; serve and worker pass theirs to each attempt's `reel run-job`, run here as they run it.
+TEST(Cli, SourceLimitsAreFlagsThatReachTheAttempt) {
+  storage::TestServer zeros([](int fd, const std::string&, const std::atomic<bool>& stopping) {
+    storage::TestServer::Send(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+    std::string chunk(64 << 10, '\0');  // about 6 MB/s, endless
+    while (!stopping && storage::TestServer::Send(fd, chunk))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  TempDir scratch, out;
+  json spec = {{"source", zeros.Url("/endless.mp4")},
+               {"outputs", {{{"kind", "thumbnail"}, {"destination", out / "t.jpg"}}}}};
+  testing::WriteFile(scratch / "job.json", spec.dump());
+  auto run = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv = {"run-job",  scratch / "job.json", "--allow-path",
+                                     out.path(), "--allow-host",       "127.0.0.1"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto start = std::chrono::steady_clock::now();
+    CommandResult r = Reel(argv);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20);
+    return r;
+  };
+  CommandResult big = run({"--max-source-size", "2MiB"});
+  EXPECT_NE(big.exit_code, 0);
+  EXPECT_NE(big.output.find("larger than the limit of 2097152 bytes"), std::string::npos)
+      << big.output;
+  EXPECT_NE(big.output.find("\"retry\":\"permanent\""), std::string::npos) << big.output;
+  CommandResult late = run({"--source-deadline", "1s"});
+  EXPECT_NE(late.output.find("not done within the limit of 1 seconds"), std::string::npos)
+      << late.output;
+  EXPECT_EQ(zeros.requests(), 2) << "neither is retried";
+  // Nonsense is refused before anything starts, by every command that takes them.
+  TempDir data;
+  ExpectOneLineError(Reel({"serve", "--data-dir", data.path(), "--source-low-speed", "fast"}),
+                     "--source-low-speed");
+  ExpectOneLineError(Reel({"transcode", testing::Clip(320, 240, 1, 30), "-o", out / "a.mp4",
+                           "--max-source-size", "lots"}),
+                     "--max-source-size");
 }
 
 TEST(Cli, SigintCancelsWithExitCode130) { ExpectSignalCancels(SIGINT, 130); }

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,6 +16,7 @@
 #include "attempt/attempt.h"
 #include "engine/engine.h"
 #include "job/spec.h"
+#include "layout/layout.h"
 #include "presets/catalog.h"
 #include "presets/presets.h"
 #include "storage/storage.h"
@@ -44,14 +47,62 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// What -o names: a file with one of these extensions, or (no extension, or a trailing '/') an
+// HLS package folder. Anything else ("a.txt") is refused rather than guessed at.
+constexpr const char* kFileExtensions[] = {".mp4", ".m4a", ".webm"};
+
+// ".mp4" of "out/A.MP4"; "" for "out/hls", "out/v1.2/" and ".hidden".
+std::string OutputExtension(const std::string& output) {
+  if (output.empty() || output.back() == '/') return "";
+  std::string name = std::filesystem::path(output).filename().string();
+  size_t dot = name.rfind('.');
+  if (dot == std::string::npos || dot == 0) return "";
+  std::string ext = name.substr(dot);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+Status CheckOutputName(const std::string& output) {
+  std::string ext = OutputExtension(output);
+  if (ext.empty()) return Status::Ok();
+  for (const char* known : kFileExtensions)
+    if (ext == known) return Status::Ok();
+  return InvalidArgument("--output: " + output + ": reel does not write " + ext +
+                         " files; it writes .mp4, .m4a and .webm files, and HLS packages "
+                         "into a folder named without an extension (or ending in /)");
+}
+
+// A run killed by SIGKILL cannot remove its staging (".<name>.reel-XXXXXX", layout/layout.h)
+// beside the destination; the next run to the same destination does. Only that destination's
+// staging names are touched: never other files, nor another destination's staging.
+void RemoveStaleStaging(const json& spec) {
+  namespace fs = std::filesystem;
+  for (const json& o : spec.value("outputs", json::array())) {
+    if (!o.is_object() || !o.contains("destination") || !o["destination"].is_string()) continue;
+    std::string dest = o["destination"];
+    if (dest.find("://") != std::string::npos || dest.rfind("data:", 0) == 0) continue;
+    fs::path p(dest);
+    if (p.filename().empty()) p = p.parent_path();
+    std::string name = p.filename().string();
+    if (name.empty()) continue;
+    fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+    std::error_code ec;
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (layout::IsStagingName(e.path().filename().string(), name)) stale.push_back(e.path());
+    for (const fs::path& path : stale) {
+      fs::remove_all(path, ec);
+      std::fprintf(stderr, "reel: removed %s, left behind by a run that was killed\n",
+                   path.c_str());
+    }
+  }
+}
+
 // Builds the job spec the flags describe, so that flags and job files share one validator.
 json SpecFromFlags(const TranscodeArgs& a) {
   json out;
-  std::string ext = a.output.size() > 5 ? a.output.substr(a.output.rfind('.') == std::string::npos
-                                                              ? a.output.size()
-                                                              : a.output.rfind('.'))
-                                        : "";
-  bool file_output = !a.preset.empty() || ext == ".mp4" || ext == ".webm" || ext == ".m4a";
+  std::string ext = OutputExtension(a.output);
+  bool file_output = !a.preset.empty() || !ext.empty();
   if (file_output) {
     std::string preset = a.preset.empty() ? (ext == ".webm" ? "vp9-720p" : "h264-720p") : a.preset;
     const presets::Preset* p = presets::FindPreset(preset);
@@ -191,9 +242,11 @@ int CanceledExit(const attempt::AttemptError& e) {
 }
 
 // Runs a validated spec for `reel transcode`, printing as `mode` says.
-int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads) {
+int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
+                const SourceLimitArgs& limits) {
   attempt::Environment env;
   env.threads = threads;
+  if (std::string bad = ApplySourceLimits(limits, &env.storage); !bad.empty()) return Fail(bad);
   env.cancel = &g_cancel;
   if (mode == "bar") {
     env.events.on_progress = DrawBar;
@@ -217,6 +270,89 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads) 
 
 }  // namespace
 
+double ParseDuration(const std::string& text) {
+  if (text.empty()) return -1;
+  double scale = 1;
+  std::string num = text;
+  switch (text.back()) {
+    case 's':
+      scale = 1;
+      num.pop_back();
+      break;
+    case 'm':
+      scale = 60;
+      num.pop_back();
+      break;
+    case 'h':
+      scale = 3600;
+      num.pop_back();
+      break;
+    case 'd':
+      scale = 86400;
+      num.pop_back();
+      break;
+    default:
+      break;
+  }
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || *end || !std::isfinite(v) || v < 0) return -1;
+  return v * scale;
+}
+
+int64_t ParseSize(const std::string& text) {
+  std::string num = text;
+  auto strip = [&](const char* suffix) {
+    size_t n = std::strlen(suffix);
+    if (num.size() > n && num.compare(num.size() - n, n, suffix) == 0) {
+      num.resize(num.size() - n);
+      return true;
+    }
+    return false;
+  };
+  if (!strip("iB")) strip("B");
+  double scale = 1;
+  if (!num.empty()) {
+    const std::string units = "KMGT";
+    size_t u = units.find(static_cast<char>(std::toupper(static_cast<unsigned char>(num.back()))));
+    if (u != std::string::npos) {
+      scale = std::pow(1024.0, static_cast<double>(u + 1));
+      num.pop_back();
+    }
+  }
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || *end || !std::isfinite(v) || v < 0 || v * scale > 9.0e18) return -1;
+  return static_cast<int64_t>(v * scale);
+}
+
+std::string ApplySourceLimits(const SourceLimitArgs& limits, storage::Options* storage) {
+  int64_t max_size = ParseSize(limits.max_size);
+  if (max_size <= 0) return "--max-source-size: not a size (examples: 20GiB, 500MiB)";
+  double deadline = ParseDuration(limits.deadline);
+  if (deadline < 0) return "--source-deadline: not a duration (examples: 3h, 90m; 0 for none)";
+  int64_t speed = 0;
+  double window = 0;
+  if (limits.low_speed != "0") {
+    size_t slash = limits.low_speed.find('/');
+    speed = slash == std::string::npos ? -1 : ParseSize(limits.low_speed.substr(0, slash));
+    window = slash == std::string::npos ? -1 : ParseDuration(limits.low_speed.substr(slash + 1));
+    if (speed <= 0 || window <= 0)
+      return "--source-low-speed: expected BYTES/DURATION, e.g. 1KiB/30s (bytes a second, over "
+             "how long), or 0 for none";
+  }
+  storage->max_download_bytes = max_size;
+  storage->min_source_speed = speed;
+  storage->low_speed_seconds = window;
+  storage->max_source_seconds = deadline;
+  return "";
+}
+
+std::vector<std::string> SourceLimitFlags(const SourceLimitArgs& limits) {
+  return {"--max-source-size", limits.max_size,     "--source-low-speed",
+          limits.low_speed,    "--source-deadline", limits.deadline};
+}
+
 int RunTranscode(const TranscodeArgs& args) {
   InstallSignalHandlers();
   if (!LoadPresetsFlag(args.presets_file)) return 1;
@@ -239,6 +375,7 @@ int RunTranscode(const TranscodeArgs& args) {
     if (args.output.empty()) return Fail("--output (-o) is required");
     if (!args.preset.empty() && !args.ladder.empty())
       return Fail("--preset and --ladder exclude each other");
+    if (Status named = CheckOutputName(args.output); !named.ok()) return Fail(named.message());
     spec_json = SpecFromFlags(args);
   }
   job::FieldError field_error;
@@ -247,7 +384,8 @@ int RunTranscode(const TranscodeArgs& args) {
     return Fail(spec_mode ? args.input + ": " + spec.status().message() : FlagMessage(field_error));
   std::string mode = args.progress;
   if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "none";
-  return ExecuteSpec(*spec, mode, args.threads);
+  RemoveStaleStaging(spec_json);
+  return ExecuteSpec(*spec, mode, args.threads, args.source_limits);
 }
 
 int RunJob(const RunJobArgs& args) {
@@ -293,6 +431,8 @@ int RunJob(const RunJobArgs& args) {
   env.cancel = &g_cancel;  // downloads and uploads stop on SIGTERM too
   env.storage.allow_paths = args.allow_paths;
   env.storage.forbidden_roots = args.forbid_paths;
+  if (std::string bad = ApplySourceLimits(args.source_limits, &env.storage); !bad.empty())
+    return fail(InvalidArgument(bad));
   Result<net::AddressPolicy> policy = net::AddressPolicy::Parse(args.allow_hosts);
   if (!policy.ok()) return Fail(policy.status().message());
   env.storage.policy = *policy;

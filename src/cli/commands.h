@@ -1,11 +1,34 @@
 // The subcommands of `reel`. Each returns the process exit code.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+namespace reel::storage {
+struct Options;
+}
+
 namespace reel::cli {
+
+// Limits of source downloads: the same flags on transcode, run-job, serve and worker (which pass
+// them on to each attempt). A source over them fails for good, it is not retried.
+struct SourceLimitArgs {
+  std::string max_size = "20GiB";      // --max-source-size: refused once past (Content-Length too)
+  std::string low_speed = "1KiB/30s";  // --source-low-speed: slower than this over the window
+  std::string deadline = "3h";         // --source-deadline: one download in all; 0: none
+};
+// Sets `storage`'s limits from the flags; "" when they are valid, else what is wrong.
+std::string ApplySourceLimits(const SourceLimitArgs& limits, storage::Options* storage);
+// The flags again, for a `reel run-job` child.
+std::vector<std::string> SourceLimitFlags(const SourceLimitArgs& limits);
+
+// "90", "90s", "10m", "2h", "7d" into seconds; -1 if malformed.
+double ParseDuration(const std::string& text);
+// "1024", "64KiB", "20GiB", "1.5G" (binary multiples, with or without "iB"/"B") into bytes; -1 if
+// malformed.
+int64_t ParseSize(const std::string& text);
 
 struct ProbeArgs {
   std::string file;
@@ -26,6 +49,7 @@ struct TranscodeArgs {
   std::string progress = "auto";
   int threads = 0;
   std::string presets_file;  // --presets: user ladders and presets
+  SourceLimitArgs source_limits;
 };
 int RunTranscode(const TranscodeArgs& args);
 
@@ -46,6 +70,7 @@ struct RunJobArgs {
   std::string storage_config;
   std::string presets_file;
   int threads = 0;
+  SourceLimitArgs source_limits;
 };
 int RunJob(const RunJobArgs& args);
 
@@ -61,7 +86,7 @@ struct ServeArgs {
   int max_attempts = 3;
   int max_retries = 5;
   int http_threads = 2;
-  std::vector<std::string> allow_hosts;  // private addresses webhooks may reach
+  std::vector<std::string> allow_hosts;  // private addresses outbound connections may reach
   std::string webhook_retry = "5s";      // first webhook retry; doubles each time
   std::string storage_config;            // JSON file of S3 profiles
   std::string presets_file;              // user ladders and presets (--presets)
@@ -75,6 +100,7 @@ struct ServeArgs {
   int max_streams = 10000;               // open event streams in all (kept below the fd limit)
   int max_streams_per_key = 100;         // open event streams per API key
   std::string stream_idle = "1h";        // an event stream without an event this long is closed
+  SourceLimitArgs source_limits;         // passed on to every attempt
 };
 int RunServe(const ServeArgs& args);
 

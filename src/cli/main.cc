@@ -4,6 +4,21 @@
 
 #include "cli/commands.h"
 
+namespace {
+
+// The limits of source downloads, on every command that fetches sources.
+void AddSourceLimitOptions(CLI::App* cmd, reel::cli::SourceLimitArgs* limits) {
+  cmd->add_option("--max-source-size", limits->max_size,
+                  "Largest source download, e.g. 20GiB (default); larger ones fail for good");
+  cmd->add_option("--source-low-speed", limits->low_speed,
+                  "A download slower than BYTES a second for DURATION fails for good (default "
+                  "1KiB/30s; 0: no limit)");
+  cmd->add_option("--source-deadline", limits->deadline,
+                  "Longest a source download may take (default 3h; 0: no limit)");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"reel: a video transcoding service (engine, CLI)"};
   app.require_subcommand(1);
@@ -19,7 +34,8 @@ int main(int argc, char** argv) {
       "Transcode a media file to an HLS ladder or a preset file, or run a job spec (job.json)");
   tr_cmd->add_option("input", tr.input, "Source media file, or a job spec .json file")->required();
   tr_cmd->add_option("-o,--output", tr.output,
-                     "Output: a directory for HLS, a .mp4/.webm file for a preset");
+                     "Output: a .mp4/.m4a/.webm file, or a folder (no extension, or "
+                     "ending in /) for HLS");
   tr_cmd->add_option("--ladder", tr.ladder, "ABR ladder name for HLS output (default: default)");
   tr_cmd->add_option("--preset", tr.preset, "Preset name for a file output (see `reel presets`)");
   tr_cmd->add_option("--bitrate", tr.bitrate, "Override: video bitrate, e.g. 2500k");
@@ -34,6 +50,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   const char* presets_help = "JSON file of user-defined ladders and presets (see README)";
   tr_cmd->add_option("--presets", tr.presets_file, presets_help);
+  AddSourceLimitOptions(tr_cmd, &tr.source_limits);
 
   bool presets_json = false;
   std::string presets_file;
@@ -66,7 +83,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--http-threads", serve.http_threads, "HTTP threads (default 2)")
       ->check(CLI::Range(1, 64));
   serve_cmd->add_option("--allow-host", serve.allow_hosts,
-                        "A private address or CIDR that webhooks may reach (repeatable)");
+                        "A private address or CIDR that outbound connections may reach: "
+                        "sources, destinations, S3 endpoints and webhooks (repeatable)");
   serve_cmd->add_option("--storage-config", serve.storage_config,
                         "JSON file of S3 profiles: {\"s3\": {\"name\": {endpoint, region, "
                         "access_key, secret_key, ...}}}");
@@ -96,6 +114,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   serve_cmd->add_option("--stream-idle", serve.stream_idle,
                         "Close an event stream without an event for this long (default 1h)");
+  AddSourceLimitOptions(serve_cmd, &serve.source_limits);
 
   // `reel worker`: the same pool without the API, for other hosts sharing a PostgreSQL store.
   reel::cli::ServeArgs worker;
@@ -109,7 +128,8 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--allow-path", worker.allow_paths,
                          "Local root jobs may use (repeatable)");
   worker_cmd->add_option("--allow-host", worker.allow_hosts,
-                         "Private address or CIDR (repeatable)");
+                         "A private address or CIDR that outbound connections may reach: "
+                         "sources, destinations and S3 endpoints (repeatable)");
   worker_cmd->add_option("--storage-config", worker.storage_config, "JSON file of S3 profiles");
   worker_cmd->add_option("--presets", worker.presets_file, presets_help);
   worker_cmd->add_option("--lease", worker.lease, "Job lease (default 30s)");
@@ -122,6 +142,7 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--retention", worker.retention,
                          "Also delete finished jobs after this long (default: never; API nodes "
                          "do it)");
+  AddSourceLimitOptions(worker_cmd, &worker.source_limits);
 
   reel::cli::KeysArgs migrate;
   auto* migrate_cmd = app.add_subcommand(
@@ -139,6 +160,7 @@ int main(int argc, char** argv) {
   run_job_cmd->add_option("--storage-config", run_job.storage_config);
   run_job_cmd->add_option("--presets", run_job.presets_file);
   run_job_cmd->add_option("--threads", run_job.threads);
+  AddSourceLimitOptions(run_job_cmd, &run_job.source_limits);
 
   reel::cli::KeysArgs keys;
   auto* keys_cmd = app.add_subcommand("keys", "Manage API keys");

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "common/crypto.h"
 #include "notify/webhooks.h"
+#include "storage/storage.h"
 #include "store/job_store.h"
 #include "store/job_view.h"
 #include "worker/maintenance.h"
@@ -27,49 +28,44 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "90", "90s", "10m", "2h", "7d" into seconds; -1 if malformed.
-double ParseDuration(const std::string& text) {
-  if (text.empty()) return -1;
-  double scale = 1;
-  std::string num = text;
-  switch (text.back()) {
-    case 's':
-      scale = 1;
-      num.pop_back();
-      break;
-    case 'm':
-      scale = 60;
-      num.pop_back();
-      break;
-    case 'h':
-      scale = 3600;
-      num.pop_back();
-      break;
-    case 'd':
-      scale = 86400;
-      num.pop_back();
-      break;
-    default:
-      break;
-  }
-  char* end = nullptr;
-  double v = std::strtod(num.c_str(), &end);
-  if (num.empty() || *end || !std::isfinite(v) || v < 0) return -1;
-  return v * scale;
-}
-
 // The store: --store (or REEL_STORE) names PostgreSQL; by default SQLite in the data directory.
 Result<std::unique_ptr<store::JobStore>> OpenStore(const std::string& data_dir,
-                                                   std::string location = "") {
+                                                   std::string location = "",
+                                                   int connect_attempts = 6) {
   std::error_code ec;
   fs::create_directories(data_dir, ec);
   if (ec) return Unavailable("cannot create data directory " + data_dir + ": " + ec.message());
   chmod(data_dir.c_str(), 0700);  // it holds keys and, by default, the job database
   if (location.empty() && std::getenv("REEL_STORE")) location = std::getenv("REEL_STORE");
   if (location.empty()) location = (fs::path(data_dir) / "reel.db").string();
-  Result<std::unique_ptr<store::JobStore>> store = store::OpenStore(location);
+  Result<std::unique_ptr<store::JobStore>> store = store::OpenStore(location, connect_attempts);
   if (store.ok()) (*store)->SetWebhookComposer(notify::ComposeWebhook);
   return store;
+}
+
+// The key that seals per-job credentials, signing secrets and webhook URLs: REEL_SECRET_KEY
+// (64 hex digits), else a random one kept in the data directory (mode 0600) so that restarts
+// (and `reel keys`) can open what was sealed. Several hosts share REEL_SECRET_KEY.
+Result<std::string> LoadSecretKey(const std::string& data_dir) {
+  std::string hex;
+  if (const char* env = std::getenv("REEL_SECRET_KEY")) {
+    hex = env;
+  } else {
+    std::string path = (fs::path(data_dir) / "secret.key").string();
+    std::ifstream in(path);
+    if (in) std::getline(in, hex);
+    if (hex.empty()) {
+      hex = RandomHex(32);
+      std::ofstream(path) << hex << "\n";
+      chmod(path.c_str(), 0600);
+    }
+  }
+  if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    return InvalidArgument("the secret key must be 64 hex digits (REEL_SECRET_KEY)");
+  std::string key;
+  for (size_t i = 0; i < 64; i += 2)
+    key += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return key;
 }
 
 // Keys are "reel_" + 192 random bits; only their SHA-256 is stored.
@@ -113,10 +109,17 @@ int RunKeys(const KeysArgs& args) {
   Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir, args.store);
   if (!st.ok()) return Fail(st.status().message());
   store::JobStore& s = **st;
+  // Signing secrets are stored sealed: a reader of the database cannot forge webhooks.
+  Result<std::string> sealing_key = InvalidArgument("not needed");
+  if (args.action == "create" || args.action == "rotate-webhook-secret") {
+    sealing_key = LoadSecretKey(args.data_dir);
+    if (!sealing_key.ok()) return Fail(sealing_key.status().message());
+  }
   if (args.action == "create") {
     if (args.name.empty()) return Fail("--name is required");
     std::string key = NewKey(), secret = NewWebhookSecret();
-    Result<store::ApiKey> k = s.CreateKey(args.name, Sha256Hex(key), args.admin, secret);
+    Result<store::ApiKey> k =
+        s.CreateKey(args.name, Sha256Hex(key), args.admin, SealValue(*sealing_key, secret));
     if (!k.ok()) return Fail(k.status().message());
     std::cout << key << "\n";
     std::cerr << "created " << (args.admin ? "admin " : "") << "key " << k->id << " (" << args.name
@@ -125,9 +128,10 @@ int RunKeys(const KeysArgs& args) {
     return 0;
   }
   if (args.action == "rotate-webhook-secret") {
-    Result<std::string> secret = s.RotateWebhookSecret(args.name, NewWebhookSecret());
-    if (!secret.ok()) return Fail(secret.status().message());
-    std::cout << *secret << "\n";
+    std::string secret = NewWebhookSecret();
+    Result<std::string> rotated = s.RotateWebhookSecret(args.name, SealValue(*sealing_key, secret));
+    if (!rotated.ok()) return Fail(rotated.status().message());
+    std::cout << secret << "\n";
     return 0;
   }
   if (args.action == "migrate") {
@@ -169,6 +173,9 @@ int RunServe(const ServeArgs& args) {
   if (colon == std::string::npos) return Fail("--listen: expected HOST:PORT");
   // Checked at start, with its line: a bad presets file is an error now, not per job later.
   if (!LoadPresetsFlag(args.presets_file)) return 1;
+  storage::Options checked_limits;
+  if (std::string bad = ApplySourceLimits(args.source_limits, &checked_limits); !bad.empty())
+    return Fail(bad);
 
   std::vector<std::string> roots;
   for (const std::string& r : args.allow_paths) {
@@ -190,6 +197,7 @@ int RunServe(const ServeArgs& args) {
                   " overlap: jobs could overwrite the server's database and keys; keep the data "
                   "directory outside every allowed path");
   }
+  store::ShowPathsRelativeTo(roots);
   std::vector<std::string> forbidden = {data_dir};
   if (!args.storage_config.empty())  // it holds the S3 secrets
     forbidden.push_back(fs::weakly_canonical(fs::absolute(args.storage_config), data_ec).string());
@@ -202,15 +210,40 @@ int RunServe(const ServeArgs& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir, args.store);
+  // A worker may start before its database (a host booting, a cluster starting together): it
+  // waits, retrying with backoff from its first connection on and saying so once per step. An
+  // error that is not about reaching the database (a bad schema, a bad URL) still ends it.
+  std::string location = args.store;
+  if (location.empty() && std::getenv("REEL_STORE")) location = std::getenv("REEL_STORE");
+  bool waits = args.worker_only && location.rfind("postgres", 0) == 0;  // not a SQLite file
+  Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir, location, waits ? 1 : 6);
+  for (double wait = 0.5; !st.ok() && waits && st.status().code() == StatusCode::kUnavailable;
+       wait = std::min(wait * 2, 30.0)) {
+    spdlog::warn("store unavailable: {}; retrying in {}s", st.status().message(), wait);
+    timespec pause{static_cast<time_t>(wait), static_cast<long>((wait - std::floor(wait)) * 1e9)};
+    if (sigtimedwait(&stop_signals, nullptr, &pause) > 0) {
+      spdlog::info("stopped before the store could be reached");
+      return 0;
+    }
+    st = OpenStore(args.data_dir, location, 1);
+  }
   if (!st.ok()) return Fail(st.status().message());
   store::JobStore* store = st->get();
+  Result<std::string> sealing_key = LoadSecretKey(args.data_dir);
+  if (!sealing_key.ok()) return Fail(sealing_key.status().message());
+  const std::string& secret_key = *sealing_key;
+  // Signing secrets written in plain text (by an older reel) are sealed now.
+  if (Result<int> sealed = store->SealWebhookSecrets(secret_key); !sealed.ok())
+    spdlog::warn("cannot seal the stored webhook signing secrets: {}", sealed.status().ToString());
+  else if (*sealed > 0)
+    spdlog::info("sealed {} webhook signing secret(s) stored in plain text", *sealed);
 
   // First start: an admin key, printed once and kept (mode 0600) for the operator.
   Result<std::vector<store::ApiKey>> keys = store->ListKeys();
   if (!args.worker_only && keys.ok() && keys->empty()) {
     std::string key = NewKey(), secret = NewWebhookSecret();
-    Result<store::ApiKey> k = store->CreateKey("admin", Sha256Hex(key), true, secret);
+    Result<store::ApiKey> k =
+        store->CreateKey("admin", Sha256Hex(key), true, SealValue(secret_key, secret));
     if (!k.ok()) return Fail(k.status().message());
     std::string path = (fs::path(args.data_dir) / "admin.key").string();
     std::string secret_path = (fs::path(args.data_dir) / "admin.webhook-secret").string();
@@ -223,28 +256,6 @@ int RunServe(const ServeArgs& args) {
     std::cout << "reel: created the admin API key (shown once; also in " << path << "):\n  " << key
               << "\nand its webhook signing secret (also in " << secret_path << "):\n  " << secret
               << std::endl;
-  }
-
-  // The key that seals per-job credentials: REEL_SECRET_KEY (64 hex digits), else a random one
-  // kept in the data directory (mode 0600) so that restarts can open what was sealed.
-  std::string secret_key;
-  {
-    std::string hex;
-    if (const char* env = std::getenv("REEL_SECRET_KEY")) {
-      hex = env;
-    } else {
-      std::string path = (fs::path(args.data_dir) / "secret.key").string();
-      std::ifstream in(path);
-      if (in) std::getline(in, hex);
-      if (hex.empty()) {
-        hex = RandomHex(32);
-        std::ofstream(path) << hex << "\n";
-        chmod(path.c_str(), 0600);
-      }
-    }
-    if (hex.size() != 64) return Fail("the secret key must be 64 hex digits (REEL_SECRET_KEY)");
-    for (size_t i = 0; i < 64; i += 2)
-      secret_key += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
   }
 
   events::JobEvents hub;
@@ -263,6 +274,7 @@ int RunServe(const ServeArgs& args) {
     po.allow_hosts = args.allow_hosts;
     po.secret_key = secret_key;
     po.tags = args.tags;
+    po.run_job_flags = SourceLimitFlags(args.source_limits);
     po.storage_config =
         args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
     po.presets_file = args.presets_file.empty() ? "" : fs::absolute(args.presets_file).string();
@@ -283,6 +295,7 @@ int RunServe(const ServeArgs& args) {
   notify::WebhookOptions wo;
   wo.retry_base = webhook_retry;
   wo.policy = *policy;
+  wo.secret_key = secret_key;
   notify::WebhookDispatcher webhooks(store, wo);
 
   Result<std::map<std::string, storage::S3Profile>> profiles =

@@ -129,6 +129,21 @@ Result<std::string> Open(std::string_view key, std::string_view sealed) {
   return out;
 }
 
+namespace {
+constexpr std::string_view kSealedPrefix = "sealed:";
+}  // namespace
+
+bool IsSealedValue(std::string_view stored) { return stored.rfind(kSealedPrefix, 0) == 0; }
+
+std::string SealValue(std::string_view key, std::string_view plaintext) {
+  return std::string(kSealedPrefix) + Seal(key, plaintext);
+}
+
+Result<std::string> OpenValue(std::string_view key, std::string_view stored) {
+  if (!IsSealedValue(stored)) return std::string(stored);
+  return Open(key, stored.substr(kSealedPrefix.size()));
+}
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

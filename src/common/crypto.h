@@ -23,6 +23,13 @@ Result<std::string> Base64Decode(std::string_view text);  // kInvalidArgument if
 std::string Seal(std::string_view key, std::string_view plaintext);
 Result<std::string> Open(std::string_view key, std::string_view sealed);
 
+// A single value kept sealed in a store column: "sealed:" + Seal(key, plaintext). OpenValue
+// opens one and passes a value without the prefix through unchanged: rows written before values
+// were sealed, which the server seals when it starts.
+std::string SealValue(std::string_view key, std::string_view plaintext);
+Result<std::string> OpenValue(std::string_view key, std::string_view stored);
+bool IsSealedValue(std::string_view stored);
+
 // Compares in time that depends only on the lengths.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

@@ -32,6 +32,18 @@ TEST(Crypto, SealAndOpen) {
   EXPECT_FALSE(Open(key, tampered).ok());
 }
 
+TEST(Crypto, SealedValuesOpenAndPlainOnesPassThrough) {
+  std::string key(32, 'k');
+  std::string stored = SealValue(key, "whsec_abc");
+  EXPECT_TRUE(IsSealedValue(stored));
+  EXPECT_EQ(stored.find("whsec_abc"), std::string::npos);
+  EXPECT_EQ(*OpenValue(key, stored), "whsec_abc");
+  EXPECT_FALSE(OpenValue(std::string(32, 'x'), stored).ok()) << "another key";
+  // Rows written before sealing still read (the server seals them on start).
+  EXPECT_FALSE(IsSealedValue("whsec_old"));
+  EXPECT_EQ(*OpenValue(key, "whsec_old"), "whsec_old");
+}
+
 TEST(Crypto, ConstantTimeEquals) {
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));

@@ -41,7 +41,10 @@ std::string RedactUrl(const std::string& url) {
   size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
   if (at == std::string::npos || at < start) return RedactQuery(url);
   size_t colon = url.find(':', start);
-  if (colon == std::string::npos || colon > at) return RedactQuery(url);
+  // "https://TOKEN@host/" carries a credential as the user name alone (GitHub-style tokens,
+  // Basic auth with an empty password): the whole user part goes.
+  if (colon == std::string::npos || colon > at)
+    return RedactQuery(url.substr(0, start) + "[redacted]" + url.substr(at));
   return RedactQuery(url.substr(0, colon + 1) + "[redacted]" + url.substr(at));
 }
 

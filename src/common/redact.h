@@ -9,8 +9,9 @@
 
 namespace reel {
 
-// "ftp://user:secret@host/x" as "ftp://user:[redacted]@host/x", "?token=abc" as
-// "?token=[redacted]": URLs in messages and API answers never carry a credential.
+// "ftp://user:secret@host/x" as "ftp://user:[redacted]@host/x", "https://TOKEN@host/x" as
+// "https://[redacted]@host/x", "?token=abc" as "?token=[redacted]": URLs in messages and API
+// answers never carry a credential.
 std::string RedactUrl(const std::string& url);
 
 // A copy of `j` with credential fields ("secret", "password", "token", ...) as "[redacted]", URLs

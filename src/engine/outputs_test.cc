@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "engine/engine.h"
+#include "engine/staging.h"
 #include "engine/taps.h"
 #include "testing/media_fixtures.h"
 
@@ -601,6 +602,35 @@ TEST(Inputs, EverySourceOfAJoinNeedsAPicture) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("sources[1]: has no video stream"), std::string::npos)
       << r.status().message();
+}
+
+// A canceled run used to leave the empty folders it had made for its outputs: it removes them,
+// only if still empty, and never a folder that was there before.
+TEST(Staging, AnAbandonedRunRemovesOnlyTheEmptyFoldersItMade) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir / "kept");
+  {
+    Staging staging;
+    ASSERT_TRUE(staging.StageFile(dir / "kept/new/deeper/a.mp4").ok());
+    ASSERT_TRUE(staging.StageDirectory(dir / "made/hls/").ok());
+    ASSERT_TRUE(staging.StageFile(dir / "busy/b.mp4").ok());
+    testing::WriteFile(dir / "busy/notes.txt", "put there meanwhile");
+    EXPECT_TRUE(std::filesystem::is_directory(dir / "kept/new/deeper"));
+  }  // abandoned: not committed
+  EXPECT_FALSE(std::filesystem::exists(dir / "kept/new"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "made"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "kept"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "busy/notes.txt"));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "busy"),
+                          std::filesystem::directory_iterator()),
+            1);
+  // Committed, the folders hold the outputs and stay.
+  Staging staging;
+  Result<std::string> temp = staging.StageFile(dir / "done/c.mp4");
+  ASSERT_TRUE(temp.ok());
+  ASSERT_TRUE(staging.Commit().ok());
+  staging.Abandon();
+  EXPECT_TRUE(std::filesystem::exists(dir / "done/c.mp4"));
 }
 
 }  // namespace

@@ -15,13 +15,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Status PrepareParent(const fs::path& destination) {
+// `*created` gets the folders made here, outermost first: a run that does not commit removes
+// them again (if still empty), and no others.
+Status PrepareParent(const fs::path& destination, std::vector<std::string>* created) {
   if (destination.filename().empty())
     return InvalidArgument("output path '" + destination.string() + "' has no file name");
   fs::path parent = destination.parent_path();
   if (parent.empty()) parent = ".";
   std::error_code ec;
+  std::vector<std::string> missing;
+  for (fs::path p = parent; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    missing.insert(missing.begin(), p.string());
+    if (p == p.parent_path()) break;
+  }
   fs::create_directories(parent, ec);
+  created->insert(created->end(), missing.begin(), missing.end());
   if (ec || !fs::is_directory(parent))
     return Unavailable("cannot create output directory '" + parent.string() +
                        "': " + (ec ? ec.message() : "not a directory"));
@@ -76,7 +84,7 @@ Staging::~Staging() { Abandon(); }
 Result<std::string> Staging::StageDirectory(const std::string& destination) {
   fs::path dest = fs::path(destination).lexically_normal();
   if (dest.filename().empty()) dest = dest.parent_path();  // "out/hls/" names "out/hls"
-  REEL_RETURN_IF_ERROR(PrepareParent(dest));
+  REEL_RETURN_IF_ERROR(PrepareParent(dest, &created_dirs_));
   REEL_RETURN_IF_ERROR(CheckReplaceable(dest));
   std::string temp = layout::StagingTemplate(dest.string(), "");
   if (!mkdtemp(temp.data()))
@@ -88,7 +96,7 @@ Result<std::string> Staging::StageDirectory(const std::string& destination) {
 
 Result<std::string> Staging::StageFile(const std::string& destination) {
   fs::path dest = fs::path(destination).lexically_normal();
-  REEL_RETURN_IF_ERROR(PrepareParent(dest));
+  REEL_RETURN_IF_ERROR(PrepareParent(dest, &created_dirs_));
   std::error_code ec;
   if (fs::is_directory(dest, ec))
     return InvalidArgument("output '" + dest.string() + "' is a directory, expected a file name");
@@ -123,6 +131,7 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
     e.temp.clear();
   }
   entries_.clear();
+  created_dirs_.clear();  // they hold the outputs now
   return Status::Ok();
 }
 
@@ -133,6 +142,13 @@ void Staging::Abandon() {
     fs::remove_all(e.temp, ec);
   }
   entries_.clear();
+  // A canceled or failed run leaves no empty folders behind that it made; fs::remove takes only
+  // an empty one, so whatever else was put there meanwhile stays, and so do its parents.
+  for (auto it = created_dirs_.rbegin(); it != created_dirs_.rend(); ++it) {
+    std::error_code ec;
+    fs::remove(*it, ec);
+  }
+  created_dirs_.clear();
 }
 
 }  // namespace reel::engine

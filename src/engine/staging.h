@@ -26,7 +26,8 @@ class Staging {
   // Moves every staged output to its destination (replacing what is there), after `check`
   // (when set) accepts the destination as it resolves at that moment.
   Status Commit(const std::function<Status(const std::string&)>& check = {});
-  // Removes every staged output. Called by the destructor if Commit was not.
+  // Removes every staged output, and the folders made for them if they are empty. Called by the
+  // destructor if Commit was not.
   void Abandon();
 
  private:
@@ -36,6 +37,7 @@ class Staging {
     bool directory = false;
   };
   std::vector<Entry> entries_;
+  std::vector<std::string> created_dirs_;  // parents made for the outputs, outermost first
 };
 
 }  // namespace reel::engine

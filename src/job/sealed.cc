@@ -11,8 +11,8 @@ namespace {
 
 using nlohmann::json;
 
-// JSON pointers to a spec's source and destination URLs (not the webhook, which the store reads
-// to queue deliveries).
+// JSON pointers to a spec's source, destination and webhook URLs (the dispatcher opens a sealed
+// webhook URL; the outbox holds the redacted one).
 std::vector<std::string> UrlFields(const json& spec) {
   std::vector<std::string> out;
   auto input = [&](const std::string& at) {
@@ -33,6 +33,7 @@ std::vector<std::string> UrlFields(const json& spec) {
       for (const char* name : {"destination", "image"})
         if (spec["outputs"][i].contains(name) && spec["outputs"][i][name].is_string())
           out.push_back("/outputs/" + std::to_string(i) + "/" + name);
+  if (spec.contains("webhook") && spec["webhook"].contains("url")) out.push_back("/webhook/url");
   return out;
 }
 

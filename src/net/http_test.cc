@@ -131,7 +131,14 @@ TEST(RedactUrl, PasswordsAndQueryValuesNeverShow) {
   // Found by fuzz/url_fuzz: libcurl reads "https:///u:p@host/" as host "host" with a password.
   EXPECT_EQ(RedactUrl("https:///u:s3cret@b.example/k"), "https:///u:[redacted]@b.example/k");
   EXPECT_EQ(RedactUrl("ftp:////u:s3cret@b.example/"), "ftp:////u:[redacted]@b.example/");
-  EXPECT_EQ(RedactUrl("https:///path@x"), "https:///path@x");
+  // A user part without a password is a token as often as a name ("https://TOKEN@host/"): it
+  // goes whole. "https:///path@x" is user "path" at host "x" to libcurl.
+  EXPECT_EQ(RedactUrl("https://ghp_T0KEN@git.example/r.mp4"),
+            "https://[redacted]@git.example/r.mp4");
+  EXPECT_EQ(RedactUrl("http://tok@127.0.0.1:8080/h?x=1"),
+            "http://[redacted]@127.0.0.1:8080/h?x=[redacted]");
+  EXPECT_EQ(RedactUrl("https:///path@x"), "https:///[redacted]@x");
+  EXPECT_EQ(RedactUrl("https://host/a@b"), "https://host/a@b");
 }
 
 TEST(Post, ConnectionsToRefusedAddressesNeverHappen) {

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
+#include "common/redact.h"
 
 namespace reel::notify {
 
@@ -33,7 +34,13 @@ std::optional<store::OutgoingWebhook> ComposeWebhook(const store::Job& job,
   if (!job.error.empty()) payload["job"]["error"] = job.error;
   if (!job.result.is_null()) payload["job"]["result"] = job.result;
   if (job.finished_at > 0) payload["job"]["finished_at"] = job.finished_at;
-  if (job.spec.contains("metadata")) payload["job"]["metadata"] = job.spec["metadata"];
+  // Metadata as the job's views show it: a "token" or "password" in it is redacted there, so
+  // it is in the body too (the body is kept in the outbox, in the database).
+  if (job.spec.contains("metadata"))
+    payload["job"]["metadata"] = RedactSecrets(job.spec["metadata"]);
+  if (payload["job"].contains("result") && payload["job"]["result"].is_object() &&
+      payload["job"]["result"].contains("metadata"))
+    payload["job"]["result"]["metadata"] = RedactSecrets(payload["job"]["result"]["metadata"]);
   return store::OutgoingWebhook{(*hook)["url"].get<std::string>(), payload.dump()};
 }
 
@@ -98,11 +105,35 @@ void WebhookDispatcher::Loop() {
   }
 }
 
+// The URL to post to: the outbox's, unless the submission sealed it (it carried a token or a
+// password; the outbox and the views hold it redacted): then the one sealed with the job.
+Result<std::string> WebhookDispatcher::Url(const store::WebhookDelivery& d) {
+  if (RedactUrl(d.url) != d.url) return d.url;  // queued before URLs were sealed
+  if (d.url.find("[redacted]") == std::string::npos) return d.url;
+  Result<store::Job> job = store_->GetJob(d.job_id);
+  if (!job.ok()) return job.status();
+  const nlohmann::json& creds = job->spec.value("credentials", nlohmann::json::object());
+  if (!creds.is_object() || !creds.contains("sealed") || !creds["sealed"].is_string())
+    return InvalidArgument("the job holds no sealed webhook URL");
+  Result<std::string> opened = Open(options_.secret_key, creds["sealed"].get<std::string>());
+  if (!opened.ok()) return opened.status();
+  nlohmann::json secrets = nlohmann::json::parse(*opened, nullptr, false);
+  if (secrets.is_object() && secrets.contains("urls") && secrets["urls"].is_array())
+    for (const nlohmann::json& u : secrets["urls"])
+      if (u.is_object() && u.value("at", "") == "/webhook/url" && u.contains("url") &&
+          u["url"].is_string())
+        return u["url"].get<std::string>();
+  return InvalidArgument("the job holds no sealed webhook URL");
+}
+
 void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
   Result<std::string> secret = store_->WebhookSecret(d.owner);
-  if (!secret.ok()) {
+  if (secret.ok()) secret = OpenValue(options_.secret_key, *secret);
+  Result<std::string> url = secret.ok() ? Url(d) : Result<std::string>(secret.status());
+  if (!secret.ok() || !url.ok()) {
     // Never send unsigned (or signed with an empty key): count it as a failed attempt, retry.
-    std::string error = "no signing secret: " + secret.status().message();
+    std::string error = !secret.ok() ? "no signing secret: " + secret.status().message()
+                                     : "no webhook URL: " + url.status().message();
     double next = store::NowSeconds() + Backoff(options_, d.attempts);
     bool give_up = next - d.created_at > options_.give_up_after;
     Status s = store_->RecordWebhookAttempt(d.id, 0, error, false, next, give_up);
@@ -116,7 +147,7 @@ void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
       "Reel-Delivery: " + std::to_string(d.id), "Reel-Job: " + d.job_id,
       "Reel-Signature: " + SignatureHeader(*secret, now, d.payload)};
   Result<net::HttpResponse> r =
-      net::Post(d.url, d.payload, headers, options_.timeout, options_.policy);
+      net::Post(*url, d.payload, headers, options_.timeout, options_.policy);
   bool delivered = r.ok() && r->status >= 200 && r->status < 300;
   int status = r.ok() ? static_cast<int>(r->status) : 0;
   std::string error =

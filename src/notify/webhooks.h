@@ -21,6 +21,9 @@ struct WebhookOptions {
   double give_up_after = 24 * 3600;
   double timeout = 10;  // per delivery attempt
   net::AddressPolicy policy;
+  // The server's sealing key: signing secrets are stored sealed, and so is a webhook URL that
+  // carries a credential (with the job's other URLs; the outbox holds it redacted).
+  std::string secret_key;
 };
 
 // The webhook a job's spec asks for on `event`: its URL and the JSON body ({"event", "job": {id,
@@ -46,6 +49,7 @@ class WebhookDispatcher {
  private:
   void Loop();
   void Deliver(const store::WebhookDelivery& delivery);
+  Result<std::string> Url(const store::WebhookDelivery& delivery);
 
   store::JobStore* store_;
   WebhookOptions options_;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
+#include "common/redact.h"
 #include "job/sealed.h"
 #include "job/spec.h"
 #include "storage/storage.h"
@@ -100,6 +101,7 @@ Result<PreparedJob> JobService::Prepare(const std::string& body, const std::stri
   }
   if (!stored.contains("webhook") && !options_.default_webhook.empty())
     stored["webhook"] = {{"url", options_.default_webhook}};
+  if (stored.contains("metadata")) stored["metadata"] = RedactSecrets(stored["metadata"]);
   if (idempotency_key.size() > 255)
     return Refuse(invalid, "invalid_header", "Idempotency-Key is longer than 255 characters");
   // Credentials, and URLs that carry a password or token, are kept sealed and opened only where

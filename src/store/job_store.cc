@@ -1,6 +1,8 @@
 // What every JobStore implementation shares: the attempt state machine and webhook payloads.
 #include "store/job_store.h"
 
+#include "common/redact.h"
+
 #include <chrono>
 #include <thread>
 
@@ -71,9 +73,9 @@ bool JobStore::WaitForWork(double seconds) {
   return false;
 }
 
-Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location) {
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location, int connect_attempts) {
   if (location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0)
-    return OpenPostgresStore(location);
+    return OpenPostgresStore(location, connect_attempts);
   return OpenSqliteStore(location);
 }
 

@@ -121,6 +121,7 @@ struct WorkerInfo {
   std::vector<std::string> running_jobs;
   double started_at = 0;
   double last_heartbeat = 0;
+  std::vector<std::string> tags;  // what it was started with (--tags): the jobs it may take
 };
 
 // A webhook delivery to queue: where it goes and the exact body sent (and signed).
@@ -184,6 +185,10 @@ class JobStore {
   virtual Result<std::string> WebhookSecret(const std::string& key_id) = 0;
   virtual Result<std::string> RotateWebhookSecret(const std::string& id_or_name,
                                                   const std::string& secret) = 0;
+  // Seals (common/crypto.h SealValue) every signing secret still stored in plain text, as rows
+  // written before secrets were sealed are: a reader of the database cannot forge webhooks.
+  // Returns how many it sealed.
+  virtual Result<int> SealWebhookSecrets(const std::string& secret_key) = 0;
 
   // Webhooks are queued by the store itself, in the same transaction as the state change they
   // report, for jobs whose spec has a "webhook"; a dispatcher delivers them. The deliveries due
@@ -214,9 +219,12 @@ class JobStore {
 // Opens (creating and migrating as needed) the SQLite store at `path`, in WAL mode.
 Result<std::unique_ptr<JobStore>> OpenSqliteStore(const std::string& path);
 // Opens the PostgreSQL store at a libpq URL, running migrations under an advisory lock.
-Result<std::unique_ptr<JobStore>> OpenPostgresStore(const std::string& url);
+// `connect_attempts`: tries with backoff (6: about 15 s) before giving up with kUnavailable; 1
+// for a caller that waits and retries by itself (a worker started before its database).
+Result<std::unique_ptr<JobStore>> OpenPostgresStore(const std::string& url,
+                                                    int connect_attempts = 6);
 // postgres://... or postgresql://... : PostgreSQL; anything else: a SQLite file.
-Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location);
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location, int connect_attempts = 6);
 
 // Stored JSON text back into JSON; `fallback` for empty or damaged text.
 nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);

@@ -3,6 +3,39 @@
 #include "common/redact.h"
 
 namespace reel::store {
+namespace {
+
+std::vector<std::string>& Roots() {
+  static std::vector<std::string> roots;
+  return roots;
+}
+
+// A copy of `j` with every absolute path under a root made relative to it; metadata (the
+// tenant's own strings) is left as it is.
+nlohmann::json Relative(const nlohmann::json& j) {
+  if (j.is_string()) {
+    const std::string& s = j.get_ref<const std::string&>();
+    if (s.empty() || s[0] != '/') return j;
+    for (const std::string& root : Roots()) {
+      std::string prefix = root == "/" ? root : root + "/";
+      if (s == root) return ".";
+      if (s.rfind(prefix, 0) == 0 && s.size() > prefix.size()) return s.substr(prefix.size());
+    }
+    return j;
+  }
+  nlohmann::json out = j;
+  if (j.is_object()) {
+    for (auto it = out.begin(); it != out.end(); ++it)
+      if (it.key() != "metadata") *it = Relative(*it);
+  } else if (j.is_array()) {
+    for (auto& v : out) v = Relative(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+void ShowPathsRelativeTo(std::vector<std::string> roots) { Roots() = std::move(roots); }
 
 nlohmann::json JobView(const Job& job, bool with_attempts) {
   nlohmann::json attempts = nlohmann::json::array();
@@ -18,7 +51,7 @@ nlohmann::json JobView(const Job& job, bool with_attempts) {
   }
   nlohmann::json v = {{"id", job.id},
                       {"state", StateName(job.state)},
-                      {"spec", RedactSecrets(job.spec)},
+                      {"spec", Relative(RedactSecrets(job.spec))},
                       {"progress", job.progress},
                       {"attempts", job.attempts},
                       {"max_attempts", job.max_attempts},
@@ -31,7 +64,12 @@ nlohmann::json JobView(const Job& job, bool with_attempts) {
   if (job.started_at > 0) v["started_at"] = job.started_at;
   if (job.finished_at > 0) v["finished_at"] = job.finished_at;
   if (!job.error.empty()) v["error"] = job.error;
-  if (!job.result.is_null()) v["result"] = job.result;
+  if (!job.result.is_null()) {
+    v["result"] = Relative(job.result);
+    // The result echoes the spec's metadata: shown as redacted as the spec shows it.
+    if (job.result.is_object() && job.result.contains("metadata"))
+      v["result"]["metadata"] = RedactSecrets(job.result["metadata"]);
+  }
   return v;
 }
 

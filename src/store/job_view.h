@@ -3,6 +3,9 @@
 // (`with_attempts` false); a single job shows it.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "store/job_store.h"
@@ -10,5 +13,11 @@
 namespace reel::store {
 
 nlohmann::json JobView(const Job& job, bool with_attempts = true);
+
+// Local paths in views (the spec's sources and destinations, the result's files) are shown
+// relative to the allowed root they lie under ("out/a.mp4", not "/srv/media/out/a.mp4"): tenants
+// name them that way, and the server's own layout is none of their business. Set once at start,
+// before any view is made.
+void ShowPathsRelativeTo(std::vector<std::string> roots);
 
 }  // namespace reel::store

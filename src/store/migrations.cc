@@ -181,6 +181,14 @@ ALTER TABLE jobs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
        R"sql(
 ALTER TABLE jobs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
 )sql"},
+      // A worker's tags, for GET /v1/workers (they were only in its memory).
+      {5,
+       R"sql(
+ALTER TABLE workers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+)sql",
+       R"sql(
+ALTER TABLE workers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+)sql"},
       // Manual retries are counted (and capped); attempts are numbered on across them.
       {6,
        R"sql(

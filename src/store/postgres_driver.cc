@@ -63,18 +63,27 @@ class PostgresDriver : public SqlDriver {
   using SqlDriver::Exec;
   SqlDialect dialect() const override { return SqlDialect::kPostgres; }
 
-  Status Connect() {
+  Status Connect(int attempts = 6) {
     // A lost connection is re-made with backoff (about 15 s in all) before giving up.
-    for (int attempt = 0; attempt < 6; ++attempt) {
+    for (int attempt = 0; attempt < attempts; ++attempt) {
       if (conn_) PQfinish(conn_);
       conn_ = PQconnectdb(url_.c_str());
       if (PQstatus(conn_) == CONNECTION_OK) {
         PQclear(PQexec(conn_, "SET client_min_messages = warning"));
         return Status::Ok();
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(250 << attempt));
+      if (attempt + 1 < attempts)
+        std::this_thread::sleep_for(std::chrono::milliseconds(250 << attempt));
     }
-    return Unavailable(std::string("postgres: cannot connect: ") + PQerrorMessage(conn_));
+    // libpq's message runs over lines ("...: Connection refused\n\tIs the server running..."):
+    // one line, for one log line per attempt.
+    std::string why;
+    for (char c : std::string(PQerrorMessage(conn_))) {
+      if (c == '\n' || c == '\t') c = ' ';
+      if (c != ' ' || (!why.empty() && why.back() != ' ')) why += c;
+    }
+    while (!why.empty() && why.back() == ' ') why.pop_back();
+    return Unavailable("postgres: cannot connect: " + why);
   }
 
   Result<SqlRows> Exec(const std::string& sql, const std::vector<SqlValue>& params) override {
@@ -197,9 +206,10 @@ class PostgresDriver : public SqlDriver {
 
 }  // namespace
 
-Result<std::unique_ptr<SqlDriver>> OpenPostgresDriver(const std::string& url) {
+Result<std::unique_ptr<SqlDriver>> OpenPostgresDriver(const std::string& url,
+                                                      int connect_attempts) {
   auto driver = std::make_unique<PostgresDriver>(url);
-  REEL_RETURN_IF_ERROR(driver->Connect());
+  REEL_RETURN_IF_ERROR(driver->Connect(connect_attempts));
   return std::unique_ptr<SqlDriver>(std::move(driver));
 }
 

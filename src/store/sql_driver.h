@@ -86,6 +86,10 @@ class SqlDriver {
   virtual void UnlockMigrations() {}
   // Inside the transaction that queues a job: wakes workers waiting elsewhere (PostgreSQL NOTIFY).
   virtual Status NotifyWork() { return Status::Ok(); }
+  // Whether a write would find room. SQLite answers reads on a full disk and fails only the
+  // writes, so it checks the free space where its file lives; PostgreSQL's server is judged by
+  // its own answers.
+  virtual Status CanWrite() { return Status::Ok(); }
   // See JobStore::WaitForWork; the default sleeps.
   virtual bool WaitForWork(double seconds);
 };
@@ -113,6 +117,8 @@ class SqlTransaction {
 
 // Connections, for the store and for tests that wrap a driver of their own.
 Result<std::unique_ptr<SqlDriver>> OpenSqliteDriver(const std::string& path);
-Result<std::unique_ptr<SqlDriver>> OpenPostgresDriver(const std::string& url);
+// `connect_attempts`: tries with backoff (6: about 15 s) before the first connection gives up.
+Result<std::unique_ptr<SqlDriver>> OpenPostgresDriver(const std::string& url,
+                                                      int connect_attempts = 6);
 
 }  // namespace reel::store

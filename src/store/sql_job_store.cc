@@ -68,8 +68,8 @@ Result<std::unique_ptr<JobStore>> OpenSqliteStore(const std::string& path) {
   return store;
 }
 
-Result<std::unique_ptr<JobStore>> OpenPostgresStore(const std::string& url) {
-  Result<std::unique_ptr<SqlDriver>> driver = OpenPostgresDriver(url);
+Result<std::unique_ptr<JobStore>> OpenPostgresStore(const std::string& url, int connect_attempts) {
+  Result<std::unique_ptr<SqlDriver>> driver = OpenPostgresDriver(url, connect_attempts);
   if (!driver.ok()) return driver.status();
   return OpenSqlJobStore(std::move(driver).value());
 }
@@ -347,7 +347,8 @@ Result<int64_t> SqlJobStore::DeleteFinishedBefore(double before) {
 
 Status SqlJobStore::Ping() {
   std::lock_guard lock(mu_);
-  return db_->Exec("SELECT 1").status();
+  REEL_RETURN_IF_ERROR(db_->Exec("SELECT 1").status());
+  return db_->CanWrite();  // a store that reads but cannot write is not ready either
 }
 
 Result<Job> SqlJobStore::LoadJob(const std::string& id, bool lock) {

@@ -45,6 +45,7 @@ class SqlJobStore : public JobStore {
   Result<std::string> WebhookSecret(const std::string& key_id) override;
   Result<std::string> RotateWebhookSecret(const std::string& id_or_name,
                                           const std::string& secret) override;
+  Result<int> SealWebhookSecrets(const std::string& secret_key) override;
   Result<std::vector<WebhookDelivery>> DueWebhooks(double now, int limit,
                                                    double hold_seconds) override;
   Status RecordWebhookAttempt(int64_t id, int status, const std::string& error, bool delivered,

@@ -2,6 +2,9 @@
 // serialises its use). SQLite has one writer at a time, so a write transaction takes the lock at
 // BEGIN IMMEDIATE and needs no row locks; tags are matched with json_each.
 #include <sqlite3.h>
+#include <sys/statvfs.h>
+
+#include <filesystem>
 
 #include "store/sql_driver.h"
 
@@ -10,7 +13,7 @@ namespace {
 
 class SqliteDriver : public SqlDriver {
  public:
-  explicit SqliteDriver(sqlite3* db) : db_(db) {}
+  SqliteDriver(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   ~SqliteDriver() override { sqlite3_close(db_); }
 
   Status Init() {
@@ -53,6 +56,20 @@ class SqliteDriver : public SqlDriver {
     return Error("exec");
   }
 
+  // Less than this free and the store is taken to be full: a submission (up to 16 MiB of JSON)
+  // and the WAL's growth need room, and a disk this full fails them with SQLITE_FULL anyway.
+  static constexpr uint64_t kMinFreeBytes = 1 << 20;
+
+  Status CanWrite() override {
+    std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+    struct statvfs fs {};
+    if (statvfs(dir.empty() ? "." : dir.c_str(), &fs) != 0) return Status::Ok();
+    uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes >= kMinFreeBytes && fs.f_favail != 0) return Status::Ok();
+    return Unavailable("the job store cannot write: the disk holding " + path_ + " is full (" +
+                       std::to_string(free_bytes / 1024) + " KiB free)");
+  }
+
   const char* BeginSql() const override { return "BEGIN IMMEDIATE"; }
   const char* ForUpdate() const override { return ""; }
   const char* SkipLocked() const override { return ""; }
@@ -91,11 +108,16 @@ class SqliteDriver : public SqlDriver {
                      code == SQLITE_FULL || code == SQLITE_CANTOPEN)
                         ? StatusCode::kUnavailable
                         : StatusCode::kInternal;
+    if (code == SQLITE_FULL)  // says what to do about it, not only what SQLite saw
+      return Unavailable("the job store cannot write: the disk holding " + path_ +
+                         " is full; nothing was changed, try again once it has room (sqlite " +
+                         what + ": " + sqlite3_errmsg(db_) + ")");
     return Status(sc, std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_) + " (" +
                           std::to_string(code) + ")");
   }
 
   sqlite3* db_;
+  std::string path_;
 };
 
 }  // namespace
@@ -110,7 +132,7 @@ Result<std::unique_ptr<SqlDriver>> OpenSqliteDriver(const std::string& path) {
     sqlite3_close(db);
     return Unavailable("cannot open store " + path + ": " + msg);
   }
-  auto driver = std::make_unique<SqliteDriver>(db);
+  auto driver = std::make_unique<SqliteDriver>(db, path);
   Status s = driver->Init();
   if (!s.ok()) return s.WithContext("store " + path);
   return std::unique_ptr<SqlDriver>(std::move(driver));

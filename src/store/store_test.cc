@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "common/crypto.h"
 #include "store/job_store.h"
 #include "store/migrations.h"
 #include "store/sql_job_store.h"
@@ -557,6 +558,23 @@ TEST_P(StoreTest, Keys) {
   EXPECT_EQ(store_->RevokeKey("ci").code(), StatusCode::kNotFound);
 }
 
+// Signing secrets written in plain text (by an older reel) are sealed when a server starts: a
+// reader of the database cannot forge webhooks. Sealed ones are left as they are.
+TEST_P(StoreTest, PlainWebhookSecretsAreSealedOnce) {
+  std::string key(32, 'k');
+  Result<ApiKey> plain = store_->CreateKey("old", "hash-old", false, "whsec_plain");
+  Result<ApiKey> sealed = store_->CreateKey("new", "hash-new", false, SealValue(key, "whsec_new"));
+  ASSERT_TRUE(plain.ok() && sealed.ok());
+  std::string before = *store_->WebhookSecret(sealed->id);
+  EXPECT_EQ(*store_->SealWebhookSecrets(key), 1);
+  std::string stored = *store_->WebhookSecret(plain->id);
+  EXPECT_TRUE(IsSealedValue(stored));
+  EXPECT_EQ(stored.find("whsec_plain"), std::string::npos);
+  EXPECT_EQ(*OpenValue(key, stored), "whsec_plain");
+  EXPECT_EQ(*store_->WebhookSecret(sealed->id), before);
+  EXPECT_EQ(*store_->SealWebhookSecrets(key), 0);
+}
+
 TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   bool existed = false;
   json spec = {{"webhook", {{"url", "http://hooks.example/x"}}}, {"metadata", {{"m", 1}}}};
@@ -678,10 +696,11 @@ TEST_P(StoreTest, RefusesADatabaseNewerThanThisReel) {
 }
 
 TEST_P(StoreTest, Workers) {
-  ASSERT_TRUE(store_->HeartbeatWorker({"w1", "h", "0.1", 2, {"job_x"}, 1, 0}).ok());
+  ASSERT_TRUE(store_->HeartbeatWorker({"w1", "h", "0.1", 2, {"job_x"}, 1, 0, {"gpu"}}).ok());
   Result<std::vector<WorkerInfo>> ws = store_->ListWorkers();
   ASSERT_EQ(ws->size(), 1u);
   EXPECT_EQ((*ws)[0].running_jobs, std::vector<std::string>{"job_x"});
+  EXPECT_EQ((*ws)[0].tags, std::vector<std::string>{"gpu"}) << "GET /v1/workers showed null";
   EXPECT_GT((*ws)[0].last_heartbeat, 0);
   ASSERT_TRUE(store_->RemoveWorker("w1").ok());
   EXPECT_TRUE(store_->ListWorkers()->empty());

@@ -126,7 +126,8 @@ void WorkerPool::Heartbeat() {
                            options_.slots,
                            RunningJobs(),
                            started,
-                           0};
+                           0,
+                           options_.tags};
     Status s = store_->HeartbeatWorker(info);
     if (!s.ok()) spdlog::warn("worker heartbeat failed: {}", s.ToString());
     std::unique_lock lock(mu_);
@@ -231,6 +232,7 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path) co
     args.push_back("--presets");
     args.push_back(options_.presets_file);
   }
+  args.insert(args.end(), options_.run_job_flags.begin(), options_.run_job_flags.end());
   return args;
 }
 

@@ -33,9 +33,10 @@ struct PoolOptions {
   std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
   std::vector<std::string> allow_hosts;      // passed on to the job's process for its transfers
   std::string storage_config;
-  std::string presets_file;       // user ladders and presets (--presets), passed to each attempt
-  std::vector<std::string> tags;  // this worker runs jobs whose tags are all among these
-  std::string secret_key;         // opens the per-job credentials sealed by the API
+  std::string presets_file;                // user ladders and presets (--presets), for each attempt
+  std::vector<std::string> run_job_flags;  // more flags for each `reel run-job` (source limits)
+  std::vector<std::string> tags;           // this worker runs jobs whose tags are all among these
+  std::string secret_key;                  // opens the per-job credentials sealed by the API
   std::string worker_id;
   std::string host;
   std::string version = "0.1.0";

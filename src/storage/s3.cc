@@ -225,7 +225,9 @@ Status S3Get(const S3Object& o, const std::string& path, const net::AddressPolic
 Result<S3Range> S3GetRange(const S3Object& o, const std::string& path, const std::string& range,
                            const net::AddressPolicy& policy, const net::TransferOptions& options) {
   std::string what = "GET s3://" + o.bucket + "/" + o.key + " (" + range + ")";
-  net::Exchange x = Signed(o, "GET", {}, {{"range", range}}, kEmptyHash);
+  Result<sigv4::Credentials> creds = CredentialsOf(o);
+  if (!creds.ok()) return creds.status().WithContext(what);
+  net::Exchange x = Signed(o, *creds, "GET", {}, {{"range", range}}, kEmptyHash);
   x.response_file = path;
   Result<net::ExchangeResult> r = net::Send(x, policy, options);
   if (!r.ok()) return r.status().WithContext(what);

@@ -27,6 +27,8 @@ struct HlsPackage {
   std::string temp_dir;
   std::vector<Variant> variants;
   AudioRendition* audio = nullptr;  // the shared audio group ("audio/"), if the source has audio
+  // The source is HDR: the master says each variant's VIDEO-RANGE (SDR once tone-mapped).
+  bool hdr_source = false;
 };
 
 // Opens one muxer per folder of the package (variants, then audio) and wires each rendition to

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "presets/outputs.h"
 #include "presets/presets.h"
 
 namespace reel::job {
@@ -32,6 +33,8 @@ struct OutputSpec {
   presets::SpriteOptions sprite;
   presets::PreviewOptions preview;
   presets::WaveformOptions waveform;
+  // "quality": true on "hls", "dash", "mp4": PSNR and SSIM of every rendition in the result.
+  bool quality = false;
 };
 
 struct JobSpec {
@@ -42,6 +45,8 @@ struct JobSpec {
   int main_source = -1;
   std::string audio;      // optional: a file whose audio replaces the source's
   std::string subtitles;  // optional: ASS/SRT subtitles burnt into the picture
+  // "deinterlace": "auto" (by the stream's field order), "off", "frame" or "field".
+  presets::Deinterlace deinterlace = presets::Deinterlace::kAuto;
   std::vector<OutputSpec> outputs;
   nlohmann::json metadata = nlohmann::json::object();  // echoed back, never interpreted
   // Per-job S3 credentials {"access_key", "secret_key", "endpoint"?, "region"?, "path_style"?}:

@@ -174,6 +174,9 @@ Status QualityMeter::Reference(const AVFrame* frame) {
 }
 
 Status QualityMeter::Packet(const AVPacket* packet) {
+  // A picture that is not compared need not be decoded unless others refer to it: the decode
+  // back is most of the report's cost.
+  decoder_->skip_frame = pending_.count(packet->pts) ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
   int err = avcodec_send_packet(decoder_.get(), packet);
   if (err < 0) return AvStatus(err, "quality: decoding the encoded picture");
   return Drain();

@@ -21,6 +21,7 @@ Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) 
     plan.inputs.push_back(*p);
   }
   plan.main_input = spec.main_source;
+  plan.deinterlace = spec.deinterlace;
   for (auto [value, field, target] : {std::tuple{&spec.audio, "audio", &plan.audio_input},
                                       std::tuple{&spec.subtitles, "subtitles", &plan.subtitles}}) {
     if (value->empty()) continue;
@@ -55,13 +56,15 @@ Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) 
     bool background = !o.background.empty();
     if (background) plan.background = o.background;  // the spec has checked they agree
     if (o.kind == "hls" || o.kind == "dash") {
-      plan.hls.push_back({index, dest, o.ladder, o.dash, std::nullopt, o.kind, background});
+      plan.hls.push_back(
+          {index, dest, o.ladder, o.dash, std::nullopt, o.kind, background, o.quality});
     } else if (o.kind == "preview" && o.preview_hls) {
-      plan.hls.push_back({index, dest, presets::Ladder{}, false, o.preset, "preview", background});
+      plan.hls.push_back(
+          {index, dest, presets::Ladder{}, false, o.preset, "preview", background, false});
     } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "preview" ||
                o.kind == "mezzanine") {
       plan.files.push_back(
-          {index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind});
+          {index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind, o.quality});
     } else if (o.kind == "thumbnail") {
       plan.thumbnails.push_back({index, dest, o.thumbnail, background});
     } else if (o.kind == "sprite") {

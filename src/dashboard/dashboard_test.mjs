@@ -182,7 +182,7 @@ test('a job submitted from the page is followed live and its outputs play', asyn
   const spec = {
     source: path.join(media, 'clip.mp4'),
     outputs: [
-      { kind: 'hls', destination: `${out}/hls/` },
+      { kind: 'hls', destination: `${out}/hls/`, quality: true },
       { kind: 'thumbnail', destination: `${out}/thumbs/`, count: 3 },
       { kind: 'waveform', destination: `${out}/waveform.json` },
       { kind: 'loudness' },
@@ -219,6 +219,12 @@ test('a job submitted from the page is followed live and its outputs play', asyn
   await page.selectOption('.renditions select', String(other));
   await page.waitForFunction((h) => document.querySelector('.renditions .playing')?.textContent.endsWith(`x${h}`),
     heights[other], { timeout: 20000 });
+
+  // The quality report is a table with a row per rendition: its name, then Y-PSNR.
+  const rows = await page.$$eval('.output[data-kind=hls] table.quality tbody tr',
+    (rs) => rs.map((r) => r.textContent));
+  assert.equal(rows.length, heights.length, `a row per rendition: ${rows}`);
+  for (const r of rows) assert.match(r, /^\d+p\d+\.\d\d \(min \d+\.\d\d, worst 1 % \d+\.\d\d\)/);
 
   // Thumbnails are images, the waveform is drawn, loudness has its figures.
   await page.waitForFunction(() => {

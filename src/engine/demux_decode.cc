@@ -154,6 +154,17 @@ AVRational DrawnFrameRate(const TranscodePlan& plan) {
   return fps > 0 ? ChooseFrameRate(nullptr, std::min(fps, presets::kMaxFps)) : AVRational{25, 1};
 }
 
+SourcePicture PictureOf(const AVCodecParameters* par, presets::Deinterlace deinterlace) {
+  SourcePicture p;
+  p.primaries = par->color_primaries;
+  p.transfer = par->color_trc;
+  p.colorspace = par->color_space;
+  p.range = par->color_range;
+  p.field_order = par->field_order;
+  p.deinterlace = deinterlace;
+  return p;
+}
+
 }  // namespace
 
 double ContentDuration(const AVFormatContext* fmt) {
@@ -308,16 +319,20 @@ Status Source::OpenSource(size_t segment) {
     AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
     int rotation = StreamRotation(st);
     display_ = SourceDisplaySize(par->width, par->height, sar.num, sar.den, rotation);
-    format_.primaries = par->color_primaries;
-    format_.transfer = par->color_trc;
-    format_.colorspace = par->color_space;
-    format_.range = par->color_range;
+    picture_ = PictureOf(par, plan_.deinterlace);
+    ColourAfterPictureFilters(picture_, &format_);
 
     NormaliseGraphSpec spec;
     spec.coded_width = par->width;
     spec.coded_height = par->height;
     spec.rotation = rotation;
     spec.frame_rate = Joined() ? join_rate_ : ChooseFrameRate(st, 0);
+    spec.picture = SourcePictureFilters(picture_);
+    // One picture per field: twice the frames on the grid, within the rate cap. Joined sources
+    // keep the main one's grid.
+    if (DeinterlaceDoublesRate(picture_) && !Joined() &&
+        av_q2d(spec.frame_rate) * 2 <= presets::kMaxFps + 0.01)
+      spec.frame_rate = av_mul_q(spec.frame_rate, {2, 1});
     if (Joined()) {
       display_ = {double(join_size_.width), double(join_size_.height)};
       spec.join = true;
@@ -638,7 +653,12 @@ Status Source::RunSeeking(const std::vector<VideoTap*>& taps, DecodedSink* sink)
     if (int(i) != video_index_) fmt->streams[i]->discard = AVDISCARD_ALL;
   // Rotation only: the frame rate grid and start padding of the normalise graph are for
   // continuous decoding.
-  std::string turn = RotationFilters(StreamRotation(st));
+  // Tone mapping too: a thumbnail of an HDR source is SDR like every other picture. (An
+  // interlaced source is never decoded this way: see SeekingSuitsSource.)
+  std::string turn = ToneMapFilters(picture_);
+  std::string rotation = RotationFilters(StreamRotation(st));
+  if (!turn.empty() && !rotation.empty()) turn += ",";
+  turn += rotation;
   const AVCodecParameters* par = st->codecpar;
   AVRational sar = av_guess_sample_aspect_ratio(fmt, st, nullptr);
   Result<FilterChain> chain =

@@ -66,6 +66,12 @@ class Source {
   // The normalised frames: size, colour, constant rate.
   const VideoFormat& format() const { return format_; }
   const AVFilterContext* normalised() const { return normalise_.sink; }
+  // The first source's picture as coded: its HDR transfer ("pq", "hlg", "": tone-mapped to SDR
+  // when set) and whether it is deinterlaced (DeinterlaceFilter).
+  const SourcePicture& picture() const { return picture_; }
+  // A thumbnail-only job may seek instead of decoding everything; not when bwdif, which needs
+  // the frames around each one, deinterlaces the source.
+  bool SeekingSuitsSource() const { return DeinterlaceFilter(picture_).empty(); }
   // The rate a rendition asking for `fps` frames per second gets (snapped to a standard rate).
   AVRational FrameRate(double fps) const;
   // abuffer arguments of the audio handed on: the decoder's output, or with several sources the
@@ -118,6 +124,7 @@ class Source {
   int64_t start_pts_video_ = 0, start_pts_audio_ = 0;  // source start, in stream time bases
   DisplaySize display_;
   VideoFormat format_;
+  SourcePicture picture_;
   FilterChain normalise_;
   bool normalise_open_ = false;  // the current source's video graph has not been closed yet
   // Joined sources: the current one, where it starts on the joined timeline, and the graph that

@@ -155,6 +155,12 @@ Status VideoRendition::Open(int threads, const std::string& source_args, AVRatio
   Result<CodecContextPtr> enc = OpenVideoEncoder(settings_, format_, threads);
   if (!enc.ok()) return enc.status();
   encoder_ = std::move(enc).value();
+  if (quality_every_ > 0) {
+    Result<std::unique_ptr<QualityMeter>> m = QualityMeter::Create(encoder_.get(), quality_every_);
+    if (!m.ok()) return m.status();
+    quality_ = std::move(m).value();
+    observe_ = [this](const AVPacket* p) { return quality_->Packet(p); };
+  }
   Result<FilterChain> fc = BuildChain(
       true, source_args, VideoRenditionGraph(settings_, format_, picture_, base_rate), 1);
   if (!fc.ok()) return fc.status();
@@ -205,19 +211,21 @@ Status VideoRendition::Encode(AVFrame* frame) {
     out->pict_type = AV_PICTURE_TYPE_NONE;  // let the encoder place keyframes on its grid
     out->pts =
         av_rescale_q(out->pts, av_buffersink_get_time_base(chain_.sink), encoder_->time_base);
+    if (quality_) REEL_RETURN_IF_ERROR(quality_->Reference(out.get()));
     err = avcodec_send_frame(encoder_.get(), out.get());
     double end = (out->pts + 1) * av_q2d(encoder_->time_base);
     av_frame_unref(out.get());
     if (err < 0) return AvStatus(err, std::string("encoder ") + encoder_->codec->name);
     frames_.fetch_add(1, std::memory_order_relaxed);
     encoded_seconds_.store(end, std::memory_order_relaxed);
-    REEL_RETURN_IF_ERROR(SendPackets(encoder_.get(), pkt.get(), targets_));
+    REEL_RETURN_IF_ERROR(SendPackets(encoder_.get(), pkt.get(), targets_, observe_));
   }
   // The filter reached EOF (end of input, or of a trimmed window): flush the encoder.
   done_ = true;
   err = avcodec_send_frame(encoder_.get(), nullptr);
   if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "encoder flush");
-  return SendPackets(encoder_.get(), pkt.get(), targets_);
+  REEL_RETURN_IF_ERROR(SendPackets(encoder_.get(), pkt.get(), targets_, observe_));
+  return quality_ ? quality_->Finish() : Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include "engine/av_util.h"
 #include "engine/filter.h"
 #include "engine/mux.h"
+#include "engine/quality.h"
 #include "engine/scheduler.h"
 #include "presets/presets.h"
 
@@ -38,6 +39,10 @@ class VideoRendition {
   // on the `base_rate` grid.
   Status Open(int threads, const std::string& source_args, AVRational base_rate, RunState* run);
   void AddTarget(MuxTarget target) { targets_.push_back(target); }
+  // Measure PSNR/SSIM of every `every`-th frame (quality.h); before Open.
+  void MeasureQuality(int every) { quality_every_ = every; }
+  // The quality report once the rendition has finished; null if not measured.
+  nlohmann::json quality() const { return quality_ ? quality_->Report() : nlohmann::json(); }
 
   void Start();
   // The decode thread's side: Push blocks while the queue is full, false once stopping.
@@ -67,6 +72,9 @@ class VideoRendition {
   CodecContextPtr encoder_;
   FilterChain chain_;
   std::vector<MuxTarget> targets_;
+  int quality_every_ = 0;  // 0: not measured
+  std::unique_ptr<QualityMeter> quality_;
+  std::function<Status(const AVPacket*)> observe_;  // feeds quality_
   std::unique_ptr<FrameQueue> queue_;
   std::thread thread_;
   std::atomic<int64_t> frames_{0};

@@ -33,6 +33,9 @@ struct StreamInfo {
   double frame_rate = 0;
   std::string pixel_format;
   int bit_depth = 0;
+  std::string color_primaries, color_transfer, color_space, color_range;  // as ffprobe names them
+  std::string hdr;          // "pq" (HDR10), "hlg", or "" (SDR or untagged)
+  std::string field_order;  // "progressive", "tt", "bb", "tb", "bt", or "unknown"
   // audio
   int channels = 0;
   int sample_rate = 0;
@@ -66,13 +69,15 @@ struct HlsOutputPlan {
   std::optional<presets::Preset> single;
   std::string kind = "hls";  // as reported: "hls", "dash", "preview"
   bool background = false;   // names a background: an audio-only source is drawn for it
+  bool quality = false;      // PSNR/SSIM of every rendition (quality.h)
 };
 
 struct FileOutputPlan {
   int index = 0;
   std::string path;
   presets::Preset preset;
-  std::string kind;  // as reported; empty: the container ("mp4", "webm", "mkv")
+  std::string kind;      // as reported; empty: the container ("mp4", "webm", "mkv")
+  bool quality = false;  // PSNR/SSIM of its video (quality.h)
 };
 
 struct ThumbnailPlan {
@@ -126,6 +131,9 @@ struct TranscodePlan {
   // Subtitle renditions of the HLS/DASH packages (not previews): these files, then the source's
   // own text subtitle streams (a single source only).
   std::vector<SubtitleInput> subtitle_tracks;
+  // Interlaced sources (see presets::Deinterlace); an HDR (PQ/HLG) source is always tone-mapped
+  // to SDR BT.709, for every output that has a picture.
+  presets::Deinterlace deinterlace = presets::Deinterlace::kAuto;
   std::vector<HlsOutputPlan> hls;
   std::vector<FileOutputPlan> files;
   std::vector<ThumbnailPlan> thumbnails;
@@ -162,6 +170,9 @@ struct VariantResult {
   int64_t average_bandwidth = 0;  // incl. audio
   std::string codecs;
   int segments = 0;
+  // "quality": true: {"frames", "every", "psnr_y", "psnr", "ssim"}, each figure's mean, min and
+  // mean of the worst 1 % of frames (quality.h).
+  nlohmann::json quality;
 };
 
 struct OutputResult {
@@ -175,7 +186,8 @@ struct OutputResult {
   int width = 0, height = 0;
   std::string video_codec, audio_codec;
   std::vector<VariantResult> variants;  // HLS only
-  nlohmann::json details;          // kind-specific figures (loudness, thumbnails, sprite, waveform)
+  nlohmann::json
+      details;  // kind-specific figures (loudness, thumbnails, sprite, waveform, quality)
   std::vector<std::string> notes;  // e.g. a preview clamped to the source
   // Set when this output could not be made (its input lacks what it needs); the other outputs
   // of the run are still produced.
@@ -184,6 +196,10 @@ struct OutputResult {
 
 struct TranscodeResult {
   double source_duration = 0;
+  // What was done to the source's picture: its HDR transfer ("pq", "hlg"; "" for SDR), which
+  // was tone-mapped to SDR BT.709, and its deinterlacing ("frame", "field"; "" for none).
+  std::string source_hdr;
+  std::string deinterlaced;
   double elapsed = 0;
   std::vector<OutputResult> outputs;
 };

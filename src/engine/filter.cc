@@ -83,7 +83,10 @@ std::string RotationFilters(int rotation) {
 std::string NormaliseGraph(const NormaliseGraphSpec& s) {
   // Rotation, then a passthrough scale to the coded size (absorbs size changes mid-stream), then
   // a constant frame rate starting at 0.
-  std::string chain = RotationFilters(s.rotation);
+  std::string chain = s.picture;
+  std::string turn = RotationFilters(s.rotation);
+  if (!chain.empty() && !turn.empty()) chain += ",";
+  chain += turn;
   if (!chain.empty()) chain += ",";
   bool sideways = s.rotation == 90 || s.rotation == 270;
   int w = sideways ? s.coded_height : s.coded_width;
@@ -106,6 +109,69 @@ std::string NormaliseGraph(const NormaliseGraphSpec& s) {
   // Burnt in once, at the source's size, before the renditions scale: every rung gets them.
   if (!s.subtitles.empty()) chain += ",subtitles=filename=" + s.subtitles;
   return chain;
+}
+
+const char* HdrTransfer(AVColorTransferCharacteristic transfer) {
+  if (transfer == AVCOL_TRC_SMPTE2084) return "pq";
+  if (transfer == AVCOL_TRC_ARIB_STD_B67) return "hlg";
+  return "";
+}
+
+bool InterlacedFieldOrder(AVFieldOrder order) {
+  return order == AV_FIELD_TT || order == AV_FIELD_BB || order == AV_FIELD_TB ||
+         order == AV_FIELD_BT;
+}
+
+std::string DeinterlaceFilter(const SourcePicture& p) {
+  using presets::Deinterlace;
+  if (p.deinterlace == Deinterlace::kOff) return "";
+  if (p.deinterlace == Deinterlace::kAuto && !InterlacedFieldOrder(p.field_order)) return "";
+  // parity=auto takes each frame's own field order (its top_field_first flag), which is right
+  // even when a stream's declared order is wrong; deint=all because the stream said (or the user
+  // said) that it is interlaced, and some decoders do not flag every frame.
+  return std::string("bwdif=mode=") + (DeinterlaceDoublesRate(p) ? "send_field" : "send_frame") +
+         ":parity=auto:deint=all";
+}
+
+bool DeinterlaceDoublesRate(const SourcePicture& p) {
+  return p.deinterlace == presets::Deinterlace::kField;
+}
+
+std::string ToneMapFilters(const SourcePicture& p) {
+  std::string hdr = HdrTransfer(p.transfer);
+  if (hdr.empty()) return "";
+  // The input's colour is said explicitly rather than read from each frame: some files tag the
+  // stream but not the frames, and zscale would then guess BT.709. Untagged primaries and matrix
+  // of a PQ/HLG stream are BT.2020's (nothing else is used with these transfers).
+  std::string tin = hdr == "pq" ? "smpte2084" : "arib-std-b67";
+  std::string pin = p.primaries == AVCOL_PRI_BT709 ? "709" : "2020";
+  std::string min = p.colorspace == AVCOL_SPC_BT2020_CL ? "2020_cl"
+                    : p.colorspace == AVCOL_SPC_BT709   ? "709"
+                                                        : "2020_ncl";
+  std::string rin = p.range == AVCOL_RANGE_JPEG ? "full" : "limited";
+  // To linear light (100 nits nominal peak), to BT.709 primaries in float, Hable's curve
+  // without desaturation, then BT.709 transfer and matrix, limited range, 8-bit 4:2:0.
+  return "zscale=tin=" + tin + ":pin=" + pin + ":min=" + min + ":rin=" + rin +
+         ":t=linear:npl=100,format=gbrpf32le,zscale=p=709,tonemap=tonemap=hable:desat=0,"
+         "zscale=t=709:m=709:r=limited,format=yuv420p";
+}
+
+std::string SourcePictureFilters(const SourcePicture& p) {
+  std::string deinterlace = DeinterlaceFilter(p), tonemap = ToneMapFilters(p);
+  if (!deinterlace.empty() && !tonemap.empty()) return deinterlace + "," + tonemap;
+  return deinterlace + tonemap;
+}
+
+void ColourAfterPictureFilters(const SourcePicture& p, VideoFormat* f) {
+  f->primaries = p.primaries;
+  f->transfer = p.transfer;
+  f->colorspace = p.colorspace;
+  f->range = p.range;
+  if (ToneMapFilters(p).empty()) return;
+  f->primaries = AVCOL_PRI_BT709;
+  f->transfer = AVCOL_TRC_BT709;
+  f->colorspace = AVCOL_SPC_BT709;
+  f->range = AVCOL_RANGE_MPEG;
 }
 
 const char kJoinedAudioArgs[] =

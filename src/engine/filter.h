@@ -9,6 +9,7 @@
 
 #include "engine/av_util.h"
 #include "engine/geometry.h"
+#include "presets/outputs.h"
 #include "presets/presets.h"
 
 extern "C" {
@@ -64,6 +65,8 @@ struct NormaliseGraphSpec {
   Size join_size;
   double start_time = 0;
   std::string subtitles;  // a file name safe inside a graph, or ""
+  // Filters that run first, on the decoded picture as coded: SourcePictureFilters.
+  std::string picture;
 };
 std::string NormaliseGraph(const NormaliseGraphSpec& spec);
 
@@ -76,6 +79,31 @@ struct DrawnPictureSpec {
   std::string subtitles;  // a file name safe inside a graph, or ""
 };
 std::string DrawnPictureGraph(const DrawnPictureSpec& spec);
+// The source's picture before anything else reads it: deinterlaced (bwdif, on the fields as
+// coded, so before rotation and scaling) and tone-mapped from HDR to SDR BT.709. "" when the
+// source needs neither.
+struct SourcePicture {
+  AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
+  AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
+  AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
+  AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
+  AVFieldOrder field_order = AV_FIELD_UNKNOWN;
+  presets::Deinterlace deinterlace = presets::Deinterlace::kAuto;
+};
+// "pq" (SMPTE ST 2084, HDR10), "hlg" (ARIB STD-B67) or "" (SDR or unknown).
+const char* HdrTransfer(AVColorTransferCharacteristic transfer);
+// Whether the stream's fields are interlaced, by its field order (tt, bb, tb, bt).
+bool InterlacedFieldOrder(AVFieldOrder order);
+// bwdif, or "" (progressive and not forced, or "off").
+std::string DeinterlaceFilter(const SourcePicture& p);
+// Whether DeinterlaceFilter doubles the frame rate (one picture per field).
+bool DeinterlaceDoublesRate(const SourcePicture& p);
+// zscale + tonemap to 8-bit 4:2:0 BT.709, or "" for an SDR source.
+std::string ToneMapFilters(const SourcePicture& p);
+// Both, deinterlace first.
+std::string SourcePictureFilters(const SourcePicture& p);
+// The colour of the pictures the filters give: BT.709 once tone-mapped, else the source's.
+void ColourAfterPictureFilters(const SourcePicture& p, VideoFormat* format);
 
 // Joined sources' audio: brought to 48 kHz stereo, which the audio renditions then read.
 std::string JoinedAudioGraph();

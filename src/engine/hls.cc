@@ -326,6 +326,7 @@ std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const Audi
       out << ",FRAME-RATE=" << rate;
     }
     out << ",CODECS=\"" << v.codecs << "\"";
+    if (!v.video_range.empty()) out << ",VIDEO-RANGE=" << v.video_range;
     if (v.uses_audio_group) out << ",AUDIO=\"audio\"";
     out << "\n" << v.uri << "\n";
   }

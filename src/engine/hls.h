@@ -65,6 +65,7 @@ struct VariantEntry {
   double frame_rate = 0;
   std::string codecs;
   bool uses_audio_group = false;
+  std::string video_range;  // "SDR", "PQ", "HLG"; "" leaves VIDEO-RANGE out
 };
 
 // An EXT-X-I-FRAME-STREAM-INF line of the master.

@@ -69,11 +69,13 @@ Status Muxer::Finish() {
   return Status::Ok();
 }
 
-Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets) {
+Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets,
+                   const std::function<Status(const AVPacket*)>& observe) {
   for (;;) {
     int err = avcodec_receive_packet(enc, pkt);
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
     if (err < 0) return AvStatus(err, std::string("encoder ") + enc->codec->name);
+    if (observe) REEL_RETURN_IF_ERROR(observe(pkt));
     for (size_t i = 0; i < targets.size(); ++i) {
       // Each muxer takes ownership of what it is given; the last one gets the original.
       if (i + 1 < targets.size()) {

@@ -3,6 +3,7 @@
 // muxer through the MuxTarget the scheduler gave them. Internal to the engine.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,8 +46,10 @@ struct MuxTarget {
   int stream_index = 0;
 };
 
-// Sends every packet `enc` has ready to each of `targets`.
-Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets);
+// Sends every packet `enc` has ready to each of `targets`; `observe` (if any) sees each packet
+// first (the quality report decodes it).
+Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets,
+                   const std::function<Status(const AVPacket*)>& observe = nullptr);
 
 // Owns the muxers of a run, in the order they were opened (the order trailers are written).
 class MuxStage {

@@ -108,6 +108,10 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     e.height = enc->height;
     e.frame_rate = av_q2d(enc->framerate);
     e.codecs = CodecString(enc);
+    if (h.hdr_source)
+      e.video_range = enc->color_trc == AVCOL_TRC_SMPTE2084      ? "PQ"
+                      : enc->color_trc == AVCOL_TRC_ARIB_STD_B67 ? "HLG"
+                                                                 : "SDR";
     e.bandwidth = pl->PeakBitrate();
     e.average_bandwidth = pl->AverageBitrate();
     if (has_audio) {
@@ -125,7 +129,9 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
                      e.bandwidth,
                      e.average_bandwidth,
                      e.codecs,
-                     int(pl->segments.size())};
+                     int(pl->segments.size()),
+                     {}};
+    if (h.plan->quality) vr.quality = v.video->quality();
     out->variants.push_back(vr);
     out->duration = std::max(out->duration, pl->Duration());
     out->width = std::max(out->width, e.width);
@@ -141,8 +147,16 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     e.average_bandwidth = audio_pl.AverageBitrate();
     e.codecs = "mp4a.40.2";
     entries.push_back(e);
-    out->variants.push_back({std::string(layout::kAudioRendition), e.uri, 0, 0, 0, e.bandwidth,
-                             e.average_bandwidth, e.codecs, int(audio_pl.segments.size())});
+    out->variants.push_back({std::string(layout::kAudioRendition),
+                             e.uri,
+                             0,
+                             0,
+                             0,
+                             e.bandwidth,
+                             e.average_bandwidth,
+                             e.codecs,
+                             int(audio_pl.segments.size()),
+                             {}});
     // The playlist counts the priming the edit list trims: the presentation is that much shorter.
     const AVCodecContext* enc = h.audio->encoder();
     out->duration = audio_pl.Duration() -
@@ -227,6 +241,7 @@ OutputResult DescribeFile(const FileOutput& f, double source_duration,
     out.height = f.video->encoder()->height;
     out.video_codec = presets::VideoCodecName(f.video->settings().codec);
     out.duration = f.video->encoded_seconds();
+    if (f.plan->quality) out.details["quality"] = f.video->quality();
   }
   if (f.audio) {
     out.audio_codec = presets::AudioCodecName(f.audio->settings().codec);
@@ -278,13 +293,18 @@ nlohmann::json ToJson(const TranscodeResult& r) {
           vj["height"] = v.height;
           vj["frame_rate"] = v.frame_rate;
         }
+        if (!v.quality.is_null()) vj["quality"] = v.quality;
         vs.push_back(std::move(vj));
       }
       j["variants"] = std::move(vs);
     }
     outputs.push_back(std::move(j));
   }
-  return {{"source_duration", r.source_duration}, {"elapsed", r.elapsed}, {"outputs", outputs}};
+  nlohmann::json j = {
+      {"source_duration", r.source_duration}, {"elapsed", r.elapsed}, {"outputs", outputs}};
+  if (!r.source_hdr.empty()) j["tone_mapped"] = {{"from", r.source_hdr}, {"to", "sdr-bt709"}};
+  if (!r.deinterlaced.empty()) j["deinterlaced"] = r.deinterlaced;
+  return j;
 }
 
 }  // namespace reel::engine

@@ -33,6 +33,8 @@ struct HlsPackage {
   // captions, which the H.264 encoder passes through (libx264's a53cc).
   const std::vector<SubtitleTrack>* subtitles = nullptr;
   std::optional<bool> closed_captions;  // unknown: not declared
+  // The source is HDR: the master says each variant's VIDEO-RANGE (SDR once tone-mapped).
+  bool hdr_source = false;
 };
 
 // Opens one muxer per folder of the package (variants, then audio) and wires each rendition to

@@ -4,6 +4,7 @@
 #include "engine/av_util.h"
 #include "engine/demux_decode.h"
 #include "engine/engine.h"
+#include "engine/filter.h"
 
 extern "C" {
 #include <libavutil/pixdesc.h>
@@ -13,6 +14,20 @@ namespace reel::engine {
 namespace {
 
 double Seconds(int64_t ts, AVRational tb) { return ts == AV_NOPTS_VALUE ? 0 : ts * av_q2d(tb); }
+
+std::string NameOr(const char* name, const char* otherwise) { return name ? name : otherwise; }
+
+// Colour and fields: what tone mapping and deinterlacing are decided from (filter.h).
+void DescribeColour(const AVCodecParameters* par, StreamInfo* s) {
+  s->color_primaries = NameOr(av_color_primaries_name(par->color_primaries), "unknown");
+  s->color_transfer = NameOr(av_color_transfer_name(par->color_trc), "unknown");
+  s->color_space = NameOr(av_color_space_name(par->color_space), "unknown");
+  s->color_range = NameOr(av_color_range_name(par->color_range), "unknown");
+  s->hdr = HdrTransfer(par->color_trc);
+  static const char* const kFieldOrders[] = {"unknown", "progressive", "tt", "bb", "tb", "bt"};
+  int order = par->field_order;
+  s->field_order = order >= 0 && order < 6 ? kFieldOrders[order] : "unknown";
+}
 
 StreamInfo DescribeStream(const AVStream* st) {
   const AVCodecParameters* par = st->codecpar;
@@ -42,6 +57,7 @@ StreamInfo DescribeStream(const AVStream* st) {
       s.pixel_format = d->name;
       s.bit_depth = d->comp[0].depth;
     }
+    DescribeColour(par, &s);
   } else if (par->codec_type == AVMEDIA_TYPE_AUDIO) {
     s.channels = par->ch_layout.nb_channels;
     s.sample_rate = par->sample_rate;
@@ -104,6 +120,13 @@ nlohmann::json ToJson(const MediaInfo& info) {
       j["frame_rate"] = s.frame_rate;
       j["pixel_format"] = s.pixel_format;
       j["bit_depth"] = s.bit_depth;
+      j["color"] = {{"primaries", s.color_primaries},
+                    {"transfer", s.color_transfer},
+                    {"space", s.color_space},
+                    {"range", s.color_range}};
+      if (!s.hdr.empty()) j["hdr"] = s.hdr;
+      j["field_order"] = s.field_order;
+      j["interlaced"] = s.field_order != "progressive" && s.field_order != "unknown";
     } else if (s.type == "audio") {
       j["channels"] = s.channels;
       j["channel_layout"] = s.channel_layout;

@@ -326,6 +326,13 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
   out.kind = RequireString(o, "kind", path + ".kind");
   const std::string& k = out.kind;
   ParseBackground(&o, path, &out);
+  if (auto q = o.find("quality"); q != o.end()) {
+    if (k != "hls" && k != "dash" && k != "mp4")
+      Fail(path + ".quality", "is for hls, dash and mp4 outputs");
+    if (!q->is_boolean()) Fail(path + ".quality", "must be true or false");
+    out.quality = q->get<bool>();
+    o.erase("quality");
+  }
   if (k == "hls" || k == "dash") {
     OnlyFields(o, path, {"kind", "destination", "ladder", "dash", "normalize"});
     // A name, or the rungs themselves (presets/catalog.h bounds every field).
@@ -470,7 +477,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
     OnlyFields(spec, "",
                {"source", "sources", "audio", "subtitles", "subtitle_tracks", "outputs", "metadata",
-                "webhook", "credentials", "priority", "tags"});
+                "webhook", "credentials", "priority", "tags", "deinterlace"});
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
       OnlyFields(*hook, "webhook", {"url", "events"});
@@ -488,6 +495,20 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       }
     }
     JobSpec job;
+    if (auto d = spec.find("deinterlace"); d != spec.end()) {
+      static const std::pair<const char*, presets::Deinterlace> kModes[] = {
+          {"auto", presets::Deinterlace::kAuto},
+          {"off", presets::Deinterlace::kOff},
+          {"frame", presets::Deinterlace::kFrame},
+          {"field", presets::Deinterlace::kField}};
+      bool known = false;
+      for (auto [name, mode] : kModes)
+        if (d->is_string() && d->get<std::string>() == name) {
+          job.deinterlace = mode;
+          known = true;
+        }
+      if (!known) Fail("deinterlace", "must be \"auto\", \"off\", \"frame\" or \"field\"");
+    }
     job.priority = IntInRange(spec, "priority", "priority", -100, 100).value_or(0);
     if (auto tags = spec.find("tags"); tags != spec.end()) {
       if (!tags->is_array() || tags->size() > 8) Fail("tags", "must be an array of at most 8 tags");

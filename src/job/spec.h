@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "presets/outputs.h"
 #include "presets/presets.h"
 
 namespace reel::job {
@@ -36,6 +37,8 @@ struct OutputSpec {
   // audio-only source is drawn on, "#rrggbb", "waveform" or "spectrum"; "": not named (files
   // are then drawn on black; packages stay audio only, thumbnails and sprites fail).
   std::string background;
+  // "quality": true on "hls", "dash", "mp4": PSNR and SSIM of every rendition in the result.
+  bool quality = false;
 };
 
 // A subtitle file that becomes a subtitle rendition of every HLS/DASH output.
@@ -56,6 +59,8 @@ struct JobSpec {
   std::string audio;      // optional: a file whose audio replaces the source's
   std::string subtitles;  // optional: ASS/SRT subtitles burnt into the picture
   std::vector<SubtitleTrackSpec> subtitle_tracks;  // optional: subtitle renditions of packages
+  // "deinterlace": "auto" (by the stream's field order), "off", "frame" or "field".
+  presets::Deinterlace deinterlace = presets::Deinterlace::kAuto;
   std::vector<OutputSpec> outputs;
   nlohmann::json metadata = nlohmann::json::object();  // echoed back, never interpreted
   // Per-job S3 credentials {"access_key", "secret_key", "endpoint"?, "region"?, "path_style"?}:

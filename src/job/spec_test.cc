@@ -566,6 +566,45 @@ TEST(JobSpecHardening, TypesThatWouldOnlyFailInTheWorkerAreRefused) {
   EXPECT_TRUE(ParseJobSpec(ok).ok());
 }
 
+TEST(JobSpec, DeinterlaceAndQualityAreBoundedAndNamedInErrors) {
+  json spec = json::parse(R"({
+    "source": "in.mp4", "deinterlace": "field",
+    "outputs": [{"kind": "hls", "destination": "o/", "quality": true},
+                {"kind": "mp4", "destination": "a.mp4", "quality": false},
+                {"kind": "dash", "destination": "d/", "quality": true}]})");
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->deinterlace, presets::Deinterlace::kField);
+  EXPECT_TRUE(r->outputs[0].quality);
+  EXPECT_FALSE(r->outputs[1].quality);
+  EXPECT_TRUE(r->outputs[2].quality);
+  r = ParseJobSpec(
+      json::parse(R"({"source": "in.mp4", "outputs": [{"kind": "mp4", "destination": "a.mp4"}]})"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->deinterlace, presets::Deinterlace::kAuto) << "auto by default";
+
+  for (json bad : {json("yes"), json(true), json(1), json("Frame"), json(nullptr)}) {
+    json s = {{"source", "in.mp4"},
+              {"deinterlace", bad},
+              {"outputs", {{{"kind", "mp4"}, {"destination", "a.mp4"}}}}};
+    EXPECT_EQ(ErrorOf(s).field, "deinterlace") << bad.dump();
+  }
+  for (json bad : {json("true"), json(1), json::object()}) {
+    json s = {{"source", "in.mp4"},
+              {"outputs", {{{"kind", "hls"}, {"destination", "o/"}, {"quality", bad}}}}};
+    EXPECT_EQ(ErrorOf(s).field, "outputs[0].quality") << bad.dump();
+  }
+  for (const char* kind : {"webm", "thumbnail", "sprite", "preview", "waveform", "mezzanine"}) {
+    json s = {{"source", "in.mp4"},
+              {"outputs",
+               {{{"kind", "mp4"}, {"destination", "a.mp4"}},
+                {{"kind", kind}, {"destination", "x.jpg"}, {"quality", true}}}}};
+    FieldError e = ErrorOf(s);
+    EXPECT_EQ(e.field, "outputs[1].quality") << kind;
+    EXPECT_EQ(e.message, "is for hls, dash and mp4 outputs") << kind;
+  }
+}
+
 }  // namespace
 }  // namespace reel::job
 

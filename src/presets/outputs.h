@@ -1,5 +1,6 @@
-// Options of the output kinds beyond renditions (thumbnails, sprites, previews, waveforms),
-// shared by the job spec (which validates them) and the engine (which produces them).
+// Options of the output kinds beyond renditions (thumbnails, sprites, previews, waveforms) and
+// of the source's picture (deinterlacing), shared by the job spec (which validates them) and the
+// engine (which produces them).
 #pragma once
 
 #include <string>
@@ -41,5 +42,10 @@ struct WaveformOptions {
   int image_width = 1800;
   int image_height = 280;
 };
+
+// Interlaced sources: "auto" deinterlaces a source whose stream says its fields are interlaced
+// (its field order), "off" never, "frame" always at the frame rate, "field" always at the field
+// rate (one picture per field: twice the frames).
+enum class Deinterlace { kAuto, kOff, kFrame, kField };
 
 }  // namespace reel::presets

@@ -378,6 +378,8 @@ function outputCard(job, o) {
     // The API reads outputs back from S3 for the page; HTTP and FTP servers are read where they are.
     if (!String(o.path).startsWith('s3://')) return card;
   }
+  const quality = qualityTable(o);
+  if (quality) card.append(quality);
   if (o.master) card.append(player(job, o));
   else if (o.kind === 'thumbnail' || o.kind === 'sprite') card.append(images(job, o));
   else if (o.kind === 'waveform') card.append(waveform(job, o));
@@ -402,6 +404,25 @@ function outputCard(job, o) {
     card.append(button, status);
   }
   return card;
+}
+
+// "quality": true outputs: one row per rendition (an MP4 is one), PSNR and SSIM with each
+// figure's mean, minimum and worst 1 % of frames.
+function qualityTable(o) {
+  const rows = (o.variants || []).filter((v) => v.quality).map((v) => [v.name, v.quality]);
+  if (o.quality) rows.push([o.height ? `${o.height}p` : o.kind, o.quality]);
+  if (!rows.length) return null;
+  const figure = (f, digits) => `${f.mean.toFixed(digits)} (min ${f.min.toFixed(digits)}, ` +
+    `worst 1 % ${f.worst_1pct.toFixed(digits)})`;
+  const head = el('tr', {}, ...['rendition', 'Y-PSNR dB', 'PSNR dB', 'SSIM', 'frames']
+    .map((t) => el('th', { text: t })));
+  const body = rows.map(([name, q]) => el('tr', {},
+    el('td', { text: name }),
+    el('td', { text: figure(q.psnr_y, 2) }),
+    el('td', { text: figure(q.psnr, 2) }),
+    el('td', { text: figure(q.ssim, 4) }),
+    el('td', { text: q.every > 1 ? `${q.frames} (every ${q.every})` : String(q.frames) })));
+  return el('table', { className: 'quality' }, el('thead', {}, head), el('tbody', {}, ...body));
 }
 
 function player(job, o) {

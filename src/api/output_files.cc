@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <regex>
 
 #include "layout/layout.h"
 #include "storage/storage.h"
@@ -37,11 +38,15 @@ std::string BaseName(const std::string& path) {
 // Whether `relative` is a file of one of the package's subtitle renditions (as its result lists
 // them): the playlist, a WebVTT segment, the whole WebVTT file.
 bool InSubtitles(const json& output, const std::string& relative) {
-  static const std::regex file(R"(([^/]+)/(index\.m3u8|seg_\d+\.vtt|subtitles\.vtt))");
-  std::smatch m;
-  if (!std::regex_match(relative, m, file)) return false;
+  using Kind = layout::PackageFile::Kind;
+  std::optional<layout::PackageFile> file = layout::ParsePackagePath(relative);
+  if (!file || file->rendition.empty() ||
+      (file->kind != Kind::kMediaPlaylist && file->kind != Kind::kSubtitleSegment &&
+       file->kind != Kind::kSubtitleFile))
+    return false;
   for (const json& s : output.value("subtitles", json::array()))
-    if (s.is_object() && s.value("playlist", "") == m[1].str() + "/index.m3u8") return true;
+    if (s.is_object() && s.value("playlist", "") == layout::MediaPlaylistUri(file->rendition))
+      return true;
   return false;
 }
 

@@ -278,7 +278,8 @@ class ScopedEnv {
   }
 
  private:
-  static constexpr const char* kNames[] = {"AWS_ACCESS_KEY_ID",
+  static constexpr const char* kNames[] = {"REEL_S3_AWS_CHAIN",
+                                           "AWS_ACCESS_KEY_ID",
                                            "AWS_SECRET_ACCESS_KEY",
                                            "AWS_SESSION_TOKEN",
                                            "AWS_PROFILE",
@@ -326,7 +327,8 @@ TEST(AwsCredentials, UploadsToS3WithEachSource) {
   // The variables that make `source` give `key` (and secret `secret`), and nothing else.
   auto env_for = [&](const std::string& source, const std::string& key, const std::string& secret,
                      const std::string& imds_url) {
-    std::map<std::string, std::string> env = {{"AWS_ENDPOINT_URL_S3", endpoint},
+    std::map<std::string, std::string> env = {{"REEL_S3_AWS_CHAIN", "1"},
+                                              {"AWS_ENDPOINT_URL_S3", endpoint},
                                               {"AWS_CONFIG_FILE", work.path() + "/none"},
                                               {"AWS_EC2_METADATA_DISABLED", "true"}};
     if (source == "environment") {
@@ -342,6 +344,17 @@ TEST(AwsCredentials, UploadsToS3WithEachSource) {
     }
     return env;
   };
+  {
+    // Without the operator's opt-in, an environment that merely names a region (or holds a
+    // developer's keys) gives tenants no "default" profile: s3:// URLs stay refused.
+    std::map<std::string, std::string> env = env_for("environment", "AKIDEXAMPLE", "s", "");
+    env.erase("REEL_S3_AWS_CHAIN");
+    env["AWS_REGION"] = "eu-west-1";
+    ScopedEnv scoped(env);
+    Result<std::map<std::string, S3Profile>> profiles = LoadS3Profiles("");
+    ASSERT_TRUE(profiles.ok());
+    EXPECT_EQ(profiles->count("default"), 0u);
+  }
   auto options = [&] {
     // No keys configured in reel: the chain makes "default" and signs its requests.
     Result<std::map<std::string, S3Profile>> profiles = LoadS3Profiles("");

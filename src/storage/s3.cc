@@ -104,11 +104,14 @@ std::string Tag(const std::string& xml, const std::string& name) {
   return xml.substr(a + name.size() + 2, b - a - name.size() - 2);
 }
 
-// "default" from the AWS settings (endpoint_url, region; keys from the chain) when the
-// environment configures a source of the chain; REEL_S3_* and the config file replace it.
+// "default" from the AWS settings (endpoint_url, region; keys from the chain) when the operator
+// asks for it (REEL_S3_AWS_CHAIN=1) and the environment configures a source of the chain;
+// REEL_S3_* and the config file replace it. Opt-in: a host whose role (or a developer's
+// ~/.aws) can reach buckets must not lend that reach to every tenant because AWS_REGION is set.
 void AddAwsDefault(std::map<std::string, S3Profile>& profiles) {
   aws::Env env = aws::ProcessEnv();
-  if (!aws::Configured(env)) return;
+  const char* opt_in = std::getenv("REEL_S3_AWS_CHAIN");
+  if (!opt_in || std::string(opt_in) != "1" || !aws::Configured(env)) return;
   aws::ProfileSettings s = aws::S3Settings(env);
   S3Profile p;
   if (!s.region.empty()) p.region = s.region;

@@ -42,9 +42,11 @@ std::string RedactUrl(const std::string& url) {
   if (at == std::string::npos || at < start) return RedactQuery(url);
   size_t colon = url.find(':', start);
   // "https://TOKEN@host/" carries a credential as the user name alone (GitHub-style tokens,
-  // Basic auth with an empty password): the whole user part goes.
-  if (colon == std::string::npos || colon > at)
-    return RedactQuery(url.substr(0, start) + "[redacted]" + url.substr(at));
+  // Basic auth with an empty password): the whole user part goes. But in "s3://name@bucket/" it
+  // names one of the server's profiles, which the stored spec must keep to be read back.
+  bool user_only = colon == std::string::npos || colon > at;
+  if (user_only && url.compare(0, scheme, "s3") == 0) return RedactQuery(url);
+  if (user_only) return RedactQuery(url.substr(0, start) + "[redacted]" + url.substr(at));
   return RedactQuery(url.substr(0, colon + 1) + "[redacted]" + url.substr(at));
 }
 

@@ -75,7 +75,9 @@ std::string Encode(const Message& message) {
         }
       },
       message);
-  return line.dump();
+  // Messages carry names from the media and the file system, not always UTF-8: replaced, so that
+  // encoding a line never throws and loses the attempt's result.
+  return line.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<Message> Decode(std::string_view text) {

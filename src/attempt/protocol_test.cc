@@ -95,3 +95,19 @@ TEST(Protocol, MalformedLinesAreRefused) {
 
 }  // namespace
 }  // namespace reel::attempt
+
+// Names from media tags and file systems are not always UTF-8 (a Latin-1 subtitle title, a
+// file name): a line still encodes, with those bytes replaced, instead of throwing and losing
+// the attempt's result.
+TEST(Protocol, BytesThatAreNotUtf8AreReplacedNotFatal) {
+  ResultMessage r{{{"outputs", {{{"name", std::string("caf\xe9 \xff")}}}}}};
+  std::string line;
+  ASSERT_NO_THROW(line = Encode(r));
+  Result<Message> back = Decode(line);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(std::get<ResultMessage>(*back).result["outputs"][0]["name"],
+            "caf\xEF\xBF\xBD \xEF\xBF\xBD");
+  ErrorMessage e{StatusCode::kInvalidArgument, Retry::kPermanent, "cannot open /in/\xe9.mp4"};
+  ASSERT_NO_THROW(line = Encode(e));
+  EXPECT_TRUE(Decode(line).ok());
+}

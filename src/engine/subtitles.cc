@@ -150,14 +150,43 @@ std::string VttTime(double seconds) {
   return buf;
 }
 
+// Length of the valid UTF-8 sequence at the start of `s` (0: not valid there). Playlists must
+// be UTF-8 and the job's result is JSON, which refuses anything else.
+size_t Utf8Length(std::string_view s) {
+  auto u = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto cont = [&](size_t i) { return i < s.size() && (u(i) & 0xC0) == 0x80; };
+  unsigned char c = u(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && u(1) < 0xA0) || (c == 0xED && u(1) > 0x9F)) return 0;  // overlong, UTF-16
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && u(1) < 0x90) || (c == 0xF4 && u(1) > 0x8F)) return 0;
+    return 4;
+  }
+  return 0;
+}
+
 // A stream's tags become attributes of playlists and manifests: a language keeps only what a
-// language tag may hold, a title no quote and no control character, both bounded.
+// language tag may hold, a title no quote, no control character and no invalid UTF-8, cut at a
+// character boundary within 64 bytes.
 std::string TagName(std::string_view s) {
   std::string out;
-  for (char c : s) {
-    if (out.size() >= 64) break;
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) continue;
-    out += c == '"' ? '\'' : c;
+  while (!s.empty()) {
+    size_t n = Utf8Length(s);
+    if (n == 0) {  // a stray byte (Latin-1 titles are common): dropped
+      s.remove_prefix(1);
+      continue;
+    }
+    if (out.size() + n > 64) break;
+    char c = s[0];
+    bool control = n == 1 && (static_cast<unsigned char>(c) < 0x20 || c == 0x7f);
+    if (!control) out.append(n == 1 && c == '"' ? std::string_view("'") : s.substr(0, n));
+    s.remove_prefix(n);
   }
   return out;
 }

@@ -179,10 +179,23 @@ std::vector<Rung> ParseRungs(const json& rungs, const std::string& path) {
     out.push_back(std::move(r));
   }
   // Highest first, as SelectRungs expects; the codecs keep the order they first appear in.
-  std::stable_sort(out.begin(), out.end(), [](const Rung& a, const Rung& b) {
-    return a.codec == b.codec && a.lines > b.lines;
+  // (A strict weak order: by the codec's first appearance, then lines, highest first.)
+  auto first_seen = [&out](VideoCodec c) {
+    for (size_t i = 0; i < out.size(); ++i)
+      if (out[i].codec == c) return i;
+    return out.size();
+  };
+  std::vector<size_t> order(out.size());
+  for (size_t i = 0; i < out.size(); ++i) order[i] = first_seen(out[i].codec);
+  std::vector<size_t> index(out.size());
+  for (size_t i = 0; i < index.size(); ++i) index[i] = i;
+  std::stable_sort(index.begin(), index.end(), [&](size_t a, size_t b) {
+    if (order[a] != order[b]) return order[a] < order[b];
+    return out[a].lines > out[b].lines;
   });
-  return out;
+  std::vector<Rung> sorted;
+  for (size_t i : index) sorted.push_back(std::move(out[i]));
+  return sorted;
 }
 
 // A ladder made of `rungs` on the default ladder's shared settings.

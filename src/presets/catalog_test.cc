@@ -59,6 +59,21 @@ TEST(Ladders, InlineRungsCarryTheirOwnEncoding) {
   EXPECT_EQ(RungVideoSettings(*l, cheaper).maxrate, 990000);
 }
 
+TEST(Ladders, InterleavedCodecsAreGroupedAndSortedHighestFirst) {
+  Result<Ladder> l = ParseLadder(json::parse(R"([
+      {"height": 480, "bitrate": "1M"}, {"height": 720, "bitrate": "1M", "codec": "hevc"},
+      {"height": 1080, "bitrate": "4M"}, {"height": 360, "bitrate": "1M", "codec": "hevc"},
+      {"height": 720, "bitrate": "2M"}, {"height": 1080, "bitrate": "3M", "codec": "hevc"}])"),
+                                 "ladder");
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  std::vector<std::pair<VideoCodec, int>> got;
+  for (const Rung& r : l->rungs) got.push_back({r.codec, r.lines});
+  std::vector<std::pair<VideoCodec, int>> want = {
+      {VideoCodec::kH264, 1080}, {VideoCodec::kH264, 720}, {VideoCodec::kH264, 480},
+      {VideoCodec::kHevc, 1080}, {VideoCodec::kHevc, 720}, {VideoCodec::kHevc, 360}};
+  EXPECT_EQ(got, want);
+}
+
 TEST(Ladders, EveryRungFieldIsBoundedAndNamed) {
   struct Case {
     const char* rung;

@@ -149,6 +149,7 @@ AVRational DrawnFrameRate(const TranscodePlan& plan) {
   for (const FileOutputPlan& f : plan.files) fps = std::max(fps, f.preset.video.fps);
   for (const HlsOutputPlan& h : plan.hls) {
     fps = std::max(fps, h.ladder.video.fps);
+    for (const presets::Rung& r : h.ladder.rungs) fps = std::max(fps, r.fps);
     if (h.single) fps = std::max(fps, h.single->video.fps);
   }
   return fps > 0 ? ChooseFrameRate(nullptr, std::min(fps, presets::kMaxFps)) : AVRational{25, 1};

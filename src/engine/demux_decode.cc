@@ -310,6 +310,7 @@ Status Source::OpenSource(size_t segment) {
       FirstFrameTimes(SourcePath(segment), video_index_, audio_input_ ? -1 : audio_index_);
   int64_t start = TimelineZero(first_video, first_audio, grid,
                                fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time);
+  timeline_zero_ = start / double(AV_TIME_BASE);
   if (video_index_ >= 0) {
     AVStream* st = fmt->streams[video_index_];
     REEL_RETURN_IF_ERROR(OpenDecoder(fmt, video_index_, &video_dec_));

@@ -48,7 +48,10 @@ class Source {
   }
   bool has_audio() const { return has_audio_; }  // some source, or the replacement track
   bool audio_replaced() const { return audio_input_ != nullptr; }
-  double duration() const { return duration_; }           // seconds, all sources
+  double duration() const { return duration_; }  // seconds, all sources
+  // Where the (last opened) source's time 0 is on its own timeline, in seconds: its first
+  // picture or sound (TimelineZero). Cues read from the file are measured from here.
+  double timeline_zero() const { return timeline_zero_; }
   int audio_channels() const { return audio_channels_; }  // 1 or 2
   const DisplaySize& display() const { return display_; }
   // The language tag of the audio stream decoded ("eng"), or "" (joined sources: none).
@@ -122,6 +125,7 @@ class Source {
   int aux_audio_index_ = -1;
   CodecContextPtr video_dec_, audio_dec_;
   int64_t start_pts_video_ = 0, start_pts_audio_ = 0;  // source start, in stream time bases
+  double timeline_zero_ = 0;
   DisplaySize display_;
   VideoFormat format_;
   SourcePicture picture_;

@@ -454,7 +454,8 @@ Status Scheduler::ReadSubtitles() {
     subtitles_.push_back(std::move(t).value());
   }
   if (plan_.inputs.size() > 1) return Status::Ok();
-  Result<std::vector<SubtitleTrack>> own = ReadSubtitleStreams(plan_.input, options_.cancel);
+  Result<std::vector<SubtitleTrack>> own =
+      ReadSubtitleStreams(plan_.input, source_.timeline_zero(), options_.cancel);
   if (!own.ok()) return own.status();
   for (SubtitleTrack& t : *own) subtitles_.push_back(std::move(t));
   return Status::Ok();

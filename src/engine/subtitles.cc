@@ -224,7 +224,7 @@ Result<SubtitleTrack> ReadSubtitleFile(const SubtitleInput& input) {
   return t;
 }
 
-Result<std::vector<SubtitleTrack>> ReadSubtitleStreams(const std::string& path,
+Result<std::vector<SubtitleTrack>> ReadSubtitleStreams(const std::string& path, double origin,
                                                        const std::atomic<bool>* cancel) {
   Result<InputFormatPtr> fmt = OpenInput(path);
   if (!fmt.ok()) return fmt.status();
@@ -243,7 +243,6 @@ Result<std::vector<SubtitleTrack>> ReadSubtitleStreams(const std::string& path,
   }
   std::vector<SubtitleTrack> out;
   if (readers.empty()) return out;
-  double origin = f->start_time == AV_NOPTS_VALUE ? 0 : f->start_time / double(AV_TIME_BASE);
   REEL_RETURN_IF_ERROR(ReadAll(f, origin, &readers, cancel).WithContext("source subtitles"));
   for (StreamReader& r : readers) out.push_back(std::move(r.track));
   return out;

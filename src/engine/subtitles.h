@@ -42,7 +42,8 @@ Result<SubtitleTrack> ReadSubtitleFile(const SubtitleInput& input);
 
 // Reads the text subtitle streams of a media file, at most kMaxSourceSubtitleStreams, in stream
 // order; bitmap subtitles (PGS, DVB) are skipped. Named from the stream's title or language.
-Result<std::vector<SubtitleTrack>> ReadSubtitleStreams(const std::string& path,
+// Cue times count from `origin` (seconds on the file's timeline), where the media's time 0 is.
+Result<std::vector<SubtitleTrack>> ReadSubtitleStreams(const std::string& path, double origin,
                                                        const std::atomic<bool>* cancel);
 
 // One WebVTT file of every cue, with X-TIMESTAMP-MAP only when `timestamp_map`.

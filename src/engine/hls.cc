@@ -351,8 +351,6 @@ std::string WithTextRenditions(const std::string& master,
         "AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n";
   std::string attributes;
   if (!subtitles.empty()) attributes += ",SUBTITLES=\"subs\"";
-  if (captions == Captions::kInStream) attributes += ",CLOSED-CAPTIONS=\"cc\"";
-  if (captions == Captions::kNone) attributes += ",CLOSED-CAPTIONS=NONE";
   std::istringstream in(master);
   std::string out, line;
   bool placed = false;
@@ -361,6 +359,11 @@ std::string WithTextRenditions(const std::string& master,
       if (!placed) out += media;
       placed = true;
       line += attributes;
+      // Only x264 writes the source's captions back (a53cc); HEVC and AV1 variants carry none.
+      bool h264 = line.find("CODECS=\"avc1.") != std::string::npos;
+      if (captions == Captions::kInStream)
+        line += h264 ? ",CLOSED-CAPTIONS=\"cc\"" : ",CLOSED-CAPTIONS=NONE";
+      if (captions == Captions::kNone) line += ",CLOSED-CAPTIONS=NONE";
     }
     out += line + "\n";
   }

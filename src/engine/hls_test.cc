@@ -93,6 +93,15 @@ TEST(Hls, TextRenditionsJoinTheMasterPlaylist) {
   EXPECT_NE(both.find("AUDIO=\"audio\",SUBTITLES=\"subs\",CLOSED-CAPTIONS=\"cc\"\n360p/"),
             std::string::npos)
       << both;
+  // Only H.264 variants carry the captions (x264's a53cc); an HEVC set in the same master says
+  // it has none rather than promise them.
+  v.push_back(
+      {"720p-hevc/index.m3u8", 2000000, 1800000, 1280, 720, 30, "hvc1.1.6.L93.B0,mp4a.40.2", true});
+  std::string mixed = WithTextRenditions(MasterPlaylist(v, &audio), {}, Captions::kInStream);
+  EXPECT_NE(mixed.find("AUDIO=\"audio\",CLOSED-CAPTIONS=\"cc\"\n720p/"), std::string::npos)
+      << mixed;
+  EXPECT_NE(mixed.find("AUDIO=\"audio\",CLOSED-CAPTIONS=NONE\n720p-hevc/"), std::string::npos)
+      << mixed;
 }
 
 }  // namespace

@@ -1421,8 +1421,9 @@ TEST_F(ServiceTest, FtpSourceAndDestinationsWithTheirPasswordKeptSecret) {
   std::string db = testing::ReadFile(data_ / "reel.db") + testing::ReadFile(data_ / "reel.db-wal");
   for (const std::string& secret : planted) {
     // The admin key's signing secret is shown to the operator once, at first start, on purpose.
-    if (secret != signing_secret)
+    if (secret != signing_secret) {
       EXPECT_EQ(log.output.find(secret), std::string::npos) << secret << " in " << log.output;
+    }
     EXPECT_EQ(db.find(secret), std::string::npos) << secret << " in the database";
   }
 }

@@ -93,9 +93,6 @@ TEST(Protocol, MalformedLinesAreRefused) {
   }
 }
 
-}  // namespace
-}  // namespace reel::attempt
-
 // Names from media tags and file systems are not always UTF-8 (a Latin-1 subtitle title, a
 // file name): a line still encodes, with those bytes replaced, instead of throwing and losing
 // the attempt's result.
@@ -111,3 +108,6 @@ TEST(Protocol, BytesThatAreNotUtf8AreReplacedNotFatal) {
   ASSERT_NO_THROW(line = Encode(e));
   EXPECT_TRUE(Decode(line).ok());
 }
+
+}  // namespace
+}  // namespace reel::attempt

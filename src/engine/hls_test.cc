@@ -44,7 +44,7 @@ TEST(Hls, ReadsMediaPlaylistAndMeasuresBandwidth) {
 
 TEST(Hls, MasterPlaylistListsAudioGroupAndVariants) {
   std::vector<VariantEntry> v = {
-      {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 29.97, "avc1.64001F,mp4a.40.2", true}};
+      {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 29.97, "avc1.64001F,mp4a.40.2", true, ""}};
   AudioEntry audio{"audio/index.m3u8", 2, ""};
   std::string m = MasterPlaylist(v, &audio);
   EXPECT_NE(m.find("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES"),
@@ -63,8 +63,8 @@ TEST(Hls, MasterPlaylistListsAudioGroupAndVariants) {
 
 TEST(Hls, TextRenditionsJoinTheMasterPlaylist) {
   std::vector<VariantEntry> v = {
-      {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 30, "avc1.64001F,mp4a.40.2", true},
-      {"360p/index.m3u8", 900000, 800000, 640, 360, 30, "avc1.64001E,mp4a.40.2", true}};
+      {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 30, "avc1.64001F,mp4a.40.2", true, ""},
+      {"360p/index.m3u8", 900000, 800000, 640, 360, 30, "avc1.64001E,mp4a.40.2", true, ""}};
   AudioEntry audio{"audio/index.m3u8", 2, ""};
   std::string m = MasterPlaylist(v, &audio);
   EXPECT_EQ(WithTextRenditions(m, {}, Captions::kUnstated), m) << "nothing to add: unchanged";
@@ -95,8 +95,8 @@ TEST(Hls, TextRenditionsJoinTheMasterPlaylist) {
       << both;
   // Only H.264 variants carry the captions (x264's a53cc); an HEVC set in the same master says
   // it has none rather than promise them.
-  v.push_back(
-      {"720p-hevc/index.m3u8", 2000000, 1800000, 1280, 720, 30, "hvc1.1.6.L93.B0,mp4a.40.2", true});
+  v.push_back({"720p-hevc/index.m3u8", 2000000, 1800000, 1280, 720, 30, "hvc1.1.6.L93.B0,mp4a.40.2",
+               true, ""});
   std::string mixed = WithTextRenditions(MasterPlaylist(v, &audio), {}, Captions::kInStream);
   EXPECT_NE(mixed.find("AUDIO=\"audio\",CLOSED-CAPTIONS=\"cc\"\n720p/"), std::string::npos)
       << mixed;

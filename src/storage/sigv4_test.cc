@@ -9,7 +9,7 @@ namespace reel::storage::sigv4 {
 namespace {
 
 const Credentials kExample{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                           "us-east-1"};
+                           "us-east-1", ""};
 
 TEST(SigV4, GetObjectHeaderExample) {
   Request r;

@@ -627,6 +627,10 @@ TEST(Cli, WorkerNameIsAStableUniqueId) {
   ExpectOneLineError(Reel({"worker", "--name", "../etc", "--data-dir", data}), "--name");
   ExpectOneLineError(Reel({"worker", "--name", std::string(65, 'a'), "--data-dir", data}),
                      "--name");
+  // A start that fails after the name was checked does not keep the name.
+  CommandResult failed = Reel(
+      {"worker", "--name", "enc-1", "--data-dir", data, "--storage-config", dir / "missing.json"});
+  EXPECT_NE(failed.exit_code, 0) << failed.output;
   {
     testing::BackgroundCommand first(
         {testing::ReelBinary(), "worker", "--name", "enc-1", "--data-dir", data});

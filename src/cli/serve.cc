@@ -363,11 +363,6 @@ int RunServe(const ServeArgs& args) {
                       " (heard from " + std::to_string(static_cast<int>(silent)) +
                       "s ago); worker names must be unique");
       }
-      // Registered now, before saying "running", so that a second one started after that line
-      // is refused (the pool's heartbeat keeps the entry fresh from here on).
-      Status registered = store->HeartbeatWorker(store::WorkerInfo{
-          po.worker_id, po.host, po.version, po.slots, {}, store::NowSeconds(), 0, po.tags});
-      if (!registered.ok()) return Fail(registered.message());
     }
     worker::PoolObserver observer;
     observer.on_finished = [&metrics](const store::Job& job, double seconds) {
@@ -425,6 +420,15 @@ int RunServe(const ServeArgs& args) {
     if (!started.ok()) return Fail(started.message());
     // One dispatcher per API node delivers webhooks; `reel worker` nodes leave it to them.
     webhooks.Start();
+  }
+  if (pool && !args.name.empty()) {
+    // Registered before saying "running", so that a second worker of this name started after
+    // that line is refused (the pool's heartbeat keeps the entry fresh from here on). Not
+    // earlier: a start that fails above must not hold the name for a lease.
+    const worker::PoolOptions& po = pool->options();
+    Status registered = store->HeartbeatWorker(store::WorkerInfo{
+        po.worker_id, po.host, po.version, po.slots, {}, store::NowSeconds(), 0, po.tags});
+    if (!registered.ok()) return Fail(registered.message());
   }
   if (pool) pool->Start();
   if (args.worker_only) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -374,6 +375,276 @@ TEST(Cli, Crf0IsLosslessH264) {
   std::string want = frames(source);
   EXPECT_FALSE(want.empty());
   EXPECT_EQ(frames(dir / "lossless.mp4"), want);
+}
+
+}  // namespace
+}  // namespace reel
+
+namespace reel {
+namespace {
+
+// `reel ARGS` with these "NAME=value" variables, through env(1); the platform and config
+// variables of the test's own environment are removed so that only the test's count.
+CommandResult ReelWithEnv(const std::vector<std::string>& env,
+                          const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"env", "-u", "PORT", "-u", "REEL_LISTEN", "-u", "REEL_CONFIG"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.push_back(testing::ReelBinary());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv);
+}
+
+json PrintConfig(const std::vector<std::string>& env, const std::vector<std::string>& args) {
+  CommandResult r = ReelWithEnv(env, args);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  json j = json::parse(r.stdout_text, nullptr, false);
+  EXPECT_TRUE(j.is_object()) << r.output;
+  return j;
+}
+
+std::string Variable(const std::string& flag) {
+  std::string name = "REEL_";
+  for (char c : flag) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return name;
+}
+
+// Every flag `--help` lists for serve and worker is in --print-config, and each one can be set by
+// its REEL_ variable (walked from the help text, so a flag added later is covered too).
+TEST(Cli, EveryServiceFlagCanComeFromTheEnvironment) {
+  for (const char* cmd : {"serve", "worker"}) {
+    json defaults = PrintConfig({}, {cmd, "--print-config"});
+    CommandResult help = Reel({cmd, "--help"});
+    std::regex flag(R"(--([a-z][a-z-]*))");
+    int flags = 0;
+    for (std::sregex_iterator m(help.stdout_text.begin(), help.stdout_text.end(), flag), end;
+         m != end; ++m) {
+      std::string name = (*m)[1];
+      if (name == "help" || name == "config" || name == "print-config") continue;
+      ++flags;
+      EXPECT_EQ(defaults["sources"][name], "default") << cmd << " --" << name;
+    }
+    EXPECT_GE(flags, 15) << help.stdout_text;
+
+    std::vector<std::string> env;
+    for (const auto& [name, value] : defaults["config"].items()) {
+      std::string v = value.is_array()                   ? "a,b"
+                      : value.is_boolean()               ? "true"
+                      : value.is_number()                ? value.dump()
+                      : value.get<std::string>().empty() ? "x"
+                                                         : value.get<std::string>();
+      env.push_back(Variable(name) + "=" + v);
+    }
+    json set = PrintConfig(env, {cmd, "--print-config"});
+    for (const auto& [name, value] : defaults["config"].items()) {
+      EXPECT_EQ(set["sources"][name], "env " + Variable(name)) << cmd << " --" << name;
+      if (value.is_array()) {
+        EXPECT_EQ(set["config"][name], json::array({"a", "b"})) << name;
+      }
+    }
+  }
+}
+
+// flag > env > file > default, each value says where it came from, and secrets are not shown.
+TEST(Cli, ConfigFileIsBelowEnvironmentAndFlags) {
+  TempDir dir;
+  std::string file = dir / "reel.json";
+  testing::WriteFile(file, R"({
+  "workers": 4,
+  "lease": "45s",
+  "retention": "1d",
+  "allow-host": ["10.0.0.0/8", "192.168.0.5"],
+  "store": "postgres://reel:hunter2@db.internal/reel"
+})");
+  json j = PrintConfig({"REEL_LEASE=50s", "REEL_DEFAULT_WEBHOOK=https://hooks.example/T0/s3cr3t"},
+                       {"serve", "--config", file, "--retention", "2d", "--print-config"});
+  EXPECT_EQ(j["config"]["workers"], 4);
+  EXPECT_EQ(j["sources"]["workers"], "file " + file);
+  EXPECT_EQ(j["config"]["lease"], "50s");
+  EXPECT_EQ(j["sources"]["lease"], "env REEL_LEASE");
+  EXPECT_EQ(j["config"]["retention"], "2d");
+  EXPECT_EQ(j["sources"]["retention"], "flag");
+  EXPECT_EQ(j["config"]["allow-host"], json::array({"10.0.0.0/8", "192.168.0.5"}));
+  EXPECT_EQ(j["config"]["listen"], "127.0.0.1:8080");
+  EXPECT_EQ(j["sources"]["listen"], "default");
+  EXPECT_EQ(j["config"]["store"], "postgres://***@db.internal/reel");
+  EXPECT_EQ(j["config"]["default-webhook"], "(redacted)");
+  EXPECT_EQ(j.dump().find("hunter2"), std::string::npos) << j.dump();
+  EXPECT_EQ(j.dump().find("s3cr3t"), std::string::npos) << j.dump();
+
+  // REEL_CONFIG names the file too; the worker reads the same keys (its own flags).
+  EXPECT_EQ(PrintConfig({"REEL_CONFIG=" + file}, {"serve", "--print-config"})["config"]["workers"],
+            4);
+  std::string wfile = dir / "worker.json";
+  testing::WriteFile(wfile, R"({"capacity": 2, "name": "enc-7", "tags": "gpu,eu"})");
+  json w = PrintConfig({}, {"worker", "--config", wfile, "--print-config"});
+  EXPECT_EQ(w["config"]["capacity"], 2);
+  EXPECT_EQ(w["config"]["name"], "enc-7");
+  EXPECT_EQ(w["config"]["tags"], json::array({"gpu", "eu"}));
+
+  // Mistakes name the file, the line and the key.
+  std::string bad = dir / "bad.json";
+  testing::WriteFile(bad, "{\n  \"workers\": 2,\n  \"listn\": \"0.0.0.0:80\"\n}\n");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}),
+                     "bad.json:3: unknown key \"listn\"");
+  testing::WriteFile(bad, "{\n  \"workers\": 999\n}\n");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "bad.json:2: workers");
+  testing::WriteFile(bad, "{\"capacity\": 1, \"print-config\": true}");
+  ExpectOneLineError(ReelWithEnv({}, {"worker", "--config", bad}), "unknown key \"print-config\"");
+  testing::WriteFile(bad, "{\"allow-path\": {\"a\": 1}}");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "allow-path: must be a list");
+  testing::WriteFile(bad, "{\"workers\": }");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "bad.json: not JSON");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", dir / "none.json"}), "none.json");
+}
+
+// PORT (Heroku, Cloud Run) sets the port on every interface unless --listen or REEL_LISTEN say
+// otherwise; a config file's listen is below it, as any file value is below the environment.
+TEST(Cli, PortIsTheListenPortWhenNothingElseSaysSo) {
+  json j = PrintConfig({"PORT=18099"}, {"serve", "--print-config"});
+  EXPECT_EQ(j["config"]["listen"], "0.0.0.0:18099");
+  EXPECT_EQ(j["sources"]["listen"], "env PORT");
+  j = PrintConfig({"PORT=18099", "REEL_LISTEN=127.0.0.1:9000"}, {"serve", "--print-config"});
+  EXPECT_EQ(j["config"]["listen"], "127.0.0.1:9000");
+  EXPECT_EQ(j["sources"]["listen"], "env REEL_LISTEN");
+  j = PrintConfig({"PORT=18099"}, {"serve", "--listen", "127.0.0.1:9001", "--print-config"});
+  EXPECT_EQ(j["config"]["listen"], "127.0.0.1:9001");
+  EXPECT_EQ(j["sources"]["listen"], "flag");
+  TempDir dir;
+  testing::WriteFile(dir / "reel.json", R"({"listen": "127.0.0.1:9002"})");
+  j = PrintConfig({"PORT=18099"}, {"serve", "--config", dir / "reel.json", "--print-config"});
+  EXPECT_EQ(j["config"]["listen"], "0.0.0.0:18099");
+  ExpectOneLineError(ReelWithEnv({"PORT=http"}, {"serve"}), "PORT: must be a port number");
+}
+
+// Starts `reel serve` with these variables and returns its base URL once it listens.
+std::string StartServer(testing::BackgroundCommand& srv) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const std::string marker = "listening on http://";
+  while (std::chrono::steady_clock::now() < deadline && srv.Running()) {
+    std::string out = srv.OutputSoFar();
+    size_t at = out.find(marker);
+    if (at != std::string::npos && out.find(' ', at + marker.size()) != std::string::npos)
+      return out.substr(at + 13, out.find(' ', at + marker.size()) - at - 13);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "the server did not start: " << srv.OutputSoFar();
+  return "";
+}
+
+// `printf '%s\n' KEY | reel keys import ARGS...`: the key goes through stdin only.
+CommandResult ImportKey(const std::string& key, std::vector<std::string> args) {
+  std::vector<std::string> argv = {
+      "sh", "-c", "printf '%s\\n' \"$0\" | \"$@\"", key, testing::ReelBinary(), "keys", "import"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv);
+}
+
+// Teams that have a key already: REEL_ADMIN_KEY on first start, `reel keys import` after; only
+// hashes are stored, and the client commands take their flags from REEL_ variables too.
+TEST(Cli, AdminKeyFromTheEnvironmentAndImportedKeys) {
+  TempDir dir;
+  std::string data = dir / "var";
+  const std::string admin = "ops-admin-0123456789abcdefghijklmnopqrstuvwxyz";
+  const std::string team = "team_key_ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123";
+  ExpectOneLineError(ReelWithEnv({"REEL_ADMIN_KEY=short", "REEL_DATA_DIR=" + data}, {"serve"}),
+                     "REEL_ADMIN_KEY: must be 32 to 256 characters");
+  std::string url;
+  {
+    testing::BackgroundCommand srv({"env", "-u", "PORT", "REEL_ADMIN_KEY=" + admin,
+                                    "REEL_LISTEN=127.0.0.1:0", "REEL_DATA_DIR=" + data,
+                                    "REEL_WORKERS=0", testing::ReelBinary(), "serve"});
+    url = StartServer(srv);
+    ASSERT_FALSE(url.empty());
+    EXPECT_NE(srv.OutputSoFar().find("the admin API key is REEL_ADMIN_KEY's"), std::string::npos);
+    EXPECT_EQ(srv.OutputSoFar().find(admin), std::string::npos) << "never shown";
+    EXPECT_FALSE(fs::exists(data + "/admin.key"));
+    EXPECT_TRUE(fs::exists(data + "/admin.webhook-secret"));
+
+    CommandResult imported = ImportKey(team, {"--name", "ci", "--data-dir", data});
+    ASSERT_EQ(imported.exit_code, 0) << imported.output;
+    EXPECT_EQ(imported.output.find(team), std::string::npos);
+    ExpectOneLineError(ImportKey(team, {"--name", "ci2", "--data-dir", data}), "stored already");
+    ExpectOneLineError(ImportKey("abc", {"--name", "x", "--data-dir", data}), "32 to 256");
+    ExpectOneLineError(
+        ImportKey("abcdefghijklmnopqrstuvwxyz0123456789\x01", {"--name", "x", "--data-dir", data}),
+        "only letters, digits");
+    ExpectOneLineError(ImportKey("", {"--name", "x", "--data-dir", data}), "no key on stdin");
+
+    for (const std::string& key : {admin, team}) {
+      CommandResult jobs = ReelWithEnv({"REEL_URL=" + url, "REEL_API_KEY=" + key}, {"jobs"});
+      EXPECT_EQ(jobs.exit_code, 0) << jobs.output;
+    }
+    CommandResult wrong = ReelWithEnv(
+        {"REEL_URL=" + url, "REEL_API_KEY=not-a-key-0123456789abcdefghijklmnop"}, {"jobs"});
+    EXPECT_NE(wrong.exit_code, 0);
+    // A client flag from its variable: REEL_LIMIT is --limit.
+    CommandResult limit =
+        ReelWithEnv({"REEL_URL=" + url, "REEL_API_KEY=" + admin, "REEL_LIMIT=lots"}, {"jobs"});
+    EXPECT_NE(limit.exit_code, 0);
+    EXPECT_NE(limit.output.find("--limit"), std::string::npos) << limit.output;
+    srv.Signal(SIGTERM);
+    EXPECT_EQ(srv.Wait().exit_code, 0);
+  }
+  // Only hashes were written: neither key is in any file of the data directory.
+  for (const auto& e : fs::recursive_directory_iterator(data)) {
+    if (!e.is_regular_file()) continue;
+    std::string bytes = testing::ReadFile(e.path().string());
+    EXPECT_EQ(bytes.find(admin), std::string::npos) << e.path();
+    EXPECT_EQ(bytes.find(team), std::string::npos) << e.path();
+  }
+  // Keys exist now: another REEL_ADMIN_KEY is not taken, and the log says so.
+  {
+    testing::BackgroundCommand srv({"env", "-u", "PORT",
+                                    "REEL_ADMIN_KEY=other-0123456789abcdefghijklmnopqrstuvwxyz",
+                                    "REEL_LISTEN=127.0.0.1:0", "REEL_DATA_DIR=" + data,
+                                    "REEL_WORKERS=0", testing::ReelBinary(), "serve"});
+    ASSERT_FALSE(StartServer(srv).empty());
+    EXPECT_NE(srv.OutputSoFar().find("REEL_ADMIN_KEY is not used"), std::string::npos)
+        << srv.OutputSoFar();
+    srv.Signal(SIGTERM);
+    srv.Wait();
+  }
+  // A required flag from its variable: REEL_NAME is `keys create --name`.
+  CommandResult created = ReelWithEnv({"REEL_NAME=ops"}, {"keys", "create", "--data-dir", data});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  CommandResult listed = Reel({"keys", "list", "--data-dir", data});
+  for (const char* name : {"admin", "ci", "ops"})
+    EXPECT_NE(listed.stdout_text.find(name), std::string::npos) << listed.stdout_text;
+}
+
+// `reel worker --name` is the worker's id; a second live worker of that name is refused (it
+// would renew and finish the first one's leases); once the first is gone the name is free again.
+TEST(Cli, WorkerNameIsAStableUniqueId) {
+  TempDir dir;
+  std::string data = dir / "var";
+  auto wait_running = [](testing::BackgroundCommand& w, const std::string& line) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (w.Running() && w.OutputSoFar().find(line) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return w.OutputSoFar().find(line) != std::string::npos;
+  };
+  ExpectOneLineError(Reel({"worker", "--name", "../etc", "--data-dir", data}), "--name");
+  ExpectOneLineError(Reel({"worker", "--name", std::string(65, 'a'), "--data-dir", data}),
+                     "--name");
+  // A start that fails after the name was checked does not keep the name.
+  CommandResult failed = Reel(
+      {"worker", "--name", "enc-1", "--data-dir", data, "--storage-config", dir / "missing.json"});
+  EXPECT_NE(failed.exit_code, 0) << failed.output;
+  {
+    testing::BackgroundCommand first(
+        {testing::ReelBinary(), "worker", "--name", "enc-1", "--data-dir", data});
+    ASSERT_TRUE(wait_running(first, "reel: worker enc-1 running")) << first.OutputSoFar();
+    ExpectOneLineError(ReelWithEnv({"REEL_NAME=enc-1"}, {"worker", "--data-dir", data}),
+                       "--name enc-1: a worker of that name is running");
+    first.Signal(SIGTERM);
+    EXPECT_EQ(first.Wait().exit_code, 0);
+  }
+  testing::BackgroundCommand again(
+      {"env", "REEL_NAME=enc-1", testing::ReelBinary(), "worker", "--data-dir", data});
+  EXPECT_TRUE(wait_running(again, "reel: worker enc-1 running")) << again.OutputSoFar();
+  again.Signal(SIGTERM);
+  again.Wait();
 }
 
 }  // namespace

@@ -100,6 +100,7 @@ struct ServeArgs {
   int max_streams = 10000;               // open event streams in all (kept below the fd limit)
   int max_streams_per_key = 100;         // open event streams per API key
   std::string stream_idle = "1h";        // an event stream without an event this long is closed
+  std::string name;                      // `reel worker --name`: a stable worker id
   SourceLimitArgs source_limits;         // passed on to every attempt
 };
 int RunServe(const ServeArgs& args);
@@ -107,7 +108,7 @@ int RunServe(const ServeArgs& args);
 struct KeysArgs {
   std::string data_dir = "var";
   std::string store;
-  std::string action;  // create, list, revoke
+  std::string action;  // create, import (the key on stdin), list, revoke, ...
   std::string name;
   bool admin = false;
 };

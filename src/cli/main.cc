@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/config.h"
 
 namespace {
 
@@ -115,6 +116,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--stream-idle", serve.stream_idle,
                         "Close an event stream without an event for this long (default 1h)");
   AddSourceLimitOptions(serve_cmd, &serve.source_limits);
+  bool print_config = false;
+  const char* print_help =
+      "Print the effective settings (secrets redacted) and where each came "
+      "from, as JSON, and exit";
+  serve_cmd->add_flag("--print-config", print_config, print_help);
 
   // `reel worker`: the same pool without the API, for other hosts sharing a PostgreSQL store.
   reel::cli::ServeArgs worker;
@@ -142,7 +148,11 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--retention", worker.retention,
                          "Also delete finished jobs after this long (default: never; API nodes "
                          "do it)");
+  worker_cmd->add_option("--name", worker.name,
+                         "Stable worker id (default: w-HOST-RANDOM); must be unique among live "
+                         "workers");
   AddSourceLimitOptions(worker_cmd, &worker.source_limits);
+  worker_cmd->add_flag("--print-config", print_config, print_help);
 
   reel::cli::KeysArgs migrate;
   auto* migrate_cmd = app.add_subcommand(
@@ -171,6 +181,12 @@ int main(int argc, char** argv) {
   keys_create->add_flag("--admin", keys.admin, "The key sees and acts on every job");
   keys_create->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
   keys_create->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
+  auto* keys_import = keys_cmd->add_subcommand(
+      "import", "Store a key you already have, read from stdin (only its hash is kept)");
+  keys_import->add_option("--name", keys.name, "A name for the key")->required();
+  keys_import->add_flag("--admin", keys.admin, "The key sees and acts on every job");
+  keys_import->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
+  keys_import->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_list = keys_cmd->add_subcommand("list", "List keys (never the keys themselves)");
   keys_list->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
   keys_list->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
@@ -201,7 +217,18 @@ int main(int argc, char** argv) {
   auto* delete_cmd = app.add_subcommand("delete", "Delete a finished job");
   delete_cmd->add_option("id", client.target, "Job id")->required();
 
+  // Every flag of the service and client commands also comes from REEL_<FLAG> and --config.
+  reel::cli::Configuration config;
+  for (CLI::App* cmd : {serve_cmd, worker_cmd, migrate_cmd, keys_cmd, submit_cmd, jobs_cmd,
+                        status_cmd, cancel_cmd, retry_cmd, delete_cmd})
+    config.Bind(cmd);
+  if (std::string bad = config.Load(&app, argc, argv); !bad.empty()) return reel::cli::Fail(bad);
   CLI11_PARSE(app, argc, argv);
+  if (print_config) {
+    std::cout << config.Effective(*serve_cmd ? serve_cmd : worker_cmd, argc, argv).dump(2)
+              << std::endl;
+    return 0;
+  }
 
   if (*serve_cmd) return reel::cli::RunServe(serve);
   if (*worker_cmd) return reel::cli::RunServe(worker);
@@ -212,6 +239,7 @@ int main(int argc, char** argv) {
   if (*run_job_cmd) return reel::cli::RunJob(run_job);
   if (*keys_cmd) {
     keys.action = *keys_create   ? "create"
+                  : *keys_import ? "import"
                   : *keys_list   ? "list"
                   : *keys_rotate ? "rotate-webhook-secret"
                                  : "revoke";

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -72,6 +73,28 @@ Result<std::string> LoadSecretKey(const std::string& data_dir) {
 std::string NewKey() { return "reel_" + RandomHex(24); }
 std::string NewWebhookSecret() { return "whsec_" + RandomHex(24); }
 
+// A key brought from elsewhere (`keys import`, REEL_ADMIN_KEY): a reel_ key or any 32 to 256
+// characters of [A-Za-z0-9_-], so that it is as hard to guess as ours and safe in a header.
+Status CheckImportedKey(const std::string& key, const std::string& what) {
+  if (key.size() < 32 || key.size() > 256)
+    return InvalidArgument(what + ": must be 32 to 256 characters (it has " +
+                           std::to_string(key.size()) + ")");
+  for (char c : key)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      return InvalidArgument(what + ": only letters, digits, '_' and '-' are allowed");
+  return Status::Ok();
+}
+
+// The worker id --name gives: stable across restarts, so bounded and safe in logs and URLs.
+Status CheckWorkerName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0])))
+    return InvalidArgument("--name: 1 to 64 characters, starting with a letter or digit");
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+      return InvalidArgument("--name: only letters, digits, '.', '_' and '-' are allowed");
+  return Status::Ok();
+}
+
 // The API's view of this process's pool (service::LocalRunner over worker::WorkerPool).
 class PoolRunner : public service::LocalRunner {
  public:
@@ -111,7 +134,8 @@ int RunKeys(const KeysArgs& args) {
   store::JobStore& s = **st;
   // Signing secrets are stored sealed: a reader of the database cannot forge webhooks.
   Result<std::string> sealing_key = InvalidArgument("not needed");
-  if (args.action == "create" || args.action == "rotate-webhook-secret") {
+  if (args.action == "create" || args.action == "import" ||
+      args.action == "rotate-webhook-secret") {
     sealing_key = LoadSecretKey(args.data_dir);
     if (!sealing_key.ok()) return Fail(sealing_key.status().message());
   }
@@ -124,6 +148,31 @@ int RunKeys(const KeysArgs& args) {
     std::cout << key << "\n";
     std::cerr << "created " << (args.admin ? "admin " : "") << "key " << k->id << " (" << args.name
               << "); it is shown only this once\n"
+              << "webhook signing secret: " << secret << "\n";
+    return 0;
+  }
+  if (args.action == "import") {
+    if (args.name.empty()) return Fail("--name is required");
+    // Read from stdin so that the key never sits in argv (ps) or the shell's history.
+    std::string key(4096, '\0');
+    std::cin.read(key.data(), static_cast<std::streamsize>(key.size()));
+    key.resize(static_cast<size_t>(std::cin.gcount()));
+    if (key.size() >= 2 && key.compare(key.size() - 2, 2, "\r\n") == 0)
+      key.resize(key.size() - 2);
+    else if (!key.empty() && key.back() == '\n')
+      key.pop_back();
+    if (key.empty()) return Fail("keys import: no key on stdin");
+    if (Status ok = CheckImportedKey(key, "the key on stdin"); !ok.ok()) return Fail(ok.message());
+    if (Result<store::ApiKey> known = s.FindKeyByHash(Sha256Hex(key)); known.ok())
+      return Fail("keys import: this key is stored already, as " + known->id + " (" + known->name +
+                  ")");
+    std::string secret = NewWebhookSecret();
+    Result<store::ApiKey> k =
+        s.CreateKey(args.name, Sha256Hex(key), args.admin, SealValue(*sealing_key, secret));
+    if (!k.ok()) return Fail(k.status().message());
+    std::cout << k->id << "\n";
+    std::cerr << "imported " << (args.admin ? "admin " : "") << "key " << k->id << " (" << args.name
+              << "); only its hash is stored\n"
               << "webhook signing secret: " << secret << "\n";
     return 0;
   }
@@ -169,6 +218,13 @@ int RunServe(const ServeArgs& args) {
   if (lease <= 0) return Fail("--lease: not a duration");
   if (stall <= 0) return Fail("--stall-timeout: not a duration");
   if (grace < 0) return Fail("--shutdown-grace: not a duration");
+  if (!args.name.empty())
+    if (Status ok = CheckWorkerName(args.name); !ok.ok()) return Fail(ok.message());
+  const char* admin_key = args.worker_only ? nullptr : std::getenv("REEL_ADMIN_KEY");
+  if (admin_key && !*admin_key) admin_key = nullptr;  // set but empty: unset, as for flags
+  if (admin_key)
+    if (Status ok = CheckImportedKey(admin_key, "REEL_ADMIN_KEY"); !ok.ok())
+      return Fail(ok.message());
   size_t colon = args.listen.rfind(':');
   if (colon == std::string::npos) return Fail("--listen: expected HOST:PORT");
   // Checked at start, with its line: a bad presets file is an error now, not per job later.
@@ -240,7 +296,22 @@ int RunServe(const ServeArgs& args) {
 
   // First start: an admin key, printed once and kept (mode 0600) for the operator.
   Result<std::vector<store::ApiKey>> keys = store->ListKeys();
-  if (!args.worker_only && keys.ok() && keys->empty()) {
+  if (admin_key && keys.ok() && !keys->empty() && !store->FindKeyByHash(Sha256Hex(admin_key)).ok())
+    spdlog::warn(
+        "REEL_ADMIN_KEY is not used: keys exist already (add it with `reel keys import "
+        "--admin`)");
+  if (admin_key && keys.ok() && keys->empty()) {
+    // The operator brought the key: store its hash only, and show or write nothing of it.
+    std::string secret = NewWebhookSecret();
+    Result<store::ApiKey> k =
+        store->CreateKey("admin", Sha256Hex(admin_key), true, SealValue(secret_key, secret));
+    if (!k.ok()) return Fail(k.status().message());
+    std::string secret_path = (fs::path(args.data_dir) / "admin.webhook-secret").string();
+    std::ofstream(secret_path) << secret << "\n";
+    chmod(secret_path.c_str(), 0600);
+    std::cout << "reel: the admin API key is REEL_ADMIN_KEY's (" << k->id
+              << "); its webhook signing secret is in " << secret_path << std::endl;
+  } else if (!args.worker_only && keys.ok() && keys->empty()) {
     std::string key = NewKey(), secret = NewWebhookSecret();
     Result<store::ApiKey> k =
         store->CreateKey("admin", Sha256Hex(key), true, SealValue(secret_key, secret));
@@ -279,7 +350,20 @@ int RunServe(const ServeArgs& args) {
         args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
     po.presets_file = args.presets_file.empty() ? "" : fs::absolute(args.presets_file).string();
     po.host = HostName();
-    po.worker_id = "w-" + po.host + "-" + RandomHex(3);
+    po.worker_id = args.name.empty() ? "w-" + po.host + "-" + RandomHex(3) : args.name;
+    if (!args.name.empty()) {
+      // Two live workers with one id would renew and finish each other's leases: refuse while
+      // the name is heard from (a crashed one stops being heard within a lease).
+      Result<std::vector<store::WorkerInfo>> workers = store->ListWorkers();
+      if (!workers.ok()) return Fail(workers.status().message());
+      for (const store::WorkerInfo& w : *workers) {
+        double silent = store::NowSeconds() - w.last_heartbeat;
+        if (w.id == args.name && silent < lease)
+          return Fail("--name " + args.name + ": a worker of that name is running on " + w.host +
+                      " (heard from " + std::to_string(static_cast<int>(silent)) +
+                      "s ago); worker names must be unique");
+      }
+    }
     worker::PoolObserver observer;
     observer.on_finished = [&metrics](const store::Job& job, double seconds) {
       metrics.ObserveJob(store::StateName(job.state), seconds);
@@ -336,6 +420,15 @@ int RunServe(const ServeArgs& args) {
     if (!started.ok()) return Fail(started.message());
     // One dispatcher per API node delivers webhooks; `reel worker` nodes leave it to them.
     webhooks.Start();
+  }
+  if (pool && !args.name.empty()) {
+    // Registered before saying "running", so that a second worker of this name started after
+    // that line is refused (the pool's heartbeat keeps the entry fresh from here on). Not
+    // earlier: a start that fails above must not hold the name for a lease.
+    const worker::PoolOptions& po = pool->options();
+    Status registered = store->HeartbeatWorker(store::WorkerInfo{
+        po.worker_id, po.host, po.version, po.slots, {}, store::NowSeconds(), 0, po.tags});
+    if (!registered.ok()) return Fail(registered.message());
   }
   if (pool) pool->Start();
   if (args.worker_only) {

@@ -12,6 +12,7 @@
 
 #include "common/crypto.h"
 #include "common/redact.h"
+#include "job/sealed.h"
 
 namespace reel::notify {
 
@@ -112,18 +113,13 @@ Result<std::string> WebhookDispatcher::Url(const store::WebhookDelivery& d) {
   if (d.url.find("[redacted]") == std::string::npos) return d.url;
   Result<store::Job> job = store_->GetJob(d.job_id);
   if (!job.ok()) return job.status();
-  const nlohmann::json& creds = job->spec.value("credentials", nlohmann::json::object());
-  if (!creds.is_object() || !creds.contains("sealed") || !creds["sealed"].is_string())
+  Result<nlohmann::json> spec = job::OpenSpec(job->spec, options_.secret_key);
+  if (!spec.ok()) return spec.status();
+  const nlohmann::json& hook = spec->value("webhook", nlohmann::json::object());
+  std::string url = hook.is_object() ? hook.value("url", "") : "";
+  if (url.empty() || url.find("[redacted]") != std::string::npos)
     return InvalidArgument("the job holds no sealed webhook URL");
-  Result<std::string> opened = Open(options_.secret_key, creds["sealed"].get<std::string>());
-  if (!opened.ok()) return opened.status();
-  nlohmann::json secrets = nlohmann::json::parse(*opened, nullptr, false);
-  if (secrets.is_object() && secrets.contains("urls") && secrets["urls"].is_array())
-    for (const nlohmann::json& u : secrets["urls"])
-      if (u.is_object() && u.value("at", "") == "/webhook/url" && u.contains("url") &&
-          u["url"].is_string())
-        return u["url"].get<std::string>();
-  return InvalidArgument("the job holds no sealed webhook URL");
+  return url;
 }
 
 void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {

@@ -98,9 +98,14 @@ std::string Manifest(const std::vector<Representation>& reps, double duration) {
     }
   int set = 0;
   for (const auto& [video, family] : sets) {
+    // The audio's language, as HLS gives it in LANGUAGE: players pick a track by it.
+    std::string lang;
+    for (const Representation& r : reps)
+      if (!video && !r.video && lang.empty()) lang = r.language;
     out << "    <AdaptationSet id=\"" << set++ << "\" contentType=\"" << (video ? "video" : "audio")
-        << "\" mimeType=\"" << (video ? "video/mp4" : "audio/mp4")
-        << "\" segmentAlignment=\"true\" startWithSAP=\"1\">\n";
+        << "\" mimeType=\"" << (video ? "video/mp4" : "audio/mp4") << "\"";
+    if (!lang.empty()) out << " lang=\"" << XmlEscaped(lang) << "\"";
+    out << " segmentAlignment=\"true\" startWithSAP=\"1\">\n";
     for (const Representation& r : reps) {
       if (r.video != video || (video && Family(r.codecs) != family)) continue;
       out << "      <Representation id=\"" << r.id << "\" bandwidth=\"" << r.bandwidth

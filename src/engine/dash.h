@@ -17,6 +17,7 @@ struct Representation {
   int channels = 0;
   int sample_rate = 0;
   std::string codecs;
+  std::string language;                   // audio: a BCP 47 tag ("en", "eng"), or ""
   std::vector<double> segment_durations;  // seconds, in order (seg_00000.m4s, ...)
 };
 

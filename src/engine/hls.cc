@@ -332,7 +332,9 @@ std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const Audi
   }
   for (const IFrameEntry& i : iframes)
     out << "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=" << i.bandwidth << ",RESOLUTION=" << i.width << "x"
-        << i.height << ",CODECS=\"" << i.codecs << "\",URI=\"" << i.uri << "\"\n";
+        << i.height << ",CODECS=\"" << i.codecs << "\""
+        << (i.video_range.empty() ? "" : ",VIDEO-RANGE=" + i.video_range) << ",URI=\"" << i.uri
+        << "\"\n";
   return out.str();
 }
 

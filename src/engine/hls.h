@@ -73,7 +73,8 @@ struct IFrameEntry {
   std::string uri;
   int64_t bandwidth = 0;
   int width = 0, height = 0;
-  std::string codecs;  // the video's only
+  std::string codecs;       // the video's only
+  std::string video_range;  // as its variant's: "" leaves VIDEO-RANGE out
 };
 
 struct AudioEntry {

@@ -65,6 +65,15 @@ Status FoldAudioTail(const HlsPackage& h, const std::string& audio_uri) {
   return folded.ok() ? Status::Ok() : folded.status();
 }
 
+// A variant's VIDEO-RANGE: said only for an HDR source (SDR once tone-mapped), so that SDR
+// packages stay as they were.
+std::string VideoRange(const HlsPackage& h, const AVCodecContext* enc) {
+  if (!h.hdr_source) return "";
+  return enc->color_trc == AVCOL_TRC_SMPTE2084      ? "PQ"
+         : enc->color_trc == AVCOL_TRC_ARIB_STD_B67 ? "HLG"
+                                                    : "SDR";
+}
+
 // Writes each video variant's I-frame playlist (byte ranges into its segments) beside its media
 // playlist; the master's I-frame lines.
 Result<std::vector<hls::IFrameEntry>> WriteIFramePlaylists(const HlsPackage& h) {
@@ -79,8 +88,8 @@ Result<std::vector<hls::IFrameEntry>> WriteIFramePlaylists(const HlsPackage& h) 
     f.close();
     if (!f) return Unavailable("cannot write " + uri + " in " + h.plan->directory);
     const AVCodecContext* enc = v.video->encoder();
-    entries.push_back(
-        {uri, hls::IFramePeakBitrate(*frames), enc->width, enc->height, CodecString(enc)});
+    entries.push_back({uri, hls::IFramePeakBitrate(*frames), enc->width, enc->height,
+                       CodecString(enc), VideoRange(h, enc)});
   }
   return entries;
 }
@@ -108,10 +117,7 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     e.height = enc->height;
     e.frame_rate = av_q2d(enc->framerate);
     e.codecs = CodecString(enc);
-    if (h.hdr_source)
-      e.video_range = enc->color_trc == AVCOL_TRC_SMPTE2084      ? "PQ"
-                      : enc->color_trc == AVCOL_TRC_ARIB_STD_B67 ? "HLG"
-                                                                 : "SDR";
+    e.video_range = VideoRange(h, enc);
     e.bandwidth = pl->PeakBitrate();
     e.average_bandwidth = pl->AverageBitrate();
     if (has_audio) {
@@ -211,6 +217,7 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
       r.channels = h.audio->channels();
       r.sample_rate = h.audio->settings().sample_rate;
       r.codecs = "mp4a.40.2";
+      r.language = h.audio_language;
       for (const hls::Segment& seg : audio_pl.segments) r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
     }

@@ -218,6 +218,10 @@ TEST(SubtitleRenditions, TheSourcesTextStreamsAndAudioLanguageAreKept) {
                   .find("00:00:02.000 --> 00:00:03.000\nHola\n"),
               std::string::npos);
     EXPECT_NE(ReadFile(h.directory + "/manifest.mpd").find("lang=\"spa\""), std::string::npos);
+    // The audio set says its language as the HLS audio rendition does.
+    EXPECT_NE(ReadFile(h.directory + "/manifest.mpd")
+                  .find("contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"eng\""),
+              std::string::npos);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -22,16 +23,25 @@ namespace {
 
 const char* kBin = "/usr/lib/postgresql/15/bin";
 
+// A free port below the kernel's ephemeral range. The server is stopped and started again by
+// the outage tests; a port the kernel hands out (to a bind(0) or as a connection's source port)
+// could be taken by another process in the meantime, and the restart then fails to bind.
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  int low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
+  int span = std::max(low - 10000, 1000);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int port = 10000 + static_cast<int>((getpid() * 7919L + attempt * 104729L) % span);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;
 }
 
 // initdb refuses to run as root: as root, the server runs as the postgres user.

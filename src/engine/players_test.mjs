@@ -7,15 +7,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, serveStatic } from '../testing/browser.mjs';
 
 const REEL = process.env.REEL_BINARY;
-const CHROMIUM = process.env.REEL_CHROMIUM || '/usr/bin/chromium';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HLS_JS = path.join(ROOT, 'node_modules/hls.js/dist/hls.min.js');
 const SHAKA = path.join(ROOT, 'node_modules/shaka-player/dist/shaka-player.compiled.js');
@@ -25,11 +23,6 @@ let dir;
 let http;
 let base;
 let browser;
-
-const TYPES = {
-  '.m3u8': 'application/vnd.apple.mpegurl', '.mpd': 'application/dash+xml',
-  '.mp4': 'video/mp4', '.m4s': 'video/iso.segment', '.js': 'text/javascript', '.html': 'text/html',
-};
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'reel-players-'));
@@ -45,23 +38,8 @@ before(async () => {
   execFileSync(REEL, ['transcode', path.join(dir, 'job.json')], { stdio: 'ignore' });
   writeFileSync(path.join(dir, 'index.html'), '<!doctype html><video id="v" muted></video>');
   // Static files from `dir`, and the players from node_modules.
-  http = createServer((req, res) => {
-    const name = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const file = name === '/hls.js' ? HLS_JS : name === '/shaka.js' ? SHAKA
-      : path.join(dir, path.normalize(name));
-    if (!file.startsWith(dir) && file !== HLS_JS && file !== SHAKA) return res.writeHead(403).end();
-    if (!existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' });
-    res.end(readFileSync(file));
-  });
-  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${http.address().port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required'],
-  });
+  ({ server: http, url: base } = await serveStatic(dir, { '/hls.js': HLS_JS, '/shaka.js': SHAKA }));
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -6,24 +6,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, serveStatic } from '../testing/browser.mjs';
 
 const REEL = process.env.REEL_BINARY;
-const CHROMIUM = process.env.REEL_CHROMIUM || '/usr/bin/chromium';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HLS_JS = path.join(ROOT, 'node_modules/hls.js/dist/hls.min.js');
 let dir;
 let server;
 let url;
 let browser;
-
-const TYPES = { '.m3u8': 'application/vnd.apple.mpegurl', '.m4s': 'video/mp4', '.mp4': 'video/mp4',
-  '.vtt': 'text/vtt', '.html': 'text/html', '.js': 'text/javascript' };
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'reel-tracks-'));
@@ -44,27 +39,8 @@ before(async () => {
   execFileSync(REEL, ['transcode', file('job.json')], { stdio: 'ignore' });
   writeFileSync(file('player.html'),
     '<!doctype html><video muted playsinline></video><script src="/hls.min.js"></script>');
-  server = createServer((req, res) => {
-    const name = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const target = name === '/hls.min.js' ? HLS_JS : path.join(dir, path.normalize(name));
-    if (!target.startsWith(dir) && target !== HLS_JS) { res.writeHead(403).end(); return; }
-    try {
-      statSync(target);
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(target)] || 'application/octet-stream' });
-    createReadStream(target).pipe(res);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${server.address().port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required'],
-  });
+  ({ server, url } = await serveStatic(dir, { '/hls.min.js': HLS_JS }));
+  browser = await launchChromium();
 });
 
 after(async () => {

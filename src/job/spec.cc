@@ -247,7 +247,7 @@ void ParseNormalize(const json& o, const std::string& path, presets::AudioSettin
 void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
   OnlyFields(o, path,
              {"kind", "destination", "preset", "bitrate", "crf", "width", "height", "fps",
-              "audio_bitrate", "normalize", "codec", "speed", "profile"});
+              "audio_bitrate", "normalize", "codec", "speed", "profile", "hdr", "bit_depth"});
   std::string name = out->kind == "mp4" ? "h264-720p" : "vp9-720p";
   if (o.contains("preset")) name = RequireString(o, "preset", path + ".preset");
   const presets::Preset* preset = presets::FindPreset(name);
@@ -272,6 +272,8 @@ void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
     ov.speed = it->is_number_integer() ? std::to_string(it->get<int64_t>())
                                        : RequireString(o, "speed", path + ".speed", 16);
   if (o.contains("profile")) ov.profile = RequireString(o, "profile", path + ".profile", 16);
+  if (o.contains("hdr")) ov.hdr = RequireString(o, "hdr", path + ".hdr", 16);
+  ov.bit_depth = OptionalInt(o, "bit_depth", path + ".bit_depth");
   out->preset = *preset;
   if (auto err = presets::ApplyOverrides(ov, &out->preset))
     Fail(path + "." + err->field, err->message);

@@ -134,6 +134,60 @@ TEST(JobSpec, LaddersAreNamesOrInlineRungsAndFilesTakeACodec) {
             "outputs[0].profile");
 }
 
+TEST(JobSpec, HdrKeepAndTenBitsOnHevcAndAv1Only) {
+  json spec = json::parse(R"({"source": "in.mp4", "outputs": [
+      {"kind": "hls", "destination": "a", "ladder": [
+          {"height": 720, "bitrate": "3M"},
+          {"height": 720, "bitrate": "2M", "codec": "hevc", "hdr": "keep"},
+          {"height": 720, "bitrate": "2M", "codec": "av1", "bit_depth": 10}]},
+      {"kind": "mp4", "destination": "c.mp4", "codec": "av1", "hdr": "keep"},
+      {"kind": "mp4", "destination": "d.mp4", "codec": "hevc", "bit_depth": 10}]})");
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::vector<presets::Rung>& rungs = r->outputs[0].ladder.rungs;
+  ASSERT_EQ(rungs.size(), 3u);
+  EXPECT_FALSE(rungs[0].keep_hdr);
+  EXPECT_EQ(rungs[0].bit_depth, 8);
+  EXPECT_TRUE(rungs[1].keep_hdr);
+  EXPECT_EQ(rungs[1].bit_depth, 10) << "HDR is 10-bit";
+  EXPECT_FALSE(rungs[2].keep_hdr);
+  EXPECT_EQ(rungs[2].bit_depth, 10);
+  EXPECT_TRUE(r->outputs[1].preset.video.keep_hdr);
+  EXPECT_EQ(r->outputs[1].preset.video.bit_depth, 10);
+  EXPECT_FALSE(r->outputs[2].preset.video.keep_hdr);
+  EXPECT_EQ(r->outputs[2].preset.video.bit_depth, 10);
+
+  auto error = [](const char* output) {
+    return ErrorOf(json{{"source", "in.mp4"}, {"outputs", json::array({json::parse(output)})}});
+  };
+  EXPECT_EQ(error(R"({"kind": "mp4", "destination": "c.mp4", "hdr": "keep"})").field,
+            "outputs[0].hdr")
+      << "H.264 is always tone-mapped";
+  EXPECT_NE(error(R"({"kind": "mp4", "destination": "c.mp4", "hdr": "keep"})").message.find("hevc"),
+            std::string::npos);
+  EXPECT_EQ(error(R"({"kind": "mp4", "destination": "c.mp4", "codec": "hevc", "hdr": "on"})").field,
+            "outputs[0].hdr");
+  EXPECT_EQ(error(R"({"kind": "mp4", "destination": "c.mp4", "codec": "hevc", "hdr": 1})").field,
+            "outputs[0].hdr");
+  EXPECT_EQ(error(R"({"kind": "mp4", "destination": "c.mp4", "bit_depth": 10})").field,
+            "outputs[0].bit_depth");
+  EXPECT_EQ(
+      error(R"({"kind": "mp4", "destination": "c.mp4", "codec": "av1", "bit_depth": 12})").field,
+      "outputs[0].bit_depth");
+  EXPECT_EQ(error(R"({"kind": "mp4", "destination": "c.mp4", "codec": "av1", "hdr": "keep",
+                      "bit_depth": 8})")
+                .field,
+            "outputs[0].bit_depth");
+  EXPECT_EQ(error(R"({"kind": "hls", "destination": "a", "ladder": [
+                {"height": 720, "bitrate": "3M", "hdr": "keep"}]})")
+                .field,
+            "outputs[0].ladder[0].hdr");
+  EXPECT_EQ(error(R"({"kind": "dash", "destination": "a", "ladder": [
+                {"height": 720, "bitrate": "3M", "codec": "hevc", "bit_depth": 9}]})")
+                .field,
+            "outputs[0].ladder[0].bit_depth");
+}
+
 TEST(JobSpec, BitratesAcceptNumbersAndSuffixes) {
   EXPECT_EQ(*JsonBitrate(json(800000)), 800000);
   EXPECT_EQ(*JsonBitrate(json("2.5M")), 2500000);

@@ -131,7 +131,8 @@ int EvenLines(int width) {
 Rung ParseRung(const json& r, const std::string& path) {
   if (!r.is_object()) Fail(path, "must be an object (a rung: height, bitrate, codec...)");
   OnlyFields(r, path,
-             {"height", "width", "bitrate", "crf", "maxrate", "codec", "fps", "profile", "speed"});
+             {"height", "width", "bitrate", "crf", "maxrate", "codec", "fps", "profile", "speed",
+              "hdr", "bit_depth"});
   Rung rung;
   rung.codec = Codec(r, path, false);
   std::optional<int> height = Int(r, "height", path, 16, 4320);
@@ -163,6 +164,9 @@ Rung ParseRung(const json& r, const std::string& path) {
     rung.profile = *profile;
   }
   rung.speed = Speed(r, path, rung.codec).value_or("");
+  if (auto err = SetPictureDepth(rung.codec, String(r, "hdr", path, 16),
+                                 Int(r, "bit_depth", path, 8, 10), &rung.keep_hdr, &rung.bit_depth))
+    Fail(path + "." + err->field, err->message);
   return rung;
 }
 
@@ -230,7 +234,7 @@ Preset ParseUserPreset(const std::string& name, const json& v, const std::string
   if (!v.is_object()) Fail(path, "must be an object");
   OnlyFields(v, path,
              {"container", "codec", "bitrate", "crf", "maxrate", "width", "height", "fps", "speed",
-              "profile", "audio_bitrate", "description"});
+              "profile", "audio_bitrate", "description", "hdr", "bit_depth"});
   std::string container = String(v, "container", path).value_or("mp4");
   const Preset* base = container == "mp4"    ? FindPreset("h264-720p")
                        : container == "webm" ? FindPreset("vp9-720p")
@@ -252,6 +256,8 @@ Preset ParseUserPreset(const std::string& name, const json& v, const std::string
   else
     o.speed = String(v, "speed", path);
   o.profile = String(v, "profile", path);
+  o.hdr = String(v, "hdr", path, 16);
+  o.bit_depth = Int(v, "bit_depth", path, 8, 10);
   if (!o.width && !o.height) p.video.lines = 720;
   if (auto err = ApplyOverrides(o, &p)) Fail(path + "." + err->field, err->message);
   if (auto maxrate = Bitrate(v, "maxrate", path, 50'000, 200'000'000)) {
@@ -357,6 +363,8 @@ json RungJson(const Rung& r) {
   if (r.fps > 0) j["fps"] = r.fps;
   if (!r.profile.empty()) j["profile"] = r.profile;
   if (!r.speed.empty()) j["speed"] = r.speed;
+  if (r.keep_hdr) j["hdr"] = "keep";
+  if (r.bit_depth != 8) j["bit_depth"] = r.bit_depth;
   return j;
 }
 

@@ -59,6 +59,33 @@ TEST(Ladders, InlineRungsCarryTheirOwnEncoding) {
   EXPECT_EQ(RungVideoSettings(*l, cheaper).maxrate, 990000);
 }
 
+TEST(Ladders, HdrKeepAndBitDepthReachTheEncoderSettings) {
+  Result<Ladder> l = ParseLadder(json::parse(R"([
+      {"height": 720, "bitrate": "3M", "codec": "hevc", "hdr": "keep"},
+      {"height": 720, "bitrate": "2M", "codec": "av1", "bit_depth": 10},
+      {"height": 480, "bitrate": "1M", "codec": "av1", "hdr": "tonemap", "bit_depth": 8},
+      {"height": 480, "bitrate": "1M"}])"),
+                                 "ladder");
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  ASSERT_EQ(l->rungs.size(), 4u);
+  // Grouped by codec in order of appearance, highest first: hevc, av1 720, av1 480, h264.
+  VideoSettings hevc = RungVideoSettings(*l, l->rungs[0]);
+  EXPECT_EQ(hevc.codec, VideoCodec::kHevc);
+  EXPECT_TRUE(hevc.keep_hdr);
+  EXPECT_EQ(hevc.bit_depth, 10) << "HDR is 10-bit";
+  VideoSettings av1 = RungVideoSettings(*l, l->rungs[1]);
+  EXPECT_EQ(av1.codec, VideoCodec::kAv1);
+  EXPECT_FALSE(av1.keep_hdr);
+  EXPECT_EQ(av1.bit_depth, 10);
+  VideoSettings av1_sdr = RungVideoSettings(*l, l->rungs[2]);
+  EXPECT_FALSE(av1_sdr.keep_hdr);
+  EXPECT_EQ(av1_sdr.bit_depth, 8);
+  VideoSettings h264 = RungVideoSettings(*l, l->rungs[3]);
+  EXPECT_EQ(h264.codec, VideoCodec::kH264);
+  EXPECT_FALSE(h264.keep_hdr);
+  EXPECT_EQ(h264.bit_depth, 8);
+}
+
 TEST(Ladders, InterleavedCodecsAreGroupedAndSortedHighestFirst) {
   Result<Ladder> l = ParseLadder(json::parse(R"([
       {"height": 480, "bitrate": "1M"}, {"height": 720, "bitrate": "1M", "codec": "hevc"},
@@ -105,6 +132,15 @@ TEST(Ladders, EveryRungFieldIsBoundedAndNamed) {
       {R"({"height": 720, "bitrate": "1M", "speed": 3, "codec": "av1"})", "ladder[1].speed"},
       {R"({"height": 720, "bitrate": "1M", "speed": "fast", "codec": "av1"})", "ladder[1].speed"},
       {R"({"height": 720, "bitrate": "1M", "x264opts": "x"})", "ladder[1].x264opts"},
+      {R"({"height": 720, "bitrate": "1M", "hdr": "keep"})", "ladder[1].hdr"},
+      {R"({"height": 720, "bitrate": "1M", "hdr": "pq", "codec": "hevc"})", "ladder[1].hdr"},
+      {R"({"height": 720, "bitrate": "1M", "bit_depth": 10})", "ladder[1].bit_depth"},
+      {R"({"height": 720, "bitrate": "1M", "bit_depth": 12, "codec": "av1"})",
+       "ladder[1].bit_depth"},
+      {R"({"height": 720, "bitrate": "1M", "bit_depth": 9, "codec": "av1"})",
+       "ladder[1].bit_depth"},
+      {R"({"height": 720, "bitrate": "1M", "bit_depth": 8, "hdr": "keep", "codec": "av1"})",
+       "ladder[1].bit_depth"},
       {R"({"height": 360, "bitrate": "1M"})", "ladder[1]"},  // repeats the first rung
       {R"("720p")", "ladder[1]"},
   };

@@ -271,6 +271,8 @@ VideoSettings RungVideoSettings(const Ladder& ladder, const Rung& rung) {
                                                          : DefaultSpeed(rung.codec);
   if (!rung.profile.empty()) v.profile = rung.profile;
   if (rung.fps > 0) v.fps = rung.fps;
+  v.keep_hdr = rung.keep_hdr;
+  v.bit_depth = rung.bit_depth;
   if (rung.crf >= 0) {
     // Constant quality under a cap: the cap is what the master declares and players budget for.
     v.bitrate = 0;
@@ -283,6 +285,31 @@ VideoSettings RungVideoSettings(const Ladder& ladder, const Rung& rung) {
   v.maxrate = rung.maxrate > 0 ? rung.maxrate : rung.bitrate * 11 / 10;
   v.bufsize = rung.bitrate * 2;
   return v;
+}
+
+std::optional<FieldError> SetPictureDepth(VideoCodec codec, const std::optional<std::string>& hdr,
+                                          std::optional<int> bit_depth, bool* keep_hdr,
+                                          int* depth) {
+  bool deep = codec == VideoCodec::kHevc || codec == VideoCodec::kAv1;
+  if (hdr) {
+    if (*hdr != "keep" && *hdr != "tonemap")
+      return FieldError{"hdr", "must be \"keep\" or \"tonemap\""};
+    if (*hdr == "keep" && !deep)
+      return FieldError{"hdr", std::string("\"keep\" needs codec hevc or av1, not ") +
+                                   VideoCodecName(codec) + " (which is tone-mapped to SDR)"};
+    *keep_hdr = *hdr == "keep";
+  }
+  if (bit_depth) {
+    if (*bit_depth != 8 && *bit_depth != 10) return FieldError{"bit_depth", "must be 8 or 10"};
+    if (*bit_depth == 10 && !deep)
+      return FieldError{"bit_depth",
+                        std::string("10 needs codec hevc or av1, not ") + VideoCodecName(codec)};
+    if (*bit_depth == 8 && *keep_hdr)
+      return FieldError{"bit_depth", "must be 10 with \"hdr\": \"keep\" (HDR is 10-bit)"};
+    *depth = *bit_depth;
+  }
+  if (*keep_hdr) *depth = 10;
+  return std::nullopt;
 }
 
 std::optional<FieldError> ApplyOverrides(const Overrides& o, Preset* p) {
@@ -324,6 +351,10 @@ std::optional<FieldError> ApplyOverrides(const Overrides& o, Preset* p) {
                             : std::string("must be main for ") + VideoCodecName(p->video.codec)};
     p->video.profile = *o.profile;
   }
+  if (o.hdr || o.bit_depth)
+    if (auto err = SetPictureDepth(p->video.codec, o.hdr, o.bit_depth, &p->video.keep_hdr,
+                                   &p->video.bit_depth))
+      return err;
   if (o.bitrate) {
     if (*o.bitrate < kMinVideoBitrate || *o.bitrate > kMaxVideoBitrate)
       return FieldError{"bitrate", "must be between 50k and 100M bits/s"};

@@ -50,6 +50,11 @@ struct VideoSettings {
   bool letterbox = false;
   // Keep the source's pixel format (lossless mezzanine) instead of 8-bit 4:2:0.
   bool keep_pixel_format = false;
+  // HEVC and AV1 only (SetPictureDepth). keep_hdr: an HDR (PQ/HLG) source is encoded as it is,
+  // 10-bit BT.2020 with its transfer and mastering metadata, instead of tone-mapped to SDR.
+  // bit_depth 10: 10-bit 4:2:0 for any source (HEVC Main 10, AV1 Main at 10 bits).
+  bool keep_hdr = false;
+  int bit_depth = 8;
 };
 
 struct AudioSettings {
@@ -81,11 +86,13 @@ struct Rung {
   int lines = 0;     // the short side of the rung's 16:9 box (720: 1280x720)
   int64_t bitrate = 0;  // average bits/s; with `crf`, 0 (the cap is `maxrate`)
   VideoCodec codec = VideoCodec::kH264;
-  int crf = -1;         // constant quality instead of a bitrate; then `maxrate` is required
-  int64_t maxrate = 0;  // 0: 110 % of `bitrate`
-  double fps = 0;       // a frame-rate cap; 0: the source's (at most kMaxFps)
-  std::string profile;  // empty: the codec's usual one
-  std::string speed;    // empty: the ladder's speed for this codec
+  int crf = -1;           // constant quality instead of a bitrate; then `maxrate` is required
+  int64_t maxrate = 0;    // 0: 110 % of `bitrate`
+  double fps = 0;         // a frame-rate cap; 0: the source's (at most kMaxFps)
+  std::string profile;    // empty: the codec's usual one
+  std::string speed;      // empty: the ladder's speed for this codec
+  bool keep_hdr = false;  // "hdr": "keep" (VideoSettings::keep_hdr)
+  int bit_depth = 8;      // 8 or 10 (VideoSettings::bit_depth)
   // The box this rung's picture is fitted into, turned like the source (SelectRungs sets it);
   // 0: the picture's short side is `lines`.
   int box_width = 0;
@@ -138,9 +145,11 @@ struct Overrides {
   std::optional<VideoCodec> codec;  // the container must hold it (see ApplyOverrides)
   std::optional<std::string> speed;
   std::optional<std::string> profile;
+  std::optional<std::string> hdr;  // "keep" or "tonemap"
+  std::optional<int> bit_depth;
   bool empty() const {
     return !bitrate && !crf && !width && !height && !fps && !audio_bitrate && !codec && !speed &&
-           !profile;
+           !profile && !hdr && !bit_depth;
   }
 };
 
@@ -149,6 +158,12 @@ struct FieldError {
   std::string field;
   std::string message;
 };
+
+// Checks `hdr` ("keep" or "tonemap") and `bit_depth` (8 or 10) for `codec` and sets them:
+// both need HEVC or AV1 (H.264 rungs are always 8-bit SDR: High 10 plays almost nowhere), and
+// keeping HDR means 10 bits. The error names "hdr" or "bit_depth".
+std::optional<FieldError> SetPictureDepth(VideoCodec codec, const std::optional<std::string>& hdr,
+                                          std::optional<int> bit_depth, bool* keep_hdr, int* depth);
 
 // Returns the preset with the overrides applied, or the first parameter that is out of bounds.
 std::optional<FieldError> ApplyOverrides(const Overrides& overrides, Preset* preset);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "layout/layout.h"
@@ -87,17 +88,18 @@ std::string Manifest(const std::vector<Representation>& reps, double duration) {
          "mediaPresentationDuration=\""
       << IsoDuration(duration) << "\" minBufferTime=\"PT2.000S\">\n"
       << "  <Period id=\"0\" start=\"PT0.000S\">\n";
-  // One adaptation set per video codec (a player switches only within one it decodes), then
-  // the audio.
-  std::vector<std::pair<bool, std::string>> sets;  // (video, codec family: "avc1", "hvc1"...)
+  // One adaptation set per video codec and transfer (a player switches only within one it
+  // decodes and can show: HDR and SDR HEVC are two sets), then the audio.
+  using SetKey = std::tuple<bool, std::string, int>;  // (video, codec family "avc1"..., transfer)
+  std::vector<SetKey> sets;
   for (bool video : {true, false})
     for (const Representation& r : reps) {
-      std::pair<bool, std::string> key{video, video ? Family(r.codecs) : ""};
+      SetKey key{video, video ? Family(r.codecs) : "", video ? r.transfer : 0};
       if (r.video == video && std::find(sets.begin(), sets.end(), key) == sets.end())
         sets.push_back(key);
     }
   int set = 0;
-  for (const auto& [video, family] : sets) {
+  for (const auto& [video, family, transfer] : sets) {
     // The audio's language, as HLS gives it in LANGUAGE: players pick a track by it.
     std::string lang;
     for (const Representation& r : reps)
@@ -107,7 +109,20 @@ std::string Manifest(const std::vector<Representation>& reps, double duration) {
     if (!lang.empty()) out << " lang=\"" << XmlEscaped(lang) << "\"";
     out << " segmentAlignment=\"true\" startWithSAP=\"1\">\n";
     for (const Representation& r : reps) {
-      if (r.video != video || (video && Family(r.codecs) != family)) continue;
+      if (r.video != video || !video || r.transfer != transfer || !transfer ||
+          Family(r.codecs) != family)
+        continue;
+      // The HDR colour of the set, as DASH-IF's IOP says it (CICP code points, ISO/IEC 23001-8).
+      for (auto [name, value] : {std::pair{"ColourPrimaries", r.colour_primaries},
+                                 std::pair{"TransferCharacteristics", r.transfer},
+                                 std::pair{"MatrixCoefficients", r.matrix}})
+        out << "      <SupplementalProperty schemeIdUri=\"urn:mpeg:mpegB:cicp:" << name
+            << "\" value=\"" << value << "\"/>\n";
+      break;
+    }
+    for (const Representation& r : reps) {
+      if (r.video != video || (video && (Family(r.codecs) != family || r.transfer != transfer)))
+        continue;
       out << "      <Representation id=\"" << r.id << "\" bandwidth=\"" << r.bandwidth
           << "\" codecs=\"" << r.codecs << "\"";
       if (video) {

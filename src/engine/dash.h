@@ -17,7 +17,10 @@ struct Representation {
   int channels = 0;
   int sample_rate = 0;
   std::string codecs;
-  std::string language;                   // audio: a BCP 47 tag ("en", "eng"), or ""
+  std::string language;  // audio: a BCP 47 tag ("en", "eng"), or ""
+  // Video kept HDR: its colour as ITU-T H.273 code points (primaries 9, transfer 16 for PQ or 18
+  // for HLG, matrix 9), said on its adaptation set; 0: SDR, not said.
+  int colour_primaries = 0, transfer = 0, matrix = 0;
   std::vector<double> segment_durations;  // seconds, in order (seg_00000.m4s, ...)
 };
 

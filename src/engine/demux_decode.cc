@@ -322,7 +322,14 @@ Status Source::OpenSource(size_t segment) {
     int rotation = StreamRotation(st);
     display_ = SourceDisplaySize(par->width, par->height, sar.num, sar.den, rotation);
     picture_ = PictureOf(par, plan_.deinterlace);
+    // Kept HDR needs one picture on one timeline: joined sources are always tone-mapped.
+    picture_.keep_hdr = !Joined() && *HdrTransfer(picture_.transfer) && PlanKeepsHdr(plan_);
     ColourAfterPictureFilters(picture_, &format_);
+    if (picture_.keep_hdr) {
+      Result<HdrMetadata> hdr = ReadHdrMetadata(SourcePath(segment), video_index_);
+      if (!hdr.ok()) return hdr.status();
+      format_.hdr = *hdr;
+    }
 
     NormaliseGraphSpec spec;
     spec.coded_width = par->width;

@@ -70,7 +70,8 @@ class Source {
   const VideoFormat& format() const { return format_; }
   const AVFilterContext* normalised() const { return normalise_.sink; }
   // The first source's picture as coded: its HDR transfer ("pq", "hlg", "": tone-mapped to SDR
-  // when set) and whether it is deinterlaced (DeinterlaceFilter).
+  // when set, unless kept: then the normalised frames are HDR and the scheduler tone-maps a
+  // branch for the outputs that want SDR) and whether it is deinterlaced (DeinterlaceFilter).
   const SourcePicture& picture() const { return picture_; }
   // A thumbnail-only job may seek instead of decoding everything; not when bwdif, which needs
   // the frames around each one, deinterlaces the source.

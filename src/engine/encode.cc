@@ -8,6 +8,7 @@ extern "C" {
 #include <libavfilter/buffersrc.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 }
 
 namespace reel::engine {
@@ -79,8 +80,16 @@ Result<CodecContextPtr> OpenVideoEncoder(const presets::VideoSettings& v, const 
     case presets::VideoCodec::kHevc: {
       av_dict_set(&opts, "preset", v.speed.c_str(), 0);
       if (v.bitrate == 0 && v.crf >= 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
-      av_dict_set(&opts, "profile", v.profile.empty() ? "main" : v.profile.c_str(), 0);
+      // "main" at 10 bits is Main 10: x265 refuses a profile that does not hold the depth.
+      bool ten = av_pix_fmt_desc_get(f.pixel_format)->comp[0].depth > 8;
+      av_dict_set(&opts, "profile",
+                  ten                 ? "main10"
+                  : v.profile.empty() ? "main"
+                                      : v.profile.c_str(),
+                  0);
       std::string params = "log-level=error";
+      // Kept HDR: the mastering display and light levels as SEI (built from numbers, hdr.h).
+      if (std::string hdr = X265HdrParams(f.hdr); !hdr.empty()) params += ":" + hdr;
       // Fixed GOP as for H.264: IDR frames on the grid only, so an HEVC set switches cleanly.
       if (v.fixed_gop)
         params += ":scenecut=0:open-gop=0:min-keyint=" + std::to_string(gop) +
@@ -96,6 +105,8 @@ Result<CodecContextPtr> OpenVideoEncoder(const presets::VideoSettings& v, const 
       enc->flags |= AV_CODEC_FLAG_CLOSED_GOP;
       enc->profile = FF_PROFILE_AV1_MAIN;
       if (v.bitrate == 0 && v.crf > 0) av_dict_set(&opts, "crf", crf.c_str(), 0);
+      if (std::string hdr = SvtAv1HdrParams(f.hdr); !hdr.empty())
+        av_dict_set(&opts, "svtav1-params", hdr.c_str(), 0);
       break;
     }
     case presets::VideoCodec::kVp9: {

@@ -131,8 +131,9 @@ struct TranscodePlan {
   // Subtitle renditions of the HLS/DASH packages (not previews): these files, then the source's
   // own text subtitle streams (a single source only).
   std::vector<SubtitleInput> subtitle_tracks;
-  // Interlaced sources (see presets::Deinterlace); an HDR (PQ/HLG) source is always tone-mapped
-  // to SDR BT.709, for every output that has a picture.
+  // Interlaced sources (see presets::Deinterlace); an HDR (PQ/HLG) source is tone-mapped to SDR
+  // BT.709 for every output that has a picture, except HEVC/AV1 video that keeps it
+  // (VideoSettings::keep_hdr: 10-bit, its transfer and mastering metadata; see hdr.h).
   presets::Deinterlace deinterlace = presets::Deinterlace::kAuto;
   std::vector<HlsOutputPlan> hls;
   std::vector<FileOutputPlan> files;

@@ -157,7 +157,7 @@ std::string ToneMapFilters(const SourcePicture& p) {
 }
 
 std::string SourcePictureFilters(const SourcePicture& p) {
-  std::string deinterlace = DeinterlaceFilter(p), tonemap = ToneMapFilters(p);
+  std::string deinterlace = DeinterlaceFilter(p), tonemap = p.keep_hdr ? "" : ToneMapFilters(p);
   if (!deinterlace.empty() && !tonemap.empty()) return deinterlace + "," + tonemap;
   return deinterlace + tonemap;
 }
@@ -168,6 +168,13 @@ void ColourAfterPictureFilters(const SourcePicture& p, VideoFormat* f) {
   f->colorspace = p.colorspace;
   f->range = p.range;
   if (ToneMapFilters(p).empty()) return;
+  if (!p.keep_hdr) return ColourAfterToneMap(f);
+  if (f->primaries == AVCOL_PRI_UNSPECIFIED) f->primaries = AVCOL_PRI_BT2020;
+  if (f->colorspace == AVCOL_SPC_UNSPECIFIED) f->colorspace = AVCOL_SPC_BT2020_NCL;
+  if (f->range == AVCOL_RANGE_UNSPECIFIED) f->range = AVCOL_RANGE_MPEG;
+}
+
+void ColourAfterToneMap(VideoFormat* f) {
   f->primaries = AVCOL_PRI_BT709;
   f->transfer = AVCOL_TRC_BT709;
   f->colorspace = AVCOL_SPC_BT709;

@@ -9,6 +9,7 @@
 
 #include "engine/av_util.h"
 #include "engine/geometry.h"
+#include "engine/hdr.h"
 #include "presets/outputs.h"
 #include "presets/presets.h"
 
@@ -44,6 +45,7 @@ struct VideoFormat {
   AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
   AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
   AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
+  HdrMetadata hdr;  // what a kept-HDR encode writes again (hdr.h)
 };
 
 // buffer source arguments for decoded frames of a stream.
@@ -89,6 +91,9 @@ struct SourcePicture {
   AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
   AVFieldOrder field_order = AV_FIELD_UNKNOWN;
   presets::Deinterlace deinterlace = presets::Deinterlace::kAuto;
+  // An output keeps HDR: the source graph leaves the picture HDR and the scheduler tone-maps a
+  // branch of it for the others (ToneMapFilters still gives the filters).
+  bool keep_hdr = false;
 };
 // "pq" (SMPTE ST 2084, HDR10), "hlg" (ARIB STD-B67) or "" (SDR or unknown).
 const char* HdrTransfer(AVColorTransferCharacteristic transfer);
@@ -100,10 +105,13 @@ std::string DeinterlaceFilter(const SourcePicture& p);
 bool DeinterlaceDoublesRate(const SourcePicture& p);
 // zscale + tonemap to 8-bit 4:2:0 BT.709, or "" for an SDR source.
 std::string ToneMapFilters(const SourcePicture& p);
-// Both, deinterlace first.
+// Both, deinterlace first; no tone mapping when the picture is kept HDR.
 std::string SourcePictureFilters(const SourcePicture& p);
-// The colour of the pictures the filters give: BT.709 once tone-mapped, else the source's.
+// The colour of the pictures the filters give: BT.709 once tone-mapped, else the source's (a
+// kept HDR picture's untagged primaries and matrix are BT.2020's, its range limited).
 void ColourAfterPictureFilters(const SourcePicture& p, VideoFormat* format);
+// The colour ToneMapFilters gives: BT.709, limited range.
+void ColourAfterToneMap(VideoFormat* format);
 
 // Joined sources' audio: brought to 48 kHz stereo, which the audio renditions then read.
 std::string JoinedAudioGraph();

@@ -206,6 +206,11 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
       r.frame_rate =
           enc->framerate.den == 1 ? std::to_string(enc->framerate.num) : Rational(enc->framerate);
       r.codecs = CodecString(enc);
+      if (*HdrTransfer(enc->color_trc)) {  // kept HDR
+        r.colour_primaries = enc->color_primaries;
+        r.transfer = enc->color_trc;
+        r.matrix = enc->colorspace;
+      }
       for (const hls::Segment& seg : pl.segments) r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
     }

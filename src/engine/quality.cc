@@ -13,40 +13,49 @@ namespace {
 
 struct Plane {
   const uint8_t* data;
-  int stride;
+  int stride;  // bytes
 };
 
+// A row of samples: 8-bit, or 10-bit in 16-bit words (yuv420p10le).
+template <typename T>
+const T* Row(Plane p, int y) {
+  return reinterpret_cast<const T*>(p.data + ptrdiff_t(y) * p.stride);
+}
+
+template <typename T>
 double Mse(Plane a, Plane b, int width, int height) {
   uint64_t sum = 0;
   for (int y = 0; y < height; ++y) {
-    const uint8_t* pa = a.data + ptrdiff_t(y) * a.stride;
-    const uint8_t* pb = b.data + ptrdiff_t(y) * b.stride;
-    uint32_t row = 0;  // at most 65025 * width: fits for any width reel encodes
+    const T* pa = Row<T>(a, y);
+    const T* pb = Row<T>(b, y);
+    uint64_t row = 0;
     for (int x = 0; x < width; ++x) {
-      int d = pa[x] - pb[x];
-      row += uint32_t(d * d);
+      int d = int(pa[x]) - int(pb[x]);
+      row += uint64_t(d * d);
     }
     sum += row;
   }
   return double(sum) / (double(width) * height);
 }
 
-double Psnr(double mse) {
+// `peak`: the largest sample value (255, 1023).
+double Psnr(double mse, double peak) {
   if (mse <= 0) return kMaxPsnr;
-  return std::min(kMaxPsnr, 10 * std::log10(255.0 * 255.0 / mse));
+  return std::min(kMaxPsnr, 10 * std::log10(peak * peak / mse));
 }
 
-// The sums of one 4x4 block of both pictures.
+// The sums of one 4x4 block of both pictures (at 10 bits at most 2 * 16 * 1023², within 32 bits).
 struct BlockSums {
   int32_t a = 0, b = 0, squares = 0, product = 0;
 };
 
 // The block sums of one row of 4x4 blocks, left to right.
+template <typename T>
 void RowSums(Plane a, Plane b, int blocks, std::vector<BlockSums>* out) {
   out->assign(blocks, BlockSums{});
   for (int y = 0; y < 4; ++y) {
-    const uint8_t* pa = a.data + ptrdiff_t(y) * a.stride;
-    const uint8_t* pb = b.data + ptrdiff_t(y) * b.stride;
+    const T* pa = Row<T>(a, y);
+    const T* pb = Row<T>(b, y);
     for (int i = 0; i < blocks; ++i) {
       BlockSums& s = (*out)[i];
       for (int x = 4 * i; x < 4 * i + 4; ++x) {
@@ -61,10 +70,10 @@ void RowSums(Plane a, Plane b, int blocks, std::vector<BlockSums>* out) {
 }
 
 // SSIM of one 8x8 window (64 pixels) from its sums, with the constants of the SSIM paper
-// (K1 = 0.01, K2 = 0.03) scaled to sums as x264 and FFmpeg do.
-double WindowSsim(int64_t a, int64_t b, int64_t squares, int64_t product) {
-  static const double c1 = std::floor(.01 * .01 * 255 * 255 * 64 + .5);
-  static const double c2 = std::floor(.03 * .03 * 255 * 255 * 64 * 63 + .5);
+// (K1 = 0.01, K2 = 0.03) scaled to sums and to the samples' peak as x264 and FFmpeg do.
+double WindowSsim(int64_t a, int64_t b, int64_t squares, int64_t product, double peak) {
+  const double c1 = std::floor(.01 * .01 * peak * peak * 64 + .5);
+  const double c2 = std::floor(.03 * .03 * peak * peak * 64 * 63 + .5);
   double variances = double(squares * 64 - a * a - b * b);
   double covariance = double(product * 64 - a * b);
   return (2.0 * a * b + c1) * (2 * covariance + c2) /
@@ -72,20 +81,21 @@ double WindowSsim(int64_t a, int64_t b, int64_t squares, int64_t product) {
 }
 
 // Mean SSIM over every 8x8 window on the 4-pixel grid.
-double PlaneSsim(Plane a, Plane b, int width, int height) {
+template <typename T>
+double PlaneSsim(Plane a, Plane b, int width, int height, double peak) {
   int columns = width / 4, rows = height / 4;
   if (columns < 2 || rows < 2) return 1;
   std::vector<BlockSums> above, below;
-  RowSums(a, b, columns, &above);
+  RowSums<T>(a, b, columns, &above);
   double total = 0;
   for (int r = 1; r < rows; ++r) {
-    RowSums({a.data + ptrdiff_t(4 * r) * a.stride, a.stride},
-            {b.data + ptrdiff_t(4 * r) * b.stride, b.stride}, columns, &below);
+    RowSums<T>({a.data + ptrdiff_t(4 * r) * a.stride, a.stride},
+               {b.data + ptrdiff_t(4 * r) * b.stride, b.stride}, columns, &below);
     for (int i = 0; i + 1 < columns; ++i) {
       const BlockSums &p = above[i], &q = above[i + 1], &s = below[i], &t = below[i + 1];
       total += WindowSsim(int64_t(p.a) + q.a + s.a + t.a, int64_t(p.b) + q.b + s.b + t.b,
                           int64_t(p.squares) + q.squares + s.squares + t.squares,
-                          int64_t(p.product) + q.product + s.product + t.product);
+                          int64_t(p.product) + q.product + s.product + t.product, peak);
     }
     std::swap(above, below);
   }
@@ -101,9 +111,12 @@ Result<FrameScores> CompareFrames(const AVFrame* reference, const AVFrame* disto
   auto format = static_cast<AVPixelFormat>(reference->format);
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
   if (!d || (d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM)) ||
-      !(d->flags & AV_PIX_FMT_FLAG_PLANAR) || d->comp[0].depth != 8 || d->nb_components < 3)
-    return InvalidArgument(std::string("quality: measured on 8-bit planar YUV only, not ") +
+      !(d->flags & AV_PIX_FMT_FLAG_PLANAR) || (d->flags & AV_PIX_FMT_FLAG_BE) ||
+      (d->comp[0].depth != 8 && d->comp[0].depth != 10) || d->nb_components < 3)
+    return InvalidArgument(std::string("quality: measured on 8- or 10-bit planar YUV only, not ") +
                            (d ? d->name : "this pixel format"));
+  bool wide = d->comp[0].depth > 8;
+  double peak = (1 << d->comp[0].depth) - 1;
   double weighted_mse = 0, weighted_ssim = 0, pixels = 0;
   FrameScores scores;
   for (int p = 0; p < 3; ++p) {
@@ -111,14 +124,15 @@ Result<FrameScores> CompareFrames(const AVFrame* reference, const AVFrame* disto
     int h = p == 0 ? reference->height : AV_CEIL_RSHIFT(reference->height, d->log2_chroma_h);
     Plane a{reference->data[p], reference->linesize[p]};
     Plane b{distorted->data[p], distorted->linesize[p]};
-    double mse = Mse(a, b, w, h);
-    double ssim = PlaneSsim(a, b, w, h);
-    if (p == 0) scores.psnr_y = Psnr(mse);
+    double mse = wide ? Mse<uint16_t>(a, b, w, h) : Mse<uint8_t>(a, b, w, h);
+    double ssim =
+        wide ? PlaneSsim<uint16_t>(a, b, w, h, peak) : PlaneSsim<uint8_t>(a, b, w, h, peak);
+    if (p == 0) scores.psnr_y = Psnr(mse, peak);
     weighted_mse += mse * w * h;
     weighted_ssim += ssim * w * h;
     pixels += double(w) * h;
   }
-  scores.psnr_avg = Psnr(weighted_mse / pixels);
+  scores.psnr_avg = Psnr(weighted_mse / pixels, peak);
   scores.ssim = weighted_ssim / pixels;
   return scores;
 }

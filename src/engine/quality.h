@@ -24,8 +24,8 @@ struct FrameScores {
   double ssim = 0;      // 0..1, all planes weighted by their size
 };
 
-// Scores `distorted` against `reference`: same size, same 8-bit planar YUV format (else an
-// error). PSNR of identical planes is reported as kMaxPsnr.
+// Scores `distorted` against `reference`: same size, same 8- or 10-bit planar YUV format (else an
+// error), PSNR against the depth's peak (255, 1023). Identical planes give kMaxPsnr.
 inline constexpr double kMaxPsnr = 100;
 Result<FrameScores> CompareFrames(const AVFrame* reference, const AVFrame* distorted);
 

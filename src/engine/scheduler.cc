@@ -21,6 +21,7 @@
 
 extern "C" {
 #include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
 }
 
 namespace reel::engine {
@@ -94,12 +95,12 @@ double SecondsSince(Clock::time_point t) {
 // Renditions with equal keys are one encoding shared by every output that asks for it.
 std::string VideoKey(const VideoSettings& v, const VideoFormat& f, Size picture) {
   char buf[320];
-  std::snprintf(buf, sizeof(buf),
-                "%d|%dx%d|%dx%d|%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s|%s|%.3f|%.3f", int(v.codec),
-                f.size.width, f.size.height, picture.width, picture.height, int(f.pixel_format),
-                f.frame_rate.num, f.frame_rate.den, (long long)v.bitrate, (long long)v.maxrate,
-                (long long)v.bufsize, v.crf, v.gop_seconds, int(v.fixed_gop), v.speed.c_str(),
-                v.profile.c_str(), v.trim_start, v.trim_duration);
+  std::snprintf(
+      buf, sizeof(buf), "%d|%dx%d|%dx%d|%d|%d|%d/%d|%lld|%lld|%lld|%d|%.3f|%d|%s|%s|%.3f|%.3f",
+      int(v.codec), f.size.width, f.size.height, picture.width, picture.height, int(f.pixel_format),
+      int(f.transfer), f.frame_rate.num, f.frame_rate.den, (long long)v.bitrate,
+      (long long)v.maxrate, (long long)v.bufsize, v.crf, v.gop_seconds, int(v.fixed_gop),
+      v.speed.c_str(), v.profile.c_str(), v.trim_start, v.trim_duration);
   return buf;
 }
 
@@ -154,7 +155,9 @@ class Scheduler : public DecodedSink {
     std::string key;
     std::unique_ptr<VideoRendition> video;
     std::unique_ptr<AudioRendition> audio;
+    bool hdr = false;  // reads the kept-HDR frames, not the tone-mapped branch
   };
+  Status PushVideo(AVFrame* frame, bool hdr);
   Status MeasureLoudnessIfNeeded();
   Status ReadSubtitles();
   Status PlanOutputs();
@@ -183,6 +186,11 @@ class Scheduler : public DecodedSink {
   std::vector<OutputResult> unavailable_;  // outputs this source cannot give
   std::optional<Loudness> measured_;       // first pass of loudness normalisation
   std::vector<SubtitleTrack> subtitles_;   // the packages' subtitle renditions
+  // A kept-HDR source that some rendition or tap wants in SDR: the tone-mapped branch, run once
+  // on the decode thread for all of them.
+  FilterChain tonemap_;
+  bool tonemapping_ = false;
+  FramePtr mapped_ = MakeFrame();
 
   Clock::time_point started_ = Clock::now();
   Clock::time_point last_progress_{};
@@ -196,10 +204,15 @@ VideoRendition* Scheduler::AddVideo(const VideoSettings& v) {
   if (v.fps > 0) f.frame_rate = source_.FrameRate(v.fps);
   if (v.keep_pixel_format)
     f.pixel_format = static_cast<AVPixelFormat>(av_buffersink_get_format(source_.normalised()));
+  // The source's frames are HDR when some output keeps it; the others read them tone-mapped.
+  bool hdr = source_.picture().keep_hdr && v.keep_hdr;
+  if (source_.picture().keep_hdr && !hdr) ColourAfterToneMap(&f);
+  if (!hdr) f.hdr = {};
+  if (v.bit_depth == 10) f.pixel_format = AV_PIX_FMT_YUV420P10LE;
   std::string key = VideoKey(v, f, picture);
   for (Rendition& r : videos_)
     if (r.key == key) return r.video.get();
-  videos_.push_back({key, std::make_unique<VideoRendition>(v, f, picture), nullptr});
+  videos_.push_back({key, std::make_unique<VideoRendition>(v, f, picture), nullptr, hdr});
   return videos_.back().video.get();
 }
 
@@ -299,11 +312,23 @@ Status Scheduler::OpenRenditions() {
     total_pixels += double(s.width) * s.height;
   }
   std::string video_args = source_.has_video() ? VideoSourceArgs(source_.normalised()) : "";
+  std::string sdr_args = video_args;
+  bool sdr_wanted = !taps_.video_taps().empty();
+  for (Rendition& r : videos_) sdr_wanted |= !r.hdr;
+  if (source_.picture().keep_hdr && sdr_wanted) {
+    Result<FilterChain> fc =
+        BuildChain(true, video_args, ToneMapFilters(source_.picture()), threads_);
+    if (!fc.ok()) return fc.status();
+    tonemap_ = std::move(fc).value();
+    tonemapping_ = true;
+    sdr_args = VideoSourceArgs(tonemap_.sink);
+  }
   for (Rendition& r : videos_) {
     Size s = r.video->format().size;
     double share = double(s.width) * s.height / total_pixels;
     int threads = std::clamp(static_cast<int>(std::ceil(threads_ * share)), 1, threads_);
-    REEL_RETURN_IF_ERROR(r.video->Open(threads, video_args, source_.format().frame_rate, &run_));
+    REEL_RETURN_IF_ERROR(
+        r.video->Open(threads, r.hdr ? video_args : sdr_args, source_.format().frame_rate, &run_));
   }
   if (audios_.empty()) return Status::Ok();
   std::string audio_args = source_.AudioArgs();
@@ -327,8 +352,29 @@ Status Scheduler::OpenMuxers() {
 }
 
 Status Scheduler::Video(AVFrame* frame, double start, double end) {
+  if (tonemapping_) {
+    // The HDR frame to the renditions that keep it; its tone-mapped copy (one frame for one:
+    // nothing stays buffered in the branch) to the taps and the others.
+    REEL_RETURN_IF_ERROR(PushVideo(frame, true));
+    int err = av_buffersrc_add_frame_flags(tonemap_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+    if (err < 0) return AvStatus(err, "tone mapping");
+    for (;;) {
+      err = av_buffersink_get_frame(tonemap_.sink, mapped_.get());
+      if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+      if (err < 0) return AvStatus(err, "tone mapping");
+      Status status = taps_.OnVideo(mapped_.get(), start, end);
+      if (status.ok()) status = PushVideo(mapped_.get(), false);
+      av_frame_unref(mapped_.get());
+      REEL_RETURN_IF_ERROR(status);
+    }
+  }
   REEL_RETURN_IF_ERROR(taps_.OnVideo(frame, start, end));
+  return PushVideo(frame, source_.picture().keep_hdr);
+}
+
+Status Scheduler::PushVideo(AVFrame* frame, bool hdr) {
   for (Rendition& r : videos_) {
+    if (r.hdr != hdr) continue;
     FramePtr ref(av_frame_clone(frame));
     if (!ref) return Internal("out of memory");
     if (!r.video->Push(std::move(ref))) return Status::Ok();  // stopping

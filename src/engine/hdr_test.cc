@@ -4,6 +4,7 @@
 // output's own bitstream. The HDR sources are made by the ffmpeg CLI with x265's SEI.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <optional>
 #include <regex>
 #include <string>
@@ -121,6 +122,16 @@ ReadBack Read(const std::string& path) {
   avcodec_free_context(&dec);
   avformat_close_input(&fmt);
   return r;
+}
+
+// The first picture of `path` as 8-bit 4:2:0 samples (the ffmpeg CLI decodes it).
+std::string FirstPicture(const std::string& path, const TempDir& scratch) {
+  std::string raw = scratch / "picture.yuv";
+  testing::CommandResult r =
+      testing::RunCommand({"ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", path,
+                           "-frames:v", "1", "-pix_fmt", "yuv420p", "-f", "rawvideo", raw});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return testing::ReadFile(raw);
 }
 
 // The codecs string of an HLS rendition from its init segment's sample entry.
@@ -290,6 +301,22 @@ TEST_P(KeptHdr, HevcAndAv1KeepItBesideToneMappedH264InOnePackage) {
   EXPECT_EQ(tone_mapped.bit_depth, 8);
   EXPECT_EQ(tone_mapped.transfer, AVCOL_TRC_BT709);
   EXPECT_EQ(tone_mapped.frames, kFrames);
+
+  // The tone-mapped branch gives the picture a run without "keep" gives (tone-mapped in the
+  // source's graph; its colours are checked against the CLI in picture_test.cc).
+  TranscodePlan alone;
+  alone.input = plan.input;
+  sdr.index = 0;
+  sdr.path = out / "sdr-alone.mp4";
+  alone.files.push_back(sdr);
+  ASSERT_TRUE(Transcode(alone, {}).ok());
+  std::string a = FirstPicture(out / "sdr.mp4", out), b = FirstPicture(out / "sdr-alone.mp4", out);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  double difference = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    difference += std::abs(int(uint8_t(a[i])) - int(uint8_t(b[i])));
+  EXPECT_LT(difference / double(a.size()), 1.0) << "mean absolute difference per sample";
 }
 
 INSTANTIATE_TEST_SUITE_P(PqAndHlg, KeptHdr, ::testing::Values("pq", "hlg"));

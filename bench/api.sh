@@ -6,8 +6,11 @@
 #   3. submit -> start       (--workers 1): created_at to the attempt's start, per job
 #
 # Usage: bench/api.sh [duration=10s] [connections=16]
+#        bench/api.sh --compare OLD_REEL [duration=5s] [runs=3]   this build against another one
+# (bench/api_compare.sh describes the comparison.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in --compare) exec bench/api_compare.sh "$@" ;; esac
 DURATION=${1:-10s}
 CONNS=${2:-16}
 REEL=${REEL:-$PWD/build/src/cli/reel}

@@ -41,7 +41,15 @@ Result<Caller> JobService::Authenticate(const std::string& key) {
 }
 
 Result<PreparedJob> JobService::Prepare(const std::string& body, const std::string& idempotency_key,
-                                        Invalid* invalid) const {
+                                        Invalid* invalid, bool* needs_network) const {
+  if (needs_network) *needs_network = false;
+  auto offline = [&](const std::string& url) {
+    storage::Kind kind = storage::KindOf(url);
+    if (!needs_network || kind == storage::Kind::kLocal || kind == storage::Kind::kData)
+      return false;
+    *needs_network = true;
+    return true;
+  };
   Result<json> document = job::ParseJobDocument(body);
   if (!document.ok())
     return Refuse(invalid, "invalid_json", "the body is " + document.status().message());
@@ -58,6 +66,7 @@ Result<PreparedJob> JobService::Prepare(const std::string& body, const std::stri
   so.s3_profiles = storage::WithJobCredentials(options_.s3_profiles, spec->s3_credentials);
   std::vector<std::string> sources;  // checked first: no destination may overwrite one
   auto check = [&](json& value, const std::string& field, bool source) -> Status {
+    if (offline(value.get<std::string>())) return Unavailable("the check needs the network");
     Result<std::string> p = source ? storage::CheckSource(value.get<std::string>(), so)
                                    : storage::CheckDestination(value.get<std::string>(), so);
     if (!p.ok()) return Refuse(invalid, "invalid_path", p.status().message(), field);
@@ -95,6 +104,10 @@ Result<PreparedJob> JobService::Prepare(const std::string& body, const std::stri
     if (o.contains("image")) REEL_RETURN_IF_ERROR(check(o["image"], where + ".image", false));
   }
   if (stored.contains("webhook")) {
+    if (needs_network) {
+      *needs_network = true;
+      return Unavailable("the check needs the network");
+    }
     Status reachable = options_.address_policy.CheckUrl(stored["webhook"]["url"]);
     if (!reachable.ok())
       return Refuse(invalid, "invalid_webhook", reachable.message(), "webhook.url");

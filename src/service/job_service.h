@@ -81,9 +81,12 @@ class JobService {
   // Checks a submitted body in this order: JSON, spec fields, sources (each must exist within
   // the allowed roots or reach an allowed address), destinations (allowed, not the server's
   // files, never a source), the webhook's address, the idempotency key ("" for none). No store
-  // call: it may wait on DNS.
+  // call: it may wait on DNS. With `needs_network`, it stops instead at the first check that may
+  // wait on the network (a remote source or destination, a webhook), sets it and returns
+  // kUnavailable: a caller that must not wait (the API on its store pool) does only those
+  // submissions elsewhere.
   Result<PreparedJob> Prepare(const std::string& body, const std::string& idempotency_key,
-                              Invalid* invalid) const;
+                              Invalid* invalid, bool* needs_network = nullptr) const;
   // Creates the job (or finds the one the same idempotency key and body made) and wakes the
   // local workers.
   Result<Submitted> Submit(const Caller& caller, PreparedJob job);

@@ -145,6 +145,42 @@ TEST_F(JobServiceTest, PreparingASubmissionNeedsNoStore) {
   EXPECT_FALSE(job::OpenSpec(p->stored, std::string(32, 'x')).ok()) << "another server's key";
 }
 
+TEST_F(JobServiceTest, APreparationThatMustNotWaitStopsBeforeTheNetworkOnly) {
+  // What the API checks on its store pool: local paths and data: URLs are checked as usual...
+  auto prepare = [&](const std::string& body, bool* needs_network) {
+    Invalid invalid;
+    Result<PreparedJob> p = service_->Prepare(body, "", &invalid, needs_network);
+    return std::pair{p, invalid};
+  };
+  bool needs_network = true;
+  auto [local, local_invalid] = prepare(Body(), &needs_network);
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  EXPECT_FALSE(needs_network);
+  EXPECT_EQ(local->stored["source"], std::filesystem::canonical(dir_ / "media/in.mp4").string());
+  needs_network = true;
+  auto [inline_source, inline_invalid] =
+      prepare(Body({{"source", {{"inline", "AAAA"}}}}), &needs_network);
+  EXPECT_TRUE(inline_source.ok()) << inline_source.status().ToString();
+  EXPECT_FALSE(needs_network);
+  // ...and refused for good, naming the field, when they are wrong.
+  auto [outside, outside_invalid] = prepare(Body({{"source", "/etc/passwd"}}), &needs_network);
+  EXPECT_FALSE(needs_network);
+  EXPECT_EQ(outside.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(outside_invalid.field, "source");
+  // A remote source or destination, or a webhook, would wait on DNS: it stops there, refusing
+  // nothing: the caller checks it again where waiting is allowed.
+  for (const json& extra :
+       {json{{"source", "http://reel-test.invalid/in.mp4"}},
+        json{{"outputs", {{{"kind", "mp4"}, {"destination", "s3://bucket/out.mp4"}}}}},
+        json{{"webhook", {{"url", "http://reel-test.invalid/hook"}}}}}) {
+    needs_network = false;
+    auto [remote, remote_invalid] = prepare(Body(extra), &needs_network);
+    EXPECT_TRUE(needs_network) << extra.dump();
+    EXPECT_EQ(remote.status().code(), StatusCode::kUnavailable) << extra.dump();
+    EXPECT_TRUE(remote_invalid.code.empty()) << remote_invalid.code;
+  }
+}
+
 TEST_F(JobServiceTest, AKeyReachesOnlyItsOwnJobsAndAnAdminKeyEveryJob) {
   store::Job job = Submit(alice_);
   EXPECT_EQ(runner_.wakes, 1);

@@ -274,7 +274,35 @@ std::string Name(const fs::path& dir, const std::string& uri) {
   return (dir.filename() / uri).string();
 }
 
+// Every keyframe of `variant` is an I-frame, in order, each lasting until the next (Apple: EXTINF
+// is the time to the next I-frame), the last until the variant's end.
+void CheckIFrameTimes(const std::string& name, const Playlist& p, const Rendition& variant,
+                      std::vector<std::string>* problems) {
+  std::vector<double> keys;
+  for (const Probe& s : variant.segments)
+    for (const Packet& k : s.packets)
+      if (k.key) keys.push_back(k.pts);
+  std::sort(keys.begin(), keys.end());
+  if (keys.size() != p.segments.size()) {
+    problems->push_back(name + ": " + std::to_string(p.segments.size()) +
+                        " I-frames, the variant " + "has " + std::to_string(keys.size()) +
+                        " keyframes");
+    return;
+  }
+  double at = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (std::abs(keys[i] - keys[0] - at) > 0.002)
+      problems->push_back(name + ": I-frame " + std::to_string(i) + " at " + std::to_string(at) +
+                          " s, its keyframe at " + std::to_string(keys[i] - keys[0]) + " s");
+    at += p.segments[i].duration;
+  }
+  if (std::abs(at - variant.playlist.Duration()) > 0.001)
+    problems->push_back(name + ": I-frames last " + std::to_string(at) + " s, the variant " +
+                        std::to_string(variant.playlist.Duration()) + " s");
+}
+
 void CheckIFrames(const fs::path& dir, const std::map<std::string, std::string>& a,
+                  const std::map<std::string, Rendition>& renditions,
                   std::vector<std::string>* problems) {
   std::string uri = a.count("URI") ? a.at("URI") : "";
   std::string name = Name(dir, uri);
@@ -296,6 +324,11 @@ void CheckIFrames(const fs::path& dir, const std::map<std::string, std::string>&
                           std::to_string(f.frames) + " frames, " + std::to_string(f.key_frames) +
                           " of them I-frames (want exactly one keyframe)");
   }
+  std::string folder_name = fs::path(uri).parent_path().string();
+  if (renditions.count(folder_name))
+    CheckIFrameTimes(name, p, renditions.at(folder_name), problems);
+  else
+    problems->push_back(name + ": no variant in " + folder_name);
   if (std::atof(a.count("BANDWIDTH") ? a.at("BANDWIDTH").c_str() : "0") < peak)
     problems->push_back(name + ": I-frame BANDWIDTH below the measured peak " +
                         std::to_string(std::lround(peak)));
@@ -465,7 +498,7 @@ PackageReport CheckPackage(const std::string& directory) {
                         " I-frame playlists for " + std::to_string(video_variants) +
                         " video variants");
   for (const auto& a : iframes) {
-    CheckIFrames(dir, a, problems);
+    CheckIFrames(dir, a, renditions, problems);
     ++report.playlists;
   }
   if (fs::exists(dir / "manifest.mpd"))

@@ -140,6 +140,9 @@ std::string Bytes(const fs::path& file, int64_t offset = 0, int64_t length = -1)
 struct Packet {
   double pts = 0, duration = 0;
   bool key = false;
+  // libavformat shifts an fMP4 track's pts by the most negative composition offset read so far,
+  // so a segment read alone shows pts moved by what its first fragment holds; dts is unshifted.
+  double dts = 0;
 };
 
 struct Probe {
@@ -179,9 +182,10 @@ Probe ProbeMedia(const std::string& init, const std::string& media, bool decode 
   std::string file = dir / "media.mp4";
   WriteFile(file, init + media);
   std::vector<std::string> argv = {"ffprobe", "-v", "error", "-of", "json", "-show_entries"};
-  argv.push_back(decode ? "frame=key_frame,pict_type:stream=codec_type"
-                        : "packet=pts_time,duration_time,flags:stream=codec_type,width,height,"
-                          "avg_frame_rate,sample_rate");
+  argv.push_back(
+      decode ? "frame=key_frame,pict_type:stream=codec_type"
+             : "packet=pts_time,dts_time,duration_time,flags:stream=codec_type,width,height,"
+               "avg_frame_rate,sample_rate");
   if (decode)
     argv.push_back("-show_frames");
   else
@@ -200,7 +204,8 @@ Probe ProbeMedia(const std::string& init, const std::string& media, bool decode 
   p.sample_rate = std::atoi(s.value("sample_rate", "0").c_str());
   for (const json& k : j.value("packets", json::array()))
     p.packets.push_back({Number(k, "pts_time"), Number(k, "duration_time"),
-                         k.value("flags", "").find('K') != std::string::npos});
+                         k.value("flags", "").find('K') != std::string::npos,
+                         Number(k, "dts_time")});
   for (const json& f : j.value("frames", json::array())) {
     ++p.frames;
     if (f.value("key_frame", 0) == 1 && f.value("pict_type", "") == "I") ++p.key_frames;
@@ -281,7 +286,7 @@ void CheckIFrameTimes(const std::string& name, const Playlist& p, const Renditio
   std::vector<double> keys;
   for (const Probe& s : variant.segments)
     for (const Packet& k : s.packets)
-      if (k.key) keys.push_back(k.pts);
+      if (k.key) keys.push_back(k.dts);
   std::sort(keys.begin(), keys.end());
   if (keys.size() != p.segments.size()) {
     problems->push_back(name + ": " + std::to_string(p.segments.size()) +
@@ -467,11 +472,13 @@ PackageReport CheckPackage(const std::string& directory) {
       const std::string& seg = v.playlist.segments[i].uri;
       if (v.segments[i].packets.empty() || !v.segments[i].packets[0].key)
         problems->push_back(Name(dir / uri, seg) + " does not start with a keyframe");
-      if (first_video && first_video != &v &&
-          (i >= first_video->segments.size() ||
-           std::abs(first_video->segments[i].Start() - v.segments[i].Start()) > 0.001))
+      if (first_video && first_video != &v && !v.segments[i].packets.empty() &&
+          (i >= first_video->segments.size() || first_video->segments[i].packets.empty() ||
+           std::abs(first_video->segments[i].packets[0].dts - v.segments[i].packets[0].dts) >
+               0.001))
         problems->push_back(Name(dir / uri, seg) + " starts at " +
-                            std::to_string(v.segments[i].Start()) + ", not with the first variant");
+                            std::to_string(v.segments[i].packets[0].dts) +
+                            " (decode time), not with the first variant");
     }
     if (!first_video) first_video = &v;
     if (audio && !audio->segments.empty()) {

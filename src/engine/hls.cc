@@ -1,9 +1,11 @@
 #include "engine/hls.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace reel::engine::hls {
@@ -213,6 +215,70 @@ Result<bool> FoldShortLastSegment(const std::string& playlist_path, double max_s
   return true;
 }
 
+namespace {
+
+// One movie fragment of a video segment: its moof, where its first sample's data ends, whether
+// that sample is a sync sample, and how long its samples last (in the track's timescale, or in
+// samples when the fragment states no durations: a constant frame rate then counts the same).
+struct Fragment {
+  int64_t moof = 0;
+  int64_t first_end = 0;
+  bool starts_with_sync = false;
+  uint64_t duration = 0;
+};
+
+std::optional<Fragment> ReadFragment(const std::string& d, const Box& moof) {
+  std::vector<Box> in_moof = Boxes(d, moof.offset + moof.header, moof.offset + moof.size);
+  const Box* traf = Find(in_moof, "traf");
+  if (!traf) return std::nullopt;
+  std::vector<Box> in_traf = Boxes(d, traf->offset + traf->header, traf->offset + traf->size);
+  const Box* tfhd = Find(in_traf, "tfhd");
+  const Box* trun = Find(in_traf, "trun");
+  if (!tfhd || !trun) return std::nullopt;
+
+  size_t at = tfhd->offset + tfhd->header;
+  uint32_t tf_flags = Be32(d, at) & 0xffffff;
+  at += 8;                      // flags, track_ID
+  uint64_t base = moof.offset;  // default-base-is-moof, or the first traf's moof
+  if (tf_flags & 0x1) base = Be64(d, at), at += 8;
+  if (tf_flags & 0x2) at += 4;
+  uint32_t default_duration = 0, default_size = 0, default_flags = 0;
+  if (tf_flags & 0x8) default_duration = Be32(d, at), at += 4;
+  if (tf_flags & 0x10) default_size = Be32(d, at), at += 4;
+  if (tf_flags & 0x20) default_flags = Be32(d, at);
+
+  at = trun->offset + trun->header;
+  const size_t trun_end = trun->offset + trun->size;
+  uint32_t tr_flags = Be32(d, at) & 0xffffff;
+  uint32_t count = Be32(d, at + 4);
+  at += 8;
+  int64_t data_offset = 0;
+  if (tr_flags & 0x1) data_offset = int32_t(Be32(d, at)), at += 4;
+  std::optional<uint32_t> first_flags;
+  if (tr_flags & 0x4) first_flags = Be32(d, at), at += 4;
+  Fragment f;
+  f.moof = int64_t(moof.offset);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (at > trun_end) return std::nullopt;
+    uint32_t duration = default_duration, size = default_size, flags = default_flags;
+    if (tr_flags & 0x100) duration = Be32(d, at), at += 4;
+    if (tr_flags & 0x200) size = Be32(d, at), at += 4;
+    if (tr_flags & 0x400) flags = Be32(d, at), at += 4;
+    if (tr_flags & 0x800) at += 4;  // composition offset
+    f.duration += duration > 0 ? duration : 1;
+    if (i > 0) continue;
+    if (first_flags) flags = *first_flags;
+    f.starts_with_sync = size > 0 && !(flags & 0x10000);  // sample_is_non_sync_sample
+    f.first_end = int64_t(base) + data_offset + size;
+  }
+  if (count == 0 || f.first_end > int64_t(d.size()) ||
+      f.first_end <= int64_t(moof.offset + moof.size))
+    return std::nullopt;
+  return f;
+}
+
+}  // namespace
+
 Result<std::vector<IFrame>> ReadIFrames(const std::string& playlist_path) {
   Result<MediaPlaylist> pl = ReadMediaPlaylist(playlist_path);
   if (!pl.ok()) return pl.status();
@@ -221,49 +287,182 @@ Result<std::vector<IFrame>> ReadIFrames(const std::string& playlist_path) {
   for (const Segment& seg : pl->segments) {
     Result<std::string> d = ReadWhole(dir / seg.uri);
     if (!d.ok()) return d.status();
-    Status bad = InvalidArgument(seg.uri + ": not a movie fragment that starts with a keyframe");
-    std::vector<Box> top = Boxes(*d, 0, d->size());
-    const Box* moof = Find(top, "moof");
-    if (!moof) return bad;
-    std::vector<Box> in_moof = Boxes(*d, moof->offset + moof->header, moof->offset + moof->size);
-    const Box* traf = Find(in_moof, "traf");
-    if (!traf) return bad;
-    std::vector<Box> in_traf = Boxes(*d, traf->offset + traf->header, traf->offset + traf->size);
-    const Box* tfhd = Find(in_traf, "tfhd");
-    const Box* trun = Find(in_traf, "trun");
-    if (!tfhd || !trun) return bad;
-
-    size_t at = tfhd->offset + tfhd->header;
-    uint32_t tf_flags = Be32(*d, at) & 0xffffff;
-    at += 8;                       // flags, track_ID
-    uint64_t base = moof->offset;  // default-base-is-moof, or the first traf's moof
-    if (tf_flags & 0x1) base = Be64(*d, at), at += 8;
-    if (tf_flags & 0x2) at += 4;
-    if (tf_flags & 0x8) at += 4;
-    uint32_t default_size = 0, default_flags = 0;
-    if (tf_flags & 0x10) default_size = Be32(*d, at), at += 4;
-    if (tf_flags & 0x20) default_flags = Be32(*d, at);
-
-    at = trun->offset + trun->header;
-    uint32_t tr_flags = Be32(*d, at) & 0xffffff;
-    uint32_t count = Be32(*d, at + 4);
-    at += 8;
-    int64_t data_offset = 0;
-    if (tr_flags & 0x1) data_offset = int32_t(Be32(*d, at)), at += 4;
-    uint32_t flags = default_flags;
-    if (tr_flags & 0x4) flags = Be32(*d, at), at += 4;
-    if (tr_flags & 0x100) at += 4;  // the first sample's duration
-    uint32_t size = default_size;
-    if (tr_flags & 0x200) size = Be32(*d, at), at += 4;
-    if (!(tr_flags & 0x4) && (tr_flags & 0x400)) flags = Be32(*d, at);
-    bool sync = !(flags & 0x10000);  // sample_is_non_sync_sample
-    int64_t end = int64_t(base) + data_offset + size;
-    if (count == 0 || size == 0 || !sync || end > int64_t(d->size()) ||
-        end <= int64_t(moof->offset + moof->size))
-      return bad;
-    frames.push_back({seg.uri, seg.duration, int64_t(moof->offset), end - int64_t(moof->offset)});
+    Status bad = InvalidArgument(seg.uri + ": not movie fragments that start with a keyframe");
+    // A segment holds a fragment per keyframe (see MuxStage::OpenHls): each is an I-frame,
+    // lasting until the next one.
+    std::vector<Fragment> fragments;
+    uint64_t total = 0;
+    for (const Box& b : Boxes(*d, 0, d->size())) {
+      if (b.type != "moof") continue;
+      std::optional<Fragment> f = ReadFragment(*d, b);
+      if (!f) return bad;
+      total += f->duration;
+      fragments.push_back(*f);
+    }
+    if (fragments.empty() || (frames.empty() && !fragments[0].starts_with_sync)) return bad;
+    // The segment's EXTINF is what players trust; the fragments share it as their samples do.
+    for (const Fragment& f : fragments) {
+      double seconds = seg.duration * double(f.duration) / double(total);
+      if (f.starts_with_sync)
+        frames.push_back({seg.uri, seconds, f.moof, f.first_end - f.moof});
+      else
+        frames.back().duration += seconds;
+    }
   }
   return frames;
+}
+
+namespace {
+
+std::string MakeBox(const char* type, const std::string& payload) {
+  std::string b(8, '\0');
+  PutBe32(b, 0, uint32_t(payload.size() + 8));
+  b.replace(4, 4, type, 4);
+  return b + payload;
+}
+
+std::string BoxBytes(const std::string& d, const Box& b) { return d.substr(b.offset, b.size); }
+
+// A moof (of one traf: tfhd, tfdt, trun) and the mdat after it, cut into one fragment per sync
+// sample; "" when it has one already or is laid out otherwise (then it is left as it is).
+// `sequence` numbers the fragments written.
+std::string SplitFragment(const std::string& d, const Box& moof, const Box& mdat,
+                          uint32_t* sequence) {
+  std::vector<Box> in_moof = Boxes(d, moof.offset + moof.header, moof.offset + moof.size);
+  if (in_moof.size() != 2 || in_moof[0].type != "mfhd" || in_moof[1].type != "traf") return "";
+  const Box& traf = in_moof[1];
+  std::vector<Box> in_traf = Boxes(d, traf.offset + traf.header, traf.offset + traf.size);
+  if (in_traf.size() != 3 || in_traf[0].type != "tfhd" || in_traf[1].type != "tfdt" ||
+      in_traf[2].type != "trun")
+    return "";
+  const Box &tfhd = in_traf[0], &tfdt = in_traf[1], &trun = in_traf[2];
+  size_t at = tfhd.offset + tfhd.header;
+  uint32_t tf_flags = Be32(d, at) & 0xffffff;
+  if (tf_flags & 0x1) return "";  // an explicit base offset: data is not placed from the moof
+  at += 8;
+  if (tf_flags & 0x2) at += 4;
+  uint32_t default_duration = 0, default_flags = 0;
+  if (tf_flags & 0x8) default_duration = Be32(d, at), at += 4;
+  if (tf_flags & 0x10) at += 4;
+  if (tf_flags & 0x20) default_flags = Be32(d, at);
+
+  at = trun.offset + trun.header;
+  uint32_t tr_head = Be32(d, at), tr_flags = tr_head & 0xffffff;
+  uint32_t count = Be32(d, at + 4);
+  if (!(tr_flags & 0x1) || !(tr_flags & 0x200)) return "";  // sizes and offset are needed
+  at += 8;
+  int64_t data_offset = int32_t(Be32(d, at));
+  at += 4;
+  std::optional<uint32_t> first_flags;
+  if (tr_flags & 0x4) first_flags = Be32(d, at), at += 4;
+  const size_t entry = 4 * size_t(((tr_flags >> 8) & 1) + ((tr_flags >> 9) & 1) +
+                                  ((tr_flags >> 10) & 1) + ((tr_flags >> 11) & 1));
+  const size_t entries = at;
+  if (entries + entry * count > trun.offset + trun.size) return "";
+  std::vector<uint32_t> durations, sizes, flags;
+  for (uint32_t i = 0; i < count; ++i, at += entry) {
+    size_t e = at;
+    uint32_t duration = default_duration, f = default_flags;
+    if (tr_flags & 0x100) duration = Be32(d, e), e += 4;
+    sizes.push_back(Be32(d, e)), e += 4;
+    if (tr_flags & 0x400) f = Be32(d, e);
+    if (i == 0 && first_flags) f = *first_flags;
+    durations.push_back(duration);
+    flags.push_back(f);
+  }
+  std::vector<uint32_t> starts = {0};
+  for (uint32_t i = 1; i < count; ++i)
+    if (!(flags[i] & 0x10000)) starts.push_back(i);
+  uint64_t data = 0;
+  for (uint32_t s : sizes) data += s;
+  // The samples fill the mdat, in order, from its start.
+  if (starts.size() < 2 || int64_t(moof.offset) + data_offset != int64_t(mdat.offset + 8) ||
+      mdat.header != 8 || data != mdat.size - 8)
+    return "";
+
+  int tfdt_version = uint8_t(d[tfdt.offset + tfdt.header]);
+  uint64_t decode_time = tfdt_version == 1 ? Be64(d, tfdt.offset + tfdt.header + 4)
+                                           : Be32(d, tfdt.offset + tfdt.header + 4);
+  std::string out;
+  size_t sample_data = mdat.offset + 8;
+  for (size_t k = 0; k < starts.size(); ++k) {
+    uint32_t a = starts[k], b = k + 1 < starts.size() ? starts[k + 1] : count;
+    std::string mfhd(4, '\0'), seq(4, '\0'), time(8, '\0'), head(8, '\0');
+    PutBe32(seq, 0, (*sequence)++);
+    PutBe32(time, 0, uint32_t(decode_time >> 32));
+    PutBe32(time, 4, uint32_t(decode_time));
+    std::string new_tfdt = MakeBox("tfdt", std::string(1, char(1)) + std::string(3, '\0') + time);
+    PutBe32(head, 0, tr_head);
+    PutBe32(head, 4, b - a);
+    std::string rest(4, '\0');  // data offset, filled in below
+    if (first_flags) {
+      std::string f(4, '\0');
+      PutBe32(f, 0, a == 0 ? *first_flags : flags[a]);
+      rest += f;
+    }
+    std::string new_trun =
+        MakeBox("trun", head + rest + d.substr(entries + entry * a, entry * (b - a)));
+    std::string new_moof =
+        MakeBox("moof", MakeBox("mfhd", mfhd + seq) +
+                            MakeBox("traf", BoxBytes(d, tfhd) + new_tfdt + new_trun));
+    // The data offset sits after the moof, mfhd, traf, tfhd and tfdt and the trun's head.
+    size_t offset_at = 8 + 16 + 8 + tfhd.size + new_tfdt.size() + 8 + 8;
+    uint64_t bytes = 0;
+    for (uint32_t i = a; i < b; ++i) bytes += sizes[i], decode_time += durations[i];
+    PutBe32(new_moof, offset_at, uint32_t(new_moof.size() + 8));
+    out += new_moof + MakeBox("mdat", d.substr(sample_data, bytes));
+    sample_data += bytes;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path) {
+  Result<MediaPlaylist> pl = ReadMediaPlaylist(playlist_path);
+  if (!pl.ok()) return pl.status();
+  fs::path dir = fs::path(playlist_path).parent_path();
+  uint32_t sequence = 1;  // fragments are numbered in order over the whole rendition
+  int added = 0;
+  for (const Segment& seg : pl->segments) {
+    Result<std::string> d = ReadWhole(dir / seg.uri);
+    if (!d.ok()) return d.status();
+    std::vector<Box> top = Boxes(*d, 0, d->size());
+    std::string out;
+    size_t sidx_at = std::string::npos;  // in `out`: the sidx whose fragment comes next
+    for (size_t i = 0; i < top.size(); ++i) {
+      const Box& b = top[i];
+      if (b.type == "sidx") sidx_at = out.size();
+      uint32_t first = sequence;
+      std::string split;
+      if (b.type == "moof" && i + 1 < top.size() && top[i + 1].type == "mdat")
+        split = SplitFragment(*d, b, top[i + 1], &sequence);
+      if (split.empty()) {
+        std::string copy = BoxBytes(*d, b);
+        // A moof left whole keeps its place in the numbering (its mfhd comes first).
+        if (b.type == "moof" && copy.size() >= 24 && copy.compare(12, 4, "mfhd") == 0)
+          PutBe32(copy, 20, sequence++);
+        if (b.type == "moof") sidx_at = std::string::npos;
+        out += copy;
+        continue;
+      }
+      added += int(sequence - first) - 1;
+      // The sidx's one reference now spans the fragments the first became.
+      int64_t delta = int64_t(split.size()) - int64_t(b.size + top[i + 1].size);
+      if (sidx_at != std::string::npos) {
+        Box sidx{"sidx", sidx_at, Be32(out, sidx_at), 8};
+        if (size_t ref = SidxFirstReference(out, sidx))
+          PutBe32(out, ref, uint32_t(int64_t(Be32(out, ref)) + delta));
+        sidx_at = std::string::npos;
+      }
+      out += split;
+      ++i;  // the mdat went with its moof
+    }
+    // Nothing after the last box that fits is dropped: such a file is left as it is.
+    size_t read = top.empty() ? 0 : top.back().offset + top.back().size;
+    if (read == d->size() && out != *d) REEL_RETURN_IF_ERROR(WriteWhole(dir / seg.uri, out));
+  }
+  return added;
 }
 
 std::string IFramePlaylist(const std::vector<IFrame>& frames, const std::string& init_uri) {

@@ -37,15 +37,23 @@ Result<MediaPlaylist> ReadMediaPlaylist(const std::string& path);
 // the playlist rewritten. Whether a segment was folded.
 Result<bool> FoldShortLastSegment(const std::string& playlist_path, double max_seconds);
 
-// One I-frame of an I-frame playlist: the keyframe that starts a segment, as a byte range of that
-// segment (its moof, then the mdat up to the end of the keyframe's sample).
+// The hls muxer writes one movie fragment per segment, and an I-frame playlist can only point at a
+// keyframe that starts a fragment (its range begins with the moof that describes it). Cuts every
+// video segment of the playlist into one fragment per keyframe (the samples, their bytes and
+// times unchanged; each segment's sidx still covers it whole) and numbers the fragments in order.
+// How many fragments were added.
+Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path);
+
+// One I-frame of an I-frame playlist: a keyframe of a segment, as a byte range of that segment (the
+// moof of the fragment it starts, then the mdat up to the end of the keyframe's sample).
 struct IFrame {
   std::string uri;
   double duration = 0;  // until the next I-frame
   int64_t offset = 0, length = 0;
 };
 
-// The I-frames of an fMP4 media playlist: the first sample of each segment's first fragment.
+// The I-frames of an fMP4 media playlist: every keyframe, each starting a fragment of its segment
+// (a 6 s segment of a ladder with 2 s GOPs holds three; scene cuts add more).
 Result<std::vector<IFrame>> ReadIFrames(const std::string& playlist_path);
 
 // The text of an I-frame playlist (EXT-X-I-FRAMES-ONLY) over `frames`, with `init_uri` as its map.

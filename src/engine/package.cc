@@ -106,6 +106,12 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
   }
   std::vector<hls::VariantEntry> entries;
   std::vector<hls::MediaPlaylist> playlists;  // of the variants, for the DASH manifest
+  // Every keyframe starts a fragment, for the I-frame playlists; before the sizes are measured.
+  for (const HlsPackage::Variant& v : h.variants) {
+    Result<int> split =
+        hls::SplitFragmentsAtKeyframes(InPackage(h, layout::MediaPlaylistUri(v.name)));
+    if (!split.ok()) return split.status();
+  }
   for (const HlsPackage::Variant& v : h.variants) {
     std::string uri = layout::MediaPlaylistUri(v.name);
     Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(InPackage(h, uri));

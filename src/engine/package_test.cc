@@ -4,6 +4,8 @@
 // Also the package helpers on their own: folding a short last segment, I-frame ranges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <regex>
 
@@ -120,6 +122,71 @@ TEST(Package, PreviewPassesTheChecker) {
   MustTranscode(plan);
   EXPECT_TRUE(fs::exists(out / "pkg/preview/iframes.m3u8"));
   ExpectPackageChecks(out / "pkg", 4.0, 3);
+}
+
+// Scene cuts make keyframes inside a segment (a preview has no fixed GOP; x264 cuts a GOP at a
+// new scene): each is an I-frame of its own, a byte range from the moof of its own fragment, and
+// lasts until the next. The checker compares them with the keyframes ffprobe finds.
+TEST(Package, EveryKeyframeOfASegmentIsAnIFrame) {
+  // Three scenes (1.2 s, 1.8 s, 3 s) and a tone: 6 s.
+  std::string src = testing::Fixture(
+      "scene-cuts-6s.mp4",
+      {"-f",
+       "lavfi",
+       "-i",
+       "testsrc2=size=640x360:rate=30:duration=1.2",
+       "-f",
+       "lavfi",
+       "-i",
+       "mandelbrot=size=640x360:rate=30",
+       "-f",
+       "lavfi",
+       "-i",
+       "smptehdbars=size=640x360:rate=30:duration=3",
+       "-f",
+       "lavfi",
+       "-i",
+       "sine=frequency=500:sample_rate=48000:duration=6",
+       "-filter_complex",
+       "[1:v]trim=duration=1.8,setpts=PTS-STARTPTS[m];[0:v][m][2:v]concat=n=3:v=1:a=0[v]",
+       "-map",
+       "[v]",
+       "-map",
+       "3:a",
+       "-c:v",
+       "libx264",
+       "-preset",
+       "veryfast",
+       "-c:a",
+       "aac"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = src;
+  HlsOutputPlan h = ShortSegments(out / "pkg", false);
+  h.ladder.segment_seconds = 6;
+  presets::PreviewOptions o;
+  o.start = 0;
+  o.duration = 6;
+  h.single = presets::PreviewPreset(o);
+  h.kind = "preview";
+  plan.hls.push_back(h);
+  MustTranscode(plan);
+
+  Result<hls::MediaPlaylist> video = hls::ReadMediaPlaylist(out / "pkg/preview/index.m3u8");
+  Result<std::vector<hls::IFrame>> frames = hls::ReadIFrames(out / "pkg/preview/index.m3u8");
+  ASSERT_TRUE(video.ok() && frames.ok());
+  EXPECT_GT(frames->size(), video->segments.size())
+      << testing::ReadFile(out / "pkg/preview/iframes.m3u8");
+  // The cuts to the second and third scenes are I-frames, and the durations add up.
+  std::vector<double> starts;
+  double at = 0;
+  for (const hls::IFrame& f : *frames) starts.push_back(at), at += f.duration;
+  for (double cut : {1.2, 3.0})
+    EXPECT_TRUE(std::any_of(starts.begin(), starts.end(),
+                            [cut](double t) { return std::abs(t - cut) < 0.017; }))
+        << "no I-frame at the scene cut at " << cut << " s";
+  EXPECT_NEAR(at, video->Duration(), 1e-3);
+  ExpectPackageChecks(out / "pkg", 6.0, 3);
 }
 
 TEST(Package, ShortLastSegmentIsFoldedIntoTheOneBefore) {

@@ -1,9 +1,10 @@
 // reel's packages in real players: Debian's Chromium (driven by playwright-core) plays an HLS
-// ladder with hls.js, and the same package's DASH manifest with Shaka Player when npm's
-// shaka-player is installed. Playback must start at 0 without a seek over a buffer hole, and end
-// at the source's duration (within a frame). The package is made here by `reel transcode`
-// (REEL_BINARY) from a 12 s lavfi clip, two 6 s segments: the case that used to leave a 21 ms
-// audio segment past the video. Played at 4x to keep it short. Run by CTest (`node --test`); see src/engine/CMakeLists.txt.
+// ladder with hls.js, and the same package's DASH manifest with dash.js and with Shaka Player
+// when npm's shaka-player is installed. Playback must start at 0 without a seek over a buffer
+// hole, and end at the source's duration (within a frame). The package is made here by `reel
+// transcode` (REEL_BINARY) from a 12 s 360p lavfi clip (the mobile ladder: 360p, 240p, 144p), two
+// 6 s segments: the case that used to leave a 21 ms audio segment past the video. Played at 4x to
+// keep it short. Run by CTest (`node --test`); see src/engine/CMakeLists.txt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +18,7 @@ const REEL = process.env.REEL_BINARY;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HLS_JS = path.join(ROOT, 'node_modules/hls.js/dist/hls.min.js');
 const SHAKA = path.join(ROOT, 'node_modules/shaka-player/dist/shaka-player.compiled.js');
+const DASH_JS = path.join(ROOT, 'node_modules/dashjs/dist/modern/umd/dash.all.min.js');
 const SECONDS = 12;
 const FPS = 30;
 let dir;
@@ -33,12 +35,14 @@ before(async () => {
     'ultrafast', '-c:a', 'aac', '-shortest', src]);
   writeFileSync(path.join(dir, 'job.json'), JSON.stringify({
     source: { url: src },
-    outputs: [{ kind: 'dash', ladder: 'default', destination: path.join(dir, 'pkg') + '/' }],
+    outputs: [{ kind: 'dash', ladder: 'mobile', destination: path.join(dir, 'pkg') + '/' }],
   }));
   execFileSync(REEL, ['transcode', path.join(dir, 'job.json')], { stdio: 'ignore' });
   writeFileSync(path.join(dir, 'index.html'), '<!doctype html><video id="v" muted></video>');
   // Static files from `dir`, and the players from node_modules.
-  ({ server: http, url: base } = await serveStatic(dir, { '/hls.js': HLS_JS, '/shaka.js': SHAKA }));
+  ({ server: http, url: base } = await serveStatic(dir, {
+    '/hls.js': HLS_JS, '/shaka.js': SHAKA, '/dash.js': DASH_JS,
+  }));
   browser = await launchChromium();
 });
 
@@ -68,6 +72,7 @@ async function play(script, attach, manifest) {
       seen.endTime = video.currentTime;
       seen.duration = video.duration;
       seen.ended = video.ended;
+      seen.frames = video.getVideoPlaybackQuality().totalVideoFrames;
       const ranges = (r) => Array.from({ length: r.length }, (_, i) => [r.start(i), r.end(i)]);
       seen.buffered = ranges(video.buffered);
       seen.played = ranges(video.played);
@@ -120,4 +125,38 @@ for (const [name, uri] of [['HLS', 'pkg/master.m3u8'], ['DASH', 'pkg/manifest.mp
         await player.load(manifest, 0);`, `${base}/${uri}`);
       expectWholePlayback(seen);
     });
+}
+
+// dash.js: with its own rendition choice, and locked to each end of the ladder. A locked
+// rendition must be decoded to its last frame: an MPD whose duration ended before the media made
+// dash.js drop the last 2-4 frames.
+const DASH_JS_ATTACH = (lock) => `
+  const player = dashjs.MediaPlayer().create();
+  player.updateSettings({ debug: { logLevel: 0 },
+    streaming: { abr: { autoSwitchBitrate: { video: ${lock === null} } } } });
+  player.on(dashjs.MediaPlayer.events.ERROR, (e) => seen.errors.push(JSON.stringify(e.error)));
+  player.on(dashjs.MediaPlayer.events.PLAYBACK_ERROR, (e) => seen.errors.push(String(e.error)));
+  const ready = new Promise((r) => player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, r));
+  player.initialize(video, manifest, false, 0);
+  await ready;
+  const reps = player.getRepresentationsByType('video');
+  seen.renditions = reps.length;
+  if (${lock} !== null) {
+    const index = ${lock} < 0 ? reps.length - 1 : ${lock};
+    player.setRepresentationForTypeByIndex('video', index, true);
+    seen.locked = reps[index].height;
+  }`;
+
+test('dash.js plays the DASH package from 0 to the end', async () => {
+  const seen = await play('dash.js', DASH_JS_ATTACH(null), `${base}/pkg/manifest.mpd`);
+  expectWholePlayback(seen);
+});
+
+for (const [name, lock] of [['lowest', 0], ['highest', -1]]) {
+  test(`dash.js locked to the ${name} rendition plays every frame to the end`, async () => {
+    const seen = await play('dash.js', DASH_JS_ATTACH(lock), `${base}/pkg/manifest.mpd`);
+    expectWholePlayback(seen);
+    assert.ok(seen.renditions >= 2, `a ladder, not ${seen.renditions} rendition(s)`);
+    assert.equal(seen.frames, SECONDS * FPS, `frames decoded: ${JSON.stringify(seen)}`);
+  });
 }

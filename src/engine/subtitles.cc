@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/av_util.h"
+#include "engine/language.h"
 #include "layout/layout.h"
 
 namespace reel::engine {
@@ -193,12 +194,7 @@ std::string TagName(std::string_view s) {
 
 }  // namespace
 
-std::string StreamLanguage(std::string_view s) {
-  if (s.empty() || s == "und" || s.size() > 35) return "";
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return "";
-  return std::string(s);
-}
+std::string StreamLanguage(std::string_view s) { return Bcp47Language(s); }
 
 Result<SubtitleTrack> ReadSubtitleFile(const SubtitleInput& input) {
   REEL_RETURN_IF_ERROR(CheckSubtitleFile(input.path).WithContext(input.field));

@@ -33,8 +33,8 @@ inline constexpr size_t kMaxSubtitleCues = 20000;
 inline constexpr size_t kMaxCueBytes = 2048;
 inline constexpr size_t kMaxSourceSubtitleStreams = 8;
 
-// A language tag as read from a stream: kept when it looks like one ("eng", "pt-BR"), else ""
-// (also for "und").
+// A language tag as read from a stream, as BCP 47 (Bcp47Language): "eng" -> "en", "pt-BR" kept;
+// "" when it does not look like one (also for "und").
 std::string StreamLanguage(std::string_view tag);
 
 // Reads an attached file (it must be SRT, ASS/SSA or WebVTT and nothing else).

@@ -197,17 +197,17 @@ TEST(SubtitleRenditions, TheSourcesTextStreamsAndAudioLanguageAreKept) {
     plan.hls.push_back(h);
     MustTranscode(plan);
     std::string master = ReadFile(h.directory + "/master.m3u8");
-    EXPECT_NE(master.find("TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",LANGUAGE=\"eng\","
+    EXPECT_NE(master.find("TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",LANGUAGE=\"en\","
                           "DEFAULT=YES,AUTOSELECT=YES"),
               std::string::npos)
         << master;
-    EXPECT_NE(master.find("NAME=\"eng\",LANGUAGE=\"eng\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,"
+    EXPECT_NE(master.find("NAME=\"en\",LANGUAGE=\"en\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,"
                           "URI=\"sub_0/index.m3u8\""),
               std::string::npos)
         << master;
     // MP4 keeps no stream title (ffmpeg's muxer drops it): the language names the track.
-    EXPECT_NE(master.find(mkv ? "NAME=\"Español 'latino'\",LANGUAGE=\"spa\""
-                              : "NAME=\"spa\",LANGUAGE=\"spa\""),
+    EXPECT_NE(master.find(mkv ? "NAME=\"Español 'latino'\",LANGUAGE=\"es\""
+                              : "NAME=\"es\",LANGUAGE=\"es\""),
               std::string::npos)
         << "the stream's title names it, its quotes made harmless\n"
         << master;
@@ -217,10 +217,10 @@ TEST(SubtitleRenditions, TheSourcesTextStreamsAndAudioLanguageAreKept) {
     EXPECT_NE(ReadFile(h.directory + "/sub_1/seg_00000.vtt")
                   .find("00:00:02.000 --> 00:00:03.000\nHola\n"),
               std::string::npos);
-    EXPECT_NE(ReadFile(h.directory + "/manifest.mpd").find("lang=\"spa\""), std::string::npos);
+    EXPECT_NE(ReadFile(h.directory + "/manifest.mpd").find("lang=\"es\""), std::string::npos);
     // The audio set says its language as the HLS audio rendition does.
     EXPECT_NE(ReadFile(h.directory + "/manifest.mpd")
-                  .find("contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"eng\""),
+                  .find("contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"en\""),
               std::string::npos);
   }
 }

@@ -66,9 +66,9 @@ test('hls.js lists the audio and subtitle tracks and shows the cues at their tim
     hls.loadSource('/pkg/master.m3u8');
     hls.attachMedia(document.querySelector('video'));
   }));
-  assert.deepEqual(tracks.audio, [['default', 'eng', true]]);
+  assert.deepEqual(tracks.audio, [['default', 'en', true]]);
   assert.deepEqual(tracks.subtitles,
-    [['Français', 'fr', false, true], ['English', 'eng', false, true]]);
+    [['Français', 'fr', false, true], ['English', 'en', false, true]]);
 
   // Each subtitle track in turn: its cue appears where the source has it.
   for (const [index, text, start, end] of [[0, 'Bonjour', 1, 3], [1, 'Hello there', 1, 2]]) {

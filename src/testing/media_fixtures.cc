@@ -269,6 +269,8 @@ MediaSummary ReadMedia(const std::string& path) {
       s.end = std::max(s.end, pts + pkt->duration * av_q2d(tb));
       if (pkt->flags & AV_PKT_FLAG_KEY) s.keyframes.push_back(pts);
     }
+    if (pkt->dts != AV_NOPTS_VALUE && (pkt->flags & AV_PKT_FLAG_KEY))
+      s.keyframe_dts.push_back(pkt->dts * av_q2d(tb));
     int64_t& last = last_dts[pkt->stream_index];
     if (pkt->dts != AV_NOPTS_VALUE) {
       if (last != AV_NOPTS_VALUE && pkt->dts <= last) s.monotonic_dts = false;

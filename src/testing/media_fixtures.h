@@ -90,6 +90,10 @@ struct StreamSummary {
   double first_pts = 0;           // seconds
   double end = 0;                 // seconds: last pts + duration
   std::vector<double> keyframes;  // pts (seconds) of key packets
+  // dts (seconds) of key packets. libavformat shifts an fMP4 track's pts by the most negative
+  // composition offset it has read so far, so a segment read alone shows its pts moved by what
+  // its first fragment holds; decode times are the fragments' own.
+  std::vector<double> keyframe_dts;
   bool monotonic_dts = true;
 };
 

@@ -140,6 +140,9 @@ std::string Bytes(const fs::path& file, int64_t offset = 0, int64_t length = -1)
 struct Packet {
   double pts = 0, duration = 0;
   bool key = false;
+  // libavformat shifts an fMP4 track's pts by the most negative composition offset read so far,
+  // so a segment read alone shows pts moved by what its first fragment holds; dts is unshifted.
+  double dts = 0;
 };
 
 struct Probe {
@@ -179,9 +182,10 @@ Probe ProbeMedia(const std::string& init, const std::string& media, bool decode 
   std::string file = dir / "media.mp4";
   WriteFile(file, init + media);
   std::vector<std::string> argv = {"ffprobe", "-v", "error", "-of", "json", "-show_entries"};
-  argv.push_back(decode ? "frame=key_frame,pict_type:stream=codec_type"
-                        : "packet=pts_time,duration_time,flags:stream=codec_type,width,height,"
-                          "avg_frame_rate,sample_rate");
+  argv.push_back(
+      decode ? "frame=key_frame,pict_type:stream=codec_type"
+             : "packet=pts_time,dts_time,duration_time,flags:stream=codec_type,width,height,"
+               "avg_frame_rate,sample_rate");
   if (decode)
     argv.push_back("-show_frames");
   else
@@ -200,7 +204,8 @@ Probe ProbeMedia(const std::string& init, const std::string& media, bool decode 
   p.sample_rate = std::atoi(s.value("sample_rate", "0").c_str());
   for (const json& k : j.value("packets", json::array()))
     p.packets.push_back({Number(k, "pts_time"), Number(k, "duration_time"),
-                         k.value("flags", "").find('K') != std::string::npos});
+                         k.value("flags", "").find('K') != std::string::npos,
+                         Number(k, "dts_time")});
   for (const json& f : j.value("frames", json::array())) {
     ++p.frames;
     if (f.value("key_frame", 0) == 1 && f.value("pict_type", "") == "I") ++p.key_frames;
@@ -274,7 +279,35 @@ std::string Name(const fs::path& dir, const std::string& uri) {
   return (dir.filename() / uri).string();
 }
 
+// Every keyframe of `variant` is an I-frame, in order, each lasting until the next (Apple: EXTINF
+// is the time to the next I-frame), the last until the variant's end.
+void CheckIFrameTimes(const std::string& name, const Playlist& p, const Rendition& variant,
+                      std::vector<std::string>* problems) {
+  std::vector<double> keys;
+  for (const Probe& s : variant.segments)
+    for (const Packet& k : s.packets)
+      if (k.key) keys.push_back(k.dts);
+  std::sort(keys.begin(), keys.end());
+  if (keys.size() != p.segments.size()) {
+    problems->push_back(name + ": " + std::to_string(p.segments.size()) +
+                        " I-frames, the variant " + "has " + std::to_string(keys.size()) +
+                        " keyframes");
+    return;
+  }
+  double at = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (std::abs(keys[i] - keys[0] - at) > 0.002)
+      problems->push_back(name + ": I-frame " + std::to_string(i) + " at " + std::to_string(at) +
+                          " s, its keyframe at " + std::to_string(keys[i] - keys[0]) + " s");
+    at += p.segments[i].duration;
+  }
+  if (std::abs(at - variant.playlist.Duration()) > 0.001)
+    problems->push_back(name + ": I-frames last " + std::to_string(at) + " s, the variant " +
+                        std::to_string(variant.playlist.Duration()) + " s");
+}
+
 void CheckIFrames(const fs::path& dir, const std::map<std::string, std::string>& a,
+                  const std::map<std::string, Rendition>& renditions,
                   std::vector<std::string>* problems) {
   std::string uri = a.count("URI") ? a.at("URI") : "";
   std::string name = Name(dir, uri);
@@ -296,6 +329,11 @@ void CheckIFrames(const fs::path& dir, const std::map<std::string, std::string>&
                           std::to_string(f.frames) + " frames, " + std::to_string(f.key_frames) +
                           " of them I-frames (want exactly one keyframe)");
   }
+  std::string folder_name = fs::path(uri).parent_path().string();
+  if (renditions.count(folder_name))
+    CheckIFrameTimes(name, p, renditions.at(folder_name), problems);
+  else
+    problems->push_back(name + ": no variant in " + folder_name);
   if (std::atof(a.count("BANDWIDTH") ? a.at("BANDWIDTH").c_str() : "0") < peak)
     problems->push_back(name + ": I-frame BANDWIDTH below the measured peak " +
                         std::to_string(std::lround(peak)));
@@ -434,11 +472,13 @@ PackageReport CheckPackage(const std::string& directory) {
       const std::string& seg = v.playlist.segments[i].uri;
       if (v.segments[i].packets.empty() || !v.segments[i].packets[0].key)
         problems->push_back(Name(dir / uri, seg) + " does not start with a keyframe");
-      if (first_video && first_video != &v &&
-          (i >= first_video->segments.size() ||
-           std::abs(first_video->segments[i].Start() - v.segments[i].Start()) > 0.001))
+      if (first_video && first_video != &v && !v.segments[i].packets.empty() &&
+          (i >= first_video->segments.size() || first_video->segments[i].packets.empty() ||
+           std::abs(first_video->segments[i].packets[0].dts - v.segments[i].packets[0].dts) >
+               0.001))
         problems->push_back(Name(dir / uri, seg) + " starts at " +
-                            std::to_string(v.segments[i].Start()) + ", not with the first variant");
+                            std::to_string(v.segments[i].packets[0].dts) +
+                            " (decode time), not with the first variant");
     }
     if (!first_video) first_video = &v;
     if (audio && !audio->segments.empty()) {
@@ -465,7 +505,7 @@ PackageReport CheckPackage(const std::string& directory) {
                         " I-frame playlists for " + std::to_string(video_variants) +
                         " video variants");
   for (const auto& a : iframes) {
-    CheckIFrames(dir, a, problems);
+    CheckIFrames(dir, a, renditions, problems);
     ++report.playlists;
   }
   if (fs::exists(dir / "manifest.mpd"))

@@ -25,7 +25,8 @@ struct PackageReport {
 //    FRAME-RATE as the bitstream has them;
 //  - a keyframe first in every video segment, segments starting at the same time in every
 //    variant; audio with as many segments as the video, ending within two audio frames of it;
-//  - I-frame playlists: each byte range, after the init segment, is exactly one keyframe;
+//  - I-frame playlists: each byte range, after the init segment, is exactly one keyframe; one
+//    per keyframe of the variant, each EXTINF the time to the next (the last: to the end);
 //  - the MPD: mediaPresentationDuration equal to the media's duration (within 1 ms), each
 //    representation's timeline as long as its playlist and its bandwidth >= its measured peak.
 PackageReport CheckPackage(const std::string& dir);

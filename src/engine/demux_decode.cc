@@ -461,7 +461,7 @@ Status Source::CheckComplete(double declared) const {
 // Between two sources: drain the finished one into the renditions without ending them, and move
 // the timeline on by its length.
 Status Source::EndSegment() {
-  if (video_dec_) {
+  if (video_dec_ && !skip_video_) {
     REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
     REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
   }
@@ -587,6 +587,16 @@ Status Source::Run(DecodedSink* sink) {
   int read_error = 0;
   bool main_eof = false, aux_eof = aux == nullptr;
   double main_pos = 0, aux_pos = 0;
+  bool stopped_early = false;  // a window's end was passed: the rest is not read
+  if (window_ && video_index_ >= 0 && window_from_ > 0) {
+    // Seeking backward lands on the keyframe at or before the time; `fps` then puts the frames
+    // on the same global grid as a whole run (its output times are absolute, not per start).
+    AVStream* st = input_->streams[video_index_];
+    int64_t ts = start_pts_video_ + av_rescale_q(std::llround(window_from_ * AV_TIME_BASE),
+                                                 AV_TIME_BASE_Q, st->time_base);
+    int err = av_seek_frame(input_.get(), video_index_, ts, AVSEEK_FLAG_BACKWARD);
+    if (err < 0) return AvStatus(err, SourcePath(0) + ": cannot seek");
+  }
   for (;;) {
     AVFormatContext* main = input_.get();
     if (main_eof && segment_ + 1 < plan_.inputs.size() && !run_->ShouldStop()) {
@@ -606,7 +616,7 @@ Status Source::Run(DecodedSink* sink) {
       continue;
     }
     int index = pkt->stream_index;
-    bool video = !from_aux && index == video_index_;
+    bool video = !from_aux && index == video_index_ && !skip_video_;
     bool audio = index == audio_index_ && from_aux == (aux != nullptr);
     if (video || audio) {
       AVStream* st = fmt->streams[index];
@@ -621,6 +631,10 @@ Status Source::Run(DecodedSink* sink) {
           main_pos = segment_offset_ + end;
           demuxed_end_ = std::max(demuxed_end_, end);
           decoded_seconds_.store(main_pos, std::memory_order_relaxed);
+          // A margin past the window's end lets reordered frames and `fps` finish its last slot.
+          if (window_ && window_until_ >= 0 && main_pos > window_until_ + 1) {
+            main_eof = stopped_early = true;
+          }
         }
       }
       Status s = DecodePacket(video ? video_dec_.get() : audio_dec_.get(), pkt.get(), video);
@@ -635,7 +649,7 @@ Status Source::Run(DecodedSink* sink) {
   if (run_->ShouldStop()) return Status::Ok();
 
   // End of input: flush decoders, then the filters behind them.
-  if (video_dec_) {
+  if (video_dec_ && !skip_video_) {
     REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
     if (video_frames_decoded_ == 0)
       return InvalidArgument(SourcePath(segment_) + ": no video frame could be decoded" +
@@ -652,6 +666,7 @@ Status Source::Run(DecodedSink* sink) {
     REEL_RETURN_IF_ERROR(sink_->Audio(nullptr));  // the last source is silent; the audio ends
   }
   REEL_RETURN_IF_ERROR(sink_->InputEnd());
+  if (stopped_early) return Status::Ok();
   return CheckComplete(Joined() ? segment_durations_[segment_] : duration_);
 }
 

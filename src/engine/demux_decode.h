@@ -82,6 +82,16 @@ class Source {
   // common format every source is converted to.
   std::string AudioArgs() const;
 
+  // Chunked encoding (RunWindow): Run starts at the keyframe at or before `from_seconds` and
+  // stops reading once the packets pass `until_seconds` (< 0: the end), both on the output
+  // timeline; `skip_video` decodes the audio alone. Before Run; a single source only.
+  void SetWindow(double from_seconds, double until_seconds, bool skip_video) {
+    window_ = true;
+    window_from_ = from_seconds;
+    window_until_ = until_seconds;
+    skip_video_ = skip_video;
+  }
+
   // Decodes everything into `sink`, then ends it (see scheduler.h). Returns early, Ok, when the
   // run is stopping.
   Status Run(DecodedSink* sink);
@@ -151,6 +161,8 @@ class Source {
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;
   std::atomic<double> decoded_seconds_{0};
+  bool window_ = false, skip_video_ = false;  // SetWindow
+  double window_from_ = 0, window_until_ = -1;
 };
 
 }  // namespace reel::engine

@@ -39,6 +39,13 @@ class VideoRendition {
   // on the `base_rate` grid.
   Status Open(int threads, const std::string& source_args, AVRational base_rate, RunState* run);
   void AddTarget(MuxTarget target) { targets_.push_back(target); }
+  // Every target takes only the packets with pts in [first, end) (MuxTarget).
+  void KeepPackets(int64_t first, int64_t end) {
+    for (MuxTarget& t : targets_) {
+      t.first_pts = first;
+      t.end_pts = end;
+    }
+  }
   // Measure PSNR/SSIM of every `every`-th frame (quality.h); before Open.
   void MeasureQuality(int every) { quality_every_ = every; }
   // The quality report once the rendition has finished; null if not measured.

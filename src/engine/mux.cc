@@ -76,14 +76,18 @@ Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarg
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
     if (err < 0) return AvStatus(err, std::string("encoder ") + enc->codec->name);
     if (observe) REEL_RETURN_IF_ERROR(observe(pkt));
-    for (size_t i = 0; i < targets.size(); ++i) {
+    std::vector<const MuxTarget*> takers;
+    for (const MuxTarget& t : targets)
+      if (pkt->pts == AV_NOPTS_VALUE || (pkt->pts >= t.first_pts && pkt->pts < t.end_pts))
+        takers.push_back(&t);
+    for (size_t i = 0; i < takers.size(); ++i) {
+      const MuxTarget& target = *takers[i];
       // Each muxer takes ownership of what it is given; the last one gets the original.
-      if (i + 1 < targets.size()) {
+      if (i + 1 < takers.size()) {
         PacketPtr copy(av_packet_clone(pkt));
-        REEL_RETURN_IF_ERROR(
-            targets[i].muxer->Write(copy.get(), targets[i].stream_index, enc->time_base));
+        REEL_RETURN_IF_ERROR(target.muxer->Write(copy.get(), target.stream_index, enc->time_base));
       } else {
-        REEL_RETURN_IF_ERROR(targets[i].muxer->Write(pkt, targets[i].stream_index, enc->time_base));
+        REEL_RETURN_IF_ERROR(target.muxer->Write(pkt, target.stream_index, enc->time_base));
       }
     }
     av_packet_unref(pkt);
@@ -97,7 +101,7 @@ Result<Muxer*> MuxStage::Add(const std::string& path, const char* format) {
 }
 
 Result<MuxTarget> MuxStage::OpenHls(const std::string& dir, double segment_seconds,
-                                    const AVCodecContext* enc) {
+                                    const AVCodecContext* enc, int first_segment) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
@@ -112,13 +116,22 @@ Result<MuxTarget> MuxStage::OpenHls(const std::string& dir, double segment_secon
   av_dict_set(&opts, "hls_fmp4_init_filename", std::string(layout::kInitSegment).c_str(), 0);
   av_dict_set(&opts, "hls_segment_filename", (dir + "/" + layout::SegmentPattern()).c_str(), 0);
   av_dict_set(&opts, "hls_flags", "independent_segments", 0);
+
   // Presentation starts at 0 on both tracks, as in the MP4 outputs: the muxer's default shift of
   // each track to 0 pushed the video two frames late (its B-frame delay) and left the AAC
   // priming in the audio, so audio led by 45-59 ms. Unshifted, the video's first frame shows at
   // 0 through negative composition offsets (a version-1 trun), and the audio's edit list skips
   // its priming (media_time = the encoder's initial_padding).
   av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
-  av_dict_set(&opts, "hls_segment_options", "movflags=+negative_cts_offsets", 0);
+  std::string segment_options = "movflags=+negative_cts_offsets";
+  if (first_segment >= 0) {
+    // A chunk of a chunked encoding continues the whole package: its segments numbered from
+    // its first, fragment sequence numbers likewise, and frag_discont makes the first fragment's
+    // decode time (tfdt) its first picture's time instead of 0.
+    av_dict_set(&opts, "start_number", std::to_string(first_segment).c_str(), 0);
+    segment_options += "+frag_discont:fragment_index=" + std::to_string(first_segment + 1);
+  }
+  av_dict_set(&opts, "hls_segment_options", segment_options.c_str(), 0);
   REEL_RETURN_IF_ERROR((*m)->WriteHeader(&opts));
   return MuxTarget{*m, *stream};
 }

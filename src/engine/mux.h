@@ -3,6 +3,7 @@
 // muxer through the MuxTarget the scheduler gave them. Internal to the engine.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,10 @@ class Muxer {
 struct MuxTarget {
   Muxer* muxer = nullptr;
   int stream_index = 0;
+  // The packets it takes, by pts in the encoder's time base: a chunk of a chunked encoding
+  // encodes frames around its range so that the rate control runs as in a whole run, and
+  // writes only its range.
+  int64_t first_pts = INT64_MIN, end_pts = INT64_MAX;
 };
 
 // Sends every packet `enc` has ready to each of `targets`; `observe` (if any) sees each packet
@@ -54,9 +59,10 @@ Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarg
 // Owns the muxers of a run, in the order they were opened (the order trailers are written).
 class MuxStage {
  public:
-  // The fMP4 media playlist of one rendition in `dir` (layout.h names its files).
+  // The fMP4 media playlist of one rendition in `dir` (layout.h names its files). For a chunk of
+  // a chunked encoding, `first_segment` >= 0 is the package's number of its first segment.
   Result<MuxTarget> OpenHls(const std::string& dir, double segment_seconds,
-                            const AVCodecContext* enc);
+                            const AVCodecContext* enc, int first_segment = -1);
   // A file in `container`, with a video stream (if `video`) then an audio stream (if `audio`).
   Status OpenFile(const std::string& path, presets::Container container,
                   const AVCodecContext* video, const AVCodecContext* audio, MuxTarget* video_target,

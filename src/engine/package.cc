@@ -40,7 +40,8 @@ std::string PackageVideoCodecs(const HlsPackage& p) {
 Status MuxPackage(const HlsPackage& p, MuxStage* mux) {
   double seconds = p.plan->ladder.segment_seconds;
   for (const HlsPackage::Variant& v : p.variants) {
-    Result<MuxTarget> t = mux->OpenHls(InPackage(p, v.name), seconds, v.video->encoder());
+    Result<MuxTarget> t =
+        mux->OpenHls(InPackage(p, v.name), seconds, v.video->encoder(), p.first_segment);
     if (!t.ok()) return t.status();
     v.video->AddTarget(*t);
   }

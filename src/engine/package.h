@@ -33,6 +33,9 @@ struct HlsPackage {
   // captions, which the H.264 encoder passes through (libx264's a53cc).
   const std::vector<SubtitleTrack>* subtitles = nullptr;
   std::optional<bool> closed_captions;  // unknown: not declared
+  // A chunk of a chunked encoding: the package's number of its first media segment (its
+  // segments continue the whole package's timeline); -1 otherwise.
+  int first_segment = -1;
   // The source is HDR: the master says each variant's VIDEO-RANGE (SDR once tone-mapped).
   bool hdr_source = false;
 };

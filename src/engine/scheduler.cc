@@ -134,10 +134,12 @@ std::string ClampWindow(double source_duration, double* start, double* duration,
 
 class Scheduler : public DecodedSink {
  public:
-  Scheduler(const TranscodePlan& plan, const TranscodeOptions& options, int threads)
+  Scheduler(const TranscodePlan& plan, const TranscodeOptions& options, int threads,
+            const RunWindow* window = nullptr)
       : plan_(plan),
         options_(options),
         threads_(threads),
+        window_(window),
         run_(options.cancel),
         source_(plan, &run_, threads),
         taps_(&run_) {}
@@ -173,6 +175,7 @@ class Scheduler : public DecodedSink {
   const TranscodePlan& plan_;
   const TranscodeOptions& options_;
   const int threads_;
+  const RunWindow* window_;  // chunked encoding: part of the work (RunWindow); null: all of it
   RunState run_;
   // Declared before the stages that write into it: its destructor removes what was not
   // committed, after they are gone.
@@ -253,7 +256,10 @@ Status Scheduler::PlanOutputs() {
     Result<std::string> dir = staging_.StageDirectory(h.directory);
     if (!dir.ok()) return dir.status();
     p.temp_dir = *dir;
-    if (source_.PictureFor(h.background || h.single)) {  // a preview is a picture
+    bool window_video = !window_ || window_->kind == RunWindow::Kind::kVideoRange;
+    bool window_audio = !window_ || window_->kind == RunWindow::Kind::kAudioOnly;
+    if (window_ && window_video) p.first_segment = window_->first_segment;
+    if (window_video && source_.PictureFor(h.background || h.single)) {  // a preview is a picture
       if (h.single) {
         p.variants.push_back({std::string(layout::kPreviewRendition), AddVideo(single.video)});
       } else {
@@ -264,7 +270,8 @@ Status Scheduler::PlanOutputs() {
         }
       }
     }
-    if (source_.has_audio()) p.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
+    if (window_audio && source_.has_audio())
+      p.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
     p.audio_language = StreamLanguage(source_.audio_language());
     if (!h.single) p.subtitles = &subtitles_;
     packages_.push_back(std::move(p));
@@ -324,6 +331,10 @@ Status Scheduler::OpenRenditions() {
     sdr_args = VideoSourceArgs(tonemap_.sink);
   }
   for (Rendition& r : videos_) {
+    // A rendition's own `fps` would fill the time before a chunk's first frame.
+    if (window_ && av_cmp_q(r.video->format().frame_rate, source_.format().frame_rate) != 0)
+      return FailedPrecondition(
+          "chunked encoding: a rendition at a frame rate other than the source's");
     Size s = r.video->format().size;
     double share = double(s.width) * s.height / total_pixels;
     int threads = std::clamp(static_cast<int>(std::ceil(threads_ * share)), 1, threads_);
@@ -340,6 +351,12 @@ Status Scheduler::OpenRenditions() {
 // Packages first, then files: the order the muxers finish in.
 Status Scheduler::OpenMuxers() {
   for (const HlsPackage& p : packages_) REEL_RETURN_IF_ERROR(MuxPackage(p, &mux_));
+  if (window_ && window_->kind == RunWindow::Kind::kVideoRange) {
+    // The encoder time base is the frame grid (renditions run at the source's rate here).
+    for (Rendition& r : videos_)
+      r.video->KeepPackets(window_->first_frame,
+                           window_->end_frame < 0 ? INT64_MAX : window_->end_frame);
+  }
   for (const FileOutput& f : files_) {
     MuxTarget video, audio;
     REEL_RETURN_IF_ERROR(mux_.OpenFile(f.temp_path, f.plan->preset.container,
@@ -352,6 +369,13 @@ Status Scheduler::OpenMuxers() {
 }
 
 Status Scheduler::Video(AVFrame* frame, double start, double end) {
+  if (window_) {
+    // Only the chunk's frames, counted on the global grid.
+    int64_t n = std::llround(start * av_q2d(source_.format().frame_rate));
+    if (n < window_->first_frame - window_->lead_frames ||
+        (window_->end_frame >= 0 && n >= window_->end_frame + window_->tail_frames))
+      return Status::Ok();
+  }
   if (tonemapping_) {
     // The HDR frame to the renditions that keep it; its tone-mapped copy (one frame for one:
     // nothing stays buffered in the branch) to the taps and the others.
@@ -391,7 +415,7 @@ Status Scheduler::Audio(AVFrame* frame) {
 // A job of thumbnails alone need not decode the whole source: for each time it seeks to the
 // keyframe before it and decodes from there to the exact frame.
 bool Scheduler::ThumbnailsOnly() const {
-  return plan_.inputs.size() <= 1 && !plan_.thumbnails.empty() && plan_.hls.empty() &&
+  return !window_ && plan_.inputs.size() <= 1 && !plan_.thumbnails.empty() && plan_.hls.empty() &&
          plan_.files.empty() && plan_.sprites.empty() && plan_.waveforms.empty() &&
          plan_.loudness.empty() && plan_.subtitles.empty() && source_.has_video() &&
          !source_.drawn() && source_.SeekingSuitsSource();
@@ -510,8 +534,19 @@ Status Scheduler::ReadSubtitles() {
 Result<TranscodeResult> Scheduler::Run() {
   // 1. Plan.
   REEL_RETURN_IF_ERROR(source_.Open());
-  REEL_RETURN_IF_ERROR(MeasureLoudnessIfNeeded());
-  REEL_RETURN_IF_ERROR(ReadSubtitles());
+  if (window_) {
+    // Two frames of margin before the first frame: `fps` (round=near) sees what it weighs.
+    double rate = av_q2d(source_.format().frame_rate);
+    bool audio = window_->kind == RunWindow::Kind::kAudioOnly;
+    source_.SetWindow(
+        audio ? 0 : (window_->first_frame - window_->lead_frames - 2) / rate,
+        audio || window_->end_frame < 0 ? -1 : (window_->end_frame + window_->tail_frames) / rate,
+        audio);
+    if (audio) REEL_RETURN_IF_ERROR(MeasureLoudnessIfNeeded());
+  } else {
+    REEL_RETURN_IF_ERROR(MeasureLoudnessIfNeeded());
+    REEL_RETURN_IF_ERROR(ReadSubtitles());
+  }
   REEL_RETURN_IF_ERROR(PlanOutputs());
   // 2. Start.
   taps_.Start();
@@ -539,6 +574,15 @@ Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOpti
   int threads =
       options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   Scheduler s(plan, options, threads);
+  return s.Run();
+}
+
+Result<TranscodeResult> TranscodeWindow(const TranscodePlan& plan, const TranscodeOptions& options,
+                                        const RunWindow& window) {
+  InitLibavLogging();
+  int threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  Scheduler s(plan, options, threads, &window);
   return s.Run();
 }
 

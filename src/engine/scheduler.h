@@ -56,10 +56,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 
 #include "engine/av_util.h"
+#include "engine/engine.h"
 
 namespace reel::engine {
 
@@ -105,6 +107,24 @@ class FrameQueue {
   bool closed_ = false;
   bool consumer_gone_ = false;
 };
+
+// A run limited to part of the work, for chunked encoding (chunk.h): the video of the frames
+// [first_frame, end_frame) of the global constant-rate grid (end_frame < 0: to the end), with
+// no audio, taps or subtitles; or the audio alone. Segments are numbered from first_segment.
+struct RunWindow {
+  enum class Kind { kVideoRange, kAudioOnly } kind = Kind::kVideoRange;
+  int64_t first_frame = 0;
+  int64_t end_frame = -1;
+  int first_segment = 0;
+  // Frames encoded before and after the range but not written, so that the encoder's rate
+  // control meets the range as a whole run does. lead_frames is a multiple of the GOP.
+  int64_t lead_frames = 0, tail_frames = 0;
+};
+
+// Transcode (engine.h) limited to `window`; the plan's outputs are staged and moved into place
+// as Transcode does.
+Result<TranscodeResult> TranscodeWindow(const TranscodePlan& plan, const TranscodeOptions& options,
+                                        const RunWindow& window);
 
 // What the Source hands on, on the decode thread. Implemented by the scheduler.
 class DecodedSink {

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "api/routes.h"
 #include "cli/commands.h"
 #include "cli/config.h"
 
@@ -172,6 +173,9 @@ int main(int argc, char** argv) {
   run_job_cmd->add_option("--threads", run_job.threads);
   AddSourceLimitOptions(run_job_cmd, &run_job.source_limits);
 
+  auto* routes_cmd = app.add_subcommand(
+      "routes", "Print the HTTP routes `reel serve` answers, one JSON object a line");
+
   reel::cli::KeysArgs keys;
   auto* keys_cmd = app.add_subcommand("keys", "Manage API keys");
   keys_cmd->require_subcommand(1);
@@ -237,6 +241,12 @@ int main(int argc, char** argv) {
     return reel::cli::RunKeys(migrate);
   }
   if (*run_job_cmd) return reel::cli::RunJob(run_job);
+  if (*routes_cmd) {
+    for (const reel::api::Route& r : reel::api::Routes())
+      std::cout << "{\"method\": \"" << r.method << "\", \"path\": \"" << r.path
+                << "\", \"key\": " << (r.key ? "true" : "false") << "}\n";
+    return 0;
+  }
   if (*keys_cmd) {
     keys.action = *keys_create   ? "create"
                   : *keys_import ? "import"

@@ -1,4 +1,5 @@
-// The web dashboard `reel serve` shows at `/`: static files compiled into the binary (see
+// The web dashboard `reel serve` shows at `/` (and the API reference at `/docs`, with its
+// OpenAPI document at `/v1/openapi.json`): static files compiled into the binary (see
 // embed.cmake). The page talks to the same /v1 API as any client, with the API key the user
 // types in; it has no access of its own.
 #pragma once

@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "engine/interlace.h"
 #include "layout/layout.h"
 
 extern "C" {
@@ -322,6 +323,14 @@ Status Source::OpenSource(size_t segment) {
     int rotation = StreamRotation(st);
     display_ = SourceDisplaySize(par->width, par->height, sar.num, sar.den, rotation);
     picture_ = PictureOf(par, plan_.deinterlace);
+    if (plan_.deinterlace != presets::Deinterlace::kOff &&
+        !InterlacedFieldOrder(par->field_order)) {
+      // Not declared interlaced: look at the first frames (a short pre-pass, interlace.h), to
+      // know whether to deinterlace (auto) and which field comes first (all modes).
+      Result<FieldsSeen> seen = DetectInterlacing(SourcePath(segment), video_index_);
+      if (!seen.ok()) return seen.status();
+      picture_.detected_order = seen->order;
+    }
     ColourAfterPictureFilters(picture_, &format_);
 
     NormaliseGraphSpec spec;

@@ -61,10 +61,10 @@ Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) 
     } else if (o.kind == "preview" && o.preview_hls) {
       plan.hls.push_back(
           {index, dest, presets::Ladder{}, false, o.preset, "preview", background, false});
-    } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "preview" ||
+    } else if (o.kind == "mp4" || o.kind == "webm" || o.kind == "mkv" || o.kind == "preview" ||
                o.kind == "mezzanine") {
-      plan.files.push_back(
-          {index, dest, o.preset, o.kind == "mp4" || o.kind == "webm" ? "" : o.kind, o.quality});
+      bool container = o.kind == "mp4" || o.kind == "webm" || o.kind == "mkv";
+      plan.files.push_back({index, dest, o.preset, container ? "" : o.kind, o.quality});
     } else if (o.kind == "thumbnail") {
       plan.thumbnails.push_back({index, dest, o.thumbnail, background});
     } else if (o.kind == "sprite") {

@@ -99,6 +99,16 @@ TEST(Cli, PresetsFileAddsLaddersAndItsErrorsGiveTheLine) {
   ExpectOneLineError(
       Reel({"serve", "--presets", bad, "--data-dir", dir / "var", "--listen", "127.0.0.1:0"}),
       "bad.json:4: ladders.x[0].codec: must be h264, hevc or av1");
+
+  // YAML, by the file's extension: the same ladder, the same checks with YAML's lines.
+  std::string yaml = dir / "presets.yaml";
+  testing::WriteFile(yaml, "ladders:\n  phone:\n    - {height: 240, bitrate: 300k}\n");
+  CommandResult from_yaml = Reel({"presets", "--json", "--presets", yaml});
+  ASSERT_EQ(from_yaml.exit_code, 0) << from_yaml.output;
+  EXPECT_NE(from_yaml.stdout_text.find("\"phone\""), std::string::npos);
+  testing::WriteFile(yaml, "ladders:\n  x:\n    - height: 240\n      codec: h266\n");
+  ExpectOneLineError(Reel({"presets", "--presets", yaml}),
+                     "presets.yaml:4: ladders.x[0].codec: must be h264, hevc or av1");
 }
 
 TEST(Cli, TranscodeToHlsPrintsTheResult) {
@@ -493,8 +503,43 @@ TEST(Cli, ConfigFileIsBelowEnvironmentAndFlags) {
   testing::WriteFile(bad, "{\"allow-path\": {\"a\": 1}}");
   ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "allow-path: must be a list");
   testing::WriteFile(bad, "{\"workers\": }");
-  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "bad.json: not JSON");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "bad.json:1: not valid JSON");
   ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", dir / "none.json"}), "none.json");
+}
+
+// The same settings in YAML; its mistakes give their line too.
+TEST(Cli, ConfigFileInYaml) {
+  TempDir dir;
+  std::string file = dir / "reel.yaml";
+  testing::WriteFile(file, R"(# reel serve settings
+workers: 3
+lease: 45s
+allow-host:
+  - 10.0.0.0/8
+  - 192.168.0.5
+store: "postgres://reel:hunter2@db.internal/reel"
+)");
+  json j = PrintConfig({}, {"serve", "--config", file, "--print-config"});
+  EXPECT_EQ(j["config"]["workers"], 3);
+  EXPECT_EQ(j["sources"]["workers"], "file " + file);
+  EXPECT_EQ(j["config"]["lease"], "45s");
+  EXPECT_EQ(j["config"]["allow-host"], json::array({"10.0.0.0/8", "192.168.0.5"}));
+  EXPECT_EQ(j["config"]["store"], "postgres://***@db.internal/reel");
+
+  std::string bad = dir / "bad.yaml";
+  testing::WriteFile(bad, "workers: 2\n\nlistn: 0.0.0.0:80\n");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}),
+                     "bad.yaml:3: unknown key \"listn\" for reel serve");
+  testing::WriteFile(bad, "# comment\nworkers: 999\n");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "bad.yaml:2: workers");
+  testing::WriteFile(bad, "workers: 2\nworkers: 3\n");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}),
+                     "bad.yaml:2: workers: duplicate key");
+  testing::WriteFile(bad, "workers: 2\nallow-path:\n  a: 1\n");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}),
+                     "bad.yaml:2: allow-path: must be a list");
+  testing::WriteFile(bad, "workers: !!int 2\n");
+  ExpectOneLineError(ReelWithEnv({}, {"serve", "--config", bad}), "bad.yaml:1: workers: YAML tags");
 }
 
 // PORT (Heroku, Cloud Run) sets the port on every interface unless --listen or REEL_LISTEN say

@@ -7,6 +7,8 @@
 #include <regex>
 #include <sstream>
 
+#include "common/yaml.h"
+
 namespace reel::cli {
 namespace {
 
@@ -29,30 +31,6 @@ bool IsSecret(const std::string& name) {
   for (const char* word : {"key", "secret", "token", "password"})
     if (name.find(word) != std::string::npos) return true;
   return name == "default-webhook";
-}
-
-// The line of each top-level key of a JSON object text, for errors that point at it.
-std::map<std::string, int> KeyLines(const std::string& text) {
-  std::map<std::string, int> lines;
-  int line = 1, depth = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '\n') ++line;
-    if (c == '{' || c == '[') ++depth;
-    if (c == '}' || c == ']') --depth;
-    if (c != '"') continue;
-    int start_line = line;
-    std::string s;
-    for (++i; i < text.size() && text[i] != '"'; ++i) {
-      if (text[i] == '\\' && i + 1 < text.size()) ++i;
-      if (text[i] == '\n') ++line;
-      s += text[i];
-    }
-    size_t j = i + 1;
-    while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
-    if (depth == 1 && j < text.size() && text[j] == ':') lines.emplace(s, start_line);
-  }
-  return lines;
 }
 
 // The command argv selects: `reel keys --data-dir d create` -> keys create.
@@ -114,8 +92,8 @@ void Configuration::Bind(CLI::App* cmd) {
   }
   if (!cmd->get_option_no_throw("--config"))
     cmd->add_option("--config", file_,
-                    "JSON file of settings: {\"flag-name\": value}; flags and REEL_ variables "
-                    "override it")
+                    "YAML or JSON file of settings (flag-name: value); flags and REEL_ "
+                    "variables override it")
         ->envname("REEL_CONFIG");
   for (CLI::App* sub : cmd->get_subcommands([](CLI::App*) { return true; })) Bind(sub);
 }
@@ -150,19 +128,13 @@ std::string Configuration::Load(CLI::App* app, int argc, char** argv) {
   buf << in.rdbuf();
   const std::string text = buf.str();
   if (text.size() > (1 << 20)) return path + ": larger than 1 MiB";
-  json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded()) {
-    try {
-      json unused = json::parse(text);  // throws: the message says where
-    } catch (const json::parse_error& e) {
-      std::string what = e.what();
-      return path + ": not JSON: " + what.substr(what.find(' ') + 1);
-    }
-  }
-  if (!doc.is_object()) return path + ":1: must be a JSON object of flag names";
-  std::map<std::string, int> lines = KeyLines(text);
+  // YAML or JSON (common/yaml.h), with the line of every key for the errors below.
+  Result<Document> parsed = ParseDocument(text, path);
+  if (!parsed.ok()) return parsed.status().message();
+  const json& doc = parsed->value;
+  if (!doc.is_object()) return path + ":1: must be a map of flag names to values";
   for (const auto& [key, value] : doc.items()) {
-    std::string at = path + ":" + std::to_string(lines.count(key) ? lines[key] : 1) + ": ";
+    std::string at = path + ":" + std::to_string(parsed->LineOf(key)) + ": ";
     CLI::Option* o = key.rfind("-", 0) == 0 ? nullptr : cmd->get_option_no_throw("--" + key);
     if (!o || key == "config" || key == "print-config" || key == "help")
       return at + "unknown key \"" + key.substr(0, 64) + "\" for reel " + cmd->get_name();

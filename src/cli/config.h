@@ -1,7 +1,7 @@
 // Configuration of reel's long-running and client commands from the environment and a file:
 // every long flag `--some-flag` of a bound command may also be given as REEL_SOME_FLAG or as the
-// key "some-flag" of a JSON file named by --config (or REEL_CONFIG). Precedence: flag > env >
-// file > default. List flags take comma-separated values everywhere. `--print-config` shows the
+// key "some-flag" of a YAML or JSON file named by --config (or REEL_CONFIG). Precedence: flag > env
+// > file > default. List flags take comma-separated values everywhere. `--print-config` shows the
 // result with secrets redacted and where each value came from.
 #pragma once
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "engine/interlace.h"
 #include "layout/layout.h"
 
 extern "C" {
@@ -324,6 +325,14 @@ Status Source::OpenSource(size_t segment) {
     picture_ = PictureOf(par, plan_.deinterlace);
     // Kept HDR needs one picture on one timeline: joined sources are always tone-mapped.
     picture_.keep_hdr = !Joined() && *HdrTransfer(picture_.transfer) && PlanKeepsHdr(plan_);
+    if (plan_.deinterlace != presets::Deinterlace::kOff &&
+        !InterlacedFieldOrder(par->field_order)) {
+      // Not declared interlaced: look at the first frames (a short pre-pass, interlace.h), to
+      // know whether to deinterlace (auto) and which field comes first (all modes).
+      Result<FieldsSeen> seen = DetectInterlacing(SourcePath(segment), video_index_);
+      if (!seen.ok()) return seen.status();
+      picture_.detected_order = seen->order;
+    }
     ColourAfterPictureFilters(picture_, &format_);
     if (picture_.keep_hdr) {
       Result<HdrMetadata> hdr = ReadHdrMetadata(SourcePath(segment), video_index_);

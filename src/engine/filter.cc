@@ -125,12 +125,17 @@ bool InterlacedFieldOrder(AVFieldOrder order) {
 std::string DeinterlaceFilter(const SourcePicture& p) {
   using presets::Deinterlace;
   if (p.deinterlace == Deinterlace::kOff) return "";
-  if (p.deinterlace == Deinterlace::kAuto && !InterlacedFieldOrder(p.field_order)) return "";
+  bool declared = InterlacedFieldOrder(p.field_order);
+  bool detected = !declared && InterlacedFieldOrder(p.detected_order);
+  if (p.deinterlace == Deinterlace::kAuto && !declared && !detected) return "";
   // parity=auto takes each frame's own field order (its top_field_first flag), which is right
-  // even when a stream's declared order is wrong; deint=all because the stream said (or the user
-  // said) that it is interlaced, and some decoders do not flag every frame.
+  // even when a stream's declared order is wrong. A stream found interlaced by idet flags no
+  // frame, so bwdif would assume top field first: the order idet saw is given instead.
+  // deint=all because the stream, idet or the user said that it is interlaced, and some
+  // decoders do not flag every frame.
+  std::string parity = !detected ? "auto" : p.detected_order == AV_FIELD_BB ? "bff" : "tff";
   return std::string("bwdif=mode=") + (DeinterlaceDoublesRate(p) ? "send_field" : "send_frame") +
-         ":parity=auto:deint=all";
+         ":parity=" + parity + ":deint=all";
 }
 
 bool DeinterlaceDoublesRate(const SourcePicture& p) {

@@ -89,7 +89,10 @@ struct SourcePicture {
   AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
   AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
   AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
-  AVFieldOrder field_order = AV_FIELD_UNKNOWN;
+  AVFieldOrder field_order = AV_FIELD_UNKNOWN;  // as the stream declares it
+  // What idet saw in the first frames (interlace.h) when the stream declares no interlacing:
+  // AV_FIELD_TT or AV_FIELD_BB for woven fields, AV_FIELD_PROGRESSIVE; unknown when not run.
+  AVFieldOrder detected_order = AV_FIELD_UNKNOWN;
   presets::Deinterlace deinterlace = presets::Deinterlace::kAuto;
   // An output keeps HDR: the source graph leaves the picture HDR and the scheduler tone-maps a
   // branch of it for the others (ToneMapFilters still gives the filters).
@@ -99,7 +102,7 @@ struct SourcePicture {
 const char* HdrTransfer(AVColorTransferCharacteristic transfer);
 // Whether the stream's fields are interlaced, by its field order (tt, bb, tb, bt).
 bool InterlacedFieldOrder(AVFieldOrder order);
-// bwdif, or "" (progressive and not forced, or "off").
+// bwdif, or "" (neither declared nor detected interlaced and not forced, or "off").
 std::string DeinterlaceFilter(const SourcePicture& p);
 // Whether DeinterlaceFilter doubles the frame rate (one picture per field).
 bool DeinterlaceDoublesRate(const SourcePicture& p);

@@ -156,6 +156,11 @@ Status MuxStage::OpenFile(const std::string& path, presets::Container container,
   }
   AVDictionary* opts = nullptr;
   if (container == presets::Container::kMp4) av_dict_set(&opts, "movflags", "+faststart", 0);
+  // Matroska has no edit list: the muxer's default shift of every track by the audio's priming
+  // (AAC's 1024 samples, Opus's pre-skip) started the video 7-21 ms late. Unshifted, the video
+  // starts at 0 and the priming packet keeps its negative time, as the MP4 outputs have it.
+  if (container == presets::Container::kMatroska)
+    av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
   return (*m)->WriteHeader(&opts);
 }
 

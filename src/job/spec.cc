@@ -245,15 +245,19 @@ void ParseNormalize(const json& o, const std::string& path, presets::AudioSettin
 }
 
 void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
-  OnlyFields(o, path,
-             {"kind", "destination", "preset", "bitrate", "crf", "width", "height", "fps",
-              "audio_bitrate", "normalize", "codec", "speed", "profile", "hdr", "bit_depth"});
-  std::string name = out->kind == "mp4" ? "h264-720p" : "vp9-720p";
+  const bool mkv = out->kind == "mkv";
+  std::set<std::string> fields = {"kind",  "destination", "preset",  "bitrate",   "crf",
+                                  "width", "height",      "fps",     "normalize", "audio_bitrate",
+                                  "codec", "speed",       "profile", "hdr",       "bit_depth"};
+  if (mkv) fields.insert("audio_codec");
+  OnlyFields(o, path, fields);
+  std::string name = out->kind == "webm" ? "vp9-720p" : "h264-720p";
   if (o.contains("preset")) name = RequireString(o, "preset", path + ".preset");
   const presets::Preset* preset = presets::FindPreset(name);
   if (!preset)
     Fail(path + ".preset", "unknown preset '" + Printable(name) + "' (see GET /v1/presets)");
-  if (presets::ContainerName(preset->container) != out->kind)
+  // Matroska holds what MP4 and WebM hold: any of their presets, written as .mkv.
+  if (!mkv && presets::ContainerName(preset->container) != out->kind)
     Fail(path + ".preset", "preset '" + Printable(name) + "' writes " +
                                presets::ContainerName(preset->container) + ", not " + out->kind);
   presets::Overrides ov;
@@ -275,6 +279,14 @@ void ParseFileOutput(const json& o, const std::string& path, OutputSpec* out) {
   if (o.contains("hdr")) ov.hdr = RequireString(o, "hdr", path + ".hdr", 16);
   ov.bit_depth = OptionalInt(o, "bit_depth", path + ".bit_depth");
   out->preset = *preset;
+  if (mkv) {
+    out->preset.container = presets::Container::kMatroska;
+    if (o.contains("audio_codec")) {
+      std::string a = RequireString(o, "audio_codec", path + ".audio_codec", 16);
+      if (a != "aac" && a != "opus") Fail(path + ".audio_codec", "must be aac or opus");
+      out->preset.audio.codec = a == "aac" ? presets::AudioCodec::kAac : presets::AudioCodec::kOpus;
+    }
+  }
   if (auto err = presets::ApplyOverrides(ov, &out->preset))
     Fail(path + "." + err->field, err->message);
   ParseNormalize(o, path, &out->preset.audio);
@@ -296,7 +308,7 @@ void CheckMetadataKeys(const json& value) {
 // What an audio-only source is drawn on for the outputs that show a picture (see spec.h).
 void ParseBackground(json* o, const std::string& path, OutputSpec* out) {
   static const std::set<std::string> kPictureKinds = {
-      "hls", "dash", "mp4", "webm", "preview", "mezzanine", "thumbnail", "sprite"};
+      "hls", "dash", "mp4", "webm", "mkv", "preview", "mezzanine", "thumbnail", "sprite"};
   auto it = o->find("background");
   if (it == o->end() || !kPictureKinds.count(out->kind)) return;  // others: an unknown field
   std::string b = it->is_string() ? it->get<std::string>() : "";
@@ -349,7 +361,7 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
       out.dash = out.dash || it->get<bool>();
     }
     ParseNormalize(o, path, &out.ladder.audio);
-  } else if (k == "mp4" || k == "webm") {
+  } else if (k == "mp4" || k == "webm" || k == "mkv") {
     ParseFileOutput(o, path, &out);
   } else if (k == "thumbnail") {
     OnlyFields(o, path, {"kind", "destination", "at", "count", "width", "height", "format"});
@@ -423,7 +435,7 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
   } else {
     Fail(path + ".kind",
          "unknown kind '" + Printable(k) +
-             "' (supported: hls, dash, mp4, webm, thumbnail, sprite, preview, waveform, "
+             "' (supported: hls, dash, mp4, webm, mkv, thumbnail, sprite, preview, waveform, "
              "loudness, mezzanine)");
   }
   out.destination = RequireLocation(o, "destination", path + ".destination");

@@ -17,14 +17,14 @@ namespace reel::job {
 using presets::FieldError;
 
 struct OutputSpec {
-  // "hls", "dash", "mp4", "webm", "thumbnail", "sprite", "preview", "waveform", "loudness",
-  // "mezzanine"
+  // "hls", "dash", "mp4", "webm", "mkv", "thumbnail", "sprite", "preview", "waveform",
+  // "loudness", "mezzanine"
   std::string kind;
   std::string destination;      // optional for "loudness" only
   std::string method = "PUT";   // for http(s) destinations: PUT or POST
   int64_t presign_seconds = 0;  // for s3:// destinations: a presigned GET URL in the result
-  // Resolved settings: for "hls"/"dash" the ladder; for "mp4", "webm", "mezzanine" and an MP4
-  // "preview" the preset with overrides applied (and normalisation).
+  // Resolved settings: for "hls"/"dash" the ladder; for "mp4", "webm", "mkv", "mezzanine" and an
+  // MP4 "preview" the preset with overrides applied (and normalisation).
   presets::Ladder ladder;
   presets::Preset preset;
   bool dash = false;         // "hls" with "dash": true, or kind "dash": an MPD beside the playlists
@@ -33,7 +33,7 @@ struct OutputSpec {
   presets::SpriteOptions sprite;
   presets::PreviewOptions preview;
   presets::WaveformOptions waveform;
-  // Picture kinds (hls, dash, mp4, webm, preview, mezzanine, thumbnail, sprite): what an
+  // Picture kinds (hls, dash, mp4, webm, mkv, preview, mezzanine, thumbnail, sprite): what an
   // audio-only source is drawn on, "#rrggbb", "waveform" or "spectrum"; "": not named (files
   // are then drawn on black; packages stay audio only, thumbnails and sprites fail).
   std::string background;

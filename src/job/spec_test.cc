@@ -188,6 +188,48 @@ TEST(JobSpec, HdrKeepAndTenBitsOnHevcAndAv1Only) {
             "outputs[0].ladder[0].bit_depth");
 }
 
+// Matroska takes MP4's fields (and any MP4 or WebM preset) and a choice of audio codec.
+TEST(JobSpec, MkvOutputsTakeTheFileFieldsAndAnAudioCodec) {
+  json spec = json::parse(R"({"source": "in.mp4", "outputs": [
+      {"kind": "mkv", "destination": "a.mkv"},
+      {"kind": "mkv", "destination": "b.mkv", "codec": "hevc", "speed": "fast", "height": 480,
+       "bitrate": "1500k", "audio_codec": "opus", "audio_bitrate": "96k"},
+      {"kind": "mkv", "destination": "c.mkv", "preset": "vp9-720p", "codec": "av1", "crf": 40}]})");
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const OutputSpec& o : r->outputs)
+    EXPECT_EQ(o.preset.container, presets::Container::kMatroska) << o.destination;
+  EXPECT_EQ(r->outputs[0].preset.video.codec, presets::VideoCodec::kH264);
+  EXPECT_EQ(r->outputs[0].preset.audio.codec, presets::AudioCodec::kAac) << "AAC by default";
+  EXPECT_EQ(r->outputs[1].preset.video.codec, presets::VideoCodec::kHevc);
+  EXPECT_EQ(r->outputs[1].preset.video.speed, "fast");
+  EXPECT_EQ(r->outputs[1].preset.video.height, 480);
+  EXPECT_EQ(r->outputs[1].preset.video.bitrate, 1500000);
+  EXPECT_EQ(r->outputs[1].preset.audio.codec, presets::AudioCodec::kOpus);
+  EXPECT_EQ(r->outputs[1].preset.audio.bitrate, 96000);
+  EXPECT_EQ(r->outputs[2].preset.video.codec, presets::VideoCodec::kAv1);
+  EXPECT_EQ(r->outputs[2].preset.video.crf, 40);
+
+  auto field = [](const char* output) {
+    return ErrorOf(json{{"source", "in.mp4"}, {"outputs", json::array({json::parse(output)})}})
+        .field;
+  };
+  EXPECT_EQ(field(R"({"kind": "mkv", "destination": "a.mkv", "audio_codec": "mp3"})"),
+            "outputs[0].audio_codec");
+  EXPECT_EQ(field(R"({"kind": "mkv", "destination": "a.mkv", "audio_codec": 1})"),
+            "outputs[0].audio_codec");
+  EXPECT_EQ(field(R"({"kind": "mkv", "destination": "a.mkv", "codec": "ffv1"})"),
+            "outputs[0].codec");
+  EXPECT_EQ(field(R"({"kind": "mkv", "destination": "a.mkv", "crf": 99})"), "outputs[0].crf");
+  EXPECT_EQ(field(R"({"kind": "mkv", "destination": "a.mkv", "speed": "ludicrous"})"),
+            "outputs[0].speed");
+  EXPECT_EQ(field(R"({"kind": "mkv", "destination": "a.mkv", "codecs": "h264"})"),
+            "outputs[0].codecs");
+  EXPECT_EQ(field(R"({"kind": "mp4", "destination": "a.mp4", "audio_codec": "opus"})"),
+            "outputs[0].audio_codec")
+      << "MP4 keeps AAC";
+}
+
 TEST(JobSpec, BitratesAcceptNumbersAndSuffixes) {
   EXPECT_EQ(*JsonBitrate(json(800000)), 800000);
   EXPECT_EQ(*JsonBitrate(json("2.5M")), 2500000);

@@ -7,7 +7,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <variant>
+
+#include "common/yaml.h"
 
 namespace reel::presets {
 namespace {
@@ -269,89 +270,6 @@ Preset ParseUserPreset(const std::string& name, const json& v, const std::string
   return p;
 }
 
-// The line of the value `field` names in `text` ("ladders.phone.rungs[1].crf"), or of the
-// deepest part of it that is there (a missing field: its object). nlohmann keeps no positions,
-// so the text is walked again along the path.
-class LineFinder {
- public:
-  LineFinder(const std::string& text, const std::string& field) : t_(text) {
-    std::string part;
-    for (size_t i = 0; i <= field.size(); ++i) {
-      char c = i < field.size() ? field[i] : '.';
-      if (c == '.' || c == '[') {
-        if (!part.empty()) path_.emplace_back(part);
-        part.clear();
-        if (c == '[') {
-          size_t close = field.find(']', i);
-          path_.emplace_back(std::atoi(field.substr(i + 1, close - i - 1).c_str()));
-          i = close;
-        }
-      } else {
-        part += c;
-      }
-    }
-  }
-  int Find() {
-    Value(0, true);
-    return found_;
-  }
-
- private:
-  void Space() {
-    while (i_ < t_.size() && std::isspace(static_cast<unsigned char>(t_[i_]))) {
-      if (t_[i_] == '\n') ++line_;
-      ++i_;
-    }
-  }
-  std::string Str() {  // at the opening quote
-    std::string s;
-    for (++i_; i_ < t_.size() && t_[i_] != '"'; ++i_) {
-      if (t_[i_] == '\\') ++i_;
-      if (i_ < t_.size()) s += t_[i_];
-    }
-    ++i_;
-    return s;
-  }
-  void Value(size_t depth, bool on_path) {
-    Space();
-    if (on_path) found_ = line_;
-    bool deeper = on_path && depth < path_.size();
-    if (i_ >= t_.size()) return;
-    char c = t_[i_];
-    if (c == '{' || c == '[') {
-      ++i_;
-      for (int index = 0;; ++index) {
-        Space();
-        if (i_ >= t_.size() || t_[i_] == '}' || t_[i_] == ']') break;
-        bool match = false;
-        if (c == '{') {
-          std::string key = Str();
-          Space();
-          ++i_;  // ':'
-          const auto* want = deeper ? std::get_if<std::string>(&path_[depth]) : nullptr;
-          match = want && *want == key;
-        } else {
-          const auto* want = deeper ? std::get_if<int>(&path_[depth]) : nullptr;
-          match = want && *want == index;
-        }
-        Value(depth + 1, match);
-        Space();
-        if (i_ < t_.size() && t_[i_] == ',') ++i_;
-      }
-      ++i_;
-    } else if (c == '"') {
-      Str();
-    } else {
-      while (i_ < t_.size() && !std::strchr(",]} \t\r\n", t_[i_])) ++i_;
-    }
-  }
-
-  const std::string& t_;
-  std::vector<std::variant<std::string, int>> path_;
-  size_t i_ = 0;
-  int line_ = 1, found_ = 1;
-};
-
 json RungJson(const Rung& r) {
   json j = {{"name", r.name}, {"lines", r.lines}, {"codec", VideoCodecName(r.codec)}};
   if (r.crf >= 0) {
@@ -390,14 +308,10 @@ Result<Ladder> ParseLadder(const json& value, const std::string& path, FieldErro
 }
 
 Result<UserCatalog> ParseCatalogFile(const std::string& text, const std::string& file_name) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    int line = 1 + static_cast<int>(std::count(text.begin(),
-                                               text.begin() + std::min(text.size(), e.byte), '\n'));
-    return InvalidArgument(file_name + ":" + std::to_string(line) + ": not valid JSON");
-  }
+  // YAML or JSON into one JSON value: the same validation below for both.
+  Result<Document> parsed = ParseDocument(text, file_name);
+  if (!parsed.ok()) return parsed.status();
+  const json& doc = parsed->value;
   UserCatalog out;
   try {
     if (!doc.is_object()) Fail("", "must be an object with ladders and presets");
@@ -416,7 +330,7 @@ Result<UserCatalog> ParseCatalogFile(const std::string& text, const std::string&
       }
     }
   } catch (const Invalid& e) {
-    int line = LineFinder(text, e.error.field).Find();
+    int line = parsed->LineOf(e.error.field);
     std::string field = e.error.field.empty() ? "" : e.error.field + ": ";
     return InvalidArgument(file_name + ":" + std::to_string(line) + ": " + field + e.error.message);
   }

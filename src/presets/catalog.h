@@ -20,7 +20,8 @@ inline constexpr size_t kMaxRungs = 12;
 Result<Ladder> ParseLadder(const nlohmann::json& value, const std::string& path,
                            FieldError* error = nullptr);
 
-// The presets file: {"ladders": {"name": [rungs] or {"rungs": [...], "segment_seconds": 6,
+// The presets file, YAML or JSON (by its extension, else its content: common/yaml.h), of the
+// same shape: {"ladders": {"name": [rungs] or {"rungs": [...], "segment_seconds": 6,
 // "audio_bitrate": "128k", "description": "..."}}, "presets": {"name": {"container": "mp4",
 // "codec": "hevc", "bitrate"|"crf", "maxrate", "width", "height", "fps", "speed", "profile",
 // "audio_bitrate", "description"}}}. Errors give the line and the field:

@@ -245,6 +245,7 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
   std::error_code ec;
   for (const auto& entry : fs::recursive_directory_iterator(h.temp_dir, ec))
     if (entry.is_regular_file()) out->bytes += static_cast<int64_t>(entry.file_size());
+  if (h.per_title) out->details["ladder"] = PerTitleReport(*h.per_title, out->variants);
   return Status::Ok();
 }
 

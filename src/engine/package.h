@@ -12,6 +12,7 @@
 #include "engine/encode.h"
 #include "engine/engine.h"
 #include "engine/mux.h"
+#include "engine/per_title.h"
 #include "engine/subtitles.h"
 #include "engine/taps.h"
 
@@ -38,6 +39,8 @@ struct HlsPackage {
   int first_segment = -1;
   // The source is HDR: the master says each variant's VIDEO-RANGE (SDR once tone-mapped).
   bool hdr_source = false;
+  // A per-title ladder: what the pre-pass chose, reported as the output's "ladder" section.
+  std::optional<PerTitleChoice> per_title;
 };
 
 // Opens one muxer per folder of the package (variants, then audio) and wires each rendition to

@@ -164,6 +164,8 @@ class Scheduler : public DecodedSink {
   Status ReadSubtitles();
   Status PlanOutputs();
   VideoRendition* AddVideo(const VideoSettings& v);
+  Result<PerTitleChoice> ChoosePerTitle(const presets::Ladder& ladder,
+                                        const std::vector<presets::Rung>& rungs);
   AudioRendition* AddAudio(const AudioSettings& a);
   Status OpenRenditions();
   Status OpenMuxers();
@@ -219,6 +221,23 @@ VideoRendition* Scheduler::AddVideo(const VideoSettings& v) {
   return videos_.back().video.get();
 }
 
+// Joined sources and pictures drawn from audio are encoded at the ladder's rates: the pre-pass
+// reads one source's own picture.
+Result<PerTitleChoice> Scheduler::ChoosePerTitle(const presets::Ladder& ladder,
+                                                 const std::vector<presets::Rung>& rungs) {
+  if (plan_.inputs.size() > 1 || source_.drawn()) {
+    PerTitleChoice c;
+    c.target_psnr = ladder.target_psnr;
+    for (const presets::Rung& r : rungs)
+      c.rungs.push_back({r.name, r.bitrate, r.bitrate, 0, false, "not analysed"});
+    c.note = "per-title analyses a single source's own picture; the ladder's bitrates were used";
+    return c;
+  }
+  PerTitleSource s{plan_.input, source_.picture(), source_.format(), source_.display(),
+                   source_.duration()};
+  return AnalysePerTitle(s, ladder, rungs, threads_, options_.cancel);
+}
+
 AudioRendition* Scheduler::AddAudio(const AudioSettings& a) {
   int channels = std::min(source_.audio_channels(), a.max_channels);
   std::string key = AudioKey(a, channels);
@@ -264,7 +283,14 @@ Status Scheduler::PlanOutputs() {
         p.variants.push_back({std::string(layout::kPreviewRendition), AddVideo(single.video)});
       } else {
         double fps = av_q2d(source_.format().frame_rate);
-        for (const presets::Rung& rung : SelectRungs(h.ladder, source_.display(), fps)) {
+        std::vector<presets::Rung> rungs = SelectRungs(h.ladder, source_.display(), fps);
+        if (h.ladder.per_title) {
+          Result<PerTitleChoice> c = ChoosePerTitle(h.ladder, rungs);
+          if (!c.ok()) return c.status().WithContext("per-title analysis");
+          rungs = ApplyChoice(rungs, *c);
+          p.per_title = std::move(c).value();
+        }
+        for (const presets::Rung& rung : rungs) {
           p.variants.push_back({rung.name, AddVideo(presets::RungVideoSettings(h.ladder, rung))});
           if (h.quality) p.variants.back().video->MeasureQuality(kQualityEvery);
         }

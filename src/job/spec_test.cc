@@ -122,7 +122,10 @@ TEST(JobSpec, LaddersAreNamesOrInlineRungsAndFilesTakeACodec) {
                 {"height": 720, "bitrate": "3M", "codec": "av1", "speed": "medium"}]})"),
             "outputs[0].ladder[0].speed");
   EXPECT_EQ(field(R"({"kind": "hls", "destination": "a", "ladder": {"rungs": []}})"),
-            "outputs[0].ladder");
+            "outputs[0].ladder.rungs");
+  EXPECT_EQ(field(R"({"kind": "hls", "destination": "a",
+                      "ladder": {"name": "default", "per_title": true, "target_psnr": 55}})"),
+            "outputs[0].ladder.target_psnr");
   EXPECT_EQ(field(R"({"kind": "webm", "destination": "d.webm", "codec": "h264"})"),
             "outputs[0].codec")
       << "WebM holds VP9 and AV1 only";

@@ -203,6 +203,20 @@ std::vector<Rung> ParseRungs(const json& rungs, const std::string& path) {
   return sorted;
 }
 
+std::optional<bool> Bool(const json& o, const char* key, const std::string& path) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) Fail(path + "." + key, "must be true or false");
+  return it->get<bool>();
+}
+
+// `per_title` and `target_psnr` of a ladder object; a target alone does not turn per-title on.
+void PerTitle(const json& v, const std::string& path, Ladder* l) {
+  l->per_title = Bool(v, "per_title", path).value_or(l->per_title);
+  l->target_psnr =
+      Number(v, "target_psnr", path, kMinTargetPsnr, kMaxTargetPsnr).value_or(l->target_psnr);
+}
+
 // A ladder made of `rungs` on the default ladder's shared settings.
 Ladder InlineLadder(std::vector<Rung> rungs, std::string name) {
   Ladder l = *FindLadder("default");
@@ -222,12 +236,15 @@ void CheckName(const std::string& name, const std::string& path) {
 Ladder ParseUserLadder(const std::string& name, const json& v, const std::string& path) {
   if (v.is_array()) return InlineLadder(ParseRungs(v, path), name);
   if (!v.is_object()) Fail(path, "must be an array of rungs or an object with rungs");
-  OnlyFields(v, path, {"rungs", "segment_seconds", "audio_bitrate", "description"});
+  OnlyFields(
+      v, path,
+      {"rungs", "segment_seconds", "audio_bitrate", "description", "per_title", "target_psnr"});
   if (!v.contains("rungs")) Fail(path + ".rungs", "is required");
   Ladder l = InlineLadder(ParseRungs(v["rungs"], path + ".rungs"), name);
   l.segment_seconds = Number(v, "segment_seconds", path, 1, 20).value_or(l.segment_seconds);
   l.audio.bitrate = Bitrate(v, "audio_bitrate", path, 32'000, 512'000).value_or(l.audio.bitrate);
   String(v, "description", path, 200);
+  PerTitle(v, path, &l);
   return l;
 }
 
@@ -299,7 +316,20 @@ Result<Ladder> ParseLadder(const json& value, const std::string& path, FieldErro
       }
       return *l;
     }
-    if (!value.is_array()) Fail(path, "must be a ladder name or an array of rungs");
+    if (value.is_object()) {
+      // {"name": "default" | "rungs": [...], "per_title": true, "target_psnr": 40}
+      OnlyFields(value, path, {"name", "rungs", "per_title", "target_psnr"});
+      if (value.contains("name") == value.contains("rungs"))
+        Fail(path + ".name", "give a ladder name or rungs (one of them)");
+      Result<Ladder> base = value.contains("name")
+                                ? ParseLadder(value["name"], path + ".name", error)
+                                : ParseLadder(value["rungs"], path + ".rungs", error);
+      if (!base.ok()) return base;
+      PerTitle(value, path, &*base);
+      return base;
+    }
+    if (!value.is_array())
+      Fail(path, "must be a ladder name, an array of rungs or an object with name or rungs");
     return InlineLadder(ParseRungs(value, path), "inline");
   } catch (const Invalid& e) {
     if (error) *error = e.error;
@@ -375,7 +405,9 @@ json CatalogJson() {
                        {"codecs", codecs},
                        {"video_codec", VideoCodecName(l.video.codec)},
                        {"segment_seconds", l.segment_seconds},
-                       {"audio_bitrate", l.audio.bitrate}});
+                       {"audio_bitrate", l.audio.bitrate},
+                       {"per_title", l.per_title},
+                       {"target_psnr", l.target_psnr}});
   }
   return {{"presets", presets}, {"ladders", ladders}};
 }

@@ -198,6 +198,65 @@ TEST(Presets, FileOutputsTakeCodecSpeedAndProfileWithinTheContainer) {
   }
 }
 
+TEST(Ladders, PerTitleIsAnOptionOfANamedOrInlineLadder) {
+  Result<Ladder> named = ParseLadder(
+      json::parse(R"({"name": "hevc", "per_title": true, "target_psnr": 42.5})"), "ladder");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_TRUE(named->per_title);
+  EXPECT_EQ(named->target_psnr, 42.5);
+  EXPECT_EQ(named->rungs.size(), FindLadder("hevc")->rungs.size());
+  EXPECT_FALSE(FindLadder("hevc")->per_title) << "the catalogue's ladder is not changed";
+  Result<Ladder> defaults =
+      ParseLadder(json::parse(R"({"name": "default", "per_title": true})"), "ladder");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->target_psnr, 40);
+  Result<Ladder> inline_rungs = ParseLadder(
+      json::parse(R"({"rungs": [{"height": 480, "bitrate": "1M"}], "per_title": true})"), "ladder");
+  ASSERT_TRUE(inline_rungs.ok()) << inline_rungs.status().ToString();
+  EXPECT_TRUE(inline_rungs->per_title);
+  EXPECT_FALSE(ParseLadder(json("default"), "ladder")->per_title) << "off unless asked";
+
+  struct Case {
+    const char* ladder;
+    const char* field;
+  };
+  const Case cases[] = {
+      {R"({"name": "default", "target_psnr": 29.9})", "ladder.target_psnr"},
+      {R"({"name": "default", "target_psnr": 50.5})", "ladder.target_psnr"},
+      {R"({"name": "default", "target_psnr": "40"})", "ladder.target_psnr"},
+      {R"({"name": "default", "per_title": "yes"})", "ladder.per_title"},
+      {R"({"name": "default", "per_title": true, "vmaf": 93})", "ladder.vmaf"},
+      {R"({"per_title": true})", "ladder.name"},
+      {R"({"name": "default", "rungs": [{"height": 480, "bitrate": "1M"}]})", "ladder.name"},
+      {R"({"name": "huge", "per_title": true})", "ladder.name"},
+      {R"({"rungs": [{"height": 480, "bitrate": "1G"}], "per_title": true})",
+       "ladder.rungs[0].bitrate"},
+  };
+  for (const Case& c : cases) {
+    FieldError error;
+    Result<Ladder> l = ParseLadder(json::parse(c.ladder), "ladder", &error);
+    ASSERT_FALSE(l.ok()) << c.ladder;
+    EXPECT_EQ(error.field, c.field) << c.ladder << ": " << error.message;
+    EXPECT_EQ(l.status().message().rfind(std::string(c.field) + ": ", 0), 0u)
+        << l.status().ToString();
+  }
+
+  // The presets file: a named ladder may be per-title, within the same bounds.
+  Result<UserCatalog> file = ParseCatalogFile(R"({"ladders": {"pt": {
+      "rungs": [{"height": 720, "bitrate": "3M"}, {"height": 360, "bitrate": "800k"}],
+      "per_title": true, "target_psnr": 38}}})",
+                                              "p.json");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_TRUE(file->ladders[0].per_title);
+  EXPECT_EQ(file->ladders[0].target_psnr, 38);
+  Result<UserCatalog> bad = ParseCatalogFile(
+      "{\"ladders\": {\"pt\": {\"rungs\": [{\"height\": 720, \"bitrate\": \"3M\"}],\n"
+      "  \"target_psnr\": 60}}}",
+      "p.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "p.json:2: ladders.pt.target_psnr: must be between 30 and 50");
+}
+
 TEST(Catalog, FileErrorsGiveTheLineAndTheField) {
   const std::string good = R"({
   "ladders": {

@@ -105,7 +105,12 @@ struct Ladder {
   VideoSettings video;      // shared settings; each rung sets lines and bitrate
   AudioSettings audio;
   double segment_seconds = 6;
+  // Per-title: before the encode, sampled windows of the source are probe-encoded and each
+  // rung's bitrate is lowered to what reaches `target_psnr` (mean Y-PSNR, dB) (engine/per_title).
+  bool per_title = false;
+  double target_psnr = 40;
 };
+inline constexpr double kMinTargetPsnr = 30, kMaxTargetPsnr = 50;
 
 const std::vector<Preset>& AllPresets();
 // High-quality intermediates at the source's size and rate: H.264 High at CRF 12 in MP4, or

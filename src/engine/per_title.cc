@@ -1,0 +1,407 @@
+#include "engine/per_title.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "engine/encode.h"
+#include "engine/quality.h"
+
+extern "C" {
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+}
+
+namespace reel::engine {
+namespace {
+
+using presets::Rung;
+using presets::VideoCodec;
+
+// Three windows spread over the source, together 6 % of it (each 0.5 to 2 s): enough to see its
+// content change (a slide deck's slides, a film's scenes) and little enough that the pre-pass
+// stays a small part of the encode. Three 1.5 s windows of a 12 s 1080p source cost 59 % of
+// the encode (bench/per_title.sh): the probes cost about 1.6 times the encode per second sampled.
+constexpr int kWindows = 3;
+constexpr double kSampledFraction = 0.06;
+constexpr double kMinWindowSeconds = 0.5, kMaxWindowSeconds = 2;
+// Every third probe frame is compared: the decode back and the comparison would otherwise cost
+// about as much as the probe encodes.
+constexpr int kMeasureEvery = 3;
+// The main encode's one-pass rate control, under a VBV cap, lands a little below the quality of
+// a constant-quality encode of the same size; the target is aimed this far above.
+constexpr double kMarginDb = 0.5;
+// A rung's curve may bend, but not by this much: outside, the probes are noise (a still picture
+// coded in a few bytes at both settings).
+constexpr double kMinSlope = 1.0, kMaxSlope = 12.0;  // dB per e-fold of bitrate
+
+// The two constant-quality settings of the probes, far enough apart to give a slope and around
+// where a 30..50 dB target lies, and the encoder speed: the fastest that still codes like the
+// ladder's speed (x264's superfast keeps CABAC and the deblocking filter, ultrafast does not).
+int ProbeCrf(VideoCodec codec, int which) {
+  if (codec == VideoCodec::kAv1) return which == 0 ? 28 : 44;
+  return which == 0 ? 20 : 32;
+}
+std::string ProbeSpeed(VideoCodec codec) { return codec == VideoCodec::kAv1 ? "12" : "superfast"; }
+
+struct Probe {
+  CodecContextPtr encoder;
+  std::unique_ptr<QualityMeter> meter;
+  int64_t bytes = 0;
+  int64_t frames = 0;
+};
+
+struct RungProbes {
+  size_t index = 0;  // into the rungs
+  presets::VideoSettings settings;
+  VideoFormat format;
+  Size picture;
+  FilterChain chain;
+  Probe probes[2];
+};
+
+Status Drain(Probe* p, AVPacket* pkt) {
+  for (;;) {
+    int err = avcodec_receive_packet(p->encoder.get(), pkt);
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "per-title probe encoder");
+    p->bytes += pkt->size;
+    Status s = p->meter->Packet(pkt);
+    av_packet_unref(pkt);
+    if (!s.ok()) return s;
+  }
+}
+
+// Pulls what the rung's graph gives and encodes it with both probes.
+Status PullAndEncode(RungProbes* r, AVFrame* out, AVPacket* pkt) {
+  for (;;) {
+    int err = av_buffersink_get_frame(r->chain.sink, out);
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "per-title probe filter");
+    out->pict_type = AV_PICTURE_TYPE_NONE;
+    // Both probes share the time base of the rung's rate.
+    out->pts = av_rescale_q(out->pts, av_buffersink_get_time_base(r->chain.sink),
+                            r->probes[0].encoder->time_base);
+    for (Probe& p : r->probes) {
+      Status s = p.meter->Reference(out);
+      if (s.ok()) {
+        err = avcodec_send_frame(p.encoder.get(), out);
+        s = err < 0 ? AvStatus(err, "per-title probe encoder") : Drain(&p, pkt);
+      }
+      if (!s.ok()) {
+        av_frame_unref(out);
+        return s;
+      }
+      ++p.frames;
+    }
+    av_frame_unref(out);
+  }
+}
+
+// The probes of every rung, fed with the decoded frames of the windows.
+class Analysis {
+ public:
+  Analysis(const PerTitleSource& source, const presets::Ladder& ladder,
+           const std::vector<Rung>& rungs, int threads)
+      : source_(source), ladder_(ladder), rungs_(rungs), threads_(threads) {}
+
+  Status Open() {
+    Result<InputFormatPtr> in = OpenInput(source_.path);
+    if (!in.ok()) return in.status();
+    input_ = std::move(in).value();
+    AVFormatContext* fmt = input_.get();
+    stream_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    if (stream_ < 0) return InvalidArgument("per-title: the source has no picture to analyse");
+    for (unsigned i = 0; i < fmt->nb_streams; ++i)
+      if (int(i) != stream_) fmt->streams[i]->discard = AVDISCARD_ALL;
+    AVStream* st = fmt->streams[stream_];
+    const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+    if (!codec) return InvalidArgument("per-title: no decoder for the source's picture");
+    decoder_.reset(avcodec_alloc_context3(codec));
+    int err = avcodec_parameters_to_context(decoder_.get(), st->codecpar);
+    if (err < 0) return AvStatus(err, "per-title decoder parameters");
+    decoder_->pkt_timebase = st->time_base;
+    decoder_->thread_count = threads_;
+    err = avcodec_open2(decoder_.get(), codec, nullptr);
+    if (err < 0) return AvStatus(err, "per-title: cannot open the decoder");
+    start_ = st->start_time == AV_NOPTS_VALUE ? 0 : st->start_time;
+    return Status::Ok();
+  }
+
+  // Decodes [start, start + length) of the source into the probes.
+  Status Window(double start, double length, const std::atomic<bool>* cancel) {
+    AVFormatContext* fmt = input_.get();
+    AVStream* st = fmt->streams[stream_];
+    int64_t ts = start_ + av_rescale_q(static_cast<int64_t>(start * AV_TIME_BASE), AV_TIME_BASE_Q,
+                                       st->time_base);
+    if (av_seek_frame(fmt, stream_, ts, AVSEEK_FLAG_BACKWARD) < 0)
+      av_seek_frame(fmt, stream_, start_, AVSEEK_FLAG_BACKWARD);
+    avcodec_flush_buffers(decoder_.get());
+    PacketPtr pkt = MakePacket();
+    FramePtr frame = MakeFrame();
+    for (bool eof = false; !eof;) {
+      if (cancel && cancel->load()) return Canceled("canceled");
+      int err = av_read_frame(fmt, pkt.get());
+      eof = err < 0;
+      if (!eof && pkt->stream_index != stream_) {
+        av_packet_unref(pkt.get());
+        continue;
+      }
+      err = avcodec_send_packet(decoder_.get(), eof ? nullptr : pkt.get());
+      av_packet_unref(pkt.get());
+      if (err < 0 && err != AVERROR_INVALIDDATA) return AvStatus(err, "per-title decoding");
+      while (avcodec_receive_frame(decoder_.get(), frame.get()) >= 0) {
+        int64_t pts = frame->best_effort_timestamp;
+        double t = pts == AV_NOPTS_VALUE ? start : (pts - start_) * av_q2d(st->time_base);
+        bool past = t >= start + length;
+        Status s = t + 1e-6 >= start && !past ? Feed(frame.get()) : Status::Ok();
+        av_frame_unref(frame.get());
+        if (!s.ok()) return s;
+        if (past) return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Flushes every graph and probe.
+  Status Finish() {
+    FramePtr out = MakeFrame();
+    PacketPtr pkt = MakePacket();
+    for (RungProbes& r : probes_) {
+      int err = av_buffersrc_close(r.chain.source, next_pts_, 0);
+      if (err < 0) return AvStatus(err, "per-title probe filter");
+      REEL_RETURN_IF_ERROR(PullAndEncode(&r, out.get(), pkt.get()));
+      for (Probe& p : r.probes) {
+        err = avcodec_send_frame(p.encoder.get(), nullptr);
+        if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "per-title probe flush");
+        REEL_RETURN_IF_ERROR(Drain(&p, pkt.get()));
+        REEL_RETURN_IF_ERROR(p.meter->Finish());
+      }
+    }
+    return Status::Ok();
+  }
+
+  bool fed() const { return opened_; }
+
+  // A probe's point: its bitrate over the frames it coded, its mean Y-PSNR.
+  std::vector<std::pair<size_t, std::array<ProbePoint, 2>>> Points() const {
+    std::vector<std::pair<size_t, std::array<ProbePoint, 2>>> out(probes_.size());
+    for (size_t i = 0; i < probes_.size(); ++i) {
+      const RungProbes& r = probes_[i];
+      out[i].first = r.index;
+      for (int k = 0; k < 2; ++k) {
+        const Probe& p = r.probes[k];
+        double seconds = p.frames / av_q2d(r.format.frame_rate);
+        nlohmann::json q = p.meter->Report();
+        out[i].second[k] = {seconds > 0 ? p.bytes * 8 / seconds : 0,
+                            q["frames"].get<size_t>() > 0 ? q["psnr_y"]["mean"].get<double>() : 0};
+      }
+    }
+    return out;
+  }
+
+ private:
+  // The graphs and encoders are opened on the first frame, whose format the decoder decides.
+  Status OpenProbes(const AVFrame* first) {
+    AVStream* st = input_->streams[stream_];
+    AVRational rate = source_.format.frame_rate;
+    std::string args = VideoSourceArgs(first->width, first->height, first->format, av_inv_q(rate),
+                                       av_guess_sample_aspect_ratio(input_.get(), st, nullptr)) +
+                       ":frame_rate=" + Rational(rate);
+    std::string before = SourcePictureFilters(source_.picture);
+    std::string turn = RotationFilters(StreamRotation(st));
+    if (!before.empty() && !turn.empty()) before += ",";
+    before += turn;
+    if (!before.empty()) before += ",";
+    for (size_t i = 0; i < rungs_.size(); ++i) {
+      if (rungs_[i].crf >= 0) continue;  // constant quality already: nothing to choose
+      RungProbes r;
+      r.index = i;
+      r.settings = presets::RungVideoSettings(ladder_, rungs_[i]);
+      r.picture = FitOutputSize(source_.display, r.settings);
+      r.format = source_.format;
+      r.format.size = r.picture;
+      r.format.pixel_format = AV_PIX_FMT_YUV420P;
+      if (r.settings.fps > 0 && r.settings.fps < av_q2d(rate))
+        r.format.frame_rate = av_d2q(r.settings.fps, 1001);
+      Result<FilterChain> chain = BuildChain(
+          true, args, before + VideoRenditionGraph(r.settings, r.format, r.picture, rate), 1);
+      if (!chain.ok()) return chain.status();
+      r.chain = std::move(chain).value();
+      for (int k = 0; k < 2; ++k) {
+        presets::VideoSettings v = r.settings;
+        v.bitrate = v.maxrate = v.bufsize = 0;
+        v.crf = ProbeCrf(v.codec, k);
+        v.speed = ProbeSpeed(v.codec);
+        v.fixed_gop = false;
+        Result<CodecContextPtr> enc = OpenVideoEncoder(v, r.format, threads_);
+        if (!enc.ok()) return enc.status();
+        r.probes[k].encoder = std::move(enc).value();
+        Result<std::unique_ptr<QualityMeter>> m =
+            QualityMeter::Create(r.probes[k].encoder.get(), kMeasureEvery);
+        if (!m.ok()) return m.status();
+        r.probes[k].meter = std::move(m).value();
+      }
+      probes_.push_back(std::move(r));
+    }
+    return Status::Ok();
+  }
+
+  Status Feed(AVFrame* frame) {
+    if (!opened_) {
+      REEL_RETURN_IF_ERROR(OpenProbes(frame));
+      opened_ = true;
+    }
+    // The windows follow one another on one frame grid, as if they were one clip with cuts.
+    frame->pts = next_pts_++;
+    FramePtr out = MakeFrame();
+    PacketPtr pkt = MakePacket();
+    for (RungProbes& r : probes_) {
+      int err = av_buffersrc_add_frame_flags(r.chain.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+      if (err < 0) return AvStatus(err, "per-title probe filter");
+      REEL_RETURN_IF_ERROR(PullAndEncode(&r, out.get(), pkt.get()));
+    }
+    return Status::Ok();
+  }
+
+  const PerTitleSource& source_;
+  const presets::Ladder& ladder_;
+  const std::vector<Rung>& rungs_;
+  const int threads_;
+  InputFormatPtr input_;
+  int stream_ = -1;
+  int64_t start_ = 0;
+  CodecContextPtr decoder_;
+  bool opened_ = false;
+  int64_t next_pts_ = 0;
+  std::vector<RungProbes> probes_;
+};
+
+}  // namespace
+
+int64_t BitrateFloor(int64_t nominal) { return std::max<int64_t>(nominal / 6, 50'000); }
+
+ProbePoint ChooseBitrate(ProbePoint a, ProbePoint b, double target, int64_t nominal) {
+  if (a.bitrate < b.bitrate) std::swap(a, b);  // a: the higher rate
+  double slope = a.bitrate > 0 && b.bitrate > 0 && a.bitrate > b.bitrate
+                     ? (a.psnr_y - b.psnr_y) / std::log(a.bitrate / b.bitrate)
+                     : kMinSlope;
+  slope = std::clamp(std::isfinite(slope) ? slope : kMinSlope, kMinSlope, kMaxSlope);
+  double floor = double(BitrateFloor(nominal)), ceiling = double(std::max(nominal, int64_t(1)));
+  double wanted =
+      a.bitrate > 0 ? a.bitrate * std::exp((target + kMarginDb - a.psnr_y) / slope) : ceiling;
+  double chosen = std::clamp(std::round(wanted / 1000) * 1000, std::min(floor, ceiling), ceiling);
+  double predicted = a.bitrate > 0 ? a.psnr_y + slope * std::log(chosen / a.bitrate) : 0;
+  return {chosen, std::min(predicted, kMaxPsnr)};
+}
+
+Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const presets::Ladder& ladder,
+                                       const std::vector<Rung>& rungs, int threads,
+                                       const std::atomic<bool>* cancel) {
+  auto started = std::chrono::steady_clock::now();
+  PerTitleChoice choice;
+  choice.target_psnr = ladder.target_psnr;
+  for (const Rung& r : rungs) {
+    RungChoice c;
+    c.name = r.name;
+    c.nominal = c.chosen = r.crf >= 0 ? r.maxrate : r.bitrate;
+    if (r.crf >= 0) c.why = "constant quality (crf): not analysed";
+    choice.rungs.push_back(c);
+  }
+  // Short sources get one window of at most the shortest length; the windows never overlap.
+  int windows = source.duration >= kWindows * kMinWindowSeconds * 4 ? kWindows : 1;
+  double length = std::clamp(source.duration * kSampledFraction / windows, kMinWindowSeconds,
+                             kMaxWindowSeconds);
+  length = std::min(length, source.duration / windows);
+  choice.windows = windows;
+  choice.window_seconds = length;
+  Analysis a(source, ladder, rungs, threads);
+  REEL_RETURN_IF_ERROR(a.Open());
+  for (int w = 0; w < windows; ++w) {
+    double centre = source.duration * (w + 0.5) / windows;
+    REEL_RETURN_IF_ERROR(a.Window(std::max(0.0, centre - length / 2), length, cancel));
+  }
+  REEL_RETURN_IF_ERROR(a.Finish());
+  if (!a.fed())
+    choice.note = "no picture was decoded in the sampled windows; the ladder's bitrates were used";
+  for (auto& [index, points] : a.Points()) {
+    RungChoice& c = choice.rungs[index];
+    ProbePoint p = ChooseBitrate(points[0], points[1], ladder.target_psnr, c.nominal);
+    c.chosen = static_cast<int64_t>(p.bitrate);
+    c.predicted_psnr_y = std::round(p.psnr_y * 100) / 100;
+    if (c.chosen >= c.nominal) c.why = "the target needs the ladder's bitrate";
+  }
+  DropRedundantRungs(rungs, &choice);
+  choice.analysis_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return choice;
+}
+
+void DropRedundantRungs(const std::vector<Rung>& rungs, PerTitleChoice* choice) {
+  // From the bottom of each codec's set up: a rung that would not get more bits than the kept
+  // rung below it adds nothing a player would switch up to.
+  for (size_t i = choice->rungs.size(); i-- > 0;) {
+    if (rungs[i].crf >= 0) continue;
+    for (size_t below = i + 1; below < rungs.size(); ++below) {
+      if (rungs[below].codec != rungs[i].codec || choice->rungs[below].dropped) continue;
+      if (choice->rungs[i].chosen <= choice->rungs[below].chosen) {
+        choice->rungs[i].dropped = true;
+        choice->rungs[i].why =
+            "its bitrate would not exceed the rung below's (" + choice->rungs[below].name + ")";
+      }
+      break;
+    }
+  }
+}
+
+std::vector<Rung> ApplyChoice(const std::vector<Rung>& rungs, const PerTitleChoice& choice) {
+  std::vector<Rung> out;
+  for (size_t i = 0; i < rungs.size() && i < choice.rungs.size(); ++i) {
+    if (choice.rungs[i].dropped) continue;
+    Rung r = rungs[i];
+    if (r.crf < 0) {
+      r.bitrate = choice.rungs[i].chosen;
+      // A cap the ladder gave stays where it was unless the new rate passes it.
+      if (r.maxrate > 0 && r.maxrate < r.bitrate) r.maxrate = 0;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+nlohmann::json PerTitleReport(const PerTitleChoice& choice,
+                              const std::vector<VariantResult>& variants) {
+  nlohmann::json rungs = nlohmann::json::array();
+  for (const RungChoice& c : choice.rungs) {
+    nlohmann::json j = {{"name", c.name},
+                        {"nominal_bitrate", c.nominal},
+                        {"bitrate", c.chosen},
+                        {"dropped", c.dropped}};
+    if (c.predicted_psnr_y > 0) j["predicted_psnr_y"] = c.predicted_psnr_y;
+    if (!c.why.empty()) j["why"] = c.why;
+    const VariantResult* v = nullptr;
+    for (const VariantResult& r : variants)
+      if (r.name == c.name) v = &r;
+    if (v && v->quality.is_object() && v->quality.contains("psnr_y")) {
+      j["psnr_y"] = v->quality["psnr_y"]["mean"];
+      j["ssim"] = v->quality["ssim"]["mean"];
+      j["quality_source"] = "measured";
+    } else if (!c.dropped && c.predicted_psnr_y > 0) {
+      j["psnr_y"] = c.predicted_psnr_y;
+      j["quality_source"] = "predicted";
+    }
+    rungs.push_back(std::move(j));
+  }
+  nlohmann::json out = {{"per_title", true},
+                        {"target_psnr", choice.target_psnr},
+                        {"analysis_seconds", std::round(choice.analysis_seconds * 1000) / 1000},
+                        {"windows", choice.windows},
+                        {"window_seconds", choice.window_seconds},
+                        {"rungs", rungs}};
+  if (!choice.note.empty()) out["note"] = choice.note;
+  return out;
+}
+
+}  // namespace reel::engine

@@ -63,6 +63,14 @@ std::string Encode(const Message& message) {
           return j;
         } else if constexpr (std::is_same_v<T, TransferMessage>) {
           return {{"event", "transfer"}, {"bytes", m.bytes}};
+        } else if constexpr (std::is_same_v<T, FanOutMessage>) {
+          json tasks = json::array();
+          for (const PlannedTask& t : m.tasks)
+            tasks.push_back({{"kind", t.kind},
+                             {"ordinal", t.ordinal},
+                             {"weight", t.weight},
+                             {"payload", t.payload}});
+          return {{"event", "fan_out"}, {"tasks", std::move(tasks)}};
         } else if constexpr (std::is_same_v<T, ResultMessage>) {
           json j = m.result.is_object() ? m.result : json::object();
           j["event"] = "result";
@@ -103,6 +111,27 @@ Result<Message> Decode(std::string_view text) {
   if (name == "result") {
     line.erase("event");
     return Message(ResultMessage{std::move(line)});
+  }
+  if (name == "fan_out") {
+    auto tasks = line.find("tasks");
+    if (tasks == line.end() || !tasks->is_array() || tasks->empty() || tasks->size() > kMaxTasks)
+      return InvalidArgument("fan_out: \"tasks\" is not a list of 1 to " +
+                             std::to_string(kMaxTasks) + " tasks");
+    FanOutMessage m;
+    for (const json& t : *tasks) {
+      auto kind = t.find("kind");
+      auto ordinal = t.find("ordinal");
+      auto payload = t.find("payload");
+      double weight = -1;
+      if (!t.is_object() || kind == t.end() || !kind->is_string() || kind->empty() ||
+          ordinal == t.end() || !ordinal->is_number_integer() || ordinal->get<int64_t>() < 0 ||
+          ordinal->get<int64_t>() > kMaxTasks || payload == t.end() || !payload->is_object() ||
+          !Number(t, "weight", &weight) || weight < 0)
+        return InvalidArgument("fan_out: a task needs a kind, an ordinal, a weight and a payload");
+      m.tasks.push_back(
+          {kind->get<std::string>(), static_cast<int>(ordinal->get<int64_t>()), weight, *payload});
+    }
+    return Message(std::move(m));
   }
   if (name == "error") {
     auto code = line.find("code");

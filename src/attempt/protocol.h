@@ -5,6 +5,8 @@
 //   {"event":"transfer","bytes":123456}       bytes moved so far by downloads and uploads
 //   {"event":"result",...the result JSON...}  the attempt produced its outputs
 //   {"event":"error","code":"invalid_argument","retry":"permanent","message":".."}
+//   {"event":"fan_out","tasks":[{"kind":"main","ordinal":0,"weight":3,"payload":{..}},..]}
+//                                             the job goes on as these tasks (README "Tasks")
 //
 // Both ends encode and decode here, so the format lives in one place. Whether a failure is worth
 // another attempt is decided by the child, which knows why it failed, and travels as `retry`.
@@ -14,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,7 +57,26 @@ struct ErrorMessage {
   static ErrorMessage From(const Status& status);  // classified by Classify
 };
 
-using Message = std::variant<ProgressMessage, TransferMessage, ResultMessage, ErrorMessage>;
+// One task of a fan-out. `kind` is a store::TaskKind name (the worker refuses others);
+// `payload` says what the task does and is read back by attempt::RunTask.
+struct PlannedTask {
+  std::string kind;
+  int ordinal = 0;
+  double weight = 1;  // its share of the job's progress
+  nlohmann::json payload = nlohmann::json::object();
+};
+
+// The most tasks one job fans out into (a 2-hour film in 60 s chunks is 120, plus a few).
+inline constexpr int kMaxTasks = 1000;
+
+// The first attempt's other ending: instead of a result, the tasks that will produce it. Exactly
+// one of them is the stitch that composes the job's result.
+struct FanOutMessage {
+  std::vector<PlannedTask> tasks;
+};
+
+using Message =
+    std::variant<ProgressMessage, TransferMessage, ResultMessage, ErrorMessage, FanOutMessage>;
 
 // One line of JSON, without the newline.
 std::string Encode(const Message& message);

@@ -41,6 +41,22 @@ TEST(Protocol, EveryMessageRoundTrips) {
   }
 }
 
+TEST(Protocol, AFanOutCarriesItsTasks) {
+  FanOutMessage sent{{{"main", 0, 3, {{"outputs", {0}}}},
+                      {"thumbnail", 0, 1, {{"outputs", {1}}}},
+                      {"stitch", 0, 0.5, json::object()}}};
+  Result<Message> m = Decode(Encode(sent));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& back = std::get<FanOutMessage>(*m);
+  ASSERT_EQ(back.tasks.size(), 3u);
+  EXPECT_EQ(back.tasks[0].kind, "main");
+  EXPECT_EQ(back.tasks[0].weight, 3);
+  EXPECT_EQ(back.tasks[0].payload, json({{"outputs", {0}}}));
+  EXPECT_EQ(back.tasks[1].kind, "thumbnail");
+  EXPECT_EQ(back.tasks[2].kind, "stitch");
+  EXPECT_EQ(back.tasks[2].weight, 0.5);
+}
+
 TEST(Protocol, TheChildDecidesWhatIsWorthRetrying) {
   EXPECT_EQ(Classify(StatusCode::kInvalidArgument), Retry::kPermanent);
   EXPECT_EQ(Classify(StatusCode::kNotFound), Retry::kPermanent);
@@ -65,6 +81,9 @@ TEST(Protocol, LinesAreTheDocumentedJson) {
             R"({"event":"result","outputs":[]})");
   EXPECT_EQ(Encode(ErrorMessage::From(NotFound("gone"))),
             R"({"code":"not_found","event":"error","message":"gone","retry":"permanent"})");
+  EXPECT_EQ(Encode(FanOutMessage{{{"thumbnail", 1, 1, {{"outputs", {2}}}}}}),
+            R"({"event":"fan_out","tasks":[{"kind":"thumbnail","ordinal":1,"payload":)"
+            R"({"outputs":[2]},"weight":1.0}]})");
 }
 
 TEST(Protocol, MalformedLinesAreRefused) {
@@ -88,6 +107,13 @@ TEST(Protocol, MalformedLinesAreRefused) {
            R"({"event":"error","code":"ok","retry":"retryable","message":"x"})",
            R"({"event":"error","code":"internal","retry":"retryable","message":3})",
            R"({"event":"progress",)",
+           R"({"event":"fan_out"})",
+           R"({"event":"fan_out","tasks":[]})",
+           R"({"event":"fan_out","tasks":[{"kind":"main","ordinal":0,"weight":1}]})",
+           R"({"event":"fan_out","tasks":[{"kind":"","ordinal":0,"weight":1,"payload":{}}]})",
+           R"({"event":"fan_out","tasks":[{"kind":"main","ordinal":-1,"weight":1,"payload":{}}]})",
+           R"({"event":"fan_out","tasks":[{"kind":"main","ordinal":0,"weight":-1,"payload":{}}]})",
+           R"({"event":"fan_out","tasks":[7]})",
        }) {
     EXPECT_FALSE(Decode(line).ok()) << line;
   }

@@ -491,7 +491,7 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     if (!spec.is_object()) Fail("", "the job spec must be a JSON object");
     OnlyFields(spec, "",
                {"source", "sources", "audio", "subtitles", "subtitle_tracks", "outputs", "metadata",
-                "webhook", "credentials", "priority", "tags", "deinterlace"});
+                "webhook", "credentials", "priority", "tags", "deinterlace", "chunking"});
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
       OnlyFields(*hook, "webhook", {"url", "events"});
@@ -524,6 +524,20 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       if (!known) Fail("deinterlace", "must be \"auto\", \"off\", \"frame\" or \"field\"");
     }
     job.priority = IntInRange(spec, "priority", "priority", -100, 100).value_or(0);
+    if (auto c = spec.find("chunking"); c != spec.end()) {
+      if (c->is_object()) {
+        OnlyFields(*c, "chunking", {"seconds"});
+        std::optional<int> n =
+            IntInRange(*c, "seconds", "chunking.seconds", kMinChunkSeconds, kMaxChunkSeconds);
+        if (!n) Fail("chunking.seconds", "is required in a chunking object");
+        job.chunking = JobSpec::Chunking::kSeconds;
+        job.chunk_seconds = *n;
+      } else if (*c == "auto" || *c == "off") {
+        job.chunking = *c == "off" ? JobSpec::Chunking::kOff : JobSpec::Chunking::kAuto;
+      } else {
+        Fail("chunking", "must be \"auto\", \"off\" or {\"seconds\": N}");
+      }
+    }
     if (auto tags = spec.find("tags"); tags != spec.end()) {
       if (!tags->is_array() || tags->size() > 8) Fail("tags", "must be an array of at most 8 tags");
       for (const json& t : *tags) {

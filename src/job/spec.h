@@ -68,7 +68,13 @@ struct JobSpec {
   nlohmann::json s3_credentials;
   int priority = 0;               // -100..100; higher runs first
   std::vector<std::string> tags;  // only workers started with all of these (--tags) run it
+  // "chunking": whether the job may fan out into tasks that several workers run (README
+  // "Tasks"). kAuto: as the server decides (--chunk-min-seconds); kSeconds: `chunk_seconds`.
+  enum class Chunking { kAuto, kOff, kSeconds };
+  Chunking chunking = Chunking::kAuto;
+  int chunk_seconds = 0;  // 10..600 with kSeconds; 0: the server's --chunk-seconds
 };
+inline constexpr int kMinChunkSeconds = 10, kMaxChunkSeconds = 600;
 
 inline constexpr size_t kMaxOutputs = 32;
 

@@ -92,6 +92,30 @@ TEST(JobSpec, ErrorsNameTheField) {
       << "two outputs cannot share a destination";
 }
 
+TEST(JobSpec, ChunkingIsAutoOffOrBoundedSeconds) {
+  auto with = [](json chunking) {
+    return json{{"source", "in.mp4"},
+                {"outputs", json::array({{{"kind", "hls"}, {"destination", "o"}}})},
+                {"chunking", chunking}};
+  };
+  Result<JobSpec> plain = ParseJobSpec(
+      json::parse(R"({"source": "in.mp4", "outputs": [{"kind": "hls", "destination": "o"}]})"));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->chunking, JobSpec::Chunking::kAuto) << "the server decides by default";
+  EXPECT_EQ(ParseJobSpec(with("off"))->chunking, JobSpec::Chunking::kOff);
+  EXPECT_EQ(ParseJobSpec(with("auto"))->chunking, JobSpec::Chunking::kAuto);
+  Result<JobSpec> seconds = ParseJobSpec(with({{"seconds", 120}}));
+  ASSERT_TRUE(seconds.ok()) << seconds.status().ToString();
+  EXPECT_EQ(seconds->chunking, JobSpec::Chunking::kSeconds);
+  EXPECT_EQ(seconds->chunk_seconds, 120);
+  EXPECT_EQ(ErrorOf(with("on")).field, "chunking");
+  EXPECT_EQ(ErrorOf(with(60)).field, "chunking");
+  EXPECT_EQ(ErrorOf(with({{"seconds", 9}})).field, "chunking.seconds");
+  EXPECT_EQ(ErrorOf(with({{"seconds", 601}})).field, "chunking.seconds");
+  EXPECT_EQ(ErrorOf(with(json::object())).field, "chunking.seconds");
+  EXPECT_EQ(ErrorOf(with({{"seconds", 60}, {"overlap", 1}})).field, "chunking.overlap");
+}
+
 TEST(JobSpec, LaddersAreNamesOrInlineRungsAndFilesTakeACodec) {
   json spec = json::parse(R"({"source": "in.mp4", "outputs": [
       {"kind": "hls", "destination": "a", "ladder": "av1"},

@@ -33,6 +33,31 @@ std::optional<JobState> ParseState(const std::string& name) {
   return std::nullopt;
 }
 
+const char* TaskKindName(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::kMain:
+      return "main";
+    case TaskKind::kThumbnail:
+      return "thumbnail";
+    case TaskKind::kSprite:
+      return "sprite";
+    case TaskKind::kWaveform:
+      return "waveform";
+    case TaskKind::kLoudness:
+      return "loudness";
+    case TaskKind::kStitch:
+      return "stitch";
+  }
+  return "main";
+}
+
+std::optional<TaskKind> ParseTaskKind(const std::string& name) {
+  for (TaskKind k : {TaskKind::kMain, TaskKind::kThumbnail, TaskKind::kSprite, TaskKind::kWaveform,
+                     TaskKind::kLoudness, TaskKind::kStitch})
+    if (name == TaskKindName(k)) return k;
+  return std::nullopt;
+}
+
 double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

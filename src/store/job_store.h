@@ -33,6 +33,41 @@ struct Attempt {
   std::string error;
 };
 
+// A job that fans out (see README "Tasks") is run as tasks that any worker leases like jobs.
+// `stitch` composes the job's result from the others' and is leased only once they all
+// succeeded. The engine's chunk kinds (`chunk`, `audio`) join this list when the engine can run
+// them; nothing creates a kind the worker cannot run.
+enum class TaskKind { kMain, kThumbnail, kSprite, kWaveform, kLoudness, kStitch };
+const char* TaskKindName(TaskKind kind);
+std::optional<TaskKind> ParseTaskKind(const std::string& name);
+
+struct Task {
+  std::string id;
+  std::string job_id;
+  TaskKind kind = TaskKind::kMain;
+  int ordinal = 0;                                    // among the job's tasks of its kind
+  nlohmann::json payload = nlohmann::json::object();  // what the task does, for its runner
+  JobState state = JobState::kQueued;  // queued, running, succeeded, failed or canceled
+  int attempts = 0;                    // also the fencing token of the running attempt
+  int max_attempts = 3;
+  double weight = 1;  // its share of the job's progress
+  std::string lease_owner;
+  double lease_expires_at = 0;
+  std::string worker, host;  // who ran it last
+  nlohmann::json progress = nlohmann::json::object();
+  double started_at = 0, finished_at = 0;
+  std::string error;
+  nlohmann::json result;  // null until succeeded
+};
+
+// A task as the first attempt plans it.
+struct NewTask {
+  TaskKind kind = TaskKind::kMain;
+  int ordinal = 0;
+  nlohmann::json payload = nlohmann::json::object();
+  double weight = 1;
+};
+
 struct Job {
   std::string id;
   std::string owner;  // API key id
@@ -50,6 +85,7 @@ struct Job {
   std::string lease_owner;
   double lease_expires_at = 0;
   std::vector<Attempt> attempt_log;
+  std::vector<Task> tasks;  // empty unless the job fanned out
 };
 
 struct NewJob {
@@ -151,8 +187,9 @@ class JobStore {
   // A queued job is canceled at once; a running one is marked and its worker stops it.
   virtual Result<Job> RequestCancel(const std::string& id) = 0;
   // A failed or canceled job goes back to the queue with `limits.attempts` more attempts,
-  // numbered on from its last; refused (kFailedPrecondition) in any other state and once the job
-  // was retried `limits.max_retries` times.
+  // numbered on from its last (a job that fanned out stays running and only its failed and
+  // canceled tasks go back, each with `limits.attempts` more); refused (kFailedPrecondition) in any
+  // other state and once the job was retried `limits.max_retries` times.
   virtual Result<Job> Retry(const std::string& id, const RetryLimits& limits) = 0;
   // Deletes a finished job and its attempts.
   virtual Status DeleteJob(const std::string& id) = 0;
@@ -175,7 +212,33 @@ class JobStore {
                                     const std::string& error, const nlohmann::json& result) = 0;
   // Jobs whose lease ran out (their worker died) go back to the queue, or fail once their
   // attempts are spent. Returns the ids touched.
+  // Jobs and tasks alike: a task's expired lease goes through the same NextState rules.
   virtual Result<std::vector<std::string>> ExpireLeases() = 0;
+
+  // Tasks. The first attempt of a job that fans out ends here instead of in FinishAttempt: its
+  // attempt is recorded as "fanned_out" and `tasks` (exactly one of them a stitch) are queued in
+  // the same transaction; the job stays running, leased by nobody, until its tasks end it: it
+  // fails when a task fails for good (the others are canceled), succeeds with the stitch's
+  // result, and its progress is the weighted sum of its tasks'. kNotFound without the lease.
+  virtual Result<Job> FanOut(const std::string& job_id, const std::string& worker_id,
+                             const std::vector<NewTask>& tasks) = 0;
+  // The next queued task (highest priority, then oldest) whose job's tags are all among
+  // `worker_tags`; a stitch only once every other task of its job succeeded.
+  virtual Result<std::optional<Task>> LeaseTask(const std::string& worker_id,
+                                                const std::string& host, double lease_seconds,
+                                                const std::vector<std::string>& worker_tags) = 0;
+  // As Renew, for the attempt `fence` (Task::attempts when leased) of a task.
+  virtual Status RenewTask(const std::string& task_id, const std::string& worker_id, int fence,
+                           double lease_seconds, bool* cancel_requested) = 0;
+  // Records a running task's progress; returns its job's progress afterwards.
+  virtual Result<nlohmann::json> SaveTaskProgress(const std::string& task_id,
+                                                  const std::string& worker_id, int fence,
+                                                  const nlohmann::json& progress) = 0;
+  // Ends the attempt `fence` of a task; returns its job as it is afterwards.
+  virtual Result<Job> FinishTask(const std::string& task_id, const std::string& worker_id,
+                                 int fence, AttemptEnd end, const std::string& error,
+                                 const nlohmann::json& result) = 0;
+  virtual Result<Task> GetTask(const std::string& task_id) = 0;
   // Deletes finished jobs that finished before `before` (unix seconds). Returns how many.
   virtual Result<int64_t> DeleteFinishedBefore(double before) = 0;
 

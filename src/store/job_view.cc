@@ -61,6 +61,24 @@ nlohmann::json JobView(const Job& job, bool with_attempts) {
                       {"updated_at", job.updated_at},
                       {"cancel_requested", job.cancel_requested}};
   if (with_attempts) v["attempt_log"] = attempts;
+  // A fanned-out job's tasks: what runs where; their payloads and results are internal.
+  if (with_attempts && !job.tasks.empty()) {
+    nlohmann::json tasks = nlohmann::json::array();
+    for (const Task& t : job.tasks) {
+      nlohmann::json tj = {{"id", t.id},
+                           {"kind", TaskKindName(t.kind)},
+                           {"ordinal", t.ordinal},
+                           {"state", StateName(t.state)},
+                           {"attempts", t.attempts},
+                           {"progress", t.progress.value("fraction", 0.0)}};
+      if (!t.worker.empty()) tj["worker_id"] = t.worker;
+      if (t.started_at > 0) tj["started_at"] = t.started_at;
+      if (t.finished_at > 0) tj["finished_at"] = t.finished_at;
+      if (!t.error.empty()) tj["error"] = t.error;
+      tasks.push_back(std::move(tj));
+    }
+    v["tasks"] = std::move(tasks);
+  }
   if (job.started_at > 0) v["started_at"] = job.started_at;
   if (job.finished_at > 0) v["finished_at"] = job.finished_at;
   if (!job.error.empty()) v["error"] = job.error;

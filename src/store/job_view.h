@@ -1,6 +1,6 @@
 // The public view of a job, as API answers and event streams show it: the spec with its
-// credentials redacted, progress, attempts and result. Lists leave out the per-attempt log
-// (`with_attempts` false); a single job shows it.
+// credentials redacted, progress, attempts and result. Lists leave out the per-attempt log and
+// the tasks (`with_attempts` false); a single job shows them.
 #pragma once
 
 #include <string>

@@ -197,6 +197,65 @@ ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
        R"sql(
 ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
 )sql"},
+      // Jobs that fan out into tasks (README "Tasks"): leased like jobs; priority and tags are
+      // the job's, copied so that a lease reads one table.
+      {7,
+       R"sql(
+CREATE TABLE tasks (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  job_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  ordinal INTEGER NOT NULL,
+  payload TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  tags TEXT NOT NULL DEFAULT '[]',
+  weight REAL NOT NULL DEFAULT 1,
+  lease_owner TEXT,
+  lease_expires_at REAL,
+  worker TEXT,
+  host TEXT,
+  progress TEXT NOT NULL DEFAULT '{}',
+  started_at REAL,
+  finished_at REAL,
+  error TEXT,
+  result TEXT,
+  UNIQUE (job_id, kind, ordinal)
+);
+CREATE INDEX tasks_by_state ON tasks(state, priority DESC, seq);
+CREATE INDEX tasks_by_job ON tasks(job_id, seq);
+)sql",
+       R"sql(
+CREATE TABLE tasks (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  job_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  ordinal INTEGER NOT NULL,
+  payload TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  tags TEXT NOT NULL DEFAULT '[]',
+  weight DOUBLE PRECISION NOT NULL DEFAULT 1,
+  lease_owner TEXT,
+  lease_expires_at DOUBLE PRECISION,
+  worker TEXT,
+  host TEXT,
+  progress TEXT NOT NULL DEFAULT '{}',
+  started_at DOUBLE PRECISION,
+  finished_at DOUBLE PRECISION,
+  error TEXT,
+  result TEXT,
+  UNIQUE (job_id, kind, ordinal)
+);
+CREATE INDEX tasks_by_state ON tasks(state, priority DESC, seq);
+CREATE INDEX tasks_by_job ON tasks(job_id, seq);
+)sql"},
   };
   return steps;
 }

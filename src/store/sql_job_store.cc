@@ -162,6 +162,12 @@ Result<Job> SqlJobStore::RequestCancel(const std::string& id) {
     REEL_RETURN_IF_ERROR(
         db_->Exec("UPDATE jobs SET cancel_requested = TRUE, updated_at = ? WHERE id = ?", {now, id})
             .status());
+    // A fanned-out job: its queued tasks end now, its running ones see the cancel on renewal.
+    if (!job->tasks.empty()) {
+      job->cancel_requested = true;
+      bool ended = false;
+      REEL_RETURN_IF_ERROR(CancelTasks(*job, false, now, &ended));
+    }
   } else {
     return FailedPrecondition("job is already " + std::string(StateName(job->state)));
   }
@@ -173,7 +179,7 @@ Result<Job> SqlJobStore::Retry(const std::string& id, const RetryLimits& limits)
   std::lock_guard lock(mu_);
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
-  Result<Job> job = LoadJob(id);
+  Result<Job> job = LoadJob(id, true);
   if (!job.ok()) return job;
   std::string refused = "only failed or canceled jobs can be retried; this one is ";
   if (job->state != JobState::kFailed && job->state != JobState::kCanceled)
@@ -184,16 +190,24 @@ Result<Job> SqlJobStore::Retry(const std::string& id, const RetryLimits& limits)
                               std::to_string(limits.max_retries) + ")");
   // The guards are in the UPDATE too: another node may have retried it (and a worker taken it)
   // since it was read. Attempts are numbered on: the log keeps every one.
-  Result<SqlRows> r = db_->Exec(
-      "UPDATE jobs SET state = 'queued', max_attempts = attempts + ?, retries = retries + 1, "
-      "error = NULL, result = NULL, progress = '{}', cancel_requested = FALSE, "
-      "finished_at = NULL, updated_at = ? "
-      "WHERE id = ? AND state IN ('failed', 'canceled') AND retries < ?",
-      {static_cast<int64_t>(limits.attempts), NowSeconds(), id,
-       static_cast<int64_t>(limits.max_retries)});
+  // A job that fanned out keeps its tasks' work: it runs again as its failed and canceled tasks
+  // (and so its stitch), not from its first attempt.
+  bool fanned_out = !job->tasks.empty();
+  Result<SqlRows> r =
+      db_->Exec(std::string("UPDATE jobs SET state = '") + (fanned_out ? "running" : "queued") +
+                    "', max_attempts = attempts + ?, retries = retries + 1, "
+                    "error = NULL, result = NULL, progress = '{}', cancel_requested = FALSE, "
+                    "finished_at = NULL, updated_at = ? "
+                    "WHERE id = ? AND state IN ('failed', 'canceled') AND retries < ?",
+                {static_cast<int64_t>(limits.attempts), NowSeconds(), id,
+                 static_cast<int64_t>(limits.max_retries)});
   if (!r.ok()) return r.status();
   if (r->changed == 0)
     return FailedPrecondition(refused + "no longer failed or canceled, or was retried meanwhile");
+  if (fanned_out) {
+    REEL_RETURN_IF_ERROR(RequeueTasks(id, limits.attempts, NowSeconds()));
+    REEL_RETURN_IF_ERROR(EnqueueWebhook(id, "running"));  // no lease will say it
+  }
   REEL_RETURN_IF_ERROR(db_->NotifyWork());
   REEL_RETURN_IF_ERROR(tx.Commit());
   return LoadJob(id);
@@ -208,8 +222,9 @@ Status SqlJobStore::DeleteJob(const std::string& id) {
   if (!IsFinished(job->state))
     return FailedPrecondition("job is " + std::string(StateName(job->state)) +
                               "; cancel it before deleting it");
-  for (const char* sql : {"DELETE FROM webhooks WHERE job_id = ?",
-                          "DELETE FROM attempts WHERE job_id = ?", "DELETE FROM jobs WHERE id = ?"})
+  for (const char* sql :
+       {"DELETE FROM webhooks WHERE job_id = ?", "DELETE FROM attempts WHERE job_id = ?",
+        "DELETE FROM tasks WHERE job_id = ?", "DELETE FROM jobs WHERE id = ?"})
     REEL_RETURN_IF_ERROR(db_->Exec(sql, {id}).status());
   return tx.Commit();
 }
@@ -324,6 +339,9 @@ Result<std::vector<std::string>> SqlJobStore::ExpireLeases() {
         Settle(*job, NextState(*job, end, error), "lease_expired", error, nullptr, now));
     touched.push_back(job->id);
   }
+  Result<std::vector<std::string>> tasks = ExpireTaskLeases(now);
+  if (!tasks.ok()) return tasks.status();
+  touched.insert(touched.end(), tasks->begin(), tasks->end());
   REEL_RETURN_IF_ERROR(tx.Commit());
   return touched;
 }
@@ -333,7 +351,7 @@ Result<int64_t> SqlJobStore::DeleteFinishedBefore(double before) {
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
   const std::string finished = "state IN ('succeeded', 'failed', 'canceled') AND finished_at < ?";
-  for (const char* table : {"attempts", "webhooks"})
+  for (const char* table : {"attempts", "webhooks", "tasks"})
     REEL_RETURN_IF_ERROR(db_->Exec(std::string("DELETE FROM ") + table +
                                        " WHERE job_id IN (SELECT id FROM jobs WHERE " + finished +
                                        ")",
@@ -366,6 +384,9 @@ Result<Job> SqlJobStore::LoadJob(const std::string& id, bool lock) {
   for (size_t i = 0; i < a->size(); ++i)
     job.attempt_log.push_back({static_cast<int>(a->Int(i, 0)), a->Text(i, 1), a->Text(i, 2),
                                a->Double(i, 3), a->Double(i, 4), a->Text(i, 5), a->Text(i, 6)});
+  Result<std::vector<Task>> tasks = LoadTasks(id, lock);
+  if (!tasks.ok()) return tasks.status();
+  job.tasks = std::move(tasks).value();
   return job;
 }
 

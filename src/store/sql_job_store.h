@@ -1,8 +1,8 @@
 // The job store over any SqlDriver: every rule of the queue, once. It decides (which state a job
 // goes to, whether a lease is still held, which webhooks to queue) and hands the driver finished
 // statements and parameters. One connection, serialised by a mutex: every statement is a short
-// point query or update (see the API benchmark). Jobs and leases are in sql_job_store.cc; keys,
-// workers and webhooks in sql_job_store_admin.cc.
+// point query or update (see the API benchmark). Jobs and leases are in sql_job_store.cc; tasks
+// in sql_job_store_tasks.cc; keys, workers and webhooks in sql_job_store_admin.cc.
 #pragma once
 
 #include <memory>
@@ -40,6 +40,20 @@ class SqlJobStore : public JobStore {
   Result<std::vector<std::string>> ExpireLeases() override;
   Result<int64_t> DeleteFinishedBefore(double before) override;
 
+  Result<Job> FanOut(const std::string& job_id, const std::string& worker_id,
+                     const std::vector<NewTask>& tasks) override;
+  Result<std::optional<Task>> LeaseTask(const std::string& worker_id, const std::string& host,
+                                        double lease_seconds,
+                                        const std::vector<std::string>& worker_tags) override;
+  Status RenewTask(const std::string& task_id, const std::string& worker_id, int fence,
+                   double lease_seconds, bool* cancel_requested) override;
+  Result<nlohmann::json> SaveTaskProgress(const std::string& task_id, const std::string& worker_id,
+                                          int fence, const nlohmann::json& progress) override;
+  Result<Job> FinishTask(const std::string& task_id, const std::string& worker_id, int fence,
+                         AttemptEnd end, const std::string& error,
+                         const nlohmann::json& result) override;
+  Result<Task> GetTask(const std::string& task_id) override;
+
   Result<ApiKey> CreateKey(const std::string& name, const std::string& hash, bool admin,
                            const std::string& webhook_secret) override;
   Result<std::string> WebhookSecret(const std::string& key_id) override;
@@ -69,6 +83,21 @@ class SqlJobStore : public JobStore {
   // expiry alike), queueing the webhook of a finished job.
   Status Settle(const Job& job, const Transition& t, const std::string& outcome,
                 const std::string& attempt_error, const nlohmann::json& result, double now);
+  // Task rules (sql_job_store_tasks.cc), inside a caller's transaction with `job` locked.
+  Result<std::vector<Task>> LoadTasks(const std::string& job_id, bool lock = false);
+  // Ends the running attempt of `task` as `end` says and moves its job accordingly.
+  Status SettleTask(const Job& job, const Task& task, AttemptEnd end, const std::string& error,
+                    const nlohmann::json& result, double now);
+  // The job's progress as the weighted sum of its tasks', written and returned.
+  Result<nlohmann::json> UpdateJobProgress(const std::string& job_id, double now);
+  // Cancels the job's queued tasks (and its running ones with `running`); ends the job as
+  // canceled once none runs. `*ended`: whether it did.
+  Status CancelTasks(const Job& job, bool running, double now, bool* ended);
+  // Expired task leases, job by job (job locked first, as everywhere).
+  Result<std::vector<std::string>> ExpireTaskLeases(double now);
+  // Puts the failed and canceled tasks of a fanned-out job back with `attempts` more each.
+  Status RequeueTasks(const std::string& job_id, int attempts, double now);
+
   // The outbox: a job whose spec asks for webhooks gets a row per subscribed event, written in
   // the transaction that changes its state, so no state change is ever lost to a crash.
   Status EnqueueWebhook(const std::string& job_id, const std::string& event);

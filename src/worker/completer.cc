@@ -15,6 +15,34 @@ Completer::Completer(store::JobStore* store, events::JobEvents* hub, Clock* cloc
       lease_seconds_(lease_seconds),
       observer_(observer) {}
 
+namespace {
+
+// The child's planned tasks as the store keeps them; a kind this worker does not know is the
+// child's mistake (a newer reel beside an older one), not a reason to run half a job.
+Result<std::vector<store::NewTask>> ToStoreTasks(const attempt::FanOutMessage& fan_out) {
+  std::vector<store::NewTask> tasks;
+  for (const attempt::PlannedTask& t : fan_out.tasks) {
+    std::optional<store::TaskKind> kind = store::ParseTaskKind(t.kind);
+    if (!kind) return InvalidArgument("the attempt planned a task of unknown kind " + t.kind);
+    tasks.push_back({*kind, t.ordinal, t.payload, t.weight});
+  }
+  return tasks;
+}
+
+}  // namespace
+
+Result<store::Job> Completer::Record(const store::Job& job, const AttemptEnding& ending) {
+  if (ending.how != Ending::kFannedOut || !ending.fan_out)
+    return store_->FinishAttempt(job.id, worker_id_, ending.end, ending.outcome, ending.error,
+                                 ending.result);
+  Result<std::vector<store::NewTask>> tasks = ToStoreTasks(*ending.fan_out);
+  Result<store::Job> after =
+      tasks.ok() ? store_->FanOut(job.id, worker_id_, *tasks) : Result<store::Job>(tasks.status());
+  if (after.ok() || after.status().code() != StatusCode::kInvalidArgument) return after;
+  return store_->FinishAttempt(job.id, worker_id_, store::AttemptEnd::kFailedPermanently, "failed",
+                               after.status().message(), nullptr);
+}
+
 Result<store::Job> Completer::Finish(const store::Job& job, const AttemptEnding& ending,
                                      double seconds) {
   const std::string tag = "job=" + job.id + " attempt=" + std::to_string(job.attempts);
@@ -22,8 +50,7 @@ Result<store::Job> Completer::Finish(const store::Job& job, const AttemptEnding&
   // while the lease lasts, rather than leave the job to expire and run again.
   Result<store::Job> after = NotFound("not recorded");
   for (int i = 0;; ++i) {
-    after = store_->FinishAttempt(job.id, worker_id_, ending.end, ending.outcome, ending.error,
-                                  ending.result);
+    after = Record(job, ending);
     if (after.ok() || after.status().code() == StatusCode::kNotFound ||
         i * 0.5 > lease_seconds_ * 2)
       break;

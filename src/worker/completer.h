@@ -26,9 +26,13 @@ class Completer {
             double lease_seconds, const PoolObserver* observer);
   // Records `ending` (not kLeaseLost: another worker may own the job) for the attempt of `job`
   // that lasted `seconds`. Returns the job as it is afterwards.
+  // A fan-out (Ending::kFannedOut) stores the job's tasks with the end of the attempt, in one
+  // transaction (store::JobStore::FanOut).
   Result<store::Job> Finish(const store::Job& job, const AttemptEnding& ending, double seconds);
 
  private:
+  Result<store::Job> Record(const store::Job& job, const AttemptEnding& ending);
+
   store::JobStore* store_;
   events::JobEvents* hub_;
   Clock* clock_;

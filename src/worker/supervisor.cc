@@ -102,6 +102,7 @@ struct Watch {
   double last_advance = 0;
   std::optional<attempt::ErrorMessage> error;
   json result;
+  std::optional<attempt::FanOutMessage> fan_out;
 };
 
 // The end of the attempt from the stop reason, the exit status and the child's last words.
@@ -123,6 +124,11 @@ AttemptEnding Conclude(const Watch& w, int status, double stall_timeout) {
   }
   if (w.stop_reason == Ending::kLeaseLost)
     return {Ending::kLeaseLost, AttemptEnd::kFailedRetryable, "lease_lost", "", {}};
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && w.fan_out) {
+    AttemptEnding e{Ending::kFannedOut, AttemptEnd::kSucceeded, "fanned_out", "", {}};
+    e.fan_out = w.fan_out;
+    return e;
+  }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !w.result.is_null())
     return {Ending::kSucceeded, AttemptEnd::kSucceeded, "succeeded", "", w.result};
   if (WIFSIGNALED(status))
@@ -146,6 +152,17 @@ AttemptEnding Conclude(const Watch& w, int status, double stall_timeout) {
 }  // namespace
 
 AttemptEnding Supervisor::Run(const std::string& job_id, const ChildCommand& command) {
+  LeaseCalls lease;
+  lease.renew = [this, job_id](double seconds, bool* cancel) {
+    return store_->Renew(job_id, options_.worker_id, seconds, cancel);
+  };
+  lease.save_progress = [this, job_id](const json& progress) {
+    store_->SaveProgress(job_id, options_.worker_id, progress);
+  };
+  return Run(lease, command);
+}
+
+AttemptEnding Supervisor::Run(const LeaseCalls& lease, const ChildCommand& command) {
   pid_t pid = -1;
   int out_fd = -1;
   if (Status s = Spawn(command, &pid, &out_fd); !s.ok())
@@ -173,7 +190,7 @@ AttemptEnding Supervisor::Run(const std::string& job_id, const ChildCommand& com
       if (hooks_.on_progress) hooks_.on_progress(progress);
       if (clock_->Now() - last_save >= options_.progress_save_interval) {
         last_save = clock_->Now();
-        store_->SaveProgress(job_id, options_.worker_id, progress);
+        lease.save_progress(progress);
       }
     } else if (const auto* t = std::get_if<attempt::TransferMessage>(&*m)) {
       // Bytes moving (a source downloading, outputs uploading) are progress too.
@@ -183,8 +200,10 @@ AttemptEnding Supervisor::Run(const std::string& job_id, const ChildCommand& com
       }
     } else if (const auto* r = std::get_if<attempt::ResultMessage>(&*m)) {
       w.result = r->result;
-    } else {
-      w.error = std::get<attempt::ErrorMessage>(*m);
+    } else if (const auto* f = std::get_if<attempt::FanOutMessage>(&*m)) {
+      w.fan_out = *f;
+    } else if (const auto* e = std::get_if<attempt::ErrorMessage>(&*m)) {
+      w.error = *e;
     }
   };
 
@@ -209,7 +228,7 @@ AttemptEnding Supervisor::Run(const std::string& job_id, const ChildCommand& com
     if (!w.stop_reason && now - last_renew >= options_.lease_seconds / 3) {
       last_renew = now;
       bool cancel = false;
-      Status s = store_->Renew(job_id, options_.worker_id, options_.lease_seconds, &cancel);
+      Status s = lease.renew(options_.lease_seconds, &cancel);
       if (s.ok()) last_renewed = now;
       if (s.code() == StatusCode::kNotFound)
         stop_child(Ending::kLeaseLost, SIGTERM);

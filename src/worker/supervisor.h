@@ -6,11 +6,13 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "attempt/protocol.h"
 #include "common/clock.h"
 #include "store/job_store.h"
 
@@ -19,6 +21,7 @@ namespace reel::worker {
 // How an attempt ended, as the supervisor saw it.
 enum class Ending {
   kSucceeded,   // exit 0 after a result line
+  kFannedOut,   // exit 0 after a fan_out line: the job goes on as tasks (`fan_out`)
   kFailed,      // the child reported an error, or exited non-zero without a result
   kCrashed,     // killed by a signal nobody sent it (abort, segfault, OOM killer)
   kStalled,     // no progress for the stall timeout: killed
@@ -34,6 +37,14 @@ struct AttemptEnding {
   std::string outcome;    // the attempt log's word: "succeeded", "failed", "crashed", ...
   std::string error;      // empty when succeeded
   nlohmann::json result;  // the result line, when succeeded
+  std::optional<attempt::FanOutMessage> fan_out = std::nullopt;  // with kFannedOut
+};
+
+// The lease a child runs under: its job's (Run with a job id) or one task's.
+struct LeaseCalls {
+  // Extends the lease; kNotFound once it is lost. `*cancel`: the job's cancel was requested.
+  std::function<Status(double lease_seconds, bool* cancel)> renew;
+  std::function<void(const nlohmann::json& progress)> save_progress;
 };
 
 // What the pool wants of a running attempt; asked several times a second.
@@ -66,6 +77,8 @@ class Supervisor {
              SupervisorHooks hooks = {});
   // Spawns the child for `job_id` (leased by options.worker_id) and watches it until it exits.
   AttemptEnding Run(const std::string& job_id, const ChildCommand& command);
+  // The same under any lease (a task's).
+  AttemptEnding Run(const LeaseCalls& lease, const ChildCommand& command);
 
  private:
   store::JobStore* store_;

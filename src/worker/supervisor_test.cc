@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "testing/media_fixtures.h"
+#include "worker/completer.h"
 
 namespace reel::worker {
 namespace {
@@ -99,6 +100,38 @@ TEST_F(SupervisorTest, SuccessCarriesTheResultAndSavesProgress) {
   Result<store::Job> job = store_->GetJob(job_id_);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->progress.value("fraction", 0.0), 0.5) << job->progress;
+}
+
+// The first attempt may end by planning tasks: the completer stores them with the end of the
+// attempt, and a plan the store cannot take (no stitch) fails the job rather than leave it
+// running with nothing to run.
+TEST_F(SupervisorTest, AFanOutEndsTheAttemptAndQueuesItsTasks) {
+  AttemptEnding e =
+      Supervisor(store_.get(), &clock_, Options())
+          .Run(job_id_, Child(R"(echo '{"event":"fan_out","tasks":[)"
+                              R"({"kind":"main","ordinal":0,"weight":3,"payload":{}},)"
+                              R"({"kind":"stitch","ordinal":0,"weight":1,)"
+                              R"("payload":{}}]}')"));
+  ASSERT_EQ(e.how, Ending::kFannedOut) << e.error;
+  ASSERT_TRUE(e.fan_out);
+  EXPECT_EQ(e.fan_out->tasks.size(), 2u);
+  Completer completer(store_.get(), nullptr, &clock_, "w1", 30, nullptr);
+  Result<store::Job> after = completer.Finish(*store_->GetJob(job_id_), e, 1);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->state, store::JobState::kRunning);
+  ASSERT_EQ(after->tasks.size(), 2u);
+  EXPECT_EQ(after->tasks[0].kind, store::TaskKind::kMain);
+  EXPECT_EQ(after->attempt_log.back().outcome, "fanned_out");
+
+  bool existed = false;
+  store::Job other = *store_->CreateJob({"owner", json::object(), 3, "", "", 0, {}}, &existed);
+  Lease("w1", 30);
+  AttemptEnding no_stitch{Ending::kFannedOut, AttemptEnd::kSucceeded, "fanned_out", "", {}};
+  no_stitch.fan_out = attempt::FanOutMessage{{{"chunk", 0, 1, json::object()}}};
+  Result<store::Job> refused = completer.Finish(other, no_stitch, 1);
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(refused->state, store::JobState::kFailed);
+  EXPECT_NE(refused->error.find("unknown kind chunk"), std::string::npos) << refused->error;
 }
 
 TEST_F(SupervisorTest, ExitZeroWithoutAResultIsNotASuccess) {

@@ -1,0 +1,337 @@
+// SqlJobStore: the tasks of a job that fanned out. A task is leased, renewed, fenced and expired
+// like a job; its job follows it (running while its tasks run, failed when one fails for good,
+// succeeded with its stitch). Locks are always taken job first, then its tasks, so that a cancel
+// (job, then tasks) and a task's end (job, then task) cannot deadlock on PostgreSQL.
+#include <algorithm>
+
+#include "common/crypto.h"
+#include "store/sql_job_store.h"
+
+namespace reel::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kTaskColumns =
+    "id, job_id, kind, ordinal, payload, state, attempts, max_attempts, weight, lease_owner, "
+    "lease_expires_at, worker, host, progress, started_at, finished_at, error, result";
+
+Task ReadTask(const SqlRows& r, size_t i) {
+  Task t;
+  t.id = r.Text(i, 0);
+  t.job_id = r.Text(i, 1);
+  t.kind = ParseTaskKind(r.Text(i, 2)).value_or(TaskKind::kMain);
+  t.ordinal = static_cast<int>(r.Int(i, 3));
+  t.payload = ParseJsonOr(r.Text(i, 4), json::object());
+  t.state = ParseState(r.Text(i, 5)).value_or(JobState::kFailed);
+  t.attempts = static_cast<int>(r.Int(i, 6));
+  t.max_attempts = static_cast<int>(r.Int(i, 7));
+  t.weight = r.Double(i, 8);
+  t.lease_owner = r.Text(i, 9);
+  t.lease_expires_at = r.Double(i, 10);
+  t.worker = r.Text(i, 11);
+  t.host = r.Text(i, 12);
+  t.progress = ParseJsonOr(r.Text(i, 13), json::object());
+  t.started_at = r.Double(i, 14);
+  t.finished_at = r.Double(i, 15);
+  t.error = r.Text(i, 16);
+  t.result = ParseJsonOr(r.Text(i, 17), nullptr);
+  return t;
+}
+
+std::string TaskName(const Task& t) {
+  return std::string(TaskKindName(t.kind)) + " task " + std::to_string(t.ordinal);
+}
+
+SqlValue NullUnless(bool present, double v) { return present ? SqlValue(v) : SqlValue(); }
+
+}  // namespace
+
+Result<std::vector<Task>> SqlJobStore::LoadTasks(const std::string& job_id, bool lock) {
+  Result<SqlRows> r =
+      db_->Exec(std::string("SELECT ") + kTaskColumns +
+                    " FROM tasks WHERE job_id = ? ORDER BY seq" + (lock ? db_->ForUpdate() : ""),
+                {job_id});
+  if (!r.ok()) return r.status();
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < r->size(); ++i) tasks.push_back(ReadTask(*r, i));
+  return tasks;
+}
+
+Result<Task> SqlJobStore::GetTask(const std::string& task_id) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r =
+      db_->Exec(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?", {task_id});
+  if (!r.ok()) return r.status();
+  if (r->empty()) return NotFound("no task " + task_id);
+  return ReadTask(*r, 0);
+}
+
+Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& worker_id,
+                                const std::vector<NewTask>& tasks) {
+  size_t stitches = std::count_if(tasks.begin(), tasks.end(),
+                                  [](const NewTask& t) { return t.kind == TaskKind::kStitch; });
+  if (stitches != 1 || tasks.size() < 2)
+    return InvalidArgument("a fan-out needs one stitch task and at least one other task");
+  std::lock_guard lock(mu_);
+  SqlTransaction tx(*db_);
+  REEL_RETURN_IF_ERROR(tx.status());
+  Result<Job> job = LoadJob(job_id, true);
+  if (!job.ok()) return job;
+  if (job->state != JobState::kRunning || job->lease_owner != worker_id)
+    return NotFound("lease on " + job_id + " is no longer held by " + worker_id);
+  double now = NowSeconds();
+  if (job->cancel_requested) {  // asked to stop while it planned: nothing to fan out
+    REEL_RETURN_IF_ERROR(
+        Settle(*job, NextState(*job, AttemptEnd::kCanceled, ""), "canceled", "", nullptr, now));
+    REEL_RETURN_IF_ERROR(tx.Commit());
+    return LoadJob(job_id);
+  }
+  REEL_RETURN_IF_ERROR(
+      db_->Exec("UPDATE attempts SET ended_at = ?, outcome = 'fanned_out' WHERE seq = (SELECT "
+                "MAX(seq) FROM attempts WHERE job_id = ?) AND ended_at IS NULL",
+                {now, job_id})
+          .status());
+  // Each task gets the attempts the job had left when this attempt began.
+  int budget = std::max(1, job->max_attempts - job->attempts + 1);
+  for (const NewTask& t : tasks)
+    REEL_RETURN_IF_ERROR(
+        db_->Exec("INSERT INTO tasks (id, job_id, kind, ordinal, payload, state, max_attempts, "
+                  "priority, tags, weight) SELECT ?, id, ?, ?, ?, 'queued', ?, priority, tags, ? "
+                  "FROM jobs WHERE id = ?",
+                  {"task_" + RandomHex(12), TaskKindName(t.kind), t.ordinal,
+                   t.payload.is_object() ? t.payload.dump() : std::string("{}"), budget,
+                   std::max(t.weight, 0.0), job_id})
+            .status());
+  REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, "
+                                 "updated_at = ? WHERE id = ?",
+                                 {now, job_id})
+                           .status());
+  REEL_RETURN_IF_ERROR(UpdateJobProgress(job_id, now).status());
+  REEL_RETURN_IF_ERROR(db_->NotifyWork());
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return LoadJob(job_id);
+}
+
+Result<std::optional<Task>> SqlJobStore::LeaseTask(const std::string& worker_id,
+                                                   const std::string& host, double lease_seconds,
+                                                   const std::vector<std::string>& worker_tags) {
+  std::lock_guard lock(mu_);
+  double now = NowSeconds();
+  SqlTransaction tx(*db_);
+  REEL_RETURN_IF_ERROR(tx.status());
+  // The stitch waits for every other task of its job: the gate is part of the pick, so a stitch
+  // is never leased early, whichever worker asks.
+  Result<SqlRows> r = db_->Exec(
+      std::string("UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_owner = ?, "
+                  "lease_expires_at = ?, worker = ?, host = ?, started_at = COALESCE(started_at, "
+                  "?), finished_at = NULL, error = NULL WHERE seq = (SELECT q.seq FROM tasks q "
+                  "WHERE q.state = 'queued' AND ") +
+          db_->TagsWithin("q.tags") +
+          " AND (q.kind <> 'stitch' OR NOT EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = "
+          "q.job_id AND o.kind <> 'stitch' AND o.state <> 'succeeded')) ORDER BY q.priority "
+          "DESC, q.seq LIMIT 1" +
+          db_->SkipLocked() + ") RETURNING id",
+      {worker_id, now + lease_seconds, worker_id, host, now, json(worker_tags).dump()});
+  if (!r.ok()) return r.status();
+  if (r->empty()) return std::optional<Task>();
+  std::string id = r->Text(0, 0);
+  Result<SqlRows> t =
+      db_->Exec(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?", {id});
+  if (!t.ok()) return t.status();
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return std::optional<Task>(ReadTask(*t, 0));
+}
+
+Status SqlJobStore::RenewTask(const std::string& task_id, const std::string& worker_id, int fence,
+                              double lease_seconds, bool* cancel_requested) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec(
+      "UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND attempts = ? "
+      "AND state = 'running' RETURNING (SELECT cancel_requested FROM jobs WHERE jobs.id = "
+      "tasks.job_id)",
+      {NowSeconds() + lease_seconds, task_id, worker_id, fence});
+  if (!r.ok()) return r.status();
+  if (r->empty()) return NotFound("lease on " + task_id + " is no longer held");
+  *cancel_requested = r->Bool(0, 0);
+  return Status::Ok();
+}
+
+Result<json> SqlJobStore::SaveTaskProgress(const std::string& task_id, const std::string& worker_id,
+                                           int fence, const json& progress) {
+  std::lock_guard lock(mu_);
+  double now = NowSeconds();
+  SqlTransaction tx(*db_);
+  REEL_RETURN_IF_ERROR(tx.status());
+  Result<SqlRows> r = db_->Exec(
+      "UPDATE tasks SET progress = ? WHERE id = ? AND lease_owner = ? AND attempts = ? AND "
+      "state = 'running' RETURNING job_id",
+      {progress.dump(), task_id, worker_id, fence});
+  if (!r.ok()) return r.status();
+  if (r->empty()) return NotFound("lease on " + task_id + " is no longer held");
+  Result<json> job_progress = UpdateJobProgress(r->Text(0, 0), now);
+  if (!job_progress.ok()) return job_progress;
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return job_progress;
+}
+
+Result<Job> SqlJobStore::FinishTask(const std::string& task_id, const std::string& worker_id,
+                                    int fence, AttemptEnd end, const std::string& error,
+                                    const json& result) {
+  std::lock_guard lock(mu_);
+  SqlTransaction tx(*db_);
+  REEL_RETURN_IF_ERROR(tx.status());
+  Result<SqlRows> owner = db_->Exec("SELECT job_id FROM tasks WHERE id = ?", {task_id});
+  if (!owner.ok()) return owner.status();
+  if (owner->empty()) return NotFound("no task " + task_id);
+  std::string job_id = owner->Text(0, 0);
+  Result<Job> job = LoadJob(job_id, true);
+  if (!job.ok()) return job;
+  // Fencing, inside the transaction: an attempt whose lease ran out writes nothing.
+  auto held = std::find_if(job->tasks.begin(), job->tasks.end(), [&](const Task& t) {
+    return t.id == task_id && t.state == JobState::kRunning && t.lease_owner == worker_id &&
+           t.attempts == fence;
+  });
+  if (held == job->tasks.end())
+    return NotFound("lease on " + task_id + " is no longer held by " + worker_id);
+  REEL_RETURN_IF_ERROR(SettleTask(*job, *held, end, error, result, NowSeconds()));
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return LoadJob(job_id);
+}
+
+Status SqlJobStore::SettleTask(const Job& job, const Task& task, AttemptEnd end,
+                               const std::string& error, const json& result, double now) {
+  // A task's attempt goes through the job's state machine, with the task's own budget.
+  Job as_job;
+  as_job.attempts = task.attempts;
+  as_job.max_attempts = task.max_attempts;
+  Transition t = NextState(as_job, end, error);
+  if (job.cancel_requested && t.next == JobState::kQueued) t.next = JobState::kCanceled;
+  // A task stopped while its job goes on (no cancel asked of the job) would leave the stitch
+  // waiting forever: it runs again instead.
+  if (!job.cancel_requested && t.next == JobState::kCanceled) t.next = JobState::kQueued;
+  bool finished = IsFinished(t.next);
+  json progress = task.progress;
+  if (t.next == JobState::kSucceeded) progress["fraction"] = 1.0;
+  REEL_RETURN_IF_ERROR(
+      db_->Exec("UPDATE tasks SET state = ?, attempts = ?, lease_owner = NULL, lease_expires_at "
+                "= NULL, error = ?, result = ?, finished_at = ?, progress = ? WHERE id = ?",
+                {StateName(t.next), t.attempts, SqlValue::OrNull(t.error),
+                 result.is_null() ? SqlValue() : SqlValue(result.dump()), NullUnless(finished, now),
+                 progress.dump(), task.id})
+          .status());
+  if (t.next == JobState::kFailed) {
+    // One task failed for good: the job has failed, and its other tasks are of no use now.
+    bool ended = false;
+    REEL_RETURN_IF_ERROR(CancelTasks(job, true, now, &ended));
+    std::string job_error = TaskName(task) + ": " + t.error;
+    REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, "
+                                   "updated_at = ? WHERE id = ?",
+                                   {job_error, now, now, job.id})
+                             .status());
+    return EnqueueWebhook(job.id, "failed");
+  }
+  if (t.next == JobState::kSucceeded && task.kind == TaskKind::kStitch) {
+    json job_progress = job.progress;
+    job_progress["fraction"] = 1.0;
+    REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET state = 'succeeded', result = ?, progress = "
+                                   "?, error = NULL, finished_at = ?, updated_at = ? WHERE id = ?",
+                                   {result.is_null() ? SqlValue() : SqlValue(result.dump()),
+                                    job_progress.dump(), now, now, job.id})
+                             .status());
+    return EnqueueWebhook(job.id, "succeeded");
+  }
+  if (job.cancel_requested) {
+    bool ended = false;
+    return CancelTasks(job, false, now, &ended);
+  }
+  REEL_RETURN_IF_ERROR(UpdateJobProgress(job.id, now).status());
+  // A requeued task, or a stitch that has just become leasable, is work for someone.
+  return t.next == JobState::kFailed ? Status::Ok() : db_->NotifyWork();
+}
+
+Status SqlJobStore::CancelTasks(const Job& job, bool running, double now, bool* ended) {
+  std::string states = running ? "('queued', 'running')" : "('queued')";
+  REEL_RETURN_IF_ERROR(db_->Exec("UPDATE tasks SET state = 'canceled', lease_owner = NULL, "
+                                 "lease_expires_at = NULL, finished_at = ? WHERE job_id = ? AND "
+                                 "state IN " +
+                                     states,
+                                 {now, job.id})
+                           .status());
+  Result<SqlRows> r =
+      db_->Exec("SELECT COUNT(*) FROM tasks WHERE job_id = ? AND state = 'running'", {job.id});
+  if (!r.ok()) return r.status();
+  *ended = r->Int(0, 0) == 0;
+  if (!*ended || running) return Status::Ok();  // a failing job records its own end
+  REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET state = 'canceled', finished_at = ?, "
+                                 "updated_at = ? WHERE id = ?",
+                                 {now, now, job.id})
+                           .status());
+  return EnqueueWebhook(job.id, "canceled");
+}
+
+Result<json> SqlJobStore::UpdateJobProgress(const std::string& job_id, double now) {
+  Result<SqlRows> r =
+      db_->Exec("SELECT state, weight, progress FROM tasks WHERE job_id = ?", {job_id});
+  if (!r.ok()) return r.status();
+  double total = 0, done = 0;
+  int succeeded = 0;
+  for (size_t i = 0; i < r->size(); ++i) {
+    double w = r->Double(i, 1);
+    total += w;
+    if (r->Text(i, 0) == "succeeded") {
+      done += w;
+      ++succeeded;
+    } else if (r->Text(i, 0) == "running") {
+      json p = ParseJsonOr(r->Text(i, 2), json::object());
+      double f = p.value("fraction", 0.0);
+      done += w * std::clamp(f, 0.0, 1.0);
+    }
+  }
+  json progress = {{"fraction", total > 0 ? done / total : 0.0},
+                   {"tasks", r->size()},
+                   {"tasks_succeeded", succeeded}};
+  REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ?",
+                                 {progress.dump(), now, job_id})
+                           .status());
+  return progress;
+}
+
+Result<std::vector<std::string>> SqlJobStore::ExpireTaskLeases(double now) {
+  Result<SqlRows> r = db_->Exec(
+      "SELECT DISTINCT job_id FROM tasks WHERE state = 'running' AND lease_expires_at < ? "
+      "ORDER BY job_id",
+      {now});
+  if (!r.ok()) return r.status();
+  std::vector<std::string> touched;
+  for (size_t i = 0; i < r->size(); ++i) {
+    Result<Job> job = LoadJob(r->Text(i, 0), true);
+    if (!job.ok()) return job.status();
+    for (const Task& task : job->tasks) {
+      if (task.state != JobState::kRunning || task.lease_expires_at >= now) continue;
+      // Settling a task may end the job: later tasks are read again from the job as it is.
+      Result<Job> current = LoadJob(job->id);
+      if (!current.ok()) return current.status();
+      if (current->state != JobState::kRunning) break;
+      std::string error = "the worker running attempt " + std::to_string(task.attempts) + " of " +
+                          TaskName(task) + " stopped heartbeating (lease expired)";
+      AttemptEnd end =
+          current->cancel_requested ? AttemptEnd::kCanceled : AttemptEnd::kFailedRetryable;
+      REEL_RETURN_IF_ERROR(SettleTask(*current, task, end, error, nullptr, now));
+    }
+    touched.push_back(job->id);
+  }
+  return touched;
+}
+
+Status SqlJobStore::RequeueTasks(const std::string& job_id, int attempts, double now) {
+  REEL_RETURN_IF_ERROR(
+      db_->Exec("UPDATE tasks SET state = 'queued', max_attempts = attempts + ?, error = NULL, "
+                "finished_at = NULL, progress = '{}' WHERE job_id = ? AND state IN ('failed', "
+                "'canceled')",
+                {attempts, job_id})
+          .status());
+  return UpdateJobProgress(job_id, now).status();
+}
+
+}  // namespace reel::store

@@ -1,0 +1,331 @@
+// The tasks of a job that fans out, against the JobStore interface on both drivers (SQLite and
+// a real PostgreSQL): fan-out, leases, fencing, expiry, the stitch's gate, how the job follows
+// its tasks, cancel, retry and retention.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+#include "store/job_store.h"
+#include "testing/media_fixtures.h"
+#include "testing/postgres_server.h"
+
+namespace reel::store {
+namespace {
+
+using nlohmann::json;
+
+std::optional<OutgoingWebhook> ComposeForTest(const Job& job, const std::string& event) {
+  return OutgoingWebhook{"http://hooks.test/" + job.id, json{{"event", event}}.dump()};
+}
+
+class TaskStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    location_ = GetParam() == "sqlite" ? dir_ / "reel.db"
+                                       : testing::PostgresServer::Instance().NewDatabase();
+    ASSERT_FALSE(location_.empty());
+    Result<std::unique_ptr<JobStore>> s = OpenStore(location_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+    store_->SetWebhookComposer(ComposeForTest);
+  }
+  // A job leased by w0 and fanned out into `tasks` (a stitch is added last).
+  Job FannedOut(std::vector<NewTask> tasks, std::vector<std::string> tags = {}) {
+    bool existed = false;
+    Result<Job> j = store_->CreateJob({"key_a", json::object(), 3, "", "", 0, tags}, &existed);
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    Result<std::optional<Job>> leased = store_->Lease("w0", "h0", 30, tags);
+    EXPECT_TRUE(leased.ok() && leased->has_value());
+    tasks.push_back({TaskKind::kStitch, 0, json::object(), 1});
+    Result<Job> out = store_->FanOut(j->id, "w0", tasks);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? *out : Job{};
+  }
+  std::optional<Task> LeaseTask(const std::string& worker, double seconds = 30,
+                                std::vector<std::string> tags = {}) {
+    Result<std::optional<Task>> t = store_->LeaseTask(worker, "h-" + worker, seconds, tags);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : std::nullopt;
+  }
+  Result<Job> Finish(const Task& t, const std::string& worker, AttemptEnd end,
+                     json result = json::object(), const std::string& error = "") {
+    return store_->FinishTask(t.id, worker, t.attempts, end, error, result);
+  }
+  std::vector<std::string> Events(const std::string& job_id) {
+    std::vector<std::string> events;
+    for (const WebhookDelivery& d : *store_->ListWebhooks(job_id)) events.push_back(d.event);
+    return events;
+  }
+  JobState StateOf(const std::string& task_id) { return store_->GetTask(task_id)->state; }
+
+  testing::TempDir dir_;
+  std::string location_;
+  std::unique_ptr<JobStore> store_;
+};
+
+const NewTask kMain{TaskKind::kMain, 0, json{{"outputs", {0}}}, 3};
+const NewTask kThumb{TaskKind::kThumbnail, 0, json{{"outputs", {1}}}, 1};
+
+TEST_P(TaskStoreTest, FanOutEndsTheFirstAttemptAndQueuesTheTasksInOneStep) {
+  bool existed = false;
+  Job j = *store_->CreateJob({"key_a", json::object(), 3, "", "", 0, {}}, &existed);
+  ASSERT_TRUE(store_->Lease("w0", "h0", 30).ok());
+  EXPECT_EQ(store_->FanOut(j.id, "w0", {kMain}).status().code(), StatusCode::kInvalidArgument)
+      << "no stitch: nothing would ever end the job";
+  EXPECT_EQ(store_->FanOut(j.id, "w9", {kMain, {TaskKind::kStitch, 0, {}, 1}}).status().code(),
+            StatusCode::kNotFound)
+      << "only the lease holder fans out";
+  Result<Job> out = store_->FanOut(j.id, "w0", {kMain, kThumb, {TaskKind::kStitch, 0, {}, 1}});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->state, JobState::kRunning);
+  EXPECT_TRUE(out->lease_owner.empty()) << "the job itself is leased by nobody now";
+  ASSERT_EQ(out->attempt_log.size(), 1u);
+  EXPECT_EQ(out->attempt_log[0].outcome, "fanned_out");
+  EXPECT_GT(out->attempt_log[0].ended_at, 0);
+  ASSERT_EQ(out->tasks.size(), 3u);
+  EXPECT_EQ(out->tasks[0].kind, TaskKind::kMain);
+  EXPECT_EQ(out->tasks[0].payload["outputs"], json({0}));
+  for (const Task& t : out->tasks) {
+    EXPECT_EQ(t.state, JobState::kQueued);
+    EXPECT_EQ(t.job_id, j.id);
+    EXPECT_EQ(t.max_attempts, 3) << "the attempts the job had left";
+  }
+  EXPECT_EQ(out->progress["tasks"], 3);
+  bool cancel = true;
+  EXPECT_EQ(store_->Renew(j.id, "w0", 30, &cancel).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ExpireLeases()->empty()) << "a job without a lease does not expire";
+}
+
+TEST_P(TaskStoreTest, TheStitchWaitsForEveryOtherTaskAndEndsTheJob) {
+  Job j = FannedOut({kMain, kThumb});
+  std::optional<Task> main = LeaseTask("w1"), thumb = LeaseTask("w2");
+  ASSERT_TRUE(main && thumb);
+  EXPECT_EQ(main->kind, TaskKind::kMain);
+  EXPECT_EQ(main->worker, "w1");
+  EXPECT_EQ(main->attempts, 1);
+  EXPECT_EQ(thumb->kind, TaskKind::kThumbnail);
+  EXPECT_FALSE(LeaseTask("w3")) << "the stitch is not leasable while others run";
+  ASSERT_TRUE(Finish(*main, "w1", AttemptEnd::kSucceeded, {{"part", "main"}}).ok());
+  EXPECT_FALSE(LeaseTask("w3")) << "nor while one is left";
+  Result<Job> after = Finish(*thumb, "w2", AttemptEnd::kSucceeded, {{"part", "thumb"}});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->state, JobState::kRunning);
+  EXPECT_NEAR(after->progress["fraction"].get<double>(), 4.0 / 5.0, 1e-9);
+  std::optional<Task> stitch = LeaseTask("w3");
+  ASSERT_TRUE(stitch);
+  EXPECT_EQ(stitch->kind, TaskKind::kStitch);
+  Result<Job> done = Finish(*stitch, "w3", AttemptEnd::kSucceeded, {{"outputs", json::array()}});
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->state, JobState::kSucceeded);
+  EXPECT_EQ(done->result, json({{"outputs", json::array()}})) << "the stitch's result";
+  EXPECT_EQ(done->progress["fraction"], 1.0);
+  EXPECT_GT(done->finished_at, 0);
+  EXPECT_EQ(Events(j.id), (std::vector<std::string>{"running", "succeeded"}));
+  EXPECT_EQ(store_->GetTask(main->id)->result, json({{"part", "main"}}));
+}
+
+TEST_P(TaskStoreTest, JobProgressIsTheWeightedSumOfItsTasks) {
+  Job j = FannedOut({kMain, kThumb});  // weights 3, 1 and the stitch 1
+  std::optional<Task> main = LeaseTask("w1");
+  ASSERT_TRUE(main);
+  Result<json> p = store_->SaveTaskProgress(main->id, "w1", main->attempts, {{"fraction", 0.5}});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_NEAR((*p)["fraction"].get<double>(), 1.5 / 5, 1e-9);
+  EXPECT_NEAR(store_->GetJob(j.id)->progress["fraction"].get<double>(), 1.5 / 5, 1e-9);
+  EXPECT_EQ(store_->GetTask(main->id)->progress["fraction"], 0.5);
+  EXPECT_EQ(
+      store_->SaveTaskProgress(main->id, "w2", main->attempts, {{"fraction", 0.9}}).status().code(),
+      StatusCode::kNotFound);
+}
+
+TEST_P(TaskStoreTest, LeasesAreRenewedFencedAndExpiredThroughTheSameRules) {
+  Job j = FannedOut({kMain, kThumb});
+  std::optional<Task> main = LeaseTask("w1", -1);  // a lease that has already run out
+  ASSERT_TRUE(main);
+  bool cancel = true;
+  EXPECT_TRUE(store_->RenewTask(main->id, "w1", main->attempts, -1, &cancel).ok());
+  EXPECT_FALSE(cancel);
+  EXPECT_EQ(store_->RenewTask(main->id, "w2", main->attempts, 30, &cancel).code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(store_->RenewTask(main->id, "w1", main->attempts + 1, 30, &cancel).code(),
+            StatusCode::kNotFound)
+      << "another attempt's token";
+  Result<std::vector<std::string>> expired = store_->ExpireLeases();
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_EQ(*expired, std::vector<std::string>{j.id});
+  Task requeued = *store_->GetTask(main->id);
+  EXPECT_EQ(requeued.state, JobState::kQueued);
+  EXPECT_NE(requeued.error.find("stopped heartbeating"), std::string::npos) << requeued.error;
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kRunning) << "one task's crash is not the job's";
+  std::optional<Task> again = LeaseTask("w2");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, main->id) << "the expired task first: it is the oldest";
+  EXPECT_EQ(again->attempts, 2);
+  EXPECT_EQ(Finish(*main, "w1", AttemptEnd::kSucceeded).status().code(), StatusCode::kNotFound)
+      << "the first attempt lost its lease: it writes nothing";
+  EXPECT_TRUE(Finish(*again, "w2", AttemptEnd::kSucceeded).ok());
+  EXPECT_EQ(StateOf(main->id), JobState::kSucceeded);
+}
+
+TEST_P(TaskStoreTest, RetryableFailuresRetryTheTaskUntilItsBudgetIsSpent) {
+  Job j = FannedOut({kMain});
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    std::optional<Task> t = LeaseTask("w1");
+    ASSERT_TRUE(t);
+    ASSERT_EQ(t->attempts, attempt);
+    Result<Job> after = Finish(*t, "w1", AttemptEnd::kFailedRetryable, nullptr, "disk full");
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->state, attempt < 3 ? JobState::kRunning : JobState::kFailed);
+  }
+  Job failed = *store_->GetJob(j.id);
+  EXPECT_EQ(failed.error, "main task 0: disk full (gave up after 3 attempts)");
+  EXPECT_EQ(failed.tasks.back().state, JobState::kCanceled) << "the stitch has nothing to do";
+}
+
+TEST_P(TaskStoreTest, APermanentFailureFailsTheJobAndStopsItsOtherTasks) {
+  Job j = FannedOut({kMain, kThumb});
+  std::optional<Task> main = LeaseTask("w1"), thumb = LeaseTask("w2");
+  ASSERT_TRUE(main && thumb);
+  Result<Job> failed = Finish(*thumb, "w2", AttemptEnd::kFailedPermanently, nullptr, "bad seek");
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state, JobState::kFailed);
+  EXPECT_EQ(failed->error, "thumbnail task 0: bad seek");
+  EXPECT_EQ(StateOf(main->id), JobState::kCanceled);
+  bool cancel = false;
+  EXPECT_EQ(store_->RenewTask(main->id, "w1", main->attempts, 30, &cancel).code(),
+            StatusCode::kNotFound)
+      << "the running sibling's worker stops it on its next renewal";
+  EXPECT_EQ(Events(j.id), (std::vector<std::string>{"running", "failed"}));
+}
+
+TEST_P(TaskStoreTest, RetryRerunsOnlyWhatFailedAndTheStitch) {
+  Job j = FannedOut({kMain, kThumb});
+  std::optional<Task> main = LeaseTask("w1"), thumb = LeaseTask("w2");
+  ASSERT_TRUE(main && thumb);
+  ASSERT_TRUE(Finish(*main, "w1", AttemptEnd::kSucceeded).ok());
+  ASSERT_TRUE(Finish(*thumb, "w2", AttemptEnd::kFailedPermanently, nullptr, "bad").ok());
+  Result<Job> retried = store_->Retry(j.id, {2, 5});
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(retried->state, JobState::kRunning) << "not queued: its first attempt is not re-run";
+  EXPECT_TRUE(retried->error.empty());
+  EXPECT_EQ(StateOf(main->id), JobState::kSucceeded);
+  EXPECT_EQ(StateOf(thumb->id), JobState::kQueued);
+  EXPECT_EQ(retried->tasks.back().state, JobState::kQueued);
+  EXPECT_NEAR(retried->progress["fraction"].get<double>(), 3.0 / 5, 1e-9);
+  Result<std::optional<Job>> job_lease = store_->Lease("w3", "h", 30);
+  ASSERT_TRUE(job_lease.ok());
+  EXPECT_FALSE(job_lease->has_value());
+  std::optional<Task> again = LeaseTask("w3");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, thumb->id);
+  EXPECT_EQ(again->attempts, 2) << "numbered on";
+  EXPECT_EQ(store_->GetTask(thumb->id)->max_attempts, 3) << "one spent, two more";
+  ASSERT_TRUE(Finish(*again, "w3", AttemptEnd::kSucceeded).ok());
+  std::optional<Task> stitch = LeaseTask("w3");
+  ASSERT_TRUE(stitch);
+  EXPECT_EQ(Finish(*stitch, "w3", AttemptEnd::kSucceeded)->state, JobState::kSucceeded);
+  EXPECT_EQ(Events(j.id), (std::vector<std::string>{"running", "failed", "running", "succeeded"}));
+}
+
+TEST_P(TaskStoreTest, CancelStopsEveryTask) {
+  Job j = FannedOut({kMain, kThumb});
+  std::optional<Task> main = LeaseTask("w1");
+  ASSERT_TRUE(main);
+  Result<Job> canceling = store_->RequestCancel(j.id);
+  ASSERT_TRUE(canceling.ok()) << canceling.status().ToString();
+  EXPECT_EQ(canceling->state, JobState::kRunning) << "a task still runs";
+  EXPECT_TRUE(canceling->cancel_requested);
+  EXPECT_EQ(canceling->tasks[1].state, JobState::kCanceled);
+  EXPECT_EQ(canceling->tasks[2].state, JobState::kCanceled);
+  EXPECT_FALSE(LeaseTask("w2"));
+  bool cancel = false;
+  ASSERT_TRUE(store_->RenewTask(main->id, "w1", main->attempts, 30, &cancel).ok());
+  EXPECT_TRUE(cancel) << "the running task sees the cancel as a job's attempt does";
+  Result<Job> canceled = Finish(*main, "w1", AttemptEnd::kCanceled, nullptr);
+  ASSERT_TRUE(canceled.ok());
+  EXPECT_EQ(canceled->state, JobState::kCanceled);
+  EXPECT_GT(canceled->finished_at, 0);
+  EXPECT_EQ(Events(j.id), (std::vector<std::string>{"running", "canceled"}));
+
+  Job idle = FannedOut({kMain});  // nothing running: canceled at once
+  Result<Job> now = store_->RequestCancel(idle.id);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->state, JobState::kCanceled);
+}
+
+TEST_P(TaskStoreTest, AnExpiredTaskOfACanceledJobEndsTheJob) {
+  Job j = FannedOut({kMain});
+  std::optional<Task> main = LeaseTask("w1", -1);
+  ASSERT_TRUE(main);
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  ASSERT_TRUE(store_->ExpireLeases().ok());
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kCanceled);
+  EXPECT_EQ(StateOf(main->id), JobState::kCanceled);
+}
+
+TEST_P(TaskStoreTest, TasksGoOnlyToWorkersWithTheJobsTags) {
+  FannedOut({kMain}, {"gpu"});
+  EXPECT_FALSE(LeaseTask("w1", 30, {}));
+  EXPECT_FALSE(LeaseTask("w1", 30, {"eu"}));
+  std::optional<Task> t = LeaseTask("w2", 30, {"gpu", "eu"});
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->kind, TaskKind::kMain);
+}
+
+TEST_P(TaskStoreTest, RetentionAndDeleteTakeTheTasksWithTheirJob) {
+  Job j = FannedOut({kMain});
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  std::string task_id = j.tasks[0].id;
+  ASSERT_TRUE(store_->GetTask(task_id).ok());
+  EXPECT_EQ(*store_->DeleteFinishedBefore(NowSeconds() + 1), 1);
+  EXPECT_EQ(store_->GetTask(task_id).status().code(), StatusCode::kNotFound);
+
+  Job k = FannedOut({kMain});
+  EXPECT_EQ(store_->DeleteJob(k.id).code(), StatusCode::kFailedPrecondition) << "still running";
+  ASSERT_TRUE(store_->RequestCancel(k.id).ok());
+  ASSERT_TRUE(store_->DeleteJob(k.id).ok());
+  EXPECT_EQ(store_->GetTask(k.tasks[0].id).status().code(), StatusCode::kNotFound);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, TaskStoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+// Four stores on one database, as four worker hosts: every task is leased exactly once.
+TEST(PostgresTasks, ConcurrentWorkersNeverHoldTheSameTask) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  std::vector<std::unique_ptr<JobStore>> workers;
+  for (int i = 0; i < 4; ++i) workers.push_back(std::move(OpenStore(url)).value());
+  bool existed = false;
+  std::vector<NewTask> tasks;
+  for (int i = 0; i < 40; ++i) tasks.push_back({TaskKind::kThumbnail, i, json::object(), 1});
+  tasks.push_back({TaskKind::kStitch, 0, json::object(), 1});
+  for (int n = 0; n < 2; ++n) {
+    Job j = *workers[0]->CreateJob({"k", json{{"n", n}}, 3, "", "", 0, {}}, &existed);
+    ASSERT_TRUE(workers[0]->Lease("w0", "h", 30).ok());
+    ASSERT_TRUE(workers[0]->FanOut(j.id, "w0", tasks).ok());
+  }
+  std::mutex mu;
+  std::vector<std::string> taken;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w)
+    threads.emplace_back([&, w] {
+      std::string name = "w";
+      name.append(std::to_string(w + 1));
+      for (;;) {
+        Result<std::optional<Task>> t = workers[w]->LeaseTask(name, "h", 30, {});
+        if (!t.ok() || !t->has_value()) return;
+        std::lock_guard lock(mu);
+        taken.push_back((*t)->id);
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::sort(taken.begin(), taken.end());
+  EXPECT_EQ(taken.size(), 80u) << "every task but the two stitches";
+  EXPECT_EQ(std::unique(taken.begin(), taken.end()), taken.end()) << "a task leased twice";
+}
+
+}  // namespace
+}  // namespace reel::store

@@ -1229,9 +1229,18 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
                  {{"kind", "mezzanine"},
                   {"codec", "ffv1"},
                   {"destination", "s3://media/out/master.mkv"},
-                  {"presign", 600}}}}};
+                  {"presign", 600},
+                  {"storage_class", "STANDARD_IA"},
+                  {"cache_control", "private, max-age=600"},
+                  {"metadata", {{"owner", "team-7"}, {"asset-id", "a 42"}}}}}}};
   ApiReply submitted = s.Submit(spec);
   ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  // S3 object headers on a destination that is not S3 would be dropped: a 400 naming the field.
+  json local_acl = spec;
+  local_acl["outputs"][0] = {{"kind", "mp4"}, {"destination", "out/a.mp4"}, {"acl", "private"}};
+  ApiReply refused = s.Submit(local_acl);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body["error"]["field"], "outputs[0].acl") << refused.body;
   json done = s.WaitForState(submitted.body["id"], "succeeded");
   json mezz = done["result"]["outputs"][1];
   EXPECT_EQ(mezz["path"], "s3://media/out/master.mkv");
@@ -1244,6 +1253,12 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->status, 200) << got->body;
   EXPECT_EQ(got->headers["content-type"], "video/x-matroska");
+  // The output's own headers went up with the multipart upload and were stored (s3rver keeps
+  // these; it ignores ACLs, which the storage test checks on the wire).
+  EXPECT_EQ(got->headers["x-amz-storage-class"], "STANDARD_IA");
+  EXPECT_EQ(got->headers["cache-control"], "private, max-age=600");
+  EXPECT_EQ(got->headers["x-amz-meta-owner"], "team-7");
+  EXPECT_EQ(got->headers["x-amz-meta-asset-id"], "a 42");
   EXPECT_EQ(static_cast<int64_t>(got->body.size()), bytes);
   testing::WriteFile(media_ / "back.mkv", got->body);
   testing::MediaSummary m = testing::ReadMedia(media_ / "back.mkv");
@@ -1263,6 +1278,7 @@ TEST_F(ServiceTest, S3SourcesAndDestinations) {
       "", {}, 30);
   ASSERT_TRUE(seg.ok());
   EXPECT_EQ(seg->headers["content-type"], "video/iso.segment");
+  EXPECT_EQ(seg->headers.count("x-amz-meta-owner"), 0u) << "only the output that asked";
 
   // The API reads delivered outputs back from the bucket (the dashboard's player does this), with
   // nothing but the caller's API key.

@@ -37,10 +37,13 @@ Status Deliver(const job::JobSpec& spec, const AttemptPlan& plan,
       failed_output |= o.index == output.index && !o.error.empty();
     if (failed_output) continue;  // nothing was written for it
     const job::OutputSpec& o = spec.outputs[output.index];
+    // The output's own S3 headers (the spec allows them on s3:// destinations only).
+    storage::Options options = env.storage;
+    options.s3_headers = {o.s3.acl, o.s3.storage_class, o.s3.cache_control, o.s3.metadata};
     for (const OutputFile& file : output.files) {
       if (storage::KindOf(file.url) == storage::Kind::kLocal) continue;  // written in place
       Result<json> delivered =
-          storage::Deliver(file.local, file.url, o.method, env.storage, o.presign_seconds);
+          storage::Deliver(file.local, file.url, o.method, options, o.presign_seconds);
       if (!delivered.ok()) return delivered.status().WithContext(file.field);
       if (!file.reported) continue;
       for (json& r : (*out)["outputs"])

@@ -337,6 +337,7 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     out.presign_seconds = p->get<int64_t>();
     o.erase("presign");
   }
+  if (auto e = TakeS3Headers(&o, path, &out.s3)) Fail(e->field, e->message);
   out.kind = RequireString(o, "kind", path + ".kind");
   const std::string& k = out.kind;
   ParseBackground(&o, path, &out);
@@ -642,6 +643,8 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
     for (size_t i = 0; i < outs->size(); ++i) {
       std::string path = "outputs[" + std::to_string(i) + "]";
       OutputSpec out = ParseOutput((*outs)[i], path);
+      if (!out.s3.empty() && out.destination.rfind("s3://", 0) != 0)
+        Fail(path + "." + out.s3.FirstField(), "is for outputs whose destination is s3://");
       if (!out.destination.empty() && !destinations.insert(out.destination).second)
         Fail(path + ".destination", "is used by another output");
       // One picture is drawn per job, from one decode of the audio.

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "job/s3_headers.h"
 #include "presets/outputs.h"
 #include "presets/presets.h"
 
@@ -23,6 +24,7 @@ struct OutputSpec {
   std::string destination;      // optional for "loudness" only
   std::string method = "PUT";   // for http(s) destinations: PUT or POST
   int64_t presign_seconds = 0;  // for s3:// destinations: a presigned GET URL in the result
+  S3ObjectHeaders s3;           // for s3:// destinations: ACL, storage class... of its objects
   // Resolved settings: for "hls"/"dash" the ladder; for "mp4", "webm", "mkv", "mezzanine" and an
   // MP4 "preview" the preset with overrides applied (and normalisation).
   presets::Ladder ladder;

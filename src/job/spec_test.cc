@@ -764,5 +764,95 @@ TEST(JobSpec, BackgroundIsAColourWaveformOrSpectrumForPictureKinds) {
   EXPECT_EQ(ErrorOf(spec).field, "outputs[2].background");
 }
 
+// Per-output S3 headers: parsed when the destination is s3://, each bounded, and a 400 names the
+// exact field (a metadata entry by its name).
+TEST(JobSpec, S3HeadersAreBoundedAndOnlyForS3Destinations) {
+  json spec = {{"source", "in.mp4"},
+               {"outputs",
+                {{{"kind", "mp4"}, {"destination", "out.mp4"}},
+                 {{"kind", "thumbnail"}, {"destination", "s3://media/t.jpg"}},
+                 {{"kind", "hls"},
+                  {"destination", "s3://media/hls/"},
+                  {"acl", "public-read"},
+                  {"storage_class", "STANDARD_IA"},
+                  {"cache_control", "public, max-age=31536000, immutable"},
+                  {"metadata", {{"owner", "team-7"}, {"asset-id", "a1"}, {"note", ""}}}}}}};
+  Result<JobSpec> job = ParseJobSpec(spec);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  const S3ObjectHeaders& h = job->outputs[2].s3;
+  EXPECT_EQ(h.acl, "public-read");
+  EXPECT_EQ(h.storage_class, "STANDARD_IA");
+  EXPECT_EQ(h.cache_control, "public, max-age=31536000, immutable");
+  EXPECT_EQ(h.metadata, (std::map<std::string, std::string>{
+                            {"asset-id", "a1"}, {"note", ""}, {"owner", "team-7"}}));
+  EXPECT_TRUE(job->outputs[1].s3.empty());
+
+  auto field = [&](const char* key, const json& value, int output = 2) {
+    json s = spec;
+    s["outputs"][output][key] = value;
+    return ErrorOf(s).field;
+  };
+  for (const json& bad :
+       {json("public"), json("PUBLIC-READ"), json("log-delivery-write"), json(""), json(1)})
+    EXPECT_EQ(field("acl", bad), "outputs[2].acl") << bad;
+  for (const json& bad : {json("standard"), json("COLD"), json(""), json(true)})
+    EXPECT_EQ(field("storage_class", bad), "outputs[2].storage_class") << bad;
+  for (const char* ok : {"STANDARD", "REDUCED_REDUNDANCY", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                         "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE"}) {
+    json s = spec;
+    s["outputs"][2]["storage_class"] = ok;
+    EXPECT_TRUE(ParseJobSpec(s).ok()) << ok;
+  }
+  for (const json& bad : {json(std::string(257, 'a')), json("max-age=1\r\nx-amz-acl: public"),
+                          json("no-cache\xc3\xa9"), json(""), json(60)})
+    EXPECT_EQ(field("cache_control", bad), "outputs[2].cache_control") << bad;
+  json at_limit = spec;
+  at_limit["outputs"][2]["cache_control"] = std::string(256, 'a');
+  EXPECT_TRUE(ParseJobSpec(at_limit).ok());
+
+  // Metadata: names [a-z0-9-] 1-64, values printable and short, 16 entries, 2 KiB in all.
+  EXPECT_EQ(field("metadata", json::array()), "outputs[2].metadata");
+  EXPECT_EQ(field("metadata", {{"Owner", "x"}}), "outputs[2].metadata.Owner");
+  EXPECT_EQ(field("metadata", {{"a_b", "x"}}), "outputs[2].metadata.a_b");
+  EXPECT_EQ(field("metadata", {{"", "x"}}), "outputs[2].metadata.");
+  EXPECT_EQ(field("metadata", {{std::string(65, 'k'), "x"}}),
+            "outputs[2].metadata." + std::string(64, 'k'));
+  EXPECT_EQ(field("metadata", {{"owner", 7}}), "outputs[2].metadata.owner");
+  EXPECT_EQ(field("metadata", {{"owner", "a\nb"}}), "outputs[2].metadata.owner");
+  EXPECT_EQ(field("metadata", {{"owner", std::string(257, 'v')}}), "outputs[2].metadata.owner");
+  json many = json::object(), large = json::object(), fits = json::object();
+  for (int i = 0; i < 17; ++i) many[std::to_string(i) + "k"] = "v";
+  EXPECT_EQ(field("metadata", many), "outputs[2].metadata");
+  for (int i = 0; i < 9; ++i) large[std::to_string(i) + "k"] = std::string(254, 'v');
+  FieldError e = [&] {
+    json s = spec;
+    s["outputs"][2]["metadata"] = large;
+    return ErrorOf(s);
+  }();
+  EXPECT_EQ(e.field, "outputs[2].metadata");
+  EXPECT_NE(e.message.find("2048 bytes"), std::string::npos) << e.message;
+  for (int i = 0; i < 8; ++i) fits[std::to_string(i) + "k"] = std::string(254, 'v');  // 2,048
+  json s = spec;
+  s["outputs"][2]["metadata"] = fits;
+  EXPECT_TRUE(ParseJobSpec(s).ok());
+
+  // Anywhere but an s3:// destination they would be silently dropped: refused, saying why.
+  e = [&] {
+    json s = spec;
+    s["outputs"][0]["cache_control"] = "no-cache";
+    return ErrorOf(s);
+  }();
+  EXPECT_EQ(e.field, "outputs[0].cache_control");
+  EXPECT_NE(e.message.find("s3://"), std::string::npos) << e.message;
+  EXPECT_EQ(field("metadata", {{"owner", "x"}}, 0), "outputs[0].metadata");
+  json loudness = spec;
+  loudness["outputs"][0] = {{"kind", "loudness"}, {"acl", "private"}};
+  EXPECT_EQ(ErrorOf(loudness).field, "outputs[0].acl");
+  json web = spec;
+  web["outputs"][0] = {
+      {"kind", "mp4"}, {"destination", "https://example.com/o.mp4"}, {"acl", "private"}};
+  EXPECT_EQ(ErrorOf(web).field, "outputs[0].acl");
+}
+
 }  // namespace
 }  // namespace reel::job

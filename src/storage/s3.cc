@@ -251,7 +251,7 @@ Result<S3Range> S3GetRange(const S3Object& o, const std::string& path, const std
 }
 
 Status S3Put(const S3Object& o, const std::string& path, const std::string& content_type,
-             const net::AddressPolicy& policy) {
+             const net::AddressPolicy& policy, const S3Headers& extra) {
   std::string what = "PUT s3://" + o.bucket + "/" + o.key;
   std::error_code ec;
   int64_t size = static_cast<int64_t>(fs::file_size(path, ec));
@@ -259,8 +259,16 @@ Status S3Put(const S3Object& o, const std::string& path, const std::string& cont
   Result<sigv4::Credentials> creds = CredentialsOf(o);
   if (!creds.ok()) return creds.status().WithContext(what);
   std::map<std::string, std::string> headers = {{"content-type", content_type}};
-  if (!o.profile.acl.empty()) headers["x-amz-acl"] = o.profile.acl;
-  if (!o.profile.cache_control.empty()) headers["cache-control"] = o.profile.cache_control;
+  // An output's own values win over its profile's. Signed() signs every header it is given, so
+  // a proxy cannot strip or change them; multipart uploads send them when created.
+  auto set = [&headers](const char* name, const std::string& mine, const std::string& profile) {
+    const std::string& value = mine.empty() ? profile : mine;
+    if (!value.empty()) headers[name] = value;
+  };
+  set("x-amz-acl", extra.acl, o.profile.acl);
+  set("cache-control", extra.cache_control, o.profile.cache_control);
+  set("x-amz-storage-class", extra.storage_class, "");
+  for (const auto& [name, value] : extra.metadata) headers["x-amz-meta-" + name] = value;
 
   if (size < o.profile.multipart_threshold) {
     net::Exchange x = Signed(o, *creds, "PUT", {}, headers, "UNSIGNED-PAYLOAD");

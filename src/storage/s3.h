@@ -27,6 +27,16 @@ struct S3Profile {
   int parallel_uploads = 4;
 };
 
+// What one output asks of its uploaded objects (a job spec's "acl", "storage_class",
+// "cache_control", "metadata"): non-empty values replace the profile's, metadata becomes
+// x-amz-meta-NAME. The job spec bounds and checks them; S3Put only sends them, signed.
+struct S3Headers {
+  std::string acl;
+  std::string storage_class;
+  std::string cache_control;
+  std::map<std::string, std::string> metadata;
+};
+
 // Profiles from a JSON file {"s3": {"name": {...}}} and, for "default", the environment
 // (REEL_S3_ENDPOINT, REEL_S3_REGION, REEL_S3_ACCESS_KEY_ID, REEL_S3_SECRET_ACCESS_KEY), or
 // else, when the environment configures a source of the AWS chain, a keyless "default".
@@ -62,9 +72,9 @@ Result<S3Range> S3GetRange(const S3Object& object, const std::string& path,
                            const std::string& range, const net::AddressPolicy& policy,
                            const net::TransferOptions& options = {});
 // Uploads a file (in parts above the profile's threshold; an unfinished multipart upload is
-// aborted on failure).
+// aborted on failure), with the profile's ACL and Cache-Control unless `headers` names others.
 Status S3Put(const S3Object& object, const std::string& path, const std::string& content_type,
-             const net::AddressPolicy& policy);
+             const net::AddressPolicy& policy, const S3Headers& headers = {});
 // A presigned GET URL valid for `seconds`.
 std::string S3Presign(const S3Object& object, int64_t seconds);
 // The object's plain https URL (readable as is when the bucket or the object is public).

@@ -33,7 +33,7 @@ class S3 final : public Backend {
                  const Options& o) const override {
     Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
     if (!obj.ok()) return obj.status();
-    return S3Put(*obj, local, ContentType(local), o.policy);
+    return S3Put(*obj, local, ContentType(local), o.policy, o.s3_headers);
   }
   size_t Parallelism(const std::string& destination, const Options& o) const override {
     Result<S3Object> obj =

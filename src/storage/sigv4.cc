@@ -30,6 +30,18 @@ std::string Sign(const std::string& canonical_request, const Credentials& c,
   return HmacSha256Hex(key, to_sign);
 }
 
+// SigV4 signs a header's value with its ends trimmed and inner runs of spaces made one, as
+// the store reads it: "a  b " must sign as "a b" or the store rejects the request.
+std::string Trimmed(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    out += c;
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 }  // namespace
 
 std::string AmzDate(std::time_t t) {
@@ -60,7 +72,7 @@ std::string Authorization(const Request& r, const Credentials& c, const std::str
   headers["host"] = r.host;
   std::string canonical_headers, signed_headers;
   for (const auto& [k, v] : headers) {
-    canonical_headers += k + ":" + v + "\n";
+    canonical_headers += k + ":" + Trimmed(v) + "\n";
     signed_headers += (signed_headers.empty() ? "" : ";") + k;
   }
   std::string canonical = r.method + "\n" + r.path + "\n" + CanonicalQuery(r.query) + "\n" +

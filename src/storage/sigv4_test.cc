@@ -26,6 +26,27 @@ TEST(SigV4, GetObjectHeaderExample) {
             "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 }
 
+// The documentation's PUT example signs a storage class, as an output's "storage_class" is sent.
+TEST(SigV4, PutObjectExampleSignsTheStorageClass) {
+  Request r;
+  r.method = "PUT";
+  r.host = "examplebucket.s3.amazonaws.com";
+  r.path = "/test%24file.text";
+  r.payload_hash = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
+  r.headers = {{"date", "Fri, 24 May 2013 00:00:00 GMT"},
+               {"x-amz-content-sha256", r.payload_hash},
+               {"x-amz-date", "20130524T000000Z"},
+               {"x-amz-storage-class", "REDUCED_REDUNDANCY"}};
+  std::string expected =
+      "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+      "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class,"
+      "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd";
+  EXPECT_EQ(Authorization(r, kExample, "20130524T000000Z"), expected);
+  // Values are signed as the store reads them: ends trimmed, runs of spaces made one.
+  r.headers["date"] = "Fri,  24 May 2013   00:00:00 GMT ";
+  EXPECT_EQ(Authorization(r, kExample, "20130524T000000Z"), expected);
+}
+
 TEST(SigV4, PresignedUrlExample) {
   EXPECT_EQ(PresignGet("https", "examplebucket.s3.amazonaws.com", "/test.txt", kExample,
                        "20130524T000000Z", 86400),

@@ -41,6 +41,9 @@ struct Options {
   // Where no job may write, whatever --allow-path says: the server's data directory, its
   // scratch directory. The running binary is always refused too.
   std::vector<std::string> forbidden_roots;
+  // Headers for the S3 objects a delivery uploads (one output's "acl", "metadata"...); the
+  // caller sets them per output on a copy of its options.
+  S3Headers s3_headers;
 };
 
 enum class Kind { kLocal, kHttp, kData, kS3, kFtp, kUnsupported };

@@ -267,5 +267,78 @@ TEST(Storage, DeliveredPackagesNameTheirUrls) {
   EXPECT_EQ(output["master"], server.Url("/media/out/hls/master.m3u8"));
 }
 
+// An output's S3 headers reach the store, signed, on a plain PUT and on the request that creates
+// a multipart upload, and win over the profile's; without them the profile's are sent. (s3rver
+// ignores ACLs: the service test reads the rest back from it.)
+TEST(Storage, S3UploadsCarryTheOutputsHeadersSigned) {
+  ::reel::testing::TempDir scratch;
+  TestServer server([](int fd, const std::string& head, const std::atomic<bool>&) {
+    std::string body;
+    if (head.rfind("POST", 0) == 0 && head.find("?uploads") != std::string::npos)
+      body =
+          "<InitiateMultipartUploadResult><UploadId>u1</UploadId>"
+          "</InitiateMultipartUploadResult>";
+    else if (head.rfind("POST", 0) == 0)
+      body = "<CompleteMultipartUploadResult></CompleteMultipartUploadResult>";
+    TestServer::Send(fd, "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  });
+  S3Profile profile;
+  profile.endpoint = server.Url("");
+  profile.access_key = "AK";
+  profile.secret_key = "SK";
+  profile.acl = "private";
+  profile.cache_control = "no-cache";
+  profile.multipart_threshold = 1000;
+  profile.part_size = 600;
+  Options o = Loopback();
+  o.s3_profiles = {{"default", profile}};
+  o.s3_headers = {"public-read", "GLACIER_IR", "max-age=60", {{"owner", "team-7"}, {"id", "a 1"}}};
+  ::reel::testing::WriteFile(scratch / "small.mp4", "small");
+  ::reel::testing::WriteFile(scratch / "big.mkv", std::string(1500, 'x'));
+
+  auto header = [](const std::string& head, const std::string& name) {
+    std::string lower = head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t at = lower.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return std::string("(none)");
+    at += name.size() + 4;
+    return head.substr(at, head.find("\r\n", at) - at);
+  };
+  const std::string signed_headers =
+      "SignedHeaders=cache-control;content-type;host;x-amz-acl;x-amz-content-sha256;x-amz-date;"
+      "x-amz-meta-id;x-amz-meta-owner;x-amz-storage-class,";
+  auto expect_output_headers = [&](const std::string& head) {
+    EXPECT_EQ(header(head, "x-amz-acl"), "public-read") << head;
+    EXPECT_EQ(header(head, "x-amz-storage-class"), "GLACIER_IR");
+    EXPECT_EQ(header(head, "cache-control"), "max-age=60");
+    EXPECT_EQ(header(head, "x-amz-meta-owner"), "team-7");
+    EXPECT_EQ(header(head, "x-amz-meta-id"), "a 1");
+    EXPECT_NE(header(head, "authorization").find(signed_headers), std::string::npos) << head;
+  };
+
+  ASSERT_TRUE(Deliver(scratch / "small.mp4", "s3://media/a/small.mp4", "PUT", o).ok());
+  ASSERT_EQ(server.heads().size(), 1u);
+  EXPECT_EQ(server.heads()[0].rfind("PUT /media/a/small.mp4 ", 0), 0u) << server.heads()[0];
+  expect_output_headers(server.heads()[0]);
+
+  Result<nlohmann::json> big = Deliver(scratch / "big.mkv", "s3://media/a/big.mkv", "PUT", o);
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  std::vector<std::string> heads = server.heads();
+  ASSERT_EQ(heads.size(), 6u) << "the small file, then create, three parts, complete";
+  EXPECT_EQ(heads[1].rfind("POST /media/a/big.mkv?uploads ", 0), 0u) << heads[1];
+  expect_output_headers(heads[1]);
+  EXPECT_EQ(header(heads[2], "x-amz-meta-owner"), "(none)") << "parts carry no object headers";
+
+  // An output without its own: the profile's ACL and Cache-Control, nothing else.
+  o.s3_headers = {};
+  ASSERT_TRUE(Deliver(scratch / "small.mp4", "s3://media/b/small.mp4", "PUT", o).ok());
+  std::string plain = server.heads().back();
+  EXPECT_EQ(header(plain, "x-amz-acl"), "private") << plain;
+  EXPECT_EQ(header(plain, "cache-control"), "no-cache");
+  EXPECT_EQ(header(plain, "x-amz-storage-class"), "(none)");
+  EXPECT_EQ(plain.find("x-amz-meta-"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace reel::storage

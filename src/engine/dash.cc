@@ -94,20 +94,32 @@ std::string Manifest(const std::vector<Representation>& reps, double duration) {
   std::vector<SetKey> sets;
   for (bool video : {true, false})
     for (const Representation& r : reps) {
-      SetKey key{video, video ? Family(r.codecs) : "", video ? r.transfer : 0};
+      SetKey key{video, video ? Family(r.codecs) : r.id, video ? r.transfer : 0};
       if (r.video == video && std::find(sets.begin(), sets.end(), key) == sets.end())
         sets.push_back(key);
     }
+  // Audio sets are keyed by the track (its representation's id): which one is main.
+  std::string main_audio;
+  for (const Representation& r : reps)
+    if (!r.video && (main_audio.empty() || r.default_track)) {
+      main_audio = r.id;
+      if (r.default_track) break;
+    }
+  size_t audio_sets =
+      std::count_if(sets.begin(), sets.end(), [](const SetKey& k) { return !std::get<0>(k); });
   int set = 0;
   for (const auto& [video, family, transfer] : sets) {
     // The audio's language, as HLS gives it in LANGUAGE: players pick a track by it.
     std::string lang;
     for (const Representation& r : reps)
-      if (!video && !r.video && lang.empty()) lang = r.language;
+      if (!video && !r.video && r.id == family && lang.empty()) lang = r.language;
     out << "    <AdaptationSet id=\"" << set++ << "\" contentType=\"" << (video ? "video" : "audio")
         << "\" mimeType=\"" << (video ? "video/mp4" : "audio/mp4") << "\"";
     if (!lang.empty()) out << " lang=\"" << XmlEscaped(lang) << "\"";
     out << " segmentAlignment=\"true\" startWithSAP=\"1\">\n";
+    if (!video && audio_sets > 1)
+      out << "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\""
+          << (family == main_audio ? "main" : "alternate") << "\"/>\n";
     for (const Representation& r : reps) {
       if (r.video != video || !video || r.transfer != transfer || !transfer ||
           Family(r.codecs) != family)
@@ -121,7 +133,8 @@ std::string Manifest(const std::vector<Representation>& reps, double duration) {
       break;
     }
     for (const Representation& r : reps) {
-      if (r.video != video || (video && (Family(r.codecs) != family || r.transfer != transfer)))
+      if (r.video != video || (video && (Family(r.codecs) != family || r.transfer != transfer)) ||
+          (!video && r.id != family))
         continue;
       out << "      <Representation id=\"" << r.id << "\" bandwidth=\"" << r.bandwidth
           << "\" codecs=\"" << r.codecs << "\"";

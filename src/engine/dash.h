@@ -18,6 +18,9 @@ struct Representation {
   int sample_rate = 0;
   std::string codecs;
   std::string language;  // audio: a BCP 47 tag ("en", "eng"), or ""
+  // Audio: each audio representation is a track with an adaptation set of its own; with
+  // several, the default one's Role is "main" (the first when none is), the others "alternate".
+  bool default_track = false;
   // Video kept HDR: its colour as ITU-T H.273 code points (primaries 9, transfer 16 for PQ or 18
   // for HLG, matrix 9), said on its adaptation set; 0: SDR, not said.
   int colour_primaries = 0, transfer = 0, matrix = 0;

@@ -197,12 +197,6 @@ AVRational Source::FrameRate(double fps) const {
   return ChooseFrameRate(input_->streams[video_index_], fps);
 }
 
-std::string Source::AudioArgs() const {
-  if (Joined() && !audio_input_) return kJoinedAudioArgs;
-  AVRational tb = AudioStream()->time_base;
-  return AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
-}
-
 Status Source::Open() {
   if (Joined()) {
     REEL_RETURN_IF_ERROR(ProbeSources());
@@ -520,52 +514,6 @@ Status Source::HandleVideoFrame(AVFrame* frame) {
   }
   if (err < 0) return AvStatus(err, "video filter");
   return PullNormalised();
-}
-
-// Feeds the drawn picture an audio frame (nullptr: the end of the audio) and hands on the
-// pictures that come out.
-Status Source::DrawFrom(AVFrame* audio) {
-  int err;
-  if (audio) {
-    err = av_buffersrc_add_frame_flags(normalise_.source, audio, AV_BUFFERSRC_FLAG_KEEP_REF);
-  } else {
-    if (!normalise_open_) return Status::Ok();
-    normalise_open_ = false;
-    err = av_buffersrc_close(normalise_.source, audio_end_pts_, 0);
-  }
-  if (err < 0) return AvStatus(err, "drawn picture");
-  return PullNormalised();
-}
-
-// Decoded audio of the current source (nullptr: its end) on its way to the renditions.
-Status Source::HandleAudioFrame(AVFrame* frame) {
-  if (frame) {
-    frame->pts = frame->best_effort_timestamp;
-    AVRational tb = AudioStream()->time_base;
-    if (frame->pts != AV_NOPTS_VALUE) {
-      frame->pts += -start_pts_audio_ +
-                    av_rescale_q(std::llround((audio_input_ ? 0 : segment_offset_) * AV_TIME_BASE),
-                                 AV_TIME_BASE_Q, tb);
-      audio_end_pts_ =
-          std::max(audio_end_pts_,
-                   frame->pts + av_rescale_q(frame->nb_samples, {1, frame->sample_rate}, tb));
-    }
-    ++audio_frames_decoded_;
-  }
-  if (drawn_) REEL_RETURN_IF_ERROR(DrawFrom(frame));
-  if (!Joined() || audio_input_) return sink_->Audio(frame);
-  // Several sources: through this source's conversion to the common format. Its end is not the
-  // end of the audio: the next source continues it.
-  int err = av_buffersrc_add_frame_flags(audio_convert_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
-  if (err < 0) return AvStatus(err, "audio conversion");
-  FramePtr out = MakeFrame();
-  for (;;) {
-    err = av_buffersink_get_frame(audio_convert_.sink, out.get());
-    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
-    if (err < 0) return AvStatus(err, "audio conversion");
-    REEL_RETURN_IF_ERROR(sink_->Audio(out.get()));
-    av_frame_unref(out.get());
-  }
 }
 
 Status Source::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video) {

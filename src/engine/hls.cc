@@ -507,13 +507,35 @@ std::string H264CodecString(const uint8_t* data, int size) {
 
 std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const AudioEntry* audio,
                            const std::vector<IFrameEntry>& iframes) {
+  return MasterPlaylist(
+      variants, audio ? std::vector<AudioEntry>{*audio} : std::vector<AudioEntry>{}, iframes);
+}
+
+std::string MasterPlaylist(const std::vector<VariantEntry>& variants,
+                           const std::vector<AudioEntry>& audio,
+                           const std::vector<IFrameEntry>& iframes) {
   std::ostringstream out;
   out << "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n";
-  if (audio) {
-    out << "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",";
-    if (!audio->language.empty()) out << "LANGUAGE=\"" << audio->language << "\",";
-    out << "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"" << audio->channels << "\",URI=\"" << audio->uri
-        << "\"\n";
+  // A player plays the DEFAULT rendition unless the viewer's language picks an AUTOSELECT one:
+  // exactly one is DEFAULT, and Apple requires AUTOSELECT on it.
+  size_t chosen = 0;
+  for (size_t i = 0; i < audio.size(); ++i)
+    if (audio[i].is_default) {
+      chosen = i;
+      break;
+    }
+  for (size_t i = 0; i < audio.size(); ++i) {
+    const AudioEntry& a = audio[i];
+    std::string name = !a.name.empty()       ? a.name
+                       : audio.size() == 1   ? "default"
+                       : !a.language.empty() ? a.language
+                                             : "Audio " + std::to_string(i + 1);
+    bool is_default = i == chosen;
+    out << "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"" << name << "\",";
+    if (!a.language.empty()) out << "LANGUAGE=\"" << a.language << "\",";
+    out << "DEFAULT=" << (is_default ? "YES" : "NO")
+        << ",AUTOSELECT=" << (is_default || !a.language.empty() ? "YES" : "NO") << ",CHANNELS=\""
+        << a.channels << "\",URI=\"" << a.uri << "\"\n";
   }
   for (const VariantEntry& v : variants) {
     out << "#EXT-X-STREAM-INF:BANDWIDTH=" << v.bandwidth

@@ -85,14 +85,24 @@ struct IFrameEntry {
   std::string video_range;  // as its variant's: "" leaves VIDEO-RANGE out
 };
 
+// One audio rendition of the master playlist's group "audio" (one per kept audio track).
 struct AudioEntry {
   std::string uri;
   int channels = 2;
   std::string language;  // BCP 47 from the source's stream, or "" (no LANGUAGE attribute)
+  // NAME, unique in the group, no quote or control character; "": "default" when it is the only
+  // rendition, else its language, else "Audio N".
+  std::string name{};
+  bool is_default = false;  // DEFAULT=YES; when none is, the first rendition is
 };
 
-// Writes master playlist text: one EXT-X-MEDIA for `audio` (if any), one EXT-X-STREAM-INF per
-// variant and one EXT-X-I-FRAME-STREAM-INF per I-frame playlist.
+// Writes master playlist text: one EXT-X-MEDIA per audio rendition (exactly one DEFAULT=YES;
+// AUTOSELECT=YES on it and on those with a language, per Apple's rules), one EXT-X-STREAM-INF
+// per variant and one EXT-X-I-FRAME-STREAM-INF per I-frame playlist.
+std::string MasterPlaylist(const std::vector<VariantEntry>& variants,
+                           const std::vector<AudioEntry>& audio,
+                           const std::vector<IFrameEntry>& iframes = {});
+// The same with one audio rendition, or none (nullptr).
 std::string MasterPlaylist(const std::vector<VariantEntry>& variants, const AudioEntry* audio,
                            const std::vector<IFrameEntry>& iframes = {});
 

@@ -61,6 +61,47 @@ TEST(Hls, MasterPlaylistListsAudioGroupAndVariants) {
             std::string::npos);
 }
 
+TEST(Hls, SeveralAudioTracksShareTheGroupWithOneDefault) {
+  std::vector<VariantEntry> v = {
+      {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 30, "avc1.64001F,mp4a.40.2", true, ""}};
+  std::vector<AudioEntry> audio = {{"audio/index.m3u8", 6, "en", "English", false},
+                                   {"audio_1/index.m3u8", 2, "fr", "Français", true},
+                                   {"audio_2/index.m3u8", 2, "", "Commentary", false}};
+  std::string m = MasterPlaylist(v, audio);
+  EXPECT_NE(m.find("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\","
+                   "DEFAULT=NO,AUTOSELECT=YES,CHANNELS=\"6\",URI=\"audio/index.m3u8\"\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Français\",LANGUAGE=\"fr\","
+                   "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio_1/index.m3u8\"\n"),
+            std::string::npos)
+      << "the track marked default is the one DEFAULT=YES\n"
+      << m;
+  EXPECT_NE(m.find("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Commentary\",DEFAULT=NO,"
+                   "AUTOSELECT=NO,CHANNELS=\"2\",URI=\"audio_2/index.m3u8\"\n"),
+            std::string::npos)
+      << "no language: not chosen automatically\n"
+      << m;
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(m, "TYPE=AUDIO"), 3u);
+  EXPECT_EQ(count(m, "DEFAULT=YES"), 1u);
+  EXPECT_LT(m.rfind("TYPE=AUDIO"), m.find("#EXT-X-STREAM-INF")) << "media before the variants";
+
+  // None marked: the first is the default; unnamed ones are named by language, else by number,
+  // so that NAME stays unique in the group.
+  audio = {{"audio/index.m3u8", 2, "en", "", false}, {"audio_1/index.m3u8", 2, "", "", false}};
+  m = MasterPlaylist(v, audio);
+  EXPECT_NE(m.find("NAME=\"en\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("NAME=\"Audio 2\",DEFAULT=NO,AUTOSELECT=NO"), std::string::npos) << m;
+  EXPECT_EQ(count(m, "DEFAULT=YES"), 1u);
+  EXPECT_EQ(MasterPlaylist(v, std::vector<AudioEntry>{}).find("TYPE=AUDIO"), std::string::npos);
+}
+
 TEST(Hls, TextRenditionsJoinTheMasterPlaylist) {
   std::vector<VariantEntry> v = {
       {"720p/index.m3u8", 3400000, 3100000, 1280, 720, 30, "avc1.64001F,mp4a.40.2", true, ""},

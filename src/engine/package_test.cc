@@ -89,6 +89,47 @@ TEST(Package, LadderWithDashPassesTheChecker) {
   EXPECT_NE(problems.find("mediaPresentationDuration PT3.933S"), std::string::npos) << problems;
 }
 
+// The checker over several audio tracks, on a package given a second audio rendition by hand
+// (a copy of its audio): each rendition must end with the video, and the group needs exactly one
+// DEFAULT and distinct names.
+TEST(Package, CheckerHoldsEveryAudioRenditionOfTheGroup) {
+  std::string src = testing::Clip(640, 360, 4, 30);
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = src;
+  plan.hls.push_back(ShortSegments(out / "pkg", false));
+  ASSERT_EQ(MustTranscode(plan).outputs.size(), 1u);
+  fs::copy(out / "pkg/audio", out / "pkg/audio_1");
+  std::string master = testing::ReadFile(out / "pkg/master.m3u8");
+  std::smatch line;
+  ASSERT_TRUE(std::regex_search(master, line, std::regex("#EXT-X-MEDIA:TYPE=AUDIO[^\n]*\n")))
+      << master;
+  auto with_second = [&](const std::string& name, const std::string& is_default) {
+    std::string second =
+        std::regex_replace(line.str(), std::regex("NAME=\"default\""), "NAME=\"" + name + "\"");
+    second = std::regex_replace(second, std::regex("DEFAULT=YES"), "DEFAULT=" + is_default);
+    second = std::regex_replace(second, std::regex("URI=\"audio/"), "URI=\"audio_1/");
+    return std::string(master).insert(line.position() + line.length(), second);
+  };
+  testing::WriteFile(out / "pkg/master.m3u8", with_second("Second", "NO"));
+  testing::PackageReport ok = testing::CheckPackage(out / "pkg");
+  EXPECT_TRUE(ok.ok()) << ok.Describe();
+  EXPECT_EQ(ok.playlists, 4);  // 360p, its I-frames, audio, audio_1
+
+  testing::WriteFile(out / "pkg/master.m3u8", with_second("default", "YES"));
+  std::string pl = testing::ReadFile(out / "pkg/audio_1/index.m3u8");
+  size_t last = pl.rfind("#EXTINF");
+  ASSERT_NE(last, std::string::npos);
+  testing::WriteFile(out / "pkg/audio_1/index.m3u8", pl.substr(0, last) + "#EXT-X-ENDLIST\n");
+  std::string problems = testing::CheckPackage(out / "pkg").Describe();
+  EXPECT_NE(problems.find("DEFAULT=YES on 2 audio renditions"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("audio NAME default twice"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("audio_1/index.m3u8: 1 segments end at"), std::string::npos) << problems;
+  EXPECT_EQ(problems.find("audio/index.m3u8: "), std::string::npos) << "the first still ends "
+                                                                       "with the video\n"
+                                                                    << problems;
+}
+
 TEST(Package, AudioOnlyHlsAndDashPassTheChecker) {
   std::string src = testing::Fixture(
       "audio-only-4s.m4a",

@@ -48,6 +48,23 @@ std::string SubtitleSegmentName(int number) {
 
 std::string SubtitleRendition(int number) { return "sub_" + std::to_string(number); }
 
+std::string AudioRendition(int track) {
+  return track == 0 ? std::string(kAudioRendition)
+                    : std::string(kAudioRendition) + "_" + std::to_string(track);
+}
+
+std::optional<int> AudioTrackOf(std::string_view rendition) {
+  if (rendition == kAudioRendition) return 0;
+  std::string prefix = std::string(kAudioRendition) + "_";
+  if (rendition.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view digits = rendition.substr(prefix.size());
+  // Exactly AudioRendition's spelling: no sign, no leading zero, no "audio_0" (that is "audio").
+  if (digits.empty() || digits.size() > 3 || digits[0] == '0' ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  return std::stoi(std::string(digits));
+}
+
 std::string SegmentPattern() { return "seg_%05d.m4s"; }
 
 std::string DashInitTemplate(std::string_view rendition) {

@@ -34,6 +34,11 @@ std::string SegmentName(int number);
 std::string SubtitleSegmentName(int number);
 // "sub_0": the folder of subtitle rendition `number` (from 0).
 std::string SubtitleRendition(int number);
+// The folder of audio track `track` (from 0, in the order kept): "audio" for the first, so a
+// package with one track keeps its paths, then "audio_1", "audio_2"...
+std::string AudioRendition(int track);
+// The track whose folder `rendition` is, or nullopt when it is not an audio folder.
+std::optional<int> AudioTrackOf(std::string_view rendition);
 // The pattern the hls muxer numbers segments with, "seg_%05d.m4s".
 std::string SegmentPattern();
 // The DASH SegmentTemplate attributes of a rendition folder: "720p/init.mp4" and

@@ -43,6 +43,22 @@ TEST(Layout, EveryPackageFileRoundTrips) {
   }
 }
 
+TEST(Layout, AudioTrackFoldersKeepTheFirstAsAudioAndRoundTrip) {
+  EXPECT_EQ(AudioRendition(0), "audio") << "one track: today's paths";
+  EXPECT_EQ(AudioRendition(1), "audio_1");
+  EXPECT_EQ(AudioRendition(7), "audio_7");
+  for (int track = 0; track < 8; ++track)
+    EXPECT_EQ(AudioTrackOf(AudioRendition(track)), track) << AudioRendition(track);
+  for (std::string_view other : {"audio_0", "audio_", "audio_01", "audio_-1", "audio_1x", "audio1",
+                                 "audio_1234", "720p", "sub_1", ""})
+    EXPECT_FALSE(AudioTrackOf(other)) << other;
+  std::optional<PackageFile> seg =
+      ParsePackagePath(RenditionFile(AudioRendition(2), "seg_00004.m4s"));
+  ASSERT_TRUE(seg);
+  EXPECT_EQ(seg->rendition, "audio_2");
+  EXPECT_EQ(seg->number, 4);
+}
+
 TEST(Layout, SubtitleRenditionFilesRoundTrip) {
   EXPECT_EQ(SubtitleRendition(1), "sub_1");
   EXPECT_EQ(SubtitleSegmentName(3), "seg_00003.vtt");

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "testing/media_fixtures.h"
@@ -409,14 +410,15 @@ PackageReport CheckPackage(const std::string& directory) {
   if (std::find(lines.begin(), lines.end(), "#EXT-X-INDEPENDENT-SEGMENTS") == lines.end())
     problems->push_back("master.m3u8: no EXT-X-INDEPENDENT-SEGMENTS");
   int version = 0;
-  std::map<std::string, std::string> audio_groups;  // GROUP-ID -> URI
+  // GROUP-ID -> its renditions' attributes, one per audio track.
+  std::map<std::string, std::vector<std::map<std::string, std::string>>> audio_groups;
   std::vector<std::pair<std::map<std::string, std::string>, std::string>> variants;
   std::vector<std::map<std::string, std::string>> iframes;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (Starts(lines[i], "#EXT-X-VERSION:")) version = std::atoi(lines[i].c_str() + 15);
     if (Starts(lines[i], "#EXT-X-MEDIA:")) {
       auto a = Attributes(lines[i].substr(13));
-      if (a["TYPE"] == "AUDIO") audio_groups[a["GROUP-ID"]] = a["URI"];
+      if (a["TYPE"] == "AUDIO") audio_groups[a["GROUP-ID"]].push_back(a);
     }
     if (Starts(lines[i], "#EXT-X-STREAM-INF:") && i + 1 < lines.size())
       variants.push_back({Attributes(lines[i].substr(18)), lines[i + 1]});
@@ -424,6 +426,22 @@ PackageReport CheckPackage(const std::string& directory) {
       iframes.push_back(Attributes(lines[i].substr(26)));
   }
   if (version < 6) problems->push_back("master.m3u8: EXT-X-VERSION below 6");
+  // Apple's rules for a group's renditions: one DEFAULT (which a player falls back on), which
+  // must also AUTOSELECT, and names unique in the group (players list tracks by NAME).
+  for (auto& [group, members] : audio_groups) {
+    size_t defaults = 0;
+    std::set<std::string> names;
+    for (auto& m : members) {
+      if (m["DEFAULT"] == "YES") ++defaults;
+      if (m["DEFAULT"] == "YES" && m["AUTOSELECT"] != "YES")
+        problems->push_back("master.m3u8: audio " + m["NAME"] + " is DEFAULT but not AUTOSELECT");
+      if (!names.insert(m["NAME"]).second)
+        problems->push_back("master.m3u8: audio NAME " + m["NAME"] + " twice in group " + group);
+    }
+    if (defaults != 1)
+      problems->push_back("master.m3u8: DEFAULT=YES on " + std::to_string(defaults) +
+                          " audio renditions of group " + group);
+  }
   if (variants.empty()) problems->push_back("master.m3u8: no variants");
 
   std::map<std::string, Rendition> renditions;  // by folder
@@ -439,18 +457,30 @@ PackageReport CheckPackage(const std::string& directory) {
   const Rendition* first_video = nullptr;
   for (auto& [a, uri] : variants) {
     const Rendition& v = measure(uri);
-    const Rendition* audio = nullptr;
+    // The group's renditions: the variant is played with any of them, so its BANDWIDTH counts
+    // the largest, and CODECS must hold for each.
+    std::vector<std::pair<std::string, const Rendition*>> audios;
     if (a.count("AUDIO")) {
       if (!audio_groups.count(a["AUDIO"]))
         problems->push_back(uri + ": AUDIO group " + a["AUDIO"] + " is not in the master");
       else
-        audio = &measure(audio_groups[a["AUDIO"]]);
+        for (auto& m : audio_groups[a["AUDIO"]]) audios.push_back({m["URI"], &measure(m["URI"])});
     }
+    const Rendition* audio = audios.empty() ? nullptr : audios[0].second;
     bool video = !v.segments.empty() && v.segments[0].type == "video";
     std::string codecs = v.codec + (audio ? "," + audio->codec : "");
     if (a["CODECS"] != codecs)
       problems->push_back(uri + ": CODECS \"" + a["CODECS"] + "\", the streams are " + codecs);
-    double peak = v.peak + (audio ? audio->peak : 0), mean = v.mean + (audio ? audio->mean : 0);
+    double peak = v.peak, mean = v.mean, audio_peak = 0, audio_mean = 0;
+    for (auto& [audio_uri, r] : audios) {
+      if (r->codec != audio->codec)
+        problems->push_back(audio_uri + ": codec " + r->codec + ", the group's first is " +
+                            audio->codec);
+      audio_peak = std::max(audio_peak, r->peak);
+      audio_mean = std::max(audio_mean, r->mean);
+    }
+    peak += audio_peak;
+    mean += audio_mean;
     if (std::atof(a["BANDWIDTH"].c_str()) < std::floor(peak))
       problems->push_back(uri + ": BANDWIDTH " + a["BANDWIDTH"] + " below the measured peak " +
                           std::to_string(std::lround(peak)));
@@ -481,13 +511,13 @@ PackageReport CheckPackage(const std::string& directory) {
                             " (decode time), not with the first variant");
     }
     if (!first_video) first_video = &v;
-    if (audio && !audio->segments.empty()) {
-      double frame =
-          audio->segments[0].sample_rate > 0 ? 1024.0 / audio->segments[0].sample_rate : 0.0214;
-      if (audio->segments.size() != v.segments.size() ||
-          std::abs(audio->Duration() - v.Duration()) > 2 * frame)
-        problems->push_back("the audio's " + std::to_string(audio->segments.size()) +
-                            " segments end at " + std::to_string(audio->Duration()) + ", " + uri +
+    for (auto& [audio_uri, r] : audios) {
+      if (r->segments.empty()) continue;
+      double frame = r->segments[0].sample_rate > 0 ? 1024.0 / r->segments[0].sample_rate : 0.0214;
+      if (r->segments.size() != v.segments.size() ||
+          std::abs(r->Duration() - v.Duration()) > 2 * frame)
+        problems->push_back(audio_uri + ": " + std::to_string(r->segments.size()) +
+                            " segments end at " + std::to_string(r->Duration()) + ", " + uri +
                             "'s " + std::to_string(v.segments.size()) + " at " +
                             std::to_string(v.Duration()));
     }

@@ -20,11 +20,14 @@ struct PackageReport {
 // Checks the package in `dir` (master.m3u8, and manifest.mpd when present):
 //  - every playlist: #EXTM3U, EXT-X-VERSION >= 6, EXT-X-MAP, TARGETDURATION >= every rounded
 //    EXTINF, PLAYLIST-TYPE:VOD and ENDLIST; the master: INDEPENDENT-SEGMENTS;
-//  - each variant: BANDWIDTH >= the measured peak (video + audio segment peaks), AVERAGE-BANDWIDTH
-//    within 2 % of the measured mean, CODECS from the init segments' avcC/esds, RESOLUTION and
-//    FRAME-RATE as the bitstream has them;
+//  - each variant: BANDWIDTH >= the measured peak (video + the largest audio rendition's segment
+//    peak), AVERAGE-BANDWIDTH within 2 % of the measured mean (video + the largest audio mean),
+//    CODECS from the init segments' avcC/esds, RESOLUTION and FRAME-RATE as the bitstream has
+//    them;
+//  - each audio group: exactly one DEFAULT=YES rendition, which AUTOSELECTs, names unique;
 //  - a keyframe first in every video segment, segments starting at the same time in every
-//    variant; audio with as many segments as the video, ending within two audio frames of it;
+//    variant; every audio rendition with as many segments as the video, ending within two audio
+//    frames of it;
 //  - I-frame playlists: each byte range, after the init segment, is exactly one keyframe; one
 //    per keyframe of the variant, each EXTINF the time to the next (the last: to the end);
 //  - the MPD: mediaPresentationDuration equal to the media's duration (within 1 ms), each

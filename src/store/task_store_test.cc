@@ -55,7 +55,11 @@ class TaskStoreTest : public ::testing::TestWithParam<std::string> {
   }
   std::vector<std::string> Events(const std::string& job_id) {
     std::vector<std::string> events;
-    for (const WebhookDelivery& d : *store_->ListWebhooks(job_id)) events.push_back(d.event);
+    // The Result must outlive the loop: a range over `*temporary` dangles.
+    Result<std::vector<WebhookDelivery>> deliveries = store_->ListWebhooks(job_id);
+    EXPECT_TRUE(deliveries.ok()) << deliveries.status().ToString();
+    if (deliveries.ok())
+      for (const WebhookDelivery& d : *deliveries) events.push_back(d.event);
     return events;
   }
   JobState StateOf(const std::string& task_id) { return store_->GetTask(task_id)->state; }

@@ -123,13 +123,19 @@ Result<Message> Decode(std::string_view text) {
       auto ordinal = t.find("ordinal");
       auto payload = t.find("payload");
       double weight = -1;
-      if (!t.is_object() || kind == t.end() || !kind->is_string() || kind->empty() ||
-          ordinal == t.end() || !ordinal->is_number_integer() || ordinal->get<int64_t>() < 0 ||
+      // json::empty() is false for every string: the name's own emptiness is what counts.
+      if (!t.is_object() || kind == t.end() || !kind->is_string() ||
+          kind->get_ref<const std::string&>().empty() || ordinal == t.end() ||
+          !ordinal->is_number_integer() || ordinal->get<int64_t>() < 0 ||
           ordinal->get<int64_t>() > kMaxTasks || payload == t.end() || !payload->is_object() ||
           !Number(t, "weight", &weight) || weight < 0)
         return InvalidArgument("fan_out: a task needs a kind, an ordinal, a weight and a payload");
       m.tasks.push_back(
           {kind->get<std::string>(), static_cast<int>(ordinal->get<int64_t>()), weight, *payload});
+      // The store keys tasks by (kind, ordinal): a repeat is a bad plan, not a database error.
+      for (size_t i = 0; i + 1 < m.tasks.size(); ++i)
+        if (m.tasks[i].kind == m.tasks.back().kind && m.tasks[i].ordinal == m.tasks.back().ordinal)
+          return InvalidArgument("fan_out: two tasks share a kind and an ordinal");
     }
     return Message(std::move(m));
   }

@@ -114,6 +114,8 @@ TEST(Protocol, MalformedLinesAreRefused) {
            R"({"event":"fan_out","tasks":[{"kind":"main","ordinal":-1,"weight":1,"payload":{}}]})",
            R"({"event":"fan_out","tasks":[{"kind":"main","ordinal":0,"weight":-1,"payload":{}}]})",
            R"({"event":"fan_out","tasks":[7]})",
+           R"({"event":"fan_out","tasks":[{"kind":"main","ordinal":0,"weight":1,"payload":{}},)"
+           R"({"kind":"main","ordinal":0,"weight":1,"payload":{}}]})",
        }) {
     EXPECT_FALSE(Decode(line).ok()) << line;
   }

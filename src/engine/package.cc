@@ -108,7 +108,10 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
   std::vector<hls::VariantEntry> entries;
   std::vector<hls::MediaPlaylist> playlists;  // of the variants, for the DASH manifest
   // Every keyframe starts a fragment, for the I-frame playlists; before the sizes are measured.
+  // A chunk's segments are split by the stitch instead, which numbers fragments over the whole
+  // package (a chunk alone would start again at 1).
   for (const HlsPackage::Variant& v : h.variants) {
+    if (h.first_segment >= 0) break;
     Result<int> split =
         hls::SplitFragmentsAtKeyframes(InPackage(h, layout::MediaPlaylistUri(v.name)));
     if (!split.ok()) return split.status();

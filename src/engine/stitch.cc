@@ -247,6 +247,9 @@ Status StitchPackage(const HlsOutputPlan& h, const ChunkLayout& layout,
     if (!joined.ok()) return joined.status();
     const std::string uri = layout::MediaPlaylistUri(v.name);
     REEL_RETURN_IF_ERROR(WriteWhole(dir + "/" + uri, *joined));
+    // One fragment per keyframe, numbered over the whole rendition, as an unchunked run has.
+    Result<int> split = hls::SplitFragmentsAtKeyframes(dir + "/" + uri);
+    if (!split.ok()) return split.status();
     Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(dir + "/" + uri);
     if (!pl.ok()) return pl.status();
 

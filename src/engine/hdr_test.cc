@@ -397,5 +397,32 @@ TEST(TenBit, SdrSourceIsEightBitUnlessAsked) {
   }
 }
 
+// Per-title probes encode 8-bit SDR from the source graph's picture, which stays PQ/HLG when a
+// rung keeps HDR: such a run keeps the ladder's bitrates and says why, rather than pricing
+// rungs from the wrong signal.
+TEST(KeptHdr, PerTitleKeepsTheLaddersBitratesAndSaysWhy) {
+  TempDir out;
+  Result<presets::Ladder> ladder = presets::ParseLadder(nlohmann::json::parse(R"({"rungs": [
+      {"height": 180, "bitrate": "300k", "codec": "hevc", "speed": "ultrafast", "hdr": "keep"}],
+      "per_title": true})"),
+                                                        "ladder");
+  ASSERT_TRUE(ladder.ok()) << ladder.status().ToString();
+  TranscodePlan plan;
+  plan.input = HdrSource("pq");
+  HlsOutputPlan h;
+  h.directory = out / "pkg";
+  h.ladder = *ladder;
+  h.ladder.segment_seconds = 1;
+  plan.hls.push_back(h);
+  Result<TranscodeResult> result = Transcode(plan, {});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  nlohmann::json o = ToJson(*result)["outputs"][0];
+  SCOPED_TRACE(o.dump());
+  ASSERT_TRUE(o.contains("ladder"));
+  EXPECT_NE(o["ladder"]["note"].get<std::string>().find("HDR"), std::string::npos);
+  for (const nlohmann::json& r : o["ladder"]["rungs"])
+    EXPECT_EQ(r["bitrate"], r["nominal_bitrate"]);
+}
+
 }  // namespace
 }  // namespace reel::engine

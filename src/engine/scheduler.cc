@@ -225,12 +225,18 @@ VideoRendition* Scheduler::AddVideo(const VideoSettings& v) {
 // reads one source's own picture.
 Result<PerTitleChoice> Scheduler::ChoosePerTitle(const presets::Ladder& ladder,
                                                  const std::vector<presets::Rung>& rungs) {
-  if (plan_.inputs.size() > 1 || source_.drawn()) {
+  // The probes encode 8-bit SDR from the source graph's picture: a kept-HDR source's picture is
+  // still PQ/HLG there, so its figures would price every rung from the wrong signal.
+  const bool hdr_kept = source_.picture().keep_hdr;
+  if (plan_.inputs.size() > 1 || source_.drawn() || hdr_kept) {
     PerTitleChoice c;
     c.target_psnr = ladder.target_psnr;
     for (const presets::Rung& r : rungs)
       c.rungs.push_back({r.name, r.bitrate, r.bitrate, 0, false, "not analysed"});
-    c.note = "per-title analyses a single source's own picture; the ladder's bitrates were used";
+    c.note = hdr_kept ? "per-title does not analyse a source kept in HDR yet; the ladder's "
+                        "bitrates were used"
+                      : "per-title analyses a single source's own picture; the ladder's bitrates "
+                        "were used";
     return c;
   }
   PerTitleSource s{plan_.input, source_.picture(), source_.format(), source_.display(),

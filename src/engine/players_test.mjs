@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, serveStatic } from '../testing/browser.mjs';
+import { launchChromium, serveStatic, writeTestClip } from '../testing/browser.mjs';
 
 const REEL = process.env.REEL_BINARY;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,10 +29,7 @@ let browser;
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'reel-players-'));
   const src = path.join(dir, 'src.mp4');
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i',
-    `testsrc2=size=640x360:rate=${FPS}:duration=${SECONDS}`, '-f', 'lavfi', '-i',
-    `sine=frequency=440:sample_rate=48000:duration=${SECONDS}`, '-c:v', 'libx264', '-preset',
-    'ultrafast', '-c:a', 'aac', '-shortest', src]);
+  writeTestClip(src, { seconds: SECONDS, fps: FPS });
   writeFileSync(path.join(dir, 'job.json'), JSON.stringify({
     source: { url: src },
     outputs: [{ kind: 'dash', ladder: 'mobile', destination: path.join(dir, 'pkg') + '/' }],

@@ -1,6 +1,8 @@
 // What the Chromium tests share: a static file server on loopback (a folder, plus named files
-// such as a player from node_modules) and Debian's Chromium launched through playwright-core with
-// the flags that keep it quiet and let muted video autoplay.
+// such as a player from node_modules), Debian's Chromium launched through playwright-core with
+// the flags that keep it quiet and let muted video autoplay, and the lavfi clip the player tests
+// package.
+import { execFileSync } from 'node:child_process';
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
@@ -37,4 +39,13 @@ export function launchChromium() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--autoplay-policy=no-user-gesture-required'],
   });
+}
+
+// A testsrc2 picture with a 440 Hz tone (H.264 + AAC in MP4) at `file`: what the player tests
+// turn into packages.
+export function writeTestClip(file, { seconds, fps, size = '640x360' }) {
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i',
+    `testsrc2=size=${size}:rate=${fps}:duration=${seconds}`, '-f', 'lavfi', '-i',
+    `sine=frequency=440:sample_rate=48000:duration=${seconds}`, '-c:v', 'libx264', '-preset',
+    'ultrafast', '-c:a', 'aac', '-shortest', file]);
 }

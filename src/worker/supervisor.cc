@@ -100,13 +100,14 @@ struct Watch {
   double best_fraction = -1;
   int64_t best_bytes = 0;
   double last_advance = 0;
+  bool heard = false;  // a line of the child's has arrived: the start-up is over
   std::optional<attempt::ErrorMessage> error;
   json result;
   std::optional<attempt::FanOutMessage> fan_out;
 };
 
 // The end of the attempt from the stop reason, the exit status and the child's last words.
-AttemptEnding Conclude(const Watch& w, int status, double stall_timeout) {
+AttemptEnding Conclude(const Watch& w, int status, double stall_limit) {
   using store::AttemptEnd;
   if (w.stop_reason == Ending::kCanceled)
     return {Ending::kCanceled, AttemptEnd::kCanceled, "canceled", "canceled by request", {}};
@@ -118,8 +119,12 @@ AttemptEnding Conclude(const Watch& w, int status, double stall_timeout) {
             {}};
   if (w.stop_reason == Ending::kStalled) {
     char buf[128];
-    std::snprintf(buf, sizeof(buf), "stalled: no progress for %.0f s (at %.1f %%)", stall_timeout,
-                  std::max(0.0, w.best_fraction) * 100);
+    if (!w.heard)
+      std::snprintf(buf, sizeof(buf),
+                    "stalled: no word from the attempt for %.0f s after it started", stall_limit);
+    else
+      std::snprintf(buf, sizeof(buf), "stalled: no progress for %.0f s (at %.1f %%)", stall_limit,
+                    std::max(0.0, w.best_fraction) * 100);
     return {Ending::kStalled, AttemptEnd::kFailedRetryable, "stalled", buf, {}};
   }
   if (w.stop_reason == Ending::kLeaseLost)
@@ -169,6 +174,10 @@ AttemptEnding Supervisor::Run(const LeaseCalls& lease, const ChildCommand& comma
     return {Ending::kNotStarted, store::AttemptEnd::kFailedRetryable, "failed", s.message(), {}};
 
   Watch w;
+  auto StallLimit = [this](const Watch& w) {
+    return w.heard ? options_.stall_timeout
+                   : std::max(options_.stall_timeout, options_.start_timeout);
+  };
   double now = clock_->Now();
   double last_renew = now, last_renewed = now, last_save = -1e18;
   w.last_advance = now;
@@ -181,6 +190,11 @@ AttemptEnding Supervisor::Run(const LeaseCalls& lease, const ChildCommand& comma
   auto on_line = [&](const std::string& text) {
     Result<attempt::Message> m = attempt::Decode(text);
     if (!m.ok()) return;  // not ours (nothing else should write there): ignored
+    if (!w.heard) {
+      // Started: from now on the stall clock counts from here, at the stall limit.
+      w.heard = true;
+      w.last_advance = clock_->Now();
+    }
     if (const auto* p = std::get_if<attempt::ProgressMessage>(&*m)) {
       if (p->fraction > w.best_fraction) {
         w.best_fraction = p->fraction;
@@ -241,13 +255,13 @@ AttemptEnding Supervisor::Run(const LeaseCalls& lease, const ChildCommand& comma
     StopRequest asked = hooks_.stop_requested ? hooks_.stop_requested() : StopRequest::kNone;
     if (asked == StopRequest::kCancel) stop_child(Ending::kCanceled, SIGTERM);
     if (asked == StopRequest::kRelease) stop_child(Ending::kReleased, SIGTERM);
-    if (now - w.last_advance > options_.stall_timeout) stop_child(Ending::kStalled, SIGKILL);
+    if (now - w.last_advance > StallLimit(w)) stop_child(Ending::kStalled, SIGKILL);
     if (w.stop_reason && now - w.term_sent > options_.term_grace) kill(pid, SIGKILL);
   }
   close(out_fd);
   int status = 0;
   waitpid(pid, &status, 0);
-  return Conclude(w, status, options_.stall_timeout);
+  return Conclude(w, status, StallLimit(w));
 }
 
 }  // namespace reel::worker

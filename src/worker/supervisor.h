@@ -54,6 +54,9 @@ struct SupervisorOptions {
   std::string worker_id;
   double lease_seconds = 30;
   double stall_timeout = 600;  // no progress (nor bytes moved) for this long: SIGKILL
+  // Before the child's first line, the limit is the larger of this and stall_timeout: starting a
+  // process (the binary and the FFmpeg libraries) on a loaded host is not a stalled encode.
+  double start_timeout = 120;
   double progress_save_interval = 1;
   double term_grace = 5;  // after SIGTERM, this long before SIGKILL
 };

@@ -196,6 +196,37 @@ TEST_F(SupervisorTest, ASilentChildIsKilledAsStalled) {
   EXPECT_EQ(e.error, "stalled: no progress for 60 s (at 50.0 %)");
 }
 
+// Starting the process is not a stalled encode: until the child's first line the limit is the
+// start-up one (120 s here, the stall limit 60 s); from that line on the stall limit counts.
+TEST_F(SupervisorTest, StartingUpIsNotTakenForAStall) {
+  mkfifo((dir_ / "go").c_str(), 0600);
+  auto running = Start(Child(std::string("read go < ") + (dir_ / "go") + "\necho '" + kProgress +
+                             "'\nexec sleep 1000"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  clock_.Advance(100);  // past the stall limit, within the start-up one
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  testing::WriteFile(dir_ / "go", "\n");  // the first line
+  AwaitProgress();
+  clock_.Advance(59);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  clock_.Advance(2);
+  EXPECT_EQ(Finish(running).error, "stalled: no progress for 60 s (at 50.0 %)");
+}
+
+TEST_F(SupervisorTest, AChildThatNeverSpeaksIsStalledAfterTheStartUpLimit) {
+  auto running = Start(Child("exec sleep 1000"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  clock_.Advance(119);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  clock_.Advance(2);
+  AttemptEnding e = Finish(running);
+  EXPECT_EQ(e.how, Ending::kStalled);
+  EXPECT_EQ(e.error, "stalled: no word from the attempt for 120 s after it started");
+}
+
 TEST_F(SupervisorTest, BytesMovingAreProgress) {
   mkfifo((dir_ / "go").c_str(), 0600);
   auto running =

@@ -8,7 +8,7 @@
 // nothing fetched from elsewhere and no CSP violation. Run by CTest; see src/api/CMakeLists.txt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { request as httpRequest } from 'node:http';
@@ -19,6 +19,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import openapiTS, { astToString } from 'openapi-typescript';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { launchChromium } from '../testing/browser.mjs';
+import { startReelServe } from '../testing/reel_server.mjs';
 
 const REEL = process.env.REEL_BINARY;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -113,21 +114,8 @@ before(async () => {
   });
   await new Promise((resolve) => hooks.listen(0, '127.0.0.1', resolve));
   const varDir = path.join(dir, 'var');
-  server = spawn(REEL, ['serve', '--data-dir', varDir, '--listen', '127.0.0.1:0', '--allow-path',
-    media, '--workers', '1', '--allow-host', '127.0.0.1', '--max-streams-per-key', '1'],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  url = await new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk;
-      const m = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]);
-    };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`reel serve exited (${code}): ${output}`)));
-    setTimeout(() => reject(new Error(`reel serve did not start: ${output}`)), 20000);
-  });
+  ({ server, url } = await startReelServe(REEL, ['--data-dir', varDir, '--allow-path', media,
+    '--workers', '1', '--allow-host', '127.0.0.1', '--max-streams-per-key', '1']));
   adminKey = readFileSync(path.join(varDir, 'admin.key'), 'utf8').trim();
   bobKey = execFileSync(REEL, ['keys', 'create', '--name', 'bob', '--data-dir', varDir],
     { encoding: 'utf8' }).trim();

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startReelServe } from '../testing/reel_server.mjs';
 
 const REEL = process.env.REEL_BINARY;
 const CHROMIUM = process.env.REEL_CHROMIUM || '/usr/bin/chromium';
@@ -57,21 +58,8 @@ async function startS3() {
 
 async function startServer(storageConfig) {
   const varDir = path.join(dir, 'var');
-  server = spawn(REEL, ['serve', '--data-dir', varDir, '--listen', '127.0.0.1:0',
-    '--allow-path', media, '--workers', '2', '--storage-config', storageConfig,
-    '--allow-host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  url = await new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk;
-      const m = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]);
-    };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`reel serve exited (${code}): ${output}`)));
-    setTimeout(() => reject(new Error(`reel serve did not start: ${output}`)), 20000);
-  });
+  ({ server, url } = await startReelServe(REEL, ['--data-dir', varDir, '--allow-path', media,
+    '--workers', '2', '--storage-config', storageConfig, '--allow-host', '127.0.0.1']));
   adminKey = readFileSync(path.join(varDir, 'admin.key'), 'utf8').trim();
   bobKey = execFileSync(REEL, ['keys', 'create', '--name', 'bob', '--data-dir', varDir],
     { encoding: 'utf8' }).trim();

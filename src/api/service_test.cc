@@ -810,6 +810,7 @@ class Receiver {
     std::string method, target;
     std::map<std::string, std::string> headers;
     std::string body;
+    std::chrono::steady_clock::time_point at;  // when it arrived
   };
   // GET answers: files by path, and redirects by path.
   void Serve(const std::string& path, std::string bytes) {
@@ -868,6 +869,7 @@ class Receiver {
         r.target = std::string(req.target());
         for (const auto& f : req) r.headers[std::string(f.name_string())] = std::string(f.value());
         r.body = req.body();
+        r.at = std::chrono::steady_clock::now();
         http::response<http::string_body> res{http::status::ok, 11};
         res.body() = "ok";
         {
@@ -949,6 +951,58 @@ TEST_F(ServiceTest, WebhooksAreSignedAndDelivered) {
   });
   EXPECT_EQ(deliveries[0]["state"], "delivered");
   EXPECT_EQ(deliveries[1]["attempt_log"][0]["status"], 200);
+}
+
+// Progress webhooks, opted into with an interval of 5 s: during a job of several seconds at
+// least one, never two within 5 s of each other, signed like the others, and the end last.
+TEST_F(ServiceTest, ProgressWebhooksComeAtMostOncePerIntervalAndTheEndLast) {
+  AddLongSource();
+  Receiver receiver;
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json spec = HlsJob("long.mp4", "out");
+  spec["webhook"] = {
+      {"url", receiver.url()}, {"events", {"progress", "succeeded"}}, {"progress_interval", 4}};
+  ApiReply refused = s.Submit(spec);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body["error"]["field"], "webhook.progress_interval");
+  spec["webhook"]["progress_interval"] = 5;
+  spec["webhook"]["events"] = {"progress", "progres"};
+  EXPECT_EQ(s.Submit(spec).body["error"]["field"], "webhook.events");
+  spec["webhook"]["events"] = {"progress", "succeeded"};
+  auto submitted = std::chrono::steady_clock::now();
+  std::string id = s.Submit(spec).body["id"];
+  json job = s.WaitForState(id, "succeeded", 120);
+  double ran = std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted).count();
+  json deliveries;
+  s.WaitFor(id, [&](const json&) {
+    deliveries = s.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];
+    return !deliveries.empty() && deliveries.back()["state"] == "delivered";
+  });
+  std::vector<Receiver::Request> got = receiver.requests();
+  ASSERT_GE(got.size(), 2u);
+  std::string secret = ReadTrimmed(data_ / "admin.webhook-secret");
+  for (const Receiver::Request& r : got) EXPECT_TRUE(SignatureValid(r, secret)) << r.body;
+  EXPECT_EQ(json::parse(got.back().body)["event"], "succeeded") << "the end comes last";
+  double last_fraction = 0;
+  for (size_t i = 0; i + 1 < got.size(); ++i) {
+    json body = json::parse(got[i].body);
+    ASSERT_EQ(body["event"], "progress") << body.dump();
+    EXPECT_EQ(got[i].headers.at("Reel-Event"), "progress");
+    const json& p = body["job"]["progress"];
+    EXPECT_EQ(body["job"]["id"], id);
+    EXPECT_EQ(p["attempt"], 1);
+    EXPECT_GE(p["fraction"].get<double>(), last_fraction);
+    EXPECT_LT(p["fraction"].get<double>(), 1.0);
+    last_fraction = p["fraction"];
+    EXPECT_TRUE(p.contains("fps") && p.contains("speed")) << p.dump();
+    if (i > 0) {
+      double gap = std::chrono::duration<double>(got[i].at - got[i - 1].at).count();
+      EXPECT_GE(gap, 5.0) << "two progress deliveries " << gap << " s apart";
+    }
+  }
+  size_t progress = got.size() - 1;
+  EXPECT_GE(progress, 1u);
+  std::cout << "progress deliveries: " << progress << " over a job of " << ran << " s\n";
 }
 
 TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {

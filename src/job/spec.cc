@@ -495,19 +495,26 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
                 "webhook", "credentials", "priority", "tags", "deinterlace", "chunking"});
     if (auto hook = spec.find("webhook"); hook != spec.end()) {
       if (!hook->is_object()) Fail("webhook", "must be an object with a url");
-      OnlyFields(*hook, "webhook", {"url", "events"});
+      OnlyFields(*hook, "webhook", {"url", "events", "progress_interval"});
       std::string url = RequireLocation(*hook, "url", "webhook.url");
       if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
         Fail("webhook.url", "must be an http:// or https:// URL");
+      bool progress = false;
       if (auto events = hook->find("events"); events != hook->end()) {
-        if (!events->is_array() || events->empty())
-          Fail("webhook.events", "must be a non-empty array");
+        if (!events->is_array() || events->empty() || events->size() > 5)
+          Fail("webhook.events", "must be a non-empty array of at most 5 events");
         for (const auto& e : *events) {
           std::string name = e.is_string() ? e.get<std::string>() : "";
-          if (name != "running" && name != "succeeded" && name != "failed" && name != "canceled")
-            Fail("webhook.events", "events are running, succeeded, failed and canceled");
+          progress |= name == "progress";
+          if (name != "running" && name != "succeeded" && name != "failed" && name != "canceled" &&
+              name != "progress")
+            Fail("webhook.events", "events are running, succeeded, failed, canceled and progress");
         }
       }
+      // Seconds between two progress deliveries of the job (default 10): at least 5, so that a
+      // tenant cannot turn the senders into a firehose.
+      if (IntInRange(*hook, "progress_interval", "webhook.progress_interval", 5, 3600) && !progress)
+        Fail("webhook.progress_interval", "needs \"progress\" in webhook.events");
     }
     JobSpec job;
     if (auto d = spec.find("deinterlace"); d != spec.end()) {

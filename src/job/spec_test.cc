@@ -854,5 +854,32 @@ TEST(JobSpec, S3HeadersAreBoundedAndOnlyForS3Destinations) {
   EXPECT_EQ(ErrorOf(web).field, "outputs[0].acl");
 }
 
+TEST(JobSpec, ProgressWebhooksAreOptInWithABoundedInterval) {
+  json spec = Valid();
+  spec["webhook"] = {{"url", "https://example.org/hook"},
+                     {"events", {"progress", "succeeded"}},
+                     {"progress_interval", 5}};
+  EXPECT_TRUE(ParseJobSpec(spec).ok()) << ParseJobSpec(spec).status().ToString();
+  spec["webhook"]["progress_interval"] = 3600;
+  EXPECT_TRUE(ParseJobSpec(spec).ok());
+  spec["webhook"].erase("progress_interval");
+  EXPECT_TRUE(ParseJobSpec(spec).ok()) << "the interval has a default";
+  for (json bad : {json(4), json(3601), json(0), json(-5), json(7.5), json("10"), json(1e300)}) {
+    spec["webhook"]["progress_interval"] = bad;
+    FieldError e = ErrorOf(spec);
+    EXPECT_EQ(e.field, "webhook.progress_interval") << bad.dump();
+  }
+  spec["webhook"]["progress_interval"] = 10;
+  spec["webhook"]["events"] = json::array({"succeeded"});
+  EXPECT_EQ(ErrorOf(spec).field, "webhook.progress_interval") << "an interval without progress";
+  spec["webhook"].erase("progress_interval");
+  for (json bad :
+       {json::array({"progres"}), json::array({"progress", 1}), json::array(), json("progress"),
+        json::array({"progress", "running", "succeeded", "failed", "canceled", "progress"})}) {
+    spec["webhook"]["events"] = bad;
+    EXPECT_EQ(ErrorOf(spec).field, "webhook.events") << bad.dump();
+  }
+}
+
 }  // namespace
 }  // namespace reel::job

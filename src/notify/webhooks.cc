@@ -15,6 +15,26 @@
 #include "job/sealed.h"
 
 namespace reel::notify {
+namespace {
+
+// What a progress delivery says: fraction, fps, speed and the attempt as the job's progress has
+// them (a job run as tasks has only the aggregated fraction), and the seconds left at the pace
+// so far, when there is a pace to go by.
+nlohmann::json ProgressBody(const store::Job& job) {
+  using nlohmann::json;
+  const json& p = job.progress.is_object() ? job.progress : json::object();
+  double fraction = std::clamp(p.value("fraction", 0.0), 0.0, 1.0);
+  json out = {{"fraction", fraction}, {"attempt", job.attempts}};
+  for (const char* key : {"fps", "speed", "tasks", "tasks_succeeded"})
+    if (p.contains(key) && p[key].is_number()) out[key] = p[key];
+  double elapsed = p.value("elapsed", 0.0);
+  if (elapsed <= 0 && job.started_at > 0) elapsed = job.updated_at - job.started_at;
+  if (fraction > 0 && fraction < 1 && elapsed > 0)
+    out["eta"] = std::round(elapsed * (1 - fraction) / fraction * 10) / 10;
+  return out;
+}
+
+}  // namespace
 
 std::optional<store::OutgoingWebhook> ComposeWebhook(const store::Job& job,
                                                      const std::string& event) {
@@ -32,6 +52,12 @@ std::optional<store::OutgoingWebhook> ComposeWebhook(const store::Job& job,
                     {"attempts", job.attempts},
                     {"created_at", job.created_at},
                     {"updated_at", job.updated_at}}}};
+  double interval = 0;
+  if (event == "progress") {
+    const json& p = hook->value("progress_interval", json());
+    interval = p.is_number() ? p.get<double>() : kDefaultProgressInterval;
+    payload["job"]["progress"] = ProgressBody(job);
+  }
   if (!job.error.empty()) payload["job"]["error"] = job.error;
   if (!job.result.is_null()) payload["job"]["result"] = job.result;
   if (job.finished_at > 0) payload["job"]["finished_at"] = job.finished_at;
@@ -42,7 +68,7 @@ std::optional<store::OutgoingWebhook> ComposeWebhook(const store::Job& job,
   if (payload["job"].contains("result") && payload["job"]["result"].is_object() &&
       payload["job"]["result"].contains("metadata"))
     payload["job"]["result"]["metadata"] = RedactSecrets(payload["job"]["result"]["metadata"]);
-  return store::OutgoingWebhook{(*hook)["url"].get<std::string>(), payload.dump()};
+  return store::OutgoingWebhook{(*hook)["url"].get<std::string>(), payload.dump(), interval};
 }
 
 std::string SignatureHeader(const std::string& secret, int64_t timestamp, const std::string& body) {
@@ -126,12 +152,16 @@ void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
   Result<std::string> secret = store_->WebhookSecret(d.owner);
   if (secret.ok()) secret = OpenValue(options_.secret_key, *secret);
   Result<std::string> url = secret.ok() ? Url(d) : Result<std::string>(secret.status());
+  // Progress is best effort: one attempt, a short timeout, and the end of that attempt kept as
+  // next_attempt_at, which the store spaces the job's next progress delivery from. A missed one
+  // is not worth retrying: the next carries newer numbers.
+  const bool progress = d.event == "progress";
   if (!secret.ok() || !url.ok()) {
     // Never send unsigned (or signed with an empty key): count it as a failed attempt, retry.
     std::string error = !secret.ok() ? "no signing secret: " + secret.status().message()
                                      : "no webhook URL: " + url.status().message();
-    double next = store::NowSeconds() + Backoff(options_, d.attempts);
-    bool give_up = next - d.created_at > options_.give_up_after;
+    double next = store::NowSeconds() + (progress ? 0 : Backoff(options_, d.attempts));
+    bool give_up = progress || next - d.created_at > options_.give_up_after;
     Status s = store_->RecordWebhookAttempt(d.id, 0, error, false, next, give_up);
     spdlog::warn("job={} webhook={} not sent: {}{}", d.job_id, d.id, error,
                  s.ok() ? "" : " (" + s.ToString() + ")");
@@ -142,17 +172,19 @@ void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
       "Content-Type: application/json", "Reel-Event: " + d.event,
       "Reel-Delivery: " + std::to_string(d.id), "Reel-Job: " + d.job_id,
       "Reel-Signature: " + SignatureHeader(*secret, now, d.payload)};
-  Result<net::HttpResponse> r =
-      net::Post(*url, d.payload, headers, options_.timeout, options_.policy);
+  Result<net::HttpResponse> r = net::Post(
+      *url, d.payload, headers,
+      progress ? std::min(options_.timeout, kProgressTimeout) : options_.timeout, options_.policy);
   bool delivered = r.ok() && r->status >= 200 && r->status < 300;
   int status = r.ok() ? static_cast<int>(r->status) : 0;
   std::string error =
       r.ok() ? (delivered ? "" : "HTTP " + std::to_string(r->status)) : r.status().message();
-  double next = store::NowSeconds() + Backoff(options_, d.attempts);
+  double next = store::NowSeconds() + (progress ? 0 : Backoff(options_, d.attempts));
   // A 4xx says the receiver will not take it (408 and 429 say "later"): no point retrying for a
   // day, holding up the job's later deliveries behind it.
   bool refused = status >= 400 && status < 500 && status != 408 && status != 429;
-  bool give_up = !delivered && (refused || next - d.created_at > options_.give_up_after);
+  bool give_up =
+      !delivered && (progress || refused || next - d.created_at > options_.give_up_after);
   Status s = store_->RecordWebhookAttempt(d.id, status, error, delivered, next, give_up);
   if (!s.ok()) spdlog::warn("webhooks: cannot record delivery {}: {}", d.id, s.ToString());
   if (delivered)

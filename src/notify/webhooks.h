@@ -1,7 +1,8 @@
 // Webhook delivery: the store queues one row per job event (the outbox); the dispatcher POSTs
 // each, signed with the owner key's secret, and retries with exponential backoff and jitter
 // until it is delivered or `give_up_after` has passed. A webhook that never answers costs a
-// timeout on this thread, never a job or a worker.
+// timeout on this thread, never a job or a worker. Progress deliveries are best effort: one
+// attempt with a short timeout, never retried.
 #pragma once
 
 #include <atomic>
@@ -26,9 +27,16 @@ struct WebhookOptions {
   std::string secret_key;
 };
 
+// Seconds between a job's progress deliveries when its webhook gives no "progress_interval".
+constexpr double kDefaultProgressInterval = 10;
+// A progress delivery's timeout: one that is being sent holds up the job's end event.
+constexpr double kProgressTimeout = 5;
+
 // The webhook a job's spec asks for on `event`: its URL and the JSON body ({"event", "job": {id,
 // state, attempts, created_at, updated_at, error, result, finished_at, metadata}}), if any. The
 // stores are given this (JobStore::SetWebhookComposer) by every process that changes jobs.
+// "progress" (opt-in) adds "progress": {fraction, fps, speed, eta, attempt} and the job's
+// interval, which the store spaces the deliveries by.
 std::optional<store::OutgoingWebhook> ComposeWebhook(const store::Job& job,
                                                      const std::string& event);
 

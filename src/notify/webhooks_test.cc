@@ -35,6 +35,41 @@ TEST(Webhooks, APayloadSaysTheEventAndTheJobAfterIt) {
   EXPECT_TRUE(ComposeWebhook(job, "running").has_value()) << "every event by default";
 }
 
+TEST(Webhooks, ProgressIsOptInAndCarriesTheNumbersAndTheInterval) {
+  store::Job job;
+  job.id = "job_2";
+  job.state = store::JobState::kRunning;
+  job.attempts = 2;
+  job.progress = {
+      {"fraction", 0.25}, {"fps", 120.5}, {"speed", 4.0}, {"elapsed", 3.0}, {"media_seconds", 10}};
+  job.spec = {{"webhook", {{"url", "https://hooks.example/p"}}}};
+  EXPECT_FALSE(ComposeWebhook(job, "progress").has_value()) << "not among the default events";
+  job.spec["webhook"]["events"] = {"progress", "succeeded"};
+  std::optional<store::OutgoingWebhook> hook = ComposeWebhook(job, "progress");
+  ASSERT_TRUE(hook.has_value());
+  EXPECT_EQ(hook->progress_interval, kDefaultProgressInterval);
+  nlohmann::json payload = nlohmann::json::parse(hook->payload);
+  EXPECT_EQ(payload["event"], "progress");
+  EXPECT_EQ(payload["job"]["state"], "running");
+  // 3 s for a quarter: 9 s for the other three quarters.
+  EXPECT_EQ(payload["job"]["progress"], nlohmann::json::parse(R"({"fraction": 0.25, "fps": 120.5,
+      "speed": 4.0, "eta": 9.0, "attempt": 2})"));
+  job.spec["webhook"]["progress_interval"] = 30;
+  EXPECT_EQ(ComposeWebhook(job, "progress")->progress_interval, 30);
+  // The other events neither carry progress nor an interval.
+  std::optional<store::OutgoingWebhook> end = ComposeWebhook(job, "succeeded");
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->progress_interval, 0);
+  EXPECT_FALSE(nlohmann::json::parse(end->payload)["job"].contains("progress"));
+  // A job run as tasks has its aggregated fraction only: the eta comes from its running time.
+  job.progress = {{"fraction", 0.5}, {"tasks", 4}, {"tasks_succeeded", 1}};
+  job.started_at = 100;
+  job.updated_at = 160;
+  payload = nlohmann::json::parse(ComposeWebhook(job, "progress")->payload);
+  EXPECT_EQ(payload["job"]["progress"], nlohmann::json::parse(R"({"fraction": 0.5, "tasks": 4,
+      "tasks_succeeded": 1, "eta": 60.0, "attempt": 2})"));
+}
+
 TEST(Webhooks, SignatureIsHmacOfTimestampAndBody) {
   std::string body = R"({"event":"succeeded"})";
   std::string h = SignatureHeader("whsec_test", 1700000000, body);

@@ -164,9 +164,13 @@ struct WorkerInfo {
 struct OutgoingWebhook {
   std::string url;
   std::string payload;
+  // For "progress": the least seconds between two of the job's progress deliveries. None (0) is
+  // queued without one: progress webhooks are opt-in, and the composer says how often.
+  double progress_interval = 0;
 };
-// What a job's webhook says about `event` ("running", "succeeded", "failed", "canceled"), after
-// the change: nothing when the job asked for none, or not for this event. The layer that owns
+// What a job's webhook says about `event` ("running", "succeeded", "failed", "canceled",
+// "progress"), after the change: nothing when the job asked for none, or not for this event.
+// The layer that owns
 // the format gives it to the store (notify::ComposeWebhook); the store writes what it returns in
 // the same transaction as the change it reports, and reads no spec for it.
 using WebhookComposer =
@@ -204,6 +208,9 @@ class JobStore {
   // the worker to stop.
   virtual Status Renew(const std::string& job_id, const std::string& worker_id,
                        double lease_seconds, bool* cancel_requested) = 0;
+  // Also queues the job's "progress" webhook when its spec asks for one and the interval has
+  // passed (see QueueProgressWebhook in sql_job_store_admin.cc); SaveTaskProgress too, with the
+  // job's aggregated progress.
   virtual Status SaveProgress(const std::string& job_id, const std::string& worker_id,
                               const nlohmann::json& progress) = 0;
   // Ends the attempt held by `worker_id`; returns the job as it is afterwards.

@@ -291,12 +291,16 @@ Status SqlJobStore::Renew(const std::string& job_id, const std::string& worker_i
 Status SqlJobStore::SaveProgress(const std::string& job_id, const std::string& worker_id,
                                  const json& progress) {
   std::lock_guard lock(mu_);
-  return db_
-      ->Exec(
-          "UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND "
-          "state = 'running'",
-          {progress.dump(), NowSeconds(), job_id, worker_id})
-      .status();
+  double now = NowSeconds();
+  SqlTransaction tx(*db_);  // the update locks the job's row for the progress webhook's check
+  REEL_RETURN_IF_ERROR(tx.status());
+  Result<SqlRows> r = db_->Exec(
+      "UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND "
+      "state = 'running'",
+      {progress.dump(), now, job_id, worker_id});
+  if (!r.ok()) return r.status();
+  if (r->changed > 0) REEL_RETURN_IF_ERROR(QueueProgressWebhook(job_id, now));
+  return tx.Commit();
 }
 
 Result<Job> SqlJobStore::FinishAttempt(const std::string& job_id, const std::string& worker_id,
@@ -412,6 +416,7 @@ Status SqlJobStore::Settle(const Job& job, const Transition& t, const std::strin
 }
 
 Status SqlJobStore::EnqueueWebhook(const std::string& job_id, const std::string& event) {
+  REEL_RETURN_IF_ERROR(DropWaitingProgress(job_id, event));
   Result<Job> job = LoadJob(job_id);
   if (!job.ok()) return job.status();
   std::optional<OutgoingWebhook> hook = compose_ ? compose_(*job, event) : std::nullopt;

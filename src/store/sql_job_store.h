@@ -5,6 +5,7 @@
 // in sql_job_store_tasks.cc; keys, workers and webhooks in sql_job_store_admin.cc.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -101,10 +102,20 @@ class SqlJobStore : public JobStore {
   // The outbox: a job whose spec asks for webhooks gets a row per subscribed event, written in
   // the transaction that changes its state, so no state change is ever lost to a crash.
   Status EnqueueWebhook(const std::string& job_id, const std::string& event);
+  // The job's "progress" delivery, inside the transaction that saved its progress (job row
+  // locked): at most one per the interval the composer gives, counted from the end of the last
+  // one's attempt, and never two waiting: a waiting one takes the newest body instead.
+  Status QueueProgressWebhook(const std::string& job_id, double now);
+  // Before any other event of the job: its progress deliveries not yet being sent are given up,
+  // so that the end never waits behind them and no progress arrives after it.
+  Status DropWaitingProgress(const std::string& job_id, const std::string& event);
 
   std::mutex mu_;
   std::unique_ptr<SqlDriver> db_;
   WebhookComposer compose_;  // none: no webhooks
+  // Job id -> when its progress webhook is worth looking at again (this process's shortcut: a
+  // job that wants none, or sent one a moment ago, costs no load per progress line).
+  std::map<std::string, double> progress_due_;
 };
 
 // The job store over `driver`, its schema migrated first.

@@ -1,5 +1,6 @@
 // SqlJobStore: API keys, live workers and the webhook outbox.
 #include <algorithm>
+#include <limits>
 
 #include "common/crypto.h"
 #include "store/sql_job_store.h"
@@ -206,6 +207,66 @@ Status SqlJobStore::RecordWebhookAttempt(int64_t id, int status, const std::stri
                 {until, until, id, id})
           .status());
   return tx.Commit();
+}
+
+Status SqlJobStore::QueueProgressWebhook(const std::string& job_id, double now) {
+  auto known = progress_due_.find(job_id);
+  if (known != progress_due_.end() && known->second > now) return Status::Ok();
+  if (progress_due_.size() > 10000) progress_due_.clear();  // only a shortcut: keep it small
+  Result<Job> job = LoadJob(job_id);
+  if (!job.ok()) return job.status();
+  if (job->state != JobState::kRunning) return Status::Ok();  // its end is reported instead
+  std::optional<OutgoingWebhook> hook = compose_ ? compose_(*job, "progress") : std::nullopt;
+  if (!hook || hook->progress_interval <= 0) {
+    progress_due_[job_id] = std::numeric_limits<double>::infinity();
+    return Status::Ok();
+  }
+  Result<SqlRows> last = db_->Exec(
+      "SELECT id, delivered_at IS NULL AND NOT gave_up, next_attempt_at FROM webhooks WHERE "
+      "job_id = ? AND event = 'progress' ORDER BY id DESC LIMIT 1",
+      {job_id});
+  if (!last.ok()) return last.status();
+  if (!last->empty() && last->Bool(0, 1)) {
+    // One is waiting (behind the job's earlier deliveries) or being sent: no second one behind
+    // it. A waiting one takes the newest numbers; one already claimed is sent as it was.
+    return db_
+        ->Exec(
+            "UPDATE webhooks SET payload = ? WHERE id = ? AND delivered_at IS NULL AND NOT "
+            "gave_up AND attempts = 0 AND (next_attempt_at <= ? OR EXISTS (SELECT 1 FROM "
+            "webhooks e WHERE e.job_id = webhooks.job_id AND e.id < webhooks.id AND "
+            "e.delivered_at IS NULL AND NOT e.gave_up))",
+            {hook->payload, last->Int(0, 0), now})
+        .status();
+  }
+  // A progress delivery that is through records when its attempt ended as next_attempt_at
+  // (notify): the next one is queued an interval after that, so the receiver never gets two
+  // closer together, however long the first one took.
+  if (!last->empty() && last->Double(0, 2) > now - hook->progress_interval) {
+    progress_due_[job_id] = last->Double(0, 2) + hook->progress_interval;
+    return Status::Ok();
+  }
+  return db_
+      ->Exec(
+          "INSERT INTO webhooks (job_id, owner, url, event, payload, created_at, "
+          "next_attempt_at) VALUES (?, ?, ?, 'progress', ?, ?, ?)",
+          {job->id, job->owner, hook->url, hook->payload, now, now})
+      .status();
+}
+
+Status SqlJobStore::DropWaitingProgress(const std::string& job_id, const std::string& event) {
+  if (event == "progress") return Status::Ok();
+  // Not being sent: due and unclaimed, or parked behind an earlier delivery of the job (which
+  // no sender may claim past).
+  double now = NowSeconds();
+  json entry = {{"at", now}, {"status", 0}, {"error", "superseded by " + event}};
+  return db_
+      ->Exec("UPDATE webhooks SET gave_up = ?, attempt_log = " + db_->JsonAppend("attempt_log") +
+                 " WHERE job_id = ? AND event = 'progress' AND delivered_at IS NULL AND NOT "
+                 "gave_up AND (next_attempt_at <= ? OR EXISTS (SELECT 1 FROM webhooks e WHERE "
+                 "e.job_id = webhooks.job_id AND e.id < webhooks.id AND e.delivered_at IS NULL "
+                 "AND NOT e.gave_up))",
+             {true, entry.dump(), job_id, now})
+      .status();
 }
 
 Result<std::vector<WebhookDelivery>> SqlJobStore::ListWebhooks(const std::string& job_id) {

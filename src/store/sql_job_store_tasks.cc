@@ -171,6 +171,7 @@ Result<json> SqlJobStore::SaveTaskProgress(const std::string& task_id, const std
   if (r->empty()) return NotFound("lease on " + task_id + " is no longer held");
   Result<json> job_progress = UpdateJobProgress(r->Text(0, 0), now);
   if (!job_progress.ok()) return job_progress;
+  REEL_RETURN_IF_ERROR(QueueProgressWebhook(r->Text(0, 0), now));  // the job's, not the task's
   REEL_RETURN_IF_ERROR(tx.Commit());
   return job_progress;
 }

@@ -623,6 +623,100 @@ TEST_P(StoreTest, WebhooksAreQueuedWithTheStateChangesTheyReport) {
   EXPECT_TRUE(store_->ListWebhooks(quiet.id)->empty());
 }
 
+// Progress deliveries: opt-in (the composer gives an interval), one per interval counted from
+// the end of the last one's attempt, never two waiting, never ahead of the job's end.
+TEST_P(StoreTest, ProgressWebhooksAreSpacedCoalescedAndNeverHoldUpTheEnd) {
+  store_->SetWebhookComposer([](const Job& job, const std::string& event) {
+    std::optional<OutgoingWebhook> hook = ComposeForTest(job, event);
+    if (hook && event == "progress") {
+      hook->payload = json{{"event", event}, {"fraction", job.progress["fraction"]}}.dump();
+      hook->progress_interval = 5;
+    }
+    return hook;
+  });
+  auto submit = [&] {
+    bool existed = false;
+    json spec = {{"webhook", {{"url", "http://hooks.example/p"}}}};
+    return *store_->CreateJob({"key_a", spec, 3, "", "", 0, {}}, &existed);
+  };
+  auto events = [&](const std::string& id) {
+    std::vector<std::string> out;
+    Result<std::vector<WebhookDelivery>> all = store_->ListWebhooks(id);
+    for (const WebhookDelivery& d : *all)
+      out.push_back(d.event + (d.delivered_at > 0 ? " delivered" : d.gave_up ? " dropped" : ""));
+    return out;
+  };
+  auto due = [&] { return *store_->DueWebhooks(NowSeconds(), 10, 300); };
+  auto deliver = [&](const WebhookDelivery& d, double ended) {
+    ASSERT_TRUE(store_->RecordWebhookAttempt(d.id, 200, "", true, ended, false).ok());
+  };
+
+  Job j = submit();
+  Lease("w1");
+  ASSERT_TRUE(store_->SaveProgress(j.id, "w1", {{"fraction", 0.1}}).ok());
+  ASSERT_TRUE(store_->SaveProgress(j.id, "w1", {{"fraction", 0.2}}).ok());
+  EXPECT_EQ(events(j.id), (std::vector<std::string>{"running", "progress"}))
+      << "one waiting behind running, not two";
+  std::vector<WebhookDelivery> d = due();
+  ASSERT_EQ(d.size(), 1u);
+  deliver(d[0], NowSeconds());
+  d = due();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(json::parse(d[0].payload)["fraction"], 0.2) << "the waiting one took the newest";
+  // Sent 6 s ago: the next one may go; then none while it waits or is sent, nor for 5 s after.
+  deliver(d[0], NowSeconds() - 6);
+  ASSERT_TRUE(store_->SaveProgress(j.id, "w1", {{"fraction", 0.4}}).ok());
+  d = due();
+  ASSERT_EQ(d.size(), 1u);
+  ASSERT_TRUE(store_->SaveProgress(j.id, "w1", {{"fraction", 0.5}}).ok());
+  EXPECT_EQ(json::parse(d[0].payload)["fraction"], 0.4);
+  EXPECT_EQ(json::parse(store_->ListWebhooks(j.id)->back().payload)["fraction"], 0.4)
+      << "one being sent is recorded as it was sent";
+  deliver(d[0], NowSeconds());
+  ASSERT_TRUE(store_->SaveProgress(j.id, "w1", {{"fraction", 0.6}}).ok());
+  EXPECT_EQ(events(j.id), (std::vector<std::string>{"running delivered", "progress delivered",
+                                                    "progress delivered"}));
+  // Another worker's progress line (not the lease holder's) queues nothing.
+  ASSERT_TRUE(store_->SaveProgress(j.id, "w2", {{"fraction", 0.7}}).ok());
+  EXPECT_EQ(store_->ListWebhooks(j.id)->size(), 3u);
+
+  // A progress delivery still waiting when the job ends is dropped: the end goes next.
+  Job k = submit();
+  Lease("w1");
+  ASSERT_TRUE(store_->SaveProgress(k.id, "w1", {{"fraction", 0.3}}).ok());
+  ASSERT_TRUE(
+      store_->FinishAttempt(k.id, "w1", AttemptEnd::kSucceeded, "succeeded", "", json::object())
+          .ok());
+  EXPECT_EQ(events(k.id), (std::vector<std::string>{"running", "progress dropped", "succeeded"}));
+  EXPECT_EQ(store_->ListWebhooks(k.id)->at(1).attempt_log[0]["error"], "superseded by succeeded");
+  d = due();
+  ASSERT_EQ(d.size(), 1u);
+  deliver(d[0], NowSeconds());
+  d = due();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].event, "succeeded");
+  deliver(d[0], NowSeconds());
+
+  // One being sent when the job ends goes first: the end is never ahead of a progress.
+  Job m = submit();
+  Lease("w1");
+  d = due();
+  ASSERT_EQ(d.size(), 1u);
+  deliver(d[0], NowSeconds());
+  ASSERT_TRUE(store_->SaveProgress(m.id, "w1", {{"fraction", 0.9}}).ok());
+  d = due();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].event, "progress");
+  ASSERT_TRUE(
+      store_->FinishAttempt(m.id, "w1", AttemptEnd::kFailedPermanently, "failed", "bad", nullptr)
+          .ok());
+  EXPECT_TRUE(due().empty()) << "failed waits for the progress being sent";
+  deliver(d[0], NowSeconds());
+  d = due();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].event, "failed");
+}
+
 // A database made by reel before the stores shared their migrations (SQLite recorded 4 steps,
 // PostgreSQL 2, in schema_version) is taken over: its jobs, keys and webhooks are all still there.
 TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {

@@ -293,6 +293,30 @@ TEST_P(TaskStoreTest, RetentionAndDeleteTakeTheTasksWithTheirJob) {
   EXPECT_EQ(store_->GetTask(k.tasks[0].id).status().code(), StatusCode::kNotFound);
 }
 
+// A job run as tasks gets its progress webhooks per job, not per task: two tasks on two workers
+// reporting make one delivery, with the job's weighted fraction.
+TEST_P(TaskStoreTest, ProgressWebhooksAreTheJobsNotEachTasks) {
+  store_->SetWebhookComposer([](const Job& job, const std::string& event) {
+    std::optional<OutgoingWebhook> hook = ComposeForTest(job, event);
+    if (event == "progress") {
+      hook->payload = json{{"event", event}, {"fraction", job.progress["fraction"]}}.dump();
+      hook->progress_interval = 5;
+    }
+    return hook;
+  });
+  Job j = FannedOut({kMain, kThumb});  // weights 3, 1 and the stitch 1
+  std::optional<Task> main = LeaseTask("w1");
+  std::optional<Task> thumb = LeaseTask("w2");
+  ASSERT_TRUE(main && thumb);
+  ASSERT_TRUE(store_->SaveTaskProgress(main->id, "w1", main->attempts, {{"fraction", 0.5}}).ok());
+  ASSERT_TRUE(store_->SaveTaskProgress(thumb->id, "w2", thumb->attempts, {{"fraction", 1}}).ok());
+  EXPECT_EQ(Events(j.id), (std::vector<std::string>{"running", "progress"}));
+  Result<std::vector<WebhookDelivery>> all = store_->ListWebhooks(j.id);
+  ASSERT_TRUE(all.ok());
+  EXPECT_NEAR(json::parse(all->back().payload)["fraction"].get<double>(), 2.5 / 5, 1e-9)
+      << "the waiting one took the newest job progress";
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, TaskStoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

@@ -1005,6 +1005,39 @@ TEST_F(ServiceTest, ProgressWebhooksComeAtMostOncePerIntervalAndTheEndLast) {
   std::cout << "progress deliveries: " << progress << " over a job of " << ran << " s\n";
 }
 
+// The same when the job runs in a separate `reel worker` process: it queues the progress
+// deliveries through the store it shares with the API node, which sends them.
+TEST_F(ServiceTest, ProgressWebhooksOfAJobRunByASeparateWorkerAreSentByTheApiNode) {
+  AddLongSource();
+  Receiver receiver;
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1", "--workers", "0"});
+  testing::BackgroundCommand worker({testing::ReelBinary(), "worker", "--data-dir", data_.path(),
+                                     "--allow-path", media_.path(), "--name", "apart-1"});
+  json spec = HlsJob("long.mp4", "out");
+  spec["webhook"] = {
+      {"url", receiver.url()}, {"events", {"progress", "succeeded"}}, {"progress_interval", 5}};
+  std::string id = s.Submit(spec).body["id"];
+  json job = s.WaitForState(id, "succeeded", 120);
+  EXPECT_EQ(job["attempt_log"][0]["worker_id"], "apart-1") << job.dump();
+  s.WaitFor(id, [&](const json&) {
+    json d = s.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];
+    return !d.empty() && d.back()["state"] == "delivered";
+  });
+  std::vector<Receiver::Request> got = receiver.requests();
+  ASSERT_GE(got.size(), 2u);
+  EXPECT_EQ(got.front().headers.at("Reel-Event"), "progress");
+  EXPECT_EQ(got.back().headers.at("Reel-Event"), "succeeded");
+  std::string secret = ReadTrimmed(data_ / "admin.webhook-secret");
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(SignatureValid(got[i], secret));
+    if (i > 0 && i + 1 < got.size()) {
+      EXPECT_GE(std::chrono::duration<double>(got[i].at - got[i - 1].at).count(), 5.0);
+    }
+  }
+  worker.Signal(SIGTERM);
+  EXPECT_EQ(worker.Wait().exit_code, 0);
+}
+
 TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {
   Receiver receiver(2);  // two failures, then success
   json spec = HlsJob("small.mp4", "out");

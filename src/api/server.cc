@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "api/reply.h"
 #include "api/router.h"
 #include "api/store_gate.h"
+#include "api/tls.h"
 #include "common/crypto.h"
 #include "common/redact.h"
 #include "dashboard/dashboard.h"
@@ -36,6 +38,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -59,10 +63,22 @@ Reply StoreUnavailable(const std::string& message) {
   return r;
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+std::chrono::steady_clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
+}
+
+// One connection: plain HTTP (Stream = beast::tcp_stream) or HTTPS (TlsStream, over the context
+// current when it was accepted, which it keeps through reloads).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
  public:
-  Session(tcp::socket socket, Shared* shared)
-      : stream_(std::move(socket)),
+  Session(tcp::socket socket, Shared* shared, std::shared_ptr<ssl::context> tls)
+      : tls_(std::move(tls)),
+        stream_(Open(std::move(socket), tls_.get())),
         timer_(stream_.get_executor()),
         shared_(shared),
         streams_(shared->streams) {}
@@ -74,7 +90,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Run() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (kTls)
+        self->Handshake();
+      else
+        self->Read();
+    });
   }
 
  private:
@@ -86,12 +107,54 @@ class Session : public std::enable_shared_from_this<Session> {
     unsigned version = 11;
   };
 
+  static Stream Open(tcp::socket socket, ssl::context* tls) {
+    if constexpr (kTls)
+      return Stream(std::move(socket), *tls);
+    else
+      return Stream(std::move(socket));
+  }
+
+  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+
+  // On the connection's own strand, like everything else: a slow or silent client holds no
+  // thread, and is dropped when a request's deadline (header_timeout) passes before the handshake
+  // ends.
+  void Handshake() {
+    tcp_layer().expires_after(Seconds(shared_->options.header_timeout));
+    beast::async_detect_ssl(
+        tcp_layer(), buffer_, [self = shared_from_this()](beast::error_code ec, bool tls) {
+          if (ec) return self->Close();
+          if (!tls) return self->RefusePlainHttp();
+          self->stream_.async_handshake(ssl::stream_base::server, self->buffer_.data(),
+                                        [self](beast::error_code ec, size_t used) {
+                                          if (ec) return self->Close();
+                                          self->buffer_.consume(used);
+                                          self->handshaken_ = true;
+                                          self->Read();
+                                        });
+        });
+  }
+
+  // A plain-HTTP request to the HTTPS port is told so in plain HTTP, then closed.
+  void RefusePlainHttp() {
+    std::string body =
+        ErrorReply(400, "https_required", "this port speaks HTTPS: use an https:// URL").body;
+    auto text = std::make_shared<std::string>(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: "
+        "close\r\nServer: reel\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
+    net::async_write(tcp_layer(), net::buffer(*text),
+                     [self = shared_from_this(), text](beast::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       self->LingeringClose();
+                     });
+  }
+
   void Read() {
     parser_.emplace();
     parser_->body_limit(shared_->options.body_limit);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(shared_->options.header_timeout)));
+    tcp_layer().expires_after(Seconds(shared_->options.header_timeout));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -273,7 +336,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& [k, v] : reply.headers) res->set(k, v);
     res->keep_alive(keep_alive);
     // The read's deadline does not fit a large body: allow 30 s plus 64 KiB/s.
-    stream_.expires_after(std::chrono::seconds(30 + size / (64 * 1024)));
+    tcp_layer().expires_after(std::chrono::seconds(30 + size / (64 * 1024)));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
                         if (ec) return self->Close();
@@ -285,20 +348,22 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closing with unread request bytes makes the kernel reset the connection, and a client still
   // sending (a body over the limit) would lose the response. Stop sending, then read and drop
   // what is still coming for a moment, then close.
+  // Over TLS, Close() sends close_notify instead.
   void LingeringClose() {
+    if (kTls && handshaken_) return Close();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(2));
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_layer().expires_after(std::chrono::seconds(2));
     Discard();
   }
 
   void Discard() {
     auto buf = std::make_shared<std::array<char, 16384>>();
-    stream_.async_read_some(net::buffer(*buf),
-                            [self = shared_from_this(), buf](beast::error_code ec, size_t) {
-                              if (ec) return self->Close();
-                              self->Discard();
-                            });
+    tcp_layer().async_read_some(net::buffer(*buf),
+                                [self = shared_from_this(), buf](beast::error_code ec, size_t) {
+                                  if (ec) return self->Close();
+                                  self->Discard();
+                                });
   }
 
   // Server-Sent Events: the current state first, then every event of the job as it happens,
@@ -330,7 +395,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (opened == EventStreams::OpenResult::kGlobalCap) return RefuseStream(c);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
     shared_->metrics->CountRequest(c.route, "GET", 200, s);
-    stream_.expires_never();
+    tcp_layer().expires_never();
     Enqueue(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "Connection: close\r\nX-Accel-Buffering: no\r\nServer: reel\r\n\r\n");
@@ -415,12 +480,28 @@ class Session : public std::enable_shared_from_this<Session> {
       token_ = 0;
     }
     timer_.cancel();
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    if constexpr (kTls) {
+      // close_notify first: a client reading an event stream to its end can tell that end from
+      // a cut connection. A peer that does not answer it gets 2 s.
+      if (handshaken_) {
+        tcp_layer().expires_after(std::chrono::seconds(2));
+        stream_.async_shutdown(
+            [self = shared_from_this()](beast::error_code) { self->CloseSocket(); });
+        return;
+      }
+    }
+    CloseSocket();
   }
 
-  beast::tcp_stream stream_;
+  void CloseSocket() {
+    beast::error_code ec;
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_layer().socket().close(ec);
+  }
+
+  std::shared_ptr<ssl::context> tls_;  // before stream_, which uses it
+  Stream stream_;
+  bool handshaken_ = false;
   net::steady_timer timer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -466,7 +547,10 @@ struct ApiServer::Impl {
         });
         return;
       }
-      std::make_shared<Session>(std::move(socket), &shared)->Run();
+      if (tls)
+        std::make_shared<Session<TlsStream>>(std::move(socket), &shared, tls->current())->Run();
+      else
+        std::make_shared<Session<beast::tcp_stream>>(std::move(socket), &shared, nullptr)->Run();
       Accept();
     });
   }
@@ -481,6 +565,7 @@ struct ApiServer::Impl {
   Shared shared;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
+  std::unique_ptr<TlsCertificate> tls;  // null: plain HTTP
   std::vector<std::thread> threads;
   int port = 0;
 };
@@ -492,6 +577,15 @@ ApiServer::ApiServer(ServerOptions options, store::JobStore* store, service::Loc
 ApiServer::~ApiServer() { Stop(); }
 
 Status ApiServer::Start() {
+  if (!impl_->options.tls_cert.empty() || !impl_->options.tls_key.empty()) {
+    if (impl_->options.tls_cert.empty() || impl_->options.tls_key.empty())
+      return InvalidArgument("TLS needs both a certificate and its key (--tls-cert, --tls-key)");
+    Result<std::unique_ptr<TlsCertificate>> tls =
+        TlsCertificate::Load(impl_->options.tls_cert, impl_->options.tls_key);
+    if (!tls.ok()) return tls.status();
+    impl_->tls = std::move(*tls);
+    spdlog::info("TLS certificate: {}", impl_->tls->Describe());
+  }
   beast::error_code ec;
   auto address = net::ip::make_address(impl_->options.address, ec);
   if (ec) return InvalidArgument("bad listen address '" + impl_->options.address + "'");
@@ -512,6 +606,14 @@ Status ApiServer::Start() {
 }
 
 int ApiServer::port() const { return impl_->port; }
+
+bool ApiServer::tls() const { return impl_->tls != nullptr; }
+
+Status ApiServer::ReloadTls() {
+  if (!impl_->tls)
+    return FailedPrecondition("the API serves plain HTTP: there is no TLS to reload");
+  return impl_->tls->Reload();
+}
 
 void ApiServer::Stop() {
   if (impl_->threads.empty()) return;

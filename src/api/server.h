@@ -1,5 +1,5 @@
 // The HTTP API of `reel serve` (Boost.Beast on Asio): jobs, live events (SSE), queue, workers,
-// presets, health and metrics. See README "HTTP API" for the routes.
+// presets, health and metrics, over plain HTTP or HTTPS. See README "HTTP API" for the routes.
 #pragma once
 
 #include <memory>
@@ -38,6 +38,8 @@ struct ServerOptions {
   std::string secret_key;       // 32 bytes: seals per-job credentials at rest
   std::string default_webhook;  // for jobs that name none
   std::string scratch_dir;      // where files read from object stores wait to be sent
+  // PEM files: HTTPS with this certificate (and its chain) and key. Both empty: plain HTTP.
+  std::string tls_cert, tls_key;
 };
 
 class ApiServer {
@@ -48,6 +50,10 @@ class ApiServer {
   ~ApiServer();
   Status Start();  // binds and starts serving on background threads
   int port() const;
+  bool tls() const;  // serving HTTPS
+  // Reads the TLS files again for the connections accepted from now on; open ones keep theirs.
+  // A bad pair is refused (and logged) and the certificate in use kept.
+  Status ReloadTls();
   void Stop();
 
  private:

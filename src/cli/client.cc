@@ -51,7 +51,7 @@ void PrintProgress(const json& job) {
 }
 
 // Follows a job's event stream until it finishes; returns 0 if it succeeded.
-int Follow(const std::string& id) {
+int Follow(const std::string& id, const client::TlsOptions& tls) {
   json last;
   Status s = client::StreamEvents(
       BaseUrl() + "/v1/jobs/" + id + "/events", AuthHeaders(),
@@ -68,7 +68,7 @@ int Follow(const std::string& id) {
         }
         return true;
       },
-      3600);
+      3600, tls);
   std::fprintf(stderr, "\n");
   if (!s.ok()) return Fail(s.message());
   std::cout << last.dump(2) << std::endl;
@@ -81,21 +81,22 @@ int RunClient(const ClientArgs& args) {
   std::string base = BaseUrl();
   client::Headers headers = AuthHeaders();
   if (headers.empty()) return Fail("set REEL_API_KEY (see `reel keys create`)");
+  const client::TlsOptions tls{args.ca_file};
   Result<client::HttpResponse> r = InvalidArgument("unknown command");
   if (args.action == "submit") {
     std::ifstream in(args.target);
     if (!in) return Fail(args.target + ": cannot open");
     std::stringstream body;
     body << in.rdbuf();
-    r = client::Fetch("POST", base + "/v1/jobs", body.str(), headers);
+    r = client::Fetch("POST", base + "/v1/jobs", body.str(), headers, 30, tls);
     if (r.ok() && (r->status == 202 || r->status == 200) && args.wait) {
       json job = json::parse(r->body, nullptr, false);
-      return Follow(job.value("id", ""));
+      return Follow(job.value("id", ""), tls);
     }
   } else if (args.action == "jobs") {
     std::string url = base + "/v1/jobs?limit=" + std::to_string(args.limit);
     if (!args.state.empty()) url += "&state=" + args.state;
-    r = client::Fetch("GET", url, "", headers);
+    r = client::Fetch("GET", url, "", headers, 30, tls);
     if (r.ok() && r->status == 200) {
       json page = json::parse(r->body);
       for (const json& j : page["jobs"])
@@ -105,12 +106,13 @@ int RunClient(const ClientArgs& args) {
       return 0;
     }
   } else if (args.action == "status") {
-    if (args.wait) return Follow(args.target);
-    r = client::Fetch("GET", base + "/v1/jobs/" + args.target, "", headers);
+    if (args.wait) return Follow(args.target, tls);
+    r = client::Fetch("GET", base + "/v1/jobs/" + args.target, "", headers, 30, tls);
   } else if (args.action == "cancel" || args.action == "retry") {
-    r = client::Fetch("POST", base + "/v1/jobs/" + args.target + "/" + args.action, "", headers);
+    r = client::Fetch("POST", base + "/v1/jobs/" + args.target + "/" + args.action, "", headers, 30,
+                      tls);
   } else if (args.action == "delete") {
-    r = client::Fetch("DELETE", base + "/v1/jobs/" + args.target, "", headers);
+    r = client::Fetch("DELETE", base + "/v1/jobs/" + args.target, "", headers, 30, tls);
     if (r.ok() && r->status == 204) return 0;
   }
   if (!r.ok()) return Fail(r.status().message());

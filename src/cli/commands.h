@@ -102,6 +102,7 @@ struct ServeArgs {
   std::string stream_idle = "1h";        // an event stream without an event this long is closed
   std::string name;                      // `reel worker --name`: a stable worker id
   SourceLimitArgs source_limits;         // passed on to every attempt
+  std::string tls_cert, tls_key;         // PEM files: HTTPS, reloaded on SIGHUP
 };
 int RunServe(const ServeArgs& args);
 
@@ -121,6 +122,8 @@ struct ClientArgs {
   bool wait = false;   // submit --wait, status --follow
   std::string state;
   int limit = 20;
+  // https:// servers are checked against these CAs (default: the system's).
+  std::string ca_file;
 };
 int RunClient(const ClientArgs& args);
 

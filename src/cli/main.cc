@@ -117,6 +117,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--stream-idle", serve.stream_idle,
                         "Close an event stream without an event for this long (default 1h)");
   AddSourceLimitOptions(serve_cmd, &serve.source_limits);
+  serve_cmd->add_option("--tls-cert", serve.tls_cert,
+                        "PEM certificate (then its intermediates) to serve HTTPS with; re-read "
+                        "with --tls-key on SIGHUP");
+  serve_cmd->add_option("--tls-key", serve.tls_key,
+                        "PEM private key of --tls-cert (unencrypted; keep it mode 0600)");
   bool print_config = false;
   const char* print_help =
       "Print the effective settings (secrets redacted) and where each came "
@@ -221,6 +226,10 @@ int main(int argc, char** argv) {
   auto* delete_cmd = app.add_subcommand("delete", "Delete a finished job");
   delete_cmd->add_option("id", client.target, "Job id")->required();
 
+  for (CLI::App* cmd : {submit_cmd, jobs_cmd, status_cmd, cancel_cmd, retry_cmd, delete_cmd})
+    cmd->add_option("--ca-file", client.ca_file,
+                    "PEM CA certificates an https:// REEL_URL's server must chain to (default: "
+                    "the system's)");
   // Every flag of the service and client commands also comes from REEL_<FLAG> and --config.
   reel::cli::Configuration config;
   for (CLI::App* cmd : {serve_cmd, worker_cmd, migrate_cmd, keys_cmd, submit_cmd, jobs_cmd,

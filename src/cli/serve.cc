@@ -264,7 +264,11 @@ int RunServe(const ServeArgs& args) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // With TLS, SIGHUP re-reads the certificate and key: blocked like the stop signals so that the
+  // main thread takes it below. Without TLS it keeps its default action.
+  sigset_t waited = stop_signals;
+  if (!args.tls_cert.empty() || !args.tls_key.empty()) sigaddset(&waited, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &waited, nullptr);
 
   // A worker may start before its database (a host booting, a cluster starting together): it
   // waits, retrying with backoff from its first connection on and saying so once per step. An
@@ -407,6 +411,8 @@ int RunServe(const ServeArgs& args) {
   so.store_threads = args.store_threads;
   so.stream_idle = stream_idle;
   so.max_streams_per_key = args.max_streams_per_key;
+  so.tls_cert = args.tls_cert;
+  so.tls_key = args.tls_key;
   // Streams stay below the descriptor limit, with room for other requests and the store.
   rlim_t files = RaiseFileLimit();
   so.max_streams = static_cast<int>(std::min<rlim_t>(static_cast<rlim_t>(args.max_streams),
@@ -436,9 +442,10 @@ int RunServe(const ServeArgs& args) {
                  args.store.empty() ? "sqlite" : "postgres");
     std::cout << "reel: worker " << pool->options().worker_id << " running" << std::endl;
   } else {
-    spdlog::info("listening on http://{}:{} workers={} data_dir={} allow_paths={}", so.address,
-                 server.port(), args.workers, args.data_dir, roots.size());
-    std::cout << "reel: listening on http://" << so.address << ":" << server.port()
+    const char* scheme = server.tls() ? "https" : "http";
+    spdlog::info("listening on {}://{}:{} workers={} data_dir={} allow_paths={}", scheme,
+                 so.address, server.port(), args.workers, args.data_dir, roots.size());
+    std::cout << "reel: listening on " << scheme << "://" << so.address << ":" << server.port()
               << " (dashboard at /, API under /v1)" << std::endl;
   }
 
@@ -463,7 +470,11 @@ int RunServe(const ServeArgs& args) {
   int signo = 0;
   for (;;) {
     timespec tick{1, 0};
-    signo = sigtimedwait(&stop_signals, nullptr, &tick);
+    signo = sigtimedwait(&waited, nullptr, &tick);
+    if (signo == SIGHUP) {
+      server.ReloadTls();  // logs the outcome; a bad pair leaves the certificate in use
+      continue;
+    }
     if (signo > 0) break;
     if (exit_when_idle > 0 && pool && pool->IdleSeconds() >= exit_when_idle) {
       spdlog::info("idle for {:.0f}s; exiting", pool->IdleSeconds());

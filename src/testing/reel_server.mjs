@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 
 // Starts `reel serve ARGS --listen 127.0.0.1:0`; resolves to {server, url} (the child process and
-// "http://127.0.0.1:PORT"), or rejects with its output if it exits or is silent for 20 s.
+// "http://127.0.0.1:PORT", https:// with --tls-cert), or rejects with its output if it exits or
+// is silent for 20 s.
 export function startReelServe(reel, args) {
   const server = spawn(reel, ['serve', '--listen', '127.0.0.1:0', ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -11,7 +12,7 @@ export function startReelServe(reel, args) {
   return new Promise((resolve, reject) => {
     const onData = (chunk) => {
       output += chunk;
-      const m = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const m = output.match(/listening on (https?:\/\/127\.0\.0\.1:\d+)/);
       if (m) resolve({ server, url: m[1] });
     };
     server.stdout.on('data', onData);

@@ -238,6 +238,32 @@ TEST(AudioTracks, AStreamTheSourceLacksFailsTheRunNamingTheField) {
       << r.status().ToString();
 }
 
+// An audio-only source with two streams: the one variant is the default track's playlist and
+// names the group, so players offer the other.
+TEST(AudioTracks, AnAudioOnlySourceListsEveryTrack) {
+  std::string source = testing::Fixture(
+      "two-audio-only-4s.mkv",
+      {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4", "-f", "lavfi", "-i",
+       "sine=frequency=660:sample_rate=48000:duration=4", "-map", "0:a", "-map", "1:a", "-c:a",
+       "aac", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = source;
+  plan.hls.push_back(Package(out / "pkg", true));
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string master = testing::ReadFile(out / "pkg/master.m3u8");
+  EXPECT_EQ(AudioMediaLines(master).size(), 2u) << master;
+  EXPECT_NE(master.find("AUDIO=\"audio\"\naudio/index.m3u8"), std::string::npos) << master;
+  EXPECT_TRUE(fs::exists(out / "pkg/audio_1/index.m3u8"));
+  // Not testing::CheckPackage: it reads the variant's playlist and the group's default rendition
+  // (the same playlist) as two streams and so wants BANDWIDTH and CODECS counted twice.
+  testing::PackageReport hls = testing::PlayWithGStreamer(out / "pkg/master.m3u8");
+  EXPECT_TRUE(hls.ok()) << hls.Describe();
+  testing::PackageReport dash = testing::PlayWithGStreamer(out / "pkg/manifest.mpd");
+  EXPECT_TRUE(dash.ok()) << dash.Describe();
+}
+
 // Chunked encoding's audio task encodes every kept track once, each in its track's folder, and
 // its master lists them all (what the stitch reads back).
 TEST(AudioTracks, TheChunkedAudioTaskEncodesEveryTrack) {

@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "layout/layout.h"
+#include "presets/outputs.h"
 #include "storage/storage.h"
 
 namespace reel::api {
@@ -63,7 +64,9 @@ bool InPackage(const json& output, const std::string& relative) {
   if (InSubtitles(output, relative)) return true;
   std::optional<layout::PackageFile> file = layout::ParsePackagePath(relative);
   if (!file || file->rendition.empty()) return false;
-  if (file->rendition == layout::kAudioRendition) return true;
+  // The audio tracks' folders: audio, audio_1...
+  if (std::optional<int> track = layout::AudioTrackOf(file->rendition))
+    return *track < presets::kMaxAudioTracks;
   for (const json& v : output.value("variants", json::array()))
     if (v.value("playlist", "").rfind(file->rendition + "/", 0) == 0) return true;
   return false;

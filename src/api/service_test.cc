@@ -209,6 +209,69 @@ TEST_F(ServiceTest, PresetsFileLaddersAreListedAndRunByName) {
       << bad.body.dump();
 }
 
+// A package of a source with two audio streams: the second track's folder (audio_1) is served
+// like the first's, and a track the package does not have is not.
+TEST_F(ServiceTest, EveryAudioTrackFolderOfAPackageIsServed) {
+  fs::copy_file(testing::Fixture("two-audio-tracks-2s.mp4",
+                                 {"-f",
+                                  "lavfi",
+                                  "-i",
+                                  "testsrc2=size=320x240:rate=30:duration=2",
+                                  "-f",
+                                  "lavfi",
+                                  "-i",
+                                  "sine=frequency=440:sample_rate=48000:duration=2",
+                                  "-f",
+                                  "lavfi",
+                                  "-i",
+                                  "sine=frequency=660:sample_rate=48000:duration=2",
+                                  "-map",
+                                  "0:v",
+                                  "-map",
+                                  "1:a",
+                                  "-map",
+                                  "2:a",
+                                  "-c:v",
+                                  "libx264",
+                                  "-preset",
+                                  "ultrafast",
+                                  "-pix_fmt",
+                                  "yuv420p",
+                                  "-c:a",
+                                  "aac",
+                                  "-metadata:s:a:1",
+                                  "language=fre"}),
+                media_ / "two.mp4");
+  Server s(data_.path(), media_.path());
+  json spec = {{"source", {{"url", media_ / "two.mp4"}}},
+               {"outputs", {{{"kind", "hls"}, {"destination", media_ / "two/"}}}}};
+  ApiReply r = s.Submit(spec);
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  json done = s.WaitFinished(r.body["id"]);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  std::string base = s.url() + "/v1/jobs/" + r.body["id"].get<std::string>() + "/outputs/0/";
+  auto get = [&](const std::string& rest) {
+    Result<client::HttpResponse> got =
+        client::Fetch("GET", base + rest, "", {{"Authorization", "Bearer " + s.admin_key()}});
+    EXPECT_TRUE(got.ok()) << rest;
+    return got.ok() ? *got : client::HttpResponse{};
+  };
+  client::HttpResponse playlist = get("audio_1/index.m3u8");
+  ASSERT_EQ(playlist.status, 200) << playlist.body;
+  EXPECT_EQ(playlist.body, testing::ReadFile(media_ / "two/audio_1/index.m3u8"));
+  client::HttpResponse segment = get("audio_1/seg_00000.m4s");
+  EXPECT_EQ(segment.status, 200);
+  EXPECT_EQ(segment.body, testing::ReadFile(media_ / "two/audio_1/seg_00000.m4s"));
+  EXPECT_EQ(get("audio_1/init.mp4").status, 200);
+  EXPECT_EQ(get("audio/index.m3u8").status, 200);
+  EXPECT_NE(testing::ReadFile(media_ / "two/master.m3u8").find("audio_1/index.m3u8"),
+            std::string::npos);
+  // Folders the package does not have, or that only look like a track's.
+  for (const char* rest :
+       {"audio_2/index.m3u8", "audio_01/index.m3u8", "audio_0/index.m3u8", "audio_9/index.m3u8"})
+    EXPECT_EQ(get(rest).status, 404) << rest;
+}
+
 TEST_F(ServiceTest, SubmitRunsTheJobAndRecordsEverything) {
   Server s(data_.path(), media_.path());
   ApiReply r = s.Submit(HlsJob("small.mp4", "out"));

@@ -58,6 +58,7 @@ Result<AttemptPlan> MakePlan(const job::JobSpec& spec, const Resolver& resolve) 
     if (o.kind == "hls" || o.kind == "dash") {
       plan.hls.push_back(
           {index, dest, o.ladder, o.dash, std::nullopt, o.kind, background, o.quality});
+      plan.hls.back().audio_tracks = o.audio_tracks;
     } else if (o.kind == "preview" && o.preview_hls) {
       plan.hls.push_back(
           {index, dest, presets::Ladder{}, false, o.preset, "preview", background, false});

@@ -13,7 +13,12 @@ extern "C" {
 
 namespace reel::engine {
 
-std::string Source::AudioArgs() const {
+std::string Source::AudioArgs(int track) const {
+  if (track > 0) {
+    const ExtraAudio& x = extra_audio_[track - 1];
+    AVRational tb = input_->streams[x.index]->time_base;
+    return AudioSourceArgs(x.dec.get(), tb.num, tb.den);
+  }
   if (Joined() && !audio_input_) return kJoinedAudioArgs;
   AVRational tb = AudioStream()->time_base;
   return AudioSourceArgs(audio_dec_.get(), tb.num, tb.den);
@@ -50,7 +55,7 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
     ++audio_frames_decoded_;
   }
   if (drawn_) REEL_RETURN_IF_ERROR(DrawFrom(frame));
-  if (!Joined() || audio_input_) return sink_->Audio(frame);
+  if (!Joined() || audio_input_) return sink_->Audio(0, frame);
   // Several sources: through this source's conversion to the common format. Its end is not the
   // end of the audio: the next source continues it.
   int err = av_buffersrc_add_frame_flags(audio_convert_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
@@ -60,9 +65,66 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
     err = av_buffersink_get_frame(audio_convert_.sink, out.get());
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
     if (err < 0) return AvStatus(err, "audio conversion");
-    REEL_RETURN_IF_ERROR(sink_->Audio(out.get()));
+    REEL_RETURN_IF_ERROR(sink_->Audio(0, out.get()));
     av_frame_unref(out.get());
   }
+}
+
+// The source's audio streams, each counted among the audio streams only: the index in input_ of
+// audio stream `stream`, or -1.
+static int AudioStreamIndex(const AVFormatContext* fmt, int stream) {
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)
+    if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO && stream-- == 0)
+      return static_cast<int>(i);
+  return -1;
+}
+
+int Source::audio_stream_count() const {
+  int n = 0;
+  while (AudioStreamIndex(input_.get(), n) >= 0) ++n;
+  return n;
+}
+
+int Source::default_audio_stream() const {
+  for (int n = 0, index; (index = AudioStreamIndex(input_.get(), n)) >= 0; ++n)
+    if (input_->streams[index]->disposition & AV_DISPOSITION_DEFAULT) return n;
+  return 0;
+}
+
+Result<int> Source::KeepAudioStream(int stream) {
+  int index = AudioStreamIndex(input_.get(), stream);
+  if (index < 0) {
+    int count = audio_stream_count();
+    return InvalidArgument("the source has " + std::to_string(count) + " audio stream" +
+                           (count == 1 ? "" : "s") + " (counted from 0), no stream " +
+                           std::to_string(stream));
+  }
+  if (index == audio_index_) return 0;
+  if (int track = ExtraTrackOf(index); track > 0) return track;
+  ExtraAudio x;
+  x.index = index;
+  REEL_RETURN_IF_ERROR(OpenDecoder(input_.get(), index, &x.dec));
+  AVStream* st = input_->streams[index];
+  // On the main audio's timeline: the streams of one file share its clock.
+  x.start_pts = av_rescale_q(start_us_, AV_TIME_BASE_Q, st->time_base);
+  x.channels = std::clamp(st->codecpar->ch_layout.nb_channels, 1, 2);
+  extra_audio_.push_back(std::move(x));
+  return static_cast<int>(extra_audio_.size());
+}
+
+int Source::ExtraTrackOf(int index) const {
+  for (size_t i = 0; i < extra_audio_.size(); ++i)
+    if (extra_audio_[i].index == index) return static_cast<int>(i) + 1;
+  return -1;
+}
+
+// A frame of a further track (nullptr: its end): on the output timeline, straight to the sink.
+Status Source::HandleExtraAudio(int track, AVFrame* frame) {
+  if (frame) {
+    frame->pts = frame->best_effort_timestamp;
+    if (frame->pts != AV_NOPTS_VALUE) frame->pts -= extra_audio_[track - 1].start_pts;
+  }
+  return sink_->Audio(track, frame);
 }
 
 }  // namespace reel::engine

@@ -306,6 +306,7 @@ Status Source::OpenSource(size_t segment) {
   int64_t start = TimelineZero(first_video, first_audio, grid,
                                fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time);
   timeline_zero_ = start / double(AV_TIME_BASE);
+  start_us_ = start;
   if (video_index_ >= 0) {
     AVStream* st = fmt->streams[video_index_];
     REEL_RETURN_IF_ERROR(OpenDecoder(fmt, video_index_, &video_dec_));
@@ -516,7 +517,7 @@ Status Source::HandleVideoFrame(AVFrame* frame) {
   return PullNormalised();
 }
 
-Status Source::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video) {
+Status Source::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video, int track) {
   int err = avcodec_send_packet(dec, pkt);
   if (err < 0 && err != AVERROR_EOF) {
     // A damaged packet costs a frame, not the job; a source that is all damage is caught below.
@@ -531,7 +532,9 @@ Status Source::DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video) {
       ++decode_errors_;
       return Status::Ok();
     }
-    REEL_RETURN_IF_ERROR(video ? HandleVideoFrame(frame.get()) : HandleAudioFrame(frame.get()));
+    REEL_RETURN_IF_ERROR(video       ? HandleVideoFrame(frame.get())
+                         : track > 0 ? HandleExtraAudio(track, frame.get())
+                                     : HandleAudioFrame(frame.get()));
     av_frame_unref(frame.get());
     if (run_->ShouldStop()) return Status::Ok();
   }
@@ -575,7 +578,8 @@ Status Source::Run(DecodedSink* sink) {
     int index = pkt->stream_index;
     bool video = !from_aux && index == video_index_ && !skip_video_;
     bool audio = index == audio_index_ && from_aux == (aux != nullptr);
-    if (video || audio) {
+    int extra = from_aux ? -1 : ExtraTrackOf(index);
+    if (video || audio || extra > 0) {
       AVStream* st = fmt->streams[index];
       int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
       if (pkt->pts != AV_NOPTS_VALUE) {
@@ -594,7 +598,9 @@ Status Source::Run(DecodedSink* sink) {
           }
         }
       }
-      Status s = DecodePacket(video ? video_dec_.get() : audio_dec_.get(), pkt.get(), video);
+      Status s = extra > 0
+                     ? DecodePacket(extra_audio_[extra - 1].dec.get(), pkt.get(), false, extra)
+                     : DecodePacket(video ? video_dec_.get() : audio_dec_.get(), pkt.get(), video);
       if (!s.ok()) {
         av_packet_unref(pkt.get());
         return s;
@@ -618,9 +624,14 @@ Status Source::Run(DecodedSink* sink) {
     if (audio_frames_decoded_ == 0 && !video_dec_)
       return InvalidArgument(SourcePath(segment_) + ": no audio frame could be decoded");
     REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
-    if (Joined() && !audio_input_) REEL_RETURN_IF_ERROR(sink_->Audio(nullptr));
+    if (Joined() && !audio_input_) REEL_RETURN_IF_ERROR(sink_->Audio(0, nullptr));
   } else if (has_audio_) {
-    REEL_RETURN_IF_ERROR(sink_->Audio(nullptr));  // the last source is silent; the audio ends
+    REEL_RETURN_IF_ERROR(sink_->Audio(0, nullptr));  // the last source is silent; the audio ends
+  }
+  for (size_t i = 0; i < extra_audio_.size(); ++i) {
+    int track = static_cast<int>(i) + 1;
+    REEL_RETURN_IF_ERROR(DecodePacket(extra_audio_[i].dec.get(), nullptr, false, track));
+    REEL_RETURN_IF_ERROR(HandleExtraAudio(track, nullptr));
   }
   REEL_RETURN_IF_ERROR(sink_->InputEnd());
   if (stopped_early) return Status::Ok();

@@ -52,14 +52,31 @@ class Source {
   // Where the (last opened) source's time 0 is on its own timeline, in seconds: its first
   // picture or sound (TimelineZero). Cues read from the file are measured from here.
   double timeline_zero() const { return timeline_zero_; }
-  int audio_channels() const { return audio_channels_; }  // 1 or 2
+  // Of audio track `track`: 0 is the main audio (the best stream, the replacement, the joined
+  // sources'), 1... those KeepAudioStream added. Channels 1 or 2.
+  int audio_channels(int track = 0) const {
+    return track == 0 ? audio_channels_ : extra_audio_[track - 1].channels;
+  }
   const DisplaySize& display() const { return display_; }
-  // The language tag of the audio stream decoded ("eng"), or "" (joined sources: none).
-  std::string audio_language() const {
+  // A tag of audio track `track`: "language" ("eng"), "title"; "" when absent (joined sources:
+  // none).
+  std::string AudioTag(const char* key, int track = 0) const {
     if (audio_index_ < 0 || (Joined() && !audio_input_)) return "";
-    const AVDictionaryEntry* e = av_dict_get(AudioStream()->metadata, "language", nullptr, 0);
+    const AVStream* st =
+        track == 0 ? AudioStream() : input_->streams[extra_audio_[track - 1].index];
+    const AVDictionaryEntry* e = av_dict_get(st->metadata, key, nullptr, 0);
     return e && e->value ? e->value : "";
   }
+  std::string audio_language() const { return AudioTag("language"); }
+  // Several audio tracks, from a single source without a replacement track: its audio streams
+  // are counted among audio streams only ("stream 1" is its second audio stream).
+  bool several_audio_tracks() const { return !Joined() && !audio_input_ && audio_index_ >= 0; }
+  int audio_stream_count() const;
+  // The audio stream the container marks default (the first such), else 0.
+  int default_audio_stream() const;
+  // Decodes audio stream `stream` (counted as above) as well; the track it is handed on as
+  // (DecodedSink::Audio), 0 when it is the main audio. Before Run; several_audio_tracks() only.
+  Result<int> KeepAudioStream(int stream);
   // Whether the video decoder met CEA-608/708 captions (A53 side data); asked after the run.
   // Joined sources: unknown (each source has its own decoder).
   std::optional<bool> closed_captions() const {
@@ -80,7 +97,7 @@ class Source {
   AVRational FrameRate(double fps) const;
   // abuffer arguments of the audio handed on: the decoder's output, or with several sources the
   // common format every source is converted to.
-  std::string AudioArgs() const;
+  std::string AudioArgs(int track = 0) const;
 
   // Chunked encoding (RunWindow): Run starts at the keyframe at or before `from_seconds` and
   // stops reading once the packets pass `until_seconds` (< 0: the end), both on the output
@@ -115,9 +132,11 @@ class Source {
   Status OpenDecoder(AVFormatContext* fmt, int index, CodecContextPtr* out);
   Status CopySubtitles();
   Status EndSegment();
-  Status DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video);
+  Status DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video, int track = 0);
   Status HandleVideoFrame(AVFrame* frame);
   Status HandleAudioFrame(AVFrame* frame);
+  Status HandleExtraAudio(int track, AVFrame* frame);
+  int ExtraTrackOf(int index) const;  // the track stream `index` is decoded as, or -1
   Status PullNormalised();
   Status CheckComplete(double declared) const;
   bool PictureAsked() const;
@@ -136,6 +155,15 @@ class Source {
   int aux_audio_index_ = -1;
   CodecContextPtr video_dec_, audio_dec_;
   int64_t start_pts_video_ = 0, start_pts_audio_ = 0;  // source start, in stream time bases
+  int64_t start_us_ = 0;                               // the same, in AV_TIME_BASE units
+  // Audio tracks 1... (KeepAudioStream): further streams of the single source.
+  struct ExtraAudio {
+    int index = -1;  // in input_
+    CodecContextPtr dec;
+    int64_t start_pts = 0;
+    int channels = 2;
+  };
+  std::vector<ExtraAudio> extra_audio_;
   double timeline_zero_ = 0;
   DisplaySize display_;
   VideoFormat format_;

@@ -70,6 +70,10 @@ struct HlsOutputPlan {
   std::string kind = "hls";  // as reported: "hls", "dash", "preview"
   bool background = false;   // names a background: an audio-only source is drawn for it
   bool quality = false;      // PSNR/SSIM of every rendition (quality.h)
+  // The source's audio streams kept as tracks (audio, audio_1...), in order; empty: every one
+  // (presets::kMaxAudioTracks at most). A single source without a replacement "audio" only;
+  // previews keep the first track.
+  std::vector<presets::AudioTrackChoice> audio_tracks{};
 };
 
 struct FileOutputPlan {

@@ -45,11 +45,12 @@ Status MuxPackage(const HlsPackage& p, MuxStage* mux) {
     if (!t.ok()) return t.status();
     v.video->AddTarget(*t);
   }
-  if (p.audio) {
+  for (size_t i = 0; i < p.audio.size(); ++i) {
+    AudioRendition* a = p.audio[i].rendition;
     Result<MuxTarget> t =
-        mux->OpenHls(InPackage(p, layout::kAudioRendition), seconds, p.audio->encoder());
+        mux->OpenHls(InPackage(p, layout::AudioRendition(int(i))), seconds, a->encoder());
     if (!t.ok()) return t.status();
-    p.audio->AddTarget(*t);
+    a->AddTarget(*t);
   }
   return Status::Ok();
 }
@@ -57,8 +58,9 @@ Status MuxPackage(const HlsPackage& p, MuxStage* mux) {
 // Folds the audio's last segment into the one before when it is only the remainder of the grid
 // the muxer shifted back by the priming (see hls::FoldShortLastSegment), so that audio ends with
 // the video and the tail does not set the rendition's peak.
-Status FoldAudioTail(const HlsPackage& h, const std::string& audio_uri) {
-  const AVCodecContext* enc = h.audio->encoder();
+Status FoldAudioTail(const HlsPackage& h, const AudioRendition* audio,
+                     const std::string& audio_uri) {
+  const AVCodecContext* enc = audio->encoder();
   if (enc->sample_rate <= 0) return Status::Ok();
   double frame = std::max(enc->frame_size, 1024);
   double most = (enc->initial_padding + frame) / enc->sample_rate;
@@ -96,15 +98,25 @@ Result<std::vector<hls::IFrameEntry>> WriteIFramePlaylists(const HlsPackage& h) 
 }
 
 Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
-  hls::MediaPlaylist audio_pl;
-  bool has_audio = h.audio != nullptr;
-  std::string audio_uri = layout::MediaPlaylistUri(layout::kAudioRendition);
-  if (has_audio) {
-    REEL_RETURN_IF_ERROR(FoldAudioTail(h, audio_uri));
-    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(InPackage(h, audio_uri));
+  // Every audio track; a variant counts the largest (its players may pick any).
+  bool has_audio = !h.audio.empty();
+  std::vector<hls::MediaPlaylist> audio_pls;
+  std::vector<hls::AudioEntry> audio_entries;
+  int64_t audio_peak = 0, audio_average = 0;
+  size_t main = 0;  // the default track
+  for (size_t i = 0; i < h.audio.size(); ++i) {
+    const HlsPackage::AudioTrack& t = h.audio[i];
+    std::string uri = layout::MediaPlaylistUri(layout::AudioRendition(int(i)));
+    REEL_RETURN_IF_ERROR(FoldAudioTail(h, t.rendition, uri));
+    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(InPackage(h, uri));
     if (!pl.ok()) return pl.status();
-    audio_pl = std::move(pl).value();
+    audio_peak = std::max(audio_peak, pl->PeakBitrate());
+    audio_average = std::max(audio_average, pl->AverageBitrate());
+    audio_pls.push_back(std::move(pl).value());
+    audio_entries.push_back({uri, t.rendition->channels(), t.language, t.name, t.is_default});
+    if (t.is_default && !h.audio[main].is_default) main = i;
   }
+  hls::MediaPlaylist audio_pl = has_audio ? audio_pls[main] : hls::MediaPlaylist{};
   std::vector<hls::VariantEntry> entries;
   std::vector<hls::MediaPlaylist> playlists;  // of the variants, for the DASH manifest
   // Every keyframe starts a fragment, for the I-frame playlists; before the sizes are measured.
@@ -131,9 +143,9 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     e.bandwidth = pl->PeakBitrate();
     e.average_bandwidth = pl->AverageBitrate();
     if (has_audio) {
-      e.codecs += "," + CodecString(h.audio->encoder());
-      e.bandwidth += audio_pl.PeakBitrate();
-      e.average_bandwidth += audio_pl.AverageBitrate();
+      e.codecs += "," + CodecString(h.audio[main].rendition->encoder());
+      e.bandwidth += audio_peak;
+      e.average_bandwidth += audio_average;
       e.uses_audio_group = true;
     }
     entries.push_back(e);
@@ -154,16 +166,17 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     out->height = std::max(out->height, e.height);
     playlists.push_back(std::move(pl).value());
   }
-  hls::AudioEntry audio_entry{audio_uri, has_audio ? h.audio->channels() : 0, h.audio_language};
   if (has_audio && entries.empty()) {
-    // Audio-only source: the audio playlist is the one variant.
+    // Audio-only source: the (default) audio playlist is the one variant; with several tracks it
+    // also names the group, so that players offer the others.
     hls::VariantEntry e;
-    e.uri = audio_entry.uri;
-    e.bandwidth = audio_pl.PeakBitrate();
-    e.average_bandwidth = audio_pl.AverageBitrate();
+    e.uri = audio_entries[main].uri;
+    e.bandwidth = audio_peak;
+    e.average_bandwidth = audio_average;
     e.codecs = "mp4a.40.2";
+    e.uses_audio_group = h.audio.size() > 1;
     entries.push_back(e);
-    out->variants.push_back({std::string(layout::kAudioRendition),
+    out->variants.push_back({layout::AudioRendition(int(main)),
                              e.uri,
                              0,
                              0,
@@ -174,14 +187,15 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
                              int(audio_pl.segments.size()),
                              {}});
     // The playlist counts the priming the edit list trims: the presentation is that much shorter.
-    const AVCodecContext* enc = h.audio->encoder();
+    const AVCodecContext* enc = h.audio[main].rendition->encoder();
     out->duration = audio_pl.Duration() -
                     (enc->sample_rate > 0 ? double(enc->initial_padding) / enc->sample_rate : 0);
   }
-  bool audio_group = has_audio && !h.variants.empty();
+  bool audio_group = has_audio && (!h.variants.empty() || h.audio.size() > 1);
   Result<std::vector<hls::IFrameEntry>> iframes = WriteIFramePlaylists(h);
   if (!iframes.ok()) return iframes.status();
-  std::string master = hls::MasterPlaylist(entries, audio_group ? &audio_entry : nullptr, *iframes);
+  std::string master = hls::MasterPlaylist(
+      entries, audio_group ? audio_entries : std::vector<hls::AudioEntry>{}, *iframes);
   // Subtitle segments follow the video's (else the audio's) segments.
   std::vector<double> boundaries;
   for (const hls::Segment& seg : (playlists.empty() ? audio_pl : playlists[0]).segments)
@@ -224,16 +238,18 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
       for (const hls::Segment& seg : pl.segments) r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
     }
-    if (has_audio) {
+    for (size_t i = 0; i < h.audio.size(); ++i) {
       dash::Representation r;
-      r.id = layout::kAudioRendition;
+      r.id = layout::AudioRendition(int(i));
       r.video = false;
-      r.bandwidth = audio_pl.PeakBitrate();
-      r.channels = h.audio->channels();
-      r.sample_rate = h.audio->settings().sample_rate;
+      r.bandwidth = audio_pls[i].PeakBitrate();
+      r.channels = h.audio[i].rendition->channels();
+      r.sample_rate = h.audio[i].rendition->settings().sample_rate;
       r.codecs = "mp4a.40.2";
-      r.language = h.audio_language;
-      for (const hls::Segment& seg : audio_pl.segments) r.segment_durations.push_back(seg.duration);
+      r.language = h.audio[i].language;
+      r.default_track = i == main;
+      for (const hls::Segment& seg : audio_pls[i].segments)
+        r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
     }
     std::ofstream mpd(InPackage(h, layout::kDashManifest));

@@ -28,8 +28,15 @@ struct HlsPackage {
   std::vector<std::string> notes;
   std::string temp_dir;
   std::vector<Variant> variants;
-  AudioRendition* audio = nullptr;  // the shared audio group ("audio/"), if the source has audio
-  std::string audio_language;       // of the source's audio stream, or ""
+  // The audio group's tracks, in the folders layout::AudioRendition(0, 1...); none for a silent
+  // source.
+  struct AudioTrack {
+    AudioRendition* rendition = nullptr;
+    std::string language;  // BCP 47, or ""
+    std::string name;      // "": as hls::AudioEntry names it
+    bool is_default = false;
+  };
+  std::vector<AudioTrack> audio;
   // Subtitle renditions (none for previews), and whether the source's video carries CEA-608/708
   // captions, which the H.264 encoder passes through (libx264's a53cc).
   const std::vector<SubtitleTrack>* subtitles = nullptr;

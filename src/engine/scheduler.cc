@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "engine/demux_decode.h"
@@ -148,7 +149,7 @@ class Scheduler : public DecodedSink {
 
   // DecodedSink, on the decode thread.
   Status Video(AVFrame* frame, double start, double end) override;
-  Status Audio(AVFrame* frame) override;
+  Status Audio(int track, AVFrame* frame) override;
   Status InputEnd() override { return taps_.FinishVideo(); }
   void Tick() override { ReportProgress(false); }
 
@@ -158,6 +159,7 @@ class Scheduler : public DecodedSink {
     std::unique_ptr<VideoRendition> video;
     std::unique_ptr<AudioRendition> audio;
     bool hdr = false;  // reads the kept-HDR frames, not the tone-mapped branch
+    int track = 0;     // audio: the Source's track it encodes
   };
   Status PushVideo(AVFrame* frame, bool hdr);
   Status MeasureLoudnessIfNeeded();
@@ -166,7 +168,10 @@ class Scheduler : public DecodedSink {
   VideoRendition* AddVideo(const VideoSettings& v);
   Result<PerTitleChoice> ChoosePerTitle(const presets::Ladder& ladder,
                                         const std::vector<presets::Rung>& rungs);
-  AudioRendition* AddAudio(const AudioSettings& a);
+  AudioRendition* AddAudio(const AudioSettings& a, int track = 0);
+  Result<std::vector<HlsPackage::AudioTrack>> PlanAudioTracks(const HlsOutputPlan& h,
+                                                              const AudioSettings& a,
+                                                              std::vector<std::string>* notes);
   Status OpenRenditions();
   Status OpenMuxers();
   bool ThumbnailsOnly() const;
@@ -244,9 +249,9 @@ Result<PerTitleChoice> Scheduler::ChoosePerTitle(const presets::Ladder& ladder,
   return AnalysePerTitle(s, ladder, rungs, threads_, options_.cancel);
 }
 
-AudioRendition* Scheduler::AddAudio(const AudioSettings& a) {
-  int channels = std::min(source_.audio_channels(), a.max_channels);
-  std::string key = AudioKey(a, channels);
+AudioRendition* Scheduler::AddAudio(const AudioSettings& a, int track) {
+  int channels = std::min(source_.audio_channels(track), a.max_channels);
+  std::string key = AudioKey(a, channels) + "|" + std::to_string(track);
   for (Rendition& r : audios_)
     if (r.key == key) return r.audio.get();
   double gain_db = 0;
@@ -256,7 +261,82 @@ AudioRendition* Scheduler::AddAudio(const AudioSettings& a) {
     gain_db = std::min(a.normalize_lufs - measured_->integrated, -1.0 - measured_->true_peak);
   }
   audios_.push_back({key, nullptr, std::make_unique<AudioRendition>(a, channels, gain_db)});
+  audios_.back().track = track;
   return audios_.back().audio.get();
+}
+
+// Names the tracks players list when there are several (one keeps hls::AudioEntry's "default"):
+// the job's, else the stream's title, else its language, else "Audio N"; each unique in the
+// group and fit for a quoted playlist attribute.
+void NameAudioTracks(std::vector<HlsPackage::AudioTrack>* tracks,
+                     const std::vector<std::string>& titles) {
+  if (tracks->size() < 2) return;
+  std::set<std::string> taken;
+  for (const HlsPackage::AudioTrack& t : *tracks) taken.insert(t.name);
+  for (size_t i = 0; i < tracks->size(); ++i) {
+    HlsPackage::AudioTrack& t = (*tracks)[i];
+    if (!t.name.empty()) continue;
+    std::string name = titles[i];
+    bool fit = !name.empty() && name.size() <= 64 &&
+               std::none_of(name.begin(), name.end(),
+                            [](char c) { return c == '"' || (unsigned char)(c) < 0x20; });
+    if (!fit) name = !t.language.empty() ? t.language : "Audio " + std::to_string(i + 1);
+    std::string unique = name;
+    for (int n = 2; taken.count(unique); ++n) unique = name + " " + std::to_string(n);
+    t.name = unique;
+    taken.insert(unique);
+  }
+}
+
+// A package's audio tracks: those it chose, else every audio stream of the source (at most
+// kMaxAudioTracks), the default the one the container marks so. Previews, joined sources and a
+// replacement track have one: the main audio.
+Result<std::vector<HlsPackage::AudioTrack>> Scheduler::PlanAudioTracks(
+    const HlsOutputPlan& h, const AudioSettings& a, std::vector<std::string>* notes) {
+  std::string field = "outputs[" + std::to_string(h.index) + "].audio_tracks";
+  if (!source_.has_audio()) {
+    if (h.audio_tracks.empty()) return std::vector<HlsPackage::AudioTrack>{};
+    return InvalidArgument(field + ": the source has no audio stream");
+  }
+  if (h.single || !source_.several_audio_tracks()) {
+    if (!h.audio_tracks.empty())
+      return InvalidArgument(field + ": chooses among one source's own audio streams");
+    return std::vector<HlsPackage::AudioTrack>{
+        {AddAudio(a), StreamLanguage(source_.audio_language()), "", true}};
+  }
+  std::vector<presets::AudioTrackChoice> chosen = h.audio_tracks;
+  if (chosen.empty()) {
+    int count = std::min(source_.audio_stream_count(), presets::kMaxAudioTracks);
+    int main = source_.default_audio_stream();
+    for (int i = 0; i < count; ++i) chosen.push_back({i, "", "", i == main});
+  }
+  std::vector<HlsPackage::AudioTrack> tracks;
+  std::vector<std::string> titles;  // the streams' own names
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    const presets::AudioTrackChoice& c = chosen[i];
+    Result<int> track = source_.KeepAudioStream(c.stream);
+    if (!track.ok() && h.audio_tracks.empty()) {
+      // Kept by default, not chosen: a stream without a decoder is left out, as before tracks.
+      notes->push_back("audio stream " + std::to_string(c.stream) +
+                       " left out: " + track.status().message());
+      continue;
+    }
+    if (!track.ok())
+      return track.status().WithContext(field + "[" + std::to_string(i) + "].stream");
+    // Loudness is measured on the main audio only: other tracks keep their level.
+    AudioSettings settings = a;
+    if (*track != 0 && settings.normalize_lufs != 0) {
+      settings.normalize_lufs = 0;
+      std::string note = "normalize: applied to the source's main audio stream only";
+      if (std::find(notes->begin(), notes->end(), note) == notes->end()) notes->push_back(note);
+    }
+    std::string language =
+        c.language.empty() ? StreamLanguage(source_.AudioTag("language", *track)) : c.language;
+    tracks.push_back({AddAudio(settings, *track), language, c.name, c.is_default});
+    titles.push_back(source_.AudioTag("title", *track));
+  }
+  NameAudioTracks(&tracks, titles);
+  return tracks;
 }
 
 Status Scheduler::PlanOutputs() {
@@ -302,9 +382,12 @@ Status Scheduler::PlanOutputs() {
         }
       }
     }
-    if (window_audio && source_.has_audio())
-      p.audio = AddAudio(h.single ? single.audio : h.ladder.audio);
-    p.audio_language = StreamLanguage(source_.audio_language());
+    if (window_audio) {
+      Result<std::vector<HlsPackage::AudioTrack>> tracks =
+          PlanAudioTracks(h, h.single ? single.audio : h.ladder.audio, &p.notes);
+      if (!tracks.ok()) return tracks.status();
+      p.audio = std::move(tracks).value();
+    }
     if (!h.single) p.subtitles = &subtitles_;
     packages_.push_back(std::move(p));
   }
@@ -374,9 +457,9 @@ Status Scheduler::OpenRenditions() {
         r.video->Open(threads, r.hdr ? video_args : sdr_args, source_.format().frame_rate, &run_));
   }
   if (audios_.empty()) return Status::Ok();
-  std::string audio_args = source_.AudioArgs();
   double replaced = source_.audio_replaced() ? source_.duration() : 0;
-  for (Rendition& r : audios_) REEL_RETURN_IF_ERROR(r.audio->Open(audio_args, replaced));
+  for (Rendition& r : audios_)
+    REEL_RETURN_IF_ERROR(r.audio->Open(source_.AudioArgs(r.track), replaced));
   return Status::Ok();
 }
 
@@ -438,9 +521,10 @@ Status Scheduler::PushVideo(AVFrame* frame, bool hdr) {
   return Status::Ok();
 }
 
-Status Scheduler::Audio(AVFrame* frame) {
-  if (frame) REEL_RETURN_IF_ERROR(taps_.OnAudio(frame));
-  for (Rendition& r : audios_) REEL_RETURN_IF_ERROR(r.audio->Feed(frame));
+Status Scheduler::Audio(int track, AVFrame* frame) {
+  if (frame && track == 0) REEL_RETURN_IF_ERROR(taps_.OnAudio(frame));  // taps hear the main audio
+  for (Rendition& r : audios_)
+    if (r.track == track) REEL_RETURN_IF_ERROR(r.audio->Feed(frame));
   return Status::Ok();
 }
 

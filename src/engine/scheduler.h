@@ -30,7 +30,9 @@
 // 3. Feed. Source::Run demuxes and decodes, and hands the scheduler (a DecodedSink) every
 //    normalised video frame and every audio frame in the renditions' input format. The
 //    scheduler gives a video frame to the video taps, then a reference to every rendition's
-//    queue; an audio frame to the analysis queue, then through every AudioRendition in turn.
+//    queue; an audio frame to the analysis queue (the main track's only), then through every
+//    AudioRendition of its track in turn (a package keeps one rendition per audio track it keeps,
+//    Source::KeepAudioStream).
 //    The queues are bounded (8 video frames, 64 audio frames), so the decode thread never runs
 //    more than a few frames ahead of the slowest encoder: that is the only back-pressure.
 //    A job of thumbnails alone is fed by Source::RunSeeking instead: it seeks to each time a
@@ -132,8 +134,9 @@ class DecodedSink {
   virtual ~DecodedSink() = default;
   // A normalised video frame: rotated, on the constant-rate grid, `start`..`end` in seconds.
   virtual Status Video(AVFrame* frame, double start, double end) = 0;
-  // Audio in the renditions' input format; nullptr is the end of all audio.
-  virtual Status Audio(AVFrame* frame) = 0;
+  // Audio of track `track` (Source::KeepAudioStream; 0: the main audio) in the renditions' input
+  // format; nullptr is the end of that track.
+  virtual Status Audio(int track, AVFrame* frame) = 0;
   // Every frame has been handed on (not called when the run stops early).
   virtual Status InputEnd() = 0;
   // Called after every packet read, for progress reports.

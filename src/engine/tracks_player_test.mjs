@@ -1,7 +1,8 @@
-// A package's subtitle renditions and audio language as a player sees them: `reel transcode`
-// (REEL_BINARY) packages a source with a SubRip stream and an attached WebVTT file, a static
-// server on loopback serves it, and hls.js in Debian's Chromium (driven by playwright-core) lists
-// the tracks, enables a subtitle track and shows its cues at the source's times.
+// A package's subtitle renditions and audio tracks as a player sees them: `reel transcode`
+// (REEL_BINARY) packages a source with two audio streams (English and French), a SubRip stream
+// and an attached WebVTT file, a static server on loopback serves it, and hls.js in Debian's
+// Chromium (driven by playwright-core) lists the tracks, enables a subtitle track and shows its
+// cues at the source's times, and switches to the French audio track and plays to the end.
 // Run by CTest (`node --test`); see src/engine/CMakeLists.txt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,8 +29,11 @@ before(async () => {
   execFileSync('ffmpeg', ['-v', 'error', '-y',
     '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30:duration=8',
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=8', '-i', file('en.srt'),
-    '-map', '0:v', '-map', '1:a', '-map', '2', '-c:v', 'libx264', '-preset', 'ultrafast',
-    '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-c:s', 'srt', '-metadata:s:a:0', 'language=eng',
+    '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=48000:duration=8',
+    '-map', '0:v', '-map', '1:a', '-map', '3:a', '-map', '2', '-c:v', 'libx264', '-preset',
+    'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-c:s', 'srt',
+    '-metadata:s:a:0', 'language=eng', '-metadata:s:a:0', 'title=English',
+    '-metadata:s:a:1', 'language=fre', '-metadata:s:a:1', 'title=Français',
     '-metadata:s:s:0', 'language=eng', '-metadata:s:s:0', 'title=English', file('src.mkv')]);
   writeFileSync(file('job.json'), JSON.stringify({
     source: file('src.mkv'),
@@ -66,7 +70,7 @@ test('hls.js lists the audio and subtitle tracks and shows the cues at their tim
     hls.loadSource('/pkg/master.m3u8');
     hls.attachMedia(document.querySelector('video'));
   }));
-  assert.deepEqual(tracks.audio, [['default', 'en', true]]);
+  assert.deepEqual(tracks.audio, [['English', 'en', true], ['Français', 'fr', false]]);
   assert.deepEqual(tracks.subtitles,
     [['Français', 'fr', false, true], ['English', 'en', false, true]]);
 
@@ -93,3 +97,41 @@ test('hls.js lists the audio and subtitle tracks and shows the cues at their tim
   }
   assert.deepEqual(errors, []);
 });
+
+test('hls.js switches to the second audio track, loads its rendition and plays to the end',
+  async (t) => {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    t.after(() => page.close());
+    await page.goto(url + '/player.html');
+    const played = await page.evaluate(() => new Promise((resolve, reject) => {
+      const video = document.querySelector('video');
+      const hls = new window.Hls();
+      const audioUrls = [];
+      let switched = null;
+      hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) reject(new Error(d.details)); });
+      hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => {
+        if (d.frag.type === 'audio') audioUrls.push(d.frag.url);
+      });
+      hls.on(window.Hls.Events.AUDIO_TRACK_SWITCHED, (_, d) => { switched = d.id; });
+      hls.on(window.Hls.Events.MANIFEST_PARSED, () => video.play().catch(reject));
+      // Switched while playing, as a viewer does from the player's menu.
+      video.addEventListener('playing', () => { hls.audioTrack = 1; }, { once: true });
+      video.addEventListener('ended', () => resolve({
+        switched, track: hls.audioTrack, audioUrls, time: video.currentTime,
+        duration: video.duration,
+      }));
+      setTimeout(() => reject(new Error(`not ended at ${video.currentTime}`)), 60000);
+      hls.loadSource('/pkg/master.m3u8');
+      hls.attachMedia(video);
+    }));
+    assert.equal(played.switched, 1);
+    assert.equal(played.track, 1);
+    // Its segments came from the second track's folder, to the last one.
+    const second = played.audioUrls.filter((u) => u.includes('/pkg/audio_1/'));
+    assert.ok(second.length >= 2, `audio fragments: ${played.audioUrls.join(' ')}`);
+    assert.ok(second.some((u) => u.endsWith('seg_00001.m4s')), second.join(' '));
+    assert.ok(Math.abs(played.time - 8) < 0.1, `ended at ${played.time}`);
+    assert.deepEqual(errors, []);
+  });

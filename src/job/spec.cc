@@ -206,6 +206,48 @@ std::vector<SubtitleTrackSpec> ParseSubtitleTracks(const json& v) {
   return out;
 }
 
+// "audio_tracks" of a package: [{"stream": 1, "language": "en", "name": "English", "default":
+// true}], the source's audio streams it keeps, in this order (stream counts audio streams only).
+std::vector<presets::AudioTrackChoice> ParseAudioTracks(const json& v, const std::string& field) {
+  const size_t most = presets::kMaxAudioTracks;
+  if (!v.is_array() || v.empty() || v.size() > most)
+    Fail(field, "must be an array of 1 to " + std::to_string(most) + " objects with a stream");
+  std::vector<presets::AudioTrackChoice> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string path = field + "[" + std::to_string(i) + "]";
+    if (!v[i].is_object()) Fail(path, "must be an object with a stream");
+    OnlyFields(v[i], path, {"stream", "language", "name", "default"});
+    presets::AudioTrackChoice t;
+    if (!v[i].contains("stream")) Fail(path + ".stream", "is required");
+    t.stream = *IntInRange(v[i], "stream", path + ".stream", 0, 63);
+    for (const presets::AudioTrackChoice& o : out)
+      if (o.stream == t.stream) Fail(path + ".stream", "repeats a stream another track keeps");
+    if (v[i].contains("language")) {
+      t.language = RequireString(v[i], "language", path + ".language", 35);
+      if (!IsLanguageTag(t.language))
+        Fail(path + ".language", "must be a BCP 47 language tag such as \"en\" or \"pt-BR\"");
+    }
+    if (v[i].contains("name")) {
+      t.name = RequireString(v[i], "name", path + ".name", 64);
+      // Quoted in the master playlist; RequireString lets data: strings be longer.
+      if (t.name.size() > 64) Fail(path + ".name", "is too long (64 characters at most)");
+      if (t.name.find('"') != std::string::npos) Fail(path + ".name", "must not contain \"");
+      for (const presets::AudioTrackChoice& o : out)
+        if (o.name == t.name)
+          Fail(path + ".name", "is another track's name too; players list both");
+    }
+    if (auto d = v[i].find("default"); d != v[i].end()) {
+      if (!d->is_boolean()) Fail(path + ".default", "must be true or false");
+      t.is_default = d->get<bool>();
+      for (const presets::AudioTrackChoice& o : out)
+        if (t.is_default && o.is_default)
+          Fail(path + ".default", "is true on another track too; at most one is the default");
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 std::string Extension(const std::string& path) {
   size_t slash = path.find_last_of('/');
   size_t dot = path.find_last_of('.');
@@ -349,7 +391,9 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     o.erase("quality");
   }
   if (k == "hls" || k == "dash") {
-    OnlyFields(o, path, {"kind", "destination", "ladder", "dash", "normalize"});
+    OnlyFields(o, path, {"kind", "destination", "ladder", "dash", "normalize", "audio_tracks"});
+    if (auto t = o.find("audio_tracks"); t != o.end())
+      out.audio_tracks = ParseAudioTracks(*t, path + ".audio_tracks");
     // A name, or the rungs themselves (presets/catalog.h bounds every field).
     FieldError ladder_error;
     Result<presets::Ladder> ladder = presets::ParseLadder(
@@ -652,6 +696,10 @@ Result<JobSpec> ParseJobSpec(const json& spec, FieldError* error) {
       OutputSpec out = ParseOutput((*outs)[i], path);
       if (!out.s3.empty() && out.destination.rfind("s3://", 0) != 0)
         Fail(path + "." + out.s3.FirstField(), "is for outputs whose destination is s3://");
+      if (!out.audio_tracks.empty() && (!job.audio.empty() || job.sources.size() > 1))
+        Fail(path + ".audio_tracks",
+             "chooses among one source's own audio streams; not with "
+             "\"audio\" or \"sources\"");
       if (!out.destination.empty() && !destinations.insert(out.destination).second)
         Fail(path + ".destination", "is used by another output");
       // One picture is drawn per job, from one decode of the audio.

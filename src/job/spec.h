@@ -41,6 +41,9 @@ struct OutputSpec {
   std::string background;
   // "quality": true on "hls", "dash", "mp4": PSNR and SSIM of every rendition in the result.
   bool quality = false;
+  // "hls"/"dash": the source's audio streams kept as tracks, in order; empty: every one
+  // (presets::kMaxAudioTracks at most), the default the stream marked so.
+  std::vector<presets::AudioTrackChoice> audio_tracks;
 };
 
 // A subtitle file that becomes a subtitle rendition of every HLS/DASH output.

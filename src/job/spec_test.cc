@@ -427,6 +427,83 @@ TEST(JobSpec, SubtitleTracksAreBoundedInputsWithALanguageAndAName) {
   EXPECT_EQ(ErrorOf(with({{{"url", "x.srt"}, {"name", ""}}})).field, "subtitle_tracks[0].name");
 }
 
+TEST(JobSpec, AudioTracksChooseBoundedStreamsWithALanguageANameAndOneDefault) {
+  json spec = {{"source", "a.mp4"},
+               {"outputs",
+                {{{"kind", "hls"},
+                  {"destination", "out/"},
+                  {"audio_tracks",
+                   {{{"stream", 1}, {"language", "en"}, {"name", "English"}, {"default", true}},
+                    {{"stream", 0}, {"language", "pt-BR"}},
+                    {{"stream", 2}}}}}}}};
+  Result<JobSpec> r = ParseJobSpec(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::vector<presets::AudioTrackChoice>& t = r->outputs[0].audio_tracks;
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].stream, 1);
+  EXPECT_EQ(t[0].language, "en");
+  EXPECT_EQ(t[0].name, "English");
+  EXPECT_TRUE(t[0].is_default);
+  EXPECT_EQ(t[1].stream, 0);
+  EXPECT_EQ(t[1].language, "pt-BR");
+  EXPECT_FALSE(t[1].is_default);
+  EXPECT_EQ(t[2].name, "");
+  // Without the field: empty, every stream of the source is kept.
+  spec["outputs"][0].erase("audio_tracks");
+  ASSERT_TRUE(ParseJobSpec(spec).ok());
+  EXPECT_TRUE(ParseJobSpec(spec)->outputs[0].audio_tracks.empty());
+
+  auto with = [&](json tracks) {
+    json s = spec;
+    s["outputs"][0]["audio_tracks"] = std::move(tracks);
+    return s;
+  };
+  const std::string f = "outputs[0].audio_tracks";
+  EXPECT_EQ(ErrorOf(with(json::array())).field, f);
+  EXPECT_EQ(ErrorOf(with(1)).field, f);
+  json nine = json::array();
+  for (int i = 0; i < 9; ++i) nine.push_back({{"stream", i}});
+  EXPECT_EQ(ErrorOf(with(nine)).field, f);
+  nine.erase(8);
+  EXPECT_TRUE(ParseJobSpec(with(nine)).ok());  // eight is the most
+  EXPECT_EQ(ErrorOf(with({"en"})).field, f + "[0]");
+  EXPECT_EQ(ErrorOf(with({json::object()})).field, f + "[0].stream");
+  for (json bad : {json(-1), json(64), json("1"), json(1.5)})
+    EXPECT_EQ(ErrorOf(with({{{"stream", bad}}})).field, f + "[0].stream") << bad;
+  EXPECT_EQ(ErrorOf(with({{{"stream", 1}}, {{"stream", 1}}})).field, f + "[1].stream");
+  EXPECT_EQ(ErrorOf(with({{{"stream", 0}, {"title", "x"}}})).field, f + "[0].title");
+  for (std::string bad :
+       std::vector<std::string>{"f", "english", "en_GB", "12", "en-", "-en", "en--gb", "en-a-b-c-d",
+                                "en\n", std::string(36, 'a')}) {
+    FieldError e = ErrorOf(with({{{"stream", 0}}, {{"stream", 1}, {"language", bad}}}));
+    EXPECT_EQ(e.field, f + "[1].language") << bad;
+  }
+  for (std::string bad :
+       std::vector<std::string>{std::string(65, 'n'), "a\"b", "a\nb", "tab\there", ""}) {
+    FieldError e = ErrorOf(with({{{"stream", 0}, {"name", bad}}}));
+    EXPECT_EQ(e.field, f + "[0].name") << bad;
+  }
+  EXPECT_TRUE(ParseJobSpec(with({{{"stream", 0}, {"name", std::string(64, 'n')}}})).ok());
+  EXPECT_EQ(ErrorOf(with({{{"stream", 0}, {"name", "A"}}, {{"stream", 1}, {"name", "A"}}})).field,
+            f + "[1].name");
+  EXPECT_EQ(ErrorOf(with({{{"stream", 0}, {"default", "yes"}}})).field, f + "[0].default");
+  EXPECT_EQ(
+      ErrorOf(with({{{"stream", 0}, {"default", true}}, {{"stream", 1}, {"default", true}}})).field,
+      f + "[1].default");
+  // Only packages have tracks, of one source's own streams.
+  json mp4 = {{"source", "a.mp4"},
+              {"outputs",
+               {{{"kind", "mp4"}, {"destination", "o.mp4"}, {"audio_tracks", {{{"stream", 0}}}}}}}};
+  EXPECT_EQ(ErrorOf(mp4).field, "outputs[0].audio_tracks");
+  json replaced = with({{{"stream", 0}}});
+  replaced["audio"] = "dub.m4a";
+  EXPECT_EQ(ErrorOf(replaced).field, f);
+  json joined = with({{{"stream", 0}}});
+  joined.erase("source");
+  joined["sources"] = {"a.mp4", "b.mp4"};
+  EXPECT_EQ(ErrorOf(joined).field, f);
+}
+
 TEST(JobSpec, PriorityAndTags) {
   Result<JobSpec> r = ParseJobSpec(json::parse(R"({"source": "a.mp4", "priority": 5,
     "tags": ["gpu", "eu-west"], "outputs": [{"kind": "mp4", "destination": "o.mp4"}]})"));

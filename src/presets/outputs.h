@@ -43,6 +43,18 @@ struct WaveformOptions {
   int image_height = 280;
 };
 
+// One audio track an HLS/DASH package keeps ("audio_tracks"): `stream` counts the source's audio
+// streams only (0: its first). `language` (BCP 47) and `name` override what the stream says;
+// at most one track is the default.
+struct AudioTrackChoice {
+  int stream = 0;
+  std::string language;
+  std::string name;
+  bool is_default = false;
+};
+// Packages keep at most this many audio tracks (every stream of the source when not chosen).
+inline constexpr int kMaxAudioTracks = 8;
+
 // Interlaced sources: "auto" deinterlaces a source whose stream says its fields are interlaced
 // (its field order), "off" never, "frame" always at the frame rate, "field" always at the field
 // rate (one picture per field: twice the frames).

@@ -570,6 +570,9 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   // and the connections of other clients must not be within its reach.
   setenv("REEL_SECRET_KEY", std::string(64, 'a').c_str(), 1);
   setenv("PGPASSWORD", "database-password", 1);
+  // Nor the server's S3 keys, for a job that names no s3:// URL (ServerS3KeysReachAnS3Job...).
+  setenv("REEL_S3_SECRET_ACCESS_KEY", "server-s3-secret", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "server-aws-secret", 1);
   Server s(data_.path(), media_.path());
   std::string id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
   s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.02; });
@@ -579,6 +582,8 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   EXPECT_NE(environment.find("REEL_TEST_HOOKS=1"), std::string::npos) << "the environment was read";
   EXPECT_EQ(environment.find("REEL_SECRET_KEY"), std::string::npos);
   EXPECT_EQ(environment.find("PGPASSWORD"), std::string::npos);
+  EXPECT_EQ(environment.find("server-s3-secret"), std::string::npos);
+  EXPECT_EQ(environment.find("server-aws-secret"), std::string::npos);
   int descriptors = 0;
   for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(child) + "/fd")) {
     std::error_code ec;
@@ -1561,6 +1566,32 @@ TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
   ApiReply refused = bare.Submit(spec);
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(refused.body["error"]["field"], "source");
+}
+
+TEST_F(ServiceTest, ServerS3KeysReachAnS3JobsChild) {
+  // The child of a job that names S3 keeps the server's REEL_S3_* (only that job's child does).
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  storage::S3Object source;
+  source.profile.endpoint = s3.endpoint();
+  source.profile.access_key = "S3RVER";
+  source.profile.secret_key = "S3RVER";
+  source.bucket = "media";
+  source.key = "in/small.mp4";
+  ASSERT_TRUE(storage::S3Put(source, media_ / "small.mp4", "video/mp4",
+                             *net::AddressPolicy::Parse({"127.0.0.1"}))
+                  .ok());
+  setenv("REEL_S3_ACCESS_KEY_ID", "S3RVER", 1);
+  setenv("REEL_S3_SECRET_ACCESS_KEY", "S3RVER", 1);
+  setenv("REEL_S3_ENDPOINT", s3.endpoint().c_str(), 1);
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  ApiReply submitted =
+      s.Submit({{"source", "s3://media/in/small.mp4"},
+                {"outputs", {{{"kind", "thumbnail"}, {"destination", "s3://media/out/t.jpg"}}}}});
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitFinished(submitted.body["id"]);
+  EXPECT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_TRUE(fs::exists(s3dir / "media/out/t.jpg") || !done["result"].is_null());
 }
 
 TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {

@@ -956,6 +956,35 @@ TEST_F(ServiceTest, WebhooksAreSignedAndDelivered) {
   EXPECT_EQ(deliveries[1]["attempt_log"][0]["status"], 200);
 }
 
+TEST_F(ServiceTest, ErrorsShowTenantsNoServerPaths) {
+  // A downloaded source lives in the attempt's scratch under the data directory; its probe error
+  // names the file it opened. The tenant sees the URL it gave, not where the server keeps it.
+  Receiver web;
+  web.Serve("/in/broken.mp4", std::string(4000, 'x'));
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json spec = {{"source", web.Base() + "/in/broken.mp4"},
+               {"outputs", {{{"kind", "hls"}, {"destination", web.Base() + "/out/hls/"}}}},
+               {"webhook", {{"url", web.url()}}}};
+  ApiReply submitted = s.Submit(spec);
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  std::string id = submitted.body["id"];
+  json failed = s.WaitForState(id, "failed");
+  std::string error = failed["error"];
+  EXPECT_NE(error.find("not a media file"), std::string::npos) << error;
+  EXPECT_NE(error.find(web.Base() + "/in/broken.mp4"), std::string::npos) << error;
+  std::vector<Receiver::Request> hooks = web.WaitFor(3);  // GET, running, failed
+  std::string webhook;
+  for (const Receiver::Request& r : hooks)
+    if (r.target == "/hooks" && json::parse(r.body).value("event", "") == "failed")
+      webhook = r.body;
+  ASSERT_FALSE(webhook.empty()) << "the failed webhook arrived";
+  EXPECT_NE(webhook.find("not a media file"), std::string::npos) << webhook;
+  for (const std::string& shown : {failed.dump(), webhook, s.Get("/v1/jobs").body.dump()}) {
+    EXPECT_EQ(shown.find(data_.path()), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("/work/job_"), std::string::npos) << shown;
+  }
+}
+
 TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {
   Receiver receiver(2);  // two failures, then success
   json spec = HlsJob("small.mp4", "out");

@@ -580,6 +580,9 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   ASSERT_GT(child, 0);
   std::string environment = testing::ReadFile("/proc/" + std::to_string(child) + "/environ");
   EXPECT_NE(environment.find("REEL_TEST_HOOKS=1"), std::string::npos) << "the environment was read";
+  EXPECT_NE(environment.find("REEL_WORKER_PID=" + std::to_string(s.pid()) + '\0'),
+            std::string::npos)
+      << "the child knows its parent, to stop if it is gone before the child watches it";
   EXPECT_EQ(environment.find("REEL_SECRET_KEY"), std::string::npos);
   EXPECT_EQ(environment.find("PGPASSWORD"), std::string::npos);
   EXPECT_EQ(environment.find("server-s3-secret"), std::string::npos);

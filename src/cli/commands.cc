@@ -415,7 +415,10 @@ int RunJob(const RunJobArgs& args) {
   StopAtOnceWhileEncoding();
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
   // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
+  // The parent is the worker that says so: read here, getppid() is already init's (or a
+  // subreaper's) when the worker died while this process started, and the check would pass.
   pid_t parent = getppid();
+  if (const char* worker = std::getenv("REEL_WORKER_PID")) parent = std::atoi(worker);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) return 143;
   // With the server gone nobody reads our progress; a write must fail, not kill us with SIGPIPE

@@ -1,5 +1,7 @@
 #include "worker/child_env.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <string_view>
 
@@ -45,6 +47,9 @@ std::vector<std::string> ChildEnvironment(const nlohmann::json& spec) {
       for (std::string_view prefix : kForS3) keep = keep || StartsWith(*e, prefix);
     if (keep) kept.push_back(*e);
   }
+  // Who the child's parent is meant to be: a child reading getppid() itself gets init's pid when
+  // the worker died while it was starting, and would run its job unwatched (see run-job).
+  kept.push_back("REEL_WORKER_PID=" + std::to_string(getpid()));
   return kept;
 }
 

@@ -11,7 +11,8 @@
 namespace reel::worker {
 
 // What the child of a job with this `spec` may see of this process's environment: the basics
-// (PATH, HOME, locale, TMPDIR, sanitizer and test switches), and the server's S3 settings
+// (PATH, HOME, locale, TMPDIR, sanitizer and test switches), REEL_WORKER_PID (this process, the
+// child's parent), and the server's S3 settings
 // (REEL_S3_*, AWS_*) only when the spec names an s3:// URL. Never the sealing key, the store's
 // address or PostgreSQL's settings. A job's own sealed credentials reach the child in its spec
 // file, not here.

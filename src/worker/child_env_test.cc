@@ -3,6 +3,7 @@
 #include "worker/child_env.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -44,6 +45,7 @@ TEST_F(ChildEnvironmentTest, AJobWithoutS3GetsNoneOfTheServersSecrets) {
     EXPECT_FALSE(Has(env, std::string(name) + "=" + value)) << name;
   ASSERT_NE(getenv("PATH"), nullptr);
   EXPECT_TRUE(Has(env, std::string("PATH=") + getenv("PATH")));
+  EXPECT_TRUE(Has(env, "REEL_WORKER_PID=" + std::to_string(getpid())));
 }
 
 TEST_F(ChildEnvironmentTest, AJobNamingS3KeepsTheS3SettingsButNeverTheSealingKey) {

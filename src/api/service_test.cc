@@ -633,6 +633,9 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   // and the connections of other clients must not be within its reach.
   setenv("REEL_SECRET_KEY", std::string(64, 'a').c_str(), 1);
   setenv("PGPASSWORD", "database-password", 1);
+  // Nor the server's S3 keys, for a job that names no s3:// URL (ServerS3KeysReachAnS3Job...).
+  setenv("REEL_S3_SECRET_ACCESS_KEY", "server-s3-secret", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "server-aws-secret", 1);
   Server s(data_.path(), media_.path());
   std::string id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
   s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.02; });
@@ -640,8 +643,13 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   ASSERT_GT(child, 0);
   std::string environment = testing::ReadFile("/proc/" + std::to_string(child) + "/environ");
   EXPECT_NE(environment.find("REEL_TEST_HOOKS=1"), std::string::npos) << "the environment was read";
+  EXPECT_NE(environment.find("REEL_WORKER_PID=" + std::to_string(s.pid()) + '\0'),
+            std::string::npos)
+      << "the child knows its parent, to stop if it is gone before the child watches it";
   EXPECT_EQ(environment.find("REEL_SECRET_KEY"), std::string::npos);
   EXPECT_EQ(environment.find("PGPASSWORD"), std::string::npos);
+  EXPECT_EQ(environment.find("server-s3-secret"), std::string::npos);
+  EXPECT_EQ(environment.find("server-aws-secret"), std::string::npos);
   int descriptors = 0;
   for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(child) + "/fd")) {
     std::error_code ec;
@@ -779,7 +787,11 @@ TEST_F(ServiceTest, IdempotentSubmit) {
 }
 
 TEST_F(ServiceTest, ServerKilledMidJobLosesNothing) {
-  AddLongSource();
+  // The job runs about one and a half times (the killed attempt, then all of it again), so its
+  // ladder is cheap: with AddLongSource's 720p (three rungs and an MP4, about 0.15x real time on
+  // a host loaded to 20 runnable tasks per core pair) the second attempt was still encoding,
+  // correctly, at the 90 s deadline. At 360p, twice as long, a kill still lands mid-job.
+  fs::copy_file(testing::Clip(640, 360, 26, 30), media_ / "long.mp4");
   std::string id;
   {
     Server s(data_.path(), media_.path(), {"--lease", "2s"});
@@ -796,7 +808,7 @@ TEST_F(ServiceTest, ServerKilledMidJobLosesNothing) {
   // Outputs are whole: every segment of the package is there and the MP4 reads to the end.
   testing::MediaSummary mp4 = testing::ReadMedia(media_ / "out/small.mp4");
   ASSERT_NE(mp4.Find("video"), nullptr);
-  EXPECT_EQ(mp4.Find("video")->packets, 390);
+  EXPECT_EQ(mp4.Find("video")->packets, 780);
   EXPECT_TRUE(fs::exists(media_ / "out/hls/master.m3u8"));
   std::vector<std::string> names = Leftovers("out");
   std::sort(names.begin(), names.end());
@@ -1099,6 +1111,35 @@ TEST_F(ServiceTest, ProgressWebhooksOfAJobRunByASeparateWorkerAreSentByTheApiNod
   }
   worker.Signal(SIGTERM);
   EXPECT_EQ(worker.Wait().exit_code, 0);
+}
+
+TEST_F(ServiceTest, ErrorsShowTenantsNoServerPaths) {
+  // A downloaded source lives in the attempt's scratch under the data directory; its probe error
+  // names the file it opened. The tenant sees the URL it gave, not where the server keeps it.
+  Receiver web;
+  web.Serve("/in/broken.mp4", std::string(4000, 'x'));
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  json spec = {{"source", web.Base() + "/in/broken.mp4"},
+               {"outputs", {{{"kind", "hls"}, {"destination", web.Base() + "/out/hls/"}}}},
+               {"webhook", {{"url", web.url()}}}};
+  ApiReply submitted = s.Submit(spec);
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  std::string id = submitted.body["id"];
+  json failed = s.WaitForState(id, "failed");
+  std::string error = failed["error"];
+  EXPECT_NE(error.find("not a media file"), std::string::npos) << error;
+  EXPECT_NE(error.find(web.Base() + "/in/broken.mp4"), std::string::npos) << error;
+  std::vector<Receiver::Request> hooks = web.WaitFor(3);  // GET, running, failed
+  std::string webhook;
+  for (const Receiver::Request& r : hooks)
+    if (r.target == "/hooks" && json::parse(r.body).value("event", "") == "failed")
+      webhook = r.body;
+  ASSERT_FALSE(webhook.empty()) << "the failed webhook arrived";
+  EXPECT_NE(webhook.find("not a media file"), std::string::npos) << webhook;
+  for (const std::string& shown : {failed.dump(), webhook, s.Get("/v1/jobs").body.dump()}) {
+    EXPECT_EQ(shown.find(data_.path()), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("/work/job_"), std::string::npos) << shown;
+  }
 }
 
 TEST_F(ServiceTest, WebhookIsRetriedUntilDeliveredEvenAcrossARestart) {
@@ -1711,6 +1752,32 @@ TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
   ApiReply refused = bare.Submit(spec);
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(refused.body["error"]["field"], "source");
+}
+
+TEST_F(ServiceTest, ServerS3KeysReachAnS3JobsChild) {
+  // The child of a job that names S3 keeps the server's REEL_S3_* (only that job's child does).
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  storage::S3Object source;
+  source.profile.endpoint = s3.endpoint();
+  source.profile.access_key = "S3RVER";
+  source.profile.secret_key = "S3RVER";
+  source.bucket = "media";
+  source.key = "in/small.mp4";
+  ASSERT_TRUE(storage::S3Put(source, media_ / "small.mp4", "video/mp4",
+                             *net::AddressPolicy::Parse({"127.0.0.1"}))
+                  .ok());
+  setenv("REEL_S3_ACCESS_KEY_ID", "S3RVER", 1);
+  setenv("REEL_S3_SECRET_ACCESS_KEY", "S3RVER", 1);
+  setenv("REEL_S3_ENDPOINT", s3.endpoint().c_str(), 1);
+  Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
+  ApiReply submitted =
+      s.Submit({{"source", "s3://media/in/small.mp4"},
+                {"outputs", {{{"kind", "thumbnail"}, {"destination", "s3://media/out/t.jpg"}}}}});
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitFinished(submitted.body["id"]);
+  EXPECT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_TRUE(fs::exists(s3dir / "media/out/t.jpg") || !done["result"].is_null());
 }
 
 TEST_F(ServiceTest, WorkersOnSharedPostgresRunEveryJobOnceAndSurviveACrash) {

@@ -1,6 +1,11 @@
 #include "attempt/attempt.h"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "attempt/plan.h"
+#include "common/redact.h"
 #include "net/http.h"
 
 namespace reel::attempt {
@@ -26,6 +31,50 @@ class TransferHooks {
 
  private:
   bool active_;
+};
+
+// What a tenant is shown of the files an attempt keeps on the server: a fetched source or a
+// staged output by the URL the job gave for it, anything else in the scratch by its name inside
+// it. Errors reach the job's error, its attempt log and its webhooks; where the server keeps its
+// data directory is not the tenant's business (and helps aim an attack on it).
+class ServerPaths {
+ public:
+  explicit ServerPaths(std::string scratch) : scratch_(std::move(scratch)) {
+    while (scratch_.size() > 1 && scratch_.back() == '/') scratch_.pop_back();
+  }
+  void Add(const std::string& local, const std::string& url, const std::string& field) {
+    if (local.empty() || local == url) return;
+    std::string shown = url.rfind("data:", 0) == 0 ? field : RedactUrl(url);
+    names_.emplace_back(local, shown);
+    // Longest first: a staged folder's path is a prefix of the files in it.
+    std::sort(names_.begin(), names_.end(),
+              [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  }
+  std::string Hide(std::string text) const {
+    for (const auto& [local, shown] : names_) ReplaceAll(text, local, shown);
+    if (scratch_.size() > 1) {
+      ReplaceAll(text, scratch_ + "/", "");
+      ReplaceAll(text, scratch_, ".");
+    }
+    return text;
+  }
+  Status Hide(const Status& s) const { return s.ok() ? s : Status(s.code(), Hide(s.message())); }
+  void Hide(json& j) const {
+    if (j.is_string()) {
+      j = Hide(j.get<std::string>());
+    } else if (j.is_structured()) {
+      for (json& item : j) Hide(item);
+    }
+  }
+
+ private:
+  static void ReplaceAll(std::string& text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  }
+
+  std::string scratch_;
+  std::vector<std::pair<std::string, std::string>> names_;  // local path, what is shown
 };
 
 // Delivers the remote files of outputs the engine wrote, and points the result at them.
@@ -72,18 +121,20 @@ Result<std::string> LocalPath(const std::string& url, const std::string& field) 
 
 AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
   TransferHooks hooks(env);
-  Resolver resolve = [&env](const std::string& url, const std::string& field,
-                            Role role) -> Result<std::string> {
+  ServerPaths paths(env.remote ? env.scratch : "");
+  Resolver resolve = [&env, &paths](const std::string& url, const std::string& field,
+                                    Role role) -> Result<std::string> {
     if (!env.remote) return LocalPath(url, field);
     Result<std::string> p =
         role == Role::kSource
             ? storage::FetchSource(url, env.scratch, env.storage)
             : storage::LocalTarget(url, role == Role::kDirectory, env.scratch, env.storage);
     if (!p.ok()) return p.status().WithContext(field);
+    if (storage::KindOf(url) != storage::Kind::kLocal) paths.Add(*p, url, field);
     return p;
   };
   Result<AttemptPlan> plan = MakePlan(spec, resolve);
-  if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};
+  if (!plan.ok()) return AttemptError{Stage::kPrepare, paths.Hide(plan.status())};
 
   engine::TranscodeOptions options;
   options.cancel = env.cancel;
@@ -98,17 +149,19 @@ AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
     };
   Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, options);
   if (env.events.on_encoded) env.events.on_encoded();
-  if (!result.ok()) return AttemptError{Stage::kEncode, result.status()};
+  if (!result.ok()) return AttemptError{Stage::kEncode, paths.Hide(result.status())};
 
   json out = engine::ToJson(*result);
-  if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
   Status delivered = Deliver(spec, *plan, *result, env, &out);
-  if (!delivered.ok()) return AttemptError{Stage::kDeliver, delivered};
+  if (!delivered.ok()) return AttemptError{Stage::kDeliver, paths.Hide(delivered)};
+  paths.Hide(out);  // per-output errors; the tenant's metadata goes in as it came, after
+  if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
 
   std::string errors;
   for (const engine::OutputResult& o : result->outputs)
     if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
-  return AttemptResult{std::move(out), errors.empty() ? Status::Ok() : InvalidArgument(errors)};
+  return AttemptResult{std::move(out),
+                       errors.empty() ? Status::Ok() : paths.Hide(InvalidArgument(errors))};
 }
 
 }  // namespace reel::attempt

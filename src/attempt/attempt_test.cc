@@ -106,6 +106,27 @@ TEST(Attempt, AnInvalidSourceIsAPermanentFailureThatLeavesNothing) {
   EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{"text.mp4"});
 }
 
+TEST(Attempt, AnErrorNamesAFetchedSourceByItsUrlNotItsPathInTheScratch) {
+  // The probe names the file it opened, which a worker keeps under its data directory; the
+  // tenant reads this error in the job, its attempt log and its webhook.
+  TempDir scratch, out;
+  Environment env;
+  env.remote = true;
+  env.scratch = scratch.path();
+  env.storage.allow_paths = {out.path()};
+  job::JobSpec spec =
+      Spec({{"source", "data:video/mp4;base64,dGhpcyBpcyBub3QgYSB2aWRlbywganVzdCB0ZXh0Cg=="},
+            {"outputs", {{{"kind", "hls"}, {"destination", out / "hls/"}}}}});
+  AttemptOutcome outcome = attempt::Run(spec, env);
+  const AttemptError* error = std::get_if<AttemptError>(&outcome);
+  ASSERT_NE(error, nullptr);
+  const std::string& message = error->status.message();
+  EXPECT_EQ(error->retry(), Retry::kPermanent) << message;
+  EXPECT_NE(message.find("not a media file"), std::string::npos) << message;
+  EXPECT_EQ(message.rfind("source: ", 0), 0u) << message;
+  EXPECT_EQ(message.find(scratch.path()), std::string::npos) << message;
+}
+
 TEST(Attempt, LocalModeRefusesRemoteUrlsBeforeAnythingRuns) {
   TempDir dir;
   job::JobSpec spec = Spec({{"source", "https://example.com/a.mp4"},

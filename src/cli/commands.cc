@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,9 +13,11 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include "attempt/attempt.h"
 #include "engine/engine.h"
+#include "engine/staging.h"
 #include "job/spec.h"
 #include "layout/layout.h"
 #include "presets/catalog.h"
@@ -388,11 +391,34 @@ int RunTranscode(const TranscodeArgs& args) {
   return ExecuteSpec(*spec, mode, args.threads, args.source_limits);
 }
 
+// A stop (cancel, shutdown, lost lease, server gone) that comes while the engine encodes ends
+// the process at once, its staged outputs removed. Left to wind down, the encoders first finish
+// the frames they hold: 0.3-0.5 s of CPU, which on a starved host took past the worker's 5 s
+// grace, so that a cancel came by SIGKILL. Nothing is in transfer while the engine runs (sources
+// are fetched before, outputs delivered after, and those stop cleanly on the flag); the worker
+// removes the scratch and any staging left beside the destinations once the process is gone.
+std::atomic<bool> g_encoding{false};
+
+void StopAtOnceWhileEncoding() {
+  std::thread([] {
+    while (!g_cancel) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!g_encoding) return;  // fetching or delivering: those stop on the flag themselves
+    engine::RemoveUncommittedOutputs();
+    std::fprintf(stderr, "reel: stopped while encoding (signal %d); partial outputs removed\n",
+                 g_signal.load());
+    _exit(128 + (g_signal ? g_signal.load() : SIGTERM));
+  }).detach();
+}
+
 int RunJob(const RunJobArgs& args) {
   InstallSignalHandlers();
+  StopAtOnceWhileEncoding();
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
   // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
+  // The parent is the worker that says so: read here, getppid() is already init's (or a
+  // subreaper's) when the worker died while this process started, and the check would pass.
   pid_t parent = getppid();
+  if (const char* worker = std::getenv("REEL_WORKER_PID")) parent = std::atoi(worker);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) return 143;
   // With the server gone nobody reads our progress; a write must fail, not kill us with SIGPIPE
@@ -444,9 +470,11 @@ int RunJob(const RunJobArgs& args) {
       storage::WithJobCredentials(std::move(env.storage.s3_profiles), spec->s3_credentials);
   if (TestHookArmed(*spec)) env.progress_interval = 0;  // fire mid-run even on tiny clips
   env.events.on_progress = [&](const engine::Progress& p) {
+    g_encoding = true;
     emit(attempt::ProgressLine(p));
     RunTestHook(*spec, p);
   };
+  env.events.on_encoded = [] { g_encoding = false; };
   env.events.on_transfer = [&](int64_t bytes) { emit(attempt::TransferMessage{bytes}); };
 
   attempt::AttemptOutcome outcome = attempt::Run(*spec, env);

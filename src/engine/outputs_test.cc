@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "engine/engine.h"
 #include "engine/staging.h"
@@ -631,6 +632,27 @@ TEST(Staging, AnAbandonedRunRemovesOnlyTheEmptyFoldersItMade) {
   ASSERT_TRUE(staging.Commit().ok());
   staging.Abandon();
   EXPECT_TRUE(std::filesystem::exists(dir / "done/c.mp4"));
+}
+
+// A process told to stop at once (`reel run-job` on SIGTERM while encoding) removes what is
+// staged and not committed, from another thread than the run's, and never a committed output.
+TEST(Staging, RemoveUncommittedOutputsTakesWhatIsStagedAndNothingCommitted) {
+  testing::TempDir dir;
+  Staging done;
+  Result<std::string> committed = done.StageFile(dir / "done/a.mp4");
+  ASSERT_TRUE(committed.ok());
+  ASSERT_TRUE(done.Commit().ok());
+  Staging running;
+  Result<std::string> file = running.StageFile(dir / "out/b.mp4");
+  Result<std::string> folder = running.StageDirectory(dir / "out/hls/");
+  ASSERT_TRUE(file.ok() && folder.ok());
+  testing::WriteFile(*folder + "/index.m3u8", "#EXTM3U\n");
+  std::thread([] { RemoveUncommittedOutputs(); }).join();
+  EXPECT_FALSE(std::filesystem::exists(*file));
+  EXPECT_FALSE(std::filesystem::exists(*folder));
+  EXPECT_TRUE(std::filesystem::exists(dir / "done/a.mp4"));
+  running.Abandon();  // what is gone already is no error; the folder it made goes
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <system_error>
 
 #include "layout/layout.h"
@@ -77,7 +79,34 @@ Status CheckReplaceable(const fs::path& dest) {
   return Status::Ok();
 }
 
+// The staged outputs of this process not yet committed or abandoned (RemoveUncommittedOutputs).
+// Never destroyed: a thread may still use it while the process exits.
+std::mutex& LiveMutex() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+std::set<std::string>& Live() {
+  static std::set<std::string>* live = new std::set<std::string>;
+  return *live;
+}
+void Track(const std::string& temp, bool staged) {
+  std::lock_guard lock(LiveMutex());
+  if (staged)
+    Live().insert(temp);
+  else
+    Live().erase(temp);
+}
+
 }  // namespace
+
+void RemoveUncommittedOutputs() {
+  std::lock_guard lock(LiveMutex());
+  for (const std::string& temp : Live()) {
+    std::error_code ec;
+    fs::remove_all(temp, ec);
+  }
+  Live().clear();
+}
 
 Staging::~Staging() { Abandon(); }
 
@@ -91,6 +120,7 @@ Result<std::string> Staging::StageDirectory(const std::string& destination) {
     return Unavailable("cannot create a directory beside '" + dest.string() +
                        "': " + std::strerror(errno));
   entries_.push_back({temp, dest.string(), true});
+  Track(temp, true);
   return temp;
 }
 
@@ -108,6 +138,7 @@ Result<std::string> Staging::StageFile(const std::string& destination) {
                        "': " + std::strerror(errno));
   close(fd);
   entries_.push_back({temp, dest.string(), false});
+  Track(temp, true);
   return temp;
 }
 
@@ -125,6 +156,7 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
     }
     fs::rename(e.temp, e.destination, ec);
     if (ec) return Unavailable("cannot move output into '" + e.destination + "': " + ec.message());
+    Track(e.temp, false);
     if (!old.empty()) fs::remove_all(old, ec);
     // Temp files are created 0600; outputs are meant to be served.
     fs::permissions(e.destination, e.directory ? fs::perms(0755) : fs::perms(0644), ec);
@@ -140,6 +172,7 @@ void Staging::Abandon() {
     if (e.temp.empty()) continue;
     std::error_code ec;
     fs::remove_all(e.temp, ec);
+    Track(e.temp, false);
   }
   entries_.clear();
   // A canceled or failed run leaves no empty folders behind that it made; fs::remove takes only

@@ -40,4 +40,9 @@ class Staging {
   std::vector<std::string> created_dirs_;  // parents made for the outputs, outermost first
 };
 
+// Removes the staged outputs of every Staging in this process that are neither committed nor
+// abandoned yet: for a process told to stop at once (`reel run-job` on SIGTERM), which exits
+// without waiting for its encoders. Safe to call from any thread while they still write.
+void RemoveUncommittedOutputs();
+
 }  // namespace reel::engine

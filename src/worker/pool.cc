@@ -6,6 +6,7 @@
 
 #include "layout/layout.h"
 #include "store/job_view.h"
+#include "worker/child_env.h"
 #include "worker/scratch.h"
 #include "worker/supervisor.h"
 
@@ -185,8 +186,8 @@ void WorkerPool::RunAttempt(const Job& job) {
                           {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
                            options_.progress_save_interval},
                           std::move(hooks));
-    ending = supervisor.Run(
-        job.id, ChildCommand{RunJobArgv(scratch.spec_path), ChildEnvironment(), scratch.log_path});
+    ending = supervisor.Run(job.id, ChildCommand{RunJobArgv(scratch.spec_path),
+                                                 ChildEnvironment(job.spec), scratch.log_path});
   }
 
   std::error_code ec;

@@ -30,7 +30,9 @@ AttemptScratch PrepareScratch(const std::string& work_dir, const store::Job& job
   int fd = open(s.spec_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   std::string text = spec.dump();
   if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    s.error = "cannot write " + s.spec_path + ": " + std::strerror(errno);
+    // The tenant reads this error: the scratch's name, not where the data directory is.
+    s.error = "cannot write the attempt's spec.json in its scratch (" + job.id + "-" +
+              std::to_string(job.attempts) + "): " + std::strerror(errno);
   if (fd >= 0) close(fd);
   return s;
 }

@@ -11,8 +11,6 @@
 
 #include "attempt/protocol.h"
 
-extern char** environ;
-
 namespace reel::worker {
 namespace {
 
@@ -68,24 +66,6 @@ Status Spawn(const ChildCommand& command, pid_t* pid, int* out_fd) {
 }
 
 }  // namespace
-
-std::vector<std::string> ChildEnvironment() {
-  // Not the server's secrets (REEL_SECRET_KEY opens every job's sealed credentials, REEL_STORE
-  // and PG* reach the database), since the child parses media from strangers. AWS_* stays: the
-  // child signs S3 requests with the AWS credential chain when a profile has no keys.
-  static const char* const kKept[] = {"PATH=",      "HOME=",        "LANG=",    "LC_",
-                                      "TZ=",        "TMPDIR=",      "REEL_S3_", "REEL_TEST_HOOKS=",
-                                      "FONTCONFIG", "XDG_",         "ASAN_",    "UBSAN_",
-                                      "LSAN_",      "REEL_AV_LOG=", "AWS_"};
-  std::vector<std::string> kept;
-  for (char** e = environ; *e; ++e)
-    for (const char* prefix : kKept)
-      if (std::strncmp(*e, prefix, std::strlen(prefix)) == 0) {
-        kept.push_back(*e);
-        break;
-      }
-  return kept;
-}
 
 Supervisor::Supervisor(store::JobStore* store, Clock* clock, SupervisorOptions options,
                        SupervisorHooks hooks)

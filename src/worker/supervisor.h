@@ -90,7 +90,4 @@ class Supervisor {
   SupervisorHooks hooks_;
 };
 
-// What a job's child may see of this process's environment (see supervisor.cc).
-std::vector<std::string> ChildEnvironment();
-
 }  // namespace reel::worker

@@ -307,21 +307,5 @@ TEST_F(SupervisorTest, AChildIgnoringSigtermIsKilledAfterTheGrace) {
   EXPECT_EQ(Finish(running).how, Ending::kCanceled);
 }
 
-// A job's process signs S3 with the AWS chain, so it keeps AWS_*; never the sealing key.
-TEST(ChildEnvironment, KeepsAwsVariablesButNotServerSecrets) {
-  setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/reel", 1);
-  setenv("REEL_SECRET_KEY", "00", 1);
-  std::vector<std::string> env = ChildEnvironment();
-  unsetenv("AWS_ROLE_ARN");
-  unsetenv("REEL_SECRET_KEY");
-  auto has = [&](const std::string& prefix) {
-    for (const std::string& e : env)
-      if (e.rfind(prefix, 0) == 0) return true;
-    return false;
-  };
-  EXPECT_TRUE(has("AWS_ROLE_ARN=arn:aws:iam::123456789012:role/reel"));
-  EXPECT_FALSE(has("REEL_SECRET_KEY="));
-}
-
 }  // namespace
 }  // namespace reel::worker

@@ -1,0 +1,56 @@
+#include "worker/child_env.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <string_view>
+
+extern char** environ;
+
+namespace reel::worker {
+namespace {
+
+bool StartsWith(const char* entry, std::string_view prefix) {
+  return std::strncmp(entry, prefix.data(), prefix.size()) == 0;
+}
+
+bool NamesS3(const nlohmann::json& value) {
+  if (value.is_string()) return value.get_ref<const std::string&>().rfind("s3://", 0) == 0;
+  if (value.is_array())
+    for (const nlohmann::json& v : value)
+      if (NamesS3(v)) return true;
+  if (value.is_object())
+    for (const auto& [key, v] : value.items())
+      if (key != "metadata" && NamesS3(v)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool UsesS3(const nlohmann::json& spec) { return NamesS3(spec); }
+
+std::vector<std::string> ChildEnvironment(const nlohmann::json& spec) {
+  // A list of what to keep, not of what to drop: a secret the server is given tomorrow under a
+  // new name stays out without anyone remembering to add it here.
+  static constexpr std::string_view kAlways[] = {
+      "PATH=", "HOME=", "LANG=",  "LC_",   "TZ=",          "TMPDIR=",         "FONTCONFIG",
+      "XDG_",  "ASAN_", "UBSAN_", "LSAN_", "REEL_AV_LOG=", "REEL_TEST_HOOKS="};
+  // The server's S3 keys and the AWS chain's settings sign the job's S3 requests; a job that
+  // names no s3:// URL has no use for them.
+  static constexpr std::string_view kForS3[] = {"REEL_S3_", "AWS_"};
+  bool s3 = UsesS3(spec);
+  std::vector<std::string> kept;
+  for (char** e = environ; *e; ++e) {
+    bool keep = false;
+    for (std::string_view prefix : kAlways) keep = keep || StartsWith(*e, prefix);
+    if (s3)
+      for (std::string_view prefix : kForS3) keep = keep || StartsWith(*e, prefix);
+    if (keep) kept.push_back(*e);
+  }
+  // Who the child's parent is meant to be: a child reading getppid() itself gets init's pid when
+  // the worker died while it was starting, and would run its job unwatched (see run-job).
+  kept.push_back("REEL_WORKER_PID=" + std::to_string(getpid()));
+  return kept;
+}
+
+}  // namespace reel::worker

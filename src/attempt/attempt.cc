@@ -1,34 +1,26 @@
 #include "attempt/attempt.h"
 
+#include "attempt/fan_out.h"
 #include "attempt/plan.h"
+#include "attempt/run_parts.h"
 #include "net/http.h"
 
 namespace reel::attempt {
-namespace {
 
 using nlohmann::json;
 
-// The process-wide transfer hooks, set for one run and cleared after it.
-class TransferHooks {
- public:
-  TransferHooks(const Environment& env) : active_(env.remote) {
-    if (!active_) return;
-    net::SetCancelFlag(env.cancel);
-    if (env.events.on_transfer) net::SetTransferListener(env.events.on_transfer);
-  }
-  ~TransferHooks() {
-    if (!active_) return;
-    net::SetTransferListener(nullptr);
-    net::SetCancelFlag(nullptr);
-  }
-  TransferHooks(const TransferHooks&) = delete;
-  TransferHooks& operator=(const TransferHooks&) = delete;
+TransferHooks::TransferHooks(const Environment& env) : active_(env.remote) {
+  if (!active_) return;
+  net::SetCancelFlag(env.cancel);
+  if (env.events.on_transfer) net::SetTransferListener(env.events.on_transfer);
+}
 
- private:
-  bool active_;
-};
+TransferHooks::~TransferHooks() {
+  if (!active_) return;
+  net::SetTransferListener(nullptr);
+  net::SetCancelFlag(nullptr);
+}
 
-// Delivers the remote files of outputs the engine wrote, and points the result at them.
 Status Deliver(const job::JobSpec& spec, const AttemptPlan& plan,
                const engine::TranscodeResult& engine_result, const Environment& env, json* out) {
   for (const PlannedOutput& output : plan.outputs) {
@@ -55,7 +47,41 @@ Status Deliver(const job::JobSpec& spec, const AttemptPlan& plan,
   return Status::Ok();
 }
 
-}  // namespace
+std::string OutputErrors(const engine::TranscodeResult& result) {
+  std::string errors;
+  for (const engine::OutputResult& o : result.outputs)
+    if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
+  return errors;
+}
+
+Resolver ResolverFor(const Environment& env) {
+  return
+      [&env](const std::string& url, const std::string& field, Role role) -> Result<std::string> {
+        if (!env.remote) return LocalPath(url, field);
+        Result<std::string> p =
+            role == Role::kSource
+                ? storage::FetchSource(url, env.scratch, env.storage)
+                : storage::LocalTarget(url, role == Role::kDirectory, env.scratch, env.storage);
+        if (!p.ok()) return p.status().WithContext(field);
+        return p;
+      };
+}
+
+engine::TranscodeOptions EngineOptions(const Environment& env) {
+  engine::TranscodeOptions options;
+  options.cancel = env.cancel;
+  options.threads = env.threads;
+  options.progress_interval = env.progress_interval;
+  options.on_progress = env.events.on_progress;
+  if (env.remote)  // a service job: local destinations are judged again as they resolve now
+    options.check_destination = [&env](const std::string& destination) -> Status {
+      for (const std::string& own : {env.scratch, env.staging})
+        if (!own.empty() && destination.rfind(own + "/", 0) == 0)
+          return Status::Ok();  // staged for delivery elsewhere, or a task's staged chunk
+      return storage::CheckLocalWrite(destination, env.storage);
+    };
+  return options;
+}
 
 ProgressMessage ProgressLine(const engine::Progress& p) {
   return {p.fraction, p.media_seconds, p.fps, p.speed, p.elapsed};
@@ -72,42 +98,29 @@ Result<std::string> LocalPath(const std::string& url, const std::string& field) 
 
 AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
   TransferHooks hooks(env);
-  Resolver resolve = [&env](const std::string& url, const std::string& field,
-                            Role role) -> Result<std::string> {
-    if (!env.remote) return LocalPath(url, field);
-    Result<std::string> p =
-        role == Role::kSource
-            ? storage::FetchSource(url, env.scratch, env.storage)
-            : storage::LocalTarget(url, role == Role::kDirectory, env.scratch, env.storage);
-    if (!p.ok()) return p.status().WithContext(field);
-    return p;
-  };
-  Result<AttemptPlan> plan = MakePlan(spec, resolve);
+  Result<AttemptPlan> plan = MakePlan(spec, ResolverFor(env));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};
+  // Why a job that could have fanned out did not (said in the result); empty otherwise.
+  std::string unchunked;
+  if (env.fan_out.allowed) {
+    Result<std::optional<FanOutMessage>> fan_out = DecideFanOut(spec, *plan, env.fan_out);
+    if (!fan_out.ok())
+      unchunked = fan_out.status().message();
+    else if (fan_out->has_value())
+      return std::move(**fan_out);
+  }
 
-  engine::TranscodeOptions options;
-  options.cancel = env.cancel;
-  options.threads = env.threads;
-  options.progress_interval = env.progress_interval;
-  options.on_progress = env.events.on_progress;
-  if (env.remote)  // a service job: local destinations are judged again as they resolve now
-    options.check_destination = [&env](const std::string& destination) -> Status {
-      if (!env.scratch.empty() && destination.rfind(env.scratch + "/", 0) == 0)
-        return Status::Ok();  // staged for delivery elsewhere
-      return storage::CheckLocalWrite(destination, env.storage);
-    };
-  Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, options);
+  Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, EngineOptions(env));
   if (env.events.on_encoded) env.events.on_encoded();
   if (!result.ok()) return AttemptError{Stage::kEncode, result.status()};
 
   json out = engine::ToJson(*result);
   if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
+  if (!unchunked.empty()) out["chunking"] = {{"chunked", false}, {"reason", unchunked}};
   Status delivered = Deliver(spec, *plan, *result, env, &out);
   if (!delivered.ok()) return AttemptError{Stage::kDeliver, delivered};
 
-  std::string errors;
-  for (const engine::OutputResult& o : result->outputs)
-    if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
+  std::string errors = OutputErrors(*result);
   return AttemptResult{std::move(out), errors.empty() ? Status::Ok() : InvalidArgument(errors)};
 }
 

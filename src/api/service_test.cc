@@ -2197,6 +2197,13 @@ std::map<int, std::string> TaskChildren(int server) {
   return out;
 }
 
+// The worker that records a job's success removes its staging just after: wait a little for it.
+bool StagingGoes(const std::string& dir) {
+  for (int i = 0; i < 200 && fs::exists(dir); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return !fs::exists(dir);
+}
+
 TEST_F(ServiceTest, AChunkedJobRunsAsTasksOnEveryWorkerAndMakesTheUnchunkedPackage) {
   fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
   Server s(data_.path(), media_.path(), {"--workers", "2"});
@@ -2241,13 +2248,13 @@ TEST_F(ServiceTest, AChunkedJobRunsAsTasksOnEveryWorkerAndMakesTheUnchunkedPacka
     EXPECT_EQ(video->packets, source_frames) << rendition;
   }
   EXPECT_TRUE(fs::exists(media_ / "chunked/thumb.jpg"));
-  EXPECT_FALSE(fs::exists(data_ / ("staging/" + id))) << "the staging goes with the job's end";
+  EXPECT_TRUE(StagingGoes(data_ / ("staging/" + id))) << "the staging goes with the job's end";
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(data_ / "work", ec))
     ADD_FAILURE() << "left in work/: " << e.path();
 }
 
-TEST_F(ServiceTest, AKilledChunkRunsAgainAloneAndCancelStopsEveryTask) {
+TEST_F(ServiceTest, AKilledChunkRunsAgainAloneAndCancelStopsEveryTaskUntilARetry) {
   fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
   Server s(data_.path(), media_.path(), {"--workers", "2"});
   std::string id =
@@ -2291,7 +2298,22 @@ TEST_F(ServiceTest, AKilledChunkRunsAgainAloneAndCancelStopsEveryTask) {
   for (const json& t : canceled["tasks"])
     EXPECT_TRUE(t["state"] == "canceled" || t["state"] == "succeeded") << t.dump();
   EXPECT_TRUE(TaskChildren(s.pid()).empty()) << "no task process is left running";
-  EXPECT_FALSE(fs::exists(data_ / ("staging/" + second)));
+  std::set<std::string> kept;
+  for (const json& t : canceled["tasks"])
+    if (t["state"] == "succeeded") kept.insert(t["id"].get<std::string>());
+
+  // A retry runs the canceled tasks again, and stitches them with those that had succeeded:
+  // their staging was kept for it.
+  EXPECT_EQ(s.Call("POST", "/v1/jobs/" + second + "/retry", s.admin_key()).status, 202);
+  json retried = s.WaitFinished(second, 240);
+  ASSERT_EQ(retried["state"], "succeeded") << retried.dump();
+  for (const json& t : retried["tasks"])
+    if (kept.count(t["id"].get<std::string>())) {
+      EXPECT_EQ(t["attempts"], 1) << "succeeded before the cancel: not run again " << t.dump();
+    }
+  report = testing::CheckPackage(media_ / "b/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  EXPECT_TRUE(StagingGoes(data_ / ("staging/" + second)));
 }
 
 }  // namespace

@@ -310,9 +310,9 @@ void WorkerPool::RunTask(const store::Task& task) {
     return;
   }
   Result<Job> after = completer.FinishTask(task, ending, clock_->Now() - started);
-  // The job's end is recorded: its chunks are of no use any more (whoever records it removes
-  // them; a task still running of a failed job is being stopped and writes no result).
-  if (after.ok() && store::IsFinished(after->state) && !options_.staging_dir.empty())
+  // The job has succeeded: its chunks are of no use any more. A failed or canceled job keeps
+  // them, as a retry re-runs only its failed and canceled tasks and stitches the others' again.
+  if (after.ok() && after->state == store::JobState::kSucceeded && !options_.staging_dir.empty())
     fs::remove_all(fs::path(options_.staging_dir) / task.job_id, ec);
   // The task's end may have made its stitch leasable, or requeued it: look now.
   Wake();

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -33,6 +34,7 @@
 #include "testing/test_network.h"
 
 #include "testing/media_fixtures.h"
+#include "testing/package_check.h"
 
 namespace reel {
 namespace {
@@ -2353,6 +2355,182 @@ TEST_F(ServiceTest, HostileRequestsGetAnswersAndStayOutOfMetrics) {
   } else {
     std::cout << "promtool not installed: the format is not checked" << std::endl;
   }
+}
+
+// Chunked encoding as tasks (README "Chunked encoding"). A ~35 s source, 6 s segments, chunks of
+// 10 s asked for: three chunks of two segments, the audio, the thumbnail (main) and the stitch.
+json ChunkedJob(const std::string& source, const std::string& dest, const json& chunking) {
+  return {{"source", source},
+          {"chunking", chunking},
+          {"outputs",
+           {{{"kind", "dash"}, {"ladder", "default"}, {"destination", dest + "/pkg/"}},
+            {{"kind", "thumbnail"}, {"destination", dest + "/thumb.jpg"}}}}};
+}
+
+// Every media playlist of a package: its EXTINF and segment lines, by rendition folder.
+std::map<std::string, std::string> MediaPlaylists(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!fs::exists(e.path() / "index.m3u8")) continue;
+    std::istringstream in(testing::ReadFile(e.path() / "index.m3u8"));
+    std::string lines;
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("#EXTINF", 0) == 0 || (!line.empty() && line[0] != '#')) lines += line + "\n";
+    out[e.path().filename().string()] = lines;
+  }
+  return out;
+}
+
+// The running `reel run-job --task` children of `server` and the kind of task each runs.
+std::map<int, std::string> TaskChildren(int server) {
+  std::map<int, std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string stat = testing::ReadFile(e.path() / "stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != server) continue;
+    std::string cmdline = testing::ReadFile(e.path() / "cmdline");
+    std::vector<std::string> args;
+    for (size_t at = 0; at < cmdline.size();) {
+      size_t end = cmdline.find('\0', at);
+      if (end == std::string::npos) end = cmdline.size();
+      args.push_back(cmdline.substr(at, end - at));
+      at = end + 1;
+    }
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == "--task") {
+        json task = json::parse(testing::ReadFile(args[i + 1]), nullptr, false);
+        if (task.is_object())
+          out[std::stoi(e.path().filename().string())] =
+              task.value("kind", "") + "-" + std::to_string(task.value("ordinal", -1));
+      }
+  }
+  return out;
+}
+
+// The worker that records a job's success removes its staging just after: wait a little for it.
+bool StagingGoes(const std::string& dir) {
+  for (int i = 0; i < 200 && fs::exists(dir); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return !fs::exists(dir);
+}
+
+TEST_F(ServiceTest, AChunkedJobRunsAsTasksOnEveryWorkerAndMakesTheUnchunkedPackage) {
+  fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
+  Server s(data_.path(), media_.path(), {"--workers", "2"});
+  std::string whole = s.Submit(ChunkedJob(media_ / "film.mp4", media_ / "whole", "off")).body["id"];
+  ApiReply submitted =
+      s.Submit(ChunkedJob(media_ / "film.mp4", media_ / "chunked", {{"seconds", 10}}));
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  std::string id = submitted.body["id"];
+  json plain = s.WaitFinished(whole, 240);
+  ASSERT_EQ(plain["state"], "succeeded") << plain.dump();
+  EXPECT_FALSE(plain.contains("tasks") && !plain["tasks"].empty()) << "chunking off: one attempt";
+  json done = s.WaitFinished(id, 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+
+  EXPECT_EQ(done["attempt_log"][0]["outcome"], "fanned_out");
+  std::map<std::string, int> kinds;
+  for (const json& t : done["tasks"]) {
+    ++kinds[t["kind"].get<std::string>()];
+    EXPECT_EQ(t["state"], "succeeded") << t.dump();
+    EXPECT_EQ(t["attempts"], 1) << t.dump();
+    EXPECT_FALSE(t.value("worker_id", "").empty()) << t.dump();
+  }
+  EXPECT_EQ(kinds,
+            (std::map<std::string, int>{{"audio", 1}, {"chunk", 3}, {"main", 1}, {"stitch", 1}}));
+  EXPECT_EQ(done["progress"]["fraction"], 1.0);
+  EXPECT_EQ(done["result"]["chunking"]["chunked"], true);
+  ASSERT_EQ(done["result"]["outputs"].size(), 2u) << done["result"].dump();
+  EXPECT_EQ(done["result"]["outputs"][0]["kind"], "dash");
+  EXPECT_EQ(done["result"]["outputs"][1]["kind"], "thumbnail");
+
+  testing::PackageReport report = testing::CheckPackage(media_ / "chunked/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  std::map<std::string, std::string> want = MediaPlaylists(media_ / "whole/pkg");
+  EXPECT_GE(want.size(), 2u);
+  EXPECT_EQ(MediaPlaylists(media_ / "chunked/pkg"), want) << "segments and their durations";
+  int source_frames = testing::ReadMedia(media_ / "film.mp4").Find("video")->packets;
+  for (const auto& [rendition, lines] : want) {
+    if (rendition.rfind("audio", 0) == 0) continue;
+    const testing::StreamSummary* video =
+        testing::ReadMedia(media_ / ("chunked/pkg/" + rendition + "/index.m3u8")).Find("video");
+    ASSERT_NE(video, nullptr) << rendition;
+    EXPECT_EQ(video->packets, source_frames) << rendition;
+  }
+  EXPECT_TRUE(fs::exists(media_ / "chunked/thumb.jpg"));
+  EXPECT_TRUE(StagingGoes(data_ / ("staging/" + id))) << "the staging goes with the job's end";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(data_ / "work", ec))
+    ADD_FAILURE() << "left in work/: " << e.path();
+}
+
+TEST_F(ServiceTest, AKilledChunkRunsAgainAloneAndCancelStopsEveryTaskUntilARetry) {
+  fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
+  Server s(data_.path(), media_.path(), {"--workers", "2"});
+  std::string id =
+      s.Submit(ChunkedJob(media_ / "film.mp4", media_ / "a", {{"seconds", 10}})).body["id"];
+  // kill -9 of a chunk's process while it encodes: that chunk, and nothing else, runs again.
+  std::string killed;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (killed.empty() && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& [pid, task] : TaskChildren(s.pid()))
+      if (task.rfind("chunk-", 0) == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // into its encode
+        if (kill(pid, SIGKILL) == 0) killed = task;
+        break;
+      }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(killed.empty()) << "no chunk ran";
+  json done = s.WaitFinished(id, 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  for (const json& t : done["tasks"]) {
+    std::string name = t["kind"].get<std::string>() + "-" + std::to_string(t["ordinal"].get<int>());
+    EXPECT_EQ(t["attempts"], name == killed ? 2 : 1) << t.dump();
+  }
+  testing::PackageReport report = testing::CheckPackage(media_ / "a/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+
+  // Cancel while tasks run: every task stops, nothing stays running, the staging goes.
+  std::string second =
+      s.Submit(ChunkedJob(media_ / "film.mp4", media_ / "b", {{"seconds", 10}})).body["id"];
+  s.WaitFor(
+      second,
+      [](const json& j) {
+        for (const json& t : j.value("tasks", json::array()))
+          if (t["state"] == "running") return true;
+        return false;
+      },
+      120);
+  EXPECT_EQ(s.Call("POST", "/v1/jobs/" + second + "/cancel", s.admin_key()).status, 202);
+  json canceled = s.WaitFinished(second, 30);
+  EXPECT_EQ(canceled["state"], "canceled") << canceled.dump();
+  for (const json& t : canceled["tasks"])
+    EXPECT_TRUE(t["state"] == "canceled" || t["state"] == "succeeded") << t.dump();
+  EXPECT_TRUE(TaskChildren(s.pid()).empty()) << "no task process is left running";
+  std::set<std::string> kept;
+  for (const json& t : canceled["tasks"])
+    if (t["state"] == "succeeded") kept.insert(t["id"].get<std::string>());
+
+  // A retry runs the canceled tasks again, and stitches them with those that had succeeded:
+  // their staging was kept for it.
+  EXPECT_EQ(s.Call("POST", "/v1/jobs/" + second + "/retry", s.admin_key()).status, 202);
+  json retried = s.WaitFinished(second, 240);
+  ASSERT_EQ(retried["state"], "succeeded") << retried.dump();
+  for (const json& t : retried["tasks"])
+    if (kept.count(t["id"].get<std::string>())) {
+      EXPECT_EQ(t["attempts"], 1) << "succeeded before the cancel: not run again " << t.dump();
+    }
+  report = testing::CheckPackage(media_ / "b/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  EXPECT_TRUE(StagingGoes(data_ / ("staging/" + second)));
 }
 
 }  // namespace

@@ -2,82 +2,70 @@
 
 #include <algorithm>
 #include <utility>
-#include <vector>
 
+#include "attempt/fan_out.h"
 #include "attempt/plan.h"
+#include "attempt/run_parts.h"
 #include "common/redact.h"
 #include "net/http.h"
 
 namespace reel::attempt {
-namespace {
 
 using nlohmann::json;
 
-// The process-wide transfer hooks, set for one run and cleared after it.
-class TransferHooks {
- public:
-  TransferHooks(const Environment& env) : active_(env.remote) {
-    if (!active_) return;
-    net::SetCancelFlag(env.cancel);
-    if (env.events.on_transfer) net::SetTransferListener(env.events.on_transfer);
-  }
-  ~TransferHooks() {
-    if (!active_) return;
-    net::SetTransferListener(nullptr);
-    net::SetCancelFlag(nullptr);
-  }
-  TransferHooks(const TransferHooks&) = delete;
-  TransferHooks& operator=(const TransferHooks&) = delete;
+TransferHooks::TransferHooks(const Environment& env) : active_(env.remote) {
+  if (!active_) return;
+  net::SetCancelFlag(env.cancel);
+  if (env.events.on_transfer) net::SetTransferListener(env.events.on_transfer);
+}
 
- private:
-  bool active_;
-};
+TransferHooks::~TransferHooks() {
+  if (!active_) return;
+  net::SetTransferListener(nullptr);
+  net::SetCancelFlag(nullptr);
+}
 
-// What a tenant is shown of the files an attempt keeps on the server: a fetched source or a
-// staged output by the URL the job gave for it, anything else in the scratch by its name inside
-// it. Errors reach the job's error, its attempt log and its webhooks; where the server keeps its
-// data directory is not the tenant's business (and helps aim an attack on it).
-class ServerPaths {
- public:
-  explicit ServerPaths(std::string scratch) : scratch_(std::move(scratch)) {
-    while (scratch_.size() > 1 && scratch_.back() == '/') scratch_.pop_back();
-  }
-  void Add(const std::string& local, const std::string& url, const std::string& field) {
-    if (local.empty() || local == url) return;
-    std::string shown = url.rfind("data:", 0) == 0 ? field : RedactUrl(url);
-    names_.emplace_back(local, shown);
-    // Longest first: a staged folder's path is a prefix of the files in it.
-    std::sort(names_.begin(), names_.end(),
-              [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-  }
-  std::string Hide(std::string text) const {
-    for (const auto& [local, shown] : names_) ReplaceAll(text, local, shown);
-    if (scratch_.size() > 1) {
-      ReplaceAll(text, scratch_ + "/", "");
-      ReplaceAll(text, scratch_, ".");
-    }
-    return text;
-  }
-  Status Hide(const Status& s) const { return s.ok() ? s : Status(s.code(), Hide(s.message())); }
-  void Hide(json& j) const {
-    if (j.is_string()) {
-      j = Hide(j.get<std::string>());
-    } else if (j.is_structured()) {
-      for (json& item : j) Hide(item);
-    }
-  }
+ServerPaths::ServerPaths(std::string scratch) : scratch_(std::move(scratch)) {
+  while (scratch_.size() > 1 && scratch_.back() == '/') scratch_.pop_back();
+}
 
- private:
-  static void ReplaceAll(std::string& text, const std::string& from, const std::string& to) {
-    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-      text.replace(at, from.size(), to);
+void ServerPaths::Add(const std::string& local, const std::string& url, const std::string& field) {
+  if (local.empty() || local == url) return;
+  std::string shown = url.rfind("data:", 0) == 0 ? field : RedactUrl(url);
+  names_.emplace_back(local, shown);
+  // Longest first: a staged folder's path is a prefix of the files in it.
+  std::sort(names_.begin(), names_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
+namespace {
+void ReplaceAll(std::string& text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+}
+}  // namespace
+
+std::string ServerPaths::Hide(std::string text) const {
+  for (const auto& [local, shown] : names_) ReplaceAll(text, local, shown);
+  if (scratch_.size() > 1) {
+    ReplaceAll(text, scratch_ + "/", "");
+    ReplaceAll(text, scratch_, ".");
   }
+  return text;
+}
 
-  std::string scratch_;
-  std::vector<std::pair<std::string, std::string>> names_;  // local path, what is shown
-};
+Status ServerPaths::Hide(const Status& s) const {
+  return s.ok() ? s : Status(s.code(), Hide(s.message()));
+}
 
-// Delivers the remote files of outputs the engine wrote, and points the result at them.
+void ServerPaths::Hide(json& j) const {
+  if (j.is_string()) {
+    j = Hide(j.get<std::string>());
+  } else if (j.is_structured()) {
+    for (json& item : j) Hide(item);
+  }
+}
+
 Status Deliver(const job::JobSpec& spec, const AttemptPlan& plan,
                const engine::TranscodeResult& engine_result, const Environment& env, json* out) {
   for (const PlannedOutput& output : plan.outputs) {
@@ -104,7 +92,42 @@ Status Deliver(const job::JobSpec& spec, const AttemptPlan& plan,
   return Status::Ok();
 }
 
-}  // namespace
+std::string OutputErrors(const engine::TranscodeResult& result) {
+  std::string errors;
+  for (const engine::OutputResult& o : result.outputs)
+    if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
+  return errors;
+}
+
+Resolver ResolverFor(const Environment& env, ServerPaths* paths) {
+  return [&env, paths](const std::string& url, const std::string& field,
+                       Role role) -> Result<std::string> {
+    if (!env.remote) return LocalPath(url, field);
+    Result<std::string> p =
+        role == Role::kSource
+            ? storage::FetchSource(url, env.scratch, env.storage)
+            : storage::LocalTarget(url, role == Role::kDirectory, env.scratch, env.storage);
+    if (!p.ok()) return p.status().WithContext(field);
+    if (paths && storage::KindOf(url) != storage::Kind::kLocal) paths->Add(*p, url, field);
+    return p;
+  };
+}
+
+engine::TranscodeOptions EngineOptions(const Environment& env) {
+  engine::TranscodeOptions options;
+  options.cancel = env.cancel;
+  options.threads = env.threads;
+  options.progress_interval = env.progress_interval;
+  options.on_progress = env.events.on_progress;
+  if (env.remote)  // a service job: local destinations are judged again as they resolve now
+    options.check_destination = [&env](const std::string& destination) -> Status {
+      for (const std::string& own : {env.scratch, env.staging})
+        if (!own.empty() && destination.rfind(own + "/", 0) == 0)
+          return Status::Ok();  // staged for delivery elsewhere, or a task's staged chunk
+      return storage::CheckLocalWrite(destination, env.storage);
+    };
+  return options;
+}
 
 ProgressMessage ProgressLine(const engine::Progress& p) {
   return {p.fraction, p.media_seconds, p.fps, p.speed, p.elapsed};
@@ -122,44 +145,30 @@ Result<std::string> LocalPath(const std::string& url, const std::string& field) 
 AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
   TransferHooks hooks(env);
   ServerPaths paths(env.remote ? env.scratch : "");
-  Resolver resolve = [&env, &paths](const std::string& url, const std::string& field,
-                                    Role role) -> Result<std::string> {
-    if (!env.remote) return LocalPath(url, field);
-    Result<std::string> p =
-        role == Role::kSource
-            ? storage::FetchSource(url, env.scratch, env.storage)
-            : storage::LocalTarget(url, role == Role::kDirectory, env.scratch, env.storage);
-    if (!p.ok()) return p.status().WithContext(field);
-    if (storage::KindOf(url) != storage::Kind::kLocal) paths.Add(*p, url, field);
-    return p;
-  };
-  Result<AttemptPlan> plan = MakePlan(spec, resolve);
+  Result<AttemptPlan> plan = MakePlan(spec, ResolverFor(env, &paths));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, paths.Hide(plan.status())};
+  // Why a job that could have fanned out did not (said in the result); empty otherwise.
+  std::string unchunked;
+  if (env.fan_out.allowed) {
+    Result<std::optional<FanOutMessage>> fan_out = DecideFanOut(spec, *plan, env.fan_out);
+    if (!fan_out.ok())
+      unchunked = paths.Hide(fan_out.status().message());
+    else if (fan_out->has_value())
+      return std::move(**fan_out);
+  }
 
-  engine::TranscodeOptions options;
-  options.cancel = env.cancel;
-  options.threads = env.threads;
-  options.progress_interval = env.progress_interval;
-  options.on_progress = env.events.on_progress;
-  if (env.remote)  // a service job: local destinations are judged again as they resolve now
-    options.check_destination = [&env](const std::string& destination) -> Status {
-      if (!env.scratch.empty() && destination.rfind(env.scratch + "/", 0) == 0)
-        return Status::Ok();  // staged for delivery elsewhere
-      return storage::CheckLocalWrite(destination, env.storage);
-    };
-  Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, options);
+  Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, EngineOptions(env));
   if (env.events.on_encoded) env.events.on_encoded();
   if (!result.ok()) return AttemptError{Stage::kEncode, paths.Hide(result.status())};
 
   json out = engine::ToJson(*result);
+  if (!unchunked.empty()) out["chunking"] = {{"chunked", false}, {"reason", unchunked}};
   Status delivered = Deliver(spec, *plan, *result, env, &out);
   if (!delivered.ok()) return AttemptError{Stage::kDeliver, paths.Hide(delivered)};
   paths.Hide(out);  // per-output errors; the tenant's metadata goes in as it came, after
   if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
 
-  std::string errors;
-  for (const engine::OutputResult& o : result->outputs)
-    if (!o.error.empty()) errors += (errors.empty() ? "" : "; ") + o.error;
+  std::string errors = OutputErrors(*result);
   return AttemptResult{std::move(out),
                        errors.empty() ? Status::Ok() : paths.Hide(InvalidArgument(errors))};
 }

@@ -28,6 +28,15 @@ struct EventSink {
   std::function<void()> on_encoded;                // the engine has returned, however it ended
 };
 
+// Whether and how a job may fan out into tasks (README "Chunked encoding"). Only a worker's child
+// fans out: the tasks need a staging folder every worker reaches.
+struct FanOutPolicy {
+  bool allowed = false;
+  double chunk_seconds = 60;  // for "auto" and {"seconds"} left to the server
+  double min_seconds = 180;   // "auto" chunks sources longer than this...
+  int live_slots = 1;         // ...when more than one worker slot is alive to share them
+};
+
 struct Environment {
   // false: local paths only ("file://", plain paths), used in place, nothing fetched or
   // delivered (`reel transcode`). true: every storage scheme, sources fetched into `scratch`,
@@ -39,6 +48,10 @@ struct Environment {
   const std::atomic<bool>* cancel = nullptr;
   double progress_interval = 0.25;  // seconds between progress events
   EventSink events;
+  FanOutPolicy fan_out;
+  // A task's job's staging folder, which every worker reaches: chunks and audio are written
+  // there under their attempt's own folder, and the stitch reads them from it.
+  std::string staging;
 };
 
 // Where an attempt failed: a canceled encode removed its partial outputs, a canceled transfer
@@ -58,11 +71,17 @@ struct AttemptResult {
   Status incomplete;
 };
 
-using AttemptOutcome = std::variant<AttemptResult, AttemptError>;
+// The third ending: the job goes on as tasks (only when env.fan_out allows it).
+using AttemptOutcome = std::variant<AttemptResult, AttemptError, FanOutMessage>;
 
 // Runs `spec` (validated by job::ParseJobSpec). In remote mode this installs the process's
-// transfer cancel flag and listener (net/http.h) for the length of the run.
+// transfer cancel flag and listener (net/http.h) for the length of the run. Having fetched the
+// source and made the plan, it may decide to fan out instead (fan_out.h).
 AttemptOutcome Run(const job::JobSpec& spec, const Environment& env);
+
+// Runs one task of a job that fanned out (fan_out.h says what each kind does). Its result is the
+// task's; a stitch's is the job's, merged from the other tasks' results.
+AttemptOutcome RunTask(const job::JobSpec& spec, const TaskRun& task, const Environment& env);
 
 // The engine's progress as a protocol line.
 ProgressMessage ProgressLine(const engine::Progress& p);

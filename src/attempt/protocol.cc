@@ -158,4 +158,29 @@ Result<Message> Decode(std::string_view text) {
   return InvalidArgument("unknown event \"" + name + "\"");
 }
 
+json TaskRun::ToJson() const {
+  json done = json::array();
+  for (const Done& d : results)
+    done.push_back({{"kind", d.kind}, {"ordinal", d.ordinal}, {"result", d.result}});
+  return {{"id", id},           {"kind", kind},       {"ordinal", ordinal},
+          {"attempt", attempt}, {"payload", payload}, {"results", std::move(done)}};
+}
+
+Result<TaskRun> TaskRun::FromJson(const json& j) {
+  TaskRun t;
+  try {
+    t.id = j.at("id").get<std::string>();
+    t.kind = j.at("kind").get<std::string>();
+    t.ordinal = j.at("ordinal").get<int>();
+    t.attempt = j.at("attempt").get<int>();
+    t.payload = j.at("payload");
+    for (const json& d : j.at("results"))
+      t.results.push_back(
+          {d.at("kind").get<std::string>(), d.at("ordinal").get<int>(), d.at("result")});
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("unreadable task: ") + e.what());
+  }
+  return t;
+}
+
 }  // namespace reel::attempt

@@ -75,6 +75,25 @@ struct FanOutMessage {
   std::vector<PlannedTask> tasks;
 };
 
+// What a worker hands the child that runs one task (`reel run-job --task FILE`): the task as
+// leased and, for a stitch, the results of its job's other tasks (each names the staging folder
+// of the attempt that succeeded: the stitch reads those and no other).
+struct TaskRun {
+  std::string id;
+  std::string kind;  // a store::TaskKind name
+  int ordinal = 0;
+  int attempt = 0;  // the task's attempt number: its fencing token, in its staging folder's name
+  nlohmann::json payload = nlohmann::json::object();
+  struct Done {
+    std::string kind;
+    int ordinal = 0;
+    nlohmann::json result;
+  };
+  std::vector<Done> results;  // the succeeded tasks of the job (given to a stitch)
+  nlohmann::json ToJson() const;
+  static Result<TaskRun> FromJson(const nlohmann::json& j);
+};
+
 using Message =
     std::variant<ProgressMessage, TransferMessage, ResultMessage, ErrorMessage, FanOutMessage>;
 

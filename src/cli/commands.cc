@@ -477,9 +477,25 @@ int RunJob(const RunJobArgs& args) {
   env.events.on_encoded = [] { g_encoding = false; };
   env.events.on_transfer = [&](int64_t bytes) { emit(attempt::TransferMessage{bytes}); };
 
-  attempt::AttemptOutcome outcome = attempt::Run(*spec, env);
+  env.staging = args.staging;
+  env.fan_out = {!args.staging.empty() && args.task_file.empty(), args.chunk_seconds,
+                 args.chunk_min_seconds, args.live_slots};
+  attempt::AttemptOutcome outcome;
+  if (args.task_file.empty()) {
+    outcome = attempt::Run(*spec, env);
+  } else {
+    std::ifstream task_in(args.task_file);
+    json task_json = json::parse(task_in, nullptr, false);
+    Result<attempt::TaskRun> task = attempt::TaskRun::FromJson(task_json);
+    if (!task.ok()) return fail(task.status());
+    outcome = attempt::RunTask(*spec, *task, env);
+  }
   if (const auto* e = std::get_if<attempt::AttemptError>(&outcome))
     return e->status.code() == StatusCode::kCanceled ? CanceledExit(*e) : fail(e->status);
+  if (const auto* f = std::get_if<attempt::FanOutMessage>(&outcome)) {
+    emit(*f);
+    return 0;
+  }
   const attempt::AttemptResult& done = std::get<attempt::AttemptResult>(outcome);
   emit(attempt::ResultMessage{done.result});
   // Outputs the source cannot give fail the attempt, after the others were delivered.

@@ -71,6 +71,13 @@ struct RunJobArgs {
   std::string presets_file;
   int threads = 0;
   SourceLimitArgs source_limits;
+  // Chunked encoding (README "Chunked encoding"): with --staging the attempt may fan out; with
+  // --task it runs one task of a job that did, its staging under --staging.
+  std::string staging;
+  std::string task_file;
+  double chunk_seconds = 60;
+  double chunk_min_seconds = 180;
+  int live_slots = 1;
 };
 int RunJob(const RunJobArgs& args);
 
@@ -98,11 +105,14 @@ struct ServeArgs {
   int store_threads = 4;                 // requests' store calls at once, off the HTTP threads
   std::string store_timeout = "5s";      // a request waits this long for the store, then 503
   int max_streams = 10000;               // open event streams in all (kept below the fd limit)
-  int max_streams_per_key = 100;         // open event streams per API key
-  std::string stream_idle = "1h";        // an event stream without an event this long is closed
-  std::string name;                      // `reel worker --name`: a stable worker id
-  SourceLimitArgs source_limits;         // passed on to every attempt
-  std::string tls_cert, tls_key;         // PEM files: HTTPS, reloaded on SIGHUP
+  double chunk_seconds = 60;       // chunked encoding: chunk length for "auto" and "seconds"-less
+  double chunk_min_seconds = 180;  // "auto" chunks sources longer than this
+  std::string staging;  // chunks' staging every worker reaches; default <data-dir>/staging
+  int max_streams_per_key = 100;   // open event streams per API key
+  std::string stream_idle = "1h";  // an event stream without an event this long is closed
+  std::string name;                // `reel worker --name`: a stable worker id
+  SourceLimitArgs source_limits;   // passed on to every attempt
+  std::string tls_cert, tls_key;   // PEM files: HTTPS, reloaded on SIGHUP
 };
 int RunServe(const ServeArgs& args);
 

@@ -19,6 +19,20 @@ void AddSourceLimitOptions(CLI::App* cmd, reel::cli::SourceLimitArgs* limits) {
                   "Longest a source download may take (default 3h; 0: no limit)");
 }
 
+// Chunked encoding (README "Chunked encoding"), on the commands that run a worker pool.
+void AddChunkingOptions(CLI::App* cmd, reel::cli::ServeArgs* args) {
+  cmd->add_option("--chunk-seconds", args->chunk_seconds,
+                  "Chunk length of a job that fans out without naming one (default 60)")
+      ->check(CLI::Range(10.0, 600.0));
+  cmd->add_option("--chunk-min-seconds", args->chunk_min_seconds,
+                  "\"chunking\": \"auto\" splits sources longer than this, when more than one "
+                  "worker slot is alive (default 180)")
+      ->check(CLI::Range(0.0, 1e9));
+  cmd->add_option("--staging", args->staging,
+                  "Folder every worker reaches for the chunks of jobs that fan out (default "
+                  "DATA_DIR/staging)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,6 +136,7 @@ int main(int argc, char** argv) {
                         "with --tls-key on SIGHUP");
   serve_cmd->add_option("--tls-key", serve.tls_key,
                         "PEM private key of --tls-cert (unencrypted; keep it mode 0600)");
+  AddChunkingOptions(serve_cmd, &serve);
   bool print_config = false;
   const char* print_help =
       "Print the effective settings (secrets redacted) and where each came "
@@ -158,6 +173,7 @@ int main(int argc, char** argv) {
                          "Stable worker id (default: w-HOST-RANDOM); must be unique among live "
                          "workers");
   AddSourceLimitOptions(worker_cmd, &worker.source_limits);
+  AddChunkingOptions(worker_cmd, &worker);
   worker_cmd->add_flag("--print-config", print_config, print_help);
 
   reel::cli::KeysArgs migrate;
@@ -176,6 +192,11 @@ int main(int argc, char** argv) {
   run_job_cmd->add_option("--storage-config", run_job.storage_config);
   run_job_cmd->add_option("--presets", run_job.presets_file);
   run_job_cmd->add_option("--threads", run_job.threads);
+  run_job_cmd->add_option("--staging", run_job.staging);
+  run_job_cmd->add_option("--task", run_job.task_file);
+  run_job_cmd->add_option("--chunk-seconds", run_job.chunk_seconds);
+  run_job_cmd->add_option("--chunk-min-seconds", run_job.chunk_min_seconds);
+  run_job_cmd->add_option("--live-slots", run_job.live_slots);
   AddSourceLimitOptions(run_job_cmd, &run_job.source_limits);
 
   auto* routes_cmd = app.add_subcommand(

@@ -350,6 +350,11 @@ int RunServe(const ServeArgs& args) {
     po.secret_key = secret_key;
     po.tags = args.tags;
     po.run_job_flags = SourceLimitFlags(args.source_limits);
+    po.chunk_seconds = args.chunk_seconds;
+    po.chunk_min_seconds = args.chunk_min_seconds;
+    po.staging_dir = fs::absolute(args.staging.empty() ? fs::path(args.data_dir) / "staging"
+                                                       : fs::path(args.staging))
+                         .string();
     po.storage_config =
         args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
     po.presets_file = args.presets_file.empty() ? "" : fs::absolute(args.presets_file).string();

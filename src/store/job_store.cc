@@ -47,13 +47,17 @@ const char* TaskKindName(TaskKind kind) {
       return "loudness";
     case TaskKind::kStitch:
       return "stitch";
+    case TaskKind::kChunk:
+      return "chunk";
+    case TaskKind::kAudio:
+      return "audio";
   }
   return "main";
 }
 
 std::optional<TaskKind> ParseTaskKind(const std::string& name) {
   for (TaskKind k : {TaskKind::kMain, TaskKind::kThumbnail, TaskKind::kSprite, TaskKind::kWaveform,
-                     TaskKind::kLoudness, TaskKind::kStitch})
+                     TaskKind::kLoudness, TaskKind::kStitch, TaskKind::kChunk, TaskKind::kAudio})
     if (name == TaskKindName(k)) return k;
   return std::nullopt;
 }

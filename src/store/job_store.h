@@ -35,9 +35,11 @@ struct Attempt {
 
 // A job that fans out (see README "Tasks") is run as tasks that any worker leases like jobs.
 // `stitch` composes the job's result from the others' and is leased only once they all
-// succeeded. The engine's chunk kinds (`chunk`, `audio`) join this list when the engine can run
-// them; nothing creates a kind the worker cannot run.
-enum class TaskKind { kMain, kThumbnail, kSprite, kWaveform, kLoudness, kStitch };
+// succeeded. What a fan-out plans today (attempt/fan_out.h): `chunk` (one time range of every
+// chunked package's video), `audio` (the packages' whole audio), `main` (the outputs that are not
+// chunked, encoded as an unchunked run would) and `stitch`. The derived kinds (`thumbnail`,
+// `sprite`, `waveform`, `loudness`) are stored but not planned: they run inside `main`.
+enum class TaskKind { kMain, kThumbnail, kSprite, kWaveform, kLoudness, kStitch, kChunk, kAudio };
 const char* TaskKindName(TaskKind kind);
 std::optional<TaskKind> ParseTaskKind(const std::string& name);
 

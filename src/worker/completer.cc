@@ -46,11 +46,34 @@ Result<store::Job> Completer::Record(const store::Job& job, const AttemptEnding&
 Result<store::Job> Completer::Finish(const store::Job& job, const AttemptEnding& ending,
                                      double seconds) {
   const std::string tag = "job=" + job.id + " attempt=" + std::to_string(job.attempts);
+  return Settle(tag, job.id, ending, seconds, [&] { return Record(job, ending); });
+}
+
+Result<store::Job> Completer::FinishTask(const store::Task& task, const AttemptEnding& ending,
+                                         double seconds) {
+  const std::string tag = "job=" + task.job_id + " task=" + store::TaskKindName(task.kind) + "-" +
+                          std::to_string(task.ordinal) +
+                          " attempt=" + std::to_string(task.attempts);
+  AttemptEnding end = ending;
+  if (end.how == Ending::kFannedOut)
+    end = {Ending::kFailed,
+           store::AttemptEnd::kFailedPermanently,
+           "failed",
+           "a task's process planned tasks of its own",
+           {}};
+  return Settle(tag, task.job_id, end, seconds, [&] {
+    return store_->FinishTask(task.id, worker_id_, task.attempts, end.end, end.error, end.result);
+  });
+}
+
+Result<store::Job> Completer::Settle(const std::string& tag, const std::string& job_id,
+                                     const AttemptEnding& ending, double seconds,
+                                     const std::function<Result<store::Job>()>& record) {
   // The store may be briefly unreachable (a database restart): keep trying to record the end
   // while the lease lasts, rather than leave the job to expire and run again.
   Result<store::Job> after = NotFound("not recorded");
   for (int i = 0;; ++i) {
-    after = Record(job, ending);
+    after = record();
     if (after.ok() || after.status().code() == StatusCode::kNotFound ||
         i * 0.5 > lease_seconds_ * 2)
       break;
@@ -65,7 +88,7 @@ Result<store::Job> Completer::Finish(const store::Job& job, const AttemptEnding&
                ending.error.empty() ? "" : " error=", ending.error);
   if (observer_ && observer_->on_finished && store::IsFinished(after->state))
     observer_->on_finished(*after, seconds);
-  if (hub_) hub_->Publish(job.id, "state", JobView(*after));
+  if (hub_) hub_->Publish(job_id, "state", JobView(*after));
   return after;
 }
 

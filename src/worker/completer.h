@@ -29,9 +29,18 @@ class Completer {
   // A fan-out (Ending::kFannedOut) stores the job's tasks with the end of the attempt, in one
   // transaction (store::JobStore::FanOut).
   Result<store::Job> Finish(const store::Job& job, const AttemptEnding& ending, double seconds);
+  // The same for attempt `task.attempts` of a task (store::JobStore::FinishTask). A task's child
+  // that fans out again is refused: a task runs, it does not plan.
+  Result<store::Job> FinishTask(const store::Task& task, const AttemptEnding& ending,
+                                double seconds);
 
  private:
   Result<store::Job> Record(const store::Job& job, const AttemptEnding& ending);
+  // Calls `record` until it answers (the store may be briefly unreachable), then logs the end
+  // and publishes the job's state.
+  Result<store::Job> Settle(const std::string& tag, const std::string& job_id,
+                            const AttemptEnding& ending, double seconds,
+                            const std::function<Result<store::Job>()>& record);
 
   store::JobStore* store_;
   events::JobEvents* hub_;

@@ -1,5 +1,6 @@
 #include "worker/pool.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -60,16 +61,23 @@ void WorkerPool::Start() {
 }
 
 void WorkerPool::SweepScratch() {
-  // An attempt's scratch ("<job id>-<attempt>") outlives a process killed hard, with downloads
-  // and the job's opened credentials in it: remove it unless that job is running (a process
-  // sharing this data directory may be running it).
+  // An attempt's scratch ("<job id>-<attempt>", "<task id>-<attempt>") outlives a process killed
+  // hard, with downloads and the job's opened credentials in it: remove it unless that job or
+  // task is running (a process sharing this data directory may be running it).
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(options_.work_dir, ec)) {
     std::string name = e.path().filename().string();
     size_t dash = name.rfind('-');
-    if (name.rfind("job_", 0) != 0 || dash == std::string::npos) continue;
-    Result<Job> job = store_->GetJob(name.substr(0, dash));
-    if (job.ok() && job->state == store::JobState::kRunning) continue;
+    bool task = name.rfind("task_", 0) == 0;
+    if ((name.rfind("job_", 0) != 0 && !task) || dash == std::string::npos) continue;
+    std::string id = name.substr(0, dash);
+    if (task) {
+      Result<store::Task> t = store_->GetTask(id);
+      if (t.ok() && t->state == store::JobState::kRunning) continue;
+    } else {
+      Result<Job> job = store_->GetJob(id);
+      if (job.ok() && job->state == store::JobState::kRunning) continue;
+    }
     std::error_code removed;
     fs::remove_all(e.path(), removed);
     spdlog::info("removed the scratch of an earlier attempt: {}", name);
@@ -107,15 +115,46 @@ void WorkerPool::Wake() {
 
 void WorkerPool::Cancel(const std::string& job_id) {
   std::lock_guard lock(mu_);
-  auto it = running_.find(job_id);
-  if (it != running_.end()) it->second = true;
+  for (auto& [key, run] : running_)
+    if (run.job_id == job_id) run.cancel = true;
 }
 
 std::vector<std::string> WorkerPool::RunningJobs() {
   std::lock_guard lock(mu_);
   std::vector<std::string> ids;
-  for (const auto& [id, cancel] : running_) ids.push_back(id);
+  for (const auto& [key, run] : running_)
+    if (std::find(ids.begin(), ids.end(), run.job_id) == ids.end()) ids.push_back(run.job_id);
   return ids;
+}
+
+void WorkerPool::Track(const std::string& key, const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  running_[key] = {job_id, false};
+}
+
+StopRequest WorkerPool::StopAsked(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (running_[key].cancel) return StopRequest::kCancel;
+  if (stopping_ && clock_->Now() > stop_deadline_) return StopRequest::kRelease;
+  return StopRequest::kNone;
+}
+
+void WorkerPool::Untrack(const std::string& key) {
+  std::lock_guard lock(mu_);
+  running_.erase(key);
+  last_busy_ = clock_->Now();
+}
+
+int WorkerPool::LiveSlots() {
+  Result<std::vector<store::WorkerInfo>> workers = store_->ListWorkers();
+  if (!workers.ok()) return options_.slots;
+  // Heartbeats come every few seconds (at most a third of a lease): two leases of silence is
+  // a worker gone.
+  double now = store::NowSeconds();
+  int slots = 0;
+  for (const store::WorkerInfo& w : *workers)
+    if (now - w.last_heartbeat < 2 * options_.lease_seconds) slots += w.capacity;
+  return std::max(slots, options_.slots);
 }
 
 void WorkerPool::Heartbeat() {
@@ -139,6 +178,15 @@ void WorkerPool::Heartbeat() {
 
 void WorkerPool::SlotLoop(int slot) {
   while (!stopping_) {
+    // Tasks first: a job that fanned out is already under way, and its stitch waits for them.
+    Result<std::optional<store::Task>> task =
+        store_->LeaseTask(options_.worker_id, options_.host, options_.lease_seconds, options_.tags);
+    if (!task.ok()) {
+      spdlog::warn("slot={} task lease failed: {}", slot, task.status().ToString());
+    } else if (task->has_value()) {
+      RunTask(**task);
+      continue;
+    }
     Result<std::optional<Job>> leased =
         store_->Lease(options_.worker_id, options_.host, options_.lease_seconds, options_.tags);
     if (!leased.ok()) {
@@ -158,10 +206,7 @@ void WorkerPool::RunAttempt(const Job& job) {
   const std::string tag = "job=" + job.id + " attempt=" + std::to_string(job.attempts);
   spdlog::info("{} started worker={} host={}", tag, options_.worker_id, options_.host);
   hub_->Publish(job.id, "state", JobView(job));
-  {
-    std::lock_guard lock(mu_);
-    running_[job.id] = false;
-  }
+  Track(job.id, job.id);
 
   // A worker that died mid-attempt may have left staged files; this attempt starts clean.
   RemoveStaleStaging(job.spec);
@@ -176,43 +221,118 @@ void WorkerPool::RunAttempt(const Job& job) {
       hub_->Publish(job.id, "progress", json{{"id", job.id}, {"progress", progress}});
       if (observer_.on_speed) observer_.on_speed(progress.value("speed", 0.0));
     };
-    hooks.stop_requested = [&] {
-      std::lock_guard lock(mu_);
-      if (running_[job.id]) return StopRequest::kCancel;
-      if (stopping_ && clock_->Now() > stop_deadline_) return StopRequest::kRelease;
-      return StopRequest::kNone;
-    };
+    hooks.stop_requested = [&] { return StopAsked(job.id); };
     Supervisor supervisor(store_, clock_,
                           {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
                            options_.progress_save_interval},
                           std::move(hooks));
-    ending = supervisor.Run(job.id, ChildCommand{RunJobArgv(scratch.spec_path),
-                                                 ChildEnvironment(job.spec), scratch.log_path});
+    ending = supervisor.Run(job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id),
+                                                 ChildEnvironment(job->spec), scratch.log_path});
   }
 
   std::error_code ec;
   if (ending.how == Ending::kLeaseLost) {
     // Another worker owns the job now; writing anything would trample its attempt.
     spdlog::warn("{} lease lost; attempt abandoned", tag);
-    std::lock_guard lock(mu_);
-    running_.erase(job.id);
+    Untrack(job.id);
     fs::remove_all(scratch.dir, ec);
     return;
   }
   if (ending.end != AttemptEnd::kSucceeded) RemoveStaleStaging(job.spec);
   fs::remove_all(scratch.dir, ec);
-  {
-    std::lock_guard lock(mu_);
-    running_.erase(job.id);
-    last_busy_ = clock_->Now();
-  }
+  Untrack(job.id);
   Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_);
   Result<Job> after = completer.Finish(job, ending, clock_->Now() - started);
-  if (after.ok() && after->state == store::JobState::kQueued) Wake();
+  // Requeued, or fanned out into tasks this pool's slots may take at once.
+  if (after.ok() && (after->state == store::JobState::kQueued || ending.how == Ending::kFannedOut))
+    Wake();
 }
 
-std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path) const {
+void WorkerPool::RunTask(const store::Task& task) {
+  const std::string tag = "job=" + task.job_id + " task=" + store::TaskKindName(task.kind) + "-" +
+                          std::to_string(task.ordinal) +
+                          " attempt=" + std::to_string(task.attempts);
+  spdlog::info("{} started worker={} host={}", tag, options_.worker_id, options_.host);
+  Track(task.id, task.job_id);
+  double started = clock_->Now();
+  Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_);
+  // The child reads the job's spec; a stitch also the results of the job's other tasks.
+  Result<Job> job = store_->GetJob(task.job_id);
+  AttemptScratch scratch;
+  AttemptEnding ending;
+  if (!job.ok()) {
+    ending = {Ending::kNotStarted,
+              AttemptEnd::kFailedRetryable,
+              "failed",
+              "cannot read the task's job: " + job.status().message(),
+              {}};
+  } else {
+    attempt::TaskRun run{
+        task.id, store::TaskKindName(task.kind), task.ordinal, task.attempts, task.payload, {}};
+    if (task.kind == store::TaskKind::kStitch)
+      for (const store::Task& t : job->tasks)
+        if (t.state == store::JobState::kSucceeded && t.id != task.id)
+          run.results.push_back({store::TaskKindName(t.kind), t.ordinal, t.result});
+    scratch = PrepareTaskScratch(options_.work_dir, *job, task, run.ToJson(), options_.secret_key);
+    if (!scratch.error.empty())
+      ending = {Ending::kNotStarted, AttemptEnd::kFailedPermanently, "failed", scratch.error, {}};
+  }
+  if (job.ok() && scratch.error.empty()) {
+    LeaseCalls lease;
+    lease.renew = [&](double seconds, bool* cancel) {
+      return store_->RenewTask(task.id, options_.worker_id, task.attempts, seconds, cancel);
+    };
+    // The job's progress is its tasks' weighted sum: that, not the task's, is what is shown.
+    lease.save_progress = [&](const json& progress) {
+      Result<json> of_job =
+          store_->SaveTaskProgress(task.id, options_.worker_id, task.attempts, progress);
+      if (of_job.ok())
+        hub_->Publish(task.job_id, "progress", json{{"id", task.job_id}, {"progress", *of_job}});
+    };
+    SupervisorHooks hooks;
+    hooks.on_progress = [&](const json& progress) {
+      if (observer_.on_speed) observer_.on_speed(progress.value("speed", 0.0));
+    };
+    hooks.stop_requested = [&] { return StopAsked(task.id); };
+    Supervisor supervisor(store_, clock_,
+                          {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
+                           options_.progress_save_interval},
+                          std::move(hooks));
+    ending = supervisor.Run(
+        lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id, scratch.task_path),
+                            ChildEnvironment(job->spec), scratch.log_path});
+  }
+  std::error_code ec;
+  if (!scratch.dir.empty()) fs::remove_all(scratch.dir, ec);
+  Untrack(task.id);
+  if (ending.how == Ending::kLeaseLost) {
+    // Another worker may run this task now, under a newer attempt number: write nothing.
+    spdlog::warn("{} lease lost; attempt abandoned", tag);
+    return;
+  }
+  Result<Job> after = completer.FinishTask(task, ending, clock_->Now() - started);
+  // The job has succeeded: its chunks are of no use any more. A failed or canceled job keeps
+  // them, as a retry re-runs only its failed and canceled tasks and stitches the others' again.
+  if (after.ok() && after->state == store::JobState::kSucceeded && !options_.staging_dir.empty())
+    fs::remove_all(fs::path(options_.staging_dir) / task.job_id, ec);
+  // The task's end may have made its stitch leasable, or requeued it: look now.
+  Wake();
+}
+
+std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
+                                                const std::string& job_id,
+                                                const std::string& task_path) {
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
+  if (!options_.staging_dir.empty()) {
+    // A task's staging is its job's folder; a job's attempt learns only that it may fan out.
+    args.insert(args.end(), {"--staging", (fs::path(options_.staging_dir) / job_id).string(),
+                             "--chunk-seconds", std::to_string(options_.chunk_seconds),
+                             "--chunk-min-seconds", std::to_string(options_.chunk_min_seconds)});
+    if (task_path.empty())
+      args.insert(args.end(), {"--live-slots", std::to_string(LiveSlots())});
+    else
+      args.insert(args.end(), {"--task", task_path});
+  }
   for (const std::string& root : options_.allow_paths) {
     args.push_back("--allow-path");
     args.push_back(root);

@@ -1,6 +1,7 @@
-// The worker pool inside `reel serve` and `reel worker`: it leases jobs from the store and runs
-// each attempt in a child process (`reel run-job`), so that a codec crash, an abort or an
-// out-of-memory kill fails that attempt only. Each slot prepares the attempt's scratch, hands
+// The worker pool inside `reel serve` and `reel worker`: it leases jobs, and the tasks of jobs that
+// fanned out (README "Chunked encoding"), from the store and runs each attempt in a child process
+// (`reel run-job`, `reel run-job --task`), so that a codec crash, an abort or an out-of-memory
+// kill fails that attempt only. Each slot prepares the attempt's scratch, hands
 // the child to a Supervisor (supervisor.h: lease, progress, stalls, cancel) and what it says to
 // the Completer (completer.h: the store, events, metrics).
 #pragma once
@@ -17,6 +18,7 @@
 #include "events/job_events.h"
 #include "store/job_store.h"
 #include "worker/completer.h"
+#include "worker/supervisor.h"
 
 namespace reel::worker {
 
@@ -36,7 +38,12 @@ struct PoolOptions {
   std::string presets_file;                // user ladders and presets (--presets), for each attempt
   std::vector<std::string> run_job_flags;  // more flags for each `reel run-job` (source limits)
   std::vector<std::string> tags;           // this worker runs jobs whose tags are all among these
-  std::string secret_key;                  // opens the per-job credentials sealed by the API
+  // Chunked encoding: where chunks are staged (a folder every worker reaches; empty: jobs never
+  // fan out), the chunk length and the source length from which "auto" chunks.
+  std::string staging_dir;
+  double chunk_seconds = 60;
+  double chunk_min_seconds = 180;
+  std::string secret_key;  // opens the per-job credentials sealed by the API
   std::string worker_id;
   std::string host;
   std::string version = "0.1.0";
@@ -55,7 +62,8 @@ class WorkerPool {
   void Shutdown();
   // A job was submitted or released: look now rather than at the next poll.
   void Wake();
-  // Stops the attempt of `job_id` if it runs here (the API calls this after marking the job).
+  // Stops the attempt, or the tasks, of `job_id` running here (the API calls this after marking
+  // the job).
   void Cancel(const std::string& job_id);
   std::vector<std::string> RunningJobs();
   // Seconds since the pool last had a job running (0 while one runs).
@@ -66,7 +74,15 @@ class WorkerPool {
   void SweepScratch();
   void SlotLoop(int slot);
   void RunAttempt(const store::Job& job);
-  std::vector<std::string> RunJobArgv(const std::string& spec_path) const;
+  void RunTask(const store::Task& task);
+  // Before and after a child: what Cancel and RunningJobs see, keyed by job or task id.
+  void Track(const std::string& key, const std::string& job_id);
+  StopRequest StopAsked(const std::string& key);
+  void Untrack(const std::string& key);
+  // Worker slots heard from lately, on every host: "auto" chunking needs more than one.
+  int LiveSlots();
+  std::vector<std::string> RunJobArgv(const std::string& spec_path, const std::string& job_id,
+                                      const std::string& task_path = "");
   void Heartbeat();
 
   store::JobStore* store_;
@@ -80,10 +96,14 @@ class WorkerPool {
   std::condition_variable wake_;
   bool woken_ = false;
   std::atomic<bool> stopping_{false};
-  double stop_deadline_ = 0;             // clock seconds after which running attempts are released
-  std::map<std::string, bool> running_;  // job id -> cancel requested locally
-  double last_busy_ = 0;                 // clock seconds when the last job ended
-  std::thread listener_;                 // wakes idle slots on the store's notifications
+  double stop_deadline_ = 0;  // clock seconds after which running attempts are released
+  struct Running {
+    std::string job_id;
+    bool cancel = false;  // requested locally
+  };
+  std::map<std::string, Running> running_;  // job or task id -> its job
+  double last_busy_ = 0;                    // clock seconds when the last job ended
+  std::thread listener_;                    // wakes idle slots on the store's notifications
 };
 
 }  // namespace reel::worker

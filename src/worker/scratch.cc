@@ -9,31 +9,59 @@
 #include "job/sealed.h"
 
 namespace reel::worker {
+namespace {
 
 namespace fs = std::filesystem;
 
-AttemptScratch PrepareScratch(const std::string& work_dir, const store::Job& job,
-                              const std::string& secret_key) {
-  fs::path dir = fs::path(work_dir) / (job.id + "-" + std::to_string(job.attempts));
-  AttemptScratch s{dir.string(), (dir / "spec.json").string(), (dir / "stderr.log").string(), ""};
+// Writes `text` to a new file created 0600 (it may hold opened credentials); empty or an error.
+std::string WritePrivate(const std::string& path, const std::string& text) {
   std::error_code ec;
-  // Earlier attempts of this job that ran here and died with their process left theirs.
+  fs::remove(path, ec);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  std::string error;
+  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    // The tenant reads this error: the scratch's name, not where the data directory is.
+    error = "cannot write the attempt's " + fs::path(path).filename().string() +
+            " in its scratch (" + fs::path(path).parent_path().filename().string() +
+            "): " + std::strerror(errno);
+  if (fd >= 0) close(fd);
+  return error;
+}
+
+// The scratch "<owner>-<attempt>": what earlier attempts of `owner` left here goes first.
+AttemptScratch Prepare(const std::string& work_dir, const std::string& owner, int attempt,
+                       const store::Job& job, const std::string& secret_key) {
+  fs::path dir = fs::path(work_dir) / (owner + "-" + std::to_string(attempt));
+  AttemptScratch s{dir.string(), (dir / "spec.json").string(), (dir / "stderr.log").string(), "",
+                   ""};
+  std::error_code ec;
+  // Earlier attempts that ran here and died with their process left theirs.
   for (const auto& e : fs::directory_iterator(work_dir, ec))
-    if (e.path().filename().string().rfind(job.id + "-", 0) == 0 && e.path() != dir)
+    if (e.path().filename().string().rfind(owner + "-", 0) == 0 && e.path() != dir)
       fs::remove_all(e.path(), ec);
   fs::create_directories(dir, ec);
   Result<nlohmann::json> opened = job::OpenSpec(job.spec, secret_key);
   if (!opened.ok()) s.error = opened.status().message();
   const nlohmann::json& spec = opened.ok() ? *opened : job.spec;
-  // Created 0600 from the start: it may hold the job's opened credentials.
-  fs::remove(s.spec_path, ec);
-  int fd = open(s.spec_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  std::string text = spec.dump();
-  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    // The tenant reads this error: the scratch's name, not where the data directory is.
-    s.error = "cannot write the attempt's spec.json in its scratch (" + job.id + "-" +
-              std::to_string(job.attempts) + "): " + std::strerror(errno);
-  if (fd >= 0) close(fd);
+  std::string written = WritePrivate(s.spec_path, spec.dump());
+  if (!written.empty()) s.error = written;
+  return s;
+}
+
+}  // namespace
+
+AttemptScratch PrepareScratch(const std::string& work_dir, const store::Job& job,
+                              const std::string& secret_key) {
+  return Prepare(work_dir, job.id, job.attempts, job, secret_key);
+}
+
+AttemptScratch PrepareTaskScratch(const std::string& work_dir, const store::Job& job,
+                                  const store::Task& task, const nlohmann::json& task_run,
+                                  const std::string& secret_key) {
+  AttemptScratch s = Prepare(work_dir, task.id, task.attempts, job, secret_key);
+  s.task_path = (fs::path(s.dir) / "task.json").string();
+  std::string written = WritePrivate(s.task_path, task_run.dump());
+  if (s.error.empty()) s.error = written;
   return s;
 }
 

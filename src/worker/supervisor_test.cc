@@ -127,11 +127,11 @@ TEST_F(SupervisorTest, AFanOutEndsTheAttemptAndQueuesItsTasks) {
   store::Job other = *store_->CreateJob({"owner", json::object(), 3, "", "", 0, {}}, &existed);
   Lease("w1", 30);
   AttemptEnding no_stitch{Ending::kFannedOut, AttemptEnd::kSucceeded, "fanned_out", "", {}};
-  no_stitch.fan_out = attempt::FanOutMessage{{{"chunk", 0, 1, json::object()}}};
+  no_stitch.fan_out = attempt::FanOutMessage{{{"transcribe", 0, 1, json::object()}}};
   Result<store::Job> refused = completer.Finish(other, no_stitch, 1);
   ASSERT_TRUE(refused.ok()) << refused.status().ToString();
   EXPECT_EQ(refused->state, store::JobState::kFailed);
-  EXPECT_NE(refused->error.find("unknown kind chunk"), std::string::npos) << refused->error;
+  EXPECT_NE(refused->error.find("unknown kind transcribe"), std::string::npos) << refused->error;
 }
 
 TEST_F(SupervisorTest, ExitZeroWithoutAResultIsNotASuccess) {

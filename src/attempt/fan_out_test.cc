@@ -1,0 +1,190 @@
+// The fan-out decision and the tasks of a chunked job, in process on local files: the tasks a
+// worker pool would lease, run here one after the other, make the package an unchunked run makes.
+#include "attempt/fan_out.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "testing/media_fixtures.h"
+#include "testing/package_check.h"
+
+namespace reel::attempt {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::TempDir;
+
+job::JobSpec Spec(const json& document) {
+  Result<job::JobSpec> spec = job::ParseJobSpec(document);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  return spec.ok() ? *spec : job::JobSpec{};
+}
+
+// A DASH+HLS package and a thumbnail of `source` under `dir`.
+json PackageJob(const std::string& source, const std::string& dir) {
+  return {{"source", source},
+          {"outputs",
+           {{{"kind", "dash"}, {"ladder", "default"}, {"destination", dir + "/pkg/"}},
+            {{"kind", "thumbnail"}, {"destination", dir + "/thumb.jpg"}}}}};
+}
+
+// Every media playlist of a package: its EXTINF and segment lines, by rendition folder.
+std::map<std::string, std::string> Playlists(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!fs::exists(e.path() / "index.m3u8")) continue;
+    std::ifstream in(e.path() / "index.m3u8");
+    std::string lines;
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("#EXTINF", 0) == 0 || (!line.empty() && line[0] != '#')) lines += line + "\n";
+    out[e.path().filename().string()] = lines;
+  }
+  return out;
+}
+
+Result<std::optional<FanOutMessage>> Decide(const json& document, FanOutPolicy policy) {
+  job::JobSpec spec = Spec(document);
+  Result<AttemptPlan> plan = MakePlan(spec, [](const std::string& url, const std::string& field,
+                                               Role) { return LocalPath(url, field); });
+  if (!plan.ok()) return plan.status();
+  policy.allowed = true;
+  return DecideFanOut(spec, *plan, policy);
+}
+
+TEST(FanOut, TheDecisionFollowsTheSpecTheSourceAndTheLiveSlots) {
+  TempDir dir;
+  std::string source = testing::Clip(320, 240, 25, 30);
+  json job = PackageJob(source, dir.path());
+  FanOutPolicy policy;
+  policy.chunk_seconds = 10;
+  policy.min_seconds = 20;
+  policy.live_slots = 2;
+  // auto: a source longer than min_seconds, with another slot alive.
+  Result<std::optional<FanOutMessage>> decided = Decide(job, policy);
+  ASSERT_TRUE(decided.ok()) << decided.status().ToString();
+  ASSERT_TRUE(decided->has_value());
+  std::map<std::string, int> kinds;
+  double chunk_weight = 0;
+  for (const PlannedTask& t : (*decided)->tasks) {
+    ++kinds[t.kind];
+    if (t.kind == "chunk") chunk_weight += t.weight;
+  }
+  // 6 s segments, 10 s asked: chunks of two segments (0-12, 12-24, 24-25).
+  EXPECT_EQ(kinds,
+            (std::map<std::string, int>{{"audio", 1}, {"chunk", 3}, {"main", 1}, {"stitch", 1}}));
+  EXPECT_GT(chunk_weight, 25) << "weights are the seconds encoded, lead and tail GOPs included";
+
+  FanOutPolicy lone = policy;
+  lone.live_slots = 1;
+  EXPECT_FALSE(Decide(job, lone)->has_value()) << "auto with one slot alive";
+  FanOutPolicy longer = policy;
+  longer.min_seconds = 180;
+  EXPECT_FALSE(Decide(job, longer)->has_value()) << "auto on a short source";
+  json off = job;
+  off["chunking"] = "off";
+  EXPECT_FALSE(Decide(off, policy)->has_value());
+  json asked = job;
+  asked["chunking"] = {{"seconds", 12}};
+  Result<std::optional<FanOutMessage>> forced = Decide(asked, longer);
+  ASSERT_TRUE(forced.ok() && forced->has_value()) << "asked for: the server's gate is not asked";
+  json only_files = {{"source", source},
+                     {"chunking", {{"seconds", 10}}},
+                     {"outputs", {{{"kind", "mp4"}, {"destination", dir / "a.mp4"}}}}};
+  EXPECT_FALSE(Decide(only_files, policy)->has_value()) << "no package: nothing to split";
+  // A refusal says why; the job then runs unchunked.
+  json joined = asked;
+  joined.erase("source");
+  joined["sources"] = {source, source};
+  Result<std::optional<FanOutMessage>> refused = Decide(joined, policy);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("joining several sources"), std::string::npos);
+}
+
+TEST(FanOut, TheTasksMakeThePackageAnUnchunkedRunMakesAndNeverShareAFolder) {
+  TempDir dir;
+  std::string source = testing::Clip(320, 240, 35, 30);
+  AttemptOutcome whole = attempt::Run(Spec(PackageJob(source, dir / "whole")), Environment{});
+  ASSERT_TRUE(std::holds_alternative<AttemptResult>(whole));
+
+  json document = PackageJob(source, dir / "chunked");
+  document["chunking"] = {{"seconds", 10}};
+  document["metadata"] = {{"media_id", "m-7"}};
+  job::JobSpec spec = Spec(document);
+  Environment env;
+  env.threads = 2;
+  env.fan_out.allowed = true;
+  env.staging = dir / "staging/job_x";
+  AttemptOutcome first = attempt::Run(spec, env);
+  const FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
+  ASSERT_NE(fan_out, nullptr) << "chunking asked for: the attempt fans out";
+  EXPECT_FALSE(fs::exists(dir / "chunked")) << "the deciding attempt encodes nothing";
+
+  // Every task but the stitch, as workers would run them; chunk 1 twice (a first attempt that
+  // lost its lease and a second): each attempt writes its own folder.
+  TaskRun stitch;
+  std::vector<TaskRun::Done> results;
+  for (const PlannedTask& t : fan_out->tasks) {
+    TaskRun run{"task_" + t.kind + std::to_string(t.ordinal), t.kind, t.ordinal, 1, t.payload, {}};
+    if (t.kind == "stitch") {
+      stitch = run;
+      continue;
+    }
+    AttemptOutcome done = RunTask(spec, run, env);
+    if (t.kind == "chunk" && t.ordinal == 1) {
+      run.attempt = 2;
+      done = RunTask(spec, run, env);
+    }
+    const AttemptResult* r = std::get_if<AttemptResult>(&done);
+    ASSERT_NE(r, nullptr) << t.kind << ": " << std::get<AttemptError>(done).status.ToString();
+    results.push_back({t.kind, t.ordinal, r->result});
+  }
+  EXPECT_TRUE(fs::exists(dir / "staging/job_x/chunk-1.a1/chunk-00001"));
+  EXPECT_TRUE(fs::exists(dir / "staging/job_x/chunk-1.a2/chunk-00001"));
+  EXPECT_TRUE(fs::exists(dir / "chunked/thumb.jpg")) << "main delivers its outputs itself";
+  // The stitch reads what the results name: the second attempt's chunk 1 only. Spoil the first
+  // to show it is not read.
+  for (const auto& e : fs::recursive_directory_iterator(dir / "staging/job_x/chunk-1.a1"))
+    if (e.is_regular_file()) fs::resize_file(e.path(), 0);
+  stitch.results = results;
+  env.scratch = dir / "scratch";
+  fs::create_directories(env.scratch);
+  AttemptOutcome stitched = RunTask(spec, stitch, env);
+  const AttemptResult* r = std::get_if<AttemptResult>(&stitched);
+  ASSERT_NE(r, nullptr) << std::get<AttemptError>(stitched).status.ToString();
+
+  const json& result = r->result;
+  ASSERT_EQ(result["outputs"].size(), 2u) << result.dump();
+  EXPECT_EQ(result["outputs"][0]["kind"], "dash");
+  EXPECT_EQ(result["outputs"][1]["kind"], "thumbnail");
+  EXPECT_EQ(result["metadata"]["media_id"], "m-7");
+  EXPECT_EQ(result["chunking"]["chunks"], 3);
+  EXPECT_NEAR(result["source_duration"].get<double>(), 35, 0.1);
+  EXPECT_TRUE(fs::exists(dir / "staging/job_x")) << "kept until the job's end is recorded";
+
+  testing::PackageReport report = testing::CheckPackage(dir / "chunked/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  std::map<std::string, std::string> want = Playlists(dir / "whole/pkg");
+  EXPECT_GE(want.size(), 2u);
+  EXPECT_EQ(Playlists(dir / "chunked/pkg"), want) << "segments and their durations";
+  EXPECT_EQ(testing::ReadMedia(dir / "chunked/thumb.jpg").Find("video")->width,
+            testing::ReadMedia(dir / "whole/thumb.jpg").Find("video")->width);
+
+  // A stitch that dies after writing is run again over the same staging: the same files.
+  std::map<std::string, std::string> first_files;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "chunked/pkg"))
+    if (e.is_regular_file()) first_files[e.path().string()] = testing::ReadFile(e.path());
+  fs::remove_all(dir / "chunked/pkg/manifest.mpd");
+  AttemptOutcome again = RunTask(spec, stitch, env);
+  ASSERT_TRUE(std::holds_alternative<AttemptResult>(again));
+  std::map<std::string, std::string> second_files;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "chunked/pkg"))
+    if (e.is_regular_file()) second_files[e.path().string()] = testing::ReadFile(e.path());
+  EXPECT_TRUE(first_files == second_files) << "a re-run stitch writes the same files";
+}
+
+}  // namespace
+}  // namespace reel::attempt

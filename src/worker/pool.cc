@@ -227,7 +227,7 @@ void WorkerPool::RunAttempt(const Job& job) {
                            options_.progress_save_interval},
                           std::move(hooks));
     ending = supervisor.Run(job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id),
-                                                 ChildEnvironment(job->spec), scratch.log_path});
+                                                 ChildEnvironment(job.spec), scratch.log_path});
   }
 
   std::error_code ec;

@@ -22,6 +22,7 @@
 #include "api/router.h"
 #include "api/store_gate.h"
 #include "common/crypto.h"
+#include "common/log.h"
 #include "common/redact.h"
 #include "dashboard/dashboard.h"
 #include "job/spec.h"
@@ -34,6 +35,16 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
+
+// The access log, at debug: the route's template (never the path as sent, which may carry a
+// file name of the user's) and never a header, so never the key.
+void AccessLog(const std::string& method, const std::string& route, int status, double seconds) {
+  if (!log::Enabled(log::Level::kDebug)) return;
+  log::Debug("request", {{"method", method},
+                         {"route", route},
+                         {"status", status},
+                         {"us", static_cast<int64_t>(seconds * 1e6)}});
+}
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using nlohmann::json;
@@ -229,6 +240,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static void reply_done(Session* self, Reply r, const Context& c) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
     self->shared_->metrics->CountRequest(c.route, c.method, r.status, s);
+    AccessLog(c.method, c.route, r.status, s);
     self->Send(std::move(r), c.keep_alive, c.version, c.head);
   }
 
@@ -330,6 +342,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (opened == EventStreams::OpenResult::kGlobalCap) return RefuseStream(c);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
     shared_->metrics->CountRequest(c.route, "GET", 200, s);
+    AccessLog("GET", c.route, 200, s);
     stream_.expires_never();
     Enqueue(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "attempt/attempt.h"
+#include "common/log.h"
 #include "engine/engine.h"
 #include "job/spec.h"
 #include "layout/layout.h"
@@ -389,6 +390,7 @@ int RunTranscode(const TranscodeArgs& args) {
 }
 
 int RunJob(const RunJobArgs& args) {
+  ConfigureLog(args.log);
   InstallSignalHandlers();
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
   // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
@@ -408,7 +410,8 @@ int RunJob(const RunJobArgs& args) {
   // from a failure of the environment (retry).
   auto fail = [&](const Status& s) {
     emit(attempt::ErrorMessage::From(s));
-    return Fail(s.message());
+    log::Error(s.message());  // a line of the attempt's log (stderr is read back as one)
+    return 1;
   };
   std::ifstream in(args.spec_file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

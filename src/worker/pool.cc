@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log.h"
 #include "layout/layout.h"
 #include "store/job_view.h"
 #include "worker/scratch.h"
@@ -154,8 +155,9 @@ void WorkerPool::SlotLoop(int slot) {
 }
 
 void WorkerPool::RunAttempt(const Job& job) {
-  const std::string tag = "job=" + job.id + " attempt=" + std::to_string(job.attempts);
-  spdlog::info("{} started worker={} host={}", tag, options_.worker_id, options_.host);
+  const log::Fields job_fields = {
+      {"job", job.id}, {"attempt", job.attempts}, {"worker", options_.worker_id}};
+  log::Info("job leased", job_fields);
   hub_->Publish(job.id, "state", JobView(job));
   {
     std::lock_guard lock(mu_);
@@ -192,7 +194,7 @@ void WorkerPool::RunAttempt(const Job& job) {
   std::error_code ec;
   if (ending.how == Ending::kLeaseLost) {
     // Another worker owns the job now; writing anything would trample its attempt.
-    spdlog::warn("{} lease lost; attempt abandoned", tag);
+    log::Warn("lease lost; attempt abandoned", job_fields);
     std::lock_guard lock(mu_);
     running_.erase(job.id);
     fs::remove_all(scratch.dir, ec);

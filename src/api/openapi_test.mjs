@@ -240,6 +240,11 @@ test('replies of a scripted session validate against their schemas', async () =>
     (j) => !['queued', 'running'].includes(j.state), 'the job to finish');
   assert.equal(job.state, 'succeeded', job.error);
   assert.ok(job.attempt_log.length >= 1);
+  const attemptLog = (await call('GET', `/v1/jobs/${id}/log`, { key: bobKey })).body;
+  assert.equal(attemptLog.attempt, job.attempt_log.length);
+  assert.equal(attemptLog.lines.at(-1).msg, 'attempt ended');
+  assert.equal((await call('GET', `/v1/jobs/${id}/log?attempt=one`, { key: bobKey })).body.error.field,
+    'attempt');
   await waitFor(`/v1/jobs/${id}/webhooks`, bobKey,
     (b) => b.deliveries.some((d) => d.state === 'delivered'), 'the webhook');
   const list = (await call('GET', '/v1/jobs?limit=1', { key: bobKey })).body;
@@ -263,6 +268,7 @@ test('replies of a scripted session validate against their schemas', async () =>
   const carol = execFileSync(REEL, ['keys', 'create', '--name', 'carol', '--data-dir',
     path.join(dir, 'var')], { encoding: 'utf8' }).trim();
   assert.equal((await call('GET', `/v1/jobs/${id}`, { key: carol })).status, 404);
+  assert.equal((await call('GET', `/v1/jobs/${id}/log`, { key: carol })).status, 404);
   assert.equal((await call('DELETE', `/v1/jobs/${id}`, { key: carol })).status, 404);
 
   // A job no worker takes (its tag is nobody's): it stays queued while it is acted on.

@@ -161,6 +161,8 @@ class Router::Impl {
         }
         return JsonReply(200, {{"deliveries", out}});
       }
+      if (parts.size() == 4 && parts[3] == "log" && m == http::verb::get)
+        return AttemptLogReply(*job, query);
       if (parts.size() >= 6 && parts[3] == "outputs")
         return read ? OutputFileReply(*job, parts, path, std::string(req[http::field::range]))
                     : MethodNotAllowed();
@@ -453,6 +455,26 @@ class Router::Impl {
     json body = {{"jobs", jobs}};
     body["next_cursor"] = page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor);
     return JsonReply(200, body);
+  }
+
+  // GET /v1/jobs/{id}/log[?attempt=N]: what one attempt wrote (the last by default), as its
+  // worker kept it when the attempt ended (worker/attempt_log.h).
+  Reply AttemptLogReply(const store::Job& job, const std::map<std::string, std::string>& query) {
+    int attempt = job.attempts;
+    if (auto it = query.find("attempt"); it != query.end()) {
+      const std::string& v = it->second;
+      bool digits = !v.empty() && v.size() <= 6 && v.find_first_not_of("0123456789") == v.npos;
+      attempt = digits ? std::stoi(v) : 0;
+      if (attempt < 1)
+        return ErrorReply(400, "invalid_argument", "must be an attempt number (1, 2, ...)",
+                          "attempt");
+    }
+    if (attempt == 0)
+      return JsonReply(200, {{"attempt", 0}, {"lines", json::array()}, {"dropped", 0}});
+    Result<json> log = store_->AttemptLog(job.id, attempt);
+    if (!log.ok()) return FromStatus(log.status());
+    return JsonReply(
+        200, {{"attempt", attempt}, {"lines", (*log)["lines"]}, {"dropped", (*log)["dropped"]}});
   }
 
   Reply Workers() {

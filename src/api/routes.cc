@@ -45,6 +45,7 @@ const std::vector<Route>& Routes() {
       {"POST", "/v1/jobs/{id}/retry", true},
       {"GET", "/v1/jobs/{id}/events", true},
       {"GET", "/v1/jobs/{id}/webhooks", true},
+      {"GET", "/v1/jobs/{id}/log", true},
       {"GET", "/v1/jobs/{id}/outputs/{index}/{file}", true},
       {"GET", "/v1/queue", true},
       {"GET", "/v1/workers", true},

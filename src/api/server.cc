@@ -24,6 +24,7 @@
 #include "api/store_gate.h"
 #include "api/tls.h"
 #include "common/crypto.h"
+#include "common/log.h"
 #include "common/redact.h"
 #include "dashboard/dashboard.h"
 #include "job/spec.h"
@@ -36,6 +37,16 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
+
+// The access log, at debug: the route's template (never the path as sent, which may carry a
+// file name of the user's) and never a header, so never the key.
+void AccessLog(const std::string& method, const std::string& route, int status, double seconds) {
+  if (!log::Enabled(log::Level::kDebug)) return;
+  log::Debug("request", {{"method", method},
+                         {"route", route},
+                         {"status", status},
+                         {"us", static_cast<int64_t>(seconds * 1e6)}});
+}
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 namespace ssl = net::ssl;
@@ -292,6 +303,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   static void reply_done(Session* self, Reply r, const Context& c) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
     self->shared_->metrics->CountRequest(c.route, c.method, r.status, s);
+    AccessLog(c.method, c.route, r.status, s);
     self->Send(std::move(r), c.keep_alive, c.version, c.head);
   }
 
@@ -395,6 +407,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (opened == EventStreams::OpenResult::kGlobalCap) return RefuseStream(c);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
     shared_->metrics->CountRequest(c.route, "GET", 200, s);
+    AccessLog("GET", c.route, 200, s);
     tcp_layer().expires_never();
     Enqueue(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"

@@ -758,6 +758,82 @@ TEST_F(ServiceTest, CorruptInputFailsClearlyAndRetryRunsItAgain) {
   EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/retry", s.admin_key()).status, 409);
 }
 
+// A source with a corrupt stretch: the decoder's complaints are lines of the attempt's log, read
+// through GET /v1/jobs/{id}/log by the job's owner only, and lines of the server's JSON log
+// with the job's fields, as is everything else about the job (README "Logs").
+TEST_F(ServiceTest, EngineWarningsReachTheJobLogAndTheServerLogWithTheJobFields) {
+  std::string damaged = testing::ReadFile(media_ / "small.mp4");
+  for (size_t i = damaged.size() * 3 / 10; i < damaged.size() * 6 / 10; i += 13) damaged[i] ^= 0x5a;
+  testing::WriteFile(media_ / "damaged.mp4", damaged);
+  Server s(data_.path(), media_.path(), {"--log-format", "json", "--log-level", "debug"});
+  std::string id = s.Submit(HlsJob("damaged.mp4", "out")).body["id"];
+  json done = s.WaitFinished(id);
+  ASSERT_NE(done["state"], "running") << done.dump();
+
+  ApiReply reply = s.Get("/v1/jobs/" + id + "/log");
+  ASSERT_EQ(reply.status, 200) << reply.body.dump();
+  const json& log = reply.body;
+  EXPECT_EQ(log["attempt"], done["attempts"]);
+  EXPECT_EQ(log["dropped"], 0);
+  ASSERT_GE(log["lines"].size(), 2u) << log.dump();
+  int engine = 0, named = 0;
+  for (const json& line : log["lines"]) {
+    EXPECT_TRUE(line.contains("ts") && line.contains("level") && line.contains("msg")) << line;
+    if (line.contains("fields") && line["fields"].value("source", "") == "ffmpeg") {
+      ++engine;
+      EXPECT_TRUE(line["level"] == "warn" || line["level"] == "error") << line;
+      named += line["fields"].value("component", "") == "h264" ? 1 : 0;
+    }
+  }
+  EXPECT_GE(named, 1) << "the decoder's complaints about the damage: " << log.dump();
+  EXPECT_LE(engine, 40) << "throttled: a burst, then one line in two seconds";
+  const json& end = log["lines"].back();
+  EXPECT_EQ(end["msg"], "attempt ended");
+  EXPECT_EQ(end["fields"]["outcome"], done["attempt_log"].back()["outcome"]);
+  // The owner only; an attempt the job never had is 404, a bad number 400 naming the field.
+  std::string other = s.CreateKey(data_.path(), "other");
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log", other).status, 404);
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?attempt=9").status, 404);
+  ApiReply bad = s.Get("/v1/jobs/" + id + "/log?attempt=-1");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["field"], "attempt") << bad.body.dump();
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?attempt=1").body["lines"], log["lines"]);
+  // `reel logs ID`: the same lines, as the text log writes them.
+  testing::CommandResult cli =
+      testing::RunCommand({"env", "REEL_URL=" + s.url(), "REEL_API_KEY=" + s.admin_key(),
+                           testing::ReelBinary(), "logs", id, "--attempt", "1"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_TRUE(std::regex_search(cli.stdout_text,
+                                std::regex(R"(\n\S+Z (info|error) attempt ended .*outcome=\w+)")))
+      << cli.stdout_text;
+  EXPECT_NE(cli.stdout_text.find(" source=ffmpeg"), std::string::npos) << cli.stdout_text;
+
+  s.Signal(SIGTERM);
+  std::string output = s.Wait().output;
+  std::set<std::string> seen;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_FALSE(std::regex_search(line, std::regex("^\\d{4}-\\d\\d-\\d\\dT")))
+        << "a text line: " << line;
+    if (line.empty() || line[0] != '{') continue;  // stdout: "reel: listening on ..."
+    json j = json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    ASSERT_TRUE(j["ts"].is_string() && j["level"].is_string() && j["msg"].is_string()) << line;
+    EXPECT_EQ(line.find(s.admin_key()), std::string::npos) << "a key in the log: " << line;
+    std::string msg = j["msg"];
+    if (j.value("job", "") == id && msg != "job submitted") {  // the API's: before any attempt
+      EXPECT_EQ(j["attempt"], 1) << line;
+      EXPECT_FALSE(j.value("worker", "").empty()) << line;
+      if (j.value("source", "") == "ffmpeg") msg = "(engine)";
+    }
+    if (msg == "request" && j.value("route", "") == "/v1/jobs/{id}/log") msg = "(access)";
+    seen.insert(msg);
+  }
+  for (const char* event :
+       {"listening", "job leased", "(engine)", "attempt ended", "(access)", "stopping", "stopped"})
+    EXPECT_TRUE(seen.count(event)) << event << " not in the server's log:\n" << output;
+}
+
 TEST_F(ServiceTest, ManualRetriesAreCappedByMaxRetries) {
   Server s(data_.path(), media_.path(), {"--workers", "0", "--max-retries", "1"});
   std::string id = s.Submit(HlsJob("small.mp4", "out")).body["id"];

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "client/http_client.h"
+#include "common/log.h"
 
 namespace reel::cli {
 namespace {
@@ -114,6 +115,19 @@ int RunClient(const ClientArgs& args) {
   } else if (args.action == "delete") {
     r = client::Fetch("DELETE", base + "/v1/jobs/" + args.target, "", headers, 30, tls);
     if (r.ok() && r->status == 204) return 0;
+  } else if (args.action == "logs") {
+    std::string url = base + "/v1/jobs/" + args.target + "/log";
+    if (args.attempt > 0) url += "?attempt=" + std::to_string(args.attempt);
+    r = client::Fetch("GET", url, "", headers);
+    if (r.ok() && r->status == 200) {
+      // As the server's text log writes them: escaped, so the terminal shows what was sent.
+      json body = json::parse(r->body, nullptr, false);
+      if (!body.is_object() || !body["lines"].is_array()) return Fail("not a log: " + r->body);
+      for (const json& line : body["lines"])
+        if (std::optional<log::Record> record = log::FromJson(line))
+          std::cout << log::FormatLine(log::Format::kText, *record) << "\n";
+      return 0;
+    }
   }
   if (!r.ok()) return Fail(r.status().message());
   if (r->status >= 400) return ApiError(*r);

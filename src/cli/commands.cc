@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "attempt/attempt.h"
+#include "common/log.h"
 #include "engine/engine.h"
 #include "engine/staging.h"
 #include "job/spec.h"
@@ -411,6 +412,7 @@ void StopAtOnceWhileEncoding() {
 }
 
 int RunJob(const RunJobArgs& args) {
+  ConfigureLog(args.log);
   InstallSignalHandlers();
   StopAtOnceWhileEncoding();
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
@@ -434,7 +436,8 @@ int RunJob(const RunJobArgs& args) {
   // from a failure of the environment (retry).
   auto fail = [&](const Status& s) {
     emit(attempt::ErrorMessage::From(s));
-    return Fail(s.message());
+    log::Error(s.message());  // a line of the attempt's log (stderr is read back as one)
+    return 1;
   };
   std::ifstream in(args.spec_file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

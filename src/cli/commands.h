@@ -62,6 +62,14 @@ bool LoadPresetsFlag(const std::string& presets_file);
 
 // `reel run-job SPEC`: one attempt of a service job, run by the worker pool in a child process.
 // Progress, transfers, the result and errors are lines of attempt/protocol.h on stdout.
+// --log-format and --log-level of serve, worker and run-job (common/log.h).
+struct LogArgs {
+  std::string format = "text";  // text | json
+  std::string level = "info";   // error | warn | info | debug
+};
+// Sets the process's log from `args` (checked by the flags' validators).
+void ConfigureLog(const LogArgs& args);
+
 struct RunJobArgs {
   std::string spec_file;
   std::vector<std::string> allow_paths;
@@ -78,6 +86,7 @@ struct RunJobArgs {
   double chunk_seconds = 60;
   double chunk_min_seconds = 180;
   int live_slots = 1;
+  LogArgs log{"json", "info"};  // its stderr is read back by the worker (worker/attempt_log.h)
 };
 int RunJob(const RunJobArgs& args);
 
@@ -113,6 +122,7 @@ struct ServeArgs {
   std::string name;                // `reel worker --name`: a stable worker id
   SourceLimitArgs source_limits;   // passed on to every attempt
   std::string tls_cert, tls_key;   // PEM files: HTTPS, reloaded on SIGHUP
+  LogArgs log;
 };
 int RunServe(const ServeArgs& args);
 
@@ -127,13 +137,14 @@ int RunKeys(const KeysArgs& args);
 
 // The API client: REEL_URL (default http://127.0.0.1:8080) and REEL_API_KEY.
 struct ClientArgs {
-  std::string action;  // submit, jobs, status, cancel, retry, delete
+  std::string action;  // submit, jobs, status, cancel, retry, delete, logs
   std::string target;  // a job spec file or a job id
   bool wait = false;   // submit --wait, status --follow
   std::string state;
   int limit = 20;
   // https:// servers are checked against these CAs (default: the system's).
   std::string ca_file;
+  int attempt = 0;  // logs --attempt: 0 for the last
 };
 int RunClient(const ClientArgs& args);
 

@@ -33,6 +33,18 @@ void AddChunkingOptions(CLI::App* cmd, reel::cli::ServeArgs* args) {
                   "DATA_DIR/staging)");
 }
 
+// The process's log (README "Logs").
+void AddLogOptions(CLI::App* cmd, reel::cli::LogArgs* log) {
+  cmd->add_option(
+         "--log-format", log->format,
+         "Log lines on stderr: text (ts level msg key=value) or json (default " + log->format + ")")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--log-level", log->level,
+                  "Least severe level logged: error, warn, info (default) or debug (adds an "
+                  "access log)")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +149,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-key", serve.tls_key,
                         "PEM private key of --tls-cert (unencrypted; keep it mode 0600)");
   AddChunkingOptions(serve_cmd, &serve);
+  AddLogOptions(serve_cmd, &serve.log);
   bool print_config = false;
   const char* print_help =
       "Print the effective settings (secrets redacted) and where each came "
@@ -174,6 +187,7 @@ int main(int argc, char** argv) {
                          "workers");
   AddSourceLimitOptions(worker_cmd, &worker.source_limits);
   AddChunkingOptions(worker_cmd, &worker);
+  AddLogOptions(worker_cmd, &worker.log);
   worker_cmd->add_flag("--print-config", print_config, print_help);
 
   reel::cli::KeysArgs migrate;
@@ -198,6 +212,7 @@ int main(int argc, char** argv) {
   run_job_cmd->add_option("--chunk-min-seconds", run_job.chunk_min_seconds);
   run_job_cmd->add_option("--live-slots", run_job.live_slots);
   AddSourceLimitOptions(run_job_cmd, &run_job.source_limits);
+  AddLogOptions(run_job_cmd, &run_job.log);
 
   auto* routes_cmd = app.add_subcommand(
       "routes", "Print the HTTP routes `reel serve` answers, one JSON object a line");
@@ -246,6 +261,10 @@ int main(int argc, char** argv) {
   retry_cmd->add_option("id", client.target, "Job id")->required();
   auto* delete_cmd = app.add_subcommand("delete", "Delete a finished job");
   delete_cmd->add_option("id", client.target, "Job id")->required();
+  auto* logs_cmd = app.add_subcommand("logs", "Print the log of a job's attempt");
+  logs_cmd->add_option("id", client.target, "Job id")->required();
+  logs_cmd->add_option("--attempt", client.attempt, "Attempt number (default: the last)")
+      ->check(CLI::Range(1, 1000000));
 
   for (CLI::App* cmd : {submit_cmd, jobs_cmd, status_cmd, cancel_cmd, retry_cmd, delete_cmd})
     cmd->add_option("--ca-file", client.ca_file,
@@ -254,7 +273,7 @@ int main(int argc, char** argv) {
   // Every flag of the service and client commands also comes from REEL_<FLAG> and --config.
   reel::cli::Configuration config;
   for (CLI::App* cmd : {serve_cmd, worker_cmd, migrate_cmd, keys_cmd, submit_cmd, jobs_cmd,
-                        status_cmd, cancel_cmd, retry_cmd, delete_cmd})
+                        status_cmd, cancel_cmd, retry_cmd, delete_cmd, logs_cmd})
     config.Bind(cmd);
   if (std::string bad = config.Load(&app, argc, argv); !bad.empty()) return reel::cli::Fail(bad);
   CLI11_PARSE(app, argc, argv);
@@ -291,7 +310,8 @@ int main(int argc, char** argv) {
                                                                 {status_cmd, "status"},
                                                                 {cancel_cmd, "cancel"},
                                                                 {retry_cmd, "retry"},
-                                                                {delete_cmd, "delete"}}) {
+                                                                {delete_cmd, "delete"},
+                                                                {logs_cmd, "logs"}}) {
     if (*cmd) {
       client.action = name;
       return reel::cli::RunClient(client);

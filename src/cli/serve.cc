@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,6 +18,8 @@
 #include "api/server.h"
 #include "cli/commands.h"
 #include "common/crypto.h"
+#include "common/log.h"
+#include "common/redact.h"
 #include "notify/webhooks.h"
 #include "storage/storage.h"
 #include "store/job_store.h"
@@ -127,6 +130,11 @@ std::string HostName() {
 }
 
 }  // namespace
+
+void ConfigureLog(const LogArgs& args) {
+  log::Configure(log::ParseFormat(args.format).value_or(log::Format::kText),
+                 log::ParseLevel(args.level).value_or(log::Level::kInfo));
+}
 
 int RunKeys(const KeysArgs& args) {
   Result<std::unique_ptr<store::JobStore>> st = OpenStore(args.data_dir, args.store);
@@ -258,7 +266,7 @@ int RunServe(const ServeArgs& args) {
   if (!args.storage_config.empty())  // it holds the S3 secrets
     forbidden.push_back(fs::weakly_canonical(fs::absolute(args.storage_config), data_ec).string());
 
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  ConfigureLog(args.log);
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -355,6 +363,9 @@ int RunServe(const ServeArgs& args) {
     po.staging_dir = fs::absolute(args.staging.empty() ? fs::path(args.data_dir) / "staging"
                                                        : fs::path(args.staging))
                          .string();
+    // The child logs at info at least: its warnings make the attempt's log whatever ours shows.
+    po.run_job_flags.insert(po.run_job_flags.end(),
+                            {"--log-level", args.log.level == "debug" ? "debug" : "info"});
     po.storage_config =
         args.storage_config.empty() ? "" : fs::absolute(args.storage_config).string();
     po.presets_file = args.presets_file.empty() ? "" : fs::absolute(args.presets_file).string();
@@ -442,14 +453,24 @@ int RunServe(const ServeArgs& args) {
     if (!registered.ok()) return Fail(registered.message());
   }
   if (pool) pool->Start();
+  std::string store_shown =
+      location.empty() ? (fs::path(data_dir) / "reel.db").string() : RedactUrl(location);
   if (args.worker_only) {
-    spdlog::info("worker {} capacity={} store={}", pool->options().worker_id, args.workers,
-                 args.store.empty() ? "sqlite" : "postgres");
+    log::Info("worker running", {{"worker", pool->options().worker_id},
+                                 {"capacity", args.workers},
+                                 {"store", store_shown},
+                                 {"tags", args.tags}});
     std::cout << "reel: worker " << pool->options().worker_id << " running" << std::endl;
   } else {
-    const char* scheme = server.tls() ? "https" : "http";
-    spdlog::info("listening on {}://{}:{} workers={} data_dir={} allow_paths={}", scheme,
-                 so.address, server.port(), args.workers, args.data_dir, roots.size());
+    const std::string scheme = server.tls() ? "https" : "http";
+    log::Fields fields = {
+        {"address", scheme + "://" + so.address + ":" + std::to_string(server.port())},
+        {"workers", args.workers},
+        {"store", store_shown},
+        {"data_dir", data_dir},
+        {"allow_paths", roots.size()}};
+    if (pool) fields.push_back({"worker", pool->options().worker_id});
+    log::Info("listening", fields);
     std::cout << "reel: listening on " << scheme << "://" << so.address << ":" << server.port()
               << " (dashboard at /, API under /v1)" << std::endl;
   }
@@ -486,13 +507,15 @@ int RunServe(const ServeArgs& args) {
       break;
     }
   }
-  spdlog::info("stopping (grace {}s for running jobs)", grace);
+  log::Info("stopping", {{"signal", signo > 0 ? strsignal(signo) : "idle"},
+                         {"grace_seconds", grace},
+                         {"running", pool ? pool->RunningJobs().size() : 0}});
   if (pool) pool->Shutdown();
   rescuer.Stop();
   if (cleaner) cleaner->Stop();
   server.Stop();
   webhooks.Stop();
-  spdlog::info("stopped");
+  log::Info("stopped");
   return 0;
 }
 

@@ -2,11 +2,17 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+
+#include "common/log.h"
 
 extern "C" {
 #include <libavutil/display.h>
@@ -109,11 +115,66 @@ int StreamRotation(const AVStream* stream) {
   return degrees < 0 ? degrees + 360 : degrees;
 }
 
+namespace {
+
+// libav's complaints (a corrupt stretch of the source, a stream it cannot place) as log lines of
+// the attempt. A damaged file can make the decoder complain for every packet: a burst passes,
+// then one line in two seconds, and the next line that passes says how many were left out.
+void AvLogToLog(void* avcl, int level, const char* fmt, va_list vl) {
+  if (level > av_log_get_level()) return;
+  char text[1024];
+  std::vsnprintf(text, sizeof(text), fmt, vl);
+  std::string msg = text;
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' || msg.back() == ' '))
+    msg.pop_back();
+  if (msg.empty()) return;
+  log::Level ours = level <= AV_LOG_ERROR     ? log::Level::kError
+                    : level <= AV_LOG_WARNING ? log::Level::kWarn
+                                              : log::Level::kDebug;
+  if (!log::Enabled(ours)) return;
+  static std::mutex mu;
+  static log::Throttle throttle(20, 0.5);
+  // Those refused after the last that passed are told when the process ends (the attempt's end).
+  static struct Untold {
+    std::atomic<int64_t> count{0};
+    ~Untold() {
+      if (count > 0)
+        log::Warn("more messages of the engine were left out",
+                  {{"source", "ffmpeg"}, {"suppressed", count.load()}});
+    }
+  } untold;
+  int64_t skipped = 0;
+  {
+    std::lock_guard lock(mu);
+    double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (!throttle.Allow(now, &skipped)) {
+      ++untold.count;
+      return;
+    }
+    untold.count = 0;
+  }
+  const AVClass* cls = avcl ? *static_cast<const AVClass* const*>(avcl) : nullptr;
+  log::Fields fields = {{"source", "ffmpeg"}};
+  const char* name = cls && cls->item_name ? cls->item_name(avcl) : nullptr;
+  if (name && std::strcmp(name, "NULL") != 0) fields.push_back({"component", name});
+  if (skipped > 0) fields.push_back({"suppressed_before", skipped});
+  log::Write(ours, msg, fields);
+}
+
+}  // namespace
+
 void InitLibavLogging() {
   static std::once_flag once;
   std::call_once(once, [] {
     const char* level = std::getenv("REEL_AV_LOG");
-    av_log_set_level(level ? std::atoi(level) : AV_LOG_QUIET);
+    if (log::Configured()) {
+      // A service process (serve, worker, run-job): warnings and errors go to its log.
+      av_log_set_callback(AvLogToLog);
+      av_log_set_level(level ? std::atoi(level) : AV_LOG_WARNING);
+    } else {
+      av_log_set_level(level ? std::atoi(level) : AV_LOG_QUIET);
+    }
     // SVT-AV1 prints its configuration to stderr on every open unless told otherwise (its own
     // log, not libav's); errors only. Set once, before the engine starts threads of its own.
     setenv("SVT_LOG", "1", /*overwrite=*/0);

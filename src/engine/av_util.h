@@ -59,7 +59,7 @@ Status CheckSubtitleFile(const std::string& path);
 // Display rotation of a video stream in degrees clockwise (0, 90, 180, 270).
 int StreamRotation(const AVStream* stream);
 
-// Silences libav's own logging unless REEL_AV_LOG is set (errors reach the user as Status).
+// libav's warnings as log lines once common/log.h is configured, else silent (REEL_AV_LOG: level).
 void InitLibavLogging();
 
 }  // namespace reel::engine

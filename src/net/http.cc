@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/log.h"
 #include "common/redact.h"
 
 namespace reel::net {
@@ -408,7 +409,14 @@ template <typename Attempt>
 Status WithRetries(const std::string& what, const TransferOptions& o, Attempt attempt) {
   Status last;
   for (int i = 0; i < std::max(1, o.attempts); ++i) {
-    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250 << i));
+    if (i > 0) {
+      // A line of the attempt's log (GET /v1/jobs/{id}/log): why it is slow, before it fails.
+      log::Warn("transfer failed; retrying", {{"transfer", what},
+                                              {"try", i + 1},
+                                              {"of", std::max(1, o.attempts)},
+                                              {"error", last.message()}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(250 << i));
+    }
     const std::atomic<bool>* cancel = g_cancel_flag.load();
     if (cancel && cancel->load()) return Status(StatusCode::kCanceled, "canceled");
     Result<long> status = attempt();

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
+#include "common/log.h"
 #include "common/redact.h"
 #include "job/sealed.h"
 
@@ -187,11 +188,17 @@ void WebhookDispatcher::Deliver(const store::WebhookDelivery& d) {
       !delivered && (progress || refused || next - d.created_at > options_.give_up_after);
   Status s = store_->RecordWebhookAttempt(d.id, status, error, delivered, next, give_up);
   if (!s.ok()) spdlog::warn("webhooks: cannot record delivery {}: {}", d.id, s.ToString());
-  if (delivered)
-    spdlog::info("job={} webhook={} event={} delivered status={}", d.job_id, d.id, d.event, status);
-  else
-    spdlog::warn("job={} webhook={} event={} attempt={} failed: {}{}", d.job_id, d.id, d.event,
-                 d.attempts + 1, error, give_up ? " (giving up)" : "");
+  log::Fields fields = {{"job", d.job_id},
+                        {"webhook", d.id},
+                        {"event", d.event},
+                        {"status", status},
+                        {"try", d.attempts + 1}};
+  if (delivered) {
+    log::Info("webhook delivered", fields);
+  } else {
+    fields.insert(fields.end(), {{"error", error}, {"giving_up", give_up}});
+    log::Warn("webhook delivery failed", fields);
+  }
 }
 
 }  // namespace reel::notify

@@ -3,9 +3,8 @@
 #include <cstdlib>
 #include <utility>
 
-#include <spdlog/spdlog.h>
-
 #include "common/crypto.h"
+#include "common/log.h"
 #include "common/redact.h"
 #include "job/sealed.h"
 #include "job/spec.h"
@@ -136,7 +135,7 @@ Result<Submitted> JobService::Submit(const Caller& caller, PreparedJob job) {
   if (!created.ok()) return created.status();
   out.job = std::move(*created);
   if (!out.existed) {
-    spdlog::info("job={} submitted owner={}", out.job.id, caller.key.name);
+    log::Info("job submitted", {{"job", out.job.id}, {"owner", caller.key.name}});
     if (runner_) runner_->Wake();
   }
   return out;

@@ -273,6 +273,14 @@ class JobStore {
   virtual Status RecordWebhookAttempt(int64_t id, int status, const std::string& error,
                                       bool delivered, double next_attempt_at, bool give_up) = 0;
   virtual Result<std::vector<WebhookDelivery>> ListWebhooks(const std::string& job_id) = 0;
+
+  // An attempt's own log ({"lines": [...], "dropped": bytes}, as worker/attempt_log.h makes it),
+  // kept with the attempt by the worker holding it, before its end is recorded; deleted with the
+  // job. AttemptLog is kNotFound for an attempt the job never had, and {"lines": [], "dropped": 0}
+  // for one without a log (running, or lost with its worker).
+  virtual Status SaveAttemptLog(const std::string& job_id, int attempt,
+                                const std::string& worker_id, const nlohmann::json& log) = 0;
+  virtual Result<nlohmann::json> AttemptLog(const std::string& job_id, int attempt) = 0;
   virtual Result<ApiKey> FindKeyByHash(const std::string& hash) = 0;
   virtual Result<std::vector<ApiKey>> ListKeys() = 0;
   virtual Status RevokeKey(const std::string& id_or_name) = 0;

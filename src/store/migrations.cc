@@ -256,6 +256,15 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_state ON tasks(state, priority DESC, seq);
 CREATE INDEX tasks_by_job ON tasks(job_id, seq);
 )sql"},
+      // Each attempt's own log (GET /v1/jobs/{id}/log): engine warnings, transfer retries, the
+      // error; at most 64 KiB of lines as JSON, written by its worker.
+      {8,
+       R"sql(
+ALTER TABLE attempts ADD COLUMN log TEXT;
+)sql",
+       R"sql(
+ALTER TABLE attempts ADD COLUMN log TEXT;
+)sql"},
   };
   return steps;
 }

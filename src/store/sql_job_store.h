@@ -66,6 +66,9 @@ class SqlJobStore : public JobStore {
   Status RecordWebhookAttempt(int64_t id, int status, const std::string& error, bool delivered,
                               double next_attempt_at, bool give_up) override;
   Result<std::vector<WebhookDelivery>> ListWebhooks(const std::string& job_id) override;
+  Status SaveAttemptLog(const std::string& job_id, int attempt, const std::string& worker_id,
+                        const nlohmann::json& log) override;
+  Result<nlohmann::json> AttemptLog(const std::string& job_id, int attempt) override;
   Result<ApiKey> FindKeyByHash(const std::string& hash) override;
   Result<std::vector<ApiKey>> ListKeys() override;
   Status RevokeKey(const std::string& id_or_name) override;

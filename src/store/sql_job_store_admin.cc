@@ -280,4 +280,31 @@ Result<std::vector<WebhookDelivery>> SqlJobStore::ListWebhooks(const std::string
   return out;
 }
 
+Status SqlJobStore::SaveAttemptLog(const std::string& job_id, int attempt,
+                                   const std::string& worker_id, const json& log) {
+  std::lock_guard lock(mu_);
+  // Only the worker that holds the attempt, before its end: a worker that lost the lease must
+  // not replace the log of the attempt that runs now.
+  return db_
+      ->Exec(
+          "UPDATE attempts SET log = ? WHERE job_id = ? AND number = ? AND worker_id = ? AND "
+          "ended_at IS NULL",
+          {log.dump(-1, ' ', false, json::error_handler_t::replace), job_id, attempt, worker_id})
+      .status();
+}
+
+Result<json> SqlJobStore::AttemptLog(const std::string& job_id, int attempt) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> r = db_->Exec(
+      "SELECT log FROM attempts WHERE job_id = ? AND number = ? ORDER BY seq DESC LIMIT 1",
+      {job_id, attempt});
+  if (!r.ok()) return r.status();
+  if (r->empty()) return NotFound("job " + job_id + " has no attempt " + std::to_string(attempt));
+  json log = ParseJsonOr(r->Text(0, 0), json::object());
+  if (!log.is_object()) log = json::object();
+  if (!log.contains("lines") || !log["lines"].is_array()) log["lines"] = json::array();
+  if (!log.contains("dropped") || !log["dropped"].is_number_integer()) log["dropped"] = 0;
+  return log;
+}
+
 }  // namespace reel::store

@@ -800,6 +800,34 @@ TEST_P(StoreTest, Workers) {
   EXPECT_TRUE(store_->ListWorkers()->empty());
 }
 
+// The attempt's own log (GET /v1/jobs/{id}/log): one per attempt, by number, written by the
+// worker holding it before its end, deleted with the job.
+TEST_P(StoreTest, AttemptLogsAreKeptPerAttemptByTheLeaseHolder) {
+  Job j = Create("key_a", 2);
+  Lease("w1");
+  json first = {{"lines", {{{"ts", "t"}, {"level", "warn"}, {"msg", "first \u00e9"}}}},
+                {"dropped", 7}};
+  EXPECT_EQ(store_->AttemptLog(j.id, 1)->dump(), R"({"dropped":0,"lines":[]})");
+  ASSERT_TRUE(store_->SaveAttemptLog(j.id, 1, "w2", {{"lines", json::array()}}).ok());
+  EXPECT_EQ((*store_->AttemptLog(j.id, 1))["dropped"], 0) << "not the holder: nothing written";
+  ASSERT_TRUE(store_->SaveAttemptLog(j.id, 1, "w1", first).ok());
+  ASSERT_TRUE(
+      store_->FinishAttempt(j.id, "w1", AttemptEnd::kFailedRetryable, "failed", "x", nullptr).ok());
+  Lease("w2");
+  json second = {{"lines", {{{"ts", "t"}, {"level", "info"}, {"msg", "second"}}}}, {"dropped", 0}};
+  ASSERT_TRUE(store_->SaveAttemptLog(j.id, 2, "w2", second).ok());
+  EXPECT_EQ(*store_->AttemptLog(j.id, 1), first);
+  EXPECT_EQ(*store_->AttemptLog(j.id, 2), second);
+  EXPECT_EQ(store_->AttemptLog(j.id, 3).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(
+      store_->FinishAttempt(j.id, "w2", AttemptEnd::kFailedPermanently, "failed", "y", nullptr)
+          .ok());
+  ASSERT_TRUE(store_->SaveAttemptLog(j.id, 1, "w1", second).ok());
+  EXPECT_EQ(*store_->AttemptLog(j.id, 1), first) << "an ended attempt's log stays as it was";
+  ASSERT_TRUE(store_->DeleteJob(j.id).ok());
+  EXPECT_EQ(store_->AttemptLog(j.id, 1).status().code(), StatusCode::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

@@ -1,8 +1,10 @@
 #include "worker/completer.h"
 
-#include <spdlog/spdlog.h>
+#include <cmath>
 
+#include "common/log.h"
 #include "store/job_view.h"
+#include "worker/attempt_log.h"
 
 namespace reel::worker {
 
@@ -45,15 +47,19 @@ Result<store::Job> Completer::Record(const store::Job& job, const AttemptEnding&
 
 Result<store::Job> Completer::Finish(const store::Job& job, const AttemptEnding& ending,
                                      double seconds) {
-  const std::string tag = "job=" + job.id + " attempt=" + std::to_string(job.attempts);
+  // The attempt's log first, while this worker holds it: readers see it once the job has ended.
+  KeepAttemptLog(store_, job, worker_id_, ending, seconds);
+  const log::Fields tag = {{"job", job.id}, {"attempt", job.attempts}, {"worker", worker_id_}};
   return Settle(tag, job.id, ending, seconds, [&] { return Record(job, ending); });
 }
 
 Result<store::Job> Completer::FinishTask(const store::Task& task, const AttemptEnding& ending,
                                          double seconds) {
-  const std::string tag = "job=" + task.job_id + " task=" + store::TaskKindName(task.kind) + "-" +
-                          std::to_string(task.ordinal) +
-                          " attempt=" + std::to_string(task.attempts);
+  const log::Fields tag = {{"job", task.job_id},
+                           {"task", std::string(store::TaskKindName(task.kind)) + "-" +
+                                        std::to_string(task.ordinal)},
+                           {"attempt", task.attempts},
+                           {"worker", worker_id_}};
   AttemptEnding end = ending;
   if (end.how == Ending::kFannedOut)
     end = {Ending::kFailed,
@@ -66,7 +72,7 @@ Result<store::Job> Completer::FinishTask(const store::Task& task, const AttemptE
   });
 }
 
-Result<store::Job> Completer::Settle(const std::string& tag, const std::string& job_id,
+Result<store::Job> Completer::Settle(const log::Fields& tag, const std::string& job_id,
                                      const AttemptEnding& ending, double seconds,
                                      const std::function<Result<store::Job>()>& record) {
   // The store may be briefly unreachable (a database restart): keep trying to record the end
@@ -79,13 +85,17 @@ Result<store::Job> Completer::Settle(const std::string& tag, const std::string& 
       break;
     clock_->SleepFor(0.5);
   }
+  log::Fields fields = tag;
   if (!after.ok()) {
-    spdlog::error("{} cannot record the end of the attempt: {}", tag, after.status().ToString());
+    fields.push_back({"error", after.status().ToString()});
+    log::Error("cannot record the end of the attempt", fields);
     return after;
   }
-  spdlog::info("{} ended outcome={} state={} seconds={:.2f}{}{}", tag, ending.outcome,
-               store::StateName(after->state), seconds,
-               ending.error.empty() ? "" : " error=", ending.error);
+  fields.insert(fields.end(), {{"outcome", ending.outcome},
+                               {"state", store::StateName(after->state)},
+                               {"seconds", std::round(seconds * 100) / 100}});
+  if (!ending.error.empty()) fields.push_back({"error", ending.error});
+  log::Write(ending.error.empty() ? log::Level::kInfo : log::Level::kWarn, "attempt ended", fields);
   if (observer_ && observer_->on_finished && store::IsFinished(after->state))
     observer_->on_finished(*after, seconds);
   if (hub_) hub_->Publish(job_id, "state", JobView(*after));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "events/job_events.h"
 #include "store/job_store.h"
@@ -38,7 +39,7 @@ class Completer {
   Result<store::Job> Record(const store::Job& job, const AttemptEnding& ending);
   // Calls `record` until it answers (the store may be briefly unreachable), then logs the end
   // and publishes the job's state.
-  Result<store::Job> Settle(const std::string& tag, const std::string& job_id,
+  Result<store::Job> Settle(const log::Fields& tag, const std::string& job_id,
                             const AttemptEnding& ending, double seconds,
                             const std::function<Result<store::Job>()>& record);
 

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log.h"
 #include "layout/layout.h"
 #include "store/job_view.h"
 #include "worker/child_env.h"
@@ -203,8 +204,9 @@ void WorkerPool::SlotLoop(int slot) {
 }
 
 void WorkerPool::RunAttempt(const Job& job) {
-  const std::string tag = "job=" + job.id + " attempt=" + std::to_string(job.attempts);
-  spdlog::info("{} started worker={} host={}", tag, options_.worker_id, options_.host);
+  const log::Fields job_fields = {
+      {"job", job.id}, {"attempt", job.attempts}, {"worker", options_.worker_id}};
+  log::Info("job leased", job_fields);
   hub_->Publish(job.id, "state", JobView(job));
   Track(job.id, job.id);
 
@@ -233,7 +235,7 @@ void WorkerPool::RunAttempt(const Job& job) {
   std::error_code ec;
   if (ending.how == Ending::kLeaseLost) {
     // Another worker owns the job now; writing anything would trample its attempt.
-    spdlog::warn("{} lease lost; attempt abandoned", tag);
+    log::Warn("lease lost; attempt abandoned", job_fields);
     Untrack(job.id);
     fs::remove_all(scratch.dir, ec);
     return;
@@ -249,10 +251,14 @@ void WorkerPool::RunAttempt(const Job& job) {
 }
 
 void WorkerPool::RunTask(const store::Task& task) {
-  const std::string tag = "job=" + task.job_id + " task=" + store::TaskKindName(task.kind) + "-" +
-                          std::to_string(task.ordinal) +
-                          " attempt=" + std::to_string(task.attempts);
-  spdlog::info("{} started worker={} host={}", tag, options_.worker_id, options_.host);
+  const log::Fields task_fields = {
+      {"job", task.job_id},
+      {"task", std::string(store::TaskKindName(task.kind)) + "-" + std::to_string(task.ordinal)},
+      {"attempt", task.attempts},
+      {"worker", options_.worker_id}};
+  log::Fields leased = task_fields;
+  leased.push_back({"host", options_.host});
+  log::Info("task leased", leased);
   Track(task.id, task.job_id);
   double started = clock_->Now();
   Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_);
@@ -307,7 +313,7 @@ void WorkerPool::RunTask(const store::Task& task) {
   Untrack(task.id);
   if (ending.how == Ending::kLeaseLost) {
     // Another worker may run this task now, under a newer attempt number: write nothing.
-    spdlog::warn("{} lease lost; attempt abandoned", tag);
+    log::Warn("lease lost; attempt abandoned", task_fields);
     return;
   }
   Result<Job> after = completer.FinishTask(task, ending, clock_->Now() - started);

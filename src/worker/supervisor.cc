@@ -241,7 +241,9 @@ AttemptEnding Supervisor::Run(const LeaseCalls& lease, const ChildCommand& comma
   close(out_fd);
   int status = 0;
   waitpid(pid, &status, 0);
-  return Conclude(w, status, StallLimit(w));
+  AttemptEnding ending = Conclude(w, status, StallLimit(w));
+  ending.log = ReadAttemptLog(command.log_path);
+  return ending;
 }
 
 }  // namespace reel::worker

@@ -15,6 +15,7 @@
 #include "attempt/protocol.h"
 #include "common/clock.h"
 #include "store/job_store.h"
+#include "worker/attempt_log.h"
 
 namespace reel::worker {
 
@@ -38,6 +39,7 @@ struct AttemptEnding {
   std::string error;      // empty when succeeded
   nlohmann::json result;  // the result line, when succeeded
   std::optional<attempt::FanOutMessage> fan_out = std::nullopt;  // with kFannedOut
+  AttemptLog log = {};  // what the child wrote to its stderr (its log lines), capped
 };
 
 // The lease a child runs under: its job's (Run with a job id) or one task's.

@@ -1,0 +1,91 @@
+#include "worker/attempt_log.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "store/job_store.h"
+#include "worker/supervisor.h"
+
+namespace reel::worker {
+namespace {
+
+constexpr size_t kLongestLine = 4096;
+
+}  // namespace
+
+AttemptLog ReadAttemptLog(const std::string& path, size_t cap) {
+  AttemptLog out;
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return out;
+  int64_t size = static_cast<int64_t>(in.tellg());
+  int64_t start = std::max<int64_t>(0, size - static_cast<int64_t>(cap));
+  in.seekg(start);
+  std::string text(static_cast<size_t>(size - start), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  size_t pos = 0;
+  if (start > 0) {
+    // The first line read is the tail of a dropped one: drop it whole.
+    size_t nl = text.find('\n');
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  out.dropped = start + static_cast<int64_t>(pos);
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.empty()) continue;
+    std::optional<log::Record> r = log::ParseLine(line);
+    if (!r) r = log::Record{log::Now(), log::Level::kInfo, log::Clean(line), {}};
+    if (r->msg.size() > kLongestLine) {
+      // Cut on a character's boundary: what is kept stays UTF-8 (the stored log is JSON).
+      size_t end = kLongestLine;
+      while (end > 0 && (static_cast<unsigned char>(r->msg[end]) & 0xc0) == 0x80) --end;
+      r->msg.resize(end);
+    }
+    out.lines.push_back(std::move(*r));
+  }
+  return out;
+}
+
+nlohmann::json AttemptLogJson(const AttemptLog& log) {
+  nlohmann::json lines = nlohmann::json::array();
+  if (log.dropped > 0)
+    lines.push_back(
+        log::ToJson({log.lines.empty() ? log::Now() : log.lines.front().ts,
+                     log::Level::kWarn,
+                     "the attempt's log was longer than " + std::to_string(kAttemptLogCap / 1024) +
+                         " KiB: its first " + std::to_string(log.dropped) + " bytes were dropped",
+                     {}}));
+  for (const log::Record& r : log.lines) lines.push_back(log::ToJson(r));
+  return {{"lines", std::move(lines)}, {"dropped", log.dropped}};
+}
+
+void KeepAttemptLog(store::JobStore* store, const store::Job& job, const std::string& worker_id,
+                    const AttemptEnding& ending, double seconds) {
+  const log::Fields job_fields = {
+      {"job", job.id}, {"attempt", job.attempts}, {"worker", worker_id}};
+  AttemptLog kept = ending.log;
+  for (const log::Record& r : kept.lines) {
+    if (!log::Enabled(r.level)) continue;
+    log::Fields fields = job_fields;
+    fields.insert(fields.end(), r.fields.begin(), r.fields.end());
+    fields.push_back({"child_ts", r.ts});  // forwarded at the end: when the child wrote it
+    log::Write(r.level, r.msg, fields);
+  }
+  log::Record end{log::Now(),
+                  ending.error.empty() ? log::Level::kInfo : log::Level::kError,
+                  "attempt ended",
+                  {{"outcome", ending.outcome}, {"seconds", std::round(seconds * 100) / 100}}};
+  if (!ending.error.empty()) end.fields.push_back({"error", log::Clean(ending.error)});
+  kept.lines.push_back(std::move(end));
+  Status saved = store->SaveAttemptLog(job.id, job.attempts, worker_id, AttemptLogJson(kept));
+  if (!saved.ok()) {
+    log::Fields fields = job_fields;
+    fields.push_back({"error", saved.ToString()});
+    log::Warn("cannot keep the attempt's log", fields);
+  }
+}
+
+}  // namespace reel::worker

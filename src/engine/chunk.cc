@@ -23,18 +23,21 @@ bool Chunked(const HlsOutputPlan& h) { return !h.single; }
 constexpr int64_t kLeadGops = 2;
 constexpr int64_t kTailGops = 1;
 
-std::string ChunkDir(const std::string& staging, int index) {
-  char name[32];
-  std::snprintf(name, sizeof(name), "chunk-%05d", index);
-  return staging + "/" + name;
+Status WriteJson(const std::string& path, const nlohmann::json& j) {
+  std::ofstream f(path);
+  f << j.dump(2) << "\n";
+  f.close();
+  if (!f) return Unavailable("cannot write " + path);
+  return Status::Ok();
 }
 
+// The run's result, and what it saw of each package (OutputResult::description), for the stitch.
 Status WriteResult(const std::string& dir, const TranscodeResult& result) {
-  std::ofstream f(dir + "/result.json");
-  f << ToJson(result).dump(2) << "\n";
-  f.close();
-  if (!f) return Unavailable("cannot write " + dir + "/result.json");
-  return Status::Ok();
+  nlohmann::json packages = nlohmann::json::object();
+  for (const OutputResult& o : result.outputs)
+    if (!o.description.is_null()) packages[std::to_string(o.index)] = o.description;
+  REEL_RETURN_IF_ERROR(WriteJson(dir + "/" + std::string(kPackagesFile), packages));
+  return WriteJson(dir + "/result.json", ToJson(result));
 }
 
 Status RunTask(const TranscodePlan& plan, const std::string& dir, const RunWindow& window,
@@ -50,6 +53,14 @@ Status RunTask(const TranscodePlan& plan, const std::string& dir, const RunWindo
 }
 
 }  // namespace
+
+std::string ChunkStagingDir(const std::string& staging_dir, int index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "chunk-%05d", index);
+  return staging_dir + "/" + name;
+}
+
+std::string AudioStagingDir(const std::string& staging_dir) { return staging_dir + "/audio"; }
 
 TranscodePlan ChunkedPackagesPlan(const TranscodePlan& plan, const std::string& directory) {
   TranscodePlan out;
@@ -144,7 +155,7 @@ Status EncodeChunk(const TranscodePlan& plan, const ChunkRange& chunk,
   w.first_segment = chunk.first_segment;
   w.lead_frames = chunk.lead_frames;
   w.tail_frames = chunk.tail_frames;
-  Status s = RunTask(plan, ChunkDir(staging_dir, chunk.index), w, options);
+  Status s = RunTask(plan, ChunkStagingDir(staging_dir, chunk.index), w, options);
   return s.ok() ? s : s.WithContext("chunk " + std::to_string(chunk.index));
 }
 
@@ -157,7 +168,7 @@ Status EncodeAudio(const TranscodePlan& plan, const std::string& staging_dir,
   }
   RunWindow w;
   w.kind = RunWindow::Kind::kAudioOnly;
-  Status s = RunTask(plan, staging_dir + "/audio", w, options);
+  Status s = RunTask(plan, AudioStagingDir(staging_dir), w, options);
   return s.ok() ? s : s.WithContext("audio");
 }
 

@@ -4,8 +4,11 @@
 // that call these functions and moves their staging between hosts.
 //
 // Staging, one folder per job: chunk-<i>/out-<n>/<rendition>/ (its init segment, playlist and
-// globally numbered media segments) and chunk-<i>/result.json for chunk i of output n,
-// audio/out-<n>/audio/ and audio/result.json for the audio. Stitch (stitch.h) reads them.
+// globally numbered media segments), chunk-<i>/result.json and chunk-<i>/packages.json (what the
+// chunk's run saw of each package's renditions: codecs, colour, captions) for chunk i of output
+// n; audio/out-<n>/<audio rendition>/ (one folder per kept track, layout::AudioRendition),
+// audio/packages.json (each track's language, name, default) and audio/result.json for the
+// audio. Stitch (stitch.h) reads them.
 #pragma once
 
 #include <cstdint>
@@ -56,6 +59,14 @@ Status EncodeChunk(const TranscodePlan& plan, const ChunkRange& chunk,
 // as an unchunked run does) into `staging_dir`/audio/. Nothing to do without audio.
 Status EncodeAudio(const TranscodePlan& plan, const std::string& staging_dir,
                    const TranscodeOptions& options = {});
+
+// In a chunk's or the audio's staging folder: each package's description (package_writer.h) by
+// output index.
+inline constexpr std::string_view kPackagesFile = "packages.json";
+
+// The staging folders of chunk `index` ("<staging>/chunk-00003") and of the audio task.
+std::string ChunkStagingDir(const std::string& staging_dir, int index);
+std::string AudioStagingDir(const std::string& staging_dir);
 
 // The plan of what chunks and the audio task encode: the plan's packages (not previews) staged
 // under `directory`/out-<n>, nothing else. Also what Stitch reads back.

@@ -8,13 +8,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "engine/chunk.h"
 #include "engine/engine.h"
 #include "engine/hls.h"
 #include "engine/stitch.h"
+#include "presets/catalog.h"
 #include "testing/media_fixtures.h"
 #include "testing/package_check.h"
 
@@ -95,20 +98,41 @@ std::vector<double> FramePsnr(const std::string& encoded, const std::string& sou
   return psnr;
 }
 
+// Playlist or MPD text with its bit rates blanked: a chunk's encode is not bit-exact with the
+// whole run's (its rate control starts on the GOPs before it), everything else must be equal.
+std::string WithoutBitrates(const std::string& text) {
+  static const std::regex hls("BANDWIDTH=[0-9]+"), mpd("bandwidth=\"[0-9]+\""),
+      range("BYTERANGE:[0-9]+@");
+  return std::regex_replace(
+      std::regex_replace(std::regex_replace(text, hls, "BANDWIDTH=_"), mpd, "bandwidth=\"_\""),
+      range, "BYTERANGE:_@");
+}
+
 struct Expect {
   bool audio = true;
-  bool cfr = true;  // the source's frames are the grid's: compare counts and PSNR to it
+  bool cfr = true;   // the source's frames are the grid's: compare counts and PSNR to it
+  bool psnr = true;  // compare the first rendition's PSNR around the joins
+  // Run the package checker (it knows the codec strings of H.264 and AAC only).
+  bool check_package = true;
+  // Changes the plan of both runs (the ladder, subtitle tracks...).
+  std::function<void(TranscodePlan*)> adjust = nullptr;
 };
 
-// Runs the plan whole and chunked and compares the two packages.
-void CompareChunkedWithWhole(const std::string& source, double chunk_seconds, Expect expect) {
-  TempDir tmp;
+// Runs the plan whole and chunked and compares the two packages; the two results in `results`.
+// The packages are made in `dir` when given (and stay there after), else in a folder of its own.
+void CompareChunkedWithWhole(const std::string& source, double chunk_seconds, Expect expect,
+                             std::pair<TranscodeResult, TranscodeResult>* results = nullptr,
+                             const TempDir* dir = nullptr) {
+  TempDir own;
+  const TempDir& tmp = dir ? *dir : own;
   std::string whole_dir = tmp / "whole", chunked_dir = tmp / "chunked", staging = tmp / "staging";
   TranscodePlan whole_plan = PackagePlan(source, whole_dir);
+  if (expect.adjust) expect.adjust(&whole_plan);
   Result<TranscodeResult> whole = Transcode(whole_plan, {});
   ASSERT_TRUE(whole.ok()) << whole.status().ToString();
 
   TranscodePlan plan = PackagePlan(source, chunked_dir);
+  if (expect.adjust) expect.adjust(&plan);
   Result<ChunkLayout> layout = ChunkBoundaries(plan, chunk_seconds);
   ASSERT_TRUE(layout.ok()) << layout.status().ToString();
   ASSERT_GE(layout->chunks.size(), 2u);
@@ -120,9 +144,44 @@ void CompareChunkedWithWhole(const std::string& source, double chunk_seconds, Ex
   ASSERT_TRUE(audio.ok()) << audio.ToString();
   Result<TranscodeResult> stitched = Stitch(plan, *layout, staging);
   ASSERT_TRUE(stitched.ok()) << stitched.status().ToString();
+  if (results) *results = {*whole, *stitched};
 
-  testing::PackageReport report = testing::CheckPackage(chunked_dir);
-  EXPECT_TRUE(report.ok()) << report.Describe();
+  // The glue is the unchunked run's: master, I-frame playlists and MPD equal but for the
+  // measured bit rates and sizes, subtitle renditions byte for byte, the result's facts of the
+  // source.
+  EXPECT_EQ(WithoutBitrates(ReadFile(chunked_dir + "/master.m3u8")),
+            WithoutBitrates(ReadFile(whole_dir + "/master.m3u8")));
+  EXPECT_EQ(WithoutBitrates(ReadFile(chunked_dir + "/manifest.mpd")),
+            WithoutBitrates(ReadFile(whole_dir + "/manifest.mpd")));
+  for (const auto& e : fs::recursive_directory_iterator(whole_dir)) {
+    std::string relative = fs::relative(e.path(), whole_dir).string();
+    if (relative.rfind("sub_", 0) == 0 && e.is_regular_file()) {
+      EXPECT_EQ(ReadFile(chunked_dir + "/" + relative), ReadFile(e.path().string())) << relative;
+    }
+    if (relative.find("iframes.m3u8") != std::string::npos) {
+      EXPECT_EQ(WithoutBitrates(ReadFile(chunked_dir + "/" + relative)),
+                WithoutBitrates(ReadFile(e.path().string())))
+          << relative;
+    }
+  }
+  nlohmann::json wj = ToJson(*whole), sj = ToJson(*stitched);
+  EXPECT_EQ(sj["source_duration"], wj["source_duration"]);
+  EXPECT_EQ(sj.value("tone_mapped", nlohmann::json()), wj.value("tone_mapped", nlohmann::json()));
+  for (const char* key : {"kind", "video_codec", "audio_codec", "duration", "width", "height"})
+    EXPECT_EQ(sj["outputs"][0].value(key, nlohmann::json()),
+              wj["outputs"][0].value(key, nlohmann::json()))
+        << key;
+  EXPECT_EQ(sj["outputs"][0].value("subtitles", nlohmann::json()),
+            wj["outputs"][0].value("subtitles", nlohmann::json()));
+  // Where the stitch's time went, for the benchmark's projection.
+  for (const char* step : {"copy_seconds", "check_seconds", "split_seconds", "subtitles_seconds",
+                           "write_seconds", "seconds"})
+    EXPECT_TRUE(sj["stitch"].contains(step)) << step;
+
+  if (expect.check_package) {
+    testing::PackageReport report = testing::CheckPackage(chunked_dir);
+    EXPECT_TRUE(report.ok()) << report.Describe();
+  }
   ASSERT_EQ(whole->outputs.size(), 1u);
   ASSERT_EQ(stitched->outputs.size(), 1u);
   const OutputResult& w = whole->outputs[0];
@@ -178,7 +237,7 @@ void CompareChunkedWithWhole(const std::string& source, double chunk_seconds, Ex
     EXPECT_TRUE(cv->monotonic_dts);
     double frame = (cv->end - cv->first_pts) / double(cv->packets);
     EXPECT_NEAR(frame, 1 / w.variants[v].frame_rate, 1e-4) << "a frame dropped or repeated";
-    if (!expect.cfr || v > 0) continue;
+    if (!expect.cfr || !expect.psnr || v > 0) continue;
     // Quality at the joins: the frames around each is as good as in the unchunked encode.
     std::vector<double> wq =
         FramePsnr(wj, source, w.variants[v].width, w.variants[v].height, tmp / "whole.psnr");
@@ -196,8 +255,8 @@ void CompareChunkedWithWhole(const std::string& source, double chunk_seconds, Ex
       }
       ASSERT_GT(n, 0);
       if (std::getenv("REEL_CHUNK_PSNR"))
-        for (int64_t f = std::max<int64_t>(0, join - 5); f < join + 5; ++f)
-          std::printf("frame %lld: whole %.2f chunked %.2f\n", (long long)f, wq[f], cq[f]);
+        std::printf("MEASURE join %lld: whole %.3f chunked %.3f diff %+.3f\n", (long long)join,
+                    ws / n, cs / n, cs / n - ws / n);
       // Not worse than the unchunked encode by more than 0.2 dB; a chunk may come out a little
       // better (its rate control is warmed on two GOPs, not on everything before), but never
       // far off, which a frame out of place would be.
@@ -255,6 +314,143 @@ TEST(Chunked, KeyframesFarApartInTheSource) {
   CompareChunkedWithWhole(source, 4, {});
 }
 
+TEST(Chunked, SubtitleRenditionsAsTheUnchunkedRun) {
+  TempDir tmp;
+  std::string srt = tmp / "fr.srt";
+  testing::WriteFile(srt,
+                     "1\n00:00:00,500 --> 00:00:02,500\nBonjour\n\n"
+                     "2\n00:00:03,900 --> 00:00:04,300\nUne r\xc3\xa9plique sur la jointure\n\n"
+                     "3\n00:00:07,000 --> 00:00:08,000\nFin\n");
+  std::string source = testing::Clip(426, 240, 9, 30, true);
+  std::pair<TranscodeResult, TranscodeResult> results;
+  CompareChunkedWithWhole(source, 4,
+                          {.psnr = false,
+                           .adjust =
+                               [&](TranscodePlan* plan) {
+                                 plan->subtitle_tracks.push_back({srt, "subtitle_tracks[0]", "fr",
+                                                                  "Fran\xc3\xa7"
+                                                                  "ais"});
+                               }},
+                          &results);
+  EXPECT_EQ(ToJson(results.second)["outputs"][0]["subtitles"].size(), 1u)
+      << "the stitched package has the subtitle rendition";
+}
+
+TEST(Chunked, KeptHdrRungDescribesItselfAsTheUnchunkedOne) {
+  // 4 s of PQ colour bars: two chunks of one 2 s segment.
+  std::string source =
+      Fixture("chunk_pq.mp4",
+              {"-f", "lavfi", "-i", "smptehdbars=size=320x180:rate=25:duration=4", "-vf",
+               "zscale=tin=709:t=smpte2084:pin=709:p=2020:min=709:m=2020_ncl:rin=tv:r=tv:npl=100,"
+               "format=yuv420p10le",
+               "-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+               "log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)"
+               "WP(15635,16450)L(10000000,1):max-cll=1000,400",
+               "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc"});
+  Result<presets::Ladder> ladder = presets::ParseLadder(nlohmann::json::parse(R"([
+      {"height": 180, "bitrate": "300k"},
+      {"height": 180, "bitrate": "300k", "codec": "hevc", "speed": "ultrafast", "hdr": "keep"}])"),
+                                                        "ladder");
+  ASSERT_TRUE(ladder.ok()) << ladder.status().ToString();
+  TempDir tmp;
+  std::pair<TranscodeResult, TranscodeResult> results;
+  CompareChunkedWithWhole(source, 2,
+                          {.audio = false,
+                           .psnr = false,
+                           .check_package = false,
+                           .adjust =
+                               [&](TranscodePlan* plan) {
+                                 plan->hls[0].ladder = *ladder;
+                                 plan->hls[0].ladder.segment_seconds = kSegment;
+                               }},
+                          &results, &tmp);
+  // What the comparison of the masters and MPDs above covers, said outright.
+  const OutputResult& c = results.second.outputs.at(0);
+  ASSERT_EQ(c.variants.size(), 2u);
+  std::string master = ReadFile(fs::path(c.master).string());
+  EXPECT_NE(master.find("VIDEO-RANGE=PQ"), std::string::npos) << master;
+  EXPECT_NE(master.find("VIDEO-RANGE=SDR"), std::string::npos) << master;
+  EXPECT_NE(ReadFile(c.manifest).find("urn:mpeg:mpegB:cicp:TransferCharacteristics\" value=\"16"),
+            std::string::npos);
+  EXPECT_EQ(ToJson(results.second)["tone_mapped"]["from"], "pq");
+}
+
+TEST(Chunked, PerTitleLadderReportedAsTheUnchunkedRun) {
+  std::pair<TranscodeResult, TranscodeResult> results;
+  CompareChunkedWithWhole(
+      testing::Clip(426, 240, 8, 30, false), 4,
+      {.audio = false,
+       .psnr = false,
+       .adjust = [](TranscodePlan* plan) { plan->hls[0].ladder.per_title = true; }},
+      &results);
+  nlohmann::json w = ToJson(results.first)["outputs"][0]["ladder"];
+  nlohmann::json c = ToJson(results.second)["outputs"][0]["ladder"];
+  ASSERT_TRUE(w.is_object());
+  ASSERT_TRUE(c.is_object()) << "the stitched result has the ladder section";
+  ASSERT_EQ(c["rungs"].size(), w["rungs"].size());
+  for (size_t i = 0; i < w["rungs"].size(); ++i)
+    for (const char* key : {"name", "nominal_bitrate", "bitrate", "dropped"})
+      EXPECT_EQ(c["rungs"][i][key], w["rungs"][i][key]) << key << " of rung " << i;
+}
+
+// The audio task writes one folder per kept track (layout::AudioRendition) and describes each:
+// the stitch lists them all in track order with what the task said of them.
+TEST(Chunked, StitchListsEveryAudioTrackInOrder) {
+  TempDir tmp;
+  std::string staging = tmp / "staging";
+  TranscodePlan plan = PackagePlan(testing::Clip(426, 240, 5, 30, true), tmp / "out");
+  Result<ChunkLayout> layout = ChunkBoundaries(plan, 2);
+  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+  for (const ChunkRange& c : layout->chunks) ASSERT_TRUE(EncodeChunk(plan, c, staging).ok());
+  ASSERT_TRUE(EncodeAudio(plan, staging).ok());
+  // Two more tracks, as the audio task would leave them: folders made after (and in reverse
+  // of) their order, so the order comes from the track numbers.
+  std::string audio = staging + "/audio/out-0";
+  fs::copy(audio + "/audio", audio + "/audio_2");
+  fs::copy(audio + "/audio", audio + "/audio_1");
+  std::string described = staging + "/audio/packages.json";
+  nlohmann::json packages = nlohmann::json::parse(ReadFile(described));
+  nlohmann::json& description = packages["0"];
+  ASSERT_EQ(description["audio"].size(), 1u);
+  nlohmann::json second = description["audio"][0], third = description["audio"][0];
+  second["name"] = "audio_1";
+  second["language"] = "fr";
+  second["label"] =
+      "Fran\xc3\xa7"
+      "ais";
+  third["name"] = "audio_2";
+  third["language"] = "de";
+  third["label"] = "Deutsch";
+  third["default"] = true;
+  description["audio"].push_back(third);
+  testing::WriteFile(described, packages.dump());
+  Result<TranscodeResult> r = Stitch(plan, *layout, staging);
+  ASSERT_FALSE(r.ok()) << "a folder the audio task did not describe";
+  EXPECT_NE(r.status().message().find("audio_1"), std::string::npos) << r.status().ToString();
+
+  description["audio"].push_back(second);
+  testing::WriteFile(described, packages.dump());
+  r = Stitch(plan, *layout, staging);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string master = ReadFile(tmp / "out/master.m3u8");
+  size_t first = master.find("URI=\"audio/index.m3u8\""),
+         fr = master.find(
+             "NAME=\"Fran\xc3\xa7"
+             "ais\",LANGUAGE=\"fr\",DEFAULT=NO"),
+         de = master.find("NAME=\"Deutsch\",LANGUAGE=\"de\",DEFAULT=YES");
+  ASSERT_NE(first, std::string::npos) << master;
+  ASSERT_NE(fr, std::string::npos) << master;
+  ASSERT_NE(de, std::string::npos) << master;
+  EXPECT_LT(first, fr);
+  EXPECT_LT(fr, de);
+  EXPECT_NE(master.find("URI=\"audio_2/index.m3u8\""), std::string::npos);
+  std::string mpd = ReadFile(tmp / "out/manifest.mpd");
+  EXPECT_NE(mpd.find("lang=\"fr\""), std::string::npos) << mpd;
+  EXPECT_NE(mpd.find("lang=\"de\""), std::string::npos) << mpd;
+  testing::PackageReport report = testing::CheckPackage(tmp / "out");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+}
+
 TEST(Chunked, BoundariesAreWholeSegmentsAndCoverTheSource) {
   TempDir tmp;
   TranscodePlan plan = PackagePlan(testing::Clip(426, 240, 13, 30, true), tmp / "out");
@@ -295,7 +491,8 @@ TEST(Chunked, StitchIsIdempotentAndRefusesATamperedChunk) {
   // Chunk 1 encoded with another x264 speed: other parameter sets (no CABAC).
   TranscodePlan tampered = plan;
   tampered.hls[0].ladder.video.speed = "ultrafast";
-  ASSERT_TRUE(EncodeChunk(tampered, layout->chunks[1], staging).ok());
+  Status retampered = EncodeChunk(tampered, layout->chunks[1], staging);
+  ASSERT_TRUE(retampered.ok()) << retampered.ToString();
   Result<TranscodeResult> r = Stitch(plan, *layout, staging);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("chunk 1"), std::string::npos) << r.status().ToString();

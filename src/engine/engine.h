@@ -194,6 +194,9 @@ struct OutputResult {
   nlohmann::json
       details;  // kind-specific figures (loudness, thumbnails, sprite, waveform, quality)
   std::vector<std::string> notes;  // e.g. a preview clamped to the source
+  // A package: what its renditions are (codecs, colour, audio tracks, captions), for the stitch
+  // of a chunked encoding (chunk.h). Not reported.
+  nlohmann::json description;
   // Set when this output could not be made (its input lacks what it needs); the other outputs
   // of the run are still produced.
   std::string error;
@@ -207,6 +210,8 @@ struct TranscodeResult {
   std::string deinterlaced;
   double elapsed = 0;
   std::vector<OutputResult> outputs;
+  // A stitch (stitch.h): the seconds of each of its steps, reported as "stitch"; null otherwise.
+  nlohmann::json steps;
 };
 
 nlohmann::json ToJson(const TranscodeResult& result);

@@ -4,6 +4,8 @@
 #include "engine/stitch.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,8 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/dash.h"
+#include "engine/demux_decode.h"
 #include "engine/hls.h"
+#include "engine/package_writer.h"
+#include "engine/scheduler.h"
+#include "engine/subtitles.h"
 #include "layout/layout.h"
 
 namespace reel::engine {
@@ -28,25 +33,11 @@ Result<std::string> ReadWhole(const std::string& path) {
   return s.str();
 }
 
-Status WriteWhole(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-  f.close();
-  if (!f) return Unavailable("cannot write " + path);
-  return Status::Ok();
-}
-
 Status CopyFile(const std::string& from, const std::string& to) {
   std::error_code ec;
   fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
   if (ec) return Unavailable("cannot copy " + from + " to " + to + ": " + ec.message());
   return Status::Ok();
-}
-
-std::string ChunkDir(const std::string& staging, int index) {
-  char name[32];
-  std::snprintf(name, sizeof(name), "chunk-%05d", index);
-  return staging + "/" + name;
 }
 
 // The codec configuration box of an init segment's sample entry (avcC, hvcC, av1C or vpcC):
@@ -63,48 +54,6 @@ Result<std::string> CodecConfiguration(const std::string& init_path) {
     return data->substr(at - 4, size);
   }
   return InvalidArgument(init_path + ": no codec configuration in its sample entry");
-}
-
-// The value of ATTR=value (quoted or not) on a playlist line, or "".
-std::string Attribute(const std::string& line, const std::string& attr) {
-  size_t at = line.find(attr + "=");
-  if (at == std::string::npos) return "";
-  at += attr.size() + 1;
-  if (at < line.size() && line[at] == '"') {
-    size_t end = line.find('"', at + 1);
-    return line.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
-  }
-  size_t end = line.find(',', at);
-  return line.substr(at, end == std::string::npos ? std::string::npos : end - at);
-}
-
-// What a chunk's own master says of each variant (VIDEO-RANGE by playlist URI) and of the
-// captions, read back rather than guessed: the chunk's run saw the source.
-struct ChunkMaster {
-  std::map<std::string, std::string> video_range;
-  std::string captions;  // CLOSED-CAPTIONS value of its variants, or ""
-  std::string audio_language;
-  int audio_channels = 0;
-};
-
-ChunkMaster ReadChunkMaster(const std::string& path) {
-  ChunkMaster m;
-  Result<std::string> text = ReadWhole(path);
-  if (!text.ok()) return m;
-  std::istringstream in(*text);
-  std::string line, previous;
-  while (std::getline(in, line)) {
-    if (previous.rfind("#EXT-X-STREAM-INF:", 0) == 0 && !line.empty() && line[0] != '#') {
-      m.video_range[line] = Attribute(previous, "VIDEO-RANGE");
-      m.captions = Attribute(previous, "CLOSED-CAPTIONS");
-    }
-    if (line.rfind("#EXT-X-MEDIA:", 0) == 0 && Attribute(line, "TYPE") == "AUDIO") {
-      m.audio_language = Attribute(line, "LANGUAGE");
-      m.audio_channels = std::atoi(Attribute(line, "CHANNELS").c_str());
-    }
-    previous = line;
-  }
-  return m;
 }
 
 // Joins the chunks' media playlists of one rendition: the first chunk's header (as the muxer
@@ -136,205 +85,185 @@ Result<std::string> JoinPlaylists(const std::vector<std::string>& playlists) {
   return header + body + "#EXT-X-ENDLIST\n";
 }
 
-struct Variant {
-  std::string name;
-  int width = 0, height = 0;
-  double frame_rate = 0;
-  std::string codecs;
-};
-
-Result<TranscodeResult> ReadResult(const std::string& path) {
+Result<nlohmann::json> ReadJson(const std::string& path) {
   Result<std::string> text = ReadWhole(path);
   if (!text.ok()) return text.status();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return InvalidArgument(path + ": not JSON");
-  TranscodeResult r;
-  for (const nlohmann::json& o : j.value("outputs", nlohmann::json::array())) {
-    OutputResult out;
-    out.index = o.value("index", 0);
-    out.kind = o.value("kind", "");
-    out.video_codec = o.value("video_codec", "");
-    for (const nlohmann::json& v : o.value("variants", nlohmann::json::array())) {
-      VariantResult vr;
-      vr.name = v.value("name", "");
-      vr.width = v.value("width", 0);
-      vr.height = v.value("height", 0);
-      vr.frame_rate = v.value("frame_rate", 0.0);
-      vr.codecs = v.value("codecs", "");
-      out.variants.push_back(vr);
-    }
-    r.outputs.push_back(std::move(out));
+  return j;
+}
+
+// What the run whose staging is `task_dir` saw of output `index` (chunk.h's kPackagesFile).
+Result<PackageDescription> ReadDescription(const std::string& task_dir, int index) {
+  const std::string path = task_dir + "/" + std::string(kPackagesFile);
+  Result<nlohmann::json> j = ReadJson(path);
+  if (!j.ok()) return j.status();
+  if (!j->contains(std::to_string(index)))
+    return FailedPrecondition(path + ": output " + std::to_string(index) + " is not described");
+  Result<PackageDescription> d = PackageDescriptionFromJson((*j)[std::to_string(index)]);
+  if (!d.ok()) return d.status().WithContext(path);
+  return d;
+}
+
+// Where the stitch's time goes, for the benchmark's projection of many workers (the stitch does
+// not split): copying the chunks' and the audio's files, comparing the parameter sets, cutting
+// the fragments at keyframes, reading the subtitles, and writing the playlists and the MPD.
+struct StitchTimes {
+  double copy = 0, check = 0, split = 0, subtitles = 0, write = 0;
+};
+
+// Seconds since `from`, and restarts it: the stitch's steps, for the benchmark's projection.
+double Lap(std::chrono::steady_clock::time_point* from) {
+  auto now = std::chrono::steady_clock::now();
+  double s = std::chrono::duration<double>(now - *from).count();
+  *from = now;
+  return s;
+}
+
+// The subtitle renditions of the packages, as an unchunked run reads them (Scheduler): the
+// attached files, then the source's own text streams. Their cues do not depend on the chunks.
+Result<std::vector<SubtitleTrack>> ReadSubtitles(const TranscodePlan& plan) {
+  std::vector<SubtitleTrack> tracks;
+  for (const SubtitleInput& in : plan.subtitle_tracks) {
+    Result<SubtitleTrack> t = ReadSubtitleFile(in);
+    if (!t.ok()) return t.status();
+    tracks.push_back(std::move(t).value());
   }
-  return r;
+  Result<MediaInfo> info = Probe(plan.input);
+  if (!info.ok()) return info.status();
+  bool text_streams = false;
+  for (const StreamInfo& s : info->streams) text_streams |= s.type == "subtitle";
+  if (!text_streams) return tracks;
+  // Cue times count from where the run puts the media's time 0.
+  RunState run(nullptr);
+  Source source(plan, &run, 1);
+  REEL_RETURN_IF_ERROR(source.Open());
+  Result<std::vector<SubtitleTrack>> own =
+      ReadSubtitleStreams(plan.input, source.timeline_zero(), nullptr);
+  if (!own.ok()) return own.status();
+  for (SubtitleTrack& t : *own) tracks.push_back(std::move(t));
+  return tracks;
 }
 
-std::string FrameRateText(const ChunkLayout& layout) {
-  return layout.rate_den == 1
-             ? std::to_string(layout.rate_num)
-             : std::to_string(layout.rate_num) + "/" + std::to_string(layout.rate_den);
+// The audio task's renditions of output `index` (in `audio_dir`), in the order of their tracks,
+// described as the audio task described them (language, name, default).
+Result<std::vector<PackageAudio>> StagedAudio(const std::string& staging_dir,
+                                              const std::string& audio_dir, int index) {
+  std::vector<PackageAudio> audio;
+  std::error_code ec;
+  if (!fs::is_directory(audio_dir, ec)) return audio;  // a silent source
+  std::map<int, std::string> folders;
+  for (const auto& e : fs::directory_iterator(audio_dir, ec))
+    if (e.is_directory())
+      if (std::optional<int> track = layout::AudioTrackOf(e.path().filename().string()))
+        folders[*track] = e.path().filename().string();
+  if (folders.empty()) return audio;
+  Result<PackageDescription> described = ReadDescription(AudioStagingDir(staging_dir), index);
+  if (!described.ok()) return described.status().WithContext("audio");
+  for (const auto& [track, name] : folders) {
+    const PackageAudio* found = nullptr;
+    for (const PackageAudio& a : described->audio)
+      if (a.name == name) found = &a;
+    if (!found)
+      return FailedPrecondition("audio: the audio task did not describe its rendition " + name);
+    audio.push_back(*found);
+  }
+  return audio;
 }
 
-// Stitches package `h` (its plan as the caller gave it) into h.directory.
+// Stitches package `h` into h.directory.
 Status StitchPackage(const HlsOutputPlan& h, const ChunkLayout& layout,
-                     const std::string& staging_dir, const TranscodeResult& first,
-                     OutputResult* out) {
+                     const std::string& staging_dir, const std::vector<SubtitleTrack>& subtitles,
+                     OutputResult* out, StitchTimes* times) {
+  auto clock = std::chrono::steady_clock::now();
   const std::string part = "/out-" + std::to_string(h.index);
   const std::string dir = h.directory;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
-  const OutputResult* described = nullptr;
-  for (const OutputResult& o : first.outputs)
-    if (o.index == h.index) described = &o;
-  if (!described)
-    return InvalidArgument("chunk 0 did not encode output " + std::to_string(h.index));
 
-  ChunkMaster master0 = ReadChunkMaster(ChunkDir(staging_dir, 0) + part + "/master.m3u8");
+  // What the chunks' runs saw: chunk 0 describes the renditions, each chunk its captions.
+  PackageDescription d;
   bool any_captions = false, all_none = true;
-  std::vector<hls::VariantEntry> entries;
-  std::vector<hls::IFrameEntry> iframes;
-  std::vector<dash::Representation> reps;
-  // The audio, encoded once: copied as its task left it (priming trimmed, tail folded).
-  const std::string audio_dir =
-      staging_dir + "/audio" + part + "/" + std::string(layout::kAudioRendition);
-  bool has_audio = fs::exists(audio_dir + "/" + std::string(layout::kMediaPlaylist));
-  hls::MediaPlaylist audio_pl;
-  ChunkMaster audio_master;
-  if (has_audio) {
-    fs::create_directories(dir + "/" + std::string(layout::kAudioRendition), ec);
-    for (const auto& e : fs::directory_iterator(audio_dir, ec))
-      if (e.is_regular_file())
-        REEL_RETURN_IF_ERROR(CopyFile(
-            e.path().string(),
-            dir + "/" + std::string(layout::kAudioRendition) + "/" + e.path().filename().string()));
-    Result<hls::MediaPlaylist> pl =
-        hls::ReadMediaPlaylist(dir + "/" + layout::MediaPlaylistUri(layout::kAudioRendition));
-    if (!pl.ok()) return pl.status();
-    audio_pl = std::move(pl).value();
-    audio_master = ReadChunkMaster(staging_dir + "/audio" + part + "/master.m3u8");
+  for (const ChunkRange& c : layout.chunks) {
+    Result<PackageDescription> cd = ReadDescription(ChunkStagingDir(staging_dir, c.index), h.index);
+    if (!cd.ok()) return cd.status().WithContext("chunk " + std::to_string(c.index));
+    if (c.index == layout.chunks.front().index) {
+      d = *cd;
+    } else {
+      bool same = cd->videos.size() == d.videos.size();
+      for (size_t i = 0; same && i < d.videos.size(); ++i)
+        same = cd->videos[i].name == d.videos[i].name;  // the parameter sets are checked below
+      if (!same)
+        return FailedPrecondition("stitch: chunk " + std::to_string(c.index) +
+                                  " encoded other renditions than chunk 0; re-encode the chunk");
+    }
+    any_captions |= cd->captions == hls::Captions::kInStream;
+    all_none &= cd->captions == hls::Captions::kNone;
   }
-  for (const VariantResult& v : described->variants) {
+  d.captions = any_captions ? hls::Captions::kInStream
+               : all_none   ? hls::Captions::kNone
+                            : hls::Captions::kUnstated;
+  for (PackageVideo& v : d.videos) v.quality = nullptr;  // a chunk's figures, not the package's
+
+  // The audio, encoded once: copied as its task left it (priming trimmed, tail folded).
+  const std::string audio_dir = AudioStagingDir(staging_dir) + part;
+  Result<std::vector<PackageAudio>> audio = StagedAudio(staging_dir, audio_dir, h.index);
+  if (!audio.ok()) return audio.status();
+  d.audio = std::move(audio).value();
+  for (const PackageAudio& a : d.audio) {
+    fs::create_directories(dir + "/" + a.name, ec);
+    if (ec) return Unavailable("cannot create " + dir + "/" + a.name + ": " + ec.message());
+    for (const auto& e : fs::directory_iterator(audio_dir + "/" + a.name, ec))
+      if (e.is_regular_file())
+        REEL_RETURN_IF_ERROR(
+            CopyFile(e.path().string(), dir + "/" + a.name + "/" + e.path().filename().string()));
+  }
+  times->copy += Lap(&clock);
+
+  for (const PackageVideo& v : d.videos) {
     const std::string vdir = dir + "/" + v.name;
     fs::create_directories(vdir, ec);
     if (ec) return Unavailable("cannot create " + vdir + ": " + ec.message());
     std::vector<std::string> playlists;
     std::string config0;
     for (const ChunkRange& c : layout.chunks) {
-      const std::string cdir = ChunkDir(staging_dir, c.index) + part + "/" + v.name;
+      const std::string cdir = ChunkStagingDir(staging_dir, c.index) + part + "/" + v.name;
       const std::string init = cdir + "/" + std::string(layout::kInitSegment);
       Result<std::string> config = CodecConfiguration(init);
       if (!config.ok()) return config.status().WithContext("chunk " + std::to_string(c.index));
       if (c.index == layout.chunks.front().index) {
         config0 = *config;
-        REEL_RETURN_IF_ERROR(CopyFile(init, vdir + "/" + std::string(layout::kInitSegment)));
       } else if (*config != config0) {
         return FailedPrecondition("stitch: chunk " + std::to_string(c.index) + ", rendition " +
                                   v.name +
                                   ": its parameter sets differ from chunk 0's (its encoder was "
                                   "configured differently); re-encode the chunk");
       }
-      ChunkMaster m = ReadChunkMaster(ChunkDir(staging_dir, c.index) + part + "/master.m3u8");
-      any_captions |= !m.captions.empty() && m.captions != "NONE";
-      all_none &= m.captions == "NONE";
+      times->check += Lap(&clock);
+      if (c.index == layout.chunks.front().index)
+        REEL_RETURN_IF_ERROR(CopyFile(init, vdir + "/" + std::string(layout::kInitSegment)));
       const std::string pl_path = cdir + "/" + std::string(layout::kMediaPlaylist);
       Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(pl_path);
       if (!pl.ok()) return pl.status().WithContext("chunk " + std::to_string(c.index));
       for (const hls::Segment& s : pl->segments)
         REEL_RETURN_IF_ERROR(CopyFile(cdir + "/" + s.uri, vdir + "/" + s.uri));
       playlists.push_back(pl_path);
+      times->copy += Lap(&clock);
     }
     Result<std::string> joined = JoinPlaylists(playlists);
     if (!joined.ok()) return joined.status();
     const std::string uri = layout::MediaPlaylistUri(v.name);
-    REEL_RETURN_IF_ERROR(WriteWhole(dir + "/" + uri, *joined));
+    REEL_RETURN_IF_ERROR(WriteTextFile(dir + "/" + uri, *joined));
     // One fragment per keyframe, numbered over the whole rendition, as an unchunked run has.
     Result<int> split = hls::SplitFragmentsAtKeyframes(dir + "/" + uri);
     if (!split.ok()) return split.status();
-    Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(dir + "/" + uri);
-    if (!pl.ok()) return pl.status();
-
-    // The I-frame playlist, from the stitched segments.
-    Result<std::vector<hls::IFrame>> frames = hls::ReadIFrames(dir + "/" + uri);
-    if (!frames.ok()) return frames.status();
-    std::string iframe_uri = layout::RenditionFile(v.name, layout::kIFramePlaylist);
-    REEL_RETURN_IF_ERROR(WriteWhole(
-        dir + "/" + iframe_uri, hls::IFramePlaylist(*frames, std::string(layout::kInitSegment))));
-    std::string range = master0.video_range.count(uri) ? master0.video_range[uri] : "";
-    iframes.push_back(
-        {iframe_uri, hls::IFramePeakBitrate(*frames), v.width, v.height, v.codecs, range});
-
-    hls::VariantEntry e;
-    e.uri = uri;
-    e.width = v.width;
-    e.height = v.height;
-    e.frame_rate = v.frame_rate;
-    e.codecs = v.codecs;
-    e.video_range = range;
-    e.bandwidth = pl->PeakBitrate();
-    e.average_bandwidth = pl->AverageBitrate();
-    dash::Representation r;
-    r.id = v.name;
-    r.bandwidth = pl->PeakBitrate();
-    r.width = v.width;
-    r.height = v.height;
-    r.frame_rate = FrameRateText(layout);
-    r.codecs = v.codecs;
-    for (const hls::Segment& s : pl->segments) r.segment_durations.push_back(s.duration);
-    reps.push_back(std::move(r));
-    if (has_audio) {
-      e.codecs += ",mp4a.40.2";
-      e.bandwidth += audio_pl.PeakBitrate();
-      e.average_bandwidth += audio_pl.AverageBitrate();
-      e.uses_audio_group = true;
-    }
-    entries.push_back(e);
-    out->variants.push_back({v.name,
-                             e.uri,
-                             e.width,
-                             e.height,
-                             e.frame_rate,
-                             e.bandwidth,
-                             e.average_bandwidth,
-                             e.codecs,
-                             int(pl->segments.size()),
-                             {}});
-    out->duration = std::max(out->duration, pl->Duration());
-    out->width = std::max(out->width, e.width);
-    out->height = std::max(out->height, e.height);
+    times->split += Lap(&clock);
   }
-  hls::AudioEntry audio_entry{layout::MediaPlaylistUri(layout::kAudioRendition),
-                              audio_master.audio_channels > 0 ? audio_master.audio_channels : 2,
-                              audio_master.audio_language};
-  std::string master = hls::MasterPlaylist(entries, has_audio ? &audio_entry : nullptr, iframes);
-  hls::Captions captions = any_captions ? hls::Captions::kInStream
-                           : all_none   ? hls::Captions::kNone
-                                        : hls::Captions::kUnstated;
-  master = hls::WithTextRenditions(master, {}, captions);
-  REEL_RETURN_IF_ERROR(WriteWhole(dir + "/" + std::string(layout::kMasterPlaylist), master));
-  if (h.dash) {
-    if (has_audio) {
-      dash::Representation r;
-      r.id = layout::kAudioRendition;
-      r.video = false;
-      r.bandwidth = audio_pl.PeakBitrate();
-      r.channels = audio_entry.channels;
-      r.sample_rate = h.ladder.audio.sample_rate;
-      r.codecs = "mp4a.40.2";
-      r.language = audio_entry.language;
-      for (const hls::Segment& s : audio_pl.segments) r.segment_durations.push_back(s.duration);
-      reps.push_back(std::move(r));
-    }
-    REEL_RETURN_IF_ERROR(WriteWhole(dir + "/" + std::string(layout::kDashManifest),
-                                    dash::Manifest(reps, out->duration)));
-    out->manifest = (fs::path(dir) / layout::kDashManifest).string();
-  }
+  Status glue = WritePackageGlue(d, subtitles, dir, dir, out);
+  times->write += Lap(&clock);
+  if (!glue.ok()) return glue;
   out->index = h.index;
-  out->kind = h.kind;
-  out->path = dir;
-  out->master = (fs::path(dir) / layout::kMasterPlaylist).string();
-  if (has_audio) out->audio_codec = "aac";
-  for (const auto& e : fs::recursive_directory_iterator(dir, ec))
-    if (e.is_regular_file()) out->bytes += int64_t(e.file_size());
   return Status::Ok();
 }
 
@@ -343,19 +272,30 @@ Status StitchPackage(const HlsOutputPlan& h, const ChunkLayout& layout,
 Result<TranscodeResult> Stitch(const TranscodePlan& plan, const ChunkLayout& layout,
                                const std::string& staging_dir) {
   if (layout.chunks.empty()) return InvalidArgument("stitch: no chunks");
-  Result<TranscodeResult> first =
-      ReadResult(ChunkDir(staging_dir, layout.chunks.front().index) + "/result.json");
+  auto started = std::chrono::steady_clock::now(), clock = started;
+  // What the run said of the source (its duration, tone mapping, deinterlacing): chunk 0's.
+  Result<nlohmann::json> first =
+      ReadJson(ChunkStagingDir(staging_dir, layout.chunks.front().index) + "/result.json");
   if (!first.ok()) return first.status().WithContext("stitch");
   TranscodeResult result;
+  result.source_duration = first->value("source_duration", 0.0);
+  if (first->contains("tone_mapped")) result.source_hdr = (*first)["tone_mapped"].value("from", "");
+  result.deinterlaced = first->value("deinterlaced", "");
+  StitchTimes times;
+  Result<std::vector<SubtitleTrack>> subtitles = ReadSubtitles(plan);
+  if (!subtitles.ok()) return subtitles.status().WithContext("stitch: subtitles");
+  times.subtitles = Lap(&clock);
   for (const HlsOutputPlan& h : plan.hls) {
     if (h.single) continue;  // previews are not chunked
     OutputResult out;
-    Status s = StitchPackage(h, layout, staging_dir, *first, &out);
-    if (!s.ok()) return s;
-    for (const OutputResult& o : first->outputs)
-      if (o.index == h.index) out.video_codec = o.video_codec;
+    REEL_RETURN_IF_ERROR(StitchPackage(h, layout, staging_dir, *subtitles, &out, &times));
     result.outputs.push_back(std::move(out));
   }
+  result.elapsed = Lap(&started);
+  auto ms = [](double s) { return std::round(s * 1000) / 1000; };
+  result.steps = {{"copy_seconds", ms(times.copy)},   {"check_seconds", ms(times.check)},
+                  {"split_seconds", ms(times.split)}, {"subtitles_seconds", ms(times.subtitles)},
+                  {"write_seconds", ms(times.write)}, {"seconds", ms(result.elapsed)}};
   return result;
 }
 

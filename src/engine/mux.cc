@@ -34,6 +34,17 @@ Result<int> Muxer::AddStream(const AVCodecContext* enc) {
     st->sample_aspect_ratio = enc->sample_aspect_ratio;
     // Apple players want HEVC in MP4 tagged hvc1 (parameter sets in the sample entry).
     if (enc->codec_id == AV_CODEC_ID_HEVC) st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
+    // Kept HDR's mastering display and light levels (hdr.h): the muxers write them from the
+    // stream's side data (MP4 mdcv/clli, Matroska colour elements).
+    for (int i = 0; i < enc->nb_coded_side_data; ++i) {
+      const AVPacketSideData& sd = enc->coded_side_data[i];
+      if (sd.type != AV_PKT_DATA_MASTERING_DISPLAY_METADATA &&
+          sd.type != AV_PKT_DATA_CONTENT_LIGHT_LEVEL)
+        continue;
+      uint8_t* copy = av_stream_new_side_data(st, sd.type, sd.size);
+      if (!copy) return Internal("cannot add stream side data");
+      std::memcpy(copy, sd.data, sd.size);
+    }
   }
   return st->index;
 }

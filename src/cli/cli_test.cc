@@ -51,6 +51,9 @@ TEST(Cli, ProbePrintsJson) {
   EXPECT_EQ(j["streams"][0]["codec"], "h264");
   EXPECT_EQ(j["streams"][0]["width"], 640);
   EXPECT_EQ(j["streams"][1]["sample_rate"], 48000);
+  // idet's verdict over the first frames beside the declared field order.
+  EXPECT_EQ(j["streams"][0]["idet"]["verdict"], "progressive") << r.stdout_text;
+  EXPECT_GT(j["streams"][0]["idet"]["frames"].get<int>(), 0);
 }
 
 TEST(Cli, PresetsListsEveryPresetAndTheLadder) {

@@ -182,6 +182,9 @@ int Fail(const std::string& message) {
 int RunProbe(const ProbeArgs& args) {
   Result<engine::MediaInfo> info = engine::Probe(args.file);
   if (!info.ok()) return Fail(info.status().message());
+  // The field order a stream declares is often wrong: show what the run's idet pre-pass sees.
+  if (Status fields = engine::DetectFields(args.file, &*info); !fields.ok())
+    return Fail(fields.message());
   std::cout << engine::ToJson(*info).dump(2) << "\n";
   return 0;
 }

@@ -320,10 +320,11 @@ Status Source::OpenSource(size_t segment) {
     picture_ = PictureOf(par, plan_.deinterlace);
     // Kept HDR needs one picture on one timeline: joined sources are always tone-mapped.
     picture_.keep_hdr = !Joined() && *HdrTransfer(picture_.transfer) && PlanKeepsHdr(plan_);
-    if (plan_.deinterlace != presets::Deinterlace::kOff &&
+    if (plan_.deinterlace != presets::Deinterlace::kOff && PlanReadsPicture(plan_) &&
         !InterlacedFieldOrder(par->field_order)) {
       // Not declared interlaced: look at the first frames (a short pre-pass, interlace.h), to
-      // know whether to deinterlace (auto) and which field comes first (all modes).
+      // know whether to deinterlace (auto) and which field comes first (all modes). Not for a
+      // job whose outputs only read the sound (waveform, loudness).
       Result<FieldsSeen> seen = DetectInterlacing(SourcePath(segment), video_index_);
       if (!seen.ok()) return seen.status();
       picture_.detected_order = seen->order;

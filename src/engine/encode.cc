@@ -132,6 +132,9 @@ Result<CodecContextPtr> OpenVideoEncoder(const presets::VideoSettings& v, const 
   int err = avcodec_open2(enc.get(), codec, &opts);
   av_dict_free(&opts);
   if (err < 0) return AvStatus(err, std::string("cannot open encoder ") + name);
+  // Kept HDR: in the container too, not only in the bitstream (hdr.h).
+  if (v.codec == presets::VideoCodec::kHevc || v.codec == presets::VideoCodec::kAv1)
+    REEL_RETURN_IF_ERROR(AttachHdrSideData(f.hdr, enc.get()));
   return enc;
 }
 

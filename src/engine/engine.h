@@ -36,6 +36,14 @@ struct StreamInfo {
   std::string color_primaries, color_transfer, color_space, color_range;  // as ffprobe names them
   std::string hdr;          // "pq" (HDR10), "hlg", or "" (SDR or untagged)
   std::string field_order;  // "progressive", "tt", "bb", "tb", "bt", or "unknown"
+  // What idet saw in the first frames, as the run's pre-pass decides (DetectFields fills it):
+  // "interlaced" (first field "tt" or "bb") or "progressive", with idet's multiple-frame counts.
+  struct Fields {
+    std::string verdict;  // "" when not looked at
+    std::string first;    // "tt" or "bb" when interlaced
+    int frames = 0;
+    int64_t tff = 0, bff = 0, progressive = 0, undetermined = 0;
+  } idet;
   // audio
   int channels = 0;
   int sample_rate = 0;
@@ -56,6 +64,9 @@ struct MediaInfo {
 };
 
 Result<MediaInfo> Probe(const std::string& path);
+// Runs the idet pre-pass over the first frames of every video stream of `path` (`reel probe`
+// shows it; a second decode of those frames, so not part of Probe).
+Status DetectFields(const std::string& path, MediaInfo* info);
 nlohmann::json ToJson(const MediaInfo& info);
 
 // What to produce from one source. Every output is fed from one decode of the source. `index`

@@ -28,7 +28,36 @@ long long Units(AVRational r, double per_unit, long long most) {
   return v > double(most) ? most : static_cast<long long>(v);
 }
 
+// Appends a copy of `data` to the encoder's coded side data (freed with the context).
+Status AddCodedSideData(AVCodecContext* enc, AVPacketSideDataType type, const void* data,
+                        size_t size) {
+  auto* copy = static_cast<uint8_t*>(av_memdup(data, size));
+  if (!copy) return Internal("out of memory");
+  auto* grown = static_cast<AVPacketSideData*>(av_realloc_array(
+      enc->coded_side_data, enc->nb_coded_side_data + 1, sizeof(AVPacketSideData)));
+  if (!grown) {
+    av_free(copy);
+    return Internal("out of memory");
+  }
+  enc->coded_side_data = grown;
+  AVPacketSideData& sd = grown[enc->nb_coded_side_data++];
+  sd.data = copy;
+  sd.size = size;
+  sd.type = type;
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status AttachHdrSideData(const HdrMetadata& m, AVCodecContext* enc) {
+  if (m.mastering)
+    REEL_RETURN_IF_ERROR(AddCodedSideData(enc, AV_PKT_DATA_MASTERING_DISPLAY_METADATA,
+                                          &*m.mastering, sizeof(AVMasteringDisplayMetadata)));
+  if (m.light)
+    REEL_RETURN_IF_ERROR(AddCodedSideData(enc, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, &*m.light,
+                                          sizeof(AVContentLightMetadata)));
+  return Status::Ok();
+}
 
 bool PlanKeepsHdr(const TranscodePlan& plan) {
   for (const FileOutputPlan& f : plan.files)

@@ -15,6 +15,8 @@ extern "C" {
 #include <libavutil/mastering_display_metadata.h>
 }
 
+struct AVCodecContext;
+
 namespace reel::engine {
 
 struct HdrMetadata {
@@ -35,5 +37,11 @@ Result<HdrMetadata> ReadHdrMetadata(const std::string& path, int stream);
 std::string X265HdrParams(const HdrMetadata& m);
 // SVT-AV1's mastering-display / content-light, in its own notation; "" likewise.
 std::string SvtAv1HdrParams(const HdrMetadata& m);
+
+// The metadata as the encoder's coded side data (as the ffmpeg CLI does it in 5.1): Muxer::
+// AddStream copies it to the stream, from which movenc writes the MP4 sample entry's mdcv and
+// clli boxes and the Matroska muxer its MasteringMetadata and MaxCLL/MaxFALL elements. Players
+// that read the container (not the bitstream's SEI) see the HDR this way.
+Status AttachHdrSideData(const HdrMetadata& m, AVCodecContext* enc);
 
 }  // namespace reel::engine

@@ -64,6 +64,9 @@ struct ReadBack {
   std::string codecs;                                   // from the stream's hvcC / av1C
   std::optional<AVMasteringDisplayMetadata> mastering;  // of the first decoded frame
   std::optional<AVContentLightMetadata> light;
+  // The container's own (MP4 mdcv/clli boxes, Matroska colour elements): the stream's side data.
+  std::optional<AVMasteringDisplayMetadata> boxed_mastering;
+  std::optional<AVContentLightMetadata> boxed_light;
 };
 
 ReadBack Read(const std::string& path) {
@@ -80,6 +83,12 @@ ReadBack Read(const std::string& path) {
     avformat_close_input(&fmt);
     return r;
   }
+  if (const uint8_t* sd =
+          av_stream_get_side_data(fmt->streams[v], AV_PKT_DATA_MASTERING_DISPLAY_METADATA, nullptr))
+    r.boxed_mastering = *reinterpret_cast<const AVMasteringDisplayMetadata*>(sd);
+  if (const uint8_t* sd =
+          av_stream_get_side_data(fmt->streams[v], AV_PKT_DATA_CONTENT_LIGHT_LEVEL, nullptr))
+    r.boxed_light = *reinterpret_cast<const AVContentLightMetadata*>(sd);
   const AVCodecParameters* p = fmt->streams[v]->codecpar;
   r.codec = p->codec_id;
   r.profile = p->profile;
@@ -137,17 +146,19 @@ std::string FirstPicture(const std::string& path, const TempDir& scratch) {
 // The codecs string of an HLS rendition from its init segment's sample entry.
 std::string InitCodecs(const std::string& init) { return Read(init).codecs; }
 
-void ExpectSourceMetadata(const ReadBack& r) {
-  ASSERT_TRUE(r.mastering.has_value()) << "no mastering display metadata";
-  EXPECT_NEAR(av_q2d(r.mastering->max_luminance), 1000, 1);
-  EXPECT_NEAR(av_q2d(r.mastering->min_luminance), 0.0001, 0.0001);
-  EXPECT_NEAR(av_q2d(r.mastering->display_primaries[0][0]), 0.68, 0.001);  // red x
-  EXPECT_NEAR(av_q2d(r.mastering->display_primaries[1][1]), 0.69, 0.001);  // green y
-  EXPECT_NEAR(av_q2d(r.mastering->white_point[0]), 0.3127, 0.001);
-  ASSERT_TRUE(r.light.has_value()) << "no content light levels";
-  EXPECT_EQ(r.light->MaxCLL, 1000u);
-  EXPECT_EQ(r.light->MaxFALL, 400u);
+void ExpectSourceMetadata(const std::optional<AVMasteringDisplayMetadata>& mastering,
+                          const std::optional<AVContentLightMetadata>& light) {
+  ASSERT_TRUE(mastering.has_value()) << "no mastering display metadata";
+  EXPECT_NEAR(av_q2d(mastering->max_luminance), 1000, 1);
+  EXPECT_NEAR(av_q2d(mastering->min_luminance), 0.0001, 0.0001);
+  EXPECT_NEAR(av_q2d(mastering->display_primaries[0][0]), 0.68, 0.001);  // red x
+  EXPECT_NEAR(av_q2d(mastering->display_primaries[1][1]), 0.69, 0.001);  // green y
+  EXPECT_NEAR(av_q2d(mastering->white_point[0]), 0.3127, 0.001);
+  ASSERT_TRUE(light.has_value()) << "no content light levels";
+  EXPECT_EQ(light->MaxCLL, 1000u);
+  EXPECT_EQ(light->MaxFALL, 400u);
 }
+void ExpectSourceMetadata(const ReadBack& r) { ExpectSourceMetadata(r.mastering, r.light); }
 
 TEST(HdrParams, BuiltFromTheNumbersInEachEncodersNotation) {
   HdrMetadata m;
@@ -223,11 +234,16 @@ TEST_P(KeptHdr, HevcAndAv1KeepItBesideToneMappedH264InOnePackage) {
   o.speed = "ultrafast";
   ASSERT_FALSE(presets::ApplyOverrides(o, &kept.preset).has_value());
   plan.files.push_back(kept);
+  FileOutputPlan kept_mkv = kept;
+  kept_mkv.index = 3;
+  kept_mkv.path = out / "kept.mkv";
+  kept_mkv.preset.container = presets::Container::kMatroska;
   FileOutputPlan sdr;
   sdr.index = 2;
   sdr.path = out / "sdr.mp4";
   sdr.preset = *presets::FindPreset("h264-720p");
   plan.files.push_back(sdr);
+  plan.files.push_back(kept_mkv);
 
   Result<TranscodeResult> result = Transcode(plan, {});
   ASSERT_TRUE(result.ok()) << result.status().ToString();
@@ -297,7 +313,20 @@ TEST_P(KeptHdr, HevcAndAv1KeepItBesideToneMappedH264InOnePackage) {
   EXPECT_EQ(file.transfer, trc);
   EXPECT_EQ(file.frames, kFrames);
   ExpectSourceMetadata(file);
+  {
+    SCOPED_TRACE("kept.mp4's mdcv and clli boxes");
+    ExpectSourceMetadata(file.boxed_mastering, file.boxed_light);
+  }
+  ReadBack mkv = Read(out / "kept.mkv");
+  EXPECT_EQ(mkv.codec, AV_CODEC_ID_HEVC);
+  EXPECT_EQ(mkv.frames, kFrames);
+  {
+    SCOPED_TRACE("kept.mkv's MasteringMetadata and MaxCLL/MaxFALL");
+    ExpectSourceMetadata(mkv.boxed_mastering, mkv.boxed_light);
+  }
   ReadBack tone_mapped = Read(out / "sdr.mp4");
+  EXPECT_FALSE(tone_mapped.boxed_mastering.has_value());
+  EXPECT_FALSE(tone_mapped.boxed_light.has_value());
   EXPECT_EQ(tone_mapped.bit_depth, 8);
   EXPECT_EQ(tone_mapped.transfer, AVCOL_TRC_BT709);
   EXPECT_EQ(tone_mapped.frames, kFrames);

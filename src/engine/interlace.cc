@@ -1,9 +1,11 @@
 // The idet pre-pass over a source's first frames (see interlace.h).
 #include "engine/interlace.h"
 
+#include <atomic>
 #include <cstdlib>
 
 #include "engine/av_util.h"
+#include "engine/engine.h"
 #include "engine/filter.h"
 
 extern "C" {
@@ -14,6 +16,8 @@ extern "C" {
 namespace reel::engine {
 namespace {
 
+std::atomic<int64_t> pre_passes{0};
+
 int64_t Count(const AVFrame* f, const char* key) {
   const AVDictionaryEntry* e = av_dict_get(f->metadata, key, nullptr, 0);
   return e && e->value ? static_cast<int64_t>(std::strtod(e->value, nullptr)) : 0;
@@ -21,8 +25,16 @@ int64_t Count(const AVFrame* f, const char* key) {
 
 }  // namespace
 
+int64_t InterlacingPrePasses() { return pre_passes.load(); }
+
+bool PlanReadsPicture(const TranscodePlan& plan) {
+  return !plan.hls.empty() || !plan.files.empty() || !plan.thumbnails.empty() ||
+         !plan.sprites.empty();
+}
+
 Result<FieldsSeen> DetectInterlacing(const std::string& path, int stream_index, int max_frames,
                                      int threads) {
+  ++pre_passes;
   Result<InputFormatPtr> in = OpenInput(path);
   if (!in.ok()) return in.status();
   AVFormatContext* fmt = in->get();

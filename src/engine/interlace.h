@@ -29,5 +29,12 @@ struct FieldsSeen {
 // Decodes at most `max_frames` frames of stream `stream_index` of `path` through idet.
 Result<FieldsSeen> DetectInterlacing(const std::string& path, int stream_index,
                                      int max_frames = kInterlaceProbeFrames, int threads = 1);
+// How many times this process ran DetectInterlacing: the tests see which runs skipped it.
+int64_t InterlacingPrePasses();
+
+// Whether some output of `plan` reads the source's picture (a package, a file, a thumbnail or a
+// sprite), so that the pre-pass has a use; waveform and loudness outputs read only the sound.
+struct TranscodePlan;
+bool PlanReadsPicture(const TranscodePlan& plan);
 
 }  // namespace reel::engine

@@ -72,6 +72,39 @@ TEST(InterlaceDetection, FindsUnflaggedFieldsAndTheirOrder) {
   EXPECT_FALSE(DetectInterlacing("/nonexistent/file.mkv", 0).ok());
 }
 
+TEST(InterlaceDetection, ProbeShowsTheVerdictAndItsCounts) {
+  for (bool top : {true, false}) {
+    std::string source = UnflaggedWoven(top);
+    Result<MediaInfo> info = Probe(source);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_TRUE(info->BestVideo()->idet.verdict.empty()) << "Probe alone does not decode";
+    ASSERT_TRUE(DetectFields(source, &*info).ok());
+    nlohmann::json j = ToJson(*info)["streams"][0];
+    SCOPED_TRACE(j.dump());
+    EXPECT_EQ(j["field_order"], "progressive") << "what the stream says";
+    EXPECT_EQ(j["idet"]["verdict"], "interlaced");
+    EXPECT_EQ(j["idet"]["field_order"], top ? "tt" : "bb");
+    EXPECT_EQ(j["idet"]["frames"], kInterlaceProbeFrames);
+    // The counts are idet's own: the side the verdict names holds most of the frames.
+    Result<FieldsSeen> seen = DetectInterlacing(source, 0);
+    ASSERT_TRUE(seen.ok());
+    EXPECT_EQ(j["idet"]["tff"], seen->tff);
+    EXPECT_EQ(j["idet"]["bff"], seen->bff);
+    EXPECT_EQ(j["idet"]["progressive"], seen->progressive);
+    EXPECT_GT(j["idet"][top ? "tff" : "bff"].get<int64_t>(),
+              j["idet"]["progressive"].get<int64_t>());
+  }
+  std::string clip = testing::Clip(640, 360, 2, 25);
+  Result<MediaInfo> info = Probe(clip);
+  ASSERT_TRUE(info.ok());
+  ASSERT_TRUE(DetectFields(clip, &*info).ok());
+  nlohmann::json j = ToJson(*info)["streams"];
+  EXPECT_EQ(j[0]["idet"]["verdict"], "progressive") << j.dump();
+  EXPECT_FALSE(j[0]["idet"].contains("field_order"));
+  EXPECT_GT(j[0]["idet"]["progressive"].get<int64_t>(), 0);
+  EXPECT_FALSE(j[1].contains("idet")) << "audio has no fields";
+}
+
 TEST(InterlaceDetection, DetectedFieldsGiveBwdifTheirParity) {
   SourcePicture p;
   p.field_order = AV_FIELD_PROGRESSIVE;
@@ -117,6 +150,46 @@ TEST(InterlaceDetection, UnflaggedSourceIsDeinterlacedAtFrameOrFieldRate) {
   // Without deinterlacing the combing stays: the check above can fail.
   Idet source = FfmpegIdet(UnflaggedWoven(true));
   EXPECT_GT(source.tff, 5 * source.progressive);
+}
+
+// The pre-pass decodes the first frames a second time: only a job with an output that reads
+// the picture pays for it.
+TEST(InterlaceDetection, PrePassOnlyWhenAnOutputReadsThePicture) {
+  std::string source = Fixture(
+      "woven-unflagged-with-sound.mkv",
+      {"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=50:duration=2", "-f", "lavfi", "-i",
+       "sine=frequency=440:duration=2", "-vf", "tinterlace=mode=interleave_top,setfield=prog",
+       "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"});
+  TempDir out;
+  TranscodePlan sound;
+  sound.input = source;
+  WaveformPlan w;
+  w.destination = out / "peaks.json";
+  sound.waveforms.push_back(w);
+  LoudnessPlan l;
+  l.index = 1;
+  sound.loudness.push_back(l);
+  int64_t before = InterlacingPrePasses();
+  Result<TranscodeResult> r = Transcode(sound, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(InterlacingPrePasses(), before) << "waveform and loudness read only the sound";
+  EXPECT_EQ(r->deinterlaced, "");
+
+  TranscodePlan picture = sound;
+  ThumbnailPlan t;
+  t.index = 2;
+  t.destination = out / "thumb.jpg";
+  picture.thumbnails.push_back(t);
+  r = Transcode(picture, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(InterlacingPrePasses(), before + 1);
+  EXPECT_EQ(r->deinterlaced, "frame") << "found woven and deinterlaced for the thumbnail";
+
+  picture.deinterlace = presets::Deinterlace::kOff;
+  r = Transcode(picture, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(InterlacingPrePasses(), before + 1) << "\"off\" never looks";
+  EXPECT_EQ(r->deinterlaced, "");
 }
 
 TEST(InterlaceDetection, ProgressiveSourceIsUntouched) {

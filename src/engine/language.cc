@@ -25,7 +25,25 @@ constexpr std::string_view kTwoLetter =
     "tonto tsntn tsots tuktk turtr twitw uigug ukruk urdur uzbuz venve vievi volvo welcy "
     "wlnwa wolwo xhoxh yidyi yoryo zhaza zhozh zulzu ";
 
+// The bibliographic codes of the languages whose two ISO 639-2 codes differ.
+constexpr std::string_view kBibliographic =
+    "alb arm baq bur chi cze dut fre geo ger gre ice mac mao may per rum slo tib wel ";
+
 }  // namespace
+
+std::string Iso639_2Language(std::string_view tag) {
+  std::string bcp = Bcp47Language(tag);
+  std::string primary = bcp.substr(0, bcp.find('-'));
+  if (primary.size() == 3) return primary;
+  if (primary.size() != 2) return "und";
+  std::string found;
+  for (size_t at = 0; at + 6 <= kTwoLetter.size(); at += 6) {
+    if (kTwoLetter.substr(at + 3, 2) != primary) continue;
+    std::string code(kTwoLetter.substr(at, 3));
+    if (found.empty() || kBibliographic.find(code + " ") != std::string_view::npos) found = code;
+  }
+  return found.empty() ? "und" : found;
+}
 
 std::string Bcp47Language(std::string_view tag) {
   if (tag.empty() || tag.size() > 35) return "";

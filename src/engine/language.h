@@ -15,4 +15,8 @@ namespace reel::engine {
 // hyphens, a 2-3 letter primary subtag, at most 35 characters).
 std::string Bcp47Language(std::string_view tag);
 
+// The other way, for Matroska's Language element (ISO 639-2, bibliographic where it differs):
+// "en" -> "eng", "fr-CA" -> "fre", "de" -> "ger", "haw" -> "haw"; "und" when unknown.
+std::string Iso639_2Language(std::string_view tag);
+
 }  // namespace reel::engine

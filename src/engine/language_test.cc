@@ -42,5 +42,21 @@ TEST(Language, WhatIsNotATagIsDropped) {
   EXPECT_EQ(Bcp47Language(std::string(36, 'a')), "");
 }
 
+TEST(Language, MatroskaGetsIso639_2WithTheBibliographicCode) {
+  EXPECT_EQ(Iso639_2Language("en"), "eng");
+  EXPECT_EQ(Iso639_2Language("en-GB"), "eng");
+  EXPECT_EQ(Iso639_2Language("fr-CA"), "fre");  // not "fra"
+  EXPECT_EQ(Iso639_2Language("de"), "ger");
+  EXPECT_EQ(Iso639_2Language("zh-Hant-TW"), "chi");
+  EXPECT_EQ(Iso639_2Language("ja"), "jpn");
+  EXPECT_EQ(Iso639_2Language("aa"), "aar");  // the first entry of the table
+  EXPECT_EQ(Iso639_2Language("zu"), "zul");  // and the last
+  EXPECT_EQ(Iso639_2Language("eng"), "eng");
+  EXPECT_EQ(Iso639_2Language("haw"), "haw");
+  EXPECT_EQ(Iso639_2Language(""), "und");
+  EXPECT_EQ(Iso639_2Language("xx"), "und") << "no such two-letter code";
+  EXPECT_EQ(Iso639_2Language("english"), "und");
+}
+
 }  // namespace
 }  // namespace reel::engine

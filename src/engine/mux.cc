@@ -1,7 +1,12 @@
 #include "engine/mux.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 
+#include "engine/language.h"
+#include "engine/subtitles.h"
 #include "layout/layout.h"
 
 namespace reel::engine {
@@ -29,8 +34,53 @@ Result<int> Muxer::AddStream(const AVCodecContext* enc) {
     st->sample_aspect_ratio = enc->sample_aspect_ratio;
     // Apple players want HEVC in MP4 tagged hvc1 (parameter sets in the sample entry).
     if (enc->codec_id == AV_CODEC_ID_HEVC) st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
+    // Kept HDR's mastering display and light levels (hdr.h): the muxers write them from the
+    // stream's side data (MP4 mdcv/clli, Matroska colour elements).
+    for (int i = 0; i < enc->nb_coded_side_data; ++i) {
+      const AVPacketSideData& sd = enc->coded_side_data[i];
+      if (sd.type != AV_PKT_DATA_MASTERING_DISPLAY_METADATA &&
+          sd.type != AV_PKT_DATA_CONTENT_LIGHT_LEVEL)
+        continue;
+      uint8_t* copy = av_stream_new_side_data(st, sd.type, sd.size);
+      if (!copy) return Internal("cannot add stream side data");
+      std::memcpy(copy, sd.data, sd.size);
+    }
   }
   return st->index;
+}
+
+Result<int> Muxer::AddSubtitleStream(const std::string& language, const std::string& title) {
+  AVStream* st = avformat_new_stream(ctx_, nullptr);
+  if (!st) return Internal("cannot add stream");
+  st->codecpar->codec_type = AVMEDIA_TYPE_SUBTITLE;
+  st->codecpar->codec_id = AV_CODEC_ID_SUBRIP;
+  st->time_base = {1, 1000};
+  av_dict_set(&st->metadata, "language", language.c_str(), 0);
+  if (!title.empty()) av_dict_set(&st->metadata, "title", title.c_str(), 0);
+  return st->index;
+}
+
+void Muxer::QueueCue(int stream_index, int64_t start_ms, int64_t end_ms, std::string text) {
+  cues_.emplace(start_ms, Cue{stream_index, end_ms, std::move(text)});
+}
+
+Status Muxer::WriteCues(int64_t until_ms) {
+  while (!cues_.empty() && cues_.begin()->first <= until_ms) {
+    auto it = cues_.begin();
+    PacketPtr pkt = MakePacket();
+    int err = av_new_packet(pkt.get(), static_cast<int>(it->second.text.size()));
+    if (err < 0) return AvStatus(err, "subtitle packet");
+    std::memcpy(pkt->data, it->second.text.data(), it->second.text.size());
+    AVStream* st = ctx_->streams[it->second.stream_index];
+    pkt->stream_index = it->second.stream_index;
+    pkt->pts = pkt->dts = av_rescale_q(it->first, {1, 1000}, st->time_base);
+    pkt->duration = av_rescale_q(it->second.end_ms - it->first, {1, 1000}, st->time_base);
+    pkt->flags |= AV_PKT_FLAG_KEY;
+    cues_.erase(it);
+    err = av_interleaved_write_frame(ctx_, pkt.get());
+    if (err < 0) return AvStatus(err, "cannot write " + path_);
+  }
+  return Status::Ok();
 }
 
 Status Muxer::WriteHeader(AVDictionary** options) {
@@ -51,6 +101,11 @@ Status Muxer::WriteHeader(AVDictionary** options) {
 Status Muxer::Write(AVPacket* pkt, int stream_index, AVRational encoder_time_base) {
   std::lock_guard lock(mu_);
   pkt->stream_index = stream_index;
+  if (!cues_.empty()) {
+    int64_t t = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+    if (t != AV_NOPTS_VALUE)
+      REEL_RETURN_IF_ERROR(WriteCues(av_rescale_q(t, encoder_time_base, {1, 1000})));
+  }
   av_packet_rescale_ts(pkt, encoder_time_base, ctx_->streams[stream_index]->time_base);
   int err = av_interleaved_write_frame(ctx_, pkt);
   return AvStatus(err, "cannot write " + path_);
@@ -60,6 +115,7 @@ Status Muxer::Finish() {
   std::lock_guard lock(mu_);
   if (!header_written_ || trailer_written_) return Status::Ok();
   trailer_written_ = true;
+  REEL_RETURN_IF_ERROR(WriteCues(INT64_MAX));  // those after the last picture and sound
   int err = av_write_trailer(ctx_);
   if (err < 0) return AvStatus(err, "cannot finish " + path_);
   if (!(ctx_->oformat->flags & AVFMT_NOFILE) && ctx_->pb) {
@@ -138,7 +194,8 @@ Result<MuxTarget> MuxStage::OpenHls(const std::string& dir, double segment_secon
 
 Status MuxStage::OpenFile(const std::string& path, presets::Container container,
                           const AVCodecContext* video, const AVCodecContext* audio,
-                          MuxTarget* video_target, MuxTarget* audio_target) {
+                          MuxTarget* video_target, MuxTarget* audio_target,
+                          const FileSubtitles& subtitles) {
   const char* format = container == presets::Container::kWebm       ? "webm"
                        : container == presets::Container::kMatroska ? "matroska"
                                                                     : "mp4";
@@ -153,6 +210,19 @@ Status MuxStage::OpenFile(const std::string& path, presets::Container container,
     Result<int> stream = (*m)->AddStream(audio);
     if (!stream.ok()) return stream.status();
     *audio_target = {*m, *stream};
+  }
+  if (container == presets::Container::kMatroska && subtitles.tracks) {
+    double end = subtitles.length > 0 ? subtitles.from + subtitles.length : 1e18;
+    auto ms = [&](double seconds) {
+      return std::llround((std::clamp(seconds, subtitles.from, end) - subtitles.from) * 1000);
+    };
+    for (const SubtitleTrack& t : *subtitles.tracks) {
+      Result<int> stream = (*m)->AddSubtitleStream(Iso639_2Language(t.language), t.name);
+      if (!stream.ok()) return stream.status();
+      for (const SubtitleCue& c : t.cues)
+        if (ms(c.end) > ms(c.start))
+          (*m)->QueueCue(*stream, ms(c.start), ms(c.end), SubRipText(c.text));
+    }
   }
   AVDictionary* opts = nullptr;
   if (container == presets::Container::kMp4) av_dict_set(&opts, "movflags", "+faststart", 0);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,12 +29,27 @@ class Muxer {
   Status Create(const char* format);
   // A stream carrying what `enc` encodes; its index.
   Result<int> AddStream(const AVCodecContext* enc);
+  // A text subtitle stream (S_TEXT/UTF8 in Matroska) with its ISO 639-2 language and title.
+  Result<int> AddSubtitleStream(const std::string& language, const std::string& title);
+  // A cue of that stream, in milliseconds on the file's timeline. Cues wait until the picture
+  // or sound written reaches their start, so they interleave with them (written all at once,
+  // a sparse stream far ahead of the others would break Matroska's clusters).
+  void QueueCue(int stream_index, int64_t start_ms, int64_t end_ms, std::string text);
   Status WriteHeader(AVDictionary** options);  // frees *options
   Status Write(AVPacket* pkt, int stream_index, AVRational encoder_time_base);
   // Writes the trailer and closes the file, once; nothing if the header was never written.
   Status Finish();
 
  private:
+  struct Cue {
+    int stream_index = 0;
+    int64_t end_ms = 0;
+    std::string text;
+  };
+  // The queued cues that start at or before `until_ms` (all of them: INT64_MAX).
+  Status WriteCues(int64_t until_ms);
+
+  std::multimap<int64_t, Cue> cues_;  // by start
   std::mutex mu_;
   AVFormatContext* ctx_ = nullptr;
   std::string path_;
@@ -56,6 +72,14 @@ struct MuxTarget {
 Status SendPackets(AVCodecContext* enc, AVPacket* pkt, const std::vector<MuxTarget>& targets,
                    const std::function<Status(const AVPacket*)>& observe = nullptr);
 
+struct SubtitleTrack;  // subtitles.h
+// The text tracks a Matroska file carries: every cue of `tracks` that overlaps [from, from +
+// length) of the source's timeline (length 0: to its end), moved to the file's.
+struct FileSubtitles {
+  const std::vector<SubtitleTrack>* tracks = nullptr;
+  double from = 0, length = 0;
+};
+
 // Owns the muxers of a run, in the order they were opened (the order trailers are written).
 class MuxStage {
  public:
@@ -63,10 +87,11 @@ class MuxStage {
   // a chunked encoding, `first_segment` >= 0 is the package's number of its first segment.
   Result<MuxTarget> OpenHls(const std::string& dir, double segment_seconds,
                             const AVCodecContext* enc, int first_segment = -1);
-  // A file in `container`, with a video stream (if `video`) then an audio stream (if `audio`).
+  // A file in `container`, with a video stream (if `video`) then an audio stream (if `audio`),
+  // then, in Matroska, a text stream per track of `subtitles`.
   Status OpenFile(const std::string& path, presets::Container container,
                   const AVCodecContext* video, const AVCodecContext* audio, MuxTarget* video_target,
-                  MuxTarget* audio_target);
+                  MuxTarget* audio_target, const FileSubtitles& subtitles = {});
   // Trailers, in order; stops at the first failure.
   Status FinishAll();
 

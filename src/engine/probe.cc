@@ -5,6 +5,7 @@
 #include "engine/demux_decode.h"
 #include "engine/engine.h"
 #include "engine/filter.h"
+#include "engine/interlace.h"
 
 extern "C" {
 #include <libavutil/pixdesc.h>
@@ -104,6 +105,26 @@ Result<MediaInfo> Probe(const std::string& path) {
   return info;
 }
 
+Status DetectFields(const std::string& path, MediaInfo* info) {
+  for (StreamInfo& s : info->streams) {
+    if (s.type != "video") continue;
+    Result<FieldsSeen> seen = DetectInterlacing(path, s.index);
+    // A stream reel cannot decode is described without a verdict; the file is still probed.
+    if (!seen.ok() && seen.status().code() != StatusCode::kInvalidArgument) return seen.status();
+    if (!seen.ok()) continue;
+    StreamInfo::Fields& f = s.idet;
+    bool woven = InterlacedFieldOrder(seen->order);
+    f.verdict = woven ? "interlaced" : "progressive";
+    f.first = !woven ? "" : seen->order == AV_FIELD_TT ? "tt" : "bb";
+    f.frames = seen->frames;
+    f.tff = seen->tff;
+    f.bff = seen->bff;
+    f.progressive = seen->progressive;
+    f.undetermined = seen->undetermined;
+  }
+  return Status::Ok();
+}
+
 nlohmann::json ToJson(const MediaInfo& info) {
   nlohmann::json streams = nlohmann::json::array();
   for (const StreamInfo& s : info.streams) {
@@ -127,6 +148,16 @@ nlohmann::json ToJson(const MediaInfo& info) {
       if (!s.hdr.empty()) j["hdr"] = s.hdr;
       j["field_order"] = s.field_order;
       j["interlaced"] = s.field_order != "progressive" && s.field_order != "unknown";
+      if (!s.idet.verdict.empty()) {
+        const StreamInfo::Fields& f = s.idet;
+        j["idet"] = {{"verdict", f.verdict},
+                     {"frames", f.frames},
+                     {"tff", f.tff},
+                     {"bff", f.bff},
+                     {"progressive", f.progressive},
+                     {"undetermined", f.undetermined}};
+        if (!f.first.empty()) j["idet"]["field_order"] = f.first;
+      }
     } else if (s.type == "audio") {
       j["channels"] = s.channels;
       j["channel_layout"] = s.channel_layout;

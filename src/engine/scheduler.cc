@@ -474,9 +474,13 @@ Status Scheduler::OpenMuxers() {
   }
   for (const FileOutput& f : files_) {
     MuxTarget video, audio;
-    REEL_RETURN_IF_ERROR(mux_.OpenFile(f.temp_path, f.plan->preset.container,
-                                       f.video ? f.video->encoder() : nullptr,
-                                       f.audio ? f.audio->encoder() : nullptr, &video, &audio));
+    // A trimmed file's cues move with its window (the clamped one the encoder got).
+    const presets::VideoSettings& v = f.video ? f.video->settings() : f.plan->preset.video;
+    double length = v.trim_duration > 0 ? v.trim_duration : source_.duration() - v.trim_start;
+    FileSubtitles text{&subtitles_, v.trim_start, std::max(0.0, length)};
+    REEL_RETURN_IF_ERROR(
+        mux_.OpenFile(f.temp_path, f.plan->preset.container, f.video ? f.video->encoder() : nullptr,
+                      f.audio ? f.audio->encoder() : nullptr, &video, &audio, text));
     if (f.video) f.video->AddTarget(video);
     if (f.audio) f.audio->AddTarget(audio);
   }
@@ -630,10 +634,13 @@ Status Scheduler::MeasureLoudnessIfNeeded() {
 
 // Subtitle renditions are read whole before the run (they are small): the attached files, then
 // the source's text streams, which a pass of their own reads without decoding any picture.
+// Packages carry them as renditions, Matroska files as text tracks.
 Status Scheduler::ReadSubtitles() {
-  bool packages = false;
-  for (const HlsOutputPlan& h : plan_.hls) packages |= !h.single;
-  if (!packages) return Status::Ok();
+  bool carried = false;
+  for (const HlsOutputPlan& h : plan_.hls) carried |= !h.single;
+  for (const FileOutputPlan& f : plan_.files)
+    carried |= f.preset.container == presets::Container::kMatroska;
+  if (!carried) return Status::Ok();
   for (const SubtitleInput& in : plan_.subtitle_tracks) {
     Result<SubtitleTrack> t = ReadSubtitleFile(in);
     if (!t.ok()) return t.status();

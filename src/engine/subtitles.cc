@@ -244,6 +244,27 @@ Result<std::vector<SubtitleTrack>> ReadSubtitleStreams(const std::string& path, 
   return out;
 }
 
+std::string SubRipText(std::string_view webvtt) {
+  static const std::pair<std::string_view, std::string_view> kReferences[] = {
+      {"&amp;", "&"},       {"&lt;", "<"},       {"&gt;", ">"},
+      {"&nbsp;", "\u00a0"}, {"&lrm;", "\u200e"}, {"&rlm;", "\u200f"}};
+  std::string out;
+  for (size_t i = 0; i < webvtt.size();) {
+    bool replaced = false;
+    if (webvtt[i] == '&') {
+      for (auto [from, to] : kReferences) {
+        if (webvtt.substr(i, from.size()) != from) continue;
+        out += to;
+        i += from.size();
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += webvtt[i++];
+  }
+  return out;
+}
+
 std::string WebVttText(const std::vector<SubtitleCue>& cues, double from, double to,
                        bool timestamp_map) {
   std::ostringstream out;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -45,6 +46,10 @@ Result<SubtitleTrack> ReadSubtitleFile(const SubtitleInput& input);
 // Cue times count from `origin` (seconds on the file's timeline), where the media's time 0 is.
 Result<std::vector<SubtitleTrack>> ReadSubtitleStreams(const std::string& path, double origin,
                                                        const std::atomic<bool>* cancel);
+
+// A cue's WebVTT payload as SubRip text (Matroska's S_TEXT/UTF8): the same <i>, <b> and <u>,
+// the character references (&amp; &lt; &gt; &nbsp; &lrm; &rlm;) turned back into characters.
+std::string SubRipText(std::string_view webvtt);
 
 // One WebVTT file of every cue, with X-TIMESTAMP-MAP only when `timestamp_map`.
 std::string WebVttText(const std::vector<SubtitleCue>& cues, double from, double to,

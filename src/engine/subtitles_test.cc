@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "engine/av_util.h"
@@ -333,6 +334,102 @@ TEST(SubtitleRenditions, ClosedCaptionsAreCarriedThroughAndDeclared) {
       << master;
   for (const VariantResult& v : r.outputs[0].variants)
     EXPECT_EQ(FramesWithCaptions(dir / ("pkg/" + v.playlist)), 60) << v.name;
+}
+
+// A Matroska file's text tracks as libavformat reads them back.
+struct TextTrackRead {
+  AVCodecID codec = AV_CODEC_ID_NONE;
+  std::string language, title;
+  std::vector<std::string> cues;  // "start-end text" in milliseconds
+};
+std::vector<TextTrackRead> ReadTextTracks(const std::string& path) {
+  std::vector<TextTrackRead> out;
+  AVFormatContext* fmt = nullptr;
+  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) {
+    ADD_FAILURE() << "cannot open " << path;
+    return out;
+  }
+  std::map<int, size_t> which;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    if (st->codecpar->codec_type != AVMEDIA_TYPE_SUBTITLE) continue;
+    which[int(i)] = out.size();
+    TextTrackRead t;
+    t.codec = st->codecpar->codec_id;
+    if (auto* e = av_dict_get(st->metadata, "language", nullptr, 0)) t.language = e->value;
+    if (auto* e = av_dict_get(st->metadata, "title", nullptr, 0)) t.title = e->value;
+    out.push_back(t);
+  }
+  AVPacket* pkt = av_packet_alloc();
+  while (av_read_frame(fmt, pkt) >= 0) {
+    if (auto it = which.find(pkt->stream_index); it != which.end()) {
+      AVRational tb = fmt->streams[pkt->stream_index]->time_base;
+      int64_t start = av_rescale_q(pkt->pts, tb, {1, 1000});
+      int64_t end = av_rescale_q(pkt->pts + pkt->duration, tb, {1, 1000});
+      out[it->second].cues.push_back(std::to_string(start) + "-" + std::to_string(end) + " " +
+                                     std::string(reinterpret_cast<char*>(pkt->data), pkt->size));
+    }
+    av_packet_unref(pkt);
+  }
+  av_packet_free(&pkt);
+  avformat_close_input(&fmt);
+  return out;
+}
+
+// MKV outputs carry the subtitle files and the source's text streams as S_TEXT/UTF8 tracks with
+// their language (ISO 639-2, as Matroska has it) and name, on the file's timeline.
+TEST(SubtitleRenditions, MatroskaFilesCarryThemAsTextTracks) {
+  TempDir dir;
+  WriteFile(dir / "es.srt", "1\n00:00:02,000 --> 00:00:03,000\nHola & <b>adiós</b>\n\n");
+  WriteFile(dir / "de.srt",
+            "1\n00:00:00,500 --> 00:00:01,250\n<i>Hallo</i>\n\n"
+            "2\n00:00:03,500 --> 00:00:09,000\nBis gleich\n\n");
+  // The source: a SubRip stream in Spanish (FLAC: no priming to shift the cues, as above).
+  std::vector<std::string> args = Words(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=4 "
+      "-f lavfi -i sine=frequency=440:duration=4");
+  args.insert(args.end(), {"-i", dir / "es.srt"});
+  for (std::string more : Words("-map 0:v -map 1:a -map 2 -c:v libx264 -preset ultrafast -c:a "
+                                "flac -c:s srt -metadata:s:s:0 language=spa"))
+    args.push_back(more);
+  args.push_back(dir / "src.mkv");
+  testing::CommandResult made = testing::RunCommand(args);
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+
+  TranscodePlan plan;
+  plan.input = dir / "src.mkv";
+  plan.subtitle_tracks = {{dir / "de.srt", "subtitle_tracks[0]", "de", "Deutsch"}};
+  FileOutputPlan mkv;
+  mkv.path = dir / "out.mkv";
+  mkv.kind = "mkv";
+  mkv.preset = *presets::FindPreset("h264-360p");
+  mkv.preset.container = presets::Container::kMatroska;
+  plan.files.push_back(mkv);
+  FileOutputPlan mp4;
+  mp4.index = 1;
+  mp4.path = dir / "out.mp4";
+  mp4.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(mp4);
+  MustTranscode(plan);
+
+  std::vector<TextTrackRead> tracks = ReadTextTracks(dir / "out.mkv");
+  ASSERT_EQ(tracks.size(), 2u) << "the file's track, then the source's";
+  EXPECT_EQ(tracks[0].codec, AV_CODEC_ID_SUBRIP);
+  EXPECT_EQ(tracks[0].language, "ger");
+  EXPECT_EQ(tracks[0].title, "Deutsch");
+  // The second cue ends with the file (4 s), not past it.
+  EXPECT_EQ(tracks[0].cues,
+            (std::vector<std::string>{"500-1250 <i>Hallo</i>", "3500-4000 Bis gleich"}));
+  EXPECT_EQ(tracks[1].codec, AV_CODEC_ID_SUBRIP);
+  EXPECT_EQ(tracks[1].language, "spa");
+  EXPECT_EQ(tracks[1].cues, (std::vector<std::string>{"2000-3000 Hola & <b>adiós</b>"}))
+      << "WebVTT's &amp; is a plain & again in SubRip";
+  // The picture and sound are all there, and in time.
+  testing::MediaSummary m = testing::ReadMedia(dir / "out.mkv");
+  ASSERT_NE(m.Find("video"), nullptr);
+  EXPECT_EQ(m.Find("video")->packets, 100);
+  EXPECT_NE(m.Find("audio"), nullptr);
+  EXPECT_TRUE(ReadTextTracks(dir / "out.mp4").empty()) << "MP4 outputs are unchanged";
 }
 
 TEST(SubtitleRenditions, ASubtitleFileThatIsNotOneFailsTheRunNamingTheField) {

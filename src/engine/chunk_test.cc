@@ -412,6 +412,8 @@ TEST(Chunked, StitchListsEveryAudioTrackInOrder) {
   nlohmann::json packages = nlohmann::json::parse(ReadFile(described));
   nlohmann::json& description = packages["0"];
   ASSERT_EQ(description["audio"].size(), 1u);
+  // One track alone is the default; here the third is, as its audio task would have said.
+  description["audio"][0]["default"] = false;
   nlohmann::json second = description["audio"][0], third = description["audio"][0];
   second["name"] = "audio_1";
   second["language"] = "fr";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "store/job_store.h"
@@ -12,10 +13,32 @@ namespace {
 
 constexpr size_t kLongestLine = 4096;
 
+// The tenant reads this log: a file of the attempt's scratch by its name there, not by where the
+// server keeps its data (as attempt::ServerPaths does for errors and results).
+void HideScratch(std::string& text, const std::string& scratch) {
+  if (scratch.size() <= 1) return;
+  for (const std::string& from : {scratch + "/", scratch}) {
+    const std::string to = from.back() == '/' ? "" : ".";
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  }
+}
+
+void HideScratch(log::Record& r, const std::string& scratch) {
+  HideScratch(r.msg, scratch);
+  for (log::Field& f : r.fields)
+    if (f.value.is_string()) {
+      std::string v = f.value.get<std::string>();
+      HideScratch(v, scratch);
+      f.value = v;
+    }
+}
+
 }  // namespace
 
 AttemptLog ReadAttemptLog(const std::string& path, size_t cap) {
   AttemptLog out;
+  const std::string scratch = std::filesystem::path(path).parent_path().string();
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return out;
   int64_t size = static_cast<int64_t>(in.tellg());
@@ -38,6 +61,7 @@ AttemptLog ReadAttemptLog(const std::string& path, size_t cap) {
     if (line.empty()) continue;
     std::optional<log::Record> r = log::ParseLine(line);
     if (!r) r = log::Record{log::Now(), log::Level::kInfo, log::Clean(line), {}};
+    HideScratch(*r, scratch);
     if (r->msg.size() > kLongestLine) {
       // Cut on a character's boundary: what is kept stays UTF-8 (the stored log is JSON).
       size_t end = kLongestLine;

@@ -266,7 +266,8 @@ int main(int argc, char** argv) {
   logs_cmd->add_option("--attempt", client.attempt, "Attempt number (default: the last)")
       ->check(CLI::Range(1, 1000000));
 
-  for (CLI::App* cmd : {submit_cmd, jobs_cmd, status_cmd, cancel_cmd, retry_cmd, delete_cmd})
+  for (CLI::App* cmd :
+       {submit_cmd, jobs_cmd, status_cmd, cancel_cmd, retry_cmd, delete_cmd, logs_cmd})
     cmd->add_option("--ca-file", client.ca_file,
                     "PEM CA certificates an https:// REEL_URL's server must chain to (default: "
                     "the system's)");

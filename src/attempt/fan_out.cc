@@ -105,7 +105,7 @@ AttemptOutcome RunStitch(const job::JobSpec& spec, const AttemptPlan& plan, cons
   if (!delivered.ok()) return AttemptError{Stage::kDeliver, delivered};
   // The job's result: the stitched packages' and the main task's outputs, as one run gives them.
   out["outputs"] = MergeOutputs(out["outputs"], merged.value("outputs", json::array()));
-  for (const char* key : {"source_hdr", "deinterlaced"})
+  for (const char* key : {"tone_mapped", "deinterlaced"})
     if (merged.contains(key)) out[key] = merged[key];
   if (!spec.metadata.empty()) out["metadata"] = spec.metadata;
   out["chunking"] = {{"chunked", true},

@@ -265,6 +265,8 @@ int RunServe(const ServeArgs& args) {
   std::vector<std::string> forbidden = {data_dir};
   if (!args.storage_config.empty())  // it holds the S3 secrets
     forbidden.push_back(fs::weakly_canonical(fs::absolute(args.storage_config), data_ec).string());
+  if (!args.staging.empty())  // other jobs' chunks, which stitches trust: never a tenant's path
+    forbidden.push_back(fs::weakly_canonical(fs::absolute(args.staging), data_ec).string());
 
   ConfigureLog(args.log);
   // Block the stop signals in every thread; the main thread waits for them below.
@@ -363,6 +365,7 @@ int RunServe(const ServeArgs& args) {
     po.staging_dir = fs::absolute(args.staging.empty() ? fs::path(args.data_dir) / "staging"
                                                        : fs::path(args.staging))
                          .string();
+    po.staging_shared = !args.staging.empty();
     // The child logs at info at least: its warnings make the attempt's log whatever ours shows.
     po.run_job_flags.insert(po.run_job_flags.end(),
                             {"--log-level", args.log.level == "debug" ? "debug" : "info"});

@@ -55,11 +55,11 @@ Result<store::Job> Completer::Finish(const store::Job& job, const AttemptEnding&
 
 Result<store::Job> Completer::FinishTask(const store::Task& task, const AttemptEnding& ending,
                                          double seconds) {
-  const log::Fields tag = {{"job", task.job_id},
-                           {"task", std::string(store::TaskKindName(task.kind)) + "-" +
-                                        std::to_string(task.ordinal)},
-                           {"attempt", task.attempts},
-                           {"worker", worker_id_}};
+  const log::Fields tag = {
+      {"job", task.job_id},
+      {"task", std::string(store::TaskKindName(task.kind)) + "-" + std::to_string(task.ordinal)},
+      {"attempt", task.attempts},
+      {"worker", worker_id_}};
   AttemptEnding end = ending;
   if (end.how == Ending::kFannedOut)
     end = {Ending::kFailed,

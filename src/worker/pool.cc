@@ -146,21 +146,55 @@ void WorkerPool::Untrack(const std::string& key) {
   last_busy_ = clock_->Now();
 }
 
-int WorkerPool::LiveSlots() {
+int WorkerPool::LiveSlots(bool* other_hosts) {
+  *other_hosts = false;
   Result<std::vector<store::WorkerInfo>> workers = store_->ListWorkers();
-  if (!workers.ok()) return options_.slots;
+  if (!workers.ok()) {
+    *other_hosts = true;  // unknown: presume so
+    return options_.slots;
+  }
   // Heartbeats come every few seconds (at most a third of a lease): two leases of silence is
   // a worker gone.
   double now = store::NowSeconds();
   int slots = 0;
   for (const store::WorkerInfo& w : *workers)
-    if (now - w.last_heartbeat < 2 * options_.lease_seconds) slots += w.capacity;
+    if (now - w.last_heartbeat < 2 * options_.lease_seconds) {
+      slots += w.capacity;
+      *other_hosts |= w.host != options_.host;
+    }
   return std::max(slots, options_.slots);
+}
+
+void WorkerPool::SweepStaging() {
+  // A job's chunks stay while a retry may stitch them again; a job deleted (by hand or by
+  // retention), or failed or canceled a day ago, needs them no more. Without this, a tenant's
+  // chunked jobs that fail would fill the staging.
+  if (options_.staging_dir.empty()) return;
+  std::error_code ec;
+  double now = store::NowSeconds();
+  for (const auto& e : fs::directory_iterator(options_.staging_dir, ec)) {
+    if (stopping_) return;
+    Result<Job> job = store_->GetJob(e.path().filename().string());
+    bool gone = !job.ok() && job.status().code() == StatusCode::kNotFound;
+    bool stale =
+        job.ok() &&
+        (job->state == store::JobState::kFailed || job->state == store::JobState::kCanceled) &&
+        job->finished_at > 0 && now - job->finished_at > kStagingKeptSeconds;
+    if (gone || stale) {
+      log::Info("removed the staging of a finished job", {{"job", e.path().filename().string()}});
+      fs::remove_all(e.path(), ec);
+    }
+  }
 }
 
 void WorkerPool::Heartbeat() {
   double started = store::NowSeconds();
+  double last_sweep = -1e18;
   while (!stopping_) {
+    if (store::NowSeconds() - last_sweep > 600) {
+      last_sweep = store::NowSeconds();
+      SweepStaging();
+    }
     store::WorkerInfo info{options_.worker_id,
                            options_.host,
                            options_.version,
@@ -272,6 +306,10 @@ void WorkerPool::RunTask(const store::Task& task) {
               "failed",
               "cannot read the task's job: " + job.status().message(),
               {}};
+  } else if (job->cancel_requested) {
+    // Leased just before the cancel: not worth a child that would fetch and encode until the
+    // first renewal tells it.
+    ending = {Ending::kCanceled, AttemptEnd::kCanceled, "canceled", "canceled by request", {}};
   } else {
     attempt::TaskRun run{
         task.id, store::TaskKindName(task.kind), task.ordinal, task.attempts, task.payload, {}};
@@ -329,13 +367,19 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
                                                 const std::string& job_id,
                                                 const std::string& task_path) {
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
-  if (!options_.staging_dir.empty()) {
+  // A job may fan out only where every worker that could lease its tasks reaches its staging:
+  // an explicit --staging (shared by the operator), or the default one in the data directory
+  // while every live worker is on this host.
+  bool other_hosts = false;
+  int live_slots = task_path.empty() ? LiveSlots(&other_hosts) : 0;
+  bool may_fan_out = options_.staging_shared || !other_hosts;
+  if (!options_.staging_dir.empty() && (!task_path.empty() || may_fan_out)) {
     // A task's staging is its job's folder; a job's attempt learns only that it may fan out.
     args.insert(args.end(), {"--staging", (fs::path(options_.staging_dir) / job_id).string(),
                              "--chunk-seconds", std::to_string(options_.chunk_seconds),
                              "--chunk-min-seconds", std::to_string(options_.chunk_min_seconds)});
     if (task_path.empty())
-      args.insert(args.end(), {"--live-slots", std::to_string(LiveSlots())});
+      args.insert(args.end(), {"--live-slots", std::to_string(live_slots)});
     else
       args.insert(args.end(), {"--task", task_path});
   }

@@ -41,6 +41,7 @@ struct PoolOptions {
   // Chunked encoding: where chunks are staged (a folder every worker reaches; empty: jobs never
   // fan out), the chunk length and the source length from which "auto" chunks.
   std::string staging_dir;
+  bool staging_shared = false;  // given by --staging: every host reaches it
   double chunk_seconds = 60;
   double chunk_min_seconds = 180;
   std::string secret_key;  // opens the per-job credentials sealed by the API
@@ -72,6 +73,8 @@ class WorkerPool {
 
  private:
   void SweepScratch();
+  void SweepStaging();  // every 10 minutes, from the heartbeat thread
+  static constexpr double kStagingKeptSeconds = 24 * 3600;
   void SlotLoop(int slot);
   void RunAttempt(const store::Job& job);
   void RunTask(const store::Task& task);
@@ -80,7 +83,8 @@ class WorkerPool {
   StopRequest StopAsked(const std::string& key);
   void Untrack(const std::string& key);
   // Worker slots heard from lately, on every host: "auto" chunking needs more than one.
-  int LiveSlots();
+  // Worker slots heard from lately on every host; `other_hosts`: some are not on this one.
+  int LiveSlots(bool* other_hosts);
   std::vector<std::string> RunJobArgv(const std::string& spec_path, const std::string& job_id,
                                       const std::string& task_path = "");
   void Heartbeat();

@@ -115,8 +115,8 @@ PackageDescription Describe(const HlsPackage& h) {
 
 Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
   for (size_t i = 0; i < h.audio.size(); ++i)
-    REEL_RETURN_IF_ERROR(FoldAudioTail(
-        h, h.audio[i].rendition, layout::MediaPlaylistUri(layout::AudioRendition(int(i)))));
+    REEL_RETURN_IF_ERROR(FoldAudioTail(h, h.audio[i].rendition,
+                                       layout::MediaPlaylistUri(layout::AudioRendition(int(i)))));
   // Every keyframe starts a fragment, for the I-frame playlists; before the sizes are measured.
   // A chunk's segments are split by the stitch instead, which numbers fragments over the whole
   // package (a chunk alone would start again at 1).

@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include <sched.h>
+
 #include "engine/demux_decode.h"
 #include "engine/encode.h"
 #include "engine/engine.h"
@@ -690,12 +692,20 @@ Result<TranscodeResult> Scheduler::Run() {
   return result;
 }
 
+// The cores this process may run on: a worker pinned with taskset or a cpuset (a container's CPU
+// set) must not size its encoder threads by the whole machine, or they contend on its few cores.
+int UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 }  // namespace
 
 Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOptions& options) {
   InitLibavLogging();
-  int threads =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : UsableCores();
   Scheduler s(plan, options, threads);
   return s.Run();
 }
@@ -703,8 +713,7 @@ Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOpti
 Result<TranscodeResult> TranscodeWindow(const TranscodePlan& plan, const TranscodeOptions& options,
                                         const RunWindow& window) {
   InitLibavLogging();
-  int threads =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : UsableCores();
   Scheduler s(plan, options, threads, &window);
   return s.Run();
 }

@@ -91,9 +91,11 @@ TranscodePlan ChunkedPackagesPlan(const TranscodePlan& plan, const std::string& 
 
 bool ChunkedFile(const FileOutputPlan& f) {
   const presets::VideoSettings& v = f.preset.video;
-  return f.preset.container == presets::Container::kMp4 && v.codec == presets::VideoCodec::kH264 &&
-         v.fps == 0 && v.trim_start == 0 && v.trim_duration == 0 &&
-         f.preset.audio.trim_start == 0 && f.preset.audio.trim_duration == 0 && !f.quality;
+  // kind "": an "mp4" output (previews and mezzanines have kinds of their own).
+  return f.kind.empty() && f.preset.container == presets::Container::kMp4 &&
+         v.codec == presets::VideoCodec::kH264 && v.fps == 0 && v.trim_start == 0 &&
+         v.trim_duration == 0 && f.preset.audio.trim_start == 0 &&
+         f.preset.audio.trim_duration == 0 && !f.quality;
 }
 
 std::string StagedFilePart(const std::string& task_dir, int index) {

@@ -71,11 +71,11 @@ std::string ChunkStagingDir(const std::string& staging_dir, int index);
 std::string AudioStagingDir(const std::string& staging_dir);
 
 // Whether the chunks encode file output `f`'s video (and the audio task its audio), the stitch
-// remuxing them into one fast-start MP4: an H.264 MP4 of the whole source at its frame rate,
-// without a quality report. Its keyframes need not fall on the chunks' boundaries: each chunk
-// forces an IDR on its first frame and on the frame after its range (an x264 option the
+// remuxing them into one fast-start MP4: an "mp4" output in H.264 of the whole source at its
+// frame rate, without a quality report. Its keyframes need not fall on the chunks' boundaries: each
+// chunk forces an IDR on its first frame and on the frame after its range (an x264 option the
 // encoders never see, so every chunk's encoder is configured as the unchunked one). Other files
-// (WebM, Matroska, HEVC/AV1/VP9, trimmed previews, own frame rates) run unchunked.
+// (WebM, Matroska, HEVC/AV1/VP9, previews, mezzanines, own frame rates) run unchunked.
 bool ChunkedFile(const FileOutputPlan& f);
 
 // The staged part of chunked file `index` in a chunk's or the audio's staging folder:

@@ -278,6 +278,10 @@ TEST(ChunkedMp4, OnlyH264Mp4sOfTheWholeSourceBesideAPackage) {
   FileOutputPlan own_rate = plan.files[0];
   own_rate.preset.video.fps = 24;
   EXPECT_FALSE(ChunkedFile(own_rate));
+  FileOutputPlan mezzanine = plan.files[0];
+  mezzanine.kind = "mezzanine";
+  mezzanine.preset = presets::MezzaninePreset(false);
+  EXPECT_FALSE(ChunkedFile(mezzanine));
   FileOutputPlan measured = plan.files[0];
   measured.quality = true;
   EXPECT_FALSE(ChunkedFile(measured));

@@ -14,11 +14,13 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The indexes of the outputs whose packages are chunked (the rest run in `main`).
+// The indexes of the chunked outputs: packages, and MP4 files beside one (engine::ChunkedFile);
+// the rest run in `main`.
 std::set<int> ChunkedOutputs(const engine::TranscodePlan& plan) {
   std::set<int> out;
-  for (const engine::HlsOutputPlan& h : engine::ChunkedPackagesPlan(plan, "").hls)
-    out.insert(h.index);
+  engine::TranscodePlan chunked = engine::ChunkedPackagesPlan(plan, "");
+  for (const engine::HlsOutputPlan& h : chunked.hls) out.insert(h.index);
+  for (const engine::FileOutputPlan& f : chunked.files) out.insert(f.index);
   return out;
 }
 

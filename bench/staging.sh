@@ -100,5 +100,5 @@ awk -v p="$P" -v l="$L" -v s="$S" \
   'BEGIN{printf "ratios: s3/local %.2f  local/plain %.2f  s3/plain %.2f\n", s/l, l/p, s/p}'
 echo "source GETs per chunked job: local staging $(sort -u "$WORK/local.gets" | tr '\n' ' ')" \
   " s3 staging $(sort -u "$WORK/s3.gets" | tr '\n' ' ')(1 = fetched once)"
-left=$(find "$WORK/s3/media/staging" -type f 2>/dev/null | wc -l)
+left=$( (find "$WORK/s3/media/staging" -type f 2>/dev/null || true) | wc -l)
 echo "objects left in the S3 staging after the jobs: $left"

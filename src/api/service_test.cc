@@ -2609,5 +2609,111 @@ TEST_F(ServiceTest, AKilledChunkRunsAgainAloneAndCancelStopsEveryTaskUntilARetry
   EXPECT_TRUE(StagingGoes(data_ / ("staging/" + second)));
 }
 
+// The objects under an S3 prefix of s3rver (empty when the listing fails: the test says so).
+std::vector<std::string> S3Keys(const std::map<std::string, storage::S3Profile>& profiles,
+                                const std::string& prefix) {
+  Result<storage::S3Object> p = storage::ParseS3Url(prefix, profiles);
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  if (!p.ok()) return {};
+  Result<storage::S3Listing> listed =
+      storage::S3List(*p, "", *net::AddressPolicy::Parse({"127.0.0.1"}));
+  EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+  std::vector<std::string> keys;
+  if (listed.ok())
+    for (const auto& [key, size] : listed->objects) keys.push_back(key);
+  return keys;
+}
+
+// `--staging s3://...`: chunks go up to S3 and the stitch reads them back; the package is the one
+// a run with the local staging makes, the source (on a web server) is fetched once for all the
+// tasks, and the staging's objects go with the job's end. Tenants cannot name the staging.
+TEST_F(ServiceTest, AChunkedJobStagedInS3MakesTheSamePackageAndFetchesItsSourceOnce) {
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  json config = {
+      {"s3",
+       {{"default",
+         {{"endpoint", s3.endpoint()}, {"access_key", "S3RVER"}, {"secret_key", "S3RVER"}}}}}};
+  testing::WriteFile(data_ / "storage.json", config.dump());
+  Result<std::map<std::string, storage::S3Profile>> profiles =
+      storage::LoadS3Profiles(data_ / "storage.json");
+  ASSERT_TRUE(profiles.ok()) << profiles.status().ToString();
+  fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
+  Receiver web;
+  web.Serve("/media/film.mp4", testing::ReadFile(media_ / "film.mp4"));
+
+  Server s(data_.path(), media_.path(),
+           {"--workers", "2", "--allow-host", "127.0.0.1", "--storage-config",
+            data_ / "storage.json", "--staging", "s3://media/staging/"});
+  for (const json& bad :
+       {json{{"source", "s3://media/staging/job_x/sources/0/film.mp4"},
+             {"outputs", {{{"kind", "mp4"}, {"destination", media_ / "x.mp4"}}}}},
+        json{{"source", media_ / "film.mp4"},
+             {"outputs", {{{"kind", "hls"}, {"destination", "s3://media/staging/"}}}}}}) {
+    ApiReply refused = s.Submit(bad);
+    EXPECT_EQ(refused.status, 400) << refused.body.dump();
+    EXPECT_EQ(refused.body["error"]["field"],
+              bad["source"] == media_ / "film.mp4" ? "outputs[0].destination" : "source")
+        << refused.body.dump();
+    EXPECT_EQ(refused.body.dump().find(s3.endpoint()), std::string::npos);
+  }
+
+  std::string whole = s.Submit(ChunkedJob(media_ / "film.mp4", media_ / "whole", "off")).body["id"];
+  ApiReply submitted =
+      s.Submit(ChunkedJob(web.Base() + "/media/film.mp4", media_ / "chunked", {{"seconds", 10}}));
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  std::string id = submitted.body["id"];
+  ASSERT_EQ(s.WaitFinished(whole, 240)["state"], "succeeded");
+  json done = s.WaitFinished(id, 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_EQ(done["result"]["chunking"]["chunked"], true);
+  EXPECT_EQ(done["tasks"].size(), 6u) << "three chunks, the audio, the thumbnail, the stitch";
+
+  testing::PackageReport report = testing::CheckPackage(media_ / "chunked/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  std::map<std::string, std::string> want = MediaPlaylists(media_ / "whole/pkg");
+  EXPECT_GE(want.size(), 2u);
+  EXPECT_EQ(MediaPlaylists(media_ / "chunked/pkg"), want) << "segments and their durations";
+  EXPECT_TRUE(fs::exists(media_ / "chunked/thumb.jpg"));
+
+  int gets = 0;
+  for (const Receiver::Request& r : web.requests())
+    gets += r.method == "GET" && r.target == "/media/film.mp4";
+  EXPECT_EQ(gets, 1) << "the source is fetched once, by the attempt that fans out";
+
+  // The worker that records the job's end removes its objects just after.
+  std::vector<std::string> left;
+  for (int i = 0; i < 100; ++i) {
+    left = S3Keys(*profiles, "s3://media/staging/" + id + "/");
+    if (left.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " staged objects left, e.g. " << left[0];
+  EXPECT_FALSE(fs::exists(data_ / ("staging/" + id))) << "nothing staged locally";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(data_ / "work", ec))
+    ADD_FAILURE() << "left in work/: " << e.path();
+}
+
+// With the local staging too, a remote source is fetched once for all the tasks of a job.
+TEST_F(ServiceTest, AChunkedJobFetchesItsRemoteSourceOnceWithTheLocalStaging) {
+  fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
+  Receiver web;
+  web.Serve("/media/film.mp4", testing::ReadFile(media_ / "film.mp4"));
+  Server s(data_.path(), media_.path(), {"--workers", "2", "--allow-host", "127.0.0.1"});
+  ApiReply submitted =
+      s.Submit(ChunkedJob(web.Base() + "/media/film.mp4", media_ / "chunked", {{"seconds", 10}}));
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitFinished(submitted.body["id"], 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_EQ(done["result"]["chunking"]["chunked"], true);
+  int gets = 0;
+  for (const Receiver::Request& r : web.requests())
+    gets += r.method == "GET" && r.target == "/media/film.mp4";
+  EXPECT_EQ(gets, 1) << "the tasks read the staged copy";
+  EXPECT_TRUE(testing::CheckPackage(media_ / "chunked/pkg").ok());
+  EXPECT_TRUE(StagingGoes(data_ / ("staging/" + done["id"].get<std::string>())));
+}
+
 }  // namespace
 }  // namespace reel

@@ -6,6 +6,7 @@
 #include "attempt/fan_out.h"
 #include "attempt/plan.h"
 #include "attempt/run_parts.h"
+#include "attempt/task_staging.h"
 #include "common/redact.h"
 #include "net/http.h"
 
@@ -145,7 +146,9 @@ Result<std::string> LocalPath(const std::string& url, const std::string& field) 
 AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
   TransferHooks hooks(env);
   ServerPaths paths(env.remote ? env.scratch : "");
-  Result<AttemptPlan> plan = MakePlan(spec, ResolverFor(env, &paths));
+  if (!env.staging.empty()) paths.Add(env.staging, "staging", "staging");
+  FetchedSources fetched;  // staged for the tasks, should the job fan out
+  Result<AttemptPlan> plan = MakePlan(spec, Recording(ResolverFor(env, &paths), &fetched));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, paths.Hide(plan.status())};
   // Why a job that could have fanned out did not (said in the result); empty otherwise.
   std::string unchunked;
@@ -153,8 +156,11 @@ AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
     Result<std::optional<FanOutMessage>> fan_out = DecideFanOut(spec, *plan, env.fan_out);
     if (!fan_out.ok())
       unchunked = paths.Hide(fan_out.status().message());
-    else if (fan_out->has_value())
+    else if (fan_out->has_value()) {
+      Status staged = StageSources(fetched, env, &**fan_out);
+      if (!staged.ok()) return AttemptError{Stage::kPrepare, paths.Hide(staged)};
       return std::move(**fan_out);
+    }
   }
 
   Result<engine::TranscodeResult> result = engine::Transcode(plan->engine, EngineOptions(env));

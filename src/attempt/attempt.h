@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <variant>
 
@@ -28,6 +29,10 @@ struct EventSink {
   std::function<void()> on_encoded;                // the engine has returned, however it ended
 };
 
+// The most chunks a job is cut into (README "Chunked encoding"): a 2-hour film in 60 s chunks is
+// 120; a longer source gets longer chunks.
+inline constexpr int kMaxChunks = 256;
+
 // Whether and how a job may fan out into tasks (README "Chunked encoding"). Only a worker's child
 // fans out: the tasks need a staging folder every worker reaches.
 struct FanOutPolicy {
@@ -35,6 +40,10 @@ struct FanOutPolicy {
   double chunk_seconds = 60;  // for "auto" and {"seconds"} left to the server
   double min_seconds = 180;   // "auto" chunks sources longer than this...
   int live_slots = 1;         // ...when more than one worker slot is alive to share them
+  // Longer chunks than asked rather than more than this many: each chunk costs a child, a lease
+  // and the GOPs decoded before and after its range, which a thousand tiny chunks would pay
+  // more for than they share.
+  int max_chunks = kMaxChunks;
 };
 
 struct Environment {
@@ -50,8 +59,14 @@ struct Environment {
   EventSink events;
   FanOutPolicy fan_out;
   // A task's job's staging folder, which every worker reaches: chunks and audio are written
-  // there under their attempt's own folder, and the stitch reads them from it.
+  // there under their attempt's own folder, and the stitch reads them from it. Or an S3 prefix
+  // ("s3://bucket/prefix/<job>/", staging_store.h), reached with the server's `staging_profiles`
+  // (the job's own credentials never sign for it).
   std::string staging;
+  std::map<std::string, storage::S3Profile> staging_profiles;
+  // With an S3 staging, the host's copies of staged sources ("<dir>/<job>/sources/..."), shared
+  // by the tasks that run here so that the host downloads each once; empty: none kept.
+  std::string source_cache;
 };
 
 // Where an attempt failed: a canceled encode removed its partial outputs, a canceled transfer

@@ -1,11 +1,13 @@
 #include "attempt/fan_out.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <set>
 
 #include "attempt/run_parts.h"
+#include "attempt/task_staging.h"
 #include "engine/stitch.h"
 
 namespace reel::attempt {
@@ -84,11 +86,21 @@ AttemptOutcome RunStitch(const job::JobSpec& spec, const AttemptPlan& plan, cons
   fs::create_directories(view, ec);
   if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot create " + view.string())};
   json merged = json::object();
-  for (const TaskRun::Done& d : task.results) {
+  // The folder a task's result names, if it is one (a plain name in the job's staging).
+  auto staged = [](const TaskRun::Done& d) {
     std::string folder = d.result.is_object() ? d.result.value("staging", "") : "";
+    bool plain = !folder.empty() && folder.find('/') == std::string::npos && folder[0] != '.';
+    return plain ? folder : std::string();
+  };
+  std::vector<std::string> folders;
+  for (const TaskRun::Done& d : task.results)
+    if (!staged(d).empty()) folders.push_back(staged(d));
+  if (Status s = FetchFolders(env, folders); !s.ok()) return AttemptError{Stage::kPrepare, s};
+  for (const TaskRun::Done& d : task.results) {
+    std::string folder = staged(d);
     if (d.kind == "main") merged = d.result;
-    if (folder.empty() || folder.find('/') != std::string::npos || folder[0] == '.') continue;
-    fs::path from = fs::path(env.staging) / folder;
+    if (folder.empty()) continue;
+    fs::path from = fs::path(LocalStaging(env)) / folder;
     if (d.kind == "chunk")
       fs::create_directory_symlink(from / ChunkDirName(d.ordinal), view / ChunkDirName(d.ordinal),
                                    ec);
@@ -198,6 +210,16 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
                                   "] measures quality, which needs the whole run");
   Result<engine::ChunkLayout> layout = engine::ChunkBoundaries(plan.engine, chunk_seconds);
   if (!layout.ok()) return layout.status();
+  // Too many chunks: as many segments in fewer, longer chunks (asked for or not; the result's
+  // chunk_seconds says what was used).
+  for (int tries = 0; tries < 4 && static_cast<int>(layout->chunks.size()) > policy.max_chunks;
+       ++tries) {
+    double segments = std::max(1.0, std::round(chunk_seconds / layout->segment_seconds));
+    double per_chunk = std::ceil(layout->chunks.size() * segments / std::max(1, policy.max_chunks));
+    chunk_seconds = std::max(per_chunk, segments + 1) * layout->segment_seconds;
+    layout = engine::ChunkBoundaries(plan.engine, chunk_seconds);
+    if (!layout.ok()) return layout.status();
+  }
   if (layout->chunks.size() < 2) return unchunked;  // one chunk: nothing to share
   if (static_cast<int>(layout->chunks.size()) + 3 > kMaxTasks)
     return FailedPrecondition("chunked encoding: more than " + std::to_string(kMaxTasks - 3) +
@@ -236,11 +258,12 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
                          ServerPaths* paths) {
   if (env.staging.empty())
     return AttemptError{Stage::kPrepare, InvalidArgument("a task needs the job's staging")};
-  Result<AttemptPlan> plan = MakePlan(spec, ResolverFor(env, paths));
+  Result<AttemptPlan> plan =
+      MakePlan(spec, StagedSourceResolver(ResolverFor(env, paths), task.payload, env, paths));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};
   engine::TranscodeOptions options = EngineOptions(env);
   std::string folder = AttemptFolder(task);
-  std::string dir = (fs::path(env.staging) / folder).string();
+  std::string dir = (fs::path(LocalStaging(env)) / folder).string();
   std::error_code ec;
 
   if (task.kind == "chunk") {
@@ -250,6 +273,7 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
     Status s = engine::EncodeChunk(plan->engine, *range, dir, options);
     if (env.events.on_encoded) env.events.on_encoded();
     if (!s.ok()) return AttemptError{Stage::kEncode, s};
+    if (Status up = PublishFolder(env, folder); !up.ok()) return AttemptError{Stage::kDeliver, up};
     return Encoded(folder);
   }
   if (task.kind == "audio") {
@@ -257,6 +281,7 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
     Status s = engine::EncodeAudio(plan->engine, dir, options);
     if (env.events.on_encoded) env.events.on_encoded();
     if (!s.ok()) return AttemptError{Stage::kEncode, s};
+    if (Status up = PublishFolder(env, folder); !up.ok()) return AttemptError{Stage::kDeliver, up};
     return Encoded(folder);
   }
   if (task.kind == "main") {

@@ -244,5 +244,37 @@ TEST(FanOut, AnMp4BesideAPackageIsChunkedAndStitched) {
   EXPECT_EQ(film.Find("video")->packets, testing::ReadMedia(source).Find("video")->packets);
 }
 
+// A job is cut into at most policy.max_chunks chunks (kMaxChunks, 256, in a server): longer
+// chunks than asked, whether the spec named a length or left it to the server, each still a
+// whole number of segments; the stitch's payload says the length used.
+TEST(FanOut, TheChunkCountIsCappedByLongerChunks) {
+  std::string source = testing::Clip(320, 240, 25, 30);
+  TempDir dir;
+  FanOutPolicy policy;
+  policy.chunk_seconds = 6;  // one 6 s segment a chunk: five chunks
+  policy.min_seconds = 20;
+  policy.live_slots = 2;
+  auto chunks = [](const Result<std::optional<FanOutMessage>>& decided, double* seconds) {
+    int n = 0;
+    if (!decided.ok() || !decided->has_value()) return -1;
+    for (const PlannedTask& t : (*decided)->tasks) {
+      n += t.kind == "chunk";
+      if (t.kind == "stitch") *seconds = t.payload.value("chunk_seconds", 0.0);
+    }
+    return n;
+  };
+  double seconds = 0;
+  EXPECT_EQ(chunks(Decide(PackageJob(source, dir.path()), policy), &seconds), 5);
+  EXPECT_EQ(seconds, 6);
+  EXPECT_EQ(kMaxChunks, 256);
+  policy.max_chunks = 2;
+  EXPECT_EQ(chunks(Decide(PackageJob(source, dir.path()), policy), &seconds), 2);
+  EXPECT_EQ(seconds, 18) << "three segments a chunk: 0-18 s, 18-25 s";
+  json asked = PackageJob(source, dir.path());
+  asked["chunking"] = {{"seconds", 10}};  // two segments a chunk: three chunks, over the cap
+  EXPECT_EQ(chunks(Decide(asked, policy), &seconds), 2);
+  EXPECT_EQ(seconds, 18);
+}
+
 }  // namespace
 }  // namespace reel::attempt

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "attempt/attempt.h"
+#include "attempt/staging_store.h"
 #include "common/log.h"
 #include "engine/engine.h"
 #include "engine/staging.h"
@@ -472,6 +473,7 @@ int RunJob(const RunJobArgs& args) {
       storage::LoadS3Profiles(args.storage_config);
   if (!profiles.ok()) return Fail(profiles.status().message());
   env.storage.s3_profiles = *profiles;
+  env.staging_profiles = *profiles;  // the server's alone: a job's credentials never sign for it
   env.storage.s3_profiles =
       storage::WithJobCredentials(std::move(env.storage.s3_profiles), spec->s3_credentials);
   if (TestHookArmed(*spec)) env.progress_interval = 0;  // fire mid-run even on tiny clips
@@ -484,8 +486,12 @@ int RunJob(const RunJobArgs& args) {
   env.events.on_transfer = [&](int64_t bytes) { emit(attempt::TransferMessage{bytes}); };
 
   env.staging = args.staging;
+  // Beside the attempts' scratch folders in the worker's work directory, which it sweeps.
+  if (attempt::IsS3Staging(args.staging))
+    env.source_cache =
+        (std::filesystem::path(env.scratch).parent_path() / attempt::kSourceCacheFolder).string();
   env.fan_out = {!args.staging.empty() && args.task_file.empty(), args.chunk_seconds,
-                 args.chunk_min_seconds, args.live_slots};
+                 args.chunk_min_seconds, args.live_slots, attempt::kMaxChunks};
   attempt::AttemptOutcome outcome;
   if (args.task_file.empty()) {
     outcome = attempt::Run(*spec, env);

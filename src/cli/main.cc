@@ -29,7 +29,8 @@ void AddChunkingOptions(CLI::App* cmd, reel::cli::ServeArgs* args) {
                   "worker slot is alive (default 180)")
       ->check(CLI::Range(0.0, 1e9));
   cmd->add_option("--staging", args->staging,
-                  "Folder every worker reaches for the chunks of jobs that fan out (default "
+                  "Folder every worker reaches for the chunks of jobs that fan out, or "
+                  "s3://[profile@]bucket/prefix/ signed with the server's S3 keys (default "
                   "DATA_DIR/staging)");
 }
 

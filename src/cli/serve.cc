@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/server.h"
+#include "attempt/staging_store.h"
 #include "cli/commands.h"
 #include "common/crypto.h"
 #include "common/log.h"
@@ -265,8 +266,18 @@ int RunServe(const ServeArgs& args) {
   std::vector<std::string> forbidden = {data_dir};
   if (!args.storage_config.empty())  // it holds the S3 secrets
     forbidden.push_back(fs::weakly_canonical(fs::absolute(args.storage_config), data_ec).string());
-  if (!args.staging.empty())  // other jobs' chunks, which stitches trust: never a tenant's path
+  // Other jobs' chunks, which stitches trust: never a tenant's path, nor a tenant's S3 object.
+  std::string s3_staging;
+  if (attempt::IsS3Staging(args.staging)) {
+    s3_staging = args.staging.back() == '/' ? args.staging : args.staging + "/";
+    Result<attempt::StagingAccess> access = attempt::ServerStagingAccess(args.storage_config);
+    if (!access.ok()) return Fail("--storage-config: " + access.status().message());
+    if (Status usable = attempt::CheckS3Staging(s3_staging, *access); !usable.ok())
+      return Fail("--staging " + args.staging + ": " + usable.message());
+    forbidden.push_back(s3_staging);
+  } else if (!args.staging.empty()) {
     forbidden.push_back(fs::weakly_canonical(fs::absolute(args.staging), data_ec).string());
+  }
 
   ConfigureLog(args.log);
   // Block the stop signals in every thread; the main thread waits for them below.
@@ -362,9 +373,11 @@ int RunServe(const ServeArgs& args) {
     po.run_job_flags = SourceLimitFlags(args.source_limits);
     po.chunk_seconds = args.chunk_seconds;
     po.chunk_min_seconds = args.chunk_min_seconds;
-    po.staging_dir = fs::absolute(args.staging.empty() ? fs::path(args.data_dir) / "staging"
-                                                       : fs::path(args.staging))
-                         .string();
+    po.staging_dir = !s3_staging.empty()
+                         ? s3_staging
+                         : fs::absolute(args.staging.empty() ? fs::path(args.data_dir) / "staging"
+                                                             : fs::path(args.staging))
+                               .string();
     po.staging_shared = !args.staging.empty();
     // The child logs at info at least: its warnings make the attempt's log whatever ours shows.
     po.run_job_flags.insert(po.run_job_flags.end(),

@@ -92,7 +92,7 @@ Status CheckNotForbidden(const std::vector<std::string>& roots,
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) refused.push_back(self.string());
   for (const std::string& f : refused) {
-    if (f.empty()) continue;
+    if (f.empty() || f.rfind("s3://", 0) == 0) continue;  // an S3 staging: s3_backend.cc's
     fs::path r = Plain(fs::weakly_canonical(f, ec));
     if (ec || !(Within(p, r) || Within(r, p))) continue;
     // Named as the job named it: relative to its allowed root, not where the server lives.

@@ -317,6 +317,72 @@ Status S3Put(const S3Object& o, const std::string& path, const std::string& cont
   return Status::Ok();
 }
 
+namespace {
+
+// The text of an XML element as S3 escapes it, unescaped.
+std::string XmlText(std::string s) {
+  static const std::pair<const char*, const char*> kEntities[] = {
+      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
+  for (const auto& [entity, plain] : kEntities)
+    for (size_t at = s.find(entity); at != std::string::npos; at = s.find(entity, at + 1))
+      s.replace(at, std::string(entity).size(), plain);
+  return s;
+}
+
+// Every `<name>...</name>` block of `xml`, in order.
+std::vector<std::string> Blocks(const std::string& xml, const std::string& name) {
+  std::vector<std::string> out;
+  std::string open = "<" + name + ">", close = "</" + name + ">";
+  for (size_t a = xml.find(open); a != std::string::npos; a = xml.find(open, a)) {
+    size_t b = xml.find(close, a);
+    if (b == std::string::npos) break;
+    out.push_back(xml.substr(a + open.size(), b - a - open.size()));
+    a = b + close.size();
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<S3Listing> S3List(const S3Object& prefix, const std::string& delimiter,
+                         const net::AddressPolicy& policy) {
+  std::string what = "LIST s3://" + prefix.bucket + "/" + prefix.key;
+  Result<sigv4::Credentials> creds = CredentialsOf(prefix);
+  if (!creds.ok()) return creds.status().WithContext(what);
+  S3Object bucket = prefix;
+  bucket.key = "";
+  S3Listing out;
+  std::string token;
+  // A bound on pages (1000 keys each) so that a store answering in circles cannot loop us.
+  for (int page = 0; page < 10000; ++page) {
+    std::map<std::string, std::string> query = {{"list-type", "2"}, {"prefix", prefix.key}};
+    if (!delimiter.empty()) query["delimiter"] = delimiter;
+    if (!token.empty()) query["continuation-token"] = token;
+    Result<net::ExchangeResult> r =
+        net::Send(Signed(bucket, *creds, "GET", query, {}, kEmptyHash), policy);
+    if (!r.ok()) return r.status().WithContext(what);
+    if (r->status != 200) return S3Error(what, *r);
+    for (const std::string& c : Blocks(r->body, "Contents"))
+      out.objects.emplace_back(XmlText(Tag(c, "Key")), std::atoll(Tag(c, "Size").c_str()));
+    for (const std::string& c : Blocks(r->body, "CommonPrefixes"))
+      out.prefixes.push_back(XmlText(Tag(c, "Prefix")));
+    token = XmlText(Tag(r->body, "NextContinuationToken"));
+    if (Tag(r->body, "IsTruncated") != "true" || token.empty()) return out;
+  }
+  return Internal(what + ": too many pages");
+}
+
+Status S3Delete(const S3Object& o, const net::AddressPolicy& policy) {
+  std::string what = "DELETE s3://" + o.bucket + "/" + o.key;
+  Result<sigv4::Credentials> creds = CredentialsOf(o);
+  if (!creds.ok()) return creds.status().WithContext(what);
+  Result<net::ExchangeResult> r =
+      net::Send(Signed(o, *creds, "DELETE", {}, {}, kEmptyHash), policy);
+  if (!r.ok()) return r.status().WithContext(what);
+  if (r->status != 204 && r->status != 200 && r->status != 404) return S3Error(what, *r);
+  return Status::Ok();
+}
+
 std::string S3Presign(const S3Object& o, int64_t seconds) {
   Endpoint e = Locate(o);
   Result<sigv4::Credentials> creds = CredentialsOf(o);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -75,6 +77,16 @@ Result<S3Range> S3GetRange(const S3Object& object, const std::string& path,
 // aborted on failure), with the profile's ACL and Cache-Control unless `headers` names others.
 Status S3Put(const S3Object& object, const std::string& path, const std::string& content_type,
              const net::AddressPolicy& policy, const S3Headers& headers = {});
+// The objects whose keys start with `prefix.key` (its bucket and profile), every page of them;
+// with a `delimiter` ("/"), the keys below the next one are folded into `prefixes` instead.
+struct S3Listing {
+  std::vector<std::pair<std::string, int64_t>> objects;  // key, size
+  std::vector<std::string> prefixes;
+};
+Result<S3Listing> S3List(const S3Object& prefix, const std::string& delimiter,
+                         const net::AddressPolicy& policy);
+// Deletes one object (absent already is fine, as S3 says).
+Status S3Delete(const S3Object& object, const net::AddressPolicy& policy);
 // A presigned GET URL valid for `seconds`.
 std::string S3Presign(const S3Object& object, int64_t seconds);
 // The object's plain https URL (readable as is when the bucket or the object is public).

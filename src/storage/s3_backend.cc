@@ -6,6 +6,25 @@
 namespace reel::storage {
 namespace {
 
+// Whether `obj` lies under (or holds) an s3:// root among the server's forbidden ones (its chunk
+// staging, which stitches trust): by bucket and key, whatever profile names it.
+bool InForbiddenRoot(const S3Object& obj, const Options& o) {
+  for (const std::string& root : o.forbidden_roots) {
+    if (root.rfind("s3://", 0) != 0) continue;
+    std::string rest = root.substr(5);
+    if (size_t at = rest.find('@'); at != std::string::npos && at < rest.find('/'))
+      rest = rest.substr(at + 1);
+    size_t slash = rest.find('/');
+    std::string bucket = rest.substr(0, slash);
+    std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (bucket != obj.bucket) continue;
+    // Inside it, or a package whose folder holds it ("staging" writes "staging/...").
+    std::string folder = obj.key.empty() || obj.key.back() == '/' ? obj.key : obj.key + "/";
+    if (obj.key.rfind(prefix, 0) == 0 || prefix.rfind(folder, 0) == 0) return true;
+  }
+  return false;
+}
+
 class S3 final : public Backend {
  public:
   // The object's profile exists and its endpoint is reachable under the policy.
@@ -13,6 +32,9 @@ class S3 final : public Backend {
     Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
     if (!obj.ok()) return obj.status();
     if (obj->key.empty()) return InvalidArgument("the S3 URL has no key");
+    if (InForbiddenRoot(*obj, o))
+      return InvalidArgument("s3://" + obj->bucket + "/" + obj->key +
+                             " is where the server stages its work; choose another place");
     REEL_RETURN_IF_ERROR(o.policy.CheckUrl(obj->profile.endpoint));
     return url;
   }

@@ -39,7 +39,8 @@ struct Options {
   double low_speed_seconds = 30;
   double max_source_seconds = 3 * 3600;
   // Where no job may write, whatever --allow-path says: the server's data directory, its
-  // scratch directory. The running binary is always refused too.
+  // scratch directory. The running binary is always refused too. An "s3://bucket/prefix/"
+  // entry (an S3 staging) refuses every S3 source and destination under that prefix.
   std::vector<std::string> forbidden_roots;
   // Headers for the S3 objects a delivery uploads (one output's "acl", "metadata"...); the
   // caller sets them per output on a copy of its options.

@@ -118,6 +118,27 @@ TEST(Storage, DestinationsInTheServersOwnDirectoriesAreRefused) {
   EXPECT_TRUE(CheckDestination(self + ".out.mp4", bin).ok());
 }
 
+// An S3 staging (`--staging s3://media/staging/`) holds other jobs' chunks, which stitches
+// trust: no tenant source or destination under it, by any profile, nor a package that holds it.
+TEST(Storage, S3ObjectsUnderAForbiddenS3PrefixAreRefused) {
+  Options o = Loopback();
+  S3Profile p;
+  p.endpoint = "http://127.0.0.1:1";
+  o.s3_profiles = {{"default", p}, {"other", p}};
+  o.forbidden_roots = {"s3://media/staging/"};
+  for (const char* bad :
+       {"s3://media/staging/job_1/chunk-0.a1/x.m4s", "s3://other@media/staging/x.mp4",
+        "s3://media/staging/", "s3://media/staging"}) {
+    Result<std::string> r = CheckDestination(bad, o);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(CheckSource(bad, o).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  for (const char* good : {"s3://media/stagingx/a.mp4", "s3://other-bucket/staging/a.mp4",
+                           "s3://media/out/staging/a.mp4", "s3://media/sta"})
+    EXPECT_TRUE(CheckDestination(good, o).ok())
+        << good << ": " << CheckDestination(good, o).status().ToString();
+}
+
 // A destination that is a source (the same path, a hard link, or a directory output holding it)
 // would destroy the original.
 TEST(Storage, ADestinationThatIsASourceIsFound) {

@@ -29,16 +29,16 @@ bool NamesS3(const nlohmann::json& value) {
 
 bool UsesS3(const nlohmann::json& spec) { return NamesS3(spec); }
 
-std::vector<std::string> ChildEnvironment(const nlohmann::json& spec) {
+std::vector<std::string> ChildEnvironment(const nlohmann::json& spec, bool staging_in_s3) {
   // A list of what to keep, not of what to drop: a secret the server is given tomorrow under a
   // new name stays out without anyone remembering to add it here.
   static constexpr std::string_view kAlways[] = {
       "PATH=", "HOME=", "LANG=",  "LC_",   "TZ=",          "TMPDIR=",         "FONTCONFIG",
       "XDG_",  "ASAN_", "UBSAN_", "LSAN_", "REEL_AV_LOG=", "REEL_TEST_HOOKS="};
   // The server's S3 keys and the AWS chain's settings sign the job's S3 requests; a job that
-  // names no s3:// URL has no use for them.
+  // names no s3:// URL has no use for them, unless its chunks go to an S3 staging.
   static constexpr std::string_view kForS3[] = {"REEL_S3_", "AWS_"};
-  bool s3 = UsesS3(spec);
+  bool s3 = staging_in_s3 || UsesS3(spec);
   std::vector<std::string> kept;
   for (char** e = environ; *e; ++e) {
     bool keep = false;

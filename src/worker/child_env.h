@@ -13,10 +13,11 @@ namespace reel::worker {
 // What the child of a job with this `spec` may see of this process's environment: the basics
 // (PATH, HOME, locale, TMPDIR, sanitizer and test switches), REEL_WORKER_PID (this process, the
 // child's parent), and the server's S3 settings
-// (REEL_S3_*, AWS_*) only when the spec names an s3:// URL. Never the sealing key, the store's
-// address or PostgreSQL's settings. A job's own sealed credentials reach the child in its spec
-// file, not here.
-std::vector<std::string> ChildEnvironment(const nlohmann::json& spec);
+// (REEL_S3_*, AWS_*) only when the spec names an s3:// URL or the chunks are staged in S3
+// (`staging_in_s3`: the server's keys sign the staging's requests). Never the sealing key, the
+// store's address or PostgreSQL's settings. A job's own sealed credentials reach the child in
+// its spec file, not here.
+std::vector<std::string> ChildEnvironment(const nlohmann::json& spec, bool staging_in_s3 = false);
 
 // Whether `spec` names an s3:// URL anywhere but in its free-form metadata.
 bool UsesS3(const nlohmann::json& spec);

@@ -63,6 +63,19 @@ TEST_F(ChildEnvironmentTest, AJobNamingS3KeepsTheS3SettingsButNeverTheSealingKey
   EXPECT_FALSE(Has(env, "SOME_NEW_TOKEN=never-listed"));
 }
 
+TEST_F(ChildEnvironmentTest, AnS3StagingKeepsTheS3SettingsForAJobWithoutS3) {
+  // The chunks go up with the server's keys, whatever the spec names.
+  json spec = {{"source", "/media/in.mp4"},
+               {"outputs", {{{"kind", "hls"}, {"destination", "/media/out/"}}}}};
+  std::vector<std::string> env = ChildEnvironment(spec, /*staging_in_s3=*/true);
+  EXPECT_TRUE(Has(env, "REEL_S3_SECRET_ACCESS_KEY=s3-secret"));
+  EXPECT_TRUE(Has(env, "AWS_SECRET_ACCESS_KEY=aws-secret"));
+  EXPECT_FALSE(Has(env, "REEL_SECRET_KEY=00"));
+  EXPECT_FALSE(Has(env, "REEL_STORE=postgresql://reel:pw@db/reel"));
+  EXPECT_FALSE(Has(env, "PGPASSWORD=database-password"));
+  EXPECT_FALSE(Has(env, "SOME_NEW_TOKEN=never-listed"));
+}
+
 TEST(UsesS3, LooksAtEveryUrlButTheMetadata) {
   EXPECT_TRUE(UsesS3({{"source", {{"url", "s3://b/in.mp4"}}}}));
   EXPECT_TRUE(UsesS3({{"subtitle_tracks", {{{"url", "s3://b/en.vtt"}}}}}));

@@ -45,7 +45,29 @@ WorkerPool::WorkerPool(store::JobStore* store, events::JobEvents* hub, PoolOptio
       hub_(hub),
       options_(std::move(options)),
       observer_(std::move(observer)),
-      clock_(clock ? clock : &RealClock::Get()) {}
+      clock_(clock ? clock : &RealClock::Get()) {
+  if (StagingInS3()) {
+    Result<attempt::StagingAccess> access = attempt::ServerStagingAccess(options_.storage_config);
+    if (access.ok())
+      staging_access_ = std::move(*access);
+    else  // checked when the server started: only a file changed since gets here
+      log::Error("cannot read the S3 profiles of the staging",
+                 {{"error", access.status().message()}});
+  }
+}
+
+bool WorkerPool::StagingInS3() const { return attempt::IsS3Staging(options_.staging_dir); }
+
+void WorkerPool::RemoveJobStaging(const std::string& job_id) {
+  std::error_code ec;
+  fs::path cache = fs::path(options_.work_dir) / attempt::kSourceCacheFolder;
+  fs::remove_all(cache / job_id, ec);
+  fs::remove(cache, ec);  // when no other job's copies are in it
+  Status s =
+      attempt::RemoveStaging(attempt::JobStaging(options_.staging_dir, job_id), staging_access_);
+  if (!s.ok())  // the sweep tries again
+    log::Warn("cannot remove a job's staging", {{"job", job_id}, {"error", s.message()}});
+}
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
@@ -170,19 +192,38 @@ void WorkerPool::SweepStaging() {
   // retention), or failed or canceled a day ago, needs them no more. Without this, a tenant's
   // chunked jobs that fail would fill the staging.
   if (options_.staging_dir.empty()) return;
+  // This host's copies of S3-staged sources: any job that has ended needs them no more.
   std::error_code ec;
-  double now = store::NowSeconds();
-  for (const auto& e : fs::directory_iterator(options_.staging_dir, ec)) {
-    if (stopping_) return;
+  fs::path cache = fs::path(options_.work_dir) / attempt::kSourceCacheFolder;
+  for (const auto& e : fs::directory_iterator(cache, ec)) {
     Result<Job> job = store_->GetJob(e.path().filename().string());
+    bool ended = job.ok() ? job->state == store::JobState::kSucceeded ||
+                                job->state == store::JobState::kFailed ||
+                                job->state == store::JobState::kCanceled
+                          : job.status().code() == StatusCode::kNotFound;
+    std::error_code removed;
+    if (ended) fs::remove_all(e.path(), removed);
+  }
+  double now = store::NowSeconds();
+  Result<std::vector<std::string>> staged =
+      attempt::StagedJobs(options_.staging_dir, staging_access_);
+  if (!staged.ok()) {
+    log::Warn("cannot list the staging", {{"error", staged.status().message()}});
+    return;
+  }
+  for (const std::string& id : *staged) {
+    if (stopping_) return;
+    Result<Job> job = store_->GetJob(id);
     bool gone = !job.ok() && job.status().code() == StatusCode::kNotFound;
     bool stale =
         job.ok() &&
         (job->state == store::JobState::kFailed || job->state == store::JobState::kCanceled) &&
         job->finished_at > 0 && now - job->finished_at > kStagingKeptSeconds;
+    // A succeeded job's is removed at its end; this catches a removal that failed (S3 down).
+    stale |= job.ok() && job->state == store::JobState::kSucceeded;
     if (gone || stale) {
-      log::Info("removed the staging of a finished job", {{"job", e.path().filename().string()}});
-      fs::remove_all(e.path(), ec);
+      log::Info("removed the staging of a finished job", {{"job", id}});
+      RemoveJobStaging(id);
     }
   }
 }
@@ -262,8 +303,9 @@ void WorkerPool::RunAttempt(const Job& job) {
                           {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
                            options_.progress_save_interval},
                           std::move(hooks));
-    ending = supervisor.Run(job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id),
-                                                 ChildEnvironment(job.spec), scratch.log_path});
+    ending = supervisor.Run(
+        job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id),
+                             ChildEnvironment(job.spec, StagingInS3()), scratch.log_path});
   }
 
   std::error_code ec;
@@ -344,7 +386,7 @@ void WorkerPool::RunTask(const store::Task& task) {
                           std::move(hooks));
     ending = supervisor.Run(
         lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id, scratch.task_path),
-                            ChildEnvironment(job->spec), scratch.log_path});
+                            ChildEnvironment(job->spec, StagingInS3()), scratch.log_path});
   }
   std::error_code ec;
   if (!scratch.dir.empty()) fs::remove_all(scratch.dir, ec);
@@ -358,7 +400,7 @@ void WorkerPool::RunTask(const store::Task& task) {
   // The job has succeeded: its chunks are of no use any more. A failed or canceled job keeps
   // them, as a retry re-runs only its failed and canceled tasks and stitches the others' again.
   if (after.ok() && after->state == store::JobState::kSucceeded && !options_.staging_dir.empty())
-    fs::remove_all(fs::path(options_.staging_dir) / task.job_id, ec);
+    RemoveJobStaging(task.job_id);
   // The task's end may have made its stitch leasable, or requeued it: look now.
   Wake();
 }
@@ -376,7 +418,7 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
   bool may_fan_out = options_.staging_shared || !other_pools;
   if (!options_.staging_dir.empty() && (!task_path.empty() || may_fan_out)) {
     // A task's staging is its job's folder; a job's attempt learns only that it may fan out.
-    args.insert(args.end(), {"--staging", (fs::path(options_.staging_dir) / job_id).string(),
+    args.insert(args.end(), {"--staging", attempt::JobStaging(options_.staging_dir, job_id),
                              "--chunk-seconds", std::to_string(options_.chunk_seconds),
                              "--chunk-min-seconds", std::to_string(options_.chunk_min_seconds)});
     if (task_path.empty())

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "attempt/staging_store.h"
 #include "common/clock.h"
 #include "events/job_events.h"
 #include "store/job_store.h"
@@ -38,8 +39,9 @@ struct PoolOptions {
   std::string presets_file;                // user ladders and presets (--presets), for each attempt
   std::vector<std::string> run_job_flags;  // more flags for each `reel run-job` (source limits)
   std::vector<std::string> tags;           // this worker runs jobs whose tags are all among these
-  // Chunked encoding: where chunks are staged (a folder every worker reaches; empty: jobs never
-  // fan out), the chunk length and the source length from which "auto" chunks.
+  // Chunked encoding: where chunks are staged (a folder every worker reaches, or an S3 prefix
+  // "s3://[profile@]bucket/prefix/" signed with the storage config's or REEL_S3_* keys; empty:
+  // jobs never fan out), the chunk length and the source length from which "auto" chunks.
   std::string staging_dir;
   bool staging_shared = false;  // given by --staging: every host reaches it
   double chunk_seconds = 60;
@@ -74,6 +76,8 @@ class WorkerPool {
  private:
   void SweepScratch();
   void SweepStaging();  // every 10 minutes, from the heartbeat thread
+  void RemoveJobStaging(const std::string& job_id);
+  bool StagingInS3() const;
   static constexpr double kStagingKeptSeconds = 24 * 3600;
   void SlotLoop(int slot);
   void RunAttempt(const store::Job& job);
@@ -94,6 +98,7 @@ class WorkerPool {
   PoolOptions options_;
   PoolObserver observer_;
   Clock* clock_;
+  attempt::StagingAccess staging_access_;  // the server's S3 profiles, for an S3 staging
   std::vector<std::thread> threads_;
   std::thread heartbeat_;
   std::mutex mu_;

@@ -66,3 +66,38 @@ bench_traps() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
 }
+
+# A throwaway PostgreSQL cluster under $WORK on a free loopback port (Debian's server, as the
+# tests use); bench_cleanup_extra should call pg_stop. Sets PG_PORT.
+PG_BIN=/usr/lib/postgresql/15/bin
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_start() {
+  chmod 755 "$WORK"
+  mkdir -p "$WORK/pg"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$WORK/pg"
+  as_pg "$PG_BIN/initdb" -D "$WORK/pg" -A trust -U reel --no-sync >/dev/null
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c fsync=off" \
+    -w -s start >/dev/null
+}
+pg_stop() { as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate -w -s stop 2>/dev/null || true; }
+pg_new_db() {  # $1: name; prints its store URL
+  psql -q -h 127.0.0.1 -p "$PG_PORT" -U reel -d postgres -c "CREATE DATABASE $1"
+  echo "postgresql://reel@127.0.0.1:$PG_PORT/$1"
+}
+
+# An API-only `reel serve` on a free port; $1: store URL, $2: data dir, the rest: more flags.
+# Prints its base URL; the admin key is in $2/admin.key.
+start_api() {
+  local store=$1 dir=$2 url
+  shift 2
+  "$REEL" serve --store "$store" --data-dir "$dir" --workers 0 --listen 127.0.0.1:0 "$@" \
+    >"$dir.log" 2>&1 &
+  track $!
+  for _ in $(seq 100); do
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir.log" | head -1 || true)
+    [ -n "$url" ] && { echo "$url"; return; }
+    sleep 0.05
+  done
+  cat "$dir.log" >&2; exit 1
+}

@@ -11,34 +11,16 @@ JOBS=${1:-40}
 REEL=${REEL:-$PWD/build/src/cli/reel}
 [ -x "$REEL" ] || ./scripts/setup >/dev/null
 . bench/lib.sh
-PG=/usr/lib/postgresql/15/bin
 WORK=$(mktemp -d /tmp/reel-scale-XXXXXX)
-chmod 755 "$WORK"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-bench_cleanup_extra() { as_pg "$PG/pg_ctl" -D "$WORK/pg" -m immediate -w -s stop 2>/dev/null || true; }
+bench_cleanup_extra() { pg_stop; }
 bench_traps
 
-mkdir -p "$WORK/pg" "$WORK/media"
-[ "$(id -u)" -eq 0 ] && chown postgres "$WORK/pg"
-as_pg "$PG/initdb" -D "$WORK/pg" -A trust -U reel --no-sync >/dev/null
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)
-as_pg "$PG/pg_ctl" -D "$WORK/pg" -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c fsync=off" -w -s start >/dev/null
+pg_start
+mkdir -p "$WORK/media"
+
 ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=30:duration=5 \
   -c:v libx264 -preset ultrafast "$WORK/media/in.mp4"
 
-new_db() { psql -q -h 127.0.0.1 -p "$PORT" -U reel -d postgres -c "CREATE DATABASE $1"; echo "postgresql://reel@127.0.0.1:$PORT/$1"; }
-
-start_api() {  # $1: store URL, $2: data dir; prints the base URL
-  "$REEL" serve --store "$1" --data-dir "$2" --workers 0 --listen 127.0.0.1:0 \
-    --allow-path "$WORK/media" >"$2.log" 2>&1 &
-  track $!
-  for _ in $(seq 100); do
-    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$2.log" | head -1 || true)
-    [ -n "$url" ] && { echo "$url"; return; }
-    sleep 0.05
-  done
-  cat "$2.log" >&2; exit 1
-}
 start_workers() {  # $1: store, $2: count, extra env in $3
   for i in $(seq "$2"); do
     env $3 "$REEL" worker --store "$1" --data-dir "$WORK/w$i" --allow-path "$WORK/media" \
@@ -56,8 +38,8 @@ succeeded() { curl -s -H "Authorization: Bearer $2" "$1/v1/queue" | sed 's/.*"su
 echo "batch of $JOBS thumbnail jobs, PostgreSQL queue, $(nproc) cores"
 BASE=0
 for workers in 1 2 4; do
-  db=$(new_db "scale$workers")
-  url=$(start_api "$db" "$WORK/api$workers")
+  db=$(pg_new_db "scale$workers")
+  url=$(start_api "$db" "$WORK/api$workers" --allow-path "$WORK/media")
   key=$(cat "$WORK/api$workers/admin.key")
   start_workers "$db" "$workers" ""
   sleep 1
@@ -73,8 +55,8 @@ for workers in 1 2 4; do
 done
 
 latency() {  # $1: label, $2: env for the worker, $3: a name for its database and data
-  db=$(new_db "$3")
-  url=$(start_api "$db" "$WORK/$3")
+  db=$(pg_new_db "$3")
+  url=$(start_api "$db" "$WORK/$3" --allow-path "$WORK/media")
   key=$(cat "$WORK/$3/admin.key")
   start_workers "$db" 1 "$2"
   sleep 1.5

@@ -14,11 +14,13 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The indexes of the outputs whose packages are chunked (the rest run in `main`).
+// The indexes of the chunked outputs: packages, and MP4 files beside one (engine::ChunkedFile);
+// the rest run in `main`.
 std::set<int> ChunkedOutputs(const engine::TranscodePlan& plan) {
   std::set<int> out;
-  for (const engine::HlsOutputPlan& h : engine::ChunkedPackagesPlan(plan, "").hls)
-    out.insert(h.index);
+  engine::TranscodePlan chunked = engine::ChunkedPackagesPlan(plan, "");
+  for (const engine::HlsOutputPlan& h : chunked.hls) out.insert(h.index);
+  for (const engine::FileOutputPlan& f : chunked.files) out.insert(f.index);
   return out;
 }
 
@@ -203,19 +205,21 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
 
   // Weights are seconds of picture encoded (a chunk's lead and tail GOPs too); the audio, the
   // copies of the stitch and the derived outputs cost a fraction of that, measured roughly.
+  // Tasks are leased in the order given: the audio and `main` first, as each is one piece that
+  // cannot be shared (longest first keeps them off the end of the job), then the chunks in order.
   FanOutMessage m;
-  const double fps = double(layout->rate_num) / layout->rate_den;
-  for (const engine::ChunkRange& c : layout->chunks) {
-    double end = c.end >= 0 ? c.end : duration;
-    double weight = std::max(0.1, end - c.start + (c.lead_frames + c.tail_frames) / fps);
-    m.tasks.push_back({"chunk", c.index, weight, {{"chunk", ChunkRangeToJson(c)}}});
-  }
   bool audio = !plan.engine.audio_input.empty() || info->BestAudio() != nullptr;
   if (audio) m.tasks.push_back({"audio", 0, std::max(0.1, duration / 20), json::object()});
   AttemptPlan rest = Part(plan, false);
   if (HasAnything(rest.engine)) {
     double files = rest.engine.files.size() + rest.engine.hls.size();
     m.tasks.push_back({"main", 0, std::max(0.1, duration * files + duration / 10), json::object()});
+  }
+  const double fps = double(layout->rate_num) / layout->rate_den;
+  for (const engine::ChunkRange& c : layout->chunks) {
+    double end = c.end >= 0 ? c.end : duration;
+    double weight = std::max(0.1, end - c.start + (c.lead_frames + c.tail_frames) / fps);
+    m.tasks.push_back({"chunk", c.index, weight, {{"chunk", ChunkRangeToJson(c)}}});
   }
   m.tasks.push_back({"stitch",
                      0,

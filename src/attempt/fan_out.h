@@ -1,14 +1,15 @@
 // Chunked encoding as tasks (README "Chunked encoding"): whether a job's attempt fans out, and
 // the tasks it fans out into.
 //
-//   chunk  one time range of every chunked package's video (engine::EncodeChunk); payload
-//          {"chunk": <ChunkRange>}
-//   audio  the packages' whole audio, encoded once (engine::EncodeAudio); only with audio
-//   main   every output that is not chunked (files, previews, thumbnails, sprites, waveforms,
-//          loudness), encoded and delivered as an unchunked run would: they run beside the
-//          chunks rather than after the stitch, and a package-only job has none
-//   stitch the packages from the staged chunks and audio (engine::Stitch), delivered, and the
-//          job's result merged from every task's; payload {"layout": <ChunkLayout>}
+//   chunk  one time range of every chunked package's video and chunked MP4's video
+//          (engine::EncodeChunk, engine::ChunkedFile); payload {"chunk": <ChunkRange>}
+//   audio  the packages' and chunked MP4s' whole audio, encoded once (engine::EncodeAudio);
+//          only with audio
+//   main   every output that is not chunked (other files, previews, thumbnails, sprites,
+//          waveforms, loudness), encoded and delivered as an unchunked run would: they run
+//          beside the chunks rather than after the stitch, and a package-only job has none
+//   stitch the packages and MP4s from the staged chunks and audio (engine::Stitch), delivered,
+//          and the job's result merged from every task's; payload {"layout": <ChunkLayout>}
 //
 // A chunk or the audio writes under its own attempt's folder of the job's staging
 // ("chunk-3.a2"), which its result names; the stitch reads the folders the succeeded tasks'

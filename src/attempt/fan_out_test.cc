@@ -186,5 +186,63 @@ TEST(FanOut, TheTasksMakeThePackageAnUnchunkedRunMakesAndNeverShareAFolder) {
   EXPECT_TRUE(first_files == second_files) << "a re-run stitch writes the same files";
 }
 
+// An MP4 beside a package is encoded by the chunks (its video) and the audio task (its audio),
+// not by `main`, and the stitch remuxes it into the file an unchunked run delivers.
+TEST(FanOut, AnMp4BesideAPackageIsChunkedAndStitched) {
+  TempDir dir;
+  std::string source = testing::Clip(320, 240, 25, 30);  // 12 s chunks: 0, 12 and 24 s
+  json document = {{"source", source},
+                   {"chunking", {{"seconds", 10}}},
+                   {"outputs",
+                    {{{"kind", "hls"}, {"ladder", "mobile"}, {"destination", dir / "out/pkg/"}},
+                     {{"kind", "mp4"}, {"destination", dir / "out/film.mp4"}}}}};
+  job::JobSpec spec = Spec(document);
+  Environment env;
+  env.threads = 2;
+  env.fan_out.allowed = true;
+  env.staging = dir / "staging/job_m";
+  env.scratch = dir / "scratch";
+  fs::create_directories(env.scratch);
+  AttemptOutcome first = attempt::Run(spec, env);
+  const FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
+  ASSERT_NE(fan_out, nullptr);
+  std::map<std::string, int> kinds;
+  for (const PlannedTask& t : fan_out->tasks) ++kinds[t.kind];
+  EXPECT_EQ(kinds, (std::map<std::string, int>{{"audio", 1}, {"chunk", 3}, {"stitch", 1}}))
+      << "no main: the MP4 is in the chunks";
+
+  TaskRun stitch;
+  std::vector<TaskRun::Done> results;
+  for (const PlannedTask& t : fan_out->tasks) {
+    TaskRun run{"task_" + t.kind + std::to_string(t.ordinal), t.kind, t.ordinal, 1, t.payload, {}};
+    if (t.kind == "stitch") {
+      stitch = run;
+      continue;
+    }
+    AttemptOutcome done = RunTask(spec, run, env);
+    const AttemptResult* r = std::get_if<AttemptResult>(&done);
+    ASSERT_NE(r, nullptr) << t.kind << ": " << std::get<AttemptError>(done).status.ToString();
+    results.push_back({t.kind, t.ordinal, r->result});
+  }
+  EXPECT_FALSE(fs::exists(dir / "out/film.mp4")) << "written by the stitch only";
+  stitch.results = results;
+  AttemptOutcome stitched = RunTask(spec, stitch, env);
+  const AttemptResult* r = std::get_if<AttemptResult>(&stitched);
+  ASSERT_NE(r, nullptr) << std::get<AttemptError>(stitched).status.ToString();
+  const json& result = r->result;
+  ASSERT_EQ(result["outputs"].size(), 2u) << result.dump();
+  EXPECT_EQ(result["outputs"][0]["kind"], "hls");
+  const json& mp4 = result["outputs"][1];
+  EXPECT_EQ(mp4["kind"], "mp4") << result.dump();
+  EXPECT_EQ(mp4["video_codec"], "h264");
+  EXPECT_EQ(mp4["audio_codec"], "aac");
+  EXPECT_NEAR(mp4.value("duration", 0.0), 25, 0.05);
+  EXPECT_GT(mp4.value("bytes", 0), 0);
+  testing::MediaSummary film = testing::ReadMedia(dir / "out/film.mp4");
+  ASSERT_NE(film.Find("video"), nullptr);
+  ASSERT_NE(film.Find("audio"), nullptr);
+  EXPECT_EQ(film.Find("video")->packets, testing::ReadMedia(source).Find("video")->packets);
+}
+
 }  // namespace
 }  // namespace reel::attempt

@@ -78,7 +78,28 @@ TranscodePlan ChunkedPackagesPlan(const TranscodePlan& plan, const std::string& 
     c.quality = false;  // measured per chunk it would describe a chunk, not the package
     out.hls.push_back(std::move(c));
   }
+  // Files ride along only with a package: the package's segments fix the chunk boundaries.
+  if (out.hls.empty()) return out;
+  for (const FileOutputPlan& f : plan.files) {
+    if (!ChunkedFile(f)) continue;
+    FileOutputPlan c = f;
+    c.path = StagedFilePart(directory, f.index);
+    out.files.push_back(std::move(c));
+  }
   return out;
+}
+
+bool ChunkedFile(const FileOutputPlan& f) {
+  const presets::VideoSettings& v = f.preset.video;
+  // kind "": an "mp4" output (previews and mezzanines have kinds of their own).
+  return f.kind.empty() && f.preset.container == presets::Container::kMp4 &&
+         v.codec == presets::VideoCodec::kH264 && v.fps == 0 && v.trim_start == 0 &&
+         v.trim_duration == 0 && f.preset.audio.trim_start == 0 &&
+         f.preset.audio.trim_duration == 0 && !f.quality;
+}
+
+std::string StagedFilePart(const std::string& task_dir, int index) {
+  return task_dir + "/out-" + std::to_string(index) + ".mp4";
 }
 
 Result<ChunkLayout> ChunkBoundaries(const TranscodePlan& plan, double chunk_seconds) {

@@ -1,14 +1,16 @@
-// Chunked encoding, the engine half (issue 14): one job's HLS/DASH video cut into time ranges
-// that any worker can encode on its own, the audio encoded once, and a stitch that makes the
-// same package as an unchunked run. Local files only; the store/service half leases the tasks
-// that call these functions and moves their staging between hosts.
+// Chunked encoding, the engine half (issue 14): one job's HLS/DASH video (and the video of its
+// MP4 files, ChunkedFile) cut into time ranges that any worker can encode on its own, the audio
+// encoded once, and a stitch that makes the same package and files as an unchunked run. Local files
+// only; the store/service half leases the tasks that call these functions and moves their staging
+// between hosts.
 //
 // Staging, one folder per job: chunk-<i>/out-<n>/<rendition>/ (its init segment, playlist and
 // globally numbered media segments), chunk-<i>/result.json and chunk-<i>/packages.json (what the
 // chunk's run saw of each package's renditions: codecs, colour, captions) for chunk i of output
 // n; audio/out-<n>/<audio rendition>/ (one folder per kept track, layout::AudioRendition),
 // audio/packages.json (each track's language, name, default) and audio/result.json for the
-// audio. Stitch (stitch.h) reads them.
+// audio. A chunked MP4 file n has chunk-<i>/out-<n>.mp4 (the chunk's frames, video only) and
+// audio/out-<n>.mp4 (its whole audio, when the source has some). Stitch (stitch.h) reads them.
 #pragma once
 
 #include <cstdint>
@@ -68,8 +70,21 @@ inline constexpr std::string_view kPackagesFile = "packages.json";
 std::string ChunkStagingDir(const std::string& staging_dir, int index);
 std::string AudioStagingDir(const std::string& staging_dir);
 
+// Whether the chunks encode file output `f`'s video (and the audio task its audio), the stitch
+// remuxing them into one fast-start MP4: an "mp4" output in H.264 of the whole source at its
+// frame rate, without a quality report. Its keyframes need not fall on the chunks' boundaries: each
+// chunk forces an IDR on its first frame and on the frame after its range (an x264 option the
+// encoders never see, so every chunk's encoder is configured as the unchunked one). Other files
+// (WebM, Matroska, HEVC/AV1/VP9, previews, mezzanines, own frame rates) run unchunked.
+bool ChunkedFile(const FileOutputPlan& f);
+
+// The staged part of chunked file `index` in a chunk's or the audio's staging folder:
+// "<dir>/out-<index>.mp4".
+std::string StagedFilePart(const std::string& task_dir, int index);
+
 // The plan of what chunks and the audio task encode: the plan's packages (not previews) staged
-// under `directory`/out-<n>, nothing else. Also what Stitch reads back.
+// under `directory`/out-<n>, and, when there is one, its ChunkedFile outputs staged as
+// StagedFilePart(directory, n); nothing else. Also what Stitch reads back.
 TranscodePlan ChunkedPackagesPlan(const TranscodePlan& plan, const std::string& directory);
 
 }  // namespace reel::engine

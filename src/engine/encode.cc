@@ -222,9 +222,11 @@ Status VideoRendition::Encode(AVFrame* frame) {
     if (err == AVERROR(EAGAIN)) return Status::Ok();
     if (err == AVERROR_EOF) break;
     if (err < 0) return AvStatus(err, "rendition filter");
-    out->pict_type = AV_PICTURE_TYPE_NONE;  // let the encoder place keyframes on its grid
     out->pts =
         av_rescale_q(out->pts, av_buffersink_get_time_base(chain_.sink), encoder_->time_base);
+    // The encoder places keyframes on its grid, but for those a chunk forces.
+    bool forced = out->pts == forced_keyframes_.first || out->pts == forced_keyframes_.second;
+    out->pict_type = forced ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     if (quality_) REEL_RETURN_IF_ERROR(quality_->Reference(out.get()));
     err = avcodec_send_frame(encoder_.get(), out.get());
     double end = (out->pts + 1) * av_q2d(encoder_->time_base);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/av_util.h"
@@ -46,6 +47,9 @@ class VideoRendition {
       t.end_pts = end;
     }
   }
+  // Makes the frames at pts `first` and `end` (encoder time base) IDR frames, whatever the GOP
+  // (a chunk of a chunked MP4, chunk.h). A per-frame choice: the encoder's settings stay.
+  void ForceKeyframes(int64_t first, int64_t end) { forced_keyframes_ = {first, end}; }
   // Measure PSNR/SSIM of every `every`-th frame (quality.h); before Open.
   void MeasureQuality(int every) { quality_every_ = every; }
   // The quality report once the rendition has finished; null if not measured.
@@ -79,6 +83,7 @@ class VideoRendition {
   CodecContextPtr encoder_;
   FilterChain chain_;
   std::vector<MuxTarget> targets_;
+  std::pair<int64_t, int64_t> forced_keyframes_{INT64_MIN, INT64_MIN};
   int quality_every_ = 0;  // 0: not measured
   std::unique_ptr<QualityMeter> quality_;
   std::function<Status(const AVPacket*)> observe_;  // feeds quality_

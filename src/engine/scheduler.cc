@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include <sched.h>
+
 #include "engine/demux_decode.h"
 #include "engine/encode.h"
 #include "engine/engine.h"
@@ -407,9 +409,12 @@ Status Scheduler::PlanOutputs() {
     Result<std::string> path = staging_.StageFile(f.path);
     if (!path.ok()) return path.status();
     out.temp_path = *path;
-    if (source_.PictureFor(true)) out.video = AddVideo(preset.video);
+    // A chunk writes a chunked MP4's video, the audio task its audio (chunk.h).
+    bool window_video = !window_ || window_->kind == RunWindow::Kind::kVideoRange;
+    bool window_audio = !window_ || window_->kind == RunWindow::Kind::kAudioOnly;
+    if (window_video && source_.PictureFor(true)) out.video = AddVideo(preset.video);
     if (out.video && f.quality) out.video->MeasureQuality(kQualityEvery);
-    if (source_.has_audio()) out.audio = AddAudio(preset.audio);
+    if (window_audio && source_.has_audio()) out.audio = AddAudio(preset.audio);
     files_.push_back(std::move(out));
   }
   TapStage::SourceFacts facts;
@@ -466,12 +471,6 @@ Status Scheduler::OpenRenditions() {
 // Packages first, then files: the order the muxers finish in.
 Status Scheduler::OpenMuxers() {
   for (const HlsPackage& p : packages_) REEL_RETURN_IF_ERROR(MuxPackage(p, &mux_));
-  if (window_ && window_->kind == RunWindow::Kind::kVideoRange) {
-    // The encoder time base is the frame grid (renditions run at the source's rate here).
-    for (Rendition& r : videos_)
-      r.video->KeepPackets(window_->first_frame,
-                           window_->end_frame < 0 ? INT64_MAX : window_->end_frame);
-  }
   for (const FileOutput& f : files_) {
     MuxTarget video, audio;
     // A trimmed file's cues move with its window (the clamped one the encoder got).
@@ -483,6 +482,15 @@ Status Scheduler::OpenMuxers() {
                       f.audio ? f.audio->encoder() : nullptr, &video, &audio, text));
     if (f.video) f.video->AddTarget(video);
     if (f.audio) f.audio->AddTarget(audio);
+  }
+  if (window_ && window_->kind == RunWindow::Kind::kVideoRange) {
+    // The encoder time base is the frame grid (renditions run at the source's rate here).
+    const int64_t end = window_->end_frame < 0 ? INT64_MAX : window_->end_frame;
+    for (Rendition& r : videos_) r.video->KeepPackets(window_->first_frame, end);
+    // A file's keyframes follow its own GOP and the scene cuts, not the chunks: an IDR at both
+    // ends makes the range decodable alone (a package's rungs have them there already).
+    for (const FileOutput& f : files_)
+      if (f.video) f.video->ForceKeyframes(window_->first_frame, end);
   }
   return Status::Ok();
 }
@@ -690,12 +698,20 @@ Result<TranscodeResult> Scheduler::Run() {
   return result;
 }
 
+// The cores this process may run on: a worker pinned with taskset or a cpuset (a container's CPU
+// set) must not size its encoder threads by the whole machine, or they contend on its few cores.
+int UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 }  // namespace
 
 Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOptions& options) {
   InitLibavLogging();
-  int threads =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : UsableCores();
   Scheduler s(plan, options, threads);
   return s.Run();
 }
@@ -703,8 +719,7 @@ Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOpti
 Result<TranscodeResult> TranscodeWindow(const TranscodePlan& plan, const TranscodeOptions& options,
                                         const RunWindow& window) {
   InitLibavLogging();
-  int threads =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : UsableCores();
   Scheduler s(plan, options, threads, &window);
   return s.Run();
 }

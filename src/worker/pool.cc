@@ -146,11 +146,11 @@ void WorkerPool::Untrack(const std::string& key) {
   last_busy_ = clock_->Now();
 }
 
-int WorkerPool::LiveSlots(bool* other_hosts) {
-  *other_hosts = false;
+int WorkerPool::LiveSlots(bool* other_pools) {
+  *other_pools = false;
   Result<std::vector<store::WorkerInfo>> workers = store_->ListWorkers();
   if (!workers.ok()) {
-    *other_hosts = true;  // unknown: presume so
+    *other_pools = true;  // unknown: presume so
     return options_.slots;
   }
   // Heartbeats come every few seconds (at most a third of a lease): two leases of silence is
@@ -160,7 +160,7 @@ int WorkerPool::LiveSlots(bool* other_hosts) {
   for (const store::WorkerInfo& w : *workers)
     if (now - w.last_heartbeat < 2 * options_.lease_seconds) {
       slots += w.capacity;
-      *other_hosts |= w.host != options_.host;
+      *other_pools |= w.id != options_.worker_id;
     }
   return std::max(slots, options_.slots);
 }
@@ -368,11 +368,12 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
                                                 const std::string& task_path) {
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
   // A job may fan out only where every worker that could lease its tasks reaches its staging:
-  // an explicit --staging (shared by the operator), or the default one in the data directory
-  // while every live worker is on this host.
-  bool other_hosts = false;
-  int live_slots = task_path.empty() ? LiveSlots(&other_hosts) : 0;
-  bool may_fan_out = options_.staging_shared || !other_hosts;
+  // an explicit --staging (shared by the operator), or the default one in this pool's data
+  // directory while every live worker is this pool: another `reel worker`, even on this host,
+  // has a data directory of its own.
+  bool other_pools = false;
+  int live_slots = task_path.empty() ? LiveSlots(&other_pools) : 0;
+  bool may_fan_out = options_.staging_shared || !other_pools;
   if (!options_.staging_dir.empty() && (!task_path.empty() || may_fan_out)) {
     // A task's staging is its job's folder; a job's attempt learns only that it may fan out.
     args.insert(args.end(), {"--staging", (fs::path(options_.staging_dir) / job_id).string(),

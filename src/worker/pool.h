@@ -82,9 +82,9 @@ class WorkerPool {
   void Track(const std::string& key, const std::string& job_id);
   StopRequest StopAsked(const std::string& key);
   void Untrack(const std::string& key);
-  // Worker slots heard from lately, on every host: "auto" chunking needs more than one.
-  // Worker slots heard from lately on every host; `other_hosts`: some are not on this one.
-  int LiveSlots(bool* other_hosts);
+  // Worker slots heard from lately on every host ("auto" chunking needs more than one);
+  // `other_pools`: some are not this pool's.
+  int LiveSlots(bool* other_pools);
   std::vector<std::string> RunJobArgv(const std::string& spec_path, const std::string& job_id,
                                       const std::string& task_path = "");
   void Heartbeat();

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -186,9 +187,14 @@ TEST_F(ServiceTest, PresetsFileLaddersAreListedAndRunByName) {
   Server s(data_.path(), media_.path(), {"--presets", file});
   json listed = s.Get("/v1/presets").body;
   json pair;
-  for (const json& l : listed["ladders"])
+  std::vector<std::string> names;
+  for (const json& l : listed["ladders"]) {
+    names.push_back(l["name"]);
     if (l["name"] == "pair") pair = l;
+  }
   ASSERT_FALSE(pair.is_null()) << listed.dump();
+  for (const char* built_in : {"default", "mobile", "uhd", "hevc", "av1"})  // beside the file's
+    EXPECT_NE(std::find(names.begin(), names.end(), built_in), names.end()) << built_in;
   EXPECT_EQ(pair["rungs"][1]["codec"], "hevc");
   EXPECT_EQ(pair["codecs"], json::array({"h264", "hevc"}));
 
@@ -1080,6 +1086,7 @@ TEST_F(ServiceTest, WebhooksAreSignedAndDelivered) {
   Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
   json spec = HlsJob("small.mp4", "out", {{"media_id", "m-7"}});
   spec["webhook"] = {{"url", receiver.url()}};
+  spec["outputs"][1]["quality"] = true;  // the report rides in the body's result
   std::string id = s.Submit(spec).body["id"];
   s.WaitForState(id, "succeeded");
   std::vector<Receiver::Request> got = receiver.WaitFor(2);
@@ -1096,7 +1103,13 @@ TEST_F(ServiceTest, WebhooksAreSignedAndDelivered) {
     EXPECT_EQ(r.headers.at("Reel-Event"), body["event"]);
   }
   EXPECT_EQ(events, (std::vector<std::string>{"running", "succeeded"}));
-  EXPECT_EQ(json::parse(got[1].body)["job"]["result"]["outputs"].size(), 2u);
+  json outputs = json::parse(got[1].body)["job"]["result"]["outputs"];
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_FALSE(outputs[0].contains("quality"));
+  for (const char* measure : {"psnr_y", "psnr", "ssim"})
+    for (const char* figure : {"mean", "min", "worst_1pct"})
+      EXPECT_TRUE(outputs[1]["quality"][measure][figure].is_number())
+          << measure << "." << figure << ": " << outputs[1].dump();
   json deliveries = s.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];
   s.WaitFor(id, [&](const json&) {
     deliveries = s.Get("/v1/jobs/" + id + "/webhooks").body["deliveries"];

@@ -102,6 +102,9 @@ TEST(Cli, PresetsFileAddsLaddersAndItsErrorsGiveTheLine) {
   ExpectOneLineError(
       Reel({"serve", "--presets", bad, "--data-dir", dir / "var", "--listen", "127.0.0.1:0"}),
       "bad.json:4: ladders.x[0].codec: must be h264, hevc or av1");
+  // A worker without the API checks it at start too, before it takes any job.
+  ExpectOneLineError(Reel({"worker", "--presets", bad, "--data-dir", dir / "var"}),
+                     "bad.json:4: ladders.x[0].codec: must be h264, hevc or av1");
 
   // YAML, by the file's extension: the same ladder, the same checks with YAML's lines.
   std::string yaml = dir / "presets.yaml";

@@ -15,6 +15,7 @@
 
 #include "engine/chunk.h"
 #include "engine/engine.h"
+#include "engine/hdr.h"
 #include "engine/hls.h"
 #include "engine/stitch.h"
 #include "presets/catalog.h"
@@ -373,6 +374,22 @@ TEST(Chunked, KeptHdrRungDescribesItselfAsTheUnchunkedOne) {
   EXPECT_NE(ReadFile(c.manifest).find("urn:mpeg:mpegB:cicp:TransferCharacteristics\" value=\"16"),
             std::string::npos);
   EXPECT_EQ(ToJson(results.second)["tone_mapped"]["from"], "pq");
+  // The stitched init segment (chunk 0's) carries the kept HDR as the unchunked run's does: its
+  // colour, mastering display and content light boxes.
+  Result<HdrMetadata> boxed = ReadHdrMetadata(tmp / "chunked/180p-hevc/init.mp4", 0);
+  ASSERT_TRUE(boxed.ok()) << boxed.status().ToString();
+  ASSERT_TRUE(boxed->mastering.has_value());
+  EXPECT_NEAR(av_q2d(boxed->mastering->max_luminance), 1000, 1);
+  ASSERT_TRUE(boxed->light.has_value());
+  EXPECT_EQ(boxed->light->MaxCLL, 1000u);
+  EXPECT_EQ(boxed->light->MaxFALL, 400u);
+  for (const char* type : {"colr", "mdcv", "clli"}) {
+    Result<std::string> whole = VideoSampleEntryBox(tmp / "whole/180p-hevc/init.mp4", type);
+    Result<std::string> stitched = VideoSampleEntryBox(tmp / "chunked/180p-hevc/init.mp4", type);
+    ASSERT_TRUE(whole.ok() && stitched.ok()) << type;
+    EXPECT_FALSE(stitched->empty()) << type;
+    EXPECT_EQ(*stitched, *whole) << type;
+  }
 }
 
 TEST(Chunked, PerTitleLadderReportedAsTheUnchunkedRun) {

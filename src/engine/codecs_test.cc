@@ -182,7 +182,8 @@ TEST(Codecs, MultiCodecPackageHasOneAlignedSetPerCodecAndCodecsFromTheBitstream)
 
 TEST(Codecs, Mp4AndWebmFilesTakeHevcAndAv1) {
   constexpr int kFps = 24, kSeconds = 2;
-  std::string src = Clip(320, 180, kSeconds, kFps);
+  // Tagged BT.709: the files keep the source's colour tags.
+  std::string src = testing::Bt709Clip(320, 180, kSeconds, kFps);
   TempDir out;
   TranscodePlan plan;
   plan.input = src;
@@ -216,6 +217,11 @@ TEST(Codecs, Mp4AndWebmFilesTakeHevcAndAv1) {
     EXPECT_EQ(video->height, 144);
     EXPECT_EQ(video->width, 256);
     EXPECT_EQ(video->pixel_format, "yuv420p");
+    EXPECT_EQ(video->profile, "Main");
+    EXPECT_EQ(video->color_primaries, "bt709");
+    EXPECT_EQ(video->color_transfer, "bt709");
+    EXPECT_EQ(video->color_space, "bt709");
+    EXPECT_EQ(video->color_range, "tv");
     EXPECT_EQ(video->packets, kFps * kSeconds);
     ASSERT_NE(m.Find("audio"), nullptr);
     EXPECT_EQ(m.Find("audio")->codec, std::string(c.file).ends_with(".webm") ? "opus" : "aac");

@@ -68,6 +68,13 @@ bool Reaches(const DisplaySize& source, Size box) {
   return source.width + kSlack >= box.width || source.height + kSlack >= box.height;
 }
 
+// Constant quality under the set's top cap, for a rung of a set whose first rung is crf.
+void TakeConstantQuality(const presets::Rung& model, presets::Rung* r) {
+  r->crf = model.crf;
+  r->maxrate = model.maxrate;
+  r->bitrate = 0;
+}
+
 // SelectRungs for a ladder whose rungs share one codec.
 std::vector<presets::Rung> SelectCodecRungs(const presets::Ladder& ladder,
                                             const DisplaySize& source, double fps) {
@@ -88,7 +95,15 @@ std::vector<presets::Rung> SelectCodecRungs(const presets::Ladder& ladder,
   int short_side = static_cast<int>(std::lround(std::min(source.width, source.height)));
   presets::VideoSettings whole;  // the source's own size, even
   Size own_size = FitOutputSize(source, whole);
+  // The rung a source gets at its own size takes its set's encoder settings (its first rung's).
+  const presets::Rung& model = ladder.rungs.front();
   presets::Rung own;
+  own.codec = model.codec;
+  own.speed = model.speed;
+  own.profile = model.profile;
+  own.fps = model.fps;
+  own.keep_hdr = model.keep_hdr;
+  own.bit_depth = model.bit_depth;
   own.lines = std::min(own_size.width, own_size.height);
   own.name = std::to_string(own.lines) + "p";
   own.box_width = own_size.width;
@@ -97,6 +112,7 @@ std::vector<presets::Rung> SelectCodecRungs(const presets::Ladder& ladder,
     const presets::Rung& lowest = ladder.rungs.back();
     double area_ratio = double(short_side) * short_side / (double(lowest.lines) * lowest.lines);
     own.bitrate = std::max<int64_t>(150000, static_cast<int64_t>(lowest.bitrate * area_ratio));
+    if (model.crf >= 0) TakeConstantQuality(model, &own);
     return {own};
   }
   // Between two rungs: the top kept rung shows clearly less than the source has (a source a few
@@ -116,6 +132,7 @@ std::vector<presets::Rung> SelectCodecRungs(const presets::Ladder& ladder,
   if (fps > 0) bitrate *= std::sqrt(std::clamp(fps, 10.0, 60.0) / 30.0);
   int64_t floor = below.bitrate + below.bitrate / 20;  // more picture is never fewer bits
   own.bitrate = std::clamp(static_cast<int64_t>(bitrate), floor, std::max(floor, above->bitrate));
+  if (model.crf >= 0) TakeConstantQuality(model, &own);
   kept.insert(kept.begin(), own);
   return kept;
 }
@@ -135,18 +152,10 @@ std::vector<presets::Rung> SelectRungs(const presets::Ladder& ladder, const Disp
     one.rungs.clear();
     for (const presets::Rung& r : ladder.rungs)
       if (r.codec == codec) one.rungs.push_back(r);
+    // The ladder's own rungs keep their settings (SelectCodecRungs gives the set's to the rung
+    // at the source's own size): a rung without an fps cap or with a bitrate is not given the
+    // first rung's cap or crf.
     for (presets::Rung& r : SelectCodecRungs(one, source, fps)) {
-      // The rung a source gets at its own size takes its set's codec and encoder settings.
-      const presets::Rung& model = one.rungs.front();
-      r.codec = codec;
-      if (r.speed.empty()) r.speed = model.speed;
-      if (r.profile.empty()) r.profile = model.profile;
-      if (r.fps == 0) r.fps = model.fps;
-      if (r.crf < 0 && model.crf >= 0) {  // constant quality under the set's top cap
-        r.crf = model.crf;
-        r.maxrate = model.maxrate;
-        r.bitrate = 0;
-      }
       if (codec != presets::VideoCodec::kH264)
         r.name += std::string("-") + presets::VideoCodecName(codec);
       all.push_back(std::move(r));

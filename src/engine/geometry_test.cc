@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "presets/catalog.h"
+
 namespace reel::engine {
 namespace {
 
@@ -111,6 +113,35 @@ TEST(Geometry, AnInBetweenRungIsPricedByFrameRateAndCappedByTheRungAbove) {
   ASSERT_EQ(between.size(), 4u);
   EXPECT_EQ(between[0].name, "900p");
   EXPECT_LE(between[0].bitrate, 5000000) << "capped by the 1080p rung it stands in for";
+}
+
+// The rung made at the source's own size takes its set's encoding (the first rung's crf, fps
+// cap, speed, profile, HDR); the ladder's own rungs keep theirs, however the first is set.
+TEST(Geometry, OnlyTheRungAtTheSourcesSizeTakesTheSetsEncoding) {
+  Result<presets::Ladder> ladder = presets::ParseLadder(nlohmann::json::parse(R"([
+      {"height": 720, "crf": 30, "maxrate": "2M", "fps": 15, "codec": "hevc", "speed": "fast",
+       "hdr": "keep"},
+      {"height": 360, "bitrate": "600k", "codec": "hevc"}])"),
+                                                        "ladder");
+  ASSERT_TRUE(ladder.ok()) << ladder.status().ToString();
+  std::vector<presets::Rung> rungs = SelectRungs(*ladder, {854, 480}, 30);
+  ASSERT_EQ(rungs.size(), 2u);
+  const presets::Rung& own = rungs[0];
+  EXPECT_EQ(own.name, "480p-hevc");
+  EXPECT_EQ(own.codec, presets::VideoCodec::kHevc);
+  EXPECT_EQ(own.crf, 30);
+  EXPECT_EQ(own.maxrate, 2000000);
+  EXPECT_EQ(own.bitrate, 0);
+  EXPECT_EQ(own.fps, 15);
+  EXPECT_EQ(own.speed, "fast");
+  EXPECT_TRUE(own.keep_hdr);
+  const presets::Rung& low = rungs[1];
+  EXPECT_EQ(low.name, "360p-hevc");
+  EXPECT_EQ(low.bitrate, 600000) << "its bitrate, not the first rung's crf";
+  EXPECT_EQ(low.crf, -1);
+  EXPECT_EQ(low.fps, 0) << "no cap but its own";
+  EXPECT_EQ(low.speed, "");
+  EXPECT_FALSE(low.keep_hdr);
 }
 
 // Every rung of every plausible source: even sizes, the display aspect kept within half a pixel,

@@ -44,4 +44,17 @@ std::string SvtAv1HdrParams(const HdrMetadata& m);
 // that read the container (not the bitstream's SEI) see the HDR this way.
 Status AttachHdrSideData(const HdrMetadata& m, AVCodecContext* enc);
 
+// The metadata an encoder carries as coded side data (AttachHdrSideData): none for SDR.
+HdrMetadata HdrMetadataOf(const AVCodecContext* enc);
+
+// Writes `m` into the video sample entry of the fMP4 init segment at `path` as the clli and mdcv
+// boxes movenc writes into a whole MP4 from the stream's side data: FFmpeg 5.1's hls muxer does
+// not pass side data on to the MP4 muxer inside it, so its init segments (the HLS and DASH
+// packages') had only the colr box. A box already there is left alone. Whether it added any.
+Result<bool> AddHdrBoxes(const std::string& path, const HdrMetadata& m);
+
+// The bytes of box `type` ("colr", "mdcv", "clli"...) among the children of the video sample
+// entry of the MP4 or init segment at `path`; "" when it has none.
+Result<std::string> VideoSampleEntryBox(const std::string& path, const char* type);
+
 }  // namespace reel::engine

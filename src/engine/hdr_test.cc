@@ -8,6 +8,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <tuple>
 
 #include "engine/codec_strings.h"
 #include "engine/engine.h"
@@ -160,6 +161,58 @@ void ExpectSourceMetadata(const std::optional<AVMasteringDisplayMetadata>& maste
 }
 void ExpectSourceMetadata(const ReadBack& r) { ExpectSourceMetadata(r.mastering, r.light); }
 
+// The colour an MP4 or init segment's sample entry states (its colr box), as libavformat reads
+// it: (primaries, transfer, matrix, range).
+std::tuple<int, int, int, int> ContainerColour(const std::string& path) {
+  AVFormatContext* fmt = nullptr;
+  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) {
+    ADD_FAILURE() << "cannot open " << path;
+    return {};
+  }
+  int v = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  std::tuple<int, int, int, int> colour;
+  if (v >= 0) {
+    const AVCodecParameters* p = fmt->streams[v]->codecpar;
+    colour = {p->color_primaries, p->color_trc, p->color_space, p->color_range};
+  } else {
+    ADD_FAILURE() << path << " has no video";
+  }
+  avformat_close_input(&fmt);
+  return colour;
+}
+
+std::string SampleEntryBox(const std::string& path, const char* type) {
+  Result<std::string> box = VideoSampleEntryBox(path, type);
+  EXPECT_TRUE(box.ok()) << path << ": " << box.status().ToString();
+  return box.ok() ? *box : "";
+}
+
+// A kept rendition's init segment says what its bitstream says: the colour (colr), the
+// mastering display (mdcv) and the content light levels (clli), these two byte for byte as
+// movenc writes them into the whole MP4 `reference`; a tone-mapped one says BT.709 and no HDR.
+void ExpectInitSegmentColour(const std::string& init, bool keeps, int transfer,
+                             const std::string& reference) {
+  SCOPED_TRACE(init);
+  EXPECT_EQ(ContainerColour(init),
+            keeps ? std::tuple(int(AVCOL_PRI_BT2020), transfer, int(AVCOL_SPC_BT2020_NCL),
+                               int(AVCOL_RANGE_MPEG))
+                  : std::tuple(int(AVCOL_PRI_BT709), int(AVCOL_TRC_BT709), int(AVCOL_SPC_BT709),
+                               int(AVCOL_RANGE_MPEG)));
+  if (!keeps) {
+    EXPECT_EQ(SampleEntryBox(init, "mdcv"), "");
+    EXPECT_EQ(SampleEntryBox(init, "clli"), "");
+    return;
+  }
+  Result<HdrMetadata> boxed = ReadHdrMetadata(init, 0);  // an init segment has no frame
+  ASSERT_TRUE(boxed.ok()) << boxed.status().ToString();
+  ExpectSourceMetadata(boxed->mastering, boxed->light);
+  for (const char* type : {"mdcv", "clli"}) {
+    std::string box = SampleEntryBox(init, type);
+    EXPECT_FALSE(box.empty()) << type;
+    EXPECT_EQ(box, SampleEntryBox(reference, type)) << type;
+  }
+}
+
 TEST(HdrParams, BuiltFromTheNumbersInEachEncodersNotation) {
   HdrMetadata m;
   AVMasteringDisplayMetadata d{};
@@ -269,6 +322,8 @@ TEST_P(KeptHdr, HevcAndAv1KeepItBesideToneMappedH264InOnePackage) {
     } else {
       EXPECT_FALSE(r.mastering.has_value());
     }
+    // The HLS and DASH renditions share this init segment.
+    ExpectInitSegmentColour(out / ("pkg/" + v.name + "/init.mp4"), keeps, trc, out / "kept.mp4");
     if (v.name == "180p-hevc") {
       EXPECT_EQ(r.codec, AV_CODEC_ID_HEVC);
       EXPECT_EQ(r.profile, FF_PROFILE_HEVC_MAIN_10);

@@ -8,75 +8,21 @@
 #include <optional>
 #include <sstream>
 
+#include "engine/bmff.h"
+
 namespace reel::engine::hls {
 namespace fs = std::filesystem;
 
 namespace {
 
-// ISO BMFF boxes, read from a whole segment in memory (segments are a few MB at most).
-struct Box {
-  std::string type;
-  size_t offset = 0, size = 0, header = 8;
-};
-
-uint32_t Be32(const std::string& d, size_t at) {
-  if (at + 4 > d.size()) return 0;
-  return (uint32_t(uint8_t(d[at])) << 24) | (uint32_t(uint8_t(d[at + 1])) << 16) |
-         (uint32_t(uint8_t(d[at + 2])) << 8) | uint32_t(uint8_t(d[at + 3]));
-}
-
-uint64_t Be64(const std::string& d, size_t at) {
-  return (uint64_t(Be32(d, at)) << 32) | Be32(d, at + 4);
-}
-
-void PutBe32(std::string& d, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) d[at + i] = char((v >> (24 - 8 * i)) & 0xff);
-}
-
-// The boxes between `begin` and `end`; stops at the first that does not fit.
-std::vector<Box> Boxes(const std::string& d, size_t begin, size_t end) {
-  std::vector<Box> out;
-  size_t at = begin;
-  while (at + 8 <= end) {
-    Box b{d.substr(at + 4, 4), at, Be32(d, at), 8};
-    if (b.size == 1) {
-      b.size = static_cast<size_t>(Be64(d, at + 8));
-      b.header = 16;
-    } else if (b.size == 0) {
-      b.size = end - at;
-    }
-    if (b.size < b.header || at + b.size > end) break;
-    out.push_back(b);
-    at += b.size;
-  }
-  return out;
-}
-
-const Box* Find(const std::vector<Box>& boxes, const char* type) {
-  for (const Box& b : boxes)
-    if (b.type == type) return &b;
-  return nullptr;
-}
-
-Result<std::string> ReadWhole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open " + path.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Status WriteWhole(const fs::path& path, const std::string& data) {
-  fs::path temp = path.string() + ".part";
-  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-  out << data;
-  out.close();
-  if (!out) return Unavailable("cannot write " + temp.string());
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) return Unavailable("cannot replace " + path.string() + ": " + ec.message());
-  return Status::Ok();
-}
+using bmff::Be32;
+using bmff::Be64;
+using bmff::Box;
+using bmff::Boxes;
+using bmff::Find;
+using bmff::PutBe32;
+using bmff::ReadWhole;
+using bmff::WriteWhole;
 
 // Where a sidx's first reference is (its referenced_size, then subsegment_duration), or 0.
 size_t SidxFirstReference(const std::string& d, const Box& sidx) {

@@ -1,5 +1,6 @@
 // Matroska outputs (kind "mkv"): the codecs of MP4 and WebM in a .mkv, read back with
-// libavformat: codec, size, every frame of the source, its duration.
+// libavformat: codec, profile, size, bit depth, colour tags, every frame of the source, its
+// duration.
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
@@ -25,7 +26,7 @@ presets::Preset MkvPreset(presets::VideoCodec codec, presets::AudioCodec audio) 
 }
 
 TEST(MatroskaOutputs, EveryCodecReadsBackWithTheSourcesFrames) {
-  const std::string src = testing::Clip(320, 240, 2, 25);
+  const std::string src = testing::Bt709Clip(320, 240, 2, 25);
   testing::MediaSummary source = ReadMedia(src);
   ASSERT_NE(source.Find("video"), nullptr);
   const int64_t frames = source.Find("video")->packets;
@@ -36,11 +37,14 @@ TEST(MatroskaOutputs, EveryCodecReadsBackWithTheSourcesFrames) {
     presets::AudioCodec audio;
     const char* video_name;
     const char* audio_name;
+    const char* profile;
   };
   const Case cases[] = {
-      {presets::VideoCodec::kH264, presets::AudioCodec::kAac, "h264", "aac"},
-      {presets::VideoCodec::kHevc, presets::AudioCodec::kOpus, "hevc", "opus"},
-      {presets::VideoCodec::kAv1, presets::AudioCodec::kOpus, "av1", "opus"},
+      // x264's ultrafast uses no CABAC nor B-frames, so its stream is Constrained Baseline.
+      {presets::VideoCodec::kH264, presets::AudioCodec::kAac, "h264", "aac",
+       "Constrained Baseline"},
+      {presets::VideoCodec::kHevc, presets::AudioCodec::kOpus, "hevc", "opus", "Main"},
+      {presets::VideoCodec::kAv1, presets::AudioCodec::kOpus, "av1", "opus", "Main"},
   };
   TempDir out;
   TranscodePlan plan;
@@ -66,6 +70,13 @@ TEST(MatroskaOutputs, EveryCodecReadsBackWithTheSourcesFrames) {
     EXPECT_EQ(v->codec, c.video_name);
     EXPECT_EQ(v->width, 320);
     EXPECT_EQ(v->height, 240);
+    EXPECT_EQ(v->profile, c.profile);
+    EXPECT_EQ(v->pixel_format, "yuv420p");  // 8 bits
+    // The source's colour tags, carried into the Matroska Colour element.
+    EXPECT_EQ(v->color_primaries, "bt709");
+    EXPECT_EQ(v->color_transfer, "bt709");
+    EXPECT_EQ(v->color_space, "bt709");
+    EXPECT_EQ(v->color_range, "tv");
     EXPECT_EQ(v->packets, frames) << "every frame of the source, none added";
     EXPECT_NEAR(v->first_pts, 0, 0.001);
     EXPECT_NEAR(v->end, 2.0, 0.05);

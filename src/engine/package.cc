@@ -7,6 +7,7 @@
 
 #include "engine/codec_strings.h"
 #include "engine/filter.h"
+#include "engine/hdr.h"
 #include "engine/hls.h"
 #include "engine/package_writer.h"
 #include "layout/layout.h"
@@ -125,6 +126,14 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     Result<int> split =
         hls::SplitFragmentsAtKeyframes(InPackage(h, layout::MediaPlaylistUri(v.name)));
     if (!split.ok()) return split.status();
+  }
+  // Kept HDR's mastering display and light levels in each init segment, as in the MP4 outputs
+  // (hdr.h). A chunk's too: the stitch copies chunk 0's.
+  for (const HlsPackage::Variant& v : h.variants) {
+    Result<bool> added =
+        AddHdrBoxes(InPackage(h, layout::RenditionFile(v.name, layout::kInitSegment)),
+                    HdrMetadataOf(v.video->encoder()));
+    if (!added.ok()) return added.status();
   }
   PackageDescription d = Describe(h);
   out->description = ToJson(d);  // what a stitch describes the package by (chunk.h)

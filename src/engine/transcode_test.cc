@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "engine/hls.h"
+#include "presets/catalog.h"
 #include "testing/media_fixtures.h"
 
 namespace reel::engine {
@@ -493,6 +494,45 @@ TEST(Transcode, OverridesReachTheEncoder) {
   EXPECT_EQ(v->packets, 30);
   int64_t bytes = static_cast<int64_t>(fs::file_size(out / "o.mp4"));
   EXPECT_LT(bytes * 8 / 2, 300000 * 2) << "the bitrate override is honoured";
+}
+
+// An inline rung's own encoding reaches its rendition, not only the parsed ladder: a frame-rate
+// cap (the master's FRAME-RATE and the frames), a profile, and crf under a maxrate.
+TEST(Transcode, InlineRungFieldsReachTheirRenditions) {
+  std::string src = Clip(640, 360, 2, 30, false);
+  TempDir out;
+  Result<presets::Ladder> ladder = presets::ParseLadder(nlohmann::json::parse(R"([
+      {"height": 360, "bitrate": "600k", "fps": 15, "profile": "main"},
+      {"height": 180, "crf": 30, "maxrate": "300k", "profile": "baseline"}])"),
+                                                        "ladder");
+  ASSERT_TRUE(ladder.ok()) << ladder.status().ToString();
+  TranscodePlan plan;
+  plan.input = src;
+  HlsOutputPlan h = HlsOut(out / "hls");
+  h.ladder = *ladder;
+  plan.hls.push_back(h);
+  TranscodeResult r = MustTranscode(plan);
+  ASSERT_EQ(r.outputs.size(), 1u);
+  const std::vector<VariantResult>& variants = r.outputs[0].variants;
+  ASSERT_EQ(variants.size(), 2u);
+  EXPECT_EQ(variants[0].name, "360p");
+  EXPECT_DOUBLE_EQ(variants[0].frame_rate, 15);
+  EXPECT_DOUBLE_EQ(variants[1].frame_rate, 30);
+  std::string master = testing::ReadFile(out / "hls/master.m3u8");
+  EXPECT_NE(master.find("FRAME-RATE=15.000"), std::string::npos) << master;
+  // avc1.4D...: Main; avc1.42...: Constrained Baseline.
+  EXPECT_EQ(variants[0].codecs.rfind("avc1.4D", 0), 0u) << variants[0].codecs;
+  EXPECT_EQ(variants[1].codecs.rfind("avc1.42", 0), 0u) << variants[1].codecs;
+  MediaSummary capped = ReadMedia(out / ("hls/" + variants[0].playlist));
+  ASSERT_NE(capped.Find("video"), nullptr);
+  EXPECT_EQ(capped.Find("video")->packets, 30) << "2 s at 15 fps";
+  EXPECT_EQ(capped.Find("video")->profile, "Main");
+  MediaSummary crf = ReadMedia(out / ("hls/" + variants[1].playlist));
+  ASSERT_NE(crf.Find("video"), nullptr);
+  EXPECT_EQ(crf.Find("video")->packets, 60);
+  EXPECT_NE(crf.Find("video")->profile.find("Baseline"), std::string::npos);
+  // The playlist declares the cap: its measured peak stays near it.
+  EXPECT_LT(variants[1].bandwidth, 2 * 300000);
 }
 
 TEST(Transcode, OneDecodeFeedsSeveralOutputs) {

@@ -156,7 +156,9 @@ std::string Fixture(const std::string& file_name, const std::vector<std::string>
   return path;
 }
 
-std::string Clip(int width, int height, double seconds, int fps, bool audio) {
+namespace {
+
+std::string MakeClip(int width, int height, double seconds, int fps, bool audio, bool bt709) {
   std::string size = std::to_string(width) + "x" + std::to_string(height);
   std::string dur = std::to_string(seconds);
   std::vector<std::string> args = {
@@ -169,9 +171,22 @@ std::string Clip(int width, int height, double seconds, int fps, bool audio) {
   }
   args.insert(args.end(), {"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                            "-movflags", "+faststart"});
-  return Fixture(
-      "clip-" + size + "-" + dur + "s-" + std::to_string(fps) + (audio ? "" : "-silent") + ".mp4",
-      args);
+  if (bt709)
+    args.insert(args.end(), {"-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace",
+                             "bt709", "-color_range", "tv"});
+  return Fixture("clip-" + size + "-" + dur + "s-" + std::to_string(fps) +
+                     (audio ? "" : "-silent") + (bt709 ? "-bt709" : "") + ".mp4",
+                 args);
+}
+
+}  // namespace
+
+std::string Clip(int width, int height, double seconds, int fps, bool audio) {
+  return MakeClip(width, height, seconds, fps, audio, false);
+}
+
+std::string Bt709Clip(int width, int height, double seconds, int fps) {
+  return MakeClip(width, height, seconds, fps, true, true);
 }
 
 namespace {
@@ -253,6 +268,13 @@ MediaSummary ReadMedia(const std::string& path) {
     if (const AVPixFmtDescriptor* d =
             av_pix_fmt_desc_get(static_cast<AVPixelFormat>(st->codecpar->format)))
       s.pixel_format = d->name;
+    const AVCodecParameters* par = st->codecpar;
+    auto name = [](const char* n) { return n ? std::string(n) : std::string(); };
+    s.profile = name(avcodec_profile_name(par->codec_id, par->profile));
+    s.color_primaries = name(av_color_primaries_name(par->color_primaries));
+    s.color_transfer = name(av_color_transfer_name(par->color_trc));
+    s.color_space = name(av_color_space_name(par->color_space));
+    s.color_range = name(av_color_range_name(par->color_range));
     s.channels = st->codecpar->ch_layout.nb_channels;
     s.sample_rate = st->codecpar->sample_rate;
     s.first_pts = -1;

@@ -57,6 +57,9 @@ std::string Fixture(const std::string& file_name, const std::vector<std::string>
 
 // The standard sources of the suite.
 std::string Clip(int width, int height, double seconds, int fps = 30, bool audio = true);
+// The same with audio, tagged BT.709 limited range (as most cameras' files are), for tests of
+// the colour tags the outputs carry on.
+std::string Bt709Clip(int width, int height, double seconds, int fps);
 
 // Sources whose timestamps do not start at zero (the hardening issue's item 21), each made from
 // the A/V sync source (av_sync.h: 12 s at 25 fps, a flash and a beep every even second), so a
@@ -84,6 +87,9 @@ struct StreamSummary {
   int sar_num = 0, sar_den = 1;
   int rotation = 0;
   std::string pixel_format;
+  std::string profile;  // libavcodec's name ("High", "Main 10"), "" when none
+  // The colour tags the container states (libavutil's names: "bt709", "smpte2084", "tv"...).
+  std::string color_primaries, color_transfer, color_space, color_range;
   int channels = 0;
   int sample_rate = 0;
   int64_t packets = 0;

@@ -2609,5 +2609,66 @@ TEST_F(ServiceTest, AKilledChunkRunsAgainAloneAndCancelStopsEveryTaskUntilARetry
   EXPECT_TRUE(StagingGoes(data_ / ("staging/" + second)));
 }
 
+// kill -9 of the stitch's process halfway (a test hook stalls its first attempt after it copied
+// a rendition): the stitch runs again, alone, and the package is the one a stitch never killed
+// makes, with nothing of the killed attempt left beside it.
+TEST_F(ServiceTest, AKilledStitchRunsAgainAndMakesTheSamePackage) {
+  fs::copy_file(testing::Clip(320, 240, 25, 30), media_ / "film.mp4");
+  Server s(data_.path(), media_.path(), {"--workers", "2"});
+  std::string plain =
+      s.Submit(ChunkedJob(media_ / "film.mp4", media_ / "plain", {{"seconds", 10}})).body["id"];
+  json killed_spec = ChunkedJob(media_ / "film.mp4", media_ / "killed", {{"seconds", 10}});
+  killed_spec["metadata"] = {{"reel_test_hook", "stall_first_stitch"}};
+  std::string id = s.Submit(killed_spec).body["id"];
+  bool killed = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while (!killed && std::chrono::steady_clock::now() < deadline) {
+    json job = s.Get("/v1/jobs/" + id).body;
+    std::string state = job.value("state", "");
+    if (state != "queued" && state != "running") break;
+    for (const auto& [pid, task] : TaskChildren(s.pid()))
+      if (task == "stitch-0") {
+        // Stalled once its progress says it has copied something: halfway through.
+        for (const json& t : job.value("tasks", json::array()))
+          if (t["kind"] == "stitch" && t["progress"].get<double>() > 0)
+            killed = kill(pid, SIGKILL) == 0;
+      }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(killed) << "the stitch never ran: " << s.Get("/v1/jobs/" + id).body.dump();
+  json done = s.WaitFinished(id, 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  for (const json& t : done["tasks"])
+    EXPECT_EQ(t["attempts"], t["kind"] == "stitch" ? 2 : 1) << t.dump();
+  json reference = s.WaitFinished(plain, 240);
+  ASSERT_EQ(reference["state"], "succeeded") << reference.dump();
+
+  testing::PackageReport report = testing::CheckPackage(media_ / "killed/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  std::map<std::string, std::string> want = MediaPlaylists(media_ / "plain/pkg");
+  EXPECT_GE(want.size(), 2u);
+  EXPECT_EQ(MediaPlaylists(media_ / "killed/pkg"), want) << "segments and their durations";
+  auto files = [](const fs::path& dir) {
+    std::set<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      names.insert(fs::relative(e.path(), dir).string());
+    return names;
+  };
+  EXPECT_EQ(files(media_ / "killed"), files(media_ / "plain")) << "nothing staged is left";
+  json got = done["result"], expected = reference["result"];
+  for (json* r : {&got, &expected}) {
+    r->erase("elapsed");
+    r->erase("metadata");
+    for (json& o : (*r)["outputs"]) o.erase("path"), o.erase("master"), o.erase("manifest");
+  }
+  EXPECT_EQ(got["outputs"].size(), expected["outputs"].size());
+  for (size_t i = 0; i < got["outputs"].size() && i < expected["outputs"].size(); ++i)
+    for (const char* key : {"kind", "duration", "width", "height", "video_codec", "audio_codec"})
+      EXPECT_EQ(got["outputs"][i].value(key, json()), expected["outputs"][i].value(key, json()))
+          << key << " of output " << i;
+  EXPECT_EQ(got["chunking"], expected["chunking"]);
+  EXPECT_TRUE(StagingGoes(data_ / ("staging/" + id)));
+}
+
 }  // namespace
 }  // namespace reel

@@ -3,7 +3,9 @@
 // chunk's (the shared init segment must decode every chunk), then writes each rendition's init
 // segment, media segments and playlist, the master, the I-frame playlists and the DASH MPD with
 // the same writers as an unchunked run. Re-running it over the same staging writes the same
-// files.
+// files. Each package is made beside its destination and moved into place only when every one is
+// whole (engine/staging.h, as a run's outputs are): a stitch killed halfway leaves no part of a
+// package where viewers or the job's next attempt would take it for the whole.
 #pragma once
 
 #include <string>
@@ -16,8 +18,10 @@ namespace reel::engine {
 
 // Writes every chunked package of `plan` (see ChunkedPackagesPlan) into its directory from
 // `staging_dir`, which holds the `chunks` chunks of `layout` and the audio. Describes the
-// packages as Transcode does.
+// packages as Transcode does. Of `options`, it uses check_destination (before the packages are
+// moved into place) and on_progress (after each rendition is copied).
 Result<TranscodeResult> Stitch(const TranscodePlan& plan, const ChunkLayout& layout,
-                               const std::string& staging_dir);
+                               const std::string& staging_dir,
+                               const TranscodeOptions& options = {});
 
 }  // namespace reel::engine

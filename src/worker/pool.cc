@@ -296,6 +296,8 @@ void WorkerPool::RunTask(const store::Task& task) {
   Track(task.id, task.job_id);
   double started = clock_->Now();
   Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_);
+  const bool writes_outputs =
+      task.kind == store::TaskKind::kMain || task.kind == store::TaskKind::kStitch;
   // The child reads the job's spec; a stitch also the results of the job's other tasks.
   Result<Job> job = store_->GetJob(task.job_id);
   AttemptScratch scratch;
@@ -311,6 +313,9 @@ void WorkerPool::RunTask(const store::Task& task) {
     // first renewal tells it.
     ending = {Ending::kCanceled, AttemptEnd::kCanceled, "canceled", "canceled by request", {}};
   } else {
+    // A killed attempt of a task that writes the job's outputs (main, stitch) may have left
+    // them staged beside their destinations: this one starts clean, as a job's attempt does.
+    if (writes_outputs) RemoveStaleStaging(job->spec);
     attempt::TaskRun run{
         task.id, store::TaskKindName(task.kind), task.ordinal, task.attempts, task.payload, {}};
     if (task.kind == store::TaskKind::kStitch)
@@ -354,6 +359,8 @@ void WorkerPool::RunTask(const store::Task& task) {
     log::Warn("lease lost; attempt abandoned", task_fields);
     return;
   }
+  if (writes_outputs && job.ok() && ending.end != AttemptEnd::kSucceeded)
+    RemoveStaleStaging(job->spec);
   Result<Job> after = completer.FinishTask(task, ending, clock_->Now() - started);
   // The job has succeeded: its chunks are of no use any more. A failed or canceled job keeps
   // them, as a retry re-runs only its failed and canceled tasks and stitches the others' again.

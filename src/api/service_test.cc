@@ -2670,5 +2670,46 @@ TEST_F(ServiceTest, AKilledStitchRunsAgainAndMakesTheSamePackage) {
   EXPECT_TRUE(StagingGoes(data_ / ("staging/" + id)));
 }
 
+// Two worker pools (a server's and a `reel worker`'s) on one PostgreSQL store and one staging:
+// the tasks of a chunked job are leased by both, through SKIP LOCKED, and the package is whole.
+TEST_F(ServiceTest, TwoWorkerPoolsOnPostgresShareTheTasksOfAChunkedJob) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
+  TempDir staging;
+  Server api(data_.path(), media_.path(),
+             {"--store", url, "--staging", staging.path(), "--workers", "1"});
+  testing::BackgroundCommand worker({testing::ReelBinary(), "worker", "--data-dir", data_ / "w2",
+                                     "--allow-path", media_.path(), "--store", url, "--staging",
+                                     staging.path(), "--capacity", "1"});
+  for (int i = 0; i < 300 && api.Get("/v1/workers").body["workers"].size() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(api.Get("/v1/workers").body["workers"].size(), 2u) << worker.OutputSoFar();
+  std::string id =
+      api.Submit(ChunkedJob(media_ / "film.mp4", media_ / "out", {{"seconds", 10}})).body["id"];
+  json done = api.WaitFinished(id, 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump() << "\nworker: " << worker.OutputSoFar();
+  std::set<std::string> workers;
+  for (const json& t : done["tasks"]) {
+    EXPECT_EQ(t["state"], "succeeded") << t.dump();
+    EXPECT_EQ(t["attempts"], 1) << "no task ran twice: " << t.dump();
+    workers.insert(t.value("worker_id", ""));
+  }
+  EXPECT_EQ(done["tasks"].size(), 6u) << "three chunks, the audio, main and the stitch";
+  EXPECT_EQ(workers.size(), 2u) << "both pools leased tasks: " << done["tasks"].dump();
+  testing::PackageReport report = testing::CheckPackage(media_ / "out/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  int source_frames = testing::ReadMedia(media_ / "film.mp4").Find("video")->packets;
+  for (const auto& [rendition, lines] : MediaPlaylists(media_ / "out/pkg")) {
+    if (rendition.rfind("audio", 0) == 0) continue;
+    const testing::StreamSummary* video =
+        testing::ReadMedia(media_ / ("out/pkg/" + rendition + "/index.m3u8")).Find("video");
+    ASSERT_NE(video, nullptr) << rendition;
+    EXPECT_EQ(video->packets, source_frames) << rendition;
+  }
+  EXPECT_TRUE(fs::exists(media_ / "out/thumb.jpg"));
+  EXPECT_TRUE(StagingGoes(staging / id)) << "the staging goes with the job's end";
+}
+
 }  // namespace
 }  // namespace reel

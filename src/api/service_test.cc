@@ -2668,6 +2668,45 @@ TEST_F(ServiceTest, AKilledStitchRunsAgainAndMakesTheSamePackage) {
           << key << " of output " << i;
   EXPECT_EQ(got["chunking"], expected["chunking"]);
   EXPECT_TRUE(StagingGoes(data_ / ("staging/" + id)));
+
+  // Each task attempt kept its own log: the killed stitch's, its re-run's, every chunk's. The
+  // job's own log names its tasks.
+  ApiReply job_log = s.Get("/v1/jobs/" + id + "/log");
+  ASSERT_EQ(job_log.status, 200) << job_log.body.dump();
+  EXPECT_EQ(job_log.body["tasks"],
+            json({"chunk-0", "chunk-1", "chunk-2", "audio-0", "main-0", "stitch-0"}));
+  EXPECT_NE(job_log.body.dump().find("chunk-0..chunk-2 audio-0 main-0 stitch-0"), std::string::npos)
+      << job_log.body.dump();
+  ApiReply stitch_log = s.Get("/v1/jobs/" + id + "/log?task=stitch-0");
+  ASSERT_EQ(stitch_log.status, 200) << stitch_log.body.dump();
+  EXPECT_EQ(stitch_log.body["task"], "stitch-0");
+  EXPECT_EQ(stitch_log.body["attempt"], 2);
+  EXPECT_EQ(stitch_log.body["lines"].back()["fields"]["outcome"], "succeeded")
+      << stitch_log.body.dump();
+  ApiReply killed_log = s.Get("/v1/jobs/" + id + "/log?task=stitch-0&attempt=1");
+  ASSERT_EQ(killed_log.status, 200) << killed_log.body.dump();
+  EXPECT_EQ(killed_log.body["lines"].back()["fields"]["outcome"], "crashed")
+      << killed_log.body.dump();
+  ApiReply chunk_log = s.Get("/v1/jobs/" + id + "/log?task=chunk-1");
+  ASSERT_EQ(chunk_log.status, 200) << chunk_log.body.dump();
+  EXPECT_EQ(chunk_log.body["attempt"], 1);
+  EXPECT_EQ(chunk_log.body["lines"].back()["msg"], "attempt ended");
+  EXPECT_EQ(chunk_log.body.dump().find(data_.path()), std::string::npos) << "no server path";
+  // Bounded names, 404 for a task the job has not, for an attempt it never had, and for others.
+  ApiReply bad = s.Get("/v1/jobs/" + id + "/log?task=chunk-x");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["field"], "task") << bad.body.dump();
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?task=chunk-9").status, 404);
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?task=chunk-1&attempt=2").status, 404);
+  std::string other = s.CreateKey(data_.path(), "other");
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?task=chunk-1", other).status, 404);
+  // `reel logs ID --task stitch-0 --attempt 1`: the same lines, as the text log writes them.
+  testing::CommandResult cli = testing::RunCommand(
+      {"env", "REEL_URL=" + s.url(), "REEL_API_KEY=" + s.admin_key(), testing::ReelBinary(), "logs",
+       id, "--task", "stitch-0", "--attempt", "1"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.stdout_text.find("attempt ended"), std::string::npos) << cli.stdout_text;
+  EXPECT_NE(cli.stdout_text.find("outcome=crashed"), std::string::npos) << cli.stdout_text;
 }
 
 // Two worker pools (a server's and a `reel worker`'s) on one PostgreSQL store and one staging:

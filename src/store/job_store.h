@@ -281,6 +281,12 @@ class JobStore {
   virtual Status SaveAttemptLog(const std::string& job_id, int attempt,
                                 const std::string& worker_id, const nlohmann::json& log) = 0;
   virtual Result<nlohmann::json> AttemptLog(const std::string& job_id, int attempt) = 0;
+  // The same for attempt `fence` of a task, kept by the worker that holds it (kNotFound once it
+  // does not) before its end is recorded; deleted with the job. TaskLog is kNotFound for an
+  // attempt the task never had, and has no lines for one without a log.
+  virtual Status SaveTaskLog(const std::string& task_id, const std::string& worker_id, int fence,
+                             const nlohmann::json& log) = 0;
+  virtual Result<nlohmann::json> TaskLog(const std::string& task_id, int attempt) = 0;
   virtual Result<ApiKey> FindKeyByHash(const std::string& hash) = 0;
   virtual Result<std::vector<ApiKey>> ListKeys() = 0;
   virtual Status RevokeKey(const std::string& id_or_name) = 0;

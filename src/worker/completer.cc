@@ -66,7 +66,11 @@ Result<store::Job> Completer::FinishTask(const store::Task& task, const AttemptE
            store::AttemptEnd::kFailedPermanently,
            "failed",
            "a task's process planned tasks of its own",
-           {}};
+           {},
+           std::nullopt,
+           ending.log};
+  // The task attempt's log first, while this worker holds it, as for a job's attempt.
+  KeepTaskLog(store_, task, worker_id_, end, seconds);
   return Settle(tag, task.job_id, end, seconds, [&] {
     return store_->FinishTask(task.id, worker_id_, task.attempts, end.end, end.error, end.result);
   });

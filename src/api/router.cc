@@ -539,15 +539,25 @@ class Router::Impl {
     Result<std::map<std::string, int64_t>> counts =
         with_store ? store_->CountByState("")
                    : Result<std::map<std::string, int64_t>>(Unavailable("store unavailable"));
-    int64_t queued = 0;
-    if (counts.ok()) {
+    if (counts.ok())
       for (const auto& [state, n] : *counts)
         gauges.push_back("reel_jobs{state=\"" + state + "\"} " + std::to_string(n));
-      queued = (*counts)["queued"];
-    }
-    gauges.push_back("# HELP reel_queue_depth Jobs waiting for a worker.");
-    gauges.push_back("# TYPE reel_queue_depth gauge");
-    gauges.push_back("reel_queue_depth " + std::to_string(queued));
+    // What scales workers (deploy/k8s/autoscaling): slots wanted and slots in use, counting the
+    // tasks of chunked jobs, each of which takes a slot as a job does.
+    Result<store::WorkCounts> work =
+        with_store ? store_->CountWork() : Result<store::WorkCounts>(Unavailable("unavailable"));
+    store::WorkCounts w = work.ok() ? *work : store::WorkCounts{};
+    gauges.insert(
+        gauges.end(),
+        {"# HELP reel_queue_depth Jobs and tasks of chunked jobs waiting for a worker.",
+         "# TYPE reel_queue_depth gauge",
+         "reel_queue_depth " + std::to_string(w.queued_jobs + w.queued_tasks),
+         "# HELP reel_tasks_queued Tasks of chunked jobs waiting for a worker.",
+         "# TYPE reel_tasks_queued gauge", "reel_tasks_queued " + std::to_string(w.queued_tasks),
+         "# HELP reel_attempts_running Attempts of jobs and tasks running on any "
+         "worker: the worker slots in use.",
+         "# TYPE reel_attempts_running gauge",
+         "reel_attempts_running " + std::to_string(w.running_attempts)});
     if (runner_) {
       gauges.push_back("# HELP reel_worker_slots_busy Job slots of this process running a job.");
       gauges.push_back("# TYPE reel_worker_slots_busy gauge");

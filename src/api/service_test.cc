@@ -2707,6 +2707,22 @@ TEST_F(ServiceTest, AKilledStitchRunsAgainAndMakesTheSamePackage) {
   EXPECT_EQ(cli.exit_code, 0) << cli.output;
   EXPECT_NE(cli.stdout_text.find("attempt ended"), std::string::npos) << cli.stdout_text;
   EXPECT_NE(cli.stdout_text.find("outcome=crashed"), std::string::npos) << cli.stdout_text;
+
+  // The job-duration histogram has each chunked job's whole run (first lease to stitch end), not
+  // only its stitch's.
+  std::string metrics = s.Call("GET", "/metrics", "").body.get<std::string>();
+  double whole = 0;
+  for (const json& j : {done, reference})
+    whole += j["finished_at"].get<double>() - j["started_at"].get<double>();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      metrics, m, std::regex(R"(reel_job_duration_seconds_sum\{state="succeeded"\} (\S+))")))
+      << metrics;
+  EXPECT_NEAR(std::stod(m[1].str()), whole, 0.05) << metrics;
+  EXPECT_NE(metrics.find("reel_job_duration_seconds_count{state=\"succeeded\"} 2"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("reel_queue_depth 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("reel_attempts_running 0\n"), std::string::npos) << metrics;
 }
 
 // Two worker pools (a server's and a `reel worker`'s) on one PostgreSQL store and one staging:

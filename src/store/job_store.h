@@ -126,6 +126,14 @@ enum class AttemptEnd {
   kReleased,  // the worker shut down: back to the queue, attempt not counted
 };
 
+// What waits for and what occupies worker slots, on every worker: the metrics that scale
+// workers read it. A job that fanned out holds no slot itself, its tasks do.
+struct WorkCounts {
+  int64_t queued_jobs = 0;
+  int64_t queued_tasks = 0;  // that a worker could lease now (a stitch once the others are done)
+  int64_t running_attempts = 0;  // jobs' own attempts and tasks, running now
+};
+
 struct ApiKey {
   std::string id;
   std::string name;
@@ -200,6 +208,7 @@ class JobStore {
   // Deletes a finished job and its attempts.
   virtual Status DeleteJob(const std::string& id) = 0;
   virtual Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) = 0;
+  virtual Result<WorkCounts> CountWork() = 0;
 
   // Worker side. Lease takes the next queued job (highest priority, then oldest) whose tags
   // are all among `worker_tags` (nullopt when there is none).

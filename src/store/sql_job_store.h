@@ -27,6 +27,7 @@ class SqlJobStore : public JobStore {
   Result<Job> Retry(const std::string& id, const RetryLimits& limits) override;
   Status DeleteJob(const std::string& id) override;
   Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) override;
+  Result<WorkCounts> CountWork() override;
 
   Result<std::optional<Job>> Lease(const std::string& worker_id, const std::string& host,
                                    double lease_seconds,

@@ -271,6 +271,20 @@ Status SqlJobStore::CancelTasks(const Job& job, bool running, double now, bool* 
   return EnqueueWebhook(job.id, "canceled");
 }
 
+Result<WorkCounts> SqlJobStore::CountWork() {
+  std::lock_guard lock(mu_);
+  // Queued tasks as LeaseTask sees them: a stitch waiting for the others wants no slot yet. A
+  // running job without a lease has fanned out: its running tasks are counted instead.
+  Result<SqlRows> r = db_->Exec(
+      "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'queued'), (SELECT COUNT(*) FROM tasks q "
+      "WHERE q.state = 'queued' AND (q.kind <> 'stitch' OR NOT EXISTS (SELECT 1 FROM tasks o "
+      "WHERE o.job_id = q.job_id AND o.kind <> 'stitch' AND o.state <> 'succeeded'))), (SELECT "
+      "COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL) + (SELECT "
+      "COUNT(*) FROM tasks WHERE state = 'running')");
+  if (!r.ok()) return r.status();
+  return WorkCounts{r->Int(0, 0), r->Int(0, 1), r->Int(0, 2)};
+}
+
 Status SqlJobStore::SaveTaskLog(const std::string& task_id, const std::string& worker_id, int fence,
                                 const json& log) {
   std::lock_guard lock(mu_);

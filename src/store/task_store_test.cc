@@ -293,6 +293,26 @@ TEST_P(TaskStoreTest, RetentionAndDeleteTakeTheTasksWithTheirJob) {
   EXPECT_EQ(store_->GetTask(k.tasks[0].id).status().code(), StatusCode::kNotFound);
 }
 
+// What scales workers: queued tasks wait for slots as queued jobs do, and a job that fanned out
+// occupies none itself, its running tasks do.
+TEST_P(TaskStoreTest, WorkCountsQueuedAndRunningTasksAsSlots) {
+  Job j = FannedOut({kMain, kThumb});
+  bool existed = false;
+  ASSERT_TRUE(store_->CreateJob({"key_a", json::object(), 3, "", "", 0, {}}, &existed).ok());
+  Result<WorkCounts> w = store_->CountWork();
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->queued_jobs, 1);
+  EXPECT_EQ(w->queued_tasks, 2) << "main and thumbnail; the stitch waits for them";
+  EXPECT_EQ(w->running_attempts, 0) << "the fanned-out job runs only as its tasks";
+  ASSERT_TRUE(LeaseTask("w1"));
+  ASSERT_TRUE(store_->Lease("w2", "h2", 30).ok());
+  w = store_->CountWork();
+  EXPECT_EQ(w->queued_jobs, 0);
+  EXPECT_EQ(w->queued_tasks, 1);
+  EXPECT_EQ(w->running_attempts, 2) << "a task and a job's attempt";
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kRunning);
+}
+
 // Each attempt of a task keeps its own log, written only by the worker holding that attempt,
 // and deleted with the job.
 TEST_P(TaskStoreTest, EachTaskAttemptKeepsItsOwnLogFencedByItsLease) {

@@ -638,11 +638,19 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   // Nor the server's S3 keys, for a job that names no s3:// URL (ServerS3KeysReachAnS3Job...).
   setenv("REEL_S3_SECRET_ACCESS_KEY", "server-s3-secret", 1);
   setenv("AWS_SECRET_ACCESS_KEY", "server-aws-secret", 1);
-  Server s(data_.path(), media_.path());
+  // Nor the server's storage config, which holds every S3 profile's keys: a child is given only
+  // the profiles its job names (none here), never the file.
+  testing::WriteFile(
+      data_ / "storage.json",
+      json({{"s3", {{"default", {{"access_key", "AK"}, {"secret_key", "SK"}}}}}}).dump());
+  Server s(data_.path(), media_.path(), {"--storage-config", data_ / "storage.json"});
   std::string id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
   s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.02; });
   int child = ChildOf(s.pid());
   ASSERT_GT(child, 0);
+  std::string cmdline = testing::ReadFile("/proc/" + std::to_string(child) + "/cmdline");
+  EXPECT_NE(cmdline.find("run-job"), std::string::npos) << "the command line was read";
+  EXPECT_EQ(cmdline.find("--storage-config"), std::string::npos) << cmdline;
   std::string environment = testing::ReadFile("/proc/" + std::to_string(child) + "/environ");
   EXPECT_NE(environment.find("REEL_TEST_HOOKS=1"), std::string::npos) << "the environment was read";
   EXPECT_NE(environment.find("REEL_WORKER_PID=" + std::to_string(s.pid()) + '\0'),

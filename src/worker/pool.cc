@@ -247,7 +247,8 @@ void WorkerPool::RunAttempt(const Job& job) {
   // A worker that died mid-attempt may have left staged files; this attempt starts clean.
   RemoveStaleStaging(job.spec);
   double started = clock_->Now();
-  AttemptScratch scratch = PrepareScratch(options_.work_dir, job, options_.secret_key);
+  AttemptScratch scratch =
+      PrepareScratch(options_.work_dir, job, options_.secret_key, ChildStorage());
   AttemptEnding ending;
   if (!scratch.error.empty()) {
     ending = {Ending::kNotStarted, AttemptEnd::kFailedPermanently, "failed", scratch.error, {}};
@@ -262,8 +263,9 @@ void WorkerPool::RunAttempt(const Job& job) {
                           {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
                            options_.progress_save_interval},
                           std::move(hooks));
-    ending = supervisor.Run(job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id),
-                                                 ChildEnvironment(job.spec), scratch.log_path});
+    ending = supervisor.Run(
+        job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id, "", scratch.storage_path),
+                             ChildEnvironment(job.spec), scratch.log_path});
   }
 
   std::error_code ec;
@@ -322,7 +324,8 @@ void WorkerPool::RunTask(const store::Task& task) {
       for (const store::Task& t : job->tasks)
         if (t.state == store::JobState::kSucceeded && t.id != task.id)
           run.results.push_back({store::TaskKindName(t.kind), t.ordinal, t.result});
-    scratch = PrepareTaskScratch(options_.work_dir, *job, task, run.ToJson(), options_.secret_key);
+    scratch = PrepareTaskScratch(options_.work_dir, *job, task, run.ToJson(), options_.secret_key,
+                                 ChildStorage());
     if (!scratch.error.empty())
       ending = {Ending::kNotStarted, AttemptEnd::kFailedPermanently, "failed", scratch.error, {}};
   }
@@ -347,9 +350,9 @@ void WorkerPool::RunTask(const store::Task& task) {
                           {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
                            options_.progress_save_interval},
                           std::move(hooks));
-    ending = supervisor.Run(
-        lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id, scratch.task_path),
-                            ChildEnvironment(job->spec), scratch.log_path});
+    ending = supervisor.Run(lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id,
+                                                           scratch.task_path, scratch.storage_path),
+                                                ChildEnvironment(job->spec), scratch.log_path});
   }
   std::error_code ec;
   if (!scratch.dir.empty()) fs::remove_all(scratch.dir, ec);
@@ -370,9 +373,15 @@ void WorkerPool::RunTask(const store::Task& task) {
   Wake();
 }
 
+ServerStorage WorkerPool::ChildStorage() const {
+  return {options_.storage_config,
+          options_.staging_dir.rfind("s3://", 0) == 0 ? options_.staging_dir : ""};
+}
+
 std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
                                                 const std::string& job_id,
-                                                const std::string& task_path) {
+                                                const std::string& task_path,
+                                                const std::string& storage_path) {
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
   // A job may fan out only where every worker that could lease its tasks reaches its staging:
   // an explicit --staging (shared by the operator), or the default one in the data directory
@@ -402,9 +411,9 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
     args.push_back("--allow-host");
     args.push_back(host);
   }
-  if (!options_.storage_config.empty()) {
+  if (!storage_path.empty()) {  // the profiles the job names (scratch.h), not the server's file
     args.push_back("--storage-config");
-    args.push_back(options_.storage_config);
+    args.push_back(storage_path);
   }
   if (!options_.presets_file.empty()) {
     args.push_back("--presets");

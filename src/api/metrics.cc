@@ -95,7 +95,8 @@ std::string Metrics::Render(const std::vector<std::string>& gauges) {
   out << "# HELP reel_http_request_duration_seconds Request latency by route.\n"
          "# TYPE reel_http_request_duration_seconds histogram\n";
   histogram("reel_http_request_duration_seconds", "route", latency_);
-  out << "# HELP reel_job_duration_seconds Wall time of finished job attempts by final state.\n"
+  out << "# HELP reel_job_duration_seconds Wall time of finished jobs by final state: the last "
+         "attempt's, or a chunked job's from its first lease to its last task's end.\n"
          "# TYPE reel_job_duration_seconds histogram\n";
   histogram("reel_job_duration_seconds", "state", job_seconds_);
   out << "# HELP reel_encode_speed Media seconds encoded per wall second, last reported.\n"

@@ -457,10 +457,22 @@ class Router::Impl {
     return JsonReply(200, body);
   }
 
-  // GET /v1/jobs/{id}/log[?attempt=N]: what one attempt wrote (the last by default), as its
-  // worker kept it when the attempt ended (worker/attempt_log.h).
+  // GET /v1/jobs/{id}/log[?task=KIND-N][&attempt=N]: what one attempt of the job, or of one of
+  // its tasks, wrote (the last by default), as its worker kept it when the attempt ended
+  // (worker/attempt_log.h). The job's log of a job that fanned out names its tasks.
   Reply AttemptLogReply(const store::Job& job, const std::map<std::string, std::string>& query) {
-    int attempt = job.attempts;
+    const store::Task* task = nullptr;
+    if (auto it = query.find("task"); it != query.end()) {
+      task = FindTask(job, it->second);
+      if (!task) {
+        if (!IsTaskName(it->second))
+          return ErrorReply(400, "invalid_argument",
+                            "must name a task as KIND-N (chunk-3, audio-0, main-0, stitch-0)",
+                            "task");
+        return ErrorReply(404, "not_found", "job " + job.id + " has no task " + it->second);
+      }
+    }
+    int attempt = task ? task->attempts : job.attempts;
     if (auto it = query.find("attempt"); it != query.end()) {
       const std::string& v = it->second;
       bool digits = !v.empty() && v.size() <= 6 && v.find_first_not_of("0123456789") == v.npos;
@@ -469,12 +481,37 @@ class Router::Impl {
         return ErrorReply(400, "invalid_argument", "must be an attempt number (1, 2, ...)",
                           "attempt");
     }
-    if (attempt == 0)
-      return JsonReply(200, {{"attempt", 0}, {"lines", json::array()}, {"dropped", 0}});
-    Result<json> log = store_->AttemptLog(job.id, attempt);
+    json body = {{"attempt", attempt}, {"lines", json::array()}, {"dropped", 0}};
+    if (task) {
+      body["task"] = query.at("task");
+    } else if (!job.tasks.empty()) {
+      json names = json::array();
+      for (const store::Task& t : job.tasks)
+        names.push_back(std::string(store::TaskKindName(t.kind)) + "-" + std::to_string(t.ordinal));
+      body["tasks"] = std::move(names);
+    }
+    if (attempt == 0) return JsonReply(200, body);
+    Result<json> log =
+        task ? store_->TaskLog(task->id, attempt) : store_->AttemptLog(job.id, attempt);
     if (!log.ok()) return FromStatus(log.status());
-    return JsonReply(
-        200, {{"attempt", attempt}, {"lines", (*log)["lines"]}, {"dropped", (*log)["dropped"]}});
+    body["lines"] = (*log)["lines"];
+    body["dropped"] = (*log)["dropped"];
+    return JsonReply(200, body);
+  }
+
+  // "chunk-3": a known kind, a dash, an ordinal of at most six digits.
+  static bool IsTaskName(const std::string& name) {
+    size_t dash = name.rfind('-');
+    if (dash == std::string::npos || !store::ParseTaskKind(name.substr(0, dash))) return false;
+    std::string n = name.substr(dash + 1);
+    return !n.empty() && n.size() <= 6 && n.find_first_not_of("0123456789") == n.npos;
+  }
+  static const store::Task* FindTask(const store::Job& job, const std::string& name) {
+    if (!IsTaskName(name)) return nullptr;
+    for (const store::Task& t : job.tasks)
+      if (std::string(store::TaskKindName(t.kind)) + "-" + std::to_string(t.ordinal) == name)
+        return &t;
+    return nullptr;
   }
 
   Reply Workers() {
@@ -502,15 +539,25 @@ class Router::Impl {
     Result<std::map<std::string, int64_t>> counts =
         with_store ? store_->CountByState("")
                    : Result<std::map<std::string, int64_t>>(Unavailable("store unavailable"));
-    int64_t queued = 0;
-    if (counts.ok()) {
+    if (counts.ok())
       for (const auto& [state, n] : *counts)
         gauges.push_back("reel_jobs{state=\"" + state + "\"} " + std::to_string(n));
-      queued = (*counts)["queued"];
-    }
-    gauges.push_back("# HELP reel_queue_depth Jobs waiting for a worker.");
-    gauges.push_back("# TYPE reel_queue_depth gauge");
-    gauges.push_back("reel_queue_depth " + std::to_string(queued));
+    // What scales workers (deploy/k8s/autoscaling): slots wanted and slots in use, counting the
+    // tasks of chunked jobs, each of which takes a slot as a job does.
+    Result<store::WorkCounts> work =
+        with_store ? store_->CountWork() : Result<store::WorkCounts>(Unavailable("unavailable"));
+    store::WorkCounts w = work.ok() ? *work : store::WorkCounts{};
+    gauges.insert(
+        gauges.end(),
+        {"# HELP reel_queue_depth Jobs and tasks of chunked jobs waiting for a worker.",
+         "# TYPE reel_queue_depth gauge",
+         "reel_queue_depth " + std::to_string(w.queued_jobs + w.queued_tasks),
+         "# HELP reel_tasks_queued Tasks of chunked jobs waiting for a worker.",
+         "# TYPE reel_tasks_queued gauge", "reel_tasks_queued " + std::to_string(w.queued_tasks),
+         "# HELP reel_attempts_running Attempts of jobs and tasks running on any "
+         "worker: the worker slots in use.",
+         "# TYPE reel_attempts_running gauge",
+         "reel_attempts_running " + std::to_string(w.running_attempts)});
     if (runner_) {
       gauges.push_back("# HELP reel_worker_slots_busy Job slots of this process running a job.");
       gauges.push_back("# TYPE reel_worker_slots_busy gauge");

@@ -644,11 +644,19 @@ TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {
   // Nor the server's S3 keys, for a job that names no s3:// URL (ServerS3KeysReachAnS3Job...).
   setenv("REEL_S3_SECRET_ACCESS_KEY", "server-s3-secret", 1);
   setenv("AWS_SECRET_ACCESS_KEY", "server-aws-secret", 1);
-  Server s(data_.path(), media_.path());
+  // Nor the server's storage config, which holds every S3 profile's keys: a child is given only
+  // the profiles its job names (none here), never the file.
+  testing::WriteFile(
+      data_ / "storage.json",
+      json({{"s3", {{"default", {{"access_key", "AK"}, {"secret_key", "SK"}}}}}}).dump());
+  Server s(data_.path(), media_.path(), {"--storage-config", data_ / "storage.json"});
   std::string id = s.Submit(HlsJob("long.mp4", "out")).body["id"];
   s.WaitFor(id, [](const json& j) { return j["progress"].value("fraction", 0.0) > 0.02; });
   int child = ChildOf(s.pid());
   ASSERT_GT(child, 0);
+  std::string cmdline = testing::ReadFile("/proc/" + std::to_string(child) + "/cmdline");
+  EXPECT_NE(cmdline.find("run-job"), std::string::npos) << "the command line was read";
+  EXPECT_EQ(cmdline.find("--storage-config"), std::string::npos) << cmdline;
   std::string environment = testing::ReadFile("/proc/" + std::to_string(child) + "/environ");
   EXPECT_NE(environment.find("REEL_TEST_HOOKS=1"), std::string::npos) << "the environment was read";
   EXPECT_NE(environment.find("REEL_WORKER_PID=" + std::to_string(s.pid()) + '\0'),
@@ -2726,6 +2734,163 @@ TEST_F(ServiceTest, AChunkedJobFetchesItsRemoteSourceOnceWithTheLocalStaging) {
   EXPECT_EQ(gets, 1) << "the tasks read the staged copy";
   EXPECT_TRUE(testing::CheckPackage(media_ / "chunked/pkg").ok());
   EXPECT_TRUE(StagingGoes(data_ / ("staging/" + done["id"].get<std::string>())));
+}
+
+// kill -9 of the stitch's process halfway (a test hook stalls its first attempt after it copied
+// a rendition): the stitch runs again, alone, and the package is the one a stitch never killed
+// makes, with nothing of the killed attempt left beside it.
+TEST_F(ServiceTest, AKilledStitchRunsAgainAndMakesTheSamePackage) {
+  fs::copy_file(testing::Clip(320, 240, 25, 30), media_ / "film.mp4");
+  Server s(data_.path(), media_.path(), {"--workers", "2"});
+  std::string plain =
+      s.Submit(ChunkedJob(media_ / "film.mp4", media_ / "plain", {{"seconds", 10}})).body["id"];
+  json killed_spec = ChunkedJob(media_ / "film.mp4", media_ / "killed", {{"seconds", 10}});
+  killed_spec["metadata"] = {{"reel_test_hook", "stall_first_stitch"}};
+  std::string id = s.Submit(killed_spec).body["id"];
+  bool killed = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while (!killed && std::chrono::steady_clock::now() < deadline) {
+    json job = s.Get("/v1/jobs/" + id).body;
+    std::string state = job.value("state", "");
+    if (state != "queued" && state != "running") break;
+    for (const auto& [pid, task] : TaskChildren(s.pid()))
+      if (task == "stitch-0") {
+        // Stalled once its progress says it has copied something: halfway through.
+        for (const json& t : job.value("tasks", json::array()))
+          if (t["kind"] == "stitch" && t["progress"].get<double>() > 0)
+            killed = kill(pid, SIGKILL) == 0;
+      }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(killed) << "the stitch never ran: " << s.Get("/v1/jobs/" + id).body.dump();
+  json done = s.WaitFinished(id, 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  for (const json& t : done["tasks"])
+    EXPECT_EQ(t["attempts"], t["kind"] == "stitch" ? 2 : 1) << t.dump();
+  json reference = s.WaitFinished(plain, 240);
+  ASSERT_EQ(reference["state"], "succeeded") << reference.dump();
+
+  testing::PackageReport report = testing::CheckPackage(media_ / "killed/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  std::map<std::string, std::string> want = MediaPlaylists(media_ / "plain/pkg");
+  EXPECT_GE(want.size(), 2u);
+  EXPECT_EQ(MediaPlaylists(media_ / "killed/pkg"), want) << "segments and their durations";
+  auto files = [](const fs::path& dir) {
+    std::set<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      names.insert(fs::relative(e.path(), dir).string());
+    return names;
+  };
+  EXPECT_EQ(files(media_ / "killed"), files(media_ / "plain")) << "nothing staged is left";
+  json got = done["result"], expected = reference["result"];
+  for (json* r : {&got, &expected}) {
+    r->erase("elapsed");
+    r->erase("metadata");
+    for (json& o : (*r)["outputs"]) o.erase("path"), o.erase("master"), o.erase("manifest");
+  }
+  EXPECT_EQ(got["outputs"].size(), expected["outputs"].size());
+  for (size_t i = 0; i < got["outputs"].size() && i < expected["outputs"].size(); ++i)
+    for (const char* key : {"kind", "duration", "width", "height", "video_codec", "audio_codec"})
+      EXPECT_EQ(got["outputs"][i].value(key, json()), expected["outputs"][i].value(key, json()))
+          << key << " of output " << i;
+  EXPECT_EQ(got["chunking"], expected["chunking"]);
+  EXPECT_TRUE(StagingGoes(data_ / ("staging/" + id)));
+
+  // Each task attempt kept its own log: the killed stitch's, its re-run's, every chunk's. The
+  // job's own log names its tasks.
+  ApiReply job_log = s.Get("/v1/jobs/" + id + "/log");
+  ASSERT_EQ(job_log.status, 200) << job_log.body.dump();
+  EXPECT_EQ(job_log.body["tasks"],
+            json({"chunk-0", "chunk-1", "chunk-2", "audio-0", "main-0", "stitch-0"}));
+  EXPECT_NE(job_log.body.dump().find("chunk-0..chunk-2 audio-0 main-0 stitch-0"), std::string::npos)
+      << job_log.body.dump();
+  ApiReply stitch_log = s.Get("/v1/jobs/" + id + "/log?task=stitch-0");
+  ASSERT_EQ(stitch_log.status, 200) << stitch_log.body.dump();
+  EXPECT_EQ(stitch_log.body["task"], "stitch-0");
+  EXPECT_EQ(stitch_log.body["attempt"], 2);
+  EXPECT_EQ(stitch_log.body["lines"].back()["fields"]["outcome"], "succeeded")
+      << stitch_log.body.dump();
+  ApiReply killed_log = s.Get("/v1/jobs/" + id + "/log?task=stitch-0&attempt=1");
+  ASSERT_EQ(killed_log.status, 200) << killed_log.body.dump();
+  EXPECT_EQ(killed_log.body["lines"].back()["fields"]["outcome"], "crashed")
+      << killed_log.body.dump();
+  ApiReply chunk_log = s.Get("/v1/jobs/" + id + "/log?task=chunk-1");
+  ASSERT_EQ(chunk_log.status, 200) << chunk_log.body.dump();
+  EXPECT_EQ(chunk_log.body["attempt"], 1);
+  EXPECT_EQ(chunk_log.body["lines"].back()["msg"], "attempt ended");
+  EXPECT_EQ(chunk_log.body.dump().find(data_.path()), std::string::npos) << "no server path";
+  // Bounded names, 404 for a task the job has not, for an attempt it never had, and for others.
+  ApiReply bad = s.Get("/v1/jobs/" + id + "/log?task=chunk-x");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["field"], "task") << bad.body.dump();
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?task=chunk-9").status, 404);
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?task=chunk-1&attempt=2").status, 404);
+  std::string other = s.CreateKey(data_.path(), "other");
+  EXPECT_EQ(s.Get("/v1/jobs/" + id + "/log?task=chunk-1", other).status, 404);
+  // `reel logs ID --task stitch-0 --attempt 1`: the same lines, as the text log writes them.
+  testing::CommandResult cli = testing::RunCommand(
+      {"env", "REEL_URL=" + s.url(), "REEL_API_KEY=" + s.admin_key(), testing::ReelBinary(), "logs",
+       id, "--task", "stitch-0", "--attempt", "1"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.stdout_text.find("attempt ended"), std::string::npos) << cli.stdout_text;
+  EXPECT_NE(cli.stdout_text.find("outcome=crashed"), std::string::npos) << cli.stdout_text;
+
+  // The job-duration histogram has each chunked job's whole run (first lease to stitch end), not
+  // only its stitch's.
+  std::string metrics = s.Call("GET", "/metrics", "").body.get<std::string>();
+  double whole = 0;
+  for (const json& j : {done, reference})
+    whole += j["finished_at"].get<double>() - j["started_at"].get<double>();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      metrics, m, std::regex(R"(reel_job_duration_seconds_sum\{state="succeeded"\} (\S+))")))
+      << metrics;
+  EXPECT_NEAR(std::stod(m[1].str()), whole, 0.05) << metrics;
+  EXPECT_NE(metrics.find("reel_job_duration_seconds_count{state=\"succeeded\"} 2"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("reel_queue_depth 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("reel_attempts_running 0\n"), std::string::npos) << metrics;
+}
+
+// Two worker pools (a server's and a `reel worker`'s) on one PostgreSQL store and one staging:
+// the tasks of a chunked job are leased by both, through SKIP LOCKED, and the package is whole.
+TEST_F(ServiceTest, TwoWorkerPoolsOnPostgresShareTheTasksOfAChunkedJob) {
+  std::string url = testing::PostgresServer::Instance().NewDatabase();
+  ASSERT_FALSE(url.empty());
+  fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
+  TempDir staging;
+  Server api(data_.path(), media_.path(),
+             {"--store", url, "--staging", staging.path(), "--workers", "1"});
+  testing::BackgroundCommand worker({testing::ReelBinary(), "worker", "--data-dir", data_ / "w2",
+                                     "--allow-path", media_.path(), "--store", url, "--staging",
+                                     staging.path(), "--capacity", "1"});
+  for (int i = 0; i < 300 && api.Get("/v1/workers").body["workers"].size() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(api.Get("/v1/workers").body["workers"].size(), 2u) << worker.OutputSoFar();
+  std::string id =
+      api.Submit(ChunkedJob(media_ / "film.mp4", media_ / "out", {{"seconds", 10}})).body["id"];
+  json done = api.WaitFinished(id, 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump() << "\nworker: " << worker.OutputSoFar();
+  std::set<std::string> workers;
+  for (const json& t : done["tasks"]) {
+    EXPECT_EQ(t["state"], "succeeded") << t.dump();
+    EXPECT_EQ(t["attempts"], 1) << "no task ran twice: " << t.dump();
+    workers.insert(t.value("worker_id", ""));
+  }
+  EXPECT_EQ(done["tasks"].size(), 6u) << "three chunks, the audio, main and the stitch";
+  EXPECT_EQ(workers.size(), 2u) << "both pools leased tasks: " << done["tasks"].dump();
+  testing::PackageReport report = testing::CheckPackage(media_ / "out/pkg");
+  EXPECT_TRUE(report.ok()) << report.Describe();
+  int source_frames = testing::ReadMedia(media_ / "film.mp4").Find("video")->packets;
+  for (const auto& [rendition, lines] : MediaPlaylists(media_ / "out/pkg")) {
+    if (rendition.rfind("audio", 0) == 0) continue;
+    const testing::StreamSummary* video =
+        testing::ReadMedia(media_ / ("out/pkg/" + rendition + "/index.m3u8")).Find("video");
+    ASSERT_NE(video, nullptr) << rendition;
+    EXPECT_EQ(video->packets, source_frames) << rendition;
+  }
+  EXPECT_TRUE(fs::exists(media_ / "out/thumb.jpg"));
+  EXPECT_TRUE(StagingGoes(staging / id)) << "the staging goes with the job's end";
 }
 
 }  // namespace

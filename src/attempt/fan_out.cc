@@ -109,8 +109,11 @@ AttemptOutcome RunStitch(const job::JobSpec& spec, const AttemptPlan& plan, cons
     if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot link " + from.string())};
   }
   AttemptPlan packages = Part(plan, true);
+  // Into the engine's staging beside each destination, moved into place as a whole run's
+  // outputs are: a stitch killed halfway leaves nothing a viewer or its next attempt would take
+  // for the package.
   Result<engine::TranscodeResult> stitched =
-      engine::Stitch(packages.engine, *layout, view.string());
+      engine::Stitch(packages.engine, *layout, view.string(), EngineOptions(env));
   if (env.events.on_encoded) env.events.on_encoded();
   if (!stitched.ok()) return AttemptError{Stage::kEncode, stitched.status()};
   stitched->source_duration = task.payload.value("duration", 0.0);

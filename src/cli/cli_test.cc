@@ -484,6 +484,11 @@ TEST(Cli, ConfigFileIsBelowEnvironmentAndFlags) {
   EXPECT_EQ(j["sources"]["listen"], "default");
   EXPECT_EQ(j["config"]["store"], "postgres://***@db.internal/reel");
   EXPECT_EQ(j["config"]["default-webhook"], "(redacted)");
+  // A key file's path is shown: the file is the secret, not where it is.
+  json tls = PrintConfig({}, {"serve", "--tls-key", "/etc/reel/tls.key", "--tls-cert",
+                              "/etc/reel/tls.crt", "--print-config"});
+  EXPECT_EQ(tls["config"]["tls-key"], "/etc/reel/tls.key") << tls.dump();
+  EXPECT_EQ(tls["config"]["max-streams-per-key"].is_number(), true) << tls.dump();
   EXPECT_EQ(j.dump().find("hunter2"), std::string::npos) << j.dump();
   EXPECT_EQ(j.dump().find("s3cr3t"), std::string::npos) << j.dump();
 

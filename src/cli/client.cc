@@ -1,6 +1,7 @@
 // `reel submit | jobs | status | cancel | retry | delete`: a small client of the HTTP API.
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -117,7 +118,19 @@ int RunClient(const ClientArgs& args) {
     if (r.ok() && r->status == 204) return 0;
   } else if (args.action == "logs") {
     std::string url = base + "/v1/jobs/" + args.target + "/log";
-    if (args.attempt > 0) url += "?attempt=" + std::to_string(args.attempt);
+    std::string query;
+    if (!args.task.empty()) {
+      // Sent escaped, whatever was typed: the server says what a task name is.
+      query += "task=";
+      for (unsigned char c : args.task) {
+        char hex[4];
+        std::snprintf(hex, sizeof(hex), "%%%02X", c);
+        query += std::isalnum(c) || c == '-' ? std::string(1, char(c)) : std::string(hex);
+      }
+    }
+    if (args.attempt > 0)
+      query += (query.empty() ? "" : "&") + std::string("attempt=") + std::to_string(args.attempt);
+    if (!query.empty()) url += "?" + query;
     r = client::Fetch("GET", url, "", headers);
     if (r.ok() && r->status == 200) {
       // As the server's text log writes them: escaped, so the terminal shows what was sent.

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "attempt/attempt.h"
@@ -165,11 +166,15 @@ bool TestHookArmed(const job::JobSpec& spec) {
   return enabled && spec.metadata.contains("reel_test_hook");
 }
 
-void RunTestHook(const job::JobSpec& spec, const engine::Progress& p) {
+// `task`: the task this process runs, if it runs one. "stall_first_stitch" stalls only the
+// first attempt of a chunked job's stitch, halfway through, for a test to kill.
+void RunTestHook(const job::JobSpec& spec, const engine::Progress& p,
+                 const attempt::TaskRun* task) {
   if (!TestHookArmed(spec) || p.fraction <= 0 || p.fraction >= 1) return;
   std::string hook = spec.metadata.value("reel_test_hook", "");
   if (hook == "crash") std::abort();
-  if (hook == "stall")
+  bool first_stitch = task && task->kind == "stitch" && task->attempt == 1;
+  if (hook == "stall" || (hook == "stall_first_stitch" && first_stitch))
     for (;;) pause();  // alive, silent, never finishing
 }
 
@@ -477,10 +482,11 @@ int RunJob(const RunJobArgs& args) {
   env.storage.s3_profiles =
       storage::WithJobCredentials(std::move(env.storage.s3_profiles), spec->s3_credentials);
   if (TestHookArmed(*spec)) env.progress_interval = 0;  // fire mid-run even on tiny clips
+  std::optional<attempt::TaskRun> task;
   env.events.on_progress = [&](const engine::Progress& p) {
     g_encoding = true;
     emit(attempt::ProgressLine(p));
-    RunTestHook(*spec, p);
+    RunTestHook(*spec, p, task ? &*task : nullptr);
   };
   env.events.on_encoded = [] { g_encoding = false; };
   env.events.on_transfer = [&](int64_t bytes) { emit(attempt::TransferMessage{bytes}); };
@@ -498,8 +504,9 @@ int RunJob(const RunJobArgs& args) {
   } else {
     std::ifstream task_in(args.task_file);
     json task_json = json::parse(task_in, nullptr, false);
-    Result<attempt::TaskRun> task = attempt::TaskRun::FromJson(task_json);
-    if (!task.ok()) return fail(task.status());
+    Result<attempt::TaskRun> read = attempt::TaskRun::FromJson(task_json);
+    if (!read.ok()) return fail(read.status());
+    task = *read;
     outcome = attempt::RunTask(*spec, *task, env);
   }
   if (const auto* e = std::get_if<attempt::AttemptError>(&outcome))

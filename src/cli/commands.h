@@ -144,7 +144,8 @@ struct ClientArgs {
   int limit = 20;
   // https:// servers are checked against these CAs (default: the system's).
   std::string ca_file;
-  int attempt = 0;  // logs --attempt: 0 for the last
+  int attempt = 0;   // logs --attempt: 0 for the last
+  std::string task;  // logs --task: a chunked job's task ("chunk-3"), or the job itself
 };
 int RunClient(const ClientArgs& args);
 

@@ -26,8 +26,11 @@ std::vector<CLI::Option*> Configurable(CLI::App* cmd) {
 bool IsList(const CLI::Option* o) { return o->get_items_expected_max() > 1; }
 bool IsFlag(const CLI::Option* o) { return o->get_expected_min() == 0; }
 
-// Options that carry a key, a secret or a URL that authorises by itself (webhooks).
+// Options that carry a key, a secret or a URL that authorises by itself (webhooks). Not those
+// that name a file holding one (--tls-key): the path is no secret, and an operator checking the
+// settings needs to see which file is read.
 bool IsSecret(const std::string& name) {
+  if (name == "tls-key") return false;
   for (const char* word : {"key", "secret", "token", "password"})
     if (name.find(word) != std::string::npos) return true;
   return name == "default-webhook";

@@ -266,6 +266,8 @@ int main(int argc, char** argv) {
   logs_cmd->add_option("id", client.target, "Job id")->required();
   logs_cmd->add_option("--attempt", client.attempt, "Attempt number (default: the last)")
       ->check(CLI::Range(1, 1000000));
+  logs_cmd->add_option("--task", client.task,
+                       "A task of a chunked job, e.g. chunk-3 (its attempt with --attempt)");
 
   for (CLI::App* cmd :
        {submit_cmd, jobs_cmd, status_cmd, cancel_cmd, retry_cmd, delete_cmd, logs_cmd})

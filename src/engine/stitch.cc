@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "engine/hls.h"
 #include "engine/package_writer.h"
 #include "engine/scheduler.h"
+#include "engine/staging.h"
 #include "engine/stitch_file.h"
 #include "engine/subtitles.h"
 #include "layout/layout.h"
@@ -174,13 +176,13 @@ Result<std::vector<PackageAudio>> StagedAudio(const std::string& staging_dir,
   return audio;
 }
 
-// Stitches package `h` into h.directory.
-Status StitchPackage(const HlsOutputPlan& h, const ChunkLayout& layout,
+// Stitches package `h` into `dir` (its staged folder), described as it will be in h.directory;
+// `copied` is called after each rendition.
+Status StitchPackage(const HlsOutputPlan& h, const std::string& dir, const ChunkLayout& layout,
                      const std::string& staging_dir, const std::vector<SubtitleTrack>& subtitles,
-                     OutputResult* out, StitchTimes* times) {
+                     const std::function<void()>& copied, OutputResult* out, StitchTimes* times) {
   auto clock = std::chrono::steady_clock::now();
   const std::string part = "/out-" + std::to_string(h.index);
-  const std::string dir = h.directory;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
@@ -223,6 +225,7 @@ Status StitchPackage(const HlsOutputPlan& h, const ChunkLayout& layout,
             CopyFile(e.path().string(), dir + "/" + a.name + "/" + e.path().filename().string()));
   }
   times->copy += Lap(&clock);
+  copied();
 
   for (const PackageVideo& v : d.videos) {
     const std::string vdir = dir + "/" + v.name;
@@ -262,8 +265,9 @@ Status StitchPackage(const HlsOutputPlan& h, const ChunkLayout& layout,
     Result<int> split = hls::SplitFragmentsAtKeyframes(dir + "/" + uri);
     if (!split.ok()) return split.status();
     times->split += Lap(&clock);
+    copied();
   }
-  Status glue = WritePackageGlue(d, subtitles, dir, dir, out);
+  Status glue = WritePackageGlue(d, subtitles, dir, h.directory, out);
   times->write += Lap(&clock);
   if (!glue.ok()) return glue;
   out->index = h.index;
@@ -273,7 +277,7 @@ Status StitchPackage(const HlsOutputPlan& h, const ChunkLayout& layout,
 }  // namespace
 
 Result<TranscodeResult> Stitch(const TranscodePlan& plan, const ChunkLayout& layout,
-                               const std::string& staging_dir) {
+                               const std::string& staging_dir, const TranscodeOptions& options) {
   if (layout.chunks.empty()) return InvalidArgument("stitch: no chunks");
   auto started = std::chrono::steady_clock::now(), clock = started;
   // What the run said of the source (its duration, tone mapping, deinterlacing): chunk 0's.
@@ -288,10 +292,25 @@ Result<TranscodeResult> Stitch(const TranscodePlan& plan, const ChunkLayout& lay
   Result<std::vector<SubtitleTrack>> subtitles = ReadSubtitles(plan);
   if (!subtitles.ok()) return subtitles.status().WithContext("stitch: subtitles");
   times.subtitles = Lap(&clock);
+  // Progress counts renditions copied (the audio of a package as one), the stitch's real work.
+  int steps = 0, done = 0;
+  for (const HlsOutputPlan& h : plan.hls)
+    if (!h.single) steps += 1 + static_cast<int>(h.ladder.rungs.size());
+  auto copied = [&] {
+    ++done;
+    if (options.on_progress)
+      options.on_progress(
+          {std::min(1.0, double(done) / std::max(1, steps)), 0, 0, 0,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()});
+  };
+  Staging staging;  // whatever is not committed is removed when it goes
   for (const HlsOutputPlan& h : plan.hls) {
     if (h.single) continue;  // previews are not chunked
+    Result<std::string> dir = staging.StageDirectory(h.directory);
+    if (!dir.ok()) return dir.status();
     OutputResult out;
-    REEL_RETURN_IF_ERROR(StitchPackage(h, layout, staging_dir, *subtitles, &out, &times));
+    REEL_RETURN_IF_ERROR(
+        StitchPackage(h, *dir, layout, staging_dir, *subtitles, copied, &out, &times));
     result.outputs.push_back(std::move(out));
   }
   clock = std::chrono::steady_clock::now();
@@ -310,6 +329,7 @@ Result<TranscodeResult> Stitch(const TranscodePlan& plan, const ChunkLayout& lay
   std::stable_sort(result.outputs.begin(), result.outputs.end(),
                    [](const OutputResult& a, const OutputResult& b) { return a.index < b.index; });
   times.remux = Lap(&clock);
+  REEL_RETURN_IF_ERROR(staging.Commit(options.check_destination));
   result.elapsed = Lap(&started);
   auto ms = [](double s) { return std::round(s * 1000) / 1000; };
   result.steps = {{"copy_seconds", ms(times.copy)},   {"check_seconds", ms(times.check)},

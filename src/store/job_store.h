@@ -126,6 +126,14 @@ enum class AttemptEnd {
   kReleased,  // the worker shut down: back to the queue, attempt not counted
 };
 
+// What waits for and what occupies worker slots, on every worker: the metrics that scale
+// workers read it. A job that fanned out holds no slot itself, its tasks do.
+struct WorkCounts {
+  int64_t queued_jobs = 0;
+  int64_t queued_tasks = 0;  // that a worker could lease now (a stitch once the others are done)
+  int64_t running_attempts = 0;  // jobs' own attempts and tasks, running now
+};
+
 struct ApiKey {
   std::string id;
   std::string name;
@@ -200,6 +208,7 @@ class JobStore {
   // Deletes a finished job and its attempts.
   virtual Status DeleteJob(const std::string& id) = 0;
   virtual Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) = 0;
+  virtual Result<WorkCounts> CountWork() = 0;
 
   // Worker side. Lease takes the next queued job (highest priority, then oldest) whose tags
   // are all among `worker_tags` (nullopt when there is none).
@@ -281,6 +290,12 @@ class JobStore {
   virtual Status SaveAttemptLog(const std::string& job_id, int attempt,
                                 const std::string& worker_id, const nlohmann::json& log) = 0;
   virtual Result<nlohmann::json> AttemptLog(const std::string& job_id, int attempt) = 0;
+  // The same for attempt `fence` of a task, kept by the worker that holds it (kNotFound once it
+  // does not) before its end is recorded; deleted with the job. TaskLog is kNotFound for an
+  // attempt the task never had, and has no lines for one without a log.
+  virtual Status SaveTaskLog(const std::string& task_id, const std::string& worker_id, int fence,
+                             const nlohmann::json& log) = 0;
+  virtual Result<nlohmann::json> TaskLog(const std::string& task_id, int attempt) = 0;
   virtual Result<ApiKey> FindKeyByHash(const std::string& hash) = 0;
   virtual Result<std::vector<ApiKey>> ListKeys() = 0;
   virtual Status RevokeKey(const std::string& id_or_name) = 0;

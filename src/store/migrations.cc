@@ -265,6 +265,31 @@ ALTER TABLE attempts ADD COLUMN log TEXT;
        R"sql(
 ALTER TABLE attempts ADD COLUMN log TEXT;
 )sql"},
+      // Each task attempt's own log (GET /v1/jobs/{id}/log?task=chunk-3): tasks have no attempts
+      // rows, so their logs get a table of their own, by task and attempt number.
+      {9,
+       R"sql(
+CREATE TABLE task_logs (
+  task_id TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  worker_id TEXT NOT NULL,
+  log TEXT NOT NULL,
+  PRIMARY KEY (task_id, attempt)
+);
+CREATE INDEX task_logs_by_job ON task_logs(job_id);
+)sql",
+       R"sql(
+CREATE TABLE task_logs (
+  task_id TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  worker_id TEXT NOT NULL,
+  log TEXT NOT NULL,
+  PRIMARY KEY (task_id, attempt)
+);
+CREATE INDEX task_logs_by_job ON task_logs(job_id);
+)sql"},
   };
   return steps;
 }

@@ -224,7 +224,8 @@ Status SqlJobStore::DeleteJob(const std::string& id) {
                               "; cancel it before deleting it");
   for (const char* sql :
        {"DELETE FROM webhooks WHERE job_id = ?", "DELETE FROM attempts WHERE job_id = ?",
-        "DELETE FROM tasks WHERE job_id = ?", "DELETE FROM jobs WHERE id = ?"})
+        "DELETE FROM task_logs WHERE job_id = ?", "DELETE FROM tasks WHERE job_id = ?",
+        "DELETE FROM jobs WHERE id = ?"})
     REEL_RETURN_IF_ERROR(db_->Exec(sql, {id}).status());
   return tx.Commit();
 }
@@ -355,7 +356,7 @@ Result<int64_t> SqlJobStore::DeleteFinishedBefore(double before) {
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
   const std::string finished = "state IN ('succeeded', 'failed', 'canceled') AND finished_at < ?";
-  for (const char* table : {"attempts", "webhooks", "tasks"})
+  for (const char* table : {"attempts", "webhooks", "task_logs", "tasks"})
     REEL_RETURN_IF_ERROR(db_->Exec(std::string("DELETE FROM ") + table +
                                        " WHERE job_id IN (SELECT id FROM jobs WHERE " + finished +
                                        ")",

@@ -27,6 +27,7 @@ class SqlJobStore : public JobStore {
   Result<Job> Retry(const std::string& id, const RetryLimits& limits) override;
   Status DeleteJob(const std::string& id) override;
   Result<std::map<std::string, int64_t>> CountByState(const std::string& owner) override;
+  Result<WorkCounts> CountWork() override;
 
   Result<std::optional<Job>> Lease(const std::string& worker_id, const std::string& host,
                                    double lease_seconds,
@@ -69,6 +70,9 @@ class SqlJobStore : public JobStore {
   Status SaveAttemptLog(const std::string& job_id, int attempt, const std::string& worker_id,
                         const nlohmann::json& log) override;
   Result<nlohmann::json> AttemptLog(const std::string& job_id, int attempt) override;
+  Status SaveTaskLog(const std::string& task_id, const std::string& worker_id, int fence,
+                     const nlohmann::json& log) override;
+  Result<nlohmann::json> TaskLog(const std::string& task_id, int attempt) override;
   Result<ApiKey> FindKeyByHash(const std::string& hash) override;
   Result<std::vector<ApiKey>> ListKeys() override;
   Status RevokeKey(const std::string& id_or_name) override;

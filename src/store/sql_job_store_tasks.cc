@@ -271,6 +271,62 @@ Status SqlJobStore::CancelTasks(const Job& job, bool running, double now, bool* 
   return EnqueueWebhook(job.id, "canceled");
 }
 
+Result<WorkCounts> SqlJobStore::CountWork() {
+  std::lock_guard lock(mu_);
+  // Queued tasks as LeaseTask sees them: a stitch waiting for the others wants no slot yet. A
+  // running job without a lease has fanned out: its running tasks are counted instead.
+  Result<SqlRows> r = db_->Exec(
+      "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'queued'), (SELECT COUNT(*) FROM tasks q "
+      "WHERE q.state = 'queued' AND (q.kind <> 'stitch' OR NOT EXISTS (SELECT 1 FROM tasks o "
+      "WHERE o.job_id = q.job_id AND o.kind <> 'stitch' AND o.state <> 'succeeded'))), (SELECT "
+      "COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL) + (SELECT "
+      "COUNT(*) FROM tasks WHERE state = 'running')");
+  if (!r.ok()) return r.status();
+  return WorkCounts{r->Int(0, 0), r->Int(0, 1), r->Int(0, 2)};
+}
+
+Status SqlJobStore::SaveTaskLog(const std::string& task_id, const std::string& worker_id, int fence,
+                                const json& log) {
+  std::lock_guard lock(mu_);
+  SqlTransaction tx(*db_);
+  REEL_RETURN_IF_ERROR(tx.status());
+  // Only the worker holding the attempt, before its end: one that lost the lease must not write
+  // over the log of the attempt that runs now, nor add one the task never had.
+  Result<SqlRows> held = db_->Exec(
+      std::string("SELECT job_id FROM tasks WHERE id = ? AND lease_owner = ? AND attempts = ? "
+                  "AND state = 'running'") +
+          db_->ForUpdate(),
+      {task_id, worker_id, fence});
+  if (!held.ok()) return held.status();
+  if (held->empty()) return NotFound("lease on " + task_id + " is no longer held by " + worker_id);
+  REEL_RETURN_IF_ERROR(
+      db_->Exec("DELETE FROM task_logs WHERE task_id = ? AND attempt = ?", {task_id, fence})
+          .status());
+  REEL_RETURN_IF_ERROR(
+      db_->Exec("INSERT INTO task_logs (task_id, job_id, attempt, worker_id, log) VALUES (?, ?, "
+                "?, ?, ?)",
+                {task_id, held->Text(0, 0), fence, worker_id,
+                 log.dump(-1, ' ', false, json::error_handler_t::replace)})
+          .status());
+  return tx.Commit();
+}
+
+Result<json> SqlJobStore::TaskLog(const std::string& task_id, int attempt) {
+  std::lock_guard lock(mu_);
+  Result<SqlRows> task = db_->Exec("SELECT attempts FROM tasks WHERE id = ?", {task_id});
+  if (!task.ok()) return task.status();
+  if (task->empty() || attempt < 1 || attempt > task->Int(0, 0))
+    return NotFound("task " + task_id + " has no attempt " + std::to_string(attempt));
+  Result<SqlRows> r =
+      db_->Exec("SELECT log FROM task_logs WHERE task_id = ? AND attempt = ?", {task_id, attempt});
+  if (!r.ok()) return r.status();
+  json log = r->empty() ? json::object() : ParseJsonOr(r->Text(0, 0), json::object());
+  if (!log.is_object()) log = json::object();
+  if (!log.contains("lines") || !log["lines"].is_array()) log["lines"] = json::array();
+  if (!log.contains("dropped") || !log["dropped"].is_number_integer()) log["dropped"] = 0;
+  return log;
+}
+
 Result<json> SqlJobStore::UpdateJobProgress(const std::string& job_id, double now) {
   Result<SqlRows> r =
       db_->Exec("SELECT state, weight, progress FROM tasks WHERE job_id = ?", {job_id});

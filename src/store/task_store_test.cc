@@ -293,6 +293,58 @@ TEST_P(TaskStoreTest, RetentionAndDeleteTakeTheTasksWithTheirJob) {
   EXPECT_EQ(store_->GetTask(k.tasks[0].id).status().code(), StatusCode::kNotFound);
 }
 
+// What scales workers: queued tasks wait for slots as queued jobs do, and a job that fanned out
+// occupies none itself, its running tasks do.
+TEST_P(TaskStoreTest, WorkCountsQueuedAndRunningTasksAsSlots) {
+  Job j = FannedOut({kMain, kThumb});
+  bool existed = false;
+  ASSERT_TRUE(store_->CreateJob({"key_a", json::object(), 3, "", "", 0, {}}, &existed).ok());
+  Result<WorkCounts> w = store_->CountWork();
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->queued_jobs, 1);
+  EXPECT_EQ(w->queued_tasks, 2) << "main and thumbnail; the stitch waits for them";
+  EXPECT_EQ(w->running_attempts, 0) << "the fanned-out job runs only as its tasks";
+  ASSERT_TRUE(LeaseTask("w1"));
+  ASSERT_TRUE(store_->Lease("w2", "h2", 30).ok());
+  w = store_->CountWork();
+  EXPECT_EQ(w->queued_jobs, 0);
+  EXPECT_EQ(w->queued_tasks, 1);
+  EXPECT_EQ(w->running_attempts, 2) << "a task and a job's attempt";
+  EXPECT_EQ(store_->GetJob(j.id)->state, JobState::kRunning);
+}
+
+// Each attempt of a task keeps its own log, written only by the worker holding that attempt,
+// and deleted with the job.
+TEST_P(TaskStoreTest, EachTaskAttemptKeepsItsOwnLogFencedByItsLease) {
+  Job j = FannedOut({kMain});
+  std::optional<Task> first = LeaseTask("w1", -1);  // a lease that has already run out
+  ASSERT_TRUE(first);
+  auto log = [](const std::string& msg) {
+    return json{{"lines", {{{"ts", "t"}, {"level", "info"}, {"msg", msg}}}}, {"dropped", 0}};
+  };
+  EXPECT_EQ(store_->TaskLog(first->id, 1)->at("lines"), json::array()) << "running: none yet";
+  EXPECT_EQ(store_->TaskLog(first->id, 2).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->SaveTaskLog(first->id, "w1", 1, log("first")).ok());
+  // w1's lease runs out; w2 runs attempt 2. w1 can write neither its attempt nor the new one.
+  ASSERT_TRUE(store_->ExpireLeases().ok());
+  std::optional<Task> second = LeaseTask("w2");
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->attempts, 2);
+  EXPECT_EQ(store_->SaveTaskLog(first->id, "w1", 1, log("late")).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->SaveTaskLog(first->id, "w1", 2, log("stolen")).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->SaveTaskLog(second->id, "w2", 2, log("second")).ok());
+  ASSERT_TRUE(store_->SaveTaskLog(second->id, "w2", 2, log("second, again")).ok());
+  EXPECT_EQ(store_->TaskLog(first->id, 1)->at("lines")[0]["msg"], "first");
+  EXPECT_EQ(store_->TaskLog(first->id, 2)->at("lines")[0]["msg"], "second, again");
+  EXPECT_EQ(store_->TaskLog(first->id, 2)->at("dropped"), 0);
+  EXPECT_EQ(store_->TaskLog("task_nothing", 1).status().code(), StatusCode::kNotFound);
+
+  ASSERT_TRUE(store_->RequestCancel(j.id).ok());
+  ASSERT_TRUE(Finish(*second, "w2", AttemptEnd::kCanceled).ok());
+  ASSERT_TRUE(store_->DeleteJob(j.id).ok());
+  EXPECT_EQ(store_->TaskLog(first->id, 1).status().code(), StatusCode::kNotFound);
+}
+
 // A job run as tasks gets its progress webhooks per job, not per task: two tasks on two workers
 // reporting make one delivery, with the job's weighted fraction.
 TEST_P(TaskStoreTest, ProgressWebhooksAreTheJobsNotEachTasks) {

@@ -86,30 +86,89 @@ nlohmann::json AttemptLogJson(const AttemptLog& log) {
   return {{"lines", std::move(lines)}, {"dropped", log.dropped}};
 }
 
-void KeepAttemptLog(store::JobStore* store, const store::Job& job, const std::string& worker_id,
-                    const AttemptEnding& ending, double seconds) {
-  const log::Fields job_fields = {
-      {"job", job.id}, {"attempt", job.attempts}, {"worker", worker_id}};
+namespace {
+
+// Forwards the child's lines to this process's log with `tags`, and returns them as the store
+// keeps them with a last line for the end (outcome, seconds, error) and `extra` lines before it.
+nlohmann::json Kept(const log::Fields& tags, const AttemptEnding& ending, double seconds,
+                    std::vector<log::Record> extra = {}) {
   AttemptLog kept = ending.log;
   for (const log::Record& r : kept.lines) {
     if (!log::Enabled(r.level)) continue;
-    log::Fields fields = job_fields;
+    log::Fields fields = tags;
     fields.insert(fields.end(), r.fields.begin(), r.fields.end());
     fields.push_back({"child_ts", r.ts});  // forwarded at the end: when the child wrote it
     log::Write(r.level, r.msg, fields);
   }
+  for (log::Record& r : extra) kept.lines.push_back(std::move(r));
   log::Record end{log::Now(),
                   ending.error.empty() ? log::Level::kInfo : log::Level::kError,
                   "attempt ended",
                   {{"outcome", ending.outcome}, {"seconds", std::round(seconds * 100) / 100}}};
   if (!ending.error.empty()) end.fields.push_back({"error", log::Clean(ending.error)});
   kept.lines.push_back(std::move(end));
-  Status saved = store->SaveAttemptLog(job.id, job.attempts, worker_id, AttemptLogJson(kept));
-  if (!saved.ok()) {
-    log::Fields fields = job_fields;
-    fields.push_back({"error", saved.ToString()});
-    log::Warn("cannot keep the attempt's log", fields);
+  return AttemptLogJson(kept);
+}
+
+void WarnUnsaved(const Status& saved, log::Fields tags) {
+  if (saved.ok()) return;
+  tags.push_back({"error", saved.ToString()});
+  log::Warn("cannot keep the attempt's log", tags);
+}
+
+// The tasks of a fan-out in one short line, whatever their number (up to attempt::kMaxTasks):
+// each kind's ordinals as a range, "chunk-0..chunk-119 audio-0 main-0 stitch-0".
+std::string TaskNames(const attempt::FanOutMessage& fan_out) {
+  std::vector<std::pair<std::string, std::pair<int, int>>> kinds;  // in order of appearance
+  for (const attempt::PlannedTask& t : fan_out.tasks) {
+    auto it =
+        std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == t.kind; });
+    if (it == kinds.end()) {
+      kinds.push_back({t.kind, {t.ordinal, t.ordinal}});
+    } else {
+      it->second.first = std::min(it->second.first, t.ordinal);
+      it->second.second = std::max(it->second.second, t.ordinal);
+    }
   }
+  std::string names;
+  for (const auto& [kind, range] : kinds) {
+    if (!names.empty()) names += ' ';
+    names += TaskName(kind, range.first);
+    if (range.second != range.first) names.append("..").append(TaskName(kind, range.second));
+  }
+  return names;
+}
+
+}  // namespace
+
+std::string TaskName(const std::string& kind, int ordinal) {
+  return kind + "-" + std::to_string(ordinal);
+}
+
+void KeepAttemptLog(store::JobStore* store, const store::Job& job, const std::string& worker_id,
+                    const AttemptEnding& ending, double seconds) {
+  const log::Fields job_fields = {
+      {"job", job.id}, {"attempt", job.attempts}, {"worker", worker_id}};
+  std::vector<log::Record> extra;
+  if (ending.fan_out)
+    extra.push_back({log::Now(),
+                     log::Level::kInfo,
+                     "the job goes on as tasks; each keeps its own log (reel logs --task NAME)",
+                     {{"tasks", TaskNames(*ending.fan_out)}}});
+  WarnUnsaved(store->SaveAttemptLog(job.id, job.attempts, worker_id,
+                                    Kept(job_fields, ending, seconds, std::move(extra))),
+              job_fields);
+}
+
+void KeepTaskLog(store::JobStore* store, const store::Task& task, const std::string& worker_id,
+                 const AttemptEnding& ending, double seconds) {
+  const log::Fields task_fields = {{"job", task.job_id},
+                                   {"task", TaskName(store::TaskKindName(task.kind), task.ordinal)},
+                                   {"attempt", task.attempts},
+                                   {"worker", worker_id}};
+  WarnUnsaved(
+      store->SaveTaskLog(task.id, worker_id, task.attempts, Kept(task_fields, ending, seconds)),
+      task_fields);
 }
 
 }  // namespace reel::worker

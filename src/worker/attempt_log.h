@@ -15,6 +15,7 @@
 namespace reel::store {
 class JobStore;
 struct Job;
+struct Task;
 }  // namespace reel::store
 
 namespace reel::worker {
@@ -38,7 +39,16 @@ nlohmann::json AttemptLogJson(const AttemptLog& log);
 // Forwards the child's lines to this process's log with the job's fields, then stores them and
 // a last line for the end (outcome, seconds, error) with the attempt. The store being down loses
 // the stored copy, not the attempt's end: a warning, and the caller records the end as usual.
+// An attempt that fanned out says which tasks the job went on as, and where their logs are.
 void KeepAttemptLog(store::JobStore* store, const store::Job& job, const std::string& worker_id,
                     const AttemptEnding& ending, double seconds);
+
+// The same for attempt `task.attempts` of a task (store::JobStore::SaveTaskLog), forwarded with
+// the task's fields (job, task, attempt, worker).
+void KeepTaskLog(store::JobStore* store, const store::Task& task, const std::string& worker_id,
+                 const AttemptEnding& ending, double seconds);
+
+// "chunk-0".."chunk-2", "audio-0": how the API and `reel logs --task` name a task.
+std::string TaskName(const std::string& kind, int ordinal);
 
 }  // namespace reel::worker

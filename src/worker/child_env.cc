@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <set>
 #include <string_view>
 
 extern char** environ;
@@ -25,9 +26,41 @@ bool NamesS3(const nlohmann::json& value) {
   return false;
 }
 
+// The S3 profile an s3:// URL names: "s3://NAME@bucket/key", else "default".
+std::string ProfileOf(const std::string& url) {
+  std::string rest = url.substr(5);
+  size_t at = rest.find('@'), slash = rest.find('/');
+  return at != std::string::npos && (slash == std::string::npos || at < slash) ? rest.substr(0, at)
+                                                                               : "default";
+}
+
+void NamedProfiles(const nlohmann::json& value, std::set<std::string>* names) {
+  if (value.is_string() && value.get_ref<const std::string&>().rfind("s3://", 0) == 0)
+    names->insert(ProfileOf(value.get<std::string>()));
+  if (value.is_array())
+    for (const nlohmann::json& v : value) NamedProfiles(v, names);
+  if (value.is_object())
+    for (const auto& [key, v] : value.items())
+      if (key != "metadata") NamedProfiles(v, names);
+}
+
 }  // namespace
 
 bool UsesS3(const nlohmann::json& spec) { return NamesS3(spec); }
+
+nlohmann::json ChildStorageConfig(const nlohmann::json& config, const nlohmann::json& spec,
+                                  const std::vector<std::string>& more_urls) {
+  std::set<std::string> names;
+  NamedProfiles(spec, &names);
+  for (const std::string& url : more_urls)
+    if (url.rfind("s3://", 0) == 0) names.insert(ProfileOf(url));
+  if (!config.is_object() || !config.contains("s3") || !config["s3"].is_object()) return nullptr;
+  nlohmann::json profiles = nlohmann::json::object();
+  for (const std::string& name : names)
+    if (config["s3"].contains(name)) profiles[name] = config["s3"][name];
+  if (profiles.empty()) return nullptr;
+  return {{"s3", std::move(profiles)}};
+}
 
 std::vector<std::string> ChildEnvironment(const nlohmann::json& spec, bool staging_in_s3) {
   // A list of what to keep, not of what to drop: a secret the server is given tomorrow under a

@@ -22,4 +22,12 @@ std::vector<std::string> ChildEnvironment(const nlohmann::json& spec, bool stagi
 // Whether `spec` names an s3:// URL anywhere but in its free-form metadata.
 bool UsesS3(const nlohmann::json& spec);
 
+// What the child of a job with this (opened) `spec` is given of the server's storage config
+// (`config`: its --storage-config file as JSON): the S3 profiles its s3:// URLs name
+// ("s3://NAME@bucket/key", or "default"), and those of `more_urls` (a staging on S3); null when
+// it names none. Never the file itself: it holds every profile's keys, and the child parses media
+// from strangers.
+nlohmann::json ChildStorageConfig(const nlohmann::json& config, const nlohmann::json& spec,
+                                  const std::vector<std::string>& more_urls = {});
+
 }  // namespace reel::worker

@@ -83,5 +83,31 @@ TEST(UsesS3, LooksAtEveryUrlButTheMetadata) {
   EXPECT_FALSE(UsesS3({{"metadata", {{"a", {"s3://b/x"}}}}}));
 }
 
+// The child gets the S3 profiles its job names, not the server's --storage-config with every
+// profile's keys.
+TEST(ChildStorageConfig, OnlyTheProfilesTheJobNames) {
+  json config = {{"s3",
+                  {{"default", {{"endpoint", "http://s3.local"}, {"secret_key", "d-secret"}}},
+                   {"archive", {{"endpoint", "http://archive"}, {"secret_key", "a-secret"}}},
+                   {"billing", {{"endpoint", "http://billing"}, {"secret_key", "b-secret"}}},
+                   {"staging", {{"endpoint", "http://staging"}, {"secret_key", "s-secret"}}}}}};
+  json spec = {{"source", "s3://archive@films/in.mp4"},
+               {"outputs", {{{"kind", "mp4"}, {"destination", "s3://out/x.mp4"}}}},
+               {"metadata", {{"bill", "s3://billing@b/x"}}}};
+  json given = ChildStorageConfig(config, spec);
+  EXPECT_EQ(
+      given,
+      json({{"s3", {{"archive", config["s3"]["archive"]}, {"default", config["s3"]["default"]}}}}));
+  EXPECT_EQ(given.dump().find("b-secret"), std::string::npos) << "metadata names no profile";
+  EXPECT_EQ(ChildStorageConfig(config, spec, {"s3://staging@chunks/prefix/", "/var/staging"})
+                .at("s3")
+                .size(),
+            3u)
+      << "a staging on S3 is the job's too";
+  EXPECT_TRUE(ChildStorageConfig(config, {{"source", "/media/in.mp4"}}).is_null());
+  EXPECT_TRUE(ChildStorageConfig(config, {{"source", "s3://unknown@b/in.mp4"}}).is_null());
+  EXPECT_TRUE(ChildStorageConfig(json::object(), spec).is_null());
+}
+
 }  // namespace
 }  // namespace reel::worker

@@ -1,5 +1,6 @@
 #include "worker/completer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/log.h"
@@ -66,7 +67,11 @@ Result<store::Job> Completer::FinishTask(const store::Task& task, const AttemptE
            store::AttemptEnd::kFailedPermanently,
            "failed",
            "a task's process planned tasks of its own",
-           {}};
+           {},
+           std::nullopt,
+           ending.log};
+  // The task attempt's log first, while this worker holds it, as for a job's attempt.
+  KeepTaskLog(store_, task, worker_id_, end, seconds);
   return Settle(tag, task.job_id, end, seconds, [&] {
     return store_->FinishTask(task.id, worker_id_, task.attempts, end.end, end.error, end.result);
   });
@@ -96,8 +101,12 @@ Result<store::Job> Completer::Settle(const log::Fields& tag, const std::string& 
                                {"seconds", std::round(seconds * 100) / 100}});
   if (!ending.error.empty()) fields.push_back({"error", ending.error});
   log::Write(ending.error.empty() ? log::Level::kInfo : log::Level::kWarn, "attempt ended", fields);
-  if (observer_ && observer_->on_finished && store::IsFinished(after->state))
-    observer_->on_finished(*after, seconds);
+  if (observer_ && observer_->on_finished && store::IsFinished(after->state)) {
+    // A chunked job lasted from its first lease to this end, not just this task's attempt.
+    bool chunked = !after->tasks.empty() && after->started_at > 0 && after->finished_at > 0;
+    observer_->on_finished(
+        *after, chunked ? std::max(0.0, after->finished_at - after->started_at) : seconds);
+  }
   if (hub_) hub_->Publish(job_id, "state", JobView(*after));
   return after;
 }

@@ -16,6 +16,8 @@ namespace reel::worker {
 
 // Job-level observations for metrics: called when an attempt ends.
 struct PoolObserver {
+  // The job has ended; `seconds` is its wall time: its last attempt's, or for a job that fanned
+  // out, from its first lease to the end of the task that ended it.
   std::function<void(const store::Job& job, double seconds)> on_finished;
   std::function<void(double speed)> on_speed;
 };

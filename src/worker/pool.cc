@@ -288,7 +288,8 @@ void WorkerPool::RunAttempt(const Job& job) {
   // A worker that died mid-attempt may have left staged files; this attempt starts clean.
   RemoveStaleStaging(job.spec);
   double started = clock_->Now();
-  AttemptScratch scratch = PrepareScratch(options_.work_dir, job, options_.secret_key);
+  AttemptScratch scratch =
+      PrepareScratch(options_.work_dir, job, options_.secret_key, ChildStorage());
   AttemptEnding ending;
   if (!scratch.error.empty()) {
     ending = {Ending::kNotStarted, AttemptEnd::kFailedPermanently, "failed", scratch.error, {}};
@@ -304,7 +305,7 @@ void WorkerPool::RunAttempt(const Job& job) {
                            options_.progress_save_interval},
                           std::move(hooks));
     ending = supervisor.Run(
-        job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id),
+        job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id, "", scratch.storage_path),
                              ChildEnvironment(job.spec, StagingInS3()), scratch.log_path});
   }
 
@@ -338,6 +339,8 @@ void WorkerPool::RunTask(const store::Task& task) {
   Track(task.id, task.job_id);
   double started = clock_->Now();
   Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_);
+  const bool writes_outputs =
+      task.kind == store::TaskKind::kMain || task.kind == store::TaskKind::kStitch;
   // The child reads the job's spec; a stitch also the results of the job's other tasks.
   Result<Job> job = store_->GetJob(task.job_id);
   AttemptScratch scratch;
@@ -353,13 +356,17 @@ void WorkerPool::RunTask(const store::Task& task) {
     // first renewal tells it.
     ending = {Ending::kCanceled, AttemptEnd::kCanceled, "canceled", "canceled by request", {}};
   } else {
+    // A killed attempt of a task that writes the job's outputs (main, stitch) may have left
+    // them staged beside their destinations: this one starts clean, as a job's attempt does.
+    if (writes_outputs) RemoveStaleStaging(job->spec);
     attempt::TaskRun run{
         task.id, store::TaskKindName(task.kind), task.ordinal, task.attempts, task.payload, {}};
     if (task.kind == store::TaskKind::kStitch)
       for (const store::Task& t : job->tasks)
         if (t.state == store::JobState::kSucceeded && t.id != task.id)
           run.results.push_back({store::TaskKindName(t.kind), t.ordinal, t.result});
-    scratch = PrepareTaskScratch(options_.work_dir, *job, task, run.ToJson(), options_.secret_key);
+    scratch = PrepareTaskScratch(options_.work_dir, *job, task, run.ToJson(), options_.secret_key,
+                                 ChildStorage());
     if (!scratch.error.empty())
       ending = {Ending::kNotStarted, AttemptEnd::kFailedPermanently, "failed", scratch.error, {}};
   }
@@ -384,9 +391,10 @@ void WorkerPool::RunTask(const store::Task& task) {
                           {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
                            options_.progress_save_interval},
                           std::move(hooks));
-    ending = supervisor.Run(
-        lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id, scratch.task_path),
-                            ChildEnvironment(job->spec, StagingInS3()), scratch.log_path});
+    ending = supervisor.Run(lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id,
+                                                           scratch.task_path, scratch.storage_path),
+                                                ChildEnvironment(job->spec, StagingInS3()),
+                                                scratch.log_path});
   }
   std::error_code ec;
   if (!scratch.dir.empty()) fs::remove_all(scratch.dir, ec);
@@ -396,6 +404,8 @@ void WorkerPool::RunTask(const store::Task& task) {
     log::Warn("lease lost; attempt abandoned", task_fields);
     return;
   }
+  if (writes_outputs && job.ok() && ending.end != AttemptEnd::kSucceeded)
+    RemoveStaleStaging(job->spec);
   Result<Job> after = completer.FinishTask(task, ending, clock_->Now() - started);
   // The job has succeeded: its chunks are of no use any more. A failed or canceled job keeps
   // them, as a retry re-runs only its failed and canceled tasks and stitches the others' again.
@@ -405,9 +415,15 @@ void WorkerPool::RunTask(const store::Task& task) {
   Wake();
 }
 
+ServerStorage WorkerPool::ChildStorage() const {
+  return {options_.storage_config,
+          options_.staging_dir.rfind("s3://", 0) == 0 ? options_.staging_dir : ""};
+}
+
 std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
                                                 const std::string& job_id,
-                                                const std::string& task_path) {
+                                                const std::string& task_path,
+                                                const std::string& storage_path) {
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
   // A job may fan out only where every worker that could lease its tasks reaches its staging:
   // an explicit --staging (shared by the operator), or the default one in this pool's data
@@ -438,9 +454,9 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
     args.push_back("--allow-host");
     args.push_back(host);
   }
-  if (!options_.storage_config.empty()) {
+  if (!storage_path.empty()) {  // the profiles the job names (scratch.h), not the server's file
     args.push_back("--storage-config");
-    args.push_back(options_.storage_config);
+    args.push_back(storage_path);
   }
   if (!options_.presets_file.empty()) {
     args.push_back("--presets");

@@ -19,6 +19,7 @@
 #include "events/job_events.h"
 #include "store/job_store.h"
 #include "worker/completer.h"
+#include "worker/scratch.h"
 #include "worker/supervisor.h"
 
 namespace reel::worker {
@@ -35,8 +36,8 @@ struct PoolOptions {
   std::vector<std::string> allow_paths;
   std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
   std::vector<std::string> allow_hosts;      // passed on to the job's process for its transfers
-  std::string storage_config;
-  std::string presets_file;                // user ladders and presets (--presets), for each attempt
+  std::string storage_config;  // the server's: each child gets only the S3 profiles its job names
+  std::string presets_file;    // user ladders and presets (--presets), for each attempt
   std::vector<std::string> run_job_flags;  // more flags for each `reel run-job` (source limits)
   std::vector<std::string> tags;           // this worker runs jobs whose tags are all among these
   // Chunked encoding: where chunks are staged (a folder every worker reaches, or an S3 prefix
@@ -89,8 +90,11 @@ class WorkerPool {
   // Worker slots heard from lately on every host ("auto" chunking needs more than one);
   // `other_pools`: some are not this pool's.
   int LiveSlots(bool* other_pools);
+  // `storage_path`: the attempt's own storage config (scratch.h), if the job names S3 profiles.
   std::vector<std::string> RunJobArgv(const std::string& spec_path, const std::string& job_id,
-                                      const std::string& task_path = "");
+                                      const std::string& task_path = "",
+                                      const std::string& storage_path = "");
+  ServerStorage ChildStorage() const;
   void Heartbeat();
 
   store::JobStore* store_;

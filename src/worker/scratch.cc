@@ -5,8 +5,10 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "job/sealed.h"
+#include "worker/child_env.h"
 
 namespace reel::worker {
 namespace {
@@ -30,7 +32,8 @@ std::string WritePrivate(const std::string& path, const std::string& text) {
 
 // The scratch "<owner>-<attempt>": what earlier attempts of `owner` left here goes first.
 AttemptScratch Prepare(const std::string& work_dir, const std::string& owner, int attempt,
-                       const store::Job& job, const std::string& secret_key) {
+                       const store::Job& job, const std::string& secret_key,
+                       const ServerStorage& storage) {
   fs::path dir = fs::path(work_dir) / (owner + "-" + std::to_string(attempt));
   AttemptScratch s{dir.string(), (dir / "spec.json").string(), (dir / "stderr.log").string(), "",
                    ""};
@@ -45,20 +48,33 @@ AttemptScratch Prepare(const std::string& work_dir, const std::string& owner, in
   const nlohmann::json& spec = opened.ok() ? *opened : job.spec;
   std::string written = WritePrivate(s.spec_path, spec.dump());
   if (!written.empty()) s.error = written;
+  if (storage.config_file.empty() || !s.error.empty()) return s;
+  // The child gets the profiles its job names, in a file of its own: never the server's file,
+  // which holds every profile's keys.
+  std::ifstream in(storage.config_file);
+  nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
+  if (!in || config.is_discarded()) {
+    s.error = "the server's storage config cannot be read; tell its operator";  // no path shown
+    return s;
+  }
+  nlohmann::json given = ChildStorageConfig(config, spec, {storage.staging});
+  if (given.is_null()) return s;
+  s.storage_path = (dir / "storage.json").string();
+  s.error = WritePrivate(s.storage_path, given.dump());
   return s;
 }
 
 }  // namespace
 
 AttemptScratch PrepareScratch(const std::string& work_dir, const store::Job& job,
-                              const std::string& secret_key) {
-  return Prepare(work_dir, job.id, job.attempts, job, secret_key);
+                              const std::string& secret_key, const ServerStorage& storage) {
+  return Prepare(work_dir, job.id, job.attempts, job, secret_key, storage);
 }
 
 AttemptScratch PrepareTaskScratch(const std::string& work_dir, const store::Job& job,
                                   const store::Task& task, const nlohmann::json& task_run,
-                                  const std::string& secret_key) {
-  AttemptScratch s = Prepare(work_dir, task.id, task.attempts, job, secret_key);
+                                  const std::string& secret_key, const ServerStorage& storage) {
+  AttemptScratch s = Prepare(work_dir, task.id, task.attempts, job, secret_key, storage);
   s.task_path = (fs::path(s.dir) / "task.json").string();
   std::string written = WritePrivate(s.task_path, task_run.dump());
   if (s.error.empty()) s.error = written;

@@ -20,16 +20,26 @@ struct AttemptScratch {
   // Set when the spec could not be prepared (its credentials do not open with this server's
   // key, the file cannot be written): the attempt fails for good without running.
   std::string error;
+  // 0600: the S3 profiles of the server's storage config that the job names (child_env.h
+  // ChildStorageConfig), for the child's --storage-config; empty when it names none.
+  std::string storage_path = "";
+};
+
+// What of the server's storage settings a child may be given a part of.
+struct ServerStorage {
+  std::string config_file;  // the server's --storage-config; empty: none
+  std::string staging;      // where chunks are staged, if that is a URL (its profile is needed)
 };
 
 // Creates the attempt's scratch directory, removing what earlier attempts of the job that died
-// here left, and writes the spec with its sealed credentials and URLs opened.
+// here left, and writes the spec with its sealed credentials and URLs opened, and the part of
+// the server's storage config the job needs.
 AttemptScratch PrepareScratch(const std::string& work_dir, const store::Job& job,
-                              const std::string& secret_key);
+                              const std::string& secret_key, const ServerStorage& storage = {});
 
 // The same for attempt `task.attempts` of a task of `job`, with `task_run` written beside.
 AttemptScratch PrepareTaskScratch(const std::string& work_dir, const store::Job& job,
                                   const store::Task& task, const nlohmann::json& task_run,
-                                  const std::string& secret_key);
+                                  const std::string& secret_key, const ServerStorage& storage = {});
 
 }  // namespace reel::worker

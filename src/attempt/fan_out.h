@@ -2,7 +2,8 @@
 // the tasks it fans out into.
 //
 //   chunk  one time range of every chunked package's video (engine::EncodeChunk); payload
-//          {"chunk": <ChunkRange>}
+//          {"chunk": <ChunkRange>, "per_title": {"<output index>": <choice>}}, the per-title
+//          choices made once by the deciding attempt (engine::ChoosePerTitleOnce), when any
 //   audio  the packages' whole audio, encoded once (engine::EncodeAudio); only with audio
 //   main   every output that is not chunked (files, previews, thumbnails, sprites, waveforms,
 //          loudness), encoded and delivered as an unchunked run would: they run beside the

@@ -14,7 +14,7 @@
 # pre-pass; both runs include the quality report (at most +25 %, bench/quality_cost.sh), which
 # makes the encode longer and so the fraction a little smaller than without it.
 #
-# Usage: bench/per_title.sh [seconds=20] [target_psnr=40]
+# Usage: [CONTENTS="easy slides hard"] bench/per_title.sh [seconds=20] [target_psnr=40]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEN=${1:-20}
@@ -25,15 +25,25 @@ WORK=$(mktemp -d /tmp/reel-per-title-bench-XXXXXX)
 . bench/lib.sh
 bench_traps
 
+# PER_TITLE_SOURCES=DIR keeps the generated sources there for the next run (iterating).
+SOURCES=${PER_TITLE_SOURCES:-$WORK}
+mkdir -p "$SOURCES"
 generate() {  # $1: name, $2: lavfi graph
-  echo "generating $1: ${LEN}s 1920x1080 25 fps..." >&2
-  ffmpeg -nostdin -loglevel error -y -f lavfi -i "$2" -t "$LEN" \
-    -c:v libx264 -preset veryfast -crf 14 -g 50 -pix_fmt yuv420p "$WORK/$1.mp4"
+  local file="$SOURCES/$1-$LEN.mp4"
+  if [ ! -s "$file" ]; then
+    echo "generating $1: ${LEN}s 1920x1080 25 fps..." >&2
+    ffmpeg -nostdin -loglevel error -y -f lavfi -i "$2" -t "$LEN" \
+      -c:v libx264 -preset veryfast -crf 14 -g 50 -pix_fmt yuv420p "$file.tmp.mp4"
+    mv "$file.tmp.mp4" "$file"
+  fi
+  ln -sf "$file" "$WORK/$1.mp4"
 }
-generate easy "testsrc2=size=1920x1080:rate=25"
-generate slides "testsrc2=size=1920x1080:rate=0.25,fps=25"
+CONTENTS=${CONTENTS:-easy slides hard}  # e.g. CONTENTS=easy while iterating
+has() { [[ " $CONTENTS " == *" $1 "* ]]; }
+has easy && generate easy "testsrc2=size=1920x1080:rate=25"
+has slides && generate slides "testsrc2=size=1920x1080:rate=0.25,fps=25"
 # Mandelbrot is slow to draw: drawn at half size and scaled, the grain added at full size.
-generate hard "mandelbrot=size=960x540:rate=25,scale=1920:1080,noise=alls=30:allf=t+u"
+has hard && generate hard "mandelbrot=size=960x540:rate=25,scale=1920:1080,noise=alls=30:allf=t+u"
 
 run() {  # $1: content, $2: fixed|pertitle -> result JSON path
   local ladder='"default"'
@@ -43,17 +53,23 @@ run() {  # $1: content, $2: fixed|pertitle -> result JSON path
   "ladder": $ladder, "quality": true}]}
 JSON
   rm -rf "$WORK/out-$1-$2"
-  "$REEL" transcode "$WORK/job-$1-$2.json" >"$WORK/result-$1-$2.json"
+  # CPU seconds of the whole run beside its wall time: on a shared machine the CPU fraction
+  # of the pre-pass moves less with the load than the wall-time one.
+  /usr/bin/time -f "%e %U %S" -o "$WORK/time-$1-$2" \
+    "$REEL" transcode "$WORK/job-$1-$2.json" >"$WORK/result-$1-$2.json"
   echo "$WORK/result-$1-$2.json"
 }
 
-for content in easy slides hard; do
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+for content in $CONTENTS; do
   echo "encoding $content: fixed, then per-title..." >&2
   fixed=$(run "$content" fixed)
   pertitle=$(run "$content" pertitle)
-  python3 - "$content" "$fixed" "$pertitle" "$TARGET" <<'PY'
+  python3 - "$content" "$fixed" "$pertitle" "$TARGET" "$WORK/time-$content-pertitle" <<'PY'
 import json, sys
 content, fixed_path, pt_path, target = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+_, user, system = (float(x) for x in open(sys.argv[5]).read().split()[-3:])
 fixed = json.load(open(fixed_path))
 pt = json.load(open(pt_path))
 fo, po = fixed["outputs"][0], pt["outputs"][0]
@@ -87,6 +103,11 @@ encode = pt["elapsed"] - analysis
 frac = analysis / encode
 print(f"analysis {analysis:.2f} s, encode {encode:.2f} s (fixed run {fixed['elapsed']:.2f} s): "
       f"analysis = {100*frac:.1f} % of the encode")
+cpu = ladder.get("analysis_cpu_seconds")
+if cpu is not None:
+    cpu_frac = cpu / (user + system - cpu)
+    print(f"CPU: analysis {cpu:.2f} s, encode {user + system - cpu:.2f} s: "
+          f"analysis = {100*cpu_frac:.1f} % of the encode's CPU")
 checks = []
 if content == "easy":
     checks.append((saving >= 0.30, f"easy: {100*saving:.1f} % fewer bytes (>= 30 %)"))
@@ -103,3 +124,4 @@ for good, what in checks:
     print(("PASS  " if good else "FAIL  ") + what)
 PY
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -228,6 +228,10 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
     return FailedPrecondition("chunked encoding: more than " + std::to_string(kMaxTasks - 3) +
                               " chunks; ask for longer ones");
 
+  // A per-title ladder is analysed here, once: every chunk encodes these bitrates.
+  Result<json> per_title = engine::ChoosePerTitleOnce(plan.engine);
+  if (!per_title.ok()) return per_title.status();
+
   // Weights are seconds of picture encoded (a chunk's lead and tail GOPs too); the audio, the
   // copies of the stitch and the derived outputs cost a fraction of that, measured roughly.
   // Tasks are leased in the order given: the audio and `main` first, as each is one piece that
@@ -244,7 +248,9 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
   for (const engine::ChunkRange& c : layout->chunks) {
     double end = c.end >= 0 ? c.end : duration;
     double weight = std::max(0.1, end - c.start + (c.lead_frames + c.tail_frames) / fps);
-    m.tasks.push_back({"chunk", c.index, weight, {{"chunk", ChunkRangeToJson(c)}}});
+    json payload = {{"chunk", ChunkRangeToJson(c)}};
+    if (!per_title->empty()) payload["per_title"] = *per_title;
+    m.tasks.push_back({"chunk", c.index, weight, std::move(payload)});
   }
   m.tasks.push_back({"stitch",
                      0,
@@ -272,6 +278,9 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
   if (task.kind == "chunk") {
     Result<engine::ChunkRange> range = ChunkRangeFromJson(task.payload.value("chunk", json()));
     if (!range.ok()) return AttemptError{Stage::kPrepare, range.status()};
+    Status chosen =
+        engine::UsePerTitleChoices(task.payload.value("per_title", json()), &plan->engine);
+    if (!chosen.ok()) return AttemptError{Stage::kPrepare, chosen};
     fs::remove_all(dir, ec);  // this attempt's own folder: nobody else writes it
     Status s = engine::EncodeChunk(plan->engine, *range, dir, options);
     if (env.events.on_encoded) env.events.on_encoded();

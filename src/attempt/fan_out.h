@@ -2,7 +2,9 @@
 // the tasks it fans out into.
 //
 //   chunk  one time range of every chunked package's video and chunked MP4's video
-//          (engine::EncodeChunk, engine::ChunkedFile); payload {"chunk": <ChunkRange>}
+//          (engine::EncodeChunk, engine::ChunkedFile); payload {"chunk": <ChunkRange>,
+//          "per_title": {"<output index>": <choice>}}, the per-title choices made once by the
+//          deciding attempt (engine::ChoosePerTitleOnce), when any
 //   audio  the packages' and chunked MP4s' whole audio, encoded once (engine::EncodeAudio);
 //          only with audio
 //   main   every output that is not chunked (other files, previews, thumbnails, sprites,

@@ -277,4 +277,94 @@ TEST(FanOut, TheChunkCountIsCappedByLongerChunks) {
 }
 
 }  // namespace
+// A per-title ladder is analysed once, by the attempt that fans out: every chunk's payload
+// carries the same choice, equal to what an unchunked run chooses, and the chunks encode what
+// the payload says (a choice edited in the payload is what the stitched package has), never
+// analysing again.
+TEST(FanOut, PerTitleIsChosenOnceAndEveryChunkEncodesThatChoice) {
+  TempDir dir;
+  std::string source = testing::Clip(320, 240, 25, 30, false);
+  auto job = [&](const std::string& out) {
+    return json{
+        {"source", source},
+        {"outputs",
+         {{{"kind", "hls"},
+           {"ladder",
+            {{"rungs",
+              {{{"height", 240}, {"bitrate", "900k"}}, {{"height", 180}, {"bitrate", "600k"}}}},
+             {"per_title", true}}},
+           {"destination", out + "/"}}}}};
+  };
+  Environment env;
+  env.threads = 2;
+  AttemptOutcome whole = attempt::Run(Spec(job(dir / "whole")), env);
+  const AttemptResult* w = std::get_if<AttemptResult>(&whole);
+  ASSERT_NE(w, nullptr) << std::get<AttemptError>(whole).status.ToString();
+  const json& unchunked = w->result["outputs"][0]["ladder"];
+  ASSERT_EQ(unchunked["rungs"].size(), 2u) << w->result.dump();
+
+  json document = job(dir / "chunked");
+  document["chunking"] = {{"seconds", 10}};
+  job::JobSpec spec = Spec(document);
+  env.fan_out.allowed = true;
+  env.staging = dir / "staging/job_p";
+  AttemptOutcome first = attempt::Run(spec, env);
+  FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
+  ASSERT_NE(fan_out, nullptr);
+  json choice;
+  int chunks = 0;
+  for (const PlannedTask& t : fan_out->tasks) {
+    if (t.kind != "chunk") continue;
+    ++chunks;
+    ASSERT_TRUE(t.payload.contains("per_title")) << t.payload.dump();
+    if (choice.is_null()) choice = t.payload["per_title"]["0"];
+    EXPECT_EQ(t.payload["per_title"]["0"], choice) << "chunk " << t.ordinal;
+  }
+  EXPECT_EQ(chunks, 3);
+  ASSERT_EQ(choice["rungs"].size(), 2u) << choice.dump();
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(choice["rungs"][i]["name"], unchunked["rungs"][i]["name"]);
+    EXPECT_EQ(choice["rungs"][i]["chosen"], unchunked["rungs"][i]["bitrate"]) << i;
+    EXPECT_EQ(choice["rungs"][i]["dropped"], unchunked["rungs"][i]["dropped"]) << i;
+    EXPECT_LT(choice["rungs"][i]["chosen"].get<int64_t>(),
+              choice["rungs"][i]["nominal"].get<int64_t>())
+        << "an easy picture: the analysis lowered the rate";
+  }
+
+  // Edit the choice in every chunk's payload: the 240p rung dropped, a recognisable analysis
+  // time. A chunk that analysed again would encode both rungs.
+  json edited = choice;
+  edited["rungs"][0]["dropped"] = true;
+  edited["rungs"][0]["why"] = "edited by the test";
+  edited["analysis_seconds"] = 1234.5;
+  TaskRun stitch;
+  std::vector<TaskRun::Done> results;
+  for (PlannedTask& t : fan_out->tasks) {
+    if (t.kind == "chunk") t.payload["per_title"]["0"] = edited;
+    TaskRun run{"task_" + t.kind + std::to_string(t.ordinal), t.kind, t.ordinal, 1, t.payload, {}};
+    if (t.kind == "stitch") {
+      stitch = run;
+      continue;
+    }
+    AttemptOutcome done = RunTask(spec, run, env);
+    const AttemptResult* r = std::get_if<AttemptResult>(&done);
+    ASSERT_NE(r, nullptr) << t.kind << ": " << std::get<AttemptError>(done).status.ToString();
+    results.push_back({t.kind, t.ordinal, r->result});
+  }
+  stitch.results = results;
+  env.scratch = dir / "scratch";
+  fs::create_directories(env.scratch);
+  AttemptOutcome stitched = RunTask(spec, stitch, env);
+  const AttemptResult* r = std::get_if<AttemptResult>(&stitched);
+  ASSERT_NE(r, nullptr) << std::get<AttemptError>(stitched).status.ToString();
+  const json& out = r->result["outputs"][0];
+  EXPECT_EQ(out["ladder"]["analysis_seconds"], 1234.5) << "the payload's choice, not a new one";
+  EXPECT_EQ(out["ladder"]["rungs"][0]["dropped"], true);
+  EXPECT_EQ(out["ladder"]["rungs"][1]["bitrate"], choice["rungs"][1]["chosen"]);
+  ASSERT_EQ(out["variants"].size(), 1u) << out.dump();
+  EXPECT_EQ(out["variants"][0]["name"], "180p");
+  EXPECT_EQ(Playlists(dir / "chunked").size(), 1u);
+}
+
+
 }  // namespace reel::attempt

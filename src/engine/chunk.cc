@@ -7,8 +7,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "engine/demux_decode.h"
+#include "engine/geometry.h"
+#include "engine/per_title.h"
 #include "engine/scheduler.h"
 
 namespace reel::engine {
@@ -193,6 +196,43 @@ Status EncodeAudio(const TranscodePlan& plan, const std::string& staging_dir,
   w.kind = RunWindow::Kind::kAudioOnly;
   Status s = RunTask(plan, AudioStagingDir(staging_dir), w, options);
   return s.ok() ? s : s.WithContext("audio");
+}
+
+Result<nlohmann::json> ChoosePerTitleOnce(const TranscodePlan& plan,
+                                          const TranscodeOptions& options) {
+  nlohmann::json choices = nlohmann::json::object();
+  bool any = false;
+  for (const HlsOutputPlan& h : plan.hls) any |= Chunked(h) && h.ladder.per_title;
+  if (!any) return choices;
+  const int threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // The source as a run opens it: the same picture filters, rate and rungs as a chunk's run.
+  RunState run(options.cancel);
+  Source source(plan, &run, threads);
+  REEL_RETURN_IF_ERROR(source.Open());
+  for (const HlsOutputPlan& h : plan.hls) {
+    if (!Chunked(h) || !h.ladder.per_title || !source.PictureFor(h.background)) continue;
+    std::vector<presets::Rung> rungs =
+        SelectRungs(h.ladder, source.display(), av_q2d(source.format().frame_rate));
+    Result<PerTitleChoice> c = ChoosePerTitle(plan, h, source, rungs, threads, options.cancel);
+    if (!c.ok()) return c.status().WithContext("per-title analysis");
+    choices[std::to_string(h.index)] = PerTitleChoiceToJson(*c);
+  }
+  return choices;
+}
+
+Status UsePerTitleChoices(const nlohmann::json& choices, TranscodePlan* plan) {
+  if (choices.is_null()) return Status::Ok();
+  if (!choices.is_object()) return InvalidArgument("unreadable per-title choices");
+  for (HlsOutputPlan& h : plan->hls) {
+    auto it = choices.find(std::to_string(h.index));
+    if (it == choices.end()) continue;
+    if (!h.ladder.per_title)
+      return FailedPrecondition("a per-title choice for output " + std::to_string(h.index) +
+                                ", whose ladder is not per-title");
+    h.per_title_choice = *it;
+  }
+  return Status::Ok();
 }
 
 }  // namespace reel::engine

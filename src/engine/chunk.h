@@ -82,6 +82,15 @@ bool ChunkedFile(const FileOutputPlan& f);
 // "<dir>/out-<index>.mp4".
 std::string StagedFilePart(const std::string& task_dir, int index);
 
+// Per-title ladders of chunked packages are analysed once, before the chunks: each chunk's own
+// pre-pass would cost the analysis once per chunk, and a choice that differed between chunks
+// (another host's CPU, another thread count) would break the stitch. The choices of the plan's
+// chunked per-title packages, by output index ({"0": choice}; empty when none is per-title),
+// and the chunk's plan made to encode them (HlsOutputPlan::per_title_choice).
+Result<nlohmann::json> ChoosePerTitleOnce(const TranscodePlan& plan,
+                                          const TranscodeOptions& options = {});
+Status UsePerTitleChoices(const nlohmann::json& choices, TranscodePlan* plan);
+
 // The plan of what chunks and the audio task encode: the plan's packages (not previews) staged
 // under `directory`/out-<n>, and, when there is one, its ChunkedFile outputs staged as
 // StagedFilePart(directory, n); nothing else. Also what Stitch reads back.

@@ -137,6 +137,10 @@ void CompareChunkedWithWhole(const std::string& source, double chunk_seconds, Ex
   Result<ChunkLayout> layout = ChunkBoundaries(plan, chunk_seconds);
   ASSERT_TRUE(layout.ok()) << layout.status().ToString();
   ASSERT_GE(layout->chunks.size(), 2u);
+  // A per-title ladder is chosen once for every chunk, as the attempt that fans out does.
+  Result<nlohmann::json> per_title = ChoosePerTitleOnce(plan);
+  ASSERT_TRUE(per_title.ok()) << per_title.status().ToString();
+  ASSERT_TRUE(UsePerTitleChoices(*per_title, &plan).ok());
   for (const ChunkRange& c : layout->chunks) {
     Status s = EncodeChunk(plan, c, staging);
     ASSERT_TRUE(s.ok()) << s.ToString();

@@ -85,6 +85,9 @@ struct HlsOutputPlan {
   // (presets::kMaxAudioTracks at most). A single source without a replacement "audio" only;
   // previews keep the first track.
   std::vector<presets::AudioTrackChoice> audio_tracks{};
+  // A per-title ladder's choice made before the run (chunk.h's ChoosePerTitleOnce), encoded as
+  // it is instead of analysing the source again; null: the run analyses.
+  nlohmann::json per_title_choice{};
 };
 
 struct FileOutputPlan {

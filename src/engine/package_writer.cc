@@ -41,37 +41,6 @@ Result<std::vector<hls::IFrameEntry>> WriteIFramePlaylists(const PackageDescript
   return entries;
 }
 
-nlohmann::json ToJson(const PerTitleChoice& c) {
-  nlohmann::json rungs = nlohmann::json::array();
-  for (const RungChoice& r : c.rungs)
-    rungs.push_back({{"name", r.name},
-                     {"nominal", r.nominal},
-                     {"chosen", r.chosen},
-                     {"predicted_psnr_y", r.predicted_psnr_y},
-                     {"dropped", r.dropped},
-                     {"why", r.why}});
-  return {{"target_psnr", c.target_psnr},
-          {"analysis_seconds", c.analysis_seconds},
-          {"windows", c.windows},
-          {"window_seconds", c.window_seconds},
-          {"rungs", rungs},
-          {"note", c.note}};
-}
-
-PerTitleChoice PerTitleFromJson(const nlohmann::json& j) {
-  PerTitleChoice c;
-  c.target_psnr = j.value("target_psnr", 40.0);
-  c.analysis_seconds = j.value("analysis_seconds", 0.0);
-  c.windows = j.value("windows", 0);
-  c.window_seconds = j.value("window_seconds", 0.0);
-  c.note = j.value("note", "");
-  for (const nlohmann::json& r : j.value("rungs", nlohmann::json::array()))
-    c.rungs.push_back({r.value("name", ""), r.value("nominal", int64_t{0}),
-                       r.value("chosen", int64_t{0}), r.value("predicted_psnr_y", 0.0),
-                       r.value("dropped", false), r.value("why", "")});
-  return c;
-}
-
 }  // namespace
 
 Status WriteTextFile(const std::string& path, const std::string& text) {
@@ -106,7 +75,7 @@ nlohmann::json ToJson(const PackageDescription& d) {
                      {"priming_seconds", a.priming_seconds}});
   nlohmann::json j = {{"kind", d.kind}, {"dash", d.dash},   {"videos", videos},
                       {"audio", audio}, {"notes", d.notes}, {"captions", int(d.captions)}};
-  if (d.per_title) j["per_title"] = ToJson(*d.per_title);
+  if (d.per_title) j["per_title"] = PerTitleChoiceToJson(*d.per_title);
   return j;
 }
 
@@ -152,7 +121,11 @@ Result<PackageDescription> PackageDescriptionFromJson(const nlohmann::json& j) {
   d.captions = captions == int(hls::Captions::kNone)       ? hls::Captions::kNone
                : captions == int(hls::Captions::kInStream) ? hls::Captions::kInStream
                                                            : hls::Captions::kUnstated;
-  if (j.contains("per_title")) d.per_title = PerTitleFromJson(j["per_title"]);
+  if (j.contains("per_title")) {
+    Result<PerTitleChoice> c = PerTitleChoiceFromJson(j["per_title"]);
+    if (!c.ok()) return c.status();
+    d.per_title = std::move(c).value();
+  }
   return d;
 }
 

@@ -1,11 +1,14 @@
 #include "engine/per_title.h"
 
 #include <algorithm>
-#include <array>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <memory>
 
+#include <sys/resource.h>
+
+#include "engine/demux_decode.h"
 #include "engine/encode.h"
 #include "engine/quality.h"
 
@@ -23,13 +26,18 @@ using presets::VideoCodec;
 // Three windows spread over the source, together 6 % of it (each 0.5 to 2 s): enough to see its
 // content change (a slide deck's slides, a film's scenes) and little enough that the pre-pass
 // stays a small part of the encode. Three 1.5 s windows of a 12 s 1080p source cost 59 % of
-// the encode (bench/per_title.sh): the probes cost about 1.6 times the encode per second sampled.
+// the encode (bench/per_title.sh) with two probes on every window; with the second on the
+// middle window only and luma-only comparisons, three 0.5 s windows of a 20 s source cost
+// 12.7 % of the encode's CPU time on easy content.
 constexpr int kWindows = 3;
 constexpr double kSampledFraction = 0.06;
 constexpr double kMinWindowSeconds = 0.5, kMaxWindowSeconds = 2;
-// Every third probe frame is compared: the decode back and the comparison would otherwise cost
-// about as much as the probe encodes.
-constexpr int kMeasureEvery = 3;
+// Every probe frame is compared, luma only: the slope compares both probes over the same
+// frames of one short window, and a luma PSNR costs little beside the decode back.
+constexpr int kMeasureEvery = 1;
+// The probe encoders' threads, whatever the host's cores: x264's output (and so the choice)
+// depends on its thread count, and a choice must not depend on which worker made it.
+constexpr int kProbeThreads = 2;
 // The main encode's one-pass rate control, under a VBV cap, lands a little below the quality of
 // a constant-quality encode of the same size; the target is aimed this far above.
 constexpr double kMarginDb = 0.5;
@@ -49,10 +57,15 @@ std::string ProbeSpeed(VideoCodec codec) { return codec == VideoCodec::kAv1 ? "1
 struct Probe {
   CodecContextPtr encoder;
   std::unique_ptr<QualityMeter> meter;
-  int64_t bytes = 0;
-  int64_t frames = 0;
+  bool slope_window_only = false;  // the second probe codes one window (RungProbes)
+  int64_t bytes = 0, frames = 0;
+  int64_t slope_bytes = 0, slope_frames = 0;  // of those, in the slope window
 };
 
+// A rung's two probes. The first (the higher rate) codes every window: its point is where the
+// rung's line is read from. The second codes the middle window alone, and gives the line's
+// slope against the first's figures over that same window: a slope moves far less between
+// windows than a level does, and the second probe then costs a third of the first.
 struct RungProbes {
   size_t index = 0;  // into the rungs
   presets::VideoSettings settings;
@@ -60,22 +73,35 @@ struct RungProbes {
   Size picture;
   FilterChain chain;
   Probe probes[2];
+  int64_t slope_first_pts = -1, slope_last_pts = -1;  // the slope window's frames, probe pts
 };
 
-Status Drain(Probe* p, AVPacket* pkt) {
+// User and system time of the whole process: the probe encoders' threads are its threads.
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return double(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
+
+Status Drain(const RungProbes& r, Probe* p, AVPacket* pkt) {
   for (;;) {
     int err = avcodec_receive_packet(p->encoder.get(), pkt);
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
     if (err < 0) return AvStatus(err, "per-title probe encoder");
     p->bytes += pkt->size;
+    // A packet comes out after its frame went in: the window's last pts seen so far bounds it.
+    if (r.slope_first_pts >= 0 && pkt->pts >= r.slope_first_pts && pkt->pts <= r.slope_last_pts)
+      p->slope_bytes += pkt->size;
     Status s = p->meter->Packet(pkt);
     av_packet_unref(pkt);
     if (!s.ok()) return s;
   }
 }
 
-// Pulls what the rung's graph gives and encodes it with both probes.
-Status PullAndEncode(RungProbes* r, AVFrame* out, AVPacket* pkt) {
+// Pulls what the rung's graph gives and encodes it with its probes; `slope_window`: the frames
+// are the slope window's.
+Status PullAndEncode(RungProbes* r, bool slope_window, AVFrame* out, AVPacket* pkt) {
   for (;;) {
     int err = av_buffersink_get_frame(r->chain.sink, out);
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
@@ -84,20 +110,35 @@ Status PullAndEncode(RungProbes* r, AVFrame* out, AVPacket* pkt) {
     // Both probes share the time base of the rung's rate.
     out->pts = av_rescale_q(out->pts, av_buffersink_get_time_base(r->chain.sink),
                             r->probes[0].encoder->time_base);
+    if (slope_window) {
+      if (r->slope_first_pts < 0) r->slope_first_pts = out->pts;
+      r->slope_last_pts = out->pts;
+    }
     for (Probe& p : r->probes) {
+      if (p.slope_window_only && !slope_window) continue;
       Status s = p.meter->Reference(out);
       if (s.ok()) {
         err = avcodec_send_frame(p.encoder.get(), out);
-        s = err < 0 ? AvStatus(err, "per-title probe encoder") : Drain(&p, pkt);
+        s = err < 0 ? AvStatus(err, "per-title probe encoder") : Drain(*r, &p, pkt);
       }
       if (!s.ok()) {
         av_frame_unref(out);
         return s;
       }
       ++p.frames;
+      if (slope_window) ++p.slope_frames;
     }
     av_frame_unref(out);
   }
+}
+
+// The mean Y-PSNR of the frames a probe measured with pts in [first, last].
+double MeanPsnr(const QualityMeter& m, int64_t first, int64_t last) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& [pts, psnr] : m.LumaByPts())
+    if (pts >= first && pts <= last) sum += psnr, ++n;
+  return n > 0 ? sum / n : 0;
 }
 
 // The probes of every rung, fed with the decoded frames of the windows.
@@ -134,7 +175,8 @@ class Analysis {
   // at the key frame the seek lands on when that is not inside the previous window: the frames
   // between it and `start` would be decoded anyway, and on a source with 2 s GOPs decoding them
   // only to skip them cost about as much as a sixth of the pre-pass.
-  Status Window(double start, double length, const std::atomic<bool>* cancel) {
+  Status Window(double start, double length, bool slope_window, const std::atomic<bool>* cancel) {
+    slope_window_ = slope_window;
     AVFormatContext* fmt = input_.get();
     AVStream* st = fmt->streams[stream_];
     int64_t ts = start_ + av_rescale_q(static_cast<int64_t>(start * AV_TIME_BASE), AV_TIME_BASE_Q,
@@ -182,11 +224,11 @@ class Analysis {
     for (RungProbes& r : probes_) {
       int err = av_buffersrc_close(r.chain.source, next_pts_, 0);
       if (err < 0) return AvStatus(err, "per-title probe filter");
-      REEL_RETURN_IF_ERROR(PullAndEncode(&r, out.get(), pkt.get()));
+      REEL_RETURN_IF_ERROR(PullAndEncode(&r, slope_window_, out.get(), pkt.get()));
       for (Probe& p : r.probes) {
         err = avcodec_send_frame(p.encoder.get(), nullptr);
         if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "per-title probe flush");
-        REEL_RETURN_IF_ERROR(Drain(&p, pkt.get()));
+        REEL_RETURN_IF_ERROR(Drain(r, &p, pkt.get()));
         REEL_RETURN_IF_ERROR(p.meter->Finish());
       }
     }
@@ -195,19 +237,26 @@ class Analysis {
 
   bool fed() const { return opened_; }
 
-  // A probe's point: its bitrate over the frames it coded, its mean Y-PSNR.
-  std::vector<std::pair<size_t, std::array<ProbePoint, 2>>> Points() const {
-    std::vector<std::pair<size_t, std::array<ProbePoint, 2>>> out(probes_.size());
-    for (size_t i = 0; i < probes_.size(); ++i) {
-      const RungProbes& r = probes_[i];
-      out[i].first = r.index;
-      for (int k = 0; k < 2; ++k) {
-        const Probe& p = r.probes[k];
-        double seconds = p.frames / av_q2d(r.format.frame_rate);
-        nlohmann::json q = p.meter->Report();
-        out[i].second[k] = {seconds > 0 ? p.bytes * 8 / seconds : 0,
-                            q["frames"].get<size_t>() > 0 ? q["psnr_y"]["mean"].get<double>() : 0};
-      }
+  // Per rung: the first probe's point over every window (bitrate over the frames it coded, mean
+  // Y-PSNR), and the slope between both probes over the slope window.
+  struct RungLine {
+    size_t index = 0;
+    ProbePoint point;
+    double slope = 0;
+  };
+  std::vector<RungLine> Lines() const {
+    std::vector<RungLine> out;
+    for (const RungProbes& r : probes_) {
+      const double fps = av_q2d(r.format.frame_rate);
+      auto rate = [&](int64_t bytes, int64_t frames) {
+        return frames > 0 ? bytes * 8 * fps / frames : 0.0;
+      };
+      const Probe &all = r.probes[0], &one = r.probes[1];
+      ProbePoint level{rate(all.bytes, all.frames), MeanPsnr(*all.meter, INT64_MIN, INT64_MAX)};
+      ProbePoint same{rate(all.slope_bytes, all.slope_frames),
+                      MeanPsnr(*all.meter, r.slope_first_pts, r.slope_last_pts)};
+      ProbePoint low{rate(one.bytes, one.frames), MeanPsnr(*one.meter, INT64_MIN, INT64_MAX)};
+      out.push_back({r.index, level, Slope(same, low)});
     }
     return out;
   }
@@ -246,13 +295,14 @@ class Analysis {
         v.crf = ProbeCrf(v.codec, k);
         v.speed = ProbeSpeed(v.codec);
         v.fixed_gop = false;
-        Result<CodecContextPtr> enc = OpenVideoEncoder(v, r.format, threads_);
+        Result<CodecContextPtr> enc = OpenVideoEncoder(v, r.format, kProbeThreads);
         if (!enc.ok()) return enc.status();
         r.probes[k].encoder = std::move(enc).value();
         Result<std::unique_ptr<QualityMeter>> m =
-            QualityMeter::Create(r.probes[k].encoder.get(), kMeasureEvery);
+            QualityMeter::Create(r.probes[k].encoder.get(), kMeasureEvery, true);
         if (!m.ok()) return m.status();
         r.probes[k].meter = std::move(m).value();
+        r.probes[k].slope_window_only = k == 1;
       }
       probes_.push_back(std::move(r));
     }
@@ -271,7 +321,7 @@ class Analysis {
     for (RungProbes& r : probes_) {
       int err = av_buffersrc_add_frame_flags(r.chain.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
       if (err < 0) return AvStatus(err, "per-title probe filter");
-      REEL_RETURN_IF_ERROR(PullAndEncode(&r, out.get(), pkt.get()));
+      REEL_RETURN_IF_ERROR(PullAndEncode(&r, slope_window_, out.get(), pkt.get()));
     }
     return Status::Ok();
   }
@@ -286,6 +336,7 @@ class Analysis {
   double window_end_ = -1;  // where the previous window ended, seconds
   CodecContextPtr decoder_;
   bool opened_ = false;
+  bool slope_window_ = false;  // the window being fed is the slope window
   int64_t next_pts_ = 0;
   std::vector<RungProbes> probes_;
 };
@@ -294,12 +345,20 @@ class Analysis {
 
 int64_t BitrateFloor(int64_t nominal) { return std::max<int64_t>(nominal / 6, 50'000); }
 
-ProbePoint ChooseBitrate(ProbePoint a, ProbePoint b, double target, int64_t nominal) {
+double Slope(ProbePoint a, ProbePoint b) {
   if (a.bitrate < b.bitrate) std::swap(a, b);  // a: the higher rate
   double slope = a.bitrate > 0 && b.bitrate > 0 && a.bitrate > b.bitrate
                      ? (a.psnr_y - b.psnr_y) / std::log(a.bitrate / b.bitrate)
                      : kMinSlope;
-  slope = std::clamp(std::isfinite(slope) ? slope : kMinSlope, kMinSlope, kMaxSlope);
+  return std::clamp(std::isfinite(slope) ? slope : kMinSlope, kMinSlope, kMaxSlope);
+}
+
+ProbePoint ChooseBitrate(ProbePoint a, ProbePoint b, double target, int64_t nominal) {
+  if (a.bitrate < b.bitrate) std::swap(a, b);  // read from the higher rate
+  return ChooseBitrate(a, Slope(a, b), target, nominal);
+}
+
+ProbePoint ChooseBitrate(ProbePoint a, double slope, double target, int64_t nominal) {
   double floor = double(BitrateFloor(nominal)), ceiling = double(std::max(nominal, int64_t(1)));
   double wanted =
       a.bitrate > 0 ? a.bitrate * std::exp((target + kMarginDb - a.psnr_y) / slope) : ceiling;
@@ -312,6 +371,7 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
                                        const std::vector<Rung>& rungs, int threads,
                                        const std::atomic<bool>* cancel) {
   auto started = std::chrono::steady_clock::now();
+  const double cpu_before = ProcessCpuSeconds();
   PerTitleChoice choice;
   choice.target_psnr = ladder.target_psnr;
   for (const Rung& r : rungs) {
@@ -332,14 +392,15 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
   REEL_RETURN_IF_ERROR(a.Open());
   for (int w = 0; w < windows; ++w) {
     double centre = source.duration * (w + 0.5) / windows;
-    REEL_RETURN_IF_ERROR(a.Window(std::max(0.0, centre - length / 2), length, cancel));
+    REEL_RETURN_IF_ERROR(
+        a.Window(std::max(0.0, centre - length / 2), length, w == windows / 2, cancel));
   }
   REEL_RETURN_IF_ERROR(a.Finish());
   if (!a.fed())
     choice.note = "no picture was decoded in the sampled windows; the ladder's bitrates were used";
-  for (auto& [index, points] : a.Points()) {
-    RungChoice& c = choice.rungs[index];
-    ProbePoint p = ChooseBitrate(points[0], points[1], ladder.target_psnr, c.nominal);
+  for (const auto& line : a.Lines()) {
+    RungChoice& c = choice.rungs[line.index];
+    ProbePoint p = ChooseBitrate(line.point, line.slope, ladder.target_psnr, c.nominal);
     c.chosen = static_cast<int64_t>(p.bitrate);
     c.predicted_psnr_y = std::round(p.psnr_y * 100) / 100;
     if (c.chosen >= c.nominal) c.why = "the target needs the ladder's bitrate";
@@ -347,6 +408,7 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
   DropRedundantRungs(rungs, &choice);
   choice.analysis_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  choice.analysis_cpu_seconds = ProcessCpuSeconds() - cpu_before;
   return choice;
 }
 
@@ -405,14 +467,91 @@ nlohmann::json PerTitleReport(const PerTitleChoice& choice,
     }
     rungs.push_back(std::move(j));
   }
-  nlohmann::json out = {{"per_title", true},
-                        {"target_psnr", choice.target_psnr},
-                        {"analysis_seconds", std::round(choice.analysis_seconds * 1000) / 1000},
-                        {"windows", choice.windows},
-                        {"window_seconds", choice.window_seconds},
-                        {"rungs", rungs}};
+  nlohmann::json out = {
+      {"per_title", true},
+      {"target_psnr", choice.target_psnr},
+      {"analysis_seconds", std::round(choice.analysis_seconds * 1000) / 1000},
+      {"analysis_cpu_seconds", std::round(choice.analysis_cpu_seconds * 1000) / 1000},
+      {"windows", choice.windows},
+      {"window_seconds", choice.window_seconds},
+      {"rungs", rungs}};
   if (!choice.note.empty()) out["note"] = choice.note;
   return out;
+}
+
+Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutputPlan& h,
+                                      const Source& source, const std::vector<Rung>& rungs,
+                                      int threads, const std::atomic<bool>* cancel) {
+  if (!h.per_title_choice.is_null()) {
+    Result<PerTitleChoice> given = PerTitleChoiceFromJson(h.per_title_choice);
+    if (!given.ok()) return given.status().WithContext("the per-title choice given to the run");
+    bool same = given->rungs.size() == rungs.size();
+    for (size_t i = 0; same && i < rungs.size(); ++i) same = given->rungs[i].name == rungs[i].name;
+    if (!same)
+      return FailedPrecondition(
+          "the per-title choice given to the run is for other rungs than this source's");
+    return given;
+  }
+  // The probes encode 8-bit SDR from the source graph's picture: a kept-HDR source's picture is
+  // still PQ/HLG there, so its figures would price every rung from the wrong signal. Joined
+  // sources and pictures drawn from audio are not one source's own picture.
+  const bool hdr_kept = source.picture().keep_hdr;
+  if (plan.inputs.size() > 1 || source.drawn() || hdr_kept) {
+    PerTitleChoice c;
+    c.target_psnr = h.ladder.target_psnr;
+    for (const Rung& r : rungs)
+      c.rungs.push_back({r.name, r.bitrate, r.bitrate, 0, false, "not analysed"});
+    c.note = hdr_kept ? "per-title does not analyse a source kept in HDR yet; the ladder's "
+                        "bitrates were used"
+                      : "per-title analyses a single source's own picture; the ladder's bitrates "
+                        "were used";
+    return c;
+  }
+  PerTitleSource s{plan.input, source.picture(), source.format(), source.display(),
+                   source.duration()};
+  return AnalysePerTitle(s, h.ladder, rungs, threads, cancel);
+}
+
+nlohmann::json PerTitleChoiceToJson(const PerTitleChoice& c) {
+  nlohmann::json rungs = nlohmann::json::array();
+  for (const RungChoice& r : c.rungs)
+    rungs.push_back({{"name", r.name},
+                     {"nominal", r.nominal},
+                     {"chosen", r.chosen},
+                     {"predicted_psnr_y", r.predicted_psnr_y},
+                     {"dropped", r.dropped},
+                     {"why", r.why}});
+  return {{"target_psnr", c.target_psnr},
+          {"analysis_seconds", c.analysis_seconds},
+          {"analysis_cpu_seconds", c.analysis_cpu_seconds},
+          {"windows", c.windows},
+          {"window_seconds", c.window_seconds},
+          {"rungs", rungs},
+          {"note", c.note}};
+}
+
+Result<PerTitleChoice> PerTitleChoiceFromJson(const nlohmann::json& j) {
+  PerTitleChoice c;
+  try {
+    c.target_psnr = j.at("target_psnr").get<double>();
+    c.analysis_seconds = j.value("analysis_seconds", 0.0);
+    c.analysis_cpu_seconds = j.value("analysis_cpu_seconds", 0.0);
+    c.windows = j.value("windows", 0);
+    c.window_seconds = j.value("window_seconds", 0.0);
+    c.note = j.value("note", "");
+    for (const nlohmann::json& r : j.at("rungs")) {
+      RungChoice rc{r.at("name").get<std::string>(), r.at("nominal").get<int64_t>(),
+                    r.at("chosen").get<int64_t>(),   r.value("predicted_psnr_y", 0.0),
+                    r.value("dropped", false),       r.value("why", "")};
+      // Whoever wrote it, a rung is never given more than its ladder's rate.
+      if (rc.chosen < 0 || rc.chosen > rc.nominal)
+        return InvalidArgument("per-title choice: rung " + rc.name + " has no usable bitrate");
+      c.rungs.push_back(std::move(rc));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(std::string("unreadable per-title choice: ") + e.what());
+  }
+  return c;
 }
 
 }  // namespace reel::engine

@@ -34,7 +34,8 @@ struct RungChoice {
 
 struct PerTitleChoice {
   double target_psnr = 40;
-  double analysis_seconds = 0;  // wall time of the pre-pass
+  double analysis_seconds = 0;      // wall time of the pre-pass
+  double analysis_cpu_seconds = 0;  // CPU time of the process during it (nothing else runs)
   int windows = 0;
   double window_seconds = 0;
   std::vector<RungChoice> rungs;  // in the ladder's order, dropped ones included
@@ -56,8 +57,13 @@ struct ProbePoint {
   double bitrate = 0;  // bits/s
   double psnr_y = 0;   // mean dB
 };
+// The slope of the line through two points, dB per e-fold of bitrate, within what a real curve
+// gives (a flat, inverted or degenerate pair: the least).
+double Slope(ProbePoint a, ProbePoint b);
 // The lowest rate in [floor, nominal] predicted to reach `target` (with a margin for the
-// encode's rate control), and the PSNR predicted there.
+// encode's rate control) on the line through `a` at `slope`, and the PSNR predicted there.
+ProbePoint ChooseBitrate(ProbePoint a, double slope, double target, int64_t nominal);
+// The same on the line through two points, read from the higher rate's.
 ProbePoint ChooseBitrate(ProbePoint a, ProbePoint b, double target, int64_t nominal);
 // The floor a rung's bitrate is never lowered past: 1/6 of its nominal rate, at least 50 kb/s.
 int64_t BitrateFloor(int64_t nominal);
@@ -66,6 +72,20 @@ int64_t BitrateFloor(int64_t nominal);
 Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const presets::Ladder& ladder,
                                        const std::vector<presets::Rung>& rungs, int threads,
                                        const std::atomic<bool>* cancel);
+
+class Source;
+// The choice for `rungs` of package `h`'s per-title ladder on the run's `source` (opened): the
+// one made before the run when `h` carries it (h.per_title_choice: a chunk of a chunked job
+// encodes what was chosen once for every chunk), else analysed; the ladder's bitrates, with a
+// note, where the pre-pass cannot read the picture (joined sources, a picture drawn from audio,
+// a source kept in HDR).
+Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutputPlan& h,
+                                      const Source& source, const std::vector<presets::Rung>& rungs,
+                                      int threads, const std::atomic<bool>* cancel);
+
+// The choice as JSON (a package's description, a chunked job's task payload) and back.
+nlohmann::json PerTitleChoiceToJson(const PerTitleChoice& c);
+Result<PerTitleChoice> PerTitleChoiceFromJson(const nlohmann::json& j);
 
 // Marks the rungs that add nothing over the one below them (same codec, not itself dropped):
 // their chosen bitrate is not above that rung's.

@@ -172,5 +172,47 @@ TEST(PerTitle, OnlyPerTitleLaddersHaveTheSection) {
   EXPECT_FALSE(ToJson(*r)["outputs"][0].contains("ladder"));
 }
 
+// A choice made before the run (a chunked job's, chosen once for every chunk) is encoded as it
+// is: no analysis, its bitrates and dropped rungs, its report. One for other rungs is refused.
+TEST(PerTitle, AChoiceGivenToTheRunIsEncodedWithoutAnalysingAgain) {
+  std::string source = testing::Clip(640, 360, 3, 25, false);
+  PerTitleChoice given;
+  given.analysis_seconds = 1234.5;
+  given.rungs = {{"360p", 1'500'000, 400'000, 41.5, false, ""},
+                 {"240p", 900'000, 150'000, 42, true, "set by the test"}};
+  Result<PerTitleChoice> back = PerTitleChoiceFromJson(PerTitleChoiceToJson(given));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(PerTitleChoiceToJson(*back), PerTitleChoiceToJson(given));
+  json over = PerTitleChoiceToJson(given);
+  over["rungs"][0]["chosen"] = 2'000'000;
+  EXPECT_FALSE(PerTitleChoiceFromJson(over).ok()) << "never above the ladder's rate";
+
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = source;
+  HlsOutputPlan hls;
+  hls.directory = out / "hls";
+  hls.ladder = SmallLadder();
+  hls.per_title_choice = PerTitleChoiceToJson(given);
+  plan.hls.push_back(hls);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  json o = ToJson(*r)["outputs"][0];
+  SCOPED_TRACE(o.dump());
+  EXPECT_EQ(o["ladder"]["analysis_seconds"], 1234.5) << "the given choice, not a new analysis";
+  EXPECT_EQ(o["ladder"]["rungs"][1]["dropped"], true);
+  ASSERT_EQ(o["variants"].size(), 1u);
+  EXPECT_EQ(o["variants"][0]["name"], "360p");
+  EXPECT_LT(o["variants"][0]["average_bandwidth"].get<int64_t>(), 800'000) << "about 400k";
+
+  given.rungs[1].name = "180p";
+  plan.hls[0].per_title_choice = PerTitleChoiceToJson(given);
+  plan.hls[0].directory = out / "other";
+  Result<TranscodeResult> other = Transcode(plan, {});
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.status().message().find("other rungs"), std::string::npos)
+      << other.status().ToString();
+}
+
 }  // namespace
 }  // namespace reel::engine

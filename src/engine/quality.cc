@@ -102,9 +102,8 @@ double PlaneSsim(Plane a, Plane b, int width, int height, double peak) {
   return total / (double(rows - 1) * (columns - 1));
 }
 
-}  // namespace
-
-Result<FrameScores> CompareFrames(const AVFrame* reference, const AVFrame* distorted) {
+// The format of two pictures to compare, when they can be.
+Result<const AVPixFmtDescriptor*> Comparable(const AVFrame* reference, const AVFrame* distorted) {
   if (reference->width != distorted->width || reference->height != distorted->height ||
       reference->format != distorted->format)
     return Internal("quality: the decoded picture differs in size or format from the encoded one");
@@ -115,6 +114,25 @@ Result<FrameScores> CompareFrames(const AVFrame* reference, const AVFrame* disto
       (d->comp[0].depth != 8 && d->comp[0].depth != 10) || d->nb_components < 3)
     return InvalidArgument(std::string("quality: measured on 8- or 10-bit planar YUV only, not ") +
                            (d ? d->name : "this pixel format"));
+  return d;
+}
+
+}  // namespace
+
+Result<double> CompareLuma(const AVFrame* reference, const AVFrame* distorted) {
+  Result<const AVPixFmtDescriptor*> d = Comparable(reference, distorted);
+  if (!d.ok()) return d.status();
+  Plane a{reference->data[0], reference->linesize[0]};
+  Plane b{distorted->data[0], distorted->linesize[0]};
+  int w = reference->width, h = reference->height;
+  if ((*d)->comp[0].depth > 8) return Psnr(Mse<uint16_t>(a, b, w, h), 1023);
+  return Psnr(Mse<uint8_t>(a, b, w, h), 255);
+}
+
+Result<FrameScores> CompareFrames(const AVFrame* reference, const AVFrame* distorted) {
+  Result<const AVPixFmtDescriptor*> format = Comparable(reference, distorted);
+  if (!format.ok()) return format.status();
+  const AVPixFmtDescriptor* d = *format;
   bool wide = d->comp[0].depth > 8;
   double peak = (1 << d->comp[0].depth) - 1;
   double weighted_mse = 0, weighted_ssim = 0, pixels = 0;
@@ -153,13 +171,14 @@ ScoreSummary Summarise(std::vector<double> values) {
   return s;
 }
 
-Result<std::unique_ptr<QualityMeter>> QualityMeter::Create(const AVCodecContext* encoder,
-                                                           int every) {
+Result<std::unique_ptr<QualityMeter>> QualityMeter::Create(const AVCodecContext* encoder, int every,
+                                                           bool luma_psnr_only) {
   const AVCodec* codec = avcodec_find_decoder(encoder->codec_id);
   if (!codec)
     return Internal(std::string("quality: no decoder for ") + avcodec_get_name(encoder->codec_id));
   std::unique_ptr<QualityMeter> m(new QualityMeter());
   m->every_ = std::max(1, every);
+  m->luma_psnr_only_ = luma_psnr_only;
   m->decoder_.reset(avcodec_alloc_context3(codec));
   AVCodecContext* dec = m->decoder_.get();
   dec->width = encoder->width;
@@ -213,7 +232,16 @@ Status QualityMeter::Drain() {
     // Pictures come back in presentation order: a reference before this one will not come.
     pending_.erase(pending_.begin(), pending_.lower_bound(pts));
     auto it = pending_.find(pts);
-    if (it != pending_.end()) {
+    if (it != pending_.end() && luma_psnr_only_) {
+      Result<double> y = CompareLuma(it->second.get(), decoded_.get());
+      pending_.erase(it);
+      if (!y.ok()) {
+        av_frame_unref(decoded_.get());
+        return y.status();
+      }
+      psnr_y_.push_back(*y);
+      measured_pts_.push_back(pts);
+    } else if (it != pending_.end()) {
       Result<FrameScores> s = CompareFrames(it->second.get(), decoded_.get());
       pending_.erase(it);
       if (!s.ok()) {
@@ -221,11 +249,19 @@ Status QualityMeter::Drain() {
         return s.status();
       }
       psnr_y_.push_back(s->psnr_y);
+      measured_pts_.push_back(pts);
       psnr_avg_.push_back(s->psnr_avg);
       ssim_.push_back(s->ssim);
     }
     av_frame_unref(decoded_.get());
   }
+}
+
+std::vector<std::pair<int64_t, double>> QualityMeter::LumaByPts() const {
+  std::vector<std::pair<int64_t, double>> out;
+  for (size_t i = 0; i < psnr_y_.size() && i < measured_pts_.size(); ++i)
+    out.emplace_back(measured_pts_[i], psnr_y_[i]);
+  return out;
 }
 
 nlohmann::json QualityMeter::Report() const {

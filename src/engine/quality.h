@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,8 @@ struct FrameScores {
 // error), PSNR against the depth's peak (255, 1023). Identical planes give kMaxPsnr.
 inline constexpr double kMaxPsnr = 100;
 Result<FrameScores> CompareFrames(const AVFrame* reference, const AVFrame* distorted);
+// Only FrameScores::psnr_y of the same comparison.
+Result<double> CompareLuma(const AVFrame* reference, const AVFrame* distorted);
 
 // Mean, minimum and the mean of the worst 1 % of frames (at least one frame) of one figure.
 struct ScoreSummary {
@@ -39,7 +42,10 @@ ScoreSummary Summarise(std::vector<double> values);
 class QualityMeter {
  public:
   // A decoder for what `encoder` (opened) produces; every `every`-th frame is measured.
-  static Result<std::unique_ptr<QualityMeter>> Create(const AVCodecContext* encoder, int every);
+  // `luma_psnr_only`: Y-PSNR alone (the per-title probes' figure), without the chroma planes
+  // and SSIM, which cost most of a comparison.
+  static Result<std::unique_ptr<QualityMeter>> Create(const AVCodecContext* encoder, int every,
+                                                      bool luma_psnr_only = false);
 
   // A frame as given to the encoder (pts in the encoder's time base); kept until its picture
   // comes back from the decoder if it is one of those measured.
@@ -52,6 +58,8 @@ class QualityMeter {
   // {"frames": measured, "every": N, "psnr_y": {mean, min, worst_1pct}, "psnr": {...},
   //  "ssim": {...}}
   nlohmann::json Report() const;
+  // Each measured frame's pts (in the encoder's time base) and Y-PSNR, in presentation order.
+  std::vector<std::pair<int64_t, double>> LumaByPts() const;
 
  private:
   QualityMeter() = default;
@@ -59,10 +67,12 @@ class QualityMeter {
 
   CodecContextPtr decoder_;
   int every_ = 1;
+  bool luma_psnr_only_ = false;
   int64_t offered_ = 0;
   std::map<int64_t, FramePtr> pending_;  // by pts
   FramePtr decoded_ = MakeFrame();
   std::vector<double> psnr_y_, psnr_avg_, ssim_;
+  std::vector<int64_t> measured_pts_;  // beside psnr_y_
 };
 
 }  // namespace reel::engine

@@ -168,8 +168,6 @@ class Scheduler : public DecodedSink {
   Status ReadSubtitles();
   Status PlanOutputs();
   VideoRendition* AddVideo(const VideoSettings& v);
-  Result<PerTitleChoice> ChoosePerTitle(const presets::Ladder& ladder,
-                                        const std::vector<presets::Rung>& rungs);
   AudioRendition* AddAudio(const AudioSettings& a, int track = 0);
   Result<std::vector<HlsPackage::AudioTrack>> PlanAudioTracks(const HlsOutputPlan& h,
                                                               const AudioSettings& a,
@@ -226,29 +224,6 @@ VideoRendition* Scheduler::AddVideo(const VideoSettings& v) {
     if (r.key == key) return r.video.get();
   videos_.push_back({key, std::make_unique<VideoRendition>(v, f, picture), nullptr, hdr});
   return videos_.back().video.get();
-}
-
-// Joined sources and pictures drawn from audio are encoded at the ladder's rates: the pre-pass
-// reads one source's own picture.
-Result<PerTitleChoice> Scheduler::ChoosePerTitle(const presets::Ladder& ladder,
-                                                 const std::vector<presets::Rung>& rungs) {
-  // The probes encode 8-bit SDR from the source graph's picture: a kept-HDR source's picture is
-  // still PQ/HLG there, so its figures would price every rung from the wrong signal.
-  const bool hdr_kept = source_.picture().keep_hdr;
-  if (plan_.inputs.size() > 1 || source_.drawn() || hdr_kept) {
-    PerTitleChoice c;
-    c.target_psnr = ladder.target_psnr;
-    for (const presets::Rung& r : rungs)
-      c.rungs.push_back({r.name, r.bitrate, r.bitrate, 0, false, "not analysed"});
-    c.note = hdr_kept ? "per-title does not analyse a source kept in HDR yet; the ladder's "
-                        "bitrates were used"
-                      : "per-title analyses a single source's own picture; the ladder's bitrates "
-                        "were used";
-    return c;
-  }
-  PerTitleSource s{plan_.input, source_.picture(), source_.format(), source_.display(),
-                   source_.duration()};
-  return AnalysePerTitle(s, ladder, rungs, threads_, options_.cancel);
 }
 
 AudioRendition* Scheduler::AddAudio(const AudioSettings& a, int track) {
@@ -373,7 +348,8 @@ Status Scheduler::PlanOutputs() {
         double fps = av_q2d(source_.format().frame_rate);
         std::vector<presets::Rung> rungs = SelectRungs(h.ladder, source_.display(), fps);
         if (h.ladder.per_title) {
-          Result<PerTitleChoice> c = ChoosePerTitle(h.ladder, rungs);
+          Result<PerTitleChoice> c =
+              ChoosePerTitle(plan_, h, source_, rungs, threads_, options_.cancel);
           if (!c.ok()) return c.status().WithContext("per-title analysis");
           rungs = ApplyChoice(rungs, *c);
           p.per_title = std::move(c).value();

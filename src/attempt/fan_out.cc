@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "attempt/publish.h"
 #include "attempt/run_parts.h"
 #include "engine/stitch.h"
 
@@ -204,14 +205,31 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
   // Weights are seconds of picture encoded (a chunk's lead and tail GOPs too); the audio, the
   // copies of the stitch and the derived outputs cost a fraction of that, measured roughly.
   FanOutMessage m;
+  bool audio = !plan.engine.audio_input.empty() || info->BestAudio() != nullptr;
+  // Progressive outputs (publish.h): the publisher first and the audio before the chunks, as
+  // tasks are leased in this order and the master waits for the audio.
+  json progressive = json::array();
+  for (int index : ChunkedOutputs(plan.engine))
+    if (spec.outputs[index].progressive) progressive.push_back(index);
+  if (!progressive.empty()) {
+    if (static_cast<int>(layout->chunks.size()) + 4 > kMaxTasks)
+      return FailedPrecondition("chunked encoding: more than " + std::to_string(kMaxTasks - 4) +
+                                " chunks with a progressive output; ask for longer ones");
+    m.tasks.push_back(
+        {"publish",
+         0,
+         0.01,
+         {{"layout", ChunkLayoutToJson(*layout)}, {"outputs", progressive}, {"audio", audio}}});
+    if (audio) m.tasks.push_back({"audio", 0, std::max(0.1, duration / 20), json::object()});
+  }
   const double fps = double(layout->rate_num) / layout->rate_den;
   for (const engine::ChunkRange& c : layout->chunks) {
     double end = c.end >= 0 ? c.end : duration;
     double weight = std::max(0.1, end - c.start + (c.lead_frames + c.tail_frames) / fps);
     m.tasks.push_back({"chunk", c.index, weight, {{"chunk", ChunkRangeToJson(c)}}});
   }
-  bool audio = !plan.engine.audio_input.empty() || info->BestAudio() != nullptr;
-  if (audio) m.tasks.push_back({"audio", 0, std::max(0.1, duration / 20), json::object()});
+  if (audio && progressive.empty())
+    m.tasks.push_back({"audio", 0, std::max(0.1, duration / 20), json::object()});
   AttemptPlan rest = Part(plan, false);
   if (HasAnything(rest.engine)) {
     double files = rest.engine.files.size() + rest.engine.hls.size();
@@ -232,6 +250,8 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
                          ServerPaths* paths) {
   if (env.staging.empty())
     return AttemptError{Stage::kPrepare, InvalidArgument("a task needs the job's staging")};
+  // The publisher reads the staging and the spec's destinations only: no source to fetch.
+  if (task.kind == "publish") return RunPublish(spec, task, env);
   Result<AttemptPlan> plan = MakePlan(spec, ResolverFor(env, paths));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};
   engine::TranscodeOptions options = EngineOptions(env);

@@ -2893,5 +2893,128 @@ TEST_F(ServiceTest, TwoWorkerPoolsOnPostgresShareTheTasksOfAChunkedJob) {
   EXPECT_TRUE(StagingGoes(staging / id)) << "the staging goes with the job's end";
 }
 
+// The URIs a playlist names: segment lines, and the EXT-X-MAP / EXT-X-MEDIA URI attributes.
+std::vector<std::string> NamedUris(const std::string& playlist) {
+  std::vector<std::string> uris;
+  std::istringstream in(playlist);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] != '#') uris.push_back(line);
+    size_t at = line.find("URI=\"");
+    if (at != std::string::npos && line.rfind("#EXT-X-I-FRAME", 0) != 0)
+      uris.push_back(line.substr(at + 5, line.find('"', at + 5) - at - 5));
+  }
+  return uris;
+}
+
+// Early playback (README): a chunked job's "publish": "progressive" HLS output goes up as EVENT
+// playlists that grow as the chunks complete in order, every file before the playlist naming
+// it and the master once every rendition has its first segments; the stitch then delivers the
+// package a job without "publish" delivers (its segments the bytes sent early), VOD with ENDLIST.
+TEST_F(ServiceTest, AProgressiveOutputGrowsAsEventPlaylistsAndEndsAsTheWholePackage) {
+  fs::copy_file(testing::Clip(320, 240, 35, 30), media_ / "film.mp4");
+  Receiver web;
+  Server s(data_.path(), media_.path(), {"--workers", "2", "--allow-host", "127.0.0.1"});
+  auto job = [&](const std::string& folder, bool progressive) {
+    json hls = {{"kind", "hls"}, {"ladder", "default"}, {"destination", web.Base() + folder}};
+    if (progressive) hls["publish"] = "progressive";
+    return json{{"source", media_ / "film.mp4"},
+                {"chunking", {{"seconds", 10}}},
+                {"outputs", json::array({hls})}};
+  };
+  std::string plain = s.Submit(job("/plain/", false)).body["id"];
+  json plain_done = s.WaitFinished(plain, 240);
+  ASSERT_EQ(plain_done["state"], "succeeded") << plain_done.dump();
+  ApiReply submitted = s.Submit(job("/live/", true));
+  ASSERT_EQ(submitted.status, 202) << submitted.body.dump();
+  json done = s.WaitFinished(submitted.body["id"], 240);
+  ASSERT_EQ(done["state"], "succeeded") << done.dump();
+  std::map<std::string, int> kinds;
+  for (const json& t : done["tasks"]) ++kinds[t["kind"].get<std::string>()];
+  EXPECT_EQ(kinds["publish"], 1) << done.dump();
+  EXPECT_GT(done.value("published_segments", 0), 0) << done.dump();
+
+  // The final playlists, by path under the package.
+  std::map<std::string, std::string> final_lists;
+  std::set<std::string> plain_files, live_files;
+  for (const Receiver::Request& r : web.requests()) {
+    if (r.method != "PUT") continue;
+    if (r.target.rfind("/plain/", 0) == 0) plain_files.insert(r.target.substr(7));
+    if (r.target.rfind("/live/", 0) == 0) live_files.insert(r.target.substr(6));
+  }
+  ASSERT_FALSE(plain_files.empty());
+  EXPECT_EQ(live_files, plain_files) << "the same files, nothing more";
+  // Two encodes of one source differ in their bits, so across the two jobs the playlists' segment
+  // names and durations are compared; within the progressive job, a file sent early and again by
+  // the stitch must be the same bytes.
+  for (const std::string& file : plain_files) {
+    if (file.size() <= 5 || file.substr(file.size() - 5) != ".m3u8") continue;
+    final_lists[file] = web.Stored("/live/" + file);
+    auto timeline = [](const std::string& text) {
+      std::istringstream in(text);
+      std::string lines;
+      for (std::string line; std::getline(in, line);)
+        if (line.rfind("#EXTINF", 0) == 0 || (!line.empty() && line[0] != '#'))
+          lines += line + "\n";
+      return lines;
+    };
+    if (file.find("iframes") == std::string::npos && file != "master.m3u8") {
+      EXPECT_EQ(timeline(final_lists[file]), timeline(web.Stored("/plain/" + file))) << file;
+    }
+  }
+  std::map<std::string, std::string> sent;
+  for (const Receiver::Request& r : web.requests()) {
+    if (r.method != "PUT" || r.target.rfind("/live/", 0) != 0 ||
+        r.target.find(".m3u8") != std::string::npos)
+      continue;
+    auto [it, first] = sent.emplace(r.target, r.body);
+    EXPECT_TRUE(first || it->second == r.body) << r.target << " changed between two deliveries";
+  }
+  for (const auto& [file, text] : final_lists)
+    if (file.find('/') != std::string::npos && file.find("iframes") == std::string::npos) {
+      EXPECT_NE(text.find("#EXT-X-PLAYLIST-TYPE:VOD"), std::string::npos) << file;
+      EXPECT_NE(text.find("#EXT-X-ENDLIST"), std::string::npos) << file;
+    }
+
+  // The order of the progressive output's arrivals.
+  std::set<std::string> arrived;
+  std::map<std::string, size_t> listed;  // media playlist -> segments it listed last
+  bool grew_early = false, master_seen = false;
+  for (const Receiver::Request& r : web.requests()) {
+    if (r.method != "PUT" || r.target.rfind("/live/", 0) != 0) continue;
+    std::string file = r.target.substr(6);
+    std::string folder = file.find('/') == std::string::npos ? "" : file.substr(0, file.find('/'));
+    if (file.size() > 5 && file.substr(file.size() - 5) == ".m3u8") {
+      for (const std::string& uri : NamedUris(r.body)) {
+        std::string path = folder.empty() ? uri : folder + "/" + uri;
+        EXPECT_TRUE(arrived.count(path)) << file << " named " << path << " before it arrived";
+        if (folder.empty() && uri.find("index.m3u8") != std::string::npos) {
+          // The master: each rendition's playlist, so its first segment, already there.
+          std::string rendition = uri.substr(0, uri.find('/'));
+          EXPECT_TRUE(arrived.count(rendition + "/seg_00000.m4s")) << rendition;
+        }
+      }
+      if (folder.empty() && file == "master.m3u8") master_seen = true;
+      if (!folder.empty() && file.find("iframes") == std::string::npos) {
+        size_t segments = 0;
+        for (const std::string& uri : NamedUris(r.body)) segments += uri.rfind("seg_", 0) == 0;
+        EXPECT_GE(segments, listed[file]) << file << ": a playlist never shrinks";
+        listed[file] = segments;
+        bool event = r.body.find("#EXT-X-PLAYLIST-TYPE:EVENT") != std::string::npos;
+        if (event) {
+          EXPECT_EQ(r.body.find("#EXT-X-ENDLIST"), std::string::npos) << file;
+          // A prefix of the final playlist's segments.
+          std::vector<std::string> now = NamedUris(r.body), whole = NamedUris(final_lists[file]);
+          ASSERT_LE(now.size(), whole.size()) << file;
+          EXPECT_TRUE(std::equal(now.begin(), now.end(), whole.begin())) << file << r.body;
+          if (folder.rfind("audio", 0) != 0 && now.size() < whole.size()) grew_early = true;
+        }
+      }
+    }
+    arrived.insert(file);
+  }
+  EXPECT_TRUE(grew_early) << "a video playlist was published before its last chunk was done";
+  EXPECT_TRUE(master_seen);
+}
+
 }  // namespace
 }  // namespace reel

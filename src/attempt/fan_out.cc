@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "attempt/publish.h"
 #include "attempt/run_parts.h"
 #include "attempt/task_staging.h"
 #include "engine/stitch.h"
@@ -238,6 +239,21 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
   // cannot be shared (longest first keeps them off the end of the job), then the chunks in order.
   FanOutMessage m;
   bool audio = !plan.engine.audio_input.empty() || info->BestAudio() != nullptr;
+  // Progressive outputs (publish.h): the publisher first, as the master waits for the audio
+  // and the first chunks, which come next in this order.
+  json progressive = json::array();
+  for (int index : ChunkedOutputs(plan.engine))
+    if (spec.outputs[index].progressive) progressive.push_back(index);
+  if (!progressive.empty()) {
+    if (static_cast<int>(layout->chunks.size()) + 4 > kMaxTasks)
+      return FailedPrecondition("chunked encoding: more than " + std::to_string(kMaxTasks - 4) +
+                                " chunks with a progressive output; ask for longer ones");
+    m.tasks.push_back(
+        {"publish",
+         0,
+         0.01,
+         {{"layout", ChunkLayoutToJson(*layout)}, {"outputs", progressive}, {"audio", audio}}});
+  }
   if (audio) m.tasks.push_back({"audio", 0, std::max(0.1, duration / 20), json::object()});
   AttemptPlan rest = Part(plan, false);
   if (HasAnything(rest.engine)) {
@@ -267,6 +283,8 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
                          ServerPaths* paths) {
   if (env.staging.empty())
     return AttemptError{Stage::kPrepare, InvalidArgument("a task needs the job's staging")};
+  // The publisher reads the staging and the spec's destinations only: no source to fetch.
+  if (task.kind == "publish") return RunPublish(spec, task, env);
   Result<AttemptPlan> plan =
       MakePlan(spec, StagedSourceResolver(ResolverFor(env, paths), task.payload, env, paths));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};

@@ -12,6 +12,8 @@
 //          beside the chunks rather than after the stitch, and a package-only job has none
 //   stitch the packages and MP4s from the staged chunks and audio (engine::Stitch), delivered,
 //          and the job's result merged from every task's; payload {"layout": <ChunkLayout>}
+//   publish with a "publish": "progressive" HLS output, the job's one publisher (publish.h):
+//          payload {"layout": <ChunkLayout>, "outputs": [indexes], "audio": bool}
 //
 // A chunk or the audio writes under its own attempt's folder of the job's staging
 // ("chunk-3.a2"), which its result names; the stitch reads the folders the succeeded tasks'

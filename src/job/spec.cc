@@ -390,6 +390,14 @@ OutputSpec ParseOutput(const json& with_method, const std::string& path) {
     out.quality = q->get<bool>();
     o.erase("quality");
   }
+  if (auto p = o.find("publish"); p != o.end()) {
+    if (k != "hls") Fail(path + ".publish", "is for hls outputs");
+    std::string how = p->is_string() ? p->get<std::string>() : "";
+    if (how != "progressive" && how != "end")
+      Fail(path + ".publish", "must be \"progressive\" or \"end\"");
+    out.progressive = how == "progressive";
+    o.erase(p);
+  }
   if (k == "hls" || k == "dash") {
     OnlyFields(o, path, {"kind", "destination", "ladder", "dash", "normalize", "audio_tracks"});
     if (auto t = o.find("audio_tracks"); t != o.end())

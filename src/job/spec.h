@@ -41,6 +41,10 @@ struct OutputSpec {
   std::string background;
   // "quality": true on "hls", "dash", "mp4": PSNR and SSIM of every rendition in the result.
   bool quality = false;
+  // "publish": "progressive" on "hls" (README "Early playback"): a chunked job publishes the
+  // playlists as EVENT playlists that grow as chunks complete in order. "end" (the default):
+  // the package is delivered once, whole.
+  bool progressive = false;
   // "hls"/"dash": the source's audio streams kept as tracks, in order; empty: every one
   // (presets::kMaxAudioTracks at most), the default the stream marked so.
   std::vector<presets::AudioTrackChoice> audio_tracks;

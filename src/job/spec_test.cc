@@ -116,6 +116,40 @@ TEST(JobSpec, ChunkingIsAutoOffOrBoundedSeconds) {
   EXPECT_EQ(ErrorOf(with({{"seconds", 60}, {"overlap", 1}})).field, "chunking.overlap");
 }
 
+TEST(JobSpec, PublishIsProgressiveOrEndOnHlsOutputsOnly) {
+  auto with = [](json output) {
+    return json{{"source", "in.mp4"}, {"outputs", json::array({output})}};
+  };
+  json hls = {{"kind", "hls"}, {"destination", "o/"}};
+  Result<JobSpec> plain = ParseJobSpec(with(hls));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->outputs[0].progressive) << "delivered once, whole, by default";
+  json progressive = hls;
+  progressive["publish"] = "progressive";
+  Result<JobSpec> p = ParseJobSpec(with(progressive));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(p->outputs[0].progressive);
+  json end = hls;
+  end["publish"] = "end";
+  EXPECT_FALSE(ParseJobSpec(with(end))->outputs[0].progressive);
+  json with_dash = progressive;
+  with_dash["dash"] = true;  // an HLS package with an MPD beside it is still HLS
+  EXPECT_TRUE(ParseJobSpec(with(with_dash)).ok());
+  for (json bad : {json("live"), json(true), json(1), json::object(), json("")}) {
+    json o = hls;
+    o["publish"] = bad;
+    FieldError e = ErrorOf(with(o));
+    EXPECT_EQ(e.field, "outputs[0].publish") << bad.dump();
+    EXPECT_NE(e.message.find("progressive"), std::string::npos) << e.message;
+  }
+  for (json other : {json{{"kind", "dash"}, {"destination", "d/"}},
+                     json{{"kind", "mp4"}, {"destination", "a.mp4"}},
+                     json{{"kind", "thumbnail"}, {"destination", "t.jpg"}}}) {
+    other["publish"] = "progressive";
+    EXPECT_EQ(ErrorOf(with(other)).field, "outputs[0].publish") << other.dump();
+  }
+}
+
 TEST(JobSpec, LaddersAreNamesOrInlineRungsAndFilesTakeACodec) {
   json spec = json::parse(R"({"source": "in.mp4", "outputs": [
       {"kind": "hls", "destination": "a", "ladder": "av1"},

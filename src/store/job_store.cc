@@ -51,13 +51,16 @@ const char* TaskKindName(TaskKind kind) {
       return "chunk";
     case TaskKind::kAudio:
       return "audio";
+    case TaskKind::kPublish:
+      return "publish";
   }
   return "main";
 }
 
 std::optional<TaskKind> ParseTaskKind(const std::string& name) {
   for (TaskKind k : {TaskKind::kMain, TaskKind::kThumbnail, TaskKind::kSprite, TaskKind::kWaveform,
-                     TaskKind::kLoudness, TaskKind::kStitch, TaskKind::kChunk, TaskKind::kAudio})
+                     TaskKind::kLoudness, TaskKind::kStitch, TaskKind::kChunk, TaskKind::kAudio,
+                     TaskKind::kPublish})
     if (name == TaskKindName(k)) return k;
   return std::nullopt;
 }

@@ -39,7 +39,20 @@ struct Attempt {
 // chunked package's video), `audio` (the packages' whole audio), `main` (the outputs that are not
 // chunked, encoded as an unchunked run would) and `stitch`. The derived kinds (`thumbnail`,
 // `sprite`, `waveform`, `loudness`) are stored but not planned: they run inside `main`.
-enum class TaskKind { kMain, kThumbnail, kSprite, kWaveform, kLoudness, kStitch, kChunk, kAudio };
+// `publish` (a job with a "publish": "progressive" output, attempt/publish.h) is the job's one
+// publisher: idle as "succeeded", queued again by the store when a chunk or the audio succeeds
+// and extends what can be published, never while it runs; the stitch waits for it to be idle.
+enum class TaskKind {
+  kMain,
+  kThumbnail,
+  kSprite,
+  kWaveform,
+  kLoudness,
+  kStitch,
+  kChunk,
+  kAudio,
+  kPublish
+};
 const char* TaskKindName(TaskKind kind);
 std::optional<TaskKind> ParseTaskKind(const std::string& name);
 

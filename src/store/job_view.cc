@@ -75,6 +75,11 @@ nlohmann::json JobView(const Job& job, bool with_attempts) {
       if (t.started_at > 0) tj["started_at"] = t.started_at;
       if (t.finished_at > 0) tj["finished_at"] = t.finished_at;
       if (!t.error.empty()) tj["error"] = t.error;
+      // A progressive publisher's reach (attempt/publish.h), shown on the job too.
+      if (t.kind == TaskKind::kPublish && t.result.is_object()) {
+        tj["published_segments"] = t.result.value("segments", 0);
+        v["published_segments"] = tj["published_segments"];
+      }
       tasks.push_back(std::move(tj));
     }
     v["tasks"] = std::move(tasks);

@@ -96,6 +96,9 @@ class SqlJobStore : public JobStore {
   // Ends the running attempt of `task` as `end` says and moves its job accordingly.
   Status SettleTask(const Job& job, const Task& task, AttemptEnd end, const std::string& error,
                     const nlohmann::json& result, double now);
+  // Queues the job's idle publisher when `settled` (a task of `job` that has just succeeded
+  // with `result`) lets it publish more than it has (sql_job_store_tasks.cc).
+  Status WakePublisher(const Job& job, const Task& settled, const nlohmann::json& result);
   // The job's progress as the weighted sum of its tasks', written and returned.
   Result<nlohmann::json> UpdateJobProgress(const std::string& job_id, double now);
   // Cancels the job's queued tasks (and its running ones with `running`); ends the job as

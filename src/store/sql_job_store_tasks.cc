@@ -3,6 +3,7 @@
 // succeeded with its stitch). Locks are always taken job first, then its tasks, so that a cancel
 // (job, then tasks) and a task's end (job, then task) cannot deadlock on PostgreSQL.
 #include <algorithm>
+#include <set>
 
 #include "common/crypto.h"
 #include "store/sql_job_store.h"
@@ -97,10 +98,12 @@ Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& wo
   for (const NewTask& t : tasks)
     REEL_RETURN_IF_ERROR(
         db_->Exec("INSERT INTO tasks (id, job_id, kind, ordinal, payload, state, max_attempts, "
-                  "priority, tags, weight) SELECT ?, id, ?, ?, ?, 'queued', ?, priority, tags, ? "
+                  "priority, tags, weight) SELECT ?, id, ?, ?, ?, ?, ?, priority, tags, ? "
                   "FROM jobs WHERE id = ?",
                   {"task_" + RandomHex(12), TaskKindName(t.kind), t.ordinal,
-                   t.payload.is_object() ? t.payload.dump() : std::string("{}"), budget,
+                   t.payload.is_object() ? t.payload.dump() : std::string("{}"),
+                   // The publisher starts idle: nothing is published before a chunk is done.
+                   t.kind == TaskKind::kPublish ? "succeeded" : "queued", budget,
                    std::max(t.weight, 0.0), job_id})
             .status());
   REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, "
@@ -246,9 +249,43 @@ Status SqlJobStore::SettleTask(const Job& job, const Task& task, AttemptEnd end,
     bool ended = false;
     return CancelTasks(job, false, now, &ended);
   }
+  if (t.next == JobState::kSucceeded) REEL_RETURN_IF_ERROR(WakePublisher(job, task, result));
   REEL_RETURN_IF_ERROR(UpdateJobProgress(job.id, now).status());
   // A requeued task, or a stitch that has just become leasable, is work for someone.
   return t.next == JobState::kFailed ? Status::Ok() : db_->NotifyWork();
+}
+
+Status SqlJobStore::WakePublisher(const Job& job, const Task& settled, const json& result) {
+  // Read from the job as locked by the caller, with `settled` as it is now.
+  const Task* publisher = nullptr;
+  int chunks = 0;
+  std::set<int> done;
+  bool audio_done = true;
+  for (const Task& t : job.tasks) {
+    bool succeeded = t.id == settled.id || t.state == JobState::kSucceeded;
+    if (t.kind == TaskKind::kPublish) publisher = &t;
+    if (t.kind == TaskKind::kAudio) audio_done = succeeded;
+    if (t.kind != TaskKind::kChunk) continue;
+    ++chunks;
+    if (succeeded) done.insert(t.ordinal);
+  }
+  if (!publisher || (publisher->id != settled.id && publisher->state != JobState::kSucceeded))
+    return Status::Ok();  // none, or running (it ends and looks again), or queued already
+  int ready = 0;          // the chunks done in order from the first: only those may be published
+  while (done.count(ready)) ++ready;
+  // Once every chunk is done the stitch publishes the rest, with ENDLIST.
+  if (ready == 0 || ready >= chunks) return Status::Ok();
+  const json& published = publisher->id == settled.id ? result : publisher->result;
+  int chunks_published = published.is_object() ? published.value("chunks", 0) : 0;
+  bool audio_published = published.is_object() && published.value("audio", false);
+  if (ready <= chunks_published && (!audio_done || audio_published)) return Status::Ok();
+  // A fresh budget of attempts for each turn: its retries count failures in a row, not turns.
+  return db_
+      ->Exec(
+          "UPDATE tasks SET state = 'queued', finished_at = NULL, max_attempts = attempts + "
+          "3 WHERE id = ? AND state = 'succeeded'",
+          {publisher->id})
+      .status();
 }
 
 Status SqlJobStore::CancelTasks(const Job& job, bool running, double now, bool* ended) {

@@ -369,6 +369,59 @@ TEST_P(TaskStoreTest, ProgressWebhooksAreTheJobsNotEachTasks) {
       << "the waiting one took the newest job progress";
 }
 
+// Progressive publishing (attempt/publish.h): the job's one publisher starts idle, is queued
+// only when a chunk done in order from the first (or the audio) gives it more to publish, never
+// while it runs and never twice, is queued again when it ends behind, and leaves the rest to the
+// stitch once every chunk is done.
+TEST_P(TaskStoreTest, TheOnePublisherIsQueuedOnlyWithMoreToPublishAndNeverWhileItRuns) {
+  Job j = FannedOut({{TaskKind::kPublish, 0, json::object(), 0.01},
+                     {TaskKind::kAudio, 0, json::object(), 1},
+                     {TaskKind::kChunk, 0, json::object(), 10},
+                     {TaskKind::kChunk, 1, json::object(), 10},
+                     {TaskKind::kChunk, 2, json::object(), 10}});
+  const std::string publisher = j.tasks[0].id;
+  EXPECT_EQ(StateOf(publisher), JobState::kSucceeded) << "idle: nothing to publish yet";
+  std::optional<Task> audio = LeaseTask("w1"), chunk0 = LeaseTask("w2"), chunk1 = LeaseTask("w3");
+  ASSERT_TRUE(audio && chunk0 && chunk1);
+  EXPECT_EQ(audio->kind, TaskKind::kAudio) << "the idle publisher is not leased";
+  ASSERT_TRUE(Finish(*chunk1, "w3", AttemptEnd::kSucceeded, {{"staging", "chunk-1.a1"}}).ok());
+  EXPECT_EQ(StateOf(publisher), JobState::kSucceeded) << "chunk 1 without chunk 0: nothing";
+  ASSERT_TRUE(Finish(*chunk0, "w2", AttemptEnd::kSucceeded, {{"staging", "chunk-0.a1"}}).ok());
+  EXPECT_EQ(StateOf(publisher), JobState::kQueued) << "chunks 0 and 1 in order";
+  std::optional<Task> turn = LeaseTask("w4");
+  ASSERT_TRUE(turn);
+  EXPECT_EQ(turn->kind, TaskKind::kPublish) << "before the queued chunk 2";
+  // The audio ends while the publisher runs: it is not queued a second time beside itself.
+  ASSERT_TRUE(Finish(*audio, "w1", AttemptEnd::kSucceeded, {{"staging", "audio-0.a1"}}).ok());
+  EXPECT_EQ(StateOf(publisher), JobState::kRunning);
+  std::optional<Task> chunk2 = LeaseTask("w5");
+  ASSERT_TRUE(chunk2);
+  EXPECT_EQ(chunk2->kind, TaskKind::kChunk);
+  // It ends having published the two chunks without the audio (as it saw the job): again.
+  ASSERT_TRUE(Finish(*turn, "w4", AttemptEnd::kSucceeded,
+                     {{"chunks", 2}, {"audio", false}, {"segments", 4}})
+                  .ok());
+  EXPECT_EQ(StateOf(publisher), JobState::kQueued) << "the audio and the master are left";
+  EXPECT_GE(store_->GetTask(publisher)->max_attempts, 4) << "a fresh budget for each turn";
+  std::optional<Task> second = LeaseTask("w6");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->kind, TaskKind::kPublish);
+  EXPECT_EQ(second->result["chunks"], 2) << "it reads what the last turn published";
+  EXPECT_FALSE(LeaseTask("w7")) << "the stitch waits for chunk 2 and the publisher";
+  ASSERT_TRUE(Finish(*second, "w6", AttemptEnd::kSucceeded,
+                     {{"chunks", 2}, {"audio", true}, {"segments", 4}})
+                  .ok());
+  EXPECT_EQ(StateOf(publisher), JobState::kSucceeded);
+  ASSERT_TRUE(Finish(*chunk2, "w5", AttemptEnd::kSucceeded, {{"staging", "chunk-2.a1"}}).ok());
+  EXPECT_EQ(StateOf(publisher), JobState::kSucceeded) << "every chunk done: the stitch's turn";
+  std::optional<Task> stitch = LeaseTask("w7");
+  ASSERT_TRUE(stitch);
+  EXPECT_EQ(stitch->kind, TaskKind::kStitch);
+  Result<Job> job = store_->GetJob(j.id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->tasks[0].result["segments"], 4);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, TaskStoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

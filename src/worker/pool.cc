@@ -361,10 +361,13 @@ void WorkerPool::RunTask(const store::Task& task) {
     if (writes_outputs) RemoveStaleStaging(job->spec);
     attempt::TaskRun run{
         task.id, store::TaskKindName(task.kind), task.ordinal, task.attempts, task.payload, {}};
-    if (task.kind == store::TaskKind::kStitch)
+    bool publish = task.kind == store::TaskKind::kPublish;
+    if (task.kind == store::TaskKind::kStitch || publish)
       for (const store::Task& t : job->tasks)
         if (t.state == store::JobState::kSucceeded && t.id != task.id)
           run.results.push_back({store::TaskKindName(t.kind), t.ordinal, t.result});
+    // A publisher also reads what its last turn published, to deliver only what is new.
+    if (publish && task.result.is_object()) run.results.push_back({"publish", 0, task.result});
     scratch = PrepareTaskScratch(options_.work_dir, *job, task, run.ToJson(), options_.secret_key,
                                  ChildStorage());
     if (!scratch.error.empty())

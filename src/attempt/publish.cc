@@ -1,0 +1,172 @@
+// The publisher's turn (publish.h).
+#include "attempt/publish.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "attempt/fan_out.h"
+#include "attempt/task_staging.h"
+#include "engine/progressive.h"
+#include "layout/layout.h"
+
+namespace reel::attempt {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// What the last turn published (nothing after a failed turn: then all is delivered again).
+struct Published {
+  int chunks = 0;
+  bool audio = false;
+  int segments = 0;
+  json ToJson() const { return {{"chunks", chunks}, {"audio", audio}, {"segments", segments}}; }
+};
+
+// A safe folder name from a task's result (as the stitch accepts them), or "".
+std::string StagingFolder(const json& result) {
+  std::string folder = result.is_object() ? result.value("staging", "") : "";
+  if (folder.empty() || folder.find('/') != std::string::npos || folder[0] == '.') return "";
+  return folder;
+}
+
+// Writes `files` (relative to `from`) into the local folder `to` in order, each beside its place
+// first and renamed onto it: a player reading the folder never meets half a file.
+Status WriteInPlace(const std::string& from, const std::vector<std::string>& files,
+                    const std::string& to) {
+  std::error_code ec;
+  for (const std::string& file : files) {
+    fs::path target = fs::path(to) / file;
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) return Unavailable("cannot create " + target.parent_path().string());
+    fs::path temp =
+        target.parent_path() / (layout::StagingPrefix(target.filename().string()) + "publish");
+    fs::copy_file(fs::path(from) / file, temp, fs::copy_options::overwrite_existing, ec);
+    if (!ec) fs::rename(temp, target, ec);
+    if (ec) {
+      fs::remove(temp, ec);
+      return Unavailable("cannot write " + target.string());
+    }
+  }
+  return Status::Ok();
+}
+
+// Delivers `files` of the package built in `from` to output `o`'s destination, in order.
+Status DeliverFiles(const job::OutputSpec& o, const std::string& from,
+                    const std::vector<std::string>& files, const std::string& field,
+                    const Environment& env) {
+  if (files.empty()) return Status::Ok();
+  if (storage::KindOf(o.destination) == storage::Kind::kLocal) {
+    // As ResolverFor and the engine's check_destination judge a local destination.
+    Result<std::string> dir =
+        env.remote ? storage::LocalTarget(o.destination, true, env.scratch, env.storage)
+                   : LocalPath(o.destination, field);
+    if (!dir.ok()) return dir.status().WithContext(field);
+    if (env.remote) REEL_RETURN_IF_ERROR(storage::CheckLocalWrite(*dir, env.storage));
+    return WriteInPlace(from, files, *dir);
+  }
+  // Only the files of this turn, linked into a folder of their own: Deliver sends a folder's
+  // segments before its media playlists, and the master last.
+  fs::path turn = fs::path(from).string() + ".turn";
+  std::error_code ec;
+  fs::remove_all(turn, ec);
+  for (const std::string& file : files) {
+    fs::create_directories((turn / file).parent_path(), ec);
+    fs::create_hard_link(fs::path(from) / file, turn / file, ec);
+    if (ec) fs::copy_file(fs::path(from) / file, turn / file, ec);
+    if (ec) return Unavailable("cannot stage " + file + " for delivery");
+  }
+  storage::Options options = env.storage;
+  options.s3_headers = {o.s3.acl, o.s3.storage_class, o.s3.cache_control, o.s3.metadata};
+  Result<json> delivered = storage::Deliver(turn.string(), o.destination, o.method, options, 0);
+  fs::remove_all(turn, ec);
+  return delivered.ok() ? Status::Ok() : delivered.status().WithContext(field);
+}
+
+}  // namespace
+
+AttemptOutcome RunPublish(const job::JobSpec& spec, const TaskRun& task, const Environment& env) {
+  Result<engine::ChunkLayout> layout = ChunkLayoutFromJson(task.payload.value("layout", json()));
+  if (!layout.ok()) return AttemptError{Stage::kPrepare, layout.status()};
+  const bool audio_planned = task.payload.value("audio", false);
+  Published last;
+  std::map<int, std::string> chunk_folders;  // ordinal -> its succeeded attempt's folder
+  std::string audio_folder;
+  for (const TaskRun::Done& d : task.results) {
+    if (d.kind == "publish" && d.result.is_object()) {
+      last.chunks = d.result.value("chunks", 0);
+      last.audio = d.result.value("audio", false);
+      last.segments = d.result.value("segments", 0);
+    }
+    std::string folder = StagingFolder(d.result);
+    if (d.kind == "chunk" && !folder.empty()) chunk_folders[d.ordinal] = folder;
+    if (d.kind == "audio" && !folder.empty()) audio_folder = folder;
+  }
+  int ready = 0;
+  while (chunk_folders.count(ready)) ++ready;
+  const int total = static_cast<int>(layout->chunks.size());
+  const bool audio = !audio_planned || !audio_folder.empty();
+  // Nothing new, or everything done: the stitch delivers the whole package now.
+  if (ready == 0 || ready >= total || (ready <= last.chunks && (!audio || last.audio)))
+    return AttemptResult{last.ToJson(), Status::Ok()};
+
+  // The done chunks' and the audio's folders, linked as the stitch sees them.
+  fs::path view = fs::path(env.scratch) / "publish-staging";
+  std::error_code ec;
+  fs::remove_all(view, ec);
+  fs::create_directories(view, ec);
+  if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot create " + view.string())};
+  // With S3 staging, the folders come down to this host first (as the stitch fetches them).
+  std::vector<std::string> folders;
+  for (int i = 0; i < ready; ++i) folders.push_back(chunk_folders[i]);
+  if (!audio_folder.empty()) folders.push_back(audio_folder);
+  if (Status s = FetchFolders(env, folders); !s.ok()) return AttemptError{Stage::kPrepare, s};
+  for (int i = 0; i < ready; ++i) {
+    fs::path from = fs::path(LocalStaging(env)) / chunk_folders[i];
+    fs::create_directory_symlink(engine::ChunkStagingDir(from.string(), i),
+                                 engine::ChunkStagingDir(view.string(), i), ec);
+    if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot link " + from.string())};
+  }
+  if (!audio_folder.empty()) {
+    fs::path from = fs::path(LocalStaging(env)) / audio_folder / "audio";
+    if (fs::exists(from)) fs::create_directory_symlink(from, view / "audio", ec);
+    if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot link " + from.string())};
+  }
+
+  std::vector<int> outputs = task.payload.value("outputs", std::vector<int>{});
+  Published now{ready, audio, 0};
+  for (int index : outputs) {
+    if (index < 0 || index >= static_cast<int>(spec.outputs.size()))
+      return AttemptError{Stage::kPrepare,
+                          InvalidArgument("publish: no output " + std::to_string(index))};
+    const std::string field = "outputs[" + std::to_string(index) + "].destination";
+    const std::string built =
+        (fs::path(env.scratch) / ("publish-" + std::to_string(index))).string();
+    Result<engine::PackagePrefix> prefix =
+        engine::WritePackagePrefix(index, *layout, ready, audio, view.string(), built);
+    if (!prefix.ok()) return AttemptError{Stage::kEncode, prefix.status()};
+    // This turn's files in the order a player may meet them: segments, playlists, master.
+    std::vector<std::string> files;
+    for (int c = std::min(last.chunks, ready); c < ready; ++c)
+      files.insert(files.end(), prefix->chunk_files[c].begin(), prefix->chunk_files[c].end());
+    bool audio_now = audio && !last.audio;
+    if (audio_now)
+      files.insert(files.end(), prefix->audio_files.begin(), prefix->audio_files.end());
+    if (ready > last.chunks)
+      files.insert(files.end(), prefix->video_playlists.begin(), prefix->video_playlists.end());
+    if (audio_now) {
+      files.insert(files.end(), prefix->audio_playlists.begin(), prefix->audio_playlists.end());
+      if (!prefix->master.empty()) files.push_back(prefix->master);
+    }
+    Status delivered = DeliverFiles(spec.outputs[index], built, files, field, env);
+    fs::remove_all(built, ec);
+    if (!delivered.ok()) return AttemptError{Stage::kDeliver, delivered};
+    now.segments = now.segments == 0 ? prefix->segments : std::min(now.segments, prefix->segments);
+  }
+  if (env.events.on_encoded) env.events.on_encoded();
+  return AttemptResult{now.ToJson(), Status::Ok()};
+}
+
+}  // namespace reel::attempt

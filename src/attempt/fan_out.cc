@@ -235,8 +235,9 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
 
   // Weights are seconds of picture encoded (a chunk's lead and tail GOPs too); the audio, the
   // copies of the stitch and the derived outputs cost a fraction of that, measured roughly.
-  // Tasks are leased in the order given: the audio and `main` first, as each is one piece that
-  // cannot be shared (longest first keeps them off the end of the job), then the chunks in order.
+  // Tasks are leased in the order given (the stitch last, once the others are done). Longest
+  // first: a long piece leased last runs alone at the end while other workers idle (a 2-hour
+  // film's audio or `main`; a chunk with lead frames against the first, which has none).
   FanOutMessage m;
   bool audio = !plan.engine.audio_input.empty() || info->BestAudio() != nullptr;
   // Progressive outputs (publish.h): the publisher first, as the master waits for the audio
@@ -268,6 +269,12 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
     if (!per_title->empty()) payload["per_title"] = *per_title;
     m.tasks.push_back({"chunk", c.index, weight, std::move(payload)});
   }
+  // A progressive job keeps the order above instead: the audio and the chunks from the first,
+  // as the master waits for them.
+  if (progressive.empty())
+    std::stable_sort(
+        m.tasks.begin(), m.tasks.end(),
+        [](const PlannedTask& a, const PlannedTask& b) { return a.weight > b.weight; });
   m.tasks.push_back({"stitch",
                      0,
                      std::max(0.1, duration / 50),

@@ -366,5 +366,4 @@ TEST(FanOut, PerTitleIsChosenOnceAndEveryChunkEncodesThatChoice) {
   EXPECT_EQ(Playlists(dir / "chunked").size(), 1u);
 }
 
-
 }  // namespace reel::attempt

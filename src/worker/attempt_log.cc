@@ -117,9 +117,10 @@ void WarnUnsaved(const Status& saved, log::Fields tags) {
 }
 
 // The tasks of a fan-out in one short line, whatever their number (up to attempt::kMaxTasks):
-// each kind's ordinals as a range, "chunk-0..chunk-119 audio-0 main-0 stitch-0".
+// each kind's ordinals as a range, kinds by name (the tasks' order is the lease order, which
+// the fan-out chooses): "audio-0 chunk-0..chunk-119 main-0 stitch-0".
 std::string TaskNames(const attempt::FanOutMessage& fan_out) {
-  std::vector<std::pair<std::string, std::pair<int, int>>> kinds;  // in order of appearance
+  std::vector<std::pair<std::string, std::pair<int, int>>> kinds;
   for (const attempt::PlannedTask& t : fan_out.tasks) {
     auto it =
         std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == t.kind; });
@@ -130,6 +131,7 @@ std::string TaskNames(const attempt::FanOutMessage& fan_out) {
       it->second.second = std::max(it->second.second, t.ordinal);
     }
   }
+  std::sort(kinds.begin(), kinds.end());
   std::string names;
   for (const auto& [kind, range] : kinds) {
     if (!names.empty()) names += ' ';

@@ -394,10 +394,10 @@ void WorkerPool::RunTask(const store::Task& task) {
                           {options_.worker_id, options_.lease_seconds, options_.stall_timeout,
                            options_.progress_save_interval},
                           std::move(hooks));
-    ending = supervisor.Run(lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id,
-                                                           scratch.task_path, scratch.storage_path),
-                                                ChildEnvironment(job->spec, StagingInS3()),
-                                                scratch.log_path});
+    ending = supervisor.Run(
+        lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id, scratch.task_path,
+                                       scratch.storage_path),
+                            ChildEnvironment(job->spec, StagingInS3()), scratch.log_path});
   }
   std::error_code ec;
   if (!scratch.dir.empty()) fs::remove_all(scratch.dir, ec);

@@ -191,7 +191,7 @@ nlohmann::json AudioDetails(const std::string& staging_dir, int index) {
 }  // namespace
 
 Result<OutputResult> StitchFile(const FileOutputPlan& f, const ChunkLayout& layout,
-                                const std::string& staging_dir, bool audio) {
+                                const std::string& staging_dir, bool audio, Staging* staging) {
   if (layout.chunks.empty()) return InvalidArgument("stitch: no chunks");
   ChunkVideo video(layout, staging_dir, f.index);
   REEL_RETURN_IF_ERROR(video.Open());
@@ -217,8 +217,7 @@ Result<OutputResult> StitchFile(const FileOutputPlan& f, const ChunkLayout& layo
     audio_ctx = std::move(ctx).value();
   }
 
-  Staging staging;
-  Result<std::string> temp = staging.StageFile(f.path);
+  Result<std::string> temp = staging->StageFile(f.path);
   if (!temp.ok()) return temp.status();
   MuxStage mux;
   MuxTarget video_target, audio_target;
@@ -274,7 +273,6 @@ Result<OutputResult> StitchFile(const FileOutputPlan& f, const ChunkLayout& layo
   }
   std::error_code ec;
   out.bytes = static_cast<int64_t>(fs::file_size(*temp, ec));
-  REEL_RETURN_IF_ERROR(staging.Commit());
   return out;
 }
 

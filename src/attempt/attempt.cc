@@ -153,7 +153,8 @@ AttemptOutcome Run(const job::JobSpec& spec, const Environment& env) {
   // Why a job that could have fanned out did not (said in the result); empty otherwise.
   std::string unchunked;
   if (env.fan_out.allowed) {
-    Result<std::optional<FanOutMessage>> fan_out = DecideFanOut(spec, *plan, env.fan_out);
+    Result<std::optional<FanOutMessage>> fan_out =
+        DecideFanOut(spec, *plan, env.fan_out, EngineOptions(env));
     if (!fan_out.ok())
       unchunked = paths.Hide(fan_out.status().message());
     else if (fan_out->has_value()) {

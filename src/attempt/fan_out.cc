@@ -191,7 +191,8 @@ Result<engine::ChunkLayout> ChunkLayoutFromJson(const json& j) {
 }
 
 Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, const AttemptPlan& plan,
-                                                  const FanOutPolicy& policy) {
+                                                  const FanOutPolicy& policy,
+                                                  const engine::TranscodeOptions& options) {
   using Chunking = job::JobSpec::Chunking;
   const std::optional<FanOutMessage> unchunked;
   if (!policy.allowed || spec.chunking == Chunking::kOff) return unchunked;
@@ -230,7 +231,7 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
                               " chunks; ask for longer ones");
 
   // A per-title ladder is analysed here, once: every chunk encodes these bitrates.
-  Result<json> per_title = engine::ChoosePerTitleOnce(plan.engine);
+  Result<json> per_title = engine::ChoosePerTitleOnce(plan.engine, options);
   if (!per_title.ok()) return per_title.status();
 
   // Weights are seconds of picture encoded (a chunk's lead and tail GOPs too); the audio, the

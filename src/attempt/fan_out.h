@@ -36,8 +36,10 @@ namespace reel::attempt {
 // to run it unchunked (chunking "off", "auto" on a short source or a lone worker slot, no
 // package to chunk). An error is why a job that asked, or would have been chunked, cannot be
 // (ChunkBoundaries' refusal, a package measuring quality): it runs unchunked and says so.
+// `options` (threads, cancel) are the run's, for the per-title analysis made here once.
 Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, const AttemptPlan& plan,
-                                                  const FanOutPolicy& policy);
+                                                  const FanOutPolicy& policy,
+                                                  const engine::TranscodeOptions& options = {});
 
 nlohmann::json ChunkRangeToJson(const engine::ChunkRange& c);
 Result<engine::ChunkRange> ChunkRangeFromJson(const nlohmann::json& j);

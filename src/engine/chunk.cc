@@ -204,8 +204,7 @@ Result<nlohmann::json> ChoosePerTitleOnce(const TranscodePlan& plan,
   bool any = false;
   for (const HlsOutputPlan& h : plan.hls) any |= Chunked(h) && h.ladder.per_title;
   if (!any) return choices;
-  const int threads =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = options.threads > 0 ? options.threads : UsableCores();
   // The source as a run opens it: the same picture filters, rate and rungs as a chunk's run.
   RunState run(options.cancel);
   Source source(plan, &run, threads);

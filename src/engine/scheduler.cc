@@ -674,16 +674,14 @@ Result<TranscodeResult> Scheduler::Run() {
   return result;
 }
 
-// The cores this process may run on: a worker pinned with taskset or a cpuset (a container's CPU
-// set) must not size its encoder threads by the whole machine, or they contend on its few cores.
+}  // namespace
+
 int UsableCores() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
-
-}  // namespace
 
 Result<TranscodeResult> Transcode(const TranscodePlan& plan, const TranscodeOptions& options) {
   InitLibavLogging();

@@ -123,6 +123,10 @@ struct RunWindow {
   int64_t lead_frames = 0, tail_frames = 0;
 };
 
+// The cores this process may run on: a worker pinned with taskset or a cpuset (a container's CPU
+// set) must not size its encoder threads by the whole machine, or they contend on its few cores.
+int UsableCores();
+
 // Transcode (engine.h) limited to `window`; the plan's outputs are staged and moved into place
 // as Transcode does.
 Result<TranscodeResult> TranscodeWindow(const TranscodePlan& plan, const TranscodeOptions& options,

@@ -88,7 +88,7 @@ Status PullFolderFromStaging(const std::string& url, const std::string& dir,
   std::vector<std::pair<storage::S3Object, fs::path>> files;
   for (const auto& [key, size] : listed->objects) {
     std::string rel = key.substr(prefix->key.size());
-    if (!SafeRelative(rel)) return Internal("unexpected staged object " + key);
+    if (!SafeRelative(rel)) return Internal("an unexpected object in the job's staging");
     storage::S3Object object = *prefix;
     object.key = key;
     files.push_back({object, fs::path(dir) / rel});

@@ -204,7 +204,8 @@ Result<Job> SqlJobStore::FinishTask(const std::string& task_id, const std::strin
 }
 
 Status SqlJobStore::SettleTask(const Job& job, const Task& task, AttemptEnd end,
-                               const std::string& error, const json& result, double now) {
+                               const std::string& error, const json& ended_with, double now) {
+  json result = ended_with;
   // A task's attempt goes through the job's state machine, with the task's own budget.
   Job as_job;
   as_job.attempts = task.attempts;
@@ -214,6 +215,14 @@ Status SqlJobStore::SettleTask(const Job& job, const Task& task, AttemptEnd end,
   // A task stopped while its job goes on (no cancel asked of the job) would leave the stitch
   // waiting forever: it runs again instead.
   if (!job.cancel_requested && t.next == JobState::kCanceled) t.next = JobState::kQueued;
+  // A publisher out of attempts (a destination failing three turns running) does not fail the
+  // job: publishing early is an extra, and the stitch delivers everything at the end. It goes
+  // back to idle with its error and what it had published; a later chunk may wake it again.
+  bool gave_up = task.kind == TaskKind::kPublish && t.next == JobState::kFailed;
+  if (gave_up) {
+    t.next = JobState::kSucceeded;
+    if (result.is_null()) result = task.result;
+  }
   bool finished = IsFinished(t.next);
   json progress = task.progress;
   if (t.next == JobState::kSucceeded) progress["fraction"] = 1.0;
@@ -249,7 +258,9 @@ Status SqlJobStore::SettleTask(const Job& job, const Task& task, AttemptEnd end,
     bool ended = false;
     return CancelTasks(job, false, now, &ended);
   }
-  if (t.next == JobState::kSucceeded) REEL_RETURN_IF_ERROR(WakePublisher(job, task, result));
+  // A publisher that gave up waits for the next chunk to try again, not for itself.
+  if (t.next == JobState::kSucceeded && !gave_up)
+    REEL_RETURN_IF_ERROR(WakePublisher(job, task, result));
   REEL_RETURN_IF_ERROR(UpdateJobProgress(job.id, now).status());
   // A requeued task, or a stitch that has just become leasable, is work for someone.
   return t.next == JobState::kFailed ? Status::Ok() : db_->NotifyWork();

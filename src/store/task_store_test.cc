@@ -422,6 +422,31 @@ TEST_P(TaskStoreTest, TheOnePublisherIsQueuedOnlyWithMoreToPublishAndNeverWhileI
   EXPECT_EQ(job->tasks[0].result["segments"], 4);
 }
 
+// Publishing early is an extra: a publisher that fails for good (its destination refusing)
+// goes back to idle with its error and what it had published, and the job goes on to its stitch.
+TEST_P(TaskStoreTest, APublisherThatFailsForGoodLeavesTheJobRunning) {
+  Job j = FannedOut({{TaskKind::kPublish, 0, json::object(), 0.01},
+                     {TaskKind::kChunk, 0, json::object(), 10},
+                     {TaskKind::kChunk, 1, json::object(), 10}});
+  const std::string publisher = j.tasks[0].id;
+  std::optional<Task> chunk0 = LeaseTask("w1");
+  ASSERT_TRUE(chunk0);
+  ASSERT_TRUE(Finish(*chunk0, "w1", AttemptEnd::kSucceeded, {{"staging", "chunk-0.a1"}}).ok());
+  std::optional<Task> turn = LeaseTask("w2");
+  ASSERT_TRUE(turn);
+  ASSERT_EQ(turn->kind, TaskKind::kPublish);
+  ASSERT_TRUE(
+      Finish(*turn, "w2", AttemptEnd::kFailedPermanently, json(), "destination refused").ok());
+  Result<Job> job = store_->GetJob(j.id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, JobState::kRunning) << job->error;
+  EXPECT_EQ(StateOf(publisher), JobState::kSucceeded) << "idle again";
+  EXPECT_NE(store_->GetTask(publisher)->error.find("destination refused"), std::string::npos);
+  std::optional<Task> chunk1 = LeaseTask("w3");
+  ASSERT_TRUE(chunk1);
+  EXPECT_EQ(chunk1->kind, TaskKind::kChunk) << "the chunks go on";
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, TaskStoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

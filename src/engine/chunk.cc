@@ -23,10 +23,14 @@ bool Chunked(const HlsOutputPlan& h) { return !h.single; }
 
 // How much a chunk encodes around its range (ChunkRange::lead_frames): measured on the tests'
 // sources (PSNR of the 10 frames around each join against the unchunked encode), a cold start
-// cost about 3 dB; one GOP before lost 0.16-0.48 dB whatever the tail; two GOPs before and half
-// a GOP after (about x264's lookahead) stay within 0.05 dB, as two and a whole GOP did.
+// cost about 3 dB; one 2 s GOP before lost 0.16-0.48 dB whatever the tail; two 2 s GOPs before
+// and half a GOP after (about x264's lookahead) stay within 0.05 dB, as two and a whole GOP did.
+// What warms the rate control is time, not GOPs: with 1 s GOPs, two before lost 0.26 dB. So the
+// lead is whole GOPs of at least 4 s, the tail at least 1 s.
 constexpr int64_t kLeadGops = 2;
+constexpr double kLeadSeconds = 4;
 constexpr double kTailGops = 0.5;
+constexpr double kTailSeconds = 1;
 
 Status WriteJson(const std::string& path, const nlohmann::json& j) {
   std::ofstream f(path);
@@ -151,6 +155,10 @@ Result<ChunkLayout> ChunkBoundaries(const TranscodePlan& plan, double chunk_seco
   };
   const int64_t per_chunk =
       std::max<int64_t>(1, std::llround(chunk_seconds / layout.segment_seconds));
+  const int64_t lead_gops = std::max<int64_t>(
+      kLeadGops, int64_t(std::ceil(kLeadSeconds * av_q2d(rate) / double(gop) - 1e-9)));
+  const int64_t tail_frames =
+      std::max(std::llround(double(gop) * kTailGops), std::llround(kTailSeconds * av_q2d(rate)));
   for (int64_t c = 0;; ++c) {
     int64_t first = segment_start(c * per_chunk);
     if (c > 0 && first >= frames) break;
@@ -160,11 +168,11 @@ Result<ChunkLayout> ChunkBoundaries(const TranscodePlan& plan, double chunk_seco
     r.first_frame = first;
     r.first_segment = int(c * per_chunk);
     r.start = double(first) * rate.den / rate.num;
-    r.lead_frames = std::min(first, gop * kLeadGops);
+    r.lead_frames = std::min(first, gop * lead_gops);
     if (next < frames) {
       r.end_frame = next;
       r.end = double(next) * rate.den / rate.num;
-      r.tail_frames = std::llround(double(gop) * kTailGops);
+      r.tail_frames = tail_frames;
     }
     layout.chunks.push_back(r);
     if (r.end_frame < 0) break;

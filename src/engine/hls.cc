@@ -269,22 +269,35 @@ std::string MakeBox(const char* type, const std::string& payload) {
 
 std::string BoxBytes(const std::string& d, const Box& b) { return d.substr(b.offset, b.size); }
 
-// A moof (of one traf: tfhd, tfdt, trun) and the mdat after it, cut into one fragment per sync
-// sample; "" when it has one already or is laid out otherwise (then it is left as it is).
-// `sequence` numbers the fragments written.
-std::string SplitFragment(const std::string& d, const Box& moof, const Box& mdat,
-                          uint32_t* sequence) {
+// The samples of a moof of one traf (tfhd, tfdt, trun) whose data follows it: what SplitFragment
+// cuts by. Offsets are into the string the moof was read from.
+struct MoofSamples {
+  Box tfhd, tfdt;
+  uint32_t tr_head = 0, count = 0;
+  int64_t data_offset = 0;
+  std::optional<uint32_t> first_flags;
+  size_t entries = 0, entry = 0;  // where the trun's sample entries start, and each one's size
+  std::vector<uint32_t> durations, sizes, flags;
+  std::vector<uint32_t> starts;  // the sync samples (and the first): where fragments would begin
+};
+
+// Empty when the moof is laid out otherwise (then it is left as it is).
+std::optional<MoofSamples> ReadMoofSamples(const std::string& d, const Box& moof) {
   std::vector<Box> in_moof = Boxes(d, moof.offset + moof.header, moof.offset + moof.size);
-  if (in_moof.size() != 2 || in_moof[0].type != "mfhd" || in_moof[1].type != "traf") return "";
+  if (in_moof.size() != 2 || in_moof[0].type != "mfhd" || in_moof[1].type != "traf")
+    return std::nullopt;
   const Box& traf = in_moof[1];
   std::vector<Box> in_traf = Boxes(d, traf.offset + traf.header, traf.offset + traf.size);
   if (in_traf.size() != 3 || in_traf[0].type != "tfhd" || in_traf[1].type != "tfdt" ||
       in_traf[2].type != "trun")
-    return "";
-  const Box &tfhd = in_traf[0], &tfdt = in_traf[1], &trun = in_traf[2];
-  size_t at = tfhd.offset + tfhd.header;
+    return std::nullopt;
+  MoofSamples m;
+  m.tfhd = in_traf[0];
+  m.tfdt = in_traf[1];
+  const Box& trun = in_traf[2];
+  size_t at = m.tfhd.offset + m.tfhd.header;
   uint32_t tf_flags = Be32(d, at) & 0xffffff;
-  if (tf_flags & 0x1) return "";  // an explicit base offset: data is not placed from the moof
+  if (tf_flags & 0x1) return std::nullopt;  // an explicit base offset: not placed from the moof
   at += 8;
   if (tf_flags & 0x2) at += 4;
   uint32_t default_duration = 0, default_flags = 0;
@@ -293,36 +306,51 @@ std::string SplitFragment(const std::string& d, const Box& moof, const Box& mdat
   if (tf_flags & 0x20) default_flags = Be32(d, at);
 
   at = trun.offset + trun.header;
-  uint32_t tr_head = Be32(d, at), tr_flags = tr_head & 0xffffff;
-  uint32_t count = Be32(d, at + 4);
-  if (!(tr_flags & 0x1) || !(tr_flags & 0x200)) return "";  // sizes and offset are needed
+  m.tr_head = Be32(d, at);
+  const uint32_t tr_flags = m.tr_head & 0xffffff;
+  m.count = Be32(d, at + 4);
+  if (!(tr_flags & 0x1) || !(tr_flags & 0x200)) return std::nullopt;  // sizes, offset needed
   at += 8;
-  int64_t data_offset = int32_t(Be32(d, at));
+  m.data_offset = int32_t(Be32(d, at));
   at += 4;
-  std::optional<uint32_t> first_flags;
-  if (tr_flags & 0x4) first_flags = Be32(d, at), at += 4;
-  const size_t entry = 4 * size_t(((tr_flags >> 8) & 1) + ((tr_flags >> 9) & 1) +
-                                  ((tr_flags >> 10) & 1) + ((tr_flags >> 11) & 1));
-  const size_t entries = at;
-  if (entries + entry * count > trun.offset + trun.size) return "";
-  std::vector<uint32_t> durations, sizes, flags;
-  for (uint32_t i = 0; i < count; ++i, at += entry) {
+  if (tr_flags & 0x4) m.first_flags = Be32(d, at), at += 4;
+  m.entry = 4 * size_t(((tr_flags >> 8) & 1) + ((tr_flags >> 9) & 1) + ((tr_flags >> 10) & 1) +
+                       ((tr_flags >> 11) & 1));
+  m.entries = at;
+  if (m.entries + m.entry * m.count > trun.offset + trun.size) return std::nullopt;
+  for (uint32_t i = 0; i < m.count; ++i, at += m.entry) {
     size_t e = at;
     uint32_t duration = default_duration, f = default_flags;
     if (tr_flags & 0x100) duration = Be32(d, e), e += 4;
-    sizes.push_back(Be32(d, e)), e += 4;
+    m.sizes.push_back(Be32(d, e)), e += 4;
     if (tr_flags & 0x400) f = Be32(d, e);
-    if (i == 0 && first_flags) f = *first_flags;
-    durations.push_back(duration);
-    flags.push_back(f);
+    if (i == 0 && m.first_flags) f = *m.first_flags;
+    m.durations.push_back(duration);
+    m.flags.push_back(f);
   }
-  std::vector<uint32_t> starts = {0};
-  for (uint32_t i = 1; i < count; ++i)
-    if (!(flags[i] & 0x10000)) starts.push_back(i);
+  m.starts = {0};
+  for (uint32_t i = 1; i < m.count; ++i)
+    if (!(m.flags[i] & 0x10000)) m.starts.push_back(i);
+  return m;
+}
+
+// A moof (of one traf: tfhd, tfdt, trun) and the mdat after it, cut into one fragment per sync
+// sample; "" when it has one already or is laid out otherwise (then it is left as it is).
+// `sequence` numbers the fragments written.
+std::string SplitFragment(const std::string& d, const Box& moof, const Box& mdat,
+                          uint32_t* sequence) {
+  std::optional<MoofSamples> m = ReadMoofSamples(d, moof);
+  if (!m) return "";
+  const Box &tfhd = m->tfhd, &tfdt = m->tfdt;
+  const uint32_t tr_head = m->tr_head, count = m->count;
+  const std::optional<uint32_t>& first_flags = m->first_flags;
+  const std::vector<uint32_t>&durations = m->durations, &sizes = m->sizes, &flags = m->flags;
+  const std::vector<uint32_t>& starts = m->starts;
+  const size_t entries = m->entries, entry = m->entry;
   uint64_t data = 0;
   for (uint32_t s : sizes) data += s;
   // The samples fill the mdat, in order, from its start.
-  if (starts.size() < 2 || int64_t(moof.offset) + data_offset != int64_t(mdat.offset + 8) ||
+  if (starts.size() < 2 || int64_t(moof.offset) + m->data_offset != int64_t(mdat.offset + 8) ||
       mdat.header != 8 || data != mdat.size - 8)
     return "";
 
@@ -364,13 +392,55 @@ std::string SplitFragment(const std::string& d, const Box& moof, const Box& mdat
 
 }  // namespace
 
-Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path) {
+namespace {
+
+// Whether the segment at `path` is split and numbered already: every moof one fragment per
+// keyframe (no sync sample after its first) and numbered from `*sequence` on, which it then
+// passes. Reads the moofs only, skipping the media data: a stitch of chunks that split their own
+// segments (numbered from their place in the package) reads a few kilobytes per segment instead
+// of rewriting the package. Anything unexpected answers false: the caller reads it whole.
+bool AlreadySplit(const fs::path& path, uint32_t* sequence) {
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(path, ec);
+  std::ifstream f(path, std::ios::binary);
+  if (ec || !f) return false;
+  uint32_t next = *sequence;
+  uint64_t at = 0;
+  std::string moof;
+  while (at < file_size) {
+    char head[8];
+    if (file_size - at < 8 || !f.read(head, 8)) return false;
+    const std::string h(head, 8);
+    const uint64_t size = Be32(h, 0);
+    if (size < 8 || size > file_size - at) return false;  // 64-bit or open-ended sizes, torn
+    if (h.compare(4, 4, "moof") == 0) {
+      moof = h;
+      moof.resize(size);
+      if (!f.read(moof.data() + 8, std::streamsize(size - 8))) return false;
+      if (moof.size() < 24 || moof.compare(12, 4, "mfhd") != 0 || Be32(moof, 20) != next)
+        return false;
+      std::optional<MoofSamples> m = ReadMoofSamples(moof, Box{"moof", 0, size, 8});
+      if (m && m->starts.size() > 1) return false;  // a keyframe inside: to be cut
+      ++next;
+    } else if (!f.seekg(std::streamoff(size - 8), std::ios::cur)) {
+      return false;
+    }
+    at += size;
+  }
+  *sequence = next;
+  return true;
+}
+
+}  // namespace
+
+Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path, uint32_t first_sequence) {
   Result<MediaPlaylist> pl = ReadMediaPlaylist(playlist_path);
   if (!pl.ok()) return pl.status();
   fs::path dir = fs::path(playlist_path).parent_path();
-  uint32_t sequence = 1;  // fragments are numbered in order over the whole rendition
+  uint32_t sequence = first_sequence;  // fragments are numbered in order over the rendition
   int added = 0;
   for (const Segment& seg : pl->segments) {
+    if (AlreadySplit(dir / seg.uri, &sequence)) continue;
     Result<std::string> d = ReadWhole(dir / seg.uri);
     if (!d.ok()) return d.status();
     std::vector<Box> top = Boxes(*d, 0, d->size());

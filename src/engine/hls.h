@@ -41,8 +41,11 @@ Result<bool> FoldShortLastSegment(const std::string& playlist_path, double max_s
 // keyframe that starts a fragment (its range begins with the moof that describes it). Cuts every
 // video segment of the playlist into one fragment per keyframe (the samples, their bytes and
 // times unchanged; each segment's sidx still covers it whole) and numbers the fragments in order.
-// How many fragments were added.
-Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path);
+// How many fragments were added. The first is numbered `first_sequence` (a chunk's segments start
+// where the chunk sits in the package); segments split and numbered so already are only read
+// through their moofs, not rewritten.
+Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path,
+                                      uint32_t first_sequence = 1);
 
 // One I-frame of an I-frame playlist: a keyframe of a segment, as a byte range of that segment (the
 // moof of the fragment it starts, then the mdat up to the end of the keyframe's sample).

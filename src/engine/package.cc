@@ -119,12 +119,18 @@ Status AssemblePackage(const HlsPackage& h, OutputResult* out) {
     REEL_RETURN_IF_ERROR(FoldAudioTail(h, h.audio[i].rendition,
                                        layout::MediaPlaylistUri(layout::AudioRendition(int(i)))));
   // Every keyframe starts a fragment, for the I-frame playlists; before the sizes are measured.
-  // A chunk's segments are split by the stitch instead, which numbers fragments over the whole
-  // package (a chunk alone would start again at 1).
+  // A chunk's fragments are numbered from their place in the package: the keyframes before its
+  // first frame, one every GOP (chunked renditions have fixed GOPs, ChunkBoundaries). The stitch
+  // checks the numbering and renumbers what does not follow on.
   for (const HlsPackage::Variant& v : h.variants) {
-    if (h.first_segment >= 0) break;
-    Result<int> split =
-        hls::SplitFragmentsAtKeyframes(InPackage(h, layout::MediaPlaylistUri(v.name)));
+    uint32_t first_sequence = 1;
+    if (h.first_segment >= 0) {
+      const int gop = v.video->encoder()->gop_size;
+      if (h.first_frame < 0 || gop <= 0 || h.first_frame % gop != 0) continue;  // the stitch's
+      first_sequence = uint32_t(h.first_frame / gop + 1);
+    }
+    Result<int> split = hls::SplitFragmentsAtKeyframes(
+        InPackage(h, layout::MediaPlaylistUri(v.name)), first_sequence);
     if (!split.ok()) return split.status();
   }
   // Kept HDR's mastering display and light levels in each init segment, as in the MP4 outputs

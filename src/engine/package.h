@@ -44,6 +44,10 @@ struct HlsPackage {
   // A chunk of a chunked encoding: the package's number of its first media segment (its
   // segments continue the whole package's timeline); -1 otherwise.
   int first_segment = -1;
+  // And its first frame on the source's grid: each rendition's fragments (one per keyframe, its
+  // GOP fixed) are numbered from where that frame sits in the package, so the stitch need not
+  // renumber them.
+  int64_t first_frame = -1;
   // The source is HDR: the master says each variant's VIDEO-RANGE (SDR once tone-mapped).
   bool hdr_source = false;
   // A per-title ladder: what the pre-pass chose, reported as the output's "ladder" section.

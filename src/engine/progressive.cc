@@ -22,8 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using stitch_parts::CodecConfiguration;
-using stitch_parts::CopyFile;
 using stitch_parts::JoinPlaylists;
+using stitch_parts::PlaceFile;
 using stitch_parts::ReadDescription;
 using stitch_parts::ReadWhole;
 using stitch_parts::StagedAudio;
@@ -99,7 +99,7 @@ Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, i
       if (!config.ok()) return config.status().WithContext("chunk " + std::to_string(c.index));
       if (i == 0) {
         config0 = *config;
-        REEL_RETURN_IF_ERROR(CopyFile(init, vdir + "/" + std::string(layout::kInitSegment)));
+        REEL_RETURN_IF_ERROR(PlaceFile(init, vdir + "/" + std::string(layout::kInitSegment)));
         prefix.chunk_files[0].push_back(layout::RenditionFile(v.name, layout::kInitSegment));
       } else if (*config != config0) {
         return FailedPrecondition("progressive: chunk " + std::to_string(c.index) + ", rendition " +
@@ -109,7 +109,7 @@ Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, i
       Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(pl_path);
       if (!pl.ok()) return pl.status().WithContext("chunk " + std::to_string(c.index));
       for (const hls::Segment& s : pl->segments) {
-        REEL_RETURN_IF_ERROR(CopyFile(cdir + "/" + s.uri, vdir + "/" + s.uri));
+        REEL_RETURN_IF_ERROR(PlaceFile(cdir + "/" + s.uri, vdir + "/" + s.uri));
         prefix.chunk_files[i].push_back(layout::RenditionFile(v.name, s.uri));
       }
       playlists.push_back(pl_path);
@@ -138,7 +138,7 @@ Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, i
     for (const auto& e : fs::directory_iterator(audio_dir + "/" + a.name, ec)) {
       std::string name = e.path().filename().string();
       if (!e.is_regular_file() || name == layout::kMediaPlaylist) continue;
-      REEL_RETURN_IF_ERROR(CopyFile(e.path().string(), dir + "/" + a.name + "/" + name));
+      REEL_RETURN_IF_ERROR(PlaceFile(e.path().string(), dir + "/" + a.name + "/" + name));
       prefix.audio_files.push_back(layout::RenditionFile(a.name, name));
     }
     std::sort(prefix.audio_files.begin(), prefix.audio_files.end());

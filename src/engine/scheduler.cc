@@ -340,7 +340,10 @@ Status Scheduler::PlanOutputs() {
     p.temp_dir = *dir;
     bool window_video = !window_ || window_->kind == RunWindow::Kind::kVideoRange;
     bool window_audio = !window_ || window_->kind == RunWindow::Kind::kAudioOnly;
-    if (window_ && window_video) p.first_segment = window_->first_segment;
+    if (window_ && window_video) {
+      p.first_segment = window_->first_segment;
+      p.first_frame = window_->first_frame;
+    }
     if (window_video && source_.PictureFor(h.background || h.single)) {  // a preview is a picture
       if (h.single) {
         p.variants.push_back({std::string(layout::kPreviewRendition), AddVideo(single.video)});

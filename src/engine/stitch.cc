@@ -30,8 +30,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using stitch_parts::CodecConfiguration;
-using stitch_parts::CopyFile;
 using stitch_parts::JoinPlaylists;
+using stitch_parts::PlaceFile;
 using stitch_parts::ReadDescription;
 using stitch_parts::ReadJson;
 using stitch_parts::StagedAudio;
@@ -123,7 +123,7 @@ Status StitchPackage(const HlsOutputPlan& h, const std::string& dir, const Chunk
     for (const auto& e : fs::directory_iterator(audio_dir + "/" + a.name, ec))
       if (e.is_regular_file())
         REEL_RETURN_IF_ERROR(
-            CopyFile(e.path().string(), dir + "/" + a.name + "/" + e.path().filename().string()));
+            PlaceFile(e.path().string(), dir + "/" + a.name + "/" + e.path().filename().string()));
   }
   times->copy += Lap(&clock);
   copied();
@@ -149,12 +149,12 @@ Status StitchPackage(const HlsOutputPlan& h, const std::string& dir, const Chunk
       }
       times->check += Lap(&clock);
       if (c.index == layout.chunks.front().index)
-        REEL_RETURN_IF_ERROR(CopyFile(init, vdir + "/" + std::string(layout::kInitSegment)));
+        REEL_RETURN_IF_ERROR(PlaceFile(init, vdir + "/" + std::string(layout::kInitSegment)));
       const std::string pl_path = cdir + "/" + std::string(layout::kMediaPlaylist);
       Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(pl_path);
       if (!pl.ok()) return pl.status().WithContext("chunk " + std::to_string(c.index));
       for (const hls::Segment& s : pl->segments)
-        REEL_RETURN_IF_ERROR(CopyFile(cdir + "/" + s.uri, vdir + "/" + s.uri));
+        REEL_RETURN_IF_ERROR(PlaceFile(cdir + "/" + s.uri, vdir + "/" + s.uri));
       playlists.push_back(pl_path);
       times->copy += Lap(&clock);
     }

@@ -25,8 +25,10 @@ Result<std::string> ReadWhole(const std::string& path) {
   return s.str();
 }
 
-Status CopyFile(const std::string& from, const std::string& to) {
+Status PlaceFile(const std::string& from, const std::string& to) {
   std::error_code ec;
+  fs::remove(to, ec);
+  if (fs::create_hard_link(from, to, ec); !ec) return Status::Ok();
   fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
   if (ec) return Unavailable("cannot copy " + from + " to " + to + ": " + ec.message());
   return Status::Ok();

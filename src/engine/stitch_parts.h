@@ -14,7 +14,10 @@
 namespace reel::engine::stitch_parts {
 
 Result<std::string> ReadWhole(const std::string& path);
-Status CopyFile(const std::string& from, const std::string& to);
+// `from` at `to` (replacing it): a hard link when both are on one file system, else a copy. A
+// link costs no I/O, and sharing the inode is safe because nothing rewrites a package's file in
+// place: every rewrite (the fragment split, the HDR boxes) writes a new file and renames it over.
+Status PlaceFile(const std::string& from, const std::string& to);
 Result<nlohmann::json> ReadJson(const std::string& path);
 
 // The codec configuration box of an init segment's sample entry (avcC, hvcC, av1C or vpcC):

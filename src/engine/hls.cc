@@ -163,6 +163,54 @@ Result<bool> FoldShortLastSegment(const std::string& playlist_path, double max_s
 
 namespace {
 
+std::string BoxBytes(const std::string& d, const Box& b) { return d.substr(b.offset, b.size); }
+
+// A segment's top-level moofs, each at its offset in the file.
+struct Moof {
+  uint64_t offset = 0;
+  std::string bytes;
+};
+
+// Reads the moofs alone, seeking over the media data between them: a few kilobytes of a
+// segment of megabytes. Empty when the file is laid out otherwise (64-bit or open-ended box
+// sizes, a box past the end): then read it whole (MoofsOf).
+std::optional<std::vector<Moof>> ReadMoofs(const fs::path& path, uint64_t* file_size) {
+  std::error_code ec;
+  *file_size = fs::file_size(path, ec);
+  std::ifstream f(path, std::ios::binary);
+  if (ec || !f) return std::nullopt;
+  std::vector<Moof> moofs;
+  for (uint64_t at = 0; at < *file_size;) {
+    char head[8];
+    if (*file_size - at < 8 || !f.read(head, 8)) return std::nullopt;
+    const std::string h(head, 8);
+    const uint64_t size = Be32(h, 0);
+    if (size < 8 || size > *file_size - at) return std::nullopt;
+    if (h.compare(4, 4, "moof") == 0) {
+      Moof m{at, h};
+      m.bytes.resize(size);
+      if (!f.read(m.bytes.data() + 8, std::streamsize(size - 8))) return std::nullopt;
+      moofs.push_back(std::move(m));
+    } else if (!f.seekg(std::streamoff(size - 8), std::ios::cur)) {
+      return std::nullopt;
+    }
+    at += size;
+  }
+  return moofs;
+}
+
+// The moofs of a segment, read through ReadMoofs or else whole.
+Result<std::vector<Moof>> MoofsOf(const fs::path& path, uint64_t* file_size) {
+  if (std::optional<std::vector<Moof>> moofs = ReadMoofs(path, file_size)) return *moofs;
+  Result<std::string> d = ReadWhole(path);
+  if (!d.ok()) return d.status();
+  *file_size = d->size();
+  std::vector<Moof> moofs;
+  for (const Box& b : Boxes(*d, 0, d->size()))
+    if (b.type == "moof" && b.header == 8) moofs.push_back({b.offset, BoxBytes(*d, b)});
+  return moofs;
+}
+
 // One movie fragment of a video segment: its moof, where its first sample's data ends, whether
 // that sample is a sync sample, and how long its samples last (in the track's timescale, or in
 // samples when the fragment states no durations: a constant frame rate then counts the same).
@@ -173,7 +221,9 @@ struct Fragment {
   uint64_t duration = 0;
 };
 
-std::optional<Fragment> ReadFragment(const std::string& d, const Box& moof) {
+std::optional<Fragment> ReadFragment(const Moof& m, uint64_t file_size) {
+  const std::string& d = m.bytes;  // offsets below are into the moof, `base` into the file
+  const Box moof{"moof", 0, d.size(), 8};
   std::vector<Box> in_moof = Boxes(d, moof.offset + moof.header, moof.offset + moof.size);
   const Box* traf = Find(in_moof, "traf");
   if (!traf) return std::nullopt;
@@ -184,8 +234,8 @@ std::optional<Fragment> ReadFragment(const std::string& d, const Box& moof) {
 
   size_t at = tfhd->offset + tfhd->header;
   uint32_t tf_flags = Be32(d, at) & 0xffffff;
-  at += 8;                      // flags, track_ID
-  uint64_t base = moof.offset;  // default-base-is-moof, or the first traf's moof
+  at += 8;                   // flags, track_ID
+  uint64_t base = m.offset;  // default-base-is-moof, or the first traf's moof
   if (tf_flags & 0x1) base = Be64(d, at), at += 8;
   if (tf_flags & 0x2) at += 4;
   uint32_t default_duration = 0, default_size = 0, default_flags = 0;
@@ -203,7 +253,7 @@ std::optional<Fragment> ReadFragment(const std::string& d, const Box& moof) {
   std::optional<uint32_t> first_flags;
   if (tr_flags & 0x4) first_flags = Be32(d, at), at += 4;
   Fragment f;
-  f.moof = int64_t(moof.offset);
+  f.moof = int64_t(m.offset);
   for (uint32_t i = 0; i < count; ++i) {
     if (at > trun_end) return std::nullopt;
     uint32_t duration = default_duration, size = default_size, flags = default_flags;
@@ -217,8 +267,7 @@ std::optional<Fragment> ReadFragment(const std::string& d, const Box& moof) {
     f.starts_with_sync = size > 0 && !(flags & 0x10000);  // sample_is_non_sync_sample
     f.first_end = int64_t(base) + data_offset + size;
   }
-  if (count == 0 || f.first_end > int64_t(d.size()) ||
-      f.first_end <= int64_t(moof.offset + moof.size))
+  if (count == 0 || f.first_end > int64_t(file_size) || f.first_end <= int64_t(m.offset + d.size()))
     return std::nullopt;
   return f;
 }
@@ -231,16 +280,16 @@ Result<std::vector<IFrame>> ReadIFrames(const std::string& playlist_path) {
   fs::path dir = fs::path(playlist_path).parent_path();
   std::vector<IFrame> frames;
   for (const Segment& seg : pl->segments) {
-    Result<std::string> d = ReadWhole(dir / seg.uri);
-    if (!d.ok()) return d.status();
+    uint64_t file_size = 0;
+    Result<std::vector<Moof>> moofs = MoofsOf(dir / seg.uri, &file_size);
+    if (!moofs.ok()) return moofs.status();
     Status bad = InvalidArgument(seg.uri + ": not movie fragments that start with a keyframe");
     // A segment holds a fragment per keyframe (see MuxStage::OpenHls): each is an I-frame,
     // lasting until the next one.
     std::vector<Fragment> fragments;
     uint64_t total = 0;
-    for (const Box& b : Boxes(*d, 0, d->size())) {
-      if (b.type != "moof") continue;
-      std::optional<Fragment> f = ReadFragment(*d, b);
+    for (const Moof& m : *moofs) {
+      std::optional<Fragment> f = ReadFragment(m, file_size);
       if (!f) return bad;
       total += f->duration;
       fragments.push_back(*f);
@@ -266,8 +315,6 @@ std::string MakeBox(const char* type, const std::string& payload) {
   b.replace(4, 4, type, 4);
   return b + payload;
 }
-
-std::string BoxBytes(const std::string& d, const Box& b) { return d.substr(b.offset, b.size); }
 
 // The samples of a moof of one traf (tfhd, tfdt, trun) whose data follows it: what SplitFragment
 // cuts by. Offsets are into the string the moof was read from.
@@ -400,32 +447,16 @@ namespace {
 // segments (numbered from their place in the package) reads a few kilobytes per segment instead
 // of rewriting the package. Anything unexpected answers false: the caller reads it whole.
 bool AlreadySplit(const fs::path& path, uint32_t* sequence) {
-  std::error_code ec;
-  const uint64_t file_size = fs::file_size(path, ec);
-  std::ifstream f(path, std::ios::binary);
-  if (ec || !f) return false;
+  uint64_t file_size = 0;
+  std::optional<std::vector<Moof>> moofs = ReadMoofs(path, &file_size);
+  if (!moofs) return false;
   uint32_t next = *sequence;
-  uint64_t at = 0;
-  std::string moof;
-  while (at < file_size) {
-    char head[8];
-    if (file_size - at < 8 || !f.read(head, 8)) return false;
-    const std::string h(head, 8);
-    const uint64_t size = Be32(h, 0);
-    if (size < 8 || size > file_size - at) return false;  // 64-bit or open-ended sizes, torn
-    if (h.compare(4, 4, "moof") == 0) {
-      moof = h;
-      moof.resize(size);
-      if (!f.read(moof.data() + 8, std::streamsize(size - 8))) return false;
-      if (moof.size() < 24 || moof.compare(12, 4, "mfhd") != 0 || Be32(moof, 20) != next)
-        return false;
-      std::optional<MoofSamples> m = ReadMoofSamples(moof, Box{"moof", 0, size, 8});
-      if (m && m->starts.size() > 1) return false;  // a keyframe inside: to be cut
-      ++next;
-    } else if (!f.seekg(std::streamoff(size - 8), std::ios::cur)) {
+  for (const Moof& m : *moofs) {
+    if (m.bytes.size() < 24 || m.bytes.compare(12, 4, "mfhd") != 0 || Be32(m.bytes, 20) != next)
       return false;
-    }
-    at += size;
+    std::optional<MoofSamples> samples = ReadMoofSamples(m.bytes, Box{"moof", 0, m.bytes.size()});
+    if (samples && samples->starts.size() > 1) return false;  // a keyframe inside: to be cut
+    ++next;
   }
   *sequence = next;
   return true;

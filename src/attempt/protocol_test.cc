@@ -41,6 +41,24 @@ TEST(Protocol, EveryMessageRoundTrips) {
   }
 }
 
+// Work before the encode (the per-title pre-pass) travels as a phase with its own fraction; a
+// phase the worker does not know is refused rather than stored and shown.
+TEST(Protocol, AProgressLineMayNameAPhase) {
+  ProgressMessage sent{0, 0, 0, 0, 1.5, "analysis", 0.4};
+  EXPECT_EQ(sent.ToJson()["phase"], "analysis");
+  Result<Message> p = Decode(Encode(sent));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(std::get<ProgressMessage>(*p).phase, "analysis");
+  EXPECT_EQ(std::get<ProgressMessage>(*p).phase_fraction, 0.4);
+  EXPECT_FALSE(ProgressMessage{0.5, 1, 30, 1, 1}.ToJson().contains("phase")) << "encoding";
+  json line = json::parse(Encode(sent));
+  line["phase"] = "mining";
+  EXPECT_FALSE(Decode(line.dump()).ok());
+  line["phase"] = "analysis";
+  line["phase_fraction"] = 2;
+  EXPECT_FALSE(Decode(line.dump()).ok());
+}
+
 TEST(Protocol, AFanOutCarriesItsTasks) {
   FanOutMessage sent{{{"main", 0, 3, {{"outputs", {0}}}},
                       {"thumbnail", 0, 1, {{"outputs", {1}}}},

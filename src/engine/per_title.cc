@@ -144,9 +144,14 @@ double MeanPsnr(const QualityMeter& m, int64_t first, int64_t last) {
 // The probes of every rung, fed with the decoded frames of the windows.
 class Analysis {
  public:
+  // `on_frame` is called after each frame fed.
   Analysis(const PerTitleSource& source, const presets::Ladder& ladder,
-           const std::vector<Rung>& rungs, int threads)
-      : source_(source), ladder_(ladder), rungs_(rungs), threads_(threads) {}
+           const std::vector<Rung>& rungs, int threads, std::function<void()> on_frame)
+      : source_(source),
+        ladder_(ladder),
+        rungs_(rungs),
+        threads_(threads),
+        on_frame_(std::move(on_frame)) {}
 
   Status Open() {
     Result<InputFormatPtr> in = OpenInput(source_.path);
@@ -323,6 +328,7 @@ class Analysis {
       if (err < 0) return AvStatus(err, "per-title probe filter");
       REEL_RETURN_IF_ERROR(PullAndEncode(&r, slope_window_, out.get(), pkt.get()));
     }
+    if (on_frame_) on_frame_();
     return Status::Ok();
   }
 
@@ -330,6 +336,7 @@ class Analysis {
   const presets::Ladder& ladder_;
   const std::vector<Rung>& rungs_;
   const int threads_;
+  const std::function<void()> on_frame_;
   InputFormatPtr input_;
   int stream_ = -1;
   int64_t start_ = 0;
@@ -369,7 +376,8 @@ ProbePoint ChooseBitrate(ProbePoint a, double slope, double target, int64_t nomi
 
 Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const presets::Ladder& ladder,
                                        const std::vector<Rung>& rungs, int threads,
-                                       const std::atomic<bool>* cancel) {
+                                       const std::atomic<bool>* cancel,
+                                       const AnalysisProgress& progress) {
   auto started = std::chrono::steady_clock::now();
   const double cpu_before = ProcessCpuSeconds();
   PerTitleChoice choice;
@@ -388,7 +396,14 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
   length = std::min(length, source.duration / windows);
   choice.windows = windows;
   choice.window_seconds = length;
-  Analysis a(source, ladder, rungs, threads);
+  // The frames the windows hold; a window may begin at an earlier key frame, so a few more
+  // are fed, and the last hundredth is the flush.
+  const double frames = std::max(1.0, windows * length * av_q2d(source.format.frame_rate));
+  int64_t fed = 0;
+  auto on_frame = [&] {
+    if (progress) progress(std::min(0.99, ++fed / frames));
+  };
+  Analysis a(source, ladder, rungs, threads, on_frame);
   REEL_RETURN_IF_ERROR(a.Open());
   for (int w = 0; w < windows; ++w) {
     double centre = source.duration * (w + 0.5) / windows;
@@ -406,6 +421,7 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
     if (c.chosen >= c.nominal) c.why = "the target needs the ladder's bitrate";
   }
   DropRedundantRungs(rungs, &choice);
+  if (progress) progress(1.0);
   choice.analysis_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   choice.analysis_cpu_seconds = ProcessCpuSeconds() - cpu_before;
@@ -479,9 +495,28 @@ nlohmann::json PerTitleReport(const PerTitleChoice& choice,
   return out;
 }
 
+AnalysisProgress ReportAnalysis(const TranscodeOptions& options, int k, int n,
+                                std::chrono::steady_clock::time_point started) {
+  if (!options.on_progress || n <= 0) return {};
+  using Clock = std::chrono::steady_clock;
+  auto last = std::make_shared<Clock::time_point>();
+  return [on_progress = options.on_progress, interval = options.progress_interval, k, n, started,
+          last](double fraction) {
+    Clock::time_point now = Clock::now();
+    if (fraction < 1 && std::chrono::duration<double>(now - *last).count() < interval) return;
+    *last = now;
+    Progress p;
+    p.elapsed = std::chrono::duration<double>(now - started).count();
+    p.phase = "analysis";
+    p.phase_fraction = std::clamp((k + fraction) / n, 0.0, 1.0);
+    on_progress(p);
+  };
+}
+
 Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutputPlan& h,
                                       const Source& source, const std::vector<Rung>& rungs,
-                                      int threads, const std::atomic<bool>* cancel) {
+                                      int threads, const std::atomic<bool>* cancel,
+                                      const AnalysisProgress& progress) {
   if (!h.per_title_choice.is_null()) {
     Result<PerTitleChoice> given = PerTitleChoiceFromJson(h.per_title_choice);
     if (!given.ok()) return given.status().WithContext("the per-title choice given to the run");
@@ -509,7 +544,7 @@ Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutput
   }
   PerTitleSource s{plan.input, source.picture(), source.format(), source.display(),
                    source.duration()};
-  return AnalysePerTitle(s, h.ladder, rungs, threads, cancel);
+  return AnalysePerTitle(s, h.ladder, rungs, threads, cancel, progress);
 }
 
 nlohmann::json PerTitleChoiceToJson(const PerTitleChoice& c) {

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -68,10 +70,20 @@ ProbePoint ChooseBitrate(ProbePoint a, ProbePoint b, double target, int64_t nomi
 // The floor a rung's bitrate is never lowered past: 1/6 of its nominal rate, at least 50 kb/s.
 int64_t BitrateFloor(int64_t nominal);
 
+// Told how much of a pre-pass is done (0 to 1), on the thread that runs it, as frames are fed.
+using AnalysisProgress = std::function<void(double fraction)>;
+
 // Runs the pre-pass for `rungs` (SelectRungs' choice for this source) of `ladder`.
 Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const presets::Ladder& ladder,
                                        const std::vector<presets::Rung>& rungs, int threads,
-                                       const std::atomic<bool>* cancel);
+                                       const std::atomic<bool>* cancel,
+                                       const AnalysisProgress& progress = {});
+
+// The run's progress (`options.on_progress`, at most every progress_interval) while pre-pass `k`
+// of the run's `n` goes: phase "analysis", its phase_fraction over all n, the fraction at 0 as
+// nothing is encoded yet; `started` is when the run began (its elapsed). Null without a listener.
+AnalysisProgress ReportAnalysis(const TranscodeOptions& options, int k, int n,
+                                std::chrono::steady_clock::time_point started);
 
 class Source;
 // The choice for `rungs` of package `h`'s per-title ladder on the run's `source` (opened): the
@@ -81,7 +93,8 @@ class Source;
 // a source kept in HDR).
 Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutputPlan& h,
                                       const Source& source, const std::vector<presets::Rung>& rungs,
-                                      int threads, const std::atomic<bool>* cancel);
+                                      int threads, const std::atomic<bool>* cancel,
+                                      const AnalysisProgress& progress = {});
 
 // The choice as JSON (a package's description, a chunked job's task payload) and back.
 nlohmann::json PerTitleChoiceToJson(const PerTitleChoice& c);

@@ -26,6 +26,9 @@ std::string JobStaging(const std::string& root, const std::string& job_id);
 // With an S3 staging, each host keeps the staged sources its tasks downloaded in this folder of
 // its work directory (<work>/staged-sources/<job>/...), removed with the job's staging.
 inline constexpr const char* kSourceCacheFolder = "staged-sources";
+// A job's progressive publisher keeps what its turns fetched and built on this host in this
+// folder of its work directory (<work>/published/<job>/...), removed with the job's staging.
+inline constexpr const char* kPublishCacheFolder = "published";
 
 // The server's S3 profiles (never a job's own credentials), with their ACL and Cache-Control
 // dropped: staged chunks are nobody's to read but the workers'.

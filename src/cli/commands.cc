@@ -497,6 +497,9 @@ int RunJob(const RunJobArgs& args) {
   if (attempt::IsS3Staging(args.staging))
     env.source_cache =
         (std::filesystem::path(env.scratch).parent_path() / attempt::kSourceCacheFolder).string();
+  if (!args.staging.empty())
+    env.publish_cache =
+        (std::filesystem::path(env.scratch).parent_path() / attempt::kPublishCacheFolder).string();
   env.fan_out = {!args.staging.empty() && args.task_file.empty(), args.chunk_seconds,
                  args.chunk_min_seconds, args.live_slots, attempt::kMaxChunks};
   attempt::AttemptOutcome outcome;

@@ -365,12 +365,19 @@ std::string SplitFragment(const std::string& d, const Box& moof, const Box& mdat
 }  // namespace
 
 Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path) {
+  uint32_t sequence = 1;  // fragments are numbered in order over the whole rendition
+  return SplitFragmentsFrom(playlist_path, 0, &sequence);
+}
+
+Result<int> SplitFragmentsFrom(const std::string& playlist_path, size_t first_segment,
+                               uint32_t* next_fragment) {
   Result<MediaPlaylist> pl = ReadMediaPlaylist(playlist_path);
   if (!pl.ok()) return pl.status();
   fs::path dir = fs::path(playlist_path).parent_path();
-  uint32_t sequence = 1;  // fragments are numbered in order over the whole rendition
+  uint32_t& sequence = *next_fragment;
   int added = 0;
-  for (const Segment& seg : pl->segments) {
+  for (size_t at = first_segment; at < pl->segments.size(); ++at) {
+    const Segment& seg = pl->segments[at];
     Result<std::string> d = ReadWhole(dir / seg.uri);
     if (!d.ok()) return d.status();
     std::vector<Box> top = Boxes(*d, 0, d->size());

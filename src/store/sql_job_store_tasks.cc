@@ -219,10 +219,10 @@ Status SqlJobStore::SettleTask(const Job& job, const Task& task, AttemptEnd end,
   // job: publishing early is an extra, and the stitch delivers everything at the end. It goes
   // back to idle with its error and what it had published; a later chunk may wake it again.
   bool gave_up = task.kind == TaskKind::kPublish && t.next == JobState::kFailed;
-  if (gave_up) {
-    t.next = JobState::kSucceeded;
-    if (result.is_null()) result = task.result;
-  }
+  if (gave_up) t.next = JobState::kSucceeded;
+  // A publisher's failed turn keeps what the turns before it published (its next turn sends
+  // only what is newer, and again what this one may have half sent).
+  if (task.kind == TaskKind::kPublish && result.is_null()) result = task.result;
   bool finished = IsFinished(t.next);
   json progress = task.progress;
   if (t.next == JobState::kSucceeded) progress["fraction"] = 1.0;

@@ -60,9 +60,11 @@ bool WorkerPool::StagingInS3() const { return attempt::IsS3Staging(options_.stag
 
 void WorkerPool::RemoveJobStaging(const std::string& job_id) {
   std::error_code ec;
-  fs::path cache = fs::path(options_.work_dir) / attempt::kSourceCacheFolder;
-  fs::remove_all(cache / job_id, ec);
-  fs::remove(cache, ec);  // when no other job's copies are in it
+  for (const char* folder : {attempt::kSourceCacheFolder, attempt::kPublishCacheFolder}) {
+    fs::path cache = fs::path(options_.work_dir) / folder;
+    fs::remove_all(cache / job_id, ec);
+    fs::remove(cache, ec);  // when no other job's copies are in it
+  }
   Status s =
       attempt::RemoveStaging(attempt::JobStaging(options_.staging_dir, job_id), staging_access_);
   if (!s.ok())  // the sweep tries again
@@ -192,18 +194,19 @@ void WorkerPool::SweepStaging() {
   // retention), or failed or canceled a day ago, needs them no more. Without this, a tenant's
   // chunked jobs that fail would fill the staging.
   if (options_.staging_dir.empty()) return;
-  // This host's copies of S3-staged sources: any job that has ended needs them no more.
+  // This host's copies of S3-staged sources and what its publishers kept: any job that has
+  // ended needs them no more.
   std::error_code ec;
-  fs::path cache = fs::path(options_.work_dir) / attempt::kSourceCacheFolder;
-  for (const auto& e : fs::directory_iterator(cache, ec)) {
-    Result<Job> job = store_->GetJob(e.path().filename().string());
-    bool ended = job.ok() ? job->state == store::JobState::kSucceeded ||
-                                job->state == store::JobState::kFailed ||
-                                job->state == store::JobState::kCanceled
-                          : job.status().code() == StatusCode::kNotFound;
-    std::error_code removed;
-    if (ended) fs::remove_all(e.path(), removed);
-  }
+  for (const char* folder : {attempt::kSourceCacheFolder, attempt::kPublishCacheFolder})
+    for (const auto& e : fs::directory_iterator(fs::path(options_.work_dir) / folder, ec)) {
+      Result<Job> job = store_->GetJob(e.path().filename().string());
+      bool ended = job.ok() ? job->state == store::JobState::kSucceeded ||
+                                  job->state == store::JobState::kFailed ||
+                                  job->state == store::JobState::kCanceled
+                            : job.status().code() == StatusCode::kNotFound;
+      std::error_code removed;
+      if (ended) fs::remove_all(e.path(), removed);
+    }
   double now = store::NowSeconds();
   Result<std::vector<std::string>> staged =
       attempt::StagedJobs(options_.staging_dir, staging_access_);

@@ -188,7 +188,7 @@ int Changed(const Stamps& before, const Stamps& after) {
 // first host, it fetches only what that host lacks. The files published are the stitch's bytes.
 TEST(Publish, EachTurnFetchesBuildsAndDeliversOnlyTheNewChunk) {
   TempDir dir;
-  testing::S3Server s3((dir / "s3").string());
+  testing::S3Server s3(dir / "s3");
   std::string source = testing::Clip(320, 240, 18, 30);
   json document = {
       {"source", source},

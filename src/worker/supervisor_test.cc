@@ -261,14 +261,10 @@ TEST_F(SupervisorTest, AnAnalysisThatMovesIsNotAStall) {
   auto analysis = [](double done) {
     return std::string("echo '") +
            R"({"event":"progress","fraction":0,"media_seconds":0,"fps":0,"speed":0,)" +
-           R"("elapsed":1,"phase":"analysis","phase_fraction":)" + std::to_string(done) +
-           "}'
-           ";
+           R"("elapsed":1,"phase":"analysis","phase_fraction":)" + std::to_string(done) + "}'\n";
   };
   mkfifo((dir_ / "go").c_str(), 0600);
-  auto running = Start(Child(analysis(0.2) + "read go < " + (dir_ / "go") +
-                             "
-                             " + analysis(0.5) +
+  auto running = Start(Child(analysis(0.2) + "read go < " + (dir_ / "go") + "\n" + analysis(0.5) +
                              "exec sleep 1000"));
   AwaitProgressLines(1);
   clock_.Advance(50);

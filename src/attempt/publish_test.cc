@@ -189,15 +189,14 @@ int Changed(const Stamps& before, const Stamps& after) {
 TEST(Publish, EachTurnFetchesBuildsAndDeliversOnlyTheNewChunk) {
   TempDir dir;
   testing::S3Server s3(dir / "s3");
-  std::string source = testing::Clip(320, 240, 18, 30);
-  json document = {
-      {"source", source},
-      {"chunking", {{"seconds", 2}}},
-      {"outputs",
-       {{{"kind", "hls"},
-         {"ladder", {{"rungs", {{{"height", 240}, {"bitrate", "300k"}}}}, {"segment_seconds", 2}}},
-         {"publish", "progressive"},
-         {"destination", dir / "live/"}}}}};
+  std::string source = testing::Clip(160, 120, 110, 30);
+  json document = {{"source", source},
+                   {"chunking", {{"seconds", 10}}},
+                   {"outputs",
+                    {{{"kind", "hls"},
+                      {"ladder", {{{"height", 120}, {"bitrate", "150k"}}}},
+                      {"publish", "progressive"},
+                      {"destination", dir / "live/"}}}}};
   Result<job::JobSpec> spec = job::ParseJobSpec(document);
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   Environment env;

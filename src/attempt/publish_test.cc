@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include "attempt/fan_out.h"
@@ -273,6 +274,14 @@ TEST(Publish, EachTurnFetchesBuildsAndDeliversOnlyTheNewChunk) {
   EXPECT_EQ(rebuilt.fetched, folder_files(6));
   EXPECT_GT(rebuilt.built, 6 * steady[0].built);
   EXPECT_EQ(rebuilt.delivered, steady[0].delivered);
+
+  std::cout << "files per turn (fetched/built/delivered): chunks 1-3";
+  for (const Work& w : steady)
+    std::cout << " " << w.fetched << "/" << w.built << "/" << w.delivered;
+  std::cout << "; another host " << moved.fetched << "/" << moved.built << "/" << moved.delivered
+            << "; back " << back.fetched << "/" << back.built << "/" << back.delivered
+            << "; rebuilt " << rebuilt.fetched << "/" << rebuilt.built << "/" << rebuilt.delivered
+            << "\n";
 
   // Every segment published early is the stitch's, byte for byte: the fragments were numbered
   // on across turns and hosts as over the whole rendition.

@@ -32,6 +32,7 @@
 #include "common/crypto.h"
 #include "storage/s3.h"
 #include "testing/postgres_server.h"
+#include "testing/s3_server.h"
 #include "testing/test_network.h"
 
 #include "testing/media_fixtures.h"
@@ -1458,35 +1459,7 @@ TEST_F(ServiceTest, RemoteSourceFailuresAreClear) {
   EXPECT_EQ(r.body["error"]["field"], "source");
 }
 
-// A real S3 server on loopback: npm's s3rver, installed by scripts/setup.
-class S3Server {
- public:
-  explicit S3Server(const std::string& dir, const std::string& address = "127.0.0.1")
-      : address_(address) {
-    // A free port: bind to 0, read it, let it go.
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address(address), 0});
-    port_ = a.local_endpoint().port();
-    a.close();
-    std::string bin = std::string(REEL_SOURCE_DIR) + "/node_modules/.bin/s3rver";
-    cmd_ = std::make_unique<testing::BackgroundCommand>(
-        std::vector<std::string>{bin, "-d", dir, "-a", address, "-p", std::to_string(port_),
-                                 "--configure-bucket", "media", "--silent"});
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (client::Fetch("GET", endpoint() + "/", "", {}, 1).ok()) return;
-      if (!cmd_->Running()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE() << "s3rver did not start (run ./scripts/setup): " << cmd_->OutputSoFar();
-  }
-  std::string endpoint() const { return "http://" + address_ + ":" + std::to_string(port_); }
-
- private:
-  std::string address_;
-  int port_ = 0;
-  std::unique_ptr<testing::BackgroundCommand> cmd_;
-};
+using testing::S3Server;
 
 TEST_F(ServiceTest, S3SourcesAndDestinations) {
   TempDir s3dir;

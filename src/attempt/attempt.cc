@@ -131,7 +131,7 @@ engine::TranscodeOptions EngineOptions(const Environment& env) {
 }
 
 ProgressMessage ProgressLine(const engine::Progress& p) {
-  return {p.fraction, p.media_seconds, p.fps, p.speed, p.elapsed};
+  return {p.fraction, p.media_seconds, p.fps, p.speed, p.elapsed, p.phase, p.phase_fraction};
 }
 
 Result<std::string> LocalPath(const std::string& url, const std::string& field) {

@@ -67,6 +67,10 @@ struct Environment {
   // With an S3 staging, the host's copies of staged sources ("<dir>/<job>/sources/..."), shared
   // by the tasks that run here so that the host downloads each once; empty: none kept.
   std::string source_cache;
+  // Where a job's progressive publisher keeps, on this host, what its turns fetched and built
+  // ("<dir>/<job>/...", publish.h), so that a turn does only what is new; empty: each turn
+  // builds everything again in its scratch.
+  std::string publish_cache;
 };
 
 // Where an attempt failed: a canceled encode removed its partial outputs, a canceled transfer

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "attempt/staging_store.h"
 #include "testing/media_fixtures.h"
 
 namespace reel::attempt {
@@ -242,6 +243,34 @@ TEST(Attempt, ADestinationSwappedForALinkIntoTheDataDirectoryIsRefusedAtWriteTim
   EXPECT_EQ(error->retry(), Retry::kPermanent) << error->status.ToString();
   EXPECT_FALSE(fs::exists(root / "var/reel.db"));
   EXPECT_TRUE(fs::is_empty(root / "var"));
+}
+
+// What the store knows a worker's staging by (staging_store.h): equal for workers that reach
+// the same chunks, different otherwise, and never a credential or a path in clear.
+TEST(StagingIdentity, EqualOnlyWhereWorkersReachTheSameChunks) {
+  storage::S3Profile here, there, elsewhere;
+  here.endpoint = there.endpoint = "http://minio:9000";
+  here.secret_key = "s3cr3t";
+  elsewhere.endpoint = "http://other:9000";
+  StagingAccess a = MakeStagingAccess({{"default", here}, {"chunks", there}});
+  StagingAccess b = MakeStagingAccess({{"default", there}, {"far", elsewhere}});
+  std::string s3 = StagingIdentity("s3://bucket/prefix/", true, "h1", a);
+  EXPECT_EQ(s3.rfind("sha256:", 0), 0u) << s3;
+  EXPECT_EQ(s3.find("s3cr3t"), std::string::npos);
+  EXPECT_EQ(s3, StagingIdentity("s3://chunks@bucket/prefix", true, "h2", a))
+      << "a profile's name is the host's own word for the same endpoint";
+  EXPECT_EQ(s3, StagingIdentity("s3://bucket/prefix/", true, "h3", b));
+  EXPECT_NE(s3, StagingIdentity("s3://far@bucket/prefix/", true, "h3", b)) << "another endpoint";
+  EXPECT_NE(s3, StagingIdentity("s3://bucket/other/", true, "h1", a));
+  EXPECT_NE(s3, StagingIdentity("s3://bucket2/prefix/", true, "h1", a));
+
+  std::string shared = StagingIdentity("/mnt/chunks", true, "h1", {});
+  EXPECT_EQ(shared, StagingIdentity("/mnt/chunks/", true, "h2", {})) << "one mount, every host";
+  EXPECT_EQ(shared.find("/mnt"), std::string::npos);
+  EXPECT_NE(StagingIdentity("/var/lib/reel/staging", false, "h1", {}),
+            StagingIdentity("/var/lib/reel/staging", false, "h2", {}))
+      << "a data directory's own staging is its host's alone";
+  EXPECT_EQ(StagingIdentity("", false, "h1", {}), "") << "no staging";
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <vector>
 
 #include "testing/media_fixtures.h"
 #include "testing/package_check.h"
@@ -277,10 +279,10 @@ TEST(FanOut, TheChunkCountIsCappedByLongerChunks) {
 }
 
 }  // namespace
-// A per-title ladder is analysed once, by the attempt that fans out: every chunk's payload
-// carries the same choice, equal to what an unchunked run chooses, and the chunks encode what
-// the payload says (a choice edited in the payload is what the stitched package has), never
-// analysing again.
+// A per-title ladder is analysed once, by the attempt that fans out, reporting its progress:
+// every chunk's payload carries the same choice, equal to what an unchunked run chooses, and the
+// chunks encode what the payload says (a choice edited in the payload is what the stitched
+// package has), never analysing again.
 TEST(FanOut, PerTitleIsChosenOnceAndEveryChunkEncodesThatChoice) {
   TempDir dir;
   std::string source = testing::Clip(320, 240, 25, 30, false);
@@ -297,11 +299,39 @@ TEST(FanOut, PerTitleIsChosenOnceAndEveryChunkEncodesThatChoice) {
   };
   Environment env;
   env.threads = 2;
+  // The pre-pass reports as it goes (phase "analysis"), so that a worker does not take a long
+  // one for a stall: in an unchunked run before the encode's progress, and in the attempt that
+  // fans out, which encodes nothing, as its only progress.
+  std::mutex mu;
+  std::vector<engine::Progress> reports;
+  env.progress_interval = 0;
+  env.events.on_progress = [&](const engine::Progress& p) {
+    std::lock_guard lock(mu);
+    reports.push_back(p);
+  };
+  auto analysis_reported = [&](bool then_encoded) {
+    std::lock_guard lock(mu);
+    std::vector<double> analysis;
+    size_t last_analysis = 0;
+    for (size_t i = 0; i < reports.size(); ++i) {
+      if (reports[i].phase.empty()) continue;
+      EXPECT_EQ(reports[i].phase, "analysis");
+      EXPECT_EQ(reports[i].fraction, 0) << "nothing encoded yet";
+      if (!analysis.empty()) EXPECT_GE(reports[i].phase_fraction, analysis.back());
+      analysis.push_back(reports[i].phase_fraction);
+      last_analysis = i;
+    }
+    EXPECT_GE(analysis.size(), 3u) << "the pre-pass reported as it went";
+    EXPECT_EQ(analysis.empty() ? 0 : analysis.back(), 1.0);
+    EXPECT_EQ(last_analysis + 1 < reports.size(), then_encoded);
+    reports.clear();
+  };
   AttemptOutcome whole = attempt::Run(Spec(job(dir / "whole")), env);
   const AttemptResult* w = std::get_if<AttemptResult>(&whole);
   ASSERT_NE(w, nullptr) << std::get<AttemptError>(whole).status.ToString();
   const json& unchunked = w->result["outputs"][0]["ladder"];
   ASSERT_EQ(unchunked["rungs"].size(), 2u) << w->result.dump();
+  analysis_reported(true);
 
   json document = job(dir / "chunked");
   document["chunking"] = {{"seconds", 10}};
@@ -311,6 +341,8 @@ TEST(FanOut, PerTitleIsChosenOnceAndEveryChunkEncodesThatChoice) {
   AttemptOutcome first = attempt::Run(spec, env);
   FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
   ASSERT_NE(fan_out, nullptr);
+  analysis_reported(false);
+  env.events.on_progress = nullptr;
   json choice;
   int chunks = 0;
   for (const PlannedTask& t : fan_out->tasks) {

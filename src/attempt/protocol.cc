@@ -42,11 +42,16 @@ const char* RetryName(Retry retry) {
 }
 
 json ProgressMessage::ToJson() const {
-  return {{"fraction", fraction},
-          {"media_seconds", media_seconds},
-          {"fps", fps},
-          {"speed", speed},
-          {"elapsed", elapsed}};
+  json j = {{"fraction", fraction},
+            {"media_seconds", media_seconds},
+            {"fps", fps},
+            {"speed", speed},
+            {"elapsed", elapsed}};
+  if (!phase.empty()) {
+    j["phase"] = phase;
+    j["phase_fraction"] = phase_fraction;
+  }
+  return j;
 }
 
 ErrorMessage ErrorMessage::From(const Status& status) {
@@ -100,6 +105,14 @@ Result<Message> Decode(std::string_view text) {
         !Number(line, "media_seconds", &m.media_seconds) || !Number(line, "fps", &m.fps) ||
         !Number(line, "speed", &m.speed) || !Number(line, "elapsed", &m.elapsed))
       return InvalidArgument("progress: a figure is missing or not a number");
+    if (auto phase = line.find("phase"); phase != line.end()) {
+      // A known phase only: the worker stores and shows it.
+      if (!phase->is_string() || *phase != "analysis" ||
+          !Number(line, "phase_fraction", &m.phase_fraction) || !(m.phase_fraction >= 0) ||
+          m.phase_fraction > 1)
+        return InvalidArgument("progress: an unknown phase");
+      m.phase = phase->get<std::string>();
+    }
     return Message(m);
   }
   if (name == "transfer") {

@@ -2,6 +2,8 @@
 // that supervises it. The child writes one JSON object per line on its stdout:
 //
 //   {"event":"progress","fraction":0.4,"media_seconds":..,"fps":..,"speed":..,"elapsed":..}
+//   {"event":"progress",...,"phase":"analysis","phase_fraction":0.3}
+//                                             work before the encode (the per-title pre-pass)
 //   {"event":"transfer","bytes":123456}       bytes moved so far by downloads and uploads
 //   {"event":"result",...the result JSON...}  the attempt produced its outputs
 //   {"event":"error","code":"invalid_argument","retry":"permanent","message":".."}
@@ -38,7 +40,11 @@ struct ProgressMessage {
   double fps = 0;
   double speed = 0;
   double elapsed = 0;
-  // As the store and the event streams show it: the fields above, without "event".
+  // Work the fraction does not count, before the encode (engine::Progress): "analysis", or "".
+  std::string phase;
+  double phase_fraction = 0;
+  // As the store and the event streams show it: the fields above, without "event" (the phase's
+  // only when there is one).
   nlohmann::json ToJson() const;
 };
 

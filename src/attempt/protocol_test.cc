@@ -8,7 +8,7 @@ namespace {
 using nlohmann::json;
 
 TEST(Protocol, EveryMessageRoundTrips) {
-  Message progress = ProgressMessage{0.25, 1.5, 29.97, 2.5, 0.6};
+  Message progress = ProgressMessage{0.25, 1.5, 29.97, 2.5, 0.6, "", 0};
   Result<Message> p = Decode(Encode(progress));
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   const auto& pm = std::get<ProgressMessage>(*p);
@@ -39,6 +39,25 @@ TEST(Protocol, EveryMessageRoundTrips) {
     EXPECT_EQ(em.retry, sent.retry);
     EXPECT_EQ(em.message, "it \"broke\"\nbadly");
   }
+}
+
+// Work before the encode (the per-title pre-pass) travels as a phase with its own fraction; a
+// phase the worker does not know is refused rather than stored and shown.
+TEST(Protocol, AProgressLineMayNameAPhase) {
+  ProgressMessage sent{0, 0, 0, 0, 1.5, "analysis", 0.4};
+  EXPECT_EQ(sent.ToJson()["phase"], "analysis");
+  Result<Message> p = Decode(Encode(sent));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(std::get<ProgressMessage>(*p).phase, "analysis");
+  EXPECT_EQ(std::get<ProgressMessage>(*p).phase_fraction, 0.4);
+  ProgressMessage encoding{0.5, 1, 30, 1, 1, "", 0};
+  EXPECT_FALSE(encoding.ToJson().contains("phase")) << "no phase while encoding";
+  json line = json::parse(Encode(sent));
+  line["phase"] = "mining";
+  EXPECT_FALSE(Decode(line.dump()).ok());
+  line["phase"] = "analysis";
+  line["phase_fraction"] = 2;
+  EXPECT_FALSE(Decode(line.dump()).ok());
 }
 
 TEST(Protocol, AFanOutCarriesItsTasks) {
@@ -73,7 +92,7 @@ TEST(Protocol, TheChildDecidesWhatIsWorthRetrying) {
 
 // The wire format is what `reel transcode --progress json` prints too: it must not drift.
 TEST(Protocol, LinesAreTheDocumentedJson) {
-  EXPECT_EQ(Encode(ProgressMessage{0.5, 1, 30, 2, 0.5}),
+  EXPECT_EQ(Encode(ProgressMessage{0.5, 1, 30, 2, 0.5, "", 0}),
             R"({"elapsed":0.5,"event":"progress","fps":30.0,"fraction":0.5,"media_seconds":1.0,)"
             R"("speed":2.0})");
   EXPECT_EQ(Encode(TransferMessage{42}), R"({"bytes":42,"event":"transfer"})");

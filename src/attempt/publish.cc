@@ -1,13 +1,19 @@
 // The publisher's turn (publish.h).
 #include "attempt/publish.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
 #include "attempt/fan_out.h"
 #include "attempt/task_staging.h"
+#include "common/log.h"
 #include "engine/progressive.h"
 #include "layout/layout.h"
 
@@ -17,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// What the last turn published (nothing after a failed turn: then all is delivered again).
+// What the last successful turn published (kept by the store through failed turns).
 struct Published {
   int chunks = 0;
   bool audio = false;
@@ -31,6 +37,88 @@ std::string StagingFolder(const json& result) {
   if (folder.empty() || folder.find('/') != std::string::npos || folder[0] == '.') return "";
   return folder;
 }
+
+// What this host keeps of a job's publisher between its turns (Environment::publish_cache), in
+// "<cache>/<job>/": the staged folders fetched from S3 ("fetched/<folder>": an attempt's folder
+// never changes once its task succeeded, so a whole copy is good for every later turn), and per
+// output the prefix built so far ("out-<n>/") with what it was made of ("out-<n>.json"). Another
+// host has none of it and fetches and builds what it needs. Held with a lock for the turn.
+class HostCache {
+ public:
+  HostCache() = default;
+  HostCache(const HostCache&) = delete;
+  HostCache& operator=(const HostCache&) = delete;
+  ~HostCache() {
+    if (lock_ >= 0) ::close(lock_);  // and with it the lock
+  }
+
+  // Without a cache (or a staging) nothing is kept: open() is false.
+  Status Open(const Environment& env) {
+    if (env.publish_cache.empty() || env.staging.empty()) return Status::Ok();
+    dir_ = fs::path(env.publish_cache) / StagingJob(env);
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec) return Unavailable("cannot create the publisher's cache: " + ec.message());
+    int fd = ::open((dir_ / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Unavailable("cannot open the publisher's cache lock");
+    while (::flock(fd, LOCK_EX) != 0)
+      if (errno != EINTR) {
+        ::close(fd);
+        return Unavailable("cannot lock the publisher's cache");
+      }
+    lock_ = fd;
+    return Status::Ok();
+  }
+  bool open() const { return lock_ >= 0; }
+  std::string Fetched() const { return (dir_ / "fetched").string(); }
+  std::string Built(int index) const { return (dir_ / ("out-" + std::to_string(index))).string(); }
+
+  // What Built(index) holds, when it was made of the first of `folders` and, if it has the
+  // audio, of `audio`'s folder; nothing otherwise. Its record is removed meanwhile: a turn that
+  // dies while building leaves none, and the next builds the folder anew.
+  engine::PrefixBuilt Kept(int index, const std::vector<std::string>& folders,
+                           const std::string& audio) {
+    fs::path record = Record(index);
+    std::ifstream in(record);
+    json j = json::parse(in, nullptr, false);
+    std::error_code ec;
+    fs::remove(record, ec);
+    if (!j.is_object()) return {};
+    std::vector<std::string> made_of;
+    std::string made_with;
+    try {
+      made_of = j.at("folders").get<std::vector<std::string>>();
+      made_with = j.at("audio").get<std::string>();
+    } catch (const json::exception&) {
+      return {};
+    }
+    engine::PrefixBuilt built = engine::PrefixBuilt::FromJson(j.value("built", json()));
+    bool prefix = made_of.size() == size_t(built.chunks) && made_of.size() <= folders.size() &&
+                  std::equal(made_of.begin(), made_of.end(), folders.begin());
+    bool same_audio = !built.audio || made_with == audio;  // "" when the job has none
+    return prefix && same_audio ? built : engine::PrefixBuilt{};
+  }
+
+  void Keep(int index, const std::vector<std::string>& folders, const std::string& audio,
+            const engine::PrefixBuilt& built) {
+    fs::path record = Record(index), temp = record;
+    temp += ".part";
+    {
+      std::ofstream out(temp, std::ios::trunc);
+      out << json{{"folders", folders}, {"audio", audio}, {"built", built.ToJson()}}.dump();
+      if (!out) return;  // unrecorded: the next turn builds anew
+    }
+    std::error_code ec;
+    fs::rename(temp, record, ec);
+    if (ec) log::Warn("cannot record the publisher's prefix", {{"error", ec.message()}});
+  }
+
+ private:
+  fs::path Record(int index) const { return dir_ / ("out-" + std::to_string(index) + ".json"); }
+
+  fs::path dir_;
+  int lock_ = -1;
+};
 
 // Writes `files` (relative to `from`) into the local folder `to` in order, each beside its place
 // first and renamed onto it: a player reading the folder never meets half a file.
@@ -112,28 +200,42 @@ AttemptOutcome RunPublish(const job::JobSpec& spec, const TaskRun& task, const E
   if (ready == 0 || ready >= total || (ready <= last.chunks && (!audio || last.audio)))
     return AttemptResult{last.ToJson(), Status::Ok()};
 
+  // What this host kept of the job's earlier turns (none: everything is fetched and built
+  // here), held for the turn: a turn of a lease that ran out may still be winding down.
+  HostCache cache;
+  if (Status s = cache.Open(env); !s.ok()) return AttemptError{Stage::kPrepare, s};
   // The done chunks' and the audio's folders, linked as the stitch sees them.
   fs::path view = fs::path(env.scratch) / "publish-staging";
   std::error_code ec;
   fs::remove_all(view, ec);
   fs::create_directories(view, ec);
   if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot create " + view.string())};
-  // With S3 staging, the folders come down to this host first (as the stitch fetches them).
+  // With S3 staging, the folders come down to this host first (as the stitch fetches them),
+  // those it has not fetched on an earlier turn.
   std::vector<std::string> folders;
   for (int i = 0; i < ready; ++i) folders.push_back(chunk_folders[i]);
   if (!audio_folder.empty()) folders.push_back(audio_folder);
-  if (Status s = FetchFolders(env, folders); !s.ok()) return AttemptError{Stage::kPrepare, s};
+  std::string staged = LocalStaging(env);
+  if (cache.open()) {
+    Result<std::string> into = FetchFoldersInto(env, folders, cache.Fetched());
+    if (!into.ok()) return AttemptError{Stage::kPrepare, into.status()};
+    staged = *into;
+  } else if (Status s = FetchFolders(env, folders); !s.ok()) {
+    return AttemptError{Stage::kPrepare, s};
+  }
   for (int i = 0; i < ready; ++i) {
-    fs::path from = fs::path(LocalStaging(env)) / chunk_folders[i];
+    fs::path from = fs::path(staged) / chunk_folders[i];
     fs::create_directory_symlink(engine::ChunkStagingDir(from.string(), i),
                                  engine::ChunkStagingDir(view.string(), i), ec);
     if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot link " + from.string())};
   }
   if (!audio_folder.empty()) {
-    fs::path from = fs::path(LocalStaging(env)) / audio_folder / "audio";
+    fs::path from = fs::path(staged) / audio_folder / "audio";
     if (fs::exists(from)) fs::create_directory_symlink(from, view / "audio", ec);
     if (ec) return AttemptError{Stage::kPrepare, Unavailable("cannot link " + from.string())};
   }
+  // The folders this turn's prefix is made of: what a kept prefix must have been made of.
+  std::vector<std::string> made_of(folders.begin(), folders.begin() + ready);
 
   std::vector<int> outputs = task.payload.value("outputs", std::vector<int>{});
   Published now{ready, audio, 0};
@@ -142,11 +244,16 @@ AttemptOutcome RunPublish(const job::JobSpec& spec, const TaskRun& task, const E
       return AttemptError{Stage::kPrepare,
                           InvalidArgument("publish: no output " + std::to_string(index))};
     const std::string field = "outputs[" + std::to_string(index) + "].destination";
-    const std::string built =
-        (fs::path(env.scratch) / ("publish-" + std::to_string(index))).string();
+    std::string built = (fs::path(env.scratch) / ("publish-" + std::to_string(index))).string();
+    engine::PrefixBuilt kept;
+    if (cache.open()) {
+      built = cache.Built(index);
+      kept = cache.Kept(index, made_of, audio_folder);
+    }
     Result<engine::PackagePrefix> prefix =
-        engine::WritePackagePrefix(index, *layout, ready, audio, view.string(), built);
+        engine::WritePackagePrefix(index, *layout, ready, audio, view.string(), built, &kept);
     if (!prefix.ok()) return AttemptError{Stage::kEncode, prefix.status()};
+    if (cache.open()) cache.Keep(index, made_of, audio_folder, kept);
     // This turn's files in the order a player may meet them: segments, playlists, master.
     std::vector<std::string> files;
     for (int c = std::min(last.chunks, ready); c < ready; ++c)
@@ -161,7 +268,7 @@ AttemptOutcome RunPublish(const job::JobSpec& spec, const TaskRun& task, const E
       if (!prefix->master.empty()) files.push_back(prefix->master);
     }
     Status delivered = DeliverFiles(spec.outputs[index], built, files, field, env);
-    fs::remove_all(built, ec);
+    if (!cache.open()) fs::remove_all(built, ec);
     if (!delivered.ok()) return AttemptError{Stage::kDeliver, delivered};
     now.segments = now.segments == 0 ? prefix->segments : std::min(now.segments, prefix->segments);
   }

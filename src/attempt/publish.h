@@ -12,11 +12,20 @@
 // - A turn publishes the chunks done in order from the first (chunk k only once 0..k-1 are), as
 //   its job was when it was leased. Succeeded chunks stay succeeded, so what a turn sees is never
 //   less than what an earlier turn saw: the playlists never shrink or go backwards.
-// - Each output is rebuilt in the scratch as the stitch builds it (engine/progressive.h: the
-//   same bytes, the same names) and delivered in order: the segments the last turn had not
-//   delivered (all of them after a failed turn: delivering again is harmless), then the media
-//   playlists as EVENT playlists without ENDLIST, then, once chunk 0 and the audio are there,
-//   the master. A remote destination gets them through storage::Deliver (segments before
+// - Each output is built as the stitch builds it (engine/progressive.h: the same bytes, the same
+//   names) and delivered in order: the segments the last successful turn had not delivered (a
+//   failed turn keeps its predecessor's result, so the next sends again what it may have half
+//   sent: delivering again is harmless), then the media playlists as EVENT playlists without
+//   ENDLIST, then, once chunk 0 and the audio are there, the master.
+// - A turn's work is in proportion to what is new, not to what was published before: the host
+//   keeps, in the worker's data directory (Environment::publish_cache, "<dir>/<job>/"), the
+//   staged folders it fetched from S3 (an attempt's folder, named by its fencing token, never
+//   changes once its task succeeded) and each output's prefix as built so far, with the folders
+//   it was made of; a turn downloads only the folders the host lacks and builds only the chunks
+//   its prefix lacks (engine::PrefixBuilt). A turn on another host, with none of it, fetches and
+//   builds what it needs; a turn killed while building leaves no record of that prefix, which
+//   the next builds anew. What was delivered is the task's result, in the store: the same on
+//   every host. A remote destination gets them through storage::Deliver (segments before
 //   playlists, the master last); a local one has each file written beside its place and
 //   renamed onto it, so a reader never sees half a file.
 // - Once every chunk is done the publisher stops: the stitch waits for it to be idle (as for

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/crypto.h"
 #include "net/http.h"
 #include "storage/storage.h"
 
@@ -65,6 +66,24 @@ Result<StagingAccess> ServerStagingAccess(const std::string& storage_config) {
       storage::LoadS3Profiles(storage_config);
   if (!profiles.ok()) return profiles.status();
   return MakeStagingAccess(std::move(*profiles));
+}
+
+std::string StagingIdentity(const std::string& root, bool shared, const std::string& host,
+                            const StagingAccess& access) {
+  if (root.empty()) return "";
+  std::string what;
+  if (IsS3Staging(root)) {
+    Result<storage::S3Object> prefix = PrefixOf(root, access);
+    what = prefix.ok() ? "s3 " + prefix->profile.endpoint + " " + prefix->bucket + " " + prefix->key
+                       : "s3 " + root;
+  } else {
+    std::string path = root;
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    std::error_code ec;
+    what = "folder " + (shared ? "" : host + " ") +
+           fs::weakly_canonical(fs::absolute(path), ec).string();
+  }
+  return "sha256:" + Sha256Hex(what);
 }
 
 Status CheckS3Staging(const std::string& staging, const StagingAccess& access) {

@@ -26,6 +26,9 @@ std::string JobStaging(const std::string& root, const std::string& job_id);
 // With an S3 staging, each host keeps the staged sources its tasks downloaded in this folder of
 // its work directory (<work>/staged-sources/<job>/...), removed with the job's staging.
 inline constexpr const char* kSourceCacheFolder = "staged-sources";
+// A job's progressive publisher keeps what its turns fetched and built on this host in this
+// folder of its work directory (<work>/published/<job>/...), removed with the job's staging.
+inline constexpr const char* kPublishCacheFolder = "published";
 
 // The server's S3 profiles (never a job's own credentials), with their ACL and Cache-Control
 // dropped: staged chunks are nobody's to read but the workers'.
@@ -34,6 +37,15 @@ struct StagingAccess {
 };
 StagingAccess MakeStagingAccess(std::map<std::string, storage::S3Profile> server_profiles);
 Result<StagingAccess> ServerStagingAccess(const std::string& storage_config);
+// What a worker records of its staging root in the store (store::WorkerInfo::staging, and on the
+// tasks it fans out): workers share a job's tasks only when theirs are equal, so that a job is
+// never split across workers that could not read each other's chunks. An S3 staging is its
+// endpoint, bucket and prefix (a profile's name is each host's own word for them); a folder given
+// with --staging (`shared`) its absolute path; the default folder of a data directory, which no
+// other host reaches, that path on `host`. Hashed: it is compared, never shown, and names no
+// credentials or paths.
+std::string StagingIdentity(const std::string& root, bool shared, const std::string& host,
+                            const StagingAccess& access);
 // Refuses an S3 staging that cannot be used (not s3://, no bucket, unknown profile): checked
 // when the server starts. Whether the bucket answers is not: a worker may start before its store.
 Status CheckS3Staging(const std::string& staging, const StagingAccess& access);

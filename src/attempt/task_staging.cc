@@ -34,10 +34,7 @@ StagingAccess AccessOf(const Environment& env) { return MakeStagingAccess(env.st
 // The host's cached copy of a staged source: <source_cache>/<job>/<name>.
 fs::path HostCopy(const Environment& env, const std::string& name) {
   if (env.source_cache.empty()) return {};
-  std::string job = env.staging;
-  while (!job.empty() && job.back() == '/') job.pop_back();
-  job = job.substr(job.rfind('/') + 1);
-  return fs::path(env.source_cache) / job / name;
+  return fs::path(env.source_cache) / StagingJob(env) / name;
 }
 
 // The cached copy, linked into the task's scratch (the cache may be swept while it runs).
@@ -88,6 +85,38 @@ Status FetchFolders(const Environment& env, const std::vector<std::string>& fold
     REEL_RETURN_IF_ERROR(PullFolderFromStaging(
         env.staging + folder + "/", (fs::path(LocalStaging(env)) / folder).string(), access));
   return Status::Ok();
+}
+
+std::string StagingJob(const Environment& env) {
+  std::string job = env.staging;
+  while (!job.empty() && job.back() == '/') job.pop_back();
+  return job.substr(job.rfind('/') + 1);
+}
+
+Result<std::string> FetchFoldersInto(const Environment& env,
+                                     const std::vector<std::string>& folders,
+                                     const std::string& cache) {
+  if (!IsS3Staging(env.staging)) return env.staging;
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  if (ec) return Unavailable("cannot create the publisher's cache: " + ec.message());
+  // What a turn killed while downloading left: never taken for a whole copy.
+  std::vector<fs::path> parts;
+  for (const auto& e : fs::directory_iterator(cache, ec))
+    if (e.path().extension() == ".part") parts.push_back(e.path());
+  for (const fs::path& part : parts) fs::remove_all(part, ec);
+  StagingAccess access = AccessOf(env);
+  for (const std::string& folder : folders) {
+    fs::path whole = fs::path(cache) / folder;
+    if (fs::is_directory(whole, ec)) continue;
+    fs::path part = whole;
+    part += ".part";
+    REEL_RETURN_IF_ERROR(PullFolderFromStaging(env.staging + folder + "/", part.string(), access));
+    fs::create_directories(part, ec);  // a silent source's audio: an empty folder
+    fs::rename(part, whole, ec);
+    if (ec) return Unavailable("cannot keep a fetched folder: " + ec.message());
+  }
+  return cache;
 }
 
 Resolver Recording(Resolver resolve, FetchedSources* fetched) {

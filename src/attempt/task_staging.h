@@ -28,6 +28,15 @@ std::string LocalStaging(const Environment& env);
 Status PublishFolder(const Environment& env, const std::string& folder);
 // Before the stitch: with S3, downloads each of `folders` under LocalStaging.
 Status FetchFolders(const Environment& env, const std::vector<std::string>& folders);
+// The same into a host's cache that outlives the attempt: each of `folders` (an attempt's own,
+// so its files never change once its task succeeded) downloaded under `cache` unless a whole copy
+// is there already, and renamed into place once whole. Where they are to be read: `cache`, or
+// the job's staging itself when it is a folder.
+Result<std::string> FetchFoldersInto(const Environment& env,
+                                     const std::vector<std::string>& folders,
+                                     const std::string& cache);
+// The id of the job whose staging this is (its last path part): the key of the host's caches.
+std::string StagingJob(const Environment& env);
 
 // The remote sources an attempt fetched, by field ("source", "audio"...): URL and local copy.
 using FetchedSources = std::map<std::string, std::pair<std::string, std::string>>;

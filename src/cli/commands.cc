@@ -484,7 +484,8 @@ int RunJob(const RunJobArgs& args) {
   if (TestHookArmed(*spec)) env.progress_interval = 0;  // fire mid-run even on tiny clips
   std::optional<attempt::TaskRun> task;
   env.events.on_progress = [&](const engine::Progress& p) {
-    g_encoding = true;
+    // The per-title pre-pass (a phase) writes nothing and stops on the flag itself.
+    if (p.phase.empty()) g_encoding = true;
     emit(attempt::ProgressLine(p));
     RunTestHook(*spec, p, task ? &*task : nullptr);
   };
@@ -496,6 +497,9 @@ int RunJob(const RunJobArgs& args) {
   if (attempt::IsS3Staging(args.staging))
     env.source_cache =
         (std::filesystem::path(env.scratch).parent_path() / attempt::kSourceCacheFolder).string();
+  if (!args.staging.empty())
+    env.publish_cache =
+        (std::filesystem::path(env.scratch).parent_path() / attempt::kPublishCacheFolder).string();
   env.fan_out = {!args.staging.empty() && args.task_file.empty(), args.chunk_seconds,
                  args.chunk_min_seconds, args.live_slots, attempt::kMaxChunks};
   attempt::AttemptOutcome outcome;

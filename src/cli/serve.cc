@@ -267,7 +267,7 @@ int RunServe(const ServeArgs& args) {
   if (!args.storage_config.empty())  // it holds the S3 secrets
     forbidden.push_back(fs::weakly_canonical(fs::absolute(args.storage_config), data_ec).string());
   // Other jobs' chunks, which stitches trust: never a tenant's path, nor a tenant's S3 object.
-  std::string s3_staging;
+  std::string s3_staging, staging_profile;
   if (attempt::IsS3Staging(args.staging)) {
     s3_staging = args.staging.back() == '/' ? args.staging : args.staging + "/";
     Result<attempt::StagingAccess> access = attempt::ServerStagingAccess(args.storage_config);
@@ -275,11 +275,23 @@ int RunServe(const ServeArgs& args) {
     if (Status usable = attempt::CheckS3Staging(s3_staging, *access); !usable.ok())
       return Fail("--staging " + args.staging + ": " + usable.message());
     forbidden.push_back(s3_staging);
+    std::string bucket = s3_staging.substr(5);
+    size_t at = bucket.find('@');
+    staging_profile =
+        at != std::string::npos && at < bucket.find('/') ? bucket.substr(0, at) : "default";
   } else if (!args.staging.empty()) {
     forbidden.push_back(fs::weakly_canonical(fs::absolute(args.staging), data_ec).string());
   }
 
   ConfigureLog(args.log);
+  // Every job process gets the staging profile's keys (its chunks go there): keys that tenants'
+  // URLs name too reach more than the staging.
+  if (staging_profile == "default")
+    log::Warn(
+        "the S3 staging is signed with the \"default\" profile, which every tenant's "
+        "s3://bucket/key URL uses too, and every job process receives its keys: give the staging "
+        "a profile of its own, allowed only the staging prefix (--staging "
+        "s3://NAME@bucket/prefix/)");
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -464,8 +476,15 @@ int RunServe(const ServeArgs& args) {
     // that line is refused (the pool's heartbeat keeps the entry fresh from here on). Not
     // earlier: a start that fails above must not hold the name for a lease.
     const worker::PoolOptions& po = pool->options();
-    Status registered = store->HeartbeatWorker(store::WorkerInfo{
-        po.worker_id, po.host, po.version, po.slots, {}, store::NowSeconds(), 0, po.tags});
+    Status registered = store->HeartbeatWorker(store::WorkerInfo{po.worker_id,
+                                                                 po.host,
+                                                                 po.version,
+                                                                 po.slots,
+                                                                 {},
+                                                                 store::NowSeconds(),
+                                                                 0,
+                                                                 po.tags,
+                                                                 pool->staging_identity()});
     if (!registered.ok()) return Fail(registered.message());
   }
   if (pool) pool->Start();

@@ -213,15 +213,24 @@ Result<nlohmann::json> ChoosePerTitleOnce(const TranscodePlan& plan,
   for (const HlsOutputPlan& h : plan.hls) any |= Chunked(h) && h.ladder.per_title;
   if (!any) return choices;
   const int threads = options.threads > 0 ? options.threads : UsableCores();
+  const auto started = std::chrono::steady_clock::now();
   // The source as a run opens it: the same picture filters, rate and rungs as a chunk's run.
   RunState run(options.cancel);
   Source source(plan, &run, threads);
   REEL_RETURN_IF_ERROR(source.Open());
+  auto analysed = [&](const HlsOutputPlan& h) {
+    return Chunked(h) && h.ladder.per_title && source.PictureFor(h.background);
+  };
+  const int analyses = int(std::count_if(plan.hls.begin(), plan.hls.end(), analysed));
+  int k = 0;
   for (const HlsOutputPlan& h : plan.hls) {
-    if (!Chunked(h) || !h.ladder.per_title || !source.PictureFor(h.background)) continue;
+    if (!analysed(h)) continue;
     std::vector<presets::Rung> rungs =
         SelectRungs(h.ladder, source.display(), av_q2d(source.format().frame_rate));
-    Result<PerTitleChoice> c = ChoosePerTitle(plan, h, source, rungs, threads, options.cancel);
+    // The attempt that fans out encodes nothing: its progress is the pre-pass's, so that a
+    // long one is not taken for a stall.
+    Result<PerTitleChoice> c = ChoosePerTitle(plan, h, source, rungs, threads, options.cancel,
+                                              ReportAnalysis(options, k++, analyses, started));
     if (!c.ok()) return c.status().WithContext("per-title analysis");
     choices[std::to_string(h.index)] = PerTitleChoiceToJson(*c);
   }

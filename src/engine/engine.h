@@ -167,6 +167,11 @@ struct Progress {
   double fps = 0;            // frames per second of the slowest video encoder
   double speed = 0;          // media seconds per wall second
   double elapsed = 0;
+  // Work before the encode that the fraction does not count: "analysis" (the per-title pre-pass,
+  // per_title.h), with `phase_fraction` of it done; "" while encoding. A long pre-pass reports
+  // so that a supervisor watching for stalls sees it move.
+  std::string phase;
+  double phase_fraction = 0;
 };
 
 struct TranscodeOptions {

@@ -465,12 +465,19 @@ bool AlreadySplit(const fs::path& path, uint32_t* sequence) {
 }  // namespace
 
 Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path, uint32_t first_sequence) {
+  uint32_t sequence = first_sequence;  // fragments are numbered in order over the rendition
+  return SplitFragmentsFrom(playlist_path, 0, &sequence);
+}
+
+Result<int> SplitFragmentsFrom(const std::string& playlist_path, size_t first_segment,
+                               uint32_t* next_fragment) {
   Result<MediaPlaylist> pl = ReadMediaPlaylist(playlist_path);
   if (!pl.ok()) return pl.status();
   fs::path dir = fs::path(playlist_path).parent_path();
-  uint32_t sequence = first_sequence;  // fragments are numbered in order over the rendition
+  uint32_t& sequence = *next_fragment;
   int added = 0;
-  for (const Segment& seg : pl->segments) {
+  for (size_t at = first_segment; at < pl->segments.size(); ++at) {
+    const Segment& seg = pl->segments[at];
     if (AlreadySplit(dir / seg.uri, &sequence)) continue;
     Result<std::string> d = ReadWhole(dir / seg.uri);
     if (!d.ok()) return d.status();

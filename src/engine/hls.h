@@ -46,6 +46,11 @@ Result<bool> FoldShortLastSegment(const std::string& playlist_path, double max_s
 // through their moofs, not rewritten.
 Result<int> SplitFragmentsAtKeyframes(const std::string& playlist_path,
                                       uint32_t first_sequence = 1);
+// The same for a playlist that grows (engine/progressive.h): only its segments from
+// `first_segment` on are cut, their fragments numbered from `*next_fragment`, which is left at the
+// number the fragment after them gets. The segments before were cut by an earlier call.
+Result<int> SplitFragmentsFrom(const std::string& playlist_path, size_t first_segment,
+                               uint32_t* next_fragment);
 
 // One I-frame of an I-frame playlist: a keyframe of a segment, as a byte range of that segment (the
 // moof of the fragment it starts, then the mdat up to the end of the keyframe's sample).

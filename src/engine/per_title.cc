@@ -132,7 +132,8 @@ bool EstimateFromBelow(const RungCurve& below, const RungChoice& below_choice,
 
 Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const presets::Ladder& ladder,
                                        const std::vector<Rung>& rungs, int threads,
-                                       const std::atomic<bool>* cancel) {
+                                       const std::atomic<bool>* cancel,
+                                       const AnalysisProgress& progress) {
   auto started = std::chrono::steady_clock::now();
   const double cpu_before = ProcessCpuSeconds();
   PerTitleChoice choice;
@@ -163,10 +164,16 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
       curves[line.index] = line.curve;
     }
   };
+  // Progress counts the windows' frames over two passes; with no second one it ends at once.
+  const double frames = std::max(1.0, windows * length * av_q2d(source.format.frame_rate));
+  int64_t fed = 0;
+  auto on_frame = [&] {
+    if (progress) progress(std::min(0.99, ++fed / (2 * frames)));
+  };
   // The lower rungs first: their probes cost little, and they often decide the larger ones.
   const std::vector<bool> first = FirstPassRungs(rungs);
   Result<ProbePass> pass =
-      RunProbePass(source, ladder, rungs, first, windows, length, threads, cancel);
+      RunProbePass(source, ladder, rungs, first, windows, length, threads, cancel, on_frame);
   if (!pass.ok()) return pass.status();
   choose(*pass);
   choice.sampled_frames = pass->frames;
@@ -185,14 +192,16 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
     second[i] = any_second = true;
   }
   if (any_second) {
+    fed = std::max<int64_t>(fed, int64_t(frames));  // the second half
     Result<ProbePass> larger =
-        RunProbePass(source, ladder, rungs, second, windows, length, threads, cancel);
+        RunProbePass(source, ladder, rungs, second, windows, length, threads, cancel, on_frame);
     if (!larger.ok()) return larger.status();
     choose(*larger);
   }
   if (!pass->fed)
     choice.note = "no picture was decoded in the sampled windows; the ladder's bitrates were used";
   DropRedundantRungs(rungs, &choice);
+  if (progress) progress(1.0);
   choice.analysis_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   choice.analysis_cpu_seconds = ProcessCpuSeconds() - cpu_before;
@@ -269,9 +278,28 @@ nlohmann::json PerTitleReport(const PerTitleChoice& choice,
   return out;
 }
 
+AnalysisProgress ReportAnalysis(const TranscodeOptions& options, int k, int n,
+                                std::chrono::steady_clock::time_point started) {
+  if (!options.on_progress || n <= 0) return {};
+  using Clock = std::chrono::steady_clock;
+  auto last = std::make_shared<Clock::time_point>();
+  return [on_progress = options.on_progress, interval = options.progress_interval, k, n, started,
+          last](double fraction) {
+    Clock::time_point now = Clock::now();
+    if (fraction < 1 && std::chrono::duration<double>(now - *last).count() < interval) return;
+    *last = now;
+    Progress p;
+    p.elapsed = std::chrono::duration<double>(now - started).count();
+    p.phase = "analysis";
+    p.phase_fraction = std::clamp((k + fraction) / n, 0.0, 1.0);
+    on_progress(p);
+  };
+}
+
 Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutputPlan& h,
                                       const Source& source, const std::vector<Rung>& rungs,
-                                      int threads, const std::atomic<bool>* cancel) {
+                                      int threads, const std::atomic<bool>* cancel,
+                                      const AnalysisProgress& progress) {
   if (!h.per_title_choice.is_null()) {
     Result<PerTitleChoice> given = PerTitleChoiceFromJson(h.per_title_choice);
     if (!given.ok()) return given.status().WithContext("the per-title choice given to the run");
@@ -299,7 +327,7 @@ Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutput
   }
   PerTitleSource s{plan.input, source.picture(), source.format(), source.display(),
                    source.duration()};
-  return AnalysePerTitle(s, h.ladder, rungs, threads, cancel);
+  return AnalysePerTitle(s, h.ladder, rungs, threads, cancel, progress);
 }
 
 nlohmann::json PerTitleChoiceToJson(const PerTitleChoice& c) {

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -93,10 +95,20 @@ std::vector<bool> FirstPassRungs(const std::vector<presets::Rung>& rungs);
 bool EstimateFromBelow(const RungCurve& below, const RungChoice& below_choice,
                        double pixels_per_second, double target, RungChoice* above);
 
+// Told how much of a pre-pass is done (0 to 1), on the thread that runs it, as frames are fed.
+using AnalysisProgress = std::function<void(double fraction)>;
+
 // Runs the pre-pass for `rungs` (SelectRungs' choice for this source) of `ladder`.
 Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const presets::Ladder& ladder,
                                        const std::vector<presets::Rung>& rungs, int threads,
-                                       const std::atomic<bool>* cancel);
+                                       const std::atomic<bool>* cancel,
+                                       const AnalysisProgress& progress = {});
+
+// The run's progress (`options.on_progress`, at most every progress_interval) while pre-pass `k`
+// of the run's `n` goes: phase "analysis", its phase_fraction over all n, the fraction at 0 as
+// nothing is encoded yet; `started` is when the run began (its elapsed). Null without a listener.
+AnalysisProgress ReportAnalysis(const TranscodeOptions& options, int k, int n,
+                                std::chrono::steady_clock::time_point started);
 
 class Source;
 // The choice for `rungs` of package `h`'s per-title ladder on the run's `source` (opened): the
@@ -106,7 +118,8 @@ class Source;
 // a source kept in HDR).
 Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutputPlan& h,
                                       const Source& source, const std::vector<presets::Rung>& rungs,
-                                      int threads, const std::atomic<bool>* cancel);
+                                      int threads, const std::atomic<bool>* cancel,
+                                      const AnalysisProgress& progress = {});
 
 // The choice as JSON (a package's description, a chunked job's task payload) and back.
 nlohmann::json PerTitleChoiceToJson(const PerTitleChoice& c);

@@ -166,8 +166,14 @@ bool SamePicture(const AVFrame* a, const AVFrame* b) {
 class Analysis {
  public:
   Analysis(const PerTitleSource& source, const presets::Ladder& ladder,
-           const std::vector<Rung>& rungs, const std::vector<bool>& probed, int threads)
-      : source_(source), ladder_(ladder), rungs_(rungs), probed_(probed), threads_(threads) {}
+           const std::vector<Rung>& rungs, const std::vector<bool>& probed, int threads,
+           const std::function<void()>& on_frame)
+      : source_(source),
+        ladder_(ladder),
+        rungs_(rungs),
+        probed_(probed),
+        threads_(threads),
+        on_frame_(on_frame) {}
 
   Status Open() {
     Result<InputFormatPtr> in = OpenInput(source_.path);
@@ -331,6 +337,7 @@ class Analysis {
   // before it in the same window.
   Status Take(AVFrame* frame) {
     ++frames_;
+    if (on_frame_) on_frame_();
     if (hold_ok_ && last_fed_ && SamePicture(last_fed_.get(), frame)) {
       ++held_;
       Hold();
@@ -379,6 +386,7 @@ class Analysis {
   const std::vector<Rung>& rungs_;
   const std::vector<bool>& probed_;
   const int threads_;
+  const std::function<void()>& on_frame_;
   InputFormatPtr input_;
   int stream_ = -1;
   int64_t start_ = 0;
@@ -398,8 +406,9 @@ class Analysis {
 Result<ProbePass> RunProbePass(const PerTitleSource& source, const presets::Ladder& ladder,
                                const std::vector<Rung>& rungs, const std::vector<bool>& probed,
                                int windows, double length, int threads,
-                               const std::atomic<bool>* cancel) {
-  Analysis a(source, ladder, rungs, probed, threads);
+                               const std::atomic<bool>* cancel,
+                               const std::function<void()>& on_frame) {
+  Analysis a(source, ladder, rungs, probed, threads, on_frame);
   REEL_RETURN_IF_ERROR(a.Open());
   for (int w = 0; w < windows; ++w) {
     double centre = source.duration * (w + 0.5) / windows;

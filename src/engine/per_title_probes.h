@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/per_title.h"
@@ -35,10 +36,12 @@ struct ProbePass {
 };
 
 // Decodes `windows` windows of `length` seconds spread over the source (the middle one the slope
-// window) into the probes of the rungs marked in `probed`.
+// window) into the probes of the rungs marked in `probed`. `on_frame` is called after each frame
+// of a window (fed or held), for progress.
 Result<ProbePass> RunProbePass(const PerTitleSource& source, const presets::Ladder& ladder,
                                const std::vector<presets::Rung>& rungs,
                                const std::vector<bool>& probed, int windows, double length,
-                               int threads, const std::atomic<bool>* cancel);
+                               int threads, const std::atomic<bool>* cancel,
+                               const std::function<void()>& on_frame = {});
 
 }  // namespace reel::engine

@@ -66,16 +66,28 @@ std::string AsEventPlaylist(const std::string& playlist) {
   return out;
 }
 
+nlohmann::json PrefixBuilt::ToJson() const {
+  return {{"chunks", chunks}, {"audio", audio}, {"next_fragment", next_fragment}};
+}
+
+PrefixBuilt PrefixBuilt::FromJson(const nlohmann::json& j) {
+  PrefixBuilt b;
+  try {
+    b.chunks = j.at("chunks").get<int>();
+    b.audio = j.at("audio").get<bool>();
+    b.next_fragment = j.at("next_fragment").get<std::map<std::string, uint32_t>>();
+  } catch (const nlohmann::json::exception&) {
+    return {};
+  }
+  return b;
+}
+
 Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, int chunks,
                                          bool audio, const std::string& staging_dir,
-                                         const std::string& dir) {
+                                         const std::string& dir, PrefixBuilt* built) {
   size_t n = std::min<size_t>(std::max(chunks, 0), layout.chunks.size());
   if (n == 0) return InvalidArgument("progressive: no chunk to publish");
   const std::string part = "/out-" + std::to_string(index);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  fs::create_directories(dir, ec);
-  if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
   const ChunkRange& first = layout.chunks.front();
   Result<PackageDescription> described =
       ReadDescription(ChunkStagingDir(staging_dir, first.index), index);
@@ -83,49 +95,77 @@ Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, i
   PackageDescription d = std::move(described).value();
   for (PackageVideo& v : d.videos) v.quality = nullptr;
 
+  PrefixBuilt fresh;
+  PrefixBuilt& had = built ? *built : fresh;
+  // What `dir` holds is kept only when it is a prefix of this one, of the same renditions.
+  bool keep = had.chunks > 0 && size_t(had.chunks) <= n;
+  for (const PackageVideo& v : d.videos) keep &= had.next_fragment.count(v.name) > 0;
+  std::error_code ec;
+  if (!keep) {
+    had = {};
+    fs::remove_all(dir, ec);
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
+
   PackagePrefix prefix;
   prefix.chunk_files.resize(n);
+  const size_t kept = size_t(had.chunks);         // chunks already in `dir`, their segments cut
+  std::map<std::string, uint32_t> next_fragment;  // `had`'s, once every rendition has grown
   for (const PackageVideo& v : d.videos) {
     const std::string vdir = dir + "/" + v.name;
     fs::create_directories(vdir, ec);
     if (ec) return Unavailable("cannot create " + vdir + ": " + ec.message());
     std::vector<std::string> playlists;
     std::string config0;
+    size_t kept_segments = 0;
     for (size_t i = 0; i < n; ++i) {
       const ChunkRange& c = layout.chunks[i];
       const std::string cdir = ChunkStagingDir(staging_dir, c.index) + part + "/" + v.name;
       const std::string init = cdir + "/" + std::string(layout::kInitSegment);
-      Result<std::string> config = CodecConfiguration(init);
-      if (!config.ok()) return config.status().WithContext("chunk " + std::to_string(c.index));
+      // Chunk 0's parameter sets, against which each new chunk's are checked (the kept ones were).
+      if (i == 0 || i >= kept) {
+        Result<std::string> config = CodecConfiguration(init);
+        if (!config.ok()) return config.status().WithContext("chunk " + std::to_string(c.index));
+        if (i == 0)
+          config0 = *config;
+        else if (*config != config0)
+          return FailedPrecondition("progressive: chunk " + std::to_string(c.index) +
+                                    ", rendition " + v.name +
+                                    ": its parameter sets differ from chunk 0's");
+      }
       if (i == 0) {
-        config0 = *config;
-        REEL_RETURN_IF_ERROR(PlaceFile(init, vdir + "/" + std::string(layout::kInitSegment)));
+        if (kept == 0)
+          REEL_RETURN_IF_ERROR(PlaceFile(init, vdir + "/" + std::string(layout::kInitSegment)));
         prefix.chunk_files[0].push_back(layout::RenditionFile(v.name, layout::kInitSegment));
-      } else if (*config != config0) {
-        return FailedPrecondition("progressive: chunk " + std::to_string(c.index) + ", rendition " +
-                                  v.name + ": its parameter sets differ from chunk 0's");
       }
       const std::string pl_path = cdir + "/" + std::string(layout::kMediaPlaylist);
       Result<hls::MediaPlaylist> pl = hls::ReadMediaPlaylist(pl_path);
       if (!pl.ok()) return pl.status().WithContext("chunk " + std::to_string(c.index));
       for (const hls::Segment& s : pl->segments) {
-        REEL_RETURN_IF_ERROR(PlaceFile(cdir + "/" + s.uri, vdir + "/" + s.uri));
+        if (i >= kept) REEL_RETURN_IF_ERROR(PlaceFile(cdir + "/" + s.uri, vdir + "/" + s.uri));
         prefix.chunk_files[i].push_back(layout::RenditionFile(v.name, s.uri));
       }
+      if (i < kept) kept_segments += pl->segments.size();
       playlists.push_back(pl_path);
     }
     Result<std::string> joined = JoinPrefix(playlists);
     if (!joined.ok()) return joined.status();
     const std::string uri = layout::MediaPlaylistUri(v.name);
     REEL_RETURN_IF_ERROR(WriteTextFile(dir + "/" + uri, *joined));
-    // As the stitch cuts them: the prefix's fragments get the numbers the whole's do.
-    Result<int> split = hls::SplitFragmentsAtKeyframes(dir + "/" + uri);
+    // As the stitch cuts them: the prefix's fragments get the numbers the whole's do. The kept
+    // chunks' segments were cut by an earlier call, which left the number to go on from.
+    uint32_t next = kept > 0 ? had.next_fragment[v.name] : 1;
+    Result<int> split = hls::SplitFragmentsFrom(dir + "/" + uri, kept_segments, &next);
     if (!split.ok()) return split.status();
+    next_fragment[v.name] = next;
     Result<hls::MediaPlaylist> written = hls::ReadMediaPlaylist(dir + "/" + uri);
     if (!written.ok()) return written.status();
     prefix.segments = int(written->segments.size());
     prefix.video_playlists.push_back(uri);
   }
+  had.chunks = int(n);
+  had.next_fragment = std::move(next_fragment);
   if (!audio) return prefix;
 
   const std::string audio_dir = AudioStagingDir(staging_dir) + part;
@@ -138,7 +178,8 @@ Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, i
     for (const auto& e : fs::directory_iterator(audio_dir + "/" + a.name, ec)) {
       std::string name = e.path().filename().string();
       if (!e.is_regular_file() || name == layout::kMediaPlaylist) continue;
-      REEL_RETURN_IF_ERROR(PlaceFile(e.path().string(), dir + "/" + a.name + "/" + name));
+      if (!had.audio)
+        REEL_RETURN_IF_ERROR(PlaceFile(e.path().string(), dir + "/" + a.name + "/" + name));
       prefix.audio_files.push_back(layout::RenditionFile(a.name, name));
     }
     std::sort(prefix.audio_files.begin(), prefix.audio_files.end());
@@ -155,6 +196,7 @@ Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, i
   const std::string master = std::string(layout::kMasterPlaylist);
   REEL_RETURN_IF_ERROR(WithoutIFrames(dir + "/" + master));
   prefix.master = master;
+  had.audio = true;
   return prefix;
 }
 

@@ -11,8 +11,12 @@
 // playlists, subtitles and bandwidths over the whole).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "engine/chunk.h"
@@ -31,14 +35,28 @@ struct PackagePrefix {
   int segments = 0;                          // listed by each video playlist
 };
 
+// What a folder that WritePackagePrefix wrote holds, kept by its caller between calls so that the
+// next call grows it in place: only the new chunks' segments are copied and cut, their fragments
+// numbered on from where the last call stopped. A long job's publisher then does work in
+// proportion to what is new at each turn, not to everything published so far.
+struct PrefixBuilt {
+  int chunks = 0;      // the chunks whose segments are in the folder, cut
+  bool audio = false;  // the audio renditions are in it
+  std::map<std::string, uint32_t> next_fragment;  // by video rendition: its next fragment's number
+  nlohmann::json ToJson() const;
+  static PrefixBuilt FromJson(const nlohmann::json& j);  // nothing built, when unreadable
+};
+
 // Writes into `dir` output `index`'s package made of the first `chunks` chunks of `layout` (at
 // least 1), read from `staging_dir` as Stitch reads it; with `audio` (the audio task is done, or
 // there is none) also its audio renditions whole and the master playlist, which names the
 // variants and the audio group (no I-frame playlists, no subtitles: the stitch's final master
-// adds them).
+// adds them). With `built` (what `dir` holds from an earlier call over the same chunks' staged
+// files; updated), only what it lacks is copied; without, `dir` is written anew. The files listed
+// are the whole prefix's either way.
 Result<PackagePrefix> WritePackagePrefix(int index, const ChunkLayout& layout, int chunks,
                                          bool audio, const std::string& staging_dir,
-                                         const std::string& dir);
+                                         const std::string& dir, PrefixBuilt* built = nullptr);
 
 // A media playlist's text as an EVENT playlist: its type EVENT, no ENDLIST.
 std::string AsEventPlaylist(const std::string& playlist);

@@ -321,6 +321,10 @@ Status Scheduler::PlanOutputs() {
       plan_.sprites.empty() && plan_.waveforms.empty() && plan_.loudness.empty())
     return InvalidArgument("no outputs requested");
   double duration = source_.duration();
+  // The per-title pre-passes this run makes (a choice given to it is not analysed again).
+  int analysed = 0, analyses = 0;
+  for (const HlsOutputPlan& h : plan_.hls)
+    analyses += !h.single && h.ladder.per_title && h.per_title_choice.is_null();
   for (const HlsOutputPlan& h : plan_.hls) {
     HlsPackage p;
     p.plan = &h;
@@ -351,8 +355,10 @@ Status Scheduler::PlanOutputs() {
         double fps = av_q2d(source_.format().frame_rate);
         std::vector<presets::Rung> rungs = SelectRungs(h.ladder, source_.display(), fps);
         if (h.ladder.per_title) {
+          // Before the encode, which reports the run's progress: the pre-pass reports its own.
           Result<PerTitleChoice> c =
-              ChoosePerTitle(plan_, h, source_, rungs, threads_, options_.cancel);
+              ChoosePerTitle(plan_, h, source_, rungs, threads_, options_.cancel,
+                             ReportAnalysis(options_, analysed++, analyses, started_));
           if (!c.ok()) return c.status().WithContext("per-title analysis");
           rungs = ApplyChoice(rungs, *c);
           p.per_title = std::move(c).value();

@@ -200,10 +200,11 @@ Result<TranscodeResult> Stitch(const TranscodePlan& plan, const ChunkLayout& lay
     if (!h.single) steps += 1 + static_cast<int>(h.ladder.rungs.size());
   auto copied = [&] {
     ++done;
-    if (options.on_progress)
-      options.on_progress(
-          {std::min(1.0, double(done) / std::max(1, steps)), 0, 0, 0,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()});
+    if (!options.on_progress) return;
+    Progress p;
+    p.fraction = std::min(1.0, double(done) / std::max(1, steps));
+    p.elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    options.on_progress(p);
   };
   Staging staging;  // whatever is not committed is removed when it goes
   for (const HlsOutputPlan& h : plan.hls) {

@@ -181,6 +181,9 @@ struct WorkerInfo {
   double started_at = 0;
   double last_heartbeat = 0;
   std::vector<std::string> tags;  // what it was started with (--tags): the jobs it may take
+  // Where it stages chunks, as an identity (attempt::StagingIdentity: no path to a secret, no
+  // credentials); "" without a staging. It leases only tasks fanned out with the same.
+  std::string staging;
 };
 
 // A webhook delivery to queue: where it goes and the exact body sent (and signed).
@@ -251,13 +254,18 @@ class JobStore {
   // the same transaction; the job stays running, leased by nobody, until its tasks end it: it
   // fails when a task fails for good (the others are canceled), succeeds with the stitch's
   // result, and its progress is the weighted sum of its tasks'. kNotFound without the lease.
+  // The tasks carry `staging`, the identity of the staging they were fanned out with (the
+  // fanning worker's, WorkerInfo::staging).
   virtual Result<Job> FanOut(const std::string& job_id, const std::string& worker_id,
-                             const std::vector<NewTask>& tasks) = 0;
+                             const std::vector<NewTask>& tasks, const std::string& staging) = 0;
   // The next queued task (highest priority, then oldest) whose job's tags are all among
-  // `worker_tags`; a stitch only once every other task of its job succeeded.
+  // `worker_tags` and whose staging is `staging` (a task from before stagings were recorded:
+  // any); a stitch only once every other task of its job succeeded. A job is thus never split
+  // across workers whose stagings differ: one could not read what another staged.
   virtual Result<std::optional<Task>> LeaseTask(const std::string& worker_id,
                                                 const std::string& host, double lease_seconds,
-                                                const std::vector<std::string>& worker_tags) = 0;
+                                                const std::vector<std::string>& worker_tags,
+                                                const std::string& staging) = 0;
   // As Renew, for the attempt `fence` (Task::attempts when leased) of a task.
   virtual Status RenewTask(const std::string& task_id, const std::string& worker_id, int fence,
                            double lease_seconds, bool* cancel_requested) = 0;

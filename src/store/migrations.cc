@@ -290,6 +290,18 @@ CREATE TABLE task_logs (
 );
 CREATE INDEX task_logs_by_job ON task_logs(job_id);
 )sql"},
+      // The staging a worker writes chunks to, and the one a job's tasks were fanned out with
+      // (an identity, never credentials): a worker leases only tasks staged where it reaches
+      // them. '' on the tasks of before: leased by any worker, as they were.
+      {10,
+       R"sql(
+ALTER TABLE workers ADD COLUMN staging TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN staging TEXT NOT NULL DEFAULT '';
+)sql",
+       R"sql(
+ALTER TABLE workers ADD COLUMN staging TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN staging TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return steps;
 }

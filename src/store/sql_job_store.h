@@ -43,10 +43,11 @@ class SqlJobStore : public JobStore {
   Result<int64_t> DeleteFinishedBefore(double before) override;
 
   Result<Job> FanOut(const std::string& job_id, const std::string& worker_id,
-                     const std::vector<NewTask>& tasks) override;
+                     const std::vector<NewTask>& tasks, const std::string& staging) override;
   Result<std::optional<Task>> LeaseTask(const std::string& worker_id, const std::string& host,
                                         double lease_seconds,
-                                        const std::vector<std::string>& worker_tags) override;
+                                        const std::vector<std::string>& worker_tags,
+                                        const std::string& staging) override;
   Status RenewTask(const std::string& task_id, const std::string& worker_id, int fence,
                    double lease_seconds, bool* cancel_requested) override;
   Result<nlohmann::json> SaveTaskProgress(const std::string& task_id, const std::string& worker_id,

@@ -122,11 +122,12 @@ Status SqlJobStore::HeartbeatWorker(const WorkerInfo& w) {
   return db_
       ->Exec(
           "INSERT INTO workers (id, host, version, capacity, running, started_at, "
-          "last_heartbeat, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-          "capacity = excluded.capacity, running = excluded.running, "
-          "last_heartbeat = excluded.last_heartbeat, tags = excluded.tags",
+          "last_heartbeat, tags, staging) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO "
+          "UPDATE SET capacity = excluded.capacity, running = excluded.running, "
+          "last_heartbeat = excluded.last_heartbeat, tags = excluded.tags, "
+          "staging = excluded.staging",
           {w.id, w.host, w.version, w.capacity, json(w.running_jobs).dump(), w.started_at,
-           NowSeconds(), json(w.tags).dump()})
+           NowSeconds(), json(w.tags).dump(), w.staging})
       .status();
 }
 
@@ -138,8 +139,8 @@ Status SqlJobStore::RemoveWorker(const std::string& id) {
 Result<std::vector<WorkerInfo>> SqlJobStore::ListWorkers() {
   std::lock_guard lock(mu_);
   Result<SqlRows> r = db_->Exec(
-      "SELECT id, host, version, capacity, running, started_at, last_heartbeat, tags FROM "
-      "workers ORDER BY started_at");
+      "SELECT id, host, version, capacity, running, started_at, last_heartbeat, tags, staging "
+      "FROM workers ORDER BY started_at");
   if (!r.ok()) return r.status();
   std::vector<WorkerInfo> out;
   for (size_t i = 0; i < r->size(); ++i) {
@@ -150,7 +151,8 @@ Result<std::vector<WorkerInfo>> SqlJobStore::ListWorkers() {
                  {},
                  r->Double(i, 5),
                  r->Double(i, 6),
-                 {}};
+                 {},
+                 r->Text(i, 8)};
     for (const auto& j : ParseJsonOr(r->Text(i, 4), json::array()))
       if (j.is_string()) w.running_jobs.push_back(j.get<std::string>());
     for (const auto& t : ParseJsonOr(r->Text(i, 7), json::array()))

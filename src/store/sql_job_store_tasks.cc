@@ -69,7 +69,7 @@ Result<Task> SqlJobStore::GetTask(const std::string& task_id) {
 }
 
 Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& worker_id,
-                                const std::vector<NewTask>& tasks) {
+                                const std::vector<NewTask>& tasks, const std::string& staging) {
   size_t stitches = std::count_if(tasks.begin(), tasks.end(),
                                   [](const NewTask& t) { return t.kind == TaskKind::kStitch; });
   if (stitches != 1 || tasks.size() < 2)
@@ -98,13 +98,13 @@ Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& wo
   for (const NewTask& t : tasks)
     REEL_RETURN_IF_ERROR(
         db_->Exec("INSERT INTO tasks (id, job_id, kind, ordinal, payload, state, max_attempts, "
-                  "priority, tags, weight) SELECT ?, id, ?, ?, ?, ?, ?, priority, tags, ? "
-                  "FROM jobs WHERE id = ?",
+                  "priority, tags, weight, staging) SELECT ?, id, ?, ?, ?, ?, ?, priority, tags, "
+                  "?, ? FROM jobs WHERE id = ?",
                   {"task_" + RandomHex(12), TaskKindName(t.kind), t.ordinal,
                    t.payload.is_object() ? t.payload.dump() : std::string("{}"),
                    // The publisher starts idle: nothing is published before a chunk is done.
                    t.kind == TaskKind::kPublish ? "succeeded" : "queued", budget,
-                   std::max(t.weight, 0.0), job_id})
+                   std::max(t.weight, 0.0), staging, job_id})
             .status());
   REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, "
                                  "updated_at = ? WHERE id = ?",
@@ -118,7 +118,8 @@ Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& wo
 
 Result<std::optional<Task>> SqlJobStore::LeaseTask(const std::string& worker_id,
                                                    const std::string& host, double lease_seconds,
-                                                   const std::vector<std::string>& worker_tags) {
+                                                   const std::vector<std::string>& worker_tags,
+                                                   const std::string& staging) {
   std::lock_guard lock(mu_);
   double now = NowSeconds();
   SqlTransaction tx(*db_);
@@ -131,11 +132,11 @@ Result<std::optional<Task>> SqlJobStore::LeaseTask(const std::string& worker_id,
                   "?), finished_at = NULL, error = NULL WHERE seq = (SELECT q.seq FROM tasks q "
                   "WHERE q.state = 'queued' AND ") +
           db_->TagsWithin("q.tags") +
-          " AND (q.kind <> 'stitch' OR NOT EXISTS (SELECT 1 FROM tasks o WHERE o.job_id = "
-          "q.job_id AND o.kind <> 'stitch' AND o.state <> 'succeeded')) ORDER BY q.priority "
-          "DESC, q.seq LIMIT 1" +
+          " AND (q.staging = ? OR q.staging = '') AND (q.kind <> 'stitch' OR NOT EXISTS "
+          "(SELECT 1 FROM tasks o WHERE o.job_id = q.job_id AND o.kind <> 'stitch' AND o.state "
+          "<> 'succeeded')) ORDER BY q.priority DESC, q.seq LIMIT 1" +
           db_->SkipLocked() + ") RETURNING id",
-      {worker_id, now + lease_seconds, worker_id, host, now, json(worker_tags).dump()});
+      {worker_id, now + lease_seconds, worker_id, host, now, json(worker_tags).dump(), staging});
   if (!r.ok()) return r.status();
   if (r->empty()) return std::optional<Task>();
   std::string id = r->Text(0, 0);
@@ -219,10 +220,10 @@ Status SqlJobStore::SettleTask(const Job& job, const Task& task, AttemptEnd end,
   // job: publishing early is an extra, and the stitch delivers everything at the end. It goes
   // back to idle with its error and what it had published; a later chunk may wake it again.
   bool gave_up = task.kind == TaskKind::kPublish && t.next == JobState::kFailed;
-  if (gave_up) {
-    t.next = JobState::kSucceeded;
-    if (result.is_null()) result = task.result;
-  }
+  if (gave_up) t.next = JobState::kSucceeded;
+  // A publisher's failed turn keeps what the turns before it published (its next turn sends
+  // only what is newer, and again what this one may have half sent).
+  if (task.kind == TaskKind::kPublish && result.is_null()) result = task.result;
   bool finished = IsFinished(t.next);
   json progress = task.progress;
   if (t.next == JobState::kSucceeded) progress["fraction"] = 1.0;

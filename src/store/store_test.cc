@@ -790,11 +790,13 @@ TEST_P(StoreTest, RefusesADatabaseNewerThanThisReel) {
 }
 
 TEST_P(StoreTest, Workers) {
-  ASSERT_TRUE(store_->HeartbeatWorker({"w1", "h", "0.1", 2, {"job_x"}, 1, 0, {"gpu"}}).ok());
+  ASSERT_TRUE(
+      store_->HeartbeatWorker({"w1", "h", "0.1", 2, {"job_x"}, 1, 0, {"gpu"}, "sha256:ab"}).ok());
   Result<std::vector<WorkerInfo>> ws = store_->ListWorkers();
   ASSERT_EQ(ws->size(), 1u);
   EXPECT_EQ((*ws)[0].running_jobs, std::vector<std::string>{"job_x"});
   EXPECT_EQ((*ws)[0].tags, std::vector<std::string>{"gpu"}) << "GET /v1/workers showed null";
+  EXPECT_EQ((*ws)[0].staging, "sha256:ab");
   EXPECT_GT((*ws)[0].last_heartbeat, 0);
   ASSERT_TRUE(store_->RemoveWorker("w1").ok());
   EXPECT_TRUE(store_->ListWorkers()->empty());

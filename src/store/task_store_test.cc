@@ -16,6 +16,9 @@ namespace {
 
 using nlohmann::json;
 
+// The identity of the staging the tests' workers share (attempt::StagingIdentity makes them).
+constexpr const char* kStaging = "staging-a";
+
 std::optional<OutgoingWebhook> ComposeForTest(const Job& job, const std::string& event) {
   return OutgoingWebhook{"http://hooks.test/" + job.id, json{{"event", event}}.dump()};
 }
@@ -32,20 +35,23 @@ class TaskStoreTest : public ::testing::TestWithParam<std::string> {
     store_->SetWebhookComposer(ComposeForTest);
   }
   // A job leased by w0 and fanned out into `tasks` (a stitch is added last).
-  Job FannedOut(std::vector<NewTask> tasks, std::vector<std::string> tags = {}) {
+  Job FannedOut(std::vector<NewTask> tasks, std::vector<std::string> tags = {},
+                const std::string& staging = kStaging) {
     bool existed = false;
     Result<Job> j = store_->CreateJob({"key_a", json::object(), 3, "", "", 0, tags}, &existed);
     EXPECT_TRUE(j.ok()) << j.status().ToString();
     Result<std::optional<Job>> leased = store_->Lease("w0", "h0", 30, tags);
     EXPECT_TRUE(leased.ok() && leased->has_value());
     tasks.push_back({TaskKind::kStitch, 0, json::object(), 1});
-    Result<Job> out = store_->FanOut(j->id, "w0", tasks);
+    Result<Job> out = store_->FanOut(j->id, "w0", tasks, staging);
     EXPECT_TRUE(out.ok()) << out.status().ToString();
     return out.ok() ? *out : Job{};
   }
   std::optional<Task> LeaseTask(const std::string& worker, double seconds = 30,
-                                std::vector<std::string> tags = {}) {
-    Result<std::optional<Task>> t = store_->LeaseTask(worker, "h-" + worker, seconds, tags);
+                                std::vector<std::string> tags = {},
+                                const std::string& staging = kStaging) {
+    Result<std::optional<Task>> t =
+        store_->LeaseTask(worker, "h-" + worker, seconds, tags, staging);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? *t : std::nullopt;
   }
@@ -76,12 +82,15 @@ TEST_P(TaskStoreTest, FanOutEndsTheFirstAttemptAndQueuesTheTasksInOneStep) {
   bool existed = false;
   Job j = *store_->CreateJob({"key_a", json::object(), 3, "", "", 0, {}}, &existed);
   ASSERT_TRUE(store_->Lease("w0", "h0", 30).ok());
-  EXPECT_EQ(store_->FanOut(j.id, "w0", {kMain}).status().code(), StatusCode::kInvalidArgument)
+  EXPECT_EQ(store_->FanOut(j.id, "w0", {kMain}, kStaging).status().code(),
+            StatusCode::kInvalidArgument)
       << "no stitch: nothing would ever end the job";
-  EXPECT_EQ(store_->FanOut(j.id, "w9", {kMain, {TaskKind::kStitch, 0, {}, 1}}).status().code(),
-            StatusCode::kNotFound)
+  EXPECT_EQ(
+      store_->FanOut(j.id, "w9", {kMain, {TaskKind::kStitch, 0, {}, 1}}, kStaging).status().code(),
+      StatusCode::kNotFound)
       << "only the lease holder fans out";
-  Result<Job> out = store_->FanOut(j.id, "w0", {kMain, kThumb, {TaskKind::kStitch, 0, {}, 1}});
+  Result<Job> out =
+      store_->FanOut(j.id, "w0", {kMain, kThumb, {TaskKind::kStitch, 0, {}, 1}}, kStaging);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->state, JobState::kRunning);
   EXPECT_TRUE(out->lease_owner.empty()) << "the job itself is leased by nobody now";
@@ -447,6 +456,77 @@ TEST_P(TaskStoreTest, APublisherThatFailsForGoodLeavesTheJobRunning) {
   EXPECT_EQ(chunk1->kind, TaskKind::kChunk) << "the chunks go on";
 }
 
+// A publisher's turn that fails keeps what the turns before it published: the next turn sends
+// what is newer (and again what the failed one may have half sent), not everything again.
+TEST_P(TaskStoreTest, APublisherTurnThatFailsKeepsWhatWasPublished) {
+  Job j = FannedOut({{TaskKind::kPublish, 0, json::object(), 0.01},
+                     {TaskKind::kChunk, 0, json::object(), 10},
+                     {TaskKind::kChunk, 1, json::object(), 10},
+                     {TaskKind::kChunk, 2, json::object(), 10}});
+  const std::string publisher = j.tasks[0].id;
+  std::optional<Task> chunk0 = LeaseTask("w1");
+  ASSERT_TRUE(chunk0);
+  ASSERT_TRUE(Finish(*chunk0, "w1", AttemptEnd::kSucceeded, {{"staging", "chunk-0.a1"}}).ok());
+  std::optional<Task> turn = LeaseTask("w2");
+  ASSERT_TRUE(turn);
+  ASSERT_EQ(turn->kind, TaskKind::kPublish);
+  ASSERT_TRUE(
+      Finish(*turn, "w2", AttemptEnd::kSucceeded, {{"chunks", 1}, {"audio", true}, {"segments", 2}})
+          .ok());
+  std::optional<Task> chunk1 = LeaseTask("w3");
+  ASSERT_TRUE(chunk1);
+  ASSERT_EQ(chunk1->kind, TaskKind::kChunk);
+  ASSERT_TRUE(Finish(*chunk1, "w3", AttemptEnd::kSucceeded, {{"staging", "chunk-1.a1"}}).ok());
+  std::optional<Task> failing = LeaseTask("w4");
+  ASSERT_TRUE(failing);
+  ASSERT_EQ(failing->kind, TaskKind::kPublish);
+  ASSERT_TRUE(
+      Finish(*failing, "w4", AttemptEnd::kFailedRetryable, json(), "destination down").ok());
+  EXPECT_EQ(StateOf(publisher), JobState::kQueued) << "tried again";
+  std::optional<Task> again = LeaseTask("w5");
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->kind, TaskKind::kPublish);
+  EXPECT_EQ(again->result["chunks"], 1) << again->result.dump();
+  EXPECT_EQ(again->result["audio"], true);
+}
+
+// `--staging` must be the same on every worker that shares a job: a job's tasks carry the
+// staging they were fanned out with, and a worker leases only tasks staged where it writes
+// (tasks from before stagings were recorded, with none, go to any worker). Workers record theirs
+// with their heartbeat, so that a pool counts only the slots that could share its jobs.
+TEST_P(TaskStoreTest, AWorkerLeasesOnlyTasksOfItsOwnStaging) {
+  Job a = FannedOut({kMain}, {}, "staging-a");
+  Job b = FannedOut({kMain}, {}, "staging-b");
+  EXPECT_FALSE(LeaseTask("w1", 30, {}, "staging-c")) << "no task is staged where w1 writes";
+  std::optional<Task> on_b = LeaseTask("w2", 30, {}, "staging-b");
+  ASSERT_TRUE(on_b);
+  EXPECT_EQ(on_b->job_id, b.id);
+  EXPECT_FALSE(LeaseTask("w2", 30, {}, "staging-b")) << "b's stitch waits for its main";
+  std::optional<Task> on_a = LeaseTask("w3", 30, {}, "staging-a");
+  ASSERT_TRUE(on_a);
+  EXPECT_EQ(on_a->job_id, a.id);
+  ASSERT_TRUE(Finish(*on_a, "w3", AttemptEnd::kSucceeded).ok());
+  EXPECT_FALSE(LeaseTask("w2", 30, {}, "staging-b")) << "a's stitch is not b's workers'";
+  std::optional<Task> stitch = LeaseTask("w3", 30, {}, "staging-a");
+  ASSERT_TRUE(stitch);
+  EXPECT_EQ(stitch->kind, TaskKind::kStitch);
+
+  // A task queued before stagings were recorded is any worker's.
+  Job legacy = FannedOut({kMain}, {}, "");
+  std::optional<Task> old = LeaseTask("w4", 30, {}, "staging-c");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->job_id, legacy.id);
+
+  WorkerInfo w{"w5", "host5", "v", 2, {}, NowSeconds(), 0, {}, "staging-b"};
+  ASSERT_TRUE(store_->HeartbeatWorker(w).ok());
+  w.staging = "staging-a";  // restarted with another --staging
+  ASSERT_TRUE(store_->HeartbeatWorker(w).ok());
+  Result<std::vector<WorkerInfo>> workers = store_->ListWorkers();
+  ASSERT_TRUE(workers.ok()) << workers.status().ToString();
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ((*workers)[0].staging, "staging-a");
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, TaskStoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
@@ -463,7 +543,7 @@ TEST(PostgresTasks, ConcurrentWorkersNeverHoldTheSameTask) {
   for (int n = 0; n < 2; ++n) {
     Job j = *workers[0]->CreateJob({"k", json{{"n", n}}, 3, "", "", 0, {}}, &existed);
     ASSERT_TRUE(workers[0]->Lease("w0", "h", 30).ok());
-    ASSERT_TRUE(workers[0]->FanOut(j.id, "w0", tasks).ok());
+    ASSERT_TRUE(workers[0]->FanOut(j.id, "w0", tasks, "stg").ok());
   }
   std::mutex mu;
   std::vector<std::string> taken;
@@ -473,7 +553,7 @@ TEST(PostgresTasks, ConcurrentWorkersNeverHoldTheSameTask) {
       std::string name = "w";
       name.append(std::to_string(w + 1));
       for (;;) {
-        Result<std::optional<Task>> t = workers[w]->LeaseTask(name, "h", 30, {});
+        Result<std::optional<Task>> t = workers[w]->LeaseTask(name, "h", 30, {}, "stg");
         if (!t.ok() || !t->has_value()) return;
         std::lock_guard lock(mu);
         taken.push_back((*t)->id);

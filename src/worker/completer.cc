@@ -10,13 +10,15 @@
 namespace reel::worker {
 
 Completer::Completer(store::JobStore* store, events::JobEvents* hub, Clock* clock,
-                     std::string worker_id, double lease_seconds, const PoolObserver* observer)
+                     std::string worker_id, double lease_seconds, const PoolObserver* observer,
+                     std::string staging)
     : store_(store),
       hub_(hub),
       clock_(clock),
       worker_id_(std::move(worker_id)),
       lease_seconds_(lease_seconds),
-      observer_(observer) {}
+      observer_(observer),
+      staging_(std::move(staging)) {}
 
 namespace {
 
@@ -39,8 +41,8 @@ Result<store::Job> Completer::Record(const store::Job& job, const AttemptEnding&
     return store_->FinishAttempt(job.id, worker_id_, ending.end, ending.outcome, ending.error,
                                  ending.result);
   Result<std::vector<store::NewTask>> tasks = ToStoreTasks(*ending.fan_out);
-  Result<store::Job> after =
-      tasks.ok() ? store_->FanOut(job.id, worker_id_, *tasks) : Result<store::Job>(tasks.status());
+  Result<store::Job> after = tasks.ok() ? store_->FanOut(job.id, worker_id_, *tasks, staging_)
+                                        : Result<store::Job>(tasks.status());
   if (after.ok() || after.status().code() != StatusCode::kInvalidArgument) return after;
   return store_->FinishAttempt(job.id, worker_id_, store::AttemptEnd::kFailedPermanently, "failed",
                                after.status().message(), nullptr);

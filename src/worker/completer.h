@@ -24,9 +24,10 @@ struct PoolObserver {
 
 class Completer {
  public:
-  // Everything given must outlive the completer.
+  // Everything given must outlive the completer. `staging`: the identity of the worker's
+  // staging (attempt::StagingIdentity), which the tasks of a fan-out carry.
   Completer(store::JobStore* store, events::JobEvents* hub, Clock* clock, std::string worker_id,
-            double lease_seconds, const PoolObserver* observer);
+            double lease_seconds, const PoolObserver* observer, std::string staging = "");
   // Records `ending` (not kLeaseLost: another worker may own the job) for the attempt of `job`
   // that lasted `seconds`. Returns the job as it is afterwards.
   // A fan-out (Ending::kFannedOut) stores the job's tasks with the end of the attempt, in one
@@ -51,6 +52,7 @@ class Completer {
   std::string worker_id_;
   double lease_seconds_;
   const PoolObserver* observer_;
+  std::string staging_;
 };
 
 }  // namespace reel::worker

@@ -54,15 +54,19 @@ WorkerPool::WorkerPool(store::JobStore* store, events::JobEvents* hub, PoolOptio
       log::Error("cannot read the S3 profiles of the staging",
                  {{"error", access.status().message()}});
   }
+  staging_identity_ = attempt::StagingIdentity(options_.staging_dir, options_.staging_shared,
+                                               options_.host, staging_access_);
 }
 
 bool WorkerPool::StagingInS3() const { return attempt::IsS3Staging(options_.staging_dir); }
 
 void WorkerPool::RemoveJobStaging(const std::string& job_id) {
   std::error_code ec;
-  fs::path cache = fs::path(options_.work_dir) / attempt::kSourceCacheFolder;
-  fs::remove_all(cache / job_id, ec);
-  fs::remove(cache, ec);  // when no other job's copies are in it
+  for (const char* folder : {attempt::kSourceCacheFolder, attempt::kPublishCacheFolder}) {
+    fs::path cache = fs::path(options_.work_dir) / folder;
+    fs::remove_all(cache / job_id, ec);
+    fs::remove(cache, ec);  // when no other job's copies are in it
+  }
   Status s =
       attempt::RemoveStaging(attempt::JobStaging(options_.staging_dir, job_id), staging_access_);
   if (!s.ok())  // the sweep tries again
@@ -176,12 +180,12 @@ int WorkerPool::LiveSlots(bool* other_pools) {
     return options_.slots;
   }
   // Heartbeats come every few seconds (at most a third of a lease): two leases of silence is
-  // a worker gone.
+  // a worker gone. A worker with another staging never leases this pool's tasks.
   double now = store::NowSeconds();
   int slots = 0;
   for (const store::WorkerInfo& w : *workers)
     if (now - w.last_heartbeat < 2 * options_.lease_seconds) {
-      slots += w.capacity;
+      if (w.staging == staging_identity_) slots += w.capacity;
       *other_pools |= w.id != options_.worker_id;
     }
   return std::max(slots, options_.slots);
@@ -192,18 +196,19 @@ void WorkerPool::SweepStaging() {
   // retention), or failed or canceled a day ago, needs them no more. Without this, a tenant's
   // chunked jobs that fail would fill the staging.
   if (options_.staging_dir.empty()) return;
-  // This host's copies of S3-staged sources: any job that has ended needs them no more.
+  // This host's copies of S3-staged sources and what its publishers kept: any job that has
+  // ended needs them no more.
   std::error_code ec;
-  fs::path cache = fs::path(options_.work_dir) / attempt::kSourceCacheFolder;
-  for (const auto& e : fs::directory_iterator(cache, ec)) {
-    Result<Job> job = store_->GetJob(e.path().filename().string());
-    bool ended = job.ok() ? job->state == store::JobState::kSucceeded ||
-                                job->state == store::JobState::kFailed ||
-                                job->state == store::JobState::kCanceled
-                          : job.status().code() == StatusCode::kNotFound;
-    std::error_code removed;
-    if (ended) fs::remove_all(e.path(), removed);
-  }
+  for (const char* folder : {attempt::kSourceCacheFolder, attempt::kPublishCacheFolder})
+    for (const auto& e : fs::directory_iterator(fs::path(options_.work_dir) / folder, ec)) {
+      Result<Job> job = store_->GetJob(e.path().filename().string());
+      bool ended = job.ok() ? job->state == store::JobState::kSucceeded ||
+                                  job->state == store::JobState::kFailed ||
+                                  job->state == store::JobState::kCanceled
+                            : job.status().code() == StatusCode::kNotFound;
+      std::error_code removed;
+      if (ended) fs::remove_all(e.path(), removed);
+    }
   double now = store::NowSeconds();
   Result<std::vector<std::string>> staged =
       attempt::StagedJobs(options_.staging_dir, staging_access_);
@@ -243,7 +248,8 @@ void WorkerPool::Heartbeat() {
                            RunningJobs(),
                            started,
                            0,
-                           options_.tags};
+                           options_.tags,
+                           staging_identity_};
     Status s = store_->HeartbeatWorker(info);
     if (!s.ok()) spdlog::warn("worker heartbeat failed: {}", s.ToString());
     std::unique_lock lock(mu_);
@@ -256,7 +262,8 @@ void WorkerPool::SlotLoop(int slot) {
   while (!stopping_) {
     // Tasks first: a job that fanned out is already under way, and its stitch waits for them.
     Result<std::optional<store::Task>> task =
-        store_->LeaseTask(options_.worker_id, options_.host, options_.lease_seconds, options_.tags);
+        store_->LeaseTask(options_.worker_id, options_.host, options_.lease_seconds, options_.tags,
+                          staging_identity_);
     if (!task.ok()) {
       spdlog::warn("slot={} task lease failed: {}", slot, task.status().ToString());
     } else if (task->has_value()) {
@@ -320,7 +327,8 @@ void WorkerPool::RunAttempt(const Job& job) {
   if (ending.end != AttemptEnd::kSucceeded) RemoveStaleStaging(job.spec);
   fs::remove_all(scratch.dir, ec);
   Untrack(job.id);
-  Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_);
+  Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_,
+                      staging_identity_);
   Result<Job> after = completer.Finish(job, ending, clock_->Now() - started);
   // Requeued, or fanned out into tasks this pool's slots may take at once.
   if (after.ok() && (after->state == store::JobState::kQueued || ending.how == Ending::kFannedOut))
@@ -338,7 +346,8 @@ void WorkerPool::RunTask(const store::Task& task) {
   log::Info("task leased", leased);
   Track(task.id, task.job_id);
   double started = clock_->Now();
-  Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_);
+  Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_,
+                      staging_identity_);
   const bool writes_outputs =
       task.kind == store::TaskKind::kMain || task.kind == store::TaskKind::kStitch;
   // The child reads the job's spec; a stitch also the results of the job's other tasks.
@@ -428,10 +437,10 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
                                                 const std::string& task_path,
                                                 const std::string& storage_path) {
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
-  // A job may fan out only where every worker that could lease its tasks reaches its staging:
-  // an explicit --staging (shared by the operator), or the default one in this pool's data
-  // directory while every live worker is this pool: another `reel worker`, even on this host,
-  // has a data directory of its own.
+  // Its tasks go only to workers whose staging is this one (the store matches them by
+  // StagingIdentity). A job still fans out on the default staging of this pool's data directory
+  // only while every live worker is this pool: its tasks could run nowhere else, and would wait
+  // for this host should it die, where an unchunked attempt is leased again by any worker.
   bool other_pools = false;
   int live_slots = task_path.empty() ? LiveSlots(&other_pools) : 0;
   bool may_fan_out = options_.staging_shared || !other_pools;

@@ -44,7 +44,9 @@ struct PoolOptions {
   // "s3://[profile@]bucket/prefix/" signed with the storage config's or REEL_S3_* keys; empty:
   // jobs never fan out), the chunk length and the source length from which "auto" chunks.
   std::string staging_dir;
-  bool staging_shared = false;  // given by --staging: every host reaches it
+  // Given by --staging: every host reaches it (else the data directory's, this host's alone).
+  // Tasks go only to workers whose staging is the same (attempt::StagingIdentity).
+  bool staging_shared = false;
   double chunk_seconds = 60;
   double chunk_min_seconds = 180;
   std::string secret_key;  // opens the per-job credentials sealed by the API
@@ -73,6 +75,8 @@ class WorkerPool {
   // Seconds since the pool last had a job running (0 while one runs).
   double IdleSeconds();
   const PoolOptions& options() const { return options_; }
+  // What the store knows this pool's staging by (attempt::StagingIdentity).
+  const std::string& staging_identity() const { return staging_identity_; }
 
  private:
   void SweepScratch();
@@ -87,8 +91,9 @@ class WorkerPool {
   void Track(const std::string& key, const std::string& job_id);
   StopRequest StopAsked(const std::string& key);
   void Untrack(const std::string& key);
-  // Worker slots heard from lately on every host ("auto" chunking needs more than one);
-  // `other_pools`: some are not this pool's.
+  // Worker slots heard from lately on every host whose staging is this pool's: those that may
+  // share a job's tasks ("auto" chunking needs more than one). `other_pools`: some worker heard
+  // from is not this pool, whatever its staging.
   int LiveSlots(bool* other_pools);
   // `storage_path`: the attempt's own storage config (scratch.h), if the job names S3 profiles.
   std::vector<std::string> RunJobArgv(const std::string& spec_path, const std::string& job_id,
@@ -103,6 +108,7 @@ class WorkerPool {
   PoolObserver observer_;
   Clock* clock_;
   attempt::StagingAccess staging_access_;  // the server's S3 profiles, for an S3 staging
+  std::string staging_identity_;           // attempt::StagingIdentity of options_.staging_dir
   std::vector<std::thread> threads_;
   std::thread heartbeat_;
   std::mutex mu_;

@@ -78,6 +78,8 @@ struct Watch {
   std::optional<Ending> stop_reason;  // kCanceled, kReleased, kStalled or kLeaseLost
   double term_sent = 0;
   double best_fraction = -1;
+  double best_phase_fraction = -1;  // of the phase last reported (the pre-pass: analysis)
+  std::string phase;
   int64_t best_bytes = 0;
   double last_advance = 0;
   bool heard = false;  // a line of the child's has arrived: the start-up is over
@@ -102,6 +104,9 @@ AttemptEnding Conclude(const Watch& w, int status, double stall_limit) {
     if (!w.heard)
       std::snprintf(buf, sizeof(buf),
                     "stalled: no word from the attempt for %.0f s after it started", stall_limit);
+    else if (!w.phase.empty() && w.best_fraction <= 0)  // still before the encode
+      std::snprintf(buf, sizeof(buf), "stalled: no progress for %.0f s (%s at %.1f %%)",
+                    stall_limit, w.phase.c_str(), w.best_phase_fraction * 100);
     else
       std::snprintf(buf, sizeof(buf), "stalled: no progress for %.0f s (at %.1f %%)", stall_limit,
                     std::max(0.0, w.best_fraction) * 100);
@@ -178,6 +183,12 @@ AttemptEnding Supervisor::Run(const LeaseCalls& lease, const ChildCommand& comma
     if (const auto* p = std::get_if<attempt::ProgressMessage>(&*m)) {
       if (p->fraction > w.best_fraction) {
         w.best_fraction = p->fraction;
+        w.last_advance = clock_->Now();
+      }
+      // Work before the encode (a long per-title pre-pass) moves on its own scale.
+      if (!p->phase.empty() && (p->phase != w.phase || p->phase_fraction > w.best_phase_fraction)) {
+        w.phase = p->phase;
+        w.best_phase_fraction = p->phase_fraction;
         w.last_advance = clock_->Now();
       }
       json progress = p->ToJson();

@@ -61,7 +61,10 @@ class SupervisorTest : public ::testing::Test {
 
   // Runs the supervisor on another thread, so that the test can act while the child runs.
   std::future<AttemptEnding> Start(const ChildCommand& child, SupervisorHooks hooks = {}) {
-    hooks.on_progress = [this](const json&) { progress_seen_ = true; };
+    hooks.on_progress = [this](const json&) {
+      ++progress_lines_;
+      progress_seen_ = true;
+    };
     return std::async(std::launch::async, [this, child, hooks] {
       return Supervisor(store_.get(), &clock_, Options(), hooks).Run(job_id_, child);
     });
@@ -72,6 +75,13 @@ class SupervisorTest : public ::testing::Test {
     for (int i = 0; i < 1000 && !progress_seen_; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_TRUE(progress_seen_) << "the child's progress never arrived";
+  }
+
+  // Waits (in real time) until `n` progress lines have been read.
+  void AwaitProgressLines(int n) {
+    for (int i = 0; i < 1000 && progress_lines_ < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_GE(progress_lines_, n) << "the child's progress lines never arrived";
   }
 
   AttemptEnding Finish(std::future<AttemptEnding>& running) {
@@ -85,6 +95,7 @@ class SupervisorTest : public ::testing::Test {
   std::string job_id_;
   ManualClock clock_;
   std::atomic<bool> progress_seen_{false};
+  std::atomic<int> progress_lines_{0};
   int children_ = 0;
 };
 
@@ -242,6 +253,33 @@ TEST_F(SupervisorTest, BytesMovingAreProgress) {
   EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
   clock_.Advance(11);
   EXPECT_EQ(Finish(running).how, Ending::kStalled);
+}
+
+// A long per-title pre-pass before the encode (engine::Progress::phase) leaves the fraction at 0;
+// its own phase_fraction moving is progress, and a pre-pass that stops moving is a stall.
+TEST_F(SupervisorTest, AnAnalysisThatMovesIsNotAStall) {
+  auto analysis = [](double done) {
+    return std::string("echo '") +
+           R"({"event":"progress","fraction":0,"media_seconds":0,"fps":0,"speed":0,)" +
+           R"("elapsed":1,"phase":"analysis","phase_fraction":)" + std::to_string(done) + "}'\n";
+  };
+  mkfifo((dir_ / "go").c_str(), 0600);
+  auto running = Start(Child(analysis(0.2) + "read go < " + (dir_ / "go") + "\n" + analysis(0.5) +
+                             "exec sleep 1000"));
+  AwaitProgressLines(1);
+  clock_.Advance(50);
+  testing::WriteFile(dir_ / "go", "\n");  // the next analysis line follows
+  AwaitProgressLines(2);
+  clock_.Advance(50);  // 100 s since the first line, 50 since the analysis moved on
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  clock_.Advance(11);
+  AttemptEnding e = Finish(running);
+  EXPECT_EQ(e.how, Ending::kStalled);
+  EXPECT_EQ(e.error, "stalled: no progress for 60 s (analysis at 50.0 %)");
+  Result<store::Job> job = store_->GetJob(job_id_);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->progress.value("phase", ""), "analysis") << job->progress;
 }
 
 TEST_F(SupervisorTest, ACancelRequestedInTheStoreStopsTheChildAtTheNextRenewal) {

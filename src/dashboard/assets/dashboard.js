@@ -305,6 +305,10 @@ function showProgress(progress, state) {
   $('detail-progress').value = fraction;
   let text = `${(fraction * 100).toFixed(1)}%`;
   if (state === 'running' && progress && progress.speed) text += ` at ${progress.speed.toFixed(2)}x`;
+  // Before the encode: the per-title pre-pass, which the fraction does not count.
+  if (state === 'running' && progress && progress.phase === 'analysis') {
+    text += ` (analysing the source: ${((progress.phase_fraction || 0) * 100).toFixed(0)}%)`;
+  }
   $('detail-progress-text').textContent = text;
 }
 

@@ -4,43 +4,77 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
-#include <cstdio>
 #include <memory>
-#include <optional>
 
 #include <sys/resource.h>
 
 #include "engine/demux_decode.h"
-#include "engine/per_title_probes.h"
+#include "engine/encode.h"
 #include "engine/quality.h"
+
+extern "C" {
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+}
 
 namespace reel::engine {
 namespace {
 
 using presets::Rung;
+using presets::VideoCodec;
 
-// Three windows spread over the source, together 6 % of it (each 0.4 to 2 s): enough to see its
+// Three windows spread over the source, together 6 % of it (each 0.5 to 2 s): enough to see its
 // content change (a slide deck's slides, a film's scenes) and little enough that the pre-pass
 // stays a small part of the encode. Three 1.5 s windows of a 12 s 1080p source cost 59 % of
 // the encode (bench/per_title.sh) with two probes on every window; with the second on the
 // middle window only and luma-only comparisons, three 0.5 s windows of a 20 s source cost
-// 12.7 % of the encode's CPU time on easy content, 13.8 % once the larger rungs were probed in
-// a pass of their own; the 0.4 s minimum keeps a 20 s source at its 6 %.
+// 12.7 % of the encode's CPU time on easy content.
 constexpr int kWindows = 3;
 constexpr double kSampledFraction = 0.06;
-constexpr double kMinWindowSeconds = 0.4, kMaxWindowSeconds = 2;
+constexpr double kMinWindowSeconds = 0.5, kMaxWindowSeconds = 2;
+// Every probe frame is compared, luma only: the slope compares both probes over the same
+// frames of one short window, and a luma PSNR costs little beside the decode back.
+constexpr int kMeasureEvery = 1;
+// The probe encoders' threads, whatever the host's cores: x264's output (and so the choice)
+// depends on its thread count, and a choice must not depend on which worker made it.
+constexpr int kProbeThreads = 2;
 // The main encode's one-pass rate control, under a VBV cap, lands a little below the quality of
 // a constant-quality encode of the same size; the target is aimed this far above.
 constexpr double kMarginDb = 0.5;
 // A rung's curve may bend, but not by this much: outside, the probes are noise (a still picture
 // coded in a few bytes at both settings).
 constexpr double kMinSlope = 1.0, kMaxSlope = 12.0;  // dB per e-fold of bitrate
-// Bits per pixel do not carry over between picture sizes as they are: a larger picture keeps
-// detail (edges, text, grain) that the smaller one's scale averaged away. A rung estimated from
-// a smaller one is taken to lose this much per e-fold of pixels on the smaller one's line
-// (6.5 dB for 1080p read from 480p), so that only a plainly easy picture is estimated at its
-// floor; the rest is probed.
-constexpr double kDetailDbPerEfold = 4.0;
+
+// The two constant-quality settings of the probes, far enough apart to give a slope and around
+// where a 30..50 dB target lies, and the encoder speed: the fastest that still codes like the
+// ladder's speed (x264's superfast keeps CABAC and the deblocking filter, ultrafast does not).
+int ProbeCrf(VideoCodec codec, int which) {
+  if (codec == VideoCodec::kAv1) return which == 0 ? 28 : 44;
+  return which == 0 ? 20 : 32;
+}
+std::string ProbeSpeed(VideoCodec codec) { return codec == VideoCodec::kAv1 ? "12" : "superfast"; }
+
+struct Probe {
+  CodecContextPtr encoder;
+  std::unique_ptr<QualityMeter> meter;
+  bool slope_window_only = false;  // the second probe codes one window (RungProbes)
+  int64_t bytes = 0, frames = 0;
+  int64_t slope_bytes = 0, slope_frames = 0;  // of those, in the slope window
+};
+
+// A rung's two probes. The first (the higher rate) codes every window: its point is where the
+// rung's line is read from. The second codes the middle window alone, and gives the line's
+// slope against the first's figures over that same window: a slope moves far less between
+// windows than a level does, and the second probe then costs a third of the first.
+struct RungProbes {
+  size_t index = 0;  // into the rungs
+  presets::VideoSettings settings;
+  VideoFormat format;
+  Size picture;
+  FilterChain chain;
+  Probe probes[2];
+  int64_t slope_first_pts = -1, slope_last_pts = -1;  // the slope window's frames, probe pts
+};
 
 // User and system time of the whole process: the probe encoders' threads are its threads.
 double ProcessCpuSeconds() {
@@ -49,6 +83,270 @@ double ProcessCpuSeconds() {
   auto seconds = [](const timeval& t) { return double(t.tv_sec) + t.tv_usec / 1e6; };
   return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
+
+Status Drain(const RungProbes& r, Probe* p, AVPacket* pkt) {
+  for (;;) {
+    int err = avcodec_receive_packet(p->encoder.get(), pkt);
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "per-title probe encoder");
+    p->bytes += pkt->size;
+    // A packet comes out after its frame went in: the window's last pts seen so far bounds it.
+    if (r.slope_first_pts >= 0 && pkt->pts >= r.slope_first_pts && pkt->pts <= r.slope_last_pts)
+      p->slope_bytes += pkt->size;
+    Status s = p->meter->Packet(pkt);
+    av_packet_unref(pkt);
+    if (!s.ok()) return s;
+  }
+}
+
+// Pulls what the rung's graph gives and encodes it with its probes; `slope_window`: the frames
+// are the slope window's.
+Status PullAndEncode(RungProbes* r, bool slope_window, AVFrame* out, AVPacket* pkt) {
+  for (;;) {
+    int err = av_buffersink_get_frame(r->chain.sink, out);
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    if (err < 0) return AvStatus(err, "per-title probe filter");
+    out->pict_type = AV_PICTURE_TYPE_NONE;
+    // Both probes share the time base of the rung's rate.
+    out->pts = av_rescale_q(out->pts, av_buffersink_get_time_base(r->chain.sink),
+                            r->probes[0].encoder->time_base);
+    if (slope_window) {
+      if (r->slope_first_pts < 0) r->slope_first_pts = out->pts;
+      r->slope_last_pts = out->pts;
+    }
+    for (Probe& p : r->probes) {
+      if (p.slope_window_only && !slope_window) continue;
+      Status s = p.meter->Reference(out);
+      if (s.ok()) {
+        err = avcodec_send_frame(p.encoder.get(), out);
+        s = err < 0 ? AvStatus(err, "per-title probe encoder") : Drain(*r, &p, pkt);
+      }
+      if (!s.ok()) {
+        av_frame_unref(out);
+        return s;
+      }
+      ++p.frames;
+      if (slope_window) ++p.slope_frames;
+    }
+    av_frame_unref(out);
+  }
+}
+
+// The mean Y-PSNR of the frames a probe measured with pts in [first, last].
+double MeanPsnr(const QualityMeter& m, int64_t first, int64_t last) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& [pts, psnr] : m.LumaByPts())
+    if (pts >= first && pts <= last) sum += psnr, ++n;
+  return n > 0 ? sum / n : 0;
+}
+
+// The probes of every rung, fed with the decoded frames of the windows.
+class Analysis {
+ public:
+  // `on_frame` is called after each frame fed.
+  Analysis(const PerTitleSource& source, const presets::Ladder& ladder,
+           const std::vector<Rung>& rungs, int threads, std::function<void()> on_frame)
+      : source_(source),
+        ladder_(ladder),
+        rungs_(rungs),
+        threads_(threads),
+        on_frame_(std::move(on_frame)) {}
+
+  Status Open() {
+    Result<InputFormatPtr> in = OpenInput(source_.path);
+    if (!in.ok()) return in.status();
+    input_ = std::move(in).value();
+    AVFormatContext* fmt = input_.get();
+    stream_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    if (stream_ < 0) return InvalidArgument("per-title: the source has no picture to analyse");
+    for (unsigned i = 0; i < fmt->nb_streams; ++i)
+      if (int(i) != stream_) fmt->streams[i]->discard = AVDISCARD_ALL;
+    AVStream* st = fmt->streams[stream_];
+    const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+    if (!codec) return InvalidArgument("per-title: no decoder for the source's picture");
+    decoder_.reset(avcodec_alloc_context3(codec));
+    int err = avcodec_parameters_to_context(decoder_.get(), st->codecpar);
+    if (err < 0) return AvStatus(err, "per-title decoder parameters");
+    decoder_->pkt_timebase = st->time_base;
+    decoder_->thread_count = threads_;
+    err = avcodec_open2(decoder_.get(), codec, nullptr);
+    if (err < 0) return AvStatus(err, "per-title: cannot open the decoder");
+    start_ = st->start_time == AV_NOPTS_VALUE ? 0 : st->start_time;
+    return Status::Ok();
+  }
+
+  // Decodes `length` seconds of the source from about `start` into the probes. The window starts
+  // at the key frame the seek lands on when that is not inside the previous window: the frames
+  // between it and `start` would be decoded anyway, and on a source with 2 s GOPs decoding them
+  // only to skip them cost about as much as a sixth of the pre-pass.
+  Status Window(double start, double length, bool slope_window, const std::atomic<bool>* cancel) {
+    slope_window_ = slope_window;
+    AVFormatContext* fmt = input_.get();
+    AVStream* st = fmt->streams[stream_];
+    int64_t ts = start_ + av_rescale_q(static_cast<int64_t>(start * AV_TIME_BASE), AV_TIME_BASE_Q,
+                                       st->time_base);
+    if (av_seek_frame(fmt, stream_, ts, AVSEEK_FLAG_BACKWARD) < 0)
+      av_seek_frame(fmt, stream_, start_, AVSEEK_FLAG_BACKWARD);
+    avcodec_flush_buffers(decoder_.get());
+    PacketPtr pkt = MakePacket();
+    FramePtr frame = MakeFrame();
+    bool first = true;
+    for (bool eof = false; !eof;) {
+      if (cancel && cancel->load()) return Canceled("canceled");
+      int err = av_read_frame(fmt, pkt.get());
+      eof = err < 0;
+      if (!eof && pkt->stream_index != stream_) {
+        av_packet_unref(pkt.get());
+        continue;
+      }
+      err = avcodec_send_packet(decoder_.get(), eof ? nullptr : pkt.get());
+      av_packet_unref(pkt.get());
+      if (err < 0 && err != AVERROR_INVALIDDATA) return AvStatus(err, "per-title decoding");
+      while (avcodec_receive_frame(decoder_.get(), frame.get()) >= 0) {
+        int64_t pts = frame->best_effort_timestamp;
+        double t = pts == AV_NOPTS_VALUE ? start : (pts - start_) * av_q2d(st->time_base);
+        if (first && t < start && t >= window_end_) start = t;
+        first = false;
+        bool past = t >= start + length;
+        Status s = t + 1e-6 >= start && !past ? Feed(frame.get()) : Status::Ok();
+        av_frame_unref(frame.get());
+        if (!s.ok()) return s;
+        if (past) {
+          window_end_ = start + length;
+          return Status::Ok();
+        }
+      }
+    }
+    window_end_ = start + length;
+    return Status::Ok();
+  }
+
+  // Flushes every graph and probe.
+  Status Finish() {
+    FramePtr out = MakeFrame();
+    PacketPtr pkt = MakePacket();
+    for (RungProbes& r : probes_) {
+      int err = av_buffersrc_close(r.chain.source, next_pts_, 0);
+      if (err < 0) return AvStatus(err, "per-title probe filter");
+      REEL_RETURN_IF_ERROR(PullAndEncode(&r, slope_window_, out.get(), pkt.get()));
+      for (Probe& p : r.probes) {
+        err = avcodec_send_frame(p.encoder.get(), nullptr);
+        if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "per-title probe flush");
+        REEL_RETURN_IF_ERROR(Drain(r, &p, pkt.get()));
+        REEL_RETURN_IF_ERROR(p.meter->Finish());
+      }
+    }
+    return Status::Ok();
+  }
+
+  bool fed() const { return opened_; }
+
+  // Per rung: the first probe's point over every window (bitrate over the frames it coded, mean
+  // Y-PSNR), and the slope between both probes over the slope window.
+  struct RungLine {
+    size_t index = 0;
+    ProbePoint point;
+    double slope = 0;
+  };
+  std::vector<RungLine> Lines() const {
+    std::vector<RungLine> out;
+    for (const RungProbes& r : probes_) {
+      const double fps = av_q2d(r.format.frame_rate);
+      auto rate = [&](int64_t bytes, int64_t frames) {
+        return frames > 0 ? bytes * 8 * fps / frames : 0.0;
+      };
+      const Probe &all = r.probes[0], &one = r.probes[1];
+      ProbePoint level{rate(all.bytes, all.frames), MeanPsnr(*all.meter, INT64_MIN, INT64_MAX)};
+      ProbePoint same{rate(all.slope_bytes, all.slope_frames),
+                      MeanPsnr(*all.meter, r.slope_first_pts, r.slope_last_pts)};
+      ProbePoint low{rate(one.bytes, one.frames), MeanPsnr(*one.meter, INT64_MIN, INT64_MAX)};
+      out.push_back({r.index, level, Slope(same, low)});
+    }
+    return out;
+  }
+
+ private:
+  // The graphs and encoders are opened on the first frame, whose format the decoder decides.
+  Status OpenProbes(const AVFrame* first) {
+    AVStream* st = input_->streams[stream_];
+    AVRational rate = source_.format.frame_rate;
+    std::string args = VideoSourceArgs(first->width, first->height, first->format, av_inv_q(rate),
+                                       av_guess_sample_aspect_ratio(input_.get(), st, nullptr)) +
+                       ":frame_rate=" + Rational(rate);
+    std::string before = SourcePictureFilters(source_.picture);
+    std::string turn = RotationFilters(StreamRotation(st));
+    if (!before.empty() && !turn.empty()) before += ",";
+    before += turn;
+    if (!before.empty()) before += ",";
+    for (size_t i = 0; i < rungs_.size(); ++i) {
+      if (rungs_[i].crf >= 0) continue;  // constant quality already: nothing to choose
+      RungProbes r;
+      r.index = i;
+      r.settings = presets::RungVideoSettings(ladder_, rungs_[i]);
+      r.picture = FitOutputSize(source_.display, r.settings);
+      r.format = source_.format;
+      r.format.size = r.picture;
+      r.format.pixel_format = AV_PIX_FMT_YUV420P;
+      if (r.settings.fps > 0 && r.settings.fps < av_q2d(rate))
+        r.format.frame_rate = av_d2q(r.settings.fps, 1001);
+      Result<FilterChain> chain = BuildChain(
+          true, args, before + VideoRenditionGraph(r.settings, r.format, r.picture, rate), 1);
+      if (!chain.ok()) return chain.status();
+      r.chain = std::move(chain).value();
+      for (int k = 0; k < 2; ++k) {
+        presets::VideoSettings v = r.settings;
+        v.bitrate = v.maxrate = v.bufsize = 0;
+        v.crf = ProbeCrf(v.codec, k);
+        v.speed = ProbeSpeed(v.codec);
+        v.fixed_gop = false;
+        Result<CodecContextPtr> enc = OpenVideoEncoder(v, r.format, kProbeThreads);
+        if (!enc.ok()) return enc.status();
+        r.probes[k].encoder = std::move(enc).value();
+        Result<std::unique_ptr<QualityMeter>> m =
+            QualityMeter::Create(r.probes[k].encoder.get(), kMeasureEvery, true);
+        if (!m.ok()) return m.status();
+        r.probes[k].meter = std::move(m).value();
+        r.probes[k].slope_window_only = k == 1;
+      }
+      probes_.push_back(std::move(r));
+    }
+    return Status::Ok();
+  }
+
+  Status Feed(AVFrame* frame) {
+    if (!opened_) {
+      REEL_RETURN_IF_ERROR(OpenProbes(frame));
+      opened_ = true;
+    }
+    // The windows follow one another on one frame grid, as if they were one clip with cuts.
+    frame->pts = next_pts_++;
+    FramePtr out = MakeFrame();
+    PacketPtr pkt = MakePacket();
+    for (RungProbes& r : probes_) {
+      int err = av_buffersrc_add_frame_flags(r.chain.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+      if (err < 0) return AvStatus(err, "per-title probe filter");
+      REEL_RETURN_IF_ERROR(PullAndEncode(&r, slope_window_, out.get(), pkt.get()));
+    }
+    if (on_frame_) on_frame_();
+    return Status::Ok();
+  }
+
+  const PerTitleSource& source_;
+  const presets::Ladder& ladder_;
+  const std::vector<Rung>& rungs_;
+  const int threads_;
+  const std::function<void()> on_frame_;
+  InputFormatPtr input_;
+  int stream_ = -1;
+  int64_t start_ = 0;
+  double window_end_ = -1;  // where the previous window ended, seconds
+  CodecContextPtr decoder_;
+  bool opened_ = false;
+  bool slope_window_ = false;  // the window being fed is the slope window
+  int64_t next_pts_ = 0;
+  std::vector<RungProbes> probes_;
+};
 
 }  // namespace
 
@@ -76,60 +374,6 @@ ProbePoint ChooseBitrate(ProbePoint a, double slope, double target, int64_t nomi
   return {chosen, std::min(predicted, kMaxPsnr)};
 }
 
-std::vector<bool> FirstPassRungs(const std::vector<Rung>& rungs) {
-  std::vector<bool> first(rungs.size(), false);
-  for (size_t i = 0; i < rungs.size(); ++i) {
-    if (rungs[i].crf >= 0) continue;
-    // Rungs of this codec from here down (this one included), and above it.
-    int from_here = 0, above = 0;
-    for (size_t j = 0; j < rungs.size(); ++j)
-      if (rungs[j].codec == rungs[i].codec && rungs[j].crf < 0) ++(j < i ? above : from_here);
-    // The lower half, rounded up: of 4 rungs 480p and 360p, of 2 the lower one.
-    first[i] = from_here <= (above + from_here + 1) / 2;
-  }
-  return first;
-}
-
-bool EstimateFromBelow(const RungCurve& below, const RungChoice& below_choice,
-                       double pixels_per_second, double target, RungChoice* above) {
-  if (below.pixels_per_second <= 0 || below.point.bitrate <= 0 ||
-      pixels_per_second < below.pixels_per_second || above->nominal <= 0)
-    return false;
-  const double point_bpp = below.point.bitrate / below.pixels_per_second;
-  const double detail = kDetailDbPerEfold * std::log(pixels_per_second / below.pixels_per_second);
-  // `below`'s line read at the bits per pixel `bitrate` gives `above`, less the detail.
-  auto psnr_at = [&](double bitrate) {
-    double psnr = below.point.psnr_y +
-                  below.slope * std::log(bitrate / pixels_per_second / point_bpp) - detail;
-    return std::round(std::min(psnr, kMaxPsnr) * 100) / 100;
-  };
-  if (below_choice.chosen >= below_choice.nominal &&
-      above->nominal / pixels_per_second <= below_choice.nominal / below.pixels_per_second) {
-    above->chosen = above->nominal;
-    above->predicted_psnr_y = psnr_at(double(above->nominal));
-    above->why = "estimated from " + below_choice.name +
-                 ", which needs the ladder's bitrate: with no more bits per pixel, so does this "
-                 "rung";
-    above->estimated = true;
-    return true;
-  }
-  const int64_t floor = BitrateFloor(above->nominal);
-  if (below_choice.chosen <= BitrateFloor(below_choice.nominal) && floor < above->nominal &&
-      psnr_at(double(floor)) >= target + kMarginDb) {
-    above->chosen = floor;
-    above->predicted_psnr_y = psnr_at(double(floor));
-    char detail_db[16];
-    std::snprintf(detail_db, sizeof detail_db, "%.1f", detail);
-    above->why = "estimated from " + below_choice.name +
-                 ", which reaches the target at its floor: read at this rung's floor in bits per "
-                 "pixel, less " +
-                 detail_db + " dB for the larger picture's detail, its line still does";
-    above->estimated = true;
-    return true;
-  }
-  return false;
-}
-
 Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const presets::Ladder& ladder,
                                        const std::vector<Rung>& rungs, int threads,
                                        const std::atomic<bool>* cancel,
@@ -152,54 +396,30 @@ Result<PerTitleChoice> AnalysePerTitle(const PerTitleSource& source, const prese
   length = std::min(length, source.duration / windows);
   choice.windows = windows;
   choice.window_seconds = length;
-  std::vector<std::optional<RungCurve>> curves(rungs.size());
-  auto choose = [&](const ProbePass& pass) {
-    for (const ProbePass::Line& line : pass.lines) {
-      RungChoice& c = choice.rungs[line.index];
-      ProbePoint p =
-          ChooseBitrate(line.curve.point, line.curve.slope, ladder.target_psnr, c.nominal);
-      c.chosen = static_cast<int64_t>(p.bitrate);
-      c.predicted_psnr_y = std::round(p.psnr_y * 100) / 100;
-      if (c.chosen >= c.nominal) c.why = "the target needs the ladder's bitrate";
-      curves[line.index] = line.curve;
-    }
-  };
-  // Progress counts the windows' frames over two passes; with no second one it ends at once.
+  // The frames the windows hold; a window may begin at an earlier key frame, so a few more
+  // are fed, and the last hundredth is the flush.
   const double frames = std::max(1.0, windows * length * av_q2d(source.format.frame_rate));
   int64_t fed = 0;
   auto on_frame = [&] {
-    if (progress) progress(std::min(0.99, ++fed / (2 * frames)));
+    if (progress) progress(std::min(0.99, ++fed / frames));
   };
-  // The lower rungs first: their probes cost little, and they often decide the larger ones.
-  const std::vector<bool> first = FirstPassRungs(rungs);
-  Result<ProbePass> pass =
-      RunProbePass(source, ladder, rungs, first, windows, length, threads, cancel, on_frame);
-  if (!pass.ok()) return pass.status();
-  choose(*pass);
-  choice.sampled_frames = pass->frames;
-  choice.held_frames = pass->held;
-  std::vector<bool> second(rungs.size(), false);
-  bool any_second = false;
-  for (size_t i = 0; pass->fed && i < rungs.size(); ++i) {
-    if (rungs[i].crf >= 0 || first[i]) continue;
-    size_t below = i + 1;  // the largest probed rung under it
-    while (below < rungs.size() && (rungs[below].codec != rungs[i].codec || !curves[below]))
-      ++below;
-    double pixels = PixelsPerSecond(PictureOf(source, ladder, rungs[i]));
-    if (below < rungs.size() && EstimateFromBelow(*curves[below], choice.rungs[below], pixels,
-                                                  ladder.target_psnr, &choice.rungs[i]))
-      continue;
-    second[i] = any_second = true;
+  Analysis a(source, ladder, rungs, threads, on_frame);
+  REEL_RETURN_IF_ERROR(a.Open());
+  for (int w = 0; w < windows; ++w) {
+    double centre = source.duration * (w + 0.5) / windows;
+    REEL_RETURN_IF_ERROR(
+        a.Window(std::max(0.0, centre - length / 2), length, w == windows / 2, cancel));
   }
-  if (any_second) {
-    fed = std::max<int64_t>(fed, int64_t(frames));  // the second half
-    Result<ProbePass> larger =
-        RunProbePass(source, ladder, rungs, second, windows, length, threads, cancel, on_frame);
-    if (!larger.ok()) return larger.status();
-    choose(*larger);
-  }
-  if (!pass->fed)
+  REEL_RETURN_IF_ERROR(a.Finish());
+  if (!a.fed())
     choice.note = "no picture was decoded in the sampled windows; the ladder's bitrates were used";
+  for (const auto& line : a.Lines()) {
+    RungChoice& c = choice.rungs[line.index];
+    ProbePoint p = ChooseBitrate(line.point, line.slope, ladder.target_psnr, c.nominal);
+    c.chosen = static_cast<int64_t>(p.bitrate);
+    c.predicted_psnr_y = std::round(p.psnr_y * 100) / 100;
+    if (c.chosen >= c.nominal) c.why = "the target needs the ladder's bitrate";
+  }
   DropRedundantRungs(rungs, &choice);
   if (progress) progress(1.0);
   choice.analysis_seconds =
@@ -249,7 +469,6 @@ nlohmann::json PerTitleReport(const PerTitleChoice& choice,
                         {"bitrate", c.chosen},
                         {"dropped", c.dropped}};
     if (c.predicted_psnr_y > 0) j["predicted_psnr_y"] = c.predicted_psnr_y;
-    if (c.estimated) j["estimated"] = true;
     if (!c.why.empty()) j["why"] = c.why;
     const VariantResult* v = nullptr;
     for (const VariantResult& r : variants)
@@ -260,7 +479,7 @@ nlohmann::json PerTitleReport(const PerTitleChoice& choice,
       j["quality_source"] = "measured";
     } else if (!c.dropped && c.predicted_psnr_y > 0) {
       j["psnr_y"] = c.predicted_psnr_y;
-      j["quality_source"] = c.estimated ? "estimated" : "predicted";
+      j["quality_source"] = "predicted";
     }
     rungs.push_back(std::move(j));
   }
@@ -271,8 +490,6 @@ nlohmann::json PerTitleReport(const PerTitleChoice& choice,
       {"analysis_cpu_seconds", std::round(choice.analysis_cpu_seconds * 1000) / 1000},
       {"windows", choice.windows},
       {"window_seconds", choice.window_seconds},
-      {"sampled_frames", choice.sampled_frames},
-      {"held_frames", choice.held_frames},
       {"rungs", rungs}};
   if (!choice.note.empty()) out["note"] = choice.note;
   return out;
@@ -338,15 +555,12 @@ nlohmann::json PerTitleChoiceToJson(const PerTitleChoice& c) {
                      {"chosen", r.chosen},
                      {"predicted_psnr_y", r.predicted_psnr_y},
                      {"dropped", r.dropped},
-                     {"why", r.why},
-                     {"estimated", r.estimated}});
+                     {"why", r.why}});
   return {{"target_psnr", c.target_psnr},
           {"analysis_seconds", c.analysis_seconds},
           {"analysis_cpu_seconds", c.analysis_cpu_seconds},
           {"windows", c.windows},
           {"window_seconds", c.window_seconds},
-          {"sampled_frames", c.sampled_frames},
-          {"held_frames", c.held_frames},
           {"rungs", rungs},
           {"note", c.note}};
 }
@@ -359,14 +573,11 @@ Result<PerTitleChoice> PerTitleChoiceFromJson(const nlohmann::json& j) {
     c.analysis_cpu_seconds = j.value("analysis_cpu_seconds", 0.0);
     c.windows = j.value("windows", 0);
     c.window_seconds = j.value("window_seconds", 0.0);
-    c.sampled_frames = j.value("sampled_frames", int64_t(0));
-    c.held_frames = j.value("held_frames", int64_t(0));
     c.note = j.value("note", "");
     for (const nlohmann::json& r : j.at("rungs")) {
       RungChoice rc{r.at("name").get<std::string>(), r.at("nominal").get<int64_t>(),
                     r.at("chosen").get<int64_t>(),   r.value("predicted_psnr_y", 0.0),
-                    r.value("dropped", false),       r.value("why", ""),
-                    r.value("estimated", false)};
+                    r.value("dropped", false),       r.value("why", "")};
       // Whoever wrote it, a rung is never given more than its ladder's rate.
       if (rc.chosen < 0 || rc.chosen > rc.nominal)
         return InvalidArgument("per-title choice: rung " + rc.name + " has no usable bitrate");

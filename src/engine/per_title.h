@@ -1,13 +1,11 @@
 // Per-title ladders: a short pre-pass before the main encode that measures how hard the source
 // is to encode and lowers each rung's bitrate to what reaches a target quality. A few sampled
 // windows of the source are decoded again (the main encode still decodes the source once) and
-// the rungs are probe-encoded at two constant-quality settings, at the rung's size through the
+// every rung is probe-encoded at two constant-quality settings, at the rung's size through the
 // same scaler as the encode; Y-PSNR of each probe against the scaled source (quality.h) gives two
 // points of the rung's rate-quality curve, log-linear in the bitrate, from which the bitrate of
-// the target PSNR is read. The lower rungs are probed first; the larger ones above them are
-// estimated from the largest probed rung by bits per pixel where that decides them (the content
-// is so hard or so easy that the answer is plain), and probed in a second pass otherwise.
-// Internal to the engine; the choice reaches the result as its "ladder" section.
+// the target PSNR is read. Internal to the engine; the choice reaches the result as its "ladder"
+// section.
 #pragma once
 
 #include <atomic>
@@ -33,8 +31,7 @@ struct RungChoice {
   int64_t chosen = 0;           // what it is encoded at
   double predicted_psnr_y = 0;  // at `chosen`, from the probes; 0: not analysed
   bool dropped = false;
-  std::string why;  // why it kept its nominal rate, was dropped or estimated; "" when lowered
-  bool estimated = false;  // from a probed rung below it (EstimateFromBelow), not probed
+  std::string why;  // why it kept its nominal rate or was dropped; "" when lowered
 };
 
 struct PerTitleChoice {
@@ -43,10 +40,6 @@ struct PerTitleChoice {
   double analysis_cpu_seconds = 0;  // CPU time of the process during it (nothing else runs)
   int windows = 0;
   double window_seconds = 0;
-  // Frames decoded in the windows, and of those the ones that repeated the frame before them (a
-  // held picture) and were counted as the copy an encoder makes of it rather than probed.
-  int64_t sampled_frames = 0;
-  int64_t held_frames = 0;
   std::vector<RungChoice> rungs;  // in the ladder's order, dropped ones included
   std::string note;               // set when the source could not be analysed
 };
@@ -76,24 +69,6 @@ ProbePoint ChooseBitrate(ProbePoint a, double slope, double target, int64_t nomi
 ProbePoint ChooseBitrate(ProbePoint a, ProbePoint b, double target, int64_t nominal);
 // The floor a rung's bitrate is never lowered past: 1/6 of its nominal rate, at least 50 kb/s.
 int64_t BitrateFloor(int64_t nominal);
-
-// A probed rung's line, with the pixels it codes per second (bits per pixel compare rungs).
-struct RungCurve {
-  ProbePoint point;
-  double slope = 0;
-  double pixels_per_second = 0;
-};
-// Which rungs are probed first: per codec, the lower half of its bitrate rungs (at least one);
-// the others (the larger pictures, the most costly to probe) wait for EstimateFromBelow.
-std::vector<bool> FirstPassRungs(const std::vector<presets::Rung>& rungs);
-// Decides rung `above` (not probed; `nominal` bits/s over `pixels_per_second`) from the probed
-// rung `below` of the same codec, its curve and what it was given, when the answer is plain:
-// - `below` needs its ladder's bitrate and `above` has no more bits per pixel: so does `above`;
-// - `below` reaches the target at its floor and its line, read at `above`'s floor in bits per
-//   pixel and lowered for the larger picture's detail, still reaches it: `above` gets its floor.
-// Returns false (probe it) otherwise. On true, `above` holds the choice (estimated, why).
-bool EstimateFromBelow(const RungCurve& below, const RungChoice& below_choice,
-                       double pixels_per_second, double target, RungChoice* above);
 
 // Told how much of a pre-pass is done (0 to 1), on the thread that runs it, as frames are fed.
 using AnalysisProgress = std::function<void(double fraction)>;

@@ -206,8 +206,11 @@ Result<std::vector<Moof>> MoofsOf(const fs::path& path, uint64_t* file_size) {
   if (!d.ok()) return d.status();
   *file_size = d->size();
   std::vector<Moof> moofs;
-  for (const Box& b : Boxes(*d, 0, d->size()))
-    if (b.type == "moof" && b.header == 8) moofs.push_back({b.offset, BoxBytes(*d, b)});
+  for (const Box& b : Boxes(*d, 0, d->size())) {
+    if (b.type != "moof") continue;
+    if (b.header != 8) return InvalidArgument(path.string() + ": a moof with a 64-bit size");
+    moofs.push_back({b.offset, BoxBytes(*d, b)});
+  }
   return moofs;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/bmff.h"
 #include "engine/dash.h"
 #include "layout/layout.h"
 
@@ -44,11 +45,9 @@ Result<std::vector<hls::IFrameEntry>> WriteIFramePlaylists(const PackageDescript
 }  // namespace
 
 Status WriteTextFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-  f.close();
-  if (!f) return Unavailable("cannot write " + path);
-  return Status::Ok();
+  // A new file renamed over the old one, never the old one rewritten: a package's files may be
+  // hard links to a chunk's staging (stitch_parts::PlaceFile).
+  return bmff::WriteWhole(path, text);
 }
 
 nlohmann::json ToJson(const PackageDescription& d) {

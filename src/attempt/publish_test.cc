@@ -157,22 +157,25 @@ TEST(Publish, TurnsPublishTheChunksDoneInOrderAndTheStitchKeepsTheirBytes) {
 }
 
 // Every file under `dir` by its relative path, with its inode and modification time: a file
-// written again (even in place, to the same bytes) shows as changed.
+// written again (even in place, to the same bytes) shows as changed. `linked`: the change time
+// instead, for built files, which may be hard links to the fetched ones
+// (engine::stitch_parts::PlaceFile): a rebuild links them again, changing the inode's ctime only.
 using Stamps = std::map<std::string, std::pair<ino_t, int64_t>>;
-Stamps StampsOf(const fs::path& dir) {
+Stamps StampsOf(const fs::path& dir, bool linked = false) {
   Stamps out;
   std::error_code ec;
   for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
     struct stat st;
     if (!e.is_regular_file() || ::stat(e.path().c_str(), &st) != 0) continue;
     out[fs::relative(e.path(), dir).generic_string()] = {
-        st.st_ino, int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+        st.st_ino, linked ? int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec
+                          : int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
   }
   return out;
 }
 // Without the playlists, which every turn writes again.
 Stamps MediaOf(const fs::path& dir) {
-  Stamps out = StampsOf(dir);
+  Stamps out = StampsOf(dir, true);
   std::erase_if(out, [](const auto& e) { return e.first.ends_with(".m3u8"); });
   return out;
 }

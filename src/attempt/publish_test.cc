@@ -75,25 +75,32 @@ class Tasks {
   std::vector<TaskRun::Done> done_;
 };
 
-TEST(Publish, TurnsPublishTheChunksDoneInOrderAndTheStitchKeepsTheirBytes) {
-  TempDir dir;
-  std::string source = testing::Clip(320, 240, 35, 30);
+// A job of one progressive HLS output of `ladder` into `dir`/live/, in 10 s chunks, and an
+// environment that may fan it out (its scratch in `dir`); the staging is the caller's.
+job::JobSpec ProgressiveJob(const TempDir& dir, const std::string& source, const json& ladder,
+                            Environment* env) {
   json document = {{"source", source},
                    {"chunking", {{"seconds", 10}}},
                    {"outputs",
                     {{{"kind", "hls"},
-                      {"ladder", "default"},
+                      {"ladder", ladder},
                       {"publish", "progressive"},
                       {"destination", dir / "live/"}}}}};
   Result<job::JobSpec> spec = job::ParseJobSpec(document);
-  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  env->threads = 2;
+  env->fan_out.allowed = true;
+  env->scratch = dir / "scratch";
+  fs::create_directories(env->scratch);
+  return spec.ok() ? *spec : job::JobSpec{};
+}
+
+TEST(Publish, TurnsPublishTheChunksDoneInOrderAndTheStitchKeepsTheirBytes) {
+  TempDir dir;
   Environment env;
-  env.threads = 2;
-  env.fan_out.allowed = true;
+  const job::JobSpec spec = ProgressiveJob(dir, testing::Clip(320, 240, 35, 30), "default", &env);
   env.staging = dir / "staging/job_p";
-  env.scratch = dir / "scratch";
-  fs::create_directories(env.scratch);
-  AttemptOutcome first = attempt::Run(*spec, env);
+  AttemptOutcome first = attempt::Run(spec, env);
   const FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
   ASSERT_NE(fan_out, nullptr);
   // The publisher, then the audio (the master waits for it), then the chunks in order.
@@ -104,7 +111,7 @@ TEST(Publish, TurnsPublishTheChunksDoneInOrderAndTheStitchKeepsTheirBytes) {
   EXPECT_EQ(fan_out->tasks[2].kind, "chunk");
   EXPECT_EQ(fan_out->tasks[2].ordinal, 0);
 
-  Tasks tasks(*spec, env, *fan_out);
+  Tasks tasks(spec, env, *fan_out);
   auto run = [&](const std::string& name) { return tasks.Run(name); };
   const fs::path live = dir / "live";
 
@@ -193,32 +200,20 @@ int Changed(const Stamps& before, const Stamps& after) {
 TEST(Publish, EachTurnFetchesBuildsAndDeliversOnlyTheNewChunk) {
   TempDir dir;
   testing::S3Server s3(dir / "s3");
-  std::string source = testing::Clip(160, 120, 110, 30);
-  json document = {{"source", source},
-                   {"chunking", {{"seconds", 10}}},
-                   {"outputs",
-                    {{{"kind", "hls"},
-                      {"ladder", {{{"height", 120}, {"bitrate", "150k"}}}},
-                      {"publish", "progressive"},
-                      {"destination", dir / "live/"}}}}};
-  Result<job::JobSpec> spec = job::ParseJobSpec(document);
-  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   Environment env;
-  env.threads = 2;
-  env.fan_out.allowed = true;
+  const job::JobSpec spec = ProgressiveJob(dir, testing::Clip(160, 120, 110, 30),
+                                           {{{"height", 120}, {"bitrate", "150k"}}}, &env);
   env.staging = "s3://media/staging/job_p/";
   storage::S3Profile profile;
   profile.endpoint = s3.endpoint();
   profile.access_key = profile.secret_key = "S3RVER";
   env.staging_profiles = {{"default", profile}};
-  env.scratch = dir / "scratch";
-  fs::create_directories(env.scratch);
   const fs::path host1 = dir / "host1", host2 = dir / "host2";
   env.publish_cache = host1;
-  AttemptOutcome first = attempt::Run(*spec, env);
+  AttemptOutcome first = attempt::Run(spec, env);
   const FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
   ASSERT_NE(fan_out, nullptr);
-  Tasks tasks(*spec, env, *fan_out);
+  Tasks tasks(spec, env, *fan_out);
   auto run = [&](const std::string& name) { return tasks.Run(name); };
   const int chunks = tasks.Count("chunk");
   ASSERT_GE(chunks, 8);

@@ -159,6 +159,28 @@ TEST(PerTitle, HardSourceKeepsTheLaddersBitrates) {
   }
 }
 
+// A still picture under fixed grain (the same noise every frame): its P frames cost nothing, so
+// its I frames are the whole bill, and a probe that sees too few of them, or prices them from
+// frames it did not encode, predicts the target at a rate where the encode lands 10 dB short
+// (a change that did so was backed out). Every rung reaches the target or spends the ladder's
+// rate.
+TEST(PerTitle, StillNoisyPictureReachesTheTargetOrSpendsTheLaddersRate) {
+  std::string source = testing::Fixture(
+      "per_title_still_noise.mp4",
+      {"-f", "lavfi", "-i", "mandelbrot=size=640x360:rate=1/8,fps=25,noise=alls=60", "-t", "8",
+       "-c:v", "libx264", "-crf", "8", "-g", "50", "-pix_fmt", "yuv420p"});
+  TempDir out;
+  json o = RunPerTitle(source, out / "hls");
+  SCOPED_TRACE(o.dump());
+  ASSERT_TRUE(o.contains("ladder"));
+  for (const json& r : o["ladder"]["rungs"]) {
+    if (r["dropped"] == true) continue;
+    ASSERT_EQ(r["quality_source"], "measured") << r["name"];
+    if (r["bitrate"] == r["nominal_bitrate"]) continue;
+    EXPECT_GE(r["psnr_y"].get<double>(), 40) << r["name"] << " was lowered below the target";
+  }
+}
+
 TEST(PerTitle, OnlyPerTitleLaddersHaveTheSection) {
   TempDir out;
   TranscodePlan plan;

@@ -138,6 +138,8 @@ class Server {
 
   void Signal(int sig) { cmd_->Signal(sig); }
   int pid() const { return cmd_->pid(); }
+  // What the server printed so far (its log).
+  std::string Output() const { return cmd_->OutputSoFar(); }
   testing::CommandResult Wait() { return cmd_->Wait(); }
   const std::string& url() const { return url_; }
   const std::string& admin_key() const { return admin_key_; }
@@ -2687,6 +2689,29 @@ TEST_F(ServiceTest, AChunkedJobStagedInS3MakesTheSamePackageAndFetchesItsSourceO
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(data_ / "work", ec))
     ADD_FAILURE() << "left in work/: " << e.path();
+}
+
+// A staging signed with the "default" profile shares its keys with every tenant's s3:// URL: the
+// server says so when it starts; a staging with a profile of its own starts without a word.
+TEST_F(ServiceTest, AStagingSignedWithTheDefaultProfileIsWarnedOfAtStart) {
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  json profile = {{"endpoint", s3.endpoint()}, {"access_key", "S3RVER"}, {"secret_key", "S3RVER"}};
+  testing::WriteFile(data_ / "storage.json",
+                     json{{"s3", {{"default", profile}, {"staging", profile}}}}.dump());
+  // (The log escapes the quotes around "default".)
+  const std::string warning = "profile, which every tenant's s3://bucket/key URL uses too";
+  {
+    Server s(data_.path(), media_.path(),
+             {"--allow-host", "127.0.0.1", "--storage-config", data_ / "storage.json", "--staging",
+              "s3://media/staging/"});
+    EXPECT_NE(s.Output().find(warning), std::string::npos) << s.Output();
+  }
+  Server s(data_.path(), media_.path(),
+           {"--allow-host", "127.0.0.1", "--storage-config", data_ / "storage.json", "--staging",
+            "s3://staging@media/staging/"});
+  EXPECT_EQ(s.Get("/v1/jobs").status, 200);
+  EXPECT_EQ(s.Output().find(warning), std::string::npos) << s.Output();
 }
 
 // With the local staging too, a remote source is fetched once for all the tasks of a job.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include "engine/discontinuity.h"
@@ -189,8 +190,14 @@ double ContentDuration(const AVFormatContext* fmt) {
       continue;
     end = std::max(end, (st->start_time + st->duration) * av_q2d(st->time_base));
   }
-  // Streams without durations of their own (Matroska): the container's is all there is.
-  if (end <= start) return declared;
+  // Streams without durations of their own (Matroska): the container's is all there is. A
+  // Matroska Duration is where the last frame ends (libavformat's muxer writes it so), so a file
+  // whose timestamps start at 10 s declares 13 s for 3 s of media.
+  if (end <= start) {
+    bool matroska = fmt->iformat && std::string_view(fmt->iformat->name).starts_with("matroska");
+    if (matroska && start > 0 && declared > start) return declared - start;
+    return declared;
+  }
   return declared > 0 ? std::min(declared, end - start) : end - start;
 }
 

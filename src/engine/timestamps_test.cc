@@ -203,5 +203,22 @@ TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
   }
 }
 
+TEST(Timestamps, AMatroskaWhoseTimestampsStartAtTenSeconds) {
+  // Matroska declares where its last frame ends (13 s here), not how long the media lasts: read
+  // as a length, the 3 s of media were refused as a truncated file.
+  std::string source = testing::Fixture(
+      "offset-10.mkv", {"-i", SyncTsPiece(0), "-c", "copy", "-output_ts_offset", "10"});
+  Result<MediaInfo> info = Probe(source);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_NEAR(info->start_time, 10, 0.05);
+  EXPECT_NEAR(info->duration, 6, 0.05);
+  TempDir out;
+  Encoded e = EncodeBoth(source, out);
+  for (const SyncReport* r : {&e.mp4, &e.hls}) {
+    ExpectStartsAtZeroInSync(*r, 3);
+    ExpectLength(*r, 6);
+  }
+}
+
 }  // namespace
 }  // namespace reel::engine

@@ -630,17 +630,33 @@ Status Source::Run(DecodedSink* sink) {
   if (run_->ShouldStop()) return Status::Ok();
 
   // End of input: flush decoders, then the filters behind them.
-  if (video_dec_ && !skip_video_) {
+  bool picture = video_dec_ && !skip_video_;
+  if (picture) {
     REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
     if (video_frames_decoded_ == 0)
       return InvalidArgument(SourcePath(segment_) + ": no video frame could be decoded" +
                              (read_error ? " (" + AvErrorString(read_error) + ")" : ""));
-    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
   }
   if (audio_dec_) {
     REEL_RETURN_IF_ERROR(DecodePacket(audio_dec_.get(), nullptr, false));
     if (audio_frames_decoded_ == 0 && !video_dec_)
       return InvalidArgument(SourcePath(segment_) + ": no audio frame could be decoded");
+  }
+  if (picture) {
+    // The source's own sound going on after its picture ends (a clip over a song) holds the
+    // last picture to its end, as players of the file do: a package whose video stopped first
+    // would declare the shorter length, and DASH players stop there. A replacement track ends
+    // with the picture instead, and a window's end is its own. Less than a frame more (the
+    // last AAC frame's padding) is no reason for another picture.
+    if (audio_dec_ && !audio_input_ && !Joined() && !window_) {
+      AVRational tb = input_->streams[video_index_]->time_base;
+      int64_t sound_end = av_rescale_q(audio_end_pts_, AudioStream()->time_base, tb);
+      int64_t frame = av_rescale_q(1, av_inv_q(format_.frame_rate), tb);
+      if (sound_end - video_end_pts_ > frame) video_end_pts_ = sound_end;
+    }
+    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
+  }
+  if (audio_dec_) {
     REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
     if (Joined() && !audio_input_) REEL_RETURN_IF_ERROR(sink_->Audio(0, nullptr));
   } else if (has_audio_) {

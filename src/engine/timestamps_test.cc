@@ -155,10 +155,50 @@ TEST(Timestamps, StreamsThatStartApart) {
     for (const SyncReport* r : {&e.mp4, &e.hls}) {
       ExpectStartsAtZeroInSync(*r, 6, -video_delay, video_delay > 0 ? 1 : 0);
       // The late picture starts on the frame grid: its held first frame may add part of one.
-      ExpectLength(*r, 12 + std::max(video_delay, 0.0) + kFrame / 2,
-                   12 + std::max(-video_delay, 0.0));
+      // The late sound ends after the picture, whose last frame is held to its end (on the grid).
+      ExpectLength(*r, 12 + std::fabs(video_delay) + kFrame / 2, 12 + std::max(-video_delay, 0.0));
     }
   }
+}
+
+TEST(Timestamps, SoundThatOutlastsThePictureHoldsItsLastFrame) {
+  // A 4 s clip over 12 s of sound. The picture stopped at 4 s while the sound went on: the result
+  // and the DASH manifest said 4 s (players stopped there), the HLS audio said 12.
+  testing::SyncSourceOptions o;
+  o.fps_num = 25;
+  std::string sync = testing::SyncSource(o);
+  std::string source = testing::Fixture(
+      "picture-ends-first.mkv",
+      {"-t", "4", "-i", sync, "-i", sync, "-map", "0:v", "-map", "1:a", "-c", "copy"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = source;
+  HlsOutputPlan h;
+  h.directory = out / "hls";
+  h.ladder = *presets::FindLadder("default");
+  h.dash = true;
+  plan.hls.push_back(h);
+  FileOutputPlan f;
+  f.index = 1;
+  f.path = out / "out.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NEAR(r->source_duration, 12, 0.05);
+  for (const OutputResult& output : r->outputs) EXPECT_NEAR(output.duration, 12, kFrame);
+  for (const char* path : {"out.mp4", "hls/master.m3u8", "hls/manifest.mpd"}) {
+    SyncReport report = MeasureSync(out / path);
+    ASSERT_TRUE(report.ok) << path << ": " << report.error;
+    ExpectLength(report, 12);
+    // The two flashes the picture has keep their beeps.
+    ASSERT_GE(report.offsets.size(), 2u) << path << ": " << report.Describe();
+    for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(report.offsets[i], 0, kSync) << report.Describe();
+  }
+  std::string mpd = testing::ReadFile(out / "hls/manifest.mpd");
+  EXPECT_NE(mpd.find("mediaPresentationDuration=\"PT12"), std::string::npos) << mpd;
+  ASSERT_NE(testing::ReadMedia(out / "out.mp4").Find("video"), nullptr);
+  EXPECT_EQ(testing::ReadMedia(out / "out.mp4").Find("video")->packets, 300);
 }
 
 // A 6 s piece of the sync source as an MPEG-TS whose clock starts at `offset` seconds.

@@ -11,10 +11,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "common/log.h"
 
 extern "C" {
+#include <libavutil/avstring.h>
 #include <libavutil/display.h>
 #include <libavutil/error.h>
 }
@@ -60,6 +62,26 @@ Status CheckSubtitleFile(const std::string& path) {
   return Status::Ok();
 }
 
+namespace {
+
+// The demuxer libavformat picks for the first 64 KiB of `path`, judged with its name (extension
+// included) or on the content alone; null when none.
+const AVInputFormat* ProbeFormat(const std::string& path, bool by_name) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return nullptr;
+  std::vector<unsigned char> buf(65536 + AVPROBE_PADDING_SIZE, 0);
+  size_t n = std::fread(buf.data(), 1, 65536, f);
+  std::fclose(f);
+  AVProbeData pd{};
+  pd.filename = by_name ? path.c_str() : "";
+  pd.buf = buf.data();
+  pd.buf_size = static_cast<int>(n);
+  int score = 0;
+  return av_probe_input_format2(&pd, 1, &score);
+}
+
+}  // namespace
+
 Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
   InitLibavLogging();
   struct stat st {};
@@ -80,13 +102,28 @@ Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
     av_dict_set(&opts, "format_whitelist", kSourceFormats, 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
   }
+  AVDictionary* retry_opts = nullptr;
+  av_dict_copy(&retry_opts, opts, 0);
   int err = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
   av_dict_free(&opts);
+  if (err == AVERROR(EINVAL) && !own_output) {
+    // The name can outrank the content: a lone photo.jpg goes to image2 (a numbered sequence of
+    // files, refused) before jpeg_pipe. What the content alone says is opened when it is allowed.
+    const AVInputFormat* by_content = ProbeFormat(path, false);
+    if (by_content && av_match_list(by_content->name, kSourceFormats, ',') > 0) {
+      raw = nullptr;
+      err = avformat_open_input(&raw, path.c_str(), by_content, &retry_opts);
+    }
+  }
+  av_dict_free(&retry_opts);
   if (err < 0) {
-    if (err == AVERROR(EINVAL))
-      return InvalidArgument(path +
-                             ": not a format reel reads (playlists and lists of other files are "
-                             "refused: give the media itself)");
+    if (err == AVERROR(EINVAL)) {
+      const AVInputFormat* seen = ProbeFormat(path, true);
+      return InvalidArgument(path + ": not a format reel reads" +
+                             (seen ? std::string(" (") + seen->name + ")" : std::string()) +
+                             ": playlists and lists of other files are refused: give the media "
+                             "itself");
+    }
     if (err == AVERROR_INVALIDDATA)
       return InvalidArgument(path + ": not a media file that reel can read (" + AvErrorString(err) +
                              ")");

@@ -708,6 +708,8 @@ TEST(TranscodeBadInput, TruncatedMp4WithoutIndex) {
   Status s = FailedTranscode(in / "cut.mp4", out);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("cut.mp4"), std::string::npos) << s.message();
+  // What is missing, as the demuxer said it, not only "Invalid data found".
+  EXPECT_NE(s.message().find("moov atom not found"), std::string::npos) << s.message();
 }
 
 TEST(TranscodeBadInput, UnwritableOutputDirectory) {

@@ -330,5 +330,71 @@ TEST(AudioTracks, TheSecondTrackKeepsTheSourceSync) {
   EXPECT_EQ(init.Find("audio")->channels, 1);
 }
 
+TEST(AudioTracks, AStreamWhoseFormatChangesMidwayIsConvertedNotRefused) {
+  // Two recordings spliced into one MPEG-TS, 44.1 kHz mono then 48 kHz stereo: the renditions'
+  // graphs were built for the first format, and the second's frames failed the run with "audio
+  // filter: Invalid argument". Both halves are heard, for as long as the picture lasts.
+  auto piece = [](const char* name, const char* rate, const char* channels, const char* offset) {
+    return testing::ReadFile(
+        testing::Fixture(name, {"-f",
+                                "lavfi",
+                                "-i",
+                                "testsrc2=size=320x240:rate=25:duration=2",
+                                "-f",
+                                "lavfi",
+                                "-i",
+                                std::string("sine=frequency=440:duration=2:sample_rate=") + rate,
+                                "-c:v",
+                                "libx264",
+                                "-preset",
+                                "ultrafast",
+                                "-bf",
+                                "0",
+                                "-c:a",
+                                "aac",
+                                "-ac",
+                                channels,
+                                "-output_ts_offset",
+                                offset,
+                                "-f",
+                                "mpegts"}));
+  };
+  TempDir out;
+  std::string source = out / "spliced.ts";
+  testing::WriteFile(source, piece("format-44k-mono.ts", "44100", "1", "0") +
+                                 piece("format-48k-stereo.ts", "48000", "2", "2"));
+  TranscodePlan plan;
+  plan.input = source;
+  FileOutputPlan f;
+  f.path = out / "out.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  testing::MediaSummary m = testing::ReadMedia(out / "out.mp4");
+  const testing::StreamSummary* video = m.Find("video");
+  const testing::StreamSummary* audio = m.Find("audio");
+  ASSERT_NE(video, nullptr);
+  ASSERT_NE(audio, nullptr);
+  // The TS muxer starts the second piece's clock 23 ms early, so its first frame shares a slot
+  // of the grid with the first piece's last: 99 or 100 pictures, 4 s either way.
+  EXPECT_NEAR(video->end, 4, 0.05);
+  EXPECT_NEAR(audio->end, 4, 0.05);
+  EXPECT_EQ(audio->sample_rate, 48000);
+
+  // A WAV's mono has no channel order: its frames are the format its decoder opened with.
+  std::string wav = testing::Fixture(
+      "mono-unordered.wav", {"-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-f", "wav"});
+  TranscodePlan audio_only;
+  audio_only.input = wav;
+  HlsOutputPlan h;
+  h.directory = out / "wav-hls";
+  h.ladder = *presets::FindLadder("default");
+  audio_only.hls.push_back(h);
+  Result<TranscodeResult> w = Transcode(audio_only, {});
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_NEAR(w->outputs[0].duration, 2, 0.05);
+}
+
 }  // namespace
 }  // namespace reel::engine

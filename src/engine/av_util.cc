@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -11,10 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "common/log.h"
 
 extern "C" {
+#include <libavutil/avstring.h>
 #include <libavutil/display.h>
 #include <libavutil/error.h>
 }
@@ -60,6 +63,52 @@ Status CheckSubtitleFile(const std::string& path) {
   return Status::Ok();
 }
 
+namespace {
+
+// While a source is opened (OpenInput), this thread's first complaint of libav: it names what is
+// wrong with the file ("moov atom not found", "Invalid sample size -1") where the return code
+// only says "Invalid data found".
+// Its first error, else its first warning.
+struct Complaints {
+  std::string error, warning;
+};
+thread_local Complaints* t_open_complaint = nullptr;
+
+class OpenComplaint {
+ public:
+  OpenComplaint() : previous_(t_open_complaint) { t_open_complaint = &said_; }
+  ~OpenComplaint() { t_open_complaint = previous_; }
+  OpenComplaint(const OpenComplaint&) = delete;
+  OpenComplaint& operator=(const OpenComplaint&) = delete;
+  // " (what libav said)", or "" when it said nothing.
+  std::string Parenthesised() const {
+    const std::string& text = said_.error.empty() ? said_.warning : said_.error;
+    return text.empty() ? "" : " (" + text + ")";
+  }
+
+ private:
+  Complaints* previous_;
+  Complaints said_;
+};
+
+// The demuxer libavformat picks for the first 64 KiB of `path`, judged with its name (extension
+// included) or on the content alone; null when none.
+const AVInputFormat* ProbeFormat(const std::string& path, bool by_name) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return nullptr;
+  std::vector<unsigned char> buf(65536 + AVPROBE_PADDING_SIZE, 0);
+  size_t n = std::fread(buf.data(), 1, 65536, f);
+  std::fclose(f);
+  AVProbeData pd{};
+  pd.filename = by_name ? path.c_str() : "";
+  pd.buf = buf.data();
+  pd.buf_size = static_cast<int>(n);
+  int score = 0;
+  return av_probe_input_format2(&pd, 1, &score);
+}
+
+}  // namespace
+
 Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
   InitLibavLogging();
   struct stat st {};
@@ -80,28 +129,49 @@ Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
     av_dict_set(&opts, "format_whitelist", kSourceFormats, 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
   }
+  AVDictionary* retry_opts = nullptr;
+  av_dict_copy(&retry_opts, opts, 0);
+  OpenComplaint complaint;
   int err = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
   av_dict_free(&opts);
+  if (err == AVERROR(EINVAL) && !own_output) {
+    // The name can outrank the content: a lone photo.jpg goes to image2 (a numbered sequence of
+    // files, refused) before jpeg_pipe. What the content alone says is opened when it is allowed.
+    const AVInputFormat* by_content = ProbeFormat(path, false);
+    if (by_content && av_match_list(by_content->name, kSourceFormats, ',') > 0) {
+      raw = nullptr;
+      err = avformat_open_input(&raw, path.c_str(), by_content, &retry_opts);
+    }
+  }
+  av_dict_free(&retry_opts);
   if (err < 0) {
-    if (err == AVERROR(EINVAL))
-      return InvalidArgument(path +
-                             ": not a format reel reads (playlists and lists of other files are "
-                             "refused: give the media itself)");
+    if (err == AVERROR(EINVAL)) {
+      const AVInputFormat* seen = ProbeFormat(path, true);
+      return InvalidArgument(path + ": not a format reel reads" +
+                             (seen ? std::string(" (") + seen->name + ")" : std::string()) +
+                             ": playlists and lists of other files are refused: give the media "
+                             "itself");
+    }
     if (err == AVERROR_INVALIDDATA)
       return InvalidArgument(path + ": not a media file that reel can read (" + AvErrorString(err) +
-                             ")");
+                             ")" + complaint.Parenthesised());
     return AvStatus(err, path);
   }
   InputFormatPtr input(raw);
   input->max_analyze_duration = 10 * AV_TIME_BASE;
   err = avformat_find_stream_info(input.get(), nullptr);
-  if (err < 0) return AvStatus(err, path + ": cannot read stream information");
+  if (err < 0) {
+    Status failed = AvStatus(err, path + ": cannot read stream information");
+    return Status(failed.code(), failed.message() + complaint.Parenthesised());
+  }
   bool has_media = false;
   for (unsigned i = 0; i < input->nb_streams; ++i) {
     auto type = input->streams[i]->codecpar->codec_type;
     if (type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO) has_media = true;
   }
-  if (!has_media) return InvalidArgument(path + ": contains no audio or video stream");
+  if (!has_media)
+    return InvalidArgument(path + ": contains no audio or video stream" +
+                           complaint.Parenthesised());
   return input;
 }
 
@@ -162,6 +232,30 @@ void AvLogToLog(void* avcl, int level, const char* fmt, va_list vl) {
   log::Write(ours, msg, fields);
 }
 
+std::atomic<bool> g_service_log{false};
+
+// Every libav message: the complaint of an open under way noted, then the service's log (a
+// service process) or libav's own printing (silent unless REEL_AV_LOG asks).
+void AvLogCallback(void* avcl, int level, const char* fmt, va_list vl) {
+  std::string* first = nullptr;
+  if (t_open_complaint && level <= AV_LOG_WARNING)
+    first = level <= AV_LOG_ERROR ? &t_open_complaint->error : &t_open_complaint->warning;
+  if (first && first->empty()) {
+    va_list copy;
+    va_copy(copy, vl);
+    char text[256];
+    std::vsnprintf(text, sizeof(text), fmt, copy);
+    va_end(copy);
+    std::string msg = text;
+    while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
+    *first = msg;
+  }
+  if (g_service_log.load(std::memory_order_relaxed))
+    AvLogToLog(avcl, level, fmt, vl);
+  else
+    av_log_default_callback(avcl, level, fmt, vl);
+}
+
 }  // namespace
 
 void InitLibavLogging() {
@@ -170,11 +264,12 @@ void InitLibavLogging() {
     const char* level = std::getenv("REEL_AV_LOG");
     if (log::Configured()) {
       // A service process (serve, worker, run-job): warnings and errors go to its log.
-      av_log_set_callback(AvLogToLog);
+      g_service_log = true;
       av_log_set_level(level ? std::atoi(level) : AV_LOG_WARNING);
     } else {
       av_log_set_level(level ? std::atoi(level) : AV_LOG_QUIET);
     }
+    av_log_set_callback(AvLogCallback);
     // SVT-AV1 prints its configuration to stderr on every open unless told otherwise (its own
     // log, not libav's); errors only. Set once, before the engine starts threads of its own.
     setenv("SVT_LOG", "1", /*overwrite=*/0);

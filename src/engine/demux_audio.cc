@@ -55,7 +55,12 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
     ++audio_frames_decoded_;
   }
   if (drawn_) REEL_RETURN_IF_ERROR(DrawFrom(frame));
-  if (!Joined() || audio_input_) return sink_->Audio(0, frame);
+  if (!Joined() || audio_input_) {
+    FramePtr reshaped;
+    Result<AVFrame*> opened = InOpenedFormat(frame, &reshaped);
+    if (!opened.ok()) return opened.status();
+    return sink_->Audio(0, *opened);
+  }
   // Several sources: through this source's conversion to the common format. Its end is not the
   // end of the audio: the next source continues it.
   int err = av_buffersrc_add_frame_flags(audio_convert_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
@@ -68,6 +73,32 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
     REEL_RETURN_IF_ERROR(sink_->Audio(0, out.get()));
     av_frame_unref(out.get());
   }
+}
+
+Result<AVFrame*> Source::InOpenedFormat(AVFrame* frame, FramePtr* reshaped) {
+  if (!frame || opened_audio_.rate <= 0 || opened_audio_.Same(frame)) return frame;
+  if (!reshape_ || !reshaped_from_.Same(frame)) {
+    SwrContext* swr = nullptr;
+    int err = swr_alloc_set_opts2(&swr, &opened_audio_.layout,
+                                  AVSampleFormat(opened_audio_.sample_format), opened_audio_.rate,
+                                  &frame->ch_layout, AVSampleFormat(frame->format),
+                                  frame->sample_rate, 0, nullptr);
+    reshape_.reset(swr);
+    if (err >= 0) err = swr_init(swr);
+    if (err < 0) return AvStatus(err, "audio whose format changes mid-stream");
+    reshaped_from_.Take(frame->sample_rate, frame->format, frame->ch_layout);
+  }
+  *reshaped = MakeFrame();
+  AVFrame* out = reshaped->get();
+  out->sample_rate = opened_audio_.rate;
+  out->format = opened_audio_.sample_format;
+  av_channel_layout_copy(&out->ch_layout, &opened_audio_.layout);
+  int err = swr_convert_frame(reshape_.get(), out, frame);
+  if (err < 0) return AvStatus(err, "audio whose format changes mid-stream");
+  // On the stream's clock still: the resampler's few samples of delay are within what the
+  // renditions' aresample absorbs.
+  out->pts = frame->pts;
+  return out;
 }
 
 // The source's audio streams, each counted among the audio streams only: the index in input_ of

@@ -6,8 +6,10 @@
 #include <cmath>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 #include <utility>
 
+#include "engine/discontinuity.h"
 #include "engine/interlace.h"
 #include "layout/layout.h"
 
@@ -170,6 +172,12 @@ SourcePicture PictureOf(const AVCodecParameters* par, presets::Deinterlace deint
 }  // namespace
 
 double ContentDuration(const AVFormatContext* fmt) {
+  // A clock that jumps makes the container's figure span the jumps (a day, when a jump back is
+  // taken for a wrap): what counts is the media once they are taken out, as Source reads it.
+  if (fmt->iformat && (fmt->iformat->flags & AVFMT_TS_DISCONT) && fmt->url) {
+    double spliced = SplicedDuration(fmt->url);
+    if (spliced >= 0) return spliced;
+  }
   double declared = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
   if (fmt->start_time == AV_NOPTS_VALUE) return declared;
   double start = fmt->start_time / double(AV_TIME_BASE), end = start;
@@ -182,8 +190,14 @@ double ContentDuration(const AVFormatContext* fmt) {
       continue;
     end = std::max(end, (st->start_time + st->duration) * av_q2d(st->time_base));
   }
-  // Streams without durations of their own (Matroska): the container's is all there is.
-  if (end <= start) return declared;
+  // Streams without durations of their own (Matroska): the container's is all there is. A
+  // Matroska Duration is where the last frame ends (libavformat's muxer writes it so), so a file
+  // whose timestamps start at 10 s declares 13 s for 3 s of media.
+  if (end <= start) {
+    bool matroska = fmt->iformat && std::string_view(fmt->iformat->name).starts_with("matroska");
+    if (matroska && start > 0 && declared > start) return declared - start;
+    return declared;
+  }
   return declared > 0 ? std::min(declared, end - start) : end - start;
 }
 
@@ -267,6 +281,7 @@ Status Source::OpenSource(size_t segment) {
   }
   input_ = std::move(in).value();
   AVFormatContext* fmt = input_.get();
+  splicer_ = TimestampSplicer(fmt);
   if (!Joined()) duration_ = ContentDuration(fmt);
   video_dec_.reset();
   if (!audio_input_) audio_dec_.reset();
@@ -292,6 +307,7 @@ Status Source::OpenSource(size_t segment) {
     if (!a.ok()) return a.status().WithContext("audio");
     audio_input_ = std::move(a).value();
     audio_fmt = audio_input_.get();
+    aux_splicer_ = TimestampSplicer(audio_fmt);
     audio_index_ = av_find_best_stream(audio_fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
     if (audio_index_ < 0)
       return InvalidArgument("audio: " + plan_.audio_input + " has no audio stream");
@@ -371,6 +387,7 @@ Status Source::OpenSource(size_t segment) {
   if (audio_index_ >= 0) {
     AVStream* st = audio_fmt->streams[audio_index_];
     REEL_RETURN_IF_ERROR(OpenDecoder(audio_fmt, audio_index_, &audio_dec_));
+    opened_audio_.Take(audio_dec_->sample_rate, audio_dec_->sample_fmt, audio_dec_->ch_layout);
     int64_t audio_start = audio_fmt->start_time == AV_NOPTS_VALUE ? 0 : audio_fmt->start_time;
     start_pts_audio_ =
         av_rescale_q(audio_input_ ? audio_start : start, AV_TIME_BASE_Q, st->time_base);
@@ -576,6 +593,7 @@ Status Source::Run(DecodedSink* sink) {
       (from_aux ? aux_eof : main_eof) = true;
       continue;
     }
+    (from_aux ? aux_splicer_ : splicer_).Splice(pkt.get());
     int index = pkt->stream_index;
     bool video = !from_aux && index == video_index_ && !skip_video_;
     bool audio = index == audio_index_ && from_aux == (aux != nullptr);
@@ -613,17 +631,33 @@ Status Source::Run(DecodedSink* sink) {
   if (run_->ShouldStop()) return Status::Ok();
 
   // End of input: flush decoders, then the filters behind them.
-  if (video_dec_ && !skip_video_) {
+  bool picture = video_dec_ && !skip_video_;
+  if (picture) {
     REEL_RETURN_IF_ERROR(DecodePacket(video_dec_.get(), nullptr, true));
     if (video_frames_decoded_ == 0)
       return InvalidArgument(SourcePath(segment_) + ": no video frame could be decoded" +
                              (read_error ? " (" + AvErrorString(read_error) + ")" : ""));
-    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
   }
   if (audio_dec_) {
     REEL_RETURN_IF_ERROR(DecodePacket(audio_dec_.get(), nullptr, false));
     if (audio_frames_decoded_ == 0 && !video_dec_)
       return InvalidArgument(SourcePath(segment_) + ": no audio frame could be decoded");
+  }
+  if (picture) {
+    // The source's own sound going on after its picture ends (a clip over a song) holds the
+    // last picture to its end, as players of the file do: a package whose video stopped first
+    // would declare the shorter length, and DASH players stop there. A replacement track ends
+    // with the picture instead, and a window's end is its own. Less than a frame more (the
+    // last AAC frame's padding) is no reason for another picture.
+    if (audio_dec_ && !audio_input_ && !Joined() && !window_) {
+      AVRational tb = input_->streams[video_index_]->time_base;
+      int64_t sound_end = av_rescale_q(audio_end_pts_, AudioStream()->time_base, tb);
+      int64_t frame = av_rescale_q(1, av_inv_q(format_.frame_rate), tb);
+      if (sound_end - video_end_pts_ > frame) video_end_pts_ = sound_end;
+    }
+    REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));
+  }
+  if (audio_dec_) {
     REEL_RETURN_IF_ERROR(HandleAudioFrame(nullptr));
     if (Joined() && !audio_input_) REEL_RETURN_IF_ERROR(sink_->Audio(0, nullptr));
   } else if (has_audio_) {

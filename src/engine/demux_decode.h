@@ -7,16 +7,22 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/av_util.h"
+#include "engine/discontinuity.h"
 #include "engine/engine.h"
 #include "engine/filter.h"
 #include "engine/geometry.h"
 #include "engine/scheduler.h"
 #include "engine/taps.h"
+
+extern "C" {
+#include <libswresample/swresample.h>
+}
 
 namespace reel::engine {
 
@@ -136,6 +142,9 @@ class Source {
   Status HandleVideoFrame(AVFrame* frame);
   Status HandleAudioFrame(AVFrame* frame);
   Status HandleExtraAudio(int track, AVFrame* frame);
+  // A frame of the main audio in the format its decoder opened with (its renditions' graphs were
+  // built for it): `frame` itself, or `*reshaped` converted from a format the stream changed to.
+  Result<AVFrame*> InOpenedFormat(AVFrame* frame, FramePtr* reshaped);
   int ExtraTrackOf(int index) const;  // the track stream `index` is decoded as, or -1
   Status PullNormalised();
   Status CheckComplete(double declared) const;
@@ -150,6 +159,8 @@ class Source {
 
   InputFormatPtr input_;
   InputFormatPtr audio_input_;  // the replacement audio's file, if any
+  // Each file's clock with its jumps taken out (discontinuity.h), as ContentDuration measures it.
+  TimestampSplicer splicer_{nullptr}, aux_splicer_{nullptr};
   std::string subtitles_copy_;  // the subtitles under a name safe to put in a filter graph
   int video_index_ = -1, audio_index_ = -1;
   int aux_audio_index_ = -1;
@@ -186,6 +197,32 @@ class Source {
   int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
   bool drawn_ = false;         // normalise_ draws the picture from the audio
   int64_t audio_end_pts_ = 0;  // end of the last decoded audio frame, in the stream's time base
+  // The main audio's format when its decoder opened, and the resampler from the one it changed
+  // to mid-stream (an MPEG-TS spliced from 44.1 kHz mono and 48 kHz stereo recordings).
+  struct AudioFormat {
+    int rate = 0, sample_format = -1;
+    AVChannelLayout layout{};
+    ~AudioFormat() { av_channel_layout_uninit(&layout); }
+    // As the renditions' buffer sources judge it: a layout of unspecified order (a WAV's) is
+    // its number of channels.
+    bool Same(const AVFrame* f) const {
+      if (f->sample_rate != rate || f->format != sample_format) return false;
+      if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || layout.order == AV_CHANNEL_ORDER_UNSPEC)
+        return f->ch_layout.nb_channels == layout.nb_channels;
+      return av_channel_layout_compare(&f->ch_layout, &layout) == 0;
+    }
+    void Take(int r, int fmt, const AVChannelLayout& l) {
+      rate = r;
+      sample_format = fmt;
+      av_channel_layout_uninit(&layout);
+      av_channel_layout_copy(&layout, &l);
+    }
+  };
+  AudioFormat opened_audio_, reshaped_from_;
+  struct SwrFree {
+    void operator()(SwrContext* s) const { swr_free(&s); }
+  };
+  std::unique_ptr<SwrContext, SwrFree> reshape_;
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;
   std::atomic<double> decoded_seconds_{0};

@@ -23,6 +23,7 @@ Size FitOutputSize(const DisplaySize& source, const presets::VideoSettings& vide
   if (video.lines > 0) scale = std::min(scale, video.lines / short_side);
   if (video.width > 0) scale = std::min(scale, video.width / source.width);
   if (video.height > 0) scale = std::min(scale, video.height / source.height);
+  scale = std::min(scale, kMaxOutputSide / std::max(source.width, source.height));
   // Round to even, but never past the source's own size (321 lines become 320, not 322); an
   // anamorphic display width (853.33) may round to the pixel above it (854).
   auto even = [](double v, double limit) {

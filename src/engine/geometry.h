@@ -21,11 +21,15 @@ struct DisplaySize {
 };
 DisplaySize SourceDisplaySize(int width, int height, int sar_num, int sar_den, int rotation);
 
+// The longest side an output gets: the widest the overrides allow, and within what every
+// encoder opens (x264 refuses 24000x240, what a 75:1 sample aspect ratio on 320x240 displays).
+inline constexpr int kMaxOutputSide = 7680;
+
 // Output size for `video`'s constraints (short side `lines`, box `width`x`height`), keeping the
 // display aspect ratio, never larger than the display size, rounded to even numbers (4:2:0).
 // Where rounding both sides to even would bend the aspect ratio by more than half a pixel
 // (a 2.4:1 picture 640 wide is 266.67 lines), the size steps down to the nearest even pair that
-// keeps it (638x266).
+// keeps it (638x266). Neither side goes past kMaxOutputSide.
 Size FitOutputSize(const DisplaySize& source, const presets::VideoSettings& video);
 
 // The rungs a source gets. A rung is a box (16:9 for its `lines`, turned like the source: 1080p

@@ -37,6 +37,20 @@ TEST(Geometry, ShortSideDefinesTheRungForAnyOrientation) {
   EXPECT_EQ(portrait.height, 1280);
 }
 
+TEST(Geometry, NoSideGoesPastWhatEncodersOpen) {
+  // 320x240 coded with a 75:1 sample aspect ratio displays 24000x240, which x264 refused to
+  // open ("invalid width x height"): the picture is scaled down to the longest side allowed.
+  // Its 100:1 aspect is kept (within half a pixel, on even sizes).
+  Size wide = FitOutputSize(SourceDisplaySize(320, 240, 75, 1, 0), Lines(360));
+  EXPECT_LE(wide.width, kMaxOutputSide);
+  EXPECT_GT(wide.width, kMaxOutputSide * 9 / 10);
+  EXPECT_NEAR(wide.width, wide.height * 100.0, 50);
+  Size tall = FitOutputSize({240, 24000}, presets::VideoSettings{});
+  EXPECT_LE(tall.height, kMaxOutputSide);
+  EXPECT_GT(tall.height, kMaxOutputSide * 9 / 10);
+  EXPECT_NEAR(tall.height, tall.width * 100.0, 50);
+}
+
 TEST(Geometry, NeverUpscalesAndRoundsToEven) {
   Size small = FitOutputSize({321, 241}, Lines(720));
   EXPECT_EQ(small.width, 320);

@@ -155,9 +155,108 @@ TEST(Timestamps, StreamsThatStartApart) {
     for (const SyncReport* r : {&e.mp4, &e.hls}) {
       ExpectStartsAtZeroInSync(*r, 6, -video_delay, video_delay > 0 ? 1 : 0);
       // The late picture starts on the frame grid: its held first frame may add part of one.
-      ExpectLength(*r, 12 + std::max(video_delay, 0.0) + kFrame / 2,
-                   12 + std::max(-video_delay, 0.0));
+      // The late sound ends after the picture, whose last frame is held to its end (on the grid).
+      ExpectLength(*r, 12 + std::fabs(video_delay) + kFrame / 2, 12 + std::max(-video_delay, 0.0));
     }
+  }
+}
+
+TEST(Timestamps, SoundThatOutlastsThePictureHoldsItsLastFrame) {
+  // A 4 s clip over 12 s of sound. The picture stopped at 4 s while the sound went on: the result
+  // and the DASH manifest said 4 s (players stopped there), the HLS audio said 12.
+  testing::SyncSourceOptions o;
+  o.fps_num = 25;
+  std::string sync = testing::SyncSource(o);
+  std::string source = testing::Fixture(
+      "picture-ends-first.mkv",
+      {"-t", "4", "-i", sync, "-i", sync, "-map", "0:v", "-map", "1:a", "-c", "copy"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = source;
+  HlsOutputPlan h;
+  h.directory = out / "hls";
+  h.ladder = *presets::FindLadder("default");
+  h.dash = true;
+  plan.hls.push_back(h);
+  FileOutputPlan f;
+  f.index = 1;
+  f.path = out / "out.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NEAR(r->source_duration, 12, 0.05);
+  for (const OutputResult& output : r->outputs) EXPECT_NEAR(output.duration, 12, kFrame);
+  for (const char* path : {"out.mp4", "hls/master.m3u8", "hls/manifest.mpd"}) {
+    SyncReport report = MeasureSync(out / path);
+    ASSERT_TRUE(report.ok) << path << ": " << report.error;
+    ExpectLength(report, 12);
+    // The two flashes the picture has keep their beeps.
+    ASSERT_GE(report.offsets.size(), 2u) << path << ": " << report.Describe();
+    for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(report.offsets[i], 0, kSync) << report.Describe();
+  }
+  std::string mpd = testing::ReadFile(out / "hls/manifest.mpd");
+  EXPECT_NE(mpd.find("mediaPresentationDuration=\"PT12"), std::string::npos) << mpd;
+  ASSERT_NE(testing::ReadMedia(out / "out.mp4").Find("video"), nullptr);
+  EXPECT_EQ(testing::ReadMedia(out / "out.mp4").Find("video")->packets, 300);
+}
+
+// A 6 s piece of the sync source as an MPEG-TS whose clock starts at `offset` seconds.
+std::string SyncTsPiece(double offset) {
+  testing::SyncSourceOptions o;
+  o.fps_num = 25;
+  o.seconds = 6;
+  char name[64], at[32];
+  std::snprintf(name, sizeof(name), "sync-6s-at-%g.ts", offset);
+  std::snprintf(at, sizeof(at), "%g", offset);
+  return testing::Fixture(name, {"-i", testing::SyncSource(o), "-c:v", "copy", "-c:a", "aac",
+                                 "-b:a", "192k", "-output_ts_offset", at});
+}
+
+TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
+  // Two recordings spliced into one file, as broadcast captures are: the second's clock 100 s
+  // behind the first's (libavformat takes that for a 33-bit wrap: the file seemed to last 26
+  // hours, and a frame was held for all of them), or 1 s behind (its first second was dropped
+  // as late). Either way the media is 12 s: both pieces, every frame, in sync. The pieces'
+  // sounds overlap by their AAC priming and padding, which is cut where the second begins, on
+  // its first beep: that one beep may lose up to half a frame of its start.
+  for (double second_offset : {0.0, 105.0}) {
+    SCOPED_TRACE("second piece at " + std::to_string(second_offset));
+    std::string first = testing::ReadFile(SyncTsPiece(100)),
+                second = testing::ReadFile(SyncTsPiece(second_offset));
+    TempDir out;
+    std::string source = out / "spliced.ts";
+    testing::WriteFile(source, first + second);
+    Result<MediaInfo> info = Probe(source);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_NEAR(info->duration, 12, 0.1);
+    Encoded e = EncodeBoth(source, out);
+    EXPECT_NEAR(e.result.source_duration, 12, 0.1);
+    for (const SyncReport* r : {&e.mp4, &e.hls}) {
+      ExpectStartsAtZeroInSync(*r, 6, 0, 4);
+      for (size_t i = 0; i < 4 && i < r->offsets.size(); ++i)
+        EXPECT_NEAR(r->offsets[i], 0, i == 3 ? kFrame / 2 : kSync) << r->Describe();
+      ExpectLength(*r, 12);
+    }
+    ASSERT_NE(e.mp4_media.Find("video"), nullptr);
+    EXPECT_EQ(e.mp4_media.Find("video")->packets, 300);
+  }
+}
+
+TEST(Timestamps, AMatroskaWhoseTimestampsStartAtTenSeconds) {
+  // Matroska declares where its last frame ends (13 s here), not how long the media lasts: read
+  // as a length, the 3 s of media were refused as a truncated file.
+  std::string source = testing::Fixture(
+      "offset-10.mkv", {"-i", SyncTsPiece(0), "-c", "copy", "-output_ts_offset", "10"});
+  Result<MediaInfo> info = Probe(source);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_NEAR(info->start_time, 10, 0.05);
+  EXPECT_NEAR(info->duration, 6, 0.05);
+  TempDir out;
+  Encoded e = EncodeBoth(source, out);
+  for (const SyncReport* r : {&e.mp4, &e.hls}) {
+    ExpectStartsAtZeroInSync(*r, 3);
+    ExpectLength(*r, 6);
   }
 }
 

@@ -663,9 +663,28 @@ TEST(TranscodeBadInput, PlaylistNamingOtherFilesIsRefused) {
     Status s = FailedTranscode(in / name, out);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << name;
     EXPECT_NE(s.message().find("not a"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("refused"), std::string::npos) << s.message();
   }
   // The segment itself is media, and reads.
   MustTranscode(FilePlan(ts, out / "ok.mp4", "h264-360p"));
+}
+
+TEST(TranscodeBadInput, ALonePhotoIsReadWhateverItsExtensionSuggests) {
+  // A .jpg is taken for an image sequence (files named by a pattern, refused) before a JPEG;
+  // the picture itself is one frame of video, as a .png already was.
+  for (const char* name : {"photo.jpg", "photo.png"}) {
+    std::string src =
+        Fixture(name, {"-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1"});
+    Result<MediaInfo> info = Probe(src);
+    ASSERT_TRUE(info.ok()) << name << ": " << info.status().ToString();
+    ASSERT_NE(info->BestVideo(), nullptr);
+    TempDir out;
+    MustTranscode(FilePlan(src, out / "photo.mp4", "h264-360p"));
+    MediaSummary m = ReadMedia(out / "photo.mp4");
+    ASSERT_NE(m.Find("video"), nullptr) << name;
+    EXPECT_EQ(m.Find("video")->packets, 1) << name;
+    EXPECT_EQ(m.Find("video")->width, 320) << name;
+  }
 }
 
 TEST(TranscodeBadInput, TruncatedFastStartMp4) {
@@ -689,6 +708,8 @@ TEST(TranscodeBadInput, TruncatedMp4WithoutIndex) {
   Status s = FailedTranscode(in / "cut.mp4", out);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("cut.mp4"), std::string::npos) << s.message();
+  // What is missing, as the demuxer said it, not only "Invalid data found".
+  EXPECT_NE(s.message().find("moov atom not found"), std::string::npos) << s.message();
 }
 
 TEST(TranscodeBadInput, UnwritableOutputDirectory) {

@@ -9,7 +9,6 @@
 #include <string_view>
 #include <utility>
 
-#include "engine/discontinuity.h"
 #include "engine/interlace.h"
 #include "layout/layout.h"
 
@@ -172,12 +171,6 @@ SourcePicture PictureOf(const AVCodecParameters* par, presets::Deinterlace deint
 }  // namespace
 
 double ContentDuration(const AVFormatContext* fmt) {
-  // A clock that jumps makes the container's figure span the jumps (a day, when a jump back is
-  // taken for a wrap): what counts is the media once they are taken out, as Source reads it.
-  if (fmt->iformat && (fmt->iformat->flags & AVFMT_TS_DISCONT) && fmt->url) {
-    double spliced = SplicedDuration(fmt->url);
-    if (spliced >= 0) return spliced;
-  }
   double declared = fmt->duration == AV_NOPTS_VALUE ? 0 : fmt->duration / double(AV_TIME_BASE);
   if (fmt->start_time == AV_NOPTS_VALUE) return declared;
   double start = fmt->start_time / double(AV_TIME_BASE), end = start;
@@ -281,7 +274,6 @@ Status Source::OpenSource(size_t segment) {
   }
   input_ = std::move(in).value();
   AVFormatContext* fmt = input_.get();
-  splicer_ = TimestampSplicer(fmt);
   if (!Joined()) duration_ = ContentDuration(fmt);
   video_dec_.reset();
   if (!audio_input_) audio_dec_.reset();
@@ -307,7 +299,6 @@ Status Source::OpenSource(size_t segment) {
     if (!a.ok()) return a.status().WithContext("audio");
     audio_input_ = std::move(a).value();
     audio_fmt = audio_input_.get();
-    aux_splicer_ = TimestampSplicer(audio_fmt);
     audio_index_ = av_find_best_stream(audio_fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
     if (audio_index_ < 0)
       return InvalidArgument("audio: " + plan_.audio_input + " has no audio stream");
@@ -593,7 +584,6 @@ Status Source::Run(DecodedSink* sink) {
       (from_aux ? aux_eof : main_eof) = true;
       continue;
     }
-    (from_aux ? aux_splicer_ : splicer_).Splice(pkt.get());
     int index = pkt->stream_index;
     bool video = !from_aux && index == video_index_ && !skip_video_;
     bool audio = index == audio_index_ && from_aux == (aux != nullptr);

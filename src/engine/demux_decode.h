@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "engine/av_util.h"
-#include "engine/discontinuity.h"
 #include "engine/engine.h"
 #include "engine/filter.h"
 #include "engine/geometry.h"
@@ -159,8 +158,6 @@ class Source {
 
   InputFormatPtr input_;
   InputFormatPtr audio_input_;  // the replacement audio's file, if any
-  // Each file's clock with its jumps taken out (discontinuity.h), as ContentDuration measures it.
-  TimestampSplicer splicer_{nullptr}, aux_splicer_{nullptr};
   std::string subtitles_copy_;  // the subtitles under a name safe to put in a filter graph
   int video_index_ = -1, audio_index_ = -1;
   int aux_audio_index_ = -1;

@@ -217,11 +217,8 @@ std::string AudioRenditionGraph(const presets::AudioSettings& a, double replaced
                                 double gain_db, AVSampleFormat sample_format,
                                 const std::string& channel_layout) {
   // async=1 stretches/pads around timestamp gaps; first_pts=0 pads a late start with silence
-  // so audio stays in sync with video that starts at 0. A gap or an overlap of more than 20 ms
-  // (half a frame) is padded or cut at once, not from 100 ms on: spliced recordings overlap by
-  // their AAC priming and padding, which would otherwise put the sound that much late for good.
-  std::string chain =
-      "aresample=" + std::to_string(a.sample_rate) + ":async=1:min_hard_comp=0.02:first_pts=0";
+  // so audio stays in sync with video that starts at 0.
+  std::string chain = "aresample=" + std::to_string(a.sample_rate) + ":async=1:first_pts=0";
   if (a.trim_duration > 0) {
     char trim[96];
     std::snprintf(trim, sizeof(trim), ",atrim=start=%.6f:duration=%.6f,asetpts=PTS-STARTPTS",

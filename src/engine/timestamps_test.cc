@@ -213,36 +213,6 @@ std::string SyncTsPiece(double offset) {
                                  "-b:a", "192k", "-output_ts_offset", at});
 }
 
-TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
-  // Two recordings spliced into one file, as broadcast captures are: the second's clock 100 s
-  // behind the first's (libavformat takes that for a 33-bit wrap: the file seemed to last 26
-  // hours, and a frame was held for all of them), or 1 s behind (its first second was dropped
-  // as late). Either way the media is 12 s: both pieces, every frame, in sync. The pieces'
-  // sounds overlap by their AAC priming and padding, which is cut where the second begins, on
-  // its first beep: that one beep may lose up to half a frame of its start.
-  for (double second_offset : {0.0, 105.0}) {
-    SCOPED_TRACE("second piece at " + std::to_string(second_offset));
-    std::string first = testing::ReadFile(SyncTsPiece(100)),
-                second = testing::ReadFile(SyncTsPiece(second_offset));
-    TempDir out;
-    std::string source = out / "spliced.ts";
-    testing::WriteFile(source, first + second);
-    Result<MediaInfo> info = Probe(source);
-    ASSERT_TRUE(info.ok()) << info.status().ToString();
-    EXPECT_NEAR(info->duration, 12, 0.1);
-    Encoded e = EncodeBoth(source, out);
-    EXPECT_NEAR(e.result.source_duration, 12, 0.1);
-    for (const SyncReport* r : {&e.mp4, &e.hls}) {
-      ExpectStartsAtZeroInSync(*r, 6, 0, 4);
-      for (size_t i = 0; i < 4 && i < r->offsets.size(); ++i)
-        EXPECT_NEAR(r->offsets[i], 0, i == 3 ? kFrame / 2 : kSync) << r->Describe();
-      ExpectLength(*r, 12);
-    }
-    ASSERT_NE(e.mp4_media.Find("video"), nullptr);
-    EXPECT_EQ(e.mp4_media.Find("video")->packets, 300);
-  }
-}
-
 TEST(Timestamps, AMatroskaWhoseTimestampsStartAtTenSeconds) {
   // Matroska declares where its last frame ends (13 s here), not how long the media lasts: read
   // as a length, the 3 s of media were refused as a truncated file.

@@ -643,6 +643,11 @@ Status Source::Run(DecodedSink* sink) {
       AVRational tb = input_->streams[video_index_]->time_base;
       int64_t sound_end = av_rescale_q(audio_end_pts_, AudioStream()->time_base, tb);
       int64_t frame = av_rescale_q(1, av_inv_q(format_.frame_rate), tb);
+      // Never past the source's length: one stray audio timestamp must not hold a picture
+      // (and its encoders) for hours.
+      int64_t length_end = start_pts_video_ +
+                           av_rescale_q(std::llround(duration_ * AV_TIME_BASE), AV_TIME_BASE_Q, tb);
+      sound_end = std::min(sound_end, length_end);
       if (sound_end - video_end_pts_ > frame) video_end_pts_ = sound_end;
     }
     REEL_RETURN_IF_ERROR(HandleVideoFrame(nullptr));

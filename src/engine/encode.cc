@@ -265,8 +265,21 @@ Status AudioRendition::Open(const std::string& source_args, double replaced_trac
   return Status::Ok();
 }
 
+double AudioRendition::presented_seconds() const {
+  return packets_end_ * av_q2d(encoder_->time_base);
+}
+
 Status AudioRendition::Feed(AVFrame* frame) {
   if (done_) return Status::Ok();
+  // The muxer writes the last frame whole (its trun duration is the frame size, not the few
+  // samples the encoder says it carries), so players present it whole.
+  auto track_end = [this](const AVPacket* pkt) {
+    int64_t frame = av_rescale_q(encoder_->frame_size, AVRational{1, encoder_->sample_rate},
+                                 encoder_->time_base);
+    if (pkt->pts != AV_NOPTS_VALUE)
+      packets_end_ = std::max(packets_end_, pkt->pts + std::max(pkt->duration, frame));
+    return Status::Ok();
+  };
   int err = av_buffersrc_add_frame_flags(chain_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
   if (err < 0) return AvStatus(err, "audio filter");
   for (;;) {
@@ -276,14 +289,14 @@ Status AudioRendition::Feed(AVFrame* frame) {
       done_ = true;
       err = avcodec_send_frame(encoder_.get(), nullptr);
       if (err < 0 && err != AVERROR_EOF) return AvStatus(err, "audio encoder flush");
-      return SendPackets(encoder_.get(), packet_.get(), targets_);
+      return SendPackets(encoder_.get(), packet_.get(), targets_, track_end);
     }
     if (err < 0) return AvStatus(err, "audio filter");
     encoded_seconds_ = (out_->pts + out_->nb_samples) / double(settings_.sample_rate);
     err = avcodec_send_frame(encoder_.get(), out_.get());
     av_frame_unref(out_.get());
     if (err < 0) return AvStatus(err, "audio encoder");
-    REEL_RETURN_IF_ERROR(SendPackets(encoder_.get(), packet_.get(), targets_));
+    REEL_RETURN_IF_ERROR(SendPackets(encoder_.get(), packet_.get(), targets_, track_end));
   }
 }
 

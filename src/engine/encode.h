@@ -116,6 +116,9 @@ class AudioRendition {
   double gain_db() const { return gain_db_; }  // loudness normalisation
   const AVCodecContext* encoder() const { return encoder_.get(); }
   double encoded_seconds() const { return encoded_seconds_; }
+  // Where its last packet ends on the presentation timeline (priming trimmed): past the last
+  // sample, since AAC's last frame is presented whole.
+  double presented_seconds() const;
   bool done() const { return done_; }  // as VideoRendition::done
 
  private:
@@ -128,6 +131,7 @@ class AudioRendition {
   PacketPtr packet_ = MakePacket();
   FramePtr out_ = MakeFrame();
   double encoded_seconds_ = 0;
+  int64_t packets_end_ = 0;  // in the encoder's time base
   bool done_ = false;
 };
 

@@ -105,6 +105,7 @@ PackageDescription Describe(const HlsPackage& h) {
     a.label = t.name;
     a.is_default = t.is_default;
     a.priming_seconds = enc->sample_rate > 0 ? double(enc->initial_padding) / enc->sample_rate : 0;
+    a.end_seconds = t.rendition->presented_seconds();
     d.audio.push_back(std::move(a));
   }
   if (!h.variants.empty() && h.closed_captions)

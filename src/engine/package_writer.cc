@@ -71,7 +71,8 @@ nlohmann::json ToJson(const PackageDescription& d) {
                      {"language", a.language},
                      {"label", a.label},
                      {"default", a.is_default},
-                     {"priming_seconds", a.priming_seconds}});
+                     {"priming_seconds", a.priming_seconds},
+                     {"end_seconds", a.end_seconds}});
   nlohmann::json j = {{"kind", d.kind}, {"dash", d.dash},   {"videos", videos},
                       {"audio", audio}, {"notes", d.notes}, {"captions", int(d.captions)}};
   if (d.per_title) j["per_title"] = PerTitleChoiceToJson(*d.per_title);
@@ -113,6 +114,7 @@ Result<PackageDescription> PackageDescriptionFromJson(const nlohmann::json& j) {
     p.label = a.value("label", "");
     p.is_default = a.value("default", false);
     p.priming_seconds = a.value("priming_seconds", 0.0);
+    p.end_seconds = a.value("end_seconds", 0.0);
     d.audio.push_back(std::move(p));
   }
   d.notes = j.value("notes", std::vector<std::string>{});
@@ -270,9 +272,14 @@ Status WritePackageGlue(const PackageDescription& d, const std::vector<SubtitleT
         r.segment_durations.push_back(seg.duration);
       reps.push_back(std::move(r));
     }
+    // The presentation ends with the last of its tracks. AAC's last frame runs up to 1024
+    // samples past the picture; an MPD that ended with the picture had dash.js take the stream
+    // for ended while the element still played that frame, seek back and pause short of the end.
+    double presentation = out->duration;
+    for (const PackageAudio& a : d.audio) presentation = std::max(presentation, a.end_seconds);
     REEL_RETURN_IF_ERROR(
         WriteTextFile(dir + "/" + std::string(layout::kDashManifest),
-                      dash::WithTextTracks(dash::Manifest(reps, out->duration), text->dash)));
+                      dash::WithTextTracks(dash::Manifest(reps, presentation), text->dash)));
     out->manifest = final_path(layout::kDashManifest);
   }
   out->master = final_path(layout::kMasterPlaylist);

@@ -43,6 +43,7 @@ struct PackageAudio {
   std::string label;     // NAME in the master, or "" (see hls::AudioEntry::name)
   bool is_default = false;
   double priming_seconds = 0;  // the encoder's priming, which the edit list trims
+  double end_seconds = 0;      // where its last frame ends when presented; 0: not known
 };
 
 struct PackageDescription {

@@ -69,7 +69,9 @@ async function play(script, attach, manifest) {
       seen.endTime = video.currentTime;
       seen.duration = video.duration;
       seen.ended = video.ended;
-      seen.frames = video.getVideoPlaybackQuality().totalVideoFrames;
+      const quality = video.getVideoPlaybackQuality();
+      seen.frames = quality.totalVideoFrames;  // for the record (see the dash.js tests)
+      seen.dropped = quality.droppedVideoFrames;
       const ranges = (r) => Array.from({ length: r.length }, (_, i) => [r.start(i), r.end(i)]);
       seen.buffered = ranges(video.buffered);
       seen.played = ranges(video.played);
@@ -95,6 +97,9 @@ function expectWholePlayback(seen) {
   assert.ok(Math.abs(seen.duration - SECONDS) <= frame, `duration ${seen.duration}`);
   assert.equal(seen.buffered.length, 1, `buffered ${JSON.stringify(seen.buffered)}`);
   assert.ok(seen.buffered[0][0] < frame, `buffered from ${seen.buffered[0][0]}`);
+  // The element's buffered range is where audio and video both are: frames cut from the end (an
+  // append window at a manifest's early end) would end it short.
+  assert.ok(Math.abs(seen.buffered[0][1] - SECONDS) <= frame, `buffered to ${seen.buffered[0][1]}`);
 }
 
 test('hls.js plays the HLS package from 0 to the end', async () => {
@@ -125,8 +130,11 @@ for (const [name, uri] of [['HLS', 'pkg/master.m3u8'], ['DASH', 'pkg/manifest.mp
 }
 
 // dash.js: with its own rendition choice, and locked to each end of the ladder. A locked
-// rendition must be decoded to its last frame: an MPD whose duration ended before the media made
-// dash.js drop the last 2-4 frames.
+// rendition must be played to its last frame: an MPD whose duration ended before the media made
+// dash.js drop the last 2-4 frames, and one that ended with the picture but before the audio's
+// last AAC frame had it take the stream for ended while the element still played that frame,
+// seek back and pause. (The count of decoded frames is not asserted: Chromium at 4x on a busy
+// machine skips decoding some, 307 of 360 once, with no fault in the package.)
 const DASH_JS_ATTACH = (lock) => `
   const player = dashjs.MediaPlayer().create();
   player.updateSettings({ debug: { logLevel: 0 },
@@ -154,6 +162,5 @@ for (const [name, lock] of [['lowest', 0], ['highest', -1]]) {
     const seen = await play('dash.js', DASH_JS_ATTACH(lock), `${base}/pkg/manifest.mpd`);
     expectWholePlayback(seen);
     assert.ok(seen.renditions >= 2, `a ladder, not ${seen.renditions} rendition(s)`);
-    assert.equal(seen.frames, SECONDS * FPS, `frames decoded: ${JSON.stringify(seen)}`);
   });
 }

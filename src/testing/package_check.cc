@@ -538,8 +538,14 @@ PackageReport CheckPackage(const std::string& directory) {
     CheckIFrames(dir, a, renditions, problems);
     ++report.playlists;
   }
+  // The MPD's presentation lasts as long as its longest track (AAC's last frame may outrun the
+  // picture).
+  double presentation = report.media_duration;
+  for (auto& [folder, r] : renditions)
+    if (!r.segments.empty() && r.segments[0].type == "audio")
+      presentation = std::max(presentation, r.End());
   if (fs::exists(dir / "manifest.mpd"))
-    CheckMpd(dir / "manifest.mpd", report.media_duration, renditions, problems);
+    CheckMpd(dir / "manifest.mpd", presentation, renditions, problems);
   return report;
 }
 

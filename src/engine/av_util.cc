@@ -85,6 +85,8 @@ class OpenComplaint {
     const std::string& text = said_.error.empty() ? said_.warning : said_.error;
     return text.empty() ? "" : " (" + text + ")";
   }
+  // Forgets what was said: a second try's complaint is about that try.
+  void Clear() { said_ = {}; }
 
  private:
   Complaints* previous_;
@@ -103,7 +105,8 @@ const AVInputFormat* ProbeFormat(const std::string& path, bool by_name) {
   pd.filename = by_name ? path.c_str() : "";
   pd.buf = buf.data();
   pd.buf_size = static_cast<int>(n);
-  int score = 0;
+  // As avformat_open_input's own probe: a match weaker than this is a guess, not a format.
+  int score = AVPROBE_SCORE_RETRY;
   return av_probe_input_format2(&pd, 1, &score);
 }
 
@@ -140,6 +143,7 @@ Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
     const AVInputFormat* by_content = ProbeFormat(path, false);
     if (by_content && av_match_list(by_content->name, kSourceFormats, ',') > 0) {
       raw = nullptr;
+      complaint.Clear();  // the first try's "Format image2 is not on the whitelist"
       err = avformat_open_input(&raw, path.c_str(), by_content, &retry_opts);
     }
   }

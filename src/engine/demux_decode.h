@@ -199,6 +199,10 @@ class Source {
   struct AudioFormat {
     int rate = 0, sample_format = -1;
     AVChannelLayout layout{};
+    AudioFormat() = default;
+    // The layout may own a channel map: a copy would free it twice.
+    AudioFormat(const AudioFormat&) = delete;
+    AudioFormat& operator=(const AudioFormat&) = delete;
     ~AudioFormat() { av_channel_layout_uninit(&layout); }
     // As the renditions' buffer sources judge it: a layout of unspecified order (a WAV's) is
     // its number of channels.

@@ -312,6 +312,19 @@ TEST(Chunked, NtscRateWithoutAudio) {
   CompareChunkedWithWhole(source, 4, {.audio = false});
 }
 
+TEST(Chunked, SoundThatOutlastsThePictureHoldsItsLastFrameAsTheWholeRun) {
+  // 7 s of picture under 11 s of sound: a whole run holds the last picture to the sound's end,
+  // and so must the chunks, the last of which starts after the picture has ended.
+  std::string source = Fixture("chunk_long_sound.mp4",
+                               {"-f", "lavfi", "-i", "testsrc2=size=426x240:rate=30:d=7", "-f",
+                                "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=11",
+                                "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"});
+  std::pair<TranscodeResult, TranscodeResult> results;
+  CompareChunkedWithWhole(source, 4, {.cfr = false, .psnr = false}, &results);
+  if (HasFatalFailure()) return;
+  EXPECT_NEAR(results.first.outputs.at(0).duration, 11, 0.05) << "the whole run holds the picture";
+}
+
 TEST(Chunked, VariableFrameRate) {
   // Every third frame of 30 fps dropped: frame intervals of 1/30 and 2/30 s.
   std::string source =

@@ -602,7 +602,10 @@ Status Source::Run(DecodedSink* sink) {
           demuxed_end_ = std::max(demuxed_end_, end);
           decoded_seconds_.store(main_pos, std::memory_order_relaxed);
           // A margin past the window's end lets reordered frames and `fps` finish its last slot.
-          if (window_ && window_until_ >= 0 && main_pos > window_until_ + 1) {
+          // Judged on the picture: sound interleaved far ahead must not stop it short, and a
+          // window reaching past the picture's end reads to the end, for the sound that holds
+          // its last frame there.
+          if (window_ && window_until_ >= 0 && video && main_pos > window_until_ + 1) {
             main_eof = stopped_early = true;
           }
         }
@@ -637,9 +640,10 @@ Status Source::Run(DecodedSink* sink) {
     // The source's own sound going on after its picture ends (a clip over a song) holds the
     // last picture to its end, as players of the file do: a package whose video stopped first
     // would declare the shorter length, and DASH players stop there. A replacement track ends
-    // with the picture instead, and a window's end is its own. Less than a frame more (the
-    // last AAC frame's padding) is no reason for another picture.
-    if (audio_dec_ && !audio_input_ && !Joined() && !window_) {
+    // with the picture instead. A chunk holds it as the whole run does (the scheduler keeps
+    // only the chunk's frames), unless its window stopped before the picture's end. Less than
+    // a frame more (the last AAC frame's padding) is no reason for another picture.
+    if (audio_dec_ && !audio_input_ && !Joined() && !stopped_early) {
       AVRational tb = input_->streams[video_index_]->time_base;
       int64_t sound_end = av_rescale_q(audio_end_pts_, AudioStream()->time_base, tb);
       int64_t frame = av_rescale_q(1, av_inv_q(format_.frame_rate), tb);

@@ -396,5 +396,78 @@ TEST(AudioTracks, AStreamWhoseFormatChangesMidwayIsConvertedNotRefused) {
   EXPECT_NEAR(w->outputs[0].duration, 2, 0.05);
 }
 
+TEST(AudioTracks, EveryTrackAndAJoinedSourceConvertAFormatChange) {
+  // Two audio streams, each changing format where two recordings were spliced: 44.1 kHz mono
+  // and 48 kHz stereo, then the other way round. Each track of the package is converted, not
+  // only the main one; and the spliced file joined with another source is too.
+  auto piece = [](const char* name, const char* first, const char* second, const char* offset) {
+    auto tone = [](const char* rate) {
+      return std::string("sine=frequency=440:duration=2:sample_rate=") + rate;
+    };
+    return testing::ReadFile(testing::Fixture(name, {"-f",
+                                                     "lavfi",
+                                                     "-i",
+                                                     "testsrc2=size=320x240:rate=25:duration=2",
+                                                     "-f",
+                                                     "lavfi",
+                                                     "-i",
+                                                     tone(first),
+                                                     "-f",
+                                                     "lavfi",
+                                                     "-i",
+                                                     tone(second),
+                                                     "-map",
+                                                     "0:v",
+                                                     "-map",
+                                                     "1:a",
+                                                     "-map",
+                                                     "2:a",
+                                                     "-c:v",
+                                                     "libx264",
+                                                     "-preset",
+                                                     "ultrafast",
+                                                     "-bf",
+                                                     "0",
+                                                     "-c:a",
+                                                     "aac",
+                                                     "-ac:a:0",
+                                                     std::string(first) == "44100" ? "1" : "2",
+                                                     "-ac:a:1",
+                                                     std::string(second) == "44100" ? "1" : "2",
+                                                     "-output_ts_offset",
+                                                     offset,
+                                                     "-f",
+                                                     "mpegts"}));
+  };
+  TempDir out;
+  std::string source = out / "spliced.ts";
+  testing::WriteFile(source, piece("format-two-tracks-a.ts", "44100", "48000", "0") +
+                                 piece("format-two-tracks-b.ts", "48000", "44100", "2"));
+  TranscodePlan plan;
+  plan.input = source;
+  plan.hls.push_back(Package(out / "pkg", false));
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const char* folder : {"pkg/audio", "pkg/audio_1"}) {
+    SCOPED_TRACE(folder);
+    Result<hls::MediaPlaylist> pl =
+        hls::ReadMediaPlaylist(out / (std::string(folder) + "/index.m3u8"));
+    ASSERT_TRUE(pl.ok()) << pl.status().ToString();
+    EXPECT_NEAR(pl->Duration(), 4, 0.1) << "both recordings are heard";
+  }
+
+  TranscodePlan joined;
+  joined.inputs = {source, testing::Clip(320, 240, 2, 25, true)};
+  FileOutputPlan f;
+  f.path = out / "joined.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  joined.files.push_back(f);
+  Result<TranscodeResult> j = Transcode(joined, {});
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  const testing::StreamSummary* audio = testing::ReadMedia(out / "joined.mp4").Find("audio");
+  ASSERT_NE(audio, nullptr);
+  EXPECT_NEAR(audio->end, 6, 0.1);
+}
+
 }  // namespace
 }  // namespace reel::engine

@@ -54,16 +54,15 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
     }
     ++audio_frames_decoded_;
   }
-  if (drawn_) REEL_RETURN_IF_ERROR(DrawFrom(frame));
-  if (!Joined() || audio_input_) {
-    FramePtr reshaped;
-    Result<AVFrame*> opened = InOpenedFormat(frame, &reshaped);
-    if (!opened.ok()) return opened.status();
-    return sink_->Audio(0, *opened);
-  }
+  // Everything after is built for the format the decoder opened with.
+  FramePtr reshaped;
+  Result<AVFrame*> kept = reshape_audio_.Apply(frame, &reshaped);
+  if (!kept.ok()) return kept.status();
+  if (drawn_) REEL_RETURN_IF_ERROR(DrawFrom(*kept));
+  if (!Joined() || audio_input_) return sink_->Audio(0, *kept);
   // Several sources: through this source's conversion to the common format. Its end is not the
   // end of the audio: the next source continues it.
-  int err = av_buffersrc_add_frame_flags(audio_convert_.source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+  int err = av_buffersrc_add_frame_flags(audio_convert_.source, *kept, AV_BUFFERSRC_FLAG_KEEP_REF);
   if (err < 0) return AvStatus(err, "audio conversion");
   FramePtr out = MakeFrame();
   for (;;) {
@@ -73,32 +72,6 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
     REEL_RETURN_IF_ERROR(sink_->Audio(0, out.get()));
     av_frame_unref(out.get());
   }
-}
-
-Result<AVFrame*> Source::InOpenedFormat(AVFrame* frame, FramePtr* reshaped) {
-  if (!frame || opened_audio_.rate <= 0 || opened_audio_.Same(frame)) return frame;
-  if (!reshape_ || !reshaped_from_.Same(frame)) {
-    SwrContext* swr = nullptr;
-    int err = swr_alloc_set_opts2(&swr, &opened_audio_.layout,
-                                  AVSampleFormat(opened_audio_.sample_format), opened_audio_.rate,
-                                  &frame->ch_layout, AVSampleFormat(frame->format),
-                                  frame->sample_rate, 0, nullptr);
-    reshape_.reset(swr);
-    if (err >= 0) err = swr_init(swr);
-    if (err < 0) return AvStatus(err, "audio whose format changes mid-stream");
-    reshaped_from_.Take(frame->sample_rate, frame->format, frame->ch_layout);
-  }
-  *reshaped = MakeFrame();
-  AVFrame* out = reshaped->get();
-  out->sample_rate = opened_audio_.rate;
-  out->format = opened_audio_.sample_format;
-  av_channel_layout_copy(&out->ch_layout, &opened_audio_.layout);
-  int err = swr_convert_frame(reshape_.get(), out, frame);
-  if (err < 0) return AvStatus(err, "audio whose format changes mid-stream");
-  // On the stream's clock still: the resampler's few samples of delay are within what the
-  // renditions' aresample absorbs.
-  out->pts = frame->pts;
-  return out;
 }
 
 // The source's audio streams, each counted among the audio streams only: the index in input_ of
@@ -135,6 +108,7 @@ Result<int> Source::KeepAudioStream(int stream) {
   ExtraAudio x;
   x.index = index;
   REEL_RETURN_IF_ERROR(OpenDecoder(input_.get(), index, &x.dec));
+  x.reshape->Keep(x.dec.get());
   AVStream* st = input_->streams[index];
   // On the main audio's timeline: the streams of one file share its clock.
   x.start_pts = av_rescale_q(start_us_, AV_TIME_BASE_Q, st->time_base);
@@ -155,7 +129,10 @@ Status Source::HandleExtraAudio(int track, AVFrame* frame) {
     frame->pts = frame->best_effort_timestamp;
     if (frame->pts != AV_NOPTS_VALUE) frame->pts -= extra_audio_[track - 1].start_pts;
   }
-  return sink_->Audio(track, frame);
+  FramePtr reshaped;
+  Result<AVFrame*> kept = extra_audio_[track - 1].reshape->Apply(frame, &reshaped);
+  if (!kept.ok()) return kept.status();
+  return sink_->Audio(track, *kept);
 }
 
 }  // namespace reel::engine

@@ -378,7 +378,7 @@ Status Source::OpenSource(size_t segment) {
   if (audio_index_ >= 0) {
     AVStream* st = audio_fmt->streams[audio_index_];
     REEL_RETURN_IF_ERROR(OpenDecoder(audio_fmt, audio_index_, &audio_dec_));
-    opened_audio_.Take(audio_dec_->sample_rate, audio_dec_->sample_fmt, audio_dec_->ch_layout);
+    reshape_audio_.Keep(audio_dec_.get());
     int64_t audio_start = audio_fmt->start_time == AV_NOPTS_VALUE ? 0 : audio_fmt->start_time;
     start_pts_audio_ =
         av_rescale_q(audio_input_ ? audio_start : start, AV_TIME_BASE_Q, st->time_base);

@@ -12,16 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/audio_reshape.h"
 #include "engine/av_util.h"
 #include "engine/engine.h"
 #include "engine/filter.h"
 #include "engine/geometry.h"
 #include "engine/scheduler.h"
 #include "engine/taps.h"
-
-extern "C" {
-#include <libswresample/swresample.h>
-}
 
 namespace reel::engine {
 
@@ -141,9 +138,6 @@ class Source {
   Status HandleVideoFrame(AVFrame* frame);
   Status HandleAudioFrame(AVFrame* frame);
   Status HandleExtraAudio(int track, AVFrame* frame);
-  // A frame of the main audio in the format its decoder opened with (its renditions' graphs were
-  // built for it): `frame` itself, or `*reshaped` converted from a format the stream changed to.
-  Result<AVFrame*> InOpenedFormat(AVFrame* frame, FramePtr* reshaped);
   int ExtraTrackOf(int index) const;  // the track stream `index` is decoded as, or -1
   Status PullNormalised();
   Status CheckComplete(double declared) const;
@@ -170,6 +164,7 @@ class Source {
     CodecContextPtr dec;
     int64_t start_pts = 0;
     int channels = 2;
+    std::unique_ptr<AudioReshaper> reshape = std::make_unique<AudioReshaper>();
   };
   std::vector<ExtraAudio> extra_audio_;
   double timeline_zero_ = 0;
@@ -191,39 +186,10 @@ class Source {
   double duration_ = 0;
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
-  int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
-  bool drawn_ = false;         // normalise_ draws the picture from the audio
-  int64_t audio_end_pts_ = 0;  // end of the last decoded audio frame, in the stream's time base
-  // The main audio's format when its decoder opened, and the resampler from the one it changed
-  // to mid-stream (an MPEG-TS spliced from 44.1 kHz mono and 48 kHz stereo recordings).
-  struct AudioFormat {
-    int rate = 0, sample_format = -1;
-    AVChannelLayout layout{};
-    AudioFormat() = default;
-    // The layout may own a channel map: a copy would free it twice.
-    AudioFormat(const AudioFormat&) = delete;
-    AudioFormat& operator=(const AudioFormat&) = delete;
-    ~AudioFormat() { av_channel_layout_uninit(&layout); }
-    // As the renditions' buffer sources judge it: a layout of unspecified order (a WAV's) is
-    // its number of channels.
-    bool Same(const AVFrame* f) const {
-      if (f->sample_rate != rate || f->format != sample_format) return false;
-      if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || layout.order == AV_CHANNEL_ORDER_UNSPEC)
-        return f->ch_layout.nb_channels == layout.nb_channels;
-      return av_channel_layout_compare(&f->ch_layout, &layout) == 0;
-    }
-    void Take(int r, int fmt, const AVChannelLayout& l) {
-      rate = r;
-      sample_format = fmt;
-      av_channel_layout_uninit(&layout);
-      av_channel_layout_copy(&layout, &l);
-    }
-  };
-  AudioFormat opened_audio_, reshaped_from_;
-  struct SwrFree {
-    void operator()(SwrContext* s) const { swr_free(&s); }
-  };
-  std::unique_ptr<SwrContext, SwrFree> reshape_;
+  int64_t video_end_pts_ = 0;    // end of the last decoded frame, in the stream's time base
+  bool drawn_ = false;           // normalise_ draws the picture from the audio
+  int64_t audio_end_pts_ = 0;    // end of the last decoded audio frame, in the stream's time base
+  AudioReshaper reshape_audio_;  // the main audio's format kept (joined: the current source's)
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;
   std::atomic<double> decoded_seconds_{0};

@@ -330,39 +330,33 @@ TEST(AudioTracks, TheSecondTrackKeepsTheSourceSync) {
   EXPECT_EQ(init.Find("audio")->channels, 1);
 }
 
+// 2 s of picture and a 440 Hz tone per (sample rate, channels) of `audio`, each its own AAC
+// stream, as an MPEG-TS whose clock starts at `offset` s: pieces to splice into a file whose
+// audio changes format midway, as recordings cut together do.
+std::string TsPiece(const std::string& name, const std::vector<std::pair<int, int>>& audio,
+                    int offset) {
+  std::vector<std::string> args = {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2"};
+  for (const auto& [rate, channels] : audio)
+    args.insert(args.end(), {"-f", "lavfi", "-i",
+                             "sine=frequency=440:duration=2:sample_rate=" + std::to_string(rate)});
+  args.insert(args.end(), {"-map", "0:v"});
+  for (size_t i = 0; i < audio.size(); ++i)
+    args.insert(args.end(), {"-map", std::to_string(i + 1) + ":a"});
+  args.insert(args.end(), {"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-c:a", "aac"});
+  for (size_t i = 0; i < audio.size(); ++i)
+    args.insert(args.end(), {"-ac:a:" + std::to_string(i), std::to_string(audio[i].second)});
+  args.insert(args.end(), {"-output_ts_offset", std::to_string(offset), "-f", "mpegts"});
+  return testing::ReadFile(testing::Fixture(name, args));
+}
+
 TEST(AudioTracks, AStreamWhoseFormatChangesMidwayIsConvertedNotRefused) {
   // Two recordings spliced into one MPEG-TS, 44.1 kHz mono then 48 kHz stereo: the renditions'
   // graphs were built for the first format, and the second's frames failed the run with "audio
   // filter: Invalid argument". Both halves are heard, for as long as the picture lasts.
-  auto piece = [](const char* name, const char* rate, const char* channels, const char* offset) {
-    return testing::ReadFile(
-        testing::Fixture(name, {"-f",
-                                "lavfi",
-                                "-i",
-                                "testsrc2=size=320x240:rate=25:duration=2",
-                                "-f",
-                                "lavfi",
-                                "-i",
-                                std::string("sine=frequency=440:duration=2:sample_rate=") + rate,
-                                "-c:v",
-                                "libx264",
-                                "-preset",
-                                "ultrafast",
-                                "-bf",
-                                "0",
-                                "-c:a",
-                                "aac",
-                                "-ac",
-                                channels,
-                                "-output_ts_offset",
-                                offset,
-                                "-f",
-                                "mpegts"}));
-  };
   TempDir out;
   std::string source = out / "spliced.ts";
-  testing::WriteFile(source, piece("format-44k-mono.ts", "44100", "1", "0") +
-                                 piece("format-48k-stereo.ts", "48000", "2", "2"));
+  testing::WriteFile(source, TsPiece("format-44k-mono.ts", {{44100, 1}}, 0) +
+                                 TsPiece("format-48k-stereo.ts", {{48000, 2}}, 2));
   TranscodePlan plan;
   plan.input = source;
   FileOutputPlan f;
@@ -400,49 +394,10 @@ TEST(AudioTracks, EveryTrackAndAJoinedSourceConvertAFormatChange) {
   // Two audio streams, each changing format where two recordings were spliced: 44.1 kHz mono
   // and 48 kHz stereo, then the other way round. Each track of the package is converted, not
   // only the main one; and the spliced file joined with another source is too.
-  auto piece = [](const char* name, const char* first, const char* second, const char* offset) {
-    auto tone = [](const char* rate) {
-      return std::string("sine=frequency=440:duration=2:sample_rate=") + rate;
-    };
-    return testing::ReadFile(testing::Fixture(name, {"-f",
-                                                     "lavfi",
-                                                     "-i",
-                                                     "testsrc2=size=320x240:rate=25:duration=2",
-                                                     "-f",
-                                                     "lavfi",
-                                                     "-i",
-                                                     tone(first),
-                                                     "-f",
-                                                     "lavfi",
-                                                     "-i",
-                                                     tone(second),
-                                                     "-map",
-                                                     "0:v",
-                                                     "-map",
-                                                     "1:a",
-                                                     "-map",
-                                                     "2:a",
-                                                     "-c:v",
-                                                     "libx264",
-                                                     "-preset",
-                                                     "ultrafast",
-                                                     "-bf",
-                                                     "0",
-                                                     "-c:a",
-                                                     "aac",
-                                                     "-ac:a:0",
-                                                     std::string(first) == "44100" ? "1" : "2",
-                                                     "-ac:a:1",
-                                                     std::string(second) == "44100" ? "1" : "2",
-                                                     "-output_ts_offset",
-                                                     offset,
-                                                     "-f",
-                                                     "mpegts"}));
-  };
   TempDir out;
   std::string source = out / "spliced.ts";
-  testing::WriteFile(source, piece("format-two-tracks-a.ts", "44100", "48000", "0") +
-                                 piece("format-two-tracks-b.ts", "48000", "44100", "2"));
+  testing::WriteFile(source, TsPiece("format-two-tracks-a.ts", {{44100, 1}, {48000, 2}}, 0) +
+                                 TsPiece("format-two-tracks-b.ts", {{48000, 2}, {44100, 1}}, 2));
   TranscodePlan plan;
   plan.input = source;
   plan.hls.push_back(Package(out / "pkg", false));

@@ -175,19 +175,23 @@ Result<MuxTarget> MuxStage::OpenHls(const std::string& dir, double segment_secon
 
   // Presentation starts at 0 on both tracks, as in the MP4 outputs: the muxer's default shift of
   // each track to 0 pushed the video two frames late (its B-frame delay) and left the AAC
-  // priming in the audio, so audio led by 45-59 ms. Unshifted, the video's first frame shows at
-  // 0 through negative composition offsets (a version-1 trun), and the audio's edit list skips
-  // its priming (media_time = the encoder's initial_padding).
+  // priming in the audio, so audio led by 45-59 ms. Unshifted, each track's init segment has one
+  // edit whose media_time skips what comes before 0: the video's B-frame delay (its decode times
+  // start that much before its first picture), the audio's priming (the encoder's
+  // initial_padding). That single edit is what Chromium, Safari, GStreamer and libavformat all
+  // honour. Negative composition offsets (a version-1 trun) put the video at 0 for MSE players,
+  // but libavformat and so ffmpeg, ffprobe and mpv present such a track two frames late.
   av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
-  std::string segment_options = "movflags=+negative_cts_offsets";
+  std::string segment_options;
   if (first_segment >= 0) {
     // A chunk of a chunked encoding continues the whole package: its segments numbered from
     // its first, fragment sequence numbers likewise, and frag_discont makes the first fragment's
     // decode time (tfdt) its first picture's time instead of 0.
     av_dict_set(&opts, "start_number", std::to_string(first_segment).c_str(), 0);
-    segment_options += "+frag_discont:fragment_index=" + std::to_string(first_segment + 1);
+    segment_options = "movflags=+frag_discont:fragment_index=" + std::to_string(first_segment + 1);
   }
-  av_dict_set(&opts, "hls_segment_options", segment_options.c_str(), 0);
+  if (!segment_options.empty())
+    av_dict_set(&opts, "hls_segment_options", segment_options.c_str(), 0);
   REEL_RETURN_IF_ERROR((*m)->WriteHeader(&opts));
   return MuxTarget{*m, *stream};
 }

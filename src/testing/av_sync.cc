@@ -203,16 +203,17 @@ struct Track {
   int sample_rate = 0;
 };
 
-// Decodes the first stream of `type` in `path` with libavformat's edit-list handling off, and
-// applies `edits` itself: libavformat applies them to non-fragmented files only.
-// For fragmented files the packet times come from our own reading of tfdt/trun: libavformat's
-// mov demuxer shifts a version-1 trun's negative composition offsets into the pts.
+// Decodes the first stream of `type` in `path`. With `boxes` (SyncReader::kPlayer), with
+// libavformat's edit-list handling off, applying `edits` itself (libavformat applies them to
+// non-fragmented files only), and for fragmented files with the packet times of our own reading
+// of tfdt/trun: libavformat's mov demuxer shifts a version-1 trun's negative composition offsets
+// into the pts. Without (SyncReader::kLibav), with libavformat's times as they come.
 Track DecodeTrack(const std::string& path, AVMediaType type, const EditMap& edits,
                   const TrackBoxes* boxes) {
   Track out;
   AVFormatContext* raw = nullptr;
   AVDictionary* opts = nullptr;
-  av_dict_set(&opts, "ignore_editlist", "1", 0);
+  if (boxes) av_dict_set(&opts, "ignore_editlist", "1", 0);
   int err = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
   av_dict_free(&opts);
   if (err < 0) {
@@ -533,7 +534,7 @@ std::string SyncReport::Describe() const {
   return buf;
 }
 
-SyncReport MeasureSync(const std::string& path, bool honour_edit_lists) {
+SyncReport MeasureSync(const std::string& path, SyncReader reader) {
   SyncReport r;
   TrackFiles vf, af;
   PackageFiles(path, &vf, &af);
@@ -549,11 +550,11 @@ SyncReport MeasureSync(const std::string& path, bool honour_edit_lists) {
   r.audio_boxes = vpath == apath ? r.video_boxes : ReadBoxes(ReadFile(apath));
   const TrackBoxes* vt = r.video_boxes.Find("vide");
   const TrackBoxes* at = r.audio_boxes.Find("soun");
-  EditMap none;
+  const bool own = reader == SyncReader::kPlayer;
   Track v = DecodeTrack(vpath, AVMEDIA_TYPE_VIDEO,
-                        honour_edit_lists ? EditMap::From(r.video_boxes, vt) : none, vt);
+                        own ? EditMap::From(r.video_boxes, vt) : EditMap{}, own ? vt : nullptr);
   Track a = DecodeTrack(apath, AVMEDIA_TYPE_AUDIO,
-                        honour_edit_lists ? EditMap::From(r.audio_boxes, at) : none, at);
+                        own ? EditMap::From(r.audio_boxes, at) : EditMap{}, own ? at : nullptr);
   if (!v.error.empty() || !a.error.empty()) {
     r.error = v.error + (v.error.empty() ? "" : "; ") + a.error;
     return r;

@@ -70,9 +70,19 @@ struct SyncReport {
   std::string Describe() const;      // one line, milliseconds
 };
 
+// How the tracks' times are read.
+enum class SyncReader {
+  // As ISO BMFF defines them and MSE players present them: tfdt, trun durations and (signed)
+  // composition offsets, then the init segment's edit list.
+  kPlayer,
+  // As libavformat presents them (so ffmpeg, ffprobe, mpv): its own reading of the same bytes,
+  // edit lists as it applies them. It shifts a track with negative composition offsets later by
+  // the largest of them, so a package must not rely on those.
+  kLibav,
+};
+
 // Measures `path`: an .m3u8 (master: its first variant and its audio rendition; or a media
 // playlist), an .mpd (its first video and first audio Representation), or a media file.
-// Without `honour_edit_lists` it shows what a player that ignores `elst` presents.
-SyncReport MeasureSync(const std::string& path, bool honour_edit_lists = true);
+SyncReport MeasureSync(const std::string& path, SyncReader reader = SyncReader::kPlayer);
 
 }  // namespace reel::testing

@@ -317,7 +317,9 @@ TEST(FanOut, PerTitleIsChosenOnceAndEveryChunkEncodesThatChoice) {
       if (reports[i].phase.empty()) continue;
       EXPECT_EQ(reports[i].phase, "analysis");
       EXPECT_EQ(reports[i].fraction, 0) << "nothing encoded yet";
-      if (!analysis.empty()) EXPECT_GE(reports[i].phase_fraction, analysis.back());
+      if (!analysis.empty()) {
+        EXPECT_GE(reports[i].phase_fraction, analysis.back());
+      }
       analysis.push_back(reports[i].phase_fraction);
       last_analysis = i;
     }

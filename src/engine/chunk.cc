@@ -140,6 +140,16 @@ Result<ChunkLayout> ChunkBoundaries(const TranscodePlan& plan, double chunk_seco
   REEL_RETURN_IF_ERROR(source.Open());
   if (!source.has_video() || source.drawn())
     return FailedPrecondition("chunked encoding: the source has no video");
+  // A chunk seeks by the file's own timestamps, which after a leap say nothing of where a frame
+  // is on the mended timeline; read from the start, as a whole run reads it, it is exact.
+  if (source.clock_jumps() > 0) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf),
+                  "chunked encoding: the source's clock jumps (%d times, the first at %.1f s), so "
+                  "it is read whole, from its start",
+                  source.clock_jumps(), source.first_clock_jump());
+    return FailedPrecondition(buf);
+  }
   AVRational rate = source.format().frame_rate;
   layout.rate_num = rate.num;
   layout.rate_den = rate.den;

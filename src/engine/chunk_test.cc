@@ -532,6 +532,19 @@ TEST(Chunked, BoundariesAreWholeSegmentsAndCoverTheSource) {
   EXPECT_FALSE(ChunkBoundaries(plan, 4).ok()) << "joined sources are not chunked";
 }
 
+// A chunk seeks by the file's timestamps, which after a leap of the clock do not say where a
+// frame is on the mended timeline: such a source is refused, saying why, and runs whole.
+TEST(Chunked, ASourceWhoseClockJumpsIsNotChunked) {
+  TempDir tmp;
+  TranscodePlan plan = PackagePlan(testing::ClockJumpTsSource(3600), tmp / "out");
+  Result<ChunkLayout> layout = ChunkBoundaries(plan, 4);
+  ASSERT_FALSE(layout.ok());
+  EXPECT_EQ(layout.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(layout.status().message().find("clock jumps (1 times, the first at 12.0 s)"),
+            std::string::npos)
+      << layout.status().ToString();
+}
+
 TEST(Chunked, StitchIsIdempotentAndRefusesATamperedChunk) {
   TempDir tmp;
   std::string source = testing::Clip(426, 240, 9, 30, true), staging = tmp / "staging";

@@ -3,6 +3,7 @@
 // Kept apart from demux_decode.cc, which opens the sources and runs the decoding loop.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "engine/demux_decode.h"
 
@@ -39,6 +40,70 @@ Status Source::DrawFrom(AVFrame* audio) {
   return PullNormalised();
 }
 
+namespace {
+
+// A frame of `samples` samples in `like`'s format, starting at `pts`.
+FramePtr AudioFrameLike(const AVFrame* like, int samples, int64_t pts) {
+  FramePtr f = MakeFrame();
+  f->format = like->format;
+  f->sample_rate = like->sample_rate;
+  f->nb_samples = samples;
+  f->pts = pts;
+  if (av_channel_layout_copy(&f->ch_layout, &like->ch_layout) < 0 ||
+      av_frame_get_buffer(f.get(), 0) < 0)
+    return nullptr;
+  return f;
+}
+
+}  // namespace
+
+// Where the clock jumped (clock.h), the sound of the next recording can overlap the last one's
+// (its encoder priming against the other's padding) or leave a hole, by a few tens of
+// milliseconds; the renditions' aresample mends only holes of 0.1 s or more. So a source whose
+// clock jumps has each audio frame held until the next shows where it ends: an overlap is cut
+// from the held frame's end (the next recording's own timestamps place its sound against its
+// picture), and a hole of up to a second is filled with silence, to the sample.
+Status Source::HoldAudio(AVFrame* frame) {
+  FramePtr next = MakeFrame();
+  if (av_frame_ref(next.get(), frame) < 0)
+    return Status(StatusCode::kInternal, "audio: cannot reference a frame");
+  if (held_audio_) {
+    AVRational tb = AudioStream()->time_base;
+    const AVRational sample = {1, frame->sample_rate};
+    int64_t held_end = held_audio_->pts + av_rescale_q(held_audio_->nb_samples, sample, tb);
+    int64_t off = av_rescale_q(next->pts - held_end, tb, sample);   // in samples
+    const bool apart = std::llabs(off) * 500 > frame->sample_rate;  // more than 2 ms
+    if (apart && off < 0) {
+      int cut = static_cast<int>(std::min<int64_t>(-off, held_audio_->nb_samples));
+      // An overlap longer than the held frame: the rest from the next frame's start (the next
+      // recording's priming, before its picture); one that covers both drops the next.
+      int64_t rest = -off - cut;
+      if (rest >= next->nb_samples) return Status::Ok();
+      held_audio_->nb_samples -= cut;
+      if (rest > 0) {
+        int keep = next->nb_samples - static_cast<int>(rest);
+        FramePtr tail =
+            AudioFrameLike(next.get(), keep, next->pts + av_rescale_q(rest, sample, tb));
+        if (!tail) return Status(StatusCode::kInternal, "audio: cannot allocate a frame");
+        av_samples_copy(tail->extended_data, next->extended_data, 0, static_cast<int>(rest), keep,
+                        next->ch_layout.nb_channels, static_cast<AVSampleFormat>(next->format));
+        next = std::move(tail);
+      }
+    }
+    if (held_audio_->nb_samples > 0) REEL_RETURN_IF_ERROR(PassOnAudio(held_audio_.get()));
+    if (apart && off > 0 && off <= frame->sample_rate) {
+      FramePtr silence = AudioFrameLike(frame, static_cast<int>(off), held_end);
+      if (!silence) return Status(StatusCode::kInternal, "audio: cannot allocate a frame");
+      av_samples_set_silence(silence->extended_data, 0, silence->nb_samples,
+                             frame->ch_layout.nb_channels,
+                             static_cast<AVSampleFormat>(frame->format));
+      REEL_RETURN_IF_ERROR(PassOnAudio(silence.get()));
+    }
+  }
+  held_audio_ = std::move(next);
+  return Status::Ok();
+}
+
 // Decoded audio of the current source (nullptr: its end) on its way to the renditions.
 Status Source::HandleAudioFrame(AVFrame* frame) {
   if (frame) {
@@ -53,7 +118,16 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
                    frame->pts + av_rescale_q(frame->nb_samples, {1, frame->sample_rate}, tb));
     }
     ++audio_frames_decoded_;
+    if (clock_jumps_ > 0 && !Joined() && !audio_input_ && frame->pts != AV_NOPTS_VALUE)
+      return HoldAudio(frame);
+  } else if (held_audio_) {
+    FramePtr last = std::move(held_audio_);
+    REEL_RETURN_IF_ERROR(PassOnAudio(last.get()));
   }
+  return PassOnAudio(frame);
+}
+
+Status Source::PassOnAudio(AVFrame* frame) {
   // Everything after is built for the format the decoder opened with.
   FramePtr reshaped;
   Result<AVFrame*> kept = reshape_audio_.Apply(frame, &reshaped);

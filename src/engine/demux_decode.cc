@@ -274,7 +274,12 @@ Status Source::OpenSource(size_t segment) {
   }
   input_ = std::move(in).value();
   AVFormatContext* fmt = input_.get();
-  if (!Joined()) duration_ = ContentDuration(fmt);
+  Result<SourceClock> clock = ReadSourceClock(fmt, SourcePath(segment));
+  if (!clock.ok()) return clock.status();
+  clock_.emplace(fmt);
+  clock_jumps_ = clock->jumps;
+  first_clock_jump_ = clock->first_jump;
+  if (!Joined()) duration_ = clock->duration;
   video_dec_.reset();
   if (!audio_input_) audio_dec_.reset();
   demuxed_end_ = 0;
@@ -299,6 +304,7 @@ Status Source::OpenSource(size_t segment) {
     if (!a.ok()) return a.status().WithContext("audio");
     audio_input_ = std::move(a).value();
     audio_fmt = audio_input_.get();
+    audio_clock_.emplace(audio_fmt);
     audio_index_ = av_find_best_stream(audio_fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
     if (audio_index_ < 0)
       return InvalidArgument("audio: " + plan_.audio_input + " has no audio stream");
@@ -584,6 +590,7 @@ Status Source::Run(DecodedSink* sink) {
       (from_aux ? aux_eof : main_eof) = true;
       continue;
     }
+    (from_aux ? audio_clock_ : clock_)->Mend(pkt.get());
     int index = pkt->stream_index;
     bool video = !from_aux && index == video_index_ && !skip_video_;
     bool audio = index == audio_index_ && from_aux == (aux != nullptr);

@@ -14,6 +14,7 @@
 
 #include "engine/audio_reshape.h"
 #include "engine/av_util.h"
+#include "engine/clock.h"
 #include "engine/engine.h"
 #include "engine/filter.h"
 #include "engine/geometry.h"
@@ -94,7 +95,14 @@ class Source {
   const SourcePicture& picture() const { return picture_; }
   // A thumbnail-only job may seek instead of decoding everything; not when bwdif, which needs
   // the frames around each one, deinterlaces the source.
-  bool SeekingSuitsSource() const { return DeinterlaceFilter(picture_).empty(); }
+  // Nor when its clock jumps (clock.h): a seek lands by the file's own timestamps, which then
+  // say nothing of where a frame is on the mended timeline.
+  bool SeekingSuitsSource() const {
+    return DeinterlaceFilter(picture_).empty() && clock_jumps_ == 0;
+  }
+  // How often the (last opened) source's clock jumps (clock.h); mended as it is read.
+  int clock_jumps() const { return clock_jumps_; }
+  double first_clock_jump() const { return first_clock_jump_; }  // seconds from its start
   // The rate a rendition asking for `fps` frames per second gets (snapped to a standard rate).
   AVRational FrameRate(double fps) const;
   // abuffer arguments of the audio handed on: the decoder's output, or with several sources the
@@ -137,6 +145,8 @@ class Source {
   Status DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video, int track = 0);
   Status HandleVideoFrame(AVFrame* frame);
   Status HandleAudioFrame(AVFrame* frame);
+  Status HoldAudio(AVFrame* frame);
+  Status PassOnAudio(AVFrame* frame);  // on to the renditions, as the decoder's format
   Status HandleExtraAudio(int track, AVFrame* frame);
   int ExtraTrackOf(int index) const;  // the track stream `index` is decoded as, or -1
   Status PullNormalised();
@@ -152,6 +162,10 @@ class Source {
 
   InputFormatPtr input_;
   InputFormatPtr audio_input_;  // the replacement audio's file, if any
+  // Each file's clock mended as it is read (clock.h): the source's, the replacement audio's.
+  std::optional<ClockMender> clock_, audio_clock_;
+  int clock_jumps_ = 0;
+  double first_clock_jump_ = -1;
   std::string subtitles_copy_;  // the subtitles under a name safe to put in a filter graph
   int video_index_ = -1, audio_index_ = -1;
   int aux_audio_index_ = -1;
@@ -189,6 +203,7 @@ class Source {
   int64_t video_end_pts_ = 0;    // end of the last decoded frame, in the stream's time base
   bool drawn_ = false;           // normalise_ draws the picture from the audio
   int64_t audio_end_pts_ = 0;    // end of the last decoded audio frame, in the stream's time base
+  FramePtr held_audio_;          // a source whose clock jumps: see HoldAudio
   AudioReshaper reshape_audio_;  // the main audio's format kept (joined: the current source's)
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;

@@ -57,6 +57,9 @@ struct MediaInfo {
   double start_time = 0;
   int64_t bitrate = 0;
   int64_t size = 0;
+  // Times an MPEG-TS/PS or Ogg source's clock leaps or restarts (a recording joined byte for
+  // byte); the engine reads it mended into one timeline, which `duration` measures.
+  int clock_jumps = 0;
   std::vector<StreamInfo> streams;
 
   const StreamInfo* BestVideo() const;

@@ -1,6 +1,8 @@
 // reel probe: what a media file contains, read with libavformat.
 #include <sys/stat.h>
 
+#include <cmath>
+
 #include "engine/av_util.h"
 #include "engine/demux_decode.h"
 #include "engine/engine.h"
@@ -91,16 +93,25 @@ Result<MediaInfo> Probe(const std::string& path) {
   const AVFormatContext* fmt = input->get();
   MediaInfo info;
   info.container = fmt->iformat->name;
-  info.duration = ContentDuration(fmt);  // not an edit list's empty lead-in
+  // Not an edit list's empty lead-in, nor the leaps of a clock that jumps (clock.h).
+  Result<SourceClock> clock = ReadSourceClock(fmt, path);
+  if (!clock.ok()) return clock.status();
+  info.duration = clock->duration;
+  info.clock_jumps = clock->jumps;
   info.start_time = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time / double(AV_TIME_BASE);
   info.bitrate = fmt->bit_rate;
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) info.size = st.st_size;
+  // libavformat's figure is the size over the leaps too.
+  if (clock->jumps > 0 && info.duration > 0)
+    info.bitrate = std::llround(info.size * 8 / info.duration);
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVStream* s = fmt->streams[i];
     // Cover art is a "video" stream of one picture; it is not the video.
     if (s->disposition & AV_DISPOSITION_ATTACHED_PIC) continue;
     info.streams.push_back(DescribeStream(s));
+    if (i < clock->stream_durations.size() && clock->stream_durations[i] > 0)
+      info.streams.back().duration = clock->stream_durations[i];
   }
   return info;
 }
@@ -165,9 +176,11 @@ nlohmann::json ToJson(const MediaInfo& info) {
     }
     streams.push_back(std::move(j));
   }
-  return {
+  nlohmann::json j = {
       {"container", info.container}, {"duration", info.duration}, {"start_time", info.start_time},
       {"bitrate", info.bitrate},     {"size", info.size},         {"streams", std::move(streams)}};
+  if (info.clock_jumps > 0) j["clock_jumps"] = info.clock_jumps;
+  return j;
 }
 
 }  // namespace reel::engine

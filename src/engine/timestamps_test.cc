@@ -107,6 +107,7 @@ TEST(Timestamps, AnMpegTsWhosePtsWrapsDuringTheFile) {
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_LT(info->start_time, 0);  // libavformat unwraps it below zero
   EXPECT_NEAR(info->duration, 12, 0.1);
+  EXPECT_EQ(info->clock_jumps, 0);  // a wrap is not a jump
   TempDir out;
   Encoded e = EncodeBoth(source, out);
   EXPECT_NEAR(e.result.source_duration, 12, 0.1);
@@ -116,6 +117,32 @@ TEST(Timestamps, AnMpegTsWhosePtsWrapsDuringTheFile) {
   }
   ASSERT_NE(e.mp4_media.Find("video"), nullptr);
   EXPECT_EQ(e.mp4_media.Find("video")->packets, 300);
+}
+
+// Two recordings joined byte for byte, the second's clock an hour after the first's, or an hour
+// before it. As libavformat hands it on, the first declared an hour (and was encoded as an hour
+// of a frozen picture) and the second a day (read as a wrap; failed as truncated). Mended as
+// ffmpeg mends it, each is one 24 s timeline with its sync kept across the join.
+TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
+  for (int leap : {3600, -3600}) {
+    SCOPED_TRACE("leap " + std::to_string(leap) + " s");
+    std::string source = testing::ClockJumpTsSource(leap);
+    Result<MediaInfo> info = Probe(source);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_EQ(info->clock_jumps, 1);
+    EXPECT_NEAR(info->duration, 24, 0.1);
+    EXPECT_EQ(ToJson(*info).value("clock_jumps", 0), 1);
+    for (const StreamInfo& s : info->streams) EXPECT_NEAR(s.duration, 24, 0.1) << s.type;
+    TempDir out;
+    Encoded e = EncodeBoth(source, out);
+    EXPECT_NEAR(e.result.source_duration, 24, 0.1);
+    for (const SyncReport* r : {&e.mp4, &e.hls}) {
+      ExpectStartsAtZeroInSync(*r, 12);
+      ExpectLength(*r, 24);
+    }
+    ASSERT_NE(e.mp4_media.Find("video"), nullptr);
+    EXPECT_EQ(e.mp4_media.Find("video")->packets, 600);
+  }
 }
 
 TEST(Timestamps, AnEditListThatCutsTheStart) {

@@ -211,6 +211,28 @@ std::string WrappingTsSource() {
                                  "aac", "-b:a", "192k", "-output_ts_offset", "95438"});
 }
 
+std::string ClockJumpTsSource(int leap_seconds) {
+  auto part = [](int offset) {
+    return Fixture("clock-" + std::to_string(offset) + ".ts",
+                   {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "copy", "-c:a", "aac", "-b:a",
+                    "192k", "-output_ts_offset", std::to_string(offset)});
+  };
+  std::string first = part(leap_seconds < 0 ? -leap_seconds : 0);
+  std::string second = part(leap_seconds < 0 ? 0 : leap_seconds);
+  std::string path =
+      fs::path(first).parent_path() / ("clock-jump-" + std::to_string(leap_seconds) + "-" +
+                                       std::to_string(fs::file_size(first)) + ".ts");
+  if (fs::exists(path)) return path;
+  std::string temp = path + ".tmp" + std::to_string(getpid());
+  {
+    std::ofstream out(temp, std::ios::binary);
+    for (const std::string& p : {first, second}) out << std::ifstream(p, std::ios::binary).rdbuf();
+    if (!out) ADD_FAILURE() << "cannot write " << temp;
+  }
+  fs::rename(temp, path);
+  return path;
+}
+
 std::string CutStartSource() {
   std::string gop = Fixture("avsync-gop.mp4",
                             {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "libx264", "-preset",

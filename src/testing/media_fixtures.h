@@ -70,6 +70,10 @@ std::string EditListOffsetSource();
 // An MPEG-TS (H.264 + AAC) whose 33-bit PTS starts about 4 s before 2^33/90 kHz and so wraps
 // during the file; libavformat unwraps it into a negative start time.
 std::string WrappingTsSource();
+// Two MPEG-TS recordings of the sync source joined byte for byte (`cat a.ts b.ts`), the second's
+// clock `leap_seconds` after the first's (before it when negative): 24 s of media whose clock
+// jumps once, at 12 s.
+std::string ClockJumpTsSource(int leap_seconds);
 // An MP4 cut from a GOP-coded copy (25 fps, a keyframe every 2 s) with `-ss 3.32 -c copy`: the
 // cut lands between keyframes (on a frame), so an edit list skips the start of its first GOP.
 std::string CutStartSource();

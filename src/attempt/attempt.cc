@@ -118,6 +118,7 @@ engine::TranscodeOptions EngineOptions(const Environment& env) {
   engine::TranscodeOptions options;
   options.cancel = env.cancel;
   options.threads = env.threads;
+  options.max_source_duration = env.max_source_duration;
   options.progress_interval = env.progress_interval;
   options.on_progress = env.events.on_progress;
   if (env.remote)  // a service job: local destinations are judged again as they resolve now

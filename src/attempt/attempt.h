@@ -52,8 +52,9 @@ struct Environment {
   // remote destinations written there and delivered afterwards (a worker's child).
   bool remote = false;
   std::string scratch;
-  storage::Options storage;  // allowed paths and hosts, S3 profiles (remote mode)
-  int threads = 0;           // CPU budget for the engine; 0: all cores
+  storage::Options storage;        // allowed paths and hosts, S3 profiles (remote mode)
+  int threads = 0;                 // CPU budget for the engine; 0: all cores
+  double max_source_duration = 0;  // seconds: a longer source fails for good; 0: no limit
   const std::atomic<bool>* cancel = nullptr;
   double progress_interval = 0.25;  // seconds between progress events
   EventSink events;

@@ -208,6 +208,8 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
   if (!info.ok()) return unchunked;  // the unchunked run reports the source's fault itself
   double duration = info->duration;
   if (!asked && duration <= policy.min_seconds) return unchunked;
+  // Too long: the unchunked run fails it, saying so, before fanning out hundreds of tasks.
+  if (!engine::CheckSourceDuration(duration, options.max_source_duration).ok()) return unchunked;
   for (const engine::HlsOutputPlan& h : engine::ChunkedPackagesPlan(plan.engine, "").hls)
     for (const engine::HlsOutputPlan& o : plan.engine.hls)
       if (o.index == h.index && o.quality)

@@ -336,6 +336,45 @@ TEST(Cli, SourceLimitsAreFlagsThatReachTheAttempt) {
                      "--max-source-size");
 }
 
+// A few kilobytes can declare a day: two pictures 50,000 s apart, which the engine would encode
+// as 27.8 hours of video. Past --max-source-duration (12 h unless told) the run fails before
+// encoding anything, naming both figures, and an attempt's failure is not retried.
+TEST(Cli, ASourceLongerThanTheLimitFailsBeforeEncoding) {
+  std::string source =
+      testing::Fixture("two-pictures-a-day-apart.mp4",
+                       {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=1/50000", "-frames:v", "2",
+                        "-c:v", "libx264", "-video_track_timescale", "1"});
+  const std::string said =
+      "source: its media lasts 27.8 h (100000 s), longer than this server's limit of 12 h "
+      "(--max-source-duration)";
+  TempDir out, scratch;
+  auto start = std::chrono::steady_clock::now();
+  CommandResult r = Reel({"transcode", source, "-o", out / "a.mp4", "--progress", "none"});
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find(said), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out / "a.mp4"));
+
+  // A worker's attempt gets the limit by flag; within it, a source is unaffected.
+  auto attempt = [&](const std::string& file, const std::string& limit) {
+    json spec = {{"source", file},
+                 {"outputs", {{{"kind", "thumbnail"}, {"destination", out / "t.jpg"}}}}};
+    testing::WriteFile(scratch / "job.json", spec.dump());
+    return Reel({"run-job", scratch / "job.json", "--allow-path", out.path(), "--allow-path",
+                 fs::path(file).parent_path().string(), "--max-source-duration", limit});
+  };
+  CommandResult refused = attempt(source, "1h");
+  EXPECT_NE(refused.output.find("longer than this server's limit of 1 h"), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("\"retry\":\"permanent\""), std::string::npos) << refused.output;
+  CommandResult within = attempt(testing::Clip(320, 240, 1, 30), "2s");
+  EXPECT_EQ(within.exit_code, 0) << within.output;
+  EXPECT_TRUE(fs::exists(out / "t.jpg"));
+  ExpectOneLineError(
+      Reel({"transcode", source, "-o", out / "b.mp4", "--max-source-duration", "long"}),
+      "--max-source-duration");
+}
+
 TEST(Cli, SigintCancelsWithExitCode130) { ExpectSignalCancels(SIGINT, 130); }
 TEST(Cli, SigtermCancelsWithExitCode143) { ExpectSignalCancels(SIGTERM, 143); }
 

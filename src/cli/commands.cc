@@ -259,7 +259,9 @@ int ExecuteSpec(const job::JobSpec& spec, const std::string& mode, int threads,
                 const SourceLimitArgs& limits) {
   attempt::Environment env;
   env.threads = threads;
-  if (std::string bad = ApplySourceLimits(limits, &env.storage); !bad.empty()) return Fail(bad);
+  if (std::string bad = ApplySourceLimits(limits, &env.storage, &env.max_source_duration);
+      !bad.empty())
+    return Fail(bad);
   env.cancel = &g_cancel;
   if (mode == "bar") {
     env.events.on_progress = DrawBar;
@@ -339,11 +341,15 @@ int64_t ParseSize(const std::string& text) {
   return static_cast<int64_t>(v * scale);
 }
 
-std::string ApplySourceLimits(const SourceLimitArgs& limits, storage::Options* storage) {
+std::string ApplySourceLimits(const SourceLimitArgs& limits, storage::Options* storage,
+                              double* max_duration) {
   int64_t max_size = ParseSize(limits.max_size);
   if (max_size <= 0) return "--max-source-size: not a size (examples: 20GiB, 500MiB)";
   double deadline = ParseDuration(limits.deadline);
   if (deadline < 0) return "--source-deadline: not a duration (examples: 3h, 90m; 0 for none)";
+  double longest = ParseDuration(limits.max_duration);
+  if (longest < 0) return "--max-source-duration: not a duration (examples: 12h, 90m; 0 for none)";
+  if (max_duration) *max_duration = longest;
   int64_t speed = 0;
   double window = 0;
   if (limits.low_speed != "0") {
@@ -362,8 +368,8 @@ std::string ApplySourceLimits(const SourceLimitArgs& limits, storage::Options* s
 }
 
 std::vector<std::string> SourceLimitFlags(const SourceLimitArgs& limits) {
-  return {"--max-source-size", limits.max_size,     "--source-low-speed",
-          limits.low_speed,    "--source-deadline", limits.deadline};
+  return {"--max-source-size", limits.max_size, "--source-low-speed",    limits.low_speed,
+          "--source-deadline", limits.deadline, "--max-source-duration", limits.max_duration};
 }
 
 int RunTranscode(const TranscodeArgs& args) {
@@ -469,7 +475,9 @@ int RunJob(const RunJobArgs& args) {
   env.cancel = &g_cancel;  // downloads and uploads stop on SIGTERM too
   env.storage.allow_paths = args.allow_paths;
   env.storage.forbidden_roots = args.forbid_paths;
-  if (std::string bad = ApplySourceLimits(args.source_limits, &env.storage); !bad.empty())
+  if (std::string bad =
+          ApplySourceLimits(args.source_limits, &env.storage, &env.max_source_duration);
+      !bad.empty())
     return fail(InvalidArgument(bad));
   Result<net::AddressPolicy> policy = net::AddressPolicy::Parse(args.allow_hosts);
   if (!policy.ok()) return Fail(policy.status().message());

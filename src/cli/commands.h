@@ -18,9 +18,14 @@ struct SourceLimitArgs {
   std::string max_size = "20GiB";      // --max-source-size: refused once past (Content-Length too)
   std::string low_speed = "1KiB/30s";  // --source-low-speed: slower than this over the window
   std::string deadline = "3h";         // --source-deadline: one download in all; 0: none
+  // --max-source-duration: a source whose media lasts longer fails for good (a few kilobytes can
+  // declare a day of one frame, which would be encoded as a day of video); 0: none.
+  std::string max_duration = "12h";
 };
-// Sets `storage`'s limits from the flags; "" when they are valid, else what is wrong.
-std::string ApplySourceLimits(const SourceLimitArgs& limits, storage::Options* storage);
+// Sets `storage`'s limits from the flags, and the longest source into `max_duration` (seconds;
+// 0: none) when given; "" when they are valid, else what is wrong.
+std::string ApplySourceLimits(const SourceLimitArgs& limits, storage::Options* storage,
+                              double* max_duration = nullptr);
 // The flags again, for a `reel run-job` child.
 std::vector<std::string> SourceLimitFlags(const SourceLimitArgs& limits);
 

@@ -17,6 +17,9 @@ void AddSourceLimitOptions(CLI::App* cmd, reel::cli::SourceLimitArgs* limits) {
                   "1KiB/30s; 0: no limit)");
   cmd->add_option("--source-deadline", limits->deadline,
                   "Longest a source download may take (default 3h; 0: no limit)");
+  cmd->add_option("--max-source-duration", limits->max_duration,
+                  "Longest source media, e.g. 12h (default); longer ones fail for good (0: no "
+                  "limit)");
 }
 
 // Chunked encoding (README "Chunked encoding"), on the commands that run a worker pool.

@@ -26,6 +26,8 @@ class ClockMender {
   // streams' packets are judged; every packet is moved.
   void Mend(AVPacket* pkt);
 
+  // Whether the format's clock may jump, and so is mended.
+  bool mends() const { return enabled_; }
   int jumps() const { return jumps_; }
   // Where the first mended jump is, on the mended clock (AV_TIME_BASE units); unset without one.
   int64_t first_jump() const { return first_jump_; }

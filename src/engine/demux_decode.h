@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -200,10 +201,10 @@ class Source {
   double duration_ = 0;
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
-  int64_t video_end_pts_ = 0;    // end of the last decoded frame, in the stream's time base
-  bool drawn_ = false;           // normalise_ draws the picture from the audio
-  int64_t audio_end_pts_ = 0;    // end of the last decoded audio frame, in the stream's time base
-  FramePtr held_audio_;          // a source whose clock jumps: see HoldAudio
+  int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
+  bool drawn_ = false;         // normalise_ draws the picture from the audio
+  int64_t audio_end_pts_ = 0;  // end of the last decoded audio frame, in the stream's time base
+  std::deque<FramePtr> held_audio_;  // a source whose clock may jump: see HoldAudio
   AudioReshaper reshape_audio_;  // the main audio's format kept (joined: the current source's)
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;

@@ -67,6 +67,8 @@ struct MediaInfo {
 };
 
 Result<MediaInfo> Probe(const std::string& path);
+// kInvalidArgument, saying both, when a source of `seconds` is longer than `limit` (> 0).
+Status CheckSourceDuration(double seconds, double limit);
 // Runs the idet pre-pass over the first frames of every video stream of `path` (`reel probe`
 // shows it; a second decode of those frames, so not part of Probe).
 Status DetectFields(const std::string& path, MediaInfo* info);
@@ -182,6 +184,9 @@ struct TranscodeOptions {
   double progress_interval = 0.25;                   // seconds between calls
   const std::atomic<bool>* cancel = nullptr;         // set to stop; the run returns kCanceled
   int threads = 0;                                   // CPU budget; 0 = all cores
+  // A source whose media lasts longer (seconds) fails the run with kInvalidArgument before
+  // anything is encoded: a few kilobytes can declare a day of one picture. 0: no limit.
+  double max_source_duration = 0;
   // Called with each output's destination right before it is moved into place, so the caller's
   // containment rules judge the path as it resolves then (a link may have been swapped in while
   // the run encoded); an error fails the run and nothing more is moved.

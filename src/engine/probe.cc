@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "engine/av_util.h"
 #include "engine/demux_decode.h"
@@ -114,6 +115,31 @@ Result<MediaInfo> Probe(const std::string& path) {
       info.streams.back().duration = clock->stream_durations[i];
   }
   return info;
+}
+
+namespace {
+
+// "12 h", "90 min", "45 s".
+std::string Readable(double seconds) {
+  char buf[48];
+  if (seconds >= 3600 && std::fmod(seconds, 360) == 0)
+    std::snprintf(buf, sizeof(buf), "%g h", seconds / 3600);
+  else if (seconds >= 60 && std::fmod(seconds, 60) == 0)
+    std::snprintf(buf, sizeof(buf), "%g min", seconds / 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%.0f s", seconds);
+  return buf;
+}
+
+}  // namespace
+
+Status CheckSourceDuration(double seconds, double limit) {
+  if (limit <= 0 || seconds <= limit) return Status::Ok();
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.1f h (%.0f s)", seconds / 3600, seconds);
+  return InvalidArgument(std::string("source: its media lasts ") + buf +
+                         ", longer than this server's limit of " + Readable(limit) +
+                         " (--max-source-duration)");
 }
 
 Status DetectFields(const std::string& path, MediaInfo* info) {

@@ -145,6 +145,30 @@ TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
   }
 }
 
+// The same join with the second recording's clock starting 20 ms before the first's ends: too
+// small a step back to be a jump (as ffmpeg judges it), so the clock is left as it is and the
+// second's pictures follow on the frame grid. Its sound overlaps the first's end by 73 ms (with
+// its priming and the first's padding), under the 0.1 s that aresample mends: it used to be
+// appended whole, 73 ms after the pictures it belongs to, and is now cut in, to the sample.
+TEST(Timestamps, AnMpegTsWhoseClockStepsBackALittleKeepsItsSync) {
+  std::string source = testing::ClockJumpTsSource(11.98);
+  Result<MediaInfo> info = Probe(source);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->clock_jumps, 0);
+  EXPECT_NEAR(info->duration, 23.98, 0.1);
+  TempDir out;
+  Encoded e = EncodeBoth(source, out);
+  for (const SyncReport* r : {&e.mp4, &e.hls}) {
+    ASSERT_TRUE(r->ok) << r->error;
+    ASSERT_EQ(r->offsets.size(), 12u) << r->Describe();
+    // The second recording's pictures are 1.3 ms off the grid's slots (it starts at 11.9587 s).
+    for (size_t i = 0; i < r->offsets.size(); ++i)
+      EXPECT_NEAR(r->offsets[i], 0, i < 6 ? kSync : kSync + 0.0014)
+          << "flash " << i << ": " << r->Describe();
+    ExpectLength(*r, 23.96, 23.98);
+  }
+}
+
 TEST(Timestamps, AnEditListThatCutsTheStart) {
   std::string source = testing::CutStartSource();
   // 12 s cut at 3.32 s between keyframes (every 2 s): 8.68 s shown, from a GOP that began at 2 s.

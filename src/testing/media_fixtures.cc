@@ -211,16 +211,17 @@ std::string WrappingTsSource() {
                                  "aac", "-b:a", "192k", "-output_ts_offset", "95438"});
 }
 
-std::string ClockJumpTsSource(int leap_seconds) {
-  auto part = [](int offset) {
-    return Fixture("clock-" + std::to_string(offset) + ".ts",
+std::string ClockJumpTsSource(double second_starts_at) {
+  auto part = [](double offset) {
+    std::string at = std::to_string(offset);
+    return Fixture("clock-" + at + ".ts",
                    {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "copy", "-c:a", "aac", "-b:a",
-                    "192k", "-output_ts_offset", std::to_string(offset)});
+                    "192k", "-output_ts_offset", at});
   };
-  std::string first = part(leap_seconds < 0 ? -leap_seconds : 0);
-  std::string second = part(leap_seconds < 0 ? 0 : leap_seconds);
+  std::string first = part(second_starts_at < 0 ? -second_starts_at : 0);
+  std::string second = part(second_starts_at < 0 ? 0 : second_starts_at);
   std::string path =
-      fs::path(first).parent_path() / ("clock-jump-" + std::to_string(leap_seconds) + "-" +
+      fs::path(first).parent_path() / ("clock-jump-" + std::to_string(second_starts_at) + "-" +
                                        std::to_string(fs::file_size(first)) + ".ts");
   if (fs::exists(path)) return path;
   std::string temp = path + ".tmp" + std::to_string(getpid());

@@ -71,9 +71,9 @@ std::string EditListOffsetSource();
 // during the file; libavformat unwraps it into a negative start time.
 std::string WrappingTsSource();
 // Two MPEG-TS recordings of the sync source joined byte for byte (`cat a.ts b.ts`), the second's
-// clock `leap_seconds` after the first's (before it when negative): 24 s of media whose clock
-// jumps once, at 12 s.
-std::string ClockJumpTsSource(int leap_seconds);
+// clock starting at `second_starts_at` seconds and the first's at 0 (when negative: the first's at
+// -second_starts_at and the second's at 0). 3600: 24 s of media whose clock leaps an hour at 12 s.
+std::string ClockJumpTsSource(double second_starts_at);
 // An MP4 cut from a GOP-coded copy (25 fps, a keyframe every 2 s) with `-ss 3.32 -c copy`: the
 // cut lands between keyframes (on a frame), so an edit list skips the start of its first GOP.
 std::string CutStartSource();

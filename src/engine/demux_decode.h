@@ -205,7 +205,7 @@ class Source {
   bool drawn_ = false;         // normalise_ draws the picture from the audio
   int64_t audio_end_pts_ = 0;  // end of the last decoded audio frame, in the stream's time base
   std::deque<FramePtr> held_audio_;  // a source whose clock may jump: see HoldAudio
-  AudioReshaper reshape_audio_;  // the main audio's format kept (joined: the current source's)
+  AudioReshaper reshape_audio_;      // the main audio's format kept (joined: the current source's)
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;
   std::atomic<double> decoded_seconds_{0};

@@ -214,9 +214,8 @@ std::string WrappingTsSource() {
 std::string ClockJumpTsSource(double second_starts_at) {
   auto part = [](double offset) {
     std::string at = std::to_string(offset);
-    return Fixture("clock-" + at + ".ts",
-                   {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "copy", "-c:a", "aac", "-b:a",
-                    "192k", "-output_ts_offset", at});
+    return Fixture("clock-" + at + ".ts", {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "copy",
+                                           "-c:a", "aac", "-b:a", "192k", "-output_ts_offset", at});
   };
   std::string first = part(second_starts_at < 0 ? -second_starts_at : 0);
   std::string second = part(second_starts_at < 0 ? 0 : second_starts_at);

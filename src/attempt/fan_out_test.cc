@@ -48,13 +48,14 @@ std::map<std::string, std::string> Playlists(const std::string& dir) {
   return out;
 }
 
-Result<std::optional<FanOutMessage>> Decide(const json& document, FanOutPolicy policy) {
+Result<std::optional<FanOutMessage>> Decide(const json& document, FanOutPolicy policy,
+                                            const engine::TranscodeOptions& options = {}) {
   job::JobSpec spec = Spec(document);
   Result<AttemptPlan> plan = MakePlan(spec, [](const std::string& url, const std::string& field,
                                                Role) { return LocalPath(url, field); });
   if (!plan.ok()) return plan.status();
   policy.allowed = true;
-  return DecideFanOut(spec, *plan, policy);
+  return DecideFanOut(spec, *plan, policy, options);
 }
 
 TEST(FanOut, TheDecisionFollowsTheSpecTheSourceAndTheLiveSlots) {
@@ -104,6 +105,19 @@ TEST(FanOut, TheDecisionFollowsTheSpecTheSourceAndTheLiveSlots) {
   Result<std::optional<FanOutMessage>> refused = Decide(joined, policy);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("joining several sources"), std::string::npos);
+  // So is a source whose clock jumps (a chunk would seek by timestamps that mislead).
+  json jumping = asked;
+  jumping["source"] = testing::ClockJumpTsSource(3600);
+  Result<std::optional<FanOutMessage>> unseekable = Decide(jumping, policy);
+  ASSERT_FALSE(unseekable.ok());
+  EXPECT_NE(unseekable.status().message().find("the source's clock jumps"), std::string::npos)
+      << unseekable.status().ToString();
+  // A source over --max-source-duration is not fanned out: the unchunked run fails it, saying so.
+  engine::TranscodeOptions limited;
+  limited.max_source_duration = 20;
+  Result<std::optional<FanOutMessage>> too_long = Decide(asked, policy, limited);
+  ASSERT_TRUE(too_long.ok()) << too_long.status().ToString();
+  EXPECT_FALSE(too_long->has_value());
 }
 
 TEST(FanOut, TheTasksMakeThePackageAnUnchunkedRunMakesAndNeverShareAFolder) {

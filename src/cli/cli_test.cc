@@ -355,6 +355,23 @@ TEST(Cli, ASourceLongerThanTheLimitFailsBeforeEncoding) {
   EXPECT_NE(r.output.find(said), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out / "a.mp4"));
 
+  // A header that says less than the packets hold (the mvhd's duration set to 1 s) is caught as
+  // the packets pass the limit, before the encoders get that far.
+  std::string bytes = testing::ReadFile(source);
+  size_t mvhd = bytes.find("mvhd");
+  ASSERT_NE(mvhd, std::string::npos);
+  ASSERT_EQ(bytes[mvhd + 4], 0) << "a version-0 mvhd";
+  bytes.replace(mvhd + 20, 4, bytes.substr(mvhd + 16, 4));  // duration = timescale: 1 s
+  testing::WriteFile(scratch / "liar.mp4", bytes);
+  start = std::chrono::steady_clock::now();
+  CommandResult lied =
+      Reel({"transcode", scratch / "liar.mp4", "-o", out / "c.mp4", "--progress", "none"});
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20);
+  EXPECT_NE(lied.exit_code, 0);
+  EXPECT_NE(lied.output.find("lasts 13.9 h (50000 s), longer than this server's limit of 12 h"),
+            std::string::npos)
+      << lied.output;
+
   // A worker's attempt gets the limit by flag; within it, a source is unaffected.
   auto attempt = [&](const std::string& file, const std::string& limit) {
     json spec = {{"source", file},

@@ -53,8 +53,13 @@ void ClockMender::Mend(AVPacket* pkt) {
   StreamClock& clock = streams_[pkt->stream_index];
   int64_t leap = 0;
   if (clock.due != AV_NOPTS_VALUE) {
+    // A new clock moves every stream at once, so the packet must be as far from the last one
+    // read (of any stream) as from its own stream: one stream's gap (sound missing for 15 s of
+    // a broadcast) is a gap, kept and filled, not a leap that would pull the others with it.
     int64_t off = now - clock.due;
-    if (std::llabs(off) > kLeap || now + kStepBack < clock.last) leap = off;
+    bool away = last_ == AV_NOPTS_VALUE || std::llabs(now - last_) > kLeap;
+    bool behind = now + kStepBack < clock.last && now + kStepBack < last_;
+    if ((std::llabs(off) > kLeap && away) || behind) leap = off;
   } else if (last_ != AV_NOPTS_VALUE) {
     // A stream's first packet: judged against the others'.
     int64_t off = now - last_;

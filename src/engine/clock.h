@@ -4,8 +4,9 @@
 // clock leaps an hour declares an hour, and would be encoded as an hour of one frozen picture; a
 // clock that goes back reads as a wrap and declares a day. reel mends them as ffmpeg's command
 // line does (fftools' ts_discontinuity_detect): a packet more than 10 s away from where its
-// stream was due, or more than 0.1 s behind its stream's last one, moves the clock of it and of
-// every later packet so that it comes where it was due. Internal to the engine.
+// stream was due (and from the last packet read), or more than 0.1 s behind its stream's last
+// one (and the last packet read), moves the clock of it and of every later packet so that it
+// comes where it was due. Internal to the engine.
 #pragma once
 
 #include <cstdint>

@@ -608,6 +608,11 @@ Status Source::Run(DecodedSink* sink) {
           main_pos = segment_offset_ + end;
           demuxed_end_ = std::max(demuxed_end_, end);
           decoded_seconds_.store(main_pos, std::memory_order_relaxed);
+          // A header can say less than the packets do (an MP4's mvhd, a Matroska Duration).
+          if (longest_ > 0 && main_pos > longest_ + 1) {
+            av_packet_unref(pkt.get());
+            return CheckSourceDuration(main_pos, longest_);
+          }
           // A margin past the window's end lets reordered frames and `fps` finish its last slot.
           // Judged on the picture: sound interleaved far ahead must not stop it short, and a
           // window reaching past the picture's end reads to the end, for the sound that holds

@@ -120,6 +120,10 @@ class Source {
     skip_video_ = skip_video;
   }
 
+  // Fails Run (CheckSourceDuration) once the packets read pass `seconds` of media, whatever the
+  // header declared. 0: no limit. Before Run.
+  void LimitLength(double seconds) { longest_ = seconds; }
+
   // Decodes everything into `sink`, then ends it (see scheduler.h). Returns early, Ok, when the
   // run is stopping.
   Status Run(DecodedSink* sink);
@@ -211,6 +215,7 @@ class Source {
   std::atomic<double> decoded_seconds_{0};
   bool window_ = false, skip_video_ = false;  // SetWindow
   double window_from_ = 0, window_until_ = -1;
+  double longest_ = 0;  // LimitLength
 };
 
 }  // namespace reel::engine

@@ -651,6 +651,7 @@ Result<TranscodeResult> Scheduler::Run() {
   // 1. Plan.
   REEL_RETURN_IF_ERROR(source_.Open());
   REEL_RETURN_IF_ERROR(CheckSourceDuration(source_.duration(), options_.max_source_duration));
+  source_.LimitLength(options_.max_source_duration);
   if (window_) {
     // Two frames of margin before the first frame: `fps` (round=near) sees what it weighs.
     double rate = av_q2d(source_.format().frame_rate);

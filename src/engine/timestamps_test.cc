@@ -169,6 +169,30 @@ TEST(Timestamps, AnMpegTsWhoseClockStepsBackALittleKeepsItsSync) {
   }
 }
 
+// One stream's gap is not a new clock: an MPEG-TS whose sound stops from 4 s to 18 s while the
+// picture goes on. Judged per stream, the sound's return looked like a 14 s leap that pulled
+// the picture along, and back, at every packet: its last 2 s were heard at 4 s and the file
+// ended its sound at 6 s. The gap is kept (filled with silence) and the sound comes back at 18 s.
+TEST(Timestamps, AnMpegTsWhoseSoundStopsForAWhileKeepsTheGap) {
+  std::string source = testing::Fixture(
+      "sound-gap.ts",
+      {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=20", "-f", "lavfi", "-i",
+       "sine=frequency=440:duration=6,asetpts='if(gte(T,4),PTS+14/TB,PTS)'", "-c:v", "libx264",
+       "-preset", "ultrafast", "-g", "50", "-c:a", "aac", "-f", "mpegts"});
+  Result<MediaInfo> info = Probe(source);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->clock_jumps, 0);
+  EXPECT_NEAR(info->duration, 20, 0.1);
+  TempDir out;
+  Encoded e = EncodeBoth(source, out);
+  const testing::StreamSummary* video = e.mp4_media.Find("video");
+  const testing::StreamSummary* audio = e.mp4_media.Find("audio");
+  ASSERT_NE(video, nullptr);
+  ASSERT_NE(audio, nullptr);
+  EXPECT_EQ(video->packets, 500);
+  EXPECT_NEAR(audio->end, 20, 0.05);
+}
+
 TEST(Timestamps, AnEditListThatCutsTheStart) {
   std::string source = testing::CutStartSource();
   // 12 s cut at 3.32 s between keyframes (every 2 s): 8.68 s shown, from a GOP that began at 2 s.

@@ -529,15 +529,19 @@ Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutput
   }
   // The probes encode 8-bit SDR from the source graph's picture: a kept-HDR source's picture is
   // still PQ/HLG there, so its figures would price every rung from the wrong signal. Joined
-  // sources and pictures drawn from audio are not one source's own picture.
+  // sources and pictures drawn from audio are not one source's own picture. A source whose clock
+  // jumps (clock.h) would have its windows sought by timestamps that do not say where they are.
   const bool hdr_kept = source.picture().keep_hdr;
-  if (plan.inputs.size() > 1 || source.drawn() || hdr_kept) {
+  const bool jumps = source.clock_jumps() > 0;
+  if (plan.inputs.size() > 1 || source.drawn() || hdr_kept || jumps) {
     PerTitleChoice c;
     c.target_psnr = h.ladder.target_psnr;
     for (const Rung& r : rungs)
       c.rungs.push_back({r.name, r.bitrate, r.bitrate, 0, false, "not analysed"});
     c.note = hdr_kept ? "per-title does not analyse a source kept in HDR yet; the ladder's "
                         "bitrates were used"
+             : jumps  ? "per-title samples a source by its timestamps, and this one's clock "
+                        "jumps; the ladder's bitrates were used"
                       : "per-title analyses a single source's own picture; the ladder's bitrates "
                         "were used";
     return c;

@@ -181,6 +181,17 @@ TEST(PerTitle, StillNoisyPictureReachesTheTargetOrSpendsTheLaddersRate) {
   }
 }
 
+// Its windows would be sought by timestamps that, after a leap of the clock, do not say where
+// they are: a source whose clock jumps keeps the ladder's bitrates, saying why.
+TEST(PerTitle, ASourceWhoseClockJumpsKeepsTheLaddersBitrates) {
+  TempDir out;
+  json o = RunPerTitle(testing::ClockJumpTsSource(3600), out / "hls");
+  SCOPED_TRACE(o.dump());
+  ASSERT_TRUE(o.contains("ladder"));
+  EXPECT_NE(o["ladder"]["note"].get<std::string>().find("clock jumps"), std::string::npos);
+  for (const json& r : o["ladder"]["rungs"]) EXPECT_EQ(r["bitrate"], r["nominal_bitrate"]);
+}
+
 TEST(PerTitle, OnlyPerTitleLaddersHaveTheSection) {
   TempDir out;
   TranscodePlan plan;

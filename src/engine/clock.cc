@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <tuple>
@@ -24,6 +23,38 @@ bool Judged(const AVStream* st) {
          !(st->disposition & AV_DISPOSITION_ATTACHED_PIC);
 }
 
+__extension__ using Wide = __int128;
+
+// Times are held inside these bounds, so that no product below leaves 128 bits: a tick count
+// times a time base's numerator in µs (< 2^51) stays under 2^126, as does a µs count times a
+// denominator (< 2^31). Real media is nowhere near either (2^75 ticks; 2^95 µs).
+constexpr Wide kFarTicks = Wide(1) << 75;
+constexpr Wide kFarMicros = Wide(1) << 95;
+
+Wide Bound(Wide v, Wide far) { return v < -far ? -far : v > far ? far : v; }
+Wide Abs(Wide v) { return v < 0 ? -v : v; }
+
+// a * mul / div, rounded to the nearest (halves away from zero), as av_rescale_q does.
+Wide Scale(Wide a, int64_t mul, int64_t div) {
+  Wide n = a * mul;
+  return n >= 0 ? (n + div / 2) / div : -((-n + div / 2) / div);
+}
+Wide Micros(Wide ticks, AVRational tb) {
+  return Bound(Scale(Bound(ticks, kFarTicks), int64_t(tb.num) * AV_TIME_BASE, tb.den), kFarMicros);
+}
+Wide Ticks(Wide micros, AVRational tb) {
+  return Bound(Scale(Bound(micros, kFarMicros), tb.den, int64_t(tb.num) * AV_TIME_BASE), kFarTicks);
+}
+
+// A timestamp moved by `shift` ticks; none when it would leave int64.
+int64_t Place(int64_t raw, Wide shift) {
+  if (raw == AV_NOPTS_VALUE) return raw;
+  Wide placed = Wide(raw) + shift;
+  return placed > INT64_MIN && placed <= INT64_MAX ? int64_t(placed) : AV_NOPTS_VALUE;
+}
+
+int64_t ToInt64(Wide v) { return int64_t(Bound(v, INT64_MAX)); }
+
 }  // namespace
 
 ClockMender::ClockMender(const AVFormatContext* fmt)
@@ -35,44 +66,41 @@ void ClockMender::Mend(AVPacket* pkt) {
     return;
   const AVStream* st = fmt_->streams[pkt->stream_index];
   const AVRational tb = st->time_base;
-  const int64_t raw_dts = pkt->dts, raw_pts = pkt->pts;
+  if (tb.num <= 0 || tb.den <= 0) return;
+  int64_t raw = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
   // The offset is kept in µs and converted per stream, so every packet of a stream moves by the
   // same number of its own ticks.
-  auto place = [&]() {
-    int64_t shift = av_rescale_q(offset_, AV_TIME_BASE_Q, tb);
-    if (raw_dts != AV_NOPTS_VALUE) pkt->dts = raw_dts + shift;
-    if (raw_pts != AV_NOPTS_VALUE) pkt->pts = raw_pts + shift;
-  };
-  place();
-  if (!Judged(st)) return;
-  int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
-  if (ts == AV_NOPTS_VALUE) return;
-  int64_t now = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
-  if (streams_.size() <= static_cast<size_t>(pkt->stream_index))
-    streams_.resize(pkt->stream_index + 1);
-  StreamClock& clock = streams_[pkt->stream_index];
-  int64_t leap = 0;
-  if (clock.due != AV_NOPTS_VALUE) {
-    // A new clock moves every stream at once, so the packet must be as far from the last one
-    // read (of any stream) as from its own stream: one stream's gap (sound missing for 15 s of
-    // a broadcast) is a gap, kept and filled, not a leap that would pull the others with it.
-    int64_t off = now - clock.due;
-    bool away = last_ == AV_NOPTS_VALUE || std::llabs(now - last_) > kLeap;
-    bool behind = now + kStepBack < clock.last && now + kStepBack < last_;
-    if ((std::llabs(off) > kLeap && away) || behind) leap = off;
-  } else if (last_ != AV_NOPTS_VALUE) {
-    // A stream's first packet: judged against the others'.
-    int64_t off = now - last_;
-    if (std::llabs(off) > kLeap) leap = off;
+  if (Judged(st) && raw != AV_NOPTS_VALUE) {
+    Wide now = Micros(Wide(raw) + Ticks(offset_, tb), tb);
+    if (streams_.size() <= static_cast<size_t>(pkt->stream_index))
+      streams_.resize(pkt->stream_index + 1);
+    StreamClock& clock = streams_[pkt->stream_index];
+    Wide leap = 0;
+    if (clock.seen) {
+      // A new clock moves every stream at once, so the packet must be as far from the last one
+      // read (of any stream) as from its own stream: one stream's gap (sound missing for 15 s
+      // of a broadcast) is a gap, kept and filled, not a leap that would pull the others along.
+      Wide off = now - clock.due;
+      bool away = Abs(now - last_) > kLeap;
+      bool behind = now + kStepBack < clock.last && now + kStepBack < last_;
+      if ((Abs(off) > kLeap && away) || behind) leap = off;
+    } else if (any_) {
+      // A stream's first packet: judged against the others'.
+      Wide off = now - last_;
+      if (Abs(off) > kLeap) leap = off;
+    }
+    if (leap != 0) {
+      offset_ = Bound(offset_ - leap, kFarMicros);
+      now -= leap;
+      if (jumps_++ == 0) first_jump_ = ToInt64(now);
+    }
+    any_ = clock.seen = true;
+    last_ = clock.last = now;
+    clock.due = now + Micros(std::max<int64_t>(pkt->duration, 0), tb);
   }
-  if (leap != 0) {
-    offset_ -= leap;
-    place();
-    now -= leap;
-    if (jumps_++ == 0) first_jump_ = now;
-  }
-  last_ = clock.last = now;
-  clock.due = now + (pkt->duration > 0 ? av_rescale_q(pkt->duration, tb, AV_TIME_BASE_Q) : 0);
+  Wide shift = Ticks(offset_, tb);
+  pkt->dts = Place(pkt->dts, shift);
+  pkt->pts = Place(pkt->pts, shift);
 }
 
 namespace {
@@ -86,7 +114,8 @@ Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string
     if (!Judged(fmt->streams[i])) fmt->streams[i]->discard = AVDISCARD_ALL;
   ClockMender mender(fmt);
   struct Span {
-    int64_t first = AV_NOPTS_VALUE, end = AV_NOPTS_VALUE;  // µs, on the mended clock
+    bool seen = false;
+    Wide first = 0, end = 0;  // µs, on the mended clock
   };
   std::vector<Span> spans;
   PacketPtr pkt = MakePacket();
@@ -94,14 +123,15 @@ Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string
     mender.Mend(pkt.get());
     int index = pkt->stream_index;
     const AVStream* st = fmt->streams[index];
-    if (Judged(st) && pkt->pts != AV_NOPTS_VALUE) {
+    AVRational tb = st->time_base;
+    if (Judged(st) && pkt->pts != AV_NOPTS_VALUE && tb.num > 0 && tb.den > 0) {
       if (spans.size() <= static_cast<size_t>(index)) spans.resize(index + 1);
-      int64_t start = av_rescale_q(pkt->pts, st->time_base, AV_TIME_BASE_Q);
-      int64_t end = av_rescale_q(pkt->pts + std::max<int64_t>(pkt->duration, 0), st->time_base,
-                                 AV_TIME_BASE_Q);
+      Wide start = Micros(pkt->pts, tb);
+      Wide end = Micros(Wide(pkt->pts) + std::max<int64_t>(pkt->duration, 0), tb);
       Span& s = spans[index];
-      s.first = s.first == AV_NOPTS_VALUE ? start : std::min(s.first, start);
-      s.end = s.end == AV_NOPTS_VALUE ? end : std::max(s.end, end);
+      s.first = s.seen ? std::min(s.first, start) : start;
+      s.end = s.seen ? std::max(s.end, end) : end;
+      s.seen = true;
     }
     av_packet_unref(pkt.get());
   }
@@ -112,19 +142,19 @@ Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string
     return clock;
   }
   // Measured as the engine reads it: from the file's start time to the end of its last packet.
-  int64_t origin = declared->start_time;
-  int64_t end = AV_NOPTS_VALUE;
+  bool has_origin = declared->start_time != AV_NOPTS_VALUE, has_end = false;
+  Wide origin = has_origin ? declared->start_time : 0, end = 0;
   clock.stream_durations.assign(fmt->nb_streams, 0);
   for (size_t i = 0; i < spans.size(); ++i) {
-    if (spans[i].first == AV_NOPTS_VALUE) continue;
-    if (origin == AV_NOPTS_VALUE) origin = spans[i].first;
-    end = end == AV_NOPTS_VALUE ? spans[i].end : std::max(end, spans[i].end);
+    if (!spans[i].seen) continue;
+    if (!has_origin) origin = spans[i].first, has_origin = true;
+    end = has_end ? std::max(end, spans[i].end) : spans[i].end;
+    has_end = true;
     if (i < clock.stream_durations.size())
-      clock.stream_durations[i] = (spans[i].end - spans[i].first) / double(AV_TIME_BASE);
+      clock.stream_durations[i] = double(spans[i].end - spans[i].first) / AV_TIME_BASE;
   }
-  if (origin == AV_NOPTS_VALUE) origin = 0;
-  clock.duration = end == AV_NOPTS_VALUE ? 0 : std::max<int64_t>(0, end - origin) / 1e6;
-  clock.first_jump = std::max<int64_t>(0, mender.first_jump() - origin) / 1e6;
+  clock.duration = has_end ? double(std::max<Wide>(0, end - origin)) / AV_TIME_BASE : 0;
+  clock.first_jump = double(std::max<Wide>(0, mender.first_jump() - origin)) / AV_TIME_BASE;
   return clock;
 }
 

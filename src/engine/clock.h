@@ -34,15 +34,20 @@ class ClockMender {
   int64_t first_jump() const { return first_jump_; }
 
  private:
+  // Timestamps read from a file can be anything, up to INT64's limits, and a clock that leaps
+  // there and back must neither wrap nor lose its way: the mender reckons in 128 bits, bounded.
+  __extension__ using Wide = __int128;
   struct StreamClock {
-    int64_t due = AV_NOPTS_VALUE;   // decode time the stream's next packet is expected at (µs)
-    int64_t last = AV_NOPTS_VALUE;  // decode time of its last packet (µs)
+    bool seen = false;
+    Wide due = 0;   // decode time the stream's next packet is expected at (µs)
+    Wide last = 0;  // decode time of its last packet (µs)
   };
 
   const AVFormatContext* fmt_;
   bool enabled_;
-  int64_t offset_ = 0;             // µs added to every timestamp read
-  int64_t last_ = AV_NOPTS_VALUE;  // the last judged packet's decode time, any stream (µs)
+  Wide offset_ = 0;  // µs added to every timestamp read
+  bool any_ = false;
+  Wide last_ = 0;  // the last judged packet's decode time, any stream (µs)
   std::vector<StreamClock> streams_;
   int jumps_ = 0;
   int64_t first_jump_ = AV_NOPTS_VALUE;

@@ -283,6 +283,7 @@ Status Source::OpenSource(size_t segment) {
   video_dec_.reset();
   if (!audio_input_) audio_dec_.reset();
   demuxed_end_ = 0;
+  read_error_ = 0;
   video_end_pts_ = 0;
 
   video_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
@@ -470,6 +471,11 @@ Status Source::CopySubtitles() {
 Status Source::CheckComplete(double declared) const {
   if (declared > 1 && demuxed_end_ < declared * 0.97 - 0.5) {
     char buf[160];
+    if (read_error_ != 0) {  // damaged, not cut short: say what the demuxer could not read
+      std::snprintf(buf, sizeof(buf), ": file is damaged: reading stopped at %.2f s of %.2f s (",
+                    demuxed_end_, declared);
+      return InvalidArgument(SourcePath(segment_) + buf + AvErrorString(read_error_) + ")");
+    }
     std::snprintf(buf, sizeof(buf), ": file is truncated: media ends at %.2f s of %.2f s declared",
                   demuxed_end_, declared);
     return InvalidArgument(SourcePath(segment_) + buf);
@@ -586,7 +592,7 @@ Status Source::Run(DecodedSink* sink) {
     AVFormatContext* fmt = from_aux ? aux : main;
     int err = av_read_frame(fmt, pkt.get());
     if (err < 0) {
-      if (!from_aux && err != AVERROR_EOF) read_error = err;
+      if (!from_aux && err != AVERROR_EOF) read_error = read_error_ = err;
       (from_aux ? aux_eof : main_eof) = true;
       continue;
     }
@@ -599,7 +605,9 @@ Status Source::Run(DecodedSink* sink) {
       AVStream* st = fmt->streams[index];
       int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;
       if (pkt->pts != AV_NOPTS_VALUE) {
-        double end = (pkt->pts + std::max<int64_t>(pkt->duration, 0)) * av_q2d(st->time_base) -
+        // In doubles: a crafted file's timestamps can sit at int64's limits.
+        double end = (double(pkt->pts) + double(std::max<int64_t>(pkt->duration, 0))) *
+                         av_q2d(st->time_base) -
                      start / double(AV_TIME_BASE);
         if (from_aux) {
           aux_pos = end;

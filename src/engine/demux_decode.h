@@ -204,6 +204,7 @@ class Source {
   bool join_has_audio_ = false;
   double duration_ = 0;
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
+  int read_error_ = 0;      // why the source's reading stopped, when not at its end
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
   int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
   bool drawn_ = false;         // normalise_ draws the picture from the audio

@@ -193,6 +193,27 @@ TEST(Timestamps, AnMpegTsWhoseSoundStopsForAWhileKeepsTheGap) {
   EXPECT_NEAR(audio->end, 20, 0.05);
 }
 
+// An Ogg one of whose video pages carries a granule near INT64's limit, as a crafted or damaged
+// file may: that page's pictures read 2^57 frames on. ffmpeg's command line mends it as a jump
+// and back. reel did its sums in 64 bits, which wrapped, and refused the file as lasting 1.6
+// billion hours; reckoned in 128 bits, the page's pictures come where they were due.
+TEST(Timestamps, AnOggPageWhoseClockIsNearInt64sLimitIsMended) {
+  std::string source = testing::CorruptGranuleOggSource();
+  Result<MediaInfo> info = Probe(source);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_GE(info->clock_jumps, 1);
+  EXPECT_NEAR(info->duration, 12, 0.1);
+  TempDir out;
+  Encoded e = EncodeBoth(source, out);
+  EXPECT_NEAR(e.result.source_duration, 12, 0.1);
+  for (const SyncReport* r : {&e.mp4, &e.hls}) {
+    ExpectStartsAtZeroInSync(*r, 6);
+    ExpectLength(*r, 12);
+  }
+  ASSERT_NE(e.mp4_media.Find("video"), nullptr);
+  EXPECT_EQ(e.mp4_media.Find("video")->packets, 300);
+}
+
 TEST(Timestamps, AnEditListThatCutsTheStart) {
   std::string source = testing::CutStartSource();
   // 12 s cut at 3.32 s between keyframes (every 2 s): 8.68 s shown, from a GOP that began at 2 s.

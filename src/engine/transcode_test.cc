@@ -697,6 +697,21 @@ TEST(TranscodeBadInput, TruncatedFastStartMp4) {
   EXPECT_NE(s.message().find("truncated"), std::string::npos) << s.message();
 }
 
+TEST(TranscodeBadInput, AStretchTheDemuxerCannotReadFailsAsDamagedNotTruncated) {
+  // An Ogg Opus file whose middle page carries a granule near INT64's limit: libavformat refuses
+  // that page (an unsupported granule) and stops reading there. The reason says so; it used to
+  // call the file truncated, which sends its owner to look for a failed upload.
+  std::string src = testing::CorruptGranuleOgg(
+      Fixture("tone-8s.opus.ogg",
+              {"-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-c:a", "libopus"}));
+  TempDir out;
+  Status s = FailedTranscode(src, out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("file is damaged: reading stopped at"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("Invalid data"), std::string::npos) << s.message();
+}
+
 TEST(TranscodeBadInput, TruncatedMp4WithoutIndex) {
   // moov at the end, cut off: the file has no index at all.
   std::string src =

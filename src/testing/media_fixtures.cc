@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -231,6 +232,71 @@ std::string ClockJumpTsSource(double second_starts_at) {
   }
   fs::rename(temp, path);
   return path;
+}
+
+namespace {
+
+// The CRC an Ogg page carries (polynomial 0x04c11db7, unreflected, over the page with the field
+// zeroed).
+uint32_t OggCrc(const std::string& page) {
+  uint32_t crc = 0;
+  for (unsigned char byte : page) {
+    crc ^= uint32_t(byte) << 24;
+    for (int bit = 0; bit < 8; ++bit) crc = crc & 0x80000000u ? (crc << 1) ^ 0x04c11db7u : crc << 1;
+  }
+  return crc;
+}
+
+}  // namespace
+
+std::string CorruptGranuleOgg(const std::string& ogg) {
+  fs::path from(ogg);
+  std::string path = from.parent_path() / (from.stem().string() + "-corrupt-granule-" +
+                                           std::to_string(fs::file_size(from)) + ".ogg");
+  if (fs::exists(path)) return path;
+  std::ifstream in(ogg, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Pages: "OggS", version, flags, granule (8 bytes LE) at 6, serial at 14, CRC at 22, the
+  // segment count at 26 and the lacing values after it.
+  struct Page {
+    size_t at, size;
+    uint32_t serial;
+    int64_t granule;
+  };
+  std::vector<Page> pages;
+  uint32_t first = 0;
+  for (size_t at = 0; at + 27 <= data.size() && data.compare(at, 4, "OggS") == 0;) {
+    size_t segments = static_cast<unsigned char>(data[at + 26]), size = 27 + segments;
+    for (size_t i = 0; i < segments && at + 27 + i < data.size(); ++i)
+      size += static_cast<unsigned char>(data[at + 27 + i]);
+    Page page{at, size, 0, 0};
+    std::memcpy(&page.serial, &data[at + 14], 4);
+    std::memcpy(&page.granule, &data[at + 6], 8);
+    if (pages.empty()) first = page.serial;
+    pages.push_back(page);
+    at += size;
+  }
+  std::vector<Page> timed;
+  for (const Page& p : pages)
+    if (p.serial == first && p.granule > 0) timed.push_back(p);
+  if (timed.size() < 4) ADD_FAILURE() << ogg << ": too few pages to corrupt";
+  if (timed.empty()) return ogg;
+  const Page& victim = timed[timed.size() / 2];
+  int64_t granule = 0x7ffffffffffff000;
+  std::memcpy(&data[victim.at + 6], &granule, 8);
+  std::memset(&data[victim.at + 22], 0, 4);
+  uint32_t crc = OggCrc(data.substr(victim.at, victim.size));
+  std::memcpy(&data[victim.at + 22], &crc, 4);
+  std::string temp = path + ".tmp" + std::to_string(getpid());
+  std::ofstream(temp, std::ios::binary) << data;
+  fs::rename(temp, path);
+  return path;
+}
+
+std::string CorruptGranuleOggSource() {
+  return CorruptGranuleOgg(
+      Fixture("avsync-theora.ogg", {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "libtheora",
+                                    "-q:v", "7", "-c:a", "flac"}));
 }
 
 std::string CutStartSource() {

@@ -284,6 +284,13 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
                      {{"layout", ChunkLayoutToJson(*layout)},
                       {"duration", duration},
                       {"chunk_seconds", chunk_seconds}}});
+  // The source's clock was found steady above (ChunkBoundaries refuses one that jumps); an
+  // MPEG-TS is read through to know that, and each task would read it through again.
+  std::error_code ec;
+  auto size = static_cast<int64_t>(fs::file_size(plan.engine.input, ec));
+  if (!ec)
+    for (PlannedTask& t : m.tasks)
+      if (t.kind != "publish") t.payload["steady_clock"] = {{"size", size}};
   return std::optional<FanOutMessage>(std::move(m));
 }
 
@@ -298,6 +305,9 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
   Result<AttemptPlan> plan =
       MakePlan(spec, StagedSourceResolver(ResolverFor(env, paths), task.payload, env, paths));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};
+  json steady = task.payload.is_object() ? task.payload.value("steady_clock", json()) : json();
+  if (steady.is_object())
+    engine::VouchSteadyClock(plan->engine.input, steady.value("size", int64_t{-1}));
   engine::TranscodeOptions options = EngineOptions(env);
   std::string folder = AttemptFolder(task);
   std::string dir = (fs::path(LocalStaging(env)) / folder).string();

@@ -138,6 +138,11 @@ TEST(FanOut, TheTasksMakeThePackageAnUnchunkedRunMakesAndNeverShareAFolder) {
   const FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
   ASSERT_NE(fan_out, nullptr) << "chunking asked for: the attempt fans out";
   EXPECT_FALSE(fs::exists(dir / "chunked")) << "the deciding attempt encodes nothing";
+  // Each task is told the source's clock was found steady, so none reads it through again.
+  for (const PlannedTask& t : fan_out->tasks)
+    EXPECT_EQ(t.payload.value("steady_clock", json()),
+              json({{"size", static_cast<int64_t>(fs::file_size(source))}}))
+        << t.kind;
 
   // Every task but the stitch, as workers would run them; chunk 1 twice (a first attempt that
   // lost its lease and a second): each attempt writes its own folder.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <tuple>
 
 #include "engine/demux_decode.h"
@@ -162,39 +163,52 @@ Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string
 struct Scanned {
   std::string path;
   int64_t size = 0, mtime_ns = 0, inode = 0;
-  SourceClock clock;
+  std::optional<SourceClock> clock;  // none: vouched for as steady (VouchSteadyClock)
 };
 std::mutex g_scanned_mu;
 std::deque<Scanned> g_scanned;  // the newest first; a few files at most
 constexpr size_t kScannedKept = 8;
 
+using ScanKey = std::tuple<std::string, int64_t, int64_t, int64_t>;  // path, size, mtime, inode
+
+std::optional<ScanKey> KeyOf(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+  return ScanKey(path, int64_t(st.st_size),
+                 int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, int64_t(st.st_ino));
+}
+
+void Remember(const ScanKey& key, std::optional<SourceClock> clock) {
+  std::lock_guard<std::mutex> lock(g_scanned_mu);
+  std::erase_if(g_scanned, [&](const Scanned& s) { return s.path == std::get<0>(key); });
+  g_scanned.push_front(
+      {std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), std::move(clock)});
+  if (g_scanned.size() > kScannedKept) g_scanned.pop_back();
+}
+
 }  // namespace
 
 Result<SourceClock> ReadSourceClock(const AVFormatContext* fmt, const std::string& path) {
-  if (!(fmt->iformat && (fmt->iformat->flags & AVFMT_TS_DISCONT))) {
-    SourceClock clock;
-    clock.duration = ContentDuration(fmt);
-    return clock;
-  }
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return ScanClock(fmt, path);
-  auto key = std::make_tuple(path, int64_t(st.st_size),
-                             int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-                             int64_t(st.st_ino));
-  auto same = [&](const Scanned& s) {
-    return std::tie(s.path, s.size, s.mtime_ns, s.inode) == key;
-  };
+  SourceClock steady;
+  steady.duration = ContentDuration(fmt);
+  if (!(fmt->iformat && (fmt->iformat->flags & AVFMT_TS_DISCONT))) return steady;
+  std::optional<ScanKey> key = KeyOf(path);
+  if (!key) return ScanClock(fmt, path);
   {
     std::lock_guard<std::mutex> lock(g_scanned_mu);
-    auto it = std::find_if(g_scanned.begin(), g_scanned.end(), same);
-    if (it != g_scanned.end()) return it->clock;
+    auto it = std::find_if(g_scanned.begin(), g_scanned.end(), [&](const Scanned& s) {
+      return std::tie(s.path, s.size, s.mtime_ns, s.inode) == *key;
+    });
+    if (it != g_scanned.end()) return it->clock ? *it->clock : steady;
   }
   Result<SourceClock> clock = ScanClock(fmt, path);
-  if (!clock.ok()) return clock;
-  std::lock_guard<std::mutex> lock(g_scanned_mu);
-  g_scanned.push_front({path, std::get<1>(key), std::get<2>(key), std::get<3>(key), *clock});
-  if (g_scanned.size() > kScannedKept) g_scanned.pop_back();
+  if (clock.ok()) Remember(*key, *clock);
   return clock;
+}
+
+void VouchSteadyClock(const std::string& path, int64_t size) {
+  std::optional<ScanKey> key = KeyOf(path);
+  if (key && std::get<1>(*key) == size) Remember(*key, std::nullopt);  // else not the file read
 }
 
 }  // namespace reel::engine

@@ -67,6 +67,10 @@ struct MediaInfo {
 };
 
 Result<MediaInfo> Probe(const std::string& path);
+// An MPEG-TS/PS or Ogg source is read through once per process to learn whether its clock jumps
+// (Probe, a run). A task of a chunked job vouches instead for what its fan-out read: the file at
+// `path`, while it is `size` bytes, keeps one clock, and is not read through again here.
+void VouchSteadyClock(const std::string& path, int64_t size);
 // kInvalidArgument, saying both, when a source of `seconds` is longer than `limit` (> 0).
 Status CheckSourceDuration(double seconds, double limit);
 // Runs the idet pre-pass over the first frames of every video stream of `path` (`reel probe`

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "engine/engine.h"
@@ -150,6 +151,23 @@ TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
 // second's pictures follow on the frame grid. Its sound overlaps the first's end by 73 ms (with
 // its priming and the first's padding), under the 0.1 s that aresample mends: it used to be
 // appended whole, 73 ms after the pictures it belongs to, and is now cut in, to the sample.
+// A task of a chunked job is told its source's clock is steady (its fan-out read the file
+// through) and does not read it through again. The vouch holds for that file at that size only;
+// this one's clock does jump, which shows it was not read.
+TEST(Timestamps, AFileVouchedSteadyIsNotReadThroughAgain) {
+  std::string jumping = testing::ClockJumpTsSource(3600);
+  TempDir dir;
+  int64_t size = static_cast<int64_t>(std::filesystem::file_size(jumping));
+  for (bool right_size : {false, true}) {
+    std::string copy = dir / (right_size ? "vouched.ts" : "other-size.ts");
+    std::filesystem::copy_file(jumping, copy);
+    VouchSteadyClock(copy, right_size ? size : size - 188);
+    Result<MediaInfo> info = Probe(copy);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_EQ(info->clock_jumps, right_size ? 0 : 1) << copy;
+  }
+}
+
 TEST(Timestamps, AnMpegTsWhoseClockStepsBackALittleKeepsItsSync) {
   std::string source = testing::ClockJumpTsSource(11.98);
   Result<MediaInfo> info = Probe(source);

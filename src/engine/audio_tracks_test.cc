@@ -330,6 +330,32 @@ TEST(AudioTracks, TheSecondTrackKeepsTheSourceSync) {
   EXPECT_EQ(init.Find("audio")->channels, 1);
 }
 
+// Two recordings with two sound tracks joined byte for byte, the second's clock 20 ms behind the
+// first's end (timestamps_test.cc's step back): the second track's overlap at the join is cut
+// as the first's is. It was appended whole, 73 ms after the pictures it belongs to.
+TEST(AudioTracks, TheSecondTrackKeepsItsSyncAcrossAJoin) {
+  std::string source = testing::ClockJumpTsSource(11.98, 2);
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = source;
+  HlsOutputPlan h = Package(out / "pkg", false);
+  plan.hls.push_back(h);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string master = testing::ReadFile(out / "pkg/master.m3u8");
+  std::string second =
+      std::regex_replace(master, std::regex("#EXT-X-MEDIA:[^\n]*URI=\"audio/index.m3u8\"\n"), "");
+  ASSERT_NE(second, master);
+  ASSERT_NE(second.find("audio_1/index.m3u8"), std::string::npos) << second;
+  testing::WriteFile(out / "pkg/second.m3u8", second);
+  testing::SyncReport s = testing::MeasureSync(out / "pkg/second.m3u8");
+  ASSERT_TRUE(s.ok) << s.error;
+  ASSERT_EQ(s.offsets.size(), 12u) << s.Describe();
+  // The second recording's pictures are 1.3 ms off the grid's slots (it starts at 11.9587 s).
+  for (size_t i = 0; i < s.offsets.size(); ++i)
+    EXPECT_NEAR(s.offsets[i], 0, i < 6 ? 0.001 : 0.0024) << "flash " << i << ": " << s.Describe();
+}
+
 // 2 s of picture and a 440 Hz tone per (sample rate, channels) of `audio`, each its own AAC
 // stream, as an MPEG-TS whose clock starts at `offset` s: pieces to splice into a file whose
 // audio changes format midway, as recordings cut together do.

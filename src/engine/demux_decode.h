@@ -20,6 +20,7 @@
 #include "engine/filter.h"
 #include "engine/geometry.h"
 #include "engine/scheduler.h"
+#include "engine/sound_joins.h"
 #include "engine/taps.h"
 
 namespace reel::engine {
@@ -150,7 +151,6 @@ class Source {
   Status DecodePacket(AVCodecContext* dec, AVPacket* pkt, bool video, int track = 0);
   Status HandleVideoFrame(AVFrame* frame);
   Status HandleAudioFrame(AVFrame* frame);
-  Status HoldAudio(AVFrame* frame);
   Status PassOnAudio(AVFrame* frame);  // on to the renditions, as the decoder's format
   Status HandleExtraAudio(int track, AVFrame* frame);
   int ExtraTrackOf(int index) const;  // the track stream `index` is decoded as, or -1
@@ -184,6 +184,7 @@ class Source {
     int64_t start_pts = 0;
     int channels = 2;
     std::unique_ptr<AudioReshaper> reshape = std::make_unique<AudioReshaper>();
+    SoundJoins joins;
   };
   std::vector<ExtraAudio> extra_audio_;
   double timeline_zero_ = 0;
@@ -206,11 +207,11 @@ class Source {
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
   int read_error_ = 0;      // why the source's reading stopped, when not at its end
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
-  int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
-  bool drawn_ = false;         // normalise_ draws the picture from the audio
-  int64_t audio_end_pts_ = 0;  // end of the last decoded audio frame, in the stream's time base
-  std::deque<FramePtr> held_audio_;  // a source whose clock may jump: see HoldAudio
-  AudioReshaper reshape_audio_;      // the main audio's format kept (joined: the current source's)
+  int64_t video_end_pts_ = 0;    // end of the last decoded frame, in the stream's time base
+  bool drawn_ = false;           // normalise_ draws the picture from the audio
+  int64_t audio_end_pts_ = 0;    // end of the last decoded audio frame, in the stream's time base
+  SoundJoins audio_joins_;       // a source whose clock may jump: sound_joins.h
+  AudioReshaper reshape_audio_;  // the main audio's format kept (joined: the current source's)
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;
   std::atomic<double> decoded_seconds_{0};

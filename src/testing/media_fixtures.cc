@@ -212,17 +212,21 @@ std::string WrappingTsSource() {
                                  "aac", "-b:a", "192k", "-output_ts_offset", "95438"});
 }
 
-std::string ClockJumpTsSource(double second_starts_at) {
-  auto part = [](double offset) {
+std::string ClockJumpTsSource(double second_starts_at, int audio_tracks) {
+  std::string tracks = audio_tracks == 1 ? "" : "-" + std::to_string(audio_tracks) + "a";
+  auto part = [&](double offset) {
     std::string at = std::to_string(offset);
-    return Fixture("clock-" + at + ".ts", {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "copy",
-                                           "-c:a", "aac", "-b:a", "192k", "-output_ts_offset", at});
+    std::vector<std::string> args = {"-i", SyncSource(TimestampSyncOptions()), "-map", "0:v"};
+    for (int i = 0; i < audio_tracks; ++i) args.insert(args.end(), {"-map", "0:a"});
+    args.insert(args.end(),
+                {"-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-output_ts_offset", at});
+    return Fixture("clock-" + at + tracks + ".ts", args);
   };
   std::string first = part(second_starts_at < 0 ? -second_starts_at : 0);
   std::string second = part(second_starts_at < 0 ? 0 : second_starts_at);
   std::string path =
-      fs::path(first).parent_path() / ("clock-jump-" + std::to_string(second_starts_at) + "-" +
-                                       std::to_string(fs::file_size(first)) + ".ts");
+      fs::path(first).parent_path() / ("clock-jump-" + std::to_string(second_starts_at) + tracks +
+                                       "-" + std::to_string(fs::file_size(first)) + ".ts");
   if (fs::exists(path)) return path;
   std::string temp = path + ".tmp" + std::to_string(getpid());
   {
@@ -249,10 +253,12 @@ uint32_t OggCrc(const std::string& page) {
 
 }  // namespace
 
-std::string CorruptGranuleOgg(const std::string& ogg) {
+std::string CorruptGranuleOgg(const std::string& ogg, bool first_page) {
   fs::path from(ogg);
-  std::string path = from.parent_path() / (from.stem().string() + "-corrupt-granule-" +
-                                           std::to_string(fs::file_size(from)) + ".ogg");
+  std::string path =
+      from.parent_path() /
+      (from.stem().string() + (first_page ? "-corrupt-first-granule-" : "-corrupt-granule-") +
+       std::to_string(fs::file_size(from)) + ".ogg");
   if (fs::exists(path)) return path;
   std::ifstream in(ogg, std::ios::binary);
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -281,7 +287,7 @@ std::string CorruptGranuleOgg(const std::string& ogg) {
     if (p.serial == first && p.granule > 0) timed.push_back(p);
   if (timed.size() < 4) ADD_FAILURE() << ogg << ": too few pages to corrupt";
   if (timed.empty()) return ogg;
-  const Page& victim = timed[timed.size() / 2];
+  const Page& victim = timed[first_page ? 0 : timed.size() / 2];
   int64_t granule = 0x7ffffffffffff000;
   std::memcpy(&data[victim.at + 6], &granule, 8);
   std::memset(&data[victim.at + 22], 0, 4);
@@ -293,10 +299,11 @@ std::string CorruptGranuleOgg(const std::string& ogg) {
   return path;
 }
 
-std::string CorruptGranuleOggSource() {
+std::string CorruptGranuleOggSource(bool first_page) {
   return CorruptGranuleOgg(
       Fixture("avsync-theora.ogg", {"-i", SyncSource(TimestampSyncOptions()), "-c:v", "libtheora",
-                                    "-q:v", "7", "-c:a", "flac"}));
+                                    "-q:v", "7", "-c:a", "flac"}),
+      first_page);
 }
 
 std::string CutStartSource() {

@@ -73,12 +73,13 @@ std::string WrappingTsSource();
 // Two MPEG-TS recordings of the sync source joined byte for byte (`cat a.ts b.ts`), the second's
 // clock starting at `second_starts_at` seconds and the first's at 0 (when negative: the first's at
 // -second_starts_at and the second's at 0). 3600: 24 s of media whose clock leaps an hour at 12 s.
-std::string ClockJumpTsSource(double second_starts_at);
-// A copy of the Ogg file `ogg` whose first stream's middle page carries a granule near INT64's
-// limit, as a crafted or damaged file may.
-std::string CorruptGranuleOgg(const std::string& ogg);
+// `audio_tracks` copies of the sound, each its own stream.
+std::string ClockJumpTsSource(double second_starts_at, int audio_tracks = 1);
+// A copy of the Ogg file `ogg` whose first stream's middle page (or first timed page) carries a
+// granule near INT64's limit, as a crafted or damaged file may.
+std::string CorruptGranuleOgg(const std::string& ogg, bool first_page = false);
 // The sync source in Ogg (Theora + FLAC), so corrupted: one page's pictures read 2^57 frames on.
-std::string CorruptGranuleOggSource();
+std::string CorruptGranuleOggSource(bool first_page = false);
 // An MP4 cut from a GOP-coded copy (25 fps, a keyframe every 2 s) with `-ss 3.32 -c copy`: the
 // cut lands between keyframes (on a frame), so an edit list skips the start of its first GOP.
 std::string CutStartSource();

@@ -286,11 +286,10 @@ Result<std::optional<FanOutMessage>> DecideFanOut(const job::JobSpec& spec, cons
                       {"chunk_seconds", chunk_seconds}}});
   // The source's clock was found steady above (ChunkBoundaries refuses one that jumps); an
   // MPEG-TS is read through to know that, and each task would read it through again.
-  std::error_code ec;
-  auto size = static_cast<int64_t>(fs::file_size(plan.engine.input, ec));
-  if (!ec)
+  std::string fingerprint = engine::FileFingerprint(plan.engine.input);
+  if (!fingerprint.empty())
     for (PlannedTask& t : m.tasks)
-      if (t.kind != "publish") t.payload["steady_clock"] = {{"size", size}};
+      if (t.kind != "publish") t.payload["steady_clock"] = {{"file", fingerprint}};
   return std::optional<FanOutMessage>(std::move(m));
 }
 
@@ -306,8 +305,7 @@ AttemptOutcome RunTaskIn(const job::JobSpec& spec, const TaskRun& task, const En
       MakePlan(spec, StagedSourceResolver(ResolverFor(env, paths), task.payload, env, paths));
   if (!plan.ok()) return AttemptError{Stage::kPrepare, plan.status()};
   json steady = task.payload.is_object() ? task.payload.value("steady_clock", json()) : json();
-  if (steady.is_object())
-    engine::VouchSteadyClock(plan->engine.input, steady.value("size", int64_t{-1}));
+  if (steady.is_object()) engine::VouchSteadyClock(plan->engine.input, steady.value("file", ""));
   engine::TranscodeOptions options = EngineOptions(env);
   std::string folder = AttemptFolder(task);
   std::string dir = (fs::path(LocalStaging(env)) / folder).string();

@@ -141,7 +141,7 @@ TEST(FanOut, TheTasksMakeThePackageAnUnchunkedRunMakesAndNeverShareAFolder) {
   // Each task is told the source's clock was found steady, so none reads it through again.
   for (const PlannedTask& t : fan_out->tasks)
     EXPECT_EQ(t.payload.value("steady_clock", json()),
-              json({{"size", static_cast<int64_t>(fs::file_size(source))}}))
+              json({{"file", engine::FileFingerprint(source)}}))
         << t.kind;
 
   // Every task but the stitch, as workers would run them; chunk 1 twice (a first attempt that

@@ -3,11 +3,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <climits>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <tuple>
 
+#include "common/crypto.h"
 #include "engine/demux_decode.h"
 
 namespace reel::engine {
@@ -89,15 +93,21 @@ void ClockMender::Mend(AVPacket* pkt) {
       // A stream's first packet: judged against the others'.
       Wide off = now - last_;
       if (Abs(off) > kLeap) leap = off;
+    } else if (fmt_->start_time == AV_NOPTS_VALUE && Abs(now) > kLeap) {
+      // The file's first, where libavformat could not say where the file starts (a first
+      // timestamp too far to count in µs, from a damaged Ogg page): the engine then counts
+      // from 0, and so does the mended clock.
+      leap = now;
     }
     if (leap != 0) {
       offset_ = Bound(offset_ - leap, kFarMicros);
       now -= leap;
-      if (jumps_++ == 0) first_jump_ = ToInt64(now);
+      if (jumps_ == 0) first_jump_ = ToInt64(now);
+      if (jumps_ < INT_MAX) ++jumps_;
     }
     any_ = clock.seen = true;
     last_ = clock.last = now;
-    clock.due = now + Micros(std::max<int64_t>(pkt->duration, 0), tb);
+    clock.due = Bound(now + Micros(std::max<int64_t>(pkt->duration, 0), tb), kFarMicros);
   }
   Wide shift = Ticks(offset_, tb);
   pkt->dts = Place(pkt->dts, shift);
@@ -143,12 +153,17 @@ Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string
     return clock;
   }
   // Measured as the engine reads it: from the file's start time to the end of its last packet.
+  // Without a start time, from the first packet of any stream (the run starts at its first
+  // frames).
   bool has_origin = declared->start_time != AV_NOPTS_VALUE, has_end = false;
-  Wide origin = has_origin ? declared->start_time : 0, end = 0;
+  Wide origin = has_origin ? declared->start_time : kFarMicros, end = 0;
+  if (!has_origin)
+    for (const Span& s : spans)
+      if (s.seen) origin = std::min(origin, s.first);
+  if (origin == kFarMicros) origin = 0;
   clock.stream_durations.assign(fmt->nb_streams, 0);
   for (size_t i = 0; i < spans.size(); ++i) {
     if (!spans[i].seen) continue;
-    if (!has_origin) origin = spans[i].first, has_origin = true;
     end = has_end ? std::max(end, spans[i].end) : spans[i].end;
     has_end = true;
     if (i < clock.stream_durations.size())
@@ -206,9 +221,30 @@ Result<SourceClock> ReadSourceClock(const AVFormatContext* fmt, const std::strin
   return clock;
 }
 
-void VouchSteadyClock(const std::string& path, int64_t size) {
+std::string FileFingerprint(const std::string& path) {
+  constexpr int64_t kEnd = 64 * 1024;
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  auto size = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+  if (!in || ec) return "";
+  std::string ends(static_cast<size_t>(std::min(size, 2 * kEnd)), '\0');
+  int64_t head = std::min(size, kEnd);
+  in.read(ends.data(), head);
+  in.seekg(std::max(head, size - kEnd));
+  in.read(ends.data() + head, static_cast<std::streamsize>(ends.size()) - head);
+  if (!in) return "";
+  return std::to_string(size) + ":" + Sha256Hex(ends);
+}
+
+void VouchSteadyClock(const std::string& path, const std::string& fingerprint) {
   std::optional<ScanKey> key = KeyOf(path);
-  if (key && std::get<1>(*key) == size) Remember(*key, std::nullopt);  // else not the file read
+  if (!key || fingerprint.empty() || FileFingerprint(path) != fingerprint) return;  // not it
+  {
+    std::lock_guard<std::mutex> lock(g_scanned_mu);
+    for (const Scanned& s : g_scanned)  // read through already: that answer stands
+      if (std::tie(s.path, s.size, s.mtime_ns, s.inode) == *key) return;
+  }
+  Remember(*key, std::nullopt);
 }
 
 }  // namespace reel::engine

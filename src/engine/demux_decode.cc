@@ -86,6 +86,7 @@ std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_i
     if (int(i) != video_index && int(i) != audio_index) fmt->streams[i]->discard = AVDISCARD_ALL;
   PacketPtr pkt = MakePacket();
   FramePtr frame = MakeFrame();
+  ClockMender clock(fmt);  // on the timeline the run reads
   auto receive = [&](int i) {
     while (first[i] == AV_NOPTS_VALUE && avcodec_receive_frame(dec[i].get(), frame.get()) >= 0) {
       if (frame->best_effort_timestamp != AV_NOPTS_VALUE)
@@ -97,6 +98,7 @@ std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_i
   auto waiting = [&](int i) { return dec[i] && first[i] == AV_NOPTS_VALUE; };
   for (int packets = 0; packets < 2000 && (waiting(0) || waiting(1)); ++packets) {
     if (av_read_frame(fmt, pkt.get()) < 0) break;
+    clock.Mend(pkt.get());
     for (int i = 0; i < 2; ++i)
       if (waiting(i) && pkt->stream_index == indexes[i] &&
           avcodec_send_packet(dec[i].get(), pkt.get()) >= 0)

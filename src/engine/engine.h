@@ -69,8 +69,11 @@ struct MediaInfo {
 Result<MediaInfo> Probe(const std::string& path);
 // An MPEG-TS/PS or Ogg source is read through once per process to learn whether its clock jumps
 // (Probe, a run). A task of a chunked job vouches instead for what its fan-out read: the file at
-// `path`, while it is `size` bytes, keeps one clock, and is not read through again here.
-void VouchSteadyClock(const std::string& path, int64_t size);
+// `path`, if its FileFingerprint is `fingerprint`, keeps one clock and is not read through again
+// here. The fingerprint is the file's size and a hash of its first and last 64 KiB ("" when it
+// cannot be read): a copy fetched again that differs is not vouched for.
+std::string FileFingerprint(const std::string& path);
+void VouchSteadyClock(const std::string& path, const std::string& fingerprint);
 // kInvalidArgument, saying both, when a source of `seconds` is longer than `limit` (> 0).
 Status CheckSourceDuration(double seconds, double limit);
 // Runs the idet pre-pass over the first frames of every video stream of `path` (`reel probe`

@@ -77,6 +77,21 @@ void ExpectLength(const SyncReport& r, double seconds, double audio_seconds = -1
       << r.Describe();
 }
 
+// Encodes `source` to both outputs, measured as `seconds` of source (within `tolerance`): each
+// starts at 0 with its `flashes` in sync, lasts `seconds`, and holds `frames` pictures.
+void ExpectWholeAndInSync(const std::string& source, double seconds, double tolerance,
+                          size_t flashes, int frames) {
+  TempDir out;
+  Encoded e = EncodeBoth(source, out);
+  EXPECT_NEAR(e.result.source_duration, seconds, tolerance);
+  for (const SyncReport* r : {&e.mp4, &e.hls}) {
+    ExpectStartsAtZeroInSync(*r, flashes);
+    ExpectLength(*r, seconds);
+  }
+  ASSERT_NE(e.mp4_media.Find("video"), nullptr);
+  EXPECT_EQ(e.mp4_media.Find("video")->packets, frames);
+}
+
 TEST(Timestamps, AnEditListThatStartsTheMediaAtTenSeconds) {
   std::string source = testing::EditListOffsetSource();
   Result<MediaInfo> info = Probe(source);
@@ -84,15 +99,7 @@ TEST(Timestamps, AnEditListThatStartsTheMediaAtTenSeconds) {
   EXPECT_NEAR(info->start_time, 10, 0.05);
   // The container declares 22 s; the media is 12 s, which is what truncation is judged on.
   EXPECT_NEAR(info->duration, 12, 0.05);
-  TempDir out;
-  Encoded e = EncodeBoth(source, out);
-  EXPECT_NEAR(e.result.source_duration, 12, 0.05);
-  for (const SyncReport* r : {&e.mp4, &e.hls}) {
-    ExpectStartsAtZeroInSync(*r, 6);
-    ExpectLength(*r, 12);
-  }
-  ASSERT_NE(e.mp4_media.Find("video"), nullptr);
-  EXPECT_EQ(e.mp4_media.Find("video")->packets, 300);
+  ExpectWholeAndInSync(source, 12, 0.05, 6, 300);
 }
 
 TEST(Timestamps, AnMpegTsWhosePtsWrapsDuringTheFile) {
@@ -109,15 +116,7 @@ TEST(Timestamps, AnMpegTsWhosePtsWrapsDuringTheFile) {
   EXPECT_LT(info->start_time, 0);  // libavformat unwraps it below zero
   EXPECT_NEAR(info->duration, 12, 0.1);
   EXPECT_EQ(info->clock_jumps, 0);  // a wrap is not a jump
-  TempDir out;
-  Encoded e = EncodeBoth(source, out);
-  EXPECT_NEAR(e.result.source_duration, 12, 0.1);
-  for (const SyncReport* r : {&e.mp4, &e.hls}) {
-    ExpectStartsAtZeroInSync(*r, 6);
-    ExpectLength(*r, 12);
-  }
-  ASSERT_NE(e.mp4_media.Find("video"), nullptr);
-  EXPECT_EQ(e.mp4_media.Find("video")->packets, 300);
+  ExpectWholeAndInSync(source, 12, 0.1, 6, 300);
 }
 
 // Two recordings joined byte for byte, the second's clock an hour after the first's, or an hour
@@ -134,15 +133,7 @@ TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
     EXPECT_NEAR(info->duration, 24, 0.1);
     EXPECT_EQ(ToJson(*info).value("clock_jumps", 0), 1);
     for (const StreamInfo& s : info->streams) EXPECT_NEAR(s.duration, 24, 0.1) << s.type;
-    TempDir out;
-    Encoded e = EncodeBoth(source, out);
-    EXPECT_NEAR(e.result.source_duration, 24, 0.1);
-    for (const SyncReport* r : {&e.mp4, &e.hls}) {
-      ExpectStartsAtZeroInSync(*r, 12);
-      ExpectLength(*r, 24);
-    }
-    ASSERT_NE(e.mp4_media.Find("video"), nullptr);
-    EXPECT_EQ(e.mp4_media.Find("video")->packets, 600);
+    ExpectWholeAndInSync(source, 24, 0.1, 12, 600);
   }
 }
 
@@ -207,15 +198,7 @@ TEST(Timestamps, AnOggPageWhoseClockIsNearInt64sLimitIsMended) {
     ASSERT_TRUE(info.ok()) << info.status().ToString();
     EXPECT_GE(info->clock_jumps, 1);
     EXPECT_NEAR(info->duration, 12, 0.1);
-    TempDir out;
-    Encoded e = EncodeBoth(source, out);
-    EXPECT_NEAR(e.result.source_duration, 12, 0.1);
-    for (const SyncReport* r : {&e.mp4, &e.hls}) {
-      ExpectStartsAtZeroInSync(*r, 6);
-      ExpectLength(*r, 12);
-    }
-    ASSERT_NE(e.mp4_media.Find("video"), nullptr);
-    EXPECT_EQ(e.mp4_media.Find("video")->packets, 300);
+    ExpectWholeAndInSync(source, 12, 0.1, 6, 300);
   }
 }
 

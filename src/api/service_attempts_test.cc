@@ -30,18 +30,8 @@ using testing::TempDir;
 
 // The pid of a child of `parent` (the attempt's `reel run-job`), or -1.
 int ChildOf(int parent) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    std::string stat = testing::ReadFile(e.path() / "stat");
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) return std::stoi(e.path().filename().string());
-  }
-  return -1;
+  std::vector<int> children = ChildrenOf(parent);
+  return children.empty() ? -1 : children.front();
 }
 
 TEST_F(ServiceTest, AnAttemptsChildGetsNeitherTheServersSecretsNorItsSockets) {

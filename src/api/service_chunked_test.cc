@@ -57,17 +57,8 @@ std::map<std::string, std::string> MediaPlaylists(const std::string& dir) {
 // The running `reel run-job --task` children of `server` and the kind of task each runs.
 std::map<int, std::string> TaskChildren(int server) {
   std::map<int, std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    std::string stat = testing::ReadFile(e.path() / "stat");
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != server) continue;
-    std::string cmdline = testing::ReadFile(e.path() / "cmdline");
+  for (int pid : ChildrenOf(server)) {
+    std::string cmdline = testing::ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
     std::vector<std::string> args;
     for (size_t at = 0; at < cmdline.size();) {
       size_t end = cmdline.find('\0', at);
@@ -79,8 +70,7 @@ std::map<int, std::string> TaskChildren(int server) {
       if (args[i] == "--task") {
         json task = json::parse(testing::ReadFile(args[i + 1]), nullptr, false);
         if (task.is_object())
-          out[std::stoi(e.path().filename().string())] =
-              task.value("kind", "") + "-" + std::to_string(task.value("ordinal", -1));
+          out[pid] = task.value("kind", "") + "-" + std::to_string(task.value("ordinal", -1));
       }
   }
   return out;

@@ -2,6 +2,7 @@
 
 #include <mutex>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio.hpp>
@@ -228,6 +229,22 @@ bool SignatureValid(const Receiver::Request& r, const std::string& secret) {
   std::smatch m;
   if (!std::regex_match(it->second, m, std::regex("t=(\\d+),v1=([0-9a-f]{64})"))) return false;
   return ConstantTimeEquals(HmacSha256Hex(secret, m[1].str() + "." + r.body), m[2].str());
+}
+
+std::vector<int> ChildrenOf(int parent) {
+  std::vector<int> children;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string stat = testing::ReadFile(e.path() / "stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) children.push_back(std::stoi(e.path().filename().string()));
+  }
+  return children;
 }
 
 std::string ReadTrimmed(const std::string& path) {

@@ -113,6 +113,9 @@ class Receiver {
 // The receiver's side of a delivery: the signature over "<t>.<body>" with the key's secret.
 bool SignatureValid(const Receiver::Request& r, const std::string& secret);
 
+// The pids of the processes whose parent is `parent` (a server's attempt children).
+std::vector<int> ChildrenOf(int parent);
+
 // A file's text without its trailing newlines.
 std::string ReadTrimmed(const std::string& path);
 

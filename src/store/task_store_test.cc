@@ -8,8 +8,7 @@
 #include <thread>
 
 #include "store/job_store.h"
-#include "testing/media_fixtures.h"
-#include "testing/postgres_server.h"
+#include "store/store_test_support.h"
 
 namespace reel::store {
 namespace {
@@ -19,20 +18,17 @@ using nlohmann::json;
 // The identity of the staging the tests' workers share (attempt::StagingIdentity makes them).
 constexpr const char* kStaging = "staging-a";
 
-std::optional<OutgoingWebhook> ComposeForTest(const Job& job, const std::string& event) {
+// Every event of every job is queued, so that the tests can read the events a job went through.
+std::optional<OutgoingWebhook> ComposeEveryEvent(const Job& job, const std::string& event) {
   return OutgoingWebhook{"http://hooks.test/" + job.id, json{{"event", event}}.dump()};
 }
 
-class TaskStoreTest : public ::testing::TestWithParam<std::string> {
+// The store fixture (a fresh store on each driver), with what fanned-out jobs need.
+class TaskStoreTest : public StoreTest {
  protected:
   void SetUp() override {
-    location_ = GetParam() == "sqlite" ? dir_ / "reel.db"
-                                       : testing::PostgresServer::Instance().NewDatabase();
-    ASSERT_FALSE(location_.empty());
-    Result<std::unique_ptr<JobStore>> s = OpenStore(location_);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-    store_->SetWebhookComposer(ComposeForTest);
+    StoreTest::SetUp();
+    if (store_) store_->SetWebhookComposer(ComposeEveryEvent);
   }
   // A job leased by w0 and fanned out into `tasks` (a stitch is added last).
   Job FannedOut(std::vector<NewTask> tasks, std::vector<std::string> tags = {},
@@ -80,10 +76,6 @@ class TaskStoreTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(turn && turn->kind == TaskKind::kPublish);
     return turn && turn->kind == TaskKind::kPublish ? turn : std::nullopt;
   }
-
-  testing::TempDir dir_;
-  std::string location_;
-  std::unique_ptr<JobStore> store_;
 };
 
 const NewTask kMain{TaskKind::kMain, 0, json{{"outputs", {0}}}, 3};
@@ -369,7 +361,7 @@ TEST_P(TaskStoreTest, EachTaskAttemptKeepsItsOwnLogFencedByItsLease) {
 // reporting make one delivery, with the job's weighted fraction.
 TEST_P(TaskStoreTest, ProgressWebhooksAreTheJobsNotEachTasks) {
   store_->SetWebhookComposer([](const Job& job, const std::string& event) {
-    std::optional<OutgoingWebhook> hook = ComposeForTest(job, event);
+    std::optional<OutgoingWebhook> hook = ComposeEveryEvent(job, event);
     if (event == "progress") {
       hook->payload = json{{"event", event}, {"fraction", job.progress["fraction"]}}.dump();
       hook->progress_interval = 5;

@@ -655,5 +655,43 @@ TEST(Staging, RemoveUncommittedOutputsTakesWhatIsStagedAndNothingCommitted) {
   EXPECT_FALSE(std::filesystem::exists(dir / "out"));
 }
 
+// Whoever may write an output's folder may swap a staged output for a link while the run
+// encodes. The commit then refuses it: the mode that makes outputs servable is set through the
+// staged entry itself, never by following a link onto a file or folder the server may change (a
+// key made readable to every user, when the server runs as root).
+TEST(Staging, AStagedOutputSwappedForALinkIsRefusedNotMadeReadableThrough) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  testing::WriteFile(dir / "server.key", "secret");
+  fs::permissions(dir / "server.key", fs::perms::owner_read | fs::perms::owner_write);
+  fs::create_directories(dir / "private");
+  fs::permissions(dir / "private", fs::perms::owner_all);
+  for (bool directory : {false, true}) {
+    Staging staging;
+    Result<std::string> temp =
+        directory ? staging.StageDirectory(dir / "out/hls/") : staging.StageFile(dir / "out/a.mp4");
+    ASSERT_TRUE(temp.ok());
+    fs::remove_all(*temp);
+    fs::create_symlink(directory ? dir / "private" : dir / "server.key", *temp);
+    Status committed = staging.Commit();
+    EXPECT_FALSE(committed.ok()) << "directory " << directory;
+    EXPECT_NE(committed.message().find("was replaced"), std::string::npos) << committed.message();
+    staging.Abandon();
+  }
+  EXPECT_EQ(fs::status(dir / "server.key").permissions(),
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(dir / "private").permissions(), fs::perms::owner_all);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir / "out/a.mp4")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir / "out/hls")));
+  // Untouched, the outputs are committed readable by all, as before.
+  Staging staging;
+  Result<std::string> file = staging.StageFile(dir / "out/b.mp4");
+  Result<std::string> folder = staging.StageDirectory(dir / "out/dash/");
+  ASSERT_TRUE(file.ok() && folder.ok());
+  ASSERT_TRUE(staging.Commit().ok());
+  EXPECT_EQ(fs::status(dir / "out/b.mp4").permissions(), fs::perms(0644));
+  EXPECT_EQ(fs::status(dir / "out/dash").permissions(), fs::perms(0755));
+}
+
 }  // namespace
 }  // namespace reel::engine

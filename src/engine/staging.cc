@@ -1,6 +1,8 @@
 #include "engine/staging.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -97,6 +99,25 @@ void Track(const std::string& temp, bool staged) {
     Live().erase(temp);
 }
 
+// Staged outputs are created 0600 (0700 for a folder); outputs are meant to be served. The mode is
+// set through a descriptor of the staged entry itself, opened without following a link, and
+// before the rename: a chmod by path after it would follow a link swapped in at the destination
+// by whoever may write its folder, onto any file the server may change.
+Status MakeServable(const std::string& temp, bool directory) {
+  // O_NONBLOCK: a FIFO put in its place must not hold the attempt; it is refused below.
+  int fd = open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+                                  (directory ? O_DIRECTORY : 0));
+  if (fd < 0)
+    return Unavailable("staged output '" + temp + "' was replaced: " + std::strerror(errno));
+  struct stat st;
+  bool expected = fstat(fd, &st) == 0 && (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+  int err = !expected ? EINVAL : fchmod(fd, directory ? 0755 : 0644) == 0 ? 0 : errno;
+  close(fd);
+  if (err != 0)
+    return Unavailable("staged output '" + temp + "' was replaced: " + std::strerror(err));
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RemoveUncommittedOutputs() {
@@ -145,6 +166,7 @@ Result<std::string> Staging::StageFile(const std::string& destination) {
 Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
   for (Entry& e : entries_) {
     if (check) REEL_RETURN_IF_ERROR(check(e.destination));
+    REEL_RETURN_IF_ERROR(MakeServable(e.temp, e.directory));
     std::error_code ec;
     std::string old;
     if (e.directory && fs::exists(e.destination, ec)) {
@@ -158,8 +180,6 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
     if (ec) return Unavailable("cannot move output into '" + e.destination + "': " + ec.message());
     Track(e.temp, false);
     if (!old.empty()) fs::remove_all(old, ec);
-    // Temp files are created 0600; outputs are meant to be served.
-    fs::permissions(e.destination, e.directory ? fs::perms(0755) : fs::perms(0644), ec);
     e.temp.clear();
   }
   entries_.clear();

@@ -1,7 +1,10 @@
 #include "engine/bmff.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "engine/staging.h"
 
 namespace reel::engine::bmff {
 
@@ -58,10 +61,7 @@ Result<std::string> ReadWhole(const std::filesystem::path& path) {
 
 Status WriteWhole(const std::filesystem::path& path, const std::string& data) {
   std::filesystem::path temp = path.string() + ".part";
-  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-  out << data;
-  out.close();
-  if (!out) return Unavailable("cannot write " + temp.string());
+  REEL_RETURN_IF_ERROR(WriteStagedFile(temp.string(), data));
   std::error_code ec;
   std::filesystem::rename(temp, path, ec);
   if (ec) return Unavailable("cannot replace " + path.string() + ": " + ec.message());

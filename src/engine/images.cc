@@ -1,7 +1,6 @@
 #include "engine/images.h"
 
 #include <cstring>
-#include <fstream>
 
 #include "engine/av_util.h"
 
@@ -125,14 +124,6 @@ Result<std::string> EncodeCanvas(const Canvas& canvas, const std::string& format
                 &canvas.rgba[size_t(row) * canvas.width * 4], size_t(canvas.width) * 4);
   if (format == "png") return EncodeFrame(frame.get(), "png");  // PNG keeps the alpha
   return EncodeImage(frame.get(), canvas.width, canvas.height, format);
-}
-
-Status WriteWholeFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) return Unavailable("cannot write " + path);
-  return Status::Ok();
 }
 
 }  // namespace reel::engine

@@ -28,6 +28,4 @@ struct Canvas {
 
 Result<std::string> EncodeCanvas(const Canvas& canvas, const std::string& format);
 
-Status WriteWholeFile(const std::string& path, const std::string& bytes);
-
 }  // namespace reel::engine

@@ -1,5 +1,7 @@
 // Output kinds beyond renditions, each read back: thumbnails, sprites, previews, waveforms,
 // loudness (against Debian ffmpeg's ebur128), normalisation, mezzanine, DASH.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -691,6 +693,24 @@ TEST(Staging, AStagedOutputSwappedForALinkIsRefusedNotMadeReadableThrough) {
   ASSERT_TRUE(staging.Commit().ok());
   EXPECT_EQ(fs::status(dir / "out/b.mp4").permissions(), fs::perms(0644));
   EXPECT_EQ(fs::status(dir / "out/dash").permissions(), fs::perms(0755));
+}
+
+// What the engine writes whole (thumbnails, sprites, waveforms, playlists) goes through one
+// writer that never follows a link at the name, nor blocks on a FIFO put there.
+TEST(Staging, AFileWrittenWholeIsNeverWrittenThroughALinkOrIntoAFifo) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  testing::WriteFile(dir / "server.key", "secret");
+  fs::create_symlink(dir / "server.key", dir / "thumb.jpg");
+  Status linked = WriteStagedFile(dir / "thumb.jpg", "jpeg bytes");
+  EXPECT_FALSE(linked.ok());
+  EXPECT_EQ(testing::ReadFile(dir / "server.key"), "secret");
+  ASSERT_EQ(mkfifo((dir / "waveform.json").c_str(), 0600), 0);
+  EXPECT_FALSE(WriteStagedFile(dir / "waveform.json", "{}").ok());
+  ASSERT_TRUE(WriteStagedFile(dir / "sprite.jpg", "bytes").ok());
+  EXPECT_EQ(testing::ReadFile(dir / "sprite.jpg"), "bytes");
+  ASSERT_TRUE(WriteStagedFile(dir / "sprite.jpg", "b").ok()) << "replaced whole";
+  EXPECT_EQ(testing::ReadFile(dir / "sprite.jpg"), "b");
 }
 
 }  // namespace

@@ -102,23 +102,82 @@ void Track(const std::string& temp, bool staged) {
 // Staged outputs are created 0600 (0700 for a folder); outputs are meant to be served. The mode is
 // set through a descriptor of the staged entry itself, opened without following a link, and
 // before the rename: a chmod by path after it would follow a link swapped in at the destination
-// by whoever may write its folder, onto any file the server may change.
+// by whoever may write its folder, onto any file the server may change. A staged entry that is
+// no longer a file (or folder) of ours fails the commit; a file system that refuses modes (vfat,
+// some network mounts) does not.
 Status MakeServable(const std::string& temp, bool directory) {
   // O_NONBLOCK: a FIFO put in its place must not hold the attempt; it is refused below.
   int fd = open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
                                   (directory ? O_DIRECTORY : 0));
-  if (fd < 0)
-    return Unavailable("staged output '" + temp + "' was replaced: " + std::strerror(errno));
-  struct stat st;
-  bool expected = fstat(fd, &st) == 0 && (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-  int err = !expected ? EINVAL : fchmod(fd, directory ? 0755 : 0644) == 0 ? 0 : errno;
-  close(fd);
-  if (err != 0)
+  if (fd < 0) {
+    int err = errno;
     return Unavailable("staged output '" + temp + "' was replaced: " + std::strerror(err));
+  }
+  struct stat st;
+  bool ours = fstat(fd, &st) == 0 && (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+  if (ours) fchmod(fd, directory ? 0755 : 0644);
+  close(fd);
+  if (!ours)
+    return Unavailable("staged output '" + temp + "' was replaced by another kind of file");
+  return Status::Ok();
+}
+
+// Writes `bytes` whole through `fd`, then closes it; `path` names it in errors.
+Status WriteAllAndClose(int fd, const std::string& bytes, const std::string& path) {
+  for (size_t done = 0; done < bytes.size();) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      close(fd);
+      return Unavailable("cannot write '" + path + "': " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (close(fd) != 0) {
+    int err = errno;
+    return Unavailable("cannot write '" + path + "': " + std::strerror(err));
+  }
   return Status::Ok();
 }
 
 }  // namespace
+
+Status WriteStagedFile(const std::string& path, const std::string& bytes) {
+  // O_NONBLOCK: a FIFO put at the name, with no reader, fails the open instead of blocking.
+  int fd =
+      open(path.c_str(),
+           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int err = errno;
+    return Unavailable("cannot write '" + path + "': " + std::strerror(err));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Unavailable("cannot write '" + path + "': not a regular file");
+  }
+  return WriteAllAndClose(fd, bytes, path);
+}
+
+Status WriteFileInPlace(const std::string& target, const std::string& bytes) {
+  std::string temp = layout::StagingTemplate(target, "");
+  int fd = mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    return Unavailable("cannot create a file beside '" + target + "': " + std::strerror(err));
+  }
+  fchmod(fd, 0644);
+  Status written = WriteAllAndClose(fd, bytes, temp);
+  std::error_code ec;
+  if (written.ok()) fs::rename(temp, target, ec);
+  if (!written.ok() || ec) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    return written.ok() ? Unavailable("cannot write '" + target + "': " + ec.message()) : written;
+  }
+  return Status::Ok();
+}
 
 void RemoveUncommittedOutputs() {
   std::lock_guard lock(LiveMutex());
@@ -164,9 +223,12 @@ Result<std::string> Staging::StageFile(const std::string& destination) {
 }
 
 Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
-  for (Entry& e : entries_) {
+  // Every entry judged before any is moved: a refusal leaves no output half committed.
+  for (const Entry& e : entries_) {
     if (check) REEL_RETURN_IF_ERROR(check(e.destination));
     REEL_RETURN_IF_ERROR(MakeServable(e.temp, e.directory));
+  }
+  for (Entry& e : entries_) {
     std::error_code ec;
     std::string old;
     if (e.directory && fs::exists(e.destination, ec)) {

@@ -40,6 +40,16 @@ class Staging {
   std::vector<std::string> created_dirs_;  // parents made for the outputs, outermost first
 };
 
+// Writes `bytes` whole to `path`, a staged output or a file in a staged folder, creating it, and
+// never through a link or into anything but a regular file at that name: whoever may write an
+// output's folder sees the staged names there and could swap one for a link meanwhile.
+Status WriteStagedFile(const std::string& path, const std::string& bytes);
+
+// Writes `bytes` under a fresh staged name beside `target` (created exclusively, so never through
+// a link), makes it readable by all, and renames it onto `target`: a reader of the folder never
+// meets half a file. For what is delivered into a folder file by file, as it is made.
+Status WriteFileInPlace(const std::string& target, const std::string& bytes);
+
 // Removes the staged outputs of every Staging in this process that are neither committed nor
 // abandoned yet: for a process told to stop at once (`reel run-job` on SIGTERM), which exits
 // without waiting for its encoders. Safe to call from any thread while they still write.

@@ -6,6 +6,7 @@
 
 #include "engine/images.h"
 #include "engine/package.h"
+#include "engine/staging.h"
 #include "layout/layout.h"
 
 namespace reel::engine {
@@ -192,7 +193,7 @@ Status TapStage::Describe(double duration, const std::optional<Loudness>& measur
                      {"range_lu", r1(l.range)},
                      {"true_peak_dbtp", r1(l.true_peak)}};
       if (!t.staged.empty()) {
-        REEL_RETURN_IF_ERROR(WriteWholeFile(t.staged, out.details.dump(2) + "\n"));
+        REEL_RETURN_IF_ERROR(WriteStagedFile(t.staged, out.details.dump(2) + "\n"));
         out.bytes = static_cast<int64_t>(out.details.dump(2).size() + 1);
       }
     } else {

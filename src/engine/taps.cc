@@ -9,6 +9,7 @@
 #include "engine/av_util.h"
 #include "engine/filter.h"
 #include "engine/images.h"
+#include "engine/staging.h"
 #include "layout/layout.h"
 
 extern "C" {
@@ -94,7 +95,7 @@ class ThumbnailTap : public VideoTap {
     // Appended, not "/" + name: GCC 12 misreports that (-Wrestrict).
     if (options_.count > 1)
       path.append("/").append(layout::ThumbnailName(static_cast<int>(i) + 1, options_.format));
-    REEL_RETURN_IF_ERROR(WriteWholeFile(path, *bytes));
+    REEL_RETURN_IF_ERROR(WriteStagedFile(path, *bytes));
     // A numbered image keeps its name; a single one is staged under a temporary name.
     std::string name = options_.count > 1 ? fs::path(path).filename().string() : file_name_;
     written_.push_back({name, static_cast<int64_t>(bytes->size())});
@@ -136,7 +137,7 @@ class SpriteTap : public VideoTap {
           last_.get(), 1e18, [this](size_t i, const AVFrame* f) { return Place(i, f); }));
     Result<std::string> jpg = EncodeCanvas(canvas_, "jpg");
     if (!jpg.ok()) return jpg.status();
-    REEL_RETURN_IF_ERROR(WriteWholeFile(sheet_, *jpg));
+    REEL_RETURN_IF_ERROR(WriteStagedFile(sheet_, *jpg));
     // WebVTT thumbnails: one cue per tile, the image fragment it shows (#xywh=).
     std::string vtt = "WEBVTT\n\n";
     const std::vector<double>& t = picker_.targets();
@@ -148,7 +149,7 @@ class SpriteTap : public VideoTap {
              "#xywh=" + std::to_string(x) + "," + std::to_string(y) + "," +
              std::to_string(tile_.width) + "," + std::to_string(tile_.height) + "\n\n";
     }
-    return WriteWholeFile(vtt_, vtt);
+    return WriteStagedFile(vtt_, vtt);
   }
 
   json Describe() const override {
@@ -365,7 +366,7 @@ class WaveformTap : public GraphTap {
                 {"bits", options_.bits},
                 {"length", mins_.size()},
                 {"data", data}};
-    REEL_RETURN_IF_ERROR(WriteWholeFile(json_path_, out.dump()));
+    REEL_RETURN_IF_ERROR(WriteStagedFile(json_path_, out.dump()));
     if (!image_path_.empty()) REEL_RETURN_IF_ERROR(DrawImage());
     return Status::Ok();
   }
@@ -397,7 +398,7 @@ class WaveformTap : public GraphTap {
     }
     Result<std::string> png = EncodeCanvas(c, "png");
     if (!png.ok()) return png.status();
-    return WriteWholeFile(image_path_, *png);
+    return WriteStagedFile(image_path_, *png);
   }
 
   presets::WaveformOptions options_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -15,6 +16,7 @@
 #include "attempt/task_staging.h"
 #include "common/log.h"
 #include "engine/progressive.h"
+#include "engine/staging.h"
 #include "layout/layout.h"
 
 namespace reel::attempt {
@@ -121,22 +123,21 @@ class HostCache {
 };
 
 // Writes `files` (relative to `from`) into the local folder `to` in order, each beside its place
-// first and renamed onto it: a player reading the folder never meets half a file.
+// first and renamed onto it (engine::WriteFileInPlace): a player reading the folder never meets
+// half a file. `check` judges each file's place as it resolves now: a subfolder that someone who
+// may write the folder made a link out of it is refused, not written through.
 Status WriteInPlace(const std::string& from, const std::vector<std::string>& files,
-                    const std::string& to) {
+                    const std::string& to, const std::function<Status(const std::string&)>& check) {
   std::error_code ec;
   for (const std::string& file : files) {
     fs::path target = fs::path(to) / file;
     fs::create_directories(target.parent_path(), ec);
     if (ec) return Unavailable("cannot create " + target.parent_path().string());
-    fs::path temp =
-        target.parent_path() / (layout::StagingPrefix(target.filename().string()) + "publish");
-    fs::copy_file(fs::path(from) / file, temp, fs::copy_options::overwrite_existing, ec);
-    if (!ec) fs::rename(temp, target, ec);
-    if (ec) {
-      fs::remove(temp, ec);
-      return Unavailable("cannot write " + target.string());
-    }
+    if (check) REEL_RETURN_IF_ERROR(check(target.string()));
+    std::ifstream in(fs::path(from) / file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in && !in.eof()) return Unavailable("cannot read " + file + " to deliver it");
+    REEL_RETURN_IF_ERROR(engine::WriteFileInPlace(target.string(), bytes));
   }
   return Status::Ok();
 }
@@ -152,8 +153,11 @@ Status DeliverFiles(const job::OutputSpec& o, const std::string& from,
         env.remote ? storage::LocalTarget(o.destination, true, env.scratch, env.storage)
                    : LocalPath(o.destination, field);
     if (!dir.ok()) return dir.status().WithContext(field);
-    if (env.remote) REEL_RETURN_IF_ERROR(storage::CheckLocalWrite(*dir, env.storage));
-    return WriteInPlace(from, files, *dir);
+    if (!env.remote) return WriteInPlace(from, files, *dir, {});
+    REEL_RETURN_IF_ERROR(storage::CheckLocalWrite(*dir, env.storage));
+    return WriteInPlace(from, files, *dir, [&env](const std::string& target) {
+      return storage::CheckLocalWrite(target, env.storage);
+    });
   }
   // Only the files of this turn, linked into a folder of their own: Deliver sends a folder's
   // segments before its media playlists, and the master last.

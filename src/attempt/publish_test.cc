@@ -297,5 +297,56 @@ TEST(Publish, EachTurnFetchesBuildsAndDeliversOnlyTheNewChunk) {
   EXPECT_GT(segments, 7);
 }
 
+// A worker's child (remote mode) delivers each turn's files into the local destination as it
+// resolves then: a rendition folder that someone who may write the destination made a link to a
+// folder outside the allowed paths is refused, and nothing is written through it.
+TEST(Publish, ALinkOutOfTheAllowedPathsInsideTheDestinationIsNotWrittenThrough) {
+  TempDir dir, outside;
+  fs::create_directories(dir / "media");
+  fs::copy_file(testing::Clip(160, 120, 25, 30), dir / "media/source.mp4");
+  std::string folder;  // the rendition's folder, as a first, untouched job publishes it
+  for (bool planted : {false, true}) {
+    TempDir run_dir;
+    Environment env;
+    const job::JobSpec spec = ProgressiveJob(run_dir, dir / "media/source.mp4",
+                                             {{{"height", 120}, {"bitrate", "150k"}}}, &env);
+    env.remote = true;
+    env.storage.allow_paths = {dir / "media", run_dir.path()};
+    env.staging = run_dir / "staging/job_p";
+    const fs::path live = run_dir / "live";
+    if (planted) {
+      fs::create_directories(live);
+      fs::create_directory_symlink(outside.path(), live / folder);
+    }
+    AttemptOutcome first = attempt::Run(spec, env);
+    const FanOutMessage* fan_out = std::get_if<FanOutMessage>(&first);
+    ASSERT_NE(fan_out, nullptr);
+    std::vector<TaskRun::Done> done;
+    for (const PlannedTask& t : fan_out->tasks) {
+      if (t.kind != "chunk" || t.ordinal != 0) continue;
+      AttemptOutcome chunk = RunTask(spec, {"task_chunk0", t.kind, 0, 1, t.payload, {}}, env);
+      ASSERT_TRUE(std::holds_alternative<AttemptResult>(chunk));
+      done.push_back({t.kind, 0, std::get<AttemptResult>(chunk).result});
+    }
+    const PlannedTask& publisher = fan_out->tasks[0];
+    ASSERT_EQ(publisher.kind, "publish");
+    AttemptOutcome turn =
+        RunTask(spec, {"task_publish0", "publish", 0, 1, publisher.payload, done}, env);
+    if (!planted) {
+      ASSERT_TRUE(std::holds_alternative<AttemptResult>(turn));
+      for (const auto& e : fs::directory_iterator(live))
+        if (e.is_directory()) folder = e.path().filename().string();
+      ASSERT_FALSE(folder.empty());
+      EXPECT_TRUE(fs::exists(live / folder / "index.m3u8"));
+      continue;
+    }
+    const AttemptError* refused = std::get_if<AttemptError>(&turn);
+    ASSERT_NE(refused, nullptr) << "a turn delivered through the link";
+    EXPECT_NE(refused->status.message().find("outside the allowed paths"), std::string::npos)
+        << refused->status.ToString();
+    EXPECT_TRUE(fs::is_empty(outside.path())) << "written through the link";
+  }
+}
+
 }  // namespace
 }  // namespace reel::attempt

@@ -458,18 +458,21 @@ TEST_F(ServiceTest, AFullDiskAnswers503IsNotReadyAndLosesNothing) {
   for (const std::string& id : accepted) EXPECT_EQ(reopened.Get("/v1/jobs/" + id).status, 200);
 }
 
-TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
-  TempDir s3dir;
-  S3Server s3(s3dir.path());
+// Uploads `file` as s3://media/in/small.mp4 with s3rver's own keys, as a tenant would have it.
+bool PutSmallSource(const S3Server& s3, const fs::path& file) {
   storage::S3Object source;
   source.profile.endpoint = s3.endpoint();
   source.profile.access_key = "S3RVER";
   source.profile.secret_key = "S3RVER";
   source.bucket = "media";
   source.key = "in/small.mp4";
-  ASSERT_TRUE(storage::S3Put(source, media_ / "small.mp4", "video/mp4",
-                             *net::AddressPolicy::Parse({"127.0.0.1"}))
-                  .ok());
+  return storage::S3Put(source, file, "video/mp4", *net::AddressPolicy::Parse({"127.0.0.1"})).ok();
+}
+
+TEST_F(ServiceTest, PerJobS3CredentialsAreSealedAtRestAndNeverShown) {
+  TempDir s3dir;
+  S3Server s3(s3dir.path());
+  ASSERT_TRUE(PutSmallSource(s3, media_ / "small.mp4"));
   // No storage configuration: the job brings its own credentials.
   Server s(data_.path(), media_.path(), {"--allow-host", "127.0.0.1"});
   json spec = {
@@ -500,15 +503,7 @@ TEST_F(ServiceTest, ServerS3KeysReachAnS3JobsChild) {
   // The child of a job that names S3 keeps the server's REEL_S3_* (only that job's child does).
   TempDir s3dir;
   S3Server s3(s3dir.path());
-  storage::S3Object source;
-  source.profile.endpoint = s3.endpoint();
-  source.profile.access_key = "S3RVER";
-  source.profile.secret_key = "S3RVER";
-  source.bucket = "media";
-  source.key = "in/small.mp4";
-  ASSERT_TRUE(storage::S3Put(source, media_ / "small.mp4", "video/mp4",
-                             *net::AddressPolicy::Parse({"127.0.0.1"}))
-                  .ok());
+  ASSERT_TRUE(PutSmallSource(s3, media_ / "small.mp4"));
   setenv("REEL_S3_ACCESS_KEY_ID", "S3RVER", 1);
   setenv("REEL_S3_SECRET_ACCESS_KEY", "S3RVER", 1);
   setenv("REEL_S3_ENDPOINT", s3.endpoint().c_str(), 1);

@@ -6,12 +6,22 @@
 namespace reel::storage {
 namespace {
 
+// A key whose scope meets none of the server's roots has no local paths, which is not the
+// server's "--allow-path" missing.
+Status KeyHasPaths(const Options& o) {
+  if (o.key_scope && o.allow_paths.empty())
+    return FailedPrecondition("local paths are outside this API key's storage");
+  return Status::Ok();
+}
+
 class Local final : public Backend {
  public:
   Result<std::string> CheckSource(const std::string& url, const Options& o) const override {
+    REEL_RETURN_IF_ERROR(KeyHasPaths(o));
     return ResolveLocalPath(o.allow_paths, url);
   }
   Result<std::string> CheckDestination(const std::string& url, const Options& o) const override {
+    REEL_RETURN_IF_ERROR(KeyHasPaths(o));
     Result<std::string> resolved = ResolveLocalDestination(o.allow_paths, url);
     if (!resolved.ok()) return resolved;
     REEL_RETURN_IF_ERROR(CheckNotForbidden(o.allow_paths, o.forbidden_roots, *resolved));
@@ -19,7 +29,7 @@ class Local final : public Backend {
   }
   Result<std::string> Fetch(const std::string& url, const std::string&,
                             const Options& o) const override {
-    return ResolveLocalPath(o.allow_paths, url);
+    return CheckSource(url, o);
   }
   // Resolved again when the job runs: a symlink swapped in since submission is seen.
   Result<std::string> Target(const std::string& destination, bool, const std::string&,

@@ -1,5 +1,6 @@
 #include "storage/local_paths.h"
 
+#include <algorithm>
 #include <filesystem>
 
 namespace reel::storage {
@@ -68,6 +69,28 @@ Result<std::string> ResolveLocalDestination(const std::vector<std::string>& root
                                 "' is an allowed root itself; name a file or folder inside it");
   }
   return resolved;
+}
+
+std::vector<std::string> NarrowRoots(const std::vector<std::string>& roots,
+                                     const std::vector<std::string>& key_roots) {
+  std::vector<std::string> out;
+  auto add = [&](const fs::path& p) {
+    if (std::find(out.begin(), out.end(), p.string()) == out.end()) out.push_back(p.string());
+  };
+  std::error_code ec;
+  for (const std::string& k : key_roots) {
+    fs::path key = Plain(fs::weakly_canonical(k, ec));
+    if (ec || !key.is_absolute()) continue;
+    for (const std::string& r : roots) {
+      fs::path root = Plain(fs::weakly_canonical(r, ec));
+      if (ec) continue;
+      if (Within(key, root))
+        add(key);
+      else if (Within(root, key))
+        add(root);
+    }
+  }
+  return out;
 }
 
 bool Overwrites(const std::string& destination, const std::string& source) {

@@ -26,6 +26,12 @@ Result<std::string> ResolveLocalDestination(const std::vector<std::string>& root
 Status CheckNotForbidden(const std::vector<std::string>& roots,
                          const std::vector<std::string>& forbidden, const std::string& resolved);
 
+// The parts of the server's `roots` inside `key_roots` (an API key's own, KeyScope): each key
+// root inside a server root, and each server root inside a key root, resolved, in the key's
+// order (a relative path resolves against the first). Empty when they do not meet.
+std::vector<std::string> NarrowRoots(const std::vector<std::string>& roots,
+                                     const std::vector<std::string>& key_roots);
+
 // Whether writing the local path `destination` would destroy the local file `source`: the
 // same file (by resolved path, or device and inode), or inside a destination directory.
 bool Overwrites(const std::string& destination, const std::string& source);

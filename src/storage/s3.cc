@@ -169,6 +169,8 @@ S3Profile JobProfile(const json& c, const S3Profile& base) {
   p.endpoint = c.value("endpoint", p.endpoint);
   p.region = c.value("region", p.region);
   p.path_style = c.value("path_style", p.path_style);
+  // Without keys of its own the AWS chain, the server's, would sign.
+  p.own_credentials = !p.access_key.empty();
   return p;
 }
 

@@ -27,6 +27,9 @@ struct S3Profile {
   int64_t multipart_threshold = int64_t{64} << 20;
   int64_t part_size = int64_t{16} << 20;
   int parallel_uploads = 4;
+  // Made of a job's own keys (JobProfile), not the server's: an API key's bucket list
+  // (KeyScope) does not limit it, since it reaches only what the job's owner may reach anyway.
+  bool own_credentials = false;
 };
 
 // What one output asks of its uploaded objects (a job spec's "acl", "storage_class",

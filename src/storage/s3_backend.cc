@@ -1,5 +1,7 @@
 // s3://[profile@]bucket/key: S3-compatible stores through the client in s3.h; packages go up a
 // few files at a time, and a delivered object can be presigned.
+#include <algorithm>
+
 #include "storage/backend.h"
 #include "storage/s3.h"
 
@@ -25,11 +27,24 @@ bool InForbiddenRoot(const S3Object& obj, const Options& o) {
   return false;
 }
 
+// The object `url` names, refused when it would use the server's profile on a bucket that the
+// API key of the job (Options::key_scope) was not given.
+Result<S3Object> Parse(const std::string& url, const Options& o) {
+  Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+  if (!obj.ok() || !o.key_scope || obj->profile.own_credentials) return obj;
+  const std::vector<std::string>& allowed = o.key_scope->buckets;
+  if (std::find(allowed.begin(), allowed.end(), obj->profile_name + "@" + obj->bucket) !=
+      allowed.end())
+    return obj;
+  std::string named = obj->profile_name == "default" ? "" : obj->profile_name + "@";
+  return FailedPrecondition("s3://" + named + obj->bucket + " is not among this API key's buckets");
+}
+
 class S3 final : public Backend {
  public:
   // The object's profile exists and its endpoint is reachable under the policy.
   Result<std::string> CheckSource(const std::string& url, const Options& o) const override {
-    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    Result<S3Object> obj = Parse(url, o);
     if (!obj.ok()) return obj.status();
     if (obj->key.empty()) return InvalidArgument("the S3 URL has no key");
     if (InForbiddenRoot(*obj, o))
@@ -43,7 +58,7 @@ class S3 final : public Backend {
   }
   Result<std::string> Fetch(const std::string& url, const std::string& dir,
                             const Options& o) const override {
-    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    Result<S3Object> obj = Parse(url, o);
     if (!obj.ok()) return obj.status();
     std::string path = dir + "/" + FileNameOf(obj->key);
     REEL_RETURN_IF_ERROR(S3Get(*obj, path, o.policy, SourceLimits(o)));
@@ -53,7 +68,7 @@ class S3 final : public Backend {
  protected:
   Status PutFile(const std::string& local, const std::string& url, const std::string&,
                  const Options& o) const override {
-    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    Result<S3Object> obj = Parse(url, o);
     if (!obj.ok()) return obj.status();
     return S3Put(*obj, local, ContentType(local), o.policy, o.s3_headers);
   }
@@ -69,7 +84,7 @@ class S3 final : public Backend {
     return url.back() == '/' ? out.substr(0, out.size() - 1) : out;
   }
   std::string Presign(const std::string& url, int64_t seconds, const Options& o) const override {
-    Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+    Result<S3Object> obj = Parse(url, o);
     return obj.ok() ? S3Presign(*obj, seconds) : "";
   }
 };

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,33 @@
 
 namespace reel::storage {
 
+// What of the server's own storage one API key reaches (`reel keys create --allow-path DIR
+// --allow-bucket [PROFILE@]BUCKET`): local paths under its roots (the parts of them inside the
+// server's --allow-path) and, with the server's S3 profiles, its buckets. What a tenant reaches
+// with access of its own stays open: http(s), ftp(s) with its password, s3 with the job's own
+// credentials, inline data. A key without a scope (a team's key) reaches all the server allows.
+struct KeyScope {
+  std::vector<std::string> paths;    // absolute, resolved when the key was made
+  std::vector<std::string> buckets;  // "profile@bucket" ("default@b" for s3://b/...)
+};
+inline constexpr size_t kMaxKeyScopeEntries = 64;
+
+// A scope as stored or given ({"paths": [...], "buckets": [...]}; a bucket without a profile is
+// the default profile's), checked: at most kMaxKeyScopeEntries of each, paths absolute without
+// "..", bucket and profile names as s3:// URLs spell them. nullopt for null (no scope).
+Result<std::optional<KeyScope>> ParseKeyScope(const nlohmann::json& scope);
+nlohmann::json KeyScopeJson(const KeyScope& scope);
+
+struct Options;
+// `options` narrowed to `scope`: its local roots to their parts inside the key's, its use of
+// the server's S3 profiles to the key's buckets.
+Options Narrowed(Options options, const KeyScope& scope);
+
 struct Options {
   std::vector<std::string> allow_paths;
+  // Set by Narrowed: allow_paths are one key's, and the server's S3 profiles reach only its
+  // buckets.
+  std::optional<KeyScope> key_scope;
   net::AddressPolicy policy;
   size_t max_inline_bytes = 10 << 20;
   std::map<std::string, S3Profile> s3_profiles;

@@ -28,6 +28,7 @@
 #include "presets/catalog.h"
 #include "presets/presets.h"
 #include "service/job_service.h"
+#include "storage/local_paths.h"
 #include "storage/storage.h"
 #include "store/job_view.h"
 
@@ -241,8 +242,14 @@ class Router::Impl {
     if (path.rfind(prefix, 0) != 0) return ErrorReply(404, "not_found", "no route " + path);
     std::optional<std::string> relative = DecodePath(path.substr(prefix.size()));
     if (!relative) return ErrorReply(404, "not_found", "malformed path " + path);
+    // Within what the job's key reached (its storage scope), as the job itself was.
+    std::vector<std::string> roots = options_.allow_paths;
+    if (Result<std::optional<storage::KeyScope>> scope = storage::ParseKeyScope(job.storage);
+        !scope.ok() || *scope)
+      roots =
+          scope.ok() ? storage::NarrowRoots(roots, (*scope)->paths) : std::vector<std::string>{};
     Result<OutputFile> file =
-        FindOutputFile(job.spec, job.result, std::stoi(index), *relative, options_.allow_paths);
+        FindOutputFile(job.spec, job.result, std::stoi(index), *relative, roots);
     if (!file.ok()) return FromStatus(file.status());
     Reply r = TextReply(200, "", file->content_type);
     // Outputs are media, never pages: no sniffing, and sandboxed if opened directly.
@@ -412,7 +419,7 @@ class Router::Impl {
     service::Invalid invalid;
     bool needs_network = false;
     Result<service::PreparedJob> local =
-        service_->Prepare(req.body(), idempotency_key, &invalid, &needs_network);
+        service_->Prepare(caller, req.body(), idempotency_key, &invalid, &needs_network);
     if (!needs_network) {
       if (!local.ok()) return Refused(local.status(), invalid);
       return Create(*service_, caller, std::move(*local));
@@ -420,7 +427,8 @@ class Router::Impl {
     Reply r;
     r.deferred = [service = service_, body = req.body(), idempotency_key, caller] {
       service::Invalid invalid;
-      Result<service::PreparedJob> prepared = service->Prepare(body, idempotency_key, &invalid);
+      Result<service::PreparedJob> prepared =
+          service->Prepare(caller, body, idempotency_key, &invalid);
       if (!prepared.ok()) return Refused(prepared.status(), invalid);
       Reply next;
       next.store_work = [service, caller,

@@ -519,3 +519,68 @@ TEST_F(ServiceTest, ServerS3KeysReachAnS3JobsChild) {
 
 }  // namespace
 }  // namespace reel
+
+namespace reel {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A key made with a folder of its own (`reel keys create --allow-path`) reaches only that, at
+// submission and again in the job's own process, which sees a folder swapped for a link since.
+TEST_F(ServiceTest, AKeyWithAFolderOfItsOwnReachesNoOtherTenantsMedia) {
+  for (const char* d : {"acme", "bob"}) fs::create_directories(media_ / d);
+  fs::copy_file(media_ / "small.mp4", media_ / "acme/in.mp4");
+  fs::copy_file(media_ / "small.mp4", media_ / "bob/secret.mp4");
+  Server s(data_.path(), media_.path(), {"--workers", "0"});
+  std::string acme = s.CreateKey(data_.path(), "acme", {"--allow-path", media_ / "acme"});
+  std::string team = s.CreateKey(data_.path(), "team");
+  testing::CommandResult listed =
+      testing::RunCommand({testing::ReelBinary(), "keys", "list", "--data-dir", data_.path()});
+  EXPECT_NE(
+      listed.output.find("paths: " + fs::canonical(media_ / "acme").string() + "; buckets: none"),
+      std::string::npos)
+      << listed.output;
+
+  auto mp4 = [](const std::string& source, const std::string& destination) {
+    return json{
+        {"source", source},
+        {"outputs", {{{"kind", "mp4"}, {"preset", "h264-360p"}, {"destination", destination}}}}};
+  };
+  ApiReply read = s.Submit(mp4(media_ / "bob/secret.mp4", "out.mp4"), acme);
+  EXPECT_EQ(read.status, 400) << read.body;
+  EXPECT_EQ(read.body["error"]["field"], "source") << read.body;
+  ApiReply write = s.Submit(mp4("in.mp4", media_ / "bob/out.mp4"), acme);
+  EXPECT_EQ(write.status, 400) << write.body;
+  EXPECT_EQ(write.body["error"]["field"], "outputs[0].destination") << write.body;
+
+  // Accepted: a new folder of acme's, a relative source (acme's own), and a team key's job.
+  std::string swapped =
+      s.Submit(mp4(media_ / "acme/in.mp4", media_ / "acme/x/out.mp4"), acme).body.value("id", "");
+  std::string own = s.Submit(mp4("in.mp4", media_ / "acme/ok/out.mp4"), acme).body.value("id", "");
+  std::string teams =
+      s.Submit(mp4(media_ / "acme/in.mp4", media_ / "acme/x/team.mp4"), team).body.value("id", "");
+  ASSERT_FALSE(swapped.empty() || own.empty() || teams.empty());
+  // Before any worker runs them, acme's new folder becomes a link into bob's.
+  fs::create_directory_symlink(media_ / "bob", media_ / "acme/x");
+  testing::CommandResult worker =
+      testing::RunCommand({testing::ReelBinary(), "worker", "--data-dir", data_.path(),
+                           "--allow-path", media_.path(), "--exit-when-idle", "3s"});
+  EXPECT_EQ(worker.exit_code, 0) << worker.output;
+
+  json refused = s.Get("/v1/jobs/" + swapped, acme).body;
+  EXPECT_EQ(refused["state"], "failed") << refused;
+  EXPECT_NE(refused.value("error", "").find("outside the allowed paths"), std::string::npos)
+      << refused;
+  EXPECT_FALSE(fs::exists(media_ / "bob/out.mp4"));
+  EXPECT_EQ(s.Get("/v1/jobs/" + own, acme).body["state"], "succeeded");
+  EXPECT_TRUE(fs::exists(media_ / "acme/ok/out.mp4"));
+  // The same link is inside the server's roots: a team's key goes through it, as before.
+  EXPECT_EQ(s.Get("/v1/jobs/" + teams, team).body["state"], "succeeded");
+  EXPECT_TRUE(fs::exists(media_ / "bob/team.mp4"));
+  // Read back through the API within the key's folder too.
+  EXPECT_EQ(s.Call("GET", "/v1/jobs/" + own + "/outputs/0/out.mp4", acme).status, 200);
+}
+
+}  // namespace
+}  // namespace reel

@@ -82,9 +82,12 @@ json Server::WaitFinished(const std::string& id, double seconds) {
       seconds);
 }
 
-std::string Server::CreateKey(const std::string& data_dir, const std::string& name) {
-  testing::CommandResult r = testing::RunCommand(
-      {testing::ReelBinary(), "keys", "create", "--name", name, "--data-dir", data_dir});
+std::string Server::CreateKey(const std::string& data_dir, const std::string& name,
+                              const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {testing::ReelBinary(), "keys",  "create", "--name", name,
+                                   "--data-dir",          data_dir};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  testing::CommandResult r = testing::RunCommand(argv);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::string key = r.stdout_text;
   while (!key.empty() && key.back() == '\n') key.pop_back();

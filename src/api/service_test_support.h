@@ -47,7 +47,9 @@ class Server {
   // Until the job has succeeded, failed or been canceled.
   nlohmann::json WaitFinished(const std::string& id, double seconds = 60);
 
-  std::string CreateKey(const std::string& data_dir, const std::string& name);
+  // `reel keys create --name NAME` with `extra` flags; the key.
+  std::string CreateKey(const std::string& data_dir, const std::string& name,
+                        const std::vector<std::string>& extra = {});
 
   void Signal(int sig) { cmd_->Signal(sig); }
   int pid() const { return cmd_->pid(); }

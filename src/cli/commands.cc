@@ -489,6 +489,15 @@ int RunJob(const RunJobArgs& args) {
   env.staging_profiles = *profiles;  // the server's alone: a job's credentials never sign for it
   env.storage.s3_profiles =
       storage::WithJobCredentials(std::move(env.storage.s3_profiles), spec->s3_credentials);
+  if (!args.key_scope.empty()) {
+    // Checked again here, not only by the API: what resolves inside the key's folders may have
+    // changed since (a link swapped in), and the worker's roots need not be the API server's.
+    Result<std::optional<storage::KeyScope>> scope =
+        storage::ParseKeyScope(json::parse(args.key_scope, nullptr, false));
+    if (!scope.ok() || !*scope)
+      return fail(FailedPrecondition("the job's storage scope cannot be read"));
+    env.storage = storage::Narrowed(std::move(env.storage), **scope);
+  }
   if (TestHookArmed(*spec)) env.progress_interval = 0;  // fire mid-run even on tiny clips
   std::optional<attempt::TaskRun> task;
   env.events.on_progress = [&](const engine::Progress& p) {

@@ -80,6 +80,7 @@ struct RunJobArgs {
   std::vector<std::string> allow_paths;
   std::vector<std::string> forbid_paths;  // the server's own files: never a destination
   std::vector<std::string> allow_hosts;
+  std::string key_scope;  // the job's key's storage scope (JSON), narrowing the above; "": none
   std::string storage_config;
   std::string presets_file;
   int threads = 0;
@@ -137,6 +138,10 @@ struct KeysArgs {
   std::string action;  // create, import (the key on stdin), list, revoke, ...
   std::string name;
   bool admin = false;
+  // The key's storage scope (storage::KeyScope): with any of these the key reaches only the
+  // folders and buckets named of the server's storage.
+  std::vector<std::string> allow_paths, allow_buckets;
+  bool isolated = false;
 };
 int RunKeys(const KeysArgs& args);
 

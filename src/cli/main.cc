@@ -49,6 +49,19 @@ void AddLogOptions(CLI::App* cmd, reel::cli::LogArgs* log) {
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
 }
 
+// A key's storage scope (README "Keys and tenants").
+void AddKeyScopeOptions(CLI::App* cmd, reel::cli::KeysArgs* keys) {
+  cmd->add_option("--allow-path", keys->allow_paths,
+                  "A folder the key may read and write, inside the server's --allow-path; the "
+                  "key then reaches no other (repeat for more)");
+  cmd->add_option("--allow-bucket", keys->allow_buckets,
+                  "[PROFILE@]BUCKET the key may use with the server's S3 profiles; the key then "
+                  "reaches no other (repeat for more)");
+  cmd->add_flag("--isolated", keys->isolated,
+                "The key reaches none of the server's storage but what --allow-path and "
+                "--allow-bucket name (only URLs with access of their own otherwise)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,6 +220,7 @@ int main(int argc, char** argv) {
   run_job_cmd->add_option("--allow-path", run_job.allow_paths);
   run_job_cmd->add_option("--forbid-path", run_job.forbid_paths);
   run_job_cmd->add_option("--allow-host", run_job.allow_hosts);
+  run_job_cmd->add_option("--key-scope", run_job.key_scope);
   run_job_cmd->add_option("--storage-config", run_job.storage_config);
   run_job_cmd->add_option("--presets", run_job.presets_file);
   run_job_cmd->add_option("--threads", run_job.threads);
@@ -228,12 +242,14 @@ int main(int argc, char** argv) {
   auto* keys_create = keys_cmd->add_subcommand("create", "Create a key; it is printed once");
   keys_create->add_option("--name", keys.name, "A name for the key")->required();
   keys_create->add_flag("--admin", keys.admin, "The key sees and acts on every job");
+  AddKeyScopeOptions(keys_create, &keys);
   keys_create->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
   keys_create->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_import = keys_cmd->add_subcommand(
       "import", "Store a key you already have, read from stdin (only its hash is kept)");
   keys_import->add_option("--name", keys.name, "A name for the key")->required();
   keys_import->add_flag("--admin", keys.admin, "The key sees and acts on every job");
+  AddKeyScopeOptions(keys_import, &keys);
   keys_import->add_option("--data-dir", keys.data_dir, "Data directory (default ./var)");
   keys_import->add_option("--store", keys.store, "postgres://... when the server uses PostgreSQL");
   auto* keys_list = keys_cmd->add_subcommand("list", "List keys (never the keys themselves)");

@@ -130,6 +130,38 @@ std::string HostName() {
   return buf;
 }
 
+// The storage scope `reel keys create|import` gives a key (null: none): its folders resolved
+// as the server resolves --allow-path, its buckets as [profile@]bucket.
+Result<nlohmann::json> KeyScopeOf(const KeysArgs& args) {
+  if (!args.isolated && args.allow_paths.empty() && args.allow_buckets.empty())
+    return nlohmann::json();
+  std::vector<std::string> paths;
+  for (const std::string& p : args.allow_paths) {
+    std::error_code ec;
+    fs::path resolved = fs::weakly_canonical(fs::absolute(p), ec);
+    if (ec || !fs::is_directory(resolved))
+      return InvalidArgument("--allow-path " + p + ": not a directory");
+    paths.push_back(resolved.string());
+  }
+  Result<std::optional<storage::KeyScope>> scope =
+      storage::ParseKeyScope({{"paths", paths}, {"buckets", args.allow_buckets}});
+  if (!scope.ok()) return scope.status();
+  return storage::KeyScopeJson(**scope);
+}
+
+// "paths: /a, /b; buckets: default@x" for `reel keys list`; "" for a key without a scope.
+std::string DescribeKeyScope(const nlohmann::json& stored) {
+  if (stored.is_null()) return "";
+  Result<std::optional<storage::KeyScope>> scope = storage::ParseKeyScope(stored);
+  if (!scope.ok()) return "storage: unreadable (reaches nothing)";
+  auto join = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const std::string& item : list) out += (out.empty() ? "" : ", ") + item;
+    return out.empty() ? std::string("none") : out;
+  };
+  return "paths: " + join((*scope)->paths) + "; buckets: " + join((*scope)->buckets);
+}
+
 }  // namespace
 
 void ConfigureLog(const LogArgs& args) {
@@ -148,11 +180,13 @@ int RunKeys(const KeysArgs& args) {
     sealing_key = LoadSecretKey(args.data_dir);
     if (!sealing_key.ok()) return Fail(sealing_key.status().message());
   }
+  Result<nlohmann::json> scope = KeyScopeOf(args);
+  if (!scope.ok()) return Fail(scope.status().message());
   if (args.action == "create") {
     if (args.name.empty()) return Fail("--name is required");
     std::string key = NewKey(), secret = NewWebhookSecret();
     Result<store::ApiKey> k =
-        s.CreateKey(args.name, Sha256Hex(key), args.admin, SealValue(*sealing_key, secret));
+        s.CreateKey(args.name, Sha256Hex(key), args.admin, SealValue(*sealing_key, secret), *scope);
     if (!k.ok()) return Fail(k.status().message());
     std::cout << key << "\n";
     std::cerr << "created " << (args.admin ? "admin " : "") << "key " << k->id << " (" << args.name
@@ -177,7 +211,7 @@ int RunKeys(const KeysArgs& args) {
                   ")");
     std::string secret = NewWebhookSecret();
     Result<store::ApiKey> k =
-        s.CreateKey(args.name, Sha256Hex(key), args.admin, SealValue(*sealing_key, secret));
+        s.CreateKey(args.name, Sha256Hex(key), args.admin, SealValue(*sealing_key, secret), *scope);
     if (!k.ok()) return Fail(k.status().message());
     std::cout << k->id << "\n";
     std::cerr << "imported " << (args.admin ? "admin " : "") << "key " << k->id << " (" << args.name
@@ -200,8 +234,9 @@ int RunKeys(const KeysArgs& args) {
     Result<std::vector<store::ApiKey>> keys = s.ListKeys();
     if (!keys.ok()) return Fail(keys.status().message());
     for (const store::ApiKey& k : *keys)
-      std::printf("%-16s %-20s %-6s %s\n", k.id.c_str(), k.name.c_str(), k.admin ? "admin" : "",
-                  k.revoked ? "revoked" : "active");
+      std::printf("%-16s %-20s %-6s %-8s %s\n", k.id.c_str(), k.name.c_str(),
+                  k.admin ? "admin" : "", k.revoked ? "revoked" : "active",
+                  DescribeKeyScope(k.storage).c_str());
     return 0;
   }
   if (args.action == "revoke") {

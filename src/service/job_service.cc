@@ -39,8 +39,9 @@ Result<Caller> JobService::Authenticate(const std::string& key) {
   return Caller{*found};
 }
 
-Result<PreparedJob> JobService::Prepare(const std::string& body, const std::string& idempotency_key,
-                                        Invalid* invalid, bool* needs_network) const {
+Result<PreparedJob> JobService::Prepare(const Caller& caller, const std::string& body,
+                                        const std::string& idempotency_key, Invalid* invalid,
+                                        bool* needs_network) const {
   if (needs_network) *needs_network = false;
   auto offline = [&](const std::string& url) {
     storage::Kind kind = storage::KindOf(url);
@@ -63,6 +64,11 @@ Result<PreparedJob> JobService::Prepare(const std::string& body, const std::stri
   so.forbidden_roots = options_.forbidden_paths;
   so.policy = options_.address_policy;
   so.s3_profiles = storage::WithJobCredentials(options_.s3_profiles, spec->s3_credentials);
+  Result<std::optional<storage::KeyScope>> scope = storage::ParseKeyScope(caller.key.storage);
+  if (!scope.ok())  // a damaged row: nothing is reached until the operator mends it
+    return FailedPrecondition("this API key's storage scope cannot be read (" +
+                              scope.status().message() + "); tell the server's operator");
+  if (*scope) so = storage::Narrowed(std::move(so), **scope);
   std::vector<std::string> sources;  // checked first: no destination may overwrite one
   auto check = [&](json& value, const std::string& field, bool source) -> Status {
     if (offline(value.get<std::string>())) return Unavailable("the check needs the network");
@@ -118,8 +124,12 @@ Result<PreparedJob> JobService::Prepare(const std::string& body, const std::stri
     return Refuse(invalid, "invalid_header", "Idempotency-Key is longer than 255 characters");
   // Credentials, and URLs that carry a password or token, are kept sealed and opened only where
   // the job runs; the API shows them as [redacted].
-  return PreparedJob{job::SealSecrets(std::move(stored), options_.secret_key), spec->priority,
-                     spec->tags, idempotency_key, idempotency_key.empty() ? "" : Sha256Hex(body)};
+  return PreparedJob{job::SealSecrets(std::move(stored), options_.secret_key),
+                     spec->priority,
+                     spec->tags,
+                     idempotency_key,
+                     idempotency_key.empty() ? "" : Sha256Hex(body),
+                     *scope ? storage::KeyScopeJson(**scope) : json()};
 }
 
 Result<Submitted> JobService::Submit(const Caller& caller, PreparedJob job) {
@@ -129,7 +139,8 @@ Result<Submitted> JobService::Submit(const Caller& caller, PreparedJob job) {
                    std::move(job.idempotency_key),
                    std::move(job.request_hash),
                    job.priority,
-                   std::move(job.tags)};
+                   std::move(job.tags),
+                   std::move(job.storage)};
   Submitted out;
   Result<store::Job> created = store_->CreateJob(nj, &out.existed);
   if (!created.ok()) return created.status();

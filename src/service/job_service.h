@@ -56,6 +56,7 @@ struct PreparedJob {
   std::vector<std::string> tags;
   std::string idempotency_key;  // "" when none was sent
   std::string request_hash;     // SHA-256 of the body, with an idempotency key
+  nlohmann::json storage;       // the key's storage scope it was checked under; null: none
 };
 
 struct Submitted {
@@ -85,8 +86,11 @@ class JobService {
   // wait on the network (a remote source or destination, a webhook), sets it and returns
   // kUnavailable: a caller that must not wait (the API on its store pool) does only those
   // submissions elsewhere.
-  Result<PreparedJob> Prepare(const std::string& body, const std::string& idempotency_key,
-                              Invalid* invalid, bool* needs_network = nullptr) const;
+  // Sources and destinations are checked within what the caller's key reaches (its storage
+  // scope, ApiKey::storage), which the job keeps and runs under.
+  Result<PreparedJob> Prepare(const Caller& caller, const std::string& body,
+                              const std::string& idempotency_key, Invalid* invalid,
+                              bool* needs_network = nullptr) const;
   // Creates the job (or finds the one the same idempotency key and body made) and wakes the
   // local workers.
   Result<Submitted> Submit(const Caller& caller, PreparedJob job);

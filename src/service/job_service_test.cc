@@ -46,9 +46,9 @@ class JobServiceTest : public ::testing::Test {
     admin_ = Key("admin", true);
   }
 
-  Caller Key(const std::string& name, bool admin) {
+  Caller Key(const std::string& name, bool admin, const json& storage = nullptr) {
     std::string key = "key-of-" + name;
-    EXPECT_TRUE(store_->CreateKey(name, Sha256Hex(key), admin, "whsec").ok());
+    EXPECT_TRUE(store_->CreateKey(name, Sha256Hex(key), admin, "whsec", storage).ok());
     Result<Caller> c = service_->Authenticate(key);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? *c : Caller{};
@@ -62,9 +62,11 @@ class JobServiceTest : public ::testing::Test {
   }
 
   // What Prepare refuses `body` with: "code field: message".
-  std::string Refusal(const std::string& body, const std::string& idempotency_key = "") {
+  std::string Refusal(const std::string& body, const std::string& idempotency_key = "",
+                      const Caller* caller = nullptr) {
     Invalid invalid;
-    Result<PreparedJob> p = service_->Prepare(body, idempotency_key, &invalid);
+    Result<PreparedJob> p =
+        service_->Prepare(caller ? *caller : alice_, body, idempotency_key, &invalid);
     if (p.ok()) return "accepted";
     EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument) << p.status().ToString();
     return invalid.code + " " + invalid.field + ": " + p.status().message();
@@ -74,7 +76,7 @@ class JobServiceTest : public ::testing::Test {
                     const std::string& idempotency_key = "") {
     Invalid invalid;
     Result<PreparedJob> p =
-        service_->Prepare(body.empty() ? Body() : body, idempotency_key, &invalid);
+        service_->Prepare(caller, body.empty() ? Body() : body, idempotency_key, &invalid);
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     if (!p.ok()) return {};
     Result<Submitted> s = service_->Submit(caller, std::move(*p));
@@ -124,13 +126,57 @@ TEST_F(JobServiceTest, ASubmissionIsCheckedInOrderAndEachRefusalNamesItsField) {
   EXPECT_EQ(Refusal(Body(), std::string(255, 'i')), "accepted");
 }
 
+TEST_F(JobServiceTest, AKeyWithAStorageScopeReachesOnlyItsOwnFoldersAndBuckets) {
+  namespace fs = std::filesystem;
+  for (const char* d : {"media/acme", "media/bob"}) fs::create_directories(dir_ / d);
+  testing::WriteFile(dir_ / "media/acme/in.mp4", "acme's");
+  testing::WriteFile(dir_ / "media/bob/in.mp4", "bob's");
+  storage::S3Profile local;
+  local.endpoint = "http://127.0.0.1:9";  // checked, never reached
+  options_.s3_profiles = {{"default", local}};
+  options_.address_policy = *net::AddressPolicy::Parse({"127.0.0.1"});
+  service_ = std::make_unique<JobService>(options_, store_.get(), &runner_);
+  const json scope = {{"paths", {fs::canonical(dir_ / "media/acme").string()}},
+                      {"buckets", {"default@media-acme"}}};
+  Caller acme = Key("acme", false, scope);
+  auto body = [&](const json& source, const json& destination) {
+    return json{{"source", source}, {"outputs", {{{"kind", "mp4"}, {"destination", destination}}}}}
+        .dump();
+  };
+  std::string bobs = Refusal(body(dir_ / "media/bob/in.mp4", "out.mp4"), "", &acme);
+  EXPECT_EQ(bobs.substr(0, 20), "invalid_path source:") << bobs;
+  std::string into_bobs = Refusal(body("in.mp4", dir_ / "media/bob/out.mp4"), "", &acme);
+  EXPECT_EQ(into_bobs.substr(0, 35), "invalid_path outputs[0].destination") << into_bobs;
+  std::string bucket = Refusal(body("s3://media-bob/in.mp4", "out.mp4"), "", &acme);
+  EXPECT_EQ(bucket, "invalid_path source: s3://media-bob is not among this API key's buckets");
+  // The same bodies from a team's key: the server's whole storage, as before.
+  EXPECT_EQ(Refusal(body(dir_ / "media/bob/in.mp4", dir_ / "media/acme/out.mp4")), "accepted");
+
+  // Relative paths are the key's own; the job keeps the scope it was checked under.
+  store::Job job = Submit(acme, body("in.mp4", "s3://media-acme/out.mp4"));
+  EXPECT_EQ(job.spec["source"], fs::canonical(dir_ / "media/acme/in.mp4").string());
+  EXPECT_EQ(job.storage, json({{"paths", scope["paths"]}, {"buckets", scope["buckets"]}}));
+  EXPECT_TRUE(Submit(alice_).storage.is_null());
+
+  // A key that reaches none of the server's storage says so.
+  Caller isolated = Key("isolated", false, json::object());
+  EXPECT_EQ(Refusal(body("in.mp4", "out.mp4"), "", &isolated),
+            "invalid_path source: local paths are outside this API key's storage");
+  // A scope that cannot be read refuses everything, and not as the tenant's mistake.
+  Caller damaged = Key("damaged", false, {{"paths", "/"}});
+  Invalid invalid;
+  Result<PreparedJob> p = service_->Prepare(damaged, body("in.mp4", "out.mp4"), "", &invalid);
+  EXPECT_EQ(p.status().code(), StatusCode::kFailedPrecondition) << p.status().ToString();
+}
+
 TEST_F(JobServiceTest, PreparingASubmissionNeedsNoStore) {
   // What the API runs before the store gate: a service with no store at all can do it.
   JobService no_store(options_, nullptr, nullptr);
   Invalid invalid;
   json credentials = {{"s3", {{"access_key", "AK"}, {"secret_key", "secret-key-not-stored"}}}};
   Result<PreparedJob> p = no_store.Prepare(
-      Body({{"credentials", credentials}, {"priority", 7}, {"tags", {"gpu"}}}), "idem-1", &invalid);
+      alice_, Body({{"credentials", credentials}, {"priority", 7}, {"tags", {"gpu"}}}), "idem-1",
+      &invalid);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->priority, 7);
   EXPECT_EQ(p->tags, std::vector<std::string>{"gpu"});
@@ -149,7 +195,7 @@ TEST_F(JobServiceTest, APreparationThatMustNotWaitStopsBeforeTheNetworkOnly) {
   // What the API checks on its store pool: local paths and data: URLs are checked as usual...
   auto prepare = [&](const std::string& body, bool* needs_network) {
     Invalid invalid;
-    Result<PreparedJob> p = service_->Prepare(body, "", &invalid, needs_network);
+    Result<PreparedJob> p = service_->Prepare(alice_, body, "", &invalid, needs_network);
     return std::pair{p, invalid};
   };
   bool needs_network = true;
@@ -225,13 +271,13 @@ TEST_F(JobServiceTest, AnIdempotencyKeyGivesBackTheFirstJobForTheSameBodyOnly) {
   store::Job first = Submit(alice_, Body(), "order-1");
   Invalid invalid;
   Result<Submitted> again =
-      service_->Submit(alice_, *service_->Prepare(Body(), "order-1", &invalid));
+      service_->Submit(alice_, *service_->Prepare(alice_, Body(), "order-1", &invalid));
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE(again->existed);
   EXPECT_EQ(again->job.id, first.id);
   EXPECT_EQ(runner_.wakes, 1) << "nothing new to run";
-  Result<Submitted> other =
-      service_->Submit(alice_, *service_->Prepare(Body({{"priority", 3}}), "order-1", &invalid));
+  Result<Submitted> other = service_->Submit(
+      alice_, *service_->Prepare(alice_, Body({{"priority", 3}}), "order-1", &invalid));
   EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << "409: another body";
   Invalid none;
   EXPECT_EQ(service_->List(alice_, {}, &none)->jobs.size(), 1u);

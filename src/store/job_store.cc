@@ -75,6 +75,10 @@ json ParseJsonOr(const std::string& text, json fallback) {
   return j.is_discarded() ? fallback : j;
 }
 
+json ParseStorageScope(const std::string& text) {
+  return text.empty() ? json() : ParseJsonOr(text, json::object());
+}
+
 Transition NextState(const Job& job, AttemptEnd end, const std::string& error) {
   Transition t{JobState::kFailed, job.attempts, error};
   switch (end) {

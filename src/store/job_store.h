@@ -101,16 +101,18 @@ struct Job {
   double lease_expires_at = 0;
   std::vector<Attempt> attempt_log;
   std::vector<Task> tasks;  // empty unless the job fanned out
+  nlohmann::json storage;   // its key's storage scope when submitted (ApiKey::storage)
 };
 
 struct NewJob {
   std::string owner;
   nlohmann::json spec;
   int max_attempts = 3;
-  std::string idempotency_key;    // empty: none
-  std::string request_hash;       // SHA-256 of the request body, for idempotency
-  int priority = 0;               // higher runs first; FIFO within a priority
-  std::vector<std::string> tags;  // only workers with all of these take the job
+  std::string idempotency_key;       // empty: none
+  std::string request_hash;          // SHA-256 of the request body, for idempotency
+  int priority = 0;                  // higher runs first; FIFO within a priority
+  std::vector<std::string> tags;     // only workers with all of these take the job
+  nlohmann::json storage = nullptr;  // the owner's storage scope (ApiKey::storage)
 };
 
 struct RetryLimits {
@@ -154,6 +156,8 @@ struct ApiKey {
   bool admin = false;
   double created_at = 0;
   bool revoked = false;
+  // What of the server's storage the key reaches (storage::KeyScope as JSON); null: all of it.
+  nlohmann::json storage;
 };
 
 // One webhook notification of one job event, kept until delivered (the outbox).
@@ -281,8 +285,10 @@ class JobStore {
   // Deletes finished jobs that finished before `before` (unix seconds). Returns how many.
   virtual Result<int64_t> DeleteFinishedBefore(double before) = 0;
 
+  // `storage`: the key's storage scope (ApiKey::storage), null for none.
   virtual Result<ApiKey> CreateKey(const std::string& name, const std::string& hash, bool admin,
-                                   const std::string& webhook_secret) = 0;
+                                   const std::string& webhook_secret,
+                                   const nlohmann::json& storage = nullptr) = 0;
   // The secret that signs a key's webhooks, and a fresh one in its place.
   virtual Result<std::string> WebhookSecret(const std::string& key_id) = 0;
   virtual Result<std::string> RotateWebhookSecret(const std::string& id_or_name,
@@ -344,6 +350,9 @@ Result<std::unique_ptr<JobStore>> OpenStore(const std::string& location, int con
 
 // Stored JSON text back into JSON; `fallback` for empty or damaged text.
 nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);
+// A stored storage scope (ApiKey::storage, Job::storage): null for none (''), and for damaged
+// text a scope that reaches nothing ({}), never all of the server's storage.
+nlohmann::json ParseStorageScope(const std::string& text);
 
 // The attempt state machine: every end of an attempt goes through it, lease expiry included.
 struct Transition {

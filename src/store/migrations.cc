@@ -302,6 +302,18 @@ ALTER TABLE tasks ADD COLUMN staging TEXT NOT NULL DEFAULT '';
 ALTER TABLE workers ADD COLUMN staging TEXT NOT NULL DEFAULT '';
 ALTER TABLE tasks ADD COLUMN staging TEXT NOT NULL DEFAULT '';
 )sql"},
+      // An API key's storage scope (storage::KeyScope as JSON; '' for a team's key, which
+      // reaches all the server allows), and the scope a job was submitted under, which its
+      // attempts and tasks run under.
+      {11,
+       R"sql(
+ALTER TABLE api_keys ADD COLUMN storage TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN storage TEXT NOT NULL DEFAULT '';
+)sql",
+       R"sql(
+ALTER TABLE api_keys ADD COLUMN storage TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN storage TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return steps;
 }

@@ -19,9 +19,9 @@ constexpr double kIdempotencyWindow = 24 * 3600;
 constexpr const char* kJobColumns =
     "id, owner, state, spec, progress, attempts, max_attempts, created_at, updated_at, "
     "started_at, finished_at, error, result, cancel_requested, lease_owner, lease_expires_at, "
-    "priority, retries";
+    "priority, retries, storage";
 // How many kJobColumns names: a query that reads a column after them finds it at this index.
-constexpr size_t kJobColumnCount = 18;
+constexpr size_t kJobColumnCount = 19;
 
 Job ReadJob(const SqlRows& r, size_t i) {
   Job j;
@@ -43,6 +43,7 @@ Job ReadJob(const SqlRows& r, size_t i) {
   j.lease_expires_at = r.Double(i, 15);
   j.priority = static_cast<int>(r.Int(i, 16));
   j.retries = static_cast<int>(r.Int(i, 17));
+  j.storage = ParseStorageScope(r.Text(i, 18));
   return j;
 }
 
@@ -103,12 +104,13 @@ Result<Job> SqlJobStore::CreateJob(const NewJob& nj, bool* existed) {
   }
   std::string id = "job_" + RandomHex(12);
   REEL_RETURN_IF_ERROR(
-      db_->Exec("INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
-                "idempotency_key, request_hash, priority, tags) VALUES (?, ?, 'queued', ?, ?, ?, "
-                "?, ?, ?, ?, ?)",
-                {id, nj.owner, nj.spec.dump(), nj.max_attempts, now, now,
-                 SqlValue::OrNull(nj.idempotency_key), SqlValue::OrNull(nj.request_hash),
-                 nj.priority, json(nj.tags).dump()})
+      db_->Exec(
+             "INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
+             "idempotency_key, request_hash, priority, tags, storage) VALUES (?, ?, 'queued', "
+             "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             {id, nj.owner, nj.spec.dump(), nj.max_attempts, now, now,
+              SqlValue::OrNull(nj.idempotency_key), SqlValue::OrNull(nj.request_hash), nj.priority,
+              json(nj.tags).dump(), nj.storage.is_null() ? std::string() : nj.storage.dump()})
           .status());
   REEL_RETURN_IF_ERROR(db_->NotifyWork());
   REEL_RETURN_IF_ERROR(tx.Commit());

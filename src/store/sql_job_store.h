@@ -58,7 +58,8 @@ class SqlJobStore : public JobStore {
   Result<Task> GetTask(const std::string& task_id) override;
 
   Result<ApiKey> CreateKey(const std::string& name, const std::string& hash, bool admin,
-                           const std::string& webhook_secret) override;
+                           const std::string& webhook_secret,
+                           const nlohmann::json& storage = nullptr) override;
   Result<std::string> WebhookSecret(const std::string& key_id) override;
   Result<std::string> RotateWebhookSecret(const std::string& id_or_name,
                                           const std::string& secret) override;

@@ -11,14 +11,20 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kKeyColumns =
-    "id, name, hash, admin, created_at, revoked_at IS NOT NULL FROM api_keys";
+    "id, name, hash, admin, created_at, revoked_at IS NOT NULL, storage FROM api_keys";
 
 constexpr const char* kWebhookColumns =
     "id, job_id, owner, url, event, payload, attempts, created_at, next_attempt_at, "
     "delivered_at, gave_up, attempt_log";
 
 ApiKey ReadKey(const SqlRows& r, size_t i) {
-  return {r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), r.Bool(i, 3), r.Double(i, 4), r.Bool(i, 5)};
+  return {r.Text(i, 0),
+          r.Text(i, 1),
+          r.Text(i, 2),
+          r.Bool(i, 3),
+          r.Double(i, 4),
+          r.Bool(i, 5),
+          ParseStorageScope(r.Text(i, 6))};
 }
 
 WebhookDelivery ReadWebhook(const SqlRows& r, size_t i) {
@@ -41,13 +47,14 @@ WebhookDelivery ReadWebhook(const SqlRows& r, size_t i) {
 }  // namespace
 
 Result<ApiKey> SqlJobStore::CreateKey(const std::string& name, const std::string& hash, bool admin,
-                                      const std::string& webhook_secret) {
+                                      const std::string& webhook_secret, const json& storage) {
   std::lock_guard lock(mu_);
-  ApiKey k{"key_" + RandomHex(6), name, hash, admin, NowSeconds(), false};
+  ApiKey k{"key_" + RandomHex(6), name, hash, admin, NowSeconds(), false, storage};
   Result<SqlRows> r = db_->Exec(
-      "INSERT INTO api_keys (id, name, hash, admin, created_at, webhook_secret) VALUES "
-      "(?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-      {k.id, name, hash, admin, k.created_at, webhook_secret});
+      "INSERT INTO api_keys (id, name, hash, admin, created_at, webhook_secret, storage) VALUES "
+      "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+      {k.id, name, hash, admin, k.created_at, webhook_secret,
+       storage.is_null() ? std::string() : storage.dump()});
   if (!r.ok()) return r.status();
   if (r->changed == 0) return FailedPrecondition("a key named '" + name + "' exists");
   return k;

@@ -445,6 +445,25 @@ TEST_P(StoreTest, Keys) {
   EXPECT_EQ(store_->RevokeKey("ci").code(), StatusCode::kNotFound);
 }
 
+// A key's storage scope, and the job submitted under it, keep it; a damaged one reaches nothing.
+TEST_P(StoreTest, StorageScopesOfKeysAndJobsAreKeptAndFailClosed) {
+  const nlohmann::json scope = {{"paths", {"/srv/media/acme"}}, {"buckets", {"default@acme"}}};
+  ASSERT_TRUE(store_->CreateKey("acme", "hash-acme", false, "whsec", scope).ok());
+  ASSERT_TRUE(store_->CreateKey("team", "hash-team", false, "whsec").ok());
+  EXPECT_EQ(store_->FindKeyByHash("hash-acme")->storage, scope);
+  EXPECT_TRUE(store_->FindKeyByHash("hash-team")->storage.is_null()) << "a team's key";
+  bool existed = false;
+  Result<Job> job = store_->CreateJob({"key_acme", {{"n", 1}}, 3, "", "", 0, {}, scope}, &existed);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(store_->GetJob(job->id)->storage, scope);
+  EXPECT_TRUE(Create().storage.is_null());
+  RawConnection raw(location_);
+  ASSERT_EQ(raw.Exec("UPDATE api_keys SET storage = '{\"paths\": [' WHERE name = 'acme'"), "");
+  ASSERT_EQ(raw.Exec("UPDATE jobs SET storage = 'damaged' WHERE id = '" + job->id + "'"), "");
+  EXPECT_EQ(store_->FindKeyByHash("hash-acme")->storage, nlohmann::json::object());
+  EXPECT_EQ(store_->GetJob(job->id)->storage, nlohmann::json::object());
+}
+
 // A database made by reel before the stores shared their migrations (SQLite recorded 4 steps,
 // PostgreSQL 2, in schema_version) is taken over: its jobs, keys and webhooks are all still there.
 TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {

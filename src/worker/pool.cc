@@ -312,8 +312,9 @@ void WorkerPool::RunAttempt(const Job& job) {
                            options_.progress_save_interval},
                           std::move(hooks));
     ending = supervisor.Run(
-        job.id, ChildCommand{RunJobArgv(scratch.spec_path, job.id, "", scratch.storage_path),
-                             ChildEnvironment(job.spec, StagingInS3()), scratch.log_path});
+        job.id,
+        ChildCommand{RunJobArgv(scratch.spec_path, job.id, "", scratch.storage_path, job.storage),
+                     ChildEnvironment(job.spec, StagingInS3()), scratch.log_path});
   }
 
   std::error_code ec;
@@ -405,7 +406,7 @@ void WorkerPool::RunTask(const store::Task& task) {
                           std::move(hooks));
     ending = supervisor.Run(
         lease, ChildCommand{RunJobArgv(scratch.spec_path, task.job_id, scratch.task_path,
-                                       scratch.storage_path),
+                                       scratch.storage_path, job->storage),
                             ChildEnvironment(job->spec, StagingInS3()), scratch.log_path});
   }
   std::error_code ec;
@@ -435,7 +436,8 @@ ServerStorage WorkerPool::ChildStorage() const {
 std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
                                                 const std::string& job_id,
                                                 const std::string& task_path,
-                                                const std::string& storage_path) {
+                                                const std::string& storage_path,
+                                                const nlohmann::json& key_scope) {
   std::vector<std::string> args = {options_.reel_binary, "run-job", spec_path};
   // Its tasks go only to workers whose staging is this one (the store matches them by
   // StagingIdentity). A job still fans out on the default staging of this pool's data directory
@@ -458,6 +460,8 @@ std::vector<std::string> WorkerPool::RunJobArgv(const std::string& spec_path,
     args.push_back("--allow-path");
     args.push_back(root);
   }
+  // The child narrows the roots and profiles above to it (storage::Narrowed).
+  if (!key_scope.is_null()) args.insert(args.end(), {"--key-scope", key_scope.dump()});
   for (const std::string& path : options_.forbidden_paths) {
     args.push_back("--forbid-path");
     args.push_back(path);

@@ -96,9 +96,11 @@ class WorkerPool {
   // from is not this pool, whatever its staging.
   int LiveSlots(bool* other_pools);
   // `storage_path`: the attempt's own storage config (scratch.h), if the job names S3 profiles.
+  // `key_scope`: the storage scope the job was submitted under (store::Job::storage), if any.
   std::vector<std::string> RunJobArgv(const std::string& spec_path, const std::string& job_id,
                                       const std::string& task_path = "",
-                                      const std::string& storage_path = "");
+                                      const std::string& storage_path = "",
+                                      const nlohmann::json& key_scope = nullptr);
   ServerStorage ChildStorage() const;
   void Heartbeat();
 

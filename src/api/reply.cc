@@ -34,6 +34,11 @@ Reply FromStatus(const Status& s) {
       return ErrorReply(400, "invalid_argument", s.message());
     case StatusCode::kFailedPrecondition:
       return ErrorReply(409, "conflict", s.message());
+    case StatusCode::kResourceExhausted: {
+      Reply r = ErrorReply(429, "limit_reached", s.message());
+      r.headers.push_back({"Retry-After", "30"});
+      return r;
+    }
     case StatusCode::kUnavailable: {
       Reply r = ErrorReply(503, "unavailable", s.message());
       r.headers.push_back({"Retry-After", "1"});

@@ -69,10 +69,10 @@ class Router::Impl {
         metrics_(metrics),
         gate_(gate),
         service_(std::make_shared<service::JobService>(
-            service::JobServiceOptions{options.max_attempts, options.max_retries,
-                                       options.allow_paths, options.forbidden_paths,
-                                       options.address_policy, options.s3_profiles,
-                                       options.secret_key, options.default_webhook},
+            service::JobServiceOptions{
+                options.max_attempts, options.max_retries, options.max_jobs_per_key,
+                options.allow_paths, options.forbidden_paths, options.address_policy,
+                options.s3_profiles, options.secret_key, options.default_webhook},
             store, runner)) {}
 
   // The replies that need no store, answered on the I/O thread: health, the dashboard, unknown
@@ -243,11 +243,10 @@ class Router::Impl {
     std::optional<std::string> relative = DecodePath(path.substr(prefix.size()));
     if (!relative) return ErrorReply(404, "not_found", "malformed path " + path);
     // Within what the job's key reached (its storage scope), as the job itself was.
+    Result<std::optional<storage::KeyScope>> scope = storage::ParseKeyScope(job.storage);
+    if (!scope.ok()) return ErrorReply(500, "internal", "the job's storage scope cannot be read");
     std::vector<std::string> roots = options_.allow_paths;
-    if (Result<std::optional<storage::KeyScope>> scope = storage::ParseKeyScope(job.storage);
-        !scope.ok() || *scope)
-      roots =
-          scope.ok() ? storage::NarrowRoots(roots, (*scope)->paths) : std::vector<std::string>{};
+    if (*scope) roots = storage::NarrowRoots(roots, (**scope).paths);
     Result<OutputFile> file =
         FindOutputFile(job.spec, job.result, std::stoi(index), *relative, roots);
     if (!file.ok()) return FromStatus(file.status());
@@ -281,6 +280,7 @@ class Router::Impl {
     // Only sealed URLs (no "s3"): the server's profiles apply.
     so.s3_profiles =
         storage::WithJobCredentials(std::move(so.s3_profiles), secrets->value("s3", json()));
+    if (*scope) so = storage::Narrowed(std::move(so), **scope);
     std::string scratch =
         (fs::path(options_.scratch_dir.empty() ? fs::temp_directory_path().string()
                                                : options_.scratch_dir) /

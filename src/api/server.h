@@ -30,7 +30,8 @@ struct ServerOptions {
   double store_deadline = 5;      // seconds a request waits for the store before a 503
   int store_threads = 4;          // store calls of requests at once, off the I/O threads
   int max_attempts = 3;
-  int max_retries = 5;  // manual retries per job (POST /v1/jobs/{id}/retry), 409 beyond
+  int max_retries = 5;           // manual retries per job (POST /v1/jobs/{id}/retry), 409 beyond
+  int max_jobs_per_key = 10000;  // jobs queued or running per non-admin key (429 beyond); 0: none
   std::vector<std::string> allow_paths;
   std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
   net::AddressPolicy address_policy;         // what webhooks, sources and destinations may reach

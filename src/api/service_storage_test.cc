@@ -535,6 +535,11 @@ TEST_F(ServiceTest, AKeyWithAFolderOfItsOwnReachesNoOtherTenantsMedia) {
   Server s(data_.path(), media_.path(), {"--workers", "0"});
   std::string acme = s.CreateKey(data_.path(), "acme", {"--allow-path", media_ / "acme"});
   std::string team = s.CreateKey(data_.path(), "team");
+  testing::CommandResult admin =
+      testing::RunCommand({testing::ReelBinary(), "keys", "create", "--name", "boss", "--admin",
+                           "--allow-path", media_ / "acme", "--data-dir", data_.path()});
+  EXPECT_NE(admin.exit_code, 0) << "an admin key sees every job: no scope holds it";
+  EXPECT_NE(admin.output.find("are for the keys of tenants"), std::string::npos) << admin.output;
   testing::CommandResult listed =
       testing::RunCommand({testing::ReelBinary(), "keys", "list", "--data-dir", data_.path()});
   EXPECT_NE(

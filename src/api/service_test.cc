@@ -458,5 +458,25 @@ TEST_F(ServiceTest, CancelStopsARunningJobAndCleansUp) {
   EXPECT_EQ(s.Call("POST", "/v1/jobs/" + id + "/cancel", s.admin_key()).status, 409);
 }
 
+// A key may have --max-jobs-per-key jobs queued or running; beyond, 429 until some finish. An
+// admin key has no such limit, and the same submission again (its idempotency key) is no new job.
+TEST_F(ServiceTest, AKeysJobsInTheQueueAreBounded) {
+  Server s(data_.path(), media_.path(), {"--workers", "0", "--max-jobs-per-key", "2"});
+  std::string key = s.CreateKey(data_.path(), "batch");
+  json spec = HlsJob("small.mp4", "out");
+  std::string first = s.Submit(spec, key).body.value("id", "");
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(s.Call("POST", "/v1/jobs", key, spec.dump(), {{"Idempotency-Key", "two"}}).status, 202);
+  ApiReply third = s.Submit(spec, key);
+  EXPECT_EQ(third.status, 429) << third.body;
+  EXPECT_EQ(third.body["error"]["code"], "limit_reached") << third.body;
+  EXPECT_EQ(s.Call("POST", "/v1/jobs", key, spec.dump(), {{"Idempotency-Key", "two"}}).status, 200)
+      << "the same submission again";
+  EXPECT_EQ(s.Submit(spec).status, 202) << "an admin key";
+  ASSERT_EQ(s.Call("POST", "/v1/jobs/" + first + "/cancel", key).status, 202);
+  EXPECT_EQ(s.Submit(spec, key).status, 202) << "room again once one has finished";
+  EXPECT_EQ(s.Get("/v1/jobs?state=queued", key).body["jobs"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace reel

@@ -124,6 +124,7 @@ struct ServeArgs {
   double chunk_min_seconds = 180;  // "auto" chunks sources longer than this
   std::string staging;  // chunks' staging every worker reaches; default <data-dir>/staging
   int max_streams_per_key = 100;   // open event streams per API key
+  int max_jobs_per_key = 10000;    // jobs queued or running per non-admin key; 0: none
   std::string stream_idle = "1h";  // an event stream without an event this long is closed
   std::string name;                // `reel worker --name`: a stable worker id
   SourceLimitArgs source_limits;   // passed on to every attempt

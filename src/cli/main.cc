@@ -157,6 +157,11 @@ int main(int argc, char** argv) {
       ->add_option("--max-streams-per-key", serve.max_streams_per_key,
                    "Open event streams per API key; 429 beyond (default 100)")
       ->check(CLI::Range(1, 1000000));
+  serve_cmd
+      ->add_option("--max-jobs-per-key", serve.max_jobs_per_key,
+                   "Jobs one non-admin key may have queued or running; 429 beyond (default "
+                   "10000, 0: no limit)")
+      ->check(CLI::Range(0, 100000000));
   serve_cmd->add_option("--stream-idle", serve.stream_idle,
                         "Close an event stream without an event for this long (default 1h)");
   AddSourceLimitOptions(serve_cmd, &serve.source_limits);

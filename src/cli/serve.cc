@@ -135,6 +135,10 @@ std::string HostName() {
 Result<nlohmann::json> KeyScopeOf(const KeysArgs& args) {
   if (!args.isolated && args.allow_paths.empty() && args.allow_buckets.empty())
     return nlohmann::json();
+  if (args.admin)
+    return InvalidArgument(
+        "an admin key reaches every tenant's jobs: --allow-path, --allow-bucket and --isolated "
+        "are for the keys of tenants");
   std::vector<std::string> paths;
   for (const std::string& p : args.allow_paths) {
     std::error_code ec;
@@ -484,6 +488,7 @@ int RunServe(const ServeArgs& args) {
   so.threads = args.http_threads;
   so.max_attempts = args.max_attempts;
   so.max_retries = args.max_retries;
+  so.max_jobs_per_key = args.max_jobs_per_key;
   so.allow_paths = roots;
   so.forbidden_paths = forbidden;
   so.store_deadline = store_timeout;

@@ -20,6 +20,8 @@ const char* StatusCodeName(StatusCode code) {
       return "canceled";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kResourceExhausted:
+      return "resource_exhausted";
   }
   return "unknown";
 }

@@ -21,6 +21,7 @@ enum class StatusCode {
   kFailedPrecondition,  // not in a state that allows this (cancel a finished job): HTTP 409
   kCanceled,
   kInternal,
+  kResourceExhausted,  // a limit of the caller's is reached (its jobs in the queue): HTTP 429
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -55,6 +56,9 @@ inline Status FailedPrecondition(std::string m) {
 }
 inline Status Canceled(std::string m) { return {StatusCode::kCanceled, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status ResourceExhausted(std::string m) {
+  return {StatusCode::kResourceExhausted, std::move(m)};
+}
 
 // A value or the Status that explains why there is none.
 template <typename T>

@@ -140,7 +140,8 @@ Result<Submitted> JobService::Submit(const Caller& caller, PreparedJob job) {
                    std::move(job.request_hash),
                    job.priority,
                    std::move(job.tags),
-                   std::move(job.storage)};
+                   std::move(job.storage),
+                   caller.key.admin ? 0 : options_.max_jobs_per_key};
   Submitted out;
   Result<store::Job> created = store_->CreateJob(nj, &out.existed);
   if (!created.ok()) return created.status();

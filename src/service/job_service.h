@@ -26,6 +26,9 @@ namespace reel::service {
 struct JobServiceOptions {
   int max_attempts = 3;  // attempts per job, and again after each manual retry
   int max_retries = 5;   // manual retries per job
+  // Jobs one key may have queued or running at once (429 beyond); 0: no limit. Admin keys
+  // have none.
+  int max_jobs_per_key = 10000;
   std::vector<std::string> allow_paths;
   std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
   net::AddressPolicy address_policy;

@@ -14,6 +14,10 @@
 
 namespace reel::storage {
 
+// The s3:// object `url` names (ParseS3Url), refused when it would use a profile of the
+// server's on a bucket outside the job's key's scope (Options::key_scope).
+Result<S3Object> ParseS3UrlWithin(const std::string& url, const Options& o);
+
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -80,7 +80,9 @@ std::vector<std::string> NarrowRoots(const std::vector<std::string>& roots,
   std::error_code ec;
   for (const std::string& k : key_roots) {
     fs::path key = Plain(fs::weakly_canonical(k, ec));
-    if (ec || !key.is_absolute()) continue;
+    // A key's folders were stored resolved: one that resolves elsewhere now has been replaced
+    // by a link (or moved under one), and would carry the key into whatever it points at.
+    if (ec || !key.is_absolute() || key != Plain(fs::path(k))) continue;
     for (const std::string& r : roots) {
       fs::path root = Plain(fs::weakly_canonical(r, ec));
       if (ec) continue;

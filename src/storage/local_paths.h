@@ -28,7 +28,9 @@ Status CheckNotForbidden(const std::vector<std::string>& roots,
 
 // The parts of the server's `roots` inside `key_roots` (an API key's own, KeyScope): each key
 // root inside a server root, and each server root inside a key root, resolved, in the key's
-// order (a relative path resolves against the first). Empty when they do not meet.
+// order (a relative path resolves against the first). Empty when they do not meet. A key root
+// that no longer resolves to itself (replaced by a link since it was stored resolved) counts
+// for nothing.
 std::vector<std::string> NarrowRoots(const std::vector<std::string>& roots,
                                      const std::vector<std::string>& key_roots);
 

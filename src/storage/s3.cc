@@ -1,10 +1,12 @@
 #include "storage/s3.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <string_view>
 
 #include "common/crypto.h"
 #include "storage/aws_credentials.h"
@@ -198,6 +200,18 @@ Result<S3Object> ParseS3Url(const std::string& url,
     return InvalidArgument("an s3 URL is s3://[profile@]bucket/key");
   o.bucket = rest.substr(0, slash);
   o.key = rest.substr(slash + 1);
+  // curl folds "." and ".." parts out of a request's path after the bucket was judged and the
+  // request signed: s3://mine/../theirs/x would ask for another bucket's object (which a store
+  // that checks signatures refuses, and one that does not serves).
+  if (o.bucket == "." || o.bucket == "..")
+    return InvalidArgument("'" + o.bucket + "' is not an S3 bucket name");
+  for (size_t start = 0; start <= o.key.size();) {
+    size_t end = std::min(o.key.find('/', start), o.key.size());
+    std::string_view part(o.key.data() + start, end - start);
+    if (part == "." || part == "..")
+      return InvalidArgument("an S3 key may not have '.' or '..' parts (" + o.key + ")");
+    start = end + 1;
+  }
   auto it = profiles.find(o.profile_name);
   if (it == profiles.end())
     return InvalidArgument("no S3 profile '" + o.profile_name +

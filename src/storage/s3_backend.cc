@@ -27,9 +27,9 @@ bool InForbiddenRoot(const S3Object& obj, const Options& o) {
   return false;
 }
 
-// The object `url` names, refused when it would use the server's profile on a bucket that the
-// API key of the job (Options::key_scope) was not given.
-Result<S3Object> Parse(const std::string& url, const Options& o) {
+}  // namespace
+
+Result<S3Object> ParseS3UrlWithin(const std::string& url, const Options& o) {
   Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
   if (!obj.ok() || !o.key_scope || obj->profile.own_credentials) return obj;
   const std::vector<std::string>& allowed = o.key_scope->buckets;
@@ -40,11 +40,13 @@ Result<S3Object> Parse(const std::string& url, const Options& o) {
   return FailedPrecondition("s3://" + named + obj->bucket + " is not among this API key's buckets");
 }
 
+namespace {
+
 class S3 final : public Backend {
  public:
   // The object's profile exists and its endpoint is reachable under the policy.
   Result<std::string> CheckSource(const std::string& url, const Options& o) const override {
-    Result<S3Object> obj = Parse(url, o);
+    Result<S3Object> obj = ParseS3UrlWithin(url, o);
     if (!obj.ok()) return obj.status();
     if (obj->key.empty()) return InvalidArgument("the S3 URL has no key");
     if (InForbiddenRoot(*obj, o))
@@ -58,7 +60,7 @@ class S3 final : public Backend {
   }
   Result<std::string> Fetch(const std::string& url, const std::string& dir,
                             const Options& o) const override {
-    Result<S3Object> obj = Parse(url, o);
+    Result<S3Object> obj = ParseS3UrlWithin(url, o);
     if (!obj.ok()) return obj.status();
     std::string path = dir + "/" + FileNameOf(obj->key);
     REEL_RETURN_IF_ERROR(S3Get(*obj, path, o.policy, SourceLimits(o)));
@@ -68,7 +70,7 @@ class S3 final : public Backend {
  protected:
   Status PutFile(const std::string& local, const std::string& url, const std::string&,
                  const Options& o) const override {
-    Result<S3Object> obj = Parse(url, o);
+    Result<S3Object> obj = ParseS3UrlWithin(url, o);
     if (!obj.ok()) return obj.status();
     return S3Put(*obj, local, ContentType(local), o.policy, o.s3_headers);
   }
@@ -84,7 +86,7 @@ class S3 final : public Backend {
     return url.back() == '/' ? out.substr(0, out.size() - 1) : out;
   }
   std::string Presign(const std::string& url, int64_t seconds, const Options& o) const override {
-    Result<S3Object> obj = Parse(url, o);
+    Result<S3Object> obj = ParseS3UrlWithin(url, o);
     return obj.ok() ? S3Presign(*obj, seconds) : "";
   }
 };

@@ -86,6 +86,16 @@ TEST(KeyScope, LocalRootsNarrowToThePartsOfTheServersInsideTheKeys) {
   acme.forbidden_roots = {root / "media/acme/in"};
   EXPECT_FALSE(CheckDestination(root / "media/acme/in/x.mp4", acme).ok());
 
+  // The key's folder itself replaced by a link into another's: stored resolved, it no longer
+  // resolves to itself, and reaches nothing.
+  fs::rename(root / "media/acme", root / "media/acme.real");
+  fs::create_directory_symlink(root / "media/bob", root / "media/acme");
+  EXPECT_TRUE(NarrowRoots(server, {root / "media/acme"}).empty());
+  Options moved = Narrowed(o, Scope({{"paths", {root / "media/acme"}}}));
+  EXPECT_EQ(CheckSource("secret.mp4", moved).status().message(),
+            "local paths are outside this API key's storage");
+  EXPECT_FALSE(CheckDestination(root / "media/acme/stolen.mp4", moved).ok());
+
   Options isolated = Narrowed(o, Scope(json::object()));
   Result<std::string> none = CheckSource(root / "media/acme/in/a.mp4", isolated);
   EXPECT_EQ(none.status().message(), "local paths are outside this API key's storage");
@@ -112,6 +122,14 @@ TEST(KeyScope, TheServersS3ProfilesReachOnlyTheKeysBuckets) {
   EXPECT_EQ(CheckSource("s3://media-bob/in.mp4", acme).status().message(),
             "s3://media-bob is not among this API key's buckets");
   EXPECT_FALSE(FetchSource("s3://media-bob/in.mp4", "/nonexistent", acme).ok());
+  EXPECT_EQ(
+      FetchSourceRange("s3://media-bob/in.mp4", "bytes=0-1", "/nonexistent", acme).status().code(),
+      StatusCode::kFailedPrecondition);
+  // curl would fold these parts out of the path after the bucket was judged and signed for.
+  for (const char* folded : {"s3://media-acme/../media-bob/in.mp4", "s3://media-acme/a/./in.mp4",
+                             "s3://../media-bob/in.mp4", "s3://media-acme/..", "s3://./x"})
+    EXPECT_EQ(CheckSource(folded, o).status().code(), StatusCode::kInvalidArgument) << folded;
+  EXPECT_TRUE(CheckSource("s3://media-acme/a..b/.in.mp4", acme).ok()) << "dots inside names";
   testing::TempDir out;
   std::ofstream(out / "a.mp4") << "x";
   EXPECT_EQ(Deliver(out / "a.mp4", "s3://media-bob/a.mp4", "PUT", acme).status().code(),

@@ -73,7 +73,7 @@ Result<std::string> FetchSource(const std::string& url, const std::string& scrat
 Result<RangeFetch> FetchSourceRange(const std::string& url, const std::string& range,
                                     const std::string& scratch, const Options& o) {
   if (KindOf(url) != Kind::kS3) return InvalidArgument("byte ranges are read from S3 only");
-  Result<S3Object> obj = ParseS3Url(url, o.s3_profiles);
+  Result<S3Object> obj = ParseS3UrlWithin(url, o);
   if (!obj.ok()) return obj.status();
   std::error_code ec;
   fs::create_directories(scratch, ec);

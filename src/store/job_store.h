@@ -113,6 +113,9 @@ struct NewJob {
   int priority = 0;                  // higher runs first; FIFO within a priority
   std::vector<std::string> tags;     // only workers with all of these take the job
   nlohmann::json storage = nullptr;  // the owner's storage scope (ApiKey::storage)
+  // Refused (kResourceExhausted) when the owner has this many jobs queued or running already;
+  // 0: no limit.
+  int owner_limit = 0;
 };
 
 struct RetryLimits {

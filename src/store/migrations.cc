@@ -304,15 +304,17 @@ ALTER TABLE tasks ADD COLUMN staging TEXT NOT NULL DEFAULT '';
 )sql"},
       // An API key's storage scope (storage::KeyScope as JSON; '' for a team's key, which
       // reaches all the server allows), and the scope a job was submitted under, which its
-      // attempts and tasks run under.
+      // attempts and tasks run under. The index counts a key's jobs in the queue (its limit).
       {11,
        R"sql(
 ALTER TABLE api_keys ADD COLUMN storage TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN storage TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_unfinished_by_owner ON jobs(owner) WHERE state IN ('queued', 'running');
 )sql",
        R"sql(
 ALTER TABLE api_keys ADD COLUMN storage TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN storage TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_unfinished_by_owner ON jobs(owner) WHERE state IN ('queued', 'running');
 )sql"},
   };
   return steps;

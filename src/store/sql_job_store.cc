@@ -102,6 +102,20 @@ Result<Job> SqlJobStore::CreateJob(const NewJob& nj, bool* existed) {
           db_->Exec("UPDATE jobs SET idempotency_key = NULL WHERE id = ?", {id}).status());
     }
   }
+  if (nj.owner_limit > 0) {
+    // Submissions of one key wait for each other here (PostgreSQL), so that two at once cannot
+    // both see room for one; SQLite's writers are one at a time already.
+    REEL_RETURN_IF_ERROR(
+        db_->Exec(std::string("SELECT id FROM api_keys WHERE id = ?") + db_->ForUpdate(),
+                  {nj.owner})
+            .status());
+    Result<SqlRows> r = db_->Exec(
+        "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN ('queued', 'running')", {nj.owner});
+    if (!r.ok()) return r.status();
+    if (r->Int(0, 0) >= nj.owner_limit)
+      return ResourceExhausted("this API key has " + std::to_string(r->Int(0, 0)) +
+                               " jobs queued or running, its limit; submit more as they finish");
+  }
   std::string id = "job_" + RandomHex(12);
   REEL_RETURN_IF_ERROR(
       db_->Exec(

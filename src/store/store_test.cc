@@ -464,6 +464,25 @@ TEST_P(StoreTest, StorageScopesOfKeysAndJobsAreKeptAndFailClosed) {
   EXPECT_EQ(store_->GetJob(job->id)->storage, nlohmann::json::object());
 }
 
+// NewJob::owner_limit counts the owner's jobs in the queue, running ones too, not finished ones.
+TEST_P(StoreTest, AnOwnersJobsInTheQueueAreBoundedWhenAsked) {
+  auto create = [&](int limit) {
+    bool existed = false;
+    return store_->CreateJob({"key_a", {{"n", 1}}, 3, "", "", 0, {}, nullptr, limit}, &existed);
+  };
+  ASSERT_TRUE(create(2).ok());
+  ASSERT_TRUE(create(2).ok());
+  EXPECT_EQ(create(2).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(create(0).ok()) << "no limit";
+  EXPECT_TRUE(Create("key_b").id.size()) << "another owner's";
+  ASSERT_TRUE(store_->Lease("w1", "h", 30)->has_value());
+  EXPECT_EQ(create(3).status().code(), StatusCode::kResourceExhausted) << "running ones count";
+  Result<std::optional<Job>> leased = store_->Lease("w1", "h", 30);
+  ASSERT_TRUE(leased.ok() && leased->has_value());
+  ASSERT_TRUE(store_->FinishAttempt((*leased)->id, "w1", AttemptEnd::kSucceeded, "", "", {}).ok());
+  EXPECT_TRUE(create(3).ok()) << "finished ones do not";
+}
+
 // A database made by reel before the stores shared their migrations (SQLite recorded 4 steps,
 // PostgreSQL 2, in schema_version) is taken over: its jobs, keys and webhooks are all still there.
 TEST_P(StoreTest, OpensADatabaseMadeByTheOldSchema) {

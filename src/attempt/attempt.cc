@@ -9,6 +9,7 @@
 #include "attempt/task_staging.h"
 #include "common/redact.h"
 #include "net/http.h"
+#include "storage/local_paths.h"
 
 namespace reel::attempt {
 
@@ -109,6 +110,14 @@ Resolver ResolverFor(const Environment& env, ServerPaths* paths) {
             ? storage::FetchSource(url, env.scratch, env.storage)
             : storage::LocalTarget(url, role == Role::kDirectory, env.scratch, env.storage);
     if (!p.ok()) return p.status().WithContext(field);
+    if (role == Role::kSource && storage::KindOf(url) == storage::Kind::kLocal) {
+      // Checked by its path; read through a descriptor opened beneath it, link by link, so a
+      // link swapped in after the check is refused rather than followed. Shown by its path.
+      Result<std::string> pinned = storage::PinLocalFile(*p, env.scratch + "/pinned");
+      if (!pinned.ok()) return pinned.status().WithContext(field);
+      if (paths) paths->Add(*pinned, *p, field);
+      return pinned;
+    }
     if (paths && storage::KindOf(url) != storage::Kind::kLocal) paths->Add(*p, url, field);
     return p;
   };

@@ -1,6 +1,12 @@
 #include "storage/local_paths.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 namespace reel::storage {
@@ -93,6 +99,54 @@ std::vector<std::string> NarrowRoots(const std::vector<std::string>& roots,
     }
   }
   return out;
+}
+
+Result<std::string> PinLocalFile(const std::string& resolved, const std::string& dir) {
+  fs::path path(resolved);
+  std::vector<std::string> parts;
+  for (const fs::path& part : path.relative_path())
+    if (!part.empty() && part != ".") parts.push_back(part.string());
+  if (!path.is_absolute() || parts.empty())
+    return InvalidArgument("'" + resolved + "' is not a file's absolute path");
+  auto refused = [&](int err, const std::string& where) -> Status {
+    if (err == ENOENT) return InvalidArgument("'" + resolved + "' does not exist");
+    if (err == ELOOP || err == ENOTDIR)  // O_NOFOLLOW met a link where the check saw none
+      return InvalidArgument("'" + resolved + "' changed after it was checked: '" + where +
+                             "' is a link now; submit the job again");
+    return InvalidArgument("cannot open '" + resolved + "': " + std::strerror(err));
+  };
+  int at = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (at < 0) return refused(errno, "/");
+  std::string walked;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    walked += "/" + parts[i];
+    int next = openat(at, parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    close(at);
+    if (next < 0) return refused(err, walked);
+    at = next;
+  }
+  // O_NONBLOCK: opening a FIFO to read would wait for a writer that never comes.
+  int fd = openat(at, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int err = errno;
+  close(at);
+  if (fd < 0) return refused(err, resolved);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return InvalidArgument("'" + resolved + "' is not a regular file");
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  fs::path link = fs::path(dir) / std::to_string(fd) / path.filename();
+  std::error_code ec;
+  fs::remove_all(link.parent_path(), ec);
+  fs::create_directories(link.parent_path(), ec);
+  if (!ec) fs::create_symlink("/proc/self/fd/" + std::to_string(fd), link, ec);
+  if (ec) {
+    close(fd);
+    return Unavailable("cannot make the source's pinned name: " + ec.message());
+  }
+  return link.string();
 }
 
 bool Overwrites(const std::string& destination, const std::string& source) {

@@ -34,6 +34,14 @@ Status CheckNotForbidden(const std::vector<std::string>& roots,
 std::vector<std::string> NarrowRoots(const std::vector<std::string>& roots,
                                      const std::vector<std::string>& key_roots);
 
+// Opens the local file `resolved` (as ResolveLocalPath returned it: absolute, every link
+// resolved) one part at a time without following a link, so that what is read is what was
+// checked even when a link was swapped in since; a regular file only (a FIFO would hang the
+// reader). Returns a path that reads that open file whatever then happens to its name: a link
+// made in `dir`, under the file's own name (its extension still says what it holds), to
+// /proc/self/fd/N. The descriptor stays open for the life of the process.
+Result<std::string> PinLocalFile(const std::string& resolved, const std::string& dir);
+
 // Whether writing the local path `destination` would destroy the local file `source`: the
 // same file (by resolved path, or device and inode), or inside a destination directory.
 bool Overwrites(const std::string& destination, const std::string& source);

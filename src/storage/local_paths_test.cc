@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "testing/media_fixtures.h"
@@ -46,6 +48,49 @@ TEST(Paths, ADestinationIsBelowARootNeverTheRootItself) {
     EXPECT_EQ(ResolveLocalDestination(roots, whole).status().code(),
               StatusCode::kFailedPrecondition)
         << whole;
+}
+
+// A source is checked by its path and read through a descriptor opened beneath it, part by
+// part: a link swapped in between is refused, and a swap after the open changes nothing read.
+TEST(Paths, APinnedFileIsTheOneCheckedWhateverHappensToItsName) {
+  namespace fs = std::filesystem;
+  testing::TempDir root, scratch;
+  fs::create_directories(root / "acme");
+  fs::create_directories(root / "bob");
+  testing::WriteFile(root / "acme/in.ts", "acme's");
+  testing::WriteFile(root / "bob/secret.ts", "bob's");
+
+  Result<std::string> pinned = PinLocalFile(root / "acme/in.ts", scratch.path());
+  ASSERT_TRUE(pinned.ok()) << pinned.status().ToString();
+  EXPECT_EQ(fs::path(*pinned).filename(), "in.ts") << "its extension still says what it holds";
+  EXPECT_EQ(pinned->rfind(scratch.path(), 0), 0u);
+  fs::rename(root / "acme", root / "acme.old");
+  fs::create_directory_symlink(root / "bob", root / "acme");
+  fs::create_symlink(root / "bob/secret.ts", root / "bob/in.ts");
+  EXPECT_EQ(testing::ReadFile(*pinned), "acme's") << "the file opened, not what the name became";
+
+  // Opened now, the same name meets the links, in a folder part or at the file itself.
+  Result<std::string> folder = PinLocalFile(root / "acme/in.ts", scratch.path());
+  EXPECT_EQ(folder.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(folder.status().message().find("'" + root / "acme" + "' is a link now"),
+            std::string::npos)
+      << folder.status().message();
+  Result<std::string> file = PinLocalFile(root / "bob/in.ts", scratch.path());
+  EXPECT_NE(file.status().message().find("changed after it was checked"), std::string::npos)
+      << file.status().message();
+  EXPECT_NE(
+      PinLocalFile(root / "bob/gone.ts", scratch.path()).status().message().find("does not exist"),
+      std::string::npos);
+  // Not a file: a folder, and a FIFO (refused at once, where reading it would wait forever).
+  EXPECT_NE(
+      PinLocalFile(root / "bob", scratch.path()).status().message().find("is not a regular file"),
+      std::string::npos);
+  ASSERT_EQ(mkfifo((root / "bob/pipe.ts").c_str(), 0600), 0);
+  EXPECT_NE(PinLocalFile(root / "bob/pipe.ts", scratch.path())
+                .status()
+                .message()
+                .find("is not a regular file"),
+            std::string::npos);
 }
 
 }  // namespace

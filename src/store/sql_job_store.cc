@@ -102,13 +102,12 @@ Result<Job> SqlJobStore::CreateJob(const NewJob& nj, bool* existed) {
           db_->Exec("UPDATE jobs SET idempotency_key = NULL WHERE id = ?", {id}).status());
     }
   }
+  // Submissions of one key wait for each other here (PostgreSQL), so that two at once cannot
+  // both see room for one, or take the same turn; SQLite's writers are one at a time already.
+  REEL_RETURN_IF_ERROR(
+      db_->Exec(std::string("SELECT id FROM api_keys WHERE id = ?") + db_->ForUpdate(), {nj.owner})
+          .status());
   if (nj.owner_limit > 0) {
-    // Submissions of one key wait for each other here (PostgreSQL), so that two at once cannot
-    // both see room for one; SQLite's writers are one at a time already.
-    REEL_RETURN_IF_ERROR(
-        db_->Exec(std::string("SELECT id FROM api_keys WHERE id = ?") + db_->ForUpdate(),
-                  {nj.owner})
-            .status());
     Result<SqlRows> r = db_->Exec(
         "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN ('queued', 'running')", {nj.owner});
     if (!r.ok()) return r.status();
@@ -116,15 +115,24 @@ Result<Job> SqlJobStore::CreateJob(const NewJob& nj, bool* existed) {
       return ResourceExhausted("this API key has " + std::to_string(r->Int(0, 0)) +
                                " jobs queued or running, its limit; submit more as they finish");
   }
+  // Keys take turns (fair queueing): a job's turn is one past the later of the queue's head and
+  // its key's last queued job, so a key that queued a thousand jobs has one of them served, then
+  // one of each other key's, and so on, rather than all of them before a job queued after.
+  Result<SqlRows> turn = db_->Exec(
+      "SELECT COALESCE((SELECT MIN(fair_seq) FROM jobs WHERE state = 'queued'), 0), "
+      "COALESCE((SELECT MAX(fair_seq) FROM jobs WHERE owner = ? AND state = 'queued'), 0)",
+      {nj.owner});
+  if (!turn.ok()) return turn.status();
+  double fair_seq = std::max(turn->Double(0, 0), turn->Double(0, 1)) + 1;
   std::string id = "job_" + RandomHex(12);
   REEL_RETURN_IF_ERROR(
-      db_->Exec(
-             "INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
-             "idempotency_key, request_hash, priority, tags, storage) VALUES (?, ?, 'queued', "
-             "?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             {id, nj.owner, nj.spec.dump(), nj.max_attempts, now, now,
-              SqlValue::OrNull(nj.idempotency_key), SqlValue::OrNull(nj.request_hash), nj.priority,
-              json(nj.tags).dump(), nj.storage.is_null() ? std::string() : nj.storage.dump()})
+      db_->Exec("INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
+                "idempotency_key, request_hash, priority, tags, storage, fair_seq) VALUES (?, ?, "
+                "'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                {id, nj.owner, nj.spec.dump(), nj.max_attempts, now, now,
+                 SqlValue::OrNull(nj.idempotency_key), SqlValue::OrNull(nj.request_hash),
+                 nj.priority, json(nj.tags).dump(),
+                 nj.storage.is_null() ? std::string() : nj.storage.dump(), fair_seq})
           .status());
   REEL_RETURN_IF_ERROR(db_->NotifyWork());
   REEL_RETURN_IF_ERROR(tx.Commit());
@@ -268,14 +276,14 @@ Result<std::optional<Job>> SqlJobStore::Lease(const std::string& worker_id, cons
   double now = NowSeconds();
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
-  // The next job, highest priority first, whose tags are all the worker's; one another worker
-  // is taking is passed over.
+  // The next job, highest priority first, then by turn (CreateJob: keys take turns), whose tags
+  // are all the worker's; one another worker is taking is passed over.
   Result<SqlRows> r = db_->Exec(
       std::string("UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?, "
                   "lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?, "
                   "cancel_requested = FALSE WHERE seq = (SELECT q.seq FROM jobs q WHERE "
                   "q.state = 'queued' AND ") +
-          db_->TagsWithin("q.tags") + " ORDER BY q.priority DESC, q.seq LIMIT 1" +
+          db_->TagsWithin("q.tags") + " ORDER BY q.priority DESC, q.fair_seq, q.seq LIMIT 1" +
           db_->SkipLocked() + ") RETURNING id, attempts",
       {worker_id, now + lease_seconds, now, now, json(worker_tags).dump()});
   if (!r.ok()) return r.status();

@@ -464,6 +464,35 @@ TEST_P(StoreTest, StorageScopesOfKeysAndJobsAreKeptAndFailClosed) {
   EXPECT_EQ(store_->GetJob(job->id)->storage, nlohmann::json::object());
 }
 
+// Keys take turns within a priority, in rounds: a key that queued many jobs keeps no other key
+// waiting behind all of them, and a key alone is served first come, first served.
+TEST_P(StoreTest, KeysTakeTurnsInTheQueue) {
+  for (int i = 0; i < 4; ++i) Create("key_a");
+  Create("key_b");
+  Create("key_b");
+  Create("key_c");
+  auto order = [&] {
+    std::string owners;
+    for (Result<std::optional<Job>> leased = store_->Lease("w1", "h", 30);
+         leased.ok() && leased->has_value(); leased = store_->Lease("w1", "h", 30))
+      owners += (**leased).owner.substr(4);
+    return owners;
+  };
+  // Rounds: a1 was alone in the first; then a, b and c; then a and b; then a.
+  EXPECT_EQ(order(), "aabcaba");
+  // A flood queued first: a job queued after it is served in the round after the queue's head
+  // (the second), not after the fifty.
+  for (int i = 0; i < 50; ++i) Create("key_a");
+  Create("key_b");
+  std::string flood = order();
+  EXPECT_EQ(flood.find('b'), 2u) << flood;
+  // Priority still goes first.
+  Create("key_a");
+  bool existed = false;
+  ASSERT_TRUE(store_->CreateJob({"key_b", {{"n", 0}}, 3, "", "", 5, {}}, &existed).ok());
+  EXPECT_EQ(order(), "ba");
+}
+
 // NewJob::owner_limit counts the owner's jobs in the queue, running ones too, not finished ones.
 TEST_P(StoreTest, AnOwnersJobsInTheQueueAreBoundedWhenAsked) {
   auto create = [&](int limit) {

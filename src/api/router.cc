@@ -69,10 +69,11 @@ class Router::Impl {
         metrics_(metrics),
         gate_(gate),
         service_(std::make_shared<service::JobService>(
-            service::JobServiceOptions{
-                options.max_attempts, options.max_retries, options.max_jobs_per_key,
-                options.allow_paths, options.forbidden_paths, options.address_policy,
-                options.s3_profiles, options.secret_key, options.default_webhook},
+            service::JobServiceOptions{options.max_attempts, options.max_retries,
+                                       options.max_jobs_per_key, options.max_priority,
+                                       options.allow_paths, options.forbidden_paths,
+                                       options.address_policy, options.s3_profiles,
+                                       options.secret_key, options.default_webhook},
             store, runner)) {}
 
   // The replies that need no store, answered on the I/O thread: health, the dashboard, unknown

@@ -32,6 +32,7 @@ struct ServerOptions {
   int max_attempts = 3;
   int max_retries = 5;           // manual retries per job (POST /v1/jobs/{id}/retry), 409 beyond
   int max_jobs_per_key = 10000;  // jobs queued or running per non-admin key (429 beyond); 0: none
+  int max_priority = 100;        // the highest priority a non-admin key may give a job
   std::vector<std::string> allow_paths;
   std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
   net::AddressPolicy address_policy;         // what webhooks, sources and destinations may reach

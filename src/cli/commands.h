@@ -125,6 +125,7 @@ struct ServeArgs {
   std::string staging;  // chunks' staging every worker reaches; default <data-dir>/staging
   int max_streams_per_key = 100;   // open event streams per API key
   int max_jobs_per_key = 10000;    // jobs queued or running per non-admin key; 0: none
+  int max_priority = 100;          // the highest priority a non-admin key may give a job
   std::string stream_idle = "1h";  // an event stream without an event this long is closed
   std::string name;                // `reel worker --name`: a stable worker id
   SourceLimitArgs source_limits;   // passed on to every attempt

@@ -489,6 +489,7 @@ int RunServe(const ServeArgs& args) {
   so.max_attempts = args.max_attempts;
   so.max_retries = args.max_retries;
   so.max_jobs_per_key = args.max_jobs_per_key;
+  so.max_priority = args.max_priority;
   so.allow_paths = roots;
   so.forbidden_paths = forbidden;
   so.store_deadline = store_timeout;

@@ -56,6 +56,11 @@ Result<PreparedJob> JobService::Prepare(const Caller& caller, const std::string&
   job::FieldError fe;
   Result<job::JobSpec> spec = job::ParseJobSpec(*document, &fe);
   if (!spec.ok()) return Refuse(invalid, "invalid_spec", fe.message, fe.field);
+  if (!caller.key.admin && spec->priority > options_.max_priority)
+    return Refuse(invalid, "invalid_spec",
+                  "at most " + std::to_string(options_.max_priority) +
+                      " for this key (the server's --max-priority; admin keys have none)",
+                  "priority");
   // Local paths must stay inside the allowed roots (stored resolved); remote ones must reach
   // allowed addresses; inline media must decode within its cap.
   json stored = std::move(*document);

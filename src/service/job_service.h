@@ -29,6 +29,9 @@ struct JobServiceOptions {
   // Jobs one key may have queued or running at once (429 beyond); 0: no limit. Admin keys
   // have none.
   int max_jobs_per_key = 10000;
+  // The highest `priority` a key that is not an admin's may give a job (400 above it): 100, the
+  // spec's own bound, lets tenants go before each other; 0 keeps their jobs to taking turns.
+  int max_priority = 100;
   std::vector<std::string> allow_paths;
   std::vector<std::string> forbidden_paths;  // the server's own files: never a destination
   net::AddressPolicy address_policy;

@@ -169,6 +169,17 @@ TEST_F(JobServiceTest, AKeyWithAStorageScopeReachesOnlyItsOwnFoldersAndBuckets) 
   EXPECT_EQ(p.status().code(), StatusCode::kFailedPrecondition) << p.status().ToString();
 }
 
+TEST_F(JobServiceTest, ATenantsPriorityIsBoundedByTheServerAndAnAdminsIsNot) {
+  options_.max_priority = 0;
+  service_ = std::make_unique<JobService>(options_, store_.get(), &runner_);
+  EXPECT_EQ(Refusal(Body({{"priority", 1}})),
+            "invalid_spec priority: at most 0 for this key (the server's --max-priority; admin "
+            "keys have none)");
+  EXPECT_EQ(Refusal(Body({{"priority", 0}})), "accepted");
+  EXPECT_EQ(Refusal(Body({{"priority", -5}})), "accepted");
+  EXPECT_EQ(Refusal(Body({{"priority", 100}}), "", &admin_), "accepted");
+}
+
 TEST_F(JobServiceTest, PreparingASubmissionNeedsNoStore) {
   // What the API runs before the store gate: a service with no store at all can do it.
   JobService no_store(options_, nullptr, nullptr);

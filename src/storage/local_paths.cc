@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/no_follow.h"
+
 namespace reel::storage {
 namespace fs = std::filesystem;
 
@@ -115,17 +117,9 @@ Result<std::string> PinLocalFile(const std::string& resolved, const std::string&
                              "' is a link now; submit the job again");
     return InvalidArgument("cannot open '" + resolved + "': " + std::strerror(err));
   };
-  int at = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (at < 0) return refused(errno, "/");
-  std::string walked;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    walked += "/" + parts[i];
-    int next = openat(at, parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int err = errno;
-    close(at);
-    if (next < 0) return refused(err, walked);
-    at = next;
-  }
+  std::string failed_at;
+  int at = OpenFolderNoFollow(path.parent_path().string(), &failed_at);
+  if (at < 0) return refused(errno, failed_at);
   // O_NONBLOCK: opening a FIFO to read would wait for a writer that never comes.
   int fd = openat(at, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   int err = errno;

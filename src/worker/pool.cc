@@ -20,23 +20,6 @@ using nlohmann::json;
 using store::AttemptEnd;
 using store::Job;
 
-// Where a staged output of a killed child may be left: a staging name beside each destination
-// (layout.h). A retried attempt must not mix with them.
-void RemoveStaleStaging(const json& spec) {
-  if (!spec.contains("outputs")) return;
-  for (const auto& o : spec["outputs"]) {
-    if (!o.contains("destination") || !o["destination"].is_string()) continue;
-    fs::path dest(o["destination"].get<std::string>());
-    // Local destinations are stored resolved (absolute); a URL's staging is in the scratch dir.
-    if (!dest.is_absolute()) continue;
-    if (dest.filename().empty()) dest = dest.parent_path();
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dest.parent_path(), ec))
-      if (layout::IsStagingName(e.path().filename().native(), dest.filename().native()))
-        fs::remove_all(e.path(), ec);
-  }
-}
-
 }  // namespace
 
 WorkerPool::WorkerPool(store::JobStore* store, events::JobEvents* hub, PoolOptions options,
@@ -293,7 +276,7 @@ void WorkerPool::RunAttempt(const Job& job) {
   Track(job.id, job.id);
 
   // A worker that died mid-attempt may have left staged files; this attempt starts clean.
-  RemoveStaleStaging(job.spec);
+  RemoveStagedOutputs(job.spec);
   double started = clock_->Now();
   AttemptScratch scratch =
       PrepareScratch(options_.work_dir, job, options_.secret_key, ChildStorage());
@@ -325,7 +308,7 @@ void WorkerPool::RunAttempt(const Job& job) {
     fs::remove_all(scratch.dir, ec);
     return;
   }
-  if (ending.end != AttemptEnd::kSucceeded) RemoveStaleStaging(job.spec);
+  if (ending.end != AttemptEnd::kSucceeded) RemoveStagedOutputs(job.spec);
   fs::remove_all(scratch.dir, ec);
   Untrack(job.id);
   Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_,
@@ -368,7 +351,7 @@ void WorkerPool::RunTask(const store::Task& task) {
   } else {
     // A killed attempt of a task that writes the job's outputs (main, stitch) may have left
     // them staged beside their destinations: this one starts clean, as a job's attempt does.
-    if (writes_outputs) RemoveStaleStaging(job->spec);
+    if (writes_outputs) RemoveStagedOutputs(job->spec);
     attempt::TaskRun run{
         task.id, store::TaskKindName(task.kind), task.ordinal, task.attempts, task.payload, {}};
     bool publish = task.kind == store::TaskKind::kPublish;
@@ -418,7 +401,7 @@ void WorkerPool::RunTask(const store::Task& task) {
     return;
   }
   if (writes_outputs && job.ok() && ending.end != AttemptEnd::kSucceeded)
-    RemoveStaleStaging(job->spec);
+    RemoveStagedOutputs(job->spec);
   Result<Job> after = completer.FinishTask(task, ending, clock_->Now() - started);
   // The job has succeeded: its chunks are of no use any more. A failed or canceled job keeps
   // them, as a retry re-runs only its failed and canceled tasks and stitches the others' again.

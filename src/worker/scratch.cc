@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/no_follow.h"
 #include "job/sealed.h"
+#include "layout/layout.h"
 #include "worker/child_env.h"
 
 namespace reel::worker {
@@ -79,6 +81,27 @@ AttemptScratch PrepareTaskScratch(const std::string& work_dir, const store::Job&
   std::string written = WritePrivate(s.task_path, task_run.dump());
   if (s.error.empty()) s.error = written;
   return s;
+}
+
+void RemoveStagedOutputs(const nlohmann::json& spec) {
+  if (!spec.contains("outputs")) return;
+  for (const auto& o : spec["outputs"]) {
+    if (!o.contains("destination") || !o["destination"].is_string()) continue;
+    fs::path dest(o["destination"].get<std::string>());
+    // Local destinations are stored resolved (absolute); a URL's staging is in the scratch dir.
+    if (!dest.is_absolute()) continue;
+    if (dest.filename().empty()) dest = dest.parent_path();
+    // The folder as it was checked: one replaced by a link since (by whoever may write its
+    // parent) is left alone rather than cleaned wherever the link points.
+    int folder = OpenFolderNoFollow(dest.parent_path().string());
+    if (folder < 0) continue;
+    std::string pinned = "/proc/self/fd/" + std::to_string(folder);
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(pinned, ec))
+      if (layout::IsStagingName(e.path().filename().native(), dest.filename().native()))
+        fs::remove_all(e.path(), ec);  // a link among them is removed, not followed
+    close(folder);
+  }
 }
 
 }  // namespace reel::worker

@@ -42,4 +42,10 @@ AttemptScratch PrepareTaskScratch(const std::string& work_dir, const store::Job&
                                   const store::Task& task, const nlohmann::json& task_run,
                                   const std::string& secret_key, const ServerStorage& storage = {});
 
+// Removes what a killed child may have left staged beside each local destination of `spec` (a
+// staging name, layout.h), so that a new attempt does not mix with it. A destination's folder is
+// opened as it was checked (resolved, part by part without following a link): one replaced by
+// a link since is left alone rather than cleaned wherever the link points.
+void RemoveStagedOutputs(const nlohmann::json& spec);
+
 }  // namespace reel::worker

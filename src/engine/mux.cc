@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/language.h"
+#include "engine/staging.h"
 #include "engine/subtitles.h"
 #include "layout/layout.h"
 
@@ -85,7 +86,15 @@ Status Muxer::WriteCues(int64_t until_ms) {
 
 Status Muxer::WriteHeader(AVDictionary** options) {
   if (!(ctx_->oformat->flags & AVFMT_NOFILE)) {
-    int err = avio_open(&ctx_->pb, path_.c_str(), AVIO_FLAG_WRITE);
+    // A staged output is opened through the descriptor it was created with, never by its name;
+    // so is it when the MP4 muxer opens it again to move its index to the front (by the url).
+    std::string target = StagedFileDescriptorPath(path_);
+    if (target != path_) {
+      av_free(ctx_->url);
+      ctx_->url = av_strdup(target.c_str());
+      if (!ctx_->url) return Internal("out of memory");
+    }
+    int err = avio_open(&ctx_->pb, target.c_str(), AVIO_FLAG_WRITE);
     if (err < 0) {
       av_dict_free(options);
       return AvStatus(err, "cannot open " + path_);

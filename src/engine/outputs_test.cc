@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "engine/mux.h"
 #include "engine/staging.h"
 #include "engine/taps.h"
 #include "testing/media_fixtures.h"
@@ -711,6 +712,31 @@ TEST(Staging, AFileWrittenWholeIsNeverWrittenThroughALinkOrIntoAFifo) {
   EXPECT_EQ(testing::ReadFile(dir / "sprite.jpg"), "bytes");
   ASSERT_TRUE(WriteStagedFile(dir / "sprite.jpg", "b").ok()) << "replaced whole";
   EXPECT_EQ(testing::ReadFile(dir / "sprite.jpg"), "b");
+}
+
+// The muxers write a staged output through the descriptor it was created with, never by its
+// name: a link put at the name (by whoever may write the folder) between its creation and the
+// muxer's open leads nowhere, and the commit refuses the swapped name.
+TEST(Staging, AMuxerWritesTheStagedFileItselfWhateverIsPutAtItsName) {
+  namespace fs = std::filesystem;
+  TempDir out;
+  testing::WriteFile(out / "server.key", "secret");
+  Staging staging;
+  Result<std::string> temp = staging.StageFile(out / "a.mkv");
+  ASSERT_TRUE(temp.ok());
+  fs::remove(*temp);
+  fs::create_symlink(out / "server.key", *temp);
+  Muxer muxer(*temp);
+  ASSERT_TRUE(muxer.Create("matroska").ok());
+  ASSERT_TRUE(muxer.AddSubtitleStream("eng", "").ok());
+  AVDictionary* options = nullptr;
+  ASSERT_TRUE(muxer.WriteHeader(&options).ok());
+  ASSERT_TRUE(muxer.Finish().ok());
+  EXPECT_EQ(testing::ReadFile(out / "server.key"), "secret");
+  Status committed = staging.Commit();
+  EXPECT_NE(committed.message().find("was replaced"), std::string::npos) << committed.ToString();
+  staging.Abandon();
+  EXPECT_FALSE(fs::exists(fs::symlink_status(out / "a.mkv")));
 }
 
 }  // namespace

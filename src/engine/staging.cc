@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
-#include <set>
 #include <system_error>
 
 #include "layout/layout.h"
@@ -81,22 +81,34 @@ Status CheckReplaceable(const fs::path& dest) {
   return Status::Ok();
 }
 
-// The staged outputs of this process not yet committed or abandoned (RemoveUncommittedOutputs).
-// Never destroyed: a thread may still use it while the process exits.
+// The staged outputs of this process not yet committed or abandoned (RemoveUncommittedOutputs),
+// each with the descriptor it was created with (a file's; -1 for a folder). Never destroyed: a
+// thread may still use it while the process exits.
 std::mutex& LiveMutex() {
   static std::mutex* mu = new std::mutex;
   return *mu;
 }
-std::set<std::string>& Live() {
-  static std::set<std::string>* live = new std::set<std::string>;
+std::map<std::string, int>& Live() {
+  static std::map<std::string, int>* live = new std::map<std::string, int>;
   return *live;
 }
-void Track(const std::string& temp, bool staged) {
+void Track(const std::string& temp, bool staged, int fd = -1) {
   std::lock_guard lock(LiveMutex());
   if (staged)
-    Live().insert(temp);
+    Live()[temp] = fd;
   else
     Live().erase(temp);
+}
+
+// Whether the staged file at `temp` is still the one created as `fd`, not something put at its
+// name since (a link, another file); sets its mode through `fd` then. See MakeServable.
+Status MakeFileServable(const std::string& temp, int fd) {
+  struct stat named, created;
+  if (lstat(temp.c_str(), &named) != 0 || fstat(fd, &created) != 0 ||
+      named.st_dev != created.st_dev || named.st_ino != created.st_ino)
+    return Unavailable("staged output '" + temp + "' was replaced");
+  fchmod(fd, 0644);
+  return Status::Ok();
 }
 
 // Staged outputs are created 0600 (0700 for a folder); outputs are meant to be served. The mode is
@@ -144,10 +156,14 @@ Status WriteAllAndClose(int fd, const std::string& bytes, const std::string& pat
 }  // namespace
 
 Status WriteStagedFile(const std::string& path, const std::string& bytes) {
-  // O_NONBLOCK: a FIFO put at the name, with no reader, fails the open instead of blocking.
-  int fd =
-      open(path.c_str(),
-           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+  // A staged output itself through the descriptor it was created with (the magic link in /proc
+  // is followed by design); any other name never through a link. O_NONBLOCK: a FIFO put at the
+  // name, with no reader, fails the open instead of blocking.
+  std::string pinned = StagedFileDescriptorPath(path);
+  int fd = open(pinned.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | (pinned == path ? O_NOFOLLOW : 0) | O_NONBLOCK |
+                    O_NOCTTY | O_CLOEXEC,
+                0644);
   if (fd < 0) {
     int err = errno;
     return Unavailable("cannot write '" + path + "': " + std::strerror(err));
@@ -179,9 +195,16 @@ Status WriteFileInPlace(const std::string& target, const std::string& bytes) {
   return Status::Ok();
 }
 
+std::string StagedFileDescriptorPath(const std::string& path) {
+  std::lock_guard lock(LiveMutex());
+  auto it = Live().find(path);
+  if (it == Live().end() || it->second < 0) return path;
+  return "/proc/self/fd/" + std::to_string(it->second);
+}
+
 void RemoveUncommittedOutputs() {
   std::lock_guard lock(LiveMutex());
-  for (const std::string& temp : Live()) {
+  for (const auto& [temp, fd] : Live()) {
     std::error_code ec;
     fs::remove_all(temp, ec);
   }
@@ -212,13 +235,13 @@ Result<std::string> Staging::StageFile(const std::string& destination) {
     return InvalidArgument("output '" + dest.string() + "' is a directory, expected a file name");
   std::string ext = dest.extension().string();
   std::string temp = layout::StagingTemplate(dest.string(), ext);
-  int fd = mkstemps(temp.data(), static_cast<int>(ext.size()));
+  int fd = mkostemps(temp.data(), static_cast<int>(ext.size()), O_CLOEXEC);
   if (fd < 0)
     return Unavailable("cannot create a file beside '" + dest.string() +
                        "': " + std::strerror(errno));
-  close(fd);
-  entries_.push_back({temp, dest.string(), false});
-  Track(temp, true);
+  // Kept open: the muxers write through it (StagedFileDescriptorPath), never by the name.
+  entries_.push_back({temp, dest.string(), false, fd});
+  Track(temp, true, fd);
   return temp;
 }
 
@@ -226,7 +249,8 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
   // Every entry judged before any is moved: a refusal leaves no output half committed.
   for (const Entry& e : entries_) {
     if (check) REEL_RETURN_IF_ERROR(check(e.destination));
-    REEL_RETURN_IF_ERROR(MakeServable(e.temp, e.directory));
+    REEL_RETURN_IF_ERROR(e.fd >= 0 ? MakeFileServable(e.temp, e.fd)
+                                   : MakeServable(e.temp, e.directory));
   }
   for (Entry& e : entries_) {
     std::error_code ec;
@@ -241,6 +265,8 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
     fs::rename(e.temp, e.destination, ec);
     if (ec) return Unavailable("cannot move output into '" + e.destination + "': " + ec.message());
     Track(e.temp, false);
+    if (e.fd >= 0) close(e.fd);
+    e.fd = -1;
     if (!old.empty()) fs::remove_all(old, ec);
     e.temp.clear();
   }
@@ -251,6 +277,7 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
 
 void Staging::Abandon() {
   for (const Entry& e : entries_) {
+    if (e.fd >= 0) close(e.fd);
     if (e.temp.empty()) continue;
     std::error_code ec;
     fs::remove_all(e.temp, ec);

@@ -35,10 +35,18 @@ class Staging {
     std::string temp;
     std::string destination;
     bool directory = false;
+    int fd = -1;  // a staged file's, open until it is committed or abandoned
   };
   std::vector<Entry> entries_;
   std::vector<std::string> created_dirs_;  // parents made for the outputs, outermost first
 };
+
+// A path that opens the staged file `path` of this process (StageFile) as it was created,
+// whatever has been put at its name since: "/proc/self/fd/N" of the descriptor it was created
+// with. `path` itself for anything else. Whoever may write an output's folder sees the staged
+// names there, and could swap one for a link to a file the server may write; a muxer opening
+// this instead writes only the staged file, and the commit then refuses the swapped name.
+std::string StagedFileDescriptorPath(const std::string& path);
 
 // Writes `bytes` whole to `path`, a staged output or a file in a staged folder, creating it, and
 // never through a link or into anything but a regular file at that name: whoever may write an

@@ -475,6 +475,8 @@ TEST_F(ServiceTest, AKeysJobsInTheQueueAreBounded) {
   EXPECT_EQ(s.Submit(spec).status, 202) << "an admin key";
   ASSERT_EQ(s.Call("POST", "/v1/jobs/" + first + "/cancel", key).status, 202);
   EXPECT_EQ(s.Submit(spec, key).status, 202) << "room again once one has finished";
+  ApiReply retry = s.Call("POST", "/v1/jobs/" + first + "/retry", key);
+  EXPECT_EQ(retry.status, 429) << "a retry is a job back in the queue: " << retry.body;
   EXPECT_EQ(s.Get("/v1/jobs?state=queued", key).body["jobs"].size(), 2u);
 }
 

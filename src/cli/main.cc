@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
       ->add_option("--max-priority", serve.max_priority,
                    "The highest priority a non-admin key may give a job; 400 above (default 100: "
                    "any; 0 keeps tenants' jobs to taking turns)")
-      ->check(CLI::Range(-100, 100));
+      ->check(CLI::Range(0, 100));
   serve_cmd->add_option("--stream-idle", serve.stream_idle,
                         "Close an event stream without an event for this long (default 1h)");
   AddSourceLimitOptions(serve_cmd, &serve.source_limits);

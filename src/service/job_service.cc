@@ -203,7 +203,8 @@ Result<store::Job> JobService::Cancel(const Caller& caller, const std::string& i
 Result<store::Job> JobService::Retry(const Caller& caller, const std::string& id) {
   Result<store::Job> job = Get(caller, id);
   if (!job.ok()) return job;
-  Result<store::Job> r = store_->Retry(job->id, {options_.max_attempts, options_.max_retries});
+  Result<store::Job> r = store_->Retry(job->id, {options_.max_attempts, options_.max_retries,
+                                                 caller.key.admin ? 0 : options_.max_jobs_per_key});
   if (r.ok() && runner_) runner_->Wake();
   return r;
 }

@@ -110,27 +110,50 @@ Result<std::string> PinLocalFile(const std::string& resolved, const std::string&
     if (!part.empty() && part != ".") parts.push_back(part.string());
   if (!path.is_absolute() || parts.empty())
     return InvalidArgument("'" + resolved + "' is not a file's absolute path");
-  auto refused = [&](int err, const std::string& where) -> Status {
+  // Why `where` (a part of the path, opened beneath `at`) could not be opened: a link met where
+  // the check resolved none is a swap since; anything else is named as what it is.
+  auto refused = [&](int err, int at, const std::string& where) -> Status {
+    struct stat st;
     if (err == ENOENT) return InvalidArgument("'" + resolved + "' does not exist");
-    if (err == ELOOP || err == ENOTDIR)  // O_NOFOLLOW met a link where the check saw none
+    if ((err == ELOOP || err == ENOTDIR) && at >= 0 &&
+        fstatat(at, fs::path(where).filename().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode))
       return InvalidArgument("'" + resolved + "' changed after it was checked: '" + where +
                              "' is a link now; submit the job again");
+    if (err == ENOTDIR) return InvalidArgument("'" + where + "' is not a folder");
     return InvalidArgument("cannot open '" + resolved + "': " + std::strerror(err));
   };
+  // The parent part by part, keeping its parent open to say why a part failed.
   std::string failed_at;
-  int at = OpenFolderNoFollow(path.parent_path().string(), &failed_at);
-  if (at < 0) return refused(errno, failed_at);
-  // O_NONBLOCK: opening a FIFO to read would wait for a writer that never comes.
-  int fd = openat(at, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  int err = errno;
-  close(at);
-  if (fd < 0) return refused(err, resolved);
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return InvalidArgument("'" + resolved + "' is not a regular file");
+  int parent = OpenFolderNoFollow(path.parent_path().string(), &failed_at);
+  if (parent < 0) {
+    int err = errno;
+    int above = OpenFolderNoFollow(fs::path(failed_at).parent_path().string());
+    Status why = refused(err, above, failed_at);
+    if (above >= 0) close(above);
+    return why;
   }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  // O_PATH first: nothing is opened for reading (a device, a FIFO) before its kind is known.
+  int handle = openat(parent, parts.back().c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (handle < 0) {
+    Status why = refused(errno, parent, resolved);
+    close(parent);
+    return why;
+  }
+  close(parent);
+  struct stat st {};
+  if (fstat(handle, &st) != 0 || !S_ISREG(st.st_mode)) {
+    bool link = S_ISLNK(st.st_mode);
+    close(handle);
+    return InvalidArgument("'" + resolved + "' " +
+                           (link ? "changed after it was checked: it is a link now; submit the "
+                                   "job again"
+                                 : "is not a regular file"));
+  }
+  int fd = open(("/proc/self/fd/" + std::to_string(handle)).c_str(), O_RDONLY | O_CLOEXEC);
+  int err = errno;
+  close(handle);
+  if (fd < 0) return InvalidArgument("cannot open '" + resolved + "': " + std::strerror(err));
   fs::path link = fs::path(dir) / std::to_string(fd) / path.filename();
   std::error_code ec;
   fs::remove_all(link.parent_path(), ec);

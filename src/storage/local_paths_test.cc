@@ -81,6 +81,9 @@ TEST(Paths, APinnedFileIsTheOneCheckedWhateverHappensToItsName) {
   EXPECT_NE(
       PinLocalFile(root / "bob/gone.ts", scratch.path()).status().message().find("does not exist"),
       std::string::npos);
+  EXPECT_EQ(PinLocalFile(root / "bob/secret.ts/x.ts", scratch.path()).status().message(),
+            "'" + root / "bob/secret.ts" + "' is not a folder")
+      << "a file where a folder was named is no link";
   // Not a file: a folder, and a FIFO (refused at once, where reading it would wait forever).
   EXPECT_NE(
       PinLocalFile(root / "bob", scratch.path()).status().message().find("is not a regular file"),

@@ -121,6 +121,7 @@ struct NewJob {
 struct RetryLimits {
   int attempts = 3;     // attempts a retry gives
   int max_retries = 5;  // manual retries per job
+  int owner_limit = 0;  // as NewJob::owner_limit: a retry is a job back in the queue
 };
 
 struct ListQuery {

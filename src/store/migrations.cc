@@ -305,7 +305,8 @@ ALTER TABLE tasks ADD COLUMN staging TEXT NOT NULL DEFAULT '';
       // An API key's storage scope (storage::KeyScope as JSON; '' for a team's key, which
       // reaches all the server allows), and the scope a job was submitted under, which its
       // attempts and tasks run under. The index counts a key's jobs in the queue (its limit).
-      // fair_seq is a job's turn (SqlJobStore::CreateJob): keys take turns within a priority.
+      // fair_seq is a job's turn (SqlJobStore::CreateJob): keys take turns within a priority;
+      // queue_turns holds each priority's last turn served.
       {11,
        R"sql(
 ALTER TABLE api_keys ADD COLUMN storage TEXT NOT NULL DEFAULT '';
@@ -314,8 +315,8 @@ CREATE INDEX jobs_unfinished_by_owner ON jobs(owner) WHERE state IN ('queued', '
 ALTER TABLE jobs ADD COLUMN fair_seq DOUBLE PRECISION NOT NULL DEFAULT 0;
 DROP INDEX IF EXISTS jobs_by_priority;
 CREATE INDEX jobs_by_turn ON jobs(state, priority DESC, fair_seq, seq);
-CREATE INDEX jobs_queue_head ON jobs(fair_seq) WHERE state = 'queued';
-CREATE INDEX jobs_queued_by_owner ON jobs(owner, fair_seq) WHERE state = 'queued';
+CREATE INDEX jobs_queued_by_owner ON jobs(owner, priority, fair_seq) WHERE state = 'queued';
+CREATE TABLE queue_turns (priority INTEGER PRIMARY KEY, served DOUBLE PRECISION NOT NULL);
 )sql",
        R"sql(
 ALTER TABLE api_keys ADD COLUMN storage TEXT NOT NULL DEFAULT '';
@@ -324,8 +325,8 @@ CREATE INDEX jobs_unfinished_by_owner ON jobs(owner) WHERE state IN ('queued', '
 ALTER TABLE jobs ADD COLUMN fair_seq DOUBLE PRECISION NOT NULL DEFAULT 0;
 DROP INDEX IF EXISTS jobs_by_priority;
 CREATE INDEX jobs_by_turn ON jobs(state, priority DESC, fair_seq, seq);
-CREATE INDEX jobs_queue_head ON jobs(fair_seq) WHERE state = 'queued';
-CREATE INDEX jobs_queued_by_owner ON jobs(owner, fair_seq) WHERE state = 'queued';
+CREATE INDEX jobs_queued_by_owner ON jobs(owner, priority, fair_seq) WHERE state = 'queued';
+CREATE TABLE queue_turns (priority INTEGER PRIMARY KEY, served DOUBLE PRECISION NOT NULL);
 )sql"},
   };
   return steps;

@@ -81,6 +81,7 @@ Result<Job> SqlJobStore::CreateJob(const NewJob& nj, bool* existed) {
   double now = NowSeconds();
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
+  REEL_RETURN_IF_ERROR(LockOwner(nj.owner));
   if (!nj.idempotency_key.empty()) {
     Result<SqlRows> r =
         db_->Exec(std::string("SELECT id, request_hash, created_at FROM jobs WHERE owner = ? AND "
@@ -102,28 +103,10 @@ Result<Job> SqlJobStore::CreateJob(const NewJob& nj, bool* existed) {
           db_->Exec("UPDATE jobs SET idempotency_key = NULL WHERE id = ?", {id}).status());
     }
   }
-  // Submissions of one key wait for each other here (PostgreSQL), so that two at once cannot
-  // both see room for one, or take the same turn; SQLite's writers are one at a time already.
-  REEL_RETURN_IF_ERROR(
-      db_->Exec(std::string("SELECT id FROM api_keys WHERE id = ?") + db_->ForUpdate(), {nj.owner})
-          .status());
-  if (nj.owner_limit > 0) {
-    Result<SqlRows> r = db_->Exec(
-        "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN ('queued', 'running')", {nj.owner});
-    if (!r.ok()) return r.status();
-    if (r->Int(0, 0) >= nj.owner_limit)
-      return ResourceExhausted("this API key has " + std::to_string(r->Int(0, 0)) +
-                               " jobs queued or running, its limit; submit more as they finish");
-  }
-  // Keys take turns (fair queueing): a job's turn is one past the later of the queue's head and
-  // its key's last queued job, so a key that queued a thousand jobs has one of them served, then
-  // one of each other key's, and so on, rather than all of them before a job queued after.
-  Result<SqlRows> turn = db_->Exec(
-      "SELECT COALESCE((SELECT MIN(fair_seq) FROM jobs WHERE state = 'queued'), 0), "
-      "COALESCE((SELECT MAX(fair_seq) FROM jobs WHERE owner = ? AND state = 'queued'), 0)",
-      {nj.owner});
+  if (nj.owner_limit > 0) REEL_RETURN_IF_ERROR(CheckOwnerLimit(nj.owner, nj.owner_limit));
+  Result<double> turn = NextTurn(nj.owner, nj.priority);
   if (!turn.ok()) return turn.status();
-  double fair_seq = std::max(turn->Double(0, 0), turn->Double(0, 1)) + 1;
+  double fair_seq = *turn;
   std::string id = "job_" + RandomHex(12);
   REEL_RETURN_IF_ERROR(
       db_->Exec("INSERT INTO jobs (id, owner, state, spec, max_attempts, created_at, updated_at, "
@@ -137,6 +120,38 @@ Result<Job> SqlJobStore::CreateJob(const NewJob& nj, bool* existed) {
   REEL_RETURN_IF_ERROR(db_->NotifyWork());
   REEL_RETURN_IF_ERROR(tx.Commit());
   return LoadJob(id);
+}
+
+// Submissions and retries of one key wait for each other here (PostgreSQL), so that two at once
+// cannot both see room for one, take the same turn, or both miss the other's idempotency key;
+// SQLite's writers are one at a time already.
+Status SqlJobStore::LockOwner(const std::string& owner) {
+  return db_->Exec(std::string("SELECT id FROM api_keys WHERE id = ?") + db_->ForUpdate(), {owner})
+      .status();
+}
+
+Status SqlJobStore::CheckOwnerLimit(const std::string& owner, int limit) {
+  Result<SqlRows> r = db_->Exec(
+      "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN ('queued', 'running')", {owner});
+  if (!r.ok()) return r.status();
+  if (r->Int(0, 0) < limit) return Status::Ok();
+  return ResourceExhausted("this API key has " + std::to_string(r->Int(0, 0)) +
+                           " jobs queued or running, its limit; submit more as they finish");
+}
+
+// Keys take turns (fair queueing within a priority): a job's turn is one past the later of the
+// last turn served at its priority and its key's last job queued at that priority. A key alone
+// is served in order; a key with a thousand jobs queued has one served per round beside each
+// other key's, so a job another key submits after them waits about one round. Jobs that cannot
+// be leased now (tags no worker has) hold nothing back: the clock is the turns served.
+Result<double> SqlJobStore::NextTurn(const std::string& owner, int priority) {
+  Result<SqlRows> r = db_->Exec(
+      "SELECT COALESCE((SELECT served FROM queue_turns WHERE priority = ?), 0), "
+      "COALESCE((SELECT MAX(fair_seq) FROM jobs WHERE owner = ? AND state = 'queued' AND "
+      "priority = ?), 0)",
+      {static_cast<int64_t>(priority), owner, static_cast<int64_t>(priority)});
+  if (!r.ok()) return r.status();
+  return std::max(r->Double(0, 0), r->Double(0, 1)) + 1;
 }
 
 Result<Job> SqlJobStore::GetJob(const std::string& id) {
@@ -217,13 +232,19 @@ Result<Job> SqlJobStore::Retry(const std::string& id, const RetryLimits& limits)
   // A job that fanned out keeps its tasks' work: it runs again as its failed and canceled tasks
   // (and so its stitch), not from its first attempt.
   bool fanned_out = !job->tasks.empty();
+  // A retry is a job back in the queue: within its key's limit, and at the back of the round
+  // (a fresh turn), not before every key with the turn it had when first submitted.
+  REEL_RETURN_IF_ERROR(LockOwner(job->owner));
+  if (limits.owner_limit > 0) REEL_RETURN_IF_ERROR(CheckOwnerLimit(job->owner, limits.owner_limit));
+  Result<double> turn = NextTurn(job->owner, job->priority);
+  if (!turn.ok()) return turn.status();
   Result<SqlRows> r =
       db_->Exec(std::string("UPDATE jobs SET state = '") + (fanned_out ? "running" : "queued") +
                     "', max_attempts = attempts + ?, retries = retries + 1, "
                     "error = NULL, result = NULL, progress = '{}', cancel_requested = FALSE, "
-                    "finished_at = NULL, updated_at = ? "
+                    "finished_at = NULL, updated_at = ?, fair_seq = ? "
                     "WHERE id = ? AND state IN ('failed', 'canceled') AND retries < ?",
-                {static_cast<int64_t>(limits.attempts), NowSeconds(), id,
+                {static_cast<int64_t>(limits.attempts), NowSeconds(), *turn, id,
                  static_cast<int64_t>(limits.max_retries)});
   if (!r.ok()) return r.status();
   if (r->changed == 0)
@@ -284,11 +305,18 @@ Result<std::optional<Job>> SqlJobStore::Lease(const std::string& worker_id, cons
                   "cancel_requested = FALSE WHERE seq = (SELECT q.seq FROM jobs q WHERE "
                   "q.state = 'queued' AND ") +
           db_->TagsWithin("q.tags") + " ORDER BY q.priority DESC, q.fair_seq, q.seq LIMIT 1" +
-          db_->SkipLocked() + ") RETURNING id, attempts",
+          db_->SkipLocked() + ") RETURNING id, attempts, priority, fair_seq",
       {worker_id, now + lease_seconds, now, now, json(worker_tags).dump()});
   if (!r.ok()) return r.status();
   if (r->empty()) return std::optional<Job>();
   std::string id = r->Text(0, 0);
+  // The clock of the keys' turns (NextTurn) moves on to this job's.
+  REEL_RETURN_IF_ERROR(
+      db_->Exec("INSERT INTO queue_turns (priority, served) VALUES (?, ?) ON CONFLICT (priority) "
+                "DO UPDATE SET served = CASE WHEN excluded.served > queue_turns.served THEN "
+                "excluded.served ELSE queue_turns.served END",
+                {r->Int(0, 2), r->Double(0, 3)})
+          .status());
   REEL_RETURN_IF_ERROR(db_->Exec("INSERT INTO attempts (job_id, number, worker_id, host, "
                                  "started_at, outcome) VALUES (?, ?, ?, ?, ?, 'running')",
                                  {id, r->Int(0, 1), worker_id, host, now})

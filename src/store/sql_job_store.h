@@ -87,6 +87,11 @@ class SqlJobStore : public JobStore {
   bool WaitForWork(double seconds) override { return db_->WaitForWork(seconds); }
 
  private:
+  // Within a transaction: the key's row locked (PostgreSQL); kResourceExhausted when it has
+  // `limit` jobs queued or running; the turn its next job at `priority` takes.
+  Status LockOwner(const std::string& owner);
+  Status CheckOwnerLimit(const std::string& owner, int limit);
+  Result<double> NextTurn(const std::string& owner, int priority);
   // The job with its attempts; `lock`: row-locked for the rest of the transaction.
   Result<Job> LoadJob(const std::string& id, bool lock = false);
   // Ends the running attempt of `job` and moves the job as `t` says (FinishAttempt and lease

@@ -478,19 +478,77 @@ TEST_P(StoreTest, KeysTakeTurnsInTheQueue) {
       owners += (**leased).owner.substr(4);
     return owners;
   };
-  // Rounds: a1 was alone in the first; then a, b and c; then a and b; then a.
-  EXPECT_EQ(order(), "aabcaba");
-  // A flood queued first: a job queued after it is served in the round after the queue's head
-  // (the second), not after the fifty.
+  // Rounds: a, b and c; then a and b; then a, twice.
+  EXPECT_EQ(order(), "abcabaa");
+  // A flood queued first: a job queued after it is served in the next round, not after fifty.
   for (int i = 0; i < 50; ++i) Create("key_a");
   Create("key_b");
   std::string flood = order();
-  EXPECT_EQ(flood.find('b'), 2u) << flood;
+  EXPECT_EQ(flood.find('b'), 1u) << flood;
   // Priority still goes first.
   Create("key_a");
   bool existed = false;
   ASSERT_TRUE(store_->CreateJob({"key_b", {{"n", 0}}, 3, "", "", 5, {}}, &existed).ok());
   EXPECT_EQ(order(), "ba");
+}
+
+// The clock of the turns is the turns served, at each priority: a job no worker can take (a tag
+// none has) or one at another priority holds no key's jobs back, and a retry goes to the back.
+TEST_P(StoreTest, TurnsAreKeptByWhatIsServedAtEachPriority) {
+  bool existed = false;
+  auto create = [&](const std::string& owner, int priority, std::vector<std::string> tags) {
+    Result<Job> j = store_->CreateJob({owner, {{"n", 0}}, 3, "", "", priority, tags}, &existed);
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    return j.ok() ? j->id : "";
+  };
+  create("key_c", 0, {"gpu"});  // waits for a worker with a GPU, which never comes
+  for (int i = 0; i < 6; ++i) create("key_a", 0, {});
+  std::string leased;
+  for (int round = 0; round < 8; ++round) {
+    if (leased.find_last_of('b') == std::string::npos || leased.back() == 'b')
+      create("key_b", 0, {});  // b keeps one job queued
+    Result<std::optional<Job>> j = store_->Lease("w1", "h", 30);
+    ASSERT_TRUE(j.ok() && j->has_value());
+    leased += (**j).owner.substr(4);
+  }
+  EXPECT_EQ(std::count(leased.begin(), leased.end(), 'a'), 4) << leased;
+  EXPECT_EQ(std::count(leased.begin(), leased.end(), 'b'), 4) << leased;
+
+  // A key's turn at one priority is not pushed back by its jobs queued at another.
+  for (int i = 0; i < 20; ++i) create("key_b", 5, {});
+  create("key_a", 5, {});
+  for (int i = 0; i < 2; ++i) {
+    Result<std::optional<Job>> j = store_->Lease("w1", "h", 30);
+    ASSERT_TRUE(j.ok() && j->has_value());
+    leased += (**j).owner.substr(4);
+  }
+  EXPECT_EQ(leased.substr(leased.size() - 2), "ba") << leased;
+}
+
+TEST_P(StoreTest, ARetryIsAJobBackInTheQueueWithinItsKeysLimitAndAtTheBackOfTheRound) {
+  Job old = Create("key_a");  // the first turn, then canceled
+  ASSERT_TRUE(store_->RequestCancel(old.id).ok());
+  Create("key_a");
+  Create("key_a");
+  Create("key_b");
+  Result<Job> retried = store_->Retry(old.id, {3, 5, 4});
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  std::string owners, last;
+  for (Result<std::optional<Job>> j = store_->Lease("w1", "h", 30); j.ok() && j->has_value();
+       j = store_->Lease("w1", "h", 30)) {
+    owners += (**j).owner.substr(4);
+    last = (**j).id;
+  }
+  EXPECT_EQ(owners, "abaa");
+  EXPECT_EQ(last, old.id) << "after its key's queued jobs, not first with the turn it had";
+
+  Job again = Create("key_a");
+  ASSERT_TRUE(store_->RequestCancel(again.id).ok());
+  Create("key_a");
+  Create("key_a");
+  EXPECT_EQ(store_->Retry(again.id, {3, 5, 5}).status().code(), StatusCode::kResourceExhausted)
+      << "three running (leased above) and two queued fill a limit of five";
+  EXPECT_TRUE(store_->Retry(again.id, {3, 5, 0}).ok()) << "no limit";
 }
 
 // NewJob::owner_limit counts the owner's jobs in the queue, running ones too, not finished ones.
@@ -504,10 +562,10 @@ TEST_P(StoreTest, AnOwnersJobsInTheQueueAreBoundedWhenAsked) {
   EXPECT_EQ(create(2).status().code(), StatusCode::kResourceExhausted);
   EXPECT_TRUE(create(0).ok()) << "no limit";
   EXPECT_TRUE(Create("key_b").id.size()) << "another owner's";
-  ASSERT_TRUE(store_->Lease("w1", "h", 30)->has_value());
-  EXPECT_EQ(create(3).status().code(), StatusCode::kResourceExhausted) << "running ones count";
   Result<std::optional<Job>> leased = store_->Lease("w1", "h", 30);
   ASSERT_TRUE(leased.ok() && leased->has_value());
+  ASSERT_EQ((*leased)->owner, "key_a");
+  EXPECT_EQ(create(3).status().code(), StatusCode::kResourceExhausted) << "running ones count";
   ASSERT_TRUE(store_->FinishAttempt((*leased)->id, "w1", AttemptEnd::kSucceeded, "", "", {}).ok());
   EXPECT_TRUE(create(3).ok()) << "finished ones do not";
 }

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
-#include "layout/layout.h"
 #include "store/job_view.h"
 #include "worker/child_env.h"
 #include "worker/scratch.h"

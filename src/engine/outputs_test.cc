@@ -650,9 +650,10 @@ TEST(Staging, RemoveUncommittedOutputsTakesWhatIsStagedAndNothingCommitted) {
   Result<std::string> folder = running.StageDirectory(dir / "out/hls/");
   ASSERT_TRUE(file.ok() && folder.ok());
   testing::WriteFile(*folder + "/index.m3u8", "#EXTM3U\n");
+  std::filesystem::path folder_name = std::filesystem::read_symlink(*folder);  // /proc/self/fd/N
   std::thread([] { RemoveUncommittedOutputs(); }).join();
   EXPECT_FALSE(std::filesystem::exists(*file));
-  EXPECT_FALSE(std::filesystem::exists(*folder));
+  EXPECT_FALSE(std::filesystem::exists(folder_name));
   EXPECT_TRUE(std::filesystem::exists(dir / "done/a.mp4"));
   running.Abandon();  // what is gone already is no error; the folder it made goes
   EXPECT_FALSE(std::filesystem::exists(dir / "out"));
@@ -674,8 +675,10 @@ TEST(Staging, AStagedOutputSwappedForALinkIsRefusedNotMadeReadableThrough) {
     Result<std::string> temp =
         directory ? staging.StageDirectory(dir / "out/hls/") : staging.StageFile(dir / "out/a.mp4");
     ASSERT_TRUE(temp.ok());
-    fs::remove_all(*temp);
-    fs::create_symlink(directory ? dir / "private" : dir / "server.key", *temp);
+    // A folder is written through /proc/self/fd/N (StageDirectory): its name is where that leads.
+    fs::path name = directory ? fs::read_symlink(*temp) : fs::path(*temp);
+    fs::remove_all(name);
+    fs::create_symlink(directory ? dir / "private" : dir / "server.key", name);
     Status committed = staging.Commit();
     EXPECT_FALSE(committed.ok()) << "directory " << directory;
     EXPECT_NE(committed.message().find("was replaced"), std::string::npos) << committed.message();

@@ -147,7 +147,12 @@ class Scheduler : public DecodedSink {
         source_(plan, &run_, threads),
         taps_(&run_) {}
 
-  Result<TranscodeResult> Run();
+  // The run, its errors naming staged folders by their paths (Staging::Named).
+  Result<TranscodeResult> Run() {
+    Result<TranscodeResult> result = RunStages();
+    if (!result.ok()) return staging_.Named(result.status());
+    return result;
+  }
 
   // DecodedSink, on the decode thread.
   Status Video(AVFrame* frame, double start, double end) override;
@@ -156,6 +161,8 @@ class Scheduler : public DecodedSink {
   void Tick() override { ReportProgress(false); }
 
  private:
+  Result<TranscodeResult> RunStages();
+
   struct Rendition {
     std::string key;
     std::unique_ptr<VideoRendition> video;
@@ -647,7 +654,7 @@ Status Scheduler::ReadSubtitles() {
   return Status::Ok();
 }
 
-Result<TranscodeResult> Scheduler::Run() {
+Result<TranscodeResult> Scheduler::RunStages() {
   // 1. Plan.
   REEL_RETURN_IF_ERROR(source_.Open());
   REEL_RETURN_IF_ERROR(CheckSourceDuration(source_.duration(), options_.max_source_duration));

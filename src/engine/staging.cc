@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -82,8 +83,8 @@ Status CheckReplaceable(const fs::path& dest) {
 }
 
 // The staged outputs of this process not yet committed or abandoned (RemoveUncommittedOutputs),
-// each with the descriptor it was created with (a file's; -1 for a folder). Never destroyed: a
-// thread may still use it while the process exits.
+// each with the descriptor it was created with (a file's) or opened as right after (a folder's).
+// Never destroyed: a thread may still use it while the process exits.
 std::mutex& LiveMutex() {
   static std::mutex* mu = new std::mutex;
   return *mu;
@@ -92,7 +93,7 @@ std::map<std::string, int>& Live() {
   static std::map<std::string, int>* live = new std::map<std::string, int>;
   return *live;
 }
-void Track(const std::string& temp, bool staged, int fd = -1) {
+void Track(const std::string& temp, bool staged, int fd) {
   std::lock_guard lock(LiveMutex());
   if (staged)
     Live()[temp] = fd;
@@ -100,38 +101,42 @@ void Track(const std::string& temp, bool staged, int fd = -1) {
     Live().erase(temp);
 }
 
-// Whether the staged file at `temp` is still the one created as `fd`, not something put at its
-// name since (a link, another file); sets its mode through `fd` then. See MakeServable.
-Status MakeFileServable(const std::string& temp, int fd) {
+std::string DescriptorPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// Whether `temp` still names the entry created (or opened right after) as `fd`, not something put
+// at its name since: a link, another file or folder.
+bool StillNamed(const std::string& temp, int fd) {
   struct stat named, created;
-  if (lstat(temp.c_str(), &named) != 0 || fstat(fd, &created) != 0 ||
-      named.st_dev != created.st_dev || named.st_ino != created.st_ino)
-    return Unavailable("staged output '" + temp + "' was replaced");
-  fchmod(fd, 0644);
-  return Status::Ok();
+  return lstat(temp.c_str(), &named) == 0 && fstat(fd, &created) == 0 &&
+         named.st_dev == created.st_dev && named.st_ino == created.st_ino;
 }
 
 // Staged outputs are created 0600 (0700 for a folder); outputs are meant to be served. The mode is
-// set through a descriptor of the staged entry itself, opened without following a link, and
-// before the rename: a chmod by path after it would follow a link swapped in at the destination
-// by whoever may write its folder, onto any file the server may change. A staged entry that is
-// no longer a file (or folder) of ours fails the commit; a file system that refuses modes (vfat,
-// some network mounts) does not.
-Status MakeServable(const std::string& temp, bool directory) {
-  // O_NONBLOCK: a FIFO put in its place must not hold the attempt; it is refused below.
-  int fd = open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
-                                  (directory ? O_DIRECTORY : 0));
-  if (fd < 0) {
-    int err = errno;
-    return Unavailable("staged output '" + temp + "' was replaced: " + std::strerror(err));
+// set through the staged entry's own descriptor, before the rename: a chmod by path after it
+// would follow a link swapped in at the destination by whoever may write its folder, onto any
+// file the server may change. A name that is no longer the staged entry fails the commit; a file
+// system that refuses modes (vfat, some network mounts) does not.
+Status MakeServable(const std::string& temp, int fd, bool directory) {
+  if (!StillNamed(temp, fd)) return Unavailable("staged output '" + temp + "' was replaced");
+  fchmod(fd, directory ? 0755 : 0644);
+  return Status::Ok();
+}
+
+// Removes a staged output: by its name while that still is the entry made, else only what is in
+// the folder made, through its descriptor, and never what has been put at the name since (a link
+// to another folder, or someone else's folder moved there).
+void RemoveStaged(const std::string& temp, int fd) {
+  std::error_code ec;
+  if (StillNamed(temp, fd)) {
+    fs::remove_all(temp, ec);
+    return;
   }
   struct stat st;
-  bool ours = fstat(fd, &st) == 0 && (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-  if (ours) fchmod(fd, directory ? 0755 : 0644);
-  close(fd);
-  if (!ours)
-    return Unavailable("staged output '" + temp + "' was replaced by another kind of file");
-  return Status::Ok();
+  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  for (const fs::directory_entry& e : fs::directory_iterator(DescriptorPath(fd), ec)) {
+    std::error_code ignored;
+    fs::remove_all(e.path(), ignored);
+  }
 }
 
 // Writes `bytes` whole through `fd`, then closes it; `path` names it in errors.
@@ -199,15 +204,12 @@ std::string StagedFileDescriptorPath(const std::string& path) {
   std::lock_guard lock(LiveMutex());
   auto it = Live().find(path);
   if (it == Live().end() || it->second < 0) return path;
-  return "/proc/self/fd/" + std::to_string(it->second);
+  return DescriptorPath(it->second);
 }
 
 void RemoveUncommittedOutputs() {
   std::lock_guard lock(LiveMutex());
-  for (const auto& [temp, fd] : Live()) {
-    std::error_code ec;
-    fs::remove_all(temp, ec);
-  }
+  for (const auto& [temp, fd] : Live()) RemoveStaged(temp, fd);
   Live().clear();
 }
 
@@ -222,9 +224,19 @@ Result<std::string> Staging::StageDirectory(const std::string& destination) {
   if (!mkdtemp(temp.data()))
     return Unavailable("cannot create a directory beside '" + dest.string() +
                        "': " + std::strerror(errno));
-  entries_.push_back({temp, dest.string(), true});
-  Track(temp, true);
-  return temp;
+  // Pinned at once: the name could be swapped (for a link, or another folder) by whoever may
+  // write the destination's folder, so what is written inside goes through this descriptor. A
+  // folder that is not the private one mkdtemp made (0700, ours) is refused.
+  int fd = open(temp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 077) != 0) {
+    if (fd >= 0) close(fd);
+    return Unavailable("the directory staged beside '" + dest.string() + "' was replaced");
+  }
+  entries_.push_back({temp, dest.string(), true, fd});
+  Track(temp, true, fd);
+  return DescriptorPath(fd);
 }
 
 Result<std::string> Staging::StageFile(const std::string& destination) {
@@ -249,8 +261,7 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
   // Every entry judged before any is moved: a refusal leaves no output half committed.
   for (const Entry& e : entries_) {
     if (check) REEL_RETURN_IF_ERROR(check(e.destination));
-    REEL_RETURN_IF_ERROR(e.fd >= 0 ? MakeFileServable(e.temp, e.fd)
-                                   : MakeServable(e.temp, e.directory));
+    REEL_RETURN_IF_ERROR(MakeServable(e.temp, e.fd, e.directory));
   }
   for (Entry& e : entries_) {
     std::error_code ec;
@@ -264,7 +275,7 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
     }
     fs::rename(e.temp, e.destination, ec);
     if (ec) return Unavailable("cannot move output into '" + e.destination + "': " + ec.message());
-    Track(e.temp, false);
+    Track(e.temp, false, -1);
     if (e.fd >= 0) close(e.fd);
     e.fd = -1;
     if (!old.empty()) fs::remove_all(old, ec);
@@ -275,13 +286,32 @@ Status Staging::Commit(const std::function<Status(const std::string&)>& check) {
   return Status::Ok();
 }
 
+Status Staging::Named(const Status& status) const {
+  if (status.ok()) return status;
+  std::string message = status.message();
+  for (const Entry& e : entries_) {
+    if (!e.directory || e.fd < 0 || e.temp.empty()) continue;
+    const std::string pinned = DescriptorPath(e.fd);
+    for (size_t at = message.find(pinned); at != std::string::npos; at = message.find(pinned, at)) {
+      size_t end = at + pinned.size();
+      if (end < message.size() && std::isdigit(static_cast<unsigned char>(message[end]))) {
+        at = end;  // another descriptor's number that starts with this one's
+        continue;
+      }
+      message.replace(at, pinned.size(), e.temp);
+      at += e.temp.size();
+    }
+  }
+  return Status(status.code(), std::move(message));
+}
+
 void Staging::Abandon() {
   for (const Entry& e : entries_) {
+    if (!e.temp.empty()) {
+      RemoveStaged(e.temp, e.fd);
+      Track(e.temp, false, -1);
+    }
     if (e.fd >= 0) close(e.fd);
-    if (e.temp.empty()) continue;
-    std::error_code ec;
-    fs::remove_all(e.temp, ec);
-    Track(e.temp, false);
   }
   entries_.clear();
   // A canceled or failed run leaves no empty folders behind that it made; fs::remove takes only

@@ -18,7 +18,12 @@ class Staging {
   Staging& operator=(const Staging&) = delete;
   ~Staging();  // removes whatever was not committed
 
-  // Creates the parent directories of `destination` and a temporary directory beside it.
+  // Creates the parent directories of `destination` and a temporary directory beside it, and
+  // returns the path to write into it by: "/proc/self/fd/N", the folder as it was created,
+  // whatever is put at its name since. Whoever may write the destination's folder sees the staged
+  // name there and could swap it for a link to another folder the server may write; everything
+  // written inside through this path lands only in the staged folder, and the commit then
+  // refuses the swapped name.
   Result<std::string> StageDirectory(const std::string& destination);
   // Returns a temporary file path beside `destination` (same extension), creating parents.
   Result<std::string> StageFile(const std::string& destination);
@@ -30,12 +35,16 @@ class Staging {
   // destructor if Commit was not.
   void Abandon();
 
+  // `status` with each staged folder's "/proc/self/fd/N" (StageDirectory) named by its path,
+  // for an error a user reads.
+  Status Named(const Status& status) const;
+
  private:
   struct Entry {
     std::string temp;
     std::string destination;
     bool directory = false;
-    int fd = -1;  // a staged file's, open until it is committed or abandoned
+    int fd = -1;  // the staged file's or folder's, open until it is committed or abandoned
   };
   std::vector<Entry> entries_;
   std::vector<std::string> created_dirs_;  // parents made for the outputs, outermost first

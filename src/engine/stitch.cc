@@ -212,8 +212,8 @@ Result<TranscodeResult> Stitch(const TranscodePlan& plan, const ChunkLayout& lay
     Result<std::string> dir = staging.StageDirectory(h.directory);
     if (!dir.ok()) return dir.status();
     OutputResult out;
-    REEL_RETURN_IF_ERROR(
-        StitchPackage(h, *dir, layout, staging_dir, *subtitles, copied, &out, &times));
+    Status stitched = StitchPackage(h, *dir, layout, staging_dir, *subtitles, copied, &out, &times);
+    if (!stitched.ok()) return staging.Named(stitched);
     result.outputs.push_back(std::move(out));
   }
   clock = std::chrono::steady_clock::now();

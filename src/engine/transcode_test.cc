@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <regex>
 
 #include "engine/engine.h"
@@ -581,6 +582,46 @@ TEST(Transcode, CancelRemovesEverything) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kCanceled);
   EXPECT_TRUE(Entries(out.path()).empty());
+}
+
+// Every file under `dir` (relative name) with its bytes.
+std::map<std::string, std::string> Files(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file())
+      files[fs::relative(e.path(), dir).string()] = testing::ReadFile(e.path().string());
+  return files;
+}
+
+// Whoever may write an output's folder sees the package staged beside it (".hls.reel-XXXXXX").
+// Swapped mid-run for a link to another package (another tenant's, with the same rendition
+// folders), it must not make the run write there: the muxers and the playlists write into the
+// folder the run made, and the commit refuses the name.
+TEST(Transcode, APackageIsWrittenIntoItsOwnStagedFolderWhateverIsPutAtItsName) {
+  std::string src = Clip(640, 360, 4, 30);
+  TempDir out;
+  MustTranscode(HlsPlan(Clip(640, 360, 2, 25), out / "victim"));
+  const std::map<std::string, std::string> victim = Files(out / "victim");
+  std::atomic<bool> swapped{false};
+  TranscodeOptions options;
+  options.progress_interval = 0;
+  options.on_progress = [&](const Progress& p) {
+    if (swapped || p.fraction < 0.2) return;
+    for (const fs::directory_entry& e : fs::directory_iterator(out.path())) {
+      if (e.path().filename().string().rfind(".hls", 0) != 0 || e.is_symlink()) continue;
+      fs::rename(e.path(), out / "moved");
+      fs::create_directory_symlink(out / "victim", e.path());
+      swapped = true;
+      break;
+    }
+  };
+  Result<TranscodeResult> r = Transcode(HlsPlan(src, out / "hls"), options);
+  ASSERT_TRUE(swapped);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("was replaced"), std::string::npos) << r.status().ToString();
+  EXPECT_TRUE(Files(out / "victim") == victim) << "the other package was written into";
+  EXPECT_FALSE(fs::exists(out / "hls"));
+  EXPECT_TRUE(Entries(out / "moved").empty());  // what the run wrote is removed with it
 }
 
 TEST(Transcode, ExistingOutputIsReplacedWhole) {

@@ -328,6 +328,26 @@ CREATE INDEX jobs_by_turn ON jobs(state, priority DESC, fair_seq, seq);
 CREATE INDEX jobs_queued_by_owner ON jobs(owner, priority, fair_seq) WHERE state = 'queued';
 CREATE TABLE queue_turns (priority INTEGER PRIMARY KEY, served DOUBLE PRECISION NOT NULL);
 )sql"},
+      // A task's key and turn (SqlJobStore::FanOut): the tasks of a job that fanned out take
+      // their key's turns as its jobs do, so a film's hundred chunks no longer go before every
+      // other key's jobs. Tasks queued before this keep turn 0: first, as they were.
+      {12,
+       R"sql(
+ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN fair_seq DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE tasks SET owner = COALESCE((SELECT owner FROM jobs WHERE jobs.id = tasks.job_id), '');
+DROP INDEX IF EXISTS tasks_by_state;
+CREATE INDEX tasks_by_turn ON tasks(state, priority DESC, fair_seq, seq);
+CREATE INDEX tasks_queued_by_owner ON tasks(owner, priority, fair_seq) WHERE state = 'queued';
+)sql",
+       R"sql(
+ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN fair_seq DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE tasks SET owner = COALESCE((SELECT owner FROM jobs WHERE jobs.id = tasks.job_id), '');
+DROP INDEX IF EXISTS tasks_by_state;
+CREATE INDEX tasks_by_turn ON tasks(state, priority DESC, fair_seq, seq);
+CREATE INDEX tasks_queued_by_owner ON tasks(owner, priority, fair_seq) WHERE state = 'queued';
+)sql"},
   };
   return steps;
 }

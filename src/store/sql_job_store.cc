@@ -140,18 +140,33 @@ Status SqlJobStore::CheckOwnerLimit(const std::string& owner, int limit) {
 }
 
 // Keys take turns (fair queueing within a priority): a job's turn is one past the later of the
-// last turn served at its priority and its key's last job queued at that priority. A key alone
-// is served in order; a key with a thousand jobs queued has one served per round beside each
-// other key's, so a job another key submits after them waits about one round. Jobs that cannot
-// be leased now (tags no worker has) hold nothing back: the clock is the turns served.
-Result<double> SqlJobStore::NextTurn(const std::string& owner, int priority) {
+// last turn served at its priority and its key's last job or task queued at that priority. A
+// key alone is served in order; a key with a thousand jobs queued (or a film fanned out into a
+// hundred chunks) has one served per round beside each other key's, so a job another key
+// submits after them waits about one round. Work that cannot be leased now (tags no worker has)
+// holds nothing back: the clock is the turns served.
+Result<double> SqlJobStore::NextTurn(const std::string& owner, int priority, bool behind_jobs) {
+  const int64_t p = priority;
   Result<SqlRows> r = db_->Exec(
       "SELECT COALESCE((SELECT served FROM queue_turns WHERE priority = ?), 0), "
-      "COALESCE((SELECT MAX(fair_seq) FROM jobs WHERE owner = ? AND state = 'queued' AND "
-      "priority = ?), 0)",
-      {static_cast<int64_t>(priority), owner, static_cast<int64_t>(priority)});
+      "COALESCE((SELECT MAX(fair_seq) FROM tasks WHERE owner = ? AND state = 'queued' AND "
+      "priority = ?), 0), COALESCE((SELECT MAX(fair_seq) FROM jobs WHERE owner = ? AND state = "
+      "'queued' AND priority = ?), 0)",
+      {p, owner, p, owner, p});
   if (!r.ok()) return r.status();
-  return std::max(r->Double(0, 0), r->Double(0, 1)) + 1;
+  double last = std::max(r->Double(0, 0), r->Double(0, 1));
+  if (behind_jobs) last = std::max(last, r->Double(0, 2));
+  return last + 1;
+}
+
+Status SqlJobStore::TurnServed(int64_t priority, double turn) {
+  return db_
+      ->Exec(
+          "INSERT INTO queue_turns (priority, served) VALUES (?, ?) ON CONFLICT (priority) DO "
+          "UPDATE SET served = CASE WHEN excluded.served > queue_turns.served THEN "
+          "excluded.served ELSE queue_turns.served END",
+          {priority, turn})
+      .status();
 }
 
 Result<Job> SqlJobStore::GetJob(const std::string& id) {
@@ -250,7 +265,7 @@ Result<Job> SqlJobStore::Retry(const std::string& id, const RetryLimits& limits)
   if (r->changed == 0)
     return FailedPrecondition(refused + "no longer failed or canceled, or was retried meanwhile");
   if (fanned_out) {
-    REEL_RETURN_IF_ERROR(RequeueTasks(id, limits.attempts, NowSeconds()));
+    REEL_RETURN_IF_ERROR(RequeueTasks(id, limits.attempts, *turn, NowSeconds()));
     REEL_RETURN_IF_ERROR(EnqueueWebhook(id, "running"));  // no lease will say it
   }
   REEL_RETURN_IF_ERROR(db_->NotifyWork());
@@ -310,13 +325,7 @@ Result<std::optional<Job>> SqlJobStore::Lease(const std::string& worker_id, cons
   if (!r.ok()) return r.status();
   if (r->empty()) return std::optional<Job>();
   std::string id = r->Text(0, 0);
-  // The clock of the keys' turns (NextTurn) moves on to this job's.
-  REEL_RETURN_IF_ERROR(
-      db_->Exec("INSERT INTO queue_turns (priority, served) VALUES (?, ?) ON CONFLICT (priority) "
-                "DO UPDATE SET served = CASE WHEN excluded.served > queue_turns.served THEN "
-                "excluded.served ELSE queue_turns.served END",
-                {r->Int(0, 2), r->Double(0, 3)})
-          .status());
+  REEL_RETURN_IF_ERROR(TurnServed(r->Int(0, 2), r->Double(0, 3)));
   REEL_RETURN_IF_ERROR(db_->Exec("INSERT INTO attempts (job_id, number, worker_id, host, "
                                  "started_at, outcome) VALUES (?, ?, ?, ?, ?, 'running')",
                                  {id, r->Int(0, 1), worker_id, host, now})

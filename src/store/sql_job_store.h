@@ -88,10 +88,13 @@ class SqlJobStore : public JobStore {
 
  private:
   // Within a transaction: the key's row locked (PostgreSQL); kResourceExhausted when it has
-  // `limit` jobs queued or running; the turn its next job at `priority` takes.
+  // `limit` jobs queued or running; the turn its next job at `priority` takes (behind its queued
+  // jobs and tasks), or with `behind_jobs` false its next task (behind its queued tasks only).
   Status LockOwner(const std::string& owner);
   Status CheckOwnerLimit(const std::string& owner, int limit);
-  Result<double> NextTurn(const std::string& owner, int priority);
+  Result<double> NextTurn(const std::string& owner, int priority, bool behind_jobs = true);
+  // The clock of the turns at `priority` moves on to `turn`, just leased (a job's or a task's).
+  Status TurnServed(int64_t priority, double turn);
   // The job with its attempts; `lock`: row-locked for the rest of the transaction.
   Result<Job> LoadJob(const std::string& id, bool lock = false);
   // Ends the running attempt of `job` and moves the job as `t` says (FinishAttempt and lease
@@ -113,8 +116,9 @@ class SqlJobStore : public JobStore {
   Status CancelTasks(const Job& job, bool running, double now, bool* ended);
   // Expired task leases, job by job (job locked first, as everywhere).
   Result<std::vector<std::string>> ExpireTaskLeases(double now);
-  // Puts the failed and canceled tasks of a fanned-out job back with `attempts` more each.
-  Status RequeueTasks(const std::string& job_id, int attempts, double now);
+  // Puts the failed and canceled tasks of a fanned-out job back with `attempts` more each, in
+  // their order, taking turns from `turn` on.
+  Status RequeueTasks(const std::string& job_id, int attempts, double turn, double now);
 
   // The outbox: a job whose spec asks for webhooks gets a row per subscribed event, written in
   // the transaction that changes its state, so no state change is ever lost to a crash.

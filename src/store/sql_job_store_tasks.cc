@@ -95,17 +95,30 @@ Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& wo
           .status());
   // Each task gets the attempts the job had left when this attempt began.
   int budget = std::max(1, job->max_attempts - job->attempts + 1);
-  for (const NewTask& t : tasks)
+  // The tasks take their key's next turns, in their order (NextTurn): one per round beside other
+  // keys' work, as jobs do. A job under way goes before its key's jobs still queued, which move
+  // back behind its tasks: the key's work stays in the order it was submitted.
+  REEL_RETURN_IF_ERROR(LockOwner(job->owner));
+  Result<double> turn = NextTurn(job->owner, job->priority, false);
+  if (!turn.ok()) return turn.status();
+  REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET fair_seq = fair_seq + ? WHERE owner = ? AND "
+                                 "state = 'queued' AND priority = ? AND fair_seq >= ?",
+                                 {static_cast<int64_t>(tasks.size()), job->owner,
+                                  static_cast<int64_t>(job->priority), *turn})
+                           .status());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const NewTask& t = tasks[i];
     REEL_RETURN_IF_ERROR(
         db_->Exec("INSERT INTO tasks (id, job_id, kind, ordinal, payload, state, max_attempts, "
-                  "priority, tags, weight, staging) SELECT ?, id, ?, ?, ?, ?, ?, priority, tags, "
-                  "?, ? FROM jobs WHERE id = ?",
+                  "priority, tags, weight, staging, owner, fair_seq) SELECT ?, id, ?, ?, ?, ?, ?, "
+                  "priority, tags, ?, ?, owner, ? FROM jobs WHERE id = ?",
                   {"task_" + RandomHex(12), TaskKindName(t.kind), t.ordinal,
                    t.payload.is_object() ? t.payload.dump() : std::string("{}"),
                    // The publisher starts idle: nothing is published before a chunk is done.
                    t.kind == TaskKind::kPublish ? "succeeded" : "queued", budget,
-                   std::max(t.weight, 0.0), staging, job_id})
+                   std::max(t.weight, 0.0), staging, *turn + double(i), job_id})
             .status());
+  }
   REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, "
                                  "updated_at = ? WHERE id = ?",
                                  {now, job_id})
@@ -124,8 +137,11 @@ Result<std::optional<Task>> SqlJobStore::LeaseTask(const std::string& worker_id,
   double now = NowSeconds();
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
-  // The stitch waits for every other task of its job: the gate is part of the pick, so a stitch
-  // is never leased early, whichever worker asks.
+  // The next task by priority and turn (its key's, FanOut) that this worker may take; none when
+  // a job it may take comes first, which the worker leases next (Lease). The stitch waits for
+  // every other task of its job: the gate is part of the pick, so a stitch is never leased
+  // early, whichever worker asks.
+  const std::string tags = json(worker_tags).dump();
   Result<SqlRows> r = db_->Exec(
       std::string("UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_owner = ?, "
                   "lease_expires_at = ?, worker = ?, host = ?, started_at = COALESCE(started_at, "
@@ -134,12 +150,17 @@ Result<std::optional<Task>> SqlJobStore::LeaseTask(const std::string& worker_id,
           db_->TagsWithin("q.tags") +
           " AND (q.staging = ? OR q.staging = '') AND (q.kind <> 'stitch' OR NOT EXISTS "
           "(SELECT 1 FROM tasks o WHERE o.job_id = q.job_id AND o.kind <> 'stitch' AND o.state "
-          "<> 'succeeded')) ORDER BY q.priority DESC, q.seq LIMIT 1" +
-          db_->SkipLocked() + ") RETURNING id",
-      {worker_id, now + lease_seconds, worker_id, host, now, json(worker_tags).dump(), staging});
+          "<> 'succeeded')) ORDER BY q.priority DESC, q.fair_seq, q.seq LIMIT 1" +
+          db_->SkipLocked() +
+          ") AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.state = 'queued' AND " +
+          db_->TagsWithin("j.tags") +
+          " AND (j.priority > tasks.priority OR (j.priority = tasks.priority AND j.fair_seq < "
+          "tasks.fair_seq))) RETURNING id, priority, fair_seq",
+      {worker_id, now + lease_seconds, worker_id, host, now, tags, staging, tags});
   if (!r.ok()) return r.status();
   if (r->empty()) return std::optional<Task>();
   std::string id = r->Text(0, 0);
+  REEL_RETURN_IF_ERROR(TurnServed(r->Int(0, 1), r->Double(0, 2)));
   Result<SqlRows> t =
       db_->Exec(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?", {id});
   if (!t.ok()) return t.status();
@@ -430,13 +451,17 @@ Result<std::vector<std::string>> SqlJobStore::ExpireTaskLeases(double now) {
   return touched;
 }
 
-Status SqlJobStore::RequeueTasks(const std::string& job_id, int attempts, double now) {
-  REEL_RETURN_IF_ERROR(
-      db_->Exec("UPDATE tasks SET state = 'queued', max_attempts = attempts + ?, error = NULL, "
-                "finished_at = NULL, progress = '{}' WHERE job_id = ? AND state IN ('failed', "
-                "'canceled')",
-                {attempts, job_id})
-          .status());
+Status SqlJobStore::RequeueTasks(const std::string& job_id, int attempts, double turn, double now) {
+  Result<SqlRows> again = db_->Exec(
+      "SELECT id FROM tasks WHERE job_id = ? AND state IN ('failed', 'canceled') ORDER BY seq",
+      {job_id});
+  if (!again.ok()) return again.status();
+  for (size_t i = 0; i < again->size(); ++i)
+    REEL_RETURN_IF_ERROR(
+        db_->Exec("UPDATE tasks SET state = 'queued', max_attempts = attempts + ?, error = NULL, "
+                  "finished_at = NULL, progress = '{}', fair_seq = ? WHERE id = ?",
+                  {attempts, turn + double(i), again->Text(i, 0)})
+            .status());
   return UpdateJobProgress(job_id, now).status();
 }
 

@@ -381,6 +381,57 @@ TEST_P(TaskStoreTest, ProgressWebhooksAreTheJobsNotEachTasks) {
       << "the waiting one took the newest job progress";
 }
 
+// The tasks of a job that fanned out take their key's turns as its jobs do (FanOut): another
+// key's jobs are served between them, not after the last of a film's chunks; the key's own job
+// queued behind the one under way waits for its tasks; and priority goes first, task or job.
+TEST_P(TaskStoreTest, TasksTakeTheirKeysTurnsBesideOtherKeysJobs) {
+  bool existed = false;
+  auto create = [&](const std::string& owner, int priority) {
+    Result<Job> j = store_->CreateJob({owner, json::object(), 3, "", "", priority, {}}, &existed);
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    return j.ok() ? j->id : "";
+  };
+  auto fan_out = [&](int chunks) {
+    Result<std::optional<Job>> film = store_->Lease("w0", "h0", 30);
+    ASSERT_TRUE(film.ok() && film->has_value());
+    std::vector<NewTask> tasks;
+    for (int i = 0; i < chunks; ++i) tasks.push_back({TaskKind::kChunk, i, json::object(), 10});
+    tasks.push_back({TaskKind::kStitch, 0, json::object(), 1});
+    ASSERT_TRUE(store_->FanOut((**film).id, "w0", tasks, kStaging).ok());
+  };
+  // What a worker's slots take, one after the other (WorkerPool::SlotLoop: a task unless a job
+  // comes first, then a job), each done at once: a chunk as its ordinal, a stitch as "s", a
+  // job as its key.
+  auto served = [&] {
+    std::string order;
+    for (;;) {
+      if (std::optional<Task> t = LeaseTask("w1")) {
+        order += t->kind == TaskKind::kStitch ? "s" : std::to_string(t->ordinal);
+        EXPECT_TRUE(Finish(*t, "w1", AttemptEnd::kSucceeded).ok());
+        continue;
+      }
+      Result<std::optional<Job>> j = store_->Lease("w1", "h1", 30);
+      EXPECT_TRUE(j.ok()) << j.status().ToString();
+      if (!j.ok() || !j->has_value()) return order;
+      order += (**j).owner.substr(4);
+      EXPECT_TRUE(store_
+                      ->FinishAttempt((**j).id, "w1", AttemptEnd::kSucceeded, "succeeded", "",
+                                      json::object())
+                      .ok());
+    }
+  };
+  create("key_a", 0);  // a film, fanned out into three chunks
+  create("key_a", 0);  // key a's next job, queued before the film fans out
+  fan_out(3);
+  create("key_b", 0);
+  create("key_b", 0);
+  EXPECT_EQ(served(), "0b1b2sa");
+  create("key_a", 0);
+  fan_out(2);
+  create("key_b", 5);
+  EXPECT_EQ(served(), "b01s");
+}
+
 // Progressive publishing (attempt/publish.h): the job's one publisher starts idle, is queued
 // only when a chunk done in order from the first (or the audio) gives it more to publish, never
 // while it runs and never twice, is queued again when it ends behind, and leaves the rest to the

@@ -242,7 +242,8 @@ void WorkerPool::Heartbeat() {
 
 void WorkerPool::SlotLoop(int slot) {
   while (!stopping_) {
-    // Tasks first: a job that fanned out is already under way, and its stitch waits for them.
+    // A task, unless a job this worker may take comes before it (keys take turns, tasks and
+    // jobs alike: the store decides); then the job.
     Result<std::optional<store::Task>> task =
         store_->LeaseTask(options_.worker_id, options_.host, options_.lease_seconds, options_.tags,
                           staging_identity_);

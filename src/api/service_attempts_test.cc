@@ -2,12 +2,14 @@
 // crashes, stalls and shutdowns.
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -325,6 +327,37 @@ TEST_F(ServiceTest, CrashingJobFailsAloneAndOtherJobsSucceed) {
   EXPECT_TRUE(Leftovers("crash").empty()) << ::testing::PrintToString(Leftovers("crash"));
   s.WaitForState(fine, "succeeded");
   EXPECT_EQ(s.Call("GET", "/healthz", "").status, 200) << "the server is unharmed";
+}
+
+// An attempt's process is confined (attempt::ConfineAttempt): were a crafted input to exploit a
+// decoder's bug, the process could open whatever the worker's user may; it reaches only its
+// job's roots, its scratch and the system's files. Seen from inside through a test hook: the
+// store and another folder of the host are refused, the job's own source is not.
+TEST_F(ServiceTest, AnAttemptsProcessOpensOnlyWhatItsJobMayReach) {
+  if (syscall(__NR_landlock_create_ruleset, nullptr, 0, 1 /* the ABI version */) <= 0)
+    GTEST_SKIP() << "this kernel has no Landlock";
+  TempDir elsewhere;
+  testing::WriteFile(elsewhere / "other-tenant.mp4", "bytes");
+  const std::string store = (fs::path(data_.path()) / "reel.db").string();
+  const std::string other = elsewhere / "other-tenant.mp4", own = media_ / "small.mp4";
+  ASSERT_TRUE(fs::exists(own));
+  Server s(data_.path(), media_.path());
+  ASSERT_TRUE(fs::exists(store));
+  std::string id =
+      s.Submit(HlsJob("small.mp4", "out",
+                      {{"reel_test_hook", "open"}, {"reel_test_open", {store, other, own}}}))
+          .body["id"];
+  s.WaitForState(id, "succeeded");
+  ApiReply log = s.Get("/v1/jobs/" + id + "/log");
+  ASSERT_EQ(log.status, 200);
+  std::map<std::string, std::string> refused;  // path -> the error opening it ("" for none)
+  for (const json& line : log.body["lines"])
+    if (line.value("msg", "") == "test hook: open")
+      refused[line["fields"]["path"].get<std::string>()] = line["fields"].value("error", "?");
+  ASSERT_EQ(refused.size(), 3u) << log.body.dump();
+  EXPECT_EQ(refused[store], "Permission denied");
+  EXPECT_EQ(refused[other], "Permission denied");
+  EXPECT_EQ(refused[own], "") << "the job's own source";
 }
 
 TEST_F(ServiceTest, StalledAttemptIsKilledAndRetried) {

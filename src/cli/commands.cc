@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -167,12 +168,26 @@ bool TestHookArmed(const job::JobSpec& spec) {
 }
 
 // `task`: the task this process runs, if it runs one. "stall_first_stitch" stalls only the
-// first attempt of a chunked job's stitch, halfway through, for a test to kill.
+// first attempt of a chunked job's stitch, halfway through, for a test to kill; "open" tries the
+// paths of metadata.reel_test_open once.
 void RunTestHook(const job::JobSpec& spec, const engine::Progress& p,
                  const attempt::TaskRun* task) {
   if (!TestHookArmed(spec) || p.fraction <= 0 || p.fraction >= 1) return;
   std::string hook = spec.metadata.value("reel_test_hook", "");
   if (hook == "crash") std::abort();
+  if (hook == "open") {
+    // Whether this process may open each of metadata.reel_test_open, into its log: how a test
+    // sees the confinement (attempt::ConfineAttempt) from inside.
+    static std::atomic<bool> tried{false};
+    if (tried.exchange(true)) return;
+    for (const json& path : spec.metadata.value("reel_test_open", json::array())) {
+      if (!path.is_string()) continue;
+      int fd = open(path.get_ref<const std::string&>().c_str(), O_RDONLY | O_CLOEXEC);
+      int err = errno;
+      if (fd >= 0) close(fd);
+      log::Info("test hook: open", {{"path", path}, {"error", fd >= 0 ? "" : std::strerror(err)}});
+    }
+  }
   bool first_stitch = task && task->kind == "stitch" && task->attempt == 1;
   if (hook == "stall" || (hook == "stall_first_stitch" && first_stitch))
     for (;;) pause();  // alive, silent, never finishing
@@ -519,6 +534,7 @@ int RunJob(const RunJobArgs& args) {
         (std::filesystem::path(env.scratch).parent_path() / attempt::kPublishCacheFolder).string();
   env.fan_out = {!args.staging.empty() && args.task_file.empty(), args.chunk_seconds,
                  args.chunk_min_seconds, args.live_slots, attempt::kMaxChunks};
+  if (Status confined = attempt::ConfineAttempt(env); !confined.ok()) return fail(confined);
   attempt::AttemptOutcome outcome;
   if (args.task_file.empty()) {
     outcome = attempt::Run(*spec, env);

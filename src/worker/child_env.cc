@@ -66,8 +66,8 @@ std::vector<std::string> ChildEnvironment(const nlohmann::json& spec, bool stagi
   // A list of what to keep, not of what to drop: a secret the server is given tomorrow under a
   // new name stays out without anyone remembering to add it here.
   static constexpr std::string_view kAlways[] = {
-      "PATH=", "HOME=", "LANG=",  "LC_",   "TZ=",          "TMPDIR=",         "FONTCONFIG",
-      "XDG_",  "ASAN_", "UBSAN_", "LSAN_", "REEL_AV_LOG=", "REEL_TEST_HOOKS="};
+      "PATH=", "HOME=", "LANG=",  "LC_",   "TZ=",          "TMPDIR=",          "FONTCONFIG",
+      "XDG_",  "ASAN_", "UBSAN_", "LSAN_", "REEL_AV_LOG=", "REEL_TEST_HOOKS=", "REEL_CONFINE="};
   // The server's S3 keys and the AWS chain's settings sign the job's S3 requests; a job that
   // names no s3:// URL has no use for them, unless its chunks go to an S3 staging.
   static constexpr std::string_view kForS3[] = {"REEL_S3_", "AWS_"};

@@ -1,0 +1,87 @@
+// What an attempt's process may open once it runs the job (ConfineAttempt): see attempt.h.
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "attempt/attempt.h"
+#include "attempt/staging_store.h"
+#include "attempt/task_staging.h"
+#include "common/confine.h"
+#include "common/log.h"
+
+namespace reel::attempt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The system's files, read only: libraries and their data (codecs, locales, TLS settings), the
+// CA certificates, name resolution (/etc, /run), fonts and their cache, and the process's own
+// /proc (the pinned files' /proc/self/fd links lead to the files themselves, which are judged by
+// where they are).
+constexpr const char* kSystemFolders[] = {"/usr",
+                                          "/lib",
+                                          "/lib32",
+                                          "/lib64",
+                                          "/bin",
+                                          "/sbin",
+                                          "/etc",
+                                          "/opt",
+                                          "/proc",
+                                          "/sys",
+                                          "/dev",
+                                          "/run",
+                                          "/var/cache/fontconfig"};
+
+// The files the AWS credential chain may read while the attempt runs (aws_credentials.h), and
+// fontconfig's own, read only.
+constexpr const char* kFilesNamedByEnvironment[] = {"AWS_SHARED_CREDENTIALS_FILE",
+                                                    "AWS_CONFIG_FILE",
+                                                    "AWS_WEB_IDENTITY_TOKEN_FILE",
+                                                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                                                    "FONTCONFIG_FILE",
+                                                    "FONTCONFIG_PATH"};
+
+// A folder the attempt writes in, made now: a rule can name only what exists.
+void AddFolder(const std::string& dir, FileAccess* access) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  access->read_write.push_back(dir);
+}
+
+}  // namespace
+
+Status ConfineAttempt(const Environment& env) {
+  if (const char* on = std::getenv("REEL_CONFINE"); on && std::string(on) == "0")
+    return Status::Ok();
+  // The engine's few temporary files (a copy of a subtitles file) go to the scratch too.
+  if (!env.scratch.empty()) setenv("TMPDIR", env.scratch.c_str(), 1);
+  FileAccess access;
+  // The job's local roots, as its key's scope left them (sources and destinations alike).
+  access.read_write = env.storage.allow_paths;
+  AddFolder(env.scratch, &access);
+  if (!env.staging.empty()) {
+    if (!IsS3Staging(env.staging)) AddFolder(env.staging, &access);  // this job's folder only
+    // This job's part of the host's caches, not the other jobs' beside it.
+    if (!env.source_cache.empty())
+      AddFolder((fs::path(env.source_cache) / StagingJob(env)).string(), &access);
+    if (!env.publish_cache.empty())
+      AddFolder((fs::path(env.publish_cache) / StagingJob(env)).string(), &access);
+  }
+  access.read_write.push_back("/dev/null");
+  for (const char* dir : kSystemFolders) access.read_only.push_back(dir);
+  for (const char* name : kFilesNamedByEnvironment)
+    if (const char* path = std::getenv(name); path && *path) access.read_only.push_back(path);
+  if (const char* home = std::getenv("HOME"); home && *home)
+    access.read_only.push_back(std::string(home) + "/.aws");
+  Result<int> abi = ConfineFileAccess(access);
+  // A container whose seccomp profile lets the ruleset be made but not applied runs the job as
+  // before, saying so: the confinement is a wall behind the storage checks, not the checks.
+  if (!abi.ok())
+    log::Warn("the attempt runs unconfined", {{"error", abi.status().message()}});
+  else
+    log::Debug("attempt confined", {{"landlock_abi", *abi}});
+  return Status::Ok();
+}
+
+}  // namespace reel::attempt

@@ -104,12 +104,13 @@ AttemptOutcome Run(const job::JobSpec& spec, const Environment& env);
 AttemptOutcome RunTask(const job::JobSpec& spec, const TaskRun& task, const Environment& env);
 
 // Confines this process (common/confine.h), before it runs the job of `env`, to the job's local
-// roots, its scratch, its staging and this host's caches of it, and the system's files read
+// roots, its scratch, its staging and (for a `task`) this host's caches of it, and the system's
+// files read
 // only: a bug in a decoder that a crafted input exploits cannot reach the server's store, its
 // keys or another job's media. For a worker's child; REEL_CONFINE=0 turns it off. Best effort:
 // a kernel without Landlock, or a confinement that fails, runs the job unconfined (the latter
 // with a warning in the attempt's log).
-Status ConfineAttempt(const Environment& env);
+Status ConfineAttempt(const Environment& env, bool task);
 
 // The engine's progress as a protocol line.
 ProgressMessage ProgressLine(const engine::Progress& p);

@@ -51,7 +51,7 @@ void AddFolder(const std::string& dir, FileAccess* access) {
 
 }  // namespace
 
-Status ConfineAttempt(const Environment& env) {
+Status ConfineAttempt(const Environment& env, bool task) {
   if (const char* on = std::getenv("REEL_CONFINE"); on && std::string(on) == "0")
     return Status::Ok();
   // The engine's few temporary files (a copy of a subtitles file) go to the scratch too.
@@ -60,9 +60,11 @@ Status ConfineAttempt(const Environment& env) {
   // The job's local roots, as its key's scope left them (sources and destinations alike).
   access.read_write = env.storage.allow_paths;
   AddFolder(env.scratch, &access);
-  if (!env.staging.empty()) {
-    if (!IsS3Staging(env.staging)) AddFolder(env.staging, &access);  // this job's folder only
-    // This job's part of the host's caches, not the other jobs' beside it.
+  // This job's staging folder only (a job's attempt stages its sources there when it fans out;
+  // the worker removes the folder again, empty, when it did not).
+  if (!env.staging.empty() && !IsS3Staging(env.staging)) AddFolder(env.staging, &access);
+  // This job's part of the host's caches, not the other jobs' beside it: only its tasks use them.
+  if (task && !env.staging.empty()) {
     if (!env.source_cache.empty())
       AddFolder((fs::path(env.source_cache) / StagingJob(env)).string(), &access);
     if (!env.publish_cache.empty())

@@ -534,7 +534,8 @@ int RunJob(const RunJobArgs& args) {
         (std::filesystem::path(env.scratch).parent_path() / attempt::kPublishCacheFolder).string();
   env.fan_out = {!args.staging.empty() && args.task_file.empty(), args.chunk_seconds,
                  args.chunk_min_seconds, args.live_slots, attempt::kMaxChunks};
-  if (Status confined = attempt::ConfineAttempt(env); !confined.ok()) return fail(confined);
+  if (Status confined = attempt::ConfineAttempt(env, !args.task_file.empty()); !confined.ok())
+    return fail(confined);
   attempt::AttemptOutcome outcome;
   if (args.task_file.empty()) {
     outcome = attempt::Run(*spec, env);

@@ -8,6 +8,19 @@
 #include "store/job_store.h"
 
 namespace reel::store {
+namespace {
+
+// Migration 12, the same on both databases: a task's key and turn (SqlJobStore::FanOut).
+constexpr const char* kTaskTurns = R"sql(
+ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN fair_seq DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE tasks SET owner = COALESCE((SELECT owner FROM jobs WHERE jobs.id = tasks.job_id), '');
+DROP INDEX IF EXISTS tasks_by_state;
+CREATE INDEX tasks_by_turn ON tasks(state, priority DESC, fair_seq, seq);
+CREATE INDEX tasks_queued_by_owner ON tasks(owner, priority, fair_seq) WHERE state = 'queued';
+)sql";
+
+}  // namespace
 
 const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> steps = {
@@ -331,23 +344,7 @@ CREATE TABLE queue_turns (priority INTEGER PRIMARY KEY, served DOUBLE PRECISION 
       // A task's key and turn (SqlJobStore::FanOut): the tasks of a job that fanned out take
       // their key's turns as its jobs do, so a film's hundred chunks no longer go before every
       // other key's jobs. Tasks queued before this keep turn 0: first, as they were.
-      {12,
-       R"sql(
-ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-ALTER TABLE tasks ADD COLUMN fair_seq DOUBLE PRECISION NOT NULL DEFAULT 0;
-UPDATE tasks SET owner = COALESCE((SELECT owner FROM jobs WHERE jobs.id = tasks.job_id), '');
-DROP INDEX IF EXISTS tasks_by_state;
-CREATE INDEX tasks_by_turn ON tasks(state, priority DESC, fair_seq, seq);
-CREATE INDEX tasks_queued_by_owner ON tasks(owner, priority, fair_seq) WHERE state = 'queued';
-)sql",
-       R"sql(
-ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-ALTER TABLE tasks ADD COLUMN fair_seq DOUBLE PRECISION NOT NULL DEFAULT 0;
-UPDATE tasks SET owner = COALESCE((SELECT owner FROM jobs WHERE jobs.id = tasks.job_id), '');
-DROP INDEX IF EXISTS tasks_by_state;
-CREATE INDEX tasks_by_turn ON tasks(state, priority DESC, fair_seq, seq);
-CREATE INDEX tasks_queued_by_owner ON tasks(owner, priority, fair_seq) WHERE state = 'queued';
-)sql"},
+      {12, kTaskTurns, kTaskTurns},
   };
   return steps;
 }

@@ -310,6 +310,10 @@ void WorkerPool::RunAttempt(const Job& job) {
   }
   if (ending.end != AttemptEnd::kSucceeded) RemoveStagedOutputs(job.spec);
   fs::remove_all(scratch.dir, ec);
+  // The child made its job's staging folder to be confined to it (attempt::ConfineAttempt): an
+  // attempt that did not fan out leaves it empty.
+  if (ending.how != Ending::kFannedOut && !options_.staging_dir.empty() && !StagingInS3())
+    fs::remove(attempt::JobStaging(options_.staging_dir, job.id), ec);
   Untrack(job.id);
   Completer completer(store_, hub_, clock_, options_.worker_id, options_.lease_seconds, &observer_,
                       staging_identity_);

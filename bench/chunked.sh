@@ -37,18 +37,27 @@ ffmpeg -nostdin -loglevel error -y \
   -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$LEN" \
   -c:v libx264 -preset veryfast -crf 20 -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k "$SRC"
 
-# A worker pinned to core $2, its CPU seconds (its own and its children's, once it has ended)
-# written to $1.cpu: the wrapper forwards SIGTERM so the worker drains and exits.
+# A worker pinned to core $2, its CPU seconds (with its children's, once it has ended) and the
+# worker process's own (read from /proc once a second, the last reading before it ended) written
+# to $1.cpu: whether a slow round's extra seconds are reel's worker or the encodes of its
+# children. The wrapper forwards SIGTERM so the worker drains and exits.
 start_worker() {  # $1: name, $2: core, $3: store
   python3 - "$WORK/$1.cpu" taskset -c "$2" "$REEL" worker --store "$3" --data-dir "$WORK/$1" \
     --capacity 1 --name "$1" --allow-path "$WORK/media" --staging "$WORK/staging" \
     --chunk-seconds "$CHUNK" >"$WORK/$1.log" 2>&1 <<'PY' &
-import resource, signal, subprocess, sys
+import os, resource, signal, subprocess, sys, time
 p = subprocess.Popen(sys.argv[2:])
 signal.signal(signal.SIGTERM, lambda *_: p.terminate())
-p.wait()
+own, hz = 0.0, os.sysconf("SC_CLK_TCK")
+while p.poll() is None:
+    try:  # utime and stime, fields 14 and 15, counted after the command's closing parenthesis
+        f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+        own = (int(f[11]) + int(f[12])) / hz
+    except (OSError, IndexError, ValueError):
+        pass
+    time.sleep(1)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write(f"{r.ru_utime + r.ru_stime:.2f}\n")
+open(sys.argv[1], "w").write(f"{r.ru_utime + r.ru_stime:.2f} {own:.2f}\n")
 PY
   track $!
 }
@@ -82,8 +91,8 @@ PY
 # seconds summed over both cores: a shared host's contention, printed beside each way.
 steal_seconds() { awk -v hz="$(getconf CLK_TCK)" '$1=="cpu"{print $9 / hz}' /proc/stat; }
 
-way() {  # $1: name, $2: workers, $3: chunking JSON, $4: first core; prints "wall cpu steal"
-  local db url key wall cpu=0 steal0
+way() {  # $1: name, $2: workers, $3: chunking JSON, $4: first core; prints "wall cpu steal own"
+  local db url key wall cpu=0 own=0 steal0
   steal0=$(steal_seconds)
   db=$(pg_new_db "$1")
   url=$(start_api "$db" "$WORK/api-$1" --allow-path "$WORK/media" --staging "$WORK/staging")
@@ -92,8 +101,12 @@ way() {  # $1: name, $2: workers, $3: chunking JSON, $4: first core; prints "wal
   sleep 2  # their first heartbeats
   wall=$(run_job "$1" "$url" "$key" "$3")
   stop_tracked
-  for i in $(seq 0 $(($2 - 1))); do cpu=$(awk -v a="$cpu" -v b="$(cat "$WORK/$1-w$i.cpu")" 'BEGIN{print a+b}'); done
-  echo "$wall $cpu $(awk -v a="$steal0" -v b="$(steal_seconds)" 'BEGIN{printf "%.1f", b-a}')"
+  for i in $(seq 0 $(($2 - 1))); do
+    read -r all self <"$WORK/$1-w$i.cpu"
+    cpu=$(awk -v a="$cpu" -v b="$all" 'BEGIN{print a+b}')
+    own=$(awk -v a="$own" -v b="$self" 'BEGIN{print a+b}')
+  done
+  echo "$wall $cpu $(awk -v a="$steal0" -v b="$(steal_seconds)" 'BEGIN{printf "%.1f", b-a}') $own"
 }
 
 # Rounds alternate (a) and (b), so that a slow spell of the host (a shared VM: the same pinned
@@ -101,11 +114,11 @@ way() {  # $1: name, $2: workers, $3: chunking JSON, $4: first core; prints "wal
 # cores, which are not alike (the disk's interrupts and the unpinned servers land on one).
 for round in $(seq "$RUNS"); do
   echo "round $round: (a) one worker on core $(((round - 1) % 2)), unchunked..."
-  read -r wall cpu steal < <(way "unchunked_$round" 1 '"off"' $(((round - 1) % 2)))
-  echo "unchunked $wall $cpu $steal" >>"$WORK/rounds"
+  read -r wall cpu steal own < <(way "unchunked_$round" 1 '"off"' $(((round - 1) % 2)))
+  echo "unchunked $wall $cpu $steal $own" >>"$WORK/rounds"
   echo "round $round: (b) two workers, one core each, ${CHUNK}s chunks..."
-  read -r wall cpu steal < <(way "chunked_$round" 2 "{\"seconds\":$CHUNK}" 0)
-  echo "chunked $wall $cpu $steal" >>"$WORK/rounds"
+  read -r wall cpu steal own < <(way "chunked_$round" 2 "{\"seconds\":$CHUNK}" 0)
+  echo "chunked $wall $cpu $steal $own" >>"$WORK/rounds"
   cp "$WORK/chunked_$round.json" "$WORK/chunked.json"
 done
 WALL_A=$(awk '$1=="unchunked"{print $2}' "$WORK/rounds" | median)
@@ -117,10 +130,10 @@ CPU_B=$(awk '$1=="chunked"{print $3}' "$WORK/rounds" | median)
 ROUND_SPEEDUP=$(paste -d' ' <(awk '$1=="unchunked"{print $2}' "$WORK/rounds") \
   <(awk '$1=="chunked"{print $2}' "$WORK/rounds") | awk '{print $1 / $2}' | median)
 echo
-echo "rounds (wall s, CPU-s, steal s):"
-paste -d' ' <(awk '$1=="unchunked"{print $2, $3, $4}' "$WORK/rounds") \
-  <(awk '$1=="chunked"{print $2, $3, $4}' "$WORK/rounds") |
-  awk '{printf "  %d: (a) %6.1f %6.1f %5.1f   (b) %6.1f %6.1f %5.1f   speedup %.2fx\n", NR, $1, $2, $3, $4, $5, $6, $1/$4}'
+echo "rounds (wall s, CPU-s, steal s, of which the worker processes' own CPU-s):"
+paste -d' ' <(awk '$1=="unchunked"{print $2, $3, $4, $5}' "$WORK/rounds") \
+  <(awk '$1=="chunked"{print $2, $3, $4, $5}' "$WORK/rounds") |
+  awk '{printf "  %d: (a) %6.1f %6.1f %5.1f %5.1f   (b) %6.1f %6.1f %5.1f %5.1f   speedup %.2fx\n", NR, $1, $2, $3, $4, $5, $6, $7, $8, $1/$5}'
 
 python3 - "$WORK/chunked.json" "$LEN" "$CHUNK" "$WALL_A" "$CPU_A" "$WALL_B" "$CPU_B" \
   "$ROUND_SPEEDUP" <<'PY'

@@ -1,4 +1,5 @@
 // What an attempt's process may open once it runs the job (ConfineAttempt): see attempt.h.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -14,23 +15,44 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The system's files, read only: libraries and their data (codecs, locales, TLS settings), the
-// CA certificates, name resolution (/etc, /run), fonts and their cache, and the process's own
-// /proc (the pinned files' /proc/self/fd links lead to the files themselves, which are judged by
-// where they are).
-constexpr const char* kSystemFolders[] = {"/usr",
-                                          "/lib",
-                                          "/lib32",
-                                          "/lib64",
-                                          "/bin",
-                                          "/sbin",
-                                          "/etc",
-                                          "/opt",
-                                          "/proc",
-                                          "/sys",
-                                          "/dev",
-                                          "/run",
-                                          "/var/cache/fontconfig"};
+// The system's files, read only: libraries and their data (codecs, locales, TLS settings), and
+// of /etc, /proc and /dev only what an attempt reads: CA certificates, name resolution, fonts,
+// time zones; its own /proc entries (the pinned files' /proc/self/fd links lead to the files
+// themselves, which are judged by where they are). Not the rest of /etc and /run, where
+// deployments keep secrets (/etc/reel/storage.json, TLS keys, Kubernetes' service account).
+constexpr const char* kSystemFiles[] = {"/usr",
+                                        "/lib",
+                                        "/lib32",
+                                        "/lib64",
+                                        "/bin",
+                                        "/sbin",
+                                        "/etc/ssl",
+                                        "/etc/pki",
+                                        "/etc/ca-certificates",
+                                        "/etc/fonts",
+                                        "/etc/alternatives",
+                                        "/etc/resolv.conf",
+                                        "/etc/hosts",
+                                        "/etc/nsswitch.conf",
+                                        "/etc/gai.conf",
+                                        "/etc/host.conf",
+                                        "/etc/services",
+                                        "/etc/protocols",
+                                        "/etc/localtime",
+                                        "/etc/timezone",
+                                        "/etc/ld.so.cache",
+                                        "/run/systemd/resolve",
+                                        "/run/resolvconf",
+                                        "/proc/self",
+                                        "/proc/cpuinfo",
+                                        "/proc/meminfo",
+                                        "/proc/stat",
+                                        "/sys/devices/system/cpu",
+                                        "/sys/fs/cgroup",
+                                        "/dev/zero",
+                                        "/dev/urandom",
+                                        "/dev/random",
+                                        "/var/cache/fontconfig"};
 
 // The files the AWS credential chain may read while the attempt runs (aws_credentials.h), and
 // fontconfig's own, read only.
@@ -40,6 +62,15 @@ constexpr const char* kFilesNamedByEnvironment[] = {"AWS_SHARED_CREDENTIALS_FILE
                                                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
                                                     "FONTCONFIG_FILE",
                                                     "FONTCONFIG_PATH"};
+
+// In the home folder: the AWS chain's files, and the user's fonts and their cache.
+constexpr const char* kHomeFolders[] = {".aws", ".cache/fontconfig", ".local/share/fonts",
+                                        ".fonts"};
+
+bool Within(const fs::path& inner, const fs::path& outer) {
+  auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+  return o == outer.end();
+}
 
 // A folder the attempt writes in, made now: a rule can name only what exists.
 void AddFolder(const std::string& dir, FileAccess* access) {
@@ -71,16 +102,26 @@ Status ConfineAttempt(const Environment& env, bool task) {
       AddFolder((fs::path(env.publish_cache) / StagingJob(env)).string(), &access);
   }
   access.read_write.push_back("/dev/null");
-  for (const char* dir : kSystemFolders) access.read_only.push_back(dir);
+  for (const char* path : kSystemFiles) access.read_only.push_back(path);
   for (const char* name : kFilesNamedByEnvironment)
     if (const char* path = std::getenv(name); path && *path) access.read_only.push_back(path);
   if (const char* home = std::getenv("HOME"); home && *home)
-    access.read_only.push_back(std::string(home) + "/.aws");
+    for (const char* dir : kHomeFolders) access.read_only.push_back(std::string(home) + "/" + dir);
+  // A rule reaches all beneath its folder, and Landlock takes nothing back: a folder the server
+  // refuses jobs (--forbid-path) inside an allowed root stays within the process's reach.
+  for (const std::string& forbidden : env.storage.forbidden_roots)
+    for (const std::string& root : env.storage.allow_paths)
+      if (forbidden.rfind("s3://", 0) != 0 &&
+          Within(fs::path(forbidden).lexically_normal(), fs::path(root).lexically_normal()))
+        log::Warn("a forbidden folder lies inside an allowed root: the confinement covers it",
+                  {{"forbidden", forbidden}, {"root", root}});
   Result<int> abi = ConfineFileAccess(access);
   // A container whose seccomp profile lets the ruleset be made but not applied runs the job as
   // before, saying so: the confinement is a wall behind the storage checks, not the checks.
   if (!abi.ok())
     log::Warn("the attempt runs unconfined", {{"error", abi.status().message()}});
+  else if (*abi == 0)
+    log::Warn("the attempt runs unconfined", {{"error", "this kernel has no Landlock (ABI 2+)"}});
   else
     log::Debug("attempt confined", {{"landlock_abi", *abi}});
   return Status::Ok();

@@ -444,7 +444,6 @@ void StopAtOnceWhileEncoding() {
 int RunJob(const RunJobArgs& args) {
   ConfigureLog(args.log);
   InstallSignalHandlers();
-  StopAtOnceWhileEncoding();
   // If the server dies (even by kill -9), stop too: its job will be leased again elsewhere,
   // and two attempts must never write the same outputs at once. SIGTERM removes partial work.
   // The parent is the worker that says so: read here, getppid() is already init's (or a
@@ -534,8 +533,11 @@ int RunJob(const RunJobArgs& args) {
         (std::filesystem::path(env.scratch).parent_path() / attempt::kPublishCacheFolder).string();
   env.fan_out = {!args.staging.empty() && args.task_file.empty(), args.chunk_seconds,
                  args.chunk_min_seconds, args.live_slots, attempt::kMaxChunks};
+  // Confined while it is the process's only thread (Landlock leaves running threads out), then
+  // the watcher that stops it at once.
   if (Status confined = attempt::ConfineAttempt(env, !args.task_file.empty()); !confined.ok())
     return fail(confined);
+  StopAtOnceWhileEncoding();
   attempt::AttemptOutcome outcome;
   if (args.task_file.empty()) {
     outcome = attempt::Run(*spec, env);

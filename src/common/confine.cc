@@ -9,7 +9,11 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+
+#include "common/no_follow.h"
 
 // Newer than the kernel headers of some systems this builds on (Debian 12's are 6.1's).
 #ifndef __NR_landlock_create_ruleset
@@ -39,10 +43,19 @@ constexpr uint64_t kReadRights =
 // Every file system right the kernel's ABI knows (device ioctls, ABI 5, are left alone: the
 // process opens no device it could misuse through them), so that none stays unchecked.
 uint64_t HandledRights(int abi) {
-  uint64_t rights = kRightsV1;
-  if (abi >= 2) rights |= LANDLOCK_ACCESS_FS_REFER;  // renames and links between folders
+  uint64_t rights = kRightsV1 | LANDLOCK_ACCESS_FS_REFER;  // renames and links between folders
   if (abi >= 3) rights |= LANDLOCK_ACCESS_FS_TRUNCATE;
   return rights;
+}
+
+// Landlock confines the calling thread and what it starts later, never a thread already running:
+// one would stay outside, sharing the memory of the confined ones.
+bool OnlyThread() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8) == 1;
+  return false;
 }
 
 class Descriptor {
@@ -59,13 +72,31 @@ class Descriptor {
   int fd_;
 };
 
+// A folder by OpenFolderNoFollow; a file (a device such as /dev/null) without following a
+// link at its own name.
+int OpenNoFollow(const std::string& path) {
+  int fd = OpenFolderNoFollow(path);
+  if (fd >= 0 || errno != ENOTDIR) return fd;
+  fd = open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) != 0 || S_ISLNK(st.st_mode))) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 Status SystemError(const std::string& what) {
   return Internal("cannot confine the process: " + what + ": " + std::strerror(errno));
 }
 
-Status AllowBeneath(int ruleset, const std::string& path, uint64_t rights) {
-  Descriptor fd(open(path.c_str(), O_PATH | O_CLOEXEC));
-  if (fd.get() < 0) return Status::Ok();  // nothing there: nothing to allow
+// `follow`: the path may lead through links (the system's, /etc/resolv.conf say); else it is
+// opened part by part without following one (common/no_follow.h), so that a folder of a job's
+// swapped for a link since it was checked does not move the rule elsewhere.
+Status AllowBeneath(int ruleset, const std::string& path, uint64_t rights, bool follow) {
+  int opened = follow ? open(path.c_str(), O_PATH | O_CLOEXEC) : OpenNoFollow(path);
+  Descriptor fd(opened);
+  if (fd.get() < 0) return Status::Ok();  // nothing there (or a link now): nothing to allow
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return SystemError(path);
   if (!S_ISDIR(st.st_mode)) rights &= kFileRights;
@@ -81,17 +112,23 @@ Status AllowBeneath(int ruleset, const std::string& path, uint64_t rights) {
 
 Result<int> ConfineFileAccess(const FileAccess& access) {
   long abi = syscall(__NR_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
-  if (abi <= 0) return 0;  // ENOSYS, EOPNOTSUPP: no Landlock here
+  // ENOSYS, EOPNOTSUPP (or a seccomp profile's EPERM): no Landlock here. ABI 1 (5.13-5.18)
+  // refuses every link and rename between folders, which the caches and the stitch rely on.
+  if (abi < 2) return 0;
+  if (!OnlyThread())
+    return FailedPrecondition("cannot confine the process: other threads are running already");
   const uint64_t handled = HandledRights(static_cast<int>(abi));
   landlock_ruleset_attr attr{};
   attr.handled_access_fs = handled;
   Descriptor ruleset(
       static_cast<int>(syscall(__NR_landlock_create_ruleset, &attr, sizeof(attr), 0)));
   if (ruleset.get() < 0) return SystemError("a ruleset");
+  // Nothing is run from what the process writes.
   for (const std::string& path : access.read_write)
-    REEL_RETURN_IF_ERROR(AllowBeneath(ruleset.get(), path, handled));
+    REEL_RETURN_IF_ERROR(
+        AllowBeneath(ruleset.get(), path, handled & ~LANDLOCK_ACCESS_FS_EXECUTE, false));
   for (const std::string& path : access.read_only)
-    REEL_RETURN_IF_ERROR(AllowBeneath(ruleset.get(), path, kReadRights & handled));
+    REEL_RETURN_IF_ERROR(AllowBeneath(ruleset.get(), path, kReadRights & handled, true));
   // Required of a process without CAP_SYS_ADMIN; it also keeps set-user-ID programs from
   // gaining rights, which nothing here runs.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return SystemError("no_new_privs");

@@ -122,21 +122,23 @@ Status MakeServable(const std::string& temp, int fd, bool directory) {
   return Status::Ok();
 }
 
-// Removes a staged output: by its name while that still is the entry made, else only what is in
-// the folder made, through its descriptor, and never what has been put at the name since (a link
-// to another folder, or someone else's folder moved there).
+// Removes a staged output, never what has been put at its name since (a link to another
+// folder, or someone else's folder moved there): a folder's contents through its descriptor,
+// then its name only while that is still the folder made (rmdir, which also refuses a folder
+// swapped in with anything in it); a file's name only while it is still that file.
 void RemoveStaged(const std::string& temp, int fd) {
-  std::error_code ec;
-  if (StillNamed(temp, fd)) {
-    fs::remove_all(temp, ec);
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    std::error_code ec;
+    fs::directory_iterator it(DescriptorPath(fd), ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      std::error_code ignored;
+      fs::remove_all(it->path(), ignored);
+    }
+    if (StillNamed(temp, fd)) rmdir(temp.c_str());
     return;
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) return;
-  for (const fs::directory_entry& e : fs::directory_iterator(DescriptorPath(fd), ec)) {
-    std::error_code ignored;
-    fs::remove_all(e.path(), ignored);
-  }
+  if (StillNamed(temp, fd)) unlink(temp.c_str());
 }
 
 // Writes `bytes` whole through `fd`, then closes it; `path` names it in errors.
@@ -226,13 +228,22 @@ Result<std::string> Staging::StageDirectory(const std::string& destination) {
                        "': " + std::strerror(errno));
   // Pinned at once: the name could be swapped (for a link, or another folder) by whoever may
   // write the destination's folder, so what is written inside goes through this descriptor. A
-  // folder that is not the private one mkdtemp made (0700, ours) is refused.
+  // folder that is not one only this server may write (ours, no write for group or others;
+  // file systems that fake owners and modes, vfat or CIFS, show what their mount gives) is
+  // refused: someone else could put links inside it.
   int fd = open(temp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err != ELOOP && err != ENOTDIR) rmdir(temp.c_str());  // ours, still empty
+    return Unavailable("cannot open the directory staged beside '" + dest.string() + "': " +
+                       (err == ELOOP || err == ENOTDIR ? "it was replaced" : std::strerror(err)));
+  }
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-      (st.st_mode & 077) != 0) {
-    if (fd >= 0) close(fd);
-    return Unavailable("the directory staged beside '" + dest.string() + "' was replaced");
+  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 022) != 0) {
+    close(fd);
+    return Unavailable("the directory staged beside '" + dest.string() +
+                       "' was replaced, or may be written by others");
   }
   entries_.push_back({temp, dest.string(), true, fd});
   Track(temp, true, fd);

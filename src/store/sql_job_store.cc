@@ -130,6 +130,13 @@ Status SqlJobStore::LockOwner(const std::string& owner) {
       .status();
 }
 
+Status SqlJobStore::LockOwnerOf(const std::string& job_id) {
+  if (*db_->ForUpdate() == 0) return Status::Ok();  // SQLite: writers are one at a time
+  Result<SqlRows> r = db_->Exec("SELECT owner FROM jobs WHERE id = ?", {job_id});
+  if (!r.ok()) return r.status();
+  return r->empty() ? Status::Ok() : LockOwner(r->Text(0, 0));
+}
+
 Status SqlJobStore::CheckOwnerLimit(const std::string& owner, int limit) {
   Result<SqlRows> r = db_->Exec(
       "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN ('queued', 'running')", {owner});
@@ -233,6 +240,7 @@ Result<Job> SqlJobStore::Retry(const std::string& id, const RetryLimits& limits)
   std::lock_guard lock(mu_);
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
+  REEL_RETURN_IF_ERROR(LockOwnerOf(id));  // the key's row before the job's, as everywhere
   Result<Job> job = LoadJob(id, true);
   if (!job.ok()) return job;
   std::string refused = "only failed or canceled jobs can be retried; this one is ";
@@ -249,7 +257,6 @@ Result<Job> SqlJobStore::Retry(const std::string& id, const RetryLimits& limits)
   bool fanned_out = !job->tasks.empty();
   // A retry is a job back in the queue: within its key's limit, and at the back of the round
   // (a fresh turn), not before every key with the turn it had when first submitted.
-  REEL_RETURN_IF_ERROR(LockOwner(job->owner));
   if (limits.owner_limit > 0) REEL_RETURN_IF_ERROR(CheckOwnerLimit(job->owner, limits.owner_limit));
   Result<double> turn = NextTurn(job->owner, job->priority);
   if (!turn.ok()) return turn.status();

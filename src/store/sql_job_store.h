@@ -91,6 +91,9 @@ class SqlJobStore : public JobStore {
   // `limit` jobs queued or running; the turn its next job at `priority` takes (behind its queued
   // jobs and tasks), or with `behind_jobs` false its next task (behind its queued tasks only).
   Status LockOwner(const std::string& owner);
+  // LockOwner of the key that owns job `job_id` (read unlocked: a job's owner never changes),
+  // taken before the job's own row, the order every transaction locks them in.
+  Status LockOwnerOf(const std::string& job_id);
   Status CheckOwnerLimit(const std::string& owner, int limit);
   Result<double> NextTurn(const std::string& owner, int priority, bool behind_jobs = true);
   // The clock of the turns at `priority` moves on to `turn`, just leased (a job's or a task's).

@@ -77,6 +77,10 @@ Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& wo
   std::lock_guard lock(mu_);
   SqlTransaction tx(*db_);
   REEL_RETURN_IF_ERROR(tx.status());
+  // The key's row before the job's, as a submission takes them (CreateJob locks the key, then
+  // the job an idempotency key names): the other order could deadlock with a client resubmitting
+  // this job while it fans out.
+  REEL_RETURN_IF_ERROR(LockOwnerOf(job_id));
   Result<Job> job = LoadJob(job_id, true);
   if (!job.ok()) return job;
   if (job->state != JobState::kRunning || job->lease_owner != worker_id)
@@ -98,7 +102,6 @@ Result<Job> SqlJobStore::FanOut(const std::string& job_id, const std::string& wo
   // The tasks take their key's next turns, in their order (NextTurn): one per round beside other
   // keys' work, as jobs do. A job under way goes before its key's jobs still queued, which move
   // back behind its tasks: the key's work stays in the order it was submitted.
-  REEL_RETURN_IF_ERROR(LockOwner(job->owner));
   Result<double> turn = NextTurn(job->owner, job->priority, false);
   if (!turn.ok()) return turn.status();
   REEL_RETURN_IF_ERROR(db_->Exec("UPDATE jobs SET fair_seq = fair_seq + ? WHERE owner = ? AND "

@@ -430,6 +430,11 @@ TEST_P(TaskStoreTest, TasksTakeTheirKeysTurnsBesideOtherKeysJobs) {
   fan_out(2);
   create("key_b", 5);
   EXPECT_EQ(served(), "b01s");
+  // A job these workers cannot take (a tag none has) holds no task back, whatever its turn.
+  ASSERT_TRUE(store_->CreateJob({"key_c", json::object(), 3, "", "", 0, {"gpu"}}, &existed).ok());
+  create("key_a", 0);
+  fan_out(1);
+  EXPECT_EQ(served(), "0s");
 }
 
 // Progressive publishing (attempt/publish.h): the job's one publisher starts idle, is queued

@@ -241,6 +241,7 @@ void WorkerPool::Heartbeat() {
 }
 
 void WorkerPool::SlotLoop(int slot) {
+  int deferred_to_job = 0;
   while (!stopping_) {
     // A task, unless a job this worker may take comes before it (keys take turns, tasks and
     // jobs alike: the store decides); then the job.
@@ -250,6 +251,7 @@ void WorkerPool::SlotLoop(int slot) {
     if (!task.ok()) {
       spdlog::warn("slot={} task lease failed: {}", slot, task.status().ToString());
     } else if (task->has_value()) {
+      deferred_to_job = 0;
       RunTask(**task);
       continue;
     }
@@ -258,9 +260,16 @@ void WorkerPool::SlotLoop(int slot) {
     if (!leased.ok()) {
       spdlog::warn("slot={} lease failed: {}", slot, leased.status().ToString());
     } else if (leased->has_value()) {
+      deferred_to_job = 0;
       RunAttempt(**leased);
       continue;
+    } else if (task.ok() && !task->has_value() && deferred_to_job < 1) {
+      // The job that came before the tasks was taken by another worker meanwhile: a task may
+      // be waiting, so look again once before sleeping.
+      ++deferred_to_job;
+      continue;
     }
+    deferred_to_job = 0;
     std::unique_lock lock(mu_);
     wake_.wait_for(lock, std::chrono::duration<double>(options_.poll_seconds),
                    [this] { return woken_ || stopping_.load(); });

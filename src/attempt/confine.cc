@@ -113,7 +113,7 @@ Status ConfineAttempt(const Environment& env, bool task) {
     for (const std::string& root : env.storage.allow_paths)
       if (forbidden.rfind("s3://", 0) != 0 &&
           Within(fs::path(forbidden).lexically_normal(), fs::path(root).lexically_normal()))
-        log::Warn("a forbidden folder lies inside an allowed root: the confinement covers it",
+        log::Warn("a forbidden folder lies inside an allowed root: it stays within reach",
                   {{"forbidden", forbidden}, {"root", root}});
   Result<int> abi = ConfineFileAccess(access);
   // A container whose seccomp profile lets the ruleset be made but not applied runs the job as

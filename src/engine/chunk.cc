@@ -150,6 +150,10 @@ Result<ChunkLayout> ChunkBoundaries(const TranscodePlan& plan, double chunk_seco
                   source.clock_jumps(), source.first_clock_jump());
     return FailedPrecondition(buf);
   }
+  if (source.stream_successions() > 0)
+    return FailedPrecondition(
+        "chunked encoding: the source's program changes streams (recordings joined byte for "
+        "byte), so it is read whole, from its start");
   AVRational rate = source.format().frame_rate;
   layout.rate_num = rate.num;
   layout.rate_den = rate.den;

@@ -116,39 +116,73 @@ void ClockMender::Mend(AVPacket* pkt) {
 
 namespace {
 
-// Reads every packet of `path` through a ClockMender.
-Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string& path) {
-  Result<InputFormatPtr> in = OpenInput(path);
-  if (!in.ok()) return in.status();
-  AVFormatContext* fmt = in->get();
-  for (unsigned i = 0; i < fmt->nb_streams; ++i)
-    if (!Judged(fmt->streams[i])) fmt->streams[i]->discard = AVDISCARD_ALL;
-  ClockMender mender(fmt);
-  struct Span {
-    bool seen = false;
-    Wide first = 0, end = 0;  // µs, on the mended clock
-  };
-  std::vector<Span> spans;
+// Where each stream's packets lie on the mended clock (µs).
+struct Span {
+  bool seen = false;
+  Wide first = 0, end = 0;
+};
+
+// Reads every packet of `fmt` with `read` through a ClockMender, into `spans` by stream index.
+template <typename Read>
+void ReadSpans(AVFormatContext* fmt, Read read, ClockMender* mender, std::vector<Span>* spans) {
   PacketPtr pkt = MakePacket();
-  while (av_read_frame(fmt, pkt.get()) >= 0) {
-    mender.Mend(pkt.get());
+  while (read(pkt.get()) >= 0) {
+    mender->Mend(pkt.get());
     int index = pkt->stream_index;
     const AVStream* st = fmt->streams[index];
     AVRational tb = st->time_base;
     if (Judged(st) && pkt->pts != AV_NOPTS_VALUE && tb.num > 0 && tb.den > 0) {
-      if (spans.size() <= static_cast<size_t>(index)) spans.resize(index + 1);
+      if (spans->size() <= static_cast<size_t>(index)) spans->resize(index + 1);
       Wide start = Micros(pkt->pts, tb);
       Wide end = Micros(Wide(pkt->pts) + std::max<int64_t>(pkt->duration, 0), tb);
-      Span& s = spans[index];
+      Span& s = (*spans)[index];
       s.first = s.seen ? std::min(s.first, start) : start;
       s.end = s.seen ? std::max(s.end, end) : end;
       s.seen = true;
     }
     av_packet_unref(pkt.get());
   }
+}
+
+Result<InputFormatPtr> OpenJudged(const std::string& path) {
+  Result<InputFormatPtr> in = OpenInput(path);
+  if (!in.ok()) return in.status();
+  AVFormatContext* fmt = in->get();
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)
+    if (!Judged(fmt->streams[i])) fmt->streams[i]->discard = AVDISCARD_ALL;
+  return in;
+}
+
+// Reads every packet of `path` through a ClockMender, its streams followed (succession.h). When
+// some stream continues another, a second read follows the decisions of the first, remainders in
+// their places, as a run reads.
+Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string& path) {
+  Result<InputFormatPtr> in = OpenJudged(path);
+  if (!in.ok()) return in.status();
+  AVFormatContext* fmt = in->get();
+  std::vector<Span> spans;
+  std::optional<ClockMender> mender(fmt);
+  Successions successions;
+  {
+    SuccessionFinder finder(fmt);
+    ReadSpans(
+        fmt, [&](AVPacket* pkt) { return finder.Read(pkt); }, &*mender, &spans);
+    successions = finder.TakeFound();
+  }
+  if (successions.count() > 0) {
+    in = OpenJudged(path);
+    if (!in.ok()) return in.status();
+    fmt = in->get();
+    spans.clear();
+    mender.emplace(fmt);
+    StreamFollower follower(fmt, successions);
+    ReadSpans(
+        fmt, [&](AVPacket* pkt) { return follower.Read(pkt); }, &*mender, &spans);
+  }
   SourceClock clock;
-  clock.jumps = mender.jumps();
-  if (clock.jumps == 0) {
+  clock.jumps = mender->jumps();
+  clock.successions = std::move(successions);
+  if (clock.jumps == 0 && clock.successions.count() == 0) {
     clock.duration = ContentDuration(declared);
     return clock;
   }
@@ -170,7 +204,8 @@ Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string
       clock.stream_durations[i] = double(spans[i].end - spans[i].first) / AV_TIME_BASE;
   }
   clock.duration = has_end ? double(std::max<Wide>(0, end - origin)) / AV_TIME_BASE : 0;
-  clock.first_jump = double(std::max<Wide>(0, mender.first_jump() - origin)) / AV_TIME_BASE;
+  if (clock.jumps > 0)
+    clock.first_jump = double(std::max<Wide>(0, mender->first_jump() - origin)) / AV_TIME_BASE;
   return clock;
 }
 

@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "engine/av_util.h"
+#include "engine/succession.h"
 
 namespace reel::engine {
 
@@ -55,18 +56,21 @@ class ClockMender {
 
 // The clock of one source file, as the engine reads it (with ClockMender).
 struct SourceClock {
-  double duration = 0;     // seconds of media: ContentDuration when the clock never jumps
-  int jumps = 0;           // discontinuities mended
-  double first_jump = -1;  // where the first is, in seconds from the start (-1: none)
-  // Without jumps, empty; else each stream's length on the mended clock, by stream index (0 for
-  // a stream that is not audio or video).
+  double duration = 0;      // seconds of media: ContentDuration when the clock never jumps
+  int jumps = 0;            // discontinuities mended
+  double first_jump = -1;   // where the first is, in seconds from the start (-1: none)
+  Successions successions;  // what each stream continues (succession.h), as the scan met them
+  // Without jumps or successions, empty; else each stream's length on the mended clock, by stream
+  // index, a stream continued by others counting theirs (0 for a stream that is not audio or
+  // video, or continues another).
   std::vector<double> stream_durations;
 };
 
-// The clock of `fmt`, opened from `path`. A format whose clock may jump has every packet read
-// once, in an opening of its own (about half a gigabyte a second from the page cache); the
-// answer is kept for the process, per file (path, size and modification time). Other formats
-// read nothing: ContentDuration(fmt), no jumps.
+// The clock of `fmt`, opened from `path`, its streams followed as a run follows them
+// (StreamSuccession). A format whose clock may jump has every packet read once, in an opening of
+// its own (about half a gigabyte a second from the page cache); the answer is kept for the process,
+// per file (path, size and modification time). Other formats read nothing: ContentDuration(fmt), no
+// jumps.
 Result<SourceClock> ReadSourceClock(const AVFormatContext* fmt, const std::string& path);
 
 }  // namespace reel::engine

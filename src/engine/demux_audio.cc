@@ -45,13 +45,15 @@ Status Source::HandleAudioFrame(AVFrame* frame) {
   if (frame) {
     frame->pts = frame->best_effort_timestamp;
     AVRational tb = AudioStream()->time_base;
-    if (frame->pts != AV_NOPTS_VALUE) {
+    if (frame->pts != AV_NOPTS_VALUE)
       frame->pts += -start_pts_audio_ +
                     av_rescale_q(std::llround((audio_input_ ? 0 : segment_offset_) * AV_TIME_BASE),
                                  AV_TIME_BASE_Q, tb);
-      audio_end_pts_ =
-          std::max(audio_end_pts_,
-                   frame->pts + av_rescale_q(frame->nb_samples, {1, frame->sample_rate}, tb));
+    else  // a packet libavformat could not time (succession.h): it follows the last frame
+      frame->pts = audio_next_pts_;
+    if (frame->pts != AV_NOPTS_VALUE) {
+      audio_next_pts_ = frame->pts + av_rescale_q(frame->nb_samples, {1, frame->sample_rate}, tb);
+      audio_end_pts_ = std::max(audio_end_pts_, audio_next_pts_);
     }
     ++audio_frames_decoded_;
   }
@@ -85,29 +87,46 @@ Status Source::PassOnAudio(AVFrame* frame) {
   }
 }
 
-// The source's audio streams, each counted among the audio streams only: the index in input_ of
-// audio stream `stream`, or -1.
-static int AudioStreamIndex(const AVFormatContext* fmt, int stream) {
+// The source's audio streams, each counted among the audio streams only, a stream that
+// continues another (succession.h) not counted again: the index in input_ of audio stream
+// `stream`, or -1.
+int Source::AudioStreamIndex(int stream) const {
+  const AVFormatContext* fmt = input_.get();
   for (unsigned i = 0; i < fmt->nb_streams; ++i)
-    if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO && stream-- == 0)
+    if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO &&
+        successions_.Head(int(i)) == int(i) && stream-- == 0)
       return static_cast<int>(i);
   return -1;
 }
 
+// A packet of a stream that took the picture's or the sound's place in the source's program but
+// cannot continue it (succession.h): the rest of the picture or sound would be lost unsaid.
+Status Source::CheckFollowed(int index) const {
+  for (int followed : {video_index_, audio_input_ ? -1 : audio_index_}) {
+    if (followed < 0 || followed == index || successions_.Unfollowed(followed) != index) continue;
+    const AVFormatContext* fmt = input_.get();
+    return InvalidArgument(SourcePath(segment_) + ": " + DescribeStream(fmt, index) +
+                           " takes the place of " + DescribeStream(fmt, followed) +
+                           " in its program, in another codec; reel follows a program's new "
+                           "streams only in the codec they began with");
+  }
+  return Status::Ok();
+}
+
 int Source::audio_stream_count() const {
   int n = 0;
-  while (AudioStreamIndex(input_.get(), n) >= 0) ++n;
+  while (AudioStreamIndex(n) >= 0) ++n;
   return n;
 }
 
 int Source::default_audio_stream() const {
-  for (int n = 0, index; (index = AudioStreamIndex(input_.get(), n)) >= 0; ++n)
+  for (int n = 0, index; (index = AudioStreamIndex(n)) >= 0; ++n)
     if (input_->streams[index]->disposition & AV_DISPOSITION_DEFAULT) return n;
   return 0;
 }
 
 Result<int> Source::KeepAudioStream(int stream) {
-  int index = AudioStreamIndex(input_.get(), stream);
+  int index = AudioStreamIndex(stream);
   if (index < 0) {
     int count = audio_stream_count();
     return InvalidArgument("the source has " + std::to_string(count) + " audio stream" +
@@ -146,7 +165,13 @@ Status Source::HandleExtraAudio(int track, AVFrame* frame) {
   };
   if (frame) {
     frame->pts = frame->best_effort_timestamp;
-    if (frame->pts != AV_NOPTS_VALUE) frame->pts -= x.start_pts;
+    AVRational tb = input_->streams[x.index]->time_base;
+    if (frame->pts != AV_NOPTS_VALUE)
+      frame->pts -= x.start_pts;
+    else
+      frame->pts = x.end_pts;  // untimed: it continues the last frame
+    if (frame->pts != AV_NOPTS_VALUE)
+      x.end_pts = frame->pts + av_rescale_q(frame->nb_samples, {1, frame->sample_rate}, tb);
   }
   if (clock_->mends()) {
     if (!frame) REEL_RETURN_IF_ERROR(x.joins.Release(pass));

@@ -65,7 +65,7 @@ AVRational ChooseFrameRate(const AVStream* st, double requested) {
 // decoder drops (AAC priming an edit list skips, frames before an edit that cuts the start), so
 // the frames themselves are asked: a read of its own, decoding until each stream gave one.
 std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_index,
-                                            int audio_index) {
+                                            int audio_index, const Successions& successions) {
   const int indexes[2] = {video_index, audio_index};
   int64_t first[2] = {AV_NOPTS_VALUE, AV_NOPTS_VALUE};
   Result<InputFormatPtr> in = OpenInput(path);
@@ -82,11 +82,13 @@ std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_i
     c->thread_count = 1;
     if (avcodec_open2(c.get(), codec, nullptr) == 0) dec[i] = std::move(c);
   }
-  for (unsigned i = 0; i < fmt->nb_streams; ++i)
-    if (int(i) != video_index && int(i) != audio_index) fmt->streams[i]->discard = AVDISCARD_ALL;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)  // the streams the run reads, as it reads them
+    if (int h = successions.Head(int(i)); h != video_index && h != audio_index)
+      fmt->streams[i]->discard = AVDISCARD_ALL;
   PacketPtr pkt = MakePacket();
   FramePtr frame = MakeFrame();
-  ClockMender clock(fmt);  // on the timeline the run reads
+  StreamFollower follower(fmt, successions);
+  ClockMender clock(fmt);
   auto receive = [&](int i) {
     while (first[i] == AV_NOPTS_VALUE && avcodec_receive_frame(dec[i].get(), frame.get()) >= 0) {
       if (frame->best_effort_timestamp != AV_NOPTS_VALUE)
@@ -97,7 +99,7 @@ std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_i
   };
   auto waiting = [&](int i) { return dec[i] && first[i] == AV_NOPTS_VALUE; };
   for (int packets = 0; packets < 2000 && (waiting(0) || waiting(1)); ++packets) {
-    if (av_read_frame(fmt, pkt.get()) < 0) break;
+    if (follower.Read(pkt.get()) < 0) break;
     clock.Mend(pkt.get());
     for (int i = 0; i < 2; ++i)
       if (waiting(i) && pkt->stream_index == indexes[i] &&
@@ -279,6 +281,8 @@ Status Source::OpenSource(size_t segment) {
   Result<SourceClock> clock = ReadSourceClock(fmt, SourcePath(segment));
   if (!clock.ok()) return clock.status();
   clock_.emplace(fmt);
+  successions_ = clock->successions;
+  follower_.emplace(fmt, successions_);
   clock_jumps_ = clock->jumps;
   first_clock_jump_ = clock->first_jump;
   if (!Joined()) duration_ = clock->duration;
@@ -292,8 +296,8 @@ Status Source::OpenSource(size_t segment) {
   if (video_index_ >= 0 && (fmt->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
     video_index_ = -1;  // cover art is not video
   audio_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
-  if (video_index_ < 0) video_index_ = -1;
-  if (audio_index_ < 0) audio_index_ = -1;
+  video_index_ = video_index_ < 0 ? -1 : successions_.Head(video_index_);
+  audio_index_ = audio_index_ < 0 ? -1 : successions_.Head(audio_index_);
   if (video_index_ < 0 && audio_index_ < 0)
     return InvalidArgument(SourcePath(segment) + ": contains no audio or video stream");
 
@@ -317,8 +321,8 @@ Status Source::OpenSource(size_t segment) {
   AVRational grid = video_index_ < 0 ? AVRational{25, 1}
                     : Joined()       ? join_rate_
                                      : ChooseFrameRate(fmt->streams[video_index_], 0);
-  auto [first_video, first_audio] =
-      FirstFrameTimes(SourcePath(segment), video_index_, audio_input_ ? -1 : audio_index_);
+  auto [first_video, first_audio] = FirstFrameTimes(SourcePath(segment), video_index_,
+                                                    audio_input_ ? -1 : audio_index_, successions_);
   int64_t start = TimelineZero(first_video, first_audio, grid,
                                fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time);
   timeline_zero_ = start / double(AV_TIME_BASE);
@@ -592,7 +596,7 @@ Status Source::Run(DecodedSink* sink) {
     // Two files are read in step, by timestamp, so neither runs far ahead of the other.
     bool from_aux = !aux_eof && (main_eof || aux_pos <= main_pos);
     AVFormatContext* fmt = from_aux ? aux : main;
-    int err = av_read_frame(fmt, pkt.get());
+    int err = from_aux ? av_read_frame(fmt, pkt.get()) : follower_->Read(pkt.get());
     if (err < 0) {
       if (!from_aux && err != AVERROR_EOF) read_error = read_error_ = err;
       (from_aux ? aux_eof : main_eof) = true;
@@ -603,6 +607,10 @@ Status Source::Run(DecodedSink* sink) {
     bool video = !from_aux && index == video_index_ && !skip_video_;
     bool audio = index == audio_index_ && from_aux == (aux != nullptr);
     int extra = from_aux ? -1 : ExtraTrackOf(index);
+    if (Status s = from_aux ? Status::Ok() : CheckFollowed(index); !s.ok()) {
+      av_packet_unref(pkt.get());
+      return s;
+    }
     if (video || audio || extra > 0) {
       AVStream* st = fmt->streams[index];
       int64_t start = fmt->start_time == AV_NOPTS_VALUE ? 0 : fmt->start_time;

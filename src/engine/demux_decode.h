@@ -100,11 +100,14 @@ class Source {
   // Nor when its clock jumps (clock.h): a seek lands by the file's own timestamps, which then
   // say nothing of where a frame is on the mended timeline.
   bool SeekingSuitsSource() const {
-    return DeinterlaceFilter(picture_).empty() && clock_jumps_ == 0;
+    return DeinterlaceFilter(picture_).empty() && clock_jumps_ == 0 && successions_.count() == 0;
   }
   // How often the (last opened) source's clock jumps (clock.h); mended as it is read.
   int clock_jumps() const { return clock_jumps_; }
   double first_clock_jump() const { return first_clock_jump_; }  // seconds from its start
+  // How many of its streams continue another (succession.h): read from the start, as one, like
+  // a clock that jumps.
+  int stream_successions() const { return successions_.count(); }
   // The rate a rendition asking for `fps` frames per second gets (snapped to a standard rate).
   AVRational FrameRate(double fps) const;
   // abuffer arguments of the audio handed on: the decoder's output, or with several sources the
@@ -153,7 +156,9 @@ class Source {
   Status HandleAudioFrame(AVFrame* frame);
   Status PassOnAudio(AVFrame* frame);  // on to the renditions, as the decoder's format
   Status HandleExtraAudio(int track, AVFrame* frame);
-  int ExtraTrackOf(int index) const;  // the track stream `index` is decoded as, or -1
+  int ExtraTrackOf(int index) const;       // the track stream `index` is decoded as, or -1
+  int AudioStreamIndex(int stream) const;  // input_'s index of audio stream `stream`, or -1
+  Status CheckFollowed(int index) const;
   Status PullNormalised();
   Status CheckComplete(double declared) const;
   bool PictureAsked() const;
@@ -169,6 +174,8 @@ class Source {
   InputFormatPtr audio_input_;  // the replacement audio's file, if any
   // Each file's clock mended as it is read (clock.h): the source's, the replacement audio's.
   std::optional<ClockMender> clock_, audio_clock_;
+  Successions successions_;  // the source's streams followed across its programs' changes
+  std::optional<StreamFollower> follower_;
   int clock_jumps_ = 0;
   double first_clock_jump_ = -1;
   std::string subtitles_copy_;  // the subtitles under a name safe to put in a filter graph
@@ -182,6 +189,7 @@ class Source {
     int index = -1;  // in input_
     CodecContextPtr dec;
     int64_t start_pts = 0;
+    int64_t end_pts = AV_NOPTS_VALUE;  // of its last frame, on the main audio's timeline
     int channels = 2;
     std::unique_ptr<AudioReshaper> reshape = std::make_unique<AudioReshaper>();
     SoundJoins joins;
@@ -207,10 +215,11 @@ class Source {
   double demuxed_end_ = 0;  // end of the last packet read, relative to the source start
   int read_error_ = 0;      // why the source's reading stopped, when not at its end
   int64_t video_frames_decoded_ = 0, audio_frames_decoded_ = 0;
-  int64_t video_end_pts_ = 0;    // end of the last decoded frame, in the stream's time base
-  bool drawn_ = false;           // normalise_ draws the picture from the audio
-  int64_t audio_end_pts_ = 0;    // end of the last decoded audio frame, in the stream's time base
-  SoundJoins audio_joins_;       // a source whose clock may jump: sound_joins.h
+  int64_t video_end_pts_ = 0;  // end of the last decoded frame, in the stream's time base
+  bool drawn_ = false;         // normalise_ draws the picture from the audio
+  int64_t audio_end_pts_ = 0;  // end of the last decoded audio frame, in the stream's time base
+  int64_t audio_next_pts_ = AV_NOPTS_VALUE;  // where the frame after the last one decoded starts
+  SoundJoins audio_joins_;                   // a source whose clock may jump: sound_joins.h
   AudioReshaper reshape_audio_;  // the main audio's format kept (joined: the current source's)
   int64_t decode_errors_ = 0;
   int audio_channels_ = 2;

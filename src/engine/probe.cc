@@ -108,8 +108,10 @@ Result<MediaInfo> Probe(const std::string& path) {
     info.bitrate = std::llround(info.size * 8 / info.duration);
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVStream* s = fmt->streams[i];
-    // Cover art is a "video" stream of one picture; it is not the video.
-    if (s->disposition & AV_DISPOSITION_ATTACHED_PIC) continue;
+    // Cover art is a "video" stream of one picture; it is not the video. A stream that continues
+    // another is described as part of it.
+    if (s->disposition & AV_DISPOSITION_ATTACHED_PIC || clock->successions.Head(int(i)) != int(i))
+      continue;
     info.streams.push_back(DescribeStream(s));
     if (i < clock->stream_durations.size() && clock->stream_durations[i] > 0)
       info.streams.back().duration = clock->stream_durations[i];

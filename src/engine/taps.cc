@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "engine/av_util.h"
+#include "engine/clock.h"
 #include "engine/filter.h"
 #include "engine/images.h"
 #include "engine/staging.h"
@@ -468,10 +469,16 @@ Result<Loudness> MeasureLoudness(const std::string& input, const std::atomic<boo
   Result<InputFormatPtr> in = OpenInput(input);
   if (!in.ok()) return in.status();
   AVFormatContext* fmt = in->get();
+  // The sound a run reads, across a change of the program's streams (succession.h).
+  Result<SourceClock> clock = ReadSourceClock(fmt, input);
+  if (!clock.ok()) return clock.status();
+  const Successions& succession = clock->successions;
+  StreamFollower follower(fmt, succession);
   int index = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
   if (index < 0) return InvalidArgument("the source has no audio to measure");
+  index = succession.Head(index);
   for (unsigned i = 0; i < fmt->nb_streams; ++i)
-    if (int(i) != index) fmt->streams[i]->discard = AVDISCARD_ALL;
+    if (succession.Head(int(i)) != index) fmt->streams[i]->discard = AVDISCARD_ALL;
   AVStream* st = fmt->streams[index];
   const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
   if (!codec) return InvalidArgument("no decoder for the audio");
@@ -492,7 +499,7 @@ Result<Loudness> MeasureLoudness(const std::string& input, const std::atomic<boo
     }
     return Status::Ok();
   };
-  while (av_read_frame(fmt, pkt.get()) >= 0) {
+  while (follower.Read(pkt.get()) >= 0) {
     if (cancel && cancel->load()) return Canceled("canceled");
     if (pkt->stream_index == index && avcodec_send_packet(dec.get(), pkt.get()) >= 0)
       REEL_RETURN_IF_ERROR(drain());

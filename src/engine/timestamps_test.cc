@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 
+#include "engine/chunk.h"
 #include "engine/engine.h"
 #include "testing/av_sync.h"
 #include "testing/media_fixtures.h"
@@ -135,6 +136,85 @@ TEST(Timestamps, AnMpegTsWhoseClockJumpsIsReadAsOneTimeline) {
     for (const StreamInfo& s : info->streams) EXPECT_NEAR(s.duration, 24, 0.1) << s.type;
     ExpectWholeAndInSync(source, 24, 0.1, 12, 600);
   }
+}
+
+// Two recordings joined byte for byte whose programs use different PIDs: the picture and the
+// sound go on in new streams after the join. libavformat adds them as streams of their own, and
+// a reader that keeps the streams it chose on opening (ffmpeg's command line does) silently lost
+// the second recording: a 12 s output of a 24 s file, nothing failed. They are followed as
+// players follow the program, the first recording's last pictures (which libavformat hands on
+// only at the file's end) put back before the second's: the file reads exactly as the same join
+// with the same PIDs does, with the clock going on or leaping an hour, and two sound tracks each
+// followed by their own. Such a file is read whole, not in chunks.
+TEST(Timestamps, RecordingsJoinedWithDifferentPidsAreReadAsOne) {
+  for (double second_at : {12.0, 3600.0}) {
+    for (int tracks : {1, 2}) {
+      SCOPED_TRACE("second at " + std::to_string(second_at) + " s, " + std::to_string(tracks) +
+                   " sound tracks");
+      std::string source =
+          testing::ClockJumpTsSource(second_at, tracks, {.second_start_pid = 0x200});
+      std::string same_pids = testing::ClockJumpTsSource(second_at, tracks);
+      Result<MediaInfo> info = Probe(source), same_info = Probe(same_pids);
+      ASSERT_TRUE(info.ok()) << info.status().ToString();
+      ASSERT_TRUE(same_info.ok()) << same_info.status().ToString();
+      // Both read through when the clock leaps; else the same join's steady clock is taken from
+      // the header (libavformat's estimate), this one's from its packets.
+      double within = second_at == 3600 ? 1e-6 : 0.05;
+      EXPECT_NEAR(info->duration, 24, 0.1);
+      EXPECT_NEAR(info->duration, same_info->duration, within);
+      EXPECT_EQ(info->clock_jumps, same_info->clock_jumps);
+      ASSERT_EQ(info->streams.size(), 1u + tracks) << "a stream that goes on is listed once";
+      for (size_t i = 0; i < info->streams.size(); ++i)
+        EXPECT_NEAR(info->streams[i].duration, same_info->streams[i].duration, within) << i;
+      TempDir out, same_out;
+      Encoded e = EncodeBoth(source, out), same = EncodeBoth(same_pids, same_out);
+      for (auto [r, expected] : {std::pair{&e.mp4, &same.mp4}, std::pair{&e.hls, &same.hls}}) {
+        ASSERT_TRUE(r->ok) << r->error;
+        ASSERT_EQ(r->offsets.size(), 12u) << r->Describe();
+        ASSERT_EQ(r->offsets.size(), expected->offsets.size());
+        for (size_t i = 0; i < r->offsets.size(); ++i)
+          EXPECT_NEAR(r->offsets[i], expected->offsets[i], 1e-4) << "flash " << i;
+        EXPECT_NEAR(r->video_end, expected->video_end, 1e-6) << r->Describe();
+        EXPECT_EQ(r->audio_samples, expected->audio_samples) << r->Describe();
+      }
+      ASSERT_NE(e.mp4_media.Find("video"), nullptr);
+      EXPECT_EQ(e.mp4_media.Find("video")->packets, same.mp4_media.Find("video")->packets);
+      if (second_at == 3600) ExpectWholeAndInSync(source, 24, 0.1, 12, 600);
+      TranscodePlan plan;
+      plan.input = source;
+      HlsOutputPlan h;
+      h.directory = out / "chunked";
+      h.ladder = *presets::FindLadder("default");
+      plan.hls.push_back(h);
+      Result<ChunkLayout> layout = ChunkBoundaries(plan, 6);
+      ASSERT_FALSE(layout.ok());
+      if (second_at == 12) {
+        EXPECT_NE(layout.status().message().find("changes streams"), std::string::npos)
+            << layout.status().ToString();
+      }
+    }
+  }
+}
+
+// A new stream in another codec cannot continue the old one (its decoder is another): the job
+// fails saying so, where the rest of the sound would have been lost without a word.
+TEST(Timestamps, ASoundThatGoesOnInAnotherCodecFailsSayingSo) {
+  std::string source =
+      testing::ClockJumpTsSource(12, 1, {.second_start_pid = 0x200, .second_audio_codec = "mp2"});
+  TempDir out;
+  TranscodePlan plan;
+  plan.input = source;
+  FileOutputPlan f;
+  f.path = out / "out.mp4";
+  f.preset = *presets::FindPreset("h264-360p");
+  plan.files.push_back(f);
+  Result<TranscodeResult> r = Transcode(plan, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("(PID 0x201, mp2) takes the place of stream 1 (PID 0x101, "
+                                      "aac) in its program, in another codec"),
+            std::string::npos)
+      << r.status().ToString();
 }
 
 // The same join with the second recording's clock starting 20 ms before the first's ends: too

@@ -212,21 +212,28 @@ std::string WrappingTsSource() {
                                  "aac", "-b:a", "192k", "-output_ts_offset", "95438"});
 }
 
-std::string ClockJumpTsSource(double second_starts_at, int audio_tracks) {
+std::string ClockJumpTsSource(double second_starts_at, int audio_tracks, const TsJoin& join) {
   std::string tracks = audio_tracks == 1 ? "" : "-" + std::to_string(audio_tracks) + "a";
-  auto part = [&](double offset) {
+  std::string kind =
+      join.second_audio_codec +
+      (join.second_start_pid > 0 ? "-pid" + std::to_string(join.second_start_pid) : "");
+  auto part = [&](double offset, bool second) {
     std::string at = std::to_string(offset);
+    std::string codec = second ? join.second_audio_codec : "aac";
+    int pid = second ? join.second_start_pid : 0;
     std::vector<std::string> args = {"-i", SyncSource(TimestampSyncOptions()), "-map", "0:v"};
     for (int i = 0; i < audio_tracks; ++i) args.insert(args.end(), {"-map", "0:a"});
     args.insert(args.end(),
-                {"-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-output_ts_offset", at});
-    return Fixture("clock-" + at + tracks + ".ts", args);
+                {"-c:v", "copy", "-c:a", codec, "-b:a", "192k", "-output_ts_offset", at});
+    if (pid > 0) args.insert(args.end(), {"-mpegts_start_pid", std::to_string(pid)});
+    return Fixture("clock-" + at + tracks + (second ? "-" + kind : "") + ".ts", args);
   };
-  std::string first = part(second_starts_at < 0 ? -second_starts_at : 0);
-  std::string second = part(second_starts_at < 0 ? 0 : second_starts_at);
+  std::string first = part(second_starts_at < 0 ? -second_starts_at : 0, false);
+  std::string second = part(second_starts_at < 0 ? 0 : second_starts_at, true);
   std::string path =
-      fs::path(first).parent_path() / ("clock-jump-" + std::to_string(second_starts_at) + tracks +
-                                       "-" + std::to_string(fs::file_size(first)) + ".ts");
+      fs::path(first).parent_path() /
+      ("clock-jump-" + std::to_string(second_starts_at) + tracks + "-" + kind + "-" +
+       std::to_string(fs::file_size(first)) + "-" + std::to_string(fs::file_size(second)) + ".ts");
   if (fs::exists(path)) return path;
   std::string temp = path + ".tmp" + std::to_string(getpid());
   {

@@ -74,7 +74,12 @@ std::string WrappingTsSource();
 // clock starting at `second_starts_at` seconds and the first's at 0 (when negative: the first's at
 // -second_starts_at and the second's at 0). 3600: 24 s of media whose clock leaps an hour at 12 s.
 // `audio_tracks` copies of the sound, each its own stream.
-std::string ClockJumpTsSource(double second_starts_at, int audio_tracks = 1);
+struct TsJoin {
+  int second_start_pid = 0;  // the second's PIDs from here (0: the same as the first's)
+  std::string second_audio_codec = "aac";  // the second's sound
+};
+std::string ClockJumpTsSource(double second_starts_at, int audio_tracks = 1,
+                              const TsJoin& join = {});
 // A copy of the Ogg file `ogg` whose first stream's middle page (or first timed page) carries a
 // granule near INT64's limit, as a crafted or damaged file may.
 std::string CorruptGranuleOgg(const std::string& ogg, bool first_page = false);

@@ -165,9 +165,13 @@ Result<SourceClock> ScanClock(const AVFormatContext* declared, const std::string
   Successions successions;
   {
     SuccessionFinder finder(fmt);
-    ReadSpans(
-        fmt, [&](AVPacket* pkt) { return finder.Read(pkt); }, &*mender, &spans);
-    successions = finder.TakeFound();
+    auto read = [&](AVPacket* pkt) {
+      int err = av_read_frame(fmt, pkt);
+      if (err >= 0) finder.Watch(pkt);
+      return err;
+    };
+    ReadSpans(fmt, read, &*mender, &spans);
+    successions = finder.Decide();
   }
   if (successions.count() > 0) {
     in = OpenJudged(path);

@@ -88,13 +88,14 @@ Status Source::PassOnAudio(AVFrame* frame) {
 }
 
 // The source's audio streams, each counted among the audio streams only, a stream that
-// continues another (succession.h) not counted again: the index in input_ of audio stream
-// `stream`, or -1.
+// continues another (succession.h) not counted again, nor one that took another's place in
+// another codec (the run fails when it comes): the index in input_ of audio stream `stream`, or
+// -1.
 int Source::AudioStreamIndex(int stream) const {
   const AVFormatContext* fmt = input_.get();
   for (unsigned i = 0; i < fmt->nb_streams; ++i)
     if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO &&
-        successions_.Head(int(i)) == int(i) && stream-- == 0)
+        successions_.Head(int(i)) == int(i) && successions_.Displaced(int(i)) < 0 && stream-- == 0)
       return static_cast<int>(i);
   return -1;
 }
@@ -102,7 +103,7 @@ int Source::AudioStreamIndex(int stream) const {
 // A packet of a stream that took the picture's or the sound's place in the source's program but
 // cannot continue it (succession.h): the rest of the picture or sound would be lost unsaid.
 Status Source::CheckFollowed(int index) const {
-  for (int followed : {video_index_, audio_input_ ? -1 : audio_index_}) {
+  for (int followed : {skip_video_ ? -1 : video_index_, audio_input_ ? -1 : audio_index_}) {
     if (followed < 0 || followed == index || successions_.Unfollowed(followed) != index) continue;
     const AVFormatContext* fmt = input_.get();
     return InvalidArgument(SourcePath(segment_) + ": " + DescribeStream(fmt, index) +

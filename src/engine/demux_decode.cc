@@ -82,9 +82,16 @@ std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_i
     c->thread_count = 1;
     if (avcodec_open2(c.get(), codec, nullptr) == 0) dec[i] = std::move(c);
   }
-  for (unsigned i = 0; i < fmt->nb_streams; ++i)  // the streams the run reads, as it reads them
-    if (int h = successions.Head(int(i)); h != video_index && h != audio_index)
+  // The streams the run reads, as it reads them: every stream of a chain, and with streams that
+  // take over from others, every audio and video stream (the first packet of the next recording
+  // puts the last one's remainders back).
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    int h = successions.Head(int(i));
+    AVMediaType type = fmt->streams[i]->codecpar->codec_type;
+    bool media = type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO;
+    if (h != video_index && h != audio_index && !(media && successions.count() > 0))
       fmt->streams[i]->discard = AVDISCARD_ALL;
+  }
   PacketPtr pkt = MakePacket();
   FramePtr frame = MakeFrame();
   StreamFollower follower(fmt, successions);
@@ -291,13 +298,20 @@ Status Source::OpenSource(size_t segment) {
   demuxed_end_ = 0;
   read_error_ = 0;
   video_end_pts_ = 0;
+  if (!audio_input_) audio_next_pts_ = AV_NOPTS_VALUE;  // in this source's time base
 
   video_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (video_index_ >= 0 && (fmt->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
     video_index_ = -1;  // cover art is not video
   audio_index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
-  video_index_ = video_index_ < 0 ? -1 : successions_.Head(video_index_);
-  audio_index_ = audio_index_ < 0 ? -1 : successions_.Head(audio_index_);
+  for (int* index : {&video_index_, &audio_index_}) {
+    if (*index < 0)
+      *index = -1;
+    else if (int displaced = successions_.Displaced(*index); displaced >= 0)
+      *index = displaced;
+    else
+      *index = successions_.Head(*index);
+  }
   if (video_index_ < 0 && audio_index_ < 0)
     return InvalidArgument(SourcePath(segment) + ": contains no audio or video stream");
 

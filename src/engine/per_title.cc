@@ -530,9 +530,10 @@ Result<PerTitleChoice> ChoosePerTitle(const TranscodePlan& plan, const HlsOutput
   // The probes encode 8-bit SDR from the source graph's picture: a kept-HDR source's picture is
   // still PQ/HLG there, so its figures would price every rung from the wrong signal. Joined
   // sources and pictures drawn from audio are not one source's own picture. A source whose clock
-  // jumps (clock.h) would have its windows sought by timestamps that do not say where they are.
+  // jumps (clock.h) would have its windows sought by timestamps that do not say where they are,
+  // and one whose streams change (succession.h) by a stream that ends at the first join.
   const bool hdr_kept = source.picture().keep_hdr;
-  const bool jumps = source.clock_jumps() > 0;
+  const bool jumps = source.clock_jumps() > 0 || source.stream_successions() > 0;
   if (plan.inputs.size() > 1 || source.drawn() || hdr_kept || jumps) {
     PerTitleChoice c;
     c.target_psnr = h.ladder.target_psnr;

@@ -26,10 +26,8 @@ int Successions::count() const {
 }
 
 bool StreamFollower::Late(const AVPacket* pkt) const {
-  const std::vector<int64_t>& at = successions_.replaced_at;
-  const int index = pkt->stream_index;
-  return static_cast<size_t>(index) < at.size() && at[index] >= 0 && pkt->pos >= 0 &&
-         pkt->pos < at[index] && furthest_ >= at[index];
+  const size_t index = static_cast<size_t>(pkt->stream_index);
+  return index < put_back_.size() && put_back_[index];
 }
 
 void StreamFollower::MoveToHead(AVPacket* pkt) {
@@ -65,26 +63,32 @@ int StreamFollower::Read(AVPacket* pkt) {
     if (err < 0) return err;
     const int index = pkt->stream_index;
     if (index < 0 || static_cast<unsigned>(index) >= fmt_->nb_streams) return 0;
-    furthest_ = std::max(furthest_, pkt->pos);
-    if (Late(pkt)) {  // put back already, or beyond what was kept
+    if (Late(pkt)) {  // put back already (or beyond what was kept)
       av_packet_unref(pkt);
       continue;
     }
     if (begun_.size() <= static_cast<size_t>(index)) begun_.resize(index + 1, false);
     const bool first = !begun_[index];
     begun_[index] = true;
-    const std::vector<int>& from = successions_.took_over_from;
-    const auto* kept = successions_.remainders.get();
-    if (!first || static_cast<size_t>(index) >= from.size() || from[index] < 0 || !kept ||
-        static_cast<size_t>(from[index]) >= kept->size() || (*kept)[from[index]].empty()) {
+    if (!first || successions_.put_back_before.empty()) {
       MoveToHead(pkt);
       return 0;
     }
-    for (const PacketPtr& remainder : (*kept)[from[index]]) {
-      PacketPtr copy = MakePacket();
-      if (av_packet_ref(copy.get(), remainder.get()) < 0) continue;
-      MoveToHead(copy.get());
-      queued_.push_back(std::move(copy));
+    // The first packet of the recording that follows: every stream that ended before it has
+    // its remainders put back first, before the clock meets anything of the new recording.
+    const std::vector<int>& before = successions_.put_back_before;
+    const auto* kept = successions_.remainders.get();
+    for (size_t m = 0; m < before.size(); ++m) {
+      if (before[m] != index) continue;
+      if (put_back_.size() <= m) put_back_.resize(m + 1, false);
+      put_back_[m] = true;
+      if (!kept || m >= kept->size()) continue;
+      for (const PacketPtr& remainder : (*kept)[m]) {
+        PacketPtr copy = MakePacket();
+        if (av_packet_ref(copy.get(), remainder.get()) < 0) continue;
+        MoveToHead(copy.get());
+        queued_.push_back(std::move(copy));
+      }
     }
     PacketPtr current = MakePacket();
     av_packet_move_ref(current.get(), pkt);
@@ -93,105 +97,140 @@ int StreamFollower::Read(AVPacket* pkt) {
   }
 }
 
-const AVProgram* SuccessionFinder::ProgramOf(int index) const {
-  for (unsigned p = 0; p < fmt_->nb_programs; ++p) {
-    const AVProgram* program = fmt_->programs[p];
-    for (unsigned j = 0; j < program->nb_stream_indexes; ++j)
-      if (program->stream_index[j] == static_cast<unsigned>(index)) return program;
+void SuccessionFinder::Watch(const AVPacket* pkt) {
+  const int index = pkt->stream_index;
+  if (index < 0 || static_cast<unsigned>(index) >= fmt_->nb_streams ||
+      !Followable(fmt_->streams[index]))
+    return;
+  if (seen_.size() <= static_cast<size_t>(index)) seen_.resize(index + 1);
+  Seen& s = seen_[index];
+  const int64_t order = order_++;
+  if (!s.any) {
+    s.any = true;
+    s.first_pos = pkt->pos;
+    s.first_order = order;
   }
-  return nullptr;
-}
-
-int SuccessionFinder::Read(AVPacket* pkt) {
-  for (;;) {
-    int err = av_read_frame(fmt_, pkt);
-    if (err < 0) return err;
-    const int index = pkt->stream_index;
-    if (index < 0 || static_cast<unsigned>(index) >= fmt_->nb_streams) return 0;
-    follower_.furthest_ = std::max(follower_.furthest_, pkt->pos);
-    if (decided_.size() <= static_cast<size_t>(index)) decided_.resize(index + 1, false);
-    if (!decided_[index]) {
-      decided_[index] = true;
-      Decide(index, pkt->pos);
-    }
-    if (!follower_.Late(pkt)) {
-      follower_.MoveToHead(pkt);
-      return 0;
-    }
-    if (remainder_bytes_ + pkt->size <= kRemainderBytes) {
-      remainder_bytes_ += pkt->size;
-      if (remainders_.size() <= static_cast<size_t>(index)) remainders_.resize(index + 1);
-      PacketPtr kept = MakePacket();
-      av_packet_move_ref(kept.get(), pkt);
-      remainders_[index].push_back(std::move(kept));
-    }
-    av_packet_unref(pkt);
-  }
-}
-
-Successions SuccessionFinder::TakeFound() {
-  Successions found = std::move(found_);
-  found.remainders =
-      std::make_shared<const std::vector<std::vector<PacketPtr>>>(std::move(remainders_));
-  return found;
-}
-
-// A stream in a program at its first packet continues the chain of its kind whose first stream
-// has left every program: the first such chain in its language, else the one at its own place
-// among the program's streams of its kind, unless a stream in a program continues that chain
-// already. The streams of two programs on the air together are all listed, so none continues
-// another.
-void SuccessionFinder::Decide(int index, int64_t pos) {
-  const AVStream* st = fmt_->streams[index];
-  const AVProgram* program = fmt_->nb_programs > 0 ? ProgramOf(index) : nullptr;
-  if (!program || !Followable(st)) return;
-  const AVMediaType type = st->codecpar->codec_type;
-  auto of_kind = [&](int i) {
-    const AVStream* s = fmt_->streams[i];
-    return i != index && s->codecpar->codec_type == type && Followable(s);
+  ++s.count;
+  // What a kept packet costs: its bytes, its side data, and the packet and buffer around them.
+  auto cost = [](const AVPacket* p) {
+    int64_t bytes = int64_t(p->size) + 512;
+    for (int i = 0; i < p->side_data_elems; ++i) bytes += int64_t(p->side_data[i].size);
+    return bytes;
   };
-  int place = 0;
-  for (int i = 0; i < index; ++i)
-    if (of_kind(i) && ProgramOf(i) == program) ++place;
-  auto taken = [&](int chain) {
-    for (size_t m = 0; m < found_.head.size(); ++m)
-      if (found_.head[m] == chain && ProgramOf(static_cast<int>(m)) != nullptr) return true;
-    return false;
-  };
-  std::vector<int> left;  // decided chains whose first stream left the programs, in order
-  for (size_t h = 0; h < decided_.size(); ++h) {
-    int i = static_cast<int>(h);
-    if (decided_[h] && found_.Head(i) == i && of_kind(i) && ProgramOf(i) == nullptr)
-      left.push_back(i);
+  if (s.last.size() == kKept) {
+    if (s.last.front().pkt) kept_bytes_ -= cost(s.last.front().pkt.get());
+    s.last.pop_front();
   }
-  int chosen = -1;
-  const std::string language = Language(st);
-  if (!language.empty())
-    for (int h : left)
-      if (Language(fmt_->streams[h]) == language && !taken(h)) {
-        chosen = h;
+  Kept k{pkt->pos, order, nullptr};
+  if (kept_bytes_ + cost(pkt) <= kKeptBytes) {
+    k.pkt = MakePacket();
+    if (av_packet_ref(k.pkt.get(), pkt) < 0)
+      k.pkt.reset();
+    else
+      kept_bytes_ += cost(pkt);
+  }
+  s.last.push_back(std::move(k));
+}
+
+bool SuccessionFinder::EndedBefore(int m, const Seen& x) const {
+  const Seen& s = seen_[m];
+  if (!s.any || s.first_order >= x.first_order || x.first_pos < 0) return false;
+  size_t after = 0;
+  int64_t pos = -1;  // a frame a parser split off a PES has no position: it has its PES's
+  for (const Kept& k : s.last) {
+    if (k.pos >= 0) pos = k.pos;
+    if (k.order < x.first_order) continue;
+    if (pos < 0 || pos >= x.first_pos) return false;  // read alongside it: both on the air
+    ++after;
+  }
+  // More packets after X's first than were kept: it went on beside X.
+  return !(after == s.last.size() && s.count > static_cast<int64_t>(s.last.size()));
+}
+
+// In the order the streams began: a stream continues a chain whose last stream ended before it
+// began, in the same codec: the one in its language at its own place among the streams that
+// begin there, else in its language, else at its place, else the first. Without a chain in its
+// codec it begins a chain of its own, and the chain it would have continued is marked unfollowed.
+Successions SuccessionFinder::Decide() {
+  Successions found;
+  std::vector<int> streams;
+  for (size_t i = 0; i < seen_.size(); ++i)
+    if (seen_[i].any) streams.push_back(static_cast<int>(i));
+  std::sort(streams.begin(), streams.end(),
+            [&](int a, int b) { return seen_[a].first_order < seen_[b].first_order; });
+  struct Chain {
+    int head, last;
+  };
+  std::vector<Chain> chains;
+  auto remainders = std::make_shared<std::vector<std::vector<PacketPtr>>>();
+  auto grow = [](auto& v, int index, auto fill) {
+    if (v.size() <= static_cast<size_t>(index)) v.resize(index + 1, fill);
+  };
+  for (int x : streams) {
+    const Seen& sx = seen_[x];
+    const AVCodecParameters* par = fmt_->streams[x]->codecpar;
+    std::vector<size_t> candidates;  // of the kind, ended before x began, by head
+    int64_t join = -1;               // the latest first packet among their last streams
+    for (size_t c = 0; c < chains.size(); ++c) {
+      const AVCodecParameters* cp = fmt_->streams[chains[c].last]->codecpar;
+      if (cp->codec_type != par->codec_type || !EndedBefore(chains[c].last, sx)) continue;
+      candidates.push_back(c);
+      join = std::max(join, seen_[chains[c].last].first_order);
+    }
+    if (candidates.empty()) {
+      chains.push_back({x, x});
+      continue;
+    }
+    size_t place = 0;  // among the streams of its kind that began since
+    for (int y : streams) {
+      if (y == x) break;
+      if (seen_[y].first_order > join && fmt_->streams[y]->codecpar->codec_type == par->codec_type)
+        ++place;
+    }
+    const std::string language = Language(fmt_->streams[x]);
+    int chosen = -1, best = -1;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const Chain& c = chains[candidates[i]];
+      if (fmt_->streams[c.last]->codecpar->codec_id != par->codec_id) continue;
+      bool same_language = !language.empty() && Language(fmt_->streams[c.head]) == language;
+      int score = (same_language ? 2 : 0) + (i == place ? 1 : 0);
+      if (score > best) {
+        best = score;
+        chosen = static_cast<int>(candidates[i]);
+      }
+    }
+    if (chosen < 0) {
+      int head = chains[candidates[std::min(place, candidates.size() - 1)]].head;
+      grow(found.unfollowed, head, -1);
+      if (found.unfollowed[head] < 0) found.unfollowed[head] = x;
+      chains.push_back({x, x});
+      continue;
+    }
+    Chain& c = chains[chosen];
+    grow(found.head, x, -1);
+    found.head[x] = c.head;
+    // Its remainders go back before the first packet of any stream that began after its last
+    // packet before x (no packet of it lies between that one and x's first).
+    const Seen& sm = seen_[c.last];
+    int64_t last_before = sm.first_order;
+    for (const Kept& k : sm.last)
+      if (k.order < sx.first_order) last_before = std::max(last_before, k.order);
+    int before = x;
+    for (int y : streams)
+      if (seen_[y].first_order > last_before) {
+        before = y;
         break;
       }
-  if (chosen < 0 && place < static_cast<int>(left.size()) && !taken(left[place]))
-    chosen = left[place];
-  if (chosen < 0) return;
-  if (fmt_->streams[chosen]->codecpar->codec_id != st->codecpar->codec_id) {
-    if (found_.unfollowed.size() <= static_cast<size_t>(chosen))
-      found_.unfollowed.resize(chosen + 1, -1);
-    if (found_.unfollowed[chosen] < 0) found_.unfollowed[chosen] = index;
-    return;
+    grow(found.put_back_before, c.last, -1);
+    found.put_back_before[c.last] = before;
+    if (remainders->size() <= static_cast<size_t>(c.last)) remainders->resize(c.last + 1);
+    for (Kept& k : seen_[c.last].last)
+      if (k.order > sx.first_order && k.pkt) (*remainders)[c.last].push_back(std::move(k.pkt));
+    if (static_cast<size_t>(c.head) < found.unfollowed.size()) found.unfollowed[c.head] = -1;
+    c.last = x;
   }
-  if (found_.head.size() <= static_cast<size_t>(index)) found_.head.resize(index + 1, -1);
-  found_.head[index] = chosen;
-  if (latest_.size() <= static_cast<size_t>(chosen)) latest_.resize(chosen + 1, -1);
-  int replaced = latest_[chosen] >= 0 ? latest_[chosen] : chosen;
-  latest_[chosen] = index;
-  if (found_.replaced_at.size() <= static_cast<size_t>(replaced))
-    found_.replaced_at.resize(replaced + 1, -1);
-  found_.replaced_at[replaced] = pos;
-  if (found_.took_over_from.size() <= static_cast<size_t>(index))
-    found_.took_over_from.resize(index + 1, -1);
-  found_.took_over_from[index] = replaced;
+  found.remainders = std::move(remainders);
+  return found;
 }
 
 std::string DescribeStream(const AVFormatContext* fmt, int index) {

@@ -1,17 +1,15 @@
 // Streams that take over from one another inside one file. An MPEG-TS recording joined byte for
 // byte from two whose programs use different PIDs (`cat a.ts b.ts` of two channels, or of one
 // channel before and after a re-tune) has its picture in one stream up to the join and in another
-// after it: when the second PMT comes, libavformat lists the program's new streams in it and
-// leaves the old ones listed in no program. Players follow the program across the change; ffmpeg's
-// command line keeps the streams it chose, so the second recording is silently lost. reel follows
-// the program: a stream that enters a program continues the stream of its kind that left it (the
-// same codec; matched by language, else by place), and its packets are read as that stream's.
+// after it: libavformat adds the new PIDs as streams of their own. Players follow the program
+// across the change; ffmpeg's command line keeps the streams it chose, so the second recording is
+// silently lost. reel follows the picture and sound: a stream that begins after another of its
+// kind has ended continues it (the same codec; matched by language, else by place among the
+// streams that begin there), and its packets are read as that stream's.
 //
-// What a stream continues is decided at its first packet in a read from the file's start (the
-// clock's scan, clock.h), when the program lists what that part of the file carries; the program
-// lists seen on opening are not trusted (libavformat's probe may have read the file's end, and
-// packets it kept are handed on later). Every other reader follows those decisions. Internal to
-// the engine.
+// The decisions are made once the clock's scan (clock.h) has read the whole file, from where each
+// stream's packets lie (not from libavformat's program lists, which its probe may have moved
+// ahead of the packets); every reader then follows them. Internal to the engine.
 #pragma once
 
 #include <deque>
@@ -27,17 +25,23 @@ namespace reel::engine {
 struct Successions {
   std::vector<int> head;        // by stream index: the chain's first stream (absent: itself)
   std::vector<int> unfollowed;  // by head: a stream that took its place in another codec, or -1
-  // By stream index: the stream it took over from (-1: none), and where in the file the first
-  // packet of the stream that took over from it lies (-1: none did).
-  std::vector<int> took_over_from;
-  std::vector<int64_t> replaced_at;
   // libavformat hands on a PID's last PES only at the file's end, long after the next recording
   // began. Those remainders (by the stream they belong to) are put back where they belong, just
-  // before the first packet of the stream that took over; read at the end, they are left out.
+  // before the first packet of the next recording (put_back_before: a stream, by the stream they
+  // belong to, -1: none); read at the end, they are left out.
+  std::vector<int> put_back_before;
   std::shared_ptr<const std::vector<std::vector<PacketPtr>>> remainders;
 
   int Head(int index) const { return At(head, index, index); }
   int Unfollowed(int head_index) const { return At(unfollowed, head_index, -1); }
+  // The chain whose place stream `index` took in another codec (its first stream), or -1: what a
+  // reader that chose `index` (libavformat's best stream can be it) reads instead, to fail at
+  // the join saying why.
+  int Displaced(int index) const {
+    for (size_t h = 0; h < unfollowed.size(); ++h)
+      if (unfollowed[h] == index) return static_cast<int>(h);
+    return -1;
+  }
   int count() const;  // streams that continue another
 
  private:
@@ -57,44 +61,48 @@ class StreamFollower {
   int Read(AVPacket* pkt);
 
  private:
-  friend class SuccessionFinder;
   bool Late(const AVPacket* pkt) const;
   void MoveToHead(AVPacket* pkt);
 
   AVFormatContext* fmt_;
   const Successions& successions_;
-  int64_t furthest_ = -1;  // the furthest file position a packet came from
-  std::vector<bool> begun_;
+  std::vector<bool> begun_, put_back_;
   std::vector<int64_t> next_pts_;  // by stream: where its next audio packet starts (head's base)
   std::deque<PacketPtr> queued_;   // remainders put back, then the packet that came
 };
 
-// Decides, for a read from the file's start, what each stream continues as its first packet
-// comes. Only audio and video streams of a format with programs continue others.
+// Watches a read of every packet from the file's start, then decides what each stream continues.
+// Only audio and video streams continue others. Stream X continues the chain whose last stream M
+// ended before X began: every packet of M read after X's first lies before it in the file (the
+// PES remainders libavformat hands on at the end), and there are at most kKept of them.
 class SuccessionFinder {
  public:
-  explicit SuccessionFinder(AVFormatContext* fmt) : fmt_(fmt) {}
+  explicit SuccessionFinder(const AVFormatContext* fmt) : fmt_(fmt) {}
   SuccessionFinder(const SuccessionFinder&) = delete;
   SuccessionFinder& operator=(const SuccessionFinder&) = delete;
-  // av_read_frame, each new stream decided at its first packet, followed; late remainders kept
-  // (at most kRemainderBytes) and skipped.
-  int Read(AVPacket* pkt);
-  // The decisions, with the remainders kept. Once, at the end.
-  Successions TakeFound();
+  // Each packet as read, before anything moves it.
+  void Watch(const AVPacket* pkt);
+  // After the read: the decisions, with the remainders kept.
+  Successions Decide();
 
-  static constexpr int64_t kRemainderBytes = 64 << 20;
+  static constexpr size_t kKept = 16;              // last packets kept per stream
+  static constexpr int64_t kKeptBytes = 32 << 20;  // at most, all streams together
 
  private:
-  void Decide(int index, int64_t pos);
-  const AVProgram* ProgramOf(int index) const;  // the first program listing it, or none
+  struct Kept {
+    int64_t pos = -1, order = 0;
+    PacketPtr pkt;  // null past kKeptBytes
+  };
+  struct Seen {
+    bool any = false;
+    int64_t first_pos = -1, first_order = 0, count = 0;
+    std::deque<Kept> last;
+  };
+  bool EndedBefore(int m, const Seen& x) const;
 
-  AVFormatContext* fmt_;
-  std::vector<bool> decided_;
-  std::vector<int> latest_;  // by chain head: its member that came last
-  Successions found_;
-  std::vector<std::vector<PacketPtr>> remainders_;
-  int64_t remainder_bytes_ = 0;
-  StreamFollower follower_{fmt_, found_};
+  const AVFormatContext* fmt_;
+  std::deque<Seen> seen_;  // by stream index (a deque: Seen cannot be copied, nor moved noexcept)
+  int64_t order_ = 0, kept_bytes_ = 0;
 };
 
 // "stream 2 (PID 0x200, mpeg2video)": how errors name a stream.

@@ -34,7 +34,8 @@ struct Encoded {
   testing::MediaSummary mp4_media;
 };
 
-Encoded EncodeBoth(const std::string& source, const TempDir& out) {
+// The default ladder to out/hls and a 360p MP4 to out/out.mp4.
+TranscodePlan BothOutputs(const std::string& source, const TempDir& out) {
   TranscodePlan plan;
   plan.input = source;
   HlsOutputPlan h;
@@ -46,8 +47,12 @@ Encoded EncodeBoth(const std::string& source, const TempDir& out) {
   f.path = out / "out.mp4";
   f.preset = *presets::FindPreset("h264-360p");
   plan.files.push_back(f);
+  return plan;
+}
+
+Encoded EncodeBoth(const std::string& source, const TempDir& out) {
   Encoded e;
-  Result<TranscodeResult> r = Transcode(plan, {});
+  Result<TranscodeResult> r = Transcode(BothOutputs(source, out), {});
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   if (!r.ok()) return e;
   e.result = *r;
@@ -151,8 +156,8 @@ TEST(Timestamps, RecordingsJoinedWithDifferentPidsAreReadAsOne) {
     for (int tracks : {1, 2}) {
       SCOPED_TRACE("second at " + std::to_string(second_at) + " s, " + std::to_string(tracks) +
                    " sound tracks");
-      std::string source =
-          testing::ClockJumpTsSource(second_at, tracks, {.second_start_pid = 0x200});
+      std::string source = testing::ClockJumpTsSource(
+          second_at, tracks, {.second_start_pid = 0x200, .first_audio = {}, .second_audio = {}});
       std::string same_pids = testing::ClockJumpTsSource(second_at, tracks);
       Result<MediaInfo> info = Probe(source), same_info = Probe(same_pids);
       ASSERT_TRUE(info.ok()) << info.status().ToString();
@@ -180,13 +185,7 @@ TEST(Timestamps, RecordingsJoinedWithDifferentPidsAreReadAsOne) {
       ASSERT_NE(e.mp4_media.Find("video"), nullptr);
       EXPECT_EQ(e.mp4_media.Find("video")->packets, same.mp4_media.Find("video")->packets);
       if (second_at == 3600) ExpectWholeAndInSync(source, 24, 0.1, 12, 600);
-      TranscodePlan plan;
-      plan.input = source;
-      HlsOutputPlan h;
-      h.directory = out / "chunked";
-      h.ladder = *presets::FindLadder("default");
-      plan.hls.push_back(h);
-      Result<ChunkLayout> layout = ChunkBoundaries(plan, 6);
+      Result<ChunkLayout> layout = ChunkBoundaries(BothOutputs(source, out), 6);
       ASSERT_FALSE(layout.ok());
       if (second_at == 12) {
         EXPECT_NE(layout.status().message().find("changes streams"), std::string::npos)
@@ -196,19 +195,29 @@ TEST(Timestamps, RecordingsJoinedWithDifferentPidsAreReadAsOne) {
   }
 }
 
+// A broadcast's two sound tracks in two codecs (MP2 and AC-3, as DVB carries them), the second
+// recording listing them the other way round: each new stream continues the one in its codec,
+// whatever order they come in.
+TEST(Timestamps, EachSoundTrackGoesOnInItsOwnCodecAcrossTheJoin) {
+  std::string source = testing::ClockJumpTsSource(
+      3600, 2,
+      {.second_start_pid = 0x200, .first_audio = {"mp2", "ac3"}, .second_audio = {"ac3", "mp2"}});
+  Result<MediaInfo> info = Probe(source);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_EQ(info->streams.size(), 3u);
+  EXPECT_EQ(info->streams[1].codec, "mp2");
+  EXPECT_EQ(info->streams[2].codec, "ac3");
+  for (const StreamInfo& st : info->streams) EXPECT_NEAR(st.duration, 24, 0.1) << st.codec;
+  ExpectWholeAndInSync(source, 24, 0.1, 12, 600);
+}
+
 // A new stream in another codec cannot continue the old one (its decoder is another): the job
 // fails saying so, where the rest of the sound would have been lost without a word.
 TEST(Timestamps, ASoundThatGoesOnInAnotherCodecFailsSayingSo) {
-  std::string source =
-      testing::ClockJumpTsSource(12, 1, {.second_start_pid = 0x200, .second_audio_codec = "mp2"});
+  std::string source = testing::ClockJumpTsSource(
+      12, 1, {.second_start_pid = 0x200, .first_audio = {}, .second_audio = {"mp2"}});
   TempDir out;
-  TranscodePlan plan;
-  plan.input = source;
-  FileOutputPlan f;
-  f.path = out / "out.mp4";
-  f.preset = *presets::FindPreset("h264-360p");
-  plan.files.push_back(f);
-  Result<TranscodeResult> r = Transcode(plan, {});
+  Result<TranscodeResult> r = Transcode(BothOutputs(source, out), {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("(PID 0x201, mp2) takes the place of stream 1 (PID 0x101, "

@@ -214,19 +214,32 @@ std::string WrappingTsSource() {
 
 std::string ClockJumpTsSource(double second_starts_at, int audio_tracks, const TsJoin& join) {
   std::string tracks = audio_tracks == 1 ? "" : "-" + std::to_string(audio_tracks) + "a";
+  auto codecs = [&](const std::vector<std::string>& given) {
+    std::vector<std::string> all(audio_tracks, "aac");
+    for (size_t i = 0; i < given.size() && i < all.size(); ++i) all[i] = given[i];
+    return all;
+  };
+  auto named = [](const std::vector<std::string>& all) {
+    std::string name;
+    for (const std::string& c : all) name += "-" + c;
+    return name;
+  };
   std::string kind =
-      join.second_audio_codec +
+      named(codecs(join.first_audio)) + named(codecs(join.second_audio)) +
       (join.second_start_pid > 0 ? "-pid" + std::to_string(join.second_start_pid) : "");
   auto part = [&](double offset, bool second) {
     std::string at = std::to_string(offset);
-    std::string codec = second ? join.second_audio_codec : "aac";
+    std::vector<std::string> audio = codecs(second ? join.second_audio : join.first_audio);
     int pid = second ? join.second_start_pid : 0;
     std::vector<std::string> args = {"-i", SyncSource(TimestampSyncOptions()), "-map", "0:v"};
     for (int i = 0; i < audio_tracks; ++i) args.insert(args.end(), {"-map", "0:a"});
-    args.insert(args.end(),
-                {"-c:v", "copy", "-c:a", codec, "-b:a", "192k", "-output_ts_offset", at});
+    args.insert(args.end(), {"-c:v", "copy", "-b:a", "192k", "-output_ts_offset", at});
+    for (int i = 0; i < audio_tracks; ++i)
+      args.insert(args.end(), {"-c:a:" + std::to_string(i), audio[i]});
     if (pid > 0) args.insert(args.end(), {"-mpegts_start_pid", std::to_string(pid)});
-    return Fixture("clock-" + at + tracks + (second ? "-" + kind : "") + ".ts", args);
+    return Fixture("clock-" + at + tracks + named(audio) +
+                       (pid > 0 ? "-pid" + std::to_string(pid) : "") + ".ts",
+                   args);
   };
   std::string first = part(second_starts_at < 0 ? -second_starts_at : 0, false);
   std::string second = part(second_starts_at < 0 ? 0 : second_starts_at, true);

@@ -76,7 +76,8 @@ std::string WrappingTsSource();
 // `audio_tracks` copies of the sound, each its own stream.
 struct TsJoin {
   int second_start_pid = 0;  // the second's PIDs from here (0: the same as the first's)
-  std::string second_audio_codec = "aac";  // the second's sound
+  // Each recording's sound codec, track by track (absent: AAC).
+  std::vector<std::string> first_audio, second_audio;
 };
 std::string ClockJumpTsSource(double second_starts_at, int audio_tracks = 1,
                               const TsJoin& join = {});

@@ -162,7 +162,9 @@ Result<InputFormatPtr> OpenInput(const std::string& path, bool own_output) {
     return AvStatus(err, path);
   }
   InputFormatPtr input(raw);
-  input->max_analyze_duration = 10 * AV_TIME_BASE;
+  // A stream that starts late (a second sound track a minute in) is known only once read: up to
+  // 60 s, within the 20 MB above.
+  input->max_analyze_duration = 60 * AV_TIME_BASE;
   err = avformat_find_stream_info(input.get(), nullptr);
   if (err < 0) {
     Status failed = AvStatus(err, path + ": cannot read stream information");

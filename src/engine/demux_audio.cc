@@ -139,6 +139,10 @@ Result<int> Source::KeepAudioStream(int stream) {
   ExtraAudio x;
   x.index = index;
   REEL_RETURN_IF_ERROR(OpenDecoder(input_.get(), index, &x.dec));
+  if (x.dec->sample_rate <= 0 || x.dec->ch_layout.nb_channels <= 0)
+    return InvalidArgument("audio stream " + std::to_string(stream) +
+                           ": its format is not known, as it starts later than what is read to "
+                           "learn the streams (the first 60 s or 20 MB of the file)");
   x.reshape->Keep(x.dec.get());
   AVStream* st = input_->streams[index];
   // On the main audio's timeline: the streams of one file share its clock.

@@ -105,9 +105,14 @@ std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_i
     }
   };
   auto waiting = [&](int i) { return dec[i] && first[i] == AV_NOPTS_VALUE; };
-  for (int packets = 0; packets < 2000 && (waiting(0) || waiting(1)); ++packets) {
+  // Up to 2000 packets of the two streams (every audio and video stream is read when streams
+  // take over from others), and a bound on the rest.
+  for (int packets = 0, others = 0;
+       packets < 2000 && others < 100000 && (waiting(0) || waiting(1));) {
     if (follower.Read(pkt.get()) < 0) break;
     clock.Mend(pkt.get());
+    bool ours = pkt->stream_index == indexes[0] || pkt->stream_index == indexes[1];
+    ++(ours ? packets : others);
     for (int i = 0; i < 2; ++i)
       if (waiting(i) && pkt->stream_index == indexes[i] &&
           avcodec_send_packet(dec[i].get(), pkt.get()) >= 0)

@@ -109,8 +109,10 @@ Result<MediaInfo> Probe(const std::string& path) {
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVStream* s = fmt->streams[i];
     // Cover art is a "video" stream of one picture; it is not the video. A stream that continues
-    // another is described as part of it.
-    if (s->disposition & AV_DISPOSITION_ATTACHED_PIC || clock->successions.Head(int(i)) != int(i))
+    // another is described as part of it; one that took another's place in another codec is
+    // not read (the run fails when it comes).
+    if (s->disposition & AV_DISPOSITION_ATTACHED_PIC || clock->successions.Head(int(i)) != int(i) ||
+        clock->successions.Displaced(int(i)) >= 0)
       continue;
     info.streams.push_back(DescribeStream(s));
     if (i < clock->stream_durations.size() && clock->stream_durations[i] > 0)

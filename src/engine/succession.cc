@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace reel::engine {
 namespace {
@@ -111,9 +112,10 @@ void SuccessionFinder::Watch(const AVPacket* pkt) {
     s.first_order = order;
   }
   ++s.count;
+  s.max_pos = std::max(s.max_pos, pkt->pos);
   // What a kept packet costs: its bytes, its side data, and the packet and buffer around them.
   auto cost = [](const AVPacket* p) {
-    int64_t bytes = int64_t(p->size) + 512;
+    int64_t bytes = int64_t(p->buf ? p->buf->size : p->size) + 512;  // it pins its buffer
     for (int i = 0; i < p->side_data_elems; ++i) bytes += int64_t(p->side_data[i].size);
     return bytes;
   };
@@ -135,6 +137,8 @@ void SuccessionFinder::Watch(const AVPacket* pkt) {
 bool SuccessionFinder::EndedBefore(int m, const Seen& x) const {
   const Seen& s = seen_[m];
   if (!s.any || s.first_order >= x.first_order || x.first_pos < 0) return false;
+  // Every packet of it lies before x's first in the file.
+  if (s.max_pos < 0 || s.max_pos >= x.first_pos) return false;
   size_t after = 0;
   int64_t pos = -1;  // a frame a parser split off a PES has no position: it has its PES's
   for (const Kept& k : s.last) {
@@ -144,7 +148,25 @@ bool SuccessionFinder::EndedBefore(int m, const Seen& x) const {
     ++after;
   }
   // More packets after X's first than were kept: it went on beside X.
-  return !(after == s.last.size() && s.count > static_cast<int64_t>(s.last.size()));
+  if (after == s.last.size() && s.count > static_cast<int64_t>(s.last.size())) return false;
+  int64_t last_before = s.first_order;  // its last packet read before x's first
+  for (const Kept& k : s.last)
+    if (k.order < x.first_order) last_before = std::max(last_before, k.order);
+  return x.first_order - last_before <= kJoinPackets;
+}
+
+// Streams of two programs listed at the end of the read (the services of a multiplex) are two
+// programs' streams, whatever their timing. A stream whose PMT was replaced is listed in none.
+bool SuccessionFinder::SameProgramIfListed(int m, int x) const {
+  const AVProgram *pm = nullptr, *px = nullptr;
+  for (unsigned p = 0; p < fmt_->nb_programs; ++p) {
+    const AVProgram* program = fmt_->programs[p];
+    for (unsigned j = 0; j < program->nb_stream_indexes; ++j) {
+      if (program->stream_index[j] == static_cast<unsigned>(m) && !pm) pm = program;
+      if (program->stream_index[j] == static_cast<unsigned>(x) && !px) px = program;
+    }
+  }
+  return !pm || !px || pm->id == px->id;
 }
 
 // In the order the streams began: a stream continues a chain whose last stream ended before it
@@ -173,7 +195,9 @@ Successions SuccessionFinder::Decide() {
     int64_t join = -1;               // the latest first packet among their last streams
     for (size_t c = 0; c < chains.size(); ++c) {
       const AVCodecParameters* cp = fmt_->streams[chains[c].last]->codecpar;
-      if (cp->codec_type != par->codec_type || !EndedBefore(chains[c].last, sx)) continue;
+      if (cp->codec_type != par->codec_type || !EndedBefore(chains[c].last, sx) ||
+          !SameProgramIfListed(chains[c].last, x))
+        continue;
       candidates.push_back(c);
       join = std::max(join, seen_[chains[c].last].first_order);
     }
@@ -224,12 +248,24 @@ Successions SuccessionFinder::Decide() {
     grow(found.put_back_before, c.last, -1);
     found.put_back_before[c.last] = before;
     if (remainders->size() <= static_cast<size_t>(c.last)) remainders->resize(c.last + 1);
-    for (Kept& k : seen_[c.last].last)
-      if (k.order > sx.first_order && k.pkt) (*remainders)[c.last].push_back(std::move(k.pkt));
+    for (Kept& k : seen_[c.last].last) {
+      if (k.order <= sx.first_order || !k.pkt) continue;
+      // Copied out of the demuxer's buffer, which may be far larger: these outlive the read.
+      PacketPtr exact = MakePacket();
+      if (av_new_packet(exact.get(), k.pkt->size) < 0) continue;
+      if (k.pkt->size > 0) memcpy(exact->data, k.pkt->data, k.pkt->size);
+      av_packet_copy_props(exact.get(), k.pkt.get());
+      (*remainders)[c.last].push_back(std::move(exact));
+    }
     if (static_cast<size_t>(c.head) < found.unfollowed.size()) found.unfollowed[c.head] = -1;
     c.last = x;
   }
   found.remainders = std::move(remainders);
+  for (size_t h = 0; h < found.unfollowed.size(); ++h)
+    if (found.unfollowed[h] >= 0) {
+      grow(found.displaced, found.unfollowed[h], -1);
+      found.displaced[found.unfollowed[h]] = static_cast<int>(h);
+    }
   return found;
 }
 

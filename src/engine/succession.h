@@ -37,12 +37,9 @@ struct Successions {
   // The chain whose place stream `index` took in another codec (its first stream), or -1: what a
   // reader that chose `index` (libavformat's best stream can be it) reads instead, to fail at
   // the join saying why.
-  int Displaced(int index) const {
-    for (size_t h = 0; h < unfollowed.size(); ++h)
-      if (unfollowed[h] == index) return static_cast<int>(h);
-    return -1;
-  }
-  int count() const;  // streams that continue another
+  int Displaced(int index) const { return At(displaced, index, -1); }
+  std::vector<int> displaced;  // by stream index: the inverse of unfollowed
+  int count() const;           // streams that continue another
 
  private:
   static int At(const std::vector<int>& v, int index, int absent) {
@@ -87,6 +84,10 @@ class SuccessionFinder {
 
   static constexpr size_t kKept = 16;              // last packets kept per stream
   static constexpr int64_t kKeptBytes = 32 << 20;  // at most, all streams together
+  // A join is abrupt: the new stream's first packet is read at most this many audio and video
+  // packets (about 2 s of a picture and a sound) after the old one's last before it. Streams
+  // further apart (a track that stops and another that starts later) are streams of their own.
+  static constexpr int64_t kJoinPackets = 256;
 
  private:
   struct Kept {
@@ -96,9 +97,11 @@ class SuccessionFinder {
   struct Seen {
     bool any = false;
     int64_t first_pos = -1, first_order = 0, count = 0;
+    int64_t max_pos = -1;  // the furthest in the file any of its packets lies
     std::deque<Kept> last;
   };
   bool EndedBefore(int m, const Seen& x) const;
+  bool SameProgramIfListed(int m, int x) const;
 
   const AVFormatContext* fmt_;
   std::deque<Seen> seen_;  // by stream index (a deque: Seen cannot be copied, nor moved noexcept)

@@ -476,7 +476,7 @@ Result<Loudness> MeasureLoudness(const std::string& input, const std::atomic<boo
   StreamFollower follower(fmt, succession);
   int index = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
   if (index < 0) return InvalidArgument("the source has no audio to measure");
-  index = succession.Head(index);
+  index = succession.Displaced(index) >= 0 ? succession.Displaced(index) : succession.Head(index);
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     AVMediaType type = fmt->streams[i]->codecpar->codec_type;
     bool media = type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO;  // see FirstFrameTimes

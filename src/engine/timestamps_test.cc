@@ -211,6 +211,45 @@ TEST(Timestamps, EachSoundTrackGoesOnInItsOwnCodecAcrossTheJoin) {
   ExpectWholeAndInSync(source, 24, 0.1, 12, 600);
 }
 
+// In one recording, a sound track that stops and another in the same codec that starts 10 s
+// later are two tracks, not one going on: only a join (the new stream's first packet read within
+// about 2 s of packets of the old one's last) is followed. The late track used to fail the job
+// (its format unknown: only 10 s were read to learn the streams).
+TEST(Timestamps, ASoundThatStopsAndAnotherThatStartsLaterStayTwoTracks) {
+  std::string source = testing::Fixture(
+      "sounds-apart.ts", {"-f",         "lavfi",
+                          "-i",         "testsrc2=size=320x180:rate=25:duration=20",
+                          "-f",         "lavfi",
+                          "-i",         "sine=frequency=440:sample_rate=48000:duration=4",
+                          "-itsoffset", "14",
+                          "-f",         "lavfi",
+                          "-i",         "sine=frequency=880:sample_rate=48000:duration=6",
+                          "-map",       "0:v",
+                          "-map",       "1:a",
+                          "-map",       "2:a",
+                          "-c:v",       "libx264",
+                          "-g",         "25",
+                          "-pix_fmt",   "yuv420p",
+                          "-c:a",       "aac"});
+  Result<MediaInfo> info = Probe(source);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_EQ(info->streams.size(), 3u);
+  EXPECT_EQ(info->clock_jumps, 0);
+  // libavformat's estimates of each track's length (the file's clock is steady, so not read
+  // through): each its own, not the two together.
+  EXPECT_NEAR(info->streams[1].duration, 4, 0.3);
+  EXPECT_NEAR(info->streams[2].duration, 6, 0.3);
+  TempDir out;
+  Result<TranscodeResult> r = Transcode(BothOutputs(source, out), {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NEAR(r->source_duration, 20, 0.1);
+  // Both are offered: the late one's format is learnt (the first 60 s are read for it).
+  std::string master = testing::ReadFile(out / "hls/master.m3u8");
+  int tracks = 0;
+  for (size_t at = 0; (at = master.find("TYPE=AUDIO", at)) != std::string::npos; ++at) ++tracks;
+  EXPECT_EQ(tracks, 2) << master;
+}
+
 // A new stream in another codec cannot continue the old one (its decoder is another): the job
 // fails saying so, where the rest of the sound would have been lost without a word.
 TEST(Timestamps, ASoundThatGoesOnInAnotherCodecFailsSayingSo) {

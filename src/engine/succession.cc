@@ -119,13 +119,18 @@ void SuccessionFinder::Watch(const AVPacket* pkt) {
     for (int i = 0; i < p->side_data_elems; ++i) bytes += int64_t(p->side_data[i].size);
     return bytes;
   };
+  PacketPtr reused;  // the oldest's packet, so that a read of millions allocates 16 per stream
   if (s.last.size() == kKept) {
-    if (s.last.front().pkt) kept_bytes_ -= cost(s.last.front().pkt.get());
+    if (PacketPtr& oldest = s.last.front().pkt) {
+      kept_bytes_ -= cost(oldest.get());
+      av_packet_unref(oldest.get());
+      reused = std::move(oldest);
+    }
     s.last.pop_front();
   }
   Kept k{pkt->pos, order, nullptr};
   if (kept_bytes_ + cost(pkt) <= kKeptBytes) {
-    k.pkt = MakePacket();
+    k.pkt = reused ? std::move(reused) : MakePacket();
     if (av_packet_ref(k.pkt.get(), pkt) < 0)
       k.pkt.reset();
     else
@@ -137,16 +142,12 @@ void SuccessionFinder::Watch(const AVPacket* pkt) {
 bool SuccessionFinder::EndedBefore(int m, const Seen& x) const {
   const Seen& s = seen_[m];
   if (!s.any || s.first_order >= x.first_order || x.first_pos < 0) return false;
-  // Every packet of it lies before x's first in the file.
+  // Every packet of it lies before x's first in the file (a frame a parser split off a PES has
+  // no position of its own, but its PES's first frame has), so any read after x's first are
+  // remainders.
   if (s.max_pos < 0 || s.max_pos >= x.first_pos) return false;
   size_t after = 0;
-  int64_t pos = -1;  // a frame a parser split off a PES has no position: it has its PES's
-  for (const Kept& k : s.last) {
-    if (k.pos >= 0) pos = k.pos;
-    if (k.order < x.first_order) continue;
-    if (pos < 0 || pos >= x.first_pos) return false;  // read alongside it: both on the air
-    ++after;
-  }
+  for (const Kept& k : s.last) after += k.order > x.first_order;
   // More packets after X's first than were kept: it went on beside X.
   if (after == s.last.size() && s.count > static_cast<int64_t>(s.last.size())) return false;
   int64_t last_before = s.first_order;  // its last packet read before x's first

@@ -22,12 +22,6 @@ constexpr int64_t kLeap = 10 * AV_TIME_BASE;
 // A step back larger than this is a new clock too (no stream's decode times go backward).
 constexpr int64_t kStepBack = AV_TIME_BASE / 10;
 
-bool Judged(const AVStream* st) {
-  AVMediaType type = st->codecpar->codec_type;
-  return (type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO) &&
-         !(st->disposition & AV_DISPOSITION_ATTACHED_PIC);
-}
-
 __extension__ using Wide = __int128;
 
 // Times are held inside these bounds, so that no product below leaves 128 bits: a tick count
@@ -75,7 +69,7 @@ void ClockMender::Mend(AVPacket* pkt) {
   int64_t raw = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
   // The offset is kept in µs and converted per stream, so every packet of a stream moves by the
   // same number of its own ticks.
-  if (Judged(st) && raw != AV_NOPTS_VALUE) {
+  if (PictureOrSound(st) && raw != AV_NOPTS_VALUE) {
     Wide now = Micros(Wide(raw) + Ticks(offset_, tb), tb);
     if (streams_.size() <= static_cast<size_t>(pkt->stream_index))
       streams_.resize(pkt->stream_index + 1);
@@ -131,7 +125,7 @@ void ReadSpans(AVFormatContext* fmt, Read read, ClockMender* mender, std::vector
     int index = pkt->stream_index;
     const AVStream* st = fmt->streams[index];
     AVRational tb = st->time_base;
-    if (Judged(st) && pkt->pts != AV_NOPTS_VALUE && tb.num > 0 && tb.den > 0) {
+    if (PictureOrSound(st) && pkt->pts != AV_NOPTS_VALUE && tb.num > 0 && tb.den > 0) {
       if (spans->size() <= static_cast<size_t>(index)) spans->resize(index + 1);
       Wide start = Micros(pkt->pts, tb);
       Wide end = Micros(Wide(pkt->pts) + std::max<int64_t>(pkt->duration, 0), tb);
@@ -149,7 +143,7 @@ Result<InputFormatPtr> OpenJudged(const std::string& path) {
   if (!in.ok()) return in.status();
   AVFormatContext* fmt = in->get();
   for (unsigned i = 0; i < fmt->nb_streams; ++i)
-    if (!Judged(fmt->streams[i])) fmt->streams[i]->discard = AVDISCARD_ALL;
+    if (!PictureOrSound(fmt->streams[i])) fmt->streams[i]->discard = AVDISCARD_ALL;
   return in;
 }
 

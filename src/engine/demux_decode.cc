@@ -82,16 +82,10 @@ std::pair<int64_t, int64_t> FirstFrameTimes(const std::string& path, int video_i
     c->thread_count = 1;
     if (avcodec_open2(c.get(), codec, nullptr) == 0) dec[i] = std::move(c);
   }
-  // The streams the run reads, as it reads them: every stream of a chain, and with streams that
-  // take over from others, every audio and video stream (the first packet of the next recording
-  // puts the last one's remainders back).
-  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
-    int h = successions.Head(int(i));
-    AVMediaType type = fmt->streams[i]->codecpar->codec_type;
-    bool media = type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO;
-    if (h != video_index && h != audio_index && !(media && successions.count() > 0))
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)  // the streams the run reads, as it reads them
+    if (int h = successions.Head(int(i));
+        h != video_index && h != audio_index && !successions.MustRead(fmt->streams[i]))
       fmt->streams[i]->discard = AVDISCARD_ALL;
-  }
   PacketPtr pkt = MakePacket();
   FramePtr frame = MakeFrame();
   StreamFollower follower(fmt, successions);

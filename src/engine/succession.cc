@@ -7,18 +7,18 @@
 namespace reel::engine {
 namespace {
 
-bool Followable(const AVStream* st) {
-  AVMediaType type = st->codecpar->codec_type;
-  return (type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO) &&
-         !(st->disposition & AV_DISPOSITION_ATTACHED_PIC);
-}
-
 std::string Language(const AVStream* st) {
   const AVDictionaryEntry* e = av_dict_get(st->metadata, "language", nullptr, 0);
   return e && e->value ? e->value : "";
 }
 
 }  // namespace
+
+bool PictureOrSound(const AVStream* st) {
+  AVMediaType type = st->codecpar->codec_type;
+  return (type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO) &&
+         !(st->disposition & AV_DISPOSITION_ATTACHED_PIC);
+}
 
 int Successions::count() const {
   int n = 0;
@@ -101,7 +101,7 @@ int StreamFollower::Read(AVPacket* pkt) {
 void SuccessionFinder::Watch(const AVPacket* pkt) {
   const int index = pkt->stream_index;
   if (index < 0 || static_cast<unsigned>(index) >= fmt_->nb_streams ||
-      !Followable(fmt_->streams[index]))
+      !PictureOrSound(fmt_->streams[index]))
     return;
   if (seen_.size() <= static_cast<size_t>(index)) seen_.resize(index + 1);
   Seen& s = seen_[index];

@@ -3,9 +3,10 @@
 // channel before and after a re-tune) has its picture in one stream up to the join and in another
 // after it: libavformat adds the new PIDs as streams of their own. Players follow the program
 // across the change; ffmpeg's command line keeps the streams it chose, so the second recording is
-// silently lost. reel follows the picture and sound: a stream that begins after another of its
-// kind has ended continues it (the same codec; matched by language, else by place among the
-// streams that begin there), and its packets are read as that stream's.
+// silently lost. reel follows the picture and sound: a stream that begins just after another of
+// its kind ended, at an abrupt join, continues it (the same codec and program; matched by
+// language, else by place among the streams that begin there), and its packets are read as that
+// stream's.
 //
 // The decisions are made once the clock's scan (clock.h) has read the whole file, from where each
 // stream's packets lie (not from libavformat's program lists, which its probe may have moved
@@ -21,10 +22,15 @@
 
 namespace reel::engine {
 
+// A stream of picture or sound (not cover art): the streams whose clocks are judged (clock.h)
+// and that may continue one another.
+bool PictureOrSound(const AVStream* st);
+
 // Which stream each stream continues, once decided.
 struct Successions {
   std::vector<int> head;        // by stream index: the chain's first stream (absent: itself)
   std::vector<int> unfollowed;  // by head: a stream that took its place in another codec, or -1
+  std::vector<int> displaced;   // by stream index: the inverse of unfollowed
   // libavformat hands on a PID's last PES only at the file's end, long after the next recording
   // began. Those remainders (by the stream they belong to) are put back where they belong, just
   // before the first packet of the next recording (put_back_before: a stream, by the stream they
@@ -38,8 +44,11 @@ struct Successions {
   // reader that chose `index` (libavformat's best stream can be it) reads instead, to fail at
   // the join saying why.
   int Displaced(int index) const { return At(displaced, index, -1); }
-  std::vector<int> displaced;  // by stream index: the inverse of unfollowed
-  int count() const;           // streams that continue another
+  int count() const;  // streams that continue another
+  // Whether a reader that wants some chains must still read stream `st`: with streams that take
+  // over from others, every picture and sound stream, as the first packet of the next recording
+  // (whichever stream it is) puts the last one's remainders back.
+  bool MustRead(const AVStream* st) const { return count() > 0 && PictureOrSound(st); }
 
  private:
   static int At(const std::vector<int>& v, int index, int absent) {

@@ -477,12 +477,9 @@ Result<Loudness> MeasureLoudness(const std::string& input, const std::atomic<boo
   int index = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
   if (index < 0) return InvalidArgument("the source has no audio to measure");
   index = succession.Displaced(index) >= 0 ? succession.Displaced(index) : succession.Head(index);
-  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
-    AVMediaType type = fmt->streams[i]->codecpar->codec_type;
-    bool media = type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO;  // see FirstFrameTimes
-    if (succession.Head(int(i)) != index && !(media && succession.count() > 0))
+  for (unsigned i = 0; i < fmt->nb_streams; ++i)
+    if (succession.Head(int(i)) != index && !succession.MustRead(fmt->streams[i]))
       fmt->streams[i]->discard = AVDISCARD_ALL;
-  }
   AVStream* st = fmt->streams[index];
   const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
   if (!codec) return InvalidArgument("no decoder for the audio");
